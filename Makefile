@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Both create .venv if it is missing and install what they need from PyPI,
+# pinned by constraints.txt so that every machine gets the same versions.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_VERSION := 26.2.1
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck pytest lock clean sandbox demo
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[postgres]"
+	touch $@
+
+$(DEV_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt --group dev -e ".[postgres]"
+	touch $@
+
+run: $(STAMP)
+	mkdir -p var
+	$(BIN)/accord run
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy --strict src
+
+pytest: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+# Regenerate the constraints file after changing dependencies.
+lock: $(DEV_STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable --all | grep -v '^pip==' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

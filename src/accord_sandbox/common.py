@@ -1,0 +1,449 @@
+"""What every emulator shares: record store, duplicate detection, stats, faults, control API.
+
+An emulator subclasses :class:`Emulator`, adds its system's routes in :meth:`Emulator.add_routes`
+and answers errors in its system's own shape through :meth:`Emulator.error_response`. Everything
+here is in memory; :meth:`Emulator.dump_state` / :meth:`Emulator.load_state` persist it for
+``accord sandbox --state FILE``.
+
+What does *not* belong here: anything about one system's paths, payloads or auth.
+"""
+
+import asyncio
+import fnmatch
+import json
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Match
+
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "Emulator",
+    "FaultSpec",
+    "PeriodRequest",
+    "RecordStore",
+    "Stats",
+    "utc_now",
+]
+
+DEFAULT_CLIENT_ID = "sandbox"
+"""The client id every emulator accepts unless configured otherwise."""
+DEFAULT_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's published demo secret
+"""The client secret every emulator accepts unless configured otherwise."""
+
+Record = dict[str, Any]
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def utc_now() -> datetime:
+    """Return the current time, UTC-aware."""
+    return datetime.now(UTC)
+
+
+class FaultSpec(BaseModel):
+    """One fault rule, posted to ``/__sandbox/faults``; scoped by method and path glob.
+
+    Several rules may be active at once; each applies to the requests it matches.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str | None = Field(default=None, description="HTTP method to match, e.g. POST")
+    path: str | None = Field(default=None, description="fnmatch glob on the path, e.g. */job*")
+    latency_ms: int = Field(default=0, ge=0)
+    jitter_ms: int = Field(default=0, ge=0)
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    status: int = Field(default=503, ge=400, le=599, description="status used by error_rate")
+    outage_seconds: float = Field(default=0.0, ge=0.0)
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, ge=1)
+    lose_response_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="apply the write, then answer 504 as a timed-out gateway would",
+    )
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this rule applies to a request."""
+        if self.method and self.method.upper() != method.upper():
+            return False
+        return not (self.path and not fnmatch.fnmatchcase(path, self.path))
+
+
+@dataclass
+class _ActiveFault:
+    spec: FaultSpec
+    created_at: float
+    in_flight: int = 0
+    window_start: float = 0.0
+    window_count: int = 0
+
+
+class PeriodRequest(BaseModel):
+    """Body of ``POST /__sandbox/periods``: open or close one accounting period."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity: str = Field(description="subsidiary / company code, e.g. US01")
+    period: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")
+    status: str = Field(pattern="^(open|closed)$")
+
+
+@dataclass
+class Stats:
+    """Counters by endpoint (``METHOD /route/template``), returned by ``GET /__sandbox/stats``."""
+
+    requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    writes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    duplicates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    throttled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    max_in_flight: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """Totals plus per-endpoint breakdowns."""
+        out: dict[str, Any] = {}
+        for name in ("requests", "writes", "duplicates", "throttled", "errors"):
+            by: dict[str, int] = getattr(self, name)
+            out[name] = sum(by.values())
+            out[f"{name}_by_endpoint"] = dict(sorted(by.items()))
+        out["max_in_flight"] = self.max_in_flight
+        return out
+
+
+class RecordStore:
+    """Records by object name and id, plus natural-key tracking for duplicate detection.
+
+    Emulators keep records in their native API shape; this class only stores and indexes them.
+    """
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Record]] = defaultdict(dict)
+        self._natural: dict[str, dict[str, str]] = defaultdict(dict)
+        self.duplicate_count = 0
+        self._lock = threading.RLock()
+
+    def put(self, obj: str, record_id: str, record: Record) -> None:
+        """Insert or replace one record."""
+        with self._lock:
+            self.objects[obj][record_id] = record
+
+    def get(self, obj: str, record_id: str) -> Record | None:
+        """One record, or None."""
+        return self.objects.get(obj, {}).get(record_id)
+
+    def delete(self, obj: str, record_id: str) -> Record | None:
+        """Remove and return one record."""
+        with self._lock:
+            return self.objects.get(obj, {}).pop(record_id, None)
+
+    def all(self, obj: str) -> list[Record]:
+        """Every record of one object, in insertion order."""
+        return list(self.objects.get(obj, {}).values())
+
+    def note_created(self, obj: str, natural_key: str | None, record_id: str) -> bool:
+        """Remember the natural key of a created record; True when it duplicates an earlier one.
+
+        A duplicate is the same natural record created twice (same external id, or the same
+        customer+date+hours+project for a time bill), which an idempotent client never causes.
+        """
+        if natural_key is None:
+            return False
+        with self._lock:
+            seen = self._natural[obj]
+            if natural_key in seen and seen[natural_key] in self.objects.get(obj, {}):
+                self.duplicate_count += 1
+                return True
+            seen[natural_key] = record_id
+            return False
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self.objects.clear()
+            self._natural.clear()
+            self.duplicate_count = 0
+
+    def dump(self) -> dict[str, Any]:
+        """A JSON-able snapshot."""
+        return {
+            "objects": {k: dict(v) for k, v in self.objects.items()},
+            "natural": {k: dict(v) for k, v in self._natural.items()},
+            "duplicate_count": self.duplicate_count,
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Replace the contents with a snapshot from :meth:`dump`."""
+        with self._lock:
+            self.clear()
+            for k, v in data.get("objects", {}).items():
+                self.objects[k] = dict(v)
+            for k, v in data.get("natural", {}).items():
+                self._natural[k] = dict(v)
+            self.duplicate_count = int(data.get("duplicate_count", 0))
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Emulator:
+    """Base class of the four emulators: a FastAPI app with faults, stats and ``/__sandbox/``.
+
+    Subclasses set :attr:`name`, implement :meth:`add_routes`, :meth:`error_response` and
+    :meth:`seed`, and may override :meth:`reset_state`. Periods are kept here because two
+    emulators (NetSuite, Business Central) close them and the control API opens them.
+    """
+
+    name: str = "emulator"
+    """Short system name used in stats and logs."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        seed: int = 7,
+        base_url: str = "http://127.0.0.1",
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.seed = seed
+        self.base_url = base_url.rstrip("/")
+        self.rng = random.Random(seed)
+        self.store = RecordStore()
+        self.stats = Stats()
+        self.periods: dict[tuple[str, str], str] = {}
+        self._faults: list[_ActiveFault] = []
+        self._fault_lock = asyncio.Lock()
+        self._in_flight = 0
+        self.app = FastAPI(title=f"{self.name} emulator", docs_url=None, redoc_url=None)
+        self.app.include_router(self._control_router())
+        self.add_routes(self.app)
+        self.app.middleware("http")(self._middleware)
+
+    # ----------------------------------------------------------------- subclass hooks
+    def add_routes(self, app: FastAPI) -> None:
+        """Register the system's own routes."""
+        raise NotImplementedError
+
+    def error_response(
+        self, status: int, code: str, message: str, *, retry_after: float | None = None
+    ) -> Response:
+        """An error in the system's own shape (used for injected faults too)."""
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
+        return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
+
+    def seed_firm(self, firm: Any) -> None:  # noqa: ANN401 - accord_sandbox.firm.Firm, avoided cycle
+        """Load the synthetic firm's records that live in this system."""
+
+    def reset_state(self) -> None:
+        """Clear everything stored; subclasses re-seed after calling super()."""
+        self.store.clear()
+        self.periods.clear()
+
+    def natural_key_count(self) -> int:
+        """Duplicates detected so far."""
+        return self.store.duplicate_count
+
+    # ----------------------------------------------------------------- helpers for subclasses
+    def count_write(self, request: Request) -> None:
+        """Count one write on the endpoint of ``request`` (the middleware counts requests)."""
+        self.stats.writes[_endpoint(request)] += 1
+
+    def created(self, request: Request, obj: str, natural_key: str | None, record_id: str) -> None:
+        """Record a create: counts a write and a duplicate when the natural key was seen."""
+        self.count_write(request)
+        if self.store.note_created(obj, natural_key, record_id):
+            self.stats.duplicates[_endpoint(request)] += 1
+
+    def period_status(self, entity: str, day: str) -> str:
+        """``open`` or ``closed`` for the month of ``day`` (YYYY-MM-DD); unknown ones are open."""
+        return self.periods.get((entity, day[:7]), "open")
+
+    # ----------------------------------------------------------------- persistence
+    def dump_state(self) -> dict[str, Any]:
+        """Everything needed to restore this emulator."""
+        return {
+            "store": self.store.dump(),
+            "periods": [[e, p, s] for (e, p), s in self.periods.items()],
+            "extra": self.dump_extra(),
+        }
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        """Restore from :meth:`dump_state`."""
+        self.store.load(data.get("store", {}))
+        self.periods = {(e, p): s for e, p, s in data.get("periods", [])}
+        self.load_extra(data.get("extra", {}))
+
+    def dump_extra(self) -> dict[str, Any]:
+        """Subclass state beyond the record store (counters, sequences)."""
+        return {}
+
+    def load_extra(self, data: dict[str, Any]) -> None:
+        """Restore :meth:`dump_extra`."""
+
+    def save(self, path: Path) -> None:
+        """Write the state to a JSON file."""
+        path.write_text(json.dumps(self.dump_state(), default=str), encoding="utf-8")
+
+    # ----------------------------------------------------------------- faults and stats
+    async def _middleware(self, request: Request, call_next: Handler) -> Response:
+        path = request.url.path
+        endpoint = _endpoint(request, self.app)
+        if path.startswith("/__sandbox/"):
+            return await call_next(request)
+        self.stats.requests[endpoint] += 1
+        rules = [f for f in self._faults if f.spec.matches(request.method, path)]
+        refused = self._refusal(rules, endpoint)
+        if refused is not None:
+            return refused
+        delay = 0.0
+        lose = False
+        for f in rules:
+            s = f.spec
+            delay += (s.latency_ms + self.rng.uniform(0, s.jitter_ms)) / 1000.0
+            lose = lose or (s.lose_response_rate > 0 and self.rng.random() < s.lose_response_rate)
+        limited = [f for f in rules if f.spec.concurrency is not None]
+        for f in limited:
+            if f.in_flight >= (f.spec.concurrency or 0):
+                self.stats.throttled[endpoint] += 1
+                return self.concurrency_response()
+        for f in limited:
+            f.in_flight += 1
+        self._in_flight += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            response = await call_next(request)
+        finally:
+            self._in_flight -= 1
+            for f in limited:
+                f.in_flight -= 1
+        if response.status_code == 429:
+            self.stats.throttled[endpoint] += 1
+        elif response.status_code >= 400:
+            self.stats.errors[endpoint] += 1
+        if lose and request.method in WRITE_METHODS:
+            return Response(status_code=504, content=b"")
+        return response
+
+    def _refusal(self, rules: list[_ActiveFault], endpoint: str) -> Response | None:
+        """The injected answer that refuses this request outright, if any rule does."""
+        now = time.monotonic()
+        for f in rules:
+            s = f.spec
+            if s.outage_seconds and now - f.created_at < s.outage_seconds:
+                self.stats.errors[endpoint] += 1
+                return self.error_response(503, "SERVICE_UNAVAILABLE", "Service unavailable")
+            if s.rate_limit_per_s is not None:
+                if now - f.window_start >= 1.0:
+                    f.window_start, f.window_count = now, 0
+                f.window_count += 1
+                if f.window_count > s.rate_limit_per_s:
+                    self.stats.throttled[endpoint] += 1
+                    return self.throttle_response(retry_after=1.0 - (now - f.window_start))
+            if s.error_rate and self.rng.random() < s.error_rate:
+                self.stats.errors[endpoint] += 1
+                if s.status == 429:
+                    self.stats.throttled[endpoint] += 1
+                    return self.throttle_response(retry_after=1.0)
+                return self.error_response(s.status, "INJECTED_FAULT", "Injected fault")
+        return None
+
+    def throttle_response(self, *, retry_after: float) -> Response:
+        """The system's answer to too many requests per second (default: 429 + Retry-After)."""
+        return self.error_response(
+            429, "TOO_MANY_REQUESTS", "Too many requests", retry_after=max(retry_after, 1.0)
+        )
+
+    def concurrency_response(self) -> Response:
+        """The system's answer to too many concurrent requests (default: same as throttle)."""
+        return self.throttle_response(retry_after=1.0)
+
+    def add_fault(self, spec: FaultSpec) -> None:
+        """Activate a fault rule (also used by emulator defaults such as NetSuite's limit)."""
+        self._faults.append(_ActiveFault(spec=spec, created_at=time.monotonic()))
+
+    def clear_faults(self) -> None:
+        """Deactivate every fault rule."""
+        self._faults.clear()
+
+    def default_faults(self) -> list[FaultSpec]:
+        """Rules that are always on after a reset (e.g. NetSuite's account concurrency)."""
+        return []
+
+    # ----------------------------------------------------------------- control API
+    def _control_router(self) -> APIRouter:
+        router = APIRouter(prefix="/__sandbox", tags=["sandbox control"])
+
+        @router.get("/stats")
+        def stats() -> dict[str, Any]:
+            return {"system": self.name, **self.stats.as_json()}
+
+        @router.post("/faults", status_code=201)
+        def add_fault(spec: FaultSpec) -> dict[str, Any]:
+            self.add_fault(spec)
+            return {"active": [f.spec.model_dump(exclude_defaults=True) for f in self._faults]}
+
+        @router.get("/faults")
+        def list_faults() -> dict[str, Any]:
+            return {"active": [f.spec.model_dump(exclude_defaults=True) for f in self._faults]}
+
+        @router.delete("/faults", status_code=204)
+        def delete_faults() -> None:
+            self.clear_faults()
+            for spec in self.default_faults():
+                self.add_fault(spec)
+
+        @router.post("/reset", status_code=204)
+        def reset() -> None:
+            self.stats = Stats()
+            self.clear_faults()
+            for spec in self.default_faults():
+                self.add_fault(spec)
+            self.reset_state()
+
+        @router.post("/periods")
+        def set_period(body: PeriodRequest) -> dict[str, str]:
+            self.periods[(body.entity, body.period)] = body.status
+            return body.model_dump()
+
+        @router.get("/periods")
+        def list_periods() -> list[dict[str, str]]:
+            return [
+                {"entity": e, "period": p, "status": s}
+                for (e, p), s in sorted(self.periods.items())
+            ]
+
+        @router.get("/records/{obj}")
+        def records(obj: str) -> dict[str, Any]:
+            rows = self.store.all(obj)
+            return {"object": obj, "count": len(rows), "records": rows}
+
+        return router
+
+
+def _endpoint(request: Request, app: FastAPI | None = None) -> str:
+    """``METHOD /route/template`` so that stats group by endpoint, not by record id."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    if template is None and app is not None:
+        for candidate in app.router.routes:
+            match, _ = candidate.matches(request.scope)
+            if match is Match.FULL:
+                template = getattr(candidate, "path", None)
+                break
+    return f"{request.method} {template or request.url.path}"
