@@ -1,0 +1,175 @@
+"""``accord``: run the service, manage API keys, export schemas, start the sandbox.
+
+Errors end with a one-line message on stderr and a non-zero exit, never a traceback.
+"""
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import accord
+from accord.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="accord",
+    help="Keeps a professional-services firm's CRM, PSA and ERP in accord.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+schemas_app = typer.Typer(help="The canonical model's JSON Schemas.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(schemas_app, name="schemas")
+
+err = Console(stderr=True)
+out = Console()
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        raise fail(f"invalid settings: {exc}".splitlines()[0]) from None
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+@app.command()
+def version() -> None:
+    """Print Accord's version."""
+    out.print(accord.__version__)
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the API and the workers in this process (embedded default: SQLite under ./var)."""
+    import uvicorn
+
+    from accord.api.app import create_app
+
+    settings = _settings()
+    app_ = create_app(settings)
+    uvicorn.run(
+        app_,
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer, operator, admin or ingest.")],
+    name: Annotated[str, typer.Option(help="A unique name for the key.")],
+) -> None:
+    """Create a key and print it once (the key alone on the last line)."""
+    from accord.store import create_db_engine, keys, migrate
+
+    try:
+        role_ = keys.Role(role)
+    except ValueError:
+        raise fail(f"unknown role {role!r}: use viewer, operator, admin or ingest") from None
+    settings = _settings()
+    engine = create_db_engine(settings.database_url)
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            key, secret = keys.create(conn, name=name, role=role_, actor=_actor())
+    except (keys.DuplicateKeyNameError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    err.print(f"Created key [bold]{key.name}[/] with role {key.role.value}. It is shown only once:")
+    print(secret)  # noqa: T201 - the key alone on stdout's last line, for scripts
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    from accord.store import create_db_engine, keys, migrate
+
+    engine = create_db_engine(_settings().database_url)
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            rows = keys.list_(conn)
+    finally:
+        engine.dispose()
+    table = Table("name", "role", "prefix", "created", "revoked")
+    for k in rows:
+        table.add_row(
+            k.name,
+            k.role.value,
+            k.prefix,
+            k.created_at.isoformat(timespec="seconds"),
+            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke a key by name."""
+    from accord.store import create_db_engine, keys, migrate
+
+    engine = create_db_engine(_settings().database_url)
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            revoked = keys.revoke(conn, name=name, actor=_actor())
+    finally:
+        engine.dispose()
+    if revoked is None:
+        raise fail(f"no active key named {name!r}")
+    out.print(f"Revoked key {name}.")
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to.")] = Path("schemas"),
+) -> None:
+    """Write the canonical model's JSON Schemas (refuses an incompatible change)."""
+    from accord.domain.export import SchemaCompatibilityError, export_schemas
+
+    try:
+        written = export_schemas(out_dir)
+    except SchemaCompatibilityError as exc:
+        raise fail(str(exc).splitlines()[0]) from None
+    out.print(f"Wrote {len(written)} schemas to {out_dir}/")
+
+
+def _register_sandbox() -> None:
+    from accord.cli.sandbox_cmd import sandbox_app
+
+    app.add_typer(sandbox_app, name="sandbox")
+
+
+_register_sandbox()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,102 @@
+"""The durable runtime: DBOS Transact launched on Accord's own database engine.
+
+``application_version`` is pinned to the package version and ``executor_id`` to
+``ACCORD_WORKER_ID``, because a restarted worker recovers only the runs of its own executor
+id and application version. A release therefore changes the version deliberately: runs
+started under the old version must drain (or be handed over with ``accord workers recover``)
+before the old workers are retired.
+"""
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOS, DBOSClient, DBOSConfig
+
+import accord
+from accord.flows import record_event  # registers the workflows before launch
+from accord.flows.context import FlowContext, install_context
+from accord.observability.logging import adopt_logger
+from accord.settings import Settings
+
+__all__ = ["EVENTS_QUEUE", "Runtime", "workflow_for"]
+
+logger = logging.getLogger(__name__)
+
+EVENTS_QUEUE = "accord-events"
+"""The queue every event run is enqueued on, partitioned by business key (one at a time)."""
+
+_WORKFLOWS: dict[str, str] = {}
+"""Event type -> workflow name, for types a business flow has claimed."""
+_DEFAULT_WORKFLOW = "record_event"
+_ = record_event  # imported for its registrations
+
+
+def workflow_for(event_type: str) -> str:
+    """The workflow that handles an event type."""
+    return _WORKFLOWS.get(event_type, _DEFAULT_WORKFLOW)
+
+
+class Runtime:
+    """Owns the DBOS lifecycle for one process."""
+
+    def __init__(self, settings: Settings, engine: sa.Engine, *, worker: bool = True) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.worker = worker
+        self.client: DBOSClient | None = None
+        self.launched = False
+
+    @property
+    def app_version(self) -> str:
+        """The pinned application version."""
+        return accord.__version__
+
+    def launch(self) -> None:
+        """Launch DBOS, register queues and open the enqueue client."""
+        install_context(FlowContext(engine=self.engine, settings=self.settings))
+        config: DBOSConfig = {
+            "name": "accord",
+            "system_database_engine": self.engine,
+            "application_version": self.app_version,
+            "executor_id": self.settings.worker_id,
+            "run_migrations": True,
+        }
+        DBOS(config=config)
+        adopt_logger("dbos", level="WARNING")
+        DBOS.launch()
+        # DBOS installs a handler of its own at launch; keep one log format and stream.
+        adopt_logger("dbos", level="WARNING")
+        worker_concurrency = self.settings.intake.worker_concurrency if self.worker else 0
+        DBOS.register_queue(
+            EVENTS_QUEUE,
+            worker_concurrency=worker_concurrency or None,
+            partition_concurrency=1,
+            polling_interval_sec=0.2,
+            on_conflict="always_update",
+        )
+        self.client = DBOSClient(system_database_engine=self.engine)
+        self.launched = True
+        logger.info(
+            "runtime launched (executor %s, version %s)", self.settings.worker_id, self.app_version
+        )
+
+    def enqueue_options(self, *, event_type: str, run_id: str, business_key: str) -> Any:  # noqa: ANN401 - DBOS's TypedDict
+        """Options for the run of one event."""
+        return {
+            "workflow_name": workflow_for(event_type),
+            "queue_name": EVENTS_QUEUE,
+            "workflow_id": run_id,
+            "app_version": self.app_version,
+            "queue_partition_key": business_key,
+        }
+
+    def shutdown(self) -> None:
+        """Stop DBOS (running steps are recovered by the next launch)."""
+        if self.client is not None:
+            self.client.destroy()
+            self.client = None
+        if self.launched:
+            DBOS.destroy(destroy_registry=False)
+            self.launched = False
+        install_context(None)

@@ -1,0 +1,112 @@
+"""Every Prometheus instrument Accord exports, defined once.
+
+Workflow functions are module-level (DBOS registers them by name), so they cannot be handed
+a metrics object; :func:`get_metrics` returns the one process-wide instance, created on first
+use rather than at import time. Tests read values through the same instance.
+"""
+
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics", "get_metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The instruments, on a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.events_received = Counter(
+            "accord_events_received_total",
+            "Events accepted into the journal.",
+            ["type"],
+            registry=r,
+        )
+        self.events_deduplicated = Counter(
+            "accord_events_deduplicated_total",
+            "Redelivered events answered with their original receipt.",
+            ["type"],
+            registry=r,
+        )
+        self.events_rejected = Counter(
+            "accord_events_rejected_total",
+            "Events refused at intake.",
+            ["type", "reason"],
+            registry=r,
+        )
+        self.intake_latency = Histogram(
+            "accord_intake_latency_seconds",
+            "Time from request to receipt for accepted events.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.intake_batch_size = Histogram(
+            "accord_intake_batch_size",
+            "Events committed per intake transaction.",
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
+            registry=r,
+        )
+        self.runs = Counter(
+            "accord_runs_total", "Flow runs finished, by outcome.", ["flow", "outcome"], registry=r
+        )
+        self.run_duration = Histogram(
+            "accord_run_duration_seconds",
+            "Flow run duration.",
+            ["flow"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.step_retries = Counter(
+            "accord_step_retries_total", "Step attempts retried.", ["flow", "step"], registry=r
+        )
+        self.connector_calls = Counter(
+            "accord_connector_calls_total",
+            "Outbound calls by connection and outcome.",
+            ["connection", "outcome"],
+            registry=r,
+        )
+        self.connector_throttled = Counter(
+            "accord_connector_throttled_total",
+            "429s and quota refusals received.",
+            ["connection"],
+            registry=r,
+        )
+        self.budget_in_use = Gauge(
+            "accord_budget_in_use",
+            "Concurrency slots in use per connection (this process's view).",
+            ["connection"],
+            registry=r,
+        )
+        self.budget_rate = Gauge(
+            "accord_budget_rate_per_second",
+            "Current adaptive request rate per connection.",
+            ["connection"],
+            registry=r,
+        )
+        self.exceptions_open = Gauge(
+            "accord_exceptions_open", "Open business exceptions.", ["queue"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "accord_queue_depth", "Runs waiting in a queue.", ["queue"], registry=r
+        )
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+_lock = threading.Lock()
+_instance: Metrics | None = None
+
+
+def get_metrics() -> Metrics:
+    """The process-wide metrics (created on first use)."""
+    global _instance  # noqa: PLW0603 - one registry per process, by design (module docstring)
+    with _lock:
+        if _instance is None:
+            _instance = Metrics()
+        return _instance

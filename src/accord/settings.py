@@ -1,0 +1,83 @@
+"""Application settings: one typed object, built once (CLI or ``create_app``) and passed down.
+
+Environment variables use the ``ACCORD_`` prefix; nested sections use ``__``
+(``ACCORD_API__PORT=8080``). The two most used have short names of their own:
+``ACCORD_DATABASE_URL`` and ``ACCORD_WORKER_ID``. Connection credentials never live here;
+they come from ``accord.yaml`` by reference (see :mod:`accord.connectors.config`).
+"""
+
+import re
+import socket
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "ApiSettings",
+    "IntakeSettings",
+    "ObservabilitySettings",
+    "Settings",
+    "default_worker_id",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///var/accord.db"
+
+
+def default_worker_id() -> str:
+    """A stable executor id for this machine: ``worker-<hostname>``.
+
+    A restarted worker recovers only the runs started under its own id, so the default must
+    not change between restarts on the same host; set ``ACCORD_WORKER_ID`` when several
+    workers share a host.
+    """
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()) or "localhost"
+    return f"worker-{host}"
+
+
+class ApiSettings(BaseModel):
+    """HTTP front settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, description="larger bodies get 413")
+    key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="how long a verified API key is trusted before re-reading"
+    )
+
+
+class IntakeSettings(BaseModel):
+    """Event intake: group commit of journal rows and run starts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_batch: int = Field(default=500, ge=1, description="events per transaction at most")
+    max_wait_ms: float = Field(default=2.0, ge=0, description="wait for more before committing")
+    worker_concurrency: int = Field(default=8, ge=1, description="event runs at once per worker")
+
+
+class ObservabilitySettings(BaseModel):
+    """Logging, metrics and tracing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    otlp_endpoint: str | None = None
+
+
+class Settings(BaseSettings):
+    """Everything Accord's process needs to start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ACCORD_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, description="ACCORD_DATABASE_URL")
+    worker_id: str = Field(default_factory=default_worker_id, description="ACCORD_WORKER_ID")
+    config_file: Path = Field(default=Path("accord.yaml"), description="ACCORD_CONFIG_FILE")
+    api: ApiSettings = ApiSettings()
+    intake: IntakeSettings = IntakeSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()

@@ -1,0 +1,102 @@
+"""Lineage links: edges between business objects (and events, runs) across systems.
+
+A node is ``(type, id)``, e.g. ``("salesforce:Opportunity", "006...")`` or
+``("event", "<event_id>")``. Links are idempotent: recording the same edge twice keeps one.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from accord.store.tables import lineage
+from accord.store.util import as_utc, utc_now
+
+__all__ = ["Link", "link", "list_for"]
+
+
+@dataclass(frozen=True)
+class Link:
+    """One edge."""
+
+    from_type: str
+    from_id: str
+    to_type: str
+    to_id: str
+    relation: str
+    run_id: str | None
+    event_id: str | None
+    status: str | None
+    created_at: datetime
+
+
+def link(
+    conn: sa.Connection,
+    *,
+    from_type: str,
+    from_id: str,
+    to_type: str,
+    to_id: str,
+    relation: str,
+    run_id: str | None = None,
+    event_id: str | None = None,
+    status: str | None = None,
+) -> bool:
+    """Record an edge unless it exists; True when it was new."""
+    exists = conn.execute(
+        sa.select(lineage.c.id).where(
+            lineage.c.from_type == from_type,
+            lineage.c.from_id == from_id,
+            lineage.c.to_type == to_type,
+            lineage.c.to_id == to_id,
+            lineage.c.relation == relation,
+        )
+    ).first()
+    if exists:
+        if status is not None:
+            conn.execute(sa.update(lineage).where(lineage.c.id == exists.id).values(status=status))
+        return False
+    conn.execute(
+        sa.insert(lineage).values(
+            from_type=from_type,
+            from_id=from_id,
+            to_type=to_type,
+            to_id=to_id,
+            relation=relation,
+            run_id=run_id,
+            event_id=event_id,
+            status=status,
+            created_at=utc_now(),
+        )
+    )
+    return True
+
+
+def _link(r: sa.Row[*tuple[Any, ...]]) -> Link:
+    return Link(
+        from_type=r.from_type,
+        from_id=r.from_id,
+        to_type=r.to_type,
+        to_id=r.to_id,
+        relation=r.relation,
+        run_id=r.run_id,
+        event_id=r.event_id,
+        status=r.status,
+        created_at=as_utc(r.created_at) or utc_now(),
+    )
+
+
+def list_for(conn: sa.Connection, *, node_type: str, node_id: str) -> list[Link]:
+    """Every edge touching a node, oldest first."""
+    q = (
+        sa.select(lineage)
+        .where(
+            sa.or_(
+                sa.and_(lineage.c.from_type == node_type, lineage.c.from_id == node_id),
+                sa.and_(lineage.c.to_type == node_type, lineage.c.to_id == node_id),
+            )
+        )
+        .order_by(lineage.c.id)
+    )
+    return [_link(r) for r in conn.execute(q)]

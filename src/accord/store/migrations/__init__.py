@@ -1,0 +1,1 @@
+"""Alembic migrations of Accord's own tables (the runtime migrates its own)."""

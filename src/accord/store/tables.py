@@ -1,0 +1,168 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations create them; this module describes them.
+
+Times are stored as UTC-aware ``DateTime(timezone=True)``; on SQLite SQLAlchemy stores ISO
+text without the offset, so :func:`accord.store.util.as_utc` restores the zone when reading.
+"""
+
+import sqlalchemy as sa
+
+__all__ = [
+    "api_keys",
+    "audit_log",
+    "budget_leases",
+    "budget_state",
+    "cursors",
+    "exceptions",
+    "journal",
+    "lineage",
+    "metadata",
+    "xref",
+]
+
+metadata = sa.MetaData()
+_TS = sa.DateTime(timezone=True)
+
+journal = sa.Table(
+    "accord_journal",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("source", sa.String(512), nullable=False),
+    sa.Column("ce_id", sa.String(512), nullable=False),
+    sa.Column("type", sa.String(128), nullable=False),
+    sa.Column("subject", sa.String(512)),
+    sa.Column("business_key", sa.String(512), nullable=False),
+    sa.Column("time", _TS),
+    sa.Column("received_at", _TS, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.UniqueConstraint("source", "ce_id", name="uq_journal_source_ce_id"),
+)
+sa.Index("ix_journal_business_key", journal.c.business_key, journal.c.seq)
+sa.Index("ix_journal_type_received", journal.c.type, journal.c.received_at)
+
+xref = sa.Table(
+    "accord_xref",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entity_type", sa.String(64), nullable=False),
+    sa.Column("canonical_id", sa.String(256), nullable=False),
+    sa.Column("system", sa.String(64), nullable=False),
+    sa.Column("connection", sa.String(128), nullable=False),
+    sa.Column("external_id", sa.String(256), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+    sa.UniqueConstraint("entity_type", "connection", "external_id", name="uq_xref_external"),
+    sa.UniqueConstraint("entity_type", "canonical_id", "connection", name="uq_xref_canonical"),
+)
+sa.Index("ix_xref_external_id", xref.c.external_id)
+
+lineage = sa.Table(
+    "accord_lineage",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("from_type", sa.String(64), nullable=False),
+    sa.Column("from_id", sa.String(256), nullable=False),
+    sa.Column("to_type", sa.String(64), nullable=False),
+    sa.Column("to_id", sa.String(256), nullable=False),
+    sa.Column("relation", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(128)),
+    sa.Column("event_id", sa.String(64)),
+    sa.Column("status", sa.String(32)),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.UniqueConstraint(
+        "from_type", "from_id", "to_type", "to_id", "relation", name="uq_lineage_edge"
+    ),
+)
+sa.Index("ix_lineage_from", lineage.c.from_type, lineage.c.from_id)
+sa.Index("ix_lineage_to", lineage.c.to_type, lineage.c.to_id)
+
+exceptions = sa.Table(
+    "accord_exceptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("queue", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("flow", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(128)),
+    sa.Column("business_key", sa.String(512), nullable=False),
+    sa.Column("dedupe_key", sa.String(512), nullable=False),
+    sa.Column("code", sa.String(128), nullable=False),
+    sa.Column("title", sa.String(512), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("amount", sa.Numeric(18, 4)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("assignee", sa.String(128)),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+    sa.Column("resolved_at", _TS),
+    sa.Column("resolution", sa.String(512)),
+)
+sa.Index(
+    "ix_exceptions_queue_status_created",
+    exceptions.c.queue,
+    exceptions.c.status,
+    exceptions.c.created_at,
+)
+sa.Index("ix_exceptions_dedupe", exceptions.c.dedupe_key, exceptions.c.status)
+sa.Index("ix_exceptions_business_key", exceptions.c.business_key)
+
+audit_log = sa.Table(
+    "accord_audit",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("at", _TS, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(128), nullable=False),
+    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+sa.Index("ix_audit_at", audit_log.c.at)
+
+api_keys = sa.Table(
+    "accord_api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("prefix", sa.String(32), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("revoked_at", _TS),
+)
+
+cursors = sa.Table(
+    "accord_cursors",
+    metadata,
+    sa.Column("connection", sa.String(128), primary_key=True),
+    sa.Column("resource", sa.String(128), primary_key=True),
+    sa.Column("cursor", sa.Text),
+    sa.Column("high_watermark", _TS),
+    sa.Column("seen_ids", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+budget_state = sa.Table(
+    "accord_budget_state",
+    metadata,
+    sa.Column("connection", sa.String(128), primary_key=True),
+    sa.Column("rate_per_s", sa.Float, nullable=False),
+    sa.Column("max_rate_per_s", sa.Float, nullable=False),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("refilled_at", sa.Float, nullable=False),
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("throttled_total", sa.Integer, nullable=False, server_default="0"),
+)
+
+budget_leases = sa.Table(
+    "accord_budget_leases",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("connection", sa.String(128), nullable=False),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+sa.Index("ix_budget_leases_connection", budget_leases.c.connection, budget_leases.c.expires_at)

@@ -1,0 +1,109 @@
+"""Helpers shared by the test suites (not fixtures: plain functions and classes)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def opportunity(opp_id: str | None = None, **over: Any) -> dict[str, Any]:
+    """A valid canonical opportunity.won payload."""
+    data: dict[str, Any] = {
+        "id": opp_id or f"006{uuid.uuid4().hex[:12]}",
+        "name": "Global rollout",
+        "customer_id": "001A000001",
+        "stage": "closed_won",
+        "won": True,
+        "amount": {"amount": "120000.00", "currency": "USD"},
+        "service_package": "ADVISORY-TM",
+        "billing_model": "time_and_materials",
+        "close_date": "2026-11-01",
+        "start_date": "2026-11-15",
+        "practice": "TECH",
+        "region": "NA-EAST",
+        "legal_entity": "US01",
+    }
+    data.update(over)
+    return data
+
+
+def cloud_event(data: dict[str, Any] | None = None, **attrs: Any) -> dict[str, Any]:
+    """A structured-mode CloudEvent of type opportunity.won."""
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": uuid.uuid4().hex,
+        "source": "test/crm",
+        "type": "opportunity.won",
+        "time": "2026-11-27T10:00:00Z",
+        "data": data if data is not None else opportunity(),
+    }
+    event.update(attrs)
+    return event
+
+
+STRUCTURED = {"content-type": "application/cloudevents+json"}
+BATCH = {"content-type": "application/cloudevents-batch+json"}
+
+
+def accord_env(db_url: str, **extra: str) -> dict[str, str]:
+    """Environment for an ``accord`` subprocess on a given database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
+    env.update({"ACCORD_DATABASE_URL": db_url, "ACCORD_WORKER_ID": "test-worker", **extra})
+    return env
+
+
+def accord_cmd(*args: str) -> list[str]:
+    """The command line running the ``accord`` CLI of this checkout's environment."""
+    return [sys.executable, "-m", "accord.cli", *args]
+
+
+def create_key(db_url: str, role: str, name: str | None = None) -> str:
+    """Create an API key with the real CLI; returns the secret (last stdout line)."""
+    out = subprocess.run(
+        accord_cmd(
+            "keys", "create", "--role", role, "--name", name or f"{role}-{uuid.uuid4().hex[:6]}"
+        ),
+        env=accord_env(db_url),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def wait_ready(
+    base_url: str, proc: subprocess.Popen[Any] | None = None, timeout: float = 60
+) -> None:
+    """Poll /readyz until 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{base_url} not ready after {timeout}s")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj)
