@@ -56,6 +56,9 @@ class IntakeSettings(BaseModel):
     max_batch: int = Field(default=500, ge=1, description="events per transaction at most")
     max_wait_ms: float = Field(default=2.0, ge=0, description="wait for more before committing")
     worker_concurrency: int = Field(default=8, ge=1, description="event runs at once per worker")
+    partitions: int = Field(
+        default=64, ge=1, description="ordering buckets: runs of one bucket start one at a time"
+    )
 
 
 class ObservabilitySettings(BaseModel):

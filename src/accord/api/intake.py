@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from accord.api.auth import require
 from accord.api.errors import Problem
-from accord.domain.events import EVENT_TYPES, business_key
+from accord.domain import EVENT_TYPES, business_key
 from accord.flows.intake import IntakeWriter, Receipt
 from accord.observability.metrics import get_metrics
 from accord.store.journal import NewEvent

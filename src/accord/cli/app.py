@@ -62,14 +62,23 @@ def version() -> None:
 def run(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    role: Annotated[
+        str, typer.Option(help="all: API and workers; api: HTTP only; worker: runs only.")
+    ] = "all",
 ) -> None:
-    """Run the API and the workers in this process (embedded default: SQLite under ./var)."""
+    """Run Accord (embedded default: API and workers in one process, SQLite under ./var)."""
     import uvicorn
 
     from accord.api.app import create_app
+    from accord.flows.services import Services
 
+    if role not in ("all", "api", "worker"):
+        raise fail(f"unknown role {role!r}: use all, api or worker")
     settings = _settings()
-    app_ = create_app(settings)
+    if role == "worker":
+        _run_worker(settings)
+        return
+    app_ = create_app(settings, services=Services.build(settings, worker=role == "all"))
     uvicorn.run(
         app_,
         host=host or settings.api.host,
@@ -78,6 +87,26 @@ def run(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _run_worker(settings: Settings) -> None:
+    import signal
+    import threading
+
+    from accord.flows.services import Services
+    from accord.observability.logging import configure_logging
+
+    configure_logging(settings.observability.log_level, json_lines=settings.observability.log_json)
+    services = Services.build(settings, worker=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    services.start()
+    err.print(f"worker {settings.worker_id} running; Ctrl-C to stop")
+    try:
+        stop.wait()
+    finally:
+        services.stop()
 
 
 @keys_app.command("create")

@@ -8,6 +8,7 @@ before the old workers are retired.
 """
 
 import logging
+import zlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,12 +25,24 @@ __all__ = ["EVENTS_QUEUE", "Runtime", "workflow_for"]
 logger = logging.getLogger(__name__)
 
 EVENTS_QUEUE = "accord-events"
-"""The queue every event run is enqueued on, partitioned by business key (one at a time)."""
+"""The queue every event run is enqueued on, partitioned by business-key bucket."""
 
 _WORKFLOWS: dict[str, str] = {}
 """Event type -> workflow name, for types a business flow has claimed."""
 _DEFAULT_WORKFLOW = "record_event"
 _ = record_event  # imported for its registrations
+
+
+def partition_for(business_key: str, partitions: int) -> str:
+    """The queue partition of a business key: a stable hash bucket.
+
+    Runs in one partition start one at a time, in run-id (journal) order, so events about the
+    same key apply in order. Keys are hashed into a fixed number of buckets rather than used
+    as partitions directly, because the queue's dispatcher visits every partition that has
+    waiting runs on each poll: thousands of distinct keys would make every poll slow, while
+    a few dozen buckets keep polls cheap and still run unrelated keys in parallel.
+    """
+    return f"p{zlib.crc32(business_key.encode()) % partitions:04d}"
 
 
 def workflow_for(event_type: str) -> str:
@@ -64,13 +77,15 @@ class Runtime:
         }
         DBOS(config=config)
         adopt_logger("dbos", level="WARNING")
+        if not self.worker:
+            # An API-only process enqueues runs but never dequeues them.
+            DBOS.listen_queues([])
         DBOS.launch()
         # DBOS installs a handler of its own at launch; keep one log format and stream.
         adopt_logger("dbos", level="WARNING")
-        worker_concurrency = self.settings.intake.worker_concurrency if self.worker else 0
         DBOS.register_queue(
             EVENTS_QUEUE,
-            worker_concurrency=worker_concurrency or None,
+            worker_concurrency=self.settings.intake.worker_concurrency,
             partition_concurrency=1,
             polling_interval_sec=0.2,
             on_conflict="always_update",
@@ -88,7 +103,7 @@ class Runtime:
             "queue_name": EVENTS_QUEUE,
             "workflow_id": run_id,
             "app_version": self.app_version,
-            "queue_partition_key": business_key,
+            "queue_partition_key": partition_for(business_key, self.settings.intake.partitions),
         }
 
     def shutdown(self) -> None:

@@ -1,0 +1,530 @@
+"""Business Central API v2.0 entity sets the emulator serves: properties, types, keys, defaults.
+
+Definitions only (no routes, no storage, no I/O). Field lists follow section 5.4 of
+``shared/reference/saas-apis.md``; where the reference gives no list, or marks it
+[inferred], the comment on the entity set says so. Properties added for Accord's billing
+flow that the standard API does not expose are listed in :data:`EXTENSION_FIELDS`.
+"""
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+__all__ = [
+    "BLANK_DATE",
+    "BLANK_GUID",
+    "COMPANIES",
+    "ENTITY_SETS",
+    "EXTENSION_FIELDS",
+    "EntitySet",
+    "Prop",
+    "Scalar",
+    "make_etag",
+    "normalize_number",
+]
+
+Scalar = str | int | float | bool | None
+PropType = Literal["string", "decimal", "integer", "boolean", "date", "datetime", "guid"]
+
+BLANK_DATE = "0001-01-01"
+"""How BC returns an empty date (its ``0D``)."""
+BLANK_GUID = "00000000-0000-0000-0000-000000000000"
+"""How BC returns an empty GUID reference."""
+_BLANK_DATETIME = "0001-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class Prop:
+    """One property of an entity type."""
+
+    name: str
+    type: PropType = "string"
+    read_only: bool = False
+    choices: tuple[str, ...] = ()
+    default: Scalar = None
+
+    def blank(self) -> Scalar:
+        """The value BC shows when the property was never set."""
+        if self.default is not None:
+            return self.default
+        blanks: dict[str, Scalar] = {
+            "string": "",
+            "decimal": 0,
+            "integer": 0,
+            "boolean": False,
+            "date": BLANK_DATE,
+            "datetime": _BLANK_DATETIME,
+            "guid": BLANK_GUID,
+        }
+        return blanks[self.type]
+
+
+@dataclass(frozen=True)
+class EntitySet:
+    """One entity set under ``companies({id})/`` and how the emulator treats it."""
+
+    name: str
+    type_name: str
+    props: tuple[Prop, ...]
+    writable: bool = True
+    unique: str | None = None
+    """Property whose value must be unique per company (BC's primary key, e.g. ``No.``)."""
+    number_series: str | None = None
+    """Prefix for numbers assigned when the client sends none."""
+    parent: str | None = None
+    parent_key: str | None = None
+    expand: Mapping[str, str] = field(default_factory=dict)
+    """Navigation property -> entity set it expands to."""
+    indexed: tuple[str, ...] = ("number",)
+
+    def prop(self, name: str) -> Prop | None:
+        """The property called ``name``, if the type has one."""
+        return next((p for p in self.props if p.name == name), None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every property name, in the order BC serialises them."""
+        return tuple(p.name for p in self.props)
+
+
+def make_etag(rowversion: int) -> str:
+    """A weak etag shaped like BC's: ``W/"JzE5O..."``, base64 of ``'19;<row version>;00;'``."""
+    digits = str(10**18 + rowversion)
+    raw = f"'{len(digits)};{digits};00;'".encode()
+    return 'W/"' + base64.b64encode(raw).decode() + '"'
+
+
+def normalize_number(value: int | float | Decimal) -> int | float:
+    """JSON number as BC prints it: integral decimals without a fraction, others rounded."""
+    dec = Decimal(str(value))
+    if dec == dec.to_integral_value():
+        return int(dec)
+    return float(round(dec, 5))
+
+
+def _ro(name: str, type_: PropType = "string") -> Prop:
+    return Prop(name, type_, read_only=True)
+
+
+_ID = _ro("id", "guid")
+_MODIFIED = _ro("lastModifiedDateTime", "datetime")
+
+_CUSTOMER_BLOCKED = (" ", "Ship", "Invoice", "All")
+
+CUSTOMERS = EntitySet(
+    name="customers",
+    type_name="customer",
+    props=(
+        _ID,
+        Prop("number"),
+        Prop("displayName"),
+        Prop("type", choices=("Company", "Person"), default="Company"),
+        Prop("addressLine1"),
+        Prop("addressLine2"),
+        Prop("city"),
+        Prop("state"),
+        Prop("country"),
+        Prop("postalCode"),
+        Prop("phoneNumber"),
+        Prop("email"),
+        Prop("website"),
+        Prop("taxLiable", "boolean"),
+        Prop("taxRegistrationNumber"),
+        Prop("currencyId", "guid"),
+        Prop("currencyCode"),
+        Prop("paymentTermsId", "guid"),
+        Prop("blocked", choices=_CUSTOMER_BLOCKED, default=" "),
+        _ro("balanceDue", "decimal"),
+        _MODIFIED,
+    ),
+    unique="number",
+    number_series="C",
+)
+
+# The standard `projects` entity exposes only id, number, displayName and
+# lastModifiedDateTime (reference 5.4). Everything after displayName is an Accord sandbox
+# extension: a real tenant needs a custom API page (api/{publisher}/{group}/{version}).
+PROJECTS = EntitySet(
+    name="projects",
+    type_name="project",
+    props=(
+        _ID,
+        Prop("number"),
+        Prop("displayName"),
+        Prop("customerId", "guid"),
+        Prop("customerNumber"),
+        Prop("currencyCode"),
+        Prop("startDate", "date"),
+        Prop("endDate", "date"),
+        Prop("status", choices=("Planning", "Quote", "Open", "Completed"), default="Open"),
+        Prop("blocked", choices=(" ", "Posting", "All"), default=" "),
+        Prop("departmentCode"),
+        Prop("areaCode"),
+        Prop(
+            "billingModel",
+            choices=("Time and Materials", "Fixed Fee", "Milestone", "Retainer"),
+            default="Time and Materials",
+        ),
+        _MODIFIED,
+    ),
+    unique="number",
+    number_series="J",
+)
+
+SALES_INVOICES = EntitySet(
+    name="salesInvoices",
+    type_name="salesInvoice",
+    props=(
+        _ID,
+        _ro("number"),
+        Prop("externalDocumentNumber"),
+        Prop("invoiceDate", "date"),
+        Prop("postingDate", "date"),
+        Prop("dueDate", "date"),
+        Prop("customerPurchaseOrderReference"),
+        Prop("customerId", "guid"),
+        Prop("customerNumber"),
+        _ro("customerName"),
+        Prop("billToCustomerId", "guid"),
+        Prop("billToCustomerNumber"),
+        _ro("billToName"),
+        Prop("currencyCode"),
+        Prop("paymentTermsId", "guid"),
+        Prop("pricesIncludeTax", "boolean"),
+        _ro("totalAmountExcludingTax", "decimal"),
+        _ro("totalTaxAmount", "decimal"),
+        _ro("totalAmountIncludingTax", "decimal"),
+        _ro("remainingAmount", "decimal"),
+        # Enum values per reference 5.4, itself [inferred].
+        Prop(
+            "status",
+            read_only=True,
+            choices=("Draft", "Open", "Paid", "Canceled", "Corrective"),
+            default="Draft",
+        ),
+        _MODIFIED,
+    ),
+    expand={"salesInvoiceLines": "salesInvoiceLines", "customer": "customers"},
+    indexed=("number", "externalDocumentNumber"),
+)
+
+# Line fields per reference 5.4 (lineType .. taxCode, list marked [inferred]); amounts are
+# computed. There is no tax engine: tax is always 0 [inferred simplification].
+SALES_INVOICE_LINES = EntitySet(
+    name="salesInvoiceLines",
+    type_name="salesInvoiceLine",
+    props=(
+        _ID,
+        _ro("documentId", "guid"),
+        _ro("sequence", "integer"),
+        Prop(
+            "lineType",
+            choices=("Comment", "Account", "Item", "Resource", "Value", "Charge", "Fixed Asset"),
+            default="Item",
+        ),
+        Prop("lineObjectNumber"),
+        Prop("itemId", "guid"),
+        Prop("accountId", "guid"),
+        Prop("description"),
+        Prop("quantity", "decimal"),
+        Prop("unitPrice", "decimal"),
+        Prop("discountPercent", "decimal"),
+        Prop("taxCode"),
+        _ro("amountExcludingTax", "decimal"),
+        _ro("totalTaxAmount", "decimal"),
+        _ro("amountIncludingTax", "decimal"),
+        _ro("netAmount", "decimal"),
+    ),
+    parent="salesInvoices",
+    parent_key="documentId",
+    indexed=(),
+)
+
+JOURNALS = EntitySet(
+    name="journals",
+    type_name="journal",
+    props=(
+        _ID,
+        Prop("code"),
+        Prop("displayName"),
+        _ro("templateDisplayName"),
+        Prop("balancingAccountId", "guid"),
+        Prop("balancingAccountNumber"),
+        _MODIFIED,
+    ),
+    unique="code",
+    expand={"journalLines": "journalLines"},
+    indexed=("code",),
+)
+
+_ACCOUNT_TYPES = (
+    "G/L Account",
+    "Customer",
+    "Vendor",
+    "Bank Account",
+    "Fixed Asset",
+    "IC Partner",
+    "Employee",
+)
+
+# General journal lines per reference 5.4. BC v2.0 has no project (job) journal API, so the
+# properties from projectNumber on are an Accord sandbox extension [inferred] carrying what a
+# job journal line needs to post time or expense to a project.
+JOURNAL_LINES = EntitySet(
+    name="journalLines",
+    type_name="journalLine",
+    props=(
+        _ID,
+        _ro("journalId", "guid"),
+        _ro("journalDisplayName"),
+        Prop("lineNumber", "integer"),
+        Prop("accountType", choices=_ACCOUNT_TYPES, default="G/L Account"),
+        Prop("accountId", "guid"),
+        Prop("accountNumber"),
+        Prop("postingDate", "date"),
+        Prop("documentNumber"),
+        Prop("externalDocumentNumber"),
+        Prop("amount", "decimal"),
+        Prop("description"),
+        Prop("comment"),
+        Prop("projectNumber"),
+        Prop("projectTaskNumber"),
+        Prop("resourceNumber"),
+        Prop("workTypeCode"),
+        Prop("quantity", "decimal"),
+        Prop("unitCost", "decimal"),
+        Prop("unitPrice", "decimal"),
+        _MODIFIED,
+    ),
+    parent="journals",
+    parent_key="journalId",
+    indexed=("documentNumber", "externalDocumentNumber"),
+)
+
+# The reference only names these two entity sets (5.4, "Related"); the property lists are
+# [inferred] from the published v2.0 resource pages.
+CUSTOMER_PAYMENT_JOURNALS = EntitySet(
+    name="customerPaymentJournals",
+    type_name="customerPaymentJournal",
+    props=(
+        _ID,
+        Prop("code"),
+        Prop("displayName"),
+        Prop("balancingAccountId", "guid"),
+        Prop("balancingAccountNumber"),
+        _MODIFIED,
+    ),
+    unique="code",
+    expand={"customerPayments": "customerPayments"},
+    indexed=("code",),
+)
+
+CUSTOMER_PAYMENTS = EntitySet(
+    name="customerPayments",
+    type_name="customerPayment",
+    props=(
+        _ID,
+        _ro("journalId", "guid"),
+        _ro("journalDisplayName"),
+        Prop("lineNumber", "integer"),
+        Prop("customerId", "guid"),
+        Prop("customerNumber"),
+        Prop("contactId", "guid"),
+        Prop("postingDate", "date"),
+        Prop("documentNumber"),
+        Prop("externalDocumentNumber"),
+        Prop("amount", "decimal"),
+        Prop("appliesToInvoiceId", "guid"),
+        Prop("appliesToInvoiceNumber"),
+        Prop("description"),
+        Prop("comment"),
+        _MODIFIED,
+    ),
+    parent="customerPaymentJournals",
+    parent_key="journalId",
+    indexed=("documentNumber", "externalDocumentNumber"),
+)
+
+DIMENSIONS = EntitySet(
+    name="dimensions",
+    type_name="dimension",
+    props=(_ID, Prop("code"), Prop("displayName"), _MODIFIED),
+    writable=False,
+    expand={"dimensionValues": "dimensionValues"},
+    indexed=("code",),
+)
+
+DIMENSION_VALUES = EntitySet(
+    name="dimensionValues",
+    type_name="dimensionValue",
+    props=(_ID, Prop("code"), _ro("dimensionId", "guid"), Prop("displayName"), _MODIFIED),
+    writable=False,
+    parent="dimensions",
+    parent_key="dimensionId",
+    indexed=("code",),
+)
+
+# `closed` and `dateLocked` are computed at read time from the periods the control API sets.
+ACCOUNTING_PERIODS = EntitySet(
+    name="accountingPeriods",
+    type_name="accountingPeriod",
+    props=(
+        _ID,
+        Prop("startingDate", "date"),
+        Prop("name"),
+        Prop("newFiscalYear", "boolean"),
+        Prop("closed", "boolean"),
+        Prop("dateLocked", "boolean"),
+        _MODIFIED,
+    ),
+    writable=False,
+    indexed=(),
+)
+
+CURRENCIES = EntitySet(
+    name="currencies",
+    type_name="currency",
+    props=(
+        _ID,
+        Prop("code"),
+        Prop("displayName"),
+        Prop("symbol"),
+        Prop("amountDecimalPlaces"),
+        Prop("amountRoundingPrecision", "decimal"),
+        _MODIFIED,
+    ),
+    writable=False,
+    indexed=("code",),
+)
+
+EMPLOYEES = EntitySet(
+    name="employees",
+    type_name="employee",
+    props=(
+        _ID,
+        Prop("number"),
+        Prop("displayName"),
+        Prop("givenName"),
+        Prop("middleName"),
+        Prop("surname"),
+        Prop("jobTitle"),
+        Prop("email"),
+        Prop("status", choices=("Active", "Inactive"), default="Active"),
+        _MODIFIED,
+    ),
+    unique="number",
+    number_series="E",
+)
+
+# Not in the reference at all [inferred]: BC's Resource card, exposed so project journal
+# lines can name the consultant who worked.
+RESOURCES = EntitySet(
+    name="resources",
+    type_name="resource",
+    props=(
+        _ID,
+        Prop("number"),
+        Prop("displayName"),
+        Prop("type", choices=("Person", "Machine"), default="Person"),
+        Prop("baseUnitOfMeasureCode", default="HOUR"),
+        Prop("unitCost", "decimal"),
+        Prop("unitPrice", "decimal"),
+        Prop("blocked", "boolean"),
+        _MODIFIED,
+    ),
+    unique="number",
+    number_series="R",
+)
+
+# Fields from reference 5.4 (employeeId, date, quantity, status, jobId, all [inferred]) plus
+# the number twins BC exposes next to every id.
+TIME_REGISTRATION_ENTRIES = EntitySet(
+    name="timeRegistrationEntries",
+    type_name="timeRegistrationEntry",
+    props=(
+        _ID,
+        Prop("employeeId", "guid"),
+        _ro("employeeNumber"),
+        Prop("jobId", "guid"),
+        _ro("jobNumber"),
+        Prop("jobTaskNumber"),
+        Prop("absence"),
+        _ro("lineNumber", "integer"),
+        Prop("date", "date"),
+        Prop("quantity", "decimal"),
+        Prop("status", choices=("Open", "Submitted", "Rejected", "Approved"), default="Open"),
+        Prop("unitOfMeasureCode", default="HOUR"),
+        _MODIFIED,
+    ),
+    indexed=(),
+)
+
+# Not company-scoped; served at api/v2.0/companies. Property list [inferred] from the v2.0
+# company resource (the reference names only the endpoint).
+COMPANIES = EntitySet(
+    name="companies",
+    type_name="company",
+    props=(
+        _ID,
+        _ro("systemVersion"),
+        _ro("timestamp", "integer"),
+        _ro("name"),
+        _ro("displayName"),
+        _ro("businessProfileId"),
+        _ro("systemCreatedAt", "datetime"),
+        _ro("systemCreatedBy", "guid"),
+        _ro("systemModifiedAt", "datetime"),
+        _ro("systemModifiedBy", "guid"),
+    ),
+    writable=False,
+    indexed=(),
+)
+
+ENTITY_SETS: dict[str, EntitySet] = {
+    s.name: s
+    for s in (
+        CUSTOMERS,
+        PROJECTS,
+        SALES_INVOICES,
+        SALES_INVOICE_LINES,
+        JOURNALS,
+        JOURNAL_LINES,
+        CUSTOMER_PAYMENT_JOURNALS,
+        CUSTOMER_PAYMENTS,
+        DIMENSIONS,
+        DIMENSION_VALUES,
+        ACCOUNTING_PERIODS,
+        CURRENCIES,
+        EMPLOYEES,
+        RESOURCES,
+        TIME_REGISTRATION_ENTRIES,
+    )
+}
+"""Every company-scoped entity set, by name."""
+
+EXTENSION_FIELDS: dict[str, tuple[str, ...]] = {
+    "projects": (
+        "customerId",
+        "customerNumber",
+        "currencyCode",
+        "startDate",
+        "endDate",
+        "status",
+        "blocked",
+        "departmentCode",
+        "areaCode",
+        "billingModel",
+    ),
+    "journalLines": (
+        "projectNumber",
+        "projectTaskNumber",
+        "resourceNumber",
+        "workTypeCode",
+        "quantity",
+        "unitCost",
+        "unitPrice",
+    ),
+}
+"""Properties the standard v2.0 API lacks; the sandbox adds them for Accord's billing flow."""

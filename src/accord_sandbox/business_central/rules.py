@@ -1,0 +1,444 @@
+"""Business Central's business rules as the emulator applies them.
+
+Relations (customer, project, resource, dimension values), defaults, invoice totals, the
+bound posting actions and the closed-period check. Every refusal is a :class:`BCError`.
+Refusals of business data use ``Application_FieldValidationException`` (reference 5.2:
+"an AL ``Error()`` in validation"); look-ups by GUID that fail use
+``Internal_RecordNotFound`` (404). Message texts other than the closed-period one and
+"There is nothing to post." are [inferred].
+"""
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from accord_sandbox.business_central.entities import BLANK_DATE, BLANK_GUID, ENTITY_SETS
+from accord_sandbox.business_central.errors import BCError
+
+if TYPE_CHECKING:
+    from accord_sandbox.business_central.emulator import BusinessCentralEmulator
+
+__all__ = [
+    "CLOSED_PERIOD_MESSAGE",
+    "Touched",
+    "cancel_invoice",
+    "natural_key",
+    "post_invoice",
+    "post_journal",
+    "post_payment_journal",
+    "prepare",
+    "refuse_delete",
+]
+
+Record = dict[str, Any]
+Touched = list[tuple[str, Record]]
+"""(entity set, record) pairs a rule saved as a side effect; each gets an ``updated`` event."""
+
+CLOSED_PERIOD_MESSAGE = "Posting Date is not within your range of allowed posting dates."
+"""BC's refusal of a posting into a closed period (reference 5.4; text [inferred] there)."""
+_VALIDATION = "Application_FieldValidationException"
+_DUE_DAYS = 30  # [inferred] stands in for payment terms, which the sandbox does not model
+
+S = ENTITY_SETS
+
+
+def _invalid(message: str) -> BCError:
+    return BCError(400, _VALIDATION, message)
+
+
+def _dec(value: Any) -> Decimal:  # noqa: ANN401 - JSON number
+    return Decimal(str(value or 0))
+
+
+def _money(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.01")))
+
+
+def _blank(value: Any) -> bool:  # noqa: ANN401 - JSON value
+    return value in (None, "", BLANK_GUID, BLANK_DATE)
+
+
+def natural_key(set_name: str, record: Record, body: Record) -> str | None:
+    """What makes two creates "the same record" for duplicate counting (see common.py)."""
+    if set_name in ("salesInvoices", "customerPayments") and record.get("externalDocumentNumber"):
+        return f"ext:{record['externalDocumentNumber']}"
+    if set_name in ("customers", "projects", "employees", "resources") and body.get("number"):
+        return f"no:{body['number']}"
+    if set_name == "journalLines":
+        if body.get("documentNumber"):
+            return f"doc:{body['documentNumber']}"
+        if record.get("projectNumber"):
+            parts = ("projectNumber", "postingDate", "quantity", "resourceNumber")
+            return "job:" + "|".join(str(record.get(p)) for p in parts)
+    return None
+
+
+# ----------------------------------------------------------------- relations
+def _customer(emu: "BusinessCentralEmulator", cid: str, record: Record, body: Record) -> Record:
+    """Resolve ``customerId`` / ``customerNumber`` (whichever the client sent) to a customer."""
+    spec = S["customers"]
+    if not _blank(body.get("customerId")):
+        found = emu.store.get("customers", str(body["customerId"]))
+        if found is None or found["_companyId"] != cid:
+            raise BCError(
+                404,
+                "Internal_RecordNotFound",
+                f"The Customer does not exist. Identification fields and values: "
+                f"Id='{body['customerId']}'",
+            )
+        return found
+    number = body.get("customerNumber") or record.get("customerNumber")
+    found = emu.find_by(spec, cid, "number", str(number)) if number else None
+    if found is None:
+        raise BCError(
+            404,
+            "Internal_RecordNotFound",
+            f"The Customer does not exist. Identification fields and values: No.='{number}'",
+        )
+    return found
+
+
+def _require(
+    emu: "BusinessCentralEmulator", cid: str, set_name: str, value: object, field: str
+) -> Record:
+    found = emu.find_by(S[set_name], cid, "number", str(value))
+    if found is None:
+        raise _invalid(
+            f"The field {field} contains a value ({value}) that cannot be found in the "
+            f"related table ({S[set_name].type_name})."
+        )
+    return found
+
+
+def _dimension_value(emu: "BusinessCentralEmulator", cid: str, dimension: str, code: str) -> None:
+    dim = emu.find_by(S["dimensions"], cid, "code", dimension)
+    values = emu.candidates(S["dimensionValues"], cid, "code", code)
+    if dim is None or not any(v["dimensionId"] == dim["id"] for v in values):
+        raise _invalid(f"The dimension value {code} has not been set up for dimension {dimension}.")
+
+
+# ----------------------------------------------------------------- prepare: create and update
+def prepare(
+    emu: "BusinessCentralEmulator",
+    set_name: str,
+    cid: str,
+    record: Record,
+    body: Record,
+    *,
+    creating: bool,
+) -> Touched:
+    """Fill defaults, check relations and compute derived fields before ``record`` is saved.
+
+    ``record`` already holds the client's values; ``body`` is what the client sent (to tell
+    an explicit value from a default). Returns other records saved as a side effect.
+    """
+    handler = _PREPARE.get(set_name)
+    return handler(emu, cid, record, body, creating=creating) if handler else []
+
+
+def _prepare_project(
+    emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
+) -> Touched:
+    if "customerId" in body or "customerNumber" in body:
+        if _blank(body.get("customerId")) and not body.get("customerNumber"):
+            rec["customerId"], rec["customerNumber"] = BLANK_GUID, ""
+        else:
+            customer = _customer(emu, cid, rec, body)
+            rec["customerId"], rec["customerNumber"] = customer["id"], customer["number"]
+            if not rec.get("currencyCode"):
+                rec["currencyCode"] = customer.get("currencyCode", "")
+    if creating and not rec.get("currencyCode"):
+        rec["currencyCode"] = emu.company(cid)["_currency"]
+    if rec.get("departmentCode"):
+        _dimension_value(emu, cid, "DEPARTMENT", rec["departmentCode"])
+    if rec.get("areaCode"):
+        _dimension_value(emu, cid, "AREA", rec["areaCode"])
+    start, end = rec.get("startDate", BLANK_DATE), rec.get("endDate", BLANK_DATE)
+    if not _blank(start) and not _blank(end) and end < start:
+        raise _invalid(f"Ending Date ({end}) must not be before Starting Date ({start}).")
+    return []
+
+
+def _prepare_customer(
+    emu: "BusinessCentralEmulator", cid: str, rec: Record, _body: Record, *, creating: bool
+) -> Touched:
+    if creating and not rec.get("currencyCode"):
+        rec["currencyCode"] = emu.company(cid)["_currency"]
+    return []
+
+
+def _prepare_invoice(
+    emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
+) -> Touched:
+    if not creating and rec.get("status") != "Draft":
+        raise _invalid(f"The sales invoice {rec['number']} is posted and cannot be changed.")
+    if creating or "customerId" in body or "customerNumber" in body:
+        if creating and _blank(body.get("customerId")) and not body.get("customerNumber"):
+            raise _invalid("You must specify a customer (customerId or customerNumber).")
+        customer = _customer(emu, cid, rec, body)
+        rec["customerId"], rec["customerNumber"] = customer["id"], customer["number"]
+        rec["customerName"] = customer["displayName"]
+        if _blank(body.get("billToCustomerId")) and not body.get("billToCustomerNumber"):
+            rec["billToCustomerId"], rec["billToCustomerNumber"] = (
+                customer["id"],
+                customer["number"],
+            )
+            rec["billToName"] = customer["displayName"]
+        if not rec.get("currencyCode"):
+            rec["currencyCode"] = customer.get("currencyCode") or emu.company(cid)["_currency"]
+    if creating:
+        rec["number"] = emu.next_number(cid, "S-INV", start=100001, width=6)
+        rec["status"] = "Draft"
+        if _blank(rec.get("invoiceDate")):
+            rec["invoiceDate"] = emu.today()
+    if _blank(rec.get("postingDate")):
+        rec["postingDate"] = rec["invoiceDate"]
+    if _blank(rec.get("dueDate")):
+        rec["dueDate"] = emu.days_after(rec["invoiceDate"], _DUE_DAYS)
+    return []
+
+
+def _parent_invoice(emu: "BusinessCentralEmulator", cid: str, line: Record) -> Record:
+    invoice = emu.find(S["salesInvoices"], cid, line["documentId"])
+    if invoice["status"] != "Draft":
+        raise _invalid(f"The sales invoice {invoice['number']} is posted and cannot be changed.")
+    return invoice
+
+
+def _prepare_invoice_line(
+    emu: "BusinessCentralEmulator", cid: str, rec: Record, _body: Record, *, creating: bool
+) -> Touched:
+    invoice = _parent_invoice(emu, cid, rec)
+    if creating:
+        lines = [
+            ln
+            for ln in emu.records(S["salesInvoiceLines"], cid)
+            if ln["documentId"] == invoice["id"]
+        ]
+        rec["sequence"] = max((int(ln["sequence"]) for ln in lines), default=0) + 10000
+    if rec.get("lineType") == "Resource" and rec.get("lineObjectNumber"):
+        _require(emu, cid, "resources", rec["lineObjectNumber"], "No.")
+    gross = _dec(rec.get("quantity")) * _dec(rec.get("unitPrice"))
+    net = gross * (1 - _dec(rec.get("discountPercent")) / 100)
+    rec["amountExcludingTax"] = rec["netAmount"] = rec["amountIncludingTax"] = _money(net)
+    rec["totalTaxAmount"] = 0
+    return []
+
+
+def recompute_invoice(emu: "BusinessCentralEmulator", cid: str, invoice_id: str) -> Touched:
+    """Re-total an invoice after its lines changed; saves it (new etag) and reports it."""
+    spec = S["salesInvoices"]
+    invoice = emu.find(spec, cid, invoice_id)
+    lines = [
+        ln for ln in emu.records(S["salesInvoiceLines"], cid) if ln["documentId"] == invoice_id
+    ]
+    total = sum((_dec(ln.get("amountExcludingTax")) for ln in lines), Decimal(0))
+    updated = {**invoice, "totalAmountExcludingTax": _money(total), "totalTaxAmount": 0}
+    updated["totalAmountIncludingTax"] = _money(total)
+    emu.put_version(spec, updated, invoice)
+    return [("salesInvoices", updated)]
+
+
+def _next_line_number(emu: "BusinessCentralEmulator", set_name: str, cid: str, rec: Record) -> int:
+    siblings = [r for r in emu.records(S[set_name], cid) if r["journalId"] == rec["journalId"]]
+    return max((int(r.get("lineNumber") or 0) for r in siblings), default=0) + 10000
+
+
+def _prepare_journal_line(
+    emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
+) -> Touched:
+    journal = emu.find(S["journals"], cid, rec["journalId"])
+    rec["journalDisplayName"] = journal["displayName"]
+    if creating:
+        if not body.get("lineNumber"):
+            rec["lineNumber"] = _next_line_number(emu, "journalLines", cid, rec)
+        if not rec.get("documentNumber"):
+            rec["documentNumber"] = emu.next_number(cid, "G", start=1)
+        if _blank(rec.get("postingDate")):
+            rec["postingDate"] = emu.today()
+    if rec.get("projectNumber"):
+        project = _require(emu, cid, "projects", rec["projectNumber"], "Job No.")
+        if project.get("blocked") in ("Posting", "All"):
+            raise _invalid(
+                f"Project {project['number']} is blocked with type {project['blocked']}."
+            )
+    if rec.get("resourceNumber"):
+        _require(emu, cid, "resources", rec["resourceNumber"], "No.")
+    if "amount" not in body and rec.get("quantity") and rec.get("unitPrice"):
+        rec["amount"] = _money(_dec(rec["quantity"]) * _dec(rec["unitPrice"]))
+    return []
+
+
+def _prepare_payment(
+    emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
+) -> Touched:
+    journal = emu.find(S["customerPaymentJournals"], cid, rec["journalId"])
+    rec["journalDisplayName"] = journal["displayName"]
+    if creating:
+        if not body.get("lineNumber"):
+            rec["lineNumber"] = _next_line_number(emu, "customerPayments", cid, rec)
+        if not rec.get("documentNumber"):
+            rec["documentNumber"] = emu.next_number(cid, "G", start=1)
+        if _blank(rec.get("postingDate")):
+            rec["postingDate"] = emu.today()
+    if not (_blank(rec.get("customerId")) and not rec.get("customerNumber")):
+        refs = {"customerId": rec.get("customerId"), "customerNumber": rec.get("customerNumber")}
+        customer = _customer(emu, cid, rec, refs)
+        rec["customerId"], rec["customerNumber"] = customer["id"], customer["number"]
+    if not _blank(body.get("appliesToInvoiceId")) or body.get("appliesToInvoiceNumber"):
+        invoice = _applied_invoice(emu, cid, body)
+        rec["appliesToInvoiceId"], rec["appliesToInvoiceNumber"] = invoice["id"], invoice["number"]
+    return []
+
+
+def _applied_invoice(emu: "BusinessCentralEmulator", cid: str, body: Record) -> Record:
+    spec = S["salesInvoices"]
+    if not _blank(body.get("appliesToInvoiceId")):
+        return emu.find(spec, cid, str(body["appliesToInvoiceId"]))
+    found = emu.find_by(spec, cid, "number", str(body["appliesToInvoiceNumber"]))
+    if found is None:
+        raise _invalid(f"The posted sales invoice {body['appliesToInvoiceNumber']} does not exist.")
+    return found
+
+
+def _prepare_time_entry(
+    emu: "BusinessCentralEmulator", cid: str, rec: Record, _body: Record, *, creating: bool
+) -> Touched:
+    employee = emu.store.get("employees", str(rec.get("employeeId")))
+    if employee is None or employee["_companyId"] != cid:
+        raise BCError(
+            404,
+            "Internal_RecordNotFound",
+            f"The Employee does not exist. Identification fields and values: "
+            f"Id='{rec.get('employeeId')}'",
+        )
+    rec["employeeNumber"] = employee["number"]
+    if not _blank(rec.get("jobId")):
+        project = emu.find(S["projects"], cid, str(rec["jobId"]))
+        rec["jobNumber"] = project["number"]
+    if creating:
+        siblings = emu.records(S["timeRegistrationEntries"], cid)
+        rec["lineNumber"] = max((int(r["lineNumber"]) for r in siblings), default=0) + 10000
+        if _blank(rec.get("date")):
+            rec["date"] = emu.today()
+    return []
+
+
+_PREPARE = {
+    "customers": _prepare_customer,
+    "projects": _prepare_project,
+    "salesInvoices": _prepare_invoice,
+    "salesInvoiceLines": _prepare_invoice_line,
+    "journalLines": _prepare_journal_line,
+    "customerPayments": _prepare_payment,
+    "timeRegistrationEntries": _prepare_time_entry,
+}
+
+
+def refuse_delete(emu: "BusinessCentralEmulator", set_name: str, cid: str, rec: Record) -> None:
+    """Refuse deletes BC refuses: posted invoices and lines of posted invoices."""
+    if set_name == "salesInvoices" and rec["status"] != "Draft":
+        raise _invalid(f"The sales invoice {rec['number']} is posted and cannot be deleted.")
+    if set_name == "salesInvoiceLines":
+        _parent_invoice(emu, cid, rec)
+
+
+# ----------------------------------------------------------------- bound actions
+def post_invoice(emu: "BusinessCentralEmulator", cid: str, invoice: Record) -> Touched:
+    """``Microsoft.NAV.post``: Draft -> Open with a posted number, unless the period is closed."""
+    if invoice["status"] != "Draft":
+        raise _invalid(f"The sales invoice {invoice['number']} has already been posted.")
+    lines = [
+        ln for ln in emu.records(S["salesInvoiceLines"], cid) if ln["documentId"] == invoice["id"]
+    ]
+    if not lines:
+        raise _invalid("There is nothing to post.")
+    if emu.period_closed(cid, invoice["postingDate"]):
+        raise _invalid(CLOSED_PERIOD_MESSAGE)
+    customer = emu.store.get("customers", invoice["customerId"])
+    if customer is not None and customer.get("blocked") in ("Invoice", "All"):
+        raise _invalid(
+            f"You cannot post this type of document when Customer {customer['number']} is "
+            f"blocked with type {customer['blocked']}."
+        )
+    # The posted invoice keeps its id but takes a number from the posted-invoice series,
+    # as in the reference's sample (PS-INV103001) [inferred series start].
+    posted = {
+        **invoice,
+        "status": "Open",
+        "number": emu.next_number(cid, "PS-INV", start=103001, width=6),
+        "remainingAmount": invoice.get("totalAmountIncludingTax", 0),
+    }
+    emu.put_version(S["salesInvoices"], posted, invoice)
+    return [("salesInvoices", posted)]
+
+
+def cancel_invoice(emu: "BusinessCentralEmulator", _cid: str, invoice: Record) -> Touched:
+    """``Microsoft.NAV.cancel``: an open, unpaid posted invoice becomes Canceled."""
+    if invoice["status"] != "Open" or _dec(invoice.get("remainingAmount")) != _dec(
+        invoice.get("totalAmountIncludingTax")
+    ):
+        raise _invalid(f"The sales invoice {invoice['number']} cannot be canceled.")
+    canceled = {**invoice, "status": "Canceled", "remainingAmount": 0}
+    emu.put_version(S["salesInvoices"], canceled, invoice)
+    return [("salesInvoices", canceled)]
+
+
+def _closed_lines(emu: "BusinessCentralEmulator", cid: str, lines: list[Record]) -> None:
+    for line in lines:
+        if emu.period_closed(cid, line["postingDate"]):
+            raise _invalid(CLOSED_PERIOD_MESSAGE)
+
+
+def post_journal(emu: "BusinessCentralEmulator", cid: str, journal: Record) -> Touched:
+    """``journals({id})/Microsoft.NAV.post`` [inferred action name, reference 5.4].
+
+    All or nothing, like BC: one line in a closed period refuses the batch. Posted lines
+    leave the journal and are kept as ``postedJournalLines`` (visible via the control API).
+    """
+    spec = S["journalLines"]
+    lines = [ln for ln in emu.records(spec, cid) if ln["journalId"] == journal["id"]]
+    if not lines:
+        raise _invalid("There is nothing to post.")
+    _closed_lines(emu, cid, lines)
+    for line in lines:
+        if line.get("projectNumber"):
+            _prepare_journal_line(emu, cid, dict(line), {"amount": 0}, creating=False)
+    for number, line in enumerate(lines, start=len(emu.store.all("postedJournalLines")) + 1):
+        emu.store.put("postedJournalLines", line["id"], {**line, "entryNumber": number})
+        emu.remove(spec, line)
+    return [("journals", emu.put_version(S["journals"], dict(journal), journal))]
+
+
+def post_payment_journal(emu: "BusinessCentralEmulator", cid: str, journal: Record) -> Touched:
+    """``customerPaymentJournals({id})/Microsoft.NAV.post`` [inferred, by analogy].
+
+    Applies each payment to its invoice (amount sign ignored [inferred]); an invoice whose
+    remaining amount reaches zero becomes Paid.
+    """
+    spec = S["customerPayments"]
+    lines = [ln for ln in emu.records(spec, cid) if ln["journalId"] == journal["id"]]
+    if not lines:
+        raise _invalid("There is nothing to post.")
+    _closed_lines(emu, cid, lines)
+    touched: Touched = []
+    for line in lines:
+        if _blank(line.get("appliesToInvoiceId")):
+            continue
+        invoice = emu.find(S["salesInvoices"], cid, line["appliesToInvoiceId"])
+        if invoice["status"] != "Open":
+            raise _invalid(f"The sales invoice {invoice['number']} is not open.")
+    for line in lines:
+        if not _blank(line.get("appliesToInvoiceId")):
+            invoice = emu.find(S["salesInvoices"], cid, line["appliesToInvoiceId"])
+            remaining = max(
+                _dec(invoice["remainingAmount"]) - abs(_dec(line["amount"])), Decimal(0)
+            )
+            paid = {**invoice, "remainingAmount": _money(remaining)}
+            if remaining == 0:
+                paid["status"] = "Paid"
+            emu.put_version(S["salesInvoices"], paid, invoice)
+            touched.append(("salesInvoices", paid))
+        emu.store.put("postedCustomerPayments", line["id"], dict(line))
+        emu.remove(spec, line)
+    saved = emu.put_version(S["customerPaymentJournals"], dict(journal), journal)
+    return [*touched, ("customerPaymentJournals", saved)]

@@ -1,0 +1,171 @@
+"""Seeding Business Central from the synthetic firm.
+
+One BC company per legal entity (even those whose ERP is NetSuite, so a migration can be
+rehearsed); per company: DEPARTMENT and AREA dimensions with the firm's practices and
+regions, employees and resources for its consultants, monthly accounting periods,
+currencies, and the journal batches Accord posts to. Customers and projects are not seeded:
+Accord's customer-master and lead-to-project flows create them.
+"""
+
+from typing import TYPE_CHECKING
+
+from accord_sandbox.business_central.entities import BLANK_GUID, ENTITY_SETS, EntitySet
+from accord_sandbox.firm import Firm
+
+if TYPE_CHECKING:
+    from accord_sandbox.business_central.emulator import BusinessCentralEmulator
+
+__all__ = ["load_firm"]
+
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "$", "AUD": "$", "CHF": "CHF"}
+_SYSTEM_VERSION = "24.0.16410.18056"  # [inferred] a plausible BC 24 build number
+
+
+def _put(
+    emu: "BusinessCentralEmulator",
+    spec: EntitySet,
+    company_id: str,
+    **fields: str | int | float | bool,
+) -> None:
+    record = {p.name: p.blank() for p in spec.props}
+    record.update(fields)
+    record["_companyId"] = company_id
+    emu.put_version(spec, record)
+
+
+def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
+    """Create the firm's reference data in ``emu`` (idempotent ids: derived from names)."""
+    sets = ENTITY_SETS
+    now = emu.now_iso()
+    currencies = sorted(
+        {e.currency for e in firm.legal_entities}
+        | {c.currency for c in firm.customers}
+        | {c.currency for c in firm.consultants}
+    )
+    for period in firm.accounting_periods:
+        emu.periods[(period.legal_entity, period.period)] = period.status
+    for entity in firm.legal_entities:
+        cid = entity.bc_company_id.lower()
+        emu.company_codes[cid] = entity.code
+        emu.rowversion += 1
+        emu.store.put(
+            "companies",
+            cid,
+            {
+                "id": cid,
+                "systemVersion": _SYSTEM_VERSION,
+                "timestamp": emu.rowversion,
+                "name": entity.name,
+                "displayName": entity.name,
+                "businessProfileId": "",
+                "systemCreatedAt": now,
+                "systemCreatedBy": BLANK_GUID,
+                "systemModifiedAt": now,
+                "systemModifiedBy": BLANK_GUID,
+                "_companyId": cid,
+                "_currency": entity.currency,
+                "_code": entity.code,
+            },
+        )
+        dims = (
+            ("DEPARTMENT", "Department", [(p.bc_department_code, p.name) for p in firm.practices]),
+            ("AREA", "Area", [(r.bc_area_code, r.name) for r in firm.regions]),
+        )
+        for code, label, values in dims:
+            dim_id = emu.stable_id(cid, "dimension", code)
+            _put(emu, sets["dimensions"], cid, id=dim_id, code=code, displayName=label)
+            for value_code, value_name in values:
+                _put(
+                    emu,
+                    sets["dimensionValues"],
+                    cid,
+                    id=emu.stable_id(cid, "dimensionValue", code, value_code),
+                    code=value_code,
+                    dimensionId=dim_id,
+                    displayName=value_name,
+                )
+        for consultant in (c for c in firm.consultants if c.legal_entity == entity.code):
+            number = consultant.id.upper()[:20]
+            name = f"{consultant.first_name} {consultant.last_name}"
+            _put(
+                emu,
+                sets["employees"],
+                cid,
+                id=emu.stable_id(cid, "employee", number),
+                number=number,
+                displayName=name,
+                givenName=consultant.first_name,
+                surname=consultant.last_name,
+                jobTitle=consultant.role,
+                email=consultant.email,
+            )
+            _put(
+                emu,
+                sets["resources"],
+                cid,
+                id=emu.stable_id(cid, "resource", number),
+                number=number,
+                displayName=name,
+                unitCost=float(consultant.cost_rate),
+                unitPrice=float(consultant.bill_rate),
+            )
+        for period in sorted(
+            (p for p in firm.accounting_periods if p.legal_entity == entity.code),
+            key=lambda p: p.period,
+        ):
+            month = int(period.period[5:7])
+            _put(
+                emu,
+                sets["accountingPeriods"],
+                cid,
+                id=emu.stable_id(cid, "period", period.period),
+                startingDate=f"{period.period}-01",
+                name=_MONTHS[month - 1],
+                newFiscalYear=month == 1,
+            )
+        for code in (c for c in currencies if c != entity.currency):
+            _put(
+                emu,
+                sets["currencies"],
+                cid,
+                id=emu.stable_id(cid, "currency", code),
+                code=code,
+                displayName=code,
+                symbol=_SYMBOLS.get(code, code),
+                amountDecimalPlaces="2:2",
+                amountRoundingPrecision=0.01,
+            )
+        # [inferred] batch names: BC's CRONUS demo uses GENERAL/DEFAULT and CASHRCPT; the
+        # PROJECTS batch is where the sandbox expects project time/expense lines.
+        for code, label in (("GENERAL", "General journal"), ("PROJECTS", "Project postings")):
+            _put(
+                emu,
+                sets["journals"],
+                cid,
+                id=emu.stable_id(cid, "journal", code),
+                code=code,
+                displayName=label,
+                templateDisplayName="GENERAL",
+            )
+        _put(
+            emu,
+            sets["customerPaymentJournals"],
+            cid,
+            id=emu.stable_id(cid, "customerPaymentJournal", "CASHRCPT"),
+            code="CASHRCPT",
+            displayName="Cash receipts",
+        )

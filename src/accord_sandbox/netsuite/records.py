@@ -1,0 +1,504 @@
+"""Record-type definitions of the NetSuite emulator and the decoding of request bodies.
+
+Each REST record type (``customer``, ``job``, ``timeBill``...) is a :class:`RecordType`: which
+fields reference which record types, which are dates, numbers, flags or fixed selects, which
+sublists it has and what SuiteQL table it appears in. Field lists follow reference section 4.5,
+which itself marks them [inferred]. :func:`decode_body` turns a JSON body into the stored form
+(references as ``{"id": "7"}``, sublists as ``{"items": [...]}``) and refuses malformed values.
+Business rules that need other records (existence, periods, inactive projects) are in
+:mod:`accord_sandbox.netsuite.book`; nothing here touches the store.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from accord_sandbox.netsuite.errors import NetSuiteError
+
+__all__ = [
+    "APPROVAL_STATUS",
+    "EID_PATTERN",
+    "RECORD_TYPES",
+    "TRANSACTION_TYPES",
+    "RecordType",
+    "SublistType",
+    "decode_body",
+    "parse_hours",
+]
+
+Record = dict[str, Any]
+
+EID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+"""Characters allowed in an external id used in a URL (reference section 4.2)."""
+
+# [inferred] Internal ids and names of fixed select lists; the reference names the fields only.
+APPROVAL_STATUS = {"1": "Pending Approval", "2": "Approved", "3": "Rejected"}
+"""``approvalStatus`` values of time bills and expense reports."""
+JOB_STATUS = {"1": "Closed", "2": "In Progress", "3": "Not Awarded", "4": "Pending"}
+"""``entityStatus`` values of projects; ``1`` (Closed) refuses new time."""
+JOB_BILLING_TYPE = {
+    "TM": "Time and Materials",
+    "FBM": "Fixed Bid, Milestone",
+    "FBI": "Fixed Bid, Interval",
+    "CB": "Charge-Based",
+}
+"""``jobBillingType`` values (reference: "T&M / fixed bid")."""
+CREDIT_HOLD = {"AUTO": "Auto", "ON": "On", "OFF": "Off"}
+"""``creditHoldOverride`` values; ``ON`` refuses new sales orders and invoices."""
+INVOICE_STATUS = {"A": "Open", "B": "Paid In Full"}
+"""Read-only invoice ``status`` (reference: Open / Paid In Full), keyed by SuiteQL letter code."""
+SALES_ORDER_STATUS = {"A": "Pending Approval", "B": "Pending Fulfillment", "F": "Pending Billing"}
+"""Sales-order ``status``; new orders start at ``B``."""
+PAYMENT_STATUS = {"C": "Deposited", "B": "Not Deposited"}
+"""Customer-payment ``status``; payments start undeposited."""
+EXPENSE_STATUS = {
+    "A": "In Progress",
+    "B": "Pending Supervisor Approval",
+    "F": "Approved by Accounting",
+}
+"""Expense-report ``status``."""
+
+ACCESS_ERROR_BODY = "Error while accessing a resource. The request body must be a JSON object."
+"""[inferred] detail for a body that is not a JSON object."""
+
+
+@dataclass(frozen=True)
+class SublistType:
+    """A sublist such as ``expense`` or ``item``: its line fields and their kinds."""
+
+    refs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    dates: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    required: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """One REST record type: field kinds, sublists, id space and SuiteQL table."""
+
+    name: str
+    table: str
+    id_space: str
+    label: str
+    writable: bool = True
+    posting: bool = False
+    tran_type: str | None = None
+    refs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Reference fields and the record types their id may name; empty tuple = not emulated."""
+    dates: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    selects: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    sublists: Mapping[str, SublistType] = field(default_factory=dict)
+    required: tuple[tuple[str, str], ...] = ()
+    """(field, UI label) pairs that must have a value; the label is used in the message."""
+    readonly: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    text: tuple[str, ...] = ()
+    """Plain fields exposed as SuiteQL columns (references, dates and flags are added)."""
+
+    def columns(self) -> list[str]:
+        """Lower-case SuiteQL column names of this type ([inferred] standard SuiteQL names)."""
+        names = ["id", *self.text, *self.refs, *self.dates, *self.numbers, *self.flags]
+        names += [*self.selects, "externalId", "lastModifiedDate"]
+        names.append("createdDate" if self.tran_type else "dateCreated")
+        if self.tran_type:
+            names += ["type", "tranId", "status", "foreignTotal"]
+        out: list[str] = []
+        for n in names:
+            low = n.lower()
+            if low not in out:
+                out.append(low)
+        return out
+
+
+_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "department": ("department",),
+    "class": ("classification",),
+    "location": (),
+}
+_ITEM_LINES = SublistType(
+    refs={"item": (), "job": ("job",), "customer": ("customer", "job"), **_DIMENSIONS},
+    numbers=("quantity", "rate", "amount"),
+    required=(("item", "Item"),),
+)
+_TRANSACTION_READONLY = ("total", "subTotal", "amountPaid", "amountRemaining", "status")
+
+RECORD_TYPES: dict[str, RecordType] = {
+    t.name: t
+    for t in (
+        RecordType(
+            name="customer",
+            table="customer",
+            id_space="entity",
+            label="Customer",
+            refs={
+                "parent": ("customer",),
+                "subsidiary": ("subsidiary",),
+                "currency": ("currency",),
+                "terms": (),
+                "salesRep": ("employee",),
+            },
+            flags=("isPerson", "isInactive"),
+            selects={"creditHoldOverride": CREDIT_HOLD},
+            sublists={"addressBook": SublistType(flags=("defaultBilling", "defaultShipping"))},
+            required=(("subsidiary", "Primary Subsidiary"),),
+            defaults={"isPerson": False, "isInactive": False, "creditHoldOverride": {"id": "AUTO"}},
+            text=("entityId", "companyName", "firstName", "lastName", "email", "phone"),
+        ),
+        RecordType(
+            name="job",
+            table="job",
+            id_space="entity",
+            label="Project",
+            refs={
+                "parent": ("customer",),
+                "subsidiary": ("subsidiary",),
+                "currency": ("currency",),
+                "projectManager": ("employee",),
+                "jobType": (),
+                **_DIMENSIONS,
+            },
+            dates=("startDate", "projectedEndDate", "endDate"),
+            flags=("allowTime", "allowExpenses", "limitTimeToAssignees", "isInactive"),
+            selects={"entityStatus": JOB_STATUS, "jobBillingType": JOB_BILLING_TYPE},
+            required=(("companyName", "Project Name"), ("parent", "Customer")),
+            defaults={
+                "allowTime": True,
+                "allowExpenses": True,
+                "limitTimeToAssignees": False,
+                "isInactive": False,
+                "entityStatus": {"id": "2"},
+            },
+            text=("entityId", "companyName"),
+        ),
+        RecordType(
+            name="timeBill",
+            table="timebill",
+            id_space="timeBill",
+            label="Time Entry",
+            posting=True,
+            refs={
+                "employee": ("employee",),
+                "customer": ("job", "customer"),
+                "caseTaskEvent": (),
+                "item": (),
+                "subsidiary": ("subsidiary",),
+                "postingPeriod": ("accountingPeriod",),
+                **_DIMENSIONS,
+            },
+            dates=("tranDate",),
+            numbers=("hours", "rate"),
+            flags=("isBillable",),
+            selects={"approvalStatus": APPROVAL_STATUS},
+            required=(("employee", "Employee"), ("tranDate", "Date"), ("hours", "Duration")),
+            # [inferred] Integrations post approved time; real accounts default per routing.
+            defaults={"isBillable": False, "approvalStatus": {"id": "2"}},
+            text=("memo",),
+        ),
+        RecordType(
+            name="expenseReport",
+            table="transaction",
+            id_space="transaction",
+            label="Expense Report",
+            posting=True,
+            tran_type="ExpRept",
+            refs={
+                "entity": ("employee",),
+                "subsidiary": ("subsidiary",),
+                "postingPeriod": ("accountingPeriod",),
+                "account": (),
+                "currency": ("currency",),
+                **_DIMENSIONS,
+            },
+            dates=("tranDate",),
+            flags=("supervisorApproval", "accountingApproval"),
+            selects={"approvalStatus": APPROVAL_STATUS},
+            sublists={
+                "expense": SublistType(
+                    refs={
+                        "category": (),
+                        "currency": ("currency",),
+                        "customer": ("job", "customer"),
+                        **_DIMENSIONS,
+                    },
+                    dates=("expenseDate",),
+                    numbers=("amount", "quantity", "rate"),
+                    flags=("isBillable",),
+                    required=(("amount", "Amount"),),
+                )
+            },
+            required=(("entity", "Employee"),),
+            readonly=_TRANSACTION_READONLY,
+            defaults={"supervisorApproval": True, "accountingApproval": True},
+            text=("memo", "tranId"),
+        ),
+        RecordType(
+            name="invoice",
+            table="transaction",
+            id_space="transaction",
+            label="Invoice",
+            posting=True,
+            tran_type="CustInvc",
+            refs={
+                "entity": ("customer", "job"),
+                "subsidiary": ("subsidiary",),
+                "currency": ("currency",),
+                "postingPeriod": ("accountingPeriod",),
+                "terms": (),
+                "account": (),
+                **_DIMENSIONS,
+            },
+            dates=("tranDate", "dueDate"),
+            sublists={"item": _ITEM_LINES},
+            required=(("entity", "Customer"),),
+            readonly=_TRANSACTION_READONLY,
+            text=("memo", "tranId", "otherRefNum"),
+        ),
+        RecordType(
+            name="salesOrder",
+            table="transaction",
+            id_space="transaction",
+            label="Sales Order",
+            tran_type="SalesOrd",
+            refs={
+                "entity": ("customer", "job"),
+                "subsidiary": ("subsidiary",),
+                "currency": ("currency",),
+                "terms": (),
+                **_DIMENSIONS,
+            },
+            dates=("tranDate", "startDate", "endDate"),
+            sublists={"item": _ITEM_LINES},
+            required=(("entity", "Customer"),),
+            readonly=_TRANSACTION_READONLY,
+            text=("memo", "tranId", "otherRefNum"),
+        ),
+        RecordType(
+            name="customerPayment",
+            table="transaction",
+            id_space="transaction",
+            label="Payment",
+            posting=True,
+            tran_type="CustPymt",
+            refs={
+                "customer": ("customer", "job"),
+                "subsidiary": ("subsidiary",),
+                "currency": ("currency",),
+                "postingPeriod": ("accountingPeriod",),
+                "account": (),
+                **_DIMENSIONS,
+            },
+            dates=("tranDate",),
+            numbers=("payment",),
+            sublists={
+                "apply": SublistType(
+                    refs={"doc": ("invoice",)},
+                    numbers=("amount",),
+                    flags=("apply",),
+                    required=(("doc", "Applied To"),),
+                )
+            },
+            required=(("customer", "Customer"), ("payment", "Payment Amount")),
+            readonly=_TRANSACTION_READONLY,
+            text=("memo", "tranId", "checkNum"),
+        ),
+        # Read-only lists, seeded from the firm.
+        RecordType(
+            name="subsidiary",
+            table="subsidiary",
+            id_space="subsidiary",
+            label="Subsidiary",
+            writable=False,
+            refs={"currency": ("currency",), "parent": ("subsidiary",)},
+            flags=("isInactive",),
+            text=("name", "country"),
+        ),
+        RecordType(
+            name="department",
+            table="department",
+            id_space="department",
+            label="Department",
+            writable=False,
+            flags=("isInactive",),
+            text=("name",),
+        ),
+        RecordType(
+            name="classification",
+            table="classification",
+            id_space="classification",
+            label="Class",
+            writable=False,
+            flags=("isInactive",),
+            text=("name",),
+        ),
+        RecordType(
+            name="employee",
+            table="employee",
+            id_space="entity",
+            label="Employee",
+            writable=False,
+            refs={"subsidiary": ("subsidiary",), **_DIMENSIONS},
+            numbers=("laborCost",),
+            flags=("isInactive",),
+            text=("entityId", "firstName", "lastName", "email", "title"),
+        ),
+        RecordType(
+            name="accountingPeriod",
+            table="accountingperiod",
+            id_space="accountingPeriod",
+            label="Accounting Period",
+            writable=False,
+            dates=("startDate", "endDate"),
+            flags=("closed", "isPosting", "isQuarter", "isYear", "isAdjust"),
+            text=("periodName",),
+        ),
+        RecordType(
+            name="currency",
+            table="currency",
+            id_space="currency",
+            label="Currency",
+            writable=False,
+            flags=("isBaseCurrency", "isInactive"),
+            text=("name", "symbol"),
+        ),
+    )
+}
+"""Every emulated REST record type, by its REST name."""
+
+TRANSACTION_TYPES = tuple(t for t in RECORD_TYPES.values() if t.table == "transaction")
+"""The record types that share the SuiteQL ``transaction`` table (and one id space)."""
+
+
+def parse_hours(value: object, path: str) -> float:
+    """``hours`` as a decimal number; NetSuite also takes ``"8:30"`` (reference section 4.5)."""
+    if isinstance(value, bool):
+        raise _bad_value(path)
+    if isinstance(value, str) and ":" in value:
+        h, _, m = value.partition(":")
+        if h.isdigit() and m.isdigit() and int(m) < 60:
+            return round(int(h) + int(m) / 60, 4)
+        raise _bad_value(path)
+    return _number(value, path)
+
+
+def _bad_value(path: str) -> NetSuiteError:
+    # INVALID_FLD_VALUE is an observed code (reference section 4.3); the field name is [inferred].
+    return NetSuiteError(
+        400, "INVALID_FLD_VALUE", f"Invalid Field Value for the following field: {path}", path=path
+    )
+
+
+def _number(value: object, path: str) -> float:
+    if isinstance(value, bool):
+        raise _bad_value(path)
+    try:
+        num = Decimal(str(value))
+    except InvalidOperation:
+        raise _bad_value(path) from None
+    if not num.is_finite():
+        raise _bad_value(path)
+    return float(num)
+
+
+def _date(value: object, path: str) -> str:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10]).isoformat()
+        except ValueError:
+            pass
+    # Verbatim observed message (reference section 4.3).
+    raise NetSuiteError(400, "INVALID_FLD_VALUE", "Invalid date value.", path=path)
+
+
+def _ref(value: object, path: str) -> dict[str, str]:
+    if isinstance(value, dict) and isinstance(value.get("id"), str | int):
+        return {"id": str(value["id"])}
+    # [inferred] INVALID_KEY_OR_REF for a reference that is not an object with an id.
+    raise NetSuiteError(
+        400,
+        "INVALID_KEY_OR_REF",
+        f"Invalid {path.rsplit('.', 1)[-1]} reference key {value!r}.",
+        path=path,
+    )
+
+
+def _select(value: object, options: Mapping[str, str], path: str) -> dict[str, str]:
+    key = value.get("id") if isinstance(value, dict) else value
+    if isinstance(key, str | int) and str(key) in options:
+        return {"id": str(key)}
+    raise NetSuiteError.invalid_ref(key, path.rsplit(".", 1)[-1], path=path)
+
+
+def _decode_fields(
+    body: Mapping[str, Any],
+    kinds: RecordType | SublistType,
+    prefix: str,
+    readonly: tuple[str, ...],
+    selects: Mapping[str, Mapping[str, str]],
+) -> Record:
+    out: Record = {}
+    for key, value in body.items():
+        path = f"{prefix}{key}"
+        if key in ("id", "links", "refName", *readonly):
+            # Read-only and computed fields are ignored, not refused [inferred].
+            continue
+        if value is None:
+            out[key] = None
+        elif key == "hours" and isinstance(kinds, RecordType) and kinds.name == "timeBill":
+            out[key] = parse_hours(value, path)
+        elif key in kinds.refs:
+            out[key] = _ref(value, path)
+        elif key in selects:
+            out[key] = _select(value, selects[key], path)
+        elif key in kinds.dates:
+            out[key] = _date(value, path)
+        elif key in kinds.numbers:
+            out[key] = _number(value, path)
+        elif key in kinds.flags:
+            if not isinstance(value, bool):
+                raise _bad_value(path)
+            out[key] = value
+        elif key == "externalId":
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out
+
+
+def decode_body(rtype: RecordType, body: object) -> Record:
+    """Validate the shape of a write body and return it in stored form.
+
+    Sublists must come as ``{"items": [...]}``; each line is decoded like a record. References
+    are not resolved here: :class:`accord_sandbox.netsuite.book.RecordBook` checks that they exist.
+
+    Raises:
+        NetSuiteError: a value has the wrong shape (400).
+    """
+    if not isinstance(body, dict):
+        raise NetSuiteError.user(ACCESS_ERROR_BODY)
+    plain = {k: v for k, v in body.items() if k not in rtype.sublists}
+    out = _decode_fields(plain, rtype, "", rtype.readonly, rtype.selects)
+    for name, sub in rtype.sublists.items():
+        if name not in body:
+            continue
+        raw = body[name]
+        items = raw.get("items") if isinstance(raw, dict) else None
+        if not isinstance(items, list):
+            raise NetSuiteError(
+                400,
+                "INVALID_FLD_VALUE",
+                f"Invalid value for the sublist {name}: expected an object with items.",
+                path=name,
+            )
+        lines: list[Record] = []
+        for i, line in enumerate(items):
+            if not isinstance(line, dict):
+                raise _bad_value(f"{name}.items[{i}]")
+            lines.append(_decode_fields(line, sub, f"{name}.items[{i}].", (), {}))
+        out[name] = {"items": lines}
+    return out
