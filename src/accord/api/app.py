@@ -1,7 +1,6 @@
 """The FastAPI application: routers, error mapping, logging, and the process's services."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +15,7 @@ from accord.api.errors import install_error_handlers
 from accord.flows.services import Services
 from accord.observability.logging import bind, configure_logging
 from accord.settings import Settings
+from accord.store.ids import next_id
 
 __all__ = ["create_app"]
 
@@ -74,7 +74,7 @@ class CorrelationIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cid = Headers(scope=scope).get("x-correlation-id") or uuid.uuid4().hex
+        cid = Headers(scope=scope).get("x-correlation-id") or next_id()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

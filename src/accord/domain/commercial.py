@@ -79,9 +79,10 @@ class Opportunity(CanonicalModel):
             raise ValueError("won must be true exactly when stage is closed_won")
         _check_dates(self.start_date, self.end_date)
         # Salesforce rolls Amount up from the lines; a mismatch means a mapping bug.
-        line_total = money_sum((line.amount for line in self.lines), self.amount.currency)
-        if self.lines and line_total != self.amount:
-            raise ValueError("opportunity amount must equal the sum of its line amounts")
+        if self.lines:
+            line_total = money_sum((line.amount for line in self.lines), self.amount.currency)
+            if line_total != self.amount:
+                raise ValueError("opportunity amount must equal the sum of its line amounts")
         return self
 
 

@@ -6,7 +6,6 @@ start-order ties by workflow id, and per-key ordering relies on that.
 """
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from accord.store.ids import next_id
 from accord.store.tables import journal
 from accord.store.util import as_utc, utc_now
 
@@ -105,7 +105,7 @@ def insert_many(conn: sa.Connection, events: Sequence[NewEvent]) -> list[Journal
     now = utc_now()
     rows = [
         {
-            "event_id": uuid.uuid4().hex,
+            "event_id": next_id(),
             "source": e.source,
             "ce_id": e.ce_id,
             "type": e.type,
