@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from accord.store.tables import audit_log
-from accord.store.util import as_utc, utc_now
+from accord.store.util import as_utc, utc_now, write_lock
 
 __all__ = ["GENESIS_HASH", "AuditRow", "append", "list_", "verify"]
 
@@ -59,6 +59,9 @@ def append(
     """Append one entry in the caller's transaction; returns its sequence number."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        # First statement of the transaction: take the write lock before reading the chain.
+        write_lock(conn)
     prev = conn.execute(
         sa.select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
     ).scalar_one_or_none()

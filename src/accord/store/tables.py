@@ -155,6 +155,8 @@ budget_state = sa.Table(
     sa.Column("refilled_at", sa.Float, nullable=False),
     sa.Column("concurrency", sa.Integer, nullable=False),
     sa.Column("throttled_total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("acquired_total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("paused_until", sa.Float, nullable=False, server_default="0"),
 )
 
 budget_leases = sa.Table(

@@ -69,6 +69,8 @@ def upgrade() -> None:
         sa.Column("refilled_at", sa.Float(), nullable=False),
         sa.Column("concurrency", sa.Integer(), nullable=False),
         sa.Column("throttled_total", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("acquired_total", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("paused_until", sa.Float(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("connection"),
     )
     op.create_table(

@@ -1,0 +1,252 @@
+"""HTTP plumbing shared by every connector: the client, error translation and redaction.
+
+Connectors build their ``httpx.Client`` with :func:`build_client`, turn failed responses into
+the error tree with :func:`translate_http_error` (after extracting their own error code and
+text), turn transport failures into :class:`~accord.errors.RetryableError` with
+:func:`translate_transport_error`, and never put a header, a token or a body in a log line or
+an error message without :func:`redact_headers` / :func:`redact_text`.
+
+What does *not* belong here: any one system's error body shape or status quirks.
+"""
+
+import email.utils
+import logging
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import httpx
+
+from accord.errors import (
+    AuthError,
+    BusinessRuleError,
+    ConflictError,
+    ConnectorError,
+    NotFoundError,
+    PermanentError,
+    RetryableError,
+)
+
+__all__ = [
+    "REDACTED",
+    "SENSITIVE_HEADERS",
+    "build_client",
+    "redact_headers",
+    "redact_text",
+    "redact_url",
+    "request_id_of",
+    "retry_after_seconds",
+    "translate_http_error",
+    "translate_transport_error",
+]
+
+logger = logging.getLogger(__name__)
+
+REDACTED = "[REDACTED]"
+"""What a secret is replaced with."""
+
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}
+)
+"""Header names (lower case) whose values are never shown."""
+
+_SECRET_PATTERNS = (
+    # "Bearer eyJ...", "Basic c2FuZGJveDpz...": a scheme followed by a token-looking word
+    # (it must hold a digit, so that prose such as "basic validation" is left alone).
+    re.compile(r"(?i)\b(bearer|basic)\s+(?=[\w.~+/=-]*\d)[\w.~+/=-]{8,}"),
+    # OAuth 1.0a header parameters: oauth_token="...", oauth_signature="..."
+    re.compile(r"(?i)\b(oauth_[a-z_]+=)\"[^\"]*\""),
+    # form or query parameters and JSON members that carry credentials
+    re.compile(
+        r"(?i)(?<![\w:])(\"?(?:access_token|refresh_token|id_token|client_secret|"
+        r"client_assertion|assertion|password|token|secret|api_key|apikey|signature|sig)"
+        r"\"?\s*[=:]\s*\"?)[^&\s\",}]+"
+    ),
+)
+
+_REQUEST_ID_HEADERS = ("x-request-id", "x-ms-request-id", "request-id", "x-correlation-id")
+
+
+def build_client(
+    *,
+    base_url: str,
+    timeout_s: float,
+    transport: httpx.BaseTransport | None = None,
+    auth: httpx.Auth | None = None,
+    headers: Mapping[str, str] | None = None,
+    event_hooks: Mapping[str, list[Callable[..., object]]] | None = None,
+) -> httpx.Client:
+    """The ``httpx.Client`` of one connection.
+
+    Redirects are not followed (an API that redirects is misconfigured, and following would
+    resend the Authorization header). A debug hook logs method, redacted URL and status.
+
+    Args:
+        base_url: Root URL; request paths are relative to it.
+        timeout_s: One timeout for connect, read, write and pool.
+        transport: Injected transport (``httpx.MockTransport``, a test client's transport);
+            ``None`` means the real network.
+        auth: The connection's ``httpx.Auth`` flow, if any.
+        headers: Default headers sent on every request.
+        event_hooks: Extra ``request`` / ``response`` hooks, run after the logging hook.
+    """
+    hooks: dict[str, list[Callable[..., object]]] = {
+        "request": [],
+        "response": [_log_response],
+    }
+    for name, extra in (event_hooks or {}).items():
+        hooks.setdefault(name, []).extend(extra)
+    return httpx.Client(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout_s),
+        transport=transport,
+        auth=auth,
+        headers=dict(headers or {}),
+        event_hooks=hooks,
+        follow_redirects=False,
+    )
+
+
+def _log_response(response: httpx.Response) -> None:
+    request = response.request
+    logger.debug("%s %s -> %d", request.method, redact_url(str(request.url)), response.status_code)
+
+
+def redact_headers(headers: Mapping[str, str] | httpx.Headers) -> dict[str, str]:
+    """A copy of ``headers`` that is safe to log: credential-bearing values are replaced."""
+    return {
+        key: REDACTED if key.lower() in SENSITIVE_HEADERS else redact_text(value)
+        for key, value in headers.items()
+    }
+
+
+def redact_text(text: str) -> str:
+    """``text`` with bearer tokens, basic credentials and secret parameters replaced."""
+    text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _SECRET_PATTERNS[1].sub(lambda m: f'{m.group(1)}"{REDACTED}"', text)
+    return _SECRET_PATTERNS[2].sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user info and with credential query parameters replaced."""
+    parsed = httpx.URL(url)
+    if parsed.userinfo:
+        parsed = parsed.copy_with(username=None, password=None)
+    return redact_text(str(parsed))
+
+
+def request_id_of(response: httpx.Response) -> str | None:
+    """The system's request or correlation id, from the usual headers, if any."""
+    for name in _REQUEST_ID_HEADERS:
+        value: str | None = response.headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def retry_after_seconds(
+    response: httpx.Response, *, now: Callable[[], datetime] | None = None
+) -> float | None:
+    """Seconds to wait according to ``Retry-After`` (delta seconds or an HTTP date), or None.
+
+    Args:
+        response: The throttled or unavailable response.
+        now: Current UTC time, used for the HTTP-date form (injected for tests).
+    """
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = (now or (lambda: datetime.now(UTC)))()
+    return max((when - current).total_seconds(), 0.0)
+
+
+def translate_http_error(
+    response: httpx.Response,
+    *,
+    connector: str,
+    resource: str | None,
+    external_id: str | None = None,
+    code: str | None = None,
+    detail: str | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> ConnectorError:
+    """The error a failed response means, by status, for the generic cases.
+
+    A connector first extracts its system's own ``code`` and ``detail`` from the body and
+    handles its system-specific cases (a NetSuite ``USER_ERROR`` that is a closed period, a
+    Salesforce 403 that is a spent quota); everything else comes here:
+
+    ===========  ==============================================
+    status       error
+    ===========  ==============================================
+    401, 403     :class:`AuthError` (the auth flow re-authenticated once already)
+    404, 410     :class:`NotFoundError`
+    409, 412     :class:`ConflictError`
+    422          :class:`BusinessRuleError`
+    408, 425,    :class:`RetryableError` with ``retry_after`` from ``Retry-After``
+    429, 5xx
+    other 4xx    :class:`PermanentError`
+    ===========  ==============================================
+
+    The returned error is not raised, so that the caller raises it (``raise ... from``).
+    ``detail`` is the system's own text, kept for people; it never contains request headers.
+    """
+    status = response.status_code
+    cls: type[ConnectorError]
+    if status in {408, 425, 429} or status >= 500:
+        return RetryableError(
+            retry_after=retry_after_seconds(response, now=now),
+            connector=connector,
+            resource=resource,
+            external_id=external_id,
+            status_code=status,
+            request_id=request_id_of(response),
+            code=code,
+            detail=redact_text(detail) if detail else None,
+        )
+    if status in {401, 403}:
+        cls = AuthError
+    elif status in {404, 410}:
+        cls = NotFoundError
+    elif status in {409, 412}:
+        cls = ConflictError
+    elif status == 422:
+        cls = BusinessRuleError
+    else:
+        cls = PermanentError
+    return cls(
+        connector=connector,
+        resource=resource,
+        external_id=external_id,
+        status_code=status,
+        request_id=request_id_of(response),
+        code=code,
+        detail=redact_text(detail) if detail else None,
+    )
+
+
+def translate_transport_error(
+    exc: httpx.TransportError, *, connector: str, resource: str | None
+) -> RetryableError:
+    """A timeout, refused connection or broken stream: always worth retrying later.
+
+    A timed-out *write* may have been applied; that is why every write is idempotent.
+    """
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "transport failure"
+    return RetryableError(
+        f"request {kind}",
+        connector=connector,
+        resource=resource,
+        code=type(exc).__name__,
+    )
