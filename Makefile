@@ -32,6 +32,7 @@ lint: $(DEV_STAMP)
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict tests/typing
 
 pytest: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q

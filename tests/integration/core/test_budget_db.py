@@ -45,7 +45,10 @@ def _hammer(db_url: str, limits: Limits, calls: int, threads: int, hold_s: float
 def _run(db_url: str, limits: Limits, *, procs: int, calls: int, threads: int, hold_s: float):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    ps = [ctx.Process(target=_hammer, args=(db_url, limits, calls, threads, hold_s, q)) for _ in range(procs)]
+    ps = [
+        ctx.Process(target=_hammer, args=(db_url, limits, calls, threads, hold_s, q))
+        for _ in range(procs)
+    ]
     for p in ps:
         p.start()
     spans = [s for _ in ps for s in q.get(timeout=120)]
@@ -55,7 +58,9 @@ def _run(db_url: str, limits: Limits, *, procs: int, calls: int, threads: int, h
 
 
 def _max_overlap(spans: list[tuple[float, float]]) -> int:
-    points = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda p: (p[0], p[1]))
+    points = sorted(
+        [(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda p: (p[0], p[1])
+    )
     cur = best = 0
     for _, d in points:
         cur += d
