@@ -38,6 +38,8 @@ ENTRY_POINT_GROUP = "accord.connectors"
 
 BUILTIN_CONNECTORS: dict[str, str] = {
     "netsuite": "accord.connectors.netsuite:NetSuiteConnector",
+    "kantata": "accord.connectors.kantata:KantataConnector",
+    "business_central": "accord.connectors.business_central:BusinessCentralConnector",
 }
 """Kinds shipped with Accord and the ``module:Class`` that implements each."""
 

@@ -77,7 +77,7 @@ def test_default_urls_from_account() -> None:
         ("error_server", 500, RetryableError, "UNEXPECTED_ERROR"),
     ],
 )
-def test_error_translation(  # noqa: PLR0917 - fixtures and parameters
+def test_error_translation(
     connector: NetSuiteConnector,
     mock_router: MockRouter,
     name: str,

@@ -1,0 +1,94 @@
+"""Configuration of a Business Central connection (API v2.0, Entra ID client credentials).
+
+One connection is one environment of one tenant; companies (one per legal entity) are named in
+``companies`` and picked per call with
+:meth:`~accord.connectors.business_central.BusinessCentralConnector.for_company`.
+"""
+
+import re
+from typing import Any, Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+
+from accord.connectors.config import ConnectorConfig
+
+__all__ = ["BC_SCOPE", "BusinessCentralConfig"]
+
+BC_SCOPE = "https://api.businesscentral.dynamics.com/.default"
+"""The only scope a client-credentials token for Business Central asks for."""
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class BusinessCentralConfig(ConnectorConfig):
+    """A Business Central environment reached through the standard API v2.0.
+
+    ``base_url`` (``{api_host}/v2.0/{tenant}/{environment}/api/v2.0``) and ``token_url``
+    (``{login_host}/{tenant}/oauth2/v2.0/token``) are derived unless given.
+    """
+
+    kind: Literal["business_central"] = "business_central"
+    tenant: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$")
+    """Entra tenant id or domain."""
+    environment: str = Field(default="production", pattern=r"^[A-Za-z0-9_-]+$")
+    """Environment name (``production``, ``sandbox`` ...)."""
+    company_id: str = Field(pattern=_GUID.pattern)
+    """Company addressed when no other is chosen."""
+    companies: dict[str, str] = Field(default_factory=dict)
+    """Legal-entity code -> company id (``{"DE01": "7c49..."}``)."""
+    api_host: str = "https://api.businesscentral.dynamics.com"
+    """Host of the API (the sandbox's URL in tests)."""
+    login_host: str = "https://login.microsoftonline.com"
+    """Host of the Entra token endpoint."""
+    base_url: str = ""
+    """``{api_host}/v2.0/{tenant}/{environment}/api/v2.0`` unless given."""
+    token_url: str = ""
+    """``{login_host}/{tenant}/oauth2/v2.0/token`` unless given."""
+    client_id: str = Field(min_length=1)
+    """Application (client) id registered in Entra and in BC's Entra Applications page."""
+    client_secret: SecretStr
+    """Its client secret."""
+    scope: str = BC_SCOPE
+    """Requested scope."""
+    time_journal: str = "PROJECTS"
+    """Code of the journal batch project time is posted through."""
+    payment_journal: str = "CASHRCPT"
+    """Code of the customer payment journal batch."""
+    rate_per_s: float = Field(default=10.0, gt=0)
+    """BC allows 6,000 requests per 5 minutes per principal: 20/s; leave headroom."""
+    concurrency: int = Field(default=5, ge=1, le=100)
+    """BC allows 100 concurrent requests per principal."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_urls(cls, data: Any) -> Any:  # noqa: ANN401 - raw input of a before-validator
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        tenant = str(data.get("tenant") or "")
+        environment = str(data.get("environment") or "production")
+        api = str(data.get("api_host") or "https://api.businesscentral.dynamics.com").rstrip("/")
+        login = str(data.get("login_host") or "https://login.microsoftonline.com").rstrip("/")
+        if not data.get("base_url") and tenant:
+            data["base_url"] = f"{api}/v2.0/{tenant}/{environment}/api/v2.0"
+        if not data.get("token_url") and tenant:
+            data["token_url"] = f"{login}/{tenant}/oauth2/v2.0/token"
+        return data
+
+    @model_validator(mode="after")
+    def _company_ids(self) -> Self:
+        if any(_GUID.match(cid) is None for cid in self.companies.values()):
+            raise ValueError("every company id must be a GUID")
+        return self
+
+    def company_for(self, company: str) -> str:
+        """The company id of a legal-entity code or of a company id.
+
+        Raises:
+            ValueError: ``company`` is neither a configured code nor a GUID.
+        """
+        if company in self.companies:
+            return self.companies[company].lower()
+        if _GUID.match(company):
+            return company.lower()
+        raise ValueError(f"unknown company {company!r} (configure it under 'companies')")

@@ -1,0 +1,92 @@
+"""Kantata error bodies and what they mean for the caller.
+
+Reference section 3.3: errors come as ``{"errors": [{"type", "message", "field"}]}``. The
+class follows the status (Kantata uses statuses faithfully); the first error's ``type`` is kept
+as the code and every message (with its field) as the detail, verbatim, for the people who fix
+it.
+
+=============================  ===============================================
+answer                         error
+=============================  ===============================================
+401 (after one re-auth), 403   :class:`~accord.errors.AuthError`
+404                            :class:`~accord.errors.NotFoundError`
+409                            :class:`~accord.errors.ConflictError`
+422 ``validation``             :class:`~accord.errors.BusinessRuleError`
+429, 5xx, 504 without a body   :class:`~accord.errors.RetryableError` (``retry_after``)
+other 4xx                      :class:`~accord.errors.PermanentError`
+=============================  ===============================================
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from accord.connectors.http import redact_text, translate_http_error
+from accord.errors import ConnectorError
+
+__all__ = ["KantataErrorBody", "parse_error", "translate"]
+
+
+@dataclass(frozen=True, slots=True)
+class KantataErrorBody:
+    """The useful part of an error body: the first error's type and every message."""
+
+    code: str | None
+    detail: str | None
+    fields: tuple[str, ...] = ()
+
+
+def parse_error(response: httpx.Response) -> KantataErrorBody:
+    """Read ``errors`` (or an OAuth2 ``error``) from a response, tolerating any other body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return KantataErrorBody(None, None)
+    if not isinstance(body, dict):
+        return KantataErrorBody(None, None)
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        entries = [e for e in errors if isinstance(e, dict)]
+        messages: list[str] = []
+        fields: list[str] = []
+        for entry in entries:
+            message = str(entry.get("message") or "")
+            field = entry.get("field")
+            if field:
+                fields.append(str(field))
+                message = f"{message} ({field})" if message else str(field)
+            if message:
+                messages.append(message)
+        code = entries[0].get("type") if entries else None
+        return KantataErrorBody(
+            code=str(code) if code else None,
+            detail="; ".join(messages) or None,
+            fields=tuple(fields),
+        )
+    if body.get("error"):
+        description = body.get("error_description")
+        return KantataErrorBody(str(body["error"]), str(description) if description else None)
+    return KantataErrorBody(None, None)
+
+
+def translate(
+    response: httpx.Response,
+    *,
+    connector: str,
+    resource: str | None,
+    external_id: str | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> ConnectorError:
+    """The error a failed Kantata response means (see the module table)."""
+    parsed = parse_error(response)
+    return translate_http_error(
+        response,
+        connector=connector,
+        resource=resource,
+        external_id=external_id,
+        code=parsed.code,
+        detail=redact_text(parsed.detail) if parsed.detail else None,
+        now=now,
+    )
