@@ -1,0 +1,299 @@
+"""The rules file's typed specs: every section of ``rules/*.yaml`` as a frozen pydantic model.
+
+What belongs here: the shape of the rules and the checks that a single file can make on
+itself (milestone percents sum to 100, every region names a known legal entity and tax
+region, every billing model has a revenue policy). What does not: reading files, hashing
+and lookups (:mod:`accord.rules.loader`), and transform functions
+(:mod:`accord.rules.transforms`).
+
+Codes used as mapping keys (service packages, practices, regions, legal entities, tax
+regions) are the firm's own codes, exactly as they appear on the CRM opportunity.
+"""
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from accord.domain import BillingModel, CurrencyCode, ErpSystem
+
+__all__ = [
+    "BcDimensionsSpec",
+    "BudgetBasis",
+    "BudgetSpec",
+    "ExceptionRoutingSpec",
+    "FieldOwnershipSpec",
+    "LegalEntitySpec",
+    "MilestoneSpec",
+    "ObjectOwnershipSpec",
+    "OwnerQueue",
+    "OwnerRole",
+    "PracticeSpec",
+    "ProjectTemplateSpec",
+    "PsaSpec",
+    "RecognitionMethod",
+    "RegionSpec",
+    "RevenuePolicySpec",
+    "RouteSpec",
+    "RulesSpec",
+    "Severity",
+    "TaxKind",
+    "TaxRuleSpec",
+    "TransformRef",
+]
+
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+"""A firm code used as a key: letters, digits, ``_``, ``.`` and ``-``."""
+Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OwnerQueue(StrEnum):
+    """The owner queues a business exception can be routed to (ARCHITECTURE section 6)."""
+
+    SALES_OPS = "sales-ops"
+    DELIVERY_OPS = "delivery-ops"
+    FINANCE_OPS = "finance-ops"
+    INTEGRATION = "integration"
+
+
+class Severity(StrEnum):
+    """How urgently an exception needs a person."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class OwnerRole(StrEnum):
+    """The role of the system that owns a canonical field (same values as the connectors')."""
+
+    CRM = "crm"
+    PSA = "psa"
+    ERP = "erp"
+
+
+class BudgetBasis(StrEnum):
+    """What a new project's budget is computed from."""
+
+    CONTRACT_AMOUNT = "contract_amount"
+    """The opportunity amount (fixed fee, milestone)."""
+    RATE_CARD_ESTIMATE = "rate_card_estimate"
+    """Estimated hours times the rate card (time and materials); capped by the amount."""
+    RETAINER_FEE = "retainer_fee"
+    """The recurring fee times the number of periods (retainer)."""
+
+
+class RecognitionMethod(StrEnum):
+    """How revenue is recognised for a billing model."""
+
+    AS_DELIVERED = "as_delivered"
+    PERCENT_COMPLETE = "percent_complete"
+    MILESTONE_ACCEPTANCE = "milestone_acceptance"
+    STRAIGHT_LINE = "straight_line"
+
+
+class TaxKind(StrEnum):
+    """The tax regime of a region."""
+
+    SALES_TAX = "sales_tax"
+    VAT = "vat"
+    NONE = "none"
+
+
+class TransformRef(_Spec):
+    """A call of a registered transform (:mod:`accord.rules.transforms`) with its arguments."""
+
+    name: Code
+    args: dict[str, str | int] = Field(default_factory=dict)
+
+
+class MilestoneSpec(_Spec):
+    """A billing milestone of a template: a share of the contract amount."""
+
+    name: Name
+    percent: Annotated[Decimal, Field(gt=0, le=100)]
+    offset_days: int = Field(ge=0, description="days after the project start")
+
+
+class BudgetSpec(_Spec):
+    """Default budget rules of a template."""
+
+    basis: BudgetBasis
+    contingency_percent: Percent = Decimal(0)
+    """Held back from the delivery budget as contingency."""
+    track_hours: bool = True
+    """Whether the PSA budget also carries hours (from the rate card)."""
+
+
+class ProjectTemplateSpec(_Spec):
+    """What a service package provisions in the PSA and bills in the ERP."""
+
+    name: Name
+    billing_model: BillingModel
+    kantata_workspace_template: Name
+    """Name of the Kantata workspace template copied for a new project."""
+    certinia_project_template: Name
+    """Name of the Certinia ``pse__Proj__c`` template (``pse__Is_Template__c``) to clone."""
+    duration_days: int = Field(gt=0)
+    phases: tuple[Name, ...] = Field(min_length=1)
+    milestones: tuple[MilestoneSpec, ...] = ()
+    budget: BudgetSpec
+    project_name: tuple[TransformRef, ...] = ()
+    """Transforms applied, in order, to the opportunity name to name the project."""
+
+    @model_validator(mode="after")
+    def _check_milestones(self) -> Self:
+        if self.billing_model is BillingModel.MILESTONE and not self.milestones:
+            raise ValueError("milestone billing needs at least one milestone")
+        if self.milestones:
+            total = sum((m.percent for m in self.milestones), Decimal(0))
+            if total != 100:
+                raise ValueError(f"milestone percents sum to {total}, not 100")
+            names = [m.name for m in self.milestones]
+            if len(set(names)) != len(names):
+                raise ValueError("milestone names must be unique")
+        if len(set(self.phases)) != len(self.phases):
+            raise ValueError("phase names must be unique")
+        return self
+
+
+class PracticeSpec(_Spec):
+    """A practice (service line): its department and cost center in each ERP."""
+
+    name: Name
+    netsuite_department_id: Code
+    bc_department_code: Code
+    cost_center: Code
+
+
+class RegionSpec(_Spec):
+    """A sales and delivery region: its ERP class, tax region and home legal entity."""
+
+    name: Name
+    legal_entity: Code
+    tax_region: Code
+    netsuite_class_id: Code
+    bc_area_code: Code
+
+
+class LegalEntitySpec(_Spec):
+    """One of the firm's contracting entities and the ERP (and connection) it lives on."""
+
+    name: Name
+    currency: CurrencyCode
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    erp: ErpSystem
+    connection: Code
+    """The ``accord.yaml`` connection that reaches this entity's ERP."""
+    netsuite_subsidiary_id: Code | None = None
+    bc_company: Name | None = None
+    """Business Central company name or id (``None`` when the entity is on NetSuite)."""
+
+    @model_validator(mode="after")
+    def _check_erp_ids(self) -> Self:
+        if self.erp is ErpSystem.NETSUITE and self.netsuite_subsidiary_id is None:
+            raise ValueError("an entity on NetSuite needs netsuite_subsidiary_id")
+        if self.erp is ErpSystem.BUSINESS_CENTRAL and self.bc_company is None:
+            raise ValueError("an entity on Business Central needs bc_company")
+        return self
+
+
+class BcDimensionsSpec(_Spec):
+    """Which Business Central dimensions carry practice and region."""
+
+    department: Code = "DEPARTMENT"
+    region: Code = "AREA"
+
+
+class TaxRuleSpec(_Spec):
+    """How a tax region is taxed and which ERP codes say so."""
+
+    kind: TaxKind
+    rate_percent: Percent
+    netsuite_tax_code: Name | None = None
+    bc_tax_group: Code | None = None
+    reverse_charge: bool = False
+    """B2B cross-border supplies where the customer self-accounts (EU VAT)."""
+
+
+class RevenuePolicySpec(_Spec):
+    """How one billing model is billed and recognised."""
+
+    recognition: RecognitionMethod
+    billing: Literal["time_entries", "schedule", "milestones", "recurring"]
+    defer_until_billed: bool = False
+
+
+class RouteSpec(_Spec):
+    """Where exceptions with one failure code (or code prefix) go."""
+
+    queue: OwnerQueue
+    severity: Severity = Severity.MEDIUM
+
+
+class ExceptionRoutingSpec(_Spec):
+    """Failure code -> owner queue. Keys are codes (``erp.rejected``) or prefixes (``erp.*``)."""
+
+    default: RouteSpec = RouteSpec(queue=OwnerQueue.INTEGRATION)
+    routes: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]+(\.\*)?$")], RouteSpec] = (
+        Field(default_factory=dict)
+    )
+
+
+class ObjectOwnershipSpec(_Spec):
+    """Owners of one canonical object's fields (``None``: nobody owns the field)."""
+
+    default: OwnerRole | None = None
+    fields: dict[str, OwnerRole | None] = Field(default_factory=dict)
+
+
+class FieldOwnershipSpec(_Spec):
+    """Field ownership per canonical object (snake-case names, as in the connectors)."""
+
+    objects: dict[str, ObjectOwnershipSpec] = Field(default_factory=dict)
+
+
+class PsaSpec(_Spec):
+    """Which PSA projects are provisioned in, through which connection."""
+
+    system: Literal["kantata", "certinia"] = "kantata"
+    connection: Code = "kantata"
+
+
+class RulesSpec(_Spec):
+    """The root of a rules file."""
+
+    psa: PsaSpec = PsaSpec()
+    service_packages: dict[Code, ProjectTemplateSpec] = Field(min_length=1)
+    practices: dict[Code, PracticeSpec] = Field(min_length=1)
+    regions: dict[Code, RegionSpec] = Field(min_length=1)
+    legal_entities: dict[Code, LegalEntitySpec] = Field(min_length=1)
+    business_central: BcDimensionsSpec = BcDimensionsSpec()
+    tax: dict[Code, TaxRuleSpec] = Field(min_length=1)
+    """Tax rules by tax region (the ``tax_region`` of regions and customers)."""
+    revenue: dict[BillingModel, RevenuePolicySpec]
+    exception_routing: ExceptionRoutingSpec = ExceptionRoutingSpec()
+    field_ownership: FieldOwnershipSpec = FieldOwnershipSpec()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Self:
+        for code, region in self.regions.items():
+            if region.legal_entity not in self.legal_entities:
+                raise ValueError(
+                    f"regions.{code}.legal_entity: unknown legal entity {region.legal_entity!r}"
+                )
+            if region.tax_region not in self.tax:
+                raise ValueError(
+                    f"regions.{code}.tax_region: no tax rule for {region.tax_region!r}"
+                )
+        missing = [m.value for m in BillingModel if m not in self.revenue]
+        if missing:
+            raise ValueError(f"revenue: no policy for billing model(s) {', '.join(missing)}")
+        return self

@@ -1,0 +1,519 @@
+"""Business exceptions: what Accord could not do by itself, in the owner queues of people.
+
+An exception is opened by a flow with a ``dedupe_key`` (usually flow + business key + code):
+while one with that key is open, opening it again updates it and counts the occurrence
+instead of piling up duplicates. A later success closes it with :func:`auto_resolve`.
+People assign, comment, resolve and ignore; each of those is audited (who, before, after)
+in the same transaction as the change.
+
+The ``detail`` column holds a JSON envelope ``{"data": ..., "comments": [...],
+"occurrences": n}`` so that comments survive an update of the flow's detail.
+
+What does not belong here: routing a failure code to a queue (:mod:`accord.rules`) and
+retrying the run behind an exception (the flows layer).
+"""
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from accord.domain import Money
+from accord.store import audit
+from accord.store.tables import exceptions
+from accord.store.util import as_utc, utc_now, write_lock
+
+__all__ = [
+    "QUEUES",
+    "SEVERITIES",
+    "BusinessException",
+    "ExceptionStateError",
+    "ExceptionStatus",
+    "assign",
+    "auto_resolve",
+    "comment",
+    "count",
+    "get",
+    "ignore",
+    "list_",
+    "open_",
+    "resolve",
+]
+
+QUEUES = frozenset({"sales-ops", "delivery-ops", "finance-ops", "integration"})
+"""The owner queues (the values of :class:`accord.rules.OwnerQueue`)."""
+SEVERITIES = frozenset({"low", "medium", "high", "critical"})
+"""The severities (the values of :class:`accord.rules.Severity`)."""
+SYSTEM_ACTOR = "accord"
+"""How the audit log names Accord itself (auto-resolution)."""
+
+
+class ExceptionStatus(StrEnum):
+    """Lifecycle of an exception: only open ones can be acted on."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    IGNORED = "ignored"
+
+
+class ExceptionStateError(ValueError):
+    """The action needs an open exception and this one is closed."""
+
+    def __init__(self, *, exception_id: int, status: str, action: str) -> None:
+        self.exception_id = exception_id
+        self.status = status
+        super().__init__(f"cannot {action} exception {exception_id}: it is {status}")
+
+
+@dataclass(frozen=True)
+class BusinessException:
+    """One exception as read back."""
+
+    id: int
+    queue: str
+    status: ExceptionStatus
+    severity: str
+    flow: str
+    run_id: str | None
+    business_key: str
+    dedupe_key: str
+    code: str
+    title: str
+    detail: dict[str, Any]
+    amount: Money | None
+    assignee: str | None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+    occurrences: int = 1
+    comments: list[dict[str, Any]] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The fields people act on, for audit before/after."""
+        return {
+            "status": self.status.value,
+            "queue": self.queue,
+            "assignee": self.assignee,
+            "resolution": self.resolution,
+            "comments": len(self.comments),
+        }
+
+
+def _envelope(r: sa.Row[*tuple[Any, ...]]) -> dict[str, Any]:
+    try:
+        value = json.loads(r.detail)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or "data" not in value:
+        # Rows written by something else: treat the whole column as the flow's detail.
+        return {"data": value, "comments": [], "occurrences": 1}
+    return value
+
+
+def _row(r: sa.Row[*tuple[Any, ...]]) -> BusinessException:
+    env = _envelope(r)
+    amount = None
+    if r.amount is not None and r.currency:
+        amount = Money(amount=r.amount, currency=r.currency)
+    data = env.get("data")
+    return BusinessException(
+        id=r.id,
+        queue=r.queue,
+        status=ExceptionStatus(r.status),
+        severity=r.severity,
+        flow=r.flow,
+        run_id=r.run_id,
+        business_key=r.business_key,
+        dedupe_key=r.dedupe_key,
+        code=r.code,
+        title=r.title,
+        detail=data if isinstance(data, dict) else {"value": data},
+        amount=amount,
+        assignee=r.assignee,
+        created_at=as_utc(r.created_at) or utc_now(),
+        updated_at=as_utc(r.updated_at) or utc_now(),
+        resolved_at=as_utc(r.resolved_at),
+        resolution=r.resolution,
+        occurrences=int(env.get("occurrences", 1)),
+        comments=list(env.get("comments", [])),
+    )
+
+
+def _dump(env: dict[str, Any]) -> str:
+    return json.dumps(env, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def _serialise(conn: sa.Connection, key: str) -> None:
+    # Two workers opening the same dedupe key must not both insert: SQLite takes its write
+    # lock before the read; PostgreSQL takes a transaction advisory lock on the key's hash.
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(key.encode()) - 2**31}
+        )
+    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        write_lock(conn)
+
+
+def _check(queue: str, severity: str) -> None:
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; expected one of {sorted(QUEUES)}")
+    if severity not in SEVERITIES:
+        raise ValueError(f"unknown severity {severity!r}; expected one of {sorted(SEVERITIES)}")
+
+
+def open_(
+    conn: sa.Connection,
+    *,
+    queue: str,
+    flow: str,
+    run_id: str | None,
+    business_key: str,
+    code: str,
+    title: str,
+    detail: dict[str, Any],
+    severity: str = "medium",
+    amount: Money | None = None,
+    dedupe_key: str,
+) -> BusinessException:
+    """Open an exception, or update the open one with the same ``dedupe_key``.
+
+    An update replaces queue, severity, code, title, detail, amount and run id, keeps the
+    comments and assignee, and counts the occurrence.
+
+    Raises:
+        ValueError: ``queue`` or ``severity`` is not one Accord knows.
+    """
+    _check(queue, severity)
+    _serialise(conn, f"exception:{dedupe_key}")
+    now = utc_now()
+    values: dict[str, Any] = {
+        "queue": queue,
+        "severity": severity,
+        "flow": flow,
+        "run_id": run_id,
+        "business_key": business_key,
+        "code": code,
+        "title": title,
+        "amount": amount.amount if amount else None,
+        "currency": amount.currency if amount else None,
+        "updated_at": now,
+    }
+    current = conn.execute(
+        sa.select(exceptions)
+        .where(exceptions.c.dedupe_key == dedupe_key, exceptions.c.status == ExceptionStatus.OPEN)
+        .order_by(exceptions.c.id)
+        .limit(1)
+    ).first()
+    if current is not None:
+        env = _envelope(current)
+        env["data"] = detail
+        env["occurrences"] = int(env.get("occurrences", 1)) + 1
+        conn.execute(
+            sa.update(exceptions)
+            .where(exceptions.c.id == current.id)
+            .values(detail=_dump(env), **values)
+        )
+        exc_id = int(current.id)
+    else:
+        env = {"data": detail, "comments": [], "occurrences": 1}
+        result = conn.execute(
+            sa.insert(exceptions).values(
+                status=ExceptionStatus.OPEN.value,
+                dedupe_key=dedupe_key,
+                detail=_dump(env),
+                created_at=now,
+                **values,
+            )
+        )
+        exc_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    found = get(conn, id=exc_id)
+    assert found is not None
+    return found
+
+
+def get(conn: sa.Connection, *, id: int) -> BusinessException | None:  # noqa: A002 - repo style
+    """One exception by id, or None."""
+    row = conn.execute(sa.select(exceptions).where(exceptions.c.id == id)).first()
+    return _row(row) if row else None
+
+
+def _filters(
+    *,
+    queue: str | None,
+    status: ExceptionStatus | str | None,
+    business_key: str | None,
+    older_than: timedelta | None,
+    now: datetime | None,
+) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if queue is not None:
+        where.append(exceptions.c.queue == queue)
+    if status is not None:
+        where.append(exceptions.c.status == ExceptionStatus(status).value)
+    if business_key is not None:
+        where.append(exceptions.c.business_key == business_key)
+    if older_than is not None:
+        where.append(exceptions.c.created_at < (now or utc_now()) - older_than)
+    return where
+
+
+def list_(
+    conn: sa.Connection,
+    *,
+    queue: str | None = None,
+    status: ExceptionStatus | str | None = None,
+    business_key: str | None = None,
+    older_than: timedelta | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    after_id: int | None = None,
+    order: Literal["oldest", "newest"] = "oldest",
+    now: datetime | None = None,
+) -> list[BusinessException]:
+    """Exceptions matching the filters, oldest first by default.
+
+    Args:
+        conn: Connection.
+        queue: Only this owner queue.
+        status: Only this status.
+        business_key: Only exceptions about this business object.
+        older_than: Only exceptions created more than this long before ``now``.
+        limit: Page size.
+        offset: Rows to skip (simple paging).
+        after_id: Keyset cursor: the id of the last row of the previous page. Prefer it to
+            ``offset`` for deep pages (10,000 open exceptions).
+        order: ``oldest`` (created first comes first) or ``newest``.
+        now: The clock, injected by tests.
+    """
+    where = _filters(
+        queue=queue, status=status, business_key=business_key, older_than=older_than, now=now
+    )
+    newest = order == "newest"
+    if after_id is not None:
+        # Keyset on (created_at, id): rows strictly after the cursor row in the chosen order.
+        cur = (
+            sa.select(exceptions.c.created_at).where(exceptions.c.id == after_id).scalar_subquery()
+        )
+        if newest:
+            where.append(
+                sa.or_(
+                    exceptions.c.created_at < cur,
+                    sa.and_(exceptions.c.created_at == cur, exceptions.c.id < after_id),
+                )
+            )
+        else:
+            where.append(
+                sa.or_(
+                    exceptions.c.created_at > cur,
+                    sa.and_(exceptions.c.created_at == cur, exceptions.c.id > after_id),
+                )
+            )
+    keys = (
+        (exceptions.c.created_at.desc(), exceptions.c.id.desc())
+        if newest
+        else (exceptions.c.created_at, exceptions.c.id)
+    )
+    q = sa.select(exceptions).where(*where).order_by(*keys).limit(limit).offset(offset)
+    return [_row(r) for r in conn.execute(q)]
+
+
+def count(
+    conn: sa.Connection,
+    *,
+    queue: str | None = None,
+    status: ExceptionStatus | str | None = None,
+    older_than: timedelta | None = None,
+    now: datetime | None = None,
+) -> int:
+    """How many exceptions match the filters (queue depth)."""
+    where = _filters(queue=queue, status=status, business_key=None, older_than=older_than, now=now)
+    q = sa.select(sa.func.count()).select_from(exceptions).where(*where)
+    return int(conn.execute(q).scalar_one())
+
+
+def _open_for_action(conn: sa.Connection, *, id: int, action: str) -> BusinessException | None:  # noqa: A002
+    if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        write_lock(conn)
+    current = get(conn, id=id)
+    if current is not None and current.status is not ExceptionStatus.OPEN:
+        raise ExceptionStateError(exception_id=id, status=current.status.value, action=action)
+    return current
+
+
+def _update(conn: sa.Connection, exc_id: int, **values: Any) -> BusinessException:  # noqa: ANN401
+    conn.execute(
+        sa.update(exceptions)
+        .where(exceptions.c.id == exc_id)
+        .values(updated_at=utc_now(), **values)
+    )
+    found = get(conn, id=exc_id)
+    assert found is not None
+    return found
+
+
+def assign(
+    conn: sa.Connection,
+    *,
+    id: int,  # noqa: A002 - repository style
+    assignee: str | None,
+    actor: str,
+) -> BusinessException | None:
+    """Assign an open exception to a person (``None`` unassigns); None when it does not exist.
+
+    Raises:
+        ExceptionStateError: The exception is closed.
+    """
+    current = _open_for_action(conn, id=id, action="assign")
+    if current is None:
+        return None
+    after = _update(conn, id, assignee=assignee)
+    audit.append(
+        conn,
+        actor=actor,
+        action="exception.assign",
+        target=f"exception:{id}",
+        before=current.snapshot(),
+        after=after.snapshot(),
+    )
+    return after
+
+
+def comment(
+    conn: sa.Connection,
+    *,
+    id: int,  # noqa: A002 - repository style
+    text: str,
+    actor: str,
+) -> BusinessException | None:
+    """Add a comment (to an open or closed exception); None when it does not exist."""
+    if not text.strip():
+        raise ValueError("a comment must not be empty")
+    if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        write_lock(conn)
+    row = conn.execute(sa.select(exceptions).where(exceptions.c.id == id)).first()
+    if row is None:
+        return None
+    before = _row(row)
+    env = _envelope(row)
+    entry = {"at": utc_now().isoformat(), "actor": actor, "text": text}
+    env["comments"] = [*env.get("comments", []), entry]
+    after = _update(conn, id, detail=_dump(env))
+    audit.append(
+        conn,
+        actor=actor,
+        action="exception.comment",
+        target=f"exception:{id}",
+        before=before.snapshot(),
+        after={**after.snapshot(), "comment": text},
+    )
+    return after
+
+
+def _close(
+    conn: sa.Connection,
+    *,
+    id: int,  # noqa: A002
+    status: ExceptionStatus,
+    resolution: str,
+    actor: str,
+    action: str,
+) -> BusinessException | None:
+    if not resolution.strip():
+        raise ValueError(f"{action} needs a non-empty reason")
+    current = _open_for_action(conn, id=id, action=action.removeprefix("exception."))
+    if current is None:
+        return None
+    now = utc_now()
+    after = _update(conn, id, status=status.value, resolution=resolution, resolved_at=now)
+    audit.append(
+        conn,
+        actor=actor,
+        action=action,
+        target=f"exception:{id}",
+        before=current.snapshot(),
+        after=after.snapshot(),
+    )
+    return after
+
+
+def resolve(
+    conn: sa.Connection,
+    *,
+    id: int,  # noqa: A002 - repository style
+    resolution: str,
+    actor: str,
+) -> BusinessException | None:
+    """Resolve an open exception; None when it does not exist.
+
+    Raises:
+        ExceptionStateError: It is already resolved or ignored.
+        ValueError: ``resolution`` is empty.
+    """
+    return _close(
+        conn,
+        id=id,
+        status=ExceptionStatus.RESOLVED,
+        resolution=resolution,
+        actor=actor,
+        action="exception.resolve",
+    )
+
+
+def ignore(
+    conn: sa.Connection,
+    *,
+    id: int,  # noqa: A002 - repository style
+    reason: str,
+    actor: str,
+) -> BusinessException | None:
+    """Ignore an open exception with a reason; None when it does not exist.
+
+    Raises:
+        ExceptionStateError: It is already resolved or ignored.
+        ValueError: ``reason`` is empty.
+    """
+    return _close(
+        conn,
+        id=id,
+        status=ExceptionStatus.IGNORED,
+        resolution=reason,
+        actor=actor,
+        action="exception.ignore",
+    )
+
+
+def auto_resolve(conn: sa.Connection, *, dedupe_key: str, resolution: str) -> int:
+    """Resolve the open exception(s) with this dedupe key, made moot by a later success.
+
+    Returns:
+        How many were resolved (0 when none was open; calling it is always safe).
+    """
+    _serialise(conn, f"exception:{dedupe_key}")
+    rows = conn.execute(
+        sa.select(exceptions).where(
+            exceptions.c.dedupe_key == dedupe_key, exceptions.c.status == ExceptionStatus.OPEN
+        )
+    ).all()
+    for r in rows:
+        before = _row(r)
+        after = _update(
+            conn,
+            int(r.id),
+            status=ExceptionStatus.RESOLVED.value,
+            resolution=resolution,
+            resolved_at=utc_now(),
+        )
+        audit.append(
+            conn,
+            actor=SYSTEM_ACTOR,
+            action="exception.auto_resolve",
+            target=f"exception:{r.id}",
+            before=before.snapshot(),
+            after=after.snapshot(),
+        )
+    return len(rows)

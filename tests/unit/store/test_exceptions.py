@@ -1,0 +1,161 @@
+"""store.exceptions: dedupe, listing and paging, actions audited, auto-resolve."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from accord.domain import Money
+from accord.store import audit
+from accord.store import exceptions as exc_repo
+from accord.store.exceptions import ExceptionStateError, ExceptionStatus
+from accord.store.util import utc_now
+
+
+def _open(conn, key="lead_to_project:opp-1:validation", queue="sales-ops", **kw):
+    values = {
+        "queue": queue,
+        "flow": "lead_to_project",
+        "run_id": "run-1",
+        "business_key": "opportunity:opp-1",
+        "code": "validation.missing_field",
+        "title": "Opportunity is missing fields",
+        "detail": {"missing": ["close_date"]},
+        "severity": "medium",
+        "amount": Money(amount=Decimal("1200.50"), currency="USD"),
+        "dedupe_key": key,
+    }
+    values.update(kw)
+    return exc_repo.open_(conn, **values)
+
+
+def test_open_then_reopen_with_same_key_updates_instead_of_duplicating(engine):
+    with engine.begin() as conn:
+        first = _open(conn)
+    with engine.begin() as conn:
+        second = _open(conn, detail={"missing": ["close_date", "amount"]}, run_id="run-2")
+    assert second.id == first.id
+    assert second.occurrences == 2
+    assert second.detail == {"missing": ["close_date", "amount"]}
+    assert second.run_id == "run-2"
+    assert second.amount == Money(amount=Decimal("1200.50"), currency="USD")
+    assert second.status is ExceptionStatus.OPEN
+    with engine.connect() as conn:
+        assert exc_repo.count(conn, status="open") == 1
+
+
+def test_a_closed_exception_is_not_reused(engine):
+    with engine.begin() as conn:
+        first = _open(conn)
+        exc_repo.resolve(conn, id=first.id, resolution="fixed in Salesforce", actor="key:ops")
+        again = _open(conn)
+    assert again.id != first.id
+    assert again.occurrences == 1
+
+
+def test_unknown_queue_or_severity_is_refused(engine):
+    with engine.begin() as conn:
+        with pytest.raises(ValueError, match="unknown queue"):
+            _open(conn, queue="marketing")
+        with pytest.raises(ValueError, match="unknown severity"):
+            _open(conn, severity="meh")
+
+
+def test_list_filters_order_and_paging(engine):
+    with engine.begin() as conn:
+        ids = [_open(conn, key=f"k{i}", queue="finance-ops", amount=None).id for i in range(5)]
+        _open(conn, key="other", queue="sales-ops")
+    with engine.connect() as conn:
+        page = exc_repo.list_(conn, queue="finance-ops", limit=2)
+        assert [e.id for e in page] == ids[:2]
+        nxt = exc_repo.list_(conn, queue="finance-ops", limit=2, after_id=page[-1].id)
+        assert [e.id for e in nxt] == ids[2:4]
+        assert [e.id for e in exc_repo.list_(conn, queue="finance-ops", offset=4)] == ids[4:]
+        newest = exc_repo.list_(conn, queue="finance-ops", order="newest", limit=2)
+        assert [e.id for e in newest] == ids[::-1][:2]
+        older = exc_repo.list_(conn, queue="finance-ops", order="newest", after_id=newest[-1].id)
+        assert [e.id for e in older] == ids[::-1][2:]
+        assert exc_repo.list_(conn, status="resolved") == []
+        assert exc_repo.list_(conn, older_than=timedelta(days=2)) == []
+        later = utc_now() + timedelta(days=3)
+        assert len(exc_repo.list_(conn, older_than=timedelta(days=2), now=later)) == 6
+        assert exc_repo.list_(conn, business_key="opportunity:opp-1", limit=100)[0].amount is None
+        assert exc_repo.count(conn, queue="sales-ops") == 1
+        assert exc_repo.get(conn, id=999) is None
+
+
+def test_actions_are_audited_and_the_chain_holds(engine):
+    with engine.begin() as conn:
+        opened = _open(conn)
+    with engine.begin() as conn:
+        assigned = exc_repo.assign(conn, id=opened.id, assignee="maria", actor="key:ops")
+        commented = exc_repo.comment(conn, id=opened.id, text="asked the AE", actor="key:ops")
+    assert assigned is not None
+    assert assigned.assignee == "maria"
+    assert commented is not None
+    assert commented.comments[0]["text"] == "asked the AE"
+    assert commented.detail == {"missing": ["close_date"]}
+    with engine.begin() as conn:
+        _open(conn, detail={"missing": []})  # the flow updates; the comment survives
+        done = exc_repo.resolve(conn, id=opened.id, resolution="fixed", actor="key:ops")
+    assert done is not None
+    assert done.status is ExceptionStatus.RESOLVED
+    assert done.resolved_at is not None
+    assert done.resolution == "fixed"
+    assert len(done.comments) == 1
+    with engine.connect() as conn:
+        rows = audit.list_(conn, target=f"exception:{opened.id}")
+        assert [r.action for r in rows] == [
+            "exception.resolve",
+            "exception.comment",
+            "exception.assign",
+        ]
+        resolve_row = rows[0]
+        assert resolve_row.actor == "key:ops"
+        assert resolve_row.before["status"] == "open"
+        assert resolve_row.after["status"] == "resolved"
+        assert audit.verify(conn) is None
+
+
+def test_ignore_needs_a_reason_and_closed_ones_refuse_actions(engine):
+    with engine.begin() as conn:
+        opened = _open(conn)
+        with pytest.raises(ValueError, match="non-empty reason"):
+            exc_repo.ignore(conn, id=opened.id, reason=" ", actor="key:ops")
+        ignored = exc_repo.ignore(conn, id=opened.id, reason="test deal", actor="key:ops")
+        assert ignored is not None
+        assert ignored.status is ExceptionStatus.IGNORED
+        assert ignored.resolution == "test deal"
+        with pytest.raises(ExceptionStateError, match="it is ignored"):
+            exc_repo.resolve(conn, id=opened.id, resolution="x", actor="key:ops")
+        with pytest.raises(ExceptionStateError):
+            exc_repo.assign(conn, id=opened.id, assignee="x", actor="key:ops")
+        assert exc_repo.resolve(conn, id=404, resolution="x", actor="key:ops") is None
+        assert exc_repo.comment(conn, id=404, text="x", actor="key:ops") is None
+    with engine.connect() as conn:
+        assert audit.list_(conn, action="exception.ignore")[0].after["status"] == "ignored"
+        assert audit.verify(conn) is None
+
+
+def test_auto_resolve_closes_the_open_one_and_is_safe_to_repeat(engine):
+    with engine.begin() as conn:
+        opened = _open(conn)
+        _open(conn, key="unrelated")
+    with engine.begin() as conn:
+        assert (
+            exc_repo.auto_resolve(
+                conn, dedupe_key=opened.dedupe_key, resolution="a later run succeeded"
+            )
+            == 1
+        )
+    with engine.begin() as conn:
+        assert exc_repo.auto_resolve(conn, dedupe_key=opened.dedupe_key, resolution="again") == 0
+    with engine.connect() as conn:
+        got = exc_repo.get(conn, id=opened.id)
+        assert got is not None
+        assert got.status is ExceptionStatus.RESOLVED
+        assert got.resolution == "a later run succeeded"
+        assert exc_repo.count(conn, status="open") == 1
+        row = audit.list_(conn, action="exception.auto_resolve")[0]
+        assert row.actor == "accord"
+        assert audit.verify(conn) is None
