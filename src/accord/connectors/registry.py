@@ -38,6 +38,8 @@ ENTRY_POINT_GROUP = "accord.connectors"
 
 BUILTIN_CONNECTORS: dict[str, str] = {
     "netsuite": "accord.connectors.netsuite:NetSuiteConnector",
+    "salesforce": "accord.connectors.salesforce:SalesforceConnector",
+    "certinia": "accord.connectors.certinia:CertiniaConnector",
     "kantata": "accord.connectors.kantata:KantataConnector",
     "business_central": "accord.connectors.business_central:BusinessCentralConnector",
 }

@@ -1,0 +1,186 @@
+"""The Certinia PSA connector: the ``pse__`` objects of a Salesforce org.
+
+Certinia has no API of its own (reference section 2): this is
+:class:`~accord.connectors.salesforce.rest.SalesforceRestConnector` with Certinia's objects.
+Each object's page selects the fields :mod:`accord.connectors.certinia.mapping` needs,
+including the parents' ``Accord_Id__c`` and the regions' and practices' ``Code__c``, so that a
+polled record maps without further lookups.
+
+Default change-capture filters (override per connection with ``read_filters``): approved
+timecards and expenses only (approval is what time-to-bill acts on, and approving a record
+moves its ``SystemModstamp``), released billing events, resource Contacts, non-template
+projects. A record that leaves a filter (an approved timecard later rejected) is not reported
+by that resource's pages.
+"""
+
+from accord.connectors.certinia.config import CertiniaConfig
+from accord.connectors.salesforce.rest import SalesforceRestConnector, SObjectSpec
+
+__all__ = ["DAYS", "OBJECTS", "CertiniaConnector"]
+
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+"""Timecard day names, Monday first (``pse__Monday_Hours__c`` ...)."""
+
+_PROJECT = (
+    "Name",
+    "pse__Account__c",
+    "pse__Account__r.Accord_Id__c",
+    "pse__Account__r.Legal_Entity__c",
+    "pse__Opportunity__c",
+    "pse__Opportunity__r.Accord_Id__c",
+    "pse__Region__c",
+    "pse__Region__r.Code__c",
+    "pse__Practice__c",
+    "pse__Practice__r.Code__c",
+    "pse__Project_Manager__c",
+    "pse__Project_Manager__r.Accord_Id__c",
+    "pse__Start_Date__c",
+    "pse__End_Date__c",
+    "pse__Stage__c",
+    "pse__Project_Type__c",
+    "pse__Billing_Type__c",
+    "pse__Is_Active__c",
+    "pse__Is_Billable__c",
+    "pse__Closed_for_Time_Entry__c",
+    "pse__Closed_for_Expense_Entry__c",
+    "pse__Bookings__c",
+    "pse__Is_Template__c",
+    "ERP_Project_Id__c",
+    "Integration_Status__c",
+    "CurrencyIsoCode",
+    "LastModifiedDate",
+)
+_MILESTONE = (
+    "Name",
+    "pse__Project__c",
+    "pse__Project__r.Accord_Id__c",
+    "pse__Target_Date__c",
+    "pse__Status__c",
+    "pse__Milestone_Amount__c",
+    "pse__Approved__c",
+    "pse__Invoiced__c",
+    "CurrencyIsoCode",
+    "LastModifiedDate",
+)
+_TIMECARD = (
+    "Name",
+    "pse__Resource__c",
+    "pse__Resource__r.Accord_Id__c",
+    "pse__Project__c",
+    "pse__Project__r.Accord_Id__c",
+    "pse__Assignment__c",
+    "pse__Assignment__r.pse__Bill_Rate__c",
+    "pse__Assignment__r.pse__Role__c",
+    "pse__Assignment__r.CurrencyIsoCode",
+    "pse__Milestone__c",
+    "pse__Start_Date__c",
+    "pse__End_Date__c",
+    *(f"pse__{day}_Hours__c" for day in DAYS),
+    *(f"pse__{day}_Notes__c" for day in DAYS),
+    "pse__Timecard_Notes__c",
+    "pse__Status__c",
+    "pse__Submitted__c",
+    "pse__Approved__c",
+    "pse__Billable__c",
+    "pse__Total_Hours__c",
+    "CurrencyIsoCode",
+    "LastModifiedDate",
+)
+_EXPENSE = (
+    "Name",
+    "pse__Project__c",
+    "pse__Project__r.Accord_Id__c",
+    "pse__Resource__c",
+    "pse__Resource__r.Accord_Id__c",
+    "pse__Assignment__c",
+    "pse__Type__c",
+    "pse__Amount__c",
+    "pse__Expense_Date__c",
+    "pse__Billable__c",
+    "pse__Status__c",
+    "pse__Description__c",
+    "CurrencyIsoCode",
+    "LastModifiedDate",
+)
+_ASSIGNMENT = (
+    "Name",
+    "pse__Project__c",
+    "pse__Project__r.Accord_Id__c",
+    "pse__Resource__c",
+    "pse__Resource__r.Accord_Id__c",
+    "pse__Schedule__c",
+    "pse__Bill_Rate__c",
+    "pse__Cost_Rate_Amount__c",
+    "pse__Role__c",
+    "pse__Status__c",
+    "pse__Start_Date__c",
+    "pse__End_Date__c",
+    "pse__Is_Billable__c",
+    "CurrencyIsoCode",
+)
+_BILLING_EVENT = (
+    "Name",
+    "pse__Project__c",
+    "pse__Project__r.Accord_Id__c",
+    "pse__Date__c",
+    "pse__Status__c",
+    "pse__Is_Released__c",
+    "pse__Is_Approved__c",
+    "pse__Invoiced__c",
+    "pse__Invoice_Number__c",
+    "pse__Invoice_Date__c",
+    "pse__Summary_Amount__c",
+    "ERP_Id__c",
+    "CurrencyIsoCode",
+)
+_RESOURCE = (
+    "FirstName",
+    "LastName",
+    "Name",
+    "Email",
+    "pse__Is_Resource__c",
+    "pse__Is_Resource_Active__c",
+    "pse__Resource_Role__c",
+    "pse__Region__c",
+    "pse__Region__r.Code__c",
+    "pse__Practice__c",
+    "pse__Practice__r.Code__c",
+    "pse__Default_Cost_Rate__c",
+    "Default_Bill_Rate__c",
+    "Legal_Entity__c",
+    "CurrencyIsoCode",
+)
+
+OBJECTS: dict[str, SObjectSpec] = {
+    spec.name: spec
+    for spec in (
+        SObjectSpec("pse__Proj__c", _PROJECT, where="pse__Is_Template__c = false"),
+        SObjectSpec("pse__Milestone__c", _MILESTONE),
+        SObjectSpec("pse__Timecard_Header__c", _TIMECARD, where="pse__Status__c = 'Approved'"),
+        SObjectSpec("pse__Expense__c", _EXPENSE, where="pse__Status__c = 'Approved'"),
+        SObjectSpec("pse__Assignment__c", _ASSIGNMENT),
+        SObjectSpec("pse__Billing_Event__c", _BILLING_EVENT, where="pse__Is_Released__c = true"),
+        SObjectSpec("Contact", _RESOURCE, where="pse__Is_Resource__c = true"),
+        SObjectSpec(
+            "pse__Region__c",
+            ("Name", "pse__Parent_Region__c", "Tax_Region__c"),
+            external_id="Code__c",
+            writable=False,
+        ),
+        SObjectSpec(
+            "pse__Practice__c",
+            ("Name", "pse__Parent_Practice__c"),
+            external_id="Code__c",
+            writable=False,
+        ),
+    )
+}
+"""Every object the Certinia connector reads and writes, by API name."""
+
+
+class CertiniaConnector(SalesforceRestConnector[CertiniaConfig]):
+    """Certinia PSA over the Salesforce REST API (SOQL change reads, ``Accord_Id__c`` upserts)."""
+
+    kind = "certinia"
+    config_model = CertiniaConfig
+    objects = OBJECTS
