@@ -9,9 +9,10 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import accord
-from accord.api import health, intake
+from accord.api import health, hooks, intake
 from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
+from accord.api.lineage import router as lineage_router
 from accord.flows.services import Services
 from accord.observability.logging import bind, configure_logging
 from accord.settings import Settings
@@ -51,10 +52,13 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = svc
+    app.state.connections = svc.connections
     app.state.key_verifier = KeyVerifier(svc.engine, ttl=settings.api.key_cache_seconds)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(intake.router)
+    app.include_router(hooks.router)
+    app.include_router(lineage_router)
 
     app.add_middleware(CorrelationIdMiddleware)
     return app

@@ -23,7 +23,14 @@ from accord.observability.metrics import get_metrics
 from accord.store.journal import NewEvent
 from accord.store.keys import Role
 
-__all__ = ["MAX_BATCH", "router"]
+__all__ = [
+    "MAX_BATCH",
+    "InvalidEventError",
+    "invalid_event_problem",
+    "journal_events",
+    "parse_json_events",
+    "router",
+]
 
 MAX_BATCH = 500
 """Events per batch request at most."""
@@ -109,26 +116,53 @@ def _structured(obj: object, prefix: str = "") -> NewEvent:
     return _event(obj, obj.get("data"), has_data="data" in obj, prefix=prefix)
 
 
+InvalidEventError = _Invalid
+"""Raised by the parsers when an event is refused; :func:`invalid_event_problem` answers it."""
+
+
+def _decode(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Invalid(400, "body", f"malformed JSON: {exc}") from None
+
+
+def _batch(payload: object) -> list[NewEvent]:
+    if not isinstance(payload, list):
+        raise _Invalid(400, "body", "a batch must be a JSON array of events")
+    if not payload:
+        raise _Invalid(400, "body", "a batch must hold at least one event")
+    if len(payload) > MAX_BATCH:
+        raise _Invalid(413, "body", f"a batch holds at most {MAX_BATCH} events")
+    return [_structured(item, prefix=f"[{i}].") for i, item in enumerate(payload)]
+
+
+def parse_json_events(body: bytes) -> tuple[list[NewEvent], bool]:
+    """Events from a JSON body: a structured-mode event (object) or a batch (array).
+
+    Returns:
+        The validated events and whether the body was a batch.
+
+    Raises:
+        InvalidEventError: Malformed JSON or an event that fails validation.
+    """
+    payload = _decode(body)
+    if isinstance(payload, list):
+        return _batch(payload), True
+    return [_structured(payload)], False
+
+
 def _parse(request: Request, body: bytes) -> list[NewEvent]:
     media = _media_type(request)
     if media not in (STRUCTURED, BATCH, "application/json"):
         raise _Invalid(
             415, "content-type", f"use {STRUCTURED}, {BATCH} or application/json with ce-* headers"
         )
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _Invalid(400, "body", f"malformed JSON: {exc}") from None
+    payload = _decode(body)
     if media == STRUCTURED:
         return [_structured(payload)]
     if media == BATCH:
-        if not isinstance(payload, list):
-            raise _Invalid(400, "body", "a batch must be a JSON array of events")
-        if not payload:
-            raise _Invalid(400, "body", "a batch must hold at least one event")
-        if len(payload) > MAX_BATCH:
-            raise _Invalid(413, "body", f"a batch holds at most {MAX_BATCH} events")
-        return [_structured(item, prefix=f"[{i}].") for i, item in enumerate(payload)]
+        return _batch(payload)
     attrs = {
         name: request.headers[f"ce-{name}"]
         for name in _BINARY_ATTRS
@@ -167,21 +201,38 @@ async def post_events(request: Request) -> JSONResponse:
     try:
         events = _parse(request, body)
     except _Invalid as exc:
-        metrics.events_rejected.labels(type=exc.event_type, reason=f"http_{exc.status}").inc()
-        raise Problem(
-            exc.status,
-            "Invalid event" if exc.status in (400, 422) else "Unsupported event",
-            f"{exc.field}: {exc.message}",
-            errors=[{"field": exc.field, "message": exc.message}],
-        ) from None
+        raise invalid_event_problem(exc) from None
+    return await journal_events(
+        request, events, batch=_media_type(request) == BATCH, started=started
+    )
+
+
+def invalid_event_problem(exc: InvalidEventError) -> Problem:
+    """The problem answering a refused event (and the rejection counted)."""
+    get_metrics().events_rejected.labels(type=exc.event_type, reason=f"http_{exc.status}").inc()
+    return Problem(
+        exc.status,
+        "Invalid event" if exc.status in (400, 422) else "Unsupported event",
+        f"{exc.field}: {exc.message}",
+        errors=[{"field": exc.field, "message": exc.message}],
+    )
+
+
+async def journal_events(
+    request: Request, events: list[NewEvent], *, batch: bool, started: float
+) -> JSONResponse:
+    """Journal validated events through the intake writer and answer their receipts.
+
+    202 when something was new, 200 when every event was a redelivery; a batch gets a list.
+    """
     writer: IntakeWriter = request.app.state.services.writer
     receipts: list[Receipt] = list(
         await asyncio.gather(*(asyncio.wrap_future(f) for f in writer.submit(events)))
     )
-    metrics.intake_latency.observe(time.perf_counter() - started)
+    get_metrics().intake_latency.observe(time.perf_counter() - started)
     all_duplicates = all(r.duplicate for r in receipts)
     status = 200 if all_duplicates else 202
-    if _media_type(request) == BATCH:
+    if batch:
         return JSONResponse(
             {"receipts": [{**r.as_json(), "duplicate": r.duplicate} for r in receipts]},
             status_code=status,

@@ -5,10 +5,14 @@ The API (``accord run``) and the CLI commands that need the runtime build one
 """
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from accord.flows import capture
+from accord.flows.connections import CONTEXT_KEY, Connections
+from accord.flows.context import flow_context
 from accord.flows.intake import IntakeWriter
 from accord.flows.runtime import Runtime
 from accord.settings import Settings
@@ -27,6 +31,7 @@ class Services:
     engine: sa.Engine
     runtime: Runtime
     writer: IntakeWriter
+    connections: Connections
     started: bool = field(default=False)
 
     @classmethod
@@ -40,12 +45,26 @@ class Services:
             max_batch=settings.intake.max_batch,
             max_wait_ms=settings.intake.max_wait_ms,
         )
-        return cls(settings=settings, engine=engine, runtime=runtime, writer=writer)
+        # Connections read accord.yaml lazily: a process that never touches one never fails on it.
+        connections = Connections(
+            engine, holder=settings.worker_id, config_file=settings.config_file, env=os.environ
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            runtime=runtime,
+            writer=writer,
+            connections=connections,
+        )
 
     def start(self) -> None:
         """Migrate the database, launch the runtime, start the intake writer."""
         migrate(self.engine)
         self.runtime.launch()
+        extras = flow_context().extras
+        extras[CONTEXT_KEY] = self.connections
+        extras[capture.RUNTIME_KEY] = self.runtime
+        capture.start_capture(self.connections)
         self.writer.start()
         self.started = True
 
@@ -54,5 +73,6 @@ class Services:
         if self.started:
             self.writer.stop()
             self.runtime.shutdown()
+            self.connections.close()
             self.started = False
         self.engine.dispose()
