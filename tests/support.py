@@ -5,12 +5,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,3 +111,33 @@ def wait_ready(
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj)
+
+
+@contextmanager
+def serve(make_app: Callable[[str], Any]) -> Iterator[str]:
+    """Serve ``make_app(base_url)`` on 127.0.0.1 under uvicorn in a daemon thread; yield its URL.
+
+    A sync ``httpx.Client`` cannot drive an ASGI app in process, so emulators (and apps) run
+    on a socket bound to port 0, which leaves no race for a free port.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(
+        make_app(base_url), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.01)
+    try:
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()

@@ -1,46 +1,16 @@
 """Fixtures for the change-capture and webhook tests: a served NetSuite emulator, a runtime."""
 
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
+from tests.support import serve
 
 from accord.flows.services import Services
 from accord.settings import Settings
 from accord_sandbox.netsuite import NetSuiteEmulator
 from accord_sandbox.scenario import generate
-
-
-@contextmanager
-def serve(make_app: Callable[[str], Any]) -> Iterator[str]:
-    """Serve ``make_app(base_url)`` on 127.0.0.1 under uvicorn in a thread; yield its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(
-        make_app(base_url), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("emulator did not start")
-        time.sleep(0.01)
-    try:
-        yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
