@@ -70,7 +70,7 @@ def create_key(db_url: str, role: str = "ingest") -> str:
 
 
 def start_accord(
-    db_url: str, port: int, log: Path, *args: str, **env: str
+    db_url: str, port: int, log: Path, *args: str, wait: bool = True, **env: str
 ) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "accord.cli", "run", "--port", str(port), *args],
@@ -78,6 +78,8 @@ def start_accord(
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
+    if not wait:
+        return proc
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -27,6 +27,8 @@ from _common import (
 )
 
 PORT = 18765
+API_PROCS = [1]
+"""How many API processes listen (on PORT, PORT+1, ...); set by main, read by the workers."""
 
 
 def _body(i: int, run: str) -> bytes:
@@ -62,7 +64,7 @@ async def _conn_loop(
     stop_at: float,
     out: list[tuple[float, float, int]],
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    reader, writer = await asyncio.open_connection("127.0.0.1", PORT + start_index % API_PROCS[0])
     i = start_index
     head = (
         f"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
@@ -94,7 +96,9 @@ def _worker(
     total_conns: int,
     seconds: float,
     q: "mp.Queue[list]",
+    api_procs: int,
 ) -> None:
+    API_PROCS[0] = api_procs
     out: list[tuple[float, float, int]] = []
 
     async def main() -> None:
@@ -107,14 +111,16 @@ def _worker(
     q.put(out)
 
 
-def run_level(key: str, concurrency: int, seconds: float, pid: int) -> dict:
+def run_level(key: str, concurrency: int, seconds: float, pids: list[int]) -> dict:
     run = uuid.uuid4().hex
     q: mp.Queue = mp.Queue()
     procs = 1 if concurrency <= 8 else 2
     per = concurrency // procs
-    cpu0 = cpu_seconds(pid)
+    cpu0 = sum(cpu_seconds(pid) for pid in pids)
     workers = [
-        mp.Process(target=_worker, args=(key, run, p * per, per, concurrency, seconds, q))
+        mp.Process(
+            target=_worker, args=(key, run, p * per, per, concurrency, seconds, q, API_PROCS[0])
+        )
         for p in range(procs)
     ]
     for w in workers:
@@ -124,7 +130,7 @@ def run_level(key: str, concurrency: int, seconds: float, pid: int) -> dict:
         results.extend(q.get())
     for w in workers:
         w.join()
-    cpu1 = cpu_seconds(pid)
+    cpu1 = sum(cpu_seconds(pid) for pid in pids)
     ok = [r for r in results if r[2] == 202]
     lat = sorted(r[1] for r in ok)
     # Sustained rate over the steady middle of the run (the first second warms up).
@@ -143,52 +149,64 @@ def run_level(key: str, concurrency: int, seconds: float, pid: int) -> dict:
     }
 
 
+LAYOUTS = {
+    "embedded": "one `accord run` (API and workers in one process, the embedded default)",
+    "split": "{n} `accord run --role api` processes (connections spread over them) and one "
+    "`accord run --role worker`",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), default="embedded")
+    parser.add_argument("--api-procs", type=int, default=2, help="API processes for --layout split")
     parser.add_argument("--no-record", action="store_true")
-    parser.add_argument("--role", default="all", choices=["all", "api"])
-    parser.add_argument("--profile", help="write a py-spy flame graph of the server here")
     args = parser.parse_args()
+    n_api = args.api_procs if args.layout == "split" else 1
+    API_PROCS[0] = n_api
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         key = create_key(db_url)
-        proc = start_accord(db_url, PORT, Path(tmp) / "accord.log", "--role", args.role)
-        spy = None
-        if args.profile:
-            import subprocess
-
-            spy = subprocess.Popen(
-                [
-                    "py-spy",
-                    "record",
-                    "-p",
-                    str(proc.pid),
-                    "-o",
-                    args.profile,
-                    "-f",
-                    "speedscope",
-                    "--threads",
-                    "-d",
-                    str(int(args.seconds * len(args.concurrency))),
-                ]
-            )
+        procs = []
         try:
-            rows = [run_level(key, c, args.seconds, proc.pid) for c in args.concurrency]
-            peak = peak_rss_mib(proc.pid)
-            if spy:
-                spy.wait()
+            if args.layout == "embedded":
+                procs.append(start_accord(db_url, PORT, Path(tmp) / "accord.log"))
+            else:
+                for i in range(n_api):
+                    procs.append(
+                        start_accord(db_url, PORT + i, Path(tmp) / f"api{i}.log", "--role", "api")
+                    )
+                procs.append(
+                    start_accord(
+                        db_url,
+                        PORT + n_api,
+                        Path(tmp) / "worker.log",
+                        "--role",
+                        "worker",
+                        wait=False,
+                    )
+                )
+            pids = [p.pid for p in procs]
+            rows = [run_level(key, c, args.seconds, pids) for c in args.concurrency]
+            peak = sum(peak_rss_mib(pid) for pid in pids)
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=30)
+    layout = LAYOUTS[args.layout].format(n=n_api)
     lines = [
-        "## Intake (`bench/intake.py`)",
+        f"### Layout `{args.layout}`",
         "",
         f"Machine: {machine()}.",
-        f"Command: `.venv/bin/python bench/intake.py --seconds {args.seconds:g} --concurrency {' '.join(map(str, args.concurrency))}`",
-        "Setup: `accord run` on a fresh SQLite file (embedded default, record_event workers running in the same process); "
-        "unique structured-mode events; load from a separate process over keep-alive HTTP/1.1.",
+        f"Command: `.venv/bin/python bench/intake.py --layout {args.layout}"
+        + (f" --api-procs {n_api}" if args.layout == "split" else "")
+        + f" --seconds {args.seconds:g} --concurrency {' '.join(map(str, args.concurrency))}`",
+        f"Setup: {layout} on a fresh SQLite file; unique structured-mode `opportunity.won` events; "
+        "load from separate processes over keep-alive HTTP/1.1 on the same machine (it shares the "
+        "2 cores).",
         "",
         "| concurrency | accepted | errors | sustained events/s | p50 ms | p95 ms | p99 ms | server CPU ms/event |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -197,11 +215,11 @@ def main() -> None:
         lines.append(
             f"| {r['concurrency']} | {r['accepted']} | {r['errors']} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['cpu_ms_per_event']:.2f} |"
         )
-    lines += ["", f"Server peak RSS: {peak:.0f} MiB."]
+    lines += ["", f"Server peak RSS (sum over processes): {peak:.0f} MiB."]
     text = "\n".join(lines)
     print(text)
     if not args.no_record:
-        write_section("intake", text)
+        write_section(f"intake-{args.layout}", text)
 
 
 if __name__ == "__main__":
