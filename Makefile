@@ -24,7 +24,7 @@ $(DEV_STAMP): $(STAMP) pyproject.toml constraints.txt
 
 run: $(STAMP)
 	mkdir -p var
-	$(BIN)/accord run
+	$(BIN)/accord demo
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
@@ -34,8 +34,10 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy --strict src
 	$(BIN)/mypy --strict tests/typing
 
+# scripts/pg.sh starts a throw-away PostgreSQL (installing Debian's package when it can) so the
+# database suites run on SQLite and on PostgreSQL; it stops and removes it afterwards.
 pytest: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q
+	bash scripts/pg.sh $(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
 

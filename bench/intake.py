@@ -36,7 +36,7 @@ def _body(i: int, run: str) -> bytes:
         "specversion": "1.0",
         "id": f"{run}-{i}",
         "source": "bench/crm",
-        "type": "opportunity.won",
+        "type": "opportunity.updated",
         "time": "2026-11-27T10:00:00Z",
         "data": {
             "id": f"006{run[:6]}{i:09d}",
@@ -204,7 +204,7 @@ def main() -> None:
         f"Command: `.venv/bin/python bench/intake.py --layout {args.layout}"
         + (f" --api-procs {n_api}" if args.layout == "split" else "")
         + f" --seconds {args.seconds:g} --concurrency {' '.join(map(str, args.concurrency))}`",
-        f"Setup: {layout} on a fresh SQLite file; unique structured-mode `opportunity.won` events; "
+        f"Setup: {layout} on a fresh SQLite file; unique structured-mode `opportunity.updated` events (each starts a `record_event` run); "
         "load from separate processes over keep-alive HTTP/1.1 on the same machine (it shares the "
         "2 cores).",
         "",

@@ -1,19 +1,35 @@
-"""Fixtures shared by every suite."""
+"""Fixtures shared by every suite.
+
+``db_url`` (and ``engine`` and ``settings``, built on it) is parametrised on SQLite and
+PostgreSQL, so a test that takes it runs once on each; ``module_db_url`` is the same for
+module-scoped fixtures. See :mod:`tests.dbs` for where the PostgreSQL server comes from.
+"""
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from tests.dbs import BACKENDS, fresh_database
 
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh SQLite database file per test."""
-    return f"sqlite:///{tmp_path / 'accord.db'}"
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database per test: a SQLite file, or a new PostgreSQL database."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh database per test module (and backend), for module-scoped fixtures."""
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 def opportunity(opp_id: str | None = None, **over: Any) -> dict[str, Any]:
-    """A valid canonical opportunity.won payload."""
+    """A valid canonical opportunity payload (won)."""
     data: dict[str, Any] = {
         "id": opp_id or f"006{uuid.uuid4().hex[:12]}",
         "name": "Global rollout",
@@ -48,12 +48,16 @@ def opportunity(opp_id: str | None = None, **over: Any) -> dict[str, Any]:
 
 
 def cloud_event(data: dict[str, Any] | None = None, **attrs: Any) -> dict[str, Any]:
-    """A structured-mode CloudEvent of type opportunity.won."""
+    """A structured-mode CloudEvent of type opportunity.updated.
+
+    ``opportunity.updated`` is still handled by the ``record_event`` run, so tests of the
+    intake and the runtime need no connections; ``opportunity.won`` starts lead-to-project.
+    """
     event: dict[str, Any] = {
         "specversion": "1.0",
         "id": uuid.uuid4().hex,
         "source": "test/crm",
-        "type": "opportunity.won",
+        "type": "opportunity.updated",
         "time": "2026-11-27T10:00:00Z",
         "data": data if data is not None else opportunity(),
     }

@@ -46,6 +46,14 @@ class ApiSettings(BaseModel):
     key_cache_seconds: float = Field(
         default=5.0, ge=0, description="how long a verified API key is trusted before re-reading"
     )
+    rate_limit_per_s: float = Field(
+        default=50.0,
+        ge=0,
+        description="synchronous API requests per second per API key (0: no limit)",
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=1, description="requests one API key may send at once before throttling"
+    )
 
 
 class IntakeSettings(BaseModel):

@@ -1,9 +1,9 @@
 """SIGKILL ``accord run`` part-way through 300 events: every 202 gets exactly one completed run.
 
-The process is a real subprocess on a temporary SQLite file; events are posted from several
-threads; the kill lands while requests are in flight. After a restart under the same worker id
-the runtime recovers what was pending, and the database must show, for every event that was
-answered 202, one journal row, one successful run and one lineage entry.
+The process is a real subprocess on a fresh database (a SQLite file, or PostgreSQL); events are
+posted from several threads; the kill lands while requests are in flight. After a restart under
+the same worker id the runtime recovers what was pending, and the database must show, for every
+event that was answered 202, one journal row, one successful run and one lineage entry.
 """
 
 import json
@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import sqlalchemy as sa
+from tests.dbs import runtime_table
 from tests.support import (
     STRUCTURED,
     accord_cmd,
@@ -42,8 +43,8 @@ def _start(db_url: str, port: int, log) -> subprocess.Popen:
     )
 
 
-def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(tmp_path):
-    db_url = f"sqlite:///{tmp_path / 'crash.db'}"
+def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(db_url, tmp_path):
+    workflow_status = runtime_table(db_url, "workflow_status")
     key = create_key(db_url, "ingest")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -82,7 +83,7 @@ def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(tmp_path):
         run_ids = {r["run_id"] for r in answered.values()}
         with engine.connect() as conn:
             finished_before = conn.execute(
-                sa.text("SELECT count(*) FROM workflow_status WHERE status = 'SUCCESS'")
+                sa.text(f"SELECT count(*) FROM {workflow_status} WHERE status = 'SUCCESS'")
             ).scalar_one()
         assert finished_before < len(run_ids), "the kill found no pending run to recover"
 
@@ -92,7 +93,9 @@ def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(tmp_path):
         while True:
             with engine.connect() as conn:
                 statuses = dict(
-                    conn.execute(sa.text("SELECT workflow_uuid, status FROM workflow_status")).all()
+                    conn.execute(
+                        sa.text(f"SELECT workflow_uuid, status FROM {workflow_status}")
+                    ).all()
                 )
             done = {rid for rid in run_ids if statuses.get(rid) == "SUCCESS"}
             if done == run_ids or time.monotonic() > deadline:

@@ -9,10 +9,15 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import accord
-from accord.api import health, hooks, intake
+from accord.api import alerts, health, hooks, intake
 from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
+from accord.api.experience import router as experience_router
 from accord.api.lineage import router as lineage_router
+from accord.api.ops import router as ops_router
+from accord.api.process import router as process_router
+from accord.api.systems import router as systems_router
+from accord.console import install_console
 from accord.flows.services import Services
 from accord.observability.logging import bind, configure_logging
 from accord.settings import Settings
@@ -59,6 +64,12 @@ def create_app(
     app.include_router(intake.router)
     app.include_router(hooks.router)
     app.include_router(lineage_router)
+    app.include_router(alerts.router)
+    app.include_router(ops_router)
+    app.include_router(systems_router)
+    app.include_router(process_router)
+    app.include_router(experience_router)
+    install_console(app)
 
     app.add_middleware(CorrelationIdMiddleware)
     return app

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 import accord
+from accord.cli.workers_cmd import workers_app
 from accord.settings import Settings
 
 __all__ = ["app", "main"]
@@ -27,6 +28,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 schemas_app = typer.Typer(help="The canonical model's JSON Schemas.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(workers_app, name="workers")
 
 err = Console(stderr=True)
 out = Console()
@@ -111,7 +113,7 @@ def _run_worker(settings: Settings) -> None:
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="viewer, operator, admin or ingest.")],
+    role: Annotated[str, typer.Option(help="viewer, operator, admin, ingest or process.")],
     name: Annotated[str, typer.Option(help="A unique name for the key.")],
 ) -> None:
     """Create a key and print it once (the key alone on the last line)."""
@@ -120,7 +122,8 @@ def keys_create(
     try:
         role_ = keys.Role(role)
     except ValueError:
-        raise fail(f"unknown role {role!r}: use viewer, operator, admin or ingest") from None
+        roles = "viewer, operator, admin, ingest or process"
+        raise fail(f"unknown role {role!r}: use {roles}") from None
     settings = _settings()
     engine = create_db_engine(settings.database_url)
     try:
@@ -197,6 +200,25 @@ def _register_sandbox() -> None:
 
 
 _register_sandbox()
+
+
+def _register_ops() -> None:
+    from accord.cli.ops_cmd import audit_app, replay
+
+    app.command("replay")(replay)
+    app.add_typer(audit_app, name="audit")
+
+
+_register_ops()
+
+
+def _register_demo() -> None:
+    from accord.cli.demo_cmd import demo
+
+    app.command("demo")(demo)
+
+
+_register_demo()
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ from accord.connectors.base import Connector
 from accord.connectors.config import ConnectorConfig, load_connections, resolve_references
 from accord.connectors.registry import create_connector
 from accord.errors import ConfigError
+from accord.flows.instrumentation import instrument_transport
 from accord.store.budget import DatabaseBudget
 
 __all__ = ["CONTEXT_KEY", "Connections", "UnknownConnectionError"]
@@ -70,6 +71,8 @@ class Connections:
         configs: Connection configs given directly instead of a file (tests, embedding).
         webhook_secrets: Webhook secrets by connection name, with ``configs``.
         transport: Returns the HTTP transport for a connection (tests, the sandbox).
+        instrument: Wrap every connection's transport with the call metrics and client spans
+            of :mod:`accord.flows.instrumentation`.
     """
 
     def __init__(
@@ -82,12 +85,14 @@ class Connections:
         configs: Mapping[str, ConnectorConfig] | None = None,
         webhook_secrets: Mapping[str, SecretStr] | None = None,
         transport: TransportFactory | None = None,
+        instrument: bool = True,
     ) -> None:
         self.engine = engine
         self.holder = holder
         self.config_file = config_file
         self.env: Mapping[str, str] = env or {}
         self._transport = transport
+        self._instrument = instrument
         self._configs: dict[str, ConnectorConfig] | None = (
             dict(configs) if configs is not None else None
         )
@@ -182,6 +187,8 @@ class Connections:
                 if self._budget is None:
                     self._budget = DatabaseBudget(self.engine, holder=self.holder)
                 transport = self._transport(config) if self._transport is not None else None
+                if self._instrument:
+                    transport = instrument_transport(config, transport)
                 built = create_connector(config, transport=transport, budget=self._budget)
                 self._connectors[name] = built
             return built

@@ -17,6 +17,7 @@ from dbos import DBOS, DBOSClient, DBOSConfig
 import accord
 from accord.flows import record_event  # registers the workflows before launch
 from accord.flows.context import FlowContext, install_context
+from accord.flows.instrumentation import install_tracing
 from accord.observability.logging import adopt_logger
 from accord.settings import Settings
 
@@ -27,8 +28,11 @@ logger = logging.getLogger(__name__)
 EVENTS_QUEUE = "accord-events"
 """The queue every event run is enqueued on, partitioned by business-key bucket."""
 
-_WORKFLOWS: dict[str, str] = {}
-"""Event type -> workflow name, for types a business flow has claimed."""
+_WORKFLOWS: dict[str, str] = {"opportunity.won": "lead_to_project"}
+"""Event type -> workflow name, for types a business flow has claimed.
+
+Names, not functions: the flows import this module (capture enqueues runs), so they register
+their workflows with DBOS when :meth:`Runtime.launch` imports them, not here."""
 _DEFAULT_WORKFLOW = "record_event"
 _ = record_event  # imported for its registrations
 
@@ -68,6 +72,9 @@ class Runtime:
     def launch(self) -> None:
         """Launch DBOS, register queues and open the enqueue client."""
         install_context(FlowContext(engine=self.engine, settings=self.settings))
+        # Registers the business flows' workflows before DBOS launches (and recovers them).
+        import accord.flows.lead_to_project  # noqa: F401, PLC0415 - see _WORKFLOWS
+
         config: DBOSConfig = {
             "name": "accord",
             "system_database_engine": self.engine,
@@ -75,6 +82,14 @@ class Runtime:
             "executor_id": self.settings.worker_id,
             "run_migrations": True,
         }
+        # DBOS traces each run and step into our tracer provider; it is never given an
+        # endpoint of its own, so the one exporter (if any) is accord.observability.tracing's.
+        if install_tracing(
+            otlp_endpoint=self.settings.observability.otlp_endpoint,
+            service_version=self.app_version,
+        ):
+            config["enable_otlp"] = True
+            config["otel_attribute_format"] = "semconv"
         DBOS(config=config)
         adopt_logger("dbos", level="WARNING")
         if not self.worker:
@@ -112,6 +127,8 @@ class Runtime:
             self.client.destroy()
             self.client = None
         if self.launched:
-            DBOS.destroy(destroy_registry=False)
+            # Give steps in flight a moment to finish, so a clean stop does not leave them to
+            # recovery (harmless, as steps are idempotent, but noisy in the logs).
+            DBOS.destroy(destroy_registry=False, workflow_completion_timeout_sec=3)
             self.launched = False
         install_context(None)

@@ -13,8 +13,12 @@ import sqlalchemy as sa
 from accord.flows import capture
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
+from accord.flows.instrumentation import CONNECTION_HEALTH, Collector
 from accord.flows.intake import IntakeWriter
-from accord.flows.runtime import Runtime
+from accord.flows.runtime import EVENTS_QUEUE, Runtime
+from accord.observability.alerts import load_alerts_config
+from accord.observability.alerts_eval import AlertEngine
+from accord.observability.alerts_notify import Notifier
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
 
@@ -33,6 +37,10 @@ class Services:
     writer: IntakeWriter
     connections: Connections
     started: bool = field(default=False)
+    collector: Collector | None = None
+    """Refreshes the database gauges (every process: the API serves ``/metrics`` too)."""
+    alerts: AlertEngine | None = None
+    """Evaluates alert rules; worker processes only (see ``observability/alerts_eval.py``)."""
 
     @classmethod
     def build(cls, settings: Settings, *, worker: bool = True) -> "Services":
@@ -64,15 +72,39 @@ class Services:
         extras = flow_context().extras
         extras[CONTEXT_KEY] = self.connections
         extras[capture.RUNTIME_KEY] = self.runtime
+        # Lead-to-project polls the CRM's opportunities when a CRM connection is configured.
+        from accord.flows.provisioning.capture import enable_opportunity_capture  # noqa: PLC0415
+
+        enable_opportunity_capture(self.connections, self.settings.config_file)
         capture.start_capture(self.connections)
         self.writer.start()
+        self.collector = Collector(self.engine, queues=(EVENTS_QUEUE, capture.CAPTURE_QUEUE))
+        self.collector.start()
+        if self.runtime.worker:
+            self.alerts = self._alert_engine()
+            if self.alerts is not None:
+                self.alerts.start()
         self.started = True
+
+    def _alert_engine(self) -> AlertEngine | None:
+        config = load_alerts_config(self.settings.config_file, os.environ)
+        if not config.enabled:
+            return None
+        notifier = Notifier(self.engine, config.webhook) if config.webhook else None
+        return AlertEngine(self.engine, config, auth=CONNECTION_HEALTH.snapshot, notifier=notifier)
 
     def stop(self) -> None:
         """Stop in reverse order; queued events are committed first."""
         if self.started:
+            if self.alerts is not None:
+                self.alerts.stop()
+                self.alerts = None
             self.writer.stop()
             self.runtime.shutdown()
+            # After the runtime, so the trace ids of the last runs are written too.
+            if self.collector is not None:
+                self.collector.stop()
+                self.collector = None
             self.connections.close()
             self.started = False
         self.engine.dispose()

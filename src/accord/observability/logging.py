@@ -10,24 +10,41 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from typing_extensions import override
 
-__all__ = ["adopt_logger", "bind", "configure_logging", "correlation_id", "current_context"]
+__all__ = [
+    "add_context_provider",
+    "adopt_logger",
+    "bind",
+    "configure_logging",
+    "correlation_id",
+    "current_context",
+]
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "accord_log_context", default=None
 )
+_providers: list[Callable[[], Mapping[str, str]]] = []
 _SECRET = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+|(acc_[a-z]+_)[A-Za-z0-9_-]+", re.IGNORECASE)
 
 
+def add_context_provider(provider: Callable[[], Mapping[str, str]]) -> None:
+    """Add fields computed at log time (tracing adds ``trace_id`` and ``span_id``)."""
+    if provider not in _providers:
+        _providers.append(provider)
+
+
 def current_context() -> dict[str, str]:
-    """The fields bound to the current task or thread."""
-    return dict(_context.get() or {})
+    """The fields bound to the current task or thread (and those of the context providers)."""
+    fields = dict(_context.get() or {})
+    for provider in _providers:
+        fields.update(provider())
+    return fields
 
 
 def correlation_id() -> str | None:

@@ -93,6 +93,76 @@ class Metrics:
         self.queue_depth = Gauge(
             "accord_queue_depth", "Runs waiting in a queue.", ["queue"], registry=r
         )
+        self._define_run_and_step(r)
+        self._define_connector_and_store(r)
+        self._define_alerts(r)
+
+    def _define_run_and_step(self, r: CollectorRegistry) -> None:
+        # Recorded from the durable runtime's own spans (accord.flows.instrumentation), so
+        # every workflow and step is measured without each flow calling a metric itself.
+        self.steps = Counter(
+            "accord_steps_total",
+            "Steps finished, by outcome (after their retries).",
+            ["flow", "step", "outcome"],
+            registry=r,
+        )
+        self.step_duration = Histogram(
+            "accord_step_duration_seconds",
+            "Step duration, retries and their waits included.",
+            ["flow", "step"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def _define_connector_and_store(self, r: CollectorRegistry) -> None:
+        self.connector_call_duration = Histogram(
+            "accord_connector_call_duration_seconds",
+            "Outbound call latency (until the response headers), by connection.",
+            ["connection"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.connector_errors = Counter(
+            "accord_connector_errors_total",
+            "Failed outbound calls by connection and error class "
+            "(auth, throttled, client, server, timeout, transport).",
+            ["connection", "error_class"],
+            registry=r,
+        )
+        self.budget_in_flight = Gauge(
+            "accord_budget_in_flight",
+            "Requests in flight per connection across every process (budget leases).",
+            ["connection"],
+            registry=r,
+        )
+        self.exceptions_open_by_age = Gauge(
+            "accord_exceptions_open_by_age",
+            "Open business exceptions by owner queue and age bucket.",
+            ["queue", "age"],
+            registry=r,
+        )
+        self.exceptions_oldest_age = Gauge(
+            "accord_exceptions_oldest_age_seconds",
+            "Age of the oldest open exception per owner queue.",
+            ["queue"],
+            registry=r,
+        )
+        self.collector_errors = Counter(
+            "accord_collector_errors_total",
+            "Background gauge refreshes that failed.",
+            registry=r,
+        )
+
+    def _define_alerts(self, r: CollectorRegistry) -> None:
+        self.alerts_firing = Gauge(
+            "accord_alerts_firing", "Alert instances firing, by rule.", ["rule"], registry=r
+        )
+        self.alert_notifications = Counter(
+            "accord_alert_notifications_total",
+            "Alert webhook deliveries, by rule, kind (firing, resolved) and outcome.",
+            ["rule", "kind", "outcome"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

@@ -337,7 +337,10 @@ def count(
 
 
 def _open_for_action(conn: sa.Connection, *, id: int, action: str) -> BusinessException | None:  # noqa: A002
-    if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+    if conn.dialect.name == "postgresql":
+        # Two operators acting at once: the second waits here, then sees the first's outcome.
+        conn.execute(sa.select(exceptions.c.id).where(exceptions.c.id == id).with_for_update())
+    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
         write_lock(conn)
     current = get(conn, id=id)
     if current is not None and current.status is not ExceptionStatus.OPEN:
@@ -393,9 +396,12 @@ def comment(
     """Add a comment (to an open or closed exception); None when it does not exist."""
     if not text.strip():
         raise ValueError("a comment must not be empty")
-    if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+    q = sa.select(exceptions).where(exceptions.c.id == id)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
         write_lock(conn)
-    row = conn.execute(sa.select(exceptions).where(exceptions.c.id == id)).first()
+    row = conn.execute(q).first()
     if row is None:
         return None
     before = _row(row)

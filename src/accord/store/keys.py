@@ -27,6 +27,8 @@ class Role(enum.StrEnum):
     OPERATOR = "operator"
     ADMIN = "admin"
     INGEST = "ingest"
+    PROCESS = "process"
+    """Calls the process APIs (validate accounts, provision projects, read receivables)."""
 
 
 class DuplicateKeyNameError(ValueError):

@@ -7,6 +7,7 @@ text without the offset, so :func:`accord.store.util.as_utc` restores the zone w
 import sqlalchemy as sa
 
 __all__ = [
+    "alerts",
     "api_keys",
     "audit_log",
     "budget_leases",
@@ -168,3 +169,30 @@ budget_leases = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
 )
 sa.Index("ix_budget_leases_connection", budget_leases.c.connection, budget_leases.c.expires_at)
+
+alerts = sa.Table(
+    "accord_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("instance_key", sa.String(512), nullable=False),
+    # "<rule>|<instance_key>" while firing, NULL once resolved: the unique constraint is what
+    # makes one notification per alert instance hold across every worker evaluating rules.
+    sa.Column("active_key", sa.String(660), unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("summary", sa.String(512), nullable=False),
+    sa.Column("labels", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("value", sa.Float),
+    sa.Column("fired_at", _TS, nullable=False),
+    sa.Column("last_seen_at", _TS, nullable=False),
+    sa.Column("resolved_at", _TS),
+    sa.Column("fired_sent_at", _TS),
+    sa.Column("resolved_sent_at", _TS),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(512)),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, server_default="0"),
+)
+sa.Index("ix_alerts_status_fired", alerts.c.status, alerts.c.fired_at)
+sa.Index("ix_alerts_rule_status", alerts.c.rule, alerts.c.status)
+sa.Index("ix_lineage_event_id", lineage.c.event_id)

@@ -487,7 +487,9 @@ def _standard() -> list[ObjectDef]:
             _f("End_Date__c", "date"),
             _s("PSA_Project_Id__c", 255, label="PSA Project Id"),
             _s("ERP_Project_Id__c", 255, label="ERP Project Id"),
-            _pick("Integration_Status__c", INTEGRATION_STATUSES, restricted=True),
+            # Text, not a restricted picklist, on the opportunity: lead-to-project writes
+            # "Needs attention: <reason>" there for sales ops (issue 5).
+            _s("Integration_Status__c", 255, label="Integration Status"),
             _ext(unique=True),
         ],
     )

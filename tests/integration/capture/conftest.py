@@ -14,8 +14,12 @@ from accord_sandbox.scenario import generate
 
 
 @pytest.fixture(scope="module")
-def netsuite() -> Iterator[tuple[str, NetSuiteEmulator]]:
-    """A seeded NetSuite emulator on a loopback port: (base URL, emulator)."""
+def netsuite(module_db_url: str) -> Iterator[tuple[str, NetSuiteEmulator]]:
+    """A seeded NetSuite emulator on a loopback port: (base URL, emulator).
+
+    It depends on the module's database so that each backend's pass gets a fresh emulator:
+    the tests change the emulator's records and read the cursors they leave.
+    """
     holder: dict[str, NetSuiteEmulator] = {}
 
     def make_app(base_url: str) -> Any:
@@ -29,10 +33,9 @@ def netsuite() -> Iterator[tuple[str, NetSuiteEmulator]]:
 
 
 @pytest.fixture(scope="module")
-def module_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """A database URL and a directory of the test module's own."""
-    folder = tmp_path_factory.mktemp("capture")
-    return f"sqlite:///{folder / 'accord.db'}", folder
+def module_db(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A database URL (SQLite or PostgreSQL) and a directory of the test module's own."""
+    return module_db_url, tmp_path_factory.mktemp("capture")
 
 
 @pytest.fixture(scope="module")

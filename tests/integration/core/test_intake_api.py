@@ -17,9 +17,8 @@ from accord.store.tables import journal, lineage
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    db = tmp_path_factory.mktemp("intake") / "accord.db"
-    url = f"sqlite:///{db}"
+def env(module_db_url: str) -> Iterator[dict]:
+    url = module_db_url
     engine = create_db_engine(url)
     migrate(engine)
     secrets: dict[str, str] = {}
@@ -95,7 +94,7 @@ def test_binary_mode(env):
         "ce-specversion": "1.0",
         "ce-id": uuid.uuid4().hex,
         "ce-source": "test/crm",
-        "ce-type": "opportunity.won",
+        "ce-type": "opportunity.updated",
         "ce-time": "2026-11-27T10:00:00+01:00",
     }
     resp = _post(env, opportunity(), headers)
@@ -251,7 +250,7 @@ def test_health_readiness_and_metrics(env):
     assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "runtime": "ok"}
     _post(env, cloud_event(type="nope"), STRUCTURED)
     text = client.get("/metrics").text
-    assert 'accord_events_received_total{type="opportunity.won"}' in text
+    assert 'accord_events_received_total{type="opportunity.updated"}' in text
     assert 'accord_events_rejected_total{reason="http_422",type="unknown"}' in text
     assert "accord_intake_latency_seconds_bucket" in text
     assert 'accord_runs_total{flow="record_event",outcome="success"}' in text

@@ -30,9 +30,8 @@ EDGES = [
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    db = tmp_path_factory.mktemp("lineage") / "accord.db"
-    url = f"sqlite:///{db}"
+def env(module_db_url: str) -> Iterator[dict]:
+    url = module_db_url
     engine = create_db_engine(url)
     migrate(engine)
     secrets: dict[str, str] = {}

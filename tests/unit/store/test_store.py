@@ -1,9 +1,10 @@
-"""Store repositories on a real SQLite database: keys, audit chain, journal, lineage."""
+"""Store repositories on real SQLite and PostgreSQL: keys, audit chain, journal, lineage."""
 
 import json
 
 import pytest
 import sqlalchemy as sa
+from tests.dbs import sqlite_only
 
 from accord.store import audit, current_revision, head_revision, journal, keys, lineage, migrate
 from accord.store.journal import NewEvent
@@ -16,6 +17,7 @@ def test_migrations_reach_head_and_are_idempotent(engine):
     assert current_revision(engine) == head_revision()
 
 
+@sqlite_only
 def test_sqlite_runs_in_wal_mode(engine):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

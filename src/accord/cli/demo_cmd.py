@@ -1,0 +1,803 @@
+"""``accord demo``: the sandbox and Accord in one process, with won deals streaming through.
+
+The command starts the four emulators (scenario ``firm``), writes the ``accord.yaml`` that
+points Accord at them, starts Accord itself (durable runtime, change capture and HTTP API on
+one SQLite database) and creates an admin key. Once ``/readyz`` answers 200 it prints
+``Console: <url>`` and ``Admin key: <key>``; unless ``--no-traffic``, it then wins the firm's
+open opportunities through the Salesforce REST API, a few every few seconds, and shows a
+running summary read back from Accord's own store and API.
+
+Everything the demo writes lives in its data directory (``./var/demo`` by default):
+``accord.yaml``, the SQLite database and ``accord.log``. Logs go to that file rather than the
+terminal, so that they do not tear the live table.
+
+What does *not* belong here: the flows themselves (:mod:`accord.flows`), the emulators
+(:mod:`accord_sandbox`) and the sandbox's ``accord.yaml`` (:mod:`accord_sandbox.accord_config`).
+"""
+
+import contextlib
+import fcntl
+import itertools
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any, Final, TextIO
+
+import httpx
+import sqlalchemy as sa
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    import uvicorn
+    from dbos import DBOSClient
+
+    from accord.flows.services import Services
+    from accord_sandbox.accord_config import PsaChoice
+    from accord_sandbox.server import SandboxHandle
+
+__all__ = [
+    "DemoError",
+    "DemoOptions",
+    "DemoStatus",
+    "Traffic",
+    "demo",
+    "read_status",
+    "run_demo",
+]
+
+logger = logging.getLogger(__name__)
+
+_out = Console(highlight=False)
+_err = Console(stderr=True, highlight=False)
+
+HOST: Final = "127.0.0.1"
+"""The demo listens on loopback only: it serves a published admin key and demo credentials."""
+WORKER_ID: Final = "demo"
+"""The durable runtime's executor id; every start is a fresh database, so it need not vary."""
+DB_FILE: Final = "accord.db"
+LOG_FILE: Final = "accord.log"
+LOCK_FILE: Final = ".lock"
+CONFIG_FILE: Final = "accord.yaml"
+BATCH: Final = 3
+"""Opportunities won per tick of the traffic."""
+BATCH_INTERVAL_S: Final = 4.0
+"""Seconds between two batches: the whole open pipeline (56 deals) is won in about 75 s."""
+REFRESH_S: Final = 1.0
+"""Seconds between two reads of the summary."""
+PLAIN_SUMMARY_EVERY_S: Final = 5.0
+"""Without a terminal (``make run | tee``), a one-line summary at most this often."""
+READY_TIMEOUT_S: Final = 120.0
+STOP_TIMEOUT_S: Final = 30.0
+SF_API_VERSION: Final = "v60.0"
+CLOSED_WON: Final = "Closed Won"
+INVALID_AT: Final = {2: ("Start_Date__c", "no start date"), 7: ("Amount", "no amount")}
+"""Plan positions won with a required field cleared, so that validation opens exceptions."""
+FLOW: Final = "lead_to_project"
+"""The lead-to-project flow's name in exceptions (``accord.flows.provisioning.steps.FLOW``)."""
+PATH_ORDER: Final = {"opportunity": 0, "customer": 1, "psa_project": 2, "erp_project": 3}
+"""Lineage node types on an opportunity's path to its projects, in the flow's order."""
+PROVISIONED: Final = "provisioned"
+"""Status of the flow's ``psa_project -> erp_project`` lineage edge once all is provisioned."""
+
+
+# --------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``accord demo`` was asked to do."""
+
+    port: int = 8080
+    sandbox_base_port: int = 8800
+    psa: "PsaChoice" = "kantata"
+    traffic: bool = True
+    seed: int = 7
+    data_dir: Path = Path("var/demo")
+
+    @property
+    def console_url(self) -> str:
+        """The product's address: the console at ``/``."""
+        return f"http://{HOST}:{self.port}/"
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of Accord's HTTP API."""
+        return f"http://{HOST}:{self.port}"
+
+
+class DemoError(Exception):
+    """The demo cannot start: a busy port, an unwritable data directory, a failed start."""
+
+
+# --------------------------------------------------------------------------- traffic
+@dataclass(frozen=True)
+class PlannedWin:
+    """One open opportunity the traffic will win, and the field it clears, if any."""
+
+    id: str
+    name: str
+    billing_model: str
+    legal_entity: str
+    clear: tuple[str, str] | None = None
+    """``(field, reason)``: won with this field emptied, to fail validation on purpose."""
+
+
+@dataclass
+class Traffic:
+    """Wins the firm's open opportunities through the Salesforce REST API, a few at a time.
+
+    Winning is what a salesperson does: a PATCH of ``StageName`` to ``Closed Won`` on the
+    emulator's real REST API (OAuth client credentials first), which Accord's change capture
+    then picks up like any other change. The plan interleaves billing models and legal
+    entities so that every kind of project shows up early.
+    """
+
+    salesforce_url: str
+    client_id: str
+    client_secret: str
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
+    plan: list[PlannedWin] = field(default_factory=list)
+    won: list[PlannedWin] = field(default_factory=list)
+    """The opportunities Salesforce accepted as Closed Won."""
+    _next: int = 0
+    _token: str | None = None
+
+    def load_plan(self) -> list[PlannedWin]:
+        """Read the open opportunities (SOQL) and order them into a varied plan."""
+        soql = (
+            "SELECT Id, Name, Billing_Model__c, Legal_Entity__c FROM Opportunity "
+            "WHERE IsClosed = false ORDER BY CreatedDate"
+        )
+        records: list[dict[str, Any]] = []
+        resp = self._call("GET", f"/services/data/{SF_API_VERSION}/query", params={"q": soql})
+        while True:
+            body = resp.json()
+            records.extend(body.get("records", []))
+            next_url = body.get("nextRecordsUrl")
+            if body.get("done", True) or not next_url:
+                break
+            resp = self._call("GET", next_url)
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in records:
+            key = (str(r.get("Billing_Model__c")), str(r.get("Legal_Entity__c")))
+            groups.setdefault(key, []).append(r)
+        # Round-robin over (billing model, entity) so the first minute shows a bit of each.
+        mixed = [
+            r for batch in itertools.zip_longest(*groups.values()) for r in batch if r is not None
+        ]
+        self.plan = [
+            PlannedWin(
+                id=str(r["Id"]),
+                name=str(r.get("Name") or ""),
+                billing_model=str(r.get("Billing_Model__c") or ""),
+                legal_entity=str(r.get("Legal_Entity__c") or ""),
+                clear=INVALID_AT.get(i),
+            )
+            for i, r in enumerate(mixed)
+        ]
+        return self.plan
+
+    @property
+    def remaining(self) -> int:
+        """Opportunities of the plan not tried yet."""
+        return len(self.plan) - self._next
+
+    def win_next(self, count: int = BATCH) -> list[PlannedWin]:
+        """Win the next ``count`` opportunities of the plan; returns those the API accepted."""
+        done: list[PlannedWin] = []
+        batch = self.plan[self._next : self._next + count]
+        self._next += len(batch)
+        for win in batch:
+            body: dict[str, Any] = {"StageName": CLOSED_WON}
+            if win.clear is not None:
+                body[win.clear[0]] = None
+                logger.info("winning opportunity %s with %s, on purpose", win.id, win.clear[1])
+            try:
+                self._call(
+                    "PATCH", f"/services/data/{SF_API_VERSION}/sobjects/Opportunity/{win.id}", body
+                )
+            except httpx.HTTPError as exc:
+                # Skipped, not retried: the demo goes on with the rest of the pipeline.
+                logger.warning("could not win opportunity %s: %s", win.id, exc)
+            else:
+                done.append(win)
+        self.won.extend(done)
+        return done
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.http.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        url = path if path.startswith("http") else f"{self.salesforce_url}{path}"
+        resp = self._send(method, url, json, params)
+        if resp.status_code == httpx.codes.UNAUTHORIZED:
+            self._token = None  # the session expired: one fresh token, then give up
+            resp = self._send(method, url, json, params)
+        resp.raise_for_status()
+        return resp
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        json: Mapping[str, Any] | None,
+        params: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        if self._token is None:
+            self._token = self._authenticate()
+        return self.http.request(
+            method,
+            url,
+            json=json,
+            params=params,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+
+    def _authenticate(self) -> str:
+        resp = self.http.post(
+            f"{self.salesforce_url}/services/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            },
+        )
+        resp.raise_for_status()
+        return str(resp.json()["access_token"])
+
+
+# --------------------------------------------------------------------------- status
+@dataclass(frozen=True)
+class LineageHop:
+    """One node of a lineage graph, as the summary shows it."""
+
+    type: str
+    systems: dict[str, str]
+    status: str | None
+
+
+@dataclass(frozen=True)
+class DemoStatus:
+    """What Accord itself says, read from its store and API (never from the traffic's plan)."""
+
+    won: int = 0
+    """Opportunities Accord has seen won (journaled, or refused with an exception)."""
+    provisioned: int = 0
+    """Won opportunities whose lineage says provisioned."""
+    needs_attention: int = 0
+    """Won opportunities with an open lead-to-project exception."""
+    exceptions_open: dict[str, int] = field(default_factory=dict)
+    """Open exceptions by owner queue."""
+    runs: dict[str, int] = field(default_factory=dict)
+    """Event runs by status."""
+    last_id: str | None = None
+    """The Salesforce id of the latest provisioned opportunity."""
+    lineage: tuple[LineageHop, ...] = ()
+    """Its lineage, from ``GET /api/v1/lineage``."""
+
+    def line(self) -> str:
+        """The summary as one line, for logs and pipes."""
+        runs = ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.runs.items())) or "none"
+        return (
+            f"won {self.won} · provisioned {self.provisioned} · needs attention "
+            f"{self.needs_attention} · exceptions open {sum(self.exceptions_open.values())}"
+            f" · runs: {runs}"
+        )
+
+
+def read_status(
+    engine: sa.Engine,
+    *,
+    client: "DBOSClient | None" = None,
+    api: httpx.Client | None = None,
+) -> DemoStatus:
+    """Read the demo's summary from Accord's store, its runtime and its lineage API.
+
+    Args:
+        engine: Accord's database.
+        client: The runtime's client, for runs by status (omitted: no run counts).
+        api: An HTTP client on Accord's API with a viewer (or better) key, for the lineage
+            of the latest provisioned opportunity (omitted: no lineage).
+    """
+    with engine.connect() as conn:
+        # Won as Accord saw it: journaled, or refused before the journal (an opportunity too
+        # incomplete for the canonical model gets its exception straight from capture).
+        won = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM (SELECT business_key FROM accord_journal "
+                "WHERE type = 'opportunity.won' UNION SELECT business_key FROM accord_exceptions "
+                "WHERE flow = :flow)"
+            ),
+            {"flow": FLOW},
+        ).scalar_one()
+        by_queue: dict[str, int] = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT queue, count(*) FROM accord_exceptions WHERE status = 'open' "
+                    "GROUP BY queue"
+                )
+            ).all()
+        )
+        attention = conn.execute(
+            sa.text(
+                "SELECT count(DISTINCT business_key) FROM accord_exceptions "
+                "WHERE status = 'open' AND flow = :flow"
+            ),
+            {"flow": FLOW},
+        ).scalar_one()
+        provisioned = _provisioned(conn)
+    runs: dict[str, int] = {}
+    if client is not None:
+        from accord.flows.runtime import EVENTS_QUEUE
+
+        with contextlib.suppress(Exception):  # a summary must never stop the demo
+            statuses = client.list_workflows(
+                queue_name=EVENTS_QUEUE, load_input=False, load_output=False
+            )
+            runs = dict(Counter(str(s.status) for s in statuses))
+    last_id = provisioned[-1] if provisioned else None
+    hops: tuple[LineageHop, ...] = ()
+    if api is not None and last_id is not None:
+        hops = _lineage(api, last_id)
+    return DemoStatus(
+        won=int(won),
+        provisioned=len(provisioned),
+        needs_attention=int(attention),
+        exceptions_open={str(k): int(v) for k, v in by_queue.items()},
+        runs=runs,
+        last_id=last_id,
+        lineage=hops,
+    )
+
+
+def _provisioned(conn: sa.Connection) -> list[str]:
+    """Salesforce ids of the provisioned opportunities, oldest first.
+
+    The lead-to-project flow links ``opportunity -> psa_project`` when the PSA project exists
+    and ``psa_project -> erp_project`` with status ``provisioned`` once the ERP project exists
+    and the ids are written back, so the second edge is what "provisioned" means here.
+    """
+    rows = conn.execute(
+        sa.text(
+            "SELECT o.from_id, max(x.external_id), max(f.created_at) AS at "
+            "FROM accord_lineage o "
+            "JOIN accord_lineage f ON f.from_type = 'psa_project' AND f.from_id = o.to_id "
+            "AND f.to_type = 'erp_project' AND f.status = :status "
+            "LEFT JOIN accord_xref x ON x.entity_type = 'opportunity' "
+            "AND x.canonical_id = o.from_id AND x.system = 'salesforce' "
+            "WHERE o.from_type = 'opportunity' AND o.to_type = 'psa_project' "
+            "GROUP BY o.from_id ORDER BY at"
+        ),
+        {"status": PROVISIONED},
+    ).all()
+    # Without a Salesforce id the opportunity cannot be looked up the way the README shows.
+    return [str(r[1]) for r in rows if r[1] is not None]
+
+
+def _lineage(api: httpx.Client, opportunity_id: str) -> tuple[LineageHop, ...]:
+    try:
+        resp = api.get(
+            "/api/v1/lineage",
+            params={"system": "salesforce", "type": "Opportunity", "id": opportunity_id},
+        )
+    except httpx.HTTPError:
+        return ()
+    if resp.status_code != 200:
+        return ()
+    nodes: list[dict[str, Any]] = resp.json().get("nodes", [])
+    hops = [
+        LineageHop(
+            type=str(n.get("type")),
+            systems={str(k): str(v) for k, v in (n.get("systems") or {}).items()},
+            status=n.get("status"),
+        )
+        for n in nodes
+    ]
+    # The graph is walked both ways, so it also reaches the customer's other deals and the
+    # events; the summary shows this deal's own path, in the order the flow made it.
+    own = [
+        h
+        for h in hops
+        if h.type in PATH_ORDER
+        and (h.type != "opportunity" or h.systems.get("salesforce") == opportunity_id)
+    ]
+    return tuple(sorted(own, key=lambda h: PATH_ORDER[h.type]))
+
+
+def render(status: DemoStatus, *, traffic: Traffic | None, stopping: bool = False) -> Group:
+    """The live summary: counters, runs by status and the last provisioned lineage."""
+    table = Table(title="Accord demo", title_justify="left", show_header=False, min_width=60)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    if traffic is not None:
+        table.add_row("won (sent to Salesforce)", f"{len(traffic.won)} of {len(traffic.plan)}")
+    table.add_row("won (journaled by Accord)", str(status.won))
+    table.add_row("provisioned", Text(str(status.provisioned), style="green"))
+    table.add_row("needs attention", Text(str(status.needs_attention), style="yellow"))
+    exc = ", ".join(f"{q} {n}" for q, n in sorted(status.exceptions_open.items()))
+    table.add_row("exceptions open", f"{sum(status.exceptions_open.values())}  {exc}".rstrip())
+    runs = ", ".join(f"{k.lower()} {v}" for k, v in sorted(status.runs.items())) or "none yet"
+    table.add_row("runs by status", runs)
+    if status.last_id is not None:
+        hops = "\n".join(
+            f"{h.type.replace('_', ' ')}: "
+            + ", ".join(f"{s} {i}" for s, i in sorted(h.systems.items()))
+            for h in status.lineage
+        )
+        table.add_row(f"lineage of {status.last_id}", hops or "(not answered yet)")
+    footer = Text("stopping…" if stopping else "Ctrl-C stops everything", style="dim")
+    return Group(table, footer)
+
+
+# --------------------------------------------------------------------------- the command
+def demo(
+    *,
+    port: Annotated[int, typer.Option(help="Port of Accord's API and console.")] = 8080,
+    sandbox_base_port: Annotated[
+        int,
+        typer.Option(help="Sandbox base port: Salesforce on +1, Kantata +2, NetSuite +3, BC +4."),
+    ] = 8800,
+    psa: Annotated[str, typer.Option(help="PSA to provision projects in: kantata or certinia.")] = (
+        "kantata"
+    ),
+    traffic: Annotated[
+        bool, typer.Option("--traffic/--no-traffic", help="Win a stream of opportunities.")
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the sandbox's synthetic firm.")] = 7,
+    data_dir: Annotated[
+        Path,
+        typer.Option(help="Where accord.yaml, the database and the log go (fresh every start)."),
+    ] = Path("var/demo"),
+) -> None:
+    """Run the sandbox and Accord against it, then win opportunities and watch them flow."""
+    if psa not in ("kantata", "certinia"):
+        _err.print(f"[bold red]error:[/] unknown PSA {psa!r}: use kantata or certinia")
+        raise typer.Exit(2)
+    if not 1 <= port <= 65535:
+        _err.print(f"[bold red]error:[/] port {port} out of range 1..65535")
+        raise typer.Exit(2)
+    options = DemoOptions(
+        port=port,
+        sandbox_base_port=sandbox_base_port,
+        psa="certinia" if psa == "certinia" else "kantata",
+        traffic=traffic,
+        seed=seed,
+        data_dir=data_dir,
+    )
+    try:
+        run_demo(options)
+    except DemoError as exc:
+        _err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+class _Stop:
+    """SIGINT/SIGTERM set an event the main thread waits on; a second SIGINT hurries it."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.server: uvicorn.Server | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, sig: int, _frame: FrameType | None) -> None:
+        if self.event.is_set() and sig == signal.SIGINT and self.server is not None:
+            # A second Ctrl-C stops waiting for open HTTP connections.
+            self.server.force_exit = True
+        self.event.set()
+
+
+def run_demo(options: DemoOptions) -> None:
+    """Start everything, print the console URL and admin key, run until SIGINT/SIGTERM.
+
+    Raises:
+        DemoError: something could not start; whatever had started is stopped again.
+    """
+    stop = _Stop()
+    stop.install()
+    try:
+        with contextlib.ExitStack() as stack:
+            # Bound first, before the seconds the sandbox and runtime take: a busy port fails
+            # at once (before the data directory is touched), and nothing can take it meanwhile.
+            sock = _bind(HOST, options.port)
+            stack.callback(sock.close)
+            log = stack.enter_context(_prepare_data_dir(options.data_dir))
+            _configure_logging(log)
+            handle = _start_sandbox(options)
+            stack.callback(_stop_sandbox, handle)
+            services = _start_accord(options, handle, sock, stop, stack)
+            if stop.event.is_set():
+                return
+            key = _create_admin_key(services.engine)
+            _announce(options, handle, key)
+            _watch(options, handle, services, key, stop)
+    finally:
+        stop.restore()
+
+
+@contextlib.contextmanager
+def _prepare_data_dir(data_dir: Path) -> Iterator[TextIO]:
+    # Fresh every start: the sandbox is re-seeded on each start (new record ids), so a kept
+    # database would hold cross-references and cursors to records that no longer exist.
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock = (data_dir / LOCK_FILE).open("w", encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot use data directory {data_dir}: {exc.strerror}"
+        raise DemoError(msg) from exc
+    with lock:
+        # Two demos on one data directory would delete each other's database.
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            msg = f"another accord demo is using {data_dir} (try --data-dir)"
+            raise DemoError(msg) from exc
+        try:
+            for name in (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm"):
+                (data_dir / name).unlink(missing_ok=True)
+            log = (data_dir / LOG_FILE).open("w", encoding="utf-8")
+        except OSError as exc:
+            msg = f"cannot use data directory {data_dir}: {exc.strerror}"
+            raise DemoError(msg) from exc
+        # Not closed here: DBOS's executor threads can still log after the runtime is shut
+        # down (runs cut short mid-step), and those lines belong in the file, not on stderr.
+        # The process ends right after; the OS closes the file.
+        yield log
+        log.flush()
+
+
+def _configure_logging(log: TextIO) -> None:
+    from accord.observability.logging import configure_logging
+
+    configure_logging("INFO", json_lines=True)
+    # The same handler, filter and JSON format as ``accord run``, but into the data
+    # directory: lines on stderr would tear the live table.
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(log)
+    # DBOS gives its logger a console handler of its own when it has none; this one keeps it
+    # from doing so (records still propagate to the file) until the runtime adopts the logger.
+    logging.getLogger("dbos").addHandler(logging.NullHandler())
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # As uvicorn does: a quick restart may reuse a port whose old connections sit in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        msg = f"cannot listen on {host}:{port}: {exc.strerror} (try --port)"
+        raise DemoError(msg) from exc
+    sock.listen(2048)
+    return sock
+
+
+def _start_sandbox(options: DemoOptions) -> "SandboxHandle":
+    from accord_sandbox.server import Sandbox, SandboxError
+
+    try:
+        sandbox = Sandbox(
+            host=HOST, base_port=options.sandbox_base_port, seed=options.seed, scenario="firm"
+        )
+        return sandbox.start_in_thread(timeout=60.0)
+    except SandboxError as exc:
+        msg = f"{exc} (try --sandbox-base-port)" if "listen" in str(exc) else str(exc)
+        raise DemoError(msg) from exc
+
+
+def _stop_sandbox(handle: "SandboxHandle") -> None:
+    from accord_sandbox.server import SandboxError
+
+    try:
+        handle.stop(timeout=STOP_TIMEOUT_S)
+    except SandboxError as exc:
+        logger.warning("%s", exc)
+
+
+def _start_accord(
+    options: DemoOptions,
+    handle: "SandboxHandle",
+    sock: socket.socket,
+    stop: _Stop,
+    stack: contextlib.ExitStack,
+) -> "Services":
+    import uvicorn
+
+    from accord.api.app import create_app
+    from accord.flows.services import Services
+    from accord.settings import ApiSettings, Settings
+    from accord_sandbox.accord_config import write_accord_config
+
+    config_file = write_accord_config(
+        options.data_dir / CONFIG_FILE, handle.urls, psa=options.psa, seed=options.seed
+    )
+    try:
+        # Explicit values win over ACCORD_* variables: the demo must not touch a real database.
+        settings = Settings(
+            database_url=f"sqlite:///{(options.data_dir / DB_FILE).resolve()}",
+            worker_id=WORKER_ID,
+            config_file=config_file.resolve(),
+            api=ApiSettings(host=HOST, port=options.port),
+        )
+    except ValueError as exc:
+        msg = f"invalid settings: {exc}".splitlines()[0]
+        raise DemoError(msg) from exc
+    services = Services.build(settings, worker=True)
+    app = create_app(settings, services=services, configure_logs=False)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=HOST,
+            port=options.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    stop.server = server
+    # In a thread of its own, uvicorn installs no signal handlers: this thread keeps them, so
+    # one Ctrl-C stops the traffic, the API, the runtime and the sandbox in order.
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="accord-api", daemon=True
+    )
+    thread.start()
+    stack.callback(_stop_server, server, thread)
+    _wait_ready(options, server, thread, stop)
+    return services
+
+
+def _wait_ready(
+    options: DemoOptions, server: "uvicorn.Server", thread: threading.Thread, stop: _Stop
+) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    with httpx.Client(base_url=options.api_url, timeout=2.0) as http:
+        while not stop.event.is_set():
+            if not thread.is_alive():
+                msg = f"Accord failed to start; see {options.data_dir / LOG_FILE}"
+                raise DemoError(msg)
+            if server.started:
+                with contextlib.suppress(httpx.HTTPError):
+                    if http.get("/readyz").status_code == 200:
+                        return
+            if time.monotonic() > deadline:
+                msg = f"Accord was not ready within {READY_TIMEOUT_S:g} s; see the log"
+                raise DemoError(msg)
+            stop.event.wait(0.1)
+
+
+def _stop_server(server: "uvicorn.Server", thread: threading.Thread) -> None:
+    # The app's lifespan stops the services (intake writer, runtime, connections) on exit.
+    server.should_exit = True
+    thread.join(STOP_TIMEOUT_S)
+    if thread.is_alive():
+        logger.warning("Accord's API did not stop within %g s", STOP_TIMEOUT_S)
+
+
+def _create_admin_key(engine: sa.Engine) -> str:
+    from accord.store import keys
+
+    with engine.begin() as conn:
+        _, secret = keys.create(conn, name="demo-admin", role=keys.Role.ADMIN, actor="cli:demo")
+    return secret
+
+
+def _announce(options: DemoOptions, handle: "SandboxHandle", key: str) -> None:
+    from accord_sandbox.server import SYSTEMS
+
+    table = Table(title="Sandbox (client sandbox / sandbox-secret)", title_justify="left")
+    table.add_column("System")
+    table.add_column("Base URL")
+    for system in SYSTEMS:
+        table.add_row(system.title, handle.urls[system.name])
+    _out.print(table)
+    _out.print(
+        f"Data: {options.data_dir} (accord.yaml, {DB_FILE}, {LOG_FILE}); PSA {options.psa}",
+        soft_wrap=True,
+    )
+    # Plain prints, flushed: scripts and tests read these two lines.
+    print(f"Console: {options.console_url}", flush=True)  # noqa: T201
+    print(f"Admin key: {key}", flush=True)  # noqa: T201
+    _out.print(
+        "Sign in to the console with the admin key; the API takes it as a Bearer token.",
+        style="dim",
+        soft_wrap=True,
+    )
+
+
+def _watch(
+    options: DemoOptions,
+    handle: "SandboxHandle",
+    services: "Services",
+    key: str,
+    stop: _Stop,
+) -> None:
+    """Win opportunities (unless told not to) and show the summary until asked to stop."""
+    traffic: Traffic | None = None
+    if options.traffic:
+        from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+        traffic = Traffic(handle.urls["salesforce"], DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        try:
+            traffic.load_plan()
+        except httpx.HTTPError as exc:
+            logger.warning("could not read the open opportunities: %s", exc)
+    api = httpx.Client(
+        base_url=options.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=5.0
+    )
+    try:
+        if _out.is_terminal:
+            _watch_live(services, traffic, api, stop)
+        else:
+            _watch_plain(services, traffic, api, stop)
+    finally:
+        api.close()
+        if traffic is not None:
+            traffic.close()
+
+
+def _ticks(traffic: Traffic | None, stop: _Stop) -> Iterator[None]:
+    """Yield once per refresh until stopped, winning a batch whenever one is due."""
+    next_batch = time.monotonic()
+    while not stop.event.is_set():
+        if traffic is not None and traffic.remaining and time.monotonic() >= next_batch:
+            traffic.win_next(BATCH)
+            next_batch = time.monotonic() + BATCH_INTERVAL_S
+        yield
+        stop.event.wait(REFRESH_S)
+
+
+def _status(services: "Services", api: httpx.Client) -> DemoStatus:
+    try:
+        return read_status(services.engine, client=services.runtime.client, api=api)
+    except sa.exc.SQLAlchemyError as exc:
+        logger.warning("could not read the summary: %s", exc)
+        return DemoStatus()
+
+
+def _watch_live(
+    services: "Services", traffic: Traffic | None, api: httpx.Client, stop: _Stop
+) -> None:
+    status = DemoStatus()
+    with Live(render(status, traffic=traffic), console=_out, refresh_per_second=4) as live:
+        for _ in _ticks(traffic, stop):
+            status = _status(services, api)
+            live.update(render(status, traffic=traffic))
+        live.update(render(status, traffic=traffic, stopping=True))
+
+
+def _watch_plain(
+    services: "Services", traffic: Traffic | None, api: httpx.Client, stop: _Stop
+) -> None:
+    last_line, last_at = "", 0.0
+    for _ in _ticks(traffic, stop):
+        line = _status(services, api).line()
+        if line != last_line and time.monotonic() - last_at >= PLAIN_SUMMARY_EVERY_S:
+            print(line, flush=True)  # noqa: T201 - one line per change, for pipes and logs
+            last_line, last_at = line, time.monotonic()
+    sys.stdout.flush()

@@ -1,0 +1,132 @@
+"""``accord replay`` and ``accord audit verify``: operations from a shell.
+
+``replay`` re-runs journaled events as new runs (ids ``<run id>.r<n>``) through the durable
+runtime's client, without starting workers in this process: the running workers pick them
+up. ``audit verify`` walks the audit hash chain and names the first broken row.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+__all__ = ["audit_app", "replay"]
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{option}: not an ISO 8601 time: {value!r}") from None
+    # A time without an offset is read as UTC (journal times are UTC).
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def replay(
+    *,
+    since: Annotated[
+        str | None, typer.Option(help="Events received at or after this ISO time (UTC default).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Events received before this ISO time.")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Only events of this type.")] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Only events about this business key.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Most events to re-run.")] = 10_000,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would run; start nothing.")
+    ] = False,
+) -> None:
+    """Re-run journaled events through their flows (safe: target writes are idempotent)."""
+    from dbos import DBOSClient
+
+    from accord.cli.app import _actor, _settings
+    from accord.flows import replay as replay_flow
+    from accord.flows.runtime import Runtime
+    from accord.store import create_db_engine, journal, migrate
+
+    start, end = _when(since, "--since"), _when(until, "--until")
+    if start and end and start >= end:
+        raise _fail("--since must be before --until")
+    settings = _settings()
+    engine = create_db_engine(settings.database_url)
+    client: DBOSClient | None = None
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            total = len(
+                journal.list_(
+                    conn, type_=type_, business_key=key, since=start, until=end, limit=limit
+                )
+            )
+        if total == 0:
+            out.print("No journaled event matches.")
+            return
+        client = DBOSClient(system_database_engine=engine)
+        runtime = Runtime(settings, engine, worker=False)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("dry run" if dry_run else "replaying", total=total)
+            result = replay_flow.replay(
+                engine,
+                runtime,
+                client,
+                actor=_actor(),
+                since=start,
+                until=end,
+                type_=type_,
+                business_key=key,
+                dry_run=dry_run,
+                limit=limit,
+                progress=lambda done: progress.update(task, completed=done),
+            )
+    except replay_flow.NotReplayableError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        if client is not None:
+            client.destroy()
+        engine.dispose()
+    for r in result.runs[:20]:
+        out.print(f"{r.original_run_id} -> {r.run_id} ({r.workflow})", highlight=False)
+    if len(result.runs) > 20:
+        out.print(f"... and {len(result.runs) - 20} more", highlight=False)
+    verb = "would start" if dry_run else "started"
+    more = " (more matched: raise --limit)" if result.truncated else ""
+    out.print(f"{result.matched} event(s): {verb} {len(result.runs)} run(s){more}.")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain: print OK, or name the first broken row (exit 1)."""
+    from accord.cli.app import _settings
+    from accord.store import audit, create_db_engine, migrate
+
+    engine = create_db_engine(_settings().database_url)
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            broken = audit.verify(conn)
+    finally:
+        engine.dispose()
+    if broken is not None:
+        raise _fail(f"audit chain broken at row seq={broken}")
+    out.print("OK")

@@ -1,0 +1,254 @@
+"""Console pages for business exceptions: the queues, one exception, and the actions on it.
+
+The list is the owner queues (open count, aging buckets, amount at risk) above a page of
+exceptions, oldest first by default, so the oldest finance exception is two clicks away:
+*Exceptions*, then *finance-ops*. The detail page shows the record, the rule or target error,
+the queue, the age, the run and its retries, the history, and (for operators) the actions.
+"""
+
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from accord.console import queries, retry
+from accord.console.web import (
+    PAGE_SIZE,
+    ConsoleRefusal,
+    Paging,
+    acting_session,
+    console_settings,
+    engine_of,
+    page_of,
+    redirect,
+    render,
+    services_of,
+    session_of,
+)
+from accord.flows import replay
+from accord.store import audit
+from accord.store import exceptions as exc_repo
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+QUEUE_ORDER = ["finance-ops", "delivery-ops", "sales-ops", "integration"]
+"""Owner queues in the order the page shows them."""
+STATUSES = ("open", "resolved", "ignored")
+NOTICES = {
+    "retry": "Retry started.",
+    "resolved": "The retry succeeded: the exception is resolved.",
+    "running": "Retry started: the new run is still going. Reload to see its outcome.",
+    "failed": "The retry ran but did not clear the exception; see its run below.",
+    "redate": "Re-dated; a retry with the new date started.",
+    "assign": "Assignee saved.",
+    "comment": "Comment added.",
+    "ignore": "Exception ignored.",
+}
+
+
+@router.get("/exceptions")
+def exceptions_page(request: Request) -> Response:
+    """The owner queues and a page of exceptions (filter by queue and status; sort by age)."""
+    session = session_of(request)
+    q = request.query_params
+    queue = q.get("queue") if q.get("queue") in exc_repo.QUEUES else None
+    status = q.get("status", "open")
+    status = status if status in STATUSES else "open"
+    sort = "newest" if q.get("sort") == "newest" else "oldest"
+    page = page_of(request)
+    with engine_of(request).connect() as conn:
+        summary = queries.exception_summary(conn, QUEUE_ORDER)
+        total = exc_repo.count(conn, queue=queue, status=status)
+        rows = exc_repo.list_(
+            conn,
+            queue=queue,
+            status=status,
+            order=sort,  # type: ignore[arg-type]  # checked above: "oldest" or "newest"
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+    params = {"status": status, "sort": sort, **({"queue": queue} if queue else {})}
+    paging = Paging(
+        page=page, size=PAGE_SIZE, total=total, shown=len(rows), base="/exceptions", params=params
+    )
+    return render(
+        request,
+        "exceptions.html",
+        session,
+        summary=[summary[name] for name in QUEUE_ORDER if name in summary],
+        buckets=queries.AGING_BUCKETS,
+        queue=queue,
+        status=status,
+        statuses=STATUSES,
+        sort=sort,
+        rows=rows,
+        paging=paging,
+    )
+
+
+@router.get("/exceptions/{exception_id}")
+def exception_page(request: Request, exception_id: int) -> Response:
+    """One exception: what failed, on which record, for whom, since when; and what to do."""
+    session = session_of(request)
+    engine = engine_of(request)
+    # A retry that succeeded after the page that started it answered is settled here.
+    retry.settle(engine, exception_id)
+    with engine.connect() as conn:
+        found = exc_repo.get(conn, id=exception_id)
+        if found is None:
+            return render(
+                request,
+                "error.html",
+                session,
+                status_code=404,
+                message=f"There is no exception {exception_id}.",
+            )
+        overrides, retries = replay.exception_retry_state(conn, exception_id=exception_id)
+        run = queries.get_run(conn, found.run_id) if found.run_id else None
+        runs = queries.runs_by_id(conn, [str(r.get("run_id")) for r in retries])
+        history = audit.list_(conn, target=f"exception:{exception_id}", limit=100)
+    error = found.detail.get("error") or found.detail.get("message") or found.detail.get("rule")
+    return render(
+        request,
+        "exception.html",
+        session,
+        exc=found,
+        error=error,
+        overrides=overrides,
+        retries=[(r, runs.get(str(r.get("run_id")))) for r in retries],
+        run=run,
+        history=history,
+        notice=NOTICES.get(request.query_params.get("done", "")),
+        today=date.today().isoformat(),  # noqa: DTZ011 - a default for the date picker only
+    )
+
+
+def _retry(
+    request: Request, exception_id: int, actor: str, overrides: dict[str, str] | None
+) -> str:
+    try:
+        outcome = retry.retry(
+            engine_of(request),
+            services_of(request).runtime,
+            exception_id=exception_id,
+            actor=actor,
+            overrides=overrides,
+            wait_seconds=console_settings(request).retry_wait_seconds,
+        )
+    except exc_repo.ExceptionStateError as exc:
+        raise ConsoleRefusal(409, str(exc)) from exc
+    except replay.NotReplayableError as exc:
+        raise ConsoleRefusal(409, f"This exception cannot be retried: {exc.reason}.") from exc
+    except RuntimeError as exc:
+        raise ConsoleRefusal(503, "The durable runtime is not running; try again shortly.") from exc
+    if outcome is None:
+        raise ConsoleRefusal(404, f"There is no exception {exception_id}.")
+    if outcome.exception_status == "resolved":
+        return "resolved"
+    if outcome.run_status in {"ENQUEUED", "PENDING", None}:
+        return "running"
+    if overrides:
+        return "redate"
+    return "failed"
+
+
+@router.post("/exceptions/{exception_id}/retry")
+def retry_action(
+    request: Request, exception_id: int, csrf: Annotated[str, Form(max_length=256)] = ""
+) -> Response:
+    """Re-run the event behind the exception; resolved when the new run clears it."""
+    session = acting_session(request, csrf)
+    done = _retry(request, exception_id, session.actor, None)
+    return redirect(f"/exceptions/{exception_id}?done={done}")
+
+
+@router.post("/exceptions/{exception_id}/redate")
+def redate_action(
+    request: Request,
+    exception_id: int,
+    csrf: Annotated[str, Form(max_length=256)] = "",
+    new_date: Annotated[str, Form(max_length=10)] = "",
+    field: Annotated[str, Form(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")] = "posting_date",
+) -> Response:
+    """Retry with a new date (into an open period): the new run carries ``{field: date}``."""
+    session = acting_session(request, csrf)
+    try:
+        chosen = date.fromisoformat(new_date)
+    except ValueError as exc:
+        raise ConsoleRefusal(400, "Pick a date (YYYY-MM-DD).") from exc
+    done = _retry(request, exception_id, session.actor, {field: chosen.isoformat()})
+    return redirect(f"/exceptions/{exception_id}?done={done}")
+
+
+@router.post("/exceptions/{exception_id}/assign")
+def assign_action(
+    request: Request,
+    exception_id: int,
+    csrf: Annotated[str, Form(max_length=256)] = "",
+    assignee: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Assign to a person (empty: unassign)."""
+    session = acting_session(request, csrf)
+    with engine_of(request).begin() as conn:
+        _act(
+            lambda: exc_repo.assign(
+                conn, id=exception_id, assignee=assignee.strip() or None, actor=session.actor
+            ),
+            exception_id,
+        )
+    return redirect(f"/exceptions/{exception_id}?done=assign")
+
+
+@router.post("/exceptions/{exception_id}/comment")
+def comment_action(
+    request: Request,
+    exception_id: int,
+    csrf: Annotated[str, Form(max_length=256)] = "",
+    text: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    """Add a comment."""
+    session = acting_session(request, csrf)
+    if not text.strip():
+        raise ConsoleRefusal(400, "Write a comment first.")
+    with engine_of(request).begin() as conn:
+        _act(
+            lambda: exc_repo.comment(conn, id=exception_id, text=text.strip(), actor=session.actor),
+            exception_id,
+        )
+    return redirect(f"/exceptions/{exception_id}?done=comment")
+
+
+@router.post("/exceptions/{exception_id}/ignore")
+def ignore_action(
+    request: Request,
+    exception_id: int,
+    csrf: Annotated[str, Form(max_length=256)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """Close the exception without fixing it; a reason is required and audited."""
+    session = acting_session(request, csrf)
+    if not reason.strip():
+        raise ConsoleRefusal(400, "Say why the exception is ignored.")
+    with engine_of(request).begin() as conn:
+        _act(
+            lambda: exc_repo.ignore(
+                conn, id=exception_id, reason=reason.strip(), actor=session.actor
+            ),
+            exception_id,
+        )
+    return redirect(f"/exceptions/{exception_id}?done=ignore")
+
+
+def _act(action: Callable[[], exc_repo.BusinessException | None], exception_id: int) -> None:
+    try:
+        result = action()
+    except exc_repo.ExceptionStateError as exc:
+        raise ConsoleRefusal(409, str(exc)) from exc
+    except ValueError as exc:
+        raise ConsoleRefusal(400, str(exc)) from exc
+    if result is None:
+        raise ConsoleRefusal(404, f"There is no exception {exception_id}.")

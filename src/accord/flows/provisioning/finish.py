@@ -1,0 +1,169 @@
+"""The end of lead-to-project: compensation when the ERP refuses, write-back when it accepts.
+
+Same conventions as :mod:`.steps`: one DBOS step per side effect, one frozen-dataclass input,
+retries from the error class, idempotent writes (a status set twice is the same status).
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from dbos import DBOS
+
+from accord.connectors.salesforce.mapping import IntegrationStatus, integration_fields
+from accord.domain import Money
+from accord.flows.provisioning.plan import Plan
+from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.provisioning.steps import (
+    _STEP,
+    FLOW,
+    _connections,
+    _engine,
+    _link_node,
+    _psa_on_hold,
+    _set_psa_status,
+    _settings_file,
+    erp_dedupe_key,
+    validation_dedupe_key,
+)
+from accord.store import exceptions
+
+__all__ = [
+    "HoldRequest",
+    "WriteBackRequest",
+    "hold_psa_project",
+    "open_erp_exception",
+    "record_success",
+    "release_psa_hold",
+    "write_back",
+]
+
+
+# ---------------------------------------------------------------------- 6. compensation
+@dataclass(frozen=True)
+class HoldRequest:
+    """Input of :func:`hold_psa_project` and :func:`open_erp_exception`."""
+
+    plan: dict[str, Any]
+    psa_id: str
+    rejection: dict[str, Any]
+    run_id: str | None = None
+
+
+@DBOS.step(name="l2p.hold_psa_project", **_STEP)
+def hold_psa_project(request: HoldRequest) -> dict[str, Any]:
+    """Put the PSA project on hold and tag it with the ERP's refusal (no time until fixed)."""
+    plan = Plan.from_json(request.plan)
+    message = f"{request.rejection.get('code') or ''} {request.rejection.get('detail') or ''}"
+    _set_psa_status(plan, request.psa_id, hold=True, message=message.strip())
+    with _engine().begin() as conn:
+        _link_node(
+            conn,
+            ("opportunity", plan.opportunity_id),
+            ("psa_project", plan.project_id),
+            "provisioned",
+            status="on_hold",
+        )
+    return {"held": True}
+
+
+@DBOS.step(name="l2p.open_erp_exception", **_STEP)
+def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
+    """File the ERP's refusal with finance ops, with its error code and text."""
+    plan = Plan.from_json(request.plan)
+    route = rules_for(flow_settings(_settings_file())).route("erp.project.rejected")
+    with _engine().begin() as conn:
+        found = exceptions.open_(
+            conn,
+            queue=route.queue.value,
+            severity=route.severity.value,
+            flow=FLOW,
+            run_id=request.run_id,
+            business_key=plan.business_key,
+            code="erp.project.rejected",
+            title=f"{plan.erp} refused the project of {plan.opportunity_name}",
+            detail={
+                "opportunity": plan.opportunity_sf_id,
+                "opportunity_id": plan.opportunity_id,
+                "erp": plan.erp,
+                "connection": plan.erp_connection,
+                "legal_entity": plan.legal_entity,
+                "psa_project": request.psa_id,
+                "error": request.rejection,
+                "retry": "fix the cause in the ERP, then retry: the run resumes at the ERP step",
+            },
+            amount=Money.of(Decimal(plan.amount), plan.currency),
+            dedupe_key=erp_dedupe_key(plan.opportunity_id),
+        )
+    return {"exception_id": found.id}
+
+
+# ---------------------------------------------------------------------- 5. write back
+@dataclass(frozen=True)
+class WriteBackRequest:
+    """Input of :func:`write_back`: the ids to put on the opportunity."""
+
+    plan: dict[str, Any]
+    psa_id: str
+    erp_id: str
+    run_id: str | None = None
+
+
+@DBOS.step(name="l2p.release_psa_hold", **_STEP)
+def release_psa_hold(request: WriteBackRequest) -> dict[str, Any]:
+    """Lift the hold a rejected earlier attempt put on the PSA project (if any)."""
+    plan = Plan.from_json(request.plan)
+    if not _psa_on_hold(plan, request.psa_id):
+        return {"released": False}
+    _set_psa_status(plan, request.psa_id, hold=False, message=None)
+    return {"released": True}
+
+
+@DBOS.step(name="l2p.write_back", **_STEP)
+def write_back(request: WriteBackRequest) -> dict[str, Any]:
+    """Write the PSA and ERP project ids and ``Provisioned`` to the opportunity."""
+    plan = Plan.from_json(request.plan)
+    settings = flow_settings(_settings_file())
+    crm = _connections().connector(settings.crm_connection)
+    fields = integration_fields(
+        IntegrationStatus.PROVISIONED, psa_project_id=request.psa_id, erp_project_id=request.erp_id
+    )
+    crm.update("Opportunity", plan.opportunity_sf_id, fields)
+    if plan.psa_system == "certinia":
+        # The Certinia project carries the ERP id too, so delivery sees where it bills.
+        _connections().connector(plan.psa_connection).update(
+            "pse__Proj__c",
+            request.psa_id,
+            {"ERP_Project_Id__c": request.erp_id, "Integration_Status__c": "Provisioned"},
+        )
+    return {"written_back": True}
+
+
+@DBOS.step(name="l2p.record_success", **_STEP)
+def record_success(request: WriteBackRequest) -> dict[str, Any]:
+    """Mark the lineage provisioned and close the opportunity's now moot exceptions."""
+    plan = Plan.from_json(request.plan)
+    with _engine().begin() as conn:
+        _link_node(
+            conn,
+            ("opportunity", plan.opportunity_id),
+            ("psa_project", plan.project_id),
+            "provisioned",
+            status="provisioned",
+        )
+        _link_node(
+            conn,
+            ("psa_project", plan.project_id),
+            ("erp_project", plan.project_id),
+            "financed_by",
+            status="provisioned",
+        )
+        resolved = 0
+        for key in (
+            validation_dedupe_key(plan.opportunity_id),
+            erp_dedupe_key(plan.opportunity_id),
+        ):
+            resolved += exceptions.auto_resolve(
+                conn, dedupe_key=key, resolution=f"provisioned by run {DBOS.workflow_id}"
+            )
+    return {"resolved_exceptions": resolved}

@@ -1,0 +1,348 @@
+"""Validation and the provisioning plan: pure functions, no I/O.
+
+:func:`build_plan` checks a won opportunity against the rules and what was read about it (its
+account hierarchy, its lines, whether a rate card exists) and either lists **every** problem,
+keyed by the Salesforce field a person must fix, or returns a :class:`Plan`: every value the
+later steps write, derived once. Steps take the plan (as JSON) and never consult the rules
+again, so a run keeps the rules version it validated with even if the file changes mid-run,
+and the version (:attr:`Plan.rules_version`) is recorded in the run's output.
+
+What does *not* belong here: reading Salesforce or the PSA (:mod:`.steps`), and writing.
+"""
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from accord.connectors.salesforce.mapping import account_to_customer
+from accord.connectors.salesforce.records import RecordMappingError, salesforce_id_of
+from accord.connectors.types import RawRecord
+from accord.domain import BillingModel, Customer, Opportunity
+from accord.rules import Rules
+from accord.rules.spec import BudgetBasis
+
+__all__ = [
+    "CustomerPlan",
+    "MilestonePlan",
+    "Plan",
+    "ValidationOutcome",
+    "build_plan",
+    "customers_from_accounts",
+    "project_id_for",
+]
+
+_SF_FIELD = {
+    "service_package": "Service_Package__c",
+    "billing_model": "Billing_Model__c",
+    "legal_entity": "Legal_Entity__c",
+    "practice": "Practice__c",
+    "region": "Region__c",
+    "start_date": "Start_Date__c",
+    "end_date": "End_Date__c",
+    "amount": "Amount",
+    "currency": "CurrencyIsoCode",
+    "customer_id": "AccountId",
+}
+"""Canonical opportunity field -> the Salesforce field a person fixes."""
+
+
+def project_id_for(opportunity_id: str) -> str:
+    """The canonical id (and PSA/ERP idempotency key) of an opportunity's project."""
+    return f"PRJ-{opportunity_id}"
+
+
+@dataclass(frozen=True)
+class CustomerPlan:
+    """One customer of the hierarchy, top-down order in :attr:`Plan.customers`."""
+
+    canonical_id: str
+    salesforce_id: str
+    customer_json: str
+    """The canonical :class:`~accord.domain.Customer` as JSON."""
+    parent_id: str | None
+
+
+@dataclass(frozen=True)
+class MilestonePlan:
+    """A billing milestone of the project."""
+
+    key: str
+    name: str
+    amount: str
+    due_date: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the provisioning steps write, derived once from opportunity and rules."""
+
+    rules_version: str
+    opportunity_id: str
+    opportunity_sf_id: str
+    opportunity_name: str
+    business_key: str
+    customer_id: str
+    customers: tuple[CustomerPlan, ...]
+    project_id: str
+    project_name: str
+    billing_model: str
+    currency: str
+    amount: str
+    budget: str
+    start_date: str
+    end_date: str | None
+    legal_entity: str
+    practice: str
+    region: str
+    erp: Literal["netsuite", "business_central"]
+    erp_connection: str
+    subsidiary: str
+    department: str
+    class_: str
+    tax_region: str
+    psa_system: Literal["kantata", "certinia"]
+    psa_connection: str
+    template: str
+    phases: tuple[str, ...]
+    milestones: tuple[MilestonePlan, ...] = ()
+    rate_card_id: str | None = None
+    revenue_recognition: str = ""
+    billing_basis: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as plain JSON values (a step's input and the run's output)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> "Plan":
+        """Rebuild a plan from :meth:`to_json`."""
+        values = dict(raw)
+        values["customers"] = tuple(CustomerPlan(**c) for c in values["customers"])
+        values["milestones"] = tuple(MilestonePlan(**m) for m in values["milestones"])
+        values["phases"] = tuple(values["phases"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """Either the plan or every problem (Salesforce field -> what is wrong)."""
+
+    plan: Plan | None
+    problems: dict[str, str]
+
+
+def customers_from_accounts(
+    accounts: Sequence[RawRecord], problems: dict[str, str]
+) -> list[tuple[Customer, str]]:
+    """Map an account chain (top-down) to customers; problems are collected, not raised.
+
+    Records come from ``get`` (no nested parents), so each parent's canonical id is passed as
+    a lookup; the chain is top-down, so the parent is always mapped first.
+    """
+    out: list[tuple[Customer, str]] = []
+    known: dict[str, str] = {}
+    for record in accounts:
+        sf_id = str(record.get("Id"))
+        try:
+            customer = account_to_customer(record, lookups={"Account": dict(known)})
+        except RecordMappingError as exc:
+            name = record.get("Name") or sf_id
+            for native, what in exc.problems.items():
+                problems[f"Account {name}: {native}"] = what
+            continue
+        known[sf_id] = customer.id
+        out.append((customer, sf_id))
+    return out
+
+
+def _milestones(
+    opportunity: Opportunity,
+    rules: Rules,
+    lines: Sequence[RawRecord],
+    project_id: str,
+    problems: dict[str, str],
+) -> tuple[MilestonePlan, ...]:
+    """Milestones from the opportunity's lines when it has any, else from the template.
+
+    Lines are the deal's own milestone schedule and must add up to the amount exactly; the
+    template's percents always sum to 100, and the rounding remainder goes to the last one.
+    """
+    amount = opportunity.amount.amount
+    start = opportunity.start_date or opportunity.close_date
+    if lines:
+        total = Decimal(0)
+        out: list[MilestonePlan] = []
+        for i, line in enumerate(lines, start=1):
+            value = Decimal(str(line.get("TotalPrice") or 0))
+            total += value
+            due = line.get("ServiceDate")
+            out.append(
+                MilestonePlan(
+                    key=f"{project_id}-M{i}",
+                    name=str(line.get("Description") or line.get("Name") or f"Milestone {i}"),
+                    amount=str(value),
+                    due_date=str(due) if due else None,
+                )
+            )
+        if total != amount:
+            problems["OpportunityLineItem"] = (
+                f"milestones sum to {total} {opportunity.amount.currency}, "
+                f"not the amount {amount} {opportunity.amount.currency}"
+            )
+        return tuple(out)
+    try:
+        template = rules.template_for(opportunity.service_package)
+    except Exception:  # noqa: BLE001 - reported once, by the package check
+        return ()
+    out = []
+    remaining = amount
+    for i, spec in enumerate(template.milestones, start=1):
+        last = i == len(template.milestones)
+        value = remaining if last else (amount * spec.percent / 100).quantize(Decimal("0.01"))
+        remaining -= value
+        out.append(
+            MilestonePlan(
+                key=f"{project_id}-M{i}",
+                name=spec.name,
+                amount=str(value),
+                due_date=(start + dt.timedelta(days=spec.offset_days)).isoformat(),
+            )
+        )
+    return tuple(out)
+
+
+def build_plan(  # noqa: PLR0912 - one flat checklist reads best
+    opportunity: Opportunity,
+    *,
+    business_key: str,
+    rules: Rules,
+    accounts: Sequence[RawRecord],
+    lines: Sequence[RawRecord],
+    rate_card_id: str | None,
+    psa: tuple[Literal["kantata", "certinia"], str],
+) -> ValidationOutcome:
+    """Validate a won opportunity and derive its provisioning plan.
+
+    Args:
+        opportunity: The won opportunity (mapped: required fields are present).
+        business_key: The event's business key (exceptions are filed under it).
+        rules: The rules in force.
+        accounts: The account chain, ultimate parent first, the opportunity's account last.
+        lines: The opportunity's line items (milestone schedule for milestone billing).
+        rate_card_id: The PSA rate card in the deal currency, if one exists.
+        psa: PSA system and connection.
+
+    Returns:
+        The plan, or every problem keyed by the Salesforce field to fix.
+    """
+    problems: dict[str, str] = {}
+    sf_id = salesforce_id_of(opportunity.id) or next(
+        (r.id for r in opportunity.refs if r.system == "salesforce"), opportunity.id
+    )
+    project_id = project_id_for(opportunity.id)
+    template = None
+    try:
+        template = rules.template_for(opportunity.service_package)
+    except Exception as exc:  # noqa: BLE001 - RuleViolation; message names the package
+        problems[_SF_FIELD["service_package"]] = str(exc)
+    if template is not None and template.billing_model is not opportunity.billing_model:
+        problems[_SF_FIELD["billing_model"]] = (
+            f"is {opportunity.billing_model.value}, but {opportunity.service_package} is billed "
+            f"{template.billing_model.value}"
+        )
+    entity = rules.spec.legal_entities.get(opportunity.legal_entity)
+    if entity is None:
+        problems[_SF_FIELD["legal_entity"]] = f"unknown legal entity {opportunity.legal_entity!r}"
+    if opportunity.practice not in rules.spec.practices:
+        problems[_SF_FIELD["practice"]] = f"unknown practice {opportunity.practice!r}"
+    region = rules.spec.regions.get(opportunity.region)
+    if region is None:
+        problems[_SF_FIELD["region"]] = f"unknown region {opportunity.region!r}"
+    if entity is not None and opportunity.amount.currency != entity.currency:
+        problems[_SF_FIELD["currency"]] = (
+            f"{opportunity.amount.currency} is not {opportunity.legal_entity}'s currency "
+            f"{entity.currency}"
+        )
+    if opportunity.amount.amount <= 0:
+        problems[_SF_FIELD["amount"]] = "must be positive"
+    if opportunity.start_date is None:
+        problems[_SF_FIELD["start_date"]] = "is required to provision a project"
+    customers = customers_from_accounts(accounts, problems)
+    if not accounts:
+        problems[_SF_FIELD["customer_id"]] = "the account cannot be read"
+    milestones: tuple[MilestonePlan, ...] = ()
+    if opportunity.billing_model is BillingModel.MILESTONE:
+        milestones = _milestones(opportunity, rules, lines, project_id, problems)
+    if opportunity.billing_model is BillingModel.TIME_AND_MATERIALS and rate_card_id is None:
+        problems["Rate card"] = (
+            f"no rate card in {opportunity.amount.currency} in the PSA for time and materials"
+        )
+    if problems or template is None or entity is None or region is None:
+        return ValidationOutcome(plan=None, problems=problems)
+    start = opportunity.start_date
+    assert start is not None  # checked above
+    placement = rules.placement(
+        legal_entity=opportunity.legal_entity,
+        practice=opportunity.practice,
+        region=opportunity.region,
+    )
+    amount = opportunity.amount.amount
+    basis = template.budget.basis
+    budget = amount
+    if basis is BudgetBasis.CONTRACT_AMOUNT:
+        budget = (amount * (1 + template.budget.contingency_percent / 100)).quantize(
+            Decimal("0.01")
+        )
+    end = opportunity.end_date or start + dt.timedelta(days=template.duration_days)
+    policy = rules.revenue_policy(opportunity.billing_model)
+    psa_system, psa_connection = psa
+    plan = Plan(
+        rules_version=rules.version,
+        opportunity_id=opportunity.id,
+        opportunity_sf_id=sf_id,
+        opportunity_name=opportunity.name,
+        business_key=business_key,
+        customer_id=opportunity.customer_id,
+        customers=tuple(
+            CustomerPlan(
+                canonical_id=c.id,
+                salesforce_id=sf,
+                customer_json=c.model_dump_json(),
+                parent_id=c.parent_id,
+            )
+            for c, sf in customers
+        ),
+        project_id=project_id,
+        project_name=rules.project_name(opportunity.service_package, opportunity.name),
+        billing_model=opportunity.billing_model.value,
+        currency=opportunity.amount.currency,
+        amount=str(amount),
+        budget=str(budget),
+        start_date=start.isoformat(),
+        end_date=end.isoformat(),
+        legal_entity=opportunity.legal_entity,
+        practice=opportunity.practice,
+        region=opportunity.region,
+        erp=placement.erp.value,
+        erp_connection=placement.connection,
+        subsidiary=placement.subsidiary,
+        department=placement.department,
+        class_=placement.class_,
+        tax_region=placement.tax_region,
+        psa_system=psa_system,
+        psa_connection=psa_connection,
+        template=(
+            template.kantata_workspace_template
+            if psa_system == "kantata"
+            else template.certinia_project_template
+        ),
+        phases=template.phases,
+        milestones=milestones,
+        rate_card_id=rate_card_id,
+        revenue_recognition=str(policy.recognition),
+        billing_basis=str(policy.billing),
+    )
+    return ValidationOutcome(plan=plan, problems={})

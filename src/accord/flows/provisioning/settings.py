@@ -1,0 +1,144 @@
+"""What lead-to-project needs to know besides the rules: the ``lead_to_project:`` section.
+
+``accord.yaml`` may carry::
+
+    lead_to_project:
+      crm_connection: salesforce          # where opportunities and accounts live
+      psa: {system: certinia, connection: certinia}   # overrides the rules' ``psa`` section
+      rules: rules/default.yaml           # relative to accord.yaml
+      capture_interval_s: 5               # 0: do not poll opportunities
+
+Everything is optional: the CRM connection defaults to ``salesforce``, the PSA to the rules'
+``psa`` section, and the rules file to ``ACCORD_RULES_FILE`` or ``rules/default.yaml`` in the
+working directory. The section is read once per process (:func:`flow_settings`); the rules are
+loaded once per file version, so a run that starts after the file changed uses the new version
+and records its hash.
+
+What does *not* belong here: connection configs (:mod:`accord.flows.connections`) and the
+rules themselves (:mod:`accord.rules`).
+"""
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from accord.errors import ConfigError
+from accord.rules import Rules, load_rules
+
+__all__ = ["SECTION", "FlowSettings", "flow_settings", "load_flow_settings", "rules_for"]
+
+SECTION = "lead_to_project"
+"""The top-level key of ``accord.yaml`` this module reads."""
+
+PsaSystem = Literal["kantata", "certinia"]
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """The flow's configuration, resolved.
+
+    Attributes:
+        crm_connection: Connection of the CRM (Salesforce).
+        psa_system: ``kantata`` or ``certinia``; ``None`` means "as the rules say".
+        psa_connection: Connection of that PSA; ``None`` means "as the rules say".
+        rules_path: The rules file.
+        capture_interval_s: Seconds between polls of the CRM's opportunities; ``0`` turns
+            polling off (webhooks, tests driving capture themselves).
+    """
+
+    crm_connection: str = "salesforce"
+    psa_system: PsaSystem | None = None
+    psa_connection: str | None = None
+    rules_path: Path = Path("rules/default.yaml")
+    capture_interval_s: int = 5
+
+    def psa(self, rules: Rules) -> tuple[PsaSystem, str]:
+        """The PSA system and connection to provision in (configuration wins over rules)."""
+        system: PsaSystem = self.psa_system or rules.spec.psa.system
+        connection = self.psa_connection or (
+            rules.spec.psa.connection if system == rules.spec.psa.system else system
+        )
+        return system, connection
+
+
+def load_flow_settings(config_file: Path | None, env: Mapping[str, str]) -> FlowSettings:
+    """Read the ``lead_to_project:`` section of ``accord.yaml`` (a missing file gives defaults).
+
+    Raises:
+        ConfigError: The section is malformed.
+    """
+    default_rules = Path(env.get("ACCORD_RULES_FILE") or "rules/default.yaml")
+    if config_file is None or not config_file.exists():
+        return FlowSettings(rules_path=default_rules)
+    try:
+        document = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {SECTION} from {config_file}") from exc
+    raw: Any = document.get(SECTION) if isinstance(document, Mapping) else None
+    if raw is None:
+        return FlowSettings(rules_path=default_rules)
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{config_file}: {SECTION!r} must be a mapping")
+    psa = raw.get("psa") or {}
+    if not isinstance(psa, Mapping):
+        raise ConfigError(f"{config_file}: {SECTION}.psa must be a mapping")
+    system = psa.get("system")
+    if system is not None and system not in ("kantata", "certinia"):
+        raise ConfigError(f"{config_file}: {SECTION}.psa.system must be kantata or certinia")
+    rules = raw.get("rules")
+    rules_path = default_rules
+    if rules is not None:
+        rules_path = Path(str(rules)).expanduser()
+        if not rules_path.is_absolute():
+            rules_path = config_file.parent / rules_path
+    interval = raw.get("capture_interval_s", 5)
+    if not isinstance(interval, int) or interval < 0:
+        raise ConfigError(f"{config_file}: {SECTION}.capture_interval_s must be a whole number")
+    return FlowSettings(
+        capture_interval_s=interval,
+        crm_connection=str(raw.get("crm_connection") or "salesforce"),
+        psa_system=system,
+        psa_connection=str(psa["connection"]) if psa.get("connection") else None,
+        rules_path=rules_path,
+    )
+
+
+_lock = threading.Lock()
+_settings: dict[tuple[Path | None, str], FlowSettings] = {}
+_rules: dict[Path, tuple[float, Rules]] = {}
+
+
+def flow_settings(config_file: Path | None) -> FlowSettings:
+    """The flow settings of this process's ``accord.yaml``, read once."""
+    key = (config_file, os.environ.get("ACCORD_RULES_FILE", ""))
+    with _lock:
+        found = _settings.get(key)
+        if found is None:
+            found = _settings[key] = load_flow_settings(config_file, os.environ)
+        return found
+
+
+def rules_for(settings: FlowSettings) -> Rules:
+    """The rules of ``settings.rules_path``, reloaded when the file changes.
+
+    Raises:
+        ConfigError: The file is missing or invalid.
+    """
+    path = settings.rules_path
+    try:
+        stamp = path.stat().st_mtime
+    except OSError as exc:
+        raise ConfigError(f"rules file {path} is not readable") from exc
+    with _lock:
+        cached = _rules.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    rules = load_rules(path)
+    with _lock:
+        _rules[path] = (stamp, rules)
+    return rules

@@ -1,0 +1,163 @@
+"""The lead-to-project workflow: a won opportunity becomes a provisioned, billable project.
+
+One durable run per ``opportunity.won`` event (its id derives from the event, so a redelivered
+event never runs twice). The steps, in order:
+
+1. validate (:func:`~.steps.validate_opportunity`): every problem is collected; any problem
+   ends the run with a sales-ops exception and ``Needs attention: ...`` on the opportunity;
+2. resolve the customer hierarchy top-down (:func:`~.steps.upsert_customer`, parents first);
+3. provision the PSA project (:func:`~.steps.provision_psa_project`);
+4. create the ERP project (:func:`~.steps.create_erp_project`);
+5. write back ids and ``Provisioned`` (:func:`~.steps.write_back`), lift a hold left by an
+   earlier rejection, resolve the opportunity's exceptions;
+6. compensation when step 4 is refused: hold and tag the PSA project, finance-ops exception.
+
+A retry after the ERP is fixed (:func:`retry_from_erp_step`) forks the run at step 4: the
+checkpointed results of steps 1-3 are reused, nothing is read or written again. A brand-new
+run for the same opportunity (a redelivery with a new id, a fix in Salesforce) also creates
+nothing twice: steps 2-3 find their results in the xref before writing.
+"""
+
+import json
+import logging
+from typing import Any
+
+from dbos import DBOS
+
+from accord.flows.context import flow_context
+from accord.flows.provisioning.finish import (
+    HoldRequest,
+    WriteBackRequest,
+    hold_psa_project,
+    open_erp_exception,
+    record_success,
+    release_psa_hold,
+    write_back,
+)
+from accord.flows.provisioning.plan import Plan
+from accord.flows.provisioning.steps import (
+    CustomerRequest,
+    PlanRequest,
+    ReportRequest,
+    ValidateRequest,
+    create_erp_project,
+    provision_psa_project,
+    report_invalid,
+    upsert_customer,
+    validate_opportunity,
+)
+from accord.flows.record_event import EventRef
+from accord.observability.metrics import get_metrics
+from accord.store import journal
+
+__all__ = ["ERP_STEP", "WORKFLOW", "lead_to_project", "load_event", "retry_from_erp_step"]
+
+logger = logging.getLogger(__name__)
+
+WORKFLOW = "lead_to_project"
+"""The DBOS workflow name ``opportunity.won`` runs start."""
+ERP_STEP = "l2p.create_erp_project"
+"""The step a retry after an ERP refusal resumes at."""
+
+
+@DBOS.step(name="l2p.load_event", retries_allowed=True, max_attempts=5)
+def load_event(ref: EventRef) -> dict[str, Any]:
+    """The journaled event's data (the canonical opportunity), as JSON text."""
+    with flow_context().engine.connect() as conn:
+        found = journal.get(conn, seq=ref.seq)
+    if found is None:
+        msg = f"event {ref.event_id} (seq {ref.seq}) is not in the journal"
+        raise LookupError(msg)
+    _, data = found
+    return {"data": data}
+
+
+def _finish(outcome: str, result: dict[str, Any]) -> dict[str, Any]:
+    get_metrics().runs.labels(flow=WORKFLOW, outcome=outcome).inc()
+    return {"status": outcome, **result}
+
+
+@DBOS.workflow(name=WORKFLOW)
+def lead_to_project(ref: EventRef) -> dict[str, Any]:
+    """Provision the project of one won opportunity (see the module docstring)."""
+    run_id = DBOS.workflow_id
+    data = load_event(ref)["data"]
+    checked = validate_opportunity(
+        ValidateRequest(
+            opportunity_json=json.dumps(data), business_key=ref.business_key, event_id=ref.event_id
+        )
+    )
+    base = {
+        "event_id": ref.event_id,
+        "opportunity_id": data.get("id"),
+        "rules_version": checked["rules_version"],
+    }
+    if checked["plan"] is None:
+        report_invalid(
+            ReportRequest(
+                opportunity_id=str(data.get("id")),
+                opportunity_sf_id=checked["opportunity_sf_id"],
+                opportunity_name=str(data.get("name")),
+                business_key=ref.business_key,
+                crm_connection=checked["crm_connection"],
+                problems=checked["problems"],
+                run_id=run_id,
+            )
+        )
+        return _finish("needs_attention", {**base, "problems": checked["problems"]})
+    plan_json: dict[str, Any] = checked["plan"]
+    plan = Plan.from_json(plan_json)
+    customers = [
+        upsert_customer(
+            CustomerRequest(
+                plan=plan_json,
+                customer_json=c.customer_json,
+                salesforce_id=c.salesforce_id,
+                run_id=run_id,
+            )
+        )
+        for c in plan.customers
+    ]
+    psa = provision_psa_project(PlanRequest(plan=plan_json, run_id=run_id))
+    erp = create_erp_project(PlanRequest(plan=plan_json, run_id=run_id))
+    summary = {
+        **base,
+        "customers": customers,
+        "psa": {"system": plan.psa_system, "id": psa["psa_id"]},
+        "erp": {"system": plan.erp, "connection": plan.erp_connection},
+    }
+    if "rejected" in erp:
+        hold = HoldRequest(
+            plan=plan_json, psa_id=psa["psa_id"], rejection=erp["rejected"], run_id=run_id
+        )
+        hold_psa_project(hold)
+        opened = open_erp_exception(hold)
+        return _finish(
+            "erp_rejected", {**summary, "rejection": erp["rejected"], "exception": opened}
+        )
+    request = WriteBackRequest(
+        plan=plan_json, psa_id=psa["psa_id"], erp_id=erp["erp_id"], run_id=run_id
+    )
+    released = release_psa_hold(request)
+    write_back(request)
+    resolved = record_success(request)
+    summary["erp"]["id"] = erp["erp_id"]
+    return _finish("provisioned", {**summary, **released, **resolved})
+
+
+def retry_from_erp_step(run_id: str) -> str:
+    """Fork a run that the ERP refused at its ERP step; returns the new run's id.
+
+    Steps 1-3 keep their checkpointed outputs (nothing is created again); the ERP step and
+    everything after it run anew, so after the fix the project is created, the PSA hold is
+    lifted and the ids are written back.
+
+    Raises:
+        LookupError: The run never reached the ERP step.
+    """
+    for step in DBOS.list_workflow_steps(run_id, load_output=False):
+        if step["function_name"] == ERP_STEP:
+            handle = DBOS.fork_workflow(run_id, step["function_id"])
+            return str(handle.workflow_id)
+    msg = f"run {run_id} has no {ERP_STEP} step to resume at"
+    raise LookupError(msg)

@@ -1,0 +1,443 @@
+"""Re-running journaled events: retry of an exception's run, dead-letter replay, bulk replay.
+
+Every re-run is a *new* run of the workflow that handles the event's type, with the same
+input (the event's :class:`~accord.flows.record_event.EventRef`) and a derived id
+``<original run id>.r<n>``: a DBOS workflow id is never reused with different arguments, the
+id sorts right after the original's, and the run goes to the same queue partition so that
+per-key ordering holds. Flows' target writes are idempotent, which is what makes a re-run
+safe.
+
+Overrides: a re-run may carry ``overrides`` (for example a new posting date after a re-date),
+stored in the run's DBOS attributes as ``{"overrides": {...}}``. A flow reads them with
+:func:`run_overrides` and applies them where it builds its target write; flows that know no
+override simply ignore it. The first run of an event never has overrides.
+
+Each re-run is enqueued inside the caller's transaction, so the audit row (and, for an
+exception, the retry record) commits with the run start or not at all.
+"""
+
+import json
+import logging
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from dbos import DBOS, DBOSClient
+
+from accord.errors import WorkflowError
+from accord.flows.record_event import EventRef
+from accord.flows.runs import original_run_id, seq_of_run
+from accord.flows.runtime import Runtime, workflow_for
+from accord.store import audit, journal
+from accord.store import exceptions as exc_repo
+from accord.store.journal import JournalEntry
+from accord.store.tables import exceptions as exceptions_table
+from accord.store.util import utc_now, write_lock
+
+__all__ = [
+    "ExceptionRetry",
+    "NotReplayableError",
+    "ReplayResult",
+    "Rerun",
+    "exception_retry_state",
+    "replay",
+    "rerun",
+    "retry_exception",
+    "run_overrides",
+]
+
+logger = logging.getLogger(__name__)
+
+OVERRIDES_KEY: Final = "overrides"
+"""Attribute (on the run) and envelope key (on the exception) holding re-run overrides."""
+RERUN_OF_KEY: Final = "rerun_of"
+"""Attribute naming the original run of a re-run."""
+MAX_REPLAY: Final = 10_000
+"""Most events one replay call re-runs (a bigger window is split by the caller)."""
+
+
+class NotReplayableError(WorkflowError):
+    """The run cannot be re-run: it is no journaled event's run, or its event is gone."""
+
+    default_message = "run cannot be re-run"
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        self.run_id = run_id
+        self.reason = reason
+        super().__init__(f"run {run_id} cannot be re-run: {reason}")
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """A re-run that was started (or, in a dry run, would be)."""
+
+    original_run_id: str
+    run_id: str
+    workflow: str
+    seq: int
+    event_type: str
+    business_key: str
+
+
+@dataclass
+class ReplayResult:
+    """What a replay matched and started."""
+
+    matched: int = 0
+    dry_run: bool = False
+    runs: list[Rerun] = field(default_factory=list)
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ExceptionRetry:
+    """An exception whose run was retried, and the new run."""
+
+    exception: exc_repo.BusinessException
+    rerun: Rerun
+
+
+def run_overrides() -> dict[str, Any]:
+    """The overrides of the current run (call it inside a workflow); empty when it has none."""
+    workflow_id = DBOS.workflow_id
+    if workflow_id is None:
+        return {}
+    status = DBOS.get_workflow_status(workflow_id)
+    attributes = status.attributes if status is not None else None
+    value = (attributes or {}).get(OVERRIDES_KEY)
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _lock(conn: sa.Connection, key: str) -> None:
+    # Serialise id derivation per original run: two re-runs of one event must not pick the
+    # same ``.r<n>``. SQLite's write lock serialises everything; PostgreSQL locks the key.
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(key.encode()) - 2**31}
+        )
+    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        write_lock(conn)
+
+
+def _next_id(client: DBOSClient, original: str, taken: set[str]) -> str:
+    existing = client.list_workflows(
+        workflow_id_prefix=f"{original}.r", load_input=False, load_output=False
+    )
+    numbers = [
+        int(tail)
+        for s in existing
+        if (tail := s.workflow_id.removeprefix(f"{original}.r")).isdigit()
+    ]
+    n = max(numbers, default=0) + 1
+    while f"{original}.r{n}" in taken:
+        n += 1
+    return f"{original}.r{n}"
+
+
+def _entry_for(conn: sa.Connection, run_id: str) -> JournalEntry:
+    original = original_run_id(run_id)
+    seq = seq_of_run(original)
+    if seq is None:
+        raise NotReplayableError(run_id, "it is not the run of a journaled event")
+    found = journal.get(conn, seq=seq)
+    if found is None or found[0].run_id != original:
+        raise NotReplayableError(run_id, "its event is not in the journal")
+    return found[0]
+
+
+def _start(
+    conn: sa.Connection,
+    runtime: Runtime,
+    client: DBOSClient,
+    entry: JournalEntry,
+    *,
+    overrides: Mapping[str, Any] | None,
+    dry_run: bool = False,
+    taken: set[str] | None = None,
+) -> Rerun:
+    original = entry.run_id
+    if not dry_run:
+        _lock(conn, f"rerun:{original}")
+    new_id = _next_id(client, original, taken or set())
+    if taken is not None:
+        taken.add(new_id)
+    rerun_ = Rerun(
+        original_run_id=original,
+        run_id=new_id,
+        workflow=workflow_for(entry.type),
+        seq=entry.seq,
+        event_type=entry.type,
+        business_key=entry.business_key,
+    )
+    if dry_run:
+        return rerun_
+    options = runtime.enqueue_options(
+        event_type=entry.type, run_id=new_id, business_key=entry.business_key
+    )
+    attributes: dict[str, Any] = {RERUN_OF_KEY: original}
+    if overrides:
+        attributes[OVERRIDES_KEY] = dict(overrides)
+    options["attributes"] = attributes
+    # A collision would mean another writer picked the same id: fail rather than attach.
+    options["workflow_id_reuse_policy"] = "reject"
+    client.enqueue_in_transaction(
+        conn,
+        options,
+        EventRef(
+            seq=entry.seq,
+            event_id=entry.event_id,
+            type=entry.type,
+            business_key=entry.business_key,
+        ),
+    )
+    return rerun_
+
+
+def rerun(
+    conn: sa.Connection,
+    runtime: Runtime,
+    client: DBOSClient,
+    *,
+    run_id: str,
+    actor: str,
+    reason: str = "replay",
+    overrides: Mapping[str, Any] | None = None,
+) -> Rerun:
+    """Start a re-run of the event behind ``run_id`` in the caller's transaction (audited).
+
+    Raises:
+        NotReplayableError: ``run_id`` is not the run (or re-run) of a journaled event.
+    """
+    entry = _entry_for(conn, run_id)
+    started = _start(conn, runtime, client, entry, overrides=overrides)
+    audit.append(
+        conn,
+        actor=actor,
+        action="run.replay",
+        target=f"run:{run_id}",
+        before={"run_id": run_id},
+        after={"run_id": started.run_id, "reason": reason, "overrides": dict(overrides or {})},
+    )
+    return started
+
+
+def _envelope(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "null")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or "data" not in value:
+        return {"data": value, "comments": [], "occurrences": 1}
+    return value
+
+
+def exception_retry_state(
+    conn: sa.Connection, *, exception_id: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The overrides stored on an exception (by re-date) and the retries started for it."""
+    raw = conn.execute(
+        sa.select(exceptions_table.c.detail).where(exceptions_table.c.id == exception_id)
+    ).scalar_one_or_none()
+    env = _envelope(raw)
+    value = env.get(OVERRIDES_KEY)
+    retries = env.get("retries")
+    return (
+        dict(value) if isinstance(value, Mapping) else {},
+        [dict(r) for r in retries if isinstance(r, Mapping)] if isinstance(retries, list) else [],
+    )
+
+
+def retry_exception(
+    conn: sa.Connection,
+    runtime: Runtime,
+    client: DBOSClient,
+    *,
+    exception_id: int,
+    actor: str,
+    overrides: Mapping[str, Any] | None = None,
+    action: str = "exception.retry",
+) -> ExceptionRetry | None:
+    """Re-run the event behind an open exception's run; None when the exception does not exist.
+
+    ``overrides`` are merged into those already stored on the exception (the envelope key
+    ``overrides`` of its ``detail`` column, which the store keeps across updates) and the
+    merged set goes to the new run. The exception stays open: the flow's success resolves it
+    (``auto_resolve``), its failure updates it. The retry is recorded in the envelope
+    (``retries``) and audited as ``action`` in the same transaction as the run start.
+
+    Raises:
+        ExceptionStateError: The exception is resolved or ignored.
+        NotReplayableError: It has no run, or its run is not a journaled event's.
+    """
+    _lock(conn, f"exception:{exception_id}")
+    if conn.dialect.name == "postgresql":
+        # The store's own actions lock the row: a concurrent ignore waits for the retry.
+        conn.execute(
+            sa.select(exceptions_table.c.id)
+            .where(exceptions_table.c.id == exception_id)
+            .with_for_update()
+        )
+    current = exc_repo.get(conn, id=exception_id)
+    if current is None:
+        return None
+    if current.status is not exc_repo.ExceptionStatus.OPEN:
+        raise exc_repo.ExceptionStateError(
+            exception_id=exception_id, status=current.status.value, action="retry"
+        )
+    if not current.run_id:
+        raise NotReplayableError(f"exception:{exception_id}", "the exception names no run")
+    raw = conn.execute(
+        sa.select(exceptions_table.c.detail).where(exceptions_table.c.id == exception_id)
+    ).scalar_one()
+    env = _envelope(raw)
+    merged = {**dict(env.get(OVERRIDES_KEY) or {}), **dict(overrides or {})}
+    entry = _entry_for(conn, current.run_id)
+    started = _start(conn, runtime, client, entry, overrides=merged or None)
+    env[OVERRIDES_KEY] = merged
+    retry = {"at": utc_now().isoformat(), "actor": actor, "run_id": started.run_id}
+    env["retries"] = [*env.get("retries", []), retry]
+    conn.execute(
+        sa.update(exceptions_table)
+        .where(exceptions_table.c.id == exception_id)
+        .values(
+            detail=json.dumps(env, sort_keys=True, default=str, separators=(",", ":")),
+            updated_at=utc_now(),
+        )
+    )
+    after = exc_repo.get(conn, id=exception_id)
+    assert after is not None
+    audit.append(
+        conn,
+        actor=actor,
+        action=action,
+        target=f"exception:{exception_id}",
+        before={**current.snapshot(), "run_id": current.run_id},
+        after={**after.snapshot(), "run_id": started.run_id, "overrides": merged},
+    )
+    return ExceptionRetry(exception=after, rerun=started)
+
+
+def _matching(
+    engine: sa.Engine,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    type_: str | None,
+    business_key: str | None,
+    limit: int,
+) -> Iterator[JournalEntry]:
+    after_seq, left = 0, limit
+    while left > 0:
+        with engine.connect() as conn:
+            page = journal.list_(
+                conn,
+                type_=type_,
+                business_key=business_key,
+                since=since,
+                until=until,
+                after_seq=after_seq,
+                limit=min(500, left),
+            )
+        if not page:
+            return
+        yield from page
+        after_seq, left = page[-1].seq, left - len(page)
+
+
+def replay(
+    engine: sa.Engine,
+    runtime: Runtime,
+    client: DBOSClient,
+    *,
+    actor: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    type_: str | None = None,
+    business_key: str | None = None,
+    dry_run: bool = False,
+    limit: int = MAX_REPLAY,
+    batch_size: int = 200,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayResult:
+    """Re-run every journaled event matching the filters (received in ``[since, until)``).
+
+    Events are re-run in journal order, in batches of ``batch_size`` per transaction, each
+    batch audited by one ``replay`` row (filters, count, first and last run id). A dry run
+    starts nothing and writes nothing; it reports the runs that would start.
+
+    Args:
+        engine: Accord's database.
+        runtime: Gives enqueue options (queue, partition, workflow) per event type.
+        client: Enqueues the runs.
+        actor: Who asked, for the audit log.
+        since: Events received at or after this time.
+        until: Events received before this time.
+        type_: Only events of this type.
+        business_key: Only events about this business object.
+        dry_run: Report, do not start.
+        limit: Most events to re-run; ``truncated`` says when more matched.
+        batch_size: Re-runs per transaction.
+        progress: Called with the number of events handled after each batch.
+    """
+    result = ReplayResult(dry_run=dry_run)
+    filters = {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "type": type_,
+        "business_key": business_key,
+    }
+    batch: list[JournalEntry] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        if dry_run:
+            with engine.connect() as conn:
+                taken: set[str] = set()
+                result.runs.extend(
+                    _start(conn, runtime, client, e, overrides=None, dry_run=True, taken=taken)
+                    for e in batch
+                )
+        else:
+            with engine.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    write_lock(conn)
+                started = [_start(conn, runtime, client, e, overrides=None) for e in batch]
+                audit.append(
+                    conn,
+                    actor=actor,
+                    action="replay",
+                    target="journal",
+                    before=filters,
+                    after={
+                        "count": len(started),
+                        "first": started[0].run_id,
+                        "last": started[-1].run_id,
+                    },
+                )
+            result.runs.extend(started)
+        result.matched += len(batch)
+        batch.clear()
+        if progress is not None:
+            progress(result.matched)
+
+    for entry in _matching(
+        engine,
+        since=since,
+        until=until,
+        type_=type_,
+        business_key=business_key,
+        limit=limit + 1,
+    ):
+        if result.matched + len(batch) >= limit:
+            result.truncated = True
+            break
+        batch.append(entry)
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    logger.info("replay %s: %d event(s)", "dry run" if dry_run else "started", result.matched)
+    return result
