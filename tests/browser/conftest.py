@@ -49,7 +49,9 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running on the main
+# thread while it is open, which breaks every asyncio-based test that runs after it.
+@pytest.fixture(scope="module")
 def browser(chromium_path: Path) -> Iterator[object]:
     """A headless Chromium driven by Playwright (which gives it a fresh, empty profile)."""
     sync_api = pytest.importorskip(

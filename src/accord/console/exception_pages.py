@@ -6,9 +6,9 @@ exceptions, oldest first by default, so the oldest finance exception is two clic
 the queue, the age, the run and its retries, the history, and (for operators) the actions.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
@@ -90,6 +90,23 @@ def exceptions_page(request: Request) -> Response:
     )
 
 
+def _error_text(value: Any) -> str | None:  # noqa: ANN401 - whatever the flow stored
+    """The error an exception records, in words.
+
+    A target's structured refusal (``code`` and ``detail`` or ``message``, as the ERP
+    returned them) reads ``CODE: text`` rather than a Python dict.
+    """
+    if not value:
+        return None
+    if not isinstance(value, Mapping):
+        return str(value)
+    text = value.get("detail") or value.get("message") or value.get("error")
+    code = value.get("code")
+    if not text:
+        return str(code) if code else None
+    return f"{code}: {text}" if code else str(text)
+
+
 @router.get("/exceptions/{exception_id}")
 def exception_page(request: Request, exception_id: int) -> Response:
     """One exception: what failed, on which record, for whom, since when; and what to do."""
@@ -111,7 +128,9 @@ def exception_page(request: Request, exception_id: int) -> Response:
         run = queries.get_run(conn, found.run_id) if found.run_id else None
         runs = queries.runs_by_id(conn, [str(r.get("run_id")) for r in retries])
         history = audit.list_(conn, target=f"exception:{exception_id}", limit=100)
-    error = found.detail.get("error") or found.detail.get("message") or found.detail.get("rule")
+    error = _error_text(
+        found.detail.get("error") or found.detail.get("message") or found.detail.get("rule")
+    )
     return render(
         request,
         "exception.html",

@@ -272,6 +272,11 @@ def lineage_page(request: Request) -> Response:
     if node_id:
         with engine_of(request).connect() as conn:
             graph = build_graph(conn, node_id=node_id, depth=6, max_nodes=200)
+            kind, colon, rest = node_id.partition(":")
+            if graph is None and colon and kind and rest:
+                # A business key (``opportunity:SF-006…``, the exception page's link) that is
+                # no lineage node itself: the object of that type its flow linked.
+                graph = build_graph(conn, node_id=rest, node_type=kind, depth=6, max_nodes=200)
     tree = _tree(graph) if graph is not None else []
     return render(request, "lineage.html", session, node_id=node_id, graph=graph, tree=tree)
 

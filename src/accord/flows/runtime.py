@@ -90,6 +90,9 @@ class Runtime:
         ):
             config["enable_otlp"] = True
             config["otel_attribute_format"] = "semconv"
+        # DBOS is a per-process singleton and DBOS(config) silently returns a live instance,
+        # still bound to its old database: make sure this launch starts from a clean slate.
+        DBOS.destroy(destroy_registry=False)
         DBOS(config=config)
         adopt_logger("dbos", level="WARNING")
         if not self.worker:
