@@ -33,7 +33,7 @@ from accord.connectors.budget import Budget, LocalBudget
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import build_client, translate_http_error, translate_transport_error
 from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
-from accord.errors import ConnectorError, UnsupportedOperationError
+from accord.errors import ConnectorError, PermanentError, UnsupportedOperationError
 
 __all__ = ["Connector", "ConnectorConfigT"]
 
@@ -154,6 +154,21 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         if response.is_success:
             return
         raise self.translate_error(response, resource=resource, external_id=external_id)
+
+    def json_object(self, response: httpx.Response, *, resource: str) -> dict[str, Any]:
+        """The response body as a JSON object; a body that is not one is a PermanentError."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise PermanentError(
+                "expected a JSON object",
+                connector=self.name,
+                resource=resource,
+                status_code=response.status_code,
+            )
+        return body
 
     # ----------------------------------------------------------------- the contract
     @abstractmethod

@@ -177,7 +177,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
                 params["$expand"] = spec.expand
             response = self.send("GET", self._collection(spec), resource=resource, params=params)
         self.raise_for_status(response, resource=resource)
-        body = self._json(response, resource=resource)
+        body = self.json_object(response, resource=resource)
         records = [r for r in body.get("value") or () if isinstance(r, dict)]
         watermark: datetime | None = None
         for record in records:
@@ -202,7 +202,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             "GET", f"{self._collection(spec)}({_guid(record_id)})", resource=resource, params=params
         )
         self.raise_for_status(response, resource=resource)
-        return self._json(response, resource=resource)
+        return self.json_object(response, resource=resource)
 
     @override
     def get_by_external_id(self, resource: str, external_id: str) -> RawRecord | None:
@@ -222,7 +222,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             params["$expand"] = spec.expand
         response = self.send("GET", self._collection(spec), resource=resource, params=params)
         self.raise_for_status(response, resource=resource, external_id=external_id)
-        found = list(self._json(response, resource=resource).get("value") or ())
+        found = list(self.json_object(response, resource=resource).get("value") or ())
         if len(found) > 1:
             raise ConflictError(
                 "several records carry one key",
@@ -283,7 +283,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             headers={"If-Match": etag or "*"},
         )
         self.raise_for_status(response, resource=resource)
-        body = self._json(response, resource=resource)
+        body = self.json_object(response, resource=resource)
         return WriteResult(id=record_id, created=False, etag=_etag(body))
 
     @override
@@ -329,7 +329,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         spec = RESOURCES[resource]
         response = self.send("GET", self._collection(spec), resource=resource, params={"$top": 1})
         self.raise_for_status(response, resource=resource)
-        if not self._json(response, resource=resource).get("value"):
+        if not self.json_object(response, resource=resource).get("value"):
             return False
         journal = f"/companies({self.company_id})/{_JOURNAL_SETS[kind]}({self._journal_id(kind)})"
         response = self.send("POST", f"{journal}/Microsoft.NAV.post", resource=resource)
@@ -359,7 +359,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             },
         )
         self.raise_for_status(response, resource="subscriptions")
-        return _without_client_state(self._json(response, resource="subscriptions"))
+        return _without_client_state(self.json_object(response, resource="subscriptions"))
 
     def renew_subscription(self, subscription_id: str, *, etag: str | None = None) -> RawRecord:
         """Extend a subscription (``PATCH`` with ``If-Match``; BC repeats the handshake)."""
@@ -371,7 +371,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             headers={"If-Match": etag or "*"},
         )
         self.raise_for_status(response, resource="subscriptions", external_id=subscription_id)
-        return _without_client_state(self._json(response, resource="subscriptions"))
+        return _without_client_state(self.json_object(response, resource="subscriptions"))
 
     def delete_subscription(self, subscription_id: str, *, etag: str | None = None) -> None:
         """Remove a subscription; an unknown one is already gone (not an error)."""
@@ -389,7 +389,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         """Every subscription of this application (client states removed)."""
         response = self.send("GET", "/subscriptions", resource="subscriptions")
         self.raise_for_status(response, resource="subscriptions")
-        values = self._json(response, resource="subscriptions").get("value") or ()
+        values = self.json_object(response, resource="subscriptions").get("value") or ()
         return [_without_client_state(v) for v in values if isinstance(v, dict)]
 
     # ----------------------------------------------------------------- describing records
@@ -427,7 +427,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             params={"$filter": f"code eq {_odata_string(code)}"},
         )
         self.raise_for_status(response, resource=journal_set)
-        found = self._json(response, resource=journal_set).get("value") or ()
+        found = self.json_object(response, resource=journal_set).get("value") or ()
         if not found or not isinstance(found[0], dict):
             raise NotFoundError(
                 "journal batch not found",
@@ -445,27 +445,13 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
     ) -> RawRecord:
         response = self.send("POST", self._collection(spec), resource=spec.name, json=dict(body))
         self.raise_for_status(response, resource=spec.name, external_id=external_id)
-        return self._json(response, resource=spec.name)
+        return self.json_object(response, resource=spec.name)
 
     def _same_origin(self, url: str) -> None:
         """A nextLink must point at this API: the bearer token goes wherever it points."""
         target, base = httpx.URL(url), httpx.URL(self.config.base_url)
         if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
             raise ValueError("cursor points outside the Business Central API")
-
-    def _json(self, response: httpx.Response, *, resource: str) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise PermanentError(
-                "expected a JSON object",
-                connector=self.name,
-                resource=resource,
-                status_code=response.status_code,
-            )
-        return body
 
 
 # --------------------------------------------------------------------------- helpers

@@ -188,7 +188,7 @@ class KantataConnector(Connector[KantataConfig]):
             params["updated_after"] = _stamp(since)
         response = self.send("GET", f"/{spec.plural}", resource=resource, params=params)
         self.raise_for_status(response, resource=resource)
-        body = self._json(response, resource=resource)
+        body = self.json_object(response, resource=resource)
         records = _records(body, spec)
         watermark: datetime | None = None
         for record in records:
@@ -214,7 +214,7 @@ class KantataConnector(Connector[KantataConfig]):
             params={"include": _includes(spec)},
         )
         self.raise_for_status(response, resource=resource)
-        records = _records(self._json(response, resource=resource), spec)
+        records = _records(self.json_object(response, resource=resource), spec)
         if not records:
             raise NotFoundError(
                 connector=self.name, resource=resource, status_code=response.status_code
@@ -254,7 +254,7 @@ class KantataConnector(Connector[KantataConfig]):
             },
         )
         self.raise_for_status(response, resource=resource, external_id=ref)
-        records = _records(self._json(response, resource=resource), spec)
+        records = _records(self.json_object(response, resource=resource), spec)
         if len(records) > 1:
             raise ConflictError(
                 "several records carry one external reference",
@@ -352,7 +352,7 @@ class KantataConnector(Connector[KantataConfig]):
             json=body,
         )
         self.raise_for_status(response, resource=spec.plural)
-        records = _records(self._json(response, resource=spec.plural), spec)
+        records = _records(self.json_object(response, resource=spec.plural), spec)
         if not records:
             raise PermanentError(
                 "approval answered without the submission",
@@ -396,7 +396,7 @@ class KantataConnector(Connector[KantataConfig]):
             json={"external_reference": attrs},
         )
         self.raise_for_status(response, resource="external_references", external_id=ref)
-        body = self._json(response, resource="external_references")
+        body = self.json_object(response, resource="external_references")
         refs = _ordered(body, "external_references")
         if not refs:
             raise PermanentError(
@@ -439,7 +439,7 @@ class KantataConnector(Connector[KantataConfig]):
             "GET", "/subscribed_events", resource="subscribed_events", params=params
         )
         self.raise_for_status(response, resource="subscribed_events")
-        body = self._json(response, resource="subscribed_events")
+        body = self.json_object(response, resource="subscribed_events")
         raw = _ordered(body, "subscribed_events")
         fresh: list[RawRecord] = []
         highest = last_id
@@ -493,7 +493,7 @@ class KantataConnector(Connector[KantataConfig]):
             json={spec.singular: dict(attrs)},
         )
         self.raise_for_status(response, resource=spec.plural, external_id=external_id)
-        records = _records(self._json(response, resource=spec.plural), spec)
+        records = _records(self.json_object(response, resource=spec.plural), spec)
         if not records:
             raise PermanentError(
                 "create answered without the record",
@@ -519,20 +519,6 @@ class KantataConnector(Connector[KantataConfig]):
             json={spec.singular: dict(attrs)},
         )
         self.raise_for_status(response, resource=spec.plural, external_id=external_id)
-
-    def _json(self, response: httpx.Response, *, resource: str) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise PermanentError(
-                "expected a JSON object",
-                connector=self.name,
-                resource=resource,
-                status_code=response.status_code,
-            )
-        return body
 
 
 # --------------------------------------------------------------------------- envelope helpers

@@ -153,7 +153,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
             headers={"Prefer": "transient"},
         )
         self.raise_for_status(response, resource=resource)
-        body = _json_object(response, connector=self.name, resource=resource)
+        body = self.json_object(response, resource=resource)
         records = [
             {k: v for k, v in item.items() if k != "links"}
             for item in body.get("items", [])
@@ -281,7 +281,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
             "GET", f"/record/v1/{spec.record_type}/{key}", resource=resource, params=params
         )
         self.raise_for_status(response, resource=resource, external_id=external_id)
-        return _json_object(response, connector=self.name, resource=resource)
+        return self.json_object(response, resource=resource)
 
     def _located_id(
         self, response: httpx.Response, *, resource: str, external_id: str | None
@@ -342,18 +342,3 @@ def _eid(external_id: str) -> str:
     if not _EID.match(external_id):
         raise ValueError("a NetSuite external id holds only letters, digits, '_' and '-'")
     return external_id
-
-
-def _json_object(response: httpx.Response, *, connector: str, resource: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise PermanentError(
-            "expected a JSON object",
-            connector=connector,
-            resource=resource,
-            status_code=response.status_code,
-        )
-    return body

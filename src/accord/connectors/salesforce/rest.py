@@ -272,7 +272,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
         query = self.soql_for_page(resource, cursor=cursor, since=since, size=size)
         response = self.send("GET", self._path("query"), resource=resource, params={"q": query})
         self.raise_for_status(response, resource=resource)
-        body = self._json_object(response, resource=resource)
+        body = self.json_object(response, resource=resource)
         rows = [r for r in body.get("records", []) if isinstance(r, dict)]
         has_more = len(rows) > size or body.get("done") is False
         records = rows[:size]
@@ -303,7 +303,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
             "GET", self._path(f"sobjects/{spec.name}/{_segment(record_id)}"), resource=resource
         )
         self.raise_for_status(response, resource=resource)
-        return self._json_object(response, resource=resource)
+        return self.json_object(response, resource=resource)
 
     @override
     def get_by_external_id(self, resource: str, external_id: str) -> RawRecord | None:
@@ -312,7 +312,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
         if response.status_code == httpx.codes.NOT_FOUND:
             return None
         self.raise_for_status(response, resource=resource, external_id=external_id)
-        return self._json_object(response, resource=resource)
+        return self.json_object(response, resource=resource)
 
     # ----------------------------------------------------------------- writes
     @override
@@ -337,7 +337,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
             if found is None:
                 raise NotFoundError(connector=self.name, resource=resource, external_id=external_id)
             return WriteResult(id=str(found.get("Id")), created=False)
-        result = self._json_object(response, resource=resource)
+        result = self.json_object(response, resource=resource)
         created = result.get("created")
         return WriteResult(
             id=self._saved_id(result, resource=resource, external_id=external_id),
@@ -378,7 +378,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
             "POST", self._path(f"sobjects/{spec.name}"), resource=resource, json=dict(fields)
         )
         self.raise_for_status(response, resource=resource, external_id=external_id)
-        result = self._json_object(response, resource=resource)
+        result = self.json_object(response, resource=resource)
         return WriteResult(
             id=self._saved_id(result, resource=resource, external_id=external_id), created=True
         )
@@ -438,20 +438,6 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
                 external_id=external_id,
             )
         return record_id
-
-    def _json_object(self, response: httpx.Response, *, resource: str) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise PermanentError(
-                "expected a JSON object",
-                connector=self.name,
-                resource=resource,
-                status_code=response.status_code,
-            )
-        return body
 
 
 def _segment(record_id: str) -> str:
