@@ -391,7 +391,12 @@ class Emulator:
 
         @router.get("/stats")
         def stats() -> dict[str, Any]:
-            return {"system": self.name, **self.stats.as_json()}
+            return {"system": self.name, "in_flight": self._in_flight, **self.stats.as_json()}
+
+        @router.post("/stats/reset", status_code=204)
+        def reset_stats() -> None:
+            # Counters only: records, faults and duplicate detection stay as they are.
+            self.stats = Stats()
 
         @router.post("/faults", status_code=201)
         def add_fault(spec: FaultSpec) -> dict[str, Any]:

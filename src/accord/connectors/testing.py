@@ -16,6 +16,7 @@ Only tests import this module; production code never does (it imports pytest).
 """
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -180,6 +181,17 @@ class SandboxControl:
     def reset(self) -> None:
         """Clear records, faults and stats; the emulator re-seeds its synthetic firm."""
         self.client.post("/__sandbox/reset").raise_for_status()
+
+    def settle_and_reset_stats(self, timeout: float = 10.0) -> None:
+        """Wait until no request is in flight at the emulator, then zero its counters.
+
+        A request an earlier test gave up on (a client timeout) can still be running at the
+        emulator; counting it would blame the next test for it.
+        """
+        deadline = time.monotonic() + timeout
+        while self.stats().get("in_flight", 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.client.post("/__sandbox/stats/reset").raise_for_status()
 
     def stats(self) -> dict[str, Any]:
         """Request, write, duplicate, throttle and error counters, and ``max_in_flight``."""
@@ -570,6 +582,7 @@ class ConnectorContract:
         limit = self.concurrency_limit
         with make_connector(budget=budget, concurrency=limit, rate_per_s=1000.0) as conn:
             conn.check()
+            sandbox.settle_and_reset_stats()
             sandbox.add_fault(path=fault_path, latency_ms=40)
 
             def work(_: int) -> int:
