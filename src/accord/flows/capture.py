@@ -40,11 +40,11 @@ from accord.domain import EVENT_TYPES, business_key
 from accord.errors import ConfigError, MappingError, RetryableError, is_retryable
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
-from accord.flows.record_event import EventRef
+from accord.flows.intake import journal_events
 from accord.flows.runtime import Runtime
-from accord.store import cursors, journal
+from accord.store import cursors
 from accord.store.cursors import CursorState, SeenKey
-from accord.store.journal import JournalEntry, NewEvent
+from accord.store.journal import NewEvent
 from accord.store.util import write_lock
 
 __all__ = [
@@ -302,32 +302,8 @@ def _hand_on(conn: sa.Connection, runtime: Runtime, events: Sequence[NewEvent]) 
     """Journal the events not journaled yet and enqueue their runs; returns how many."""
     if not events:
         return 0
-    client = runtime.client
-    if client is None:
-        msg = "the flow runtime is not launched in this process"
-        raise RuntimeError(msg)
-    existing = journal.find_existing(conn, [(e.source, e.ce_id) for e in events])
-    fresh: dict[tuple[str, str], NewEvent] = {}
-    for event in events:
-        key = (event.source, event.ce_id)
-        if key not in existing:
-            fresh.setdefault(key, event)
-    entries: list[JournalEntry] = journal.insert_many(conn, list(fresh.values()))
-    for entry in entries:
-        options = runtime.enqueue_options(
-            event_type=entry.type, run_id=entry.run_id, business_key=entry.business_key
-        )
-        client.enqueue_in_transaction(
-            conn,
-            options,
-            EventRef(
-                seq=entry.seq,
-                event_id=entry.event_id,
-                type=entry.type,
-                business_key=entry.business_key,
-            ),
-        )
-    return len(entries)
+    journaled = journal_events(conn, runtime, events)
+    return sum(1 for _, existed in journaled.values() if not existed)
 
 
 def _commit_page(

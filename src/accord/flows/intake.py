@@ -22,7 +22,7 @@ from accord.observability.metrics import get_metrics
 from accord.store import journal
 from accord.store.journal import JournalEntry, NewEvent
 
-__all__ = ["IntakeWriter", "Receipt"]
+__all__ = ["IntakeWriter", "Receipt", "journal_events"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,45 +125,46 @@ class IntakeWriter:
             item.future.set_result(receipt)
 
     def _commit(self, batch: list[_Pending]) -> list[Receipt]:
-        client = self.runtime.client
-        if client is None:
-            msg = "runtime not launched"
-            raise RuntimeError(msg)
         metrics = get_metrics()
-        keys = [(p.event.source, p.event.ce_id) for p in batch]
-        out: list[Receipt | None] = [None] * len(batch)
         with self.engine.begin() as conn:
-            existing = journal.find_existing(conn, keys)
-            fresh: list[NewEvent] = []
-            fresh_index: dict[tuple[str, str], list[int]] = {}
-            for i, (p, key) in enumerate(zip(batch, keys, strict=True)):
-                if key in existing:
-                    continue
-                if key not in fresh_index:
-                    fresh.append(p.event)
-                fresh_index.setdefault(key, []).append(i)
-            entries = journal.insert_many(conn, fresh)
-            for entry in entries:
-                self._enqueue(conn, entry)
-        new_by_key = {(e.source, e.ce_id): e for e in entries}
-        for i, key in enumerate(keys):
-            if key in existing:
-                out[i] = _receipt(existing[key], duplicate=True)
-                metrics.events_deduplicated.labels(type=batch[i].event.type).inc()
-            else:
-                first = fresh_index[key][0] == i
-                out[i] = _receipt(new_by_key[key], duplicate=not first)
-                if first:
-                    metrics.events_received.labels(type=batch[i].event.type).inc()
-                else:
-                    metrics.events_deduplicated.labels(type=batch[i].event.type).inc()
+            journaled = journal_events(conn, self.runtime, [p.event for p in batch])
+        seen: set[tuple[str, str]] = set()
+        receipts: list[Receipt] = []
+        for p in batch:
+            key = (p.event.source, p.event.ce_id)
+            entry, existed = journaled[key]
+            # A redelivery, or the second copy of one event inside this batch.
+            duplicate = existed or key in seen
+            seen.add(key)
+            receipts.append(_receipt(entry, duplicate=duplicate))
+            counter = metrics.events_deduplicated if duplicate else metrics.events_received
+            counter.labels(type=p.event.type).inc()
         metrics.intake_batch_size.observe(len(batch))
-        return [r for r in out if r is not None]
+        return receipts
 
-    def _enqueue(self, conn: sa.Connection, entry: JournalEntry) -> None:
-        client = self.runtime.client
-        assert client is not None
-        options = self.runtime.enqueue_options(
+
+def journal_events(
+    conn: sa.Connection, runtime: Runtime, events: Sequence[NewEvent]
+) -> dict[tuple[str, str], tuple[JournalEntry, bool]]:
+    """Journal the events not journaled yet and enqueue their runs, in the caller's transaction.
+
+    Returns, for each (``source``, ``id``), its journal entry and whether it was there already
+    (a redelivery). The intake's group commit and change capture both hand events on this way,
+    so a journal row never commits without its run start.
+    """
+    client = runtime.client
+    if client is None:
+        msg = "the flow runtime is not launched in this process"
+        raise RuntimeError(msg)
+    existing = journal.find_existing(conn, [(e.source, e.ce_id) for e in events])
+    fresh: dict[tuple[str, str], NewEvent] = {}
+    for event in events:
+        key = (event.source, event.ce_id)
+        if key not in existing:
+            fresh.setdefault(key, event)
+    out = {key: (entry, True) for key, entry in existing.items()}
+    for entry in journal.insert_many(conn, list(fresh.values())):
+        options = runtime.enqueue_options(
             event_type=entry.type, run_id=entry.run_id, business_key=entry.business_key
         )
         client.enqueue_in_transaction(
@@ -176,6 +177,8 @@ class IntakeWriter:
                 business_key=entry.business_key,
             ),
         )
+        out[(entry.source, entry.ce_id)] = (entry, False)
+    return out
 
 
 def _receipt(entry: JournalEntry, *, duplicate: bool) -> Receipt:
