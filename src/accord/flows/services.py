@@ -21,6 +21,7 @@ from accord.observability.alerts_eval import AlertEngine
 from accord.observability.alerts_notify import Notifier
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
+from accord.store.budget import DatabaseBudget
 
 __all__ = ["Services"]
 
@@ -68,6 +69,9 @@ class Services:
     def start(self) -> None:
         """Migrate the database, launch the runtime, start the intake writer."""
         migrate(self.engine)
+        if self.runtime.worker:
+            # Slots a killed predecessor under this worker id still holds would stall every call.
+            DatabaseBudget(self.engine, holder=self.settings.worker_id).release_held()
         self.runtime.launch()
         extras = flow_context().extras
         extras[CONTEXT_KEY] = self.connections

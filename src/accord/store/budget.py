@@ -55,6 +55,19 @@ class DatabaseBudget:
         self._max_in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def release_held(self) -> int:
+        """Free every slot this holder's earlier life left behind; returns how many.
+
+        A process killed mid-request (SIGKILL, OOM) cannot release its leases, and they would
+        otherwise block the connection until they expire. A restarted worker runs under the same
+        holder id (its ``ACCORD_WORKER_ID``), so it reclaims them at start instead.
+        """
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.delete(budget_leases).where(budget_leases.c.holder == self.holder)
+            )
+        return int(result.rowcount or 0)
+
     # ------------------------------------------------------------------ protocol
     def acquire(self, connection: ConnectionLimits) -> AbstractContextManager[None]:
         """Wait for a token and a slot; the slot (a lease row) is held inside the block."""

@@ -124,3 +124,15 @@ def test_a_dead_holders_lease_expires(engine):
     with alive.acquire(limits):
         waited = time.monotonic() - t0
     assert 0.2 <= waited < 5
+
+
+def test_a_restarted_holder_reclaims_its_leases_at_once(engine):
+    limits = Limits("netsuite", rate_per_s=100.0, concurrency=1)
+    before_kill = DatabaseBudget(engine, holder="worker-a", lease_ttl_s=600)
+    held = before_kill.acquire(limits)
+    held.__enter__()  # killed while holding the only slot (kept referenced: never released)
+    restarted = DatabaseBudget(engine, holder="worker-a")
+    assert restarted.release_held() == 1
+    t0 = time.monotonic()
+    with restarted.acquire(limits):
+        assert time.monotonic() - t0 < 2
