@@ -7,6 +7,7 @@ started under the old version must drain (or be handed over with ``accord worker
 before the old workers are retired.
 """
 
+import importlib
 import logging
 import zlib
 from typing import Any
@@ -21,18 +22,25 @@ from accord.flows.instrumentation import install_tracing
 from accord.observability.logging import adopt_logger
 from accord.settings import Settings
 
-__all__ = ["EVENTS_QUEUE", "Runtime", "workflow_for"]
+__all__ = ["EVENTS_QUEUE", "FLOW_MODULES", "Runtime", "workflow_for"]
 
 logger = logging.getLogger(__name__)
 
 EVENTS_QUEUE = "accord-events"
 """The queue every event run is enqueued on, partitioned by business-key bucket."""
 
-_WORKFLOWS: dict[str, str] = {"opportunity.won": "lead_to_project"}
+_WORKFLOWS: dict[str, str] = {
+    "opportunity.won": "lead_to_project",
+}
 """Event type -> workflow name, for types a business flow has claimed.
 
 Names, not functions: the flows import this module (capture enqueues runs), so they register
-their workflows with DBOS when :meth:`Runtime.launch` imports them, not here."""
+their workflows with DBOS when :meth:`Runtime.launch` imports them (:data:`FLOW_MODULES`)."""
+
+FLOW_MODULES: tuple[str, ...] = ("accord.flows.lead_to_project",)
+"""The modules whose import registers the business flows' workflows and steps with DBOS.
+
+Imported by :meth:`Runtime.launch` before DBOS launches, so recovery finds every workflow."""
 _DEFAULT_WORKFLOW = "record_event"
 _ = record_event  # imported for its registrations
 
@@ -73,7 +81,8 @@ class Runtime:
         """Launch DBOS, register queues and open the enqueue client."""
         install_context(FlowContext(engine=self.engine, settings=self.settings))
         # Registers the business flows' workflows before DBOS launches (and recovers them).
-        import accord.flows.lead_to_project  # noqa: F401, PLC0415 - see _WORKFLOWS
+        for module in FLOW_MODULES:
+            importlib.import_module(module)
 
         config: DBOSConfig = {
             "name": "accord",

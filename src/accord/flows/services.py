@@ -4,6 +4,7 @@ The API (``accord run``) and the CLI commands that need the runtime build one
 :class:`Services`; tests build their own on a temporary database.
 """
 
+import importlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -23,9 +24,24 @@ from accord.settings import Settings
 from accord.store import create_db_engine, migrate
 from accord.store.budget import DatabaseBudget
 
-__all__ = ["Services"]
+__all__ = ["CAPTURE_ENABLERS", "Services"]
 
 logger = logging.getLogger(__name__)
+
+CAPTURE_ENABLERS: tuple[str, ...] = (
+    "accord.flows.provisioning.capture:enable_opportunity_capture",
+)
+"""``module:function`` of each business flow's capture switch.
+
+Each is called as ``function(connections, config_file)`` before capture starts; it registers
+its polling (or unregisters it) from ``accord.yaml`` and returns whether it registered. Named,
+not imported, so that this module does not import every flow at import time."""
+
+
+def _enable_captures(connections: Connections, settings: Settings) -> None:
+    for target in CAPTURE_ENABLERS:
+        module, _, function = target.partition(":")
+        getattr(importlib.import_module(module), function)(connections, settings.config_file)
 
 
 @dataclass
@@ -76,10 +92,8 @@ class Services:
         extras = flow_context().extras
         extras[CONTEXT_KEY] = self.connections
         extras[capture.RUNTIME_KEY] = self.runtime
-        # Lead-to-project polls the CRM's opportunities when a CRM connection is configured.
-        from accord.flows.provisioning.capture import enable_opportunity_capture  # noqa: PLC0415
-
-        enable_opportunity_capture(self.connections, self.settings.config_file)
+        # Each business flow polls its source systems when their connections are configured.
+        _enable_captures(self.connections, self.settings)
         capture.start_capture(self.connections)
         self.writer.start()
         self.collector = Collector(self.engine, queues=(EVENTS_QUEUE, capture.CAPTURE_QUEUE))
