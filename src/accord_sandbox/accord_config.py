@@ -12,7 +12,12 @@ them, so the connection names here are the ones ``rules/default.yaml`` routes to
 
 Besides ``connections:``, the document has a ``lead_to_project:`` section that the
 lead-to-project flow reads (:mod:`accord.flows.provisioning.settings`): which PSA system and
-connection to provision in, which connection is the CRM, and the rules file to use. Secrets
+connection to provision in, which connection is the CRM, and the rules file to use; and an
+``approvals:`` section (:mod:`accord.flows.approvals.settings`): the PSA whose approved time
+and expenses are captured, and how often it is polled; and a ``customer_master:`` section
+(:mod:`accord.flows.customer_master.settings`): what to do with ERP drift of CRM-owned
+customer fields; ``cash:`` and ``milestones:`` (:mod:`accord.flows.cash.settings`): how
+often ERP invoices, payments and PSA milestones are polled. Secrets
 are written inline: they are the sandbox's published demo credentials, never real ones.
 
 What does *not* belong here: starting the sandbox (:mod:`accord_sandbox.server`) and
@@ -123,7 +128,20 @@ def accord_config(
     rules_path = rules if rules is not None else default_rules_path()
     if rules_path is not None:
         flow["rules"] = str(rules_path)
-    return {"connections": connections, "lead_to_project": flow}
+    # Time and expenses are approved where the projects are provisioned.
+    approvals = {"psa": {"system": psa, "connection": psa}, "capture_interval_s": 5}
+    return {
+        "connections": connections,
+        "lead_to_project": flow,
+        "approvals": approvals,
+        # An ERP change to a CRM-owned customer field is raised (not reverted) by default.
+        "customer_master": {"erp_drift": "raise"},
+        # Invoices and payments flow back, completed milestones are billed (polls start now).
+        "cash": {"capture_interval_s": 30},
+        "milestones": {"capture_interval_s": 15},
+        # Approved time posts per entry; time in a closed period moves to the first open one.
+        "time_to_bill": {"posting": "per_entry", "closed_period_policy": "redate"},
+    }
 
 
 def write_accord_config(

@@ -83,7 +83,10 @@ def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(db_url, tmp_path):
         run_ids = {r["run_id"] for r in answered.values()}
         with engine.connect() as conn:
             finished_before = conn.execute(
-                sa.text(f"SELECT count(*) FROM {workflow_status} WHERE status = 'SUCCESS'")
+                sa.text(
+                    f"SELECT count(*) FROM {workflow_status} "
+                    "WHERE status = 'SUCCESS' AND name = 'record_event'"
+                )
             ).scalar_one()
         assert finished_before < len(run_ids), "the kill found no pending run to recover"
 
@@ -94,7 +97,11 @@ def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(db_url, tmp_path):
             with engine.connect() as conn:
                 statuses = dict(
                     conn.execute(
-                        sa.text(f"SELECT workflow_uuid, status FROM {workflow_status}")
+                        # Event runs only: scheduled workflows (hold release) run here too.
+                        sa.text(
+                            f"SELECT workflow_uuid, status FROM {workflow_status} "
+                            "WHERE name = 'record_event'"
+                        )
                     ).all()
                 )
             done = {rid for rid in run_ids if statuses.get(rid) == "SUCCESS"}

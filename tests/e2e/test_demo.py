@@ -3,7 +3,9 @@
 The demo starts the sandbox and Accord in one process. These tests read the two lines it
 promises (``Console:`` and ``Admin key:``), use the key against the API, watch the sandbox's
 Salesforce for an opportunity that Accord has provisioned (the "Done when" minute of issue 5),
-ask Accord for its lineage, and then check that SIGINT stops everything with exit code 0.
+ask Accord for its lineage, watch the sandbox's NetSuite for the time the demo's consultants
+logged and approved in Kantata, posted by time-to-bill (issue 6), and then check that SIGINT
+stops everything with exit code 0.
 """
 
 import os
@@ -26,6 +28,11 @@ READY_WITHIN_S = 60.0
 DONE_WITHIN_S = 60.0
 """Issue 5: within a minute, won opportunities are provisioned and lineage answers."""
 STOP_WITHIN_S = 20.0
+POSTED_WITHIN_S = 150.0
+"""Issue 6: time approved in Kantata on a provisioned project is posted in the ERP.
+
+Generous: the approvals queue behind the burst of won deals' provisioning runs, and the
+suite shares two cores."""
 
 
 def free_base_port() -> int:
@@ -56,6 +63,8 @@ class Demo:
         self.port = free_port()
         self.base = free_base_port()
         self.salesforce = f"http://127.0.0.1:{self.base + 1}"
+        self.netsuite = f"http://127.0.0.1:{self.base + 3}"
+        self.business_central = f"http://127.0.0.1:{self.base + 4}"
         self.stderr_path = tmp_path / "demo.stderr"
         self._stderr = self.stderr_path.open("w")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
@@ -84,6 +93,15 @@ class Demo:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put(line.rstrip("\n"))
+
+    def summary(self) -> str:
+        """The latest one-line summary printed so far (stdout is not a terminal here)."""
+        while True:
+            try:
+                self.seen.append(self.lines.get_nowait())
+            except queue.Empty:
+                break
+        return next((line for line in reversed(self.seen) if line.startswith("won ")), "")
 
     def wait_line(self, prefix: str, timeout: float) -> str:
         """The rest of the first stdout line starting with ``prefix``."""
@@ -137,6 +155,23 @@ def opportunities(salesforce: str) -> list[dict]:
     return resp.json()["records"]
 
 
+def posted_time(netsuite: str, business_central: str) -> list[dict]:
+    """Time the demo's Kantata approvals posted in the ERP emulators (control API)."""
+    found: list[dict] = []
+    for url, obj, key in (
+        (netsuite, "timeBill", "externalId"),
+        (business_central, "postedJournalLines", "externalDocumentNumber"),
+    ):
+        resp = httpx.get(f"{url}/__sandbox/records/{obj}", timeout=10)
+        resp.raise_for_status()
+        found += [
+            r
+            for r in resp.json()["records"]
+            if str(r.get(key) or "").lower().startswith("kantata-te-")
+        ]
+    return found
+
+
 def test_demo_provisions_won_opportunities_with_lineage_and_stops_on_ctrl_c(start_demo):
     demo = start_demo()
     console = demo.wait_line("Console: ", READY_WITHIN_S)
@@ -178,6 +213,24 @@ def test_demo_provisions_won_opportunities_with_lineage_and_stops_on_ctrl_c(star
     assert opp["Id"] in ids
     types = {node["type"].casefold() for node in graph["nodes"]}
     assert any("project" in t for t in types), types
+
+    # Done when (issue 6): consultants log and approve a week in Kantata on the provisioned
+    # projects; Accord captures the approvals and posts the time to the ERP.
+    deadline = time.monotonic() + POSTED_WITHIN_S
+    posted: list[dict] = []
+    while not posted and time.monotonic() < deadline:
+        posted = posted_time(demo.netsuite, demo.business_central)
+        if not posted:
+            time.sleep(1)
+    assert posted, f"no time posted within {POSTED_WITHIN_S:g} s; {demo.summary()!r}"
+    assert all(r.get("hours") or r.get("quantity") for r in posted)
+    # The summary line reads the same back (approvals journaled, time posted).
+    deadline = time.monotonic() + 30
+    while " · posted 0 " in demo.summary() and time.monotonic() < deadline:
+        time.sleep(1)
+    line = demo.summary()
+    assert "timesheets approved 0 " not in line, line
+    assert " · posted 0 " not in line, line
 
     assert demo.interrupt() == 0
     assert "Traceback" not in demo.stderr_tail()

@@ -87,6 +87,26 @@ class LineageEdge(BaseModel):
     created_at: datetime
 
 
+class FieldChange(BaseModel):
+    """One field of a contract amendment: its value before and after."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str | None = Field(alias="from")
+    to: str | None
+
+
+class ContractVersionEntry(BaseModel):
+    """One version of a contract in the graph, with the field diff from the version before."""
+
+    contract_id: str
+    version: int
+    event_id: str | None
+    run_id: str | None
+    at: datetime | None
+    diff: dict[str, FieldChange]
+
+
 class LineageGraph(BaseModel):
     """The answer: nodes, edges, the node(s) the id resolved to, and whether it was cut."""
 
@@ -94,6 +114,28 @@ class LineageGraph(BaseModel):
     nodes: list[LineageNode]
     edges: list[LineageEdge]
     truncated: bool = Field(description="true when depth or max_nodes stopped the walk")
+    amendments: list[ContractVersionEntry] = Field(
+        default_factory=list,
+        description="amendment history of the contracts in the graph, oldest version first",
+    )
+
+
+def _amendments(conn: sa.Connection, graph: LineageGraph) -> list[ContractVersionEntry]:
+    # Imported here: the contract flow imports the durable runtime, which the rest of this
+    # module does not need.
+    from accord.flows.contracts.versions import history  # noqa: PLC0415
+
+    out: list[ContractVersionEntry] = []
+    for node in graph.nodes:
+        if node.type != "contract":
+            continue
+        for entry in history(conn, node.id):
+            changes = {
+                name: FieldChange(from_=change["from"], to=change["to"])
+                for name, change in entry["diff"].items()
+            }
+            out.append(ContractVersionEntry(contract_id=node.id, **{**entry, "diff": changes}))
+    return out
 
 
 def _start_nodes(
@@ -274,6 +316,8 @@ def get_lineage(
         graph = build_graph(
             conn, node_id=id, system=system, node_type=type, depth=depth, max_nodes=max_nodes
         )
+        if graph is not None:
+            graph.amendments = _amendments(conn, graph)
     if graph is None:
         where = f" in {system}" if system else ""
         raise Problem(404, "Not found", f"nothing is known by id {id!r}{where}")

@@ -4,8 +4,10 @@ The command starts the four emulators (scenario ``firm``), writes the ``accord.y
 points Accord at them, starts Accord itself (durable runtime, change capture and HTTP API on
 one SQLite database) and creates an admin key. Once ``/readyz`` answers 200 it prints
 ``Console: <url>`` and ``Admin key: <key>``; unless ``--no-traffic``, it then wins the firm's
-open opportunities through the Salesforce REST API, a few every few seconds, and shows a
-running summary read back from Accord's own store and API.
+open opportunities through the Salesforce REST API, a few every few seconds, has the firm's
+consultants log and approve a week of time on each project Accord provisions (the traffic
+lives in :mod:`accord.cli.demo_traffic`), and shows a running summary read back from Accord's
+own store and API and from the ERP emulators (time posted).
 
 Everything the demo writes lives in its data directory (``./var/demo`` by default):
 ``accord.yaml``, the SQLite database and ``accord.log``. Logs go to that file rather than the
@@ -17,7 +19,6 @@ What does *not* belong here: the flows themselves (:mod:`accord.flows`), the emu
 
 import contextlib
 import fcntl
-import itertools
 import logging
 import signal
 import socket
@@ -38,6 +39,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from accord.cli.demo_traffic import BATCH, TimeStatus, TimeTraffic, Traffic, read_time_status
 
 if TYPE_CHECKING:
     import uvicorn
@@ -70,20 +73,16 @@ DB_FILE: Final = "accord.db"
 LOG_FILE: Final = "accord.log"
 LOCK_FILE: Final = ".lock"
 CONFIG_FILE: Final = "accord.yaml"
-BATCH: Final = 3
-"""Opportunities won per tick of the traffic."""
 BATCH_INTERVAL_S: Final = 4.0
 """Seconds between two batches: the whole open pipeline (56 deals) is won in about 75 s."""
 REFRESH_S: Final = 1.0
 """Seconds between two reads of the summary."""
 PLAIN_SUMMARY_EVERY_S: Final = 5.0
 """Without a terminal (``make run | tee``), a one-line summary at most this often."""
+TIME_THREAD_JOIN_S: Final = 5.0
+"""How long Ctrl-C waits for the consultants' thread to finish the PSA call in flight."""
 READY_TIMEOUT_S: Final = 120.0
 STOP_TIMEOUT_S: Final = 30.0
-SF_API_VERSION: Final = "v60.0"
-CLOSED_WON: Final = "Closed Won"
-INVALID_AT: Final = {2: ("Start_Date__c", "no start date"), 7: ("Amount", "no amount")}
-"""Plan positions won with a required field cleared, so that validation opens exceptions."""
 FLOW: Final = "lead_to_project"
 """The lead-to-project flow's name in exceptions (``accord.flows.provisioning.steps.FLOW``)."""
 PATH_ORDER: Final = {"opportunity": 0, "customer": 1, "psa_project": 2, "erp_project": 3}
@@ -119,150 +118,6 @@ class DemoError(Exception):
     """The demo cannot start: a busy port, an unwritable data directory, a failed start."""
 
 
-# --------------------------------------------------------------------------- traffic
-@dataclass(frozen=True)
-class PlannedWin:
-    """One open opportunity the traffic will win, and the field it clears, if any."""
-
-    id: str
-    name: str
-    billing_model: str
-    legal_entity: str
-    clear: tuple[str, str] | None = None
-    """``(field, reason)``: won with this field emptied, to fail validation on purpose."""
-
-
-@dataclass
-class Traffic:
-    """Wins the firm's open opportunities through the Salesforce REST API, a few at a time.
-
-    Winning is what a salesperson does: a PATCH of ``StageName`` to ``Closed Won`` on the
-    emulator's real REST API (OAuth client credentials first), which Accord's change capture
-    then picks up like any other change. The plan interleaves billing models and legal
-    entities so that every kind of project shows up early.
-    """
-
-    salesforce_url: str
-    client_id: str
-    client_secret: str
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
-    plan: list[PlannedWin] = field(default_factory=list)
-    won: list[PlannedWin] = field(default_factory=list)
-    """The opportunities Salesforce accepted as Closed Won."""
-    _next: int = 0
-    _token: str | None = None
-
-    def load_plan(self) -> list[PlannedWin]:
-        """Read the open opportunities (SOQL) and order them into a varied plan."""
-        soql = (
-            "SELECT Id, Name, Billing_Model__c, Legal_Entity__c FROM Opportunity "
-            "WHERE IsClosed = false ORDER BY CreatedDate"
-        )
-        records: list[dict[str, Any]] = []
-        resp = self._call("GET", f"/services/data/{SF_API_VERSION}/query", params={"q": soql})
-        while True:
-            body = resp.json()
-            records.extend(body.get("records", []))
-            next_url = body.get("nextRecordsUrl")
-            if body.get("done", True) or not next_url:
-                break
-            resp = self._call("GET", next_url)
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for r in records:
-            key = (str(r.get("Billing_Model__c")), str(r.get("Legal_Entity__c")))
-            groups.setdefault(key, []).append(r)
-        # Round-robin over (billing model, entity) so the first minute shows a bit of each.
-        mixed = [
-            r for batch in itertools.zip_longest(*groups.values()) for r in batch if r is not None
-        ]
-        self.plan = [
-            PlannedWin(
-                id=str(r["Id"]),
-                name=str(r.get("Name") or ""),
-                billing_model=str(r.get("Billing_Model__c") or ""),
-                legal_entity=str(r.get("Legal_Entity__c") or ""),
-                clear=INVALID_AT.get(i),
-            )
-            for i, r in enumerate(mixed)
-        ]
-        return self.plan
-
-    @property
-    def remaining(self) -> int:
-        """Opportunities of the plan not tried yet."""
-        return len(self.plan) - self._next
-
-    def win_next(self, count: int = BATCH) -> list[PlannedWin]:
-        """Win the next ``count`` opportunities of the plan; returns those the API accepted."""
-        done: list[PlannedWin] = []
-        batch = self.plan[self._next : self._next + count]
-        self._next += len(batch)
-        for win in batch:
-            body: dict[str, Any] = {"StageName": CLOSED_WON}
-            if win.clear is not None:
-                body[win.clear[0]] = None
-                logger.info("winning opportunity %s with %s, on purpose", win.id, win.clear[1])
-            try:
-                self._call(
-                    "PATCH", f"/services/data/{SF_API_VERSION}/sobjects/Opportunity/{win.id}", body
-                )
-            except httpx.HTTPError as exc:
-                # Skipped, not retried: the demo goes on with the rest of the pipeline.
-                logger.warning("could not win opportunity %s: %s", win.id, exc)
-            else:
-                done.append(win)
-        self.won.extend(done)
-        return done
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.close()
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        json: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        url = path if path.startswith("http") else f"{self.salesforce_url}{path}"
-        resp = self._send(method, url, json, params)
-        if resp.status_code == httpx.codes.UNAUTHORIZED:
-            self._token = None  # the session expired: one fresh token, then give up
-            resp = self._send(method, url, json, params)
-        resp.raise_for_status()
-        return resp
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        json: Mapping[str, Any] | None,
-        params: Mapping[str, str] | None,
-    ) -> httpx.Response:
-        if self._token is None:
-            self._token = self._authenticate()
-        return self.http.request(
-            method,
-            url,
-            json=json,
-            params=params,
-            headers={"Authorization": f"Bearer {self._token}"},
-        )
-
-    def _authenticate(self) -> str:
-        resp = self.http.post(
-            f"{self.salesforce_url}/services/oauth2/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self.client_id,
-                "client_secret": self.client_secret,
-            },
-        )
-        resp.raise_for_status()
-        return str(resp.json()["access_token"])
-
-
 # --------------------------------------------------------------------------- status
 @dataclass(frozen=True)
 class LineageHop:
@@ -291,6 +146,8 @@ class DemoStatus:
     """The Salesforce id of the latest provisioned opportunity."""
     lineage: tuple[LineageHop, ...] = ()
     """Its lineage, from ``GET /api/v1/lineage``."""
+    time: TimeStatus = field(default_factory=TimeStatus)
+    """Timesheets approved (journaled by Accord) and posted (in the ERP emulators)."""
 
     def line(self) -> str:
         """The summary as one line, for logs and pipes."""
@@ -298,6 +155,8 @@ class DemoStatus:
         return (
             f"won {self.won} · provisioned {self.provisioned} · needs attention "
             f"{self.needs_attention} · exceptions open {sum(self.exceptions_open.values())}"
+            f" · timesheets approved {self.time.approvals} · posted {self.time.posted}"
+            f" · hours posted {self.time.hours_posted:.2f}"
             f" · runs: {runs}"
         )
 
@@ -307,6 +166,7 @@ def read_status(
     *,
     client: "DBOSClient | None" = None,
     api: httpx.Client | None = None,
+    urls: Mapping[str, str] | None = None,
 ) -> DemoStatus:
     """Read the demo's summary from Accord's store, its runtime and its lineage API.
 
@@ -315,6 +175,8 @@ def read_status(
         client: The runtime's client, for runs by status (omitted: no run counts).
         api: An HTTP client on Accord's API with a viewer (or better) key, for the lineage
             of the latest provisioned opportunity (omitted: no lineage).
+        urls: The sandbox's base URLs, to read time posted in the ERP emulators (omitted:
+            approvals only).
     """
     with engine.connect() as conn:
         # Won as Accord saw it: journaled, or refused before the journal (an opportunity too
@@ -356,7 +218,9 @@ def read_status(
     hops: tuple[LineageHop, ...] = ()
     if api is not None and last_id is not None:
         hops = _lineage(api, last_id)
+    time = read_time_status(engine, urls or {})
     return DemoStatus(
+        time=time,
         won=int(won),
         provisioned=len(provisioned),
         needs_attention=int(attention),
@@ -435,6 +299,14 @@ def render(status: DemoStatus, *, traffic: Traffic | None, stopping: bool = Fals
     table.add_row("exceptions open", f"{sum(status.exceptions_open.values())}  {exc}".rstrip())
     runs = ", ".join(f"{k.lower()} {v}" for k, v in sorted(status.runs.items())) or "none yet"
     table.add_row("runs by status", runs)
+    table.add_row(
+        "timesheets approved (journaled)",
+        f"{status.time.approvals}  ({status.time.hours_approved:.2f} h)",
+    )
+    table.add_row(
+        "timesheets posted to the ERP",
+        Text(f"{status.time.posted}  ({status.time.hours_posted:.2f} h)", style="green"),
+    )
     if status.last_id is not None:
         hops = "\n".join(
             f"{h.type.replace('_', ' ')}: "
@@ -739,6 +611,7 @@ def _watch(
 ) -> None:
     """Win opportunities (unless told not to) and show the summary until asked to stop."""
     traffic: Traffic | None = None
+    time_traffic: TimeTraffic | None = None
     if options.traffic:
         from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -747,23 +620,66 @@ def _watch(
             traffic.load_plan()
         except httpx.HTTPError as exc:
             logger.warning("could not read the open opportunities: %s", exc)
+        # The sandbox's accord.yaml names the PSA connection after the PSA.
+        time_traffic = TimeTraffic(
+            psa=options.psa,
+            connector=services.connections.connector(options.psa),
+            engine=services.engine,
+            connection=options.psa,
+        )
     api = httpx.Client(
         base_url=options.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=5.0
     )
+    view = _View(services, api, handle.urls, traffic)
+    # Consultants work on a thread of their own: a week of time is dozens of PSA calls, which
+    # must not hold up the summary (nor the salespeople).
+    logging_time = (
+        threading.Thread(target=_log_time, args=(time_traffic, stop), name="demo-time", daemon=True)
+        if time_traffic is not None
+        else None
+    )
+    if logging_time is not None:
+        logging_time.start()
     try:
         if _out.is_terminal:
-            _watch_live(services, traffic, api, stop)
+            _watch_live(view, stop)
         else:
-            _watch_plain(services, traffic, api, stop)
+            _watch_plain(view, stop)
     finally:
+        if logging_time is not None:
+            # A daemon: a week half logged when Ctrl-C came is left as it is.
+            logging_time.join(TIME_THREAD_JOIN_S)
         api.close()
         if traffic is not None:
             traffic.close()
 
 
-def _ticks(traffic: Traffic | None, stop: _Stop) -> Iterator[None]:
+@dataclass(frozen=True)
+class _View:
+    """What the watch loop reads and drives."""
+
+    services: "Services"
+    api: httpx.Client
+    urls: Mapping[str, str]
+    traffic: Traffic | None
+
+
+def _log_time(time_traffic: TimeTraffic, stop: _Stop) -> None:
+    """Every batch interval, consultants log a week on the projects provisioned meanwhile."""
+    while not stop.event.wait(BATCH_INTERVAL_S):
+        try:
+            time_traffic.tick(cancelled=stop.event.is_set)
+        except Exception:  # a demo thread must not die with a traceback
+            if stop.event.is_set():
+                # Ctrl-C closed the connections under a half-logged week: expected, quiet.
+                return
+            logger.warning("logging time failed; trying again next interval", exc_info=True)
+
+
+def _ticks(view: _View, stop: _Stop) -> Iterator[None]:
     """Yield once per refresh until stopped, winning a batch whenever one is due."""
     next_batch = time.monotonic()
+    traffic = view.traffic
     while not stop.event.is_set():
         if traffic is not None and traffic.remaining and time.monotonic() >= next_batch:
             traffic.win_next(BATCH)
@@ -772,31 +688,31 @@ def _ticks(traffic: Traffic | None, stop: _Stop) -> Iterator[None]:
         stop.event.wait(REFRESH_S)
 
 
-def _status(services: "Services", api: httpx.Client) -> DemoStatus:
+def _status(view: _View) -> DemoStatus:
+    services = view.services
     try:
-        return read_status(services.engine, client=services.runtime.client, api=api)
+        return read_status(
+            services.engine, client=services.runtime.client, api=view.api, urls=view.urls
+        )
     except sa.exc.SQLAlchemyError as exc:
         logger.warning("could not read the summary: %s", exc)
         return DemoStatus()
 
 
-def _watch_live(
-    services: "Services", traffic: Traffic | None, api: httpx.Client, stop: _Stop
-) -> None:
+def _watch_live(view: _View, stop: _Stop) -> None:
     status = DemoStatus()
+    traffic = view.traffic
     with Live(render(status, traffic=traffic), console=_out, refresh_per_second=4) as live:
-        for _ in _ticks(traffic, stop):
-            status = _status(services, api)
+        for _ in _ticks(view, stop):
+            status = _status(view)
             live.update(render(status, traffic=traffic))
         live.update(render(status, traffic=traffic, stopping=True))
 
 
-def _watch_plain(
-    services: "Services", traffic: Traffic | None, api: httpx.Client, stop: _Stop
-) -> None:
+def _watch_plain(view: _View, stop: _Stop) -> None:
     last_line, last_at = "", 0.0
-    for _ in _ticks(traffic, stop):
-        line = _status(services, api).line()
+    for _ in _ticks(view, stop):
+        line = _status(view).line()
         if line != last_line and time.monotonic() - last_at >= PLAIN_SUMMARY_EVERY_S:
             print(line, flush=True)  # noqa: T201 - one line per change, for pipes and logs
             last_line, last_at = line, time.monotonic()

@@ -11,8 +11,10 @@ transaction, so a crash either hands a page on and moves the cursor, or does nei
 Mapping a raw record to canonical events is the business flow's job, not capture's: each
 :class:`CaptureSpec` carries a ``to_events`` mapper (build its events with
 :func:`canonical_event`). Capture stamps every event with CloudEvents
-``source = accord/capture/<connection>/<resource>`` and ``id = <record id>@<stamp>``, so a
-re-read record is also deduplicated by the journal.
+``source = accord/capture/<connection>/<resource>`` and ``id = <record id>@<stamp>`` (unless
+the mapper named the event itself: ``canonical_event(..., event_id=...)``), so a re-read record
+is also deduplicated by the journal. A pair whose source is a feed rather than a collection
+gives its spec a ``read`` (and ``describe``) hook instead of the connector's ``read_page``.
 
 Durable polling: :func:`capture_changes` is the DBOS workflow that polls one pair (the poll is
 a step; retries follow :func:`accord.errors.is_retryable`). Pairs are declared in code with
@@ -35,7 +37,7 @@ from dbos import DBOS, Queue, SetEnqueueOptions, WorkflowHandle
 from pydantic import BaseModel
 
 from accord.connectors.base import Connector
-from accord.connectors.types import RawRecord, RecordMeta
+from accord.connectors.types import Page, RawRecord, RecordMeta
 from accord.domain import EVENT_TYPES, business_key
 from accord.errors import ConfigError, MappingError, RetryableError, is_retryable
 from accord.flows.connections import CONTEXT_KEY, Connections
@@ -53,6 +55,8 @@ __all__ = [
     "CaptureResult",
     "CaptureSpec",
     "EventMapper",
+    "PageReader",
+    "RecordDescriber",
     "canonical_event",
     "capture_changes",
     "capture_source",
@@ -79,6 +83,10 @@ DEFAULT_MAX_SEEN = 5000
 
 EventMapper = Callable[[RawRecord], list[NewEvent]]
 """Maps one raw record to the canonical events it means (possibly none)."""
+PageReader = Callable[[Connector[Any], str | None, datetime | None, int | None], Page]
+"""Reads one page as ``(connector, cursor, since, limit)``, for a pair that is not a collection."""
+RecordDescriber = Callable[[RawRecord], RecordMeta]
+"""Describes one record a :data:`PageReader` returned (its id and version stamp)."""
 
 
 # ---------------------------------------------------------------------- specs and registry
@@ -95,6 +103,10 @@ class CaptureSpec:
         overlap: How far behind the high watermark each sweep starts.
         max_pages: Pages read per poll at most; the cursor resumes the sweep next time.
         page_size: Page size asked of the connector (``None``: its maximum).
+        read: Reads a page instead of ``connector.read_page(resource, ...)``: for a source
+            that is a feed rather than a collection (Kantata's ``/subscribed_events``);
+            ``resource`` is then only the pair's name.
+        describe: Describes the records ``read`` returns instead of ``connector.describe``.
     """
 
     connection: str
@@ -104,6 +116,8 @@ class CaptureSpec:
     overlap: timedelta = DEFAULT_OVERLAP
     max_pages: int = 10
     page_size: int | None = None
+    read: PageReader | None = None
+    describe: RecordDescriber | None = None
 
     @property
     def key(self) -> str:
@@ -173,8 +187,12 @@ def canonical_event(
     *,
     subject: str | None = None,
     time: datetime | None = None,
+    event_id: str = "",
 ) -> NewEvent:
     """A canonical event for a mapper to return; capture fills in ``source`` and ``id``.
+
+    ``event_id`` names the event when it must stay the same across versions of the record
+    (capture's ``<record id>@<stamp>`` otherwise).
 
     Raises:
         MappingError: ``event_type`` is not canonical or ``data`` fails its model.
@@ -192,7 +210,7 @@ def canonical_event(
         raise MappingError(msg) from None
     return NewEvent(
         source="",
-        ce_id="",
+        ce_id=event_id,
         type=event_type,
         subject=subject,
         business_key=business_key(event_type, validated),
@@ -286,15 +304,17 @@ def _events_for(
 ) -> list[NewEvent]:
     base = f"{meta.id}@{stamp}"
     mapped = to_events(record)
+    # A mapper may name its event itself (an id stable across record versions, such as
+    # ``<submission>@approved``), so that the journal drops what a later version repeats.
     if len(mapped) == 1:
-        return [replace(mapped[0], source=source, ce_id=base)]
+        return [replace(mapped[0], source=source, ce_id=mapped[0].ce_id or base)]
     # Several events of one record version: the type keeps each id stable across re-reads.
     out: list[NewEvent] = []
     counts: dict[str, int] = {}
     for event in mapped:
         n = counts[event.type] = counts.get(event.type, 0) + 1
         suffix = event.type if n == 1 else f"{event.type}.{n}"
-        out.append(replace(event, source=source, ce_id=f"{base}#{suffix}"))
+        out.append(replace(event, source=source, ce_id=event.ce_id or f"{base}#{suffix}"))
     return out
 
 
@@ -350,6 +370,8 @@ def poll_once(
     max_pages: int = 10,
     page_size: int | None = None,
     max_seen: int = DEFAULT_MAX_SEEN,
+    read: PageReader | None = None,
+    describe: RecordDescriber | None = None,
 ) -> CaptureResult:
     """Read what changed since the last poll and hand the new records on as journal events.
 
@@ -364,6 +386,8 @@ def poll_once(
         max_pages: Pages read at most; an unfinished sweep resumes from its cursor next time.
         page_size: Page size asked of the connector.
         max_seen: Bound of the persisted seen set.
+        read: Reads a page instead of ``connector.read_page`` (see :class:`CaptureSpec`).
+        describe: Describes ``read``'s records instead of ``connector.describe``.
 
     Returns:
         The new records, the cursor the next poll resumes from, and counts.
@@ -389,12 +413,15 @@ def poll_once(
     conflict = False
     next_cursor: str | None = None
     for _ in range(max(1, max_pages)):
-        page = connector.read_page(resource, cursor=page_cursor, since=since, limit=page_size)
+        if read is not None:
+            page = read(connector, page_cursor, since, page_size)
+        else:
+            page = connector.read_page(resource, cursor=page_cursor, since=since, limit=page_size)
         sweep.pages += 1
         fresh: list[RawRecord] = []
         events: list[NewEvent] = []
         for record in page.records:
-            meta = connector.describe(resource, record)
+            meta = describe(record) if describe else connector.describe(resource, record)
             pair = (meta.id, _stamp(meta))
             if pair in seen_set:
                 sweep.duplicates += 1
@@ -473,6 +500,8 @@ def poll_changes(request: CaptureRequest) -> dict[str, Any]:
         overlap=spec.overlap,
         max_pages=spec.max_pages,
         page_size=spec.page_size,
+        read=spec.read,
+        describe=spec.describe,
     )
     logger.info(
         "captured %s: %d new, %d duplicate, %d page(s)",

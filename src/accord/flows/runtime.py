@@ -31,13 +31,27 @@ EVENTS_QUEUE = "accord-events"
 
 _WORKFLOWS: dict[str, str] = {
     "opportunity.won": "lead_to_project",
+    "contract.amended": "contract_change",
+    **dict.fromkeys(("timesheet.approved", "expense.approved"), "time_to_bill"),
+    "invoice.posted": "cash_invoice",
+    "invoice.paid": "cash_invoice",
+    "payment.received": "cash_payment",
+    "milestone.completed": "bill_milestone",
+    "customer.upserted": "customer_master",
 }
 """Event type -> workflow name, for types a business flow has claimed.
 
 Names, not functions: the flows import this module (capture enqueues runs), so they register
 their workflows with DBOS when :meth:`Runtime.launch` imports them (:data:`FLOW_MODULES`)."""
 
-FLOW_MODULES: tuple[str, ...] = ("accord.flows.lead_to_project",)
+FLOW_MODULES: tuple[str, ...] = (
+    "accord.flows.lead_to_project",
+    "accord.flows.contracts",
+    "accord.flows.time_to_bill",
+    "accord.flows.cash.workflow",
+    "accord.flows.milestones.workflow",
+    "accord.flows.customer_master",
+)
 """The modules whose import registers the business flows' workflows and steps with DBOS.
 
 Imported by :meth:`Runtime.launch` before DBOS launches, so recovery finds every workflow."""

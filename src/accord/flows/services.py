@@ -30,6 +30,11 @@ logger = logging.getLogger(__name__)
 
 CAPTURE_ENABLERS: tuple[str, ...] = (
     "accord.flows.provisioning.capture:enable_opportunity_capture",
+    "accord.flows.billing.hold:enable_hold_release",
+    "accord.flows.cash.capture:enable_cash_capture",
+    "accord.flows.milestones.capture:enable_milestone_capture",
+    "accord.flows.approvals.capture:enable_approval_capture",
+    "accord.flows.customer_master.capture:enable_customer_capture",
 )
 """``module:function`` of each business flow's capture switch.
 

@@ -17,6 +17,7 @@ __all__ = [
     "journal",
     "lineage",
     "metadata",
+    "postings",
     "xref",
 ]
 
@@ -196,3 +197,33 @@ alerts = sa.Table(
 sa.Index("ix_alerts_status_fired", alerts.c.status, alerts.c.fired_at)
 sa.Index("ix_alerts_rule_status", alerts.c.rule, alerts.c.status)
 sa.Index("ix_lineage_event_id", lineage.c.event_id)
+
+postings = sa.Table(
+    "accord_postings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("entry_id", sa.String(256), nullable=False),
+    sa.Column("submission_id", sa.String(256), nullable=False),
+    sa.Column("project_id", sa.String(256), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(128)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("code", sa.String(128)),
+    sa.Column("erp", sa.String(32)),
+    sa.Column("erp_connection", sa.String(128)),
+    sa.Column("erp_record_id", sa.String(256)),
+    sa.Column("external_id", sa.String(256)),
+    sa.Column("entry_date", sa.Date, nullable=False),
+    sa.Column("posted_date", sa.Date),
+    sa.Column("hours", sa.Numeric(12, 2)),
+    sa.Column("amount", sa.Numeric(18, 4)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("entry_json", sa.Text),
+    sa.Column("detail", sa.Text),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+    sa.UniqueConstraint("kind", "entry_id", name="uq_postings_entry"),
+)
+sa.Index("ix_postings_submission", postings.c.submission_id)
+sa.Index("ix_postings_status", postings.c.status, postings.c.project_id)

@@ -173,6 +173,36 @@ PROJECTS = EntitySet(
     number_series="J",
 )
 
+# Not in the standard v2.0 API: reference 5.4 says job tasks and planning lines need "a custom
+# API page". This is that page as the sandbox serves it [inferred]: a project's billing plan
+# (BC's Job Planning Line, line type Billable), one line per milestone / fee / retainer.
+# ``documentNumber`` (BC's "Document No.", Code[20]) is the client's idempotency key.
+PROJECT_PLANNING_LINES = EntitySet(
+    name="projectPlanningLines",
+    type_name="projectPlanningLine",
+    props=(
+        _ID,
+        Prop("documentNumber"),
+        Prop("projectNumber"),
+        Prop("projectTaskNumber"),
+        _ro("lineNumber", "integer"),
+        Prop(
+            "lineType",
+            choices=("Budget", "Billable", "Both Budget and Billable"),
+            default="Billable",
+        ),
+        Prop("planningDate", "date"),
+        Prop("description"),
+        Prop("quantity", "decimal"),
+        Prop("unitPrice", "decimal"),
+        Prop("lineAmount", "decimal"),
+        Prop("currencyCode"),
+        _MODIFIED,
+    ),
+    unique="documentNumber",
+    indexed=("documentNumber", "projectNumber"),
+)
+
 SALES_INVOICES = EntitySet(
     name="salesInvoices",
     type_name="salesInvoice",
@@ -487,6 +517,7 @@ ENTITY_SETS: dict[str, EntitySet] = {
     for s in (
         CUSTOMERS,
         PROJECTS,
+        PROJECT_PLANNING_LINES,
         SALES_INVOICES,
         SALES_INVOICE_LINES,
         JOURNALS,

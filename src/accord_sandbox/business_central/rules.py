@@ -63,6 +63,8 @@ def natural_key(set_name: str, record: Record, body: Record) -> str | None:
         return f"ext:{record['externalDocumentNumber']}"
     if set_name in ("customers", "projects", "employees", "resources") and body.get("number"):
         return f"no:{body['number']}"
+    if set_name == "projectPlanningLines" and record.get("documentNumber"):
+        return f"doc:{record['documentNumber']}"
     if set_name == "journalLines":
         if body.get("documentNumber"):
             return f"doc:{body['documentNumber']}"
@@ -268,6 +270,28 @@ def _prepare_journal_line(
     return []
 
 
+def _prepare_planning_line(
+    emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
+) -> Touched:
+    # [inferred] A planning line belongs to an existing project; its line number is assigned
+    # per project, and its amount is quantity x unit price unless the client sends it.
+    project = _require(emu, cid, "projects", rec.get("projectNumber") or "", "Job No.")
+    if creating:
+        siblings = [
+            r
+            for r in emu.records(S["projectPlanningLines"], cid)
+            if r.get("projectNumber") == project["number"]
+        ]
+        rec["lineNumber"] = (
+            max((int(r.get("lineNumber") or 0) for r in siblings), default=0) + 10000
+        )
+        if not rec.get("currencyCode"):
+            rec["currencyCode"] = project.get("currencyCode", "")
+    if "lineAmount" not in body and rec.get("quantity") and rec.get("unitPrice"):
+        rec["lineAmount"] = _money(_dec(rec["quantity"]) * _dec(rec["unitPrice"]))
+    return []
+
+
 def _prepare_payment(
     emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
 ) -> Touched:
@@ -326,6 +350,7 @@ def _prepare_time_entry(
 _PREPARE = {
     "customers": _prepare_customer,
     "projects": _prepare_project,
+    "projectPlanningLines": _prepare_planning_line,
     "salesInvoices": _prepare_invoice,
     "salesInvoiceLines": _prepare_invoice_line,
     "journalLines": _prepare_journal_line,

@@ -41,6 +41,7 @@ from accord_sandbox.kantata.models import (
     RESOURCES,
     Resource,
     coerce_attributes,
+    human_name,
     new_record,
 )
 from accord_sandbox.kantata.rules import PREPARERS, invoice_totals, subject_collection
@@ -59,6 +60,11 @@ _ADMIN_EMAIL = "integration@sandbox.invalid"
 _REF_KEYS = ("service_name", "service_model", "service_model_ref")
 _APPROVE_INCLUDES = "time_entries,user,workspace,external_references"
 """What the documented approve operation includes in its answer."""
+_SUBMISSIONS = {
+    "timesheet_submissions": ("time_entry_ids", "time_entries"),
+    "expense_report_submissions": ("expense_ids", "expenses"),
+}
+"""Collections resolved by ``/approve`` and ``/reject``, and the lines each one locks."""
 
 
 def _cents(amount: Decimal) -> int:
@@ -194,11 +200,11 @@ class KantataEmulator(Emulator):
         for name in sorted({c.role for c in firm.consultants}):
             if name not in roles:
                 roles[name] = self._insert("roles", {"name": name})
-        users = {u["email_address"] for u in self.store.all("users")}
+        users = {u["email_address"]: u for u in self.store.all("users")}
         for c in firm.consultants:
             if c.email in users:
                 continue
-            self._insert(
+            users[c.email] = self._insert(
                 "users",
                 {
                     "full_name": f"{c.first_name} {c.last_name}",
@@ -210,6 +216,7 @@ class KantataEmulator(Emulator):
                     "currency": c.currency,
                 },
             )
+        self._key_users(firm, users)
         cards = {card["currency"] for card in self.store.all("rate_cards")}
         for currency in sorted({c.currency for c in firm.consultants} - cards):
             first = not self.store.all("rate_cards")
@@ -226,6 +233,36 @@ class KantataEmulator(Emulator):
                     "rates": [{"role_id": k, "rate_in_cents": v} for k, v in rates.items()],
                 },
             )
+
+    def _key_users(self, firm: Firm, users: dict[str, Record]) -> None:
+        """Give each consultant's user the firm's consultant id as an external reference.
+
+        [inferred]: stands for the firm's resource onboarding, which keys PSA users by the
+        employee id its ERP uses (``service_name`` ``accord``, ``service_model`` ``resource``:
+        what Accord's Kantata connection reads by default). Time-to-bill maps a time entry's
+        user to the consultant through it.
+        """
+        keyed = {
+            r["subject_id"]
+            for r in self.store.all("external_references")
+            if r["subject_type"] == "User" and r["service_model"] == "resource"
+        }
+        for c in firm.consultants:
+            user = users[c.email]
+            if user["id"] in keyed:
+                continue
+            attrs, _ = coerce_attributes(
+                RESOURCES["external_references"],
+                {
+                    "subject_type": "User",
+                    "subject_id": user["id"],
+                    "service_name": "accord",
+                    "service_model": "resource",
+                    "service_model_ref": c.id,
+                },
+                creating=True,
+            )
+            self._insert("external_references", attrs)
 
     def _emit(self, resource: Resource, action: str, record: Record) -> None:
         self.events.emit(
@@ -291,10 +328,11 @@ class KantataEmulator(Emulator):
         app.add_api_route("/oauth/token", self._token, methods=["POST"])
         for resource in RESOURCES.values():
             self._collection_routes(app, resource)
-        for action in ("approve", "reject"):
-            self._api_route(
-                app, "PUT", f"/timesheet_submissions/{{record_id}}/{action}", self._resolver(action)
-            )
+        for plural in _SUBMISSIONS:
+            for action in ("approve", "reject"):
+                self._api_route(
+                    app, "PUT", f"/{plural}/{{record_id}}/{action}", self._resolver(plural, action)
+                )
         self._api_route(app, "GET", "/subscribed_events", self._subscribed_events)
         self._api_route(app, "GET", "/subscribed_event_types", self._subscribed_event_types)
 
@@ -474,7 +512,7 @@ class KantataEmulator(Emulator):
     def _commit_create(
         self, request: Request, resource: Resource, attrs: Record, refs: list[Record]
     ) -> Record:
-        if resource.plural == "timesheet_submissions":
+        if resource.plural in _SUBMISSIONS:
             attrs["submitted_at"] = self.now()
         elif resource.plural == "invoices":
             full = {**{n: s.default for n, s in resource.fields.items()}, **attrs}
@@ -511,6 +549,10 @@ class KantataEmulator(Emulator):
                     entry,
                     {"active_submission_id": record["id"], "user_can_edit": False},
                 )
+        elif resource.plural == "expense_report_submissions":
+            for expense_id in record["expense_ids"]:
+                expense = self.store.get("expenses", expense_id) or {}
+                self._touch("expenses", expense, {"expense_report_id": record["id"]})
         elif resource.plural == "invoices":
             self._mark_invoiced(record, invoiced=True)
 
@@ -602,37 +644,44 @@ class KantataEmulator(Emulator):
         return Response(status_code=204)
 
     # ----------------------------------------------------------------- approvals
-    def _resolver(self, action: str) -> Handler:
+    def _resolver(self, plural: str, action: str) -> Handler:
         async def resolve(request: Request) -> Response:
-            return await self._resolve(request, action)
+            return await self._resolve(request, plural, action)
 
         return resolve
 
-    async def _resolve(self, request: Request, action: str) -> Response:
-        """``PUT /timesheet_submissions/{id}/approve`` (documented) or ``/reject`` ([inferred])."""
+    async def _resolve(self, request: Request, plural: str, action: str) -> Response:
+        """``PUT /timesheet_submissions/{id}/approve`` (documented) or ``/reject`` ([inferred]).
+
+        ``/expense_report_submissions/{id}/approve`` and ``/reject`` work alike ([inferred]).
+        """
         self._user(request)
-        submission = self._get_or_404("timesheet_submissions", request.path_params["record_id"])
+        submission = self._get_or_404(plural, request.path_params["record_id"])
         body = await read_body(request)
         resolution = body.get("resolution") if isinstance(body.get("resolution"), dict) else {}
         if submission["status"] != "pending":
-            raise KantataError.invalid(
-                f"Timesheet submission has already been {submission['status']}", "status"
-            )
+            label = human_name(RESOURCES[plural].singular)
+            raise KantataError.invalid(f"{label} has already been {submission['status']}", "status")
         approved = action == "approve"
-        for entry_id in submission["time_entry_ids"]:
-            entry = self.store.get("time_entries", entry_id)
-            if entry is None:
+        ids_field, lines = _SUBMISSIONS[plural]
+        for line_id in submission[ids_field]:
+            line = self.store.get(lines, line_id)
+            if line is None:
                 continue
-            # Approved time stays locked; rejected time goes back to its owner for editing.
-            changes = (
-                {"approved": True, "user_can_edit": False}
-                if approved
-                else {"active_submission_id": None, "user_can_edit": True}
-            )
-            self._touch("time_entries", entry, changes)
+            # Approved lines stay locked; rejected ones go back to their owner for editing.
+            changes: Record
+            if lines == "time_entries":
+                changes = (
+                    {"approved": True, "user_can_edit": False}
+                    if approved
+                    else {"active_submission_id": None, "user_can_edit": True}
+                )
+            else:
+                changes = {"approved": True} if approved else {"expense_report_id": None}
+            self._touch(lines, line, changes)
         self.count_write(request)
         self._touch(
-            "timesheet_submissions",
+            plural,
             submission,
             {
                 "status": "approved" if approved else "rejected",
@@ -640,8 +689,9 @@ class KantataEmulator(Emulator):
                 "resolution": {"description": str((resolution or {}).get("description") or "")},
             },
         )
-        include = request.query_params.get("include") or _APPROVE_INCLUDES
-        return JSONResponse(self._answer(RESOURCES["timesheet_submissions"], [submission], include))
+        default = _APPROVE_INCLUDES if lines == "time_entries" else "expenses,user,workspace"
+        include = request.query_params.get("include") or default
+        return JSONResponse(self._answer(RESOURCES[plural], [submission], include))
 
     # ----------------------------------------------------------------- event feed
     async def _subscribed_events(self, request: Request) -> Response:

@@ -281,6 +281,33 @@ TIMESHEET_SUBMISSIONS = Resource(
     },
 )
 
+EXPENSE_REPORT_SUBMISSIONS = Resource(
+    plural="expense_report_submissions",
+    singular="expense_report_submission",
+    subject_type="ExpenseReportSubmission",
+    updatable=False,
+    # [inferred] field list and approve/reject operations: the reference says expense reports
+    # are approved through expense_report_submissions (mavenlink_gem) and that approving one
+    # emits ``expense:updated`` for its expenses, not the object's attributes. The emulator
+    # folds the report into its submission: ``expense_report_id`` of an expense is this id.
+    fields={
+        "user_id": _f("id", ref="users"),
+        "workspace_id": _f("id", ref="workspaces"),
+        "expense_ids": _f("ids", [], ref="expenses"),
+        "comment": _f("str", ""),
+        "status": _ro("str", "pending"),
+        "submitted_at": _ro("str"),
+        "resolved_at": _ro("str"),
+        "resolution": _ro("json"),
+        **_TIMESTAMPS,
+    },
+    includes={
+        "user": ("user_id", "users"),
+        "workspace": ("workspace_id", "workspaces"),
+        "expenses": ("expense_ids", "expenses"),
+    },
+)
+
 INVOICE_STATUSES = ("draft", "submitted", "paid", "void")
 """[inferred]: the reference lists ``status`` without its values."""
 
@@ -313,6 +340,7 @@ INVOICES = Resource(
 SUBJECT_TYPES = (
     *(r.subject_type for r in (WORKSPACES, TIME_ENTRIES, EXPENSES, STORIES, INVOICES, USERS)),
     "TimesheetSubmission",
+    "ExpenseReportSubmission",
 )
 """Kantata objects an external reference may point at in the emulator."""
 
@@ -346,6 +374,7 @@ RESOURCES: dict[str, Resource] = {
         EXPENSES,
         STORIES,
         TIMESHEET_SUBMISSIONS,
+        EXPENSE_REPORT_SUBMISSIONS,
         INVOICES,
         EXTERNAL_REFERENCES,
     )

@@ -177,6 +177,8 @@ def prepare_expense(
 ) -> Record:
     """Invoiced expenses are locked; currency defaults to the workspace's."""
     _locked(existing, "Expense")
+    if existing is not None and existing.get("approved"):
+        raise KantataError.invalid("Expense is locked by an approved expense report")
     resource = RESOURCES["expenses"]
     if existing is None:
         attrs.setdefault("user_id", user_id)
@@ -259,6 +261,27 @@ def prepare_timesheet_submission(
     return attrs
 
 
+def prepare_expense_report_submission(
+    store: RecordStore, attrs: Record, existing: Record | None, user_id: str
+) -> Record:
+    """The user's own expenses, none of them on another report ([inferred] rules)."""
+    del existing  # submissions are never updated through PUT
+    resource = RESOURCES["expense_report_submissions"]
+    attrs.setdefault("user_id", user_id)
+    errors = check_references(store, resource, attrs)
+    _fail(errors)
+    expenses = [store.get("expenses", i) or {} for i in attrs.get("expense_ids") or []]
+    if not expenses:
+        errors.append(validation_error("expense_ids", "can't be empty: no expenses to submit"))
+    for expense in expenses:
+        if expense["user_id"] != attrs["user_id"]:
+            errors.append(validation_error("expense_ids", "must belong to the user"))
+        elif expense["expense_report_id"] is not None:
+            errors.append(validation_error("expense_ids", "are already submitted"))
+    _fail(errors)
+    return attrs
+
+
 def invoice_totals(store: RecordStore, record: Record) -> Decimal:
     """Billable time at its rate plus billable expenses, in major units, rounded to cents."""
     cents = Decimal(0)
@@ -330,6 +353,7 @@ PREPARERS: dict[str, Preparer] = {
     "expenses": prepare_expense,
     "stories": prepare_story,
     "timesheet_submissions": prepare_timesheet_submission,
+    "expense_report_submissions": prepare_expense_report_submission,
     "invoices": prepare_invoice,
     "external_references": prepare_external_reference,
     "users": _read_only,

@@ -58,6 +58,15 @@ class LockRowsRequest(BaseModel):
     count: int = Field(ge=0, description="the next N record writes fail with UNABLE_TO_LOCK_ROW")
 
 
+class MergeRequest(BaseModel):
+    """Body of ``POST /__sandbox/salesforce/merge``: merge ``loser_id`` into ``master_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    master_id: str = Field(description="the account that survives")
+    loser_id: str = Field(description="the account merged into it (deleted, MasterRecordId set)")
+
+
 class ApiUsageRequest(BaseModel):
     """Body of ``POST /__sandbox/salesforce/api_usage``: set the rolling 24 h request count."""
 
@@ -429,9 +438,18 @@ class SalesforceEmulator(Emulator):
         async def firm_ids() -> dict[str, str]:
             return dict(self.firm_ids)
 
+        async def merge(body: MergeRequest) -> Response:
+            # [inferred]: a person merging two accounts in the UI (the REST API has no merge).
+            try:
+                master = self.engine.merge(body.master_id, body.loser_id)
+            except SfError as exc:
+                return JSONResponse(exc.body(), status_code=exc.status)
+            return JSONResponse({"master_id": str(master["Id"]), "loser_id": body.loser_id})
+
         app.add_api_route("/__sandbox/salesforce/lock_rows", lock_rows, methods=["POST"])
         app.add_api_route(
             "/__sandbox/salesforce/expire_sessions", expire_sessions, methods=["POST"]
         )
         app.add_api_route("/__sandbox/salesforce/api_usage", api_usage, methods=["POST"])
         app.add_api_route("/__sandbox/salesforce/firm_ids", firm_ids, methods=["GET"])
+        app.add_api_route("/__sandbox/salesforce/merge", merge, methods=["POST"])

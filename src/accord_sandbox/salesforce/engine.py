@@ -334,6 +334,32 @@ class Engine:
         self._after_write(o, rec)
         return rec
 
+    def merge(self, master_raw: str, loser_raw: str) -> Record:
+        """Merge one account into another, as the UI (or SOAP ``merge()``) does; returns the master.
+
+        [inferred] (not in the reference, whose REST API has no merge): the loser's
+        opportunities, contacts and child accounts are re-pointed to the master, the loser gets
+        ``MasterRecordId`` and goes to the recycle bin (``queryAll`` still answers it), and the
+        master is saved (a new ``SystemModstamp``).
+        """
+        o = self.schema.objects["Account"]
+        master = self.get(o, master_raw)
+        loser = self.get(o, loser_raw)
+        if master["Id"] == loser["Id"]:
+            raise SfError(400, "INVALID_OPERATION", "Cannot merge a record with itself", [])
+        for name, field_name in (
+            ("Opportunity", "AccountId"),
+            ("Contact", "AccountId"),
+            ("Account", "ParentId"),
+        ):
+            for rec in self.store.all(name):
+                pointed = rec.get(field_name) == loser["Id"] and not rec.get("IsDeleted")
+                if pointed and rec["Id"] != master["Id"]:
+                    self.update(self.schema.objects[name], rec["Id"], {field_name: master["Id"]})
+        self._put(o, {**loser, "MasterRecordId": master["Id"]})
+        self.delete(o, loser["Id"])
+        return self.update(o, master["Id"], {})
+
     def upsert(
         self, o: ObjectDef, field_name: str, value: str, body: Record, *, update_only: bool = False
     ) -> tuple[Record, bool]:

@@ -402,6 +402,9 @@ def _standard() -> list[ObjectDef]:
             _s("Name", required=True, label="Account Name"),
             _s("AccountNumber", 40, label="Account Number"),
             _ref("ParentId", "Account", "Parent"),
+            # [inferred] (not in the reference): the standard read-only lookup a merge sets on
+            # the losing account, which is then deleted (see SalesforceEngine.merge).
+            _ref("MasterRecordId", "Account", "MasterRecord", createable=False, updateable=False),
             _pick(
                 "Type", ("Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other")
             ),
@@ -417,6 +420,9 @@ def _standard() -> list[ObjectDef]:
             _pick("AR_Status__c", AR_STATUSES, label="AR Status"),
             _f("AR_Balance__c", "currency", label="AR Balance"),
             _f("Last_Payment_Date__c", "date"),
+            # [inferred] custom field: the number of the customer's latest posted invoice,
+            # written back by Accord's cash flow beside the receivable fields above.
+            _s("Last_Invoice_Number__c", 80, label="Last Invoice Number"),
         ],
     )
     contact = _obj(
@@ -692,6 +698,23 @@ def _certinia() -> list[ObjectDef]:
             _ext(unique=True),
         ],
     )
+    # Reference section 2 names pse__Project_Task__c among "other objects" without fields:
+    # the field list is [inferred] (a project's phases / work breakdown, one task per phase).
+    task = _obj(
+        "pse__Project_Task__c",
+        "Project Task",
+        "Project Tasks",
+        "a0K",
+        [
+            _s("Name", 80, required=True, label="Project Task Name"),
+            _ref("pse__Project__c", "pse__Proj__c", required=True),
+            _f("pse__Start_Date__c", "date"),
+            _f("pse__End_Date__c", "date"),
+            _f("pse__Order__c", "double"),
+            _pick("pse__Status__c", ("Planned", "In Progress", "Complete"), default="Planned"),
+            _ext(unique=True),
+        ],
+    )
     timecard = _obj(
         "pse__Timecard_Header__c",
         "Timecard",
@@ -779,6 +802,7 @@ def _certinia() -> list[ObjectDef]:
         schedule,
         assignment,
         milestone,
+        task,
         timecard,
         expense,
         billing_event,

@@ -4,7 +4,10 @@ What the firm puts in Salesforce: Certinia regions and practices, products for t
 packages, the account hierarchy, consultants as Certinia resources (Contacts), opportunity
 owners (Users) and opportunities. Accord's own ``Accord_Id__c`` stays empty on seeded records
 (Accord assigns it); the firm's keys are kept in ``AccountNumber`` and in the emulator's
-firm-id map (``GET /__sandbox/salesforce/firm_ids``).
+firm-id map (``GET /__sandbox/salesforce/firm_ids``). The one exception is a consultant's
+Contact, whose ``Accord_Id__c`` is the consultant id ([inferred]: the firm's resource
+onboarding keys PSA resources by the employee id its ERP uses; time-to-bill maps a timecard's
+resource through it).
 """
 
 from typing import Any
@@ -121,6 +124,7 @@ def seed_firm(engine: Engine, firm: Firm) -> dict[str, str]:
                 "FirstName": k.first_name,
                 "LastName": k.last_name,
                 "Email": k.email,
+                "Accord_Id__c": k.id,
                 "Title": k.role,
                 "Legal_Entity__c": k.legal_entity,
                 "CurrencyIsoCode": k.currency,

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from fastapi.testclient import TestClient
 from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
 from accord.api.lineage import router as lineage_router
+from accord.connectors.business_central.mapping import bc_number
 from accord.flows.capture import canonical_event, poll_once
 from accord.flows.intake import Receipt
 from accord.flows.provisioning.capture import opportunity_events
@@ -157,20 +159,29 @@ class Accord:
         )
         return result.journaled
 
-    def settle(self, timeout: float = 60.0) -> list[dict[str, Any]]:
-        """Wait until no lead-to-project run is queued or running; return finished outputs."""
+    def settle(
+        self, timeout: float = 60.0, *, name: str = "lead_to_project"
+    ) -> list[dict[str, Any]]:
+        """Wait until no run of workflow ``name`` is queued or running; return their outputs."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            busy = DBOS.list_workflows(
-                status=["PENDING", "ENQUEUED"], name="lead_to_project", load_input=False
-            )
+            busy = DBOS.list_workflows(status=["PENDING", "ENQUEUED"], name=name, load_input=False)
             if not busy:
                 break
             time.sleep(0.1)
         else:
-            pytest.fail("lead-to-project runs did not finish in time")
-        done = DBOS.list_workflows(name="lead_to_project", load_input=False)
-        return [{"id": w.workflow_id, "status": w.status, "output": w.output} for w in done]
+            pytest.fail(f"{name} runs did not finish in time")
+        done = DBOS.list_workflows(name=name, load_input=False)
+        return [
+            {
+                "id": w.workflow_id,
+                "status": w.status,
+                "output": w.output,
+                "updated_at": w.updated_at,
+                "executor": w.executor_id,
+            }
+            for w in done
+        ]
 
     def run_for(self, opportunity_id: str) -> dict[str, Any]:
         """The latest finished run output for an opportunity (by Salesforce id)."""
@@ -218,6 +229,46 @@ class Accord:
         body = response.json()
         return list(body["records"] if isinstance(body, dict) else body)
 
+    def billing_schedule(self, project_id: str, erp: str) -> list[dict[str, Any]]:
+        """The ERP billing-plan lines of a project: NetSuite sales order items or BC lines.
+
+        Each line as ``{"key", "amount", "quantity", "date"}`` (the key is the text before
+        the first ``:`` of the description), in line order.
+        """
+        if erp == "netsuite":
+            orders = [
+                o
+                for o in self.records("netsuite", "salesOrder")
+                if o.get("externalId") == f"SO-{project_id}"
+            ]
+            assert len(orders) <= 1, orders
+            items = orders[0]["item"]["items"] if orders else []
+            return [
+                {
+                    "key": i["description"].split(":")[0],
+                    "amount": Decimal(str(i["amount"])),
+                    "quantity": Decimal(str(i["quantity"])),
+                    "job": i["job"]["id"],
+                    "entity": orders[0]["entity"]["id"],
+                }
+                for i in items
+            ]
+        number = bc_number(project_id)
+        lines = [
+            r
+            for r in self.records("business_central", "projectPlanningLines")
+            if r.get("projectNumber") == number
+        ]
+        return [
+            {
+                "key": r["description"].split(":")[0],
+                "amount": Decimal(str(r["lineAmount"])),
+                "quantity": Decimal(str(r["quantity"])),
+                "date": r["planningDate"],
+            }
+            for r in sorted(lines, key=lambda r: r["lineNumber"])
+        ]
+
     def duplicates(self) -> dict[str, int]:
         out = {}
         for system, url in self.sandbox.urls.items():
@@ -258,13 +309,21 @@ def by_ref_count(accord: Accord, ref: str) -> int:
     )
 
 
-def start_accord(folder: Path, sandbox: SandboxHandle, *, psa: str) -> Iterator[Accord]:
-    """Build, start and (after the module) stop one in-process Accord."""
+def start_accord(
+    folder: Path, sandbox: SandboxHandle, *, psa: str, **overrides: Any
+) -> Iterator[Accord]:
+    """Build, start and (after the module) stop one in-process Accord.
+
+    ``overrides`` are further :class:`Settings` fields (``database_url``, ``intake`` ...).
+    """
     config = write_config(folder, sandbox.urls, psa=psa)
     settings = Settings(
-        database_url=f"sqlite:///{folder / 'accord.db'}",
-        worker_id=f"e2e-l2p-{psa}",
-        config_file=config,
+        **{
+            "database_url": f"sqlite:///{folder / 'accord.db'}",
+            "worker_id": f"e2e-l2p-{psa}",
+            "config_file": config,
+            **overrides,
+        }
     )
     services = Services.build(settings)
     services.start()

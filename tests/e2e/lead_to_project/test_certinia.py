@@ -37,6 +37,17 @@ def test_certinia_project_with_milestones_on_each_erp(
         assert sum(m["pse__Milestone_Amount__c"] for m in milestones) == pytest.approx(90000)
     else:
         assert milestones == []
+    tasks = [
+        t
+        for t in accord.records("salesforce", "pse__Project_Task__c")
+        if t.get("pse__Project__c") == run["psa"]["id"]
+    ]
+    phases = {"Milestone": 6, "Time and Materials": 4}[model]
+    assert sorted(t["Accord_Id__c"] for t in tasks) == sorted(
+        f"PRJ-SF-{opp}-P{i}" for i in range(1, phases + 1)
+    )
+    lines = accord.billing_schedule(f"PRJ-SF-{opp}", run["erp"]["system"])
+    assert len(lines) == (6 if model == "Milestone" else 0)
     expected_erp = "business_central" if entity == "DE01" else "netsuite"
     assert run["erp"]["system"] == expected_erp
     assert accord.get("Opportunity", opp)["PSA_Project_Id__c"] == run["psa"]["id"]

@@ -226,3 +226,77 @@ def test_redelivered_event_runs_once_and_a_second_run_creates_nothing(accord: Ac
     assert len(jobs) == 1
     assert by_ref_count(accord, f"PRJ-SF-{opp}") == 1
     assert_no_duplicates(accord)
+
+
+# ---------------------------------------------------------------------- BC rejection
+@pytest.fixture
+def bc_unknown_department(accord: Accord) -> Iterator[callable]:
+    """BC's DATA-AI department value detached from DEPARTMENT; the function fixes it."""
+    emu = accord.sandbox.emulators["business_central"]
+    originals = [dict(v) for v in emu.store.all("dimensionValues") if v["code"] == "DATA-AI"]
+    assert originals
+
+    def fix() -> None:
+        for original in originals:
+            emu.store.put("dimensionValues", original["id"], original)
+
+    for original in originals:
+        emu.store.put(
+            "dimensionValues",
+            original["id"],
+            {**original, "dimensionId": "00000000-0000-0000-0000-000000000000"},
+        )
+    yield fix
+    fix()
+
+
+def test_business_central_rejection_holds_psa_then_retry_resumes_at_erp_step(
+    accord: Accord, bc_unknown_department
+) -> None:
+    account = accord.account(entity="DE01")
+    opp = accord.opportunity(account, entity="DE01", Practice__c="DATA", Region__c="DACH")
+    run = accord.provision(opp)
+    assert run["status"] == "erp_rejected", run
+    assert run["erp"]["system"] == "business_central"
+    assert run["rejection"]["code"] == "Application_FieldValidationException"
+    assert "DATA-AI" in run["rejection"]["detail"]
+    workspace = next(
+        w for w in accord.records("kantata", "workspaces") if w["id"] == run["psa"]["id"]
+    )
+    assert workspace["status"]["message"] == "On Hold"
+    assert workspace["description"].startswith("[Accord: ERP rejected]")
+    (exc,) = open_exceptions(accord, opp)
+    assert exc.queue == "finance-ops"
+    assert exc.detail["erp"] == "business_central"
+    assert exc.detail["error"]["code"] == "Application_FieldValidationException"
+    assert "DATA-AI" in exc.detail["error"]["detail"]
+    project = f"PRJ-SF-{opp}"
+    assert accord.billing_schedule(project, "business_central") == []
+    customers_before = len(accord.records("business_central", "customers"))
+
+    bc_unknown_department()  # finance sets the dimension value up
+    (failed,) = [
+        r for r in accord.settle() if (r["output"] or {}).get("opportunity_id") == f"SF-{opp}"
+    ]
+    retry_from_erp_step(failed["id"])
+    run = accord.run_for(opp)
+    assert run["status"] == "provisioned", run
+    assert run["released"] is True
+    # Steps 1-3 were not run again: no customer, workspace or project created twice.
+    assert len(accord.records("business_central", "customers")) == customers_before
+    projects = [
+        p for p in accord.records("business_central", "projects") if p["number"] == run["erp"]["id"]
+    ]
+    assert len(projects) == 1
+    assert projects[0]["departmentCode"] == "DATA-AI"
+    assert [line["key"] for line in accord.billing_schedule(project, "business_central")] == [
+        f"{project}-FEE"
+    ]
+    workspace = next(
+        w for w in accord.records("kantata", "workspaces") if w["id"] == run["psa"]["id"]
+    )
+    assert workspace["status"]["message"] == "In Progress"
+    assert open_exceptions(accord, opp) == []
+    assert accord.get("Opportunity", opp)["ERP_Project_Id__c"] == run["erp"]["id"]
+    assert by_ref_count(accord, project) == 1
+    assert_no_duplicates(accord)

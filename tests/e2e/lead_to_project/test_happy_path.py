@@ -1,5 +1,7 @@
 """Happy paths with Kantata as the PSA: each billing model, both ERPs, hierarchy, lineage."""
 
+from decimal import Decimal
+
 import pytest
 from tests.e2e.lead_to_project.conftest import Accord
 
@@ -70,6 +72,21 @@ def test_each_billing_model_is_provisioned(
         job = next(j for j in accord.records("netsuite", "job") if j["id"] == run["erp"]["id"])
         assert job["department"]["id"] == "102"
         assert job["subsidiary"]["id"] == {"US01": "2", "UK01": "3"}[entity]
+    project = f"PRJ-SF-{opp}"
+    lines = accord.billing_schedule(project, run["erp"]["system"])
+    expected = {
+        "Fixed Fee": [f"{project}-FEE"],
+        "Time and Materials": [],
+        "Milestone": [f"{project}-M{i}" for i in range(1, 7)],
+        "Retainer": [f"{project}-RET"],
+    }[model]
+    assert [line["key"] for line in lines] == expected
+    if lines:
+        assert sum(line["amount"] for line in lines) == Decimal(100000)
+    if model == "Retainer":
+        assert lines[0]["quantity"] == 12  # monthly over a one-year term
+    if run["erp"]["system"] == "netsuite" and lines:
+        assert {line["job"] for line in lines} == {run["erp"]["id"]}
     assert accord.duplicates() == NO_DUPLICATES
 
 

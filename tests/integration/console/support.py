@@ -1,10 +1,8 @@
 """Helpers for the console tests: sign-in through the form, app factory, query counting."""
 
 import re
-import uuid
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.support import cloud_event
@@ -40,18 +38,9 @@ def record_event_cloud_event() -> dict:
 
     The console's retry tests need a run that succeeds when re-run without any connection.
     """
-    event_type = "customer.upserted"
-    if workflow_for(event_type) != "record_event":
-        pytest.skip(f"{event_type} is handled by {workflow_for(event_type)} now: pick another type")
-    data = {
-        "id": f"CUST-{uuid.uuid4().hex[:8]}",
-        "name": "Globex Europe",
-        "legal_entity": "UK01",
-        "bill_to": {"line1": "1 King St", "city": "London", "postal_code": "EC2V", "country": "GB"},
-        "tax_region": "UK",
-        "currency": "GBP",
-    }
-    return cloud_event(data, type=event_type)
+    event = cloud_event()
+    assert workflow_for(event["type"]) == "record_event", "pick a type no flow claims"
+    return event
 
 
 def make_app(db: Path, *, config_file: Path | None = None):

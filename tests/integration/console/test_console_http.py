@@ -411,4 +411,4 @@ def test_lineage_search_draws_the_graph(console_env):
     event_id = run_id.split(".", 1)[1]
     page = console_env["clients"]["viewer"].get(f"/lineage?id={event_id}").text
     assert 'id="lineage"' in page
-    assert "customer.upserted" in page
+    assert "opportunity.updated" in page

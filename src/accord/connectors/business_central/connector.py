@@ -64,6 +64,7 @@ RESOURCES: dict[str, BcResource] = {
     for r in (
         BcResource("customers", "number"),
         BcResource("projects", "number"),
+        BcResource("projectPlanningLines", "documentNumber"),
         BcResource("salesInvoices", "externalDocumentNumber", 35, expand="salesInvoiceLines"),
         BcResource("journalLines", "documentNumber", journal="time"),
         BcResource("customerPayments", "externalDocumentNumber", 35, journal="payment"),

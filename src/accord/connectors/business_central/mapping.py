@@ -44,6 +44,7 @@ from accord.domain import (
 from accord.errors import MappingError
 
 __all__ = [
+    "CUSTOMER_FIELDS",
     "BusinessCentralLookups",
     "bc_number",
     "customer_from_canonical",
@@ -79,6 +80,16 @@ _BILLING = {
     BillingModel.RETAINER: "Retainer",
 }
 _BILLING_IN = {v: k for k, v in _BILLING.items()}
+
+CUSTOMER_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("displayName",),
+    "legal_entity": ("type",),
+    "bill_to": ("addressLine1", "addressLine2", "city", "state", "postalCode", "country"),
+    "currency": ("currencyCode",),
+    "active": ("blocked",),
+}
+"""Canonical customer field -> the ``customers`` body fields that carry it. BC v2.0 has no
+parent and no tax region on a customer (reference section 5.4)."""
 
 
 def bc_number(canonical_id: str, *, prefix: str = "", length: int = 20) -> str:

@@ -72,6 +72,9 @@ _TIMECARD = (
     "pse__Assignment__r.pse__Bill_Rate__c",
     "pse__Assignment__r.pse__Role__c",
     "pse__Assignment__r.CurrencyIsoCode",
+    # The resource's default rate prices time logged without an assignment.
+    "pse__Resource__r.Default_Bill_Rate__c",
+    "pse__Resource__r.CurrencyIsoCode",
     "pse__Milestone__c",
     "pse__Start_Date__c",
     "pse__End_Date__c",
@@ -156,6 +159,17 @@ OBJECTS: dict[str, SObjectSpec] = {
     for spec in (
         SObjectSpec("pse__Proj__c", _PROJECT, where="pse__Is_Template__c = false"),
         SObjectSpec("pse__Milestone__c", _MILESTONE),
+        SObjectSpec(
+            "pse__Project_Task__c",
+            (
+                "Name",
+                "pse__Project__c",
+                "pse__Project__r.Accord_Id__c",
+                "pse__Order__c",
+                "pse__Status__c",
+                "LastModifiedDate",
+            ),
+        ),
         SObjectSpec("pse__Timecard_Header__c", _TIMECARD, where="pse__Status__c = 'Approved'"),
         SObjectSpec("pse__Expense__c", _EXPENSE, where="pse__Status__c = 'Approved'"),
         SObjectSpec("pse__Assignment__c", _ASSIGNMENT),

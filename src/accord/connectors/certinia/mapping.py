@@ -374,6 +374,11 @@ def timecard_to_timesheet(record: RawRecord, *, lookups: Lookups | None = None) 
     billable = reader.flag("pse__Billable__c", default=True)
     rate = reader.decimal("pse__Assignment__r.pse__Bill_Rate__c", required=False)
     rate_currency = reader.text("pse__Assignment__r.CurrencyIsoCode", required=False)
+    if rate is None:
+        # Time logged without an assignment (projects may allow it) is priced at the
+        # resource's default bill rate ([inferred] precedence, as Kantata's user rate).
+        rate = reader.decimal("pse__Resource__r.Default_Bill_Rate__c", required=False)
+        rate_currency = reader.text("pse__Resource__r.CurrencyIsoCode", required=False)
     rate_currency = rate_currency or reader.text("CurrencyIsoCode", required=False)
     bill_rate = Money.of(rate, rate_currency) if rate is not None and rate_currency else None
     role = reader.text("pse__Assignment__r.pse__Role__c", required=False)

@@ -83,6 +83,14 @@ RESOURCES: dict[str, KantataResource] = {
             embeds=(("time_entry_ids", "time_entries"),),
         ),
         KantataResource(
+            "expense_report_submissions",
+            "expense_report_submission",
+            "ExpenseReportSubmission",
+            "expense_report",
+            updatable=False,
+            embeds=(("expense_ids", "expenses"),),
+        ),
+        KantataResource(
             "invoices",
             "invoice",
             "Invoice",
@@ -342,11 +350,26 @@ class KantataConnector(Connector[KantataConfig]):
         Not idempotent on Kantata's side (a second approval is a 422): read the submission
         first when retrying.
         """
-        spec = RESOURCES["timesheet_submissions"]
+        return self.resolve_submission(
+            "timesheet_submissions", submission_id, approve=True, comment=comment
+        )
+
+    def resolve_submission(
+        self, resource: str, submission_id: str, *, approve: bool, comment: str | None = None
+    ) -> RawRecord:
+        """Approve or reject a timesheet or expense report submission (``PUT .../approve``).
+
+        ``/reject`` and expense report submissions are [inferred] (reference section 3.4).
+        Not idempotent on Kantata's side: read the submission first when retrying.
+        """
+        spec = RESOURCES[self.require_resource(resource)]
+        if spec.plural not in {"timesheet_submissions", "expense_report_submissions"}:
+            raise UnsupportedOperationError(connector=self.name, resource=resource)
+        action = "approve" if approve else "reject"
         body = {"resolution": {"description": comment}} if comment else {}
         response = self.send(
             "PUT",
-            f"/timesheet_submissions/{_kantata_id(submission_id)}/approve",
+            f"/{spec.plural}/{_kantata_id(submission_id)}/{action}",
             resource=spec.plural,
             params={"include": _includes(spec)},
             json=body,

@@ -19,7 +19,7 @@ invoice -> Invoice and user -> Resource.
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -332,7 +332,8 @@ def time_entry_to_canonical(record: RawRecord, *, lookups: KantataLookups) -> Ti
         project_id=lookups.canonical("workspaces", record.get("workspace_id"), what="workspace"),
         resource_id=lookups.canonical("users", record.get("user_id"), what="user"),
         date=_date(record.get("date_performed"), "date_performed"),
-        hours=(minutes / _MINUTES).quantize(_HOURS_STEP),
+        # Half-up, as the firm rounds by hand (whole minutes never fall on a tie).
+        hours=(minutes / _MINUTES).quantize(_HOURS_STEP, rounding=ROUND_HALF_UP),
         billable=bool(record.get("billable", False)),
         bill_rate=bill_rate,
         notes=str(record.get("notes") or ""),

@@ -40,6 +40,7 @@ from accord.domain.parties import Customer
 from accord.errors import MappingError
 
 __all__ = [
+    "CUSTOMER_FIELDS",
     "NetSuiteLookups",
     "customer_from_canonical",
     "customer_to_canonical",
@@ -57,6 +58,21 @@ _M = TypeVar("_M", bound=BaseModel)
 
 TAX_REGION_FIELD = "custentity_accord_tax_region"
 """Custom entity field holding the customer's tax region (NetSuite has no standard one)."""
+CUSTOMER_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("companyName",),
+    "parent_id": ("parent",),
+    "legal_entity": ("subsidiary", "isPerson"),
+    "currency": ("currency",),
+    "tax_region": (TAX_REGION_FIELD,),
+    "bill_to": ("addressBook",),
+    "active": ("isInactive",),
+}
+"""Canonical customer field -> the fields of a ``customer`` body that carry it (for writing
+only the fields a system owns)."""
+SOURCE_ID_FIELD = "custcol_accord_source_id"
+"""[inferred] Custom line column: canonical id of what an invoice line bills (entry, milestone)."""
+SOURCE_KIND_FIELD = "custcol_accord_source_kind"
+"""[inferred] Custom line column: what an invoice line bills (an ``InvoiceLineKind`` value)."""
 
 _JOB_STATUS = {
     ProjectStatus.PLANNED: "4",  # Pending
@@ -377,9 +393,18 @@ def time_bill_to_canonical(record: RawRecord, *, lookups: NetSuiteLookups) -> Ti
 
 
 def time_bill_from_canonical(
-    entry: TimeEntry, *, lookups: NetSuiteLookups, item_id: str | None = None
+    entry: TimeEntry,
+    *,
+    lookups: NetSuiteLookups,
+    item_id: str | None = None,
+    department: str | None = None,
+    class_: str | None = None,
 ) -> dict[str, Any]:
-    """The ``timeBill`` upsert body for an approved canonical time entry."""
+    """The ``timeBill`` upsert body for an approved canonical time entry.
+
+    ``department`` and ``class_`` are internal ids the rules chose; without them NetSuite
+    takes the employee's.
+    """
     body: dict[str, Any] = {
         "employee": {"id": lookups.internal("employee", entry.resource_id, what="employee")},
         "customer": {"id": lookups.internal("job", entry.project_id, what="project")},
@@ -393,6 +418,10 @@ def time_bill_from_canonical(
         body["rate"] = _number(entry.bill_rate.amount)
     if item_id is not None:
         body["item"] = {"id": item_id}
+    if department is not None:
+        body["department"] = {"id": department}
+    if class_ is not None:
+        body["class"] = {"id": class_}
     return body
 
 
@@ -491,10 +520,17 @@ def invoice_to_canonical(record: RawRecord, *, lookups: NetSuiteLookups) -> Invo
         quantity = _decimal(line.get("quantity", 1), f"item[{index}].quantity")
         amount = _decimal(line.get("amount"), f"item[{index}].amount")
         rate = line.get("rate")
+        # [inferred] custom transaction columns Accord fills on the lines it writes (and a
+        # firm's billing may fill): what a line bills, traceable back to its record.
+        source_kind = line.get(SOURCE_KIND_FIELD)
+        kind = lookups.line_kinds.get(item, InvoiceLineKind.OTHER)
+        if source_kind in {k.value for k in InvoiceLineKind}:
+            kind = InvoiceLineKind(source_kind)
         lines.append(
             _build(
                 InvoiceLine,
-                kind=lookups.line_kinds.get(item, InvoiceLineKind.OTHER),
+                kind=kind,
+                source_id=line.get(SOURCE_ID_FIELD) or None,
                 description=line.get("description") or _ref_name(line, "item") or "item",
                 quantity=quantity,
                 unit_price=Money.of(

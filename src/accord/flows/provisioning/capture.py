@@ -7,8 +7,10 @@ capture starts, when the CRM connection is configured).
 What is mapped:
 
 - a record not in ``Closed Won`` means nothing to this flow (no event);
-- a won record that already says ``Provisioned`` is not provisioned again: it is the echo of
-  Accord's own write-back, and amending a won deal is the contract-change flow's job;
+- a won record that already says ``Provisioned`` is not provisioned again: if its commercial
+  terms differ from the contract's latest version it becomes ``contract.amended``
+  (:func:`accord.flows.contracts.capture.amendment_events`); otherwise (the echo of Accord's
+  own write-back, a non-commercial edit) it means nothing;
 - a won record that maps becomes one ``opportunity.won`` event, whose id is
   ``<record id>@<SystemModstamp>`` (capture's): fixing the opportunity in Salesforce gives it a
   new ``SystemModstamp``, hence a new event and a new run.
@@ -62,7 +64,11 @@ def opportunity_events(record: RawRecord) -> list[NewEvent]:
     if record.get("StageName") != WON:
         return []
     if record.get("Integration_Status__c") == "Provisioned":
-        return []
+        # Provisioned already: a change of its terms is an amendment (contract change);
+        # the echo of Accord's own write-back changes no term and means nothing.
+        from accord.flows.contracts.capture import amendment_events  # noqa: PLC0415 - cycle
+
+        return amendment_events(record)
     try:
         opportunity = opportunity_to_canonical(record)
     except RecordMappingError as exc:

@@ -30,6 +30,7 @@ __all__ = [
     "ValidationOutcome",
     "build_plan",
     "customers_from_accounts",
+    "plan_milestones",
     "project_id_for",
 ]
 
@@ -158,7 +159,7 @@ def customers_from_accounts(
     return out
 
 
-def _milestones(
+def plan_milestones(
     opportunity: Opportunity,
     rules: Rules,
     lines: Sequence[RawRecord],
@@ -275,7 +276,7 @@ def build_plan(  # noqa: PLR0912 - one flat checklist reads best
         problems[_SF_FIELD["customer_id"]] = "the account cannot be read"
     milestones: tuple[MilestonePlan, ...] = ()
     if opportunity.billing_model is BillingModel.MILESTONE:
-        milestones = _milestones(opportunity, rules, lines, project_id, problems)
+        milestones = plan_milestones(opportunity, rules, lines, project_id, problems)
     if opportunity.billing_model is BillingModel.TIME_AND_MATERIALS and rate_card_id is None:
         problems["Rate card"] = (
             f"no rate card in {opportunity.amount.currency} in the PSA for time and materials"

@@ -4,13 +4,14 @@ Each function makes a few single-page calls through a connector; the steps in
 :mod:`.steps` call them, so retries stay the steps' business.
 """
 
+from decimal import Decimal
 from typing import Any
 
 from accord.connectors.base import Connector
 from accord.connectors.types import RawRecord
 from accord.errors import NotFoundError
 
-__all__ = ["account_chain", "opportunity_lines", "rate_card_id", "soql"]
+__all__ = ["account_chain", "opportunity_lines", "rate_card_id", "rate_card_rates", "soql"]
 
 MAX_DEPTH = 10
 """Deepest account hierarchy followed (the firm's go three levels deep)."""
@@ -92,3 +93,39 @@ def rate_card_id(connector: Connector[Any], system: str, currency: str) -> str |
     )
     rows = soql(connector, query, resource="Contact")
     return f"resource-rates-{currency.upper()}" if rows else None
+
+
+def rate_card_rates(
+    connector: Connector[Any], system: str, card_id: str, currency: str
+) -> dict[str, Decimal]:
+    """The hourly bill rates of the PSA rate card ``card_id``: role name -> rate.
+
+    Kantata: the card's ``rates`` (role id, cents) with the role names from ``/roles``.
+    Certinia: the default bill rates of the active resources in ``currency``, by resource
+    role (the first resource of a role sets its rate), as :func:`rate_card_id` defines it.
+    """
+    rates: dict[str, Decimal] = {}
+    if system == "kantata":
+        response = connector.send("GET", f"/rate_cards/{card_id}", resource="rate_cards")
+        connector.raise_for_status(response, resource="rate_cards")
+        card = (response.json().get("rate_cards") or {}).get(str(card_id)) or {}
+        response = connector.send("GET", "/roles", resource="roles", params={"per_page": 200})
+        connector.raise_for_status(response, resource="roles")
+        roles = response.json().get("roles") or {}
+        for rate in card.get("rates") or ():
+            role = roles.get(str(rate.get("role_id"))) or {}
+            name = str(role.get("name") or rate.get("role_id"))
+            rates.setdefault(name, Decimal(int(rate.get("rate_in_cents") or 0)) / 100)
+        return rates
+    if not (len(currency) == 3 and currency.isalpha()):
+        return rates
+    query = (
+        "SELECT pse__Resource_Role__c, Default_Bill_Rate__c FROM Contact "  # noqa: S608 - checked
+        f"WHERE pse__Is_Resource__c = true AND CurrencyIsoCode = '{currency.upper()}' "
+        "AND Default_Bill_Rate__c != null ORDER BY Id ASC"
+    )
+    for row in soql(connector, query, resource="Contact"):
+        role = row.get("pse__Resource_Role__c")
+        if role:
+            rates.setdefault(str(role), Decimal(str(row["Default_Bill_Rate__c"])))
+    return rates

@@ -18,7 +18,8 @@ opportunities of one customer could interleave; :func:`_customer_lock` serialise
 writes per customer (a process lock, plus a PostgreSQL advisory lock across workers).
 
 What does *not* belong here: the order of steps (:mod:`.workflow`), validation rules
-(:mod:`.plan`), and the compensation and write-back steps (:mod:`.finish`).
+(:mod:`.plan`), the ERP project (:mod:`.erp`), the billing schedule (:mod:`.billing`), and
+the compensation and write-back steps (:mod:`.finish`).
 """
 
 import contextlib
@@ -34,14 +35,13 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.connectors.business_central.mapping import (
-    BusinessCentralLookups,
+    CUSTOMER_FIELDS as BC_CUSTOMER_FIELDS,
+)
+from accord.connectors.business_central.mapping import (
     bc_number,
 )
 from accord.connectors.business_central.mapping import (
     customer_from_canonical as bc_customer,
-)
-from accord.connectors.business_central.mapping import (
-    project_from_canonical as bc_project,
 )
 from accord.connectors.certinia.mapping import (
     milestone_from_canonical as certinia_milestone,
@@ -57,16 +57,14 @@ from accord.connectors.kantata.mapping import (
 from accord.connectors.kantata.mapping import (
     milestone_from_canonical as kantata_milestone,
 )
+from accord.connectors.netsuite.mapping import CUSTOMER_FIELDS as NS_CUSTOMER_FIELDS
 from accord.connectors.netsuite.mapping import NetSuiteLookups
 from accord.connectors.netsuite.mapping import (
     customer_from_canonical as ns_customer,
 )
-from accord.connectors.netsuite.mapping import (
-    project_from_canonical as ns_project,
-)
 from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity, Project
 from accord.domain.enums import ProjectStatus
-from accord.errors import PermanentError, is_retryable
+from accord.errors import is_retryable
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.provisioning import reads
@@ -77,15 +75,16 @@ from accord.store import exceptions, lineage, xref
 __all__ = [
     "FLOW",
     "CustomerRequest",
-    "ErpRejection",
+    "ErpCustomerTarget",
     "PlanRequest",
     "ReportRequest",
     "ValidateRequest",
-    "create_erp_project",
+    "customer_lock",
     "provision_psa_project",
     "report_invalid",
     "upsert_customer",
     "validate_opportunity",
+    "write_erp_customer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -193,6 +192,10 @@ def _xref(entity_type: str, canonical_id: str, system: str, connection: str, ext
             connection=connection,
             external_id=ext,
         )
+
+
+customer_lock = _customer_lock
+"""The per-customer write lock, shared with customer master (key ``customer:<conn>:<id>``)."""
 
 
 # ---------------------------------------------------------------------- 1. validate
@@ -395,9 +398,13 @@ def _erp_system(plan: Plan) -> str:
 
 
 def _erp_connector(plan: Plan) -> Any:  # noqa: ANN401 - a connector, maybe narrowed to a company
-    connector: Any = _connections().connector(plan.erp_connection)
-    if plan.erp == "business_central":
-        return connector.for_company(plan.legal_entity)
+    return _erp_connector_for(plan.erp, plan.erp_connection, plan.legal_entity)
+
+
+def _erp_connector_for(erp: str, connection: str, legal_entity: str) -> Any:  # noqa: ANN401
+    connector: Any = _connections().connector(connection)
+    if erp == "business_central":
+        return connector.for_company(legal_entity)
     return connector
 
 
@@ -460,38 +467,98 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
 
 
 def _write_erp_customer(plan: Plan, customer: Customer) -> tuple[str, bool]:
-    connector = _erp_connector(plan)
-    if plan.erp == "netsuite":
+    target = ErpCustomerTarget(
+        erp=plan.erp,
+        connection=plan.erp_connection,
+        legal_entity=plan.legal_entity,
+        subsidiary=plan.subsidiary,
+    )
+    return write_erp_customer(target, customer)
+
+
+@dataclass(frozen=True)
+class ErpCustomerTarget:
+    """Where an ERP customer lives: the ERP, its connection and the legal entity's book.
+
+    Attributes:
+        erp: ``netsuite`` or ``business_central``.
+        connection: The ``accord.yaml`` connection of that ERP.
+        legal_entity: The legal entity (NetSuite subsidiary / BC company) it is booked in.
+        subsidiary: The NetSuite subsidiary id of that entity (unused on Business Central).
+    """
+
+    erp: str
+    connection: str
+    legal_entity: str
+    subsidiary: str
+
+
+def write_erp_customer(
+    target: ErpCustomerTarget,
+    customer: Customer,
+    *,
+    omit: frozenset[str] = frozenset(),
+    clear_parent: bool = False,
+) -> tuple[str, bool]:
+    """Upsert one customer into an ERP; returns its ERP id and whether it was created.
+
+    Shared by lead-to-project (which creates customers) and customer master (which updates
+    them): NetSuite upserts by ``externalId`` (the canonical id), Business Central by the
+    number :func:`~accord.connectors.business_central.mapping.bc_number` derives from it.
+    The customer is booked in ``target.legal_entity``. The parent, if any, must already be in
+    the xref of ``target.connection`` (callers write parents first).
+
+    Args:
+        target: The ERP, connection and legal entity.
+        customer: The canonical customer (its ``currency`` is the entity's).
+        omit: Canonical fields *not* to write (their native fields are left as the ERP has
+            them): the fields the ERP owns, when an existing customer is updated.
+        clear_parent: Write "no parent" when ``customer.parent_id`` is ``None`` (an update that
+            detaches a customer; a create never needs it).
+    """
+    connector = _erp_connector_for(target.erp, target.connection, target.legal_entity)
+    if target.erp == "netsuite":
         with _engine().connect() as conn:
             parent = (
                 xref.get_external(
                     conn,
                     entity_type="customer",
                     canonical_id=customer.parent_id,
-                    connection=plan.erp_connection,
+                    connection=target.connection,
                 )
                 if customer.parent_id
                 else None
             )
         lookups = NetSuiteLookups(
             subsidiaries={
-                customer.legal_entity: plan.subsidiary,
-                plan.legal_entity: plan.subsidiary,
+                customer.legal_entity: target.subsidiary,
+                target.legal_entity: target.subsidiary,
             },
-            currencies=_netsuite_currencies(plan.erp_connection),
+            currencies=_netsuite_currencies(target.connection),
             records={"customer": {customer.parent_id: parent}}
             if parent and customer.parent_id
             else {},
         )
         body = ns_customer(
-            customer.model_copy(update={"legal_entity": plan.legal_entity}), lookups=lookups
+            customer.model_copy(update={"legal_entity": target.legal_entity}), lookups=lookups
         )
+        if clear_parent and customer.parent_id is None:
+            body["parent"] = None
+        body = _without(body, NS_CUSTOMER_FIELDS, omit)
         result = connector.upsert("customer", customer.id, body)
         return result.id, result.created
     number = bc_number(customer.id)
-    result = connector.upsert("customers", number, bc_customer(customer))
+    body = _without(bc_customer(customer), BC_CUSTOMER_FIELDS, omit)
+    result = connector.upsert("customers", number, body)
     # BC's customer is addressed by number everywhere else (projects, invoices).
     return number, result.created
+
+
+def _without(
+    body: dict[str, Any], natives: Mapping[str, tuple[str, ...]], omit: frozenset[str]
+) -> dict[str, Any]:
+    dropped = {name for field in omit for name in natives.get(field, ())}
+    return {k: v for k, v in body.items() if k not in dropped}
 
 
 # ---------------------------------------------------------------------- 3. PSA project
@@ -573,6 +640,13 @@ def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
     else:
         body = certinia_project(project)
         result = connector.upsert("pse__Proj__c", plan.project_id, body)
+        for i, phase in enumerate(plan.phases, start=1):
+            # Certinia's phases are project tasks (reference 2: pse__Project_Task__c).
+            connector.upsert(
+                "pse__Project_Task__c",
+                f"{plan.project_id}-P{i}",
+                {"Name": phase[:80], "pse__Project__c": result.id, "pse__Order__c": i},
+            )
         for milestone in milestones:
             connector.upsert("pse__Milestone__c", milestone.id, certinia_milestone(milestone))
     _xref("psa_project", plan.project_id, plan.psa_system, plan.psa_connection, result.id)
@@ -623,79 +697,3 @@ def _psa_on_hold(plan: Plan, psa_id: str) -> bool:
         message = status.get("message") if isinstance(status, dict) else status
         return bool(message == STATUS_MESSAGES[ProjectStatus.ON_HOLD])
     return bool(connector.get("pse__Proj__c", psa_id).get("pse__Stage__c") == "On Hold")
-
-
-# ---------------------------------------------------------------------- 4. ERP project
-@dataclass(frozen=True)
-class ErpRejection:
-    """What the ERP said when it refused the project (kept verbatim for finance)."""
-
-    error: str
-    code: str | None
-    detail: str | None
-    status_code: int | None
-
-
-@DBOS.step(name="l2p.create_erp_project", **_STEP)
-def create_erp_project(request: PlanRequest) -> dict[str, Any]:
-    """Upsert the ERP project with its billing attributes; a refusal is returned, not raised.
-
-    Returns:
-        ``{"erp_id": id}``, or ``{"rejected": {...}}`` when the ERP refused it (a business
-        rule, an invalid dimension): not retried, it goes to finance ops.
-    """
-    plan = Plan.from_json(request.plan)
-    project = _project(plan)
-    try:
-        if plan.erp == "netsuite":
-            with _engine().connect() as conn:
-                customer = xref.get_external(
-                    conn,
-                    entity_type="customer",
-                    canonical_id=plan.customer_id,
-                    connection=plan.erp_connection,
-                )
-            lookups = NetSuiteLookups(
-                subsidiaries={plan.legal_entity: plan.subsidiary},
-                currencies=_netsuite_currencies(plan.erp_connection),
-                departments={plan.practice: plan.department},
-                classes={plan.region: plan.class_},
-                records={"customer": {plan.customer_id: customer}} if customer else {},
-            )
-            body = ns_project(project, lookups=lookups)
-            body["comments"] = (
-                f"Billing: {plan.billing_model} ({plan.billing_basis}); revenue "
-                f"{plan.revenue_recognition}; amount {plan.amount} {plan.currency}"
-            )
-            result = _erp_connector(plan).upsert("job", plan.project_id, body)
-            erp_id = result.id
-        else:
-            bc_lookups = BusinessCentralLookups(
-                legal_entity=plan.legal_entity,
-                departments={plan.practice: plan.department},
-                areas={plan.region: plan.class_},
-                records={"customers": {plan.customer_id: bc_number(plan.customer_id)}},
-            )
-            number = bc_number(plan.project_id, prefix="")
-            _erp_connector(plan).upsert("projects", number, bc_project(project, lookups=bc_lookups))
-            erp_id = number
-    except PermanentError as exc:
-        if is_retryable(exc):  # pragma: no cover - a PermanentError never is; be explicit
-            raise
-        rejection = ErpRejection(
-            error=type(exc).__name__,
-            code=exc.code,
-            detail=exc.detail or str(exc),
-            status_code=exc.status_code,
-        )
-        return {"rejected": rejection.__dict__}
-    _xref("erp_project", plan.project_id, plan.erp, plan.erp_connection, erp_id)
-    with _engine().begin() as conn:
-        _link_node(
-            conn,
-            ("psa_project", plan.project_id),
-            ("erp_project", plan.project_id),
-            "financed_by",
-            status="created",
-        )
-    return {"erp_id": erp_id}

@@ -7,7 +7,8 @@ event never runs twice). The steps, in order:
    ends the run with a sales-ops exception and ``Needs attention: ...`` on the opportunity;
 2. resolve the customer hierarchy top-down (:func:`~.steps.upsert_customer`, parents first);
 3. provision the PSA project (:func:`~.steps.provision_psa_project`);
-4. create the ERP project (:func:`~.steps.create_erp_project`);
+4. create the ERP project (:func:`~.erp.create_erp_project`) and its billing schedule
+   (:func:`~.billing.write_billing_schedule`: sales order / planning lines);
 5. write back ids and ``Provisioned`` (:func:`~.steps.write_back`), lift a hold left by an
    earlier rejection, resolve the opportunity's exceptions;
 6. compensation when step 4 is refused: hold and tag the PSA project, finance-ops exception.
@@ -25,6 +26,8 @@ from typing import Any
 from dbos import DBOS
 
 from accord.flows.context import flow_context
+from accord.flows.provisioning.billing import BillingRequest, write_billing_schedule
+from accord.flows.provisioning.erp import create_erp_project
 from accord.flows.provisioning.finish import (
     HoldRequest,
     WriteBackRequest,
@@ -40,7 +43,6 @@ from accord.flows.provisioning.steps import (
     PlanRequest,
     ReportRequest,
     ValidateRequest,
-    create_erp_project,
     provision_psa_project,
     report_invalid,
     upsert_customer,
@@ -120,6 +122,16 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
     ]
     psa = provision_psa_project(PlanRequest(plan=plan_json, run_id=run_id))
     erp = create_erp_project(PlanRequest(plan=plan_json, run_id=run_id))
+    if "rejected" not in erp:
+        # The billing plan is part of step 4: a refusal of it is compensated the same way,
+        # and a retry from the ERP step writes it again (idempotently).
+        billing = write_billing_schedule(
+            BillingRequest(plan=plan_json, erp_id=erp["erp_id"], run_id=run_id)
+        )
+        if "rejected" in billing:
+            erp = {"rejected": billing["rejected"]}
+        else:
+            erp = {**erp, "billing": billing}
     summary = {
         **base,
         "customers": customers,
@@ -133,7 +145,8 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
         hold_psa_project(hold)
         opened = open_erp_exception(hold)
         return _finish(
-            "erp_rejected", {**summary, "rejection": erp["rejected"], "exception": opened}
+            "erp_rejected",
+            {**summary, "rejection": erp["rejected"], "exception": opened, "plan": plan_json},
         )
     request = WriteBackRequest(
         plan=plan_json, psa_id=psa["psa_id"], erp_id=erp["erp_id"], run_id=run_id
@@ -142,6 +155,9 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
     write_back(request)
     resolved = record_success(request)
     summary["erp"]["id"] = erp["erp_id"]
+    summary["erp"]["billing_schedule"] = erp["billing"]["schedule_id"]
+    # The plan is contract version 1: the contract-change flow starts from it.
+    summary["plan"] = plan_json
     return _finish("provisioned", {**summary, **released, **resolved})
 
 

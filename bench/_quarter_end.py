@@ -1,0 +1,475 @@
+"""The quarter-end drain, shared by ``bench/quarter_end.py`` (SQLite, embedded) and
+``bench/scale.py`` (PostgreSQL, one API process plus N worker processes).
+
+What one drain does:
+
+1. generates the ``quarter-end`` firm (seed 7: 7,399 approved timesheets, 77,268 entries) and
+   keeps all three legal entities on NetSuite (DE01 is NetSuite subsidiary 4 in the firm), so
+   the whole backlog goes to one NetSuite account, as the issue asks;
+2. starts the sandbox in its own process with that firm, and sets NetSuite's account limit to
+   10 concurrent requests with 50 ms latency (the emulator's maximum is 10 / 0.05 s = 200
+   calls/s);
+3. starts Accord (subprocesses) on the given database with ``accord.yaml`` pointing at the
+   sandbox; lead-to-project polls the CRM and provisions the Closed Won engagements;
+4. once the running engagements' ERP projects exist, resets NetSuite's counters and submits
+   every timesheet as a ``timesheet.approved`` CloudEvent (batch mode, 100 per request);
+5. waits until every run has finished, then reads NetSuite's counters and its ``timeBill``
+   records and checks them against the approved hours, per project, to the cent.
+
+Nothing here is timed inside the test suite; the suite has its own 500-entry correctness test.
+"""
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+import yaml
+from _common import ROOT, cpu_seconds, create_key, peak_rss_mib, start_accord
+
+from accord.connectors.salesforce.records import canonical_id
+from accord.flows.provisioning.plan import project_id_for
+from accord_sandbox.accord_config import write_accord_config
+from accord_sandbox.firm import Firm
+from accord_sandbox.scenario import generate
+
+LATENCY_MS = 50
+CONCURRENCY = 10
+EMULATOR_MAX_CALLS_PER_S = CONCURRENCY / (LATENCY_MS / 1000)
+BATCH = 100
+
+
+def bench_firm(seed: int = 7) -> Firm:
+    """The quarter-end firm with every legal entity kept on NetSuite."""
+    firm = generate("quarter-end", seed)
+    entities = tuple(e.model_copy(update={"erp": "netsuite"}) for e in firm.legal_entities)
+    return firm.model_copy(update={"legal_entities": entities})
+
+
+def _bench_rules(folder: Path) -> Path:
+    """``rules/default.yaml`` with DE01 routed to NetSuite (subsidiary 4), like the firm."""
+    rules = yaml.safe_load((ROOT / "rules" / "default.yaml").read_text(encoding="utf-8"))
+    de01 = rules["legal_entities"]["DE01"]
+    de01["erp"] = "netsuite"
+    de01["connection"] = "netsuite"
+    path = folder / "rules.yaml"
+    path.write_text(yaml.safe_dump(rules, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+_SANDBOX_MAIN = """
+import asyncio, json, sys
+from pathlib import Path
+from accord_sandbox.firm import Firm
+from accord_sandbox.server import Sandbox
+firm = Firm.model_validate_json(Path(sys.argv[1]).read_text())
+box = Sandbox(base_port=int(sys.argv[2]), firm=firm, scenario="quarter-end")
+netsuite = box.emulators["netsuite"]
+netsuite.concurrency_limit = int(sys.argv[3])  # the account's limit, kept after a reset
+netsuite.clear_faults()
+for spec in netsuite.default_faults():
+    netsuite.add_fault(spec)
+asyncio.run(box.serve())
+"""
+
+
+def start_sandbox(folder: Path, firm: Firm, base_port: int) -> subprocess.Popen[bytes]:
+    """The sandbox in a process of its own, so its CPU is not counted as Accord's."""
+    firm_file = folder / "firm.json"
+    firm_file.write_text(firm.model_dump_json(), encoding="utf-8")
+    log = (folder / "sandbox.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SANDBOX_MAIN, str(firm_file), str(base_port), str(CONCURRENCY)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    url = f"http://127.0.0.1:{base_port + 3}/__sandbox/stats"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sandbox exited with {proc.returncode}; see {folder}/sandbox.log")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise TimeoutError("sandbox did not start")
+
+
+def sandbox_urls(base_port: int) -> dict[str, str]:
+    """Each emulator's base URL."""
+    return {
+        "salesforce": f"http://127.0.0.1:{base_port + 1}",
+        "kantata": f"http://127.0.0.1:{base_port + 2}",
+        "netsuite": f"http://127.0.0.1:{base_port + 3}",
+        "business_central": f"http://127.0.0.1:{base_port + 4}",
+    }
+
+
+def limit_netsuite(ns_url: str) -> None:
+    """50 ms per NetSuite request, on top of the account's limit of 10 (set at start).
+
+    Raises:
+        RuntimeError: The emulator's active limits are not the ones this benchmark needs.
+    """
+    httpx.delete(f"{ns_url}/__sandbox/faults", timeout=10).raise_for_status()
+    httpx.post(
+        f"{ns_url}/__sandbox/faults",
+        json={"path": "/services/*", "latency_ms": LATENCY_MS},
+        timeout=10,
+    ).raise_for_status()
+    active = httpx.get(f"{ns_url}/__sandbox/faults", timeout=10).json()["active"]
+    limits = [f["concurrency"] for f in active if f.get("concurrency")]
+    if limits != [CONCURRENCY]:
+        raise RuntimeError(f"NetSuite's concurrency limits are {limits}, not [{CONCURRENCY}]")
+
+
+def write_config(folder: Path, urls: dict[str, str]) -> Path:
+    """``accord.yaml`` for the sandbox: NetSuite's budget matches the account's limit."""
+    path = write_accord_config(folder / "accord.yaml", urls, rules=_bench_rules(folder))
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["connections"]["netsuite"].update(
+        {"concurrency": CONCURRENCY, "rate_per_s": 2 * EMULATOR_MAX_CALLS_PER_S}
+    )
+    for name in ("salesforce", "kantata"):
+        document["connections"][name].update({"concurrency": 8, "rate_per_s": 50})
+    document["lead_to_project"]["capture_interval_s"] = 2
+    document.setdefault("time_to_bill", {})["closed_period_policy"] = "redate"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _rates(firm: Firm) -> dict[tuple[str, str], Decimal]:
+    """(currency, role) -> bill rate: the sandbox's standard rate card of each currency."""
+    rates: dict[tuple[str, str], Decimal] = {}
+    for c in sorted(firm.consultants, key=lambda c: c.id):
+        rates.setdefault((c.currency, c.role), c.bill_rate)
+    return rates
+
+
+def project_ids(sf_url: str) -> dict[str, str]:
+    """Firm opportunity key -> the canonical id of its project, as lead-to-project names it.
+
+    Seeded opportunities carry no ``Accord_Id__c``, so their canonical id is ``SF-`` + their
+    Salesforce id (the emulator publishes firm key -> Salesforce id)."""
+    firm_ids = httpx.get(f"{sf_url}/__sandbox/salesforce/firm_ids", timeout=30).json()
+    return {
+        key: project_id_for(canonical_id(sf_id, None))
+        for key, sf_id in firm_ids.items()
+        if key.startswith("OPP-")
+    }
+
+
+def timesheet_events(
+    firm: Firm, projects: dict[str, str], limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Every approved timesheet as a ``timesheet.approved`` CloudEvent (JSON-ready)."""
+    opportunities = {o.id: o for o in firm.opportunities}
+    consultants = {c.id: c for c in firm.consultants}
+    rates = _rates(firm)
+    events: list[dict[str, Any]] = []
+    entries = 0
+    for sheet in firm.timesheets:
+        if limit is not None and entries >= limit:
+            break
+        opp = opportunities[sheet.opportunity_id]
+        person = consultants[sheet.consultant_id]
+        project = projects[opp.id]
+        rate = rates.get((opp.currency, person.role), person.bill_rate)
+        approved = f"{sheet.week_start.isoformat()}T18:00:00Z"
+        data = {
+            "id": sheet.id,
+            "resource_id": person.id,
+            "project_id": project,
+            "week_start": sheet.week_start.isoformat(),
+            "status": "approved",
+            "approved_at": approved,
+            "entries": [
+                {
+                    "id": e.id,
+                    "project_id": project,
+                    "resource_id": person.id,
+                    "date": e.date.isoformat(),
+                    "hours": str(e.hours),
+                    "billable": e.billable,
+                    "bill_rate": {"amount": str(rate), "currency": opp.currency}
+                    if e.billable
+                    else None,
+                    "role": person.role,
+                    "notes": e.notes,
+                }
+                for e in sheet.entries
+            ],
+        }
+        entries += len(sheet.entries)
+        events.append(
+            {
+                "specversion": "1.0",
+                "id": f"bench-{sheet.id}",
+                "source": "bench/kantata",
+                "type": "timesheet.approved",
+                "time": approved,
+                "subject": sheet.id,
+                "datacontenttype": "application/json",
+                "data": data,
+            }
+        )
+    return events
+
+
+def approved_hours(events: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """Approved hours per canonical project."""
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for event in events:
+        for e in event["data"]["entries"]:
+            out[e["project_id"]] += Decimal(e["hours"])
+    return dict(out)
+
+
+def wait_provisioned(ns_url: str, projects: set[str], timeout: float = 600) -> None:
+    """Until NetSuite has a job for every project the backlog is booked to."""
+    deadline = time.monotonic() + timeout
+    missing = set(projects)
+    while time.monotonic() < deadline:
+        jobs = httpx.get(f"{ns_url}/__sandbox/records/job", timeout=30).json()["records"]
+        missing = projects - {str(j.get("externalId")) for j in jobs}
+        if not missing:
+            return
+        time.sleep(2)
+    raise TimeoutError(f"projects not provisioned in time: {sorted(missing)}")
+
+
+async def _submit(base: str, key: str, events: list[dict[str, Any]]) -> None:
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/cloudevents-batch+json",
+    }
+    async with httpx.AsyncClient(base_url=base, timeout=120, headers=headers) as client:
+        queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+        for i in range(0, len(events), BATCH):
+            queue.put_nowait(events[i : i + BATCH])
+
+        async def worker() -> None:
+            while not queue.empty():
+                batch = queue.get_nowait()
+                response = await client.post("/api/v1/events", content=json.dumps(batch))
+                if response.status_code not in (200, 202):
+                    raise RuntimeError(f"intake said {response.status_code}: {response.text}")
+
+        await asyncio.gather(*(worker() for _ in range(4)))
+
+
+def _unfinished(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT COUNT(*) FROM workflow_status WHERE status IN "
+                    "('ENQUEUED', 'PENDING') AND name IN ('time_to_bill', 'expense_to_bill')"
+                )
+            ).scalar_one()
+        )
+
+
+def _statuses(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT status, COUNT(*) FROM workflow_status WHERE name = 'time_to_bill' "
+                "GROUP BY status"
+            )
+        ).all()
+    return {str(s): int(n) for s, n in rows}
+
+
+def netsuite_time_bills(ns_url: str) -> list[dict[str, Any]]:
+    """Every ``timeBill`` record in the emulator."""
+    body = httpx.get(f"{ns_url}/__sandbox/records/timeBill", timeout=300).json()
+    return list(body["records"])
+
+
+def posted_hours(bills: list[dict[str, Any]], job_projects: dict[str, str]) -> dict[str, Decimal]:
+    """Posted hours per canonical project (by the job each bill is booked to)."""
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for bill in bills:
+        job = bill.get("customer") or {}
+        project = job_projects.get(str(job.get("id")), f"job:{job.get('id')}")
+        out[project] += Decimal(str(bill.get("hours"))).quantize(Decimal("0.01"))
+    return dict(out)
+
+
+def _netsuite_outcome(ns: str) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Decimal]]:
+    """NetSuite's counters, its time bills, and the posted hours per project."""
+    stats = httpx.get(f"{ns}/__sandbox/stats", timeout=10).json()
+    bills = netsuite_time_bills(ns)
+    jobs = httpx.get(f"{ns}/__sandbox/records/job", timeout=30).json()["records"]
+    job_projects = {str(j["id"]): str(j.get("externalId")) for j in jobs}
+    return stats, bills, posted_hours(bills, job_projects)
+
+
+def drain(
+    *,
+    db_url: str,
+    workers: int,
+    limit: int | None,
+    base_port: int = 18900,
+    api_port: int = 18880,
+    keep: Path | None = None,
+) -> dict[str, Any]:
+    """Run one quarter-end drain (see the module docstring); returns the measurements.
+
+    Args:
+        db_url: Accord's database. SQLite runs one ``accord run`` (API and worker); any other
+            database runs one API process and ``workers`` worker processes.
+        workers: Worker processes (ignored on SQLite).
+        limit: Stop adding timesheets once this many entries are in (``None``: all).
+        base_port: The sandbox's base port.
+        api_port: Accord's API port.
+        keep: Keep logs and files here instead of a temporary folder.
+    """
+    folder = keep or Path(tempfile.mkdtemp(prefix="accord-qe-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    firm = bench_firm()
+    urls = sandbox_urls(base_port)
+    ns = urls["netsuite"]
+    procs: list[subprocess.Popen[bytes]] = []
+    sandbox = start_sandbox(folder, firm, base_port)
+    try:
+        events = timesheet_events(firm, project_ids(urls["salesforce"]), limit)
+        approved = approved_hours(events)
+        entries = sum(len(e["data"]["entries"]) for e in events)
+        limit_netsuite(ns)
+        config = write_config(folder, urls)
+        env = {"ACCORD_CONFIG_FILE": str(config), "ACCORD_INTAKE__WORKER_CONCURRENCY": "16"}
+        sqlite = db_url.startswith("sqlite")
+        key = create_key(db_url, role="ingest")
+        procs.extend(_start(db_url, api_port, folder, sqlite=sqlite, workers=workers, env=env))
+        wait_provisioned(ns, set(approved))
+        time_bills_before = len(netsuite_time_bills(ns))
+        httpx.post(f"{ns}/__sandbox/stats/reset", timeout=10).raise_for_status()
+        cpu_before = sum(cpu_seconds(p.pid) for p in procs)
+        engine = sa.create_engine(db_url)
+        started = time.monotonic()
+        asyncio.run(_submit(f"http://127.0.0.1:{api_port}", key, events))
+        submitted = time.monotonic() - started
+        time.sleep(2)
+        while _unfinished(engine):
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"an accord process exited; see {folder}")
+            time.sleep(0.5)
+        drain_s = time.monotonic() - started
+        # VmHWM is the process's own high-water mark: no sampling needed.
+        peak = {p.pid: peak_rss_mib(p.pid) for p in procs}
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
+        statuses = _statuses(engine)
+        engine.dispose()
+        stats, bills, posted = _netsuite_outcome(ns)
+    finally:
+        _stop([*procs, sandbox])
+    calls = int(stats["requests"])
+    mismatched = {
+        p: (str(approved[p]), str(posted.get(p, Decimal(0))))
+        for p in approved
+        if posted.get(p, Decimal(0)) != approved[p]
+    }
+    return {
+        "timesheets": len(events),
+        "entries": entries,
+        "time_bills": len(bills) - time_bills_before,
+        "submit_s": submitted,
+        "drain_s": drain_s,
+        "entries_per_s": entries / drain_s,
+        "calls": calls,
+        "calls_per_s": calls / drain_s,
+        "ratio": calls / drain_s / EMULATOR_MAX_CALLS_PER_S,
+        "throttled": int(stats["throttled"]),
+        "duplicates": int(stats["duplicates"]),
+        "errors": int(stats["errors"]),
+        "max_in_flight": int(stats["max_in_flight"]),
+        "cpu_s_per_1000": cpu / entries * 1000,
+        "cpu_s": cpu,
+        "peak_mib": peak,
+        "runs": statuses,
+        "hours_mismatched": mismatched,
+        "folder": str(folder),
+    }
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _start(
+    db_url: str, api_port: int, folder: Path, *, sqlite: bool, workers: int, env: dict[str, str]
+) -> list[subprocess.Popen[bytes]]:
+    if sqlite:
+        return [start_accord(db_url, api_port, folder / "accord.log", **env)]
+    procs = [
+        start_accord(
+            db_url,
+            api_port,
+            folder / "api.log",
+            "--role",
+            "api",
+            ACCORD_WORKER_ID="bench-api",
+            **env,
+        )
+    ]
+    for i in range(workers):
+        procs.append(
+            start_accord(
+                db_url,
+                api_port + 1 + i,
+                folder / f"worker-{i}.log",
+                "--role",
+                "worker",
+                ACCORD_WORKER_ID=f"bench-worker-{i}",
+                **env,
+            )
+        )
+    return procs
+
+
+def describe(result: dict[str, Any]) -> str:
+    """The measurements as Markdown table rows (metric | value)."""
+    peak = ", ".join(f"{v:.0f}" for v in result["peak_mib"].values())
+    rows = [
+        ("timesheets / entries", f"{result['timesheets']:,} / {result['entries']:,}"),
+        ("timeBill records written", f"{result['time_bills']:,}"),
+        ("submit time (intake, batches of 100)", f"{result['submit_s']:.1f} s"),
+        ("drain time (first submit to last run done)", f"{result['drain_s']:.1f} s"),
+        ("entries per second", f"{result['entries_per_s']:.1f}"),
+        ("NetSuite calls per second", f"{result['calls_per_s']:.1f}"),
+        (
+            "ratio to the emulator's maximum (200 calls/s)",
+            f"**{result['ratio']:.2f}** (target >= 0.9)",
+        ),
+        ("429s received", f"{result['throttled']:,}"),
+        ("duplicates at NetSuite", f"**{result['duplicates']}** (must be 0)"),
+        ("other errors at NetSuite", f"{result['errors']:,}"),
+        ("Accord CPU seconds per 1,000 entries", f"{result['cpu_s_per_1000']:.2f}"),
+        ("peak memory per Accord process (MiB)", peak),
+        ("runs by status", json.dumps(result["runs"])),
+        (
+            "projects whose posted hours differ from approved",
+            str(len(result["hours_mismatched"])),
+        ),
+    ]
+    return "\n".join(f"| {name} | {value} |" for name, value in rows)

@@ -1,0 +1,202 @@
+"""Canonical ids of an approval's project and person, and the exception when one is missing.
+
+An approved timesheet or expense names its project and its person by PSA ids. Their canonical
+ids are:
+
+- **project**: the project Accord provisioned there (xref ``psa_project``: canonical id ->
+  PSA id in the connection, written by lead-to-project), else the project's own Accord key
+  (Kantata: Accord's external reference on the workspace; Certinia: ``Accord_Id__c``), for
+  projects Accord did not provision;
+- **person**: the firm's consultant id (the ERP's employee external id). The PSA's resource
+  record carries it: Kantata users carry Accord's external reference (``service_model``
+  ``resource``), Certinia resource Contacts their ``Accord_Id__c``. A resolved user is linked
+  in xref (``resource``) so that the next approval does not read the user again.
+
+An approval whose project or person does not resolve becomes a ``psa.approval.unmapped``
+exception (routed by the rules: ``psa.*`` -> delivery-ops) naming what is missing, never a
+half-empty event. Opening it is idempotent: an unchanged open exception is left alone, so a
+re-read approval does not count as a new occurrence.
+"""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from accord.flows.context import flow_context
+from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.store import exceptions, tables, xref
+from accord.store.xref import XrefConflictError
+
+__all__ = [
+    "FLOW",
+    "UNMAPPED",
+    "Unmapped",
+    "canonical_for",
+    "link_resource",
+    "open_unmapped",
+    "report_unmapped",
+    "resolve_mapped",
+]
+
+logger = logging.getLogger(__name__)
+
+FLOW = "approvals"
+"""The flow name exceptions of this package carry."""
+UNMAPPED = "psa.approval.unmapped"
+"""Failure code of an approval that does not map (the rules route it)."""
+
+
+def canonical_for(entity_type: str, connection: str, psa_id: str) -> str | None:
+    """The canonical id xref holds for a PSA record, or ``None``."""
+    with flow_context().engine.connect() as conn:
+        return xref.get_canonical(
+            conn, entity_type=entity_type, connection=connection, external_id=psa_id
+        )
+
+
+def link_resource(system: str, connection: str, consultant_id: str, psa_id: str) -> None:
+    """Remember which PSA record a consultant is (a conflict is logged, never raised)."""
+    try:
+        with flow_context().engine.begin() as conn:
+            xref.link(
+                conn,
+                entity_type="resource",
+                canonical_id=consultant_id,
+                system=system,
+                connection=connection,
+                external_id=psa_id,
+            )
+    except XrefConflictError:
+        # Two PSA users carrying one consultant id: the mapping still holds for this one.
+        logger.warning("resource %s is linked to another %s record", consultant_id, system)
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    """An approval that cannot become an event, and why.
+
+    Attributes:
+        kind: ``timesheet`` or ``expense``.
+        system: The PSA (``kantata``, ``certinia``).
+        connection: The PSA's connection.
+        psa_id: The approved record's id in the PSA.
+        label: How the owner recognises it (a name, a week and a person).
+        problems: What is missing, by field (``project``, ``resource`` ...).
+        record: PSA ids of the record's references, shown to the owner.
+    """
+
+    kind: str
+    system: str
+    connection: str
+    psa_id: str
+    label: str
+    problems: Mapping[str, str]
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def dedupe_key(self) -> str:
+        """One open exception per approved record."""
+        return f"{FLOW}:unmapped:{self.connection}:{self.kind}:{self.psa_id}"
+
+    @property
+    def business_key(self) -> str:
+        """The record itself: its project is what may be unknown."""
+        return f"{self.kind}:{self.connection}:{self.psa_id}"
+
+
+_FIXES = {
+    "project": (
+        "provision the project through Accord, or give the PSA project Accord's key "
+        "(Kantata: an external reference, Certinia: Accord_Id__c)"
+    ),
+    "resource": (
+        "give the person's PSA record the consultant id (Kantata: an external reference "
+        "with service_model 'resource', Certinia: the Contact's Accord_Id__c)"
+    ),
+}
+
+
+def report_unmapped(unmapped: Unmapped) -> bool:
+    """Open (or refresh) the exception; ``False`` when the same one is already open."""
+    settings = flow_settings(flow_context().settings.config_file)
+    route = rules_for(settings).route(UNMAPPED)
+    detail = {
+        "system": unmapped.system,
+        "connection": unmapped.connection,
+        "kind": unmapped.kind,
+        "psa_id": unmapped.psa_id,
+        "record": dict(unmapped.record),
+        "problems": dict(sorted(unmapped.problems.items())),
+        "fix": [_FIXES[k] for k in sorted(unmapped.problems) if k in _FIXES],
+    }
+    with flow_context().engine.begin() as conn:
+        current = [
+            e
+            for e in exceptions.list_(
+                conn, business_key=unmapped.business_key, status="open", limit=20
+            )
+            if e.dedupe_key == unmapped.dedupe_key
+        ]
+        if current and current[0].detail == detail:
+            return False
+        exceptions.open_(
+            conn,
+            queue=route.queue.value,
+            severity=route.severity.value,
+            flow=FLOW,
+            run_id=None,
+            business_key=unmapped.business_key,
+            code=UNMAPPED,
+            title=(
+                f"Approved {unmapped.kind} {unmapped.label} cannot be posted: "
+                f"unknown {', '.join(sorted(unmapped.problems))}"
+            ),
+            detail=detail,
+            dedupe_key=unmapped.dedupe_key,
+        )
+    logger.info(
+        "approved %s %s in %s does not map: %s",
+        unmapped.kind,
+        unmapped.psa_id,
+        unmapped.connection,
+        ", ".join(sorted(unmapped.problems)),
+    )
+    return True
+
+
+def open_unmapped(connection: str, *, limit: int = 100) -> list[tuple[str, str]]:
+    """``(kind, PSA id)`` of the approvals of a connection waiting for a fix, oldest first."""
+    with flow_context().engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(tables.exceptions.c.business_key)
+            .where(
+                tables.exceptions.c.status == exceptions.ExceptionStatus.OPEN.value,
+                tables.exceptions.c.code == UNMAPPED,
+                tables.exceptions.c.flow == FLOW,
+            )
+            .order_by(tables.exceptions.c.id)
+            .limit(limit)
+        ).all()
+    out: list[tuple[str, str]] = []
+    for (key,) in rows:
+        kind, _, rest = str(key).partition(":")
+        where, _, psa_id = rest.partition(":")
+        if where == connection and psa_id:
+            out.append((kind, psa_id))
+    return out
+
+
+def resolve_mapped(business_key: str, dedupe_key: str) -> None:
+    """Close the open unmapped exception of a record that now maps (after its fix)."""
+    engine = flow_context().engine
+    with engine.connect() as conn:
+        # A read first: almost every approval maps the first time, and a write would lock.
+        open_ = exceptions.list_(conn, business_key=business_key, status="open", limit=20)
+    if any(e.dedupe_key == dedupe_key for e in open_):
+        with engine.begin() as conn:
+            exceptions.auto_resolve(
+                conn, dedupe_key=dedupe_key, resolution="the approval maps after the fix"
+            )

@@ -1,0 +1,258 @@
+"""Helpers the cash and milestone flows share: context, xref, lineage, exceptions, lookups.
+
+Everything here runs inside a DBOS step or a capture mapper (the flow context is installed);
+nothing here is a step itself. The project and customer of an ERP record are found through
+what lead-to-project recorded: the xref (``customer``, ``psa_project``, ``erp_project``) and
+the lineage edge ``customer -> psa_project`` (a project's customer is not in any xref).
+
+What does *not* belong here: the order of steps (the workflows) and the target writes (steps).
+"""
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOS
+
+from accord.domain import Money
+from accord.flows.connections import CONTEXT_KEY, Connections
+from accord.flows.context import flow_context
+from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.rules import Rules
+from accord.store import cursors, exceptions, lineage, xref
+from accord.store.cursors import CursorState
+
+__all__ = [
+    "ErpRefusal",
+    "PlacedProject",
+    "canonical_of",
+    "connections",
+    "crm_account",
+    "engine",
+    "link_edge",
+    "link_xref",
+    "netsuite_currencies",
+    "open_exception",
+    "place_project",
+    "resolve_exceptions",
+    "rules",
+    "start_cursor_at_now",
+]
+
+FLOW = "cash"
+"""The flow's name in exceptions and metrics."""
+
+
+def connections() -> Connections:
+    """The process's connections."""
+    found: Connections = flow_context().extras[CONTEXT_KEY]
+    return found
+
+
+def engine() -> sa.Engine:
+    """Accord's database."""
+    return flow_context().engine
+
+
+def config_file() -> Path | None:
+    """This process's ``accord.yaml``."""
+    return flow_context().settings.config_file
+
+
+def rules() -> Rules:
+    """The current rules (the file lead-to-project uses)."""
+    return rules_for(flow_settings(config_file()))
+
+
+def crm_connection() -> str:
+    """The CRM connection (lead-to-project's setting)."""
+    return flow_settings(config_file()).crm_connection
+
+
+def canonical_of(entity_type: str, connection: str, external_id: str) -> str | None:
+    """The canonical id behind an external id in a connection, or None."""
+    with engine().connect() as conn:
+        return xref.get_canonical(
+            conn, entity_type=entity_type, connection=connection, external_id=external_id
+        )
+
+
+def external_of(entity_type: str, canonical_id: str, connection: str) -> str | None:
+    """The external id of a canonical object in a connection, or None."""
+    with engine().connect() as conn:
+        return xref.get_external(
+            conn, entity_type=entity_type, canonical_id=canonical_id, connection=connection
+        )
+
+
+def link_xref(entity_type: str, canonical_id: str, system: str, connection: str, ext: str) -> None:
+    """Record a cross-reference (idempotent)."""
+    with engine().begin() as conn:
+        xref.link(
+            conn,
+            entity_type=entity_type,
+            canonical_id=canonical_id,
+            system=system,
+            connection=connection,
+            external_id=ext,
+        )
+
+
+def link_edge(
+    conn: sa.Connection,
+    from_node: tuple[str, str],
+    to_node: tuple[str, str],
+    relation: str,
+    *,
+    status: str,
+    event_id: str | None = None,
+) -> None:
+    """Record a lineage edge from the running workflow (idempotent)."""
+    lineage.link(
+        conn,
+        from_type=from_node[0],
+        from_id=from_node[1],
+        to_type=to_node[0],
+        to_id=to_node[1],
+        relation=relation,
+        run_id=DBOS.workflow_id,
+        event_id=event_id,
+        status=status,
+    )
+
+
+@dataclass(frozen=True)
+class PlacedProject:
+    """Where a canonical project lives, as lead-to-project recorded it.
+
+    Attributes:
+        project_id: Canonical project id (``PRJ-<opportunity id>``).
+        customer_id: Canonical customer id (from the ``customer -> psa_project`` edge).
+        opportunity_id: Canonical opportunity id, when known.
+        psa: ``(system, connection, id)`` of the PSA project, when provisioned.
+        erp: ``(system, connection, id)`` of the ERP project, when created.
+    """
+
+    project_id: str
+    customer_id: str | None
+    opportunity_id: str | None
+    psa: tuple[str, str, str] | None
+    erp: tuple[str, str, str] | None
+
+
+def place_project(project_id: str) -> PlacedProject:
+    """Everything Accord knows about where one project lives."""
+    with engine().connect() as conn:
+        psa = xref.list_for(conn, entity_type="psa_project", canonical_ids=[project_id])
+        erp = xref.list_for(conn, entity_type="erp_project", canonical_ids=[project_id])
+        edges = lineage.list_for(conn, node_type="psa_project", node_id=project_id)
+    customer = next((e.from_id for e in edges if e.from_type == "customer"), None)
+    opportunity = next((e.from_id for e in edges if e.from_type == "opportunity"), None)
+    return PlacedProject(
+        project_id=project_id,
+        customer_id=customer,
+        opportunity_id=opportunity,
+        psa=(psa[0].system, psa[0].connection, psa[0].external_id) if psa else None,
+        erp=(erp[0].system, erp[0].connection, erp[0].external_id) if erp else None,
+    )
+
+
+def crm_account(customer_id: str) -> str | None:
+    """The CRM (Salesforce) account id of a canonical customer, or None."""
+    with engine().connect() as conn:
+        rows = xref.list_for(conn, entity_type="customer", canonical_ids=[customer_id])
+    wanted = crm_connection()
+    return next(
+        (r.external_id for r in rows if r.system == "salesforce" and r.connection == wanted),
+        None,
+    )
+
+
+@dataclass(frozen=True)
+class ErpRefusal:
+    """What an ERP said when it refused a write (kept verbatim for finance)."""
+
+    error: str
+    code: str | None
+    detail: str | None
+    status_code: int | None
+
+
+def open_exception(
+    *,
+    code: str,
+    title: str,
+    detail: Mapping[str, Any],
+    business_key: str,
+    dedupe_key: str,
+    flow: str = FLOW,
+    run_id: str | None = None,
+    amount: Money | None = None,
+) -> int:
+    """Open (or refresh) an exception routed by the rules for ``code``; returns its id."""
+    route = rules().route(code)
+    with engine().begin() as conn:
+        opened = exceptions.open_(
+            conn,
+            queue=route.queue.value,
+            severity=route.severity.value,
+            flow=flow,
+            run_id=run_id,
+            business_key=business_key,
+            code=code,
+            title=title[:255],
+            detail=dict(detail),
+            dedupe_key=dedupe_key,
+            amount=amount,
+        )
+    return opened.id
+
+
+def resolve_exceptions(dedupe_key: str, resolution: str) -> int:
+    """Resolve the open exception(s) a later success made moot."""
+    with engine().begin() as conn:
+        return exceptions.auto_resolve(conn, dedupe_key=dedupe_key, resolution=resolution)
+
+
+_currencies: dict[str, dict[str, str]] = {}
+_currencies_lock = threading.Lock()
+
+
+def netsuite_currencies(connection: str) -> dict[str, str]:
+    """ISO code -> NetSuite currency id, read once per connection and process."""
+    connector = connections().connector(connection)
+    key = f"{connection}@{connector.config.base_url}"
+    with _currencies_lock:
+        cached = _currencies.get(key)
+    if cached is not None:
+        return cached
+    page = connector.read_page("currency", limit=200)
+    found = {
+        str(r.get("symbol") or r.get("name")): str(r.get("id"))
+        for r in page.records
+        if r.get("id") is not None
+    }
+    with _currencies_lock:
+        _currencies[key] = found
+    return found
+
+
+def start_cursor_at_now(connection: str, resource: str) -> bool:
+    """Start a pair's polling at the present when it has never polled; True if it did.
+
+    Records that exist before polling is enabled are history, not events: without this, the
+    first poll would turn every invoice ever posted into an event.
+    """
+    with engine().begin() as conn:
+        state = cursors.get(conn, connection=connection, resource=resource)
+        if state.updated_at is not None or state.high_watermark is not None:
+            return False
+        cursors.save(
+            conn,
+            CursorState(connection=connection, resource=resource, high_watermark=datetime.now(UTC)),
+        )
+    return True

@@ -1,0 +1,332 @@
+"""The side effects of the cash flow, one DBOS step each, with one frozen-dataclass input.
+
+Every write is idempotent on its own, so a step that ran but whose checkpoint was lost runs
+again harmlessly:
+
+- xref and lineage links are unique (linking twice keeps one);
+- Kantata: the invoice is upserted by Accord's external reference (the canonical invoice id)
+  and its reference's message carries the ERP status; Certinia: ``pse__Billing_Event__c`` is
+  upserted by ``Accord_Id__c`` = the canonical invoice id;
+- Salesforce: the account's receivable fields get absolute values recomputed from the ERP
+  (:mod:`.receivables`), never increments.
+
+A target's business refusal (a permanent error) is returned, not raised: the workflow files it
+with finance ops. What does *not* belong here: which events arrive (:mod:`.capture`) and the
+order of steps (:mod:`.workflow`).
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from dbos import DBOS
+
+from accord.domain import Invoice, InvoiceLineKind, InvoiceStatus, Payment
+from accord.errors import PermanentError, is_retryable
+from accord.flows.cash import common
+from accord.flows.cash.receivables import OpenItems, ar_status, bc_open_items, netsuite_open_items
+from accord.store import lineage
+
+__all__ = [
+    "CrmRequest",
+    "InvoiceRequest",
+    "PaymentRequest",
+    "RefusalRequest",
+    "erp_connection_of",
+    "link_invoice",
+    "link_payment",
+    "report_refusal",
+    "update_crm",
+    "update_psa",
+]
+
+logger = logging.getLogger(__name__)
+
+_STEP: dict[str, Any] = {
+    "retries_allowed": True,
+    "max_attempts": 6,
+    "interval_seconds": 0.5,
+    "backoff_rate": 2.0,
+    "should_retry": is_retryable,
+}
+_PSA_STATUS = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOID: "void"}
+
+
+def erp_connection_of(source: str, legal_entity: str) -> str:
+    """The ERP connection an event came from: its capture source, else the entity's ERP."""
+    parts = source.split("/")
+    if len(parts) >= 4 and parts[0] == "accord" and parts[1] == "capture":
+        return parts[2]
+    return common.rules().legal_entity(legal_entity).connection
+
+
+def _refusal(exc: PermanentError) -> dict[str, Any]:
+    return common.ErpRefusal(
+        error=type(exc).__name__,
+        code=exc.code,
+        detail=exc.detail or str(exc),
+        status_code=exc.status_code,
+    ).__dict__
+
+
+# ---------------------------------------------------------------------- 1. link
+@dataclass(frozen=True)
+class InvoiceRequest:
+    """Input of the invoice steps: the event's canonical invoice and where it came from."""
+
+    invoice_json: str
+    event_id: str
+    event_type: str
+    erp_connection: str
+
+
+def _project_from_lineage(invoice_id: str) -> str | None:
+    with common.engine().connect() as conn:
+        edges = lineage.list_for(conn, node_type="invoice", node_id=invoice_id)
+    return next(
+        (e.to_id for e in edges if e.from_id == invoice_id and e.to_type == "erp_project"), None
+    )
+
+
+@DBOS.step(name="cash.link_invoice", **_STEP)
+def link_invoice(request: InvoiceRequest) -> dict[str, Any]:
+    """Cross-reference the invoice and link it to its project, customer, entries, milestones.
+
+    Returns:
+        Where the invoice's project and customer live: ``project_id``, ``customer_id``,
+        ``psa`` (``[system, connection, id]`` or None), ``account`` (CRM id or None).
+    """
+    invoice = Invoice.model_validate_json(request.invoice_json)
+    erp_system = invoice.refs[0].system.value if invoice.refs else "erp"
+    if invoice.refs:
+        common.link_xref(
+            "invoice", invoice.id, erp_system, request.erp_connection, invoice.refs[0].id
+        )
+    project_id = invoice.project_id or _project_from_lineage(invoice.id)
+    placed = common.place_project(project_id) if project_id else None
+    status = invoice.status.value
+    with common.engine().begin() as conn:
+        node = ("invoice", invoice.id)
+        common.link_edge(
+            conn, node, ("customer", invoice.customer_id), "billed_to", status=status,
+            event_id=request.event_id,
+        )  # fmt: skip
+        if project_id is not None:
+            common.link_edge(
+                conn, node, ("erp_project", project_id), "bills", status=status,
+                event_id=request.event_id,
+            )  # fmt: skip
+        for line in invoice.lines:
+            if line.source_id is None:
+                continue
+            target = "milestone" if line.kind is InvoiceLineKind.MILESTONE else "time_entry"
+            if line.kind is InvoiceLineKind.EXPENSE:
+                target = "expense"
+            common.link_edge(conn, node, (target, line.source_id), "bills", status=status)
+    return {
+        "project_id": project_id,
+        "customer_id": invoice.customer_id,
+        "psa": list(placed.psa) if placed and placed.psa else None,
+        "account": common.crm_account(invoice.customer_id),
+    }
+
+
+# ---------------------------------------------------------------------- 2. PSA
+@dataclass(frozen=True)
+class PsaRequest:
+    """Input of :func:`update_psa`: the invoice and its PSA project."""
+
+    invoice_json: str
+    erp_connection: str
+    psa: tuple[str, str, str]
+
+
+def _psa_message(invoice: Invoice, erp_connection: str) -> str:
+    due = invoice.amount_due
+    return (
+        f"{erp_connection} invoice {invoice.number or invoice.id}: {invoice.status.value}; "
+        f"due {due.amount} {due.currency} of {invoice.total.amount}"
+    )[:255]
+
+
+@DBOS.step(name="cash.update_psa", **_STEP)
+def update_psa(request: PsaRequest) -> dict[str, Any]:
+    """Write the invoice's status to the PSA project (Kantata invoice / Certinia billing event).
+
+    Returns:
+        ``{"psa_id": id}``, or ``{"refused": {...}}`` when the PSA refused the write.
+    """
+    invoice = Invoice.model_validate_json(request.invoice_json)
+    system, connection, project_psa_id = request.psa
+    connector: Any = common.connections().connector(connection)
+    paid = invoice.status is InvoiceStatus.PAID
+    try:
+        if system == "kantata":
+            result = connector.upsert(
+                "invoices",
+                invoice.id,
+                {
+                    "workspace_ids": [project_psa_id],
+                    "invoice_date": invoice.issue_date.isoformat(),
+                    "due_date": invoice.due_date.isoformat(),
+                    "status": _PSA_STATUS.get(invoice.status, "submitted"),
+                    "paid": paid,
+                },
+            )
+            connector.set_reference(
+                "invoices",
+                result.id,
+                service_name=connector.config.service_name,
+                service_model="invoice",
+                ref=invoice.id,
+                message=_psa_message(invoice, request.erp_connection),
+            )
+            return {"psa_id": result.id}
+        fields: dict[str, Any] = {
+            "pse__Project__c": project_psa_id,
+            "pse__Date__c": invoice.issue_date.isoformat(),
+            "pse__Status__c": "Invoiced",
+            "pse__Is_Released__c": True,
+            "pse__Is_Approved__c": True,
+            "pse__Invoiced__c": True,
+            "pse__Invoice_Number__c": invoice.number or invoice.id,
+            "pse__Invoice_Date__c": invoice.issue_date.isoformat(),
+            # The wire needs a JSON number; two decimals survive the float.
+            "pse__Summary_Amount__c": float(invoice.total.amount),
+        }
+        result = connector.upsert("pse__Billing_Event__c", invoice.id, fields)
+    except PermanentError as exc:
+        if is_retryable(exc):  # pragma: no cover - a PermanentError never is
+            raise
+        return {"refused": _refusal(exc)}
+    return {"psa_id": result.id}
+
+
+# ---------------------------------------------------------------------- 3. CRM
+@dataclass(frozen=True)
+class CrmRequest:
+    """Input of :func:`update_crm`: whose receivables to recompute, and what just happened."""
+
+    customer_id: str
+    account_id: str
+    erp_connection: str
+    legal_entity: str
+    payment_date: str | None = None
+
+
+def _open_items(request: CrmRequest, today: dt.date) -> OpenItems | None:
+    connector: Any = common.connections().connector(request.erp_connection)
+    erp_customer = common.external_of("customer", request.customer_id, request.erp_connection)
+    if erp_customer is None:
+        return None
+    if connector.kind == "business_central":
+        return bc_open_items(connector.for_company(request.legal_entity), erp_customer, today=today)
+    return netsuite_open_items(connector, erp_customer, today=today)
+
+
+@DBOS.step(name="cash.update_crm", **_STEP)
+def update_crm(request: CrmRequest) -> dict[str, Any]:
+    """Recompute the customer's receivables from the ERP and write them to the CRM account.
+
+    Every field is derived from the ERP's current state (status, balance, latest invoice), so
+    runs finishing in any order converge; the last payment date only ever moves forward.
+
+    Returns:
+        The fields written, or ``{"refused": {...}}`` / ``{"skipped": why}``.
+    """
+    today = dt.datetime.now(dt.UTC).date()
+    items = _open_items(request, today)
+    if items is None:
+        return {"skipped": "the customer has no ERP id"}
+    fields: dict[str, Any] = {
+        "AR_Status__c": ar_status(items),
+        # A JSON number at the wire; the sum itself is exact.
+        "AR_Balance__c": float(items.balance),
+    }
+    if items.last_number:
+        fields["Last_Invoice_Number__c"] = items.last_number
+    crm = common.connections().connector(common.crm_connection())
+    try:
+        if request.payment_date:
+            current = crm.get("Account", request.account_id).get("Last_Payment_Date__c")
+            if not current or str(current) < request.payment_date:
+                fields["Last_Payment_Date__c"] = request.payment_date
+        crm.update("Account", request.account_id, fields)
+    except PermanentError as exc:
+        if is_retryable(exc):  # pragma: no cover
+            raise
+        return {"refused": _refusal(exc)}
+    return {**fields, "AR_Balance__c": str(items.balance), "open_invoices": items.count}
+
+
+# ---------------------------------------------------------------------- payments
+@dataclass(frozen=True)
+class PaymentRequest:
+    """Input of :func:`link_payment`: the event's canonical payment and its ERP connection."""
+
+    payment_json: str
+    event_id: str
+    erp_connection: str
+
+
+@DBOS.step(name="cash.link_payment", **_STEP)
+def link_payment(request: PaymentRequest) -> dict[str, Any]:
+    """Cross-reference the payment and link it to the invoices it pays."""
+    payment = Payment.model_validate_json(request.payment_json)
+    if payment.refs:
+        common.link_xref(
+            "payment",
+            payment.id,
+            payment.refs[0].system.value,
+            request.erp_connection,
+            payment.refs[0].id,
+        )
+    with common.engine().begin() as conn:
+        for application in payment.applications:
+            common.link_edge(
+                conn,
+                ("payment", payment.id),
+                ("invoice", application.invoice_id),
+                "applied_to",
+                status=f"{application.amount.amount} {application.amount.currency}",
+                event_id=request.event_id,
+            )
+        common.link_edge(
+            conn,
+            ("payment", payment.id),
+            ("customer", payment.customer_id),
+            "paid_by",
+            status="received",
+            event_id=request.event_id,
+        )
+    return {
+        "customer_id": payment.customer_id,
+        "account": common.crm_account(payment.customer_id),
+        "invoices": [a.invoice_id for a in payment.applications],
+    }
+
+
+@dataclass(frozen=True)
+class RefusalRequest:
+    """Input of :func:`report_refusal`: which write-back a target refused, and why."""
+
+    what: str
+    target: str
+    refusal: dict[str, Any]
+    business_key: str
+    dedupe_key: str
+
+
+@DBOS.step(name="cash.report_refusal", **_STEP)
+def report_refusal(request: RefusalRequest) -> int:
+    """File a target's refusal of a cash write-back with finance ops; returns its id."""
+    return common.open_exception(
+        code="billing.writeback_refused",
+        title=f"{request.target} refused the status of {request.what}: "
+        f"{request.refusal.get('detail')}",
+        detail={"record": request.what, "target": request.target, "error": request.refusal},
+        business_key=request.business_key,
+        dedupe_key=request.dedupe_key,
+        run_id=DBOS.workflow_id,
+    )

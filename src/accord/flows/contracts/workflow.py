@@ -1,0 +1,443 @@
+"""The contract-change workflow: one durable run per ``contract.amended`` event.
+
+Ordering: the event's business key is ``contract:<contract id>`` (the canonical key of a
+Contract), so every version of one contract lands in one queue partition, where runs start
+one at a time in journal order (see :func:`accord.flows.runtime.partition_for`): version n is
+applied before version n + 1 even with many workers. The contract key, rather than the
+opportunity's, is the right one: amendments are emitted only once the opportunity says
+``Provisioned``, i.e. after its ``opportunity.won`` run finished, so the two keys never race,
+and the contract stays the unit a later source of amendments (a CLM, the API) would use.
+
+Steps, in order:
+
+1. :func:`prepare_amendment`: the previous version, the field diff, the new plan, and whether
+   the amendment touches an **invoiced** milestone (a NetSuite invoice ``MS-<milestone id>``
+   exists, or a BC sales invoice with that ``externalDocumentNumber``);
+2. invoiced -> :func:`block_amendment`: a ``finance-ops`` exception, and **nothing** of the
+   amendment is applied (a partial contract would bill a total nobody agreed). Finance and
+   sales settle it (a credit note, or a CRM correction that leaves the invoiced milestone as
+   it was); the next amendment is applied normally;
+3. :func:`update_psa_project`: budget, dates and milestones of the Kantata workspace /
+   Certinia ``pse__Proj__c``;
+4. :func:`update_erp`: the ERP project (an upsert: dates, amount) and its billing schedule
+   (:func:`~accord.flows.provisioning.billing.write_schedule`); a refusal -> ``finance-ops``
+   exception;
+5. :func:`record_version`: lineage ``contract -version-> contract_version`` with the outcome.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from dbos import DBOS
+
+from accord.connectors.certinia.mapping import milestone_from_canonical as certinia_milestone
+from accord.connectors.kantata.mapping import KantataLookups
+from accord.connectors.kantata.mapping import milestone_from_canonical as kantata_milestone
+from accord.domain import Contract, Money
+from accord.errors import PermanentError
+from accord.flows.contracts.capture import validation_dedupe_key
+from accord.flows.contracts.versions import (
+    EVENT_TYPE,
+    baseline_plan,
+    contract_from_plan,
+    diff,
+    milestones_of,
+    plan_for,
+    versions,
+)
+from accord.flows.provisioning.billing import write_schedule
+from accord.flows.provisioning.erp import ErpRejection, write_erp_project
+from accord.flows.provisioning.plan import Plan, project_id_for
+from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.provisioning.steps import (
+    _STEP,
+    _connections,
+    _engine,
+    _erp_connector,
+    _known,
+    _settings_file,
+)
+from accord.flows.provisioning.workflow import load_event
+from accord.flows.record_event import EventRef
+from accord.observability.metrics import get_metrics
+from accord.rules.spec import BudgetBasis
+from accord.store import exceptions, lineage
+
+__all__ = [
+    "FLOW",
+    "WORKFLOW",
+    "AmendmentRequest",
+    "block_amendment",
+    "contract_change",
+    "prepare_amendment",
+    "record_version",
+    "update_erp",
+    "update_psa_project",
+]
+
+logger = logging.getLogger(__name__)
+
+WORKFLOW = "contract_change"
+"""The DBOS workflow name ``contract.amended`` runs start."""
+FLOW = "contract_change"
+"""The flow's name in exceptions, metrics and lineage."""
+INVOICED_CODE = "billing.invoiced_milestone_amended"
+"""Exception code of an amendment touching an invoiced milestone (routed to finance ops)."""
+REJECTED_CODE = "erp.contract_amendment.rejected"
+"""Exception code of an amendment the ERP refused (routed to finance ops)."""
+
+
+@dataclass(frozen=True)
+class AmendmentRequest:
+    """Input of the contract-change steps: the new version and the run."""
+
+    contract_json: str
+    event_id: str
+    business_key: str
+    run_id: str | None = None
+
+
+def _budget(base: Plan, amount: Decimal) -> Decimal:
+    """The project budget for a new contract amount, by the template's budget basis."""
+    rules = rules_for(flow_settings(_settings_file()))
+    for package in rules.spec.service_packages.values():
+        if base.template in (
+            package.kantata_workspace_template,
+            package.certinia_project_template,
+        ):
+            if package.budget.basis is BudgetBasis.CONTRACT_AMOUNT:
+                factor = 1 + package.budget.contingency_percent / 100
+                return (amount * factor).quantize(Decimal("0.01"))
+            return amount
+    return amount
+
+
+def _previous(contract: Contract, base: Plan) -> tuple[Contract, Contract, bool]:
+    """The version before this one, the latest one applied, and whether a later one applied.
+
+    The first two differ after a blocked version: its diff is shown against the version
+    before, but what it changes in the systems is measured against what was last applied.
+    A later version already applied means this event is replayed out of its time: applying
+    it would roll the contract back.
+    """
+    with _engine().connect() as conn:
+        known = versions(conn, contract.id)
+        applied = {
+            edge.to_id
+            for edge in lineage.list_for(conn, node_type="contract", node_id=contract.id)
+            if edge.relation == "amended" and edge.status == "applied"
+        }
+    earlier = [v.contract for v in known if v.version < contract.version]
+    superseded = any(
+        version_node(v.contract.id, v.version) in applied
+        for v in known
+        if v.version > contract.version
+    )
+    # Version 1's rate card (time and materials) is taken to be this version's: the plan
+    # keeps only the card's id, and rates are not a term the CRM amends.
+    baseline = contract_from_plan(base, rate_card=contract.rate_card)
+    last_applied = next(
+        (c for c in reversed(earlier) if version_node(c.id, c.version) in applied), baseline
+    )
+    return (earlier[-1] if earlier else baseline), last_applied, superseded
+
+
+def _invoiced(plan: Plan, milestone_ids: list[str]) -> list[str]:
+    """The milestones among ``milestone_ids`` the ERP has invoiced."""
+    connector = _erp_connector(plan)
+    found: list[str] = []
+    for milestone_id in milestone_ids:
+        if plan.erp == "netsuite":
+            hit = connector.get_by_external_id("invoice", f"MS-{milestone_id}")
+        else:
+            hit = connector.get_by_external_id("salesInvoices", milestone_id)
+        if hit is not None:
+            found.append(milestone_id)
+    return found
+
+
+@DBOS.step(name="contracts.prepare_amendment", **_STEP)
+def prepare_amendment(request: AmendmentRequest) -> dict[str, Any]:
+    """The previous version, the diff, the new plan and the invoiced milestones it touches."""
+    contract = Contract.model_validate_json(request.contract_json)
+    assert contract.opportunity_id is not None  # contracts from capture always name it
+    project_id = project_id_for(contract.opportunity_id)
+    with _engine().connect() as conn:
+        base = baseline_plan(conn, project_id)
+    if base is None:
+        return {"status": "not_provisioned", "version": contract.version}
+    previous, applied, superseded = _previous(contract, base)
+    if superseded:
+        return {"status": "superseded", "version": contract.version}
+    amount = (contract.total_value or contract.retainer_fee or Money.of(0, base.currency)).amount
+    plan = plan_for(base, contract, budget=_budget(base, amount))
+    changes = diff(previous, contract)
+    before = {m.id: m for m in applied.milestones}
+    after = {m.id: m for m in contract.milestones}
+    touched = [
+        key
+        for key, old in before.items()
+        if key not in after
+        or (old.name, old.amount, old.due_date)
+        != (after[key].name, after[key].amount, after[key].due_date)
+    ]
+    return {
+        "status": "ready",
+        "version": contract.version,
+        "previous_version": previous.version,
+        "plan": plan.to_json(),
+        "applied_version": applied.version,
+        "previous_keys": [m.id for m in applied.milestones],
+        "diff": changes,
+        "invoiced": _invoiced(plan, touched) if touched else [],
+        "psa_id": _known("psa_project", project_id, plan.psa_connection),
+    }
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    """Input of :func:`block_amendment`: why the amendment cannot be applied."""
+
+    plan: dict[str, Any]
+    contract_id: str
+    version: int
+    business_key: str
+    code: str
+    reason: dict[str, Any]
+    run_id: str | None = None
+
+
+@DBOS.step(name="contracts.block_amendment", **_STEP)
+def block_amendment(request: BlockRequest) -> dict[str, Any]:
+    """File the amendment with finance ops (one open exception per contract)."""
+    plan = Plan.from_json(request.plan)
+    route = rules_for(flow_settings(_settings_file())).route(request.code)
+    with _engine().begin() as conn:
+        found = exceptions.open_(
+            conn,
+            queue=route.queue.value,
+            severity=route.severity.value,
+            flow=FLOW,
+            run_id=request.run_id,
+            business_key=request.business_key,
+            code=request.code,
+            title=(f"Amendment v{request.version} of {plan.opportunity_name} was not applied"),
+            detail={
+                "contract": request.contract_id,
+                "version": request.version,
+                "opportunity": plan.opportunity_sf_id,
+                "erp": plan.erp,
+                **request.reason,
+            },
+            amount=Money.of(Decimal(plan.amount), plan.currency),
+            dedupe_key=f"{FLOW}:{request.contract_id}",
+        )
+    return {"exception_id": found.id}
+
+
+@dataclass(frozen=True)
+class PsaRequest:
+    """Input of :func:`update_psa_project`: the version's plan and the PSA project."""
+
+    plan: dict[str, Any]
+    psa_id: str
+
+
+@DBOS.step(name="contracts.update_psa_project", **_STEP)
+def update_psa_project(request: PsaRequest) -> dict[str, Any]:
+    """Write the version's budget, dates and milestones to the PSA project (upserts)."""
+    plan = Plan.from_json(request.plan)
+    connector: Any = _connections().connector(plan.psa_connection)
+    milestones = milestones_of(plan)
+    if plan.psa_system == "kantata":
+        fields: dict[str, Any] = {
+            "price_in_cents": int(Decimal(plan.budget) * 100),
+            "start_date": plan.start_date,
+        }
+        if plan.end_date:
+            fields["due_date"] = plan.end_date
+        if plan.rate_card_id and plan.rate_card_id.isdigit():
+            fields["rate_card_id"] = plan.rate_card_id
+        connector.update("workspaces", request.psa_id, fields)
+        lookups = KantataLookups(records={"workspaces": {plan.project_id: request.psa_id}})
+        for milestone in milestones:
+            connector.upsert("stories", milestone.id, kantata_milestone(milestone, lookups=lookups))
+    else:
+        connector.update(
+            "pse__Proj__c",
+            request.psa_id,
+            {
+                "pse__Start_Date__c": plan.start_date,
+                "pse__End_Date__c": plan.end_date,
+                "pse__Bookings__c": float(Decimal(plan.amount)),
+            },
+        )
+        for milestone in milestones:
+            connector.upsert("pse__Milestone__c", milestone.id, certinia_milestone(milestone))
+    return {"milestones": len(milestones)}
+
+
+@dataclass(frozen=True)
+class ErpRequest:
+    """Input of :func:`update_erp`: the version's plan and the schedule lines written before."""
+
+    plan: dict[str, Any]
+    previous_keys: tuple[str, ...] = ()
+
+
+@DBOS.step(name="contracts.update_erp", **_STEP)
+def update_erp(request: ErpRequest) -> dict[str, Any]:
+    """Upsert the ERP project (dates, amount) and rewrite its billing schedule.
+
+    Returns:
+        The schedule written, or ``{"rejected": {...}}`` when the ERP refused it.
+    """
+    plan = Plan.from_json(request.plan)
+    try:
+        erp_id = write_erp_project(plan)
+        return {
+            "erp_id": erp_id,
+            **write_schedule(plan, erp_id, previous_keys=request.previous_keys),
+        }
+    except PermanentError as exc:
+        rejection = ErpRejection(
+            error=type(exc).__name__,
+            code=exc.code,
+            detail=exc.detail or str(exc),
+            status_code=exc.status_code,
+        )
+        return {"rejected": rejection.__dict__}
+
+
+@dataclass(frozen=True)
+class VersionRequest:
+    """Input of :func:`record_version`: the version and its outcome."""
+
+    contract_id: str
+    opportunity_id: str
+    version: int
+    event_id: str
+    status: str
+    run_id: str | None = None
+
+
+def version_node(contract_id: str, version: int) -> str:
+    """Lineage node id of one contract version."""
+    return f"{contract_id}@v{version}"
+
+
+@DBOS.step(name="contracts.record_version", **_STEP)
+def record_version(request: VersionRequest) -> dict[str, Any]:
+    """Record the version in lineage (opportunity -> contract -> version), with its outcome."""
+    with _engine().begin() as conn:
+        lineage.link(
+            conn,
+            from_type="opportunity",
+            from_id=request.opportunity_id,
+            to_type="contract",
+            to_id=request.contract_id,
+            relation="contracted",
+            run_id=request.run_id,
+            status="active",
+        )
+        lineage.link(
+            conn,
+            from_type="contract",
+            from_id=request.contract_id,
+            to_type="contract_version",
+            to_id=version_node(request.contract_id, request.version),
+            relation="amended",
+            run_id=request.run_id,
+            event_id=request.event_id,
+            status=request.status,
+        )
+        if request.status == "applied":
+            # A later version applied: an earlier blocked one is moot.
+            for key in (
+                f"{FLOW}:{request.contract_id}",
+                validation_dedupe_key(request.contract_id),
+            ):
+                exceptions.auto_resolve(
+                    conn,
+                    dedupe_key=key,
+                    resolution=f"version {request.version} applied by run {request.run_id}",
+                )
+    return {"recorded_at": dt.datetime.now(dt.UTC).isoformat()}
+
+
+def _finish(outcome: str, result: dict[str, Any]) -> dict[str, Any]:
+    get_metrics().runs.labels(flow=WORKFLOW, outcome=outcome).inc()
+    return {"status": outcome, **result}
+
+
+@DBOS.workflow(name=WORKFLOW)
+def contract_change(ref: EventRef) -> dict[str, Any]:
+    """Apply one contract version to the PSA and the ERP (see the module docstring)."""
+    run_id = DBOS.workflow_id
+    data = load_event(ref)["data"]
+    contract = Contract.model_validate(data)
+    request = AmendmentRequest(
+        contract_json=contract.model_dump_json(),
+        event_id=ref.event_id,
+        business_key=ref.business_key,
+        run_id=run_id,
+    )
+    prepared = prepare_amendment(request)
+    base = {"event_id": ref.event_id, "contract_id": contract.id, "version": contract.version}
+    if prepared["status"] != "ready":
+        return _finish(prepared["status"], base)
+    assert contract.opportunity_id is not None
+    plan_json: dict[str, Any] = prepared["plan"]
+    summary = {**base, "previous_version": prepared["previous_version"], "diff": prepared["diff"]}
+    version = VersionRequest(
+        contract_id=contract.id,
+        opportunity_id=contract.opportunity_id,
+        version=contract.version,
+        event_id=ref.event_id,
+        status="applied",
+        run_id=run_id,
+    )
+    if prepared["invoiced"]:
+        opened = block_amendment(
+            BlockRequest(
+                plan=plan_json,
+                contract_id=contract.id,
+                version=contract.version,
+                business_key=ref.business_key,
+                code=INVOICED_CODE,
+                reason={
+                    "invoiced_milestones": prepared["invoiced"],
+                    "diff": prepared["diff"],
+                    "action": "invoiced milestones are never changed: settle with a credit "
+                    "note or correct the CRM; nothing of this amendment was applied",
+                },
+                run_id=run_id,
+            )
+        )
+        record_version(VersionRequest(**{**version.__dict__, "status": "blocked_invoiced"}))
+        return _finish("blocked", {**summary, "invoiced": prepared["invoiced"], **opened})
+    if prepared["psa_id"]:
+        update_psa_project(PsaRequest(plan=plan_json, psa_id=prepared["psa_id"]))
+    erp = update_erp(ErpRequest(plan=plan_json, previous_keys=tuple(prepared["previous_keys"])))
+    if "rejected" in erp:
+        opened = block_amendment(
+            BlockRequest(
+                plan=plan_json,
+                contract_id=contract.id,
+                version=contract.version,
+                business_key=ref.business_key,
+                code=REJECTED_CODE,
+                reason={"error": erp["rejected"], "diff": prepared["diff"]},
+                run_id=run_id,
+            )
+        )
+        record_version(VersionRequest(**{**version.__dict__, "status": "erp_rejected"}))
+        return _finish("erp_rejected", {**summary, "rejection": erp["rejected"], **opened})
+    recorded = record_version(version)
+    return _finish("applied", {**summary, **recorded, "billing": erp})
+
+
+_ = EVENT_TYPE  # the event type this workflow handles (registered in accord.flows.runtime)

@@ -1,0 +1,205 @@
+"""ERP-side drift: a change made in the ERP to a field the CRM owns is reverted or raised.
+
+Polled ERP customers (NetSuite ``customer``, Business Central ``customers``) come here one
+version at a time, from the capture step (:func:`check_erp_customer`). A version is compared
+on the fields the ERP carries and the CRM owns (:func:`~.views.compared_fields`):
+
+- equal to what Accord's last write left there (:func:`~.history.last_written`): Accord's own
+  version (or a change to ERP-owned fields), nothing to do. This is what keeps a revert from
+  looping with its own echo;
+- equal to what the CRM says now: in accord (an open drift exception is resolved);
+- otherwise it is drift, and ``customer_master.erp_drift`` decides: ``revert`` writes the CRM's
+  values back (only the CRM-owned fields, with the shared customer write), ``raise`` opens a
+  finance-ops exception showing both values per field.
+
+Only customers Accord linked in the xref are checked. Everything here is idempotent (a write
+of the same values, an exception deduplicated by key), as the capture step may run twice.
+
+What does *not* belong here: propagating CRM changes (:mod:`.steps`).
+"""
+
+import logging
+from typing import Any
+
+from accord.connectors.salesforce.records import RecordMappingError
+from accord.connectors.types import RawRecord
+from accord.errors import NotFoundError, PermanentError
+from accord.flows.customer_master import history, views
+from accord.flows.customer_master.settings import customer_master_settings
+from accord.flows.customer_master.steps import (
+    FLOW,
+    _account_customer,
+    _config,
+    _connections,
+    _crm_connection,
+    _engine,
+    _entity_currency,
+    _open,
+    _rules,
+    erp_target,
+    netsuite_customer,
+    remember_write,
+)
+from accord.flows.provisioning.steps import customer_lock, write_erp_customer
+from accord.store import exceptions, xref
+
+__all__ = ["check_erp_customer", "drift_dedupe_key"]
+
+logger = logging.getLogger(__name__)
+
+
+def drift_dedupe_key(customer_id: str, connection: str) -> str:
+    """Dedupe key of the exception about a customer's drift in one ERP connection."""
+    return f"{FLOW}:{customer_id}:{connection}:drift"
+
+
+def _identify(erp: str, connection: str, row: RawRecord) -> tuple[str, str] | None:
+    """(canonical id, ERP id as the xref holds it) of a polled row Accord knows, else None."""
+    # NetSuite's xref holds the internal id; Business Central's the customer number.
+    key = row.get("id") if erp == "netsuite" else row.get("number")
+    if key in (None, ""):
+        return None
+    with _engine().connect() as conn:
+        found = xref.get_canonical(
+            conn, entity_type="customer", connection=connection, external_id=str(key)
+        )
+    return (found, str(key)) if found else None
+
+
+def check_erp_customer(erp: str, connection: str, row: RawRecord) -> str:  # noqa: PLR0911 - one named outcome per case
+    """Compare one polled ERP customer with the CRM; revert or raise on drift.
+
+    Args:
+        erp: ``netsuite`` or ``business_central``.
+        connection: The ERP connection polled.
+        row: The polled record (a SuiteQL row for NetSuite, the entity for Business Central).
+
+    Returns:
+        What was concluded: ``unknown``, ``ours``, ``in_accord``, ``crm_unreadable``,
+        ``reverted``, ``raised`` or ``rejected``.
+    """
+    identified = _identify(erp, connection, row)
+    if identified is None:
+        return "unknown"
+    customer_id, erp_id = identified
+    rules = _rules()
+    fields = views.compared_fields(erp, views.crm_owned(rules))
+    # SuiteQL rows have no address book: read the record itself.
+    record = netsuite_customer(connection, erp_id) if erp == "netsuite" else dict(row)
+    actual = views.erp_view(erp, record)
+    with _engine().connect() as conn:
+        written = history.last_written(conn, customer_id, connection, erp_id)
+        sf_id = xref.get_external(
+            conn, entity_type="customer", canonical_id=customer_id, connection=_crm_connection()
+        )
+    if written is not None and views.fingerprint({f: actual[f] for f in fields}) == written:
+        return "ours"
+    if sf_id is None:
+        return "crm_unreadable"
+    try:
+        customer = _account_customer(
+            _connections().connector(_crm_connection()).get("Account", sf_id), _crm_connection()
+        )
+    except (NotFoundError, RecordMappingError):
+        # A deleted (merged) or incomplete account: the merge check or sales ops handle it.
+        return "crm_unreadable"
+    with _engine().connect() as conn:
+        parent_erp = (
+            xref.get_external(
+                conn,
+                entity_type="customer",
+                canonical_id=customer.parent_id,
+                connection=connection,
+            )
+            if customer.parent_id
+            else None
+        )
+    expected = views.expected_view(erp, customer, parent_erp)
+    drift = views.diff(actual, expected, fields)
+    key = drift_dedupe_key(customer_id, connection)
+    if not drift:
+        with _engine().begin() as conn:
+            exceptions.auto_resolve(conn, dedupe_key=key, resolution="the ERP agrees again")
+        return "in_accord"
+    target = erp_target(rules, connection, customer.legal_entity)
+    policy = customer_master_settings(_config()).erp_drift
+    revertible = target is not None and not (customer.parent_id and parent_erp is None)
+    if policy == "revert" and target is not None and revertible:
+        customer = customer.model_copy(
+            update={"currency": _entity_currency(rules, target.legal_entity)}
+        )
+        owned = views.crm_owned(rules)
+        try:
+            with customer_lock(f"customer:{connection}:{customer_id}"):
+                write_erp_customer(
+                    target,
+                    customer,
+                    omit=views.omitted(owned),
+                    clear_parent="parent_id" in owned,
+                )
+        except PermanentError as exc:
+            _raise(
+                customer_id,
+                name=customer.name,
+                erp=erp,
+                connection=connection,
+                erp_id=erp_id,
+                sf_id=sf_id,
+                drift=drift,
+                error=str(exc),
+            )
+            return "rejected"
+        remember_write(target, customer_id, erp_id)
+        with _engine().begin() as conn:
+            exceptions.auto_resolve(conn, dedupe_key=key, resolution="reverted to the CRM value")
+        logger.info("customer %s: reverted %d field(s) in %s", customer_id, len(drift), erp)
+        return "reverted"
+    _raise(
+        customer_id,
+        name=customer.name,
+        erp=erp,
+        connection=connection,
+        erp_id=erp_id,
+        sf_id=sf_id,
+        drift=drift,
+        error=None,
+    )
+    return "raised"
+
+
+def _raise(
+    customer_id: str,
+    *,
+    name: str,
+    erp: str,
+    connection: str,
+    erp_id: str,
+    sf_id: str,
+    drift: dict[str, dict[str, str]],
+    error: str | None,
+) -> None:
+    detail: dict[str, Any] = {
+        "customer_id": customer_id,
+        "account": sf_id,
+        "erp": erp,
+        "connection": connection,
+        "erp_id": erp_id,
+        "fields": drift,
+        "owner": "crm",
+        "action": "change the account in Salesforce (the CRM owns these fields), or put the "
+        "CRM value back in the ERP; then resolve this exception",
+    }
+    if error is not None:
+        detail["revert_refused"] = error
+    _open(
+        queue="finance-ops",
+        business_key=f"customer:{customer_id}",
+        code="customer.erp_drift",
+        title=(
+            f"Customer {name}: {', '.join(sorted(drift))} changed in {erp}, but the CRM owns "
+            f"{'it' if len(drift) == 1 else 'them'}"
+        ),
+        detail=detail,
+        dedupe_key=drift_dedupe_key(customer_id, connection),
+        severity="medium",
+    )

@@ -1,0 +1,639 @@
+"""The side effects of customer master, one DBOS step each, with one frozen-dataclass input.
+
+Retries come from the error class (``should_retry=is_retryable``). Every write is idempotent:
+ERP customers are written with lead-to-project's shared
+:func:`~accord.flows.provisioning.steps.write_erp_customer` (NetSuite ``externalId`` upsert,
+Business Central verify-before-create by number, under the per-customer lock), so a step that
+ran but lost its checkpoint runs again harmlessly; exceptions are deduplicated by key.
+
+What does *not* belong here: the order of steps (:mod:`.workflow`), the comparisons
+(:mod:`.views`), and ERP drift (:mod:`.drift`).
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOS
+
+from accord.connectors.ownership import SystemRole, role_of
+from accord.connectors.salesforce.mapping import account_to_customer
+from accord.connectors.salesforce.records import (
+    RecordMappingError,
+    canonical_id,
+    salesforce_id_of,
+)
+from accord.connectors.types import RawRecord
+from accord.domain import Customer
+from accord.errors import NotFoundError, PermanentError, is_retryable
+from accord.flows.connections import CONTEXT_KEY, Connections
+from accord.flows.context import flow_context
+from accord.flows.customer_master import history, views
+from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.provisioning.steps import ErpCustomerTarget, customer_lock, write_erp_customer
+from accord.flows.record_event import EventRef
+from accord.rules import Rules
+from accord.store import exceptions, journal, lineage, xref
+from accord.store.exceptions import ExceptionStatus
+
+__all__ = [
+    "FLOW",
+    "MAX_DEPTH",
+    "MergeRequest",
+    "OutcomeRequest",
+    "PlanRequest",
+    "WriteRequest",
+    "check_merge",
+    "erp_target",
+    "load_event",
+    "netsuite_customer",
+    "plan_update",
+    "read_back",
+    "record_outcome",
+    "write_customer",
+]
+
+logger = logging.getLogger(__name__)
+
+FLOW = "customer_master"
+"""The flow's name in exceptions, metrics and lineage."""
+MAX_DEPTH = 10
+"""Deepest account hierarchy followed; a longer chain is refused like a cycle."""
+
+_STEP: dict[str, Any] = {
+    "retries_allowed": True,
+    "max_attempts": 6,
+    "interval_seconds": 0.5,
+    "backoff_rate": 2.0,
+    "should_retry": is_retryable,
+}
+_ERP_SYSTEMS = frozenset({"netsuite", "business_central"})
+
+
+# ---------------------------------------------------------------------- context helpers
+def _connections() -> Connections:
+    connections: Connections = flow_context().extras[CONTEXT_KEY]
+    return connections
+
+
+def _engine() -> sa.Engine:
+    return flow_context().engine
+
+
+def _config() -> Any:  # noqa: ANN401 - a Path or None
+    return flow_context().settings.config_file
+
+
+def _rules() -> Rules:
+    return rules_for(flow_settings(_config()))
+
+
+def _crm_connection() -> str:
+    return flow_settings(_config()).crm_connection
+
+
+def merge_dedupe_key(loser_id: str) -> str:
+    """Dedupe key of the sales-ops exception about an account merged away."""
+    return f"{FLOW}:{loser_id}:merge"
+
+
+def hierarchy_dedupe_key(customer_id: str) -> str:
+    """Dedupe key of the sales-ops exception about a customer's parent (cycle, missing)."""
+    return f"{FLOW}:{customer_id}:hierarchy"
+
+
+def rejection_dedupe_key(customer_id: str, connection: str) -> str:
+    """Dedupe key of the exception about an ERP refusing a customer update."""
+    return f"{FLOW}:{customer_id}:{connection}:rejected"
+
+
+def erp_target(rules: Rules, connection: str, preferred: str | None) -> ErpCustomerTarget | None:
+    """The book a customer known on ``connection`` lives in, per the rules' legal entities.
+
+    The customer's own legal entity wins when it lives on that connection; otherwise the first
+    entity on it (lead-to-project books a customer in its first deal's entity).
+    """
+    entities = [
+        (code, spec)
+        for code, spec in rules.spec.legal_entities.items()
+        if spec.connection == connection
+    ]
+    if not entities:
+        return None
+    code, spec = next(((c, s) for c, s in entities if c == preferred), entities[0])
+    return ErpCustomerTarget(
+        erp=spec.erp.value,
+        connection=connection,
+        legal_entity=code,
+        subsidiary=spec.netsuite_subsidiary_id or "",
+    )
+
+
+def _entity_currency(rules: Rules, legal_entity: str) -> str:
+    return rules.spec.legal_entities[legal_entity].currency
+
+
+def _external(conn: sa.Connection, customer_id: str, connection: str) -> str | None:
+    return xref.get_external(
+        conn, entity_type="customer", canonical_id=customer_id, connection=connection
+    )
+
+
+def _ids(conn: sa.Connection, customer_id: str) -> dict[str, str]:
+    rows = xref.list_for(conn, entity_type="customer", canonical_ids=[customer_id])
+    return {r.connection: r.external_id for r in rows}
+
+
+def _sf_id(customer: Customer, crm: str) -> str | None:
+    for ref in customer.refs:
+        if ref.system == "salesforce":
+            return ref.id
+    direct = salesforce_id_of(customer.id)
+    if direct is not None:
+        return direct
+    with _engine().connect() as conn:
+        return _external(conn, customer.id, crm)
+
+
+def _account_customer(record: RawRecord, crm: str) -> Customer:
+    """An account read with ``get`` (no nested parent) as a canonical customer."""
+    lookups: dict[str, dict[str, str]] = {"Account": {}}
+    parent = record.get("ParentId")
+    if parent:
+        with _engine().connect() as conn:
+            known = xref.get_canonical(
+                conn, entity_type="customer", connection=crm, external_id=str(parent)
+            )
+        if known:
+            lookups["Account"][str(parent)] = known
+    return account_to_customer(record, lookups=lookups)
+
+
+def _open(
+    *,
+    queue: str,
+    business_key: str,
+    code: str,
+    title: str,
+    detail: dict[str, Any],
+    dedupe_key: str,
+    severity: str = "high",
+) -> bool:
+    """Open an exception unless the same one is open already; True when opened or changed."""
+    with _engine().begin() as conn:
+        current = [
+            e
+            for e in exceptions.list_(conn, business_key=business_key, status="open", limit=200)
+            if e.dedupe_key == dedupe_key
+        ]
+        if current and current[0].detail == detail:
+            return False
+        exceptions.open_(
+            conn,
+            queue=queue,
+            severity=severity,
+            flow=FLOW,
+            run_id=DBOS.workflow_id,
+            business_key=business_key,
+            code=code,
+            title=title,
+            detail=detail,
+            dedupe_key=dedupe_key,
+        )
+    return True
+
+
+# ---------------------------------------------------------------------- 0. the event
+@DBOS.step(name="cm.load_event", retries_allowed=True, max_attempts=5)
+def load_event(ref: EventRef) -> dict[str, Any]:
+    """The journaled event's data (the canonical customer) and source."""
+    with _engine().connect() as conn:
+        found = journal.get(conn, seq=ref.seq)
+    if found is None:
+        msg = f"event {ref.event_id} (seq {ref.seq}) is not in the journal"
+        raise LookupError(msg)
+    entry, data = found
+    return {"data": data, "source": entry.source}
+
+
+# ---------------------------------------------------------------------- 1. merges
+@dataclass(frozen=True)
+class MergeRequest:
+    """Input of :func:`check_merge`: the customer whose account may have absorbed others."""
+
+    customer_json: str
+    business_key: str
+
+
+@DBOS.step(name="cm.check_merge", **_STEP)
+def check_merge(request: MergeRequest) -> dict[str, Any]:
+    """Find accounts merged into this one that Accord knows; each is a sales-ops exception.
+
+    A Salesforce merge deletes the losing account and sets its ``MasterRecordId``; its ERP and
+    PSA records still exist. Accord never deletes or re-points them: a person decides. Until
+    that exception is resolved or ignored, the surviving account's changes are held.
+
+    Returns:
+        ``{"blocked": bool, "merged": [loser canonical ids]}``.
+    """
+    customer = Customer.model_validate_json(request.customer_json)
+    crm = _crm_connection()
+    sf_id = _sf_id(customer, crm)
+    if sf_id is None or not sf_id.isalnum():
+        return {"blocked": False, "merged": []}
+    connector = _connections().connector(crm)
+    version = getattr(connector.config, "api_version", "v60.0")
+    response = connector.send(
+        "GET",
+        f"/services/data/{version}/queryAll",
+        resource="Account",
+        params={
+            "q": "SELECT Id, Name, MasterRecordId, Accord_Id__c FROM Account "  # noqa: S608 - id checked
+            f"WHERE MasterRecordId = '{sf_id}' AND IsDeleted = true"
+        },
+    )
+    connector.raise_for_status(response, resource="Account")
+    losers = [r for r in response.json().get("records", []) if isinstance(r, dict)]
+    blocked: list[str] = []
+    with _engine().connect() as conn:
+        master_ids = _ids(conn, customer.id)
+    for loser in losers:
+        loser_sf = str(loser.get("Id"))
+        with _engine().connect() as conn:
+            loser_id = xref.get_canonical(
+                conn, entity_type="customer", connection=crm, external_id=loser_sf
+            ) or canonical_id(loser_sf, loser.get("Accord_Id__c"))
+            loser_ids = _ids(conn, loser_id)
+            decided = [
+                s
+                for s in history.exceptions_by_key(
+                    conn, business_key=f"customer:{loser_id}", dedupe_key=merge_dedupe_key(loser_id)
+                )
+                if s != ExceptionStatus.OPEN.value
+            ]
+        if not any(c != crm for c in loser_ids) or decided:
+            # Unknown beyond the CRM (nothing to reconcile), or a person already decided.
+            continue
+        _open(
+            queue="sales-ops",
+            business_key=f"customer:{loser_id}",
+            code="customer.merged",
+            title=(
+                f"Account {loser.get('Name') or loser_sf} was merged into {customer.name}: "
+                "decide what happens to its ERP and PSA records"
+            ),
+            detail={
+                "merged": {"account": loser_sf, "customer_id": loser_id, "ids": loser_ids},
+                "master": {"account": sf_id, "customer_id": customer.id, "ids": master_ids},
+                "action": "Accord did not delete or re-point anything; merge or keep the "
+                "ERP/PSA records, then resolve this exception to release the master's changes.",
+            },
+            dedupe_key=merge_dedupe_key(loser_id),
+        )
+        with _engine().begin() as conn:
+            lineage.link(
+                conn,
+                from_type="customer",
+                from_id=loser_id,
+                to_type="customer",
+                to_id=customer.id,
+                relation="merged_into",
+                run_id=DBOS.workflow_id,
+                status="needs_decision",
+            )
+        blocked.append(loser_id)
+    return {"blocked": bool(blocked), "merged": blocked}
+
+
+# ---------------------------------------------------------------------- 2. plan
+@dataclass(frozen=True)
+class PlanRequest:
+    """Input of :func:`plan_update`: the event's canonical customer."""
+
+    customer_json: str
+    business_key: str
+
+
+class _HierarchyError(Exception):
+    """The new parent chain cannot be applied (a cycle, a missing parent)."""
+
+    def __init__(self, problem: str, account: str | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.account = account
+
+
+def _ancestors(
+    customer: Customer, sf_id: str | None, connection: str, crm: str
+) -> list[tuple[Customer, str]]:
+    """The parent chain not yet in ``connection``, top-down (so parents are written first).
+
+    The CRM chain is followed to its top even past a parent the ERP knows, so that a loop
+    back to the customer (or any repeat) is found before anything is written.
+
+    Raises:
+        _HierarchyError: A parent is missing (deleted, unreadable) or the chain loops.
+    """
+    chain: list[tuple[Customer, str]] = []
+    seen = {sf_id} if sf_id else set()
+    collecting = True
+    parent_id = customer.parent_id
+    connector = _connections().connector(crm)
+    for _ in range(MAX_DEPTH + 1):
+        if parent_id is None:
+            return list(reversed(chain))
+        with _engine().connect() as conn:
+            if collecting and _external(conn, parent_id, connection) is not None:
+                collecting = False
+            parent_sf = _external(conn, parent_id, crm) or salesforce_id_of(parent_id)
+        if parent_id == customer.id or (parent_sf is not None and parent_sf in seen):
+            raise _HierarchyError(
+                f"the parent chain loops back at account {parent_sf or parent_id}", parent_sf
+            )
+        if parent_sf is None:
+            raise _HierarchyError(f"parent {parent_id} is not a Salesforce account", None)
+        seen.add(parent_sf)
+        try:
+            record = connector.get("Account", parent_sf)
+        except NotFoundError:
+            raise _HierarchyError(f"parent account {parent_sf} does not exist", parent_sf) from None
+        try:
+            parent = _account_customer(record, crm)
+        except RecordMappingError as exc:
+            raise _HierarchyError(
+                f"parent account {parent_sf} cannot be mapped: {exc.problems}", parent_sf
+            ) from None
+        if collecting:
+            chain.append((parent, parent_sf))
+        parent_id = parent.parent_id
+    raise _HierarchyError(f"the parent chain is deeper than {MAX_DEPTH} accounts", None)
+
+
+@DBOS.step(name="cm.plan", **_STEP)
+def plan_update(request: PlanRequest) -> dict[str, Any]:
+    """Decide what this CRM version changes, and in which order, in which ERP.
+
+    Returns:
+        ``{"status": "unchanged" | "unknown" | "hierarchy_refused" | "apply", ...}``; for
+        ``apply``, ``writes`` lists the ERP writes in order (new parents top-down first).
+    """
+    customer = Customer.model_validate_json(request.customer_json)
+    rules = _rules()
+    crm = _crm_connection()
+    owned = views.crm_owned(rules)
+    fingerprint = views.fingerprint(views.customer_values(customer, owned))
+    with _engine().connect() as conn:
+        if history.last_applied(conn, customer.id) == fingerprint:
+            return {"status": "unchanged", "fingerprint": fingerprint}
+        rows = xref.list_for(conn, entity_type="customer", canonical_ids=[customer.id])
+    erp_rows = [r for r in rows if r.system in _ERP_SYSTEMS]
+    psa = [
+        {"system": r.system, "connection": r.connection, "id": r.external_id}
+        for r in rows
+        if role_of(r.system) is SystemRole.PSA
+    ]
+    if not erp_rows:
+        return {"status": "unknown", "fingerprint": fingerprint}
+    sf_id = _sf_id(customer, crm)
+    omit = sorted(views.omitted(owned))
+    writes: list[dict[str, Any]] = []
+    for row in erp_rows:
+        target = erp_target(rules, row.connection, customer.legal_entity)
+        if target is None:
+            logger.warning("customer %s: no legal entity on %s", customer.id, row.connection)
+            continue
+        if "parent_id" in owned and target.erp == "netsuite":
+            try:
+                chain = _ancestors(customer, sf_id, row.connection, crm)
+            except _HierarchyError as exc:
+                _open(
+                    queue="sales-ops",
+                    business_key=request.business_key,
+                    code="customer.hierarchy",
+                    title=f"Customer {customer.name} cannot be re-parented: {exc.problem}",
+                    detail={
+                        "customer_id": customer.id,
+                        "account": sf_id,
+                        "parent_id": customer.parent_id,
+                        "problem": exc.problem,
+                        "account_at_fault": exc.account,
+                    },
+                    dedupe_key=hierarchy_dedupe_key(customer.id),
+                )
+                return {"status": "hierarchy_refused", "problem": exc.problem}
+            for parent, parent_sf in chain:
+                writes.append(
+                    {
+                        "target": target.__dict__,
+                        "customer_json": parent.model_dump_json(),
+                        "salesforce_id": parent_sf,
+                        "create": True,
+                        "omit": [],
+                    }
+                )
+        writes.append(
+            {
+                "target": target.__dict__,
+                "customer_json": customer.model_dump_json(),
+                "salesforce_id": sf_id or "",
+                "create": False,
+                "omit": omit,
+            }
+        )
+    return {"status": "apply", "fingerprint": fingerprint, "writes": writes, "psa": psa}
+
+
+# ---------------------------------------------------------------------- 3. write
+@dataclass(frozen=True)
+class WriteRequest:
+    """Input of :func:`write_customer`: one ERP write of the plan."""
+
+    target: dict[str, str]
+    customer_json: str
+    salesforce_id: str
+    create: bool
+    omit: tuple[str, ...] | list[str]
+    business_key: str
+    event_id: str | None = None
+
+
+def netsuite_customer(connection: str, erp_id: str) -> RawRecord:
+    """A NetSuite customer with its address book inlined (``expandSubResources=true``)."""
+    connector: Any = _connections().connector(connection)
+    if not erp_id.isdigit():
+        msg = f"not a NetSuite internal id: {erp_id!r}"
+        raise ValueError(msg)
+    response = connector.send(
+        "GET",
+        f"/record/v1/customer/{erp_id}",
+        resource="customer",
+        params={"expandSubResources": "true"},
+    )
+    connector.raise_for_status(response, resource="customer")
+    return dict(connector.json_object(response, resource="customer"))
+
+
+def read_back(target: ErpCustomerTarget, erp_id: str) -> RawRecord:
+    """The ERP customer as stored (NetSuite by internal id, Business Central by number)."""
+    connector: Any = _connections().connector(target.connection)
+    if target.erp == "netsuite":
+        return netsuite_customer(target.connection, erp_id)
+    found = connector.for_company(target.legal_entity).get_by_external_id("customers", erp_id)
+    return dict(found or {})
+
+
+def remember_write(
+    target: ErpCustomerTarget, customer_id: str, erp_id: str, *, event_id: str | None = None
+) -> str:
+    """Read the written customer back and remember its fingerprint; returns it."""
+    record = read_back(target, erp_id)
+    fields = views.compared_fields(target.erp, views.crm_owned(_rules()))
+    view = views.erp_view(target.erp, record)
+    fingerprint = views.fingerprint({f: view[f] for f in fields})
+    with _engine().begin() as conn:
+        history.record_written(
+            conn,
+            customer_id=customer_id,
+            connection=target.connection,
+            erp_id=erp_id,
+            fingerprint=fingerprint,
+            run_id=DBOS.workflow_id,
+            event_id=event_id,
+        )
+    return fingerprint
+
+
+def _link_customer(
+    customer: Customer, target: ErpCustomerTarget, erp_id: str, salesforce_id: str
+) -> None:
+    with _engine().begin() as conn:
+        xref.link(
+            conn,
+            entity_type="customer",
+            canonical_id=customer.id,
+            system=target.erp,
+            connection=target.connection,
+            external_id=erp_id,
+        )
+        if salesforce_id:
+            xref.link(
+                conn,
+                entity_type="customer",
+                canonical_id=customer.id,
+                system="salesforce",
+                connection=_crm_connection(),
+                external_id=salesforce_id,
+            )
+
+
+@DBOS.step(name="cm.write_customer", **_STEP)
+def write_customer(request: WriteRequest) -> dict[str, Any]:
+    """Write one customer into one ERP: create a new parent, or update the CRM-owned fields.
+
+    A refusal by the ERP (a business rule) is returned, not raised, after opening a
+    finance-ops exception with the ERP's error.
+    """
+    target = ErpCustomerTarget(**request.target)
+    rules = _rules()
+    customer = Customer.model_validate_json(request.customer_json)
+    if "currency" in request.omit or request.create:
+        # The entity's currency, as lead-to-project books customers; an update leaves it out.
+        customer = customer.model_copy(
+            update={"currency": _entity_currency(rules, target.legal_entity)}
+        )
+    key = f"customer:{target.connection}:{customer.id}"
+    try:
+        with customer_lock(key):
+            with _engine().connect() as conn:
+                known = _external(conn, customer.id, target.connection)
+            if request.create and known is not None:
+                return {"customer_id": customer.id, "erp_id": known, "created": False}
+            erp_id, created = write_erp_customer(
+                target,
+                customer,
+                omit=frozenset(request.omit),
+                clear_parent="parent_id" not in request.omit,
+            )
+            if known is None:
+                _link_customer(customer, target, erp_id, request.salesforce_id)
+    except PermanentError as exc:
+        if is_retryable(exc):  # pragma: no cover - a PermanentError never is; be explicit
+            raise
+        _open(
+            queue="finance-ops",
+            business_key=request.business_key,
+            code="customer.erp_rejected",
+            title=f"{target.erp} refused the update of customer {customer.name}",
+            detail={
+                "customer_id": customer.id,
+                "connection": target.connection,
+                "error": type(exc).__name__,
+                "code": exc.code,
+                "detail": exc.detail or str(exc),
+            },
+            dedupe_key=rejection_dedupe_key(customer.id, target.connection),
+        )
+        return {"customer_id": customer.id, "rejected": exc.detail or str(exc)}
+    remember_write(target, customer.id, erp_id, event_id=request.event_id)
+    with _engine().begin() as conn:
+        if customer.parent_id is not None:
+            lineage.link(
+                conn,
+                from_type="customer",
+                from_id=customer.parent_id,
+                to_type="customer",
+                to_id=customer.id,
+                relation="parent_of",
+                run_id=DBOS.workflow_id,
+                status="resolved",
+            )
+        exceptions.auto_resolve(
+            conn,
+            dedupe_key=rejection_dedupe_key(customer.id, target.connection),
+            resolution="a later update was accepted",
+        )
+    return {"customer_id": customer.id, "erp_id": erp_id, "created": created}
+
+
+# ---------------------------------------------------------------------- 4. record
+@dataclass(frozen=True)
+class OutcomeRequest:
+    """Input of :func:`record_outcome`: what the run did with one CRM version."""
+
+    customer_id: str
+    event_id: str
+    status: str
+    version: str
+    fingerprint: str | None = None
+
+
+@DBOS.step(name="cm.record_outcome", **_STEP)
+def record_outcome(request: OutcomeRequest) -> None:
+    """Link the event to the customer; an applied version is remembered (see :mod:`.history`)."""
+    with _engine().begin() as conn:
+        lineage.link(
+            conn,
+            from_type="event",
+            from_id=request.event_id,
+            to_type="customer",
+            to_id=request.customer_id,
+            relation="customer.upserted",
+            run_id=DBOS.workflow_id,
+            event_id=request.event_id,
+            status=request.status,
+        )
+        if request.status == "applied" and request.fingerprint is not None:
+            history.record_applied(
+                conn,
+                customer_id=request.customer_id,
+                version=request.version,
+                fingerprint=request.fingerprint,
+                run_id=DBOS.workflow_id,
+                event_id=request.event_id,
+            )
+            exceptions.auto_resolve(
+                conn,
+                dedupe_key=hierarchy_dedupe_key(request.customer_id),
+                resolution="a later version of the account was applied",
+            )

@@ -1,0 +1,205 @@
+"""The posting ledger: what became of every approved time entry and expense in the ERP.
+
+One row per entry (``kind`` ``time`` or ``expense`` + the entry's canonical id): the submission
+and event it came with, the run that last touched it, where it went (ERP, connection, record
+id, external id) and its status: ``posted``, ``rejected`` (an exception says why) or ``held``
+(waiting for its accounting period to reopen). A retry reads it to re-post only what is not
+``posted``; the hold release reads the ``held`` rows. Rows are written in bulk, one
+transaction per submission, by :func:`record_many`.
+
+What does not belong here: deciding a status (``accord.flows.billing``).
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from accord.store.tables import postings
+from accord.store.util import as_utc, utc_now
+
+__all__ = [
+    "HELD",
+    "POSTED",
+    "REJECTED",
+    "Posting",
+    "get_many",
+    "list_",
+    "list_held",
+    "record_many",
+    "totals_by_project",
+]
+
+POSTED: Final = "posted"
+"""The ERP holds the entry."""
+REJECTED: Final = "rejected"
+"""Validation or the ERP refused it; an exception names the cause."""
+HELD: Final = "held"
+"""Dated in a closed period under the ``hold`` policy: posted when the period reopens."""
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One ledger row."""
+
+    kind: str
+    entry_id: str
+    submission_id: str
+    project_id: str
+    event_id: str
+    run_id: str | None
+    status: str
+    entry_date: date
+    code: str | None = None
+    erp: str | None = None
+    erp_connection: str | None = None
+    erp_record_id: str | None = None
+    external_id: str | None = None
+    posted_date: date | None = None
+    hours: Decimal | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    entry_json: str | None = None
+    detail: dict[str, Any] | None = None
+    updated_at: datetime | None = None
+
+
+def _values(p: Posting, now: datetime) -> dict[str, Any]:
+    return {
+        "kind": p.kind,
+        "entry_id": p.entry_id,
+        "submission_id": p.submission_id,
+        "project_id": p.project_id,
+        "event_id": p.event_id,
+        "run_id": p.run_id,
+        "status": p.status,
+        "code": p.code,
+        "erp": p.erp,
+        "erp_connection": p.erp_connection,
+        "erp_record_id": p.erp_record_id,
+        "external_id": p.external_id,
+        "entry_date": p.entry_date,
+        "posted_date": p.posted_date,
+        "hours": p.hours,
+        "amount": p.amount,
+        "currency": p.currency,
+        "entry_json": p.entry_json,
+        "detail": json.dumps(p.detail, sort_keys=True, default=str) if p.detail else None,
+        "updated_at": now,
+    }
+
+
+def _row(r: sa.Row[Any]) -> Posting:
+    return Posting(
+        kind=r.kind,
+        entry_id=r.entry_id,
+        submission_id=r.submission_id,
+        project_id=r.project_id,
+        event_id=r.event_id,
+        run_id=r.run_id,
+        status=r.status,
+        code=r.code,
+        erp=r.erp,
+        erp_connection=r.erp_connection,
+        erp_record_id=r.erp_record_id,
+        external_id=r.external_id,
+        entry_date=r.entry_date,
+        posted_date=r.posted_date,
+        hours=Decimal(str(r.hours)) if r.hours is not None else None,
+        amount=Decimal(str(r.amount)) if r.amount is not None else None,
+        currency=r.currency,
+        entry_json=r.entry_json,
+        detail=json.loads(r.detail) if r.detail else None,
+        updated_at=as_utc(r.updated_at),
+    )
+
+
+def record_many(conn: sa.Connection, rows: Sequence[Posting]) -> int:
+    """Insert or replace the rows (keyed by kind and entry id) in the caller's transaction.
+
+    A ``posted`` row is never downgraded: a late writer that saw an older state (a hold release
+    racing a retry) cannot turn a posted entry back into a held or rejected one.
+
+    Returns:
+        How many rows were written.
+    """
+    if not rows:
+        return 0
+    now = utc_now()
+    existing = get_many(conn, kind=rows[0].kind, entry_ids=[r.entry_id for r in rows])
+    inserts: list[dict[str, Any]] = []
+    written = 0
+    for row in rows:
+        found = existing.get(row.entry_id)
+        if found is None:
+            inserts.append({**_values(row, now), "created_at": now})
+            continue
+        if found.status == POSTED and row.status != POSTED:
+            continue
+        conn.execute(
+            sa.update(postings)
+            .where(postings.c.kind == row.kind, postings.c.entry_id == row.entry_id)
+            .values(**_values(row, now))
+        )
+        written += 1
+    if inserts:
+        conn.execute(sa.insert(postings), inserts)
+    return written + len(inserts)
+
+
+def get_many(conn: sa.Connection, *, kind: str, entry_ids: Iterable[str]) -> dict[str, Posting]:
+    """The rows of these entries that exist, by entry id."""
+    ids = list(dict.fromkeys(entry_ids))
+    out: dict[str, Posting] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        q = sa.select(postings).where(postings.c.kind == kind, postings.c.entry_id.in_(chunk))
+        out.update({r.entry_id: _row(r) for r in conn.execute(q)})
+    return out
+
+
+def list_(
+    conn: sa.Connection,
+    *,
+    project_id: str | None = None,
+    submission_id: str | None = None,
+    status: str | None = None,
+    limit: int = 1000,
+) -> list[Posting]:
+    """Rows matching the filters, oldest first."""
+    q = sa.select(postings).order_by(postings.c.id).limit(limit)
+    if project_id is not None:
+        q = q.where(postings.c.project_id == project_id)
+    if submission_id is not None:
+        q = q.where(postings.c.submission_id == submission_id)
+    if status is not None:
+        q = q.where(postings.c.status == status)
+    return [_row(r) for r in conn.execute(q)]
+
+
+def list_held(conn: sa.Connection, *, limit: int = 5000) -> list[Posting]:
+    """Held rows, oldest first (the hold release's work list)."""
+    return list_(conn, status=HELD, limit=limit)
+
+
+def totals_by_project(conn: sa.Connection, *, status: str = POSTED) -> dict[str, dict[str, Any]]:
+    """Per project: entries, hours and amount per currency of rows with ``status``.
+
+    Summed in Python over exact decimals: SQLite's ``SUM`` of a numeric column is a float.
+    """
+    q = sa.select(
+        postings.c.project_id, postings.c.currency, postings.c.hours, postings.c.amount
+    ).where(postings.c.status == status)
+    out: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(q):
+        entry = out.setdefault(r.project_id, {"entries": 0, "hours": Decimal(0), "amount": {}})
+        entry["entries"] += 1
+        entry["hours"] += Decimal(str(r.hours or 0))
+        if r.currency and r.amount is not None:
+            amounts: dict[str, Decimal] = entry["amount"]
+            amounts[r.currency] = amounts.get(r.currency, Decimal(0)) + Decimal(str(r.amount))
+    return out

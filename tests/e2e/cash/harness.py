@@ -1,0 +1,190 @@
+"""Shared harness of the cash and milestone end-to-end tests.
+
+It builds on lead-to-project's (sandbox in a thread, one in-process Accord per module): a
+test provisions its own project through lead-to-project first, then acts in the ERP or PSA
+as a finance user or a project manager would, through the same REST APIs, and drives capture
+with real polls (:meth:`CashAccord.poll`). Capture schedules are off (no ``cash:`` /
+``milestones:`` sections), and each polled pair starts at "now" so the firm's seeded records
+are left alone.
+"""
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from dbos import DBOS
+from fastapi.testclient import TestClient
+from tests.e2e.lead_to_project.conftest import Accord, lineage_app, write_config
+
+from accord.flows.capture import EventMapper, poll_once
+from accord.flows.cash.capture import (
+    bc_invoice_events,
+    netsuite_invoice_events,
+    netsuite_payment_events,
+)
+from accord.flows.milestones.capture import certinia_milestone_events, kantata_milestone_events
+from accord.flows.services import Services
+from accord.settings import Settings
+from accord.store import cursors, exceptions, keys, xref
+from accord.store.cursors import CursorState
+from accord.store.exceptions import BusinessException
+from accord_sandbox.server import SandboxHandle
+
+WORKFLOWS = ("cash_invoice", "cash_payment", "bill_milestone")
+
+PAIRS: dict[str, tuple[str, EventMapper]] = {
+    "ns_invoices": ("netsuite", netsuite_invoice_events),
+    "ns_payments": ("netsuite", netsuite_payment_events),
+    "bc_invoices": ("business-central", bc_invoice_events),
+    "kantata_stories": ("kantata", lambda r: kantata_milestone_events("kantata", r)),
+    "certinia_milestones": ("certinia", lambda r: certinia_milestone_events("certinia", r)),
+}
+RESOURCES = {
+    "ns_invoices": "invoice",
+    "ns_payments": "customerPayment",
+    "bc_invoices": "salesInvoices",
+    "kantata_stories": "stories",
+    "certinia_milestones": "pse__Milestone__c",
+}
+
+
+@dataclass
+class CashAccord:
+    """Lead-to-project's harness plus polls of the ERPs and the PSA."""
+
+    base: Accord
+    psa: str = "kantata"
+
+    def connector(self, name: str) -> Any:
+        return self.base.services.connections.connector(name)
+
+    def provision(
+        self, *, entity: str = "US01", package: str = "IMPL-FIXED", model: str = "Fixed Fee",
+        amount: float = 100000.0,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A fresh account and won opportunity, provisioned; returns the run and the ids."""
+        account = self.base.account(entity=entity)
+        opp = self.base.opportunity(account, entity=entity, package=package, model=model,
+                                    amount=amount)  # fmt: skip
+        run = self.base.provision(opp)
+        assert run["status"] == "provisioned", run
+        project = f"PRJ-SF-{opp}"
+        customer = f"SF-{account}"
+        erp = "netsuite" if entity != "DE01" else "business-central"
+        return {
+            "account": account,
+            "opportunity": opp,
+            "project": project,
+            "customer": customer,
+            "run": run,
+            "erp_customer": self.external("customer", customer, erp),
+            "erp_project": self.external("erp_project", project, erp),
+            "psa_project": self.external("psa_project", project, self.psa),
+        }
+
+    def external(self, entity_type: str, canonical_id: str, connection: str) -> str:
+        with self.base.services.engine.connect() as conn:
+            found = xref.get_external(
+                conn, entity_type=entity_type, canonical_id=canonical_id, connection=connection
+            )
+        assert found is not None, (entity_type, canonical_id, connection)
+        return found
+
+    def poll(self, pair: str) -> int:
+        """One real poll of a pair (its mapper, journal, run starts); returns events journaled."""
+        connection, mapper = PAIRS[pair]
+        result = poll_once(
+            self.connector(connection),
+            connection=connection,
+            resource=RESOURCES[pair],
+            engine=self.base.services.engine,
+            runtime=self.base.services.runtime,
+            to_events=mapper,
+            overlap=timedelta(seconds=5),
+        )
+        return result.journaled
+
+    def settle(self, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Wait until no cash or milestone run is queued or running; return all outputs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = [
+                w
+                for name in WORKFLOWS
+                for w in DBOS.list_workflows(
+                    status=["PENDING", "ENQUEUED"], name=name, load_input=False
+                )
+            ]
+            if not busy:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("cash / milestone runs did not finish in time")
+        done = [w for name in WORKFLOWS for w in DBOS.list_workflows(name=name, load_input=False)]
+        return [
+            {"id": w.workflow_id, "name": w.name, "status": w.status, "output": w.output}
+            for w in done
+        ]
+
+    def runs_about(self, key: str, value: str) -> list[dict[str, Any]]:
+        """Finished run outputs whose ``key`` is ``value``, oldest first."""
+        return [
+            r["output"]
+            for r in sorted(self.settle(), key=lambda r: r["id"])
+            if isinstance(r["output"], dict) and r["output"].get(key) == value
+        ]
+
+    def exceptions(self, business_key: str) -> list[BusinessException]:
+        with self.base.services.engine.connect() as conn:
+            return list(exceptions.list_(conn, business_key=business_key, status=None, limit=50))
+
+    def account_fields(self, account_id: str) -> dict[str, Any]:
+        return self.base.get("Account", account_id)
+
+
+def start(folder: Path, sandbox: SandboxHandle, *, psa: str = "kantata") -> Iterator[CashAccord]:
+    """One in-process Accord whose ERP and PSA polls are driven by the tests, starting now."""
+    config = write_config(folder, sandbox.urls, psa=psa)
+    document = yaml.safe_load(config.read_text(encoding="utf-8"))
+    # The tests poll themselves: a scheduled poll of the same pair would race them.
+    for section in ("cash", "milestones"):
+        document[section] = {**document.get(section, {}), "capture_interval_s": 0}
+    config.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'accord.db'}",
+        worker_id=f"e2e-cash-{folder.name}",
+        config_file=config,
+    )
+    services = Services.build(settings)
+    services.start()
+    with services.engine.begin() as conn:
+        for pair, (connection, _) in PAIRS.items():
+            if connection in ("kantata", "certinia") and connection != psa:
+                continue
+            cursors.save(
+                conn,
+                CursorState(
+                    connection=connection,
+                    resource=RESOURCES[pair],
+                    high_watermark=datetime.now(UTC),
+                ),
+            )
+        cursors.save(
+            conn,
+            CursorState(
+                connection="salesforce", resource="Opportunity", high_watermark=datetime.now(UTC)
+            ),
+        )
+        _, viewer = keys.create(conn, name="viewer", role=keys.Role.VIEWER, actor="test")
+    api = TestClient(lineage_app(settings, services))
+    try:
+        yield CashAccord(
+            base=Accord(services=services, sandbox=sandbox, api=api, viewer_key=viewer), psa=psa
+        )
+    finally:
+        services.stop()

@@ -1,0 +1,155 @@
+"""Per-contract ordering under concurrency: many interleaved amendments, two worker processes.
+
+The in-process Accord runs 4 event runs at once, and a second worker process (its own DBOS
+executor, 4 more) shares the database. Several contracts are amended round after round
+without waiting, so each contract has several versions queued at once while the ERP is slowed
+down. Each contract's versions must still apply one at a time, in version order, and the
+final PSA and ERP state must be the last version's.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.e2e.contracts.conftest import WORKFLOW, contract_runs, provisioned
+from tests.e2e.lead_to_project.conftest import Accord, start_accord
+
+from accord.settings import IntakeSettings
+from accord_sandbox.server import SandboxHandle
+
+WORKER = Path(__file__).parents[1] / "lead_to_project" / "worker.py"
+ROUNDS = 4
+DEALS = (
+    {"entity": "US01", "package": "IMPL-FIXED", "model": "Fixed Fee"},
+    {"entity": "UK01", "package": "ROLLOUT-MILESTONE", "model": "Milestone"},
+    {"entity": "US01", "package": "ROLLOUT-MILESTONE", "model": "Milestone"},
+    {"entity": "DE01", "package": "MANAGED-RETAINER", "model": "Retainer"},
+)
+
+
+@pytest.fixture(scope="module")
+def accord(
+    sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory, module_db_url: str
+) -> Iterator[Accord]:
+    """Accord running 4 event runs at once, on SQLite and (when a server is set) PostgreSQL."""
+    yield from start_accord(
+        tmp_path_factory.mktemp("contracts-order"),
+        sandbox,
+        psa="kantata",
+        database_url=module_db_url,
+        worker_id="e2e-contracts-a",
+        intake=IntakeSettings(worker_concurrency=4),
+    )
+
+
+@pytest.fixture
+def second_worker(accord: Accord, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Another worker process on the same database (executor ``e2e-contracts-b``)."""
+    settings = accord.services.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
+    env |= {
+        "ACCORD_DATABASE_URL": settings.database_url,
+        "ACCORD_WORKER_ID": "e2e-contracts-b",
+        "ACCORD_CONFIG_FILE": str(settings.config_file),
+        "ACCORD_INTAKE__WORKER_CONCURRENCY": "4",
+        "ACCORD_OBSERVABILITY__LOG_JSON": "false",
+    }
+    log = tmp_path / "worker-b.log"
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER)],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).parents[3],
+    )
+    deadline = time.monotonic() + 60
+    while "worker ready" not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def slow_erp(accord: Accord) -> Iterator[None]:
+    """NetSuite and BC writes take 150 ms: versions pile up while one applies."""
+    urls = accord.sandbox.urls
+    for system, method, path in (
+        ("netsuite", "PUT", "*/record/v1/*"),
+        ("business_central", "PATCH", "*/api/v2.0/*"),
+    ):
+        httpx.post(
+            f"{urls[system]}/__sandbox/faults",
+            json={"method": method, "path": path, "latency_ms": 150},
+            timeout=10,
+        ).raise_for_status()
+    yield
+    for system in ("netsuite", "business_central"):
+        httpx.delete(f"{urls[system]}/__sandbox/faults", timeout=10)
+
+
+def amount(deal: int, round_: int) -> int:
+    return 100000 + deal * 7000 + round_ * 1000
+
+
+def test_interleaved_amendments_apply_in_order_per_contract(
+    accord: Accord, second_worker: subprocess.Popen[bytes], slow_erp: None
+) -> None:
+    opps = [provisioned(accord, amount=amount(i, 0), **deal)[0] for i, deal in enumerate(DEALS)]
+    for round_ in range(1, ROUNDS + 1):
+        # Every contract changes in every round; one poll journals one version of each.
+        for i, opp in enumerate(opps):
+            accord.sf().update("Opportunity", opp, {"Amount": amount(i, round_)})
+        assert accord.poll() == len(opps)
+    finished = accord.settle(120, name=WORKFLOW)
+    executors = set()
+    for i, opp in enumerate(opps):
+        runs = contract_runs(accord, opp)
+        assert [r["version"] for r in runs] == list(range(2, ROUNDS + 2)), runs
+        assert {r["status"] for r in runs} == {"applied"}, runs
+        # Applied one after the other, in version order (each run's last step's time).
+        applied_at = [r["recorded_at"] for r in runs]
+        assert applied_at == sorted(applied_at), runs
+        # Each version's diff starts where the previous one ended: nothing was skipped.
+        currency = {"US01": "USD", "UK01": "GBP", "DE01": "EUR"}[DEALS[i]["entity"]]
+        field = "retainer_fee" if DEALS[i]["model"] == "Retainer" else "total_value"
+        chain = [(r["diff"][field]["from"], r["diff"][field]["to"]) for r in runs]
+        expected = [
+            (f"{amount(i, n - 1)}.00 {currency}", f"{amount(i, n)}.00 {currency}")
+            for n in range(1, ROUNDS + 1)
+        ]
+        assert chain == expected
+        # The final state everywhere is the last version's.
+        project = f"PRJ-SF-{opp}"
+        erp = "business_central" if DEALS[i]["entity"] == "DE01" else "netsuite"
+        lines = accord.billing_schedule(project, erp)
+        assert sum(line["amount"] for line in lines) == Decimal(amount(i, ROUNDS))
+        executors |= {
+            r["executor"]
+            for r in finished
+            if (r["output"] or {}).get("contract_id") == f"CTR-SF-{opp}"
+        }
+        contingency = {"Fixed Fee": "1.10", "Milestone": "1.05", "Retainer": "1"}[DEALS[i]["model"]]
+        workspace = next(
+            w
+            for w in accord.records("kantata", "workspaces")
+            if w["id"] == accord.get("Opportunity", opp)["PSA_Project_Id__c"]
+        )
+        budget = Decimal(amount(i, ROUNDS)) * Decimal(contingency)
+        assert workspace["price_in_cents"] == int(budget * 100)
+    # Both worker processes took part (printed for the record; DBOS decides who dequeues).
+    print(f"contract runs by executor: {sorted(executors)}")
+    assert second_worker.poll() is None
+    assert set(accord.duplicates().values()) == {0}
