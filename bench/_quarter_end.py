@@ -180,9 +180,12 @@ def timesheet_events(
     rates = _rates(firm)
     events: list[dict[str, Any]] = []
     entries = 0
-    for sheet in firm.timesheets:
+    # Approvals arrive week by week across every engagement, not one engagement at a time.
+    for sheet in sorted(firm.timesheets, key=lambda t: (t.week_start, t.id)):
         if limit is not None and entries >= limit:
             break
+        if sheet.opportunity_id not in projects:
+            continue  # its project was refused at provisioning (see wait_provisioned)
         opp = opportunities[sheet.opportunity_id]
         person = consultants[sheet.consultant_id]
         project = projects[opp.id]
@@ -237,17 +240,28 @@ def approved_hours(events: list[dict[str, Any]]) -> dict[str, Decimal]:
     return dict(out)
 
 
-def wait_provisioned(ns_url: str, projects: set[str], timeout: float = 600) -> None:
-    """Until NetSuite has a job for every project the backlog is booked to."""
+def wait_provisioned(engine: sa.Engine, ns_url: str, won: int, timeout: float = 600) -> set[str]:
+    """Wait until lead-to-project has run for every won deal; the projects NetSuite accepted.
+
+    In this all-NetSuite firm one customer family spans two subsidiaries, and NetSuite refuses
+    a project whose customer belongs to another subsidiary (a finance-ops exception, as in
+    production): that engagement's timesheets are left out of the drain, and the report says
+    how many engagements were drained.
+    """
     deadline = time.monotonic() + timeout
-    missing = set(projects)
     while time.monotonic() < deadline:
-        jobs = httpx.get(f"{ns_url}/__sandbox/records/job", timeout=30).json()["records"]
-        missing = projects - {str(j.get("externalId")) for j in jobs}
-        if not missing:
-            return
+        with engine.connect() as conn:
+            done = conn.execute(
+                sa.text(
+                    "SELECT COUNT(*) FROM workflow_status "
+                    "WHERE name = 'lead_to_project' AND status IN ('SUCCESS', 'ERROR')"
+                )
+            ).scalar_one()
+        if done >= won:
+            jobs = httpx.get(f"{ns_url}/__sandbox/records/job", timeout=30).json()["records"]
+            return {str(j.get("externalId")) for j in jobs}
         time.sleep(2)
-    raise TimeoutError(f"projects not provisioned in time: {sorted(missing)}")
+    raise TimeoutError("lead-to-project did not finish the won deals in time")
 
 
 async def _submit(base: str, key: str, events: list[dict[str, Any]]) -> None:
@@ -346,20 +360,22 @@ def drain(
     procs: list[subprocess.Popen[bytes]] = []
     sandbox = start_sandbox(folder, firm, base_port)
     try:
-        events = timesheet_events(firm, project_ids(urls["salesforce"]), limit)
-        approved = approved_hours(events)
-        entries = sum(len(e["data"]["entries"]) for e in events)
         limit_netsuite(ns)
         config = write_config(folder, urls)
         env = {"ACCORD_CONFIG_FILE": str(config), "ACCORD_INTAKE__WORKER_CONCURRENCY": "16"}
         sqlite = db_url.startswith("sqlite")
         key = create_key(db_url, role="ingest")
         procs.extend(_start(db_url, api_port, folder, sqlite=sqlite, workers=workers, env=env))
-        wait_provisioned(ns, set(approved))
+        engine = sa.create_engine(db_url)
+        won = sum(1 for o in firm.opportunities if o.stage == "Closed Won")
+        accepted = wait_provisioned(engine, ns, won)
+        projects = {k: v for k, v in project_ids(urls["salesforce"]).items() if v in accepted}
+        events = timesheet_events(firm, projects, limit)
+        approved = approved_hours(events)
+        entries = sum(len(e["data"]["entries"]) for e in events)
         time_bills_before = len(netsuite_time_bills(ns))
         httpx.post(f"{ns}/__sandbox/stats/reset", timeout=10).raise_for_status()
         cpu_before = sum(cpu_seconds(p.pid) for p in procs)
-        engine = sa.create_engine(db_url)
         started = time.monotonic()
         asyncio.run(_submit(f"http://127.0.0.1:{api_port}", key, events))
         submitted = time.monotonic() - started
@@ -385,6 +401,7 @@ def drain(
     }
     return {
         "timesheets": len(events),
+        "engagements": f"{len(approved)} of {len({t.opportunity_id for t in firm.timesheets})}",
         "entries": entries,
         "time_bills": len(bills) - time_bills_before,
         "submit_s": submitted,
@@ -451,6 +468,7 @@ def describe(result: dict[str, Any]) -> str:
     """The measurements as Markdown table rows (metric | value)."""
     peak = ", ".join(f"{v:.0f}" for v in result["peak_mib"].values())
     rows = [
+        ("engagements drained", result["engagements"]),
         ("timesheets / entries", f"{result['timesheets']:,} / {result['entries']:,}"),
         ("timeBill records written", f"{result['time_bills']:,}"),
         ("submit time (intake, batches of 100)", f"{result['submit_s']:.1f} s"),

@@ -104,9 +104,7 @@ _CRM, _PSA, _ERP = SystemRole.CRM, SystemRole.PSA, SystemRole.ERP
 DEFAULT_OWNERSHIP = OwnershipSpec(
     objects={
         # Customer: relationship fields from the CRM; the customer as billed from the ERP.
-        "customer": ObjectOwnership(
-            default=_CRM, fields={"tax_region": _ERP, "currency": _ERP, "legal_entity": _ERP}
-        ),
+        "customer": ObjectOwnership(default=_CRM, fields={"currency": _ERP, "legal_entity": _ERP}),
         "legal_entity": ObjectOwnership(default=_ERP),
         "opportunity": ObjectOwnership(default=_CRM),
         "contract": ObjectOwnership(default=_CRM),

@@ -203,3 +203,9 @@ class Connections:
                 connector.close()
             except Exception:  # noqa: BLE001 - closing the others matters more
                 logger.warning("closing connector %s failed", connector.name)
+        if self._budget is not None:
+            # Slots this process still holds go back now, not when their leases expire.
+            try:
+                self._budget.close()
+            except Exception:  # a stop must finish; the leases expire anyway
+                logger.warning("handing back the budget's slots failed", exc_info=True)

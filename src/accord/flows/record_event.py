@@ -1,18 +1,29 @@
-"""``record_event``: the run every accepted event starts until a business flow claims its type.
+"""Event runs: their input, the steps every flow begins and ends with, and ``record_event``.
 
-It records the event's lineage entry: an edge from the event to the business object it is
-about. The write is idempotent (the lineage edge is unique), so the at-least-once step may
+Every business flow's run takes an :class:`EventRef`, reads the journaled event with the
+shared :func:`load_event` step (one durable step name, ``flow.load_event``, for all flows; a
+step reading the event itself uses :func:`journaled`) and ends through :func:`finish_run` (the
+run's outcome metric and status).
+
+``record_event`` is the run every accepted event starts until a business flow claims its
+type. It records the event's lineage entry: an edge from the event to the business object it
+is about. The write is idempotent (the lineage edge is unique), so the at-least-once step may
 safely run twice after a crash.
+
+What does *not* belong here: a flow's own steps and the order of its steps (its package).
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from dbos import DBOS
 
 from accord.flows.context import flow_context
-from accord.store import lineage
+from accord.observability.metrics import get_metrics
+from accord.store import journal, lineage
+from accord.store.journal import JournalEntry
 
-__all__ = ["EventRef", "record_event"]
+__all__ = ["EventRef", "finish_run", "journaled", "load_event", "record_event"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,33 @@ class EventRef:
     event_id: str
     type: str
     business_key: str
+
+
+@DBOS.step(name="flow.load_event", retries_allowed=True, max_attempts=5)
+def load_event(ref: EventRef) -> dict[str, Any]:
+    """The journaled event's data (the canonical object, as JSON) and source."""
+    entry, data = journaled(ref.seq, ref.event_id)
+    return {"data": data, "source": entry.source}
+
+
+def journaled(seq: int, event_id: str) -> tuple[JournalEntry, Any]:
+    """The journal entry at ``seq`` and its data (call it from a step).
+
+    Raises:
+        LookupError: The journal has no event at ``seq``.
+    """
+    with flow_context().engine.connect() as conn:
+        found = journal.get(conn, seq=seq)
+    if found is None:
+        msg = f"event {event_id} (seq {seq}) is not in the journal"
+        raise LookupError(msg)
+    return found
+
+
+def finish_run(flow: str, outcome: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Count the run's outcome and return its result with ``status`` set to it."""
+    get_metrics().runs.labels(flow=flow, outcome=outcome).inc()
+    return {"status": outcome, **result}
 
 
 @DBOS.step(name="record_lineage", retries_allowed=True, max_attempts=5)

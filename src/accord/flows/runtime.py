@@ -128,7 +128,7 @@ class Runtime:
             EVENTS_QUEUE,
             worker_concurrency=self.settings.intake.worker_concurrency,
             partition_concurrency=1,
-            polling_interval_sec=0.2,
+            polling_interval_sec=0.1,
             on_conflict="always_update",
         )
         self.client = DBOSClient(system_database_engine=self.engine)

@@ -6,15 +6,26 @@ is one short write transaction: SQLite serialises it with its IMMEDIATE lock, Po
 ``SELECT ... FOR UPDATE`` on the state row. Callers that get no grant sleep briefly and try
 again: calls beyond the budget wait, they never fail.
 
-In front of the database sits a per-process gate as wide as the connection's concurrency: one
-process can never hold more slots than that, so extra threads wait on the gate without
-touching the database. Without it, every waiting thread polled with a write transaction every
-few milliseconds, and at quarter-end volumes those polls, not the calls, were the bottleneck.
+A process keeps what the database granted it for a moment, so that a busy connection does not
+pay two write transactions per request (at quarter-end volumes those transactions, not the
+calls, were the bottleneck):
+
+- a slot (lease row) freed by one call is reused by the next call of the same process, for at
+  most :data:`_ROTATE_S`; then it goes back to the database, so other processes get their turn.
+  A slot nobody in the process wants for :data:`_IDLE_S` is given back by a background thread.
+- a grant takes up to :data:`_CHUNK_S` worth of rate tokens at once; tokens not used within
+  :data:`_TOKEN_TTL_S` are dropped (unused tokens only ever lower the rate actually used).
+
+Threads of one process beyond the connection's concurrency wait locally, without touching the
+database. The lease rows therefore count slots *held* by each process, which is what bounds
+the requests in flight across processes.
 
 Time is wall-clock (``time.time``), which every process on one machine shares; across machines
 it relies on synchronised clocks, as leases and rate windows are seconds long.
 """
 
+import atexit
+import logging
 import threading
 import time
 import uuid
@@ -31,10 +42,35 @@ from accord.store.util import write_lock
 
 __all__ = ["DatabaseBudget"]
 
+logger = logging.getLogger(__name__)
+
 _RECOVERY_S = 60.0
 """Seconds for a penalised rate to climb back to the configured rate."""
 _MIN_FRACTION = 0.05
 """A penalised rate never drops below this share of the configured rate."""
+_ROTATE_S = 1.0
+"""Seconds a process may keep reusing one slot before handing it back to the database."""
+_IDLE_S = 0.2
+"""Seconds a held slot may sit unused in a process before it is handed back."""
+_CHUNK_S = 0.05
+"""A grant takes at most this many seconds' worth of rate tokens."""
+_TOKEN_TTL_S = 0.25
+"""Tokens a process took but did not use within this many seconds are dropped."""
+
+
+class _Held:
+    """What one process holds of one connection's budget (guarded by ``cond``)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.free: dict[str, tuple[float, float]] = {}
+        """Held leases not in use: id -> (granted at, freed at)."""
+        self.busy: dict[str, float] = {}
+        """Held leases in use: id -> granted at."""
+        self.tokens = 0
+        self.tokens_until = 0.0
+        self.granting = False
+        """A thread of this process is asking the database (the others wait for its result)."""
 
 
 class DatabaseBudget:
@@ -58,8 +94,10 @@ class DatabaseBudget:
         self.sleep = sleep
         self._waiting: dict[str, int] = {}
         self._max_in_flight: dict[str, int] = {}
-        self._gates: dict[str, tuple[int, threading.Semaphore]] = {}
+        self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
+        self._trimmer: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def release_held(self) -> int:
         """Free every slot this holder's earlier life left behind; returns how many.
@@ -79,45 +117,137 @@ class DatabaseBudget:
         """Wait for a token and a slot; the slot (a lease row) is held inside the block."""
         return self._acquire(connection)
 
-    def _gate(self, connection: ConnectionLimits) -> threading.Semaphore:
-        """This process's gate for a connection, rebuilt when its concurrency changes."""
+    def _held_for(self, name: str) -> _Held:
         with self._lock:
-            found = self._gates.get(connection.name)
-            if found is None or found[0] != connection.concurrency:
-                found = (connection.concurrency, threading.Semaphore(connection.concurrency))
-                self._gates[connection.name] = found
-            return found[1]
+            held = self._held.get(name)
+            if held is None:
+                held = self._held[name] = _Held()
+            if self._trimmer is None:
+                self._trimmer = threading.Thread(
+                    target=self._trim_loop, name="budget-trim", daemon=True
+                )
+                self._trimmer.start()
+                # A process that ends without close() would otherwise keep its slots from the
+                # others until the leases expire.
+                atexit.register(self._close_quietly)
+            return held
 
     @contextmanager
     def _acquire(self, connection: ConnectionLimits) -> Iterator[None]:
-        lease_id = uuid.uuid4().hex
-        gate = self._gate(connection)
+        name = connection.name
+        held = self._held_for(name)
         with self._lock:
-            self._waiting[connection.name] = self._waiting.get(connection.name, 0) + 1
-        gate.acquire()
+            self._waiting[name] = self._waiting.get(name, 0) + 1
         try:
-            try:
-                while True:
-                    wait = self._try_grant(connection, lease_id)
-                    if wait <= 0:
-                        break
-                    self.sleep(min(max(wait, self.poll_s), 0.5))
-            finally:
-                with self._lock:
-                    self._waiting[connection.name] -= 1
-            gauge = get_metrics().budget_in_use.labels(connection=connection.name)
-            gauge.inc()
-            try:
-                yield
-            finally:
-                gauge.dec()
-                with self.engine.begin() as conn:
-                    conn.execute(sa.delete(budget_leases).where(budget_leases.c.id == lease_id))
+            lease_id, granted_at = self._take(connection, held)
         finally:
-            gate.release()
+            with self._lock:
+                self._waiting[name] -= 1
+        gauge = get_metrics().budget_in_use.labels(connection=name)
+        gauge.inc()
+        try:
+            yield
+        finally:
+            gauge.dec()
+            self._give_back(held, lease_id, granted_at)
+
+    def _take(self, connection: ConnectionLimits, held: _Held) -> tuple[str, float]:
+        """A held slot and a token: reused locally when possible, else granted by the database."""
+        while True:
+            with held.cond:
+                now = self.clock()
+                if now >= held.tokens_until:
+                    held.tokens = 0
+                if held.free and held.tokens > 0:
+                    lease_id, (granted_at, _) = held.free.popitem()
+                    held.tokens -= 1
+                    held.busy[lease_id] = granted_at
+                    return lease_id, granted_at
+                full = len(held.busy) >= connection.concurrency
+                if full or held.granting:
+                    # Every slot this process may hold is busy, or another thread is asking the
+                    # database right now: wait here, not in the database.
+                    held.cond.wait(self.poll_s * 5)
+                    continue
+                held.granting = True
+                new_slot = not held.free
+            try:
+                wait, granted, tokens = self._try_grant(connection, new_slot=new_slot)
+            finally:
+                with held.cond:
+                    held.granting = False
+                    held.cond.notify_all()
+            if wait > 0:
+                self.sleep(min(max(wait, self.poll_s), 0.5))
+                continue
+            with held.cond:
+                now = self.clock()
+                held.tokens = tokens
+                held.tokens_until = now + _TOKEN_TTL_S
+                if granted is not None:
+                    held.free[granted] = (now, now)
+                held.cond.notify_all()
+            # The tokens and the slot are this process's now: the next pass takes them (unless
+            # the trimmer handed the slot back meanwhile, and then it asks for a new one).
+
+    def _give_back(self, held: _Held, lease_id: str, granted_at: float) -> None:
+        """Keep the slot for the next call of this process, or return it to the database."""
+        now = self.clock()
+        rotate = min(_ROTATE_S, self.lease_ttl_s / 2)
+        with held.cond:
+            held.busy.pop(lease_id, None)
+            keep = now - granted_at < rotate and not self._closed.is_set()
+            if keep:
+                held.free[lease_id] = (granted_at, now)
+            held.cond.notify_all()
+        if not keep:
+            self._release([lease_id])
+
+    def _release(self, lease_ids: list[str]) -> None:
+        if lease_ids:
+            with self.engine.begin() as conn:
+                conn.execute(sa.delete(budget_leases).where(budget_leases.c.id.in_(lease_ids)))
+
+    def _trim_loop(self) -> None:
+        """Hand back slots that sat unused (or were kept too long) so other processes get them."""
+        while not self._closed.wait(_IDLE_S / 2):
+            try:
+                self._trim(idle_s=_IDLE_S)
+            except sa.exc.SQLAlchemyError:
+                # A busy or briefly unavailable database: the next pass tries again, and the
+                # leases expire on their own in the worst case.
+                continue
+
+    def _trim(self, *, idle_s: float) -> None:
+        now = self.clock()
+        rotate = min(_ROTATE_S, self.lease_ttl_s / 2)
+        stale: list[str] = []
+        with self._lock:
+            helds = list(self._held.values())
+        for held in helds:
+            with held.cond:
+                for lease_id, (granted_at, freed_at) in list(held.free.items()):
+                    if now - freed_at >= idle_s or now - granted_at >= rotate:
+                        del held.free[lease_id]
+                        stale.append(lease_id)
+        self._release(stale)
+
+    def close(self) -> None:
+        """Hand back every slot this process holds and is not using, and stop trimming."""
+        self._closed.set()
+        self._trim(idle_s=0.0)
+
+    def _close_quietly(self) -> None:
+        try:
+            self.close()
+        except sa.exc.SQLAlchemyError:
+            logger.warning("could not hand back the budget's slots at exit; they will expire")
 
     def penalize(self, connection: ConnectionLimits, retry_after: float | None) -> None:
         """Halve the effective rate and pause new grants for ``retry_after`` seconds."""
+        held = self._held_for(connection.name)
+        with held.cond:
+            held.tokens = 0  # the pause applies to this process's tokens in hand too
         with self.engine.begin() as conn:
             write_lock(conn)
             now = self.clock()
@@ -208,8 +338,18 @@ class DatabaseBudget:
             ).scalar_one()
         )
 
-    def _try_grant(self, connection: ConnectionLimits, lease_id: str) -> float:
-        """Take a token and a slot if both are free; else the seconds worth waiting."""
+    def _try_grant(
+        self, connection: ConnectionLimits, *, new_slot: bool
+    ) -> tuple[float, str | None, int]:
+        """Take tokens (and a new slot when asked) if free.
+
+        Returns:
+            ``(wait, lease_id, tokens)``: the seconds worth waiting (0 when granted), the new
+            lease (``None`` when no slot was asked for or none was granted), and how many tokens
+            were taken.
+        """
+        lease_id = uuid.uuid4().hex if new_slot else None
+        taken = 0
         with self.engine.begin() as conn:
             write_lock(conn)
             now = self.clock()
@@ -231,28 +371,32 @@ class DatabaseBudget:
             wait = 0.0
             if now < state["paused_until"]:
                 wait = state["paused_until"] - now
-            elif in_flight >= connection.concurrency:
+            elif new_slot and in_flight >= connection.concurrency:
                 wait = self.poll_s
             elif state["tokens"] < 1.0:
                 wait = (1.0 - state["tokens"]) / max(state["rate"], 1e-6)
             else:
-                values["tokens"] = state["tokens"] - 1.0
-                values["acquired_total"] = budget_state.c.acquired_total + 1
-                conn.execute(
-                    sa.insert(budget_leases).values(
-                        id=lease_id,
-                        connection=connection.name,
-                        holder=self.holder,
-                        expires_at=now + self.lease_ttl_s,
+                taken = max(1, min(int(state["tokens"]), int(state["rate"] * _CHUNK_S)))
+                values["tokens"] = state["tokens"] - taken
+                values["acquired_total"] = budget_state.c.acquired_total + taken
+                if lease_id is not None:
+                    conn.execute(
+                        sa.insert(budget_leases).values(
+                            id=lease_id,
+                            connection=connection.name,
+                            holder=self.holder,
+                            expires_at=now + self.lease_ttl_s,
+                        )
                     )
-                )
-                with self._lock:
-                    prev = self._max_in_flight.get(connection.name, 0)
-                    self._max_in_flight[connection.name] = max(prev, in_flight + 1)
+                    with self._lock:
+                        prev = self._max_in_flight.get(connection.name, 0)
+                        self._max_in_flight[connection.name] = max(prev, in_flight + 1)
             conn.execute(
                 sa.update(budget_state)
                 .where(budget_state.c.connection == connection.name)
                 .values(**values)
             )
         get_metrics().budget_rate.labels(connection=connection.name).set(state["rate"])
-        return wait
+        if wait > 0:
+            return wait, None, 0
+        return wait, lease_id, taken

@@ -13,7 +13,7 @@ def test_rename_and_new_bill_to_reach_the_erp(cm: CustomerMaster) -> None:
         BillingStreet="200 New Road\nSuite 5",
         BillingCity="Shelbyville",
         BillingPostalCode="54321",
-        # ERP-owned under the rules' field ownership: never pushed from the CRM.
+        # CRM-owned under the rules' field ownership (issue #7: name, parent, bill-to, tax).
         Tax_Region__c="US-WEST",
     )
     cm.sync()
@@ -27,8 +27,9 @@ def test_rename_and_new_bill_to_reach_the_erp(cm: CustomerMaster) -> None:
     assert address["addressBookAddress"]["addr2"] == "Suite 5"
     assert address["addressBookAddress"]["city"] == "Shelbyville"
     assert address["addressBookAddress"]["zip"] == "54321"
+    assert after["custentity_accord_tax_region"] == "US-WEST"
     # The ERP's own fields are as they were.
-    for field in ("custentity_accord_tax_region", "currency", "subsidiary", "isInactive"):
+    for field in ("currency", "subsidiary", "isInactive"):
         assert after.get(field) == before.get(field), field
     # Kantata has no customer object: the PSA record the run names is the project workspace's
     # customer only through Accord's xref; nothing is written there.
@@ -47,13 +48,14 @@ def test_erp_owned_changes_and_echoes_are_not_pushed(cm: CustomerMaster) -> None
     cm.edit_account(account, Name="Echo Test Corp")
     cm.sync()
     writes = cm.writes("netsuite")
-    # Tax region and currency are the ERP's; the AR status is Accord's own write-back.
-    cm.edit_account(account, Tax_Region__c="US-WEST", AR_Status__c="Overdue")
+    before_currency = cm.ns_customer(account)["currency"]
+    # Currency is the ERP's; the AR status is Accord's own write-back.
+    cm.edit_account(account, CurrencyIsoCode="EUR", AR_Status__c="Overdue")
     cm.sync()
     runs = cm.runs_for(account)
     assert [r["status"] for r in runs] == ["applied", "unchanged"]
     assert cm.writes("netsuite") == writes
-    assert cm.ns_customer(account)["custentity_accord_tax_region"] == "US-EAST"
+    assert cm.ns_customer(account)["currency"] == before_currency
 
 
 def test_business_central_customer_is_renamed(cm: CustomerMaster) -> None:

@@ -30,11 +30,16 @@ def test_bad_settings_are_refused(tmp_path: Path, section: str) -> None:
         load_settings(path)
 
 
-def test_default_ownership_propagates_relationship_fields_only() -> None:
+def test_default_ownership_propagates_name_parent_bill_to_and_tax_region() -> None:
     owned = views.crm_owned(load_rules(RULES))
-    assert owned == ("name", "parent_id", "bill_to")
-    assert views.omitted(owned) == {"tax_region", "currency", "legal_entity", "active"}
-    assert views.compared_fields("netsuite", owned) == ("name", "parent_id", "bill_to")
+    assert owned == ("name", "parent_id", "bill_to", "tax_region")
+    assert views.omitted(owned) == {"currency", "legal_entity", "active"}
+    assert views.compared_fields("netsuite", owned) == (
+        "name",
+        "parent_id",
+        "bill_to",
+        "tax_region",
+    )
     assert views.compared_fields("business_central", owned) == ("name", "bill_to")
 
 

@@ -38,6 +38,7 @@ def _hammer(db_url: str, limits: Limits, calls: int, threads: int, hold_s: float
         w.start()
     for w in workers:
         w.join()
+    budget.close()  # as Connections.close does: held slots go back at once
     engine.dispose()
     q.put(spans)
 

@@ -44,7 +44,7 @@ def test_psa_write_never_overwrites_crm_customer_fields() -> None:
 
 def test_crm_customer_fields_reach_psa_and_erp_but_not_erp_owned_ones() -> None:
     out = filter_outbound("customer", CUSTOMER, target="kantata", source="salesforce")
-    assert set(out) == {"id", "name", "parent_id", "industry"}
+    assert set(out) == {"id", "name", "parent_id", "industry", "tax_region"}
 
 
 def test_erp_write_never_changes_psa_project_fields() -> None:

@@ -26,9 +26,9 @@ from accord.connectors.certinia.mapping import (
     timecard_to_timesheet,
 )
 from accord.connectors.types import RawRecord
+from accord.flows import stepkit
 from accord.flows.approvals.resolve import (
     Unmapped,
-    canonical_for,
     report_unmapped,
     resolve_mapped,
 )
@@ -60,7 +60,7 @@ def _resolve(
     project_sf = str(record.get("pse__Project__c") or "")
     # Accord's own xref first: it is what lead-to-project provisioned.
     project = (
-        canonical_for("psa_project", connection, project_sf) if project_sf else None
+        stepkit.canonical_of("psa_project", connection, project_sf) if project_sf else None
     ) or _nested(record, "pse__Project__r")
     if project is None:
         problems["project"] = f"Certinia project {project_sf or '(none)'} is not known"
@@ -68,7 +68,7 @@ def _resolve(
         lookups["pse__Proj__c"][project_sf] = project
     contact = str(record.get("pse__Resource__c") or "")
     resource = _nested(record, "pse__Resource__r") or (
-        canonical_for("resource", connection, contact) if contact else None
+        stepkit.canonical_of("resource", connection, contact) if contact else None
     )
     if resource is None:
         problems["resource"] = f"Certinia resource {contact or '(none)'} has no consultant id"

@@ -38,17 +38,15 @@ from accord.connectors.kantata.mapping import (
 )
 from accord.connectors.types import Page, RawRecord, RecordMeta
 from accord.errors import ConfigError, MappingError
+from accord.flows import stepkit
 from accord.flows.approvals.resolve import (
     Unmapped,
-    canonical_for,
     link_resource,
     open_unmapped,
     report_unmapped,
     resolve_mapped,
 )
 from accord.flows.capture import PageReader, canonical_event
-from accord.flows.connections import CONTEXT_KEY, Connections
-from accord.flows.context import flow_context
 from accord.store.journal import NewEvent
 
 __all__ = [
@@ -186,8 +184,7 @@ class _Mapper:
         self.connection = connection
 
     def connector(self) -> KantataConnector:
-        connections: Connections = flow_context().extras[CONTEXT_KEY]
-        found = connections.connector(self.connection)
+        found = stepkit.connections().connector(self.connection)
         if not isinstance(found, KantataConnector):
             msg = f"approvals: connection {self.connection} is not a Kantata one"
             raise ConfigError(msg)
@@ -219,7 +216,7 @@ class _Mapper:
 
     # ------------------------------------------------------------------ resolution
     def project(self, workspace_id: str) -> str | None:
-        found = canonical_for("psa_project", self.connection, workspace_id)
+        found = stepkit.canonical_of("psa_project", self.connection, workspace_id)
         if found is not None:
             return found
         # A project Accord did not provision: its own Accord key, if someone gave it one.
@@ -228,7 +225,7 @@ class _Mapper:
         return kantata.describe("workspaces", workspace).external_id
 
     def resource(self, user_id: str) -> str | None:
-        found = canonical_for("resource", self.connection, user_id)
+        found = stepkit.canonical_of("resource", self.connection, user_id)
         if found is not None:
             return found
         kantata = self.connector()

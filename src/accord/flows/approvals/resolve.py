@@ -25,16 +25,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from accord.flows.context import flow_context
-from accord.flows.provisioning.settings import flow_settings, rules_for
-from accord.store import exceptions, tables, xref
+from accord.flows import stepkit
+from accord.store import exceptions, tables
 from accord.store.xref import XrefConflictError
 
 __all__ = [
     "FLOW",
     "UNMAPPED",
     "Unmapped",
-    "canonical_for",
     "link_resource",
     "open_unmapped",
     "report_unmapped",
@@ -49,26 +47,10 @@ UNMAPPED = "psa.approval.unmapped"
 """Failure code of an approval that does not map (the rules route it)."""
 
 
-def canonical_for(entity_type: str, connection: str, psa_id: str) -> str | None:
-    """The canonical id xref holds for a PSA record, or ``None``."""
-    with flow_context().engine.connect() as conn:
-        return xref.get_canonical(
-            conn, entity_type=entity_type, connection=connection, external_id=psa_id
-        )
-
-
 def link_resource(system: str, connection: str, consultant_id: str, psa_id: str) -> None:
     """Remember which PSA record a consultant is (a conflict is logged, never raised)."""
     try:
-        with flow_context().engine.begin() as conn:
-            xref.link(
-                conn,
-                entity_type="resource",
-                canonical_id=consultant_id,
-                system=system,
-                connection=connection,
-                external_id=psa_id,
-            )
+        stepkit.link_xref("resource", consultant_id, system, connection, psa_id)
     except XrefConflictError:
         # Two PSA users carrying one consultant id: the mapping still holds for this one.
         logger.warning("resource %s is linked to another %s record", consultant_id, system)
@@ -121,8 +103,7 @@ _FIXES = {
 
 def report_unmapped(unmapped: Unmapped) -> bool:
     """Open (or refresh) the exception; ``False`` when the same one is already open."""
-    settings = flow_settings(flow_context().settings.config_file)
-    route = rules_for(settings).route(UNMAPPED)
+    route = stepkit.rules().route(UNMAPPED)
     detail = {
         "system": unmapped.system,
         "connection": unmapped.connection,
@@ -132,7 +113,7 @@ def report_unmapped(unmapped: Unmapped) -> bool:
         "problems": dict(sorted(unmapped.problems.items())),
         "fix": [_FIXES[k] for k in sorted(unmapped.problems) if k in _FIXES],
     }
-    with flow_context().engine.begin() as conn:
+    with stepkit.engine().begin() as conn:
         current = [
             e
             for e in exceptions.list_(
@@ -169,7 +150,7 @@ def report_unmapped(unmapped: Unmapped) -> bool:
 
 def open_unmapped(connection: str, *, limit: int = 100) -> list[tuple[str, str]]:
     """``(kind, PSA id)`` of the approvals of a connection waiting for a fix, oldest first."""
-    with flow_context().engine.connect() as conn:
+    with stepkit.engine().connect() as conn:
         rows = conn.execute(
             sa.select(tables.exceptions.c.business_key)
             .where(
@@ -191,7 +172,7 @@ def open_unmapped(connection: str, *, limit: int = 100) -> list[tuple[str, str]]
 
 def resolve_mapped(business_key: str, dedupe_key: str) -> None:
     """Close the open unmapped exception of a record that now maps (after its fix)."""
-    engine = flow_context().engine
+    engine = stepkit.engine()
     with engine.connect() as conn:
         # A read first: almost every approval maps the first time, and a write would lock.
         open_ = exceptions.list_(conn, business_key=business_key, status="open", limit=20)

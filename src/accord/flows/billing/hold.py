@@ -18,9 +18,10 @@ from dbos import DBOS
 
 from accord.domain import Expense, TimeEntry
 from accord.errors import ConfigError
+from accord.flows import stepkit
 from accord.flows.billing import erp
 from accord.flows.billing.settings import billing_settings
-from accord.flows.billing.steps import _STEP, Submission, _connections, process_entries
+from accord.flows.billing.steps import Submission, process_entries
 from accord.flows.connections import Connections
 from accord.flows.context import flow_context
 from accord.flows.provisioning.settings import flow_settings, rules_for
@@ -34,7 +35,7 @@ SCHEDULE: Final = "time_to_bill:release-holds"
 """Name of the DBOS schedule that checks held entries."""
 
 
-@DBOS.step(name="ttb.release_holds", **_STEP)
+@DBOS.step(name="ttb.release_holds", **stepkit.STEP_RETRIES)
 def release_holds() -> dict[str, Any]:
     """Re-post the held entries whose period has reopened; returns what it did."""
     ctx = flow_context()
@@ -49,11 +50,11 @@ def release_holds() -> dict[str, Any]:
     released = 0
     for (kind, submission_id), rows in groups.items():
         facts = erp.project_facts(
-            ctx.engine, _connections().connector, rules, rows[0].project_id, ttl=0
+            ctx.engine, stepkit.connections().connector, rules, rows[0].project_id, ttl=0
         )
         if facts is None:
             continue
-        connector = _connections().connector(facts.connection)
+        connector = stepkit.connections().connector(facts.connection)
         table = erp.periods(connector, facts, ttl=0)
         ready = [r for r in rows if not table.is_closed(r.entry_date) and r.entry_json]
         if not ready:

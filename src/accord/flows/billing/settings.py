@@ -6,7 +6,7 @@
       posting: per_entry              # or summary_per_project_day
       closed_period_policy: redate    # redate | hold | ask
       cache_ttl_s: 60                 # ERP reads (project, periods, employees) kept this long
-      max_workers: 10                 # parallel postings of one submission (per process)
+      max_workers: 20                 # parallel postings of one submission (per process)
       hold_check_interval_s: 30       # how often held entries are re-checked; 0: never
 
 Everything is optional. The rules file is the one lead-to-project uses (its ``rules:`` key,
@@ -15,15 +15,13 @@ Everything is optional. The rules file is the one lead-to-project uses (its ``ru
 What does *not* belong here: the rules (:mod:`accord.rules`) and connection configs.
 """
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
-
 from accord.errors import ConfigError
+from accord.flows.config_sections import PerFileCache, read_section
 
 __all__ = [
     "SECTION",
@@ -61,7 +59,7 @@ class BillingSettings:
     posting: PostingMode = "per_entry"
     closed_period_policy: ClosedPeriodPolicy = "redate"
     cache_ttl_s: float = 60.0
-    max_workers: int = 10
+    max_workers: int = 20
     hold_check_interval_s: int = 30
 
 
@@ -85,43 +83,23 @@ def load_billing_settings(config_file: Path | None) -> BillingSettings:
     Raises:
         ConfigError: The section is malformed.
     """
-    if config_file is None or not config_file.exists():
-        return BillingSettings()
-    try:
-        document = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {SECTION} from {config_file}") from exc
-    raw: Any = document.get(SECTION) if isinstance(document, Mapping) else None
+    raw = read_section(config_file, SECTION)
     if raw is None:
         return BillingSettings()
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{config_file}: {SECTION!r} must be a mapping")
     posting: Any = _choice(raw, "posting", get_args(PostingMode), "per_entry")
     policy: Any = _choice(raw, "closed_period_policy", get_args(ClosedPeriodPolicy), "redate")
     return BillingSettings(
         posting=posting,
         closed_period_policy=policy,
         cache_ttl_s=_number(raw, "cache_ttl_s", 60.0, minimum=0),
-        max_workers=int(_number(raw, "max_workers", 10, minimum=1)),
+        max_workers=int(_number(raw, "max_workers", 20, minimum=1)),
         hold_check_interval_s=int(_number(raw, "hold_check_interval_s", 30, minimum=0)),
     )
 
 
-_lock = threading.Lock()
-_cache: dict[Path | None, tuple[float, BillingSettings]] = {}
+_cache = PerFileCache(load_billing_settings, reload=True)
 
 
 def billing_settings(config_file: Path | None) -> BillingSettings:
     """The settings of this process's ``accord.yaml``, re-read when the file changes."""
-    try:
-        stamp = config_file.stat().st_mtime if config_file is not None else 0.0
-    except OSError:
-        stamp = 0.0
-    with _lock:
-        found = _cache.get(config_file)
-        if found is not None and found[0] == stamp:
-            return found[1]
-    settings = load_billing_settings(config_file)
-    with _lock:
-        _cache[config_file] = (stamp, settings)
-    return settings
+    return _cache(config_file)

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.domain import Expense, Money, TimeEntry, Timesheet
-from accord.errors import is_retryable
+from accord.flows import stepkit
 from accord.flows.billing import erp
 from accord.flows.billing.post import Outcome, amount_of, make_units, post_bc_journal, post_units
 from accord.flows.billing.post import redated as redated_unit
@@ -48,11 +48,11 @@ from accord.flows.billing.validation import (
     ProjectFacts,
     check_entry,
 )
-from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.record_event import journaled
 from accord.rules import Rules
-from accord.store import exceptions, journal, lineage, postings
+from accord.store import exceptions, lineage, postings
 from accord.store.postings import HELD, POSTED, REJECTED, Posting
 
 __all__ = [
@@ -71,13 +71,6 @@ FLOW: Final = "time_to_bill"
 _MAX_LISTED: Final = 200
 """Most entries one exception lists (the ledger has them all)."""
 
-_STEP: dict[str, Any] = {
-    "retries_allowed": True,
-    "max_attempts": 6,
-    "interval_seconds": 1.0,
-    "backoff_rate": 2.0,
-    "should_retry": is_retryable,
-}
 
 Entry = TimeEntry | Expense
 
@@ -126,11 +119,6 @@ class _Result:
     held: list[tuple[Entry, EntryPlan]]
     run_id: str | None = None
     """The event run this pass works for (its exceptions name it, so a retry can re-run it)."""
-
-
-def _connections() -> Connections:
-    connections: Connections = flow_context().extras[CONTEXT_KEY]
-    return connections
 
 
 def _decide(
@@ -184,7 +172,7 @@ def _post(
     result: _Result,
 ) -> None:
     """Post the planned entries; refusals go to ``result`` by code, closed periods by policy."""
-    connector = _connections().connector(facts.connection)
+    connector = stepkit.connections().connector(facts.connection)
     summary = settings.posting == "summary_per_project_day"
     units = make_units(planned, summary=summary, submission_id=submission_id)
     ttl = settings.cache_ttl_s
@@ -483,14 +471,14 @@ def process_entries(
     if todo:
         facts = erp.project_facts(
             ctx.engine,
-            _connections().connector,
+            stepkit.connections().connector,
             rules,
             sub.project_id,
             ttl=settings.cache_ttl_s,
         )
         periods = PeriodTable()
         if facts is not None:
-            connector = _connections().connector(facts.connection)
+            connector = stepkit.connections().connector(facts.connection)
             periods = erp.periods(connector, facts, ttl=settings.cache_ttl_s)
         raw_date = (overrides or {}).get("posting_date")
         posting_date = dt.date.fromisoformat(str(raw_date)) if raw_date else None
@@ -538,15 +526,10 @@ def process_entries(
     }
 
 
-@DBOS.step(name="ttb.post_submission", **_STEP)
+@DBOS.step(name="ttb.post_submission", **stepkit.STEP_RETRIES)
 def post_submission(request: SubmissionRequest) -> dict[str, Any]:
     """Post one approval event's entries (the whole submission in one step)."""
-    with flow_context().engine.connect() as conn:
-        found = journal.get(conn, seq=request.seq)
-    if found is None:
-        msg = f"event {request.event_id} (seq {request.seq}) is not in the journal"
-        raise LookupError(msg)
-    _, data = found
+    _, data = journaled(request.seq, request.event_id)
     payload = json.loads(data) if isinstance(data, str) else data
     sub = load_submission(request.event_type, payload)
     return process_entries(

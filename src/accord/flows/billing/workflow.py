@@ -17,9 +17,8 @@ from typing import Any
 from dbos import DBOS
 
 from accord.flows.billing.steps import FLOW, SubmissionRequest, post_submission
-from accord.flows.record_event import EventRef
+from accord.flows.record_event import EventRef, finish_run
 from accord.flows.replay import run_overrides
-from accord.observability.metrics import get_metrics
 
 __all__ = ["WORKFLOW", "time_to_bill"]
 
@@ -51,5 +50,4 @@ def time_to_bill(ref: EventRef) -> dict[str, Any]:
         )
     )
     outcome = _outcome(result)
-    get_metrics().runs.labels(flow=WORKFLOW, outcome=outcome).inc()
-    return {"status": outcome, "event_id": ref.event_id, **result}
+    return finish_run(WORKFLOW, outcome, {"event_id": ref.event_id, **result})

@@ -40,6 +40,7 @@ from accord.connectors.netsuite.mapping import (
 from accord.connectors.types import RawRecord
 from accord.domain import ErpSystem, Invoice, InvoiceStatus
 from accord.errors import ConfigError, MappingError
+from accord.flows import stepkit
 from accord.flows.capture import CaptureSpec, canonical_event, register_capture, unregister_capture
 from accord.flows.cash import common
 from accord.flows.cash.settings import cash_settings
@@ -112,15 +113,15 @@ def _ns_ref(record: RawRecord, name: str) -> str | None:
 
 def _ns_customer(connection: str, entity: str) -> tuple[str | None, str | None]:
     """``(customer id, project id)`` of a transaction's entity (a customer or a project)."""
-    customer = common.canonical_of("customer", connection, entity)
+    customer = stepkit.canonical_of("customer", connection, entity)
     if customer is not None:
         return customer, None
-    project = common.canonical_of("erp_project", connection, entity)
+    project = stepkit.canonical_of("erp_project", connection, entity)
     if project is None:
         return None, None
-    job = common.connections().connector(connection).get("job", entity)
+    job = stepkit.connections().connector(connection).get("job", entity)
     parent = _ns_ref(job, "parent")
-    return (common.canonical_of("customer", connection, parent) if parent else None), project
+    return (stepkit.canonical_of("customer", connection, parent) if parent else None), project
 
 
 def _ns_lookups(
@@ -133,20 +134,20 @@ def _ns_lookups(
         job = _ns_ref(line, "job") if isinstance(line, dict) else None
         if job is None:
             continue
-        project = common.canonical_of("erp_project", connection, job)
+        project = stepkit.canonical_of("erp_project", connection, job)
         if project is None:
             missing[f"item[{index}].job"] = f"project {job} is not known to Accord"
         else:
             jobs[project] = job
     subsidiaries = {
         code: entity_spec.netsuite_subsidiary_id
-        for code, entity_spec in common.rules().spec.legal_entities.items()
+        for code, entity_spec in stepkit.rules().spec.legal_entities.items()
         if entity_spec.netsuite_subsidiary_id is not None
         and (entity_spec.erp is ErpSystem.NETSUITE or entity_spec.connection == connection)
     }
     return NetSuiteLookups(
         subsidiaries=subsidiaries,
-        currencies=common.netsuite_currencies(connection),
+        currencies=stepkit.netsuite_currencies(connection),
         # The entity may be the customer itself or one of its projects: either way it is the
         # canonical customer's (the project is recovered separately).
         records={"customer": {customer_id: entity}, "job": jobs},
@@ -159,8 +160,8 @@ def _ns_canonical_invoice(record: RawRecord) -> str:
 
 def netsuite_invoice_events(record: RawRecord) -> list[NewEvent]:
     """The events of one polled NetSuite invoice version (see the module docstring)."""
-    connection = cash_settings(common.config_file()).netsuite_connection
-    full = common.connections().connector(connection).get(NS_INVOICES, str(record["id"]))
+    connection = cash_settings(stepkit.config_file()).netsuite_connection
+    full = stepkit.connections().connector(connection).get(NS_INVOICES, str(record["id"]))
     canonical_id = _ns_canonical_invoice(full)
     entity = _ns_ref(full, "entity")
     missing: dict[str, str] = {}
@@ -188,8 +189,8 @@ def netsuite_invoice_events(record: RawRecord) -> list[NewEvent]:
 
 def netsuite_payment_events(record: RawRecord) -> list[NewEvent]:
     """``payment.received`` for one polled NetSuite customer payment version."""
-    connection = cash_settings(common.config_file()).netsuite_connection
-    connector = common.connections().connector(connection)
+    connection = cash_settings(stepkit.config_file()).netsuite_connection
+    connector = stepkit.connections().connector(connection)
     full = connector.get(NS_PAYMENTS, str(record["id"]))
     canonical_id = str(full.get("externalId") or f"NS-customerPayment-{full.get('id')}")
     entity = _ns_ref(full, "customer")
@@ -207,10 +208,10 @@ def netsuite_payment_events(record: RawRecord) -> list[NewEvent]:
     lookups = NetSuiteLookups(
         subsidiaries={
             code: spec.netsuite_subsidiary_id
-            for code, spec in common.rules().spec.legal_entities.items()
+            for code, spec in stepkit.rules().spec.legal_entities.items()
             if spec.netsuite_subsidiary_id is not None
         },
-        currencies=common.netsuite_currencies(connection),
+        currencies=stepkit.netsuite_currencies(connection),
         records={"customer": {customer_id: entity or ""}, "invoice": invoices},
     )
     try:
@@ -223,8 +224,8 @@ def netsuite_payment_events(record: RawRecord) -> list[NewEvent]:
 
 # ---------------------------------------------------------------------- Business Central
 def _bc_legal_entity(connection: str, company_id: str) -> str | None:
-    connector: Any = common.connections().connector(connection)
-    for code, spec in common.rules().spec.legal_entities.items():
+    connector: Any = stepkit.connections().connector(connection)
+    for code, spec in stepkit.rules().spec.legal_entities.items():
         if spec.erp is not ErpSystem.BUSINESS_CENTRAL or spec.connection != connection:
             continue
         try:
@@ -244,7 +245,7 @@ def bc_project_of(connection: str, record: RawRecord) -> str | None:
     for name in ("externalDocumentNumber", "customerPurchaseOrderReference"):
         value = record.get(name)
         if value:
-            project = common.canonical_of("erp_project", connection, str(value))
+            project = stepkit.canonical_of("erp_project", connection, str(value))
             if project is not None:
                 return project
     return None
@@ -254,13 +255,13 @@ def bc_invoice_events(record: RawRecord) -> list[NewEvent]:
     """The events of one polled Business Central sales invoice version."""
     if record.get("status") == "Draft":
         return []
-    connection = cash_settings(common.config_file()).business_central_connection
-    connector: Any = common.connections().connector(connection)
+    connection = cash_settings(stepkit.config_file()).business_central_connection
+    connector: Any = stepkit.connections().connector(connection)
     record_id = str(record.get("id") or "")
-    canonical_id = common.canonical_of("invoice", connection, record_id) or f"bc:{record_id}"
+    canonical_id = stepkit.canonical_of("invoice", connection, record_id) or f"bc:{record_id}"
     missing: dict[str, str] = {}
     number = str(record.get("customerNumber") or "")
-    customer_id = common.canonical_of("customer", connection, number) if number else None
+    customer_id = stepkit.canonical_of("customer", connection, number) if number else None
     if customer_id is None:
         missing["customerNumber"] = f"customer {number or '(none)'} is not known to Accord"
     legal_entity = _bc_legal_entity(connection, connector.company_id)
@@ -269,7 +270,7 @@ def bc_invoice_events(record: RawRecord) -> list[NewEvent]:
     if missing or customer_id is None or legal_entity is None:
         _report(connection, BC_INVOICES, record, canonical_id, missing)
         return []
-    currency = common.rules().legal_entity(legal_entity).currency
+    currency = stepkit.rules().legal_entity(legal_entity).currency
     lookups = BusinessCentralLookups(
         legal_entity=legal_entity,
         records={"customers": {customer_id: number}, "salesInvoices": {canonical_id: record_id}},

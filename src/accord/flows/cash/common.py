@@ -8,121 +8,32 @@ the lineage edge ``customer -> psa_project`` (a project's customer is not in any
 What does *not* belong here: the order of steps (the workflows) and the target writes (steps).
 """
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from dbos import DBOS
-
 from accord.domain import Money
-from accord.flows.connections import CONTEXT_KEY, Connections
-from accord.flows.context import flow_context
-from accord.flows.provisioning.settings import flow_settings, rules_for
-from accord.rules import Rules
+from accord.flows.stepkit import (
+    crm_connection,
+    engine,
+    rules,
+)
 from accord.store import cursors, exceptions, lineage, xref
 from accord.store.cursors import CursorState
 
 __all__ = [
     "ErpRefusal",
     "PlacedProject",
-    "canonical_of",
-    "connections",
     "crm_account",
-    "engine",
-    "link_edge",
-    "link_xref",
-    "netsuite_currencies",
     "open_exception",
     "place_project",
     "resolve_exceptions",
-    "rules",
     "start_cursor_at_now",
 ]
 
 FLOW = "cash"
 """The flow's name in exceptions and metrics."""
-
-
-def connections() -> Connections:
-    """The process's connections."""
-    found: Connections = flow_context().extras[CONTEXT_KEY]
-    return found
-
-
-def engine() -> sa.Engine:
-    """Accord's database."""
-    return flow_context().engine
-
-
-def config_file() -> Path | None:
-    """This process's ``accord.yaml``."""
-    return flow_context().settings.config_file
-
-
-def rules() -> Rules:
-    """The current rules (the file lead-to-project uses)."""
-    return rules_for(flow_settings(config_file()))
-
-
-def crm_connection() -> str:
-    """The CRM connection (lead-to-project's setting)."""
-    return flow_settings(config_file()).crm_connection
-
-
-def canonical_of(entity_type: str, connection: str, external_id: str) -> str | None:
-    """The canonical id behind an external id in a connection, or None."""
-    with engine().connect() as conn:
-        return xref.get_canonical(
-            conn, entity_type=entity_type, connection=connection, external_id=external_id
-        )
-
-
-def external_of(entity_type: str, canonical_id: str, connection: str) -> str | None:
-    """The external id of a canonical object in a connection, or None."""
-    with engine().connect() as conn:
-        return xref.get_external(
-            conn, entity_type=entity_type, canonical_id=canonical_id, connection=connection
-        )
-
-
-def link_xref(entity_type: str, canonical_id: str, system: str, connection: str, ext: str) -> None:
-    """Record a cross-reference (idempotent)."""
-    with engine().begin() as conn:
-        xref.link(
-            conn,
-            entity_type=entity_type,
-            canonical_id=canonical_id,
-            system=system,
-            connection=connection,
-            external_id=ext,
-        )
-
-
-def link_edge(
-    conn: sa.Connection,
-    from_node: tuple[str, str],
-    to_node: tuple[str, str],
-    relation: str,
-    *,
-    status: str,
-    event_id: str | None = None,
-) -> None:
-    """Record a lineage edge from the running workflow (idempotent)."""
-    lineage.link(
-        conn,
-        from_type=from_node[0],
-        from_id=from_node[1],
-        to_type=to_node[0],
-        to_id=to_node[1],
-        relation=relation,
-        run_id=DBOS.workflow_id,
-        event_id=event_id,
-        status=status,
-    )
 
 
 @dataclass(frozen=True)
@@ -216,29 +127,6 @@ def resolve_exceptions(dedupe_key: str, resolution: str) -> int:
     """Resolve the open exception(s) a later success made moot."""
     with engine().begin() as conn:
         return exceptions.auto_resolve(conn, dedupe_key=dedupe_key, resolution=resolution)
-
-
-_currencies: dict[str, dict[str, str]] = {}
-_currencies_lock = threading.Lock()
-
-
-def netsuite_currencies(connection: str) -> dict[str, str]:
-    """ISO code -> NetSuite currency id, read once per connection and process."""
-    connector = connections().connector(connection)
-    key = f"{connection}@{connector.config.base_url}"
-    with _currencies_lock:
-        cached = _currencies.get(key)
-    if cached is not None:
-        return cached
-    page = connector.read_page("currency", limit=200)
-    found = {
-        str(r.get("symbol") or r.get("name")): str(r.get("id"))
-        for r in page.records
-        if r.get("id") is not None
-    }
-    with _currencies_lock:
-        _currencies[key] = found
-    return found
 
 
 def start_cursor_at_now(connection: str, resource: str) -> bool:

@@ -20,17 +20,22 @@ enabled (records that already exist then are the past: they are not replayed as 
 What does *not* belong here: connection configs (:mod:`accord.flows.connections`).
 """
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from accord.errors import ConfigError
+from accord.flows.config_sections import PerFileCache, read_section
 
-__all__ = ["CashSettings", "MilestoneSettings", "cash_settings", "milestone_settings"]
+__all__ = [
+    "CashSettings",
+    "MilestoneSettings",
+    "cash_settings",
+    "load_cash_settings",
+    "load_milestone_settings",
+    "milestone_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -66,21 +71,6 @@ class MilestoneSettings:
     bc_line_object: str | None = None
 
 
-def _section(config_file: Path | None, name: str) -> Mapping[str, Any]:
-    if config_file is None or not config_file.exists():
-        return {}
-    try:
-        document = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {name} from {config_file}") from exc
-    raw = document.get(name) if isinstance(document, Mapping) else None
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{config_file}: {name!r} must be a mapping")
-    return raw
-
-
 def _interval(raw: Mapping[str, Any], name: str) -> int:
     value = raw.get("capture_interval_s", 0)
     if not isinstance(value, int) or value < 0:
@@ -88,8 +78,40 @@ def _interval(raw: Mapping[str, Any], name: str) -> int:
     return value
 
 
-_lock = threading.Lock()
-_cache: dict[tuple[str, Path | None], object] = {}
+def load_cash_settings(config_file: Path | None) -> CashSettings:
+    """Read the ``cash:`` section (a missing file or section gives defaults).
+
+    Raises:
+        ConfigError: The section is malformed.
+    """
+    raw = read_section(config_file, "cash") or {}
+    return CashSettings(
+        capture_interval_s=_interval(raw, "cash"),
+        netsuite_connection=str(raw.get("netsuite_connection") or "netsuite"),
+        business_central_connection=str(
+            raw.get("business_central_connection") or "business-central"
+        ),
+    )
+
+
+def load_milestone_settings(config_file: Path | None) -> MilestoneSettings:
+    """Read the ``milestones:`` section (a missing file or section gives defaults).
+
+    Raises:
+        ConfigError: The section is malformed.
+    """
+    raw = read_section(config_file, "milestones") or {}
+    line_object = raw.get("bc_line_object")
+    return MilestoneSettings(
+        capture_interval_s=_interval(raw, "milestones"),
+        netsuite_item_id=str(raw.get("netsuite_item_id") or "1"),
+        bc_line_type=str(raw.get("bc_line_type") or "Item"),
+        bc_line_object=str(line_object) if line_object else None,
+    )
+
+
+_cash = PerFileCache(load_cash_settings, reload=False)
+_milestones = PerFileCache(load_milestone_settings, reload=False)
 
 
 def cash_settings(config_file: Path | None) -> CashSettings:
@@ -98,21 +120,7 @@ def cash_settings(config_file: Path | None) -> CashSettings:
     Raises:
         ConfigError: The section is malformed.
     """
-    with _lock:
-        found = _cache.get(("cash", config_file))
-    if isinstance(found, CashSettings):
-        return found
-    raw = _section(config_file, "cash")
-    settings = CashSettings(
-        capture_interval_s=_interval(raw, "cash"),
-        netsuite_connection=str(raw.get("netsuite_connection") or "netsuite"),
-        business_central_connection=str(
-            raw.get("business_central_connection") or "business-central"
-        ),
-    )
-    with _lock:
-        _cache["cash", config_file] = settings
-    return settings
+    return _cash(config_file)
 
 
 def milestone_settings(config_file: Path | None) -> MilestoneSettings:
@@ -121,18 +129,4 @@ def milestone_settings(config_file: Path | None) -> MilestoneSettings:
     Raises:
         ConfigError: The section is malformed.
     """
-    with _lock:
-        found = _cache.get(("milestones", config_file))
-    if isinstance(found, MilestoneSettings):
-        return found
-    raw = _section(config_file, "milestones")
-    line_object = raw.get("bc_line_object")
-    settings = MilestoneSettings(
-        capture_interval_s=_interval(raw, "milestones"),
-        netsuite_item_id=str(raw.get("netsuite_item_id") or "1"),
-        bc_line_type=str(raw.get("bc_line_type") or "Item"),
-        bc_line_object=str(line_object) if line_object else None,
-    )
-    with _lock:
-        _cache["milestones", config_file] = settings
-    return settings
+    return _milestones(config_file)

@@ -24,6 +24,7 @@ from dbos import DBOS
 
 from accord.domain import Invoice, InvoiceLineKind, InvoiceStatus, Payment
 from accord.errors import PermanentError, is_retryable
+from accord.flows import stepkit
 from accord.flows.cash import common
 from accord.flows.cash.receivables import OpenItems, ar_status, bc_open_items, netsuite_open_items
 from accord.store import lineage
@@ -43,13 +44,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_STEP: dict[str, Any] = {
-    "retries_allowed": True,
-    "max_attempts": 6,
-    "interval_seconds": 0.5,
-    "backoff_rate": 2.0,
-    "should_retry": is_retryable,
-}
 _PSA_STATUS = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOID: "void"}
 
 
@@ -58,7 +52,7 @@ def erp_connection_of(source: str, legal_entity: str) -> str:
     parts = source.split("/")
     if len(parts) >= 4 and parts[0] == "accord" and parts[1] == "capture":
         return parts[2]
-    return common.rules().legal_entity(legal_entity).connection
+    return stepkit.rules().legal_entity(legal_entity).connection
 
 
 def _refusal(exc: PermanentError) -> dict[str, Any]:
@@ -82,14 +76,14 @@ class InvoiceRequest:
 
 
 def _project_from_lineage(invoice_id: str) -> str | None:
-    with common.engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         edges = lineage.list_for(conn, node_type="invoice", node_id=invoice_id)
     return next(
         (e.to_id for e in edges if e.from_id == invoice_id and e.to_type == "erp_project"), None
     )
 
 
-@DBOS.step(name="cash.link_invoice", **_STEP)
+@DBOS.step(name="cash.link_invoice", **stepkit.STEP_RETRIES)
 def link_invoice(request: InvoiceRequest) -> dict[str, Any]:
     """Cross-reference the invoice and link it to its project, customer, entries, milestones.
 
@@ -100,20 +94,20 @@ def link_invoice(request: InvoiceRequest) -> dict[str, Any]:
     invoice = Invoice.model_validate_json(request.invoice_json)
     erp_system = invoice.refs[0].system.value if invoice.refs else "erp"
     if invoice.refs:
-        common.link_xref(
+        stepkit.link_xref(
             "invoice", invoice.id, erp_system, request.erp_connection, invoice.refs[0].id
         )
     project_id = invoice.project_id or _project_from_lineage(invoice.id)
     placed = common.place_project(project_id) if project_id else None
     status = invoice.status.value
-    with common.engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         node = ("invoice", invoice.id)
-        common.link_edge(
+        stepkit.link_edge(
             conn, node, ("customer", invoice.customer_id), "billed_to", status=status,
             event_id=request.event_id,
         )  # fmt: skip
         if project_id is not None:
-            common.link_edge(
+            stepkit.link_edge(
                 conn, node, ("erp_project", project_id), "bills", status=status,
                 event_id=request.event_id,
             )  # fmt: skip
@@ -123,7 +117,7 @@ def link_invoice(request: InvoiceRequest) -> dict[str, Any]:
             target = "milestone" if line.kind is InvoiceLineKind.MILESTONE else "time_entry"
             if line.kind is InvoiceLineKind.EXPENSE:
                 target = "expense"
-            common.link_edge(conn, node, (target, line.source_id), "bills", status=status)
+            stepkit.link_edge(conn, node, (target, line.source_id), "bills", status=status)
     return {
         "project_id": project_id,
         "customer_id": invoice.customer_id,
@@ -150,7 +144,7 @@ def _psa_message(invoice: Invoice, erp_connection: str) -> str:
     )[:255]
 
 
-@DBOS.step(name="cash.update_psa", **_STEP)
+@DBOS.step(name="cash.update_psa", **stepkit.STEP_RETRIES)
 def update_psa(request: PsaRequest) -> dict[str, Any]:
     """Write the invoice's status to the PSA project (Kantata invoice / Certinia billing event).
 
@@ -159,7 +153,7 @@ def update_psa(request: PsaRequest) -> dict[str, Any]:
     """
     invoice = Invoice.model_validate_json(request.invoice_json)
     system, connection, project_psa_id = request.psa
-    connector: Any = common.connections().connector(connection)
+    connector: Any = stepkit.connections().connector(connection)
     paid = invoice.status is InvoiceStatus.PAID
     try:
         if system == "kantata":
@@ -216,8 +210,8 @@ class CrmRequest:
 
 
 def _open_items(request: CrmRequest, today: dt.date) -> OpenItems | None:
-    connector: Any = common.connections().connector(request.erp_connection)
-    erp_customer = common.external_of("customer", request.customer_id, request.erp_connection)
+    connector: Any = stepkit.connections().connector(request.erp_connection)
+    erp_customer = stepkit.known_external("customer", request.customer_id, request.erp_connection)
     if erp_customer is None:
         return None
     if connector.kind == "business_central":
@@ -225,7 +219,7 @@ def _open_items(request: CrmRequest, today: dt.date) -> OpenItems | None:
     return netsuite_open_items(connector, erp_customer, today=today)
 
 
-@DBOS.step(name="cash.update_crm", **_STEP)
+@DBOS.step(name="cash.update_crm", **stepkit.STEP_RETRIES)
 def update_crm(request: CrmRequest) -> dict[str, Any]:
     """Recompute the customer's receivables from the ERP and write them to the CRM account.
 
@@ -246,7 +240,7 @@ def update_crm(request: CrmRequest) -> dict[str, Any]:
     }
     if items.last_number:
         fields["Last_Invoice_Number__c"] = items.last_number
-    crm = common.connections().connector(common.crm_connection())
+    crm = stepkit.connections().connector(stepkit.crm_connection())
     try:
         if request.payment_date:
             current = crm.get("Account", request.account_id).get("Last_Payment_Date__c")
@@ -270,21 +264,21 @@ class PaymentRequest:
     erp_connection: str
 
 
-@DBOS.step(name="cash.link_payment", **_STEP)
+@DBOS.step(name="cash.link_payment", **stepkit.STEP_RETRIES)
 def link_payment(request: PaymentRequest) -> dict[str, Any]:
     """Cross-reference the payment and link it to the invoices it pays."""
     payment = Payment.model_validate_json(request.payment_json)
     if payment.refs:
-        common.link_xref(
+        stepkit.link_xref(
             "payment",
             payment.id,
             payment.refs[0].system.value,
             request.erp_connection,
             payment.refs[0].id,
         )
-    with common.engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         for application in payment.applications:
-            common.link_edge(
+            stepkit.link_edge(
                 conn,
                 ("payment", payment.id),
                 ("invoice", application.invoice_id),
@@ -292,7 +286,7 @@ def link_payment(request: PaymentRequest) -> dict[str, Any]:
                 status=f"{application.amount.amount} {application.amount.currency}",
                 event_id=request.event_id,
             )
-        common.link_edge(
+        stepkit.link_edge(
             conn,
             ("payment", payment.id),
             ("customer", payment.customer_id),
@@ -318,7 +312,7 @@ class RefusalRequest:
     dedupe_key: str
 
 
-@DBOS.step(name="cash.report_refusal", **_STEP)
+@DBOS.step(name="cash.report_refusal", **stepkit.STEP_RETRIES)
 def report_refusal(request: RefusalRequest) -> int:
     """File a target's refusal of a cash write-back with finance ops; returns its id."""
     return common.open_exception(

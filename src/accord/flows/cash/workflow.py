@@ -38,12 +38,9 @@ from accord.flows.cash.steps import (
     update_crm,
     update_psa,
 )
-from accord.flows.context import flow_context
-from accord.flows.record_event import EventRef
-from accord.observability.metrics import get_metrics
-from accord.store import journal
+from accord.flows.record_event import EventRef, finish_run, load_event
 
-__all__ = ["INVOICE_WORKFLOW", "PAYMENT_WORKFLOW", "cash_invoice", "cash_payment", "load_event"]
+__all__ = ["INVOICE_WORKFLOW", "PAYMENT_WORKFLOW", "cash_invoice", "cash_payment"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,23 +48,6 @@ INVOICE_WORKFLOW = "cash_invoice"
 """The DBOS workflow ``invoice.posted`` and ``invoice.paid`` runs start."""
 PAYMENT_WORKFLOW = "cash_payment"
 """The DBOS workflow ``payment.received`` runs start."""
-
-
-@DBOS.step(name="cash.load_event", retries_allowed=True, max_attempts=5)
-def load_event(ref: EventRef) -> dict[str, Any]:
-    """The journaled event's data and source."""
-    with flow_context().engine.connect() as conn:
-        found = journal.get(conn, seq=ref.seq)
-    if found is None:
-        msg = f"event {ref.event_id} (seq {ref.seq}) is not in the journal"
-        raise LookupError(msg)
-    entry, data = found
-    return {"data": data, "source": entry.source}
-
-
-def _finish(flow: str, outcome: str, result: dict[str, Any]) -> dict[str, Any]:
-    get_metrics().runs.labels(flow=flow, outcome=outcome).inc()
-    return {"status": outcome, **result}
 
 
 @DBOS.workflow(name=INVOICE_WORKFLOW)
@@ -138,8 +118,8 @@ def cash_invoice(ref: EventRef) -> dict[str, Any]:
                 )
             )
     if refused:
-        return _finish(INVOICE_WORKFLOW, "refused", {**result, "exceptions": refused})
-    return _finish(INVOICE_WORKFLOW, "updated", result)
+        return finish_run(INVOICE_WORKFLOW, "refused", {**result, "exceptions": refused})
+    return finish_run(INVOICE_WORKFLOW, "updated", result)
 
 
 @DBOS.workflow(name=PAYMENT_WORKFLOW)
@@ -179,5 +159,5 @@ def cash_payment(ref: EventRef) -> dict[str, Any]:
                     dedupe_key=f"cash:{payment.id}:crm",
                 )
             )
-            return _finish(PAYMENT_WORKFLOW, "refused", {**result, "exceptions": [opened]})
-    return _finish(PAYMENT_WORKFLOW, "updated", result)
+            return finish_run(PAYMENT_WORKFLOW, "refused", {**result, "exceptions": [opened]})
+    return finish_run(PAYMENT_WORKFLOW, "updated", result)

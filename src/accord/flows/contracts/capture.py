@@ -28,9 +28,8 @@ from accord.connectors.salesforce.mapping import opportunity_to_canonical
 from accord.connectors.salesforce.records import RecordMappingError
 from accord.connectors.types import RawRecord
 from accord.domain import BillingModel, ContractAmendment, Money, Opportunity, RateCard
+from accord.flows import stepkit
 from accord.flows.capture import canonical_event
-from accord.flows.connections import CONTEXT_KEY, Connections
-from accord.flows.context import flow_context
 from accord.flows.contracts.versions import (
     EVENT_TYPE,
     baseline_plan,
@@ -70,10 +69,8 @@ def _new_plan(base: Plan, opportunity: Opportunity, record: RawRecord) -> Plan |
     )
     if opportunity.billing_model is not BillingModel.MILESTONE:
         return plan
-    ctx = flow_context()
-    settings = flow_settings(ctx.settings.config_file)
-    connections: Connections = ctx.extras[CONTEXT_KEY]
-    crm = connections.connector(settings.crm_connection)
+    settings = flow_settings(stepkit.config_file())
+    crm = stepkit.connections().connector(settings.crm_connection)
     lines = reads.opportunity_lines(crm, str(record.get("Id")))
     problems: dict[str, str] = {}
     milestones = plan_milestones(
@@ -93,8 +90,7 @@ def _rate_card(base: Plan) -> RateCard | None:
     """The provisioned project's PSA rate card with its rates as the PSA has them now."""
     if base.rate_card_id is None:
         return None
-    connections: Connections = flow_context().extras[CONTEXT_KEY]
-    connector = connections.connector(base.psa_connection)
+    connector = stepkit.connections().connector(base.psa_connection)
     rates = reads.rate_card_rates(connector, base.psa_system, base.rate_card_id, base.currency)
     return rate_card_for(base, rates)
 
@@ -111,10 +107,9 @@ def _report_invalid(opportunity: Opportunity, sf_id: str, problems: dict[str, st
     attention`` status would send it back to lead-to-project). The next version that maps
     resolves the exception when it is applied.
     """
-    ctx = flow_context()
     contract_id = contract_id_for(opportunity.id)
-    route = rules_for(flow_settings(ctx.settings.config_file)).route("validation.amendment")
-    with ctx.engine.begin() as conn:
+    route = stepkit.rules().route("validation.amendment")
+    with stepkit.engine().begin() as conn:
         exceptions.open_(
             conn,
             queue=route.queue.value,
@@ -141,7 +136,7 @@ def amendment_events(record: RawRecord) -> list[NewEvent]:
     except RecordMappingError:
         return []  # a provisioned deal made unmappable: nothing to amend with
     contract_id = contract_id_for(opportunity.id)
-    with flow_context().engine.connect() as conn:
+    with stepkit.engine().connect() as conn:
         base = baseline_plan(conn, project_id_for(opportunity.id))
         known = versions(conn, contract_id) if base is not None else []
     if base is None or base.billing_model != opportunity.billing_model.value:

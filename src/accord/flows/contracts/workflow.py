@@ -38,6 +38,7 @@ from accord.connectors.kantata.mapping import KantataLookups
 from accord.connectors.kantata.mapping import milestone_from_canonical as kantata_milestone
 from accord.domain import Contract, Money
 from accord.errors import PermanentError
+from accord.flows import stepkit
 from accord.flows.contracts.capture import validation_dedupe_key
 from accord.flows.contracts.versions import (
     EVENT_TYPE,
@@ -51,18 +52,10 @@ from accord.flows.contracts.versions import (
 from accord.flows.provisioning.billing import write_schedule
 from accord.flows.provisioning.erp import ErpRejection, write_erp_project
 from accord.flows.provisioning.plan import Plan, project_id_for
-from accord.flows.provisioning.settings import flow_settings, rules_for
 from accord.flows.provisioning.steps import (
-    _STEP,
-    _connections,
-    _engine,
     _erp_connector,
-    _known,
-    _settings_file,
 )
-from accord.flows.provisioning.workflow import load_event
-from accord.flows.record_event import EventRef
-from accord.observability.metrics import get_metrics
+from accord.flows.record_event import EventRef, finish_run, load_event
 from accord.rules.spec import BudgetBasis
 from accord.store import exceptions, lineage
 
@@ -102,7 +95,7 @@ class AmendmentRequest:
 
 def _budget(base: Plan, amount: Decimal) -> Decimal:
     """The project budget for a new contract amount, by the template's budget basis."""
-    rules = rules_for(flow_settings(_settings_file()))
+    rules = stepkit.rules()
     for package in rules.spec.service_packages.values():
         if base.template in (
             package.kantata_workspace_template,
@@ -123,7 +116,7 @@ def _previous(contract: Contract, base: Plan) -> tuple[Contract, Contract, bool]
     A later version already applied means this event is replayed out of its time: applying
     it would roll the contract back.
     """
-    with _engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         known = versions(conn, contract.id)
         applied = {
             edge.to_id
@@ -159,13 +152,13 @@ def _invoiced(plan: Plan, milestone_ids: list[str]) -> list[str]:
     return found
 
 
-@DBOS.step(name="contracts.prepare_amendment", **_STEP)
+@DBOS.step(name="contracts.prepare_amendment", **stepkit.STEP_RETRIES)
 def prepare_amendment(request: AmendmentRequest) -> dict[str, Any]:
     """The previous version, the diff, the new plan and the invoiced milestones it touches."""
     contract = Contract.model_validate_json(request.contract_json)
     assert contract.opportunity_id is not None  # contracts from capture always name it
     project_id = project_id_for(contract.opportunity_id)
-    with _engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         base = baseline_plan(conn, project_id)
     if base is None:
         return {"status": "not_provisioned", "version": contract.version}
@@ -193,7 +186,7 @@ def prepare_amendment(request: AmendmentRequest) -> dict[str, Any]:
         "previous_keys": [m.id for m in applied.milestones],
         "diff": changes,
         "invoiced": _invoiced(plan, touched) if touched else [],
-        "psa_id": _known("psa_project", project_id, plan.psa_connection),
+        "psa_id": stepkit.known_external("psa_project", project_id, plan.psa_connection),
     }
 
 
@@ -210,12 +203,12 @@ class BlockRequest:
     run_id: str | None = None
 
 
-@DBOS.step(name="contracts.block_amendment", **_STEP)
+@DBOS.step(name="contracts.block_amendment", **stepkit.STEP_RETRIES)
 def block_amendment(request: BlockRequest) -> dict[str, Any]:
     """File the amendment with finance ops (one open exception per contract)."""
     plan = Plan.from_json(request.plan)
-    route = rules_for(flow_settings(_settings_file())).route(request.code)
-    with _engine().begin() as conn:
+    route = stepkit.rules().route(request.code)
+    with stepkit.engine().begin() as conn:
         found = exceptions.open_(
             conn,
             queue=route.queue.value,
@@ -246,11 +239,11 @@ class PsaRequest:
     psa_id: str
 
 
-@DBOS.step(name="contracts.update_psa_project", **_STEP)
+@DBOS.step(name="contracts.update_psa_project", **stepkit.STEP_RETRIES)
 def update_psa_project(request: PsaRequest) -> dict[str, Any]:
     """Write the version's budget, dates and milestones to the PSA project (upserts)."""
     plan = Plan.from_json(request.plan)
-    connector: Any = _connections().connector(plan.psa_connection)
+    connector: Any = stepkit.connections().connector(plan.psa_connection)
     milestones = milestones_of(plan)
     if plan.psa_system == "kantata":
         fields: dict[str, Any] = {
@@ -288,7 +281,7 @@ class ErpRequest:
     previous_keys: tuple[str, ...] = ()
 
 
-@DBOS.step(name="contracts.update_erp", **_STEP)
+@DBOS.step(name="contracts.update_erp", **stepkit.STEP_RETRIES)
 def update_erp(request: ErpRequest) -> dict[str, Any]:
     """Upsert the ERP project (dates, amount) and rewrite its billing schedule.
 
@@ -303,13 +296,7 @@ def update_erp(request: ErpRequest) -> dict[str, Any]:
             **write_schedule(plan, erp_id, previous_keys=request.previous_keys),
         }
     except PermanentError as exc:
-        rejection = ErpRejection(
-            error=type(exc).__name__,
-            code=exc.code,
-            detail=exc.detail or str(exc),
-            status_code=exc.status_code,
-        )
-        return {"rejected": rejection.__dict__}
+        return {"rejected": ErpRejection.from_error(exc).__dict__}
 
 
 @dataclass(frozen=True)
@@ -329,10 +316,10 @@ def version_node(contract_id: str, version: int) -> str:
     return f"{contract_id}@v{version}"
 
 
-@DBOS.step(name="contracts.record_version", **_STEP)
+@DBOS.step(name="contracts.record_version", **stepkit.STEP_RETRIES)
 def record_version(request: VersionRequest) -> dict[str, Any]:
     """Record the version in lineage (opportunity -> contract -> version), with its outcome."""
-    with _engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         lineage.link(
             conn,
             from_type="opportunity",
@@ -368,11 +355,6 @@ def record_version(request: VersionRequest) -> dict[str, Any]:
     return {"recorded_at": dt.datetime.now(dt.UTC).isoformat()}
 
 
-def _finish(outcome: str, result: dict[str, Any]) -> dict[str, Any]:
-    get_metrics().runs.labels(flow=WORKFLOW, outcome=outcome).inc()
-    return {"status": outcome, **result}
-
-
 @DBOS.workflow(name=WORKFLOW)
 def contract_change(ref: EventRef) -> dict[str, Any]:
     """Apply one contract version to the PSA and the ERP (see the module docstring)."""
@@ -388,7 +370,7 @@ def contract_change(ref: EventRef) -> dict[str, Any]:
     prepared = prepare_amendment(request)
     base = {"event_id": ref.event_id, "contract_id": contract.id, "version": contract.version}
     if prepared["status"] != "ready":
-        return _finish(prepared["status"], base)
+        return finish_run(WORKFLOW, prepared["status"], base)
     assert contract.opportunity_id is not None
     plan_json: dict[str, Any] = prepared["plan"]
     summary = {**base, "previous_version": prepared["previous_version"], "diff": prepared["diff"]}
@@ -418,7 +400,9 @@ def contract_change(ref: EventRef) -> dict[str, Any]:
             )
         )
         record_version(VersionRequest(**{**version.__dict__, "status": "blocked_invoiced"}))
-        return _finish("blocked", {**summary, "invoiced": prepared["invoiced"], **opened})
+        return finish_run(
+            WORKFLOW, "blocked", {**summary, "invoiced": prepared["invoiced"], **opened}
+        )
     if prepared["psa_id"]:
         update_psa_project(PsaRequest(plan=plan_json, psa_id=prepared["psa_id"]))
     erp = update_erp(ErpRequest(plan=plan_json, previous_keys=tuple(prepared["previous_keys"])))
@@ -435,9 +419,11 @@ def contract_change(ref: EventRef) -> dict[str, Any]:
             )
         )
         record_version(VersionRequest(**{**version.__dict__, "status": "erp_rejected"}))
-        return _finish("erp_rejected", {**summary, "rejection": erp["rejected"], **opened})
+        return finish_run(
+            WORKFLOW, "erp_rejected", {**summary, "rejection": erp["rejected"], **opened}
+        )
     recorded = record_version(version)
-    return _finish("applied", {**summary, **recorded, "billing": erp})
+    return finish_run(WORKFLOW, "applied", {**summary, **recorded, "billing": erp})
 
 
 _ = EVENT_TYPE  # the event type this workflow handles (registered in accord.flows.runtime)

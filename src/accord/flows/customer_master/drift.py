@@ -24,18 +24,14 @@ from typing import Any
 from accord.connectors.salesforce.records import RecordMappingError
 from accord.connectors.types import RawRecord
 from accord.errors import NotFoundError, PermanentError
+from accord.flows import stepkit
 from accord.flows.customer_master import history, views
 from accord.flows.customer_master.settings import customer_master_settings
 from accord.flows.customer_master.steps import (
     FLOW,
     _account_customer,
-    _config,
-    _connections,
-    _crm_connection,
-    _engine,
     _entity_currency,
     _open,
-    _rules,
     erp_target,
     netsuite_customer,
     remember_write,
@@ -59,7 +55,7 @@ def _identify(erp: str, connection: str, row: RawRecord) -> tuple[str, str] | No
     key = row.get("id") if erp == "netsuite" else row.get("number")
     if key in (None, ""):
         return None
-    with _engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         found = xref.get_canonical(
             conn, entity_type="customer", connection=connection, external_id=str(key)
         )
@@ -82,15 +78,18 @@ def check_erp_customer(erp: str, connection: str, row: RawRecord) -> str:  # noq
     if identified is None:
         return "unknown"
     customer_id, erp_id = identified
-    rules = _rules()
+    rules = stepkit.rules()
     fields = views.compared_fields(erp, views.crm_owned(rules))
     # SuiteQL rows have no address book: read the record itself.
     record = netsuite_customer(connection, erp_id) if erp == "netsuite" else dict(row)
     actual = views.erp_view(erp, record)
-    with _engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         written = history.last_written(conn, customer_id, connection, erp_id)
         sf_id = xref.get_external(
-            conn, entity_type="customer", canonical_id=customer_id, connection=_crm_connection()
+            conn,
+            entity_type="customer",
+            canonical_id=customer_id,
+            connection=stepkit.crm_connection(),
         )
     if written is not None and views.fingerprint({f: actual[f] for f in fields}) == written:
         return "ours"
@@ -98,12 +97,13 @@ def check_erp_customer(erp: str, connection: str, row: RawRecord) -> str:  # noq
         return "crm_unreadable"
     try:
         customer = _account_customer(
-            _connections().connector(_crm_connection()).get("Account", sf_id), _crm_connection()
+            stepkit.connections().connector(stepkit.crm_connection()).get("Account", sf_id),
+            stepkit.crm_connection(),
         )
     except (NotFoundError, RecordMappingError):
         # A deleted (merged) or incomplete account: the merge check or sales ops handle it.
         return "crm_unreadable"
-    with _engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         parent_erp = (
             xref.get_external(
                 conn,
@@ -118,11 +118,11 @@ def check_erp_customer(erp: str, connection: str, row: RawRecord) -> str:  # noq
     drift = views.diff(actual, expected, fields)
     key = drift_dedupe_key(customer_id, connection)
     if not drift:
-        with _engine().begin() as conn:
+        with stepkit.engine().begin() as conn:
             exceptions.auto_resolve(conn, dedupe_key=key, resolution="the ERP agrees again")
         return "in_accord"
     target = erp_target(rules, connection, customer.legal_entity)
-    policy = customer_master_settings(_config()).erp_drift
+    policy = customer_master_settings(stepkit.config_file()).erp_drift
     revertible = target is not None and not (customer.parent_id and parent_erp is None)
     if policy == "revert" and target is not None and revertible:
         customer = customer.model_copy(
@@ -150,7 +150,7 @@ def check_erp_customer(erp: str, connection: str, row: RawRecord) -> str:  # noq
             )
             return "rejected"
         remember_write(target, customer_id, erp_id)
-        with _engine().begin() as conn:
+        with stepkit.engine().begin() as conn:
             exceptions.auto_resolve(conn, dedupe_key=key, resolution="reverted to the CRM value")
         logger.info("customer %s: reverted %d field(s) in %s", customer_id, len(drift), erp)
         return "reverted"

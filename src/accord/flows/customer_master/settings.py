@@ -16,15 +16,12 @@ a restart (runs already past their decision keep it).
 What does *not* belong here: field ownership (the rules' ``field_ownership`` section).
 """
 
-import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import Literal
 
 from accord.errors import ConfigError
+from accord.flows.config_sections import PerFileCache, read_section
 
 __all__ = ["SECTION", "CustomerMasterSettings", "customer_master_settings", "load_settings"]
 
@@ -55,17 +52,9 @@ def load_settings(config_file: Path | None) -> CustomerMasterSettings:
     Raises:
         ConfigError: The section is malformed.
     """
-    if config_file is None or not config_file.exists():
-        return CustomerMasterSettings()
-    try:
-        document = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {SECTION} from {config_file}") from exc
-    raw: Any = document.get(SECTION) if isinstance(document, Mapping) else None
+    raw = read_section(config_file, SECTION)
     if raw is None:
         return CustomerMasterSettings()
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{config_file}: {SECTION!r} must be a mapping")
     drift = raw.get("erp_drift", "raise")
     if drift not in ("revert", "raise"):
         raise ConfigError(f"{config_file}: {SECTION}.erp_drift must be revert or raise")
@@ -77,21 +66,9 @@ def load_settings(config_file: Path | None) -> CustomerMasterSettings:
     return CustomerMasterSettings(erp_drift=drift, capture_interval_s=interval)
 
 
-_lock = threading.Lock()
-_cache: dict[Path | None, tuple[float, CustomerMasterSettings]] = {}
+_cache = PerFileCache(load_settings, reload=True)
 
 
 def customer_master_settings(config_file: Path | None) -> CustomerMasterSettings:
     """The section of this process's ``accord.yaml``, re-read when the file changes."""
-    try:
-        stamp = config_file.stat().st_mtime if config_file is not None else 0.0
-    except OSError:
-        stamp = 0.0
-    with _lock:
-        cached = _cache.get(config_file)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-    settings = load_settings(config_file)
-    with _lock:
-        _cache[config_file] = (stamp, settings)
-    return settings
+    return _cache(config_file)

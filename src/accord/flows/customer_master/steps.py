@@ -27,14 +27,11 @@ from accord.connectors.salesforce.records import (
 from accord.connectors.types import RawRecord
 from accord.domain import Customer
 from accord.errors import NotFoundError, PermanentError, is_retryable
-from accord.flows.connections import CONTEXT_KEY, Connections
-from accord.flows.context import flow_context
+from accord.flows import stepkit
 from accord.flows.customer_master import history, views
-from accord.flows.provisioning.settings import flow_settings, rules_for
 from accord.flows.provisioning.steps import ErpCustomerTarget, customer_lock, write_erp_customer
-from accord.flows.record_event import EventRef
 from accord.rules import Rules
-from accord.store import exceptions, journal, lineage, xref
+from accord.store import exceptions, lineage, xref
 from accord.store.exceptions import ExceptionStatus
 
 __all__ = [
@@ -46,7 +43,6 @@ __all__ = [
     "WriteRequest",
     "check_merge",
     "erp_target",
-    "load_event",
     "netsuite_customer",
     "plan_update",
     "read_back",
@@ -61,36 +57,7 @@ FLOW = "customer_master"
 MAX_DEPTH = 10
 """Deepest account hierarchy followed; a longer chain is refused like a cycle."""
 
-_STEP: dict[str, Any] = {
-    "retries_allowed": True,
-    "max_attempts": 6,
-    "interval_seconds": 0.5,
-    "backoff_rate": 2.0,
-    "should_retry": is_retryable,
-}
 _ERP_SYSTEMS = frozenset({"netsuite", "business_central"})
-
-
-# ---------------------------------------------------------------------- context helpers
-def _connections() -> Connections:
-    connections: Connections = flow_context().extras[CONTEXT_KEY]
-    return connections
-
-
-def _engine() -> sa.Engine:
-    return flow_context().engine
-
-
-def _config() -> Any:  # noqa: ANN401 - a Path or None
-    return flow_context().settings.config_file
-
-
-def _rules() -> Rules:
-    return rules_for(flow_settings(_config()))
-
-
-def _crm_connection() -> str:
-    return flow_settings(_config()).crm_connection
 
 
 def merge_dedupe_key(loser_id: str) -> str:
@@ -152,7 +119,7 @@ def _sf_id(customer: Customer, crm: str) -> str | None:
     direct = salesforce_id_of(customer.id)
     if direct is not None:
         return direct
-    with _engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         return _external(conn, customer.id, crm)
 
 
@@ -161,7 +128,7 @@ def _account_customer(record: RawRecord, crm: str) -> Customer:
     lookups: dict[str, dict[str, str]] = {"Account": {}}
     parent = record.get("ParentId")
     if parent:
-        with _engine().connect() as conn:
+        with stepkit.engine().connect() as conn:
             known = xref.get_canonical(
                 conn, entity_type="customer", connection=crm, external_id=str(parent)
             )
@@ -181,7 +148,7 @@ def _open(
     severity: str = "high",
 ) -> bool:
     """Open an exception unless the same one is open already; True when opened or changed."""
-    with _engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         current = [
             e
             for e in exceptions.list_(conn, business_key=business_key, status="open", limit=200)
@@ -204,19 +171,6 @@ def _open(
     return True
 
 
-# ---------------------------------------------------------------------- 0. the event
-@DBOS.step(name="cm.load_event", retries_allowed=True, max_attempts=5)
-def load_event(ref: EventRef) -> dict[str, Any]:
-    """The journaled event's data (the canonical customer) and source."""
-    with _engine().connect() as conn:
-        found = journal.get(conn, seq=ref.seq)
-    if found is None:
-        msg = f"event {ref.event_id} (seq {ref.seq}) is not in the journal"
-        raise LookupError(msg)
-    entry, data = found
-    return {"data": data, "source": entry.source}
-
-
 # ---------------------------------------------------------------------- 1. merges
 @dataclass(frozen=True)
 class MergeRequest:
@@ -226,7 +180,7 @@ class MergeRequest:
     business_key: str
 
 
-@DBOS.step(name="cm.check_merge", **_STEP)
+@DBOS.step(name="cm.check_merge", **stepkit.STEP_RETRIES)
 def check_merge(request: MergeRequest) -> dict[str, Any]:
     """Find accounts merged into this one that Accord knows; each is a sales-ops exception.
 
@@ -238,11 +192,11 @@ def check_merge(request: MergeRequest) -> dict[str, Any]:
         ``{"blocked": bool, "merged": [loser canonical ids]}``.
     """
     customer = Customer.model_validate_json(request.customer_json)
-    crm = _crm_connection()
+    crm = stepkit.crm_connection()
     sf_id = _sf_id(customer, crm)
     if sf_id is None or not sf_id.isalnum():
         return {"blocked": False, "merged": []}
-    connector = _connections().connector(crm)
+    connector = stepkit.connections().connector(crm)
     version = getattr(connector.config, "api_version", "v60.0")
     response = connector.send(
         "GET",
@@ -256,11 +210,11 @@ def check_merge(request: MergeRequest) -> dict[str, Any]:
     connector.raise_for_status(response, resource="Account")
     losers = [r for r in response.json().get("records", []) if isinstance(r, dict)]
     blocked: list[str] = []
-    with _engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         master_ids = _ids(conn, customer.id)
     for loser in losers:
         loser_sf = str(loser.get("Id"))
-        with _engine().connect() as conn:
+        with stepkit.engine().connect() as conn:
             loser_id = xref.get_canonical(
                 conn, entity_type="customer", connection=crm, external_id=loser_sf
             ) or canonical_id(loser_sf, loser.get("Accord_Id__c"))
@@ -291,7 +245,7 @@ def check_merge(request: MergeRequest) -> dict[str, Any]:
             },
             dedupe_key=merge_dedupe_key(loser_id),
         )
-        with _engine().begin() as conn:
+        with stepkit.engine().begin() as conn:
             lineage.link(
                 conn,
                 from_type="customer",
@@ -339,11 +293,11 @@ def _ancestors(
     seen = {sf_id} if sf_id else set()
     collecting = True
     parent_id = customer.parent_id
-    connector = _connections().connector(crm)
+    connector = stepkit.connections().connector(crm)
     for _ in range(MAX_DEPTH + 1):
         if parent_id is None:
             return list(reversed(chain))
-        with _engine().connect() as conn:
+        with stepkit.engine().connect() as conn:
             if collecting and _external(conn, parent_id, connection) is not None:
                 collecting = False
             parent_sf = _external(conn, parent_id, crm) or salesforce_id_of(parent_id)
@@ -370,7 +324,7 @@ def _ancestors(
     raise _HierarchyError(f"the parent chain is deeper than {MAX_DEPTH} accounts", None)
 
 
-@DBOS.step(name="cm.plan", **_STEP)
+@DBOS.step(name="cm.plan", **stepkit.STEP_RETRIES)
 def plan_update(request: PlanRequest) -> dict[str, Any]:
     """Decide what this CRM version changes, and in which order, in which ERP.
 
@@ -379,11 +333,11 @@ def plan_update(request: PlanRequest) -> dict[str, Any]:
         ``apply``, ``writes`` lists the ERP writes in order (new parents top-down first).
     """
     customer = Customer.model_validate_json(request.customer_json)
-    rules = _rules()
-    crm = _crm_connection()
+    rules = stepkit.rules()
+    crm = stepkit.crm_connection()
     owned = views.crm_owned(rules)
     fingerprint = views.fingerprint(views.customer_values(customer, owned))
-    with _engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         if history.last_applied(conn, customer.id) == fingerprint:
             return {"status": "unchanged", "fingerprint": fingerprint}
         rows = xref.list_for(conn, entity_type="customer", canonical_ids=[customer.id])
@@ -460,7 +414,7 @@ class WriteRequest:
 
 def netsuite_customer(connection: str, erp_id: str) -> RawRecord:
     """A NetSuite customer with its address book inlined (``expandSubResources=true``)."""
-    connector: Any = _connections().connector(connection)
+    connector: Any = stepkit.connections().connector(connection)
     if not erp_id.isdigit():
         msg = f"not a NetSuite internal id: {erp_id!r}"
         raise ValueError(msg)
@@ -476,7 +430,7 @@ def netsuite_customer(connection: str, erp_id: str) -> RawRecord:
 
 def read_back(target: ErpCustomerTarget, erp_id: str) -> RawRecord:
     """The ERP customer as stored (NetSuite by internal id, Business Central by number)."""
-    connector: Any = _connections().connector(target.connection)
+    connector: Any = stepkit.connections().connector(target.connection)
     if target.erp == "netsuite":
         return netsuite_customer(target.connection, erp_id)
     found = connector.for_company(target.legal_entity).get_by_external_id("customers", erp_id)
@@ -488,10 +442,10 @@ def remember_write(
 ) -> str:
     """Read the written customer back and remember its fingerprint; returns it."""
     record = read_back(target, erp_id)
-    fields = views.compared_fields(target.erp, views.crm_owned(_rules()))
+    fields = views.compared_fields(target.erp, views.crm_owned(stepkit.rules()))
     view = views.erp_view(target.erp, record)
     fingerprint = views.fingerprint({f: view[f] for f in fields})
-    with _engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         history.record_written(
             conn,
             customer_id=customer_id,
@@ -507,7 +461,7 @@ def remember_write(
 def _link_customer(
     customer: Customer, target: ErpCustomerTarget, erp_id: str, salesforce_id: str
 ) -> None:
-    with _engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         xref.link(
             conn,
             entity_type="customer",
@@ -522,12 +476,12 @@ def _link_customer(
                 entity_type="customer",
                 canonical_id=customer.id,
                 system="salesforce",
-                connection=_crm_connection(),
+                connection=stepkit.crm_connection(),
                 external_id=salesforce_id,
             )
 
 
-@DBOS.step(name="cm.write_customer", **_STEP)
+@DBOS.step(name="cm.write_customer", **stepkit.STEP_RETRIES)
 def write_customer(request: WriteRequest) -> dict[str, Any]:
     """Write one customer into one ERP: create a new parent, or update the CRM-owned fields.
 
@@ -535,7 +489,7 @@ def write_customer(request: WriteRequest) -> dict[str, Any]:
     finance-ops exception with the ERP's error.
     """
     target = ErpCustomerTarget(**request.target)
-    rules = _rules()
+    rules = stepkit.rules()
     customer = Customer.model_validate_json(request.customer_json)
     if "currency" in request.omit or request.create:
         # The entity's currency, as lead-to-project books customers; an update leaves it out.
@@ -545,7 +499,7 @@ def write_customer(request: WriteRequest) -> dict[str, Any]:
     key = f"customer:{target.connection}:{customer.id}"
     try:
         with customer_lock(key):
-            with _engine().connect() as conn:
+            with stepkit.engine().connect() as conn:
                 known = _external(conn, customer.id, target.connection)
             if request.create and known is not None:
                 return {"customer_id": customer.id, "erp_id": known, "created": False}
@@ -576,7 +530,7 @@ def write_customer(request: WriteRequest) -> dict[str, Any]:
         )
         return {"customer_id": customer.id, "rejected": exc.detail or str(exc)}
     remember_write(target, customer.id, erp_id, event_id=request.event_id)
-    with _engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         if customer.parent_id is not None:
             lineage.link(
                 conn,
@@ -608,10 +562,10 @@ class OutcomeRequest:
     fingerprint: str | None = None
 
 
-@DBOS.step(name="cm.record_outcome", **_STEP)
+@DBOS.step(name="cm.record_outcome", **stepkit.STEP_RETRIES)
 def record_outcome(request: OutcomeRequest) -> None:
     """Link the event to the customer; an applied version is remembered (see :mod:`.history`)."""
-    with _engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         lineage.link(
             conn,
             from_type="event",

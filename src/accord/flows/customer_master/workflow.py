@@ -31,13 +31,11 @@ from accord.flows.customer_master.steps import (
     PlanRequest,
     WriteRequest,
     check_merge,
-    load_event,
     plan_update,
     record_outcome,
     write_customer,
 )
-from accord.flows.record_event import EventRef
-from accord.observability.metrics import get_metrics
+from accord.flows.record_event import EventRef, finish_run, load_event
 
 __all__ = ["WORKFLOW", "customer_master"]
 
@@ -45,11 +43,6 @@ logger = logging.getLogger(__name__)
 
 WORKFLOW = "customer_master"
 """The DBOS workflow name ``customer.upserted`` runs start."""
-
-
-def _finish(outcome: str, result: dict[str, Any]) -> dict[str, Any]:
-    get_metrics().runs.labels(flow=WORKFLOW, outcome=outcome).inc()
-    return {"status": outcome, **result}
 
 
 @DBOS.workflow(name=WORKFLOW)
@@ -76,11 +69,13 @@ def customer_master(ref: EventRef) -> dict[str, Any]:
     merged = check_merge(MergeRequest(customer_json=customer_json, business_key=ref.business_key))
     if merged["blocked"]:
         outcome("merge_held")
-        return _finish("merge_held", {**base, "merged": merged["merged"]})
+        return finish_run(WORKFLOW, "merge_held", {**base, "merged": merged["merged"]})
     plan = plan_update(PlanRequest(customer_json=customer_json, business_key=ref.business_key))
     if plan["status"] != "apply":
         outcome(plan["status"])
-        return _finish(plan["status"], {**base, **{k: v for k, v in plan.items() if k != "status"}})
+        return finish_run(
+            WORKFLOW, plan["status"], {**base, **{k: v for k, v in plan.items() if k != "status"}}
+        )
     written: list[dict[str, Any]] = []
     for w in plan["writes"]:
         result = write_customer(
@@ -101,4 +96,4 @@ def customer_master(ref: EventRef) -> dict[str, Any]:
     rejected = [w for w in written if "rejected" in w]
     status = "erp_rejected" if rejected else "applied"
     outcome(status, plan["fingerprint"])
-    return _finish(status, {**base, "writes": written, "psa": plan["psa"]})
+    return finish_run(WORKFLOW, status, {**base, "writes": written, "psa": plan["psa"]})

@@ -29,6 +29,7 @@ from accord.connectors.salesforce.records import RecordMappingError
 from accord.connectors.types import RawRecord
 from accord.domain import MilestoneStatus
 from accord.errors import ConfigError, MappingError
+from accord.flows import stepkit
 from accord.flows.capture import (
     CaptureSpec,
     EventMapper,
@@ -78,7 +79,7 @@ def kantata_milestone_events(connection: str, record: RawRecord) -> list[NewEven
     """The events of one polled Kantata story version (see the module docstring)."""
     if record.get("story_type") != "milestone" or record.get("state") != "completed":
         return []
-    connector: Any = common.connections().connector(connection)
+    connector: Any = stepkit.connections().connector(connection)
     key = next(
         (
             str(ref.get("service_model_ref"))
@@ -90,7 +91,7 @@ def kantata_milestone_events(connection: str, record: RawRecord) -> list[NewEven
         None,
     )
     workspace = str(record.get("workspace_id") or "")
-    project = common.canonical_of("psa_project", connection, workspace) if workspace else None
+    project = stepkit.canonical_of("psa_project", connection, workspace) if workspace else None
     if key is None or project is None:
         missing = "the milestone key (external reference)" if key is None else "the project"
         _unmappable(connection, KANTATA_RESOURCE, record, f"Accord does not know {missing}")

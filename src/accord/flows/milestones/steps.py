@@ -28,6 +28,7 @@ from accord.connectors.business_central.mapping import bc_number
 from accord.connectors.netsuite.mapping import SOURCE_ID_FIELD, SOURCE_KIND_FIELD
 from accord.domain import ErpSystem, InvoiceLineKind, Milestone, Money
 from accord.errors import PermanentError, is_retryable
+from accord.flows import stepkit
 from accord.flows.cash import common
 from accord.flows.cash.settings import milestone_settings
 
@@ -50,14 +51,6 @@ FLOW = "milestones"
 """The flow's name in exceptions, metrics and lineage."""
 _BC_KEY_LENGTH = 35
 """``externalDocumentNumber`` is a ``Code[35]`` in Business Central."""
-
-_STEP: dict[str, Any] = {
-    "retries_allowed": True,
-    "max_attempts": 6,
-    "interval_seconds": 0.5,
-    "backoff_rate": 2.0,
-    "should_retry": is_retryable,
-}
 
 
 def invoice_id_for(milestone_id: str) -> str:
@@ -86,7 +79,7 @@ class BillRequest:
 
 
 def _bc_legal_entity(connection: str) -> str | None:
-    for code, spec in common.rules().spec.legal_entities.items():
+    for code, spec in stepkit.rules().spec.legal_entities.items():
         if spec.erp is ErpSystem.BUSINESS_CENTRAL and spec.connection == connection:
             return code
     return None
@@ -99,10 +92,10 @@ def contract_amount(milestone: Milestone, system: str, connection: str) -> Decim
     ``<sales order id>:<line n>``, Business Central planning line ``documentNumber``). The
     contract (CRM-owned) amount wins over the PSA's copy; without a schedule, the PSA's.
     """
-    ext = common.external_of("erp_milestone", milestone.id, connection)
+    ext = stepkit.known_external("erp_milestone", milestone.id, connection)
     if ext is None:
         return None
-    connector: Any = common.connections().connector(connection)
+    connector: Any = stepkit.connections().connector(connection)
     if system == ErpSystem.NETSUITE.value:
         order_id, _, line_no = ext.partition(":")
         items = (connector.get("salesOrder", order_id).get("item") or {}).get("items") or []
@@ -125,7 +118,7 @@ def contract_amount(milestone: Milestone, system: str, connection: str) -> Decim
 def _bill_netsuite(
     milestone: Milestone, connection: str, customer: str, job: str
 ) -> dict[str, Any]:
-    connector: Any = common.connections().connector(connection)
+    connector: Any = stepkit.connections().connector(connection)
     eid = invoice_id_for(milestone.id)
     found = connector.get_by_external_id("invoice", eid)
     if found is not None:
@@ -135,7 +128,7 @@ def _bill_netsuite(
             "created": False,
             "billed_now": False,
         }
-    settings = milestone_settings(common.config_file())
+    settings = milestone_settings(stepkit.config_file())
     amount = float(milestone.amount.amount)  # a JSON number at the wire; two decimals survive
     body = {
         "entity": {"id": customer},
@@ -168,13 +161,13 @@ def _bill_netsuite(
 
 def _bill_business_central(milestone: Milestone, connection: str, customer: str) -> dict[str, Any]:
     legal_entity = _bc_legal_entity(connection)
-    base: Any = common.connections().connector(connection)
+    base: Any = stepkit.connections().connector(connection)
     connector = base.for_company(legal_entity) if legal_entity else base
     key = _bc_key(milestone.id)
     found = connector.get_by_external_id("salesInvoices", key)
     created = found is None
     if found is None:
-        settings = milestone_settings(common.config_file())
+        settings = milestone_settings(stepkit.config_file())
         line: dict[str, Any] = {
             "lineType": settings.bc_line_type,
             "description": f"Milestone: {milestone.name}"[:100],
@@ -196,7 +189,7 @@ def _bill_business_central(milestone: Milestone, connection: str, customer: str)
     else:
         invoice_id = str(found["id"])
     # Known before the post, so that the posted invoice maps to this canonical id.
-    common.link_xref(
+    stepkit.link_xref(
         "invoice", invoice_id_for(milestone.id), "business_central", connection, invoice_id
     )
     posted = connector.post_sales_invoice(invoice_id)
@@ -210,7 +203,7 @@ def _bill_business_central(milestone: Milestone, connection: str, customer: str)
     }
 
 
-@DBOS.step(name="ms.bill", **_STEP)
+@DBOS.step(name="ms.bill", **stepkit.STEP_RETRIES)
 def bill_milestone(request: BillRequest) -> dict[str, Any]:
     """Invoice a completed milestone in its project's ERP, unless it was already billed.
 
@@ -229,10 +222,10 @@ def bill_milestone(request: BillRequest) -> dict[str, Any]:
     system, connection, job = placed.erp
     invoice_id = invoice_id_for(milestone.id)
     out: dict[str, Any] = {"invoice_id": invoice_id, "erp": [system, connection]}
-    known = common.external_of("milestone_invoice", milestone.id, connection)
+    known = stepkit.known_external("milestone_invoice", milestone.id, connection)
     if known is not None:
         return {**out, "erp_id": known, "number": None, "created": False, "already": True}
-    customer = common.external_of("customer", placed.customer_id, connection)
+    customer = stepkit.known_external("customer", placed.customer_id, connection)
     if customer is None:
         return {"unplaced": f"customer {placed.customer_id} is not in {connection}"}
     try:
@@ -256,18 +249,18 @@ def bill_milestone(request: BillRequest) -> dict[str, Any]:
             status_code=exc.status_code,
         )
         return {**out, "rejected": refusal.__dict__}
-    common.link_xref("milestone_invoice", milestone.id, system, connection, billed["erp_id"])
-    common.link_xref("invoice", invoice_id, system, connection, billed["erp_id"])
-    with common.engine().begin() as conn:
-        common.link_edge(
+    stepkit.link_xref("milestone_invoice", milestone.id, system, connection, billed["erp_id"])
+    stepkit.link_xref("invoice", invoice_id, system, connection, billed["erp_id"])
+    with stepkit.engine().begin() as conn:
+        stepkit.link_edge(
             conn, ("milestone", milestone.id), ("invoice", invoice_id), "billed_by",
             status="invoiced", event_id=request.event_id,
         )  # fmt: skip
-        common.link_edge(
+        stepkit.link_edge(
             conn, ("invoice", invoice_id), ("erp_project", project_id), "bills",
             status="posted",
         )  # fmt: skip
-        common.link_edge(
+        stepkit.link_edge(
             conn, ("milestone", milestone.id), ("psa_project", project_id),
             "milestone_of", status="completed",
         )  # fmt: skip
@@ -285,7 +278,7 @@ class ReportRequest:
     erp_connection: str | None = None
 
 
-@DBOS.step(name="ms.report_refusal", **_STEP)
+@DBOS.step(name="ms.report_refusal", **stepkit.STEP_RETRIES)
 def report_refusal(request: ReportRequest) -> int:
     """File the billing refusal with finance ops (with the ERP's error); returns its id."""
     milestone = Milestone.model_validate_json(request.milestone_json)
@@ -320,7 +313,7 @@ class MarkRequest:
     erp_connection: str
 
 
-@DBOS.step(name="ms.mark_invoiced", **_STEP)
+@DBOS.step(name="ms.mark_invoiced", **stepkit.STEP_RETRIES)
 def mark_invoiced(request: MarkRequest) -> dict[str, Any]:
     """Mark the milestone invoiced in the PSA and resolve its billing exception.
 
@@ -333,7 +326,7 @@ def mark_invoiced(request: MarkRequest) -> dict[str, Any]:
     if ref is not None and ref.system.value == "kantata" and milestone.project_id:
         placed = common.place_project(milestone.project_id)
         connection = placed.psa[1] if placed.psa else "kantata"
-        connector: Any = common.connections().connector(connection)
+        connector: Any = stepkit.connections().connector(connection)
         connector.set_reference(
             "stories",
             ref.id,
@@ -346,7 +339,7 @@ def mark_invoiced(request: MarkRequest) -> dict[str, Any]:
     elif ref is not None and ref.system.value in ("certinia", "salesforce"):
         placed = common.place_project(milestone.project_id or "")
         connection = placed.psa[1] if placed.psa else "certinia"
-        common.connections().connector(connection).update(
+        stepkit.connections().connector(connection).update(
             "pse__Milestone__c", ref.id, {"pse__Invoiced__c": True}
         )
         marked["psa"] = "certinia"

@@ -18,7 +18,6 @@ from typing import Any
 from dbos import DBOS
 
 from accord.domain import Milestone
-from accord.flows.cash.workflow import load_event
 from accord.flows.milestones.steps import (
     BillRequest,
     MarkRequest,
@@ -27,8 +26,7 @@ from accord.flows.milestones.steps import (
     mark_invoiced,
     report_refusal,
 )
-from accord.flows.record_event import EventRef
-from accord.observability.metrics import get_metrics
+from accord.flows.record_event import EventRef, finish_run, load_event
 
 __all__ = ["WORKFLOW", "bill_completed_milestone"]
 
@@ -36,11 +34,6 @@ logger = logging.getLogger(__name__)
 
 WORKFLOW = "bill_milestone"
 """The DBOS workflow ``milestone.completed`` runs start."""
-
-
-def _finish(outcome: str, result: dict[str, Any]) -> dict[str, Any]:
-    get_metrics().runs.labels(flow=WORKFLOW, outcome=outcome).inc()
-    return {"status": outcome, **result}
 
 
 @DBOS.workflow(name=WORKFLOW)
@@ -51,7 +44,7 @@ def bill_completed_milestone(ref: EventRef) -> dict[str, Any]:
     milestone_json = milestone.model_dump_json()
     base: dict[str, Any] = {"event_id": ref.event_id, "milestone_id": milestone.id}
     if milestone.amount.is_zero:
-        return _finish("nothing_to_bill", base)
+        return finish_run(WORKFLOW, "nothing_to_bill", base)
     billed = bill_milestone(BillRequest(milestone_json=milestone_json, event_id=ref.event_id))
     erp = billed.get("erp")
     connection = str(erp[1]) if erp else None
@@ -65,7 +58,7 @@ def bill_completed_milestone(ref: EventRef) -> dict[str, Any]:
                 erp_connection=connection,
             )
         )
-        return _finish("refused", {**base, "reason": reason, "exception": opened})
+        return finish_run(WORKFLOW, "refused", {**base, "reason": reason, "exception": opened})
     marked = mark_invoiced(
         MarkRequest(
             milestone_json=milestone_json,
@@ -75,4 +68,4 @@ def bill_completed_milestone(ref: EventRef) -> dict[str, Any]:
         )
     )
     outcome = "billed" if billed.get("billed_now") else "already_billed"
-    return _finish(outcome, {**base, **billed, **marked})
+    return finish_run(WORKFLOW, outcome, {**base, **billed, **marked})

@@ -35,14 +35,11 @@ from dbos import DBOS
 
 from accord.connectors.business_central.mapping import bc_number
 from accord.errors import PermanentError
+from accord.flows import stepkit
 from accord.flows.provisioning.erp import ErpRejection
 from accord.flows.provisioning.plan import Plan
 from accord.flows.provisioning.steps import (
-    _STEP,
-    _engine,
     _erp_connector,
-    _netsuite_currencies,
-    _xref,
 )
 from accord.store import xref
 
@@ -149,7 +146,7 @@ def _netsuite_order(plan: Plan, job_id: str, lines: Sequence[BillingLine]) -> di
     body: dict[str, Any] = {
         "entity": {"id": job_id},
         "subsidiary": {"id": plan.subsidiary},
-        "currency": {"id": _netsuite_currencies(plan.erp_connection)[plan.currency]},
+        "currency": {"id": stepkit.netsuite_currencies(plan.erp_connection)[plan.currency]},
         "department": {"id": plan.department},
         "class": {"id": plan.class_},
         "tranDate": plan.start_date,
@@ -215,15 +212,17 @@ def write_schedule(plan: Plan, erp_id: str, *, previous_keys: Sequence[str] = ()
             found = connector.get_by_external_id("projectPlanningLines", bc_line_number(key))
             if found is not None:
                 connector.delete("projectPlanningLines", str(found["id"]))
-    _xref("erp_billing_schedule", plan.project_id, plan.erp, plan.erp_connection, schedule_id)
+    stepkit.link_xref(
+        "erp_billing_schedule", plan.project_id, plan.erp, plan.erp_connection, schedule_id
+    )
     for key, ext in out.items():
-        _xref("erp_milestone", key, plan.erp, plan.erp_connection, ext)
+        stepkit.link_xref("erp_milestone", key, plan.erp, plan.erp_connection, ext)
     return {"schedule_id": schedule_id, "lines": out}
 
 
 def known_schedule(plan: Plan) -> str | None:
     """The ERP id of the project's billing schedule, if one was written."""
-    with _engine().connect() as conn:
+    with stepkit.engine().connect() as conn:
         return xref.get_external(
             conn,
             entity_type="erp_billing_schedule",
@@ -242,17 +241,11 @@ class BillingRequest:
     previous_keys: tuple[str, ...] = field(default=())
 
 
-@DBOS.step(name="l2p.write_billing_schedule", **_STEP)
+@DBOS.step(name="l2p.write_billing_schedule", **stepkit.STEP_RETRIES)
 def write_billing_schedule(request: BillingRequest) -> dict[str, Any]:
     """Write the project's billing schedule; a refusal is returned (finance ops), not raised."""
     plan = Plan.from_json(request.plan)
     try:
         return write_schedule(plan, request.erp_id, previous_keys=request.previous_keys)
     except PermanentError as exc:
-        rejection = ErpRejection(
-            error=type(exc).__name__,
-            code=exc.code,
-            detail=exc.detail or str(exc),
-            status_code=exc.status_code,
-        )
-        return {"rejected": rejection.__dict__}
+        return {"rejected": ErpRejection.from_error(exc).__dict__}

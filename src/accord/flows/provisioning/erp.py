@@ -7,7 +7,7 @@ refusal (:class:`ErpRejection`) instead of raising it, for the compensation.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from dbos import DBOS
 
@@ -20,16 +20,12 @@ from accord.connectors.netsuite.mapping import (
     project_from_canonical as ns_project,
 )
 from accord.errors import PermanentError, is_retryable
+from accord.flows import stepkit
 from accord.flows.provisioning.plan import Plan
 from accord.flows.provisioning.steps import (
-    _STEP,
     PlanRequest,
-    _engine,
     _erp_connector,
-    _link_node,
-    _netsuite_currencies,
     _project,
-    _xref,
 )
 from accord.store import xref
 
@@ -45,6 +41,16 @@ class ErpRejection:
     detail: str | None
     status_code: int | None
 
+    @classmethod
+    def from_error(cls, exc: PermanentError) -> Self:
+        """The refusal an ERP's permanent error carries."""
+        return cls(
+            error=type(exc).__name__,
+            code=exc.code,
+            detail=exc.detail or str(exc),
+            status_code=exc.status_code,
+        )
+
 
 def write_erp_project(plan: Plan) -> str:
     """Upsert the plan's ERP project (NetSuite ``job`` / BC project); returns its ERP id.
@@ -54,7 +60,7 @@ def write_erp_project(plan: Plan) -> str:
     """
     project = _project(plan)
     if plan.erp == "netsuite":
-        with _engine().connect() as conn:
+        with stepkit.engine().connect() as conn:
             customer = xref.get_external(
                 conn,
                 entity_type="customer",
@@ -63,7 +69,7 @@ def write_erp_project(plan: Plan) -> str:
             )
         lookups = NetSuiteLookups(
             subsidiaries={plan.legal_entity: plan.subsidiary},
-            currencies=_netsuite_currencies(plan.erp_connection),
+            currencies=stepkit.netsuite_currencies(plan.erp_connection),
             departments={plan.practice: plan.department},
             classes={plan.region: plan.class_},
             records={"customer": {plan.customer_id: customer}} if customer else {},
@@ -85,7 +91,7 @@ def write_erp_project(plan: Plan) -> str:
     return number
 
 
-@DBOS.step(name="l2p.create_erp_project", **_STEP)
+@DBOS.step(name="l2p.create_erp_project", **stepkit.STEP_RETRIES)
 def create_erp_project(request: PlanRequest) -> dict[str, Any]:
     """Upsert the ERP project with its billing attributes; a refusal is returned, not raised.
 
@@ -99,16 +105,10 @@ def create_erp_project(request: PlanRequest) -> dict[str, Any]:
     except PermanentError as exc:
         if is_retryable(exc):  # pragma: no cover - a PermanentError never is; be explicit
             raise
-        rejection = ErpRejection(
-            error=type(exc).__name__,
-            code=exc.code,
-            detail=exc.detail or str(exc),
-            status_code=exc.status_code,
-        )
-        return {"rejected": rejection.__dict__}
-    _xref("erp_project", plan.project_id, plan.erp, plan.erp_connection, erp_id)
-    with _engine().begin() as conn:
-        _link_node(
+        return {"rejected": ErpRejection.from_error(exc).__dict__}
+    stepkit.link_xref("erp_project", plan.project_id, plan.erp, plan.erp_connection, erp_id)
+    with stepkit.engine().begin() as conn:
+        stepkit.link_edge(
             conn,
             ("psa_project", plan.project_id),
             ("erp_project", plan.project_id),

@@ -12,17 +12,13 @@ from dbos import DBOS
 
 from accord.connectors.salesforce.mapping import IntegrationStatus, integration_fields
 from accord.domain import Money
+from accord.flows import stepkit
 from accord.flows.provisioning.plan import Plan
-from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.provisioning.settings import flow_settings
 from accord.flows.provisioning.steps import (
-    _STEP,
     FLOW,
-    _connections,
-    _engine,
-    _link_node,
     _psa_on_hold,
     _set_psa_status,
-    _settings_file,
     erp_dedupe_key,
     validation_dedupe_key,
 )
@@ -50,14 +46,14 @@ class HoldRequest:
     run_id: str | None = None
 
 
-@DBOS.step(name="l2p.hold_psa_project", **_STEP)
+@DBOS.step(name="l2p.hold_psa_project", **stepkit.STEP_RETRIES)
 def hold_psa_project(request: HoldRequest) -> dict[str, Any]:
     """Put the PSA project on hold and tag it with the ERP's refusal (no time until fixed)."""
     plan = Plan.from_json(request.plan)
     message = f"{request.rejection.get('code') or ''} {request.rejection.get('detail') or ''}"
     _set_psa_status(plan, request.psa_id, hold=True, message=message.strip())
-    with _engine().begin() as conn:
-        _link_node(
+    with stepkit.engine().begin() as conn:
+        stepkit.link_edge(
             conn,
             ("opportunity", plan.opportunity_id),
             ("psa_project", plan.project_id),
@@ -67,12 +63,12 @@ def hold_psa_project(request: HoldRequest) -> dict[str, Any]:
     return {"held": True}
 
 
-@DBOS.step(name="l2p.open_erp_exception", **_STEP)
+@DBOS.step(name="l2p.open_erp_exception", **stepkit.STEP_RETRIES)
 def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
     """File the ERP's refusal with finance ops, with its error code and text."""
     plan = Plan.from_json(request.plan)
-    route = rules_for(flow_settings(_settings_file())).route("erp.project.rejected")
-    with _engine().begin() as conn:
+    route = stepkit.rules().route("erp.project.rejected")
+    with stepkit.engine().begin() as conn:
         found = exceptions.open_(
             conn,
             queue=route.queue.value,
@@ -109,7 +105,7 @@ class WriteBackRequest:
     run_id: str | None = None
 
 
-@DBOS.step(name="l2p.release_psa_hold", **_STEP)
+@DBOS.step(name="l2p.release_psa_hold", **stepkit.STEP_RETRIES)
 def release_psa_hold(request: WriteBackRequest) -> dict[str, Any]:
     """Lift the hold a rejected earlier attempt put on the PSA project (if any)."""
     plan = Plan.from_json(request.plan)
@@ -119,19 +115,19 @@ def release_psa_hold(request: WriteBackRequest) -> dict[str, Any]:
     return {"released": True}
 
 
-@DBOS.step(name="l2p.write_back", **_STEP)
+@DBOS.step(name="l2p.write_back", **stepkit.STEP_RETRIES)
 def write_back(request: WriteBackRequest) -> dict[str, Any]:
     """Write the PSA and ERP project ids and ``Provisioned`` to the opportunity."""
     plan = Plan.from_json(request.plan)
-    settings = flow_settings(_settings_file())
-    crm = _connections().connector(settings.crm_connection)
+    settings = flow_settings(stepkit.config_file())
+    crm = stepkit.connections().connector(settings.crm_connection)
     fields = integration_fields(
         IntegrationStatus.PROVISIONED, psa_project_id=request.psa_id, erp_project_id=request.erp_id
     )
     crm.update("Opportunity", plan.opportunity_sf_id, fields)
     if plan.psa_system == "certinia":
         # The Certinia project carries the ERP id too, so delivery sees where it bills.
-        _connections().connector(plan.psa_connection).update(
+        stepkit.connections().connector(plan.psa_connection).update(
             "pse__Proj__c",
             request.psa_id,
             {"ERP_Project_Id__c": request.erp_id, "Integration_Status__c": "Provisioned"},
@@ -139,19 +135,19 @@ def write_back(request: WriteBackRequest) -> dict[str, Any]:
     return {"written_back": True}
 
 
-@DBOS.step(name="l2p.record_success", **_STEP)
+@DBOS.step(name="l2p.record_success", **stepkit.STEP_RETRIES)
 def record_success(request: WriteBackRequest) -> dict[str, Any]:
     """Mark the lineage provisioned and close the opportunity's now moot exceptions."""
     plan = Plan.from_json(request.plan)
-    with _engine().begin() as conn:
-        _link_node(
+    with stepkit.engine().begin() as conn:
+        stepkit.link_edge(
             conn,
             ("opportunity", plan.opportunity_id),
             ("psa_project", plan.project_id),
             "provisioned",
             status="provisioned",
         )
-        _link_node(
+        stepkit.link_edge(
             conn,
             ("psa_project", plan.project_id),
             ("erp_project", plan.project_id),

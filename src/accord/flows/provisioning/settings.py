@@ -25,12 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from accord.errors import ConfigError
+from accord.flows.config_sections import PerFileCache, read_section
 from accord.rules import Rules, load_rules
 
-__all__ = ["SECTION", "FlowSettings", "flow_settings", "load_flow_settings", "rules_for"]
+__all__ = [
+    "SECTION",
+    "FlowSettings",
+    "flow_settings",
+    "load_flow_settings",
+    "read_psa",
+    "rules_for",
+]
 
 SECTION = "lead_to_project"
 """The top-level key of ``accord.yaml`` this module reads."""
@@ -66,6 +72,23 @@ class FlowSettings:
         return system, connection
 
 
+def read_psa(
+    config_file: Path | None, section: str, raw: Mapping[str, Any]
+) -> tuple[PsaSystem | None, str | None]:
+    """The ``psa: {system, connection}`` of a section (either may be unset).
+
+    Raises:
+        ConfigError: ``psa`` is not a mapping, or its system is neither kantata nor certinia.
+    """
+    psa = raw.get("psa") or {}
+    if not isinstance(psa, Mapping):
+        raise ConfigError(f"{config_file}: {section}.psa must be a mapping")
+    system = psa.get("system")
+    if system is not None and system not in ("kantata", "certinia"):
+        raise ConfigError(f"{config_file}: {section}.psa.system must be kantata or certinia")
+    return system, str(psa["connection"]) if psa.get("connection") else None
+
+
 def load_flow_settings(config_file: Path | None, env: Mapping[str, str]) -> FlowSettings:
     """Read the ``lead_to_project:`` section of ``accord.yaml`` (a missing file gives defaults).
 
@@ -73,23 +96,10 @@ def load_flow_settings(config_file: Path | None, env: Mapping[str, str]) -> Flow
         ConfigError: The section is malformed.
     """
     default_rules = Path(env.get("ACCORD_RULES_FILE") or "rules/default.yaml")
-    if config_file is None or not config_file.exists():
+    raw = read_section(config_file, SECTION)
+    if config_file is None or raw is None:
         return FlowSettings(rules_path=default_rules)
-    try:
-        document = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {SECTION} from {config_file}") from exc
-    raw: Any = document.get(SECTION) if isinstance(document, Mapping) else None
-    if raw is None:
-        return FlowSettings(rules_path=default_rules)
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{config_file}: {SECTION!r} must be a mapping")
-    psa = raw.get("psa") or {}
-    if not isinstance(psa, Mapping):
-        raise ConfigError(f"{config_file}: {SECTION}.psa must be a mapping")
-    system = psa.get("system")
-    if system is not None and system not in ("kantata", "certinia"):
-        raise ConfigError(f"{config_file}: {SECTION}.psa.system must be kantata or certinia")
+    system, psa_connection = read_psa(config_file, SECTION, raw)
     rules = raw.get("rules")
     rules_path = default_rules
     if rules is not None:
@@ -103,24 +113,21 @@ def load_flow_settings(config_file: Path | None, env: Mapping[str, str]) -> Flow
         capture_interval_s=interval,
         crm_connection=str(raw.get("crm_connection") or "salesforce"),
         psa_system=system,
-        psa_connection=str(psa["connection"]) if psa.get("connection") else None,
+        psa_connection=psa_connection,
         rules_path=rules_path,
     )
 
 
 _lock = threading.Lock()
-_settings: dict[tuple[Path | None, str], FlowSettings] = {}
+_settings = PerFileCache(
+    lambda config_file: load_flow_settings(config_file, os.environ), reload=False
+)
 _rules: dict[Path, tuple[float, Rules]] = {}
 
 
 def flow_settings(config_file: Path | None) -> FlowSettings:
     """The flow settings of this process's ``accord.yaml``, read once."""
-    key = (config_file, os.environ.get("ACCORD_RULES_FILE", ""))
-    with _lock:
-        found = _settings.get(key)
-        if found is None:
-            found = _settings[key] = load_flow_settings(config_file, os.environ)
-        return found
+    return _settings(config_file, key=os.environ.get("ACCORD_RULES_FILE", ""))
 
 
 def rules_for(settings: FlowSettings) -> Rules:

@@ -64,13 +64,11 @@ from accord.connectors.netsuite.mapping import (
 )
 from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity, Project
 from accord.domain.enums import ProjectStatus
-from accord.errors import is_retryable
-from accord.flows.connections import CONTEXT_KEY, Connections
-from accord.flows.context import flow_context
+from accord.flows import stepkit
 from accord.flows.provisioning import reads
 from accord.flows.provisioning.plan import Plan, build_plan
 from accord.flows.provisioning.settings import flow_settings, rules_for
-from accord.store import exceptions, lineage, xref
+from accord.store import exceptions, xref
 
 __all__ = [
     "FLOW",
@@ -96,14 +94,6 @@ NEEDS_ATTENTION = "Needs attention"
 HOLD_TAG = "[Accord: ERP rejected]"
 """Tag put on a PSA project held because the ERP refused its project."""
 
-_STEP: dict[str, Any] = {
-    "retries_allowed": True,
-    "max_attempts": 6,
-    "interval_seconds": 0.5,
-    "backoff_rate": 2.0,
-    "should_retry": is_retryable,
-}
-
 
 def validation_dedupe_key(opportunity_id: str) -> str:
     """Dedupe key of the opportunity's sales-ops exception."""
@@ -115,20 +105,7 @@ def erp_dedupe_key(opportunity_id: str) -> str:
     return f"{FLOW}:{opportunity_id}:erp"
 
 
-# ---------------------------------------------------------------------- context helpers
-def _connections() -> Connections:
-    connections: Connections = flow_context().extras[CONTEXT_KEY]
-    return connections
-
-
-def _engine() -> sa.Engine:
-    return flow_context().engine
-
-
-def _settings_file() -> Any:  # noqa: ANN401 - a Path or None
-    return flow_context().settings.config_file
-
-
+# ---------------------------------------------------------------------- customer lock
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -139,7 +116,7 @@ def _customer_lock(key: str) -> Iterator[None]:
     with _locks_guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
-        engine = _engine()
+        engine = stepkit.engine()
         if engine.dialect.name != "postgresql":
             yield
             return
@@ -151,47 +128,6 @@ def _customer_lock(key: str) -> Iterator[None]:
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": token})
                 conn.commit()
-
-
-def _link_node(
-    conn: sa.Connection,
-    from_node: tuple[str, str],
-    to_node: tuple[str, str],
-    relation: str,
-    *,
-    status: str,
-    event_id: str | None = None,
-) -> None:
-    lineage.link(
-        conn,
-        from_type=from_node[0],
-        from_id=from_node[1],
-        to_type=to_node[0],
-        to_id=to_node[1],
-        relation=relation,
-        run_id=DBOS.workflow_id,
-        event_id=event_id,
-        status=status,
-    )
-
-
-def _known(entity_type: str, canonical_id: str, connection: str) -> str | None:
-    with _engine().connect() as conn:
-        return xref.get_external(
-            conn, entity_type=entity_type, canonical_id=canonical_id, connection=connection
-        )
-
-
-def _xref(entity_type: str, canonical_id: str, system: str, connection: str, ext: str) -> None:
-    with _engine().begin() as conn:
-        xref.link(
-            conn,
-            entity_type=entity_type,
-            canonical_id=canonical_id,
-            system=system,
-            connection=connection,
-            external_id=ext,
-        )
 
 
 customer_lock = _customer_lock
@@ -208,7 +144,7 @@ class ValidateRequest:
     event_id: str
 
 
-@DBOS.step(name="l2p.validate", **_STEP)
+@DBOS.step(name="l2p.validate", **stepkit.STEP_RETRIES)
 def validate_opportunity(request: ValidateRequest) -> dict[str, Any]:
     """Read what validation needs (accounts, lines, rate card) and build the plan.
 
@@ -216,10 +152,10 @@ def validate_opportunity(request: ValidateRequest) -> dict[str, Any]:
         ``{"plan": <plan JSON> | None, "problems": {field: what}, "rules_version": ...}``.
     """
     opportunity = Opportunity.model_validate_json(request.opportunity_json)
-    settings = flow_settings(_settings_file())
+    settings = flow_settings(stepkit.config_file())
     rules = rules_for(settings)
     psa = settings.psa(rules)
-    connections = _connections()
+    connections = stepkit.connections()
     crm = connections.connector(settings.crm_connection)
     account_sf_id = _salesforce_id(opportunity.customer_id)
     if account_sf_id is None:
@@ -245,7 +181,7 @@ def validate_opportunity(request: ValidateRequest) -> dict[str, Any]:
         rate_card_id=card,
         psa=psa,
     )
-    with _engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         if opp_sf_id:
             xref.link(
                 conn,
@@ -255,7 +191,7 @@ def validate_opportunity(request: ValidateRequest) -> dict[str, Any]:
                 connection=settings.crm_connection,
                 external_id=opp_sf_id,
             )
-        _link_node(
+        stepkit.link_edge(
             conn,
             ("event", request.event_id),
             ("opportunity", opportunity.id),
@@ -302,7 +238,7 @@ def open_validation_exception(request: ReportRequest) -> bool:
     An unchanged open exception is left alone, so that the echo of Accord's own write-back
     (the opportunity's new ``SystemModstamp``) does not count as a new occurrence.
     """
-    settings = flow_settings(_settings_file())
+    settings = flow_settings(stepkit.config_file())
     route = rules_for(settings).route("validation.failed")
     key = validation_dedupe_key(request.opportunity_id)
     detail = {
@@ -310,7 +246,7 @@ def open_validation_exception(request: ReportRequest) -> bool:
         "opportunity_id": request.opportunity_id,
         "problems": dict(sorted(request.problems.items())),
     }
-    with _engine().begin() as conn:
+    with stepkit.engine().begin() as conn:
         current = [
             e
             for e in exceptions.list_(
@@ -340,7 +276,7 @@ def open_validation_exception(request: ReportRequest) -> bool:
 
 def write_status(connection: str, opportunity_sf_id: str, status: str) -> bool:
     """Write ``Integration_Status__c`` unless it already says so (no echo, no extra version)."""
-    crm = _connections().connector(connection)
+    crm = stepkit.connections().connector(connection)
     current = crm.get("Opportunity", opportunity_sf_id).get("Integration_Status__c")
     if current == status:
         return False
@@ -348,7 +284,7 @@ def write_status(connection: str, opportunity_sf_id: str, status: str) -> bool:
     return True
 
 
-@DBOS.step(name="l2p.report_invalid", **_STEP)
+@DBOS.step(name="l2p.report_invalid", **stepkit.STEP_RETRIES)
 def report_invalid(request: ReportRequest) -> dict[str, Any]:
     """File every problem with sales ops and tell the opportunity it needs attention."""
     opened = open_validation_exception(request)
@@ -373,26 +309,6 @@ class CustomerRequest:
     run_id: str | None = None
 
 
-_NS_CURRENCIES: dict[str, dict[str, str]] = {}
-
-
-def _netsuite_currencies(connection: str) -> dict[str, str]:
-    """ISO code -> NetSuite currency id, read once per connection and process."""
-    connector = _connections().connector(connection)
-    key = f"{connection}@{connector.config.base_url}"
-    cached = _NS_CURRENCIES.get(key)
-    if cached is not None:
-        return cached
-    page = connector.read_page("currency", limit=200)
-    found = {
-        str(r.get("symbol") or r.get("name")): str(r.get("id"))
-        for r in page.records
-        if r.get("id") is not None
-    }
-    _NS_CURRENCIES[key] = found
-    return found
-
-
 def _erp_system(plan: Plan) -> str:
     return plan.erp
 
@@ -402,13 +318,13 @@ def _erp_connector(plan: Plan) -> Any:  # noqa: ANN401 - a connector, maybe narr
 
 
 def _erp_connector_for(erp: str, connection: str, legal_entity: str) -> Any:  # noqa: ANN401
-    connector: Any = _connections().connector(connection)
+    connector: Any = stepkit.connections().connector(connection)
     if erp == "business_central":
         return connector.for_company(legal_entity)
     return connector
 
 
-@DBOS.step(name="l2p.upsert_customer", **_STEP)
+@DBOS.step(name="l2p.upsert_customer", **stepkit.STEP_RETRIES)
 def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
     """Create the customer in the ERP (unless the xref knows it) and link every id.
 
@@ -418,16 +334,16 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
     plan = Plan.from_json(request.plan)
     customer = Customer.model_validate_json(request.customer_json)
     customer = customer.model_copy(update={"currency": plan.currency})
-    erp_id = _known("customer", customer.id, plan.erp_connection)
+    erp_id = stepkit.known_external("customer", customer.id, plan.erp_connection)
     created = False
     if erp_id is None:
         with _customer_lock(f"customer:{plan.erp_connection}:{customer.id}"):
-            erp_id = _known("customer", customer.id, plan.erp_connection)
+            erp_id = stepkit.known_external("customer", customer.id, plan.erp_connection)
             if erp_id is None:
                 erp_id, created = _write_erp_customer(plan, customer)
-                _xref("customer", customer.id, plan.erp, plan.erp_connection, erp_id)
-    with _engine().begin() as conn:
-        settings = flow_settings(_settings_file())
+                stepkit.link_xref("customer", customer.id, plan.erp, plan.erp_connection, erp_id)
+    with stepkit.engine().begin() as conn:
+        settings = flow_settings(stepkit.config_file())
         xref.link(
             conn,
             entity_type="customer",
@@ -448,7 +364,7 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
             )
         # Kantata has no customer object: the workspace carries the customer by name.
         if customer.parent_id is not None:
-            _link_node(
+            stepkit.link_edge(
                 conn,
                 ("customer", customer.parent_id),
                 ("customer", customer.id),
@@ -456,7 +372,7 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
                 status="resolved",
             )
         if customer.id == plan.customer_id:
-            _link_node(
+            stepkit.link_edge(
                 conn,
                 ("opportunity", plan.opportunity_id),
                 ("customer", customer.id),
@@ -518,7 +434,7 @@ def write_erp_customer(
     """
     connector = _erp_connector_for(target.erp, target.connection, target.legal_entity)
     if target.erp == "netsuite":
-        with _engine().connect() as conn:
+        with stepkit.engine().connect() as conn:
             parent = (
                 xref.get_external(
                     conn,
@@ -534,7 +450,7 @@ def write_erp_customer(
                 customer.legal_entity: target.subsidiary,
                 target.legal_entity: target.subsidiary,
             },
-            currencies=_netsuite_currencies(target.connection),
+            currencies=stepkit.netsuite_currencies(target.connection),
             records={"customer": {customer.parent_id: parent}}
             if parent and customer.parent_id
             else {},
@@ -596,7 +512,7 @@ def _description(plan: Plan) -> str:
     )
 
 
-@DBOS.step(name="l2p.provision_psa_project", **_STEP)
+@DBOS.step(name="l2p.provision_psa_project", **stepkit.STEP_RETRIES)
 def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
     """Upsert the PSA project with its phases, milestones, budget and rate card.
 
@@ -604,11 +520,11 @@ def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
     resumes past this step); the workflow lifts its hold once the ERP accepts.
     """
     plan = Plan.from_json(request.plan)
-    known = _known("psa_project", plan.project_id, plan.psa_connection)
+    known = stepkit.known_external("psa_project", plan.project_id, plan.psa_connection)
     if known is not None:
         return {"psa_id": known, "created": False}
     project = _project(plan)
-    connector: Any = _connections().connector(plan.psa_connection)
+    connector: Any = stepkit.connections().connector(plan.psa_connection)
     milestones = [
         Milestone(
             id=m.key,
@@ -649,16 +565,18 @@ def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
             )
         for milestone in milestones:
             connector.upsert("pse__Milestone__c", milestone.id, certinia_milestone(milestone))
-    _xref("psa_project", plan.project_id, plan.psa_system, plan.psa_connection, result.id)
-    with _engine().begin() as conn:
-        _link_node(
+    stepkit.link_xref(
+        "psa_project", plan.project_id, plan.psa_system, plan.psa_connection, result.id
+    )
+    with stepkit.engine().begin() as conn:
+        stepkit.link_edge(
             conn,
             ("customer", plan.customer_id),
             ("psa_project", plan.project_id),
             "provisioned",
             status="provisioned",
         )
-        _link_node(
+        stepkit.link_edge(
             conn,
             ("opportunity", plan.opportunity_id),
             ("psa_project", plan.project_id),
@@ -669,7 +587,7 @@ def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
 
 
 def _set_psa_status(plan: Plan, psa_id: str, *, hold: bool, message: str | None) -> None:
-    connector: Any = _connections().connector(plan.psa_connection)
+    connector: Any = stepkit.connections().connector(plan.psa_connection)
     if plan.psa_system == "kantata":
         description = _description(plan)
         if hold:
@@ -690,7 +608,7 @@ def _set_psa_status(plan: Plan, psa_id: str, *, hold: bool, message: str | None)
 
 
 def _psa_on_hold(plan: Plan, psa_id: str) -> bool:
-    connector: Any = _connections().connector(plan.psa_connection)
+    connector: Any = stepkit.connections().connector(plan.psa_connection)
     if plan.psa_system == "kantata":
         record = connector.get("workspaces", psa_id)
         status = record.get("status")

@@ -25,7 +25,6 @@ from typing import Any
 
 from dbos import DBOS
 
-from accord.flows.context import flow_context
 from accord.flows.provisioning.billing import BillingRequest, write_billing_schedule
 from accord.flows.provisioning.erp import create_erp_project
 from accord.flows.provisioning.finish import (
@@ -48,11 +47,9 @@ from accord.flows.provisioning.steps import (
     upsert_customer,
     validate_opportunity,
 )
-from accord.flows.record_event import EventRef
-from accord.observability.metrics import get_metrics
-from accord.store import journal
+from accord.flows.record_event import EventRef, finish_run, load_event
 
-__all__ = ["ERP_STEP", "WORKFLOW", "lead_to_project", "load_event", "retry_from_erp_step"]
+__all__ = ["ERP_STEP", "WORKFLOW", "lead_to_project", "retry_from_erp_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,23 +57,6 @@ WORKFLOW = "lead_to_project"
 """The DBOS workflow name ``opportunity.won`` runs start."""
 ERP_STEP = "l2p.create_erp_project"
 """The step a retry after an ERP refusal resumes at."""
-
-
-@DBOS.step(name="l2p.load_event", retries_allowed=True, max_attempts=5)
-def load_event(ref: EventRef) -> dict[str, Any]:
-    """The journaled event's data (the canonical opportunity), as JSON text."""
-    with flow_context().engine.connect() as conn:
-        found = journal.get(conn, seq=ref.seq)
-    if found is None:
-        msg = f"event {ref.event_id} (seq {ref.seq}) is not in the journal"
-        raise LookupError(msg)
-    _, data = found
-    return {"data": data}
-
-
-def _finish(outcome: str, result: dict[str, Any]) -> dict[str, Any]:
-    get_metrics().runs.labels(flow=WORKFLOW, outcome=outcome).inc()
-    return {"status": outcome, **result}
 
 
 @DBOS.workflow(name=WORKFLOW)
@@ -106,7 +86,7 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
                 run_id=run_id,
             )
         )
-        return _finish("needs_attention", {**base, "problems": checked["problems"]})
+        return finish_run(WORKFLOW, "needs_attention", {**base, "problems": checked["problems"]})
     plan_json: dict[str, Any] = checked["plan"]
     plan = Plan.from_json(plan_json)
     customers = [
@@ -144,7 +124,8 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
         )
         hold_psa_project(hold)
         opened = open_erp_exception(hold)
-        return _finish(
+        return finish_run(
+            WORKFLOW,
             "erp_rejected",
             {**summary, "rejection": erp["rejected"], "exception": opened, "plan": plan_json},
         )
@@ -158,7 +139,7 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
     summary["erp"]["billing_schedule"] = erp["billing"]["schedule_id"]
     # The plan is contract version 1: the contract-change flow starts from it.
     summary["plan"] = plan_json
-    return _finish("provisioned", {**summary, **released, **resolved})
+    return finish_run(WORKFLOW, "provisioned", {**summary, **released, **resolved})
 
 
 def retry_from_erp_step(run_id: str) -> str:

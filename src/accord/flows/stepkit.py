@@ -1,0 +1,151 @@
+"""What a flow's DBOS step reads from its context, and the xref/lineage writes every flow makes.
+
+Everything here runs inside a DBOS step or a capture mapper (the flow context is installed) and
+is the same for every flow: the process's connections and database, the ``accord.yaml`` in use,
+lead-to-project's rules and CRM connection (the flows that follow it reuse them), one-row xref
+reads and writes, a lineage edge stamped with the running workflow, the retry options of a
+step that calls a remote system (:data:`STEP_RETRIES`), and NetSuite's currency ids (read once
+per connection and process, for every flow writing NetSuite records).
+
+What does *not* belong here: anything one flow alone needs (keep it in that flow's package),
+steps themselves (nothing here is decorated with ``@DBOS.step``), and settings loading
+(:mod:`accord.flows.config_sections` and each flow's ``settings`` module).
+"""
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOS
+
+from accord.errors import is_retryable
+from accord.flows.connections import CONTEXT_KEY, Connections
+from accord.flows.context import flow_context
+from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.rules import Rules
+from accord.store import lineage, xref
+
+__all__ = [
+    "STEP_RETRIES",
+    "canonical_of",
+    "config_file",
+    "connections",
+    "crm_connection",
+    "engine",
+    "known_external",
+    "link_edge",
+    "link_xref",
+    "netsuite_currencies",
+    "rules",
+]
+
+STEP_RETRIES: dict[str, Any] = {
+    "retries_allowed": True,
+    "max_attempts": 6,
+    "interval_seconds": 0.5,
+    "backoff_rate": 2.0,
+    "should_retry": is_retryable,
+}
+"""``@DBOS.step(**STEP_RETRIES)`` for a step calling a remote system: retried by error class."""
+
+
+def connections() -> Connections:
+    """The process's connections."""
+    found: Connections = flow_context().extras[CONTEXT_KEY]
+    return found
+
+
+def engine() -> sa.Engine:
+    """Accord's database."""
+    return flow_context().engine
+
+
+def config_file() -> Path | None:
+    """This process's ``accord.yaml``."""
+    return flow_context().settings.config_file
+
+
+def rules() -> Rules:
+    """The current rules (the file lead-to-project uses)."""
+    return rules_for(flow_settings(config_file()))
+
+
+def crm_connection() -> str:
+    """The CRM connection (lead-to-project's setting)."""
+    return flow_settings(config_file()).crm_connection
+
+
+def canonical_of(entity_type: str, connection: str, external_id: str) -> str | None:
+    """The canonical id behind an external id in a connection, or None."""
+    with engine().connect() as conn:
+        return xref.get_canonical(
+            conn, entity_type=entity_type, connection=connection, external_id=external_id
+        )
+
+
+def known_external(entity_type: str, canonical_id: str, connection: str) -> str | None:
+    """The external id of a canonical object in a connection, or None."""
+    with engine().connect() as conn:
+        return xref.get_external(
+            conn, entity_type=entity_type, canonical_id=canonical_id, connection=connection
+        )
+
+
+def link_xref(entity_type: str, canonical_id: str, system: str, connection: str, ext: str) -> None:
+    """Record a cross-reference (idempotent)."""
+    with engine().begin() as conn:
+        xref.link(
+            conn,
+            entity_type=entity_type,
+            canonical_id=canonical_id,
+            system=system,
+            connection=connection,
+            external_id=ext,
+        )
+
+
+def link_edge(
+    conn: sa.Connection,
+    from_node: tuple[str, str],
+    to_node: tuple[str, str],
+    relation: str,
+    *,
+    status: str,
+    event_id: str | None = None,
+) -> None:
+    """Record a lineage edge from the running workflow (idempotent)."""
+    lineage.link(
+        conn,
+        from_type=from_node[0],
+        from_id=from_node[1],
+        to_type=to_node[0],
+        to_id=to_node[1],
+        relation=relation,
+        run_id=DBOS.workflow_id,
+        event_id=event_id,
+        status=status,
+    )
+
+
+_currencies: dict[str, dict[str, str]] = {}
+_currencies_lock = threading.Lock()
+
+
+def netsuite_currencies(connection: str) -> dict[str, str]:
+    """ISO code -> NetSuite currency id, read once per connection and process."""
+    connector = connections().connector(connection)
+    key = f"{connection}@{connector.config.base_url}"
+    with _currencies_lock:
+        cached = _currencies.get(key)
+    if cached is not None:
+        return cached
+    page = connector.read_page("currency", limit=200)
+    found = {
+        str(r.get("symbol") or r.get("name")): str(r.get("id"))
+        for r in page.records
+        if r.get("id") is not None
+    }
+    with _currencies_lock:
+        _currencies[key] = found
+    return found
