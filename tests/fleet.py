@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from tests.dbs import runtime_table
 from tests.support import STRUCTURED, accord_cmd, accord_env, free_port, wait_ready
 
+from accord.flows.runtime import EVENTS_QUEUE
+
 
 @dataclass
 class Proc:
@@ -147,13 +149,18 @@ class Fleet:
 
     # ------------------------------------------------------------------ run states
     def runs(self) -> dict[str, dict[str, Any]]:
-        """Every run: id -> status, executor id, partition key."""
+        """Every event run: id -> status, executor id, partition key.
+
+        Only the events queue's runs: scheduled workflows (the hold release of time-to-bill)
+        and capture polls are not events.
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.text(
                     "SELECT workflow_uuid, status, executor_id, queue_partition_key"
-                    f" FROM {self.status_table}"
-                )
+                    f" FROM {self.status_table} WHERE queue_name = :queue"
+                ),
+                {"queue": EVENTS_QUEUE},
             ).all()
         return {r[0]: {"status": r[1], "executor": r[2], "partition": r[3]} for r in rows}
 
