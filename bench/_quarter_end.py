@@ -240,6 +240,11 @@ def approved_hours(events: list[dict[str, Any]]) -> dict[str, Decimal]:
     return dict(out)
 
 
+def _runs(engine: sa.Engine) -> str:
+    """DBOS's run table: in schema ``dbos`` on PostgreSQL."""
+    return "dbos.workflow_status" if engine.dialect.name == "postgresql" else "workflow_status"
+
+
 def wait_provisioned(engine: sa.Engine, ns_url: str, won: int, timeout: float = 600) -> set[str]:
     """Wait until lead-to-project has run for every won deal; the projects NetSuite accepted.
 
@@ -253,7 +258,7 @@ def wait_provisioned(engine: sa.Engine, ns_url: str, won: int, timeout: float = 
         with engine.connect() as conn:
             done = conn.execute(
                 sa.text(
-                    "SELECT COUNT(*) FROM workflow_status "
+                    f"SELECT COUNT(*) FROM {_runs(engine)} "
                     "WHERE name = 'lead_to_project' AND status IN ('SUCCESS', 'ERROR')"
                 )
             ).scalar_one()
@@ -289,7 +294,7 @@ def _unfinished(engine: sa.Engine) -> int:
         return int(
             conn.execute(
                 sa.text(
-                    "SELECT COUNT(*) FROM workflow_status WHERE status IN "
+                    f"SELECT COUNT(*) FROM {_runs(engine)} WHERE status IN "
                     "('ENQUEUED', 'PENDING') AND name IN ('time_to_bill', 'expense_to_bill')"
                 )
             ).scalar_one()
@@ -300,7 +305,7 @@ def _statuses(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT status, COUNT(*) FROM workflow_status WHERE name = 'time_to_bill' "
+                f"SELECT status, COUNT(*) FROM {_runs(engine)} WHERE name = 'time_to_bill' "
                 "GROUP BY status"
             )
         ).all()
@@ -433,6 +438,18 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
+def _wait_running(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    """A worker serves no HTTP: wait for its "running" log line instead of /readyz."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}; see {log}")
+        if b" running" in log.read_bytes():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"worker not running after {timeout}s; see {log}")
+
+
 def _start(
     db_url: str, api_port: int, folder: Path, *, sqlite: bool, workers: int, env: dict[str, str]
 ) -> list[subprocess.Popen[bytes]]:
@@ -450,17 +467,19 @@ def _start(
         )
     ]
     for i in range(workers):
-        procs.append(
-            start_accord(
-                db_url,
-                api_port + 1 + i,
-                folder / f"worker-{i}.log",
-                "--role",
-                "worker",
-                ACCORD_WORKER_ID=f"bench-worker-{i}",
-                **env,
-            )
+        log = folder / f"worker-{i}.log"
+        proc = start_accord(
+            db_url,
+            api_port + 1 + i,
+            log,
+            "--role",
+            "worker",
+            wait=False,
+            ACCORD_WORKER_ID=f"bench-worker-{i}",
+            **env,
         )
+        _wait_running(proc, log)
+        procs.append(proc)
     return procs
 
 
