@@ -18,6 +18,7 @@ exception, the retry record) commits with the run start or not at all.
 
 import json
 import logging
+import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -101,14 +102,23 @@ class ExceptionRetry:
 
 
 def run_overrides() -> dict[str, Any]:
-    """The overrides of the current run (call it inside a workflow); empty when it has none."""
+    """The overrides of the current run (call it inside a workflow); empty when it has none.
+
+    Only re-runs (ids ``<run id>.r<n>``, see :func:`_next_id`) carry overrides, so a first run
+    answers at once: reading the run's status is a checkpointed step, which every run of a
+    quarter-end burst would otherwise pay for nothing.
+    """
     workflow_id = DBOS.workflow_id
-    if workflow_id is None:
+    if workflow_id is None or _RERUN_ID.search(workflow_id) is None:
         return {}
     status = DBOS.get_workflow_status(workflow_id)
     attributes = status.attributes if status is not None else None
     value = (attributes or {}).get(OVERRIDES_KEY)
     return dict(value) if isinstance(value, Mapping) else {}
+
+
+_RERUN_ID: Final = re.compile(r"\.r\d+$")
+"""The suffix :func:`_next_id` gives a re-run's id."""
 
 
 def _lock(conn: sa.Connection, key: str) -> None:

@@ -32,7 +32,8 @@ EVENTS_QUEUE = "accord-events"
 _WORKFLOWS: dict[str, str] = {
     "opportunity.won": "lead_to_project",
     "contract.amended": "contract_change",
-    **dict.fromkeys(("timesheet.approved", "expense.approved"), "time_to_bill"),
+    "timesheet.approved": "time_to_bill",
+    "expense.approved": "time_to_bill",
     "invoice.posted": "cash_invoice",
     "invoice.paid": "cash_invoice",
     "payment.received": "cash_payment",

@@ -190,10 +190,15 @@ class DatabaseBudget:
             # The tokens and the slot are this process's now: the next pass takes them (unless
             # the trimmer handed the slot back meanwhile, and then it asks for a new one).
 
+    @property
+    def _rotate_s(self) -> float:
+        """How long a slot may be reused: well inside its lease, so it never expires in use."""
+        return min(_ROTATE_S, self.lease_ttl_s / 2)
+
     def _give_back(self, held: _Held, lease_id: str, granted_at: float) -> None:
         """Keep the slot for the next call of this process, or return it to the database."""
         now = self.clock()
-        rotate = min(_ROTATE_S, self.lease_ttl_s / 2)
+        rotate = self._rotate_s
         with held.cond:
             held.busy.pop(lease_id, None)
             keep = now - granted_at < rotate and not self._closed.is_set()
@@ -220,7 +225,7 @@ class DatabaseBudget:
 
     def _trim(self, *, idle_s: float) -> None:
         now = self.clock()
-        rotate = min(_ROTATE_S, self.lease_ttl_s / 2)
+        rotate = self._rotate_s
         stale: list[str] = []
         with self._lock:
             helds = list(self._held.values())
