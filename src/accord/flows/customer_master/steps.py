@@ -31,7 +31,7 @@ from accord.flows import stepkit
 from accord.flows.customer_master import history, views
 from accord.flows.provisioning.steps import ErpCustomerTarget, customer_lock, write_erp_customer
 from accord.rules import Rules
-from accord.store import exceptions, lineage, xref
+from accord.store import exceptions, xref
 from accord.store.exceptions import ExceptionStatus
 
 __all__ = [
@@ -246,14 +246,11 @@ def check_merge(request: MergeRequest) -> dict[str, Any]:
             dedupe_key=merge_dedupe_key(loser_id),
         )
         with stepkit.engine().begin() as conn:
-            lineage.link(
+            stepkit.link_edge(
                 conn,
-                from_type="customer",
-                from_id=loser_id,
-                to_type="customer",
-                to_id=customer.id,
-                relation="merged_into",
-                run_id=DBOS.workflow_id,
+                ("customer", loser_id),
+                ("customer", customer.id),
+                "merged_into",
                 status="needs_decision",
             )
         blocked.append(loser_id)
@@ -532,14 +529,11 @@ def write_customer(request: WriteRequest) -> dict[str, Any]:
     remember_write(target, customer.id, erp_id, event_id=request.event_id)
     with stepkit.engine().begin() as conn:
         if customer.parent_id is not None:
-            lineage.link(
+            stepkit.link_edge(
                 conn,
-                from_type="customer",
-                from_id=customer.parent_id,
-                to_type="customer",
-                to_id=customer.id,
-                relation="parent_of",
-                run_id=DBOS.workflow_id,
+                ("customer", customer.parent_id),
+                ("customer", customer.id),
+                "parent_of",
                 status="resolved",
             )
         exceptions.auto_resolve(
@@ -566,16 +560,13 @@ class OutcomeRequest:
 def record_outcome(request: OutcomeRequest) -> None:
     """Link the event to the customer; an applied version is remembered (see :mod:`.history`)."""
     with stepkit.engine().begin() as conn:
-        lineage.link(
+        stepkit.link_edge(
             conn,
-            from_type="event",
-            from_id=request.event_id,
-            to_type="customer",
-            to_id=request.customer_id,
-            relation="customer.upserted",
-            run_id=DBOS.workflow_id,
-            event_id=request.event_id,
+            ("event", request.event_id),
+            ("customer", request.customer_id),
+            "customer.upserted",
             status=request.status,
+            event_id=request.event_id,
         )
         if request.status == "applied" and request.fingerprint is not None:
             history.record_applied(
