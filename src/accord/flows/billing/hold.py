@@ -24,7 +24,6 @@ from accord.flows.billing.settings import billing_settings
 from accord.flows.billing.steps import Submission, process_entries
 from accord.flows.connections import Connections
 from accord.flows.context import flow_context
-from accord.flows.provisioning.settings import flow_settings, rules_for
 from accord.store import postings
 
 __all__ = ["SCHEDULE", "enable_hold_release", "release_holds", "release_tick"]
@@ -43,7 +42,7 @@ def release_holds() -> dict[str, Any]:
         held = postings.list_held(conn)
     if not held:
         return {"held": 0, "released": 0}
-    rules = rules_for(flow_settings(ctx.settings.config_file))
+    rules = stepkit.rules()
     groups: dict[tuple[str, str], list[postings.Posting]] = defaultdict(list)
     for row in held:
         groups[(row.kind, row.submission_id)].append(row)

@@ -49,7 +49,6 @@ from accord.flows.billing.validation import (
     check_entry,
 )
 from accord.flows.context import flow_context
-from accord.flows.provisioning.settings import flow_settings, rules_for
 from accord.flows.record_event import journaled
 from accord.rules import Rules
 from accord.store import exceptions, lineage, postings
@@ -459,7 +458,7 @@ def process_entries(
     ctx = flow_context()
     config_file = ctx.settings.config_file
     settings = billing_settings(config_file)
-    rules = rules_for(flow_settings(config_file))
+    rules = stepkit.rules()
     with ctx.engine.connect() as conn:
         before = postings.get_many(conn, kind=sub.kind, entry_ids=[e.id for e in sub.entries])
     todo = [e for e in sub.entries if before.get(e.id) is None or before[e.id].status != POSTED]
