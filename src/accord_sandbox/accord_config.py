@@ -92,7 +92,10 @@ def accord_config(
     # Only the legal entities are needed, and they depend on the seed alone, so the small
     # scenario gives the same GUIDs as the one the sandbox serves, at a fraction of the cost.
     companies = {e.code: e.bc_company_id for e in generate("small", seed).legal_entities}
-    credentials = {"client_id": client_id, "client_secret": client_secret}
+    # The emulators answer at once, so 20 requests/s (not the production default of 5) keeps a
+    # demo's burst of provisioning from starving the flows queued behind it. Concurrency stays
+    # at the default, under NetSuite's account limit of 5.
+    credentials = {"client_id": client_id, "client_secret": client_secret, "rate_per_s": 20.0}
     salesforce_url = urls["salesforce"].rstrip("/")
     connections: dict[str, dict[str, Any]] = {
         "salesforce": {"kind": "salesforce", "login_url": salesforce_url, **credentials},
