@@ -24,6 +24,7 @@ keyword-only and structured so that logs, exceptions and the API can show it wit
 from typing import Any, TypedDict, Unpack
 
 __all__ = [
+    "REASONS",
     "AccordError",
     "AuthError",
     "BusinessRuleError",
@@ -42,6 +43,30 @@ __all__ = [
     "is_retryable",
 ]
 
+REASONS = frozenset(
+    {
+        "period_closed",
+        "dimension_invalid",
+        "project_inactive",
+        "resource_unknown",
+        "customer_invalid",
+        "entity_not_shared",
+        "duplicate",
+        "not_found",
+        "rate_missing",
+        "validation",
+    }
+)
+"""The canonical refusal reasons a connector's error translation may set on an error.
+
+Flows decide what to do from these (which exception, which owner), never from a vendor's
+wording: ``period_closed`` (the posting date is in a closed period), ``dimension_invalid``
+(a department/class/area value refused), ``project_inactive`` (the project is closed or
+blocked), ``resource_unknown`` (no employee/resource for the person), ``customer_invalid``,
+``entity_not_shared`` (a record is not available to the legal entity), ``duplicate``,
+``not_found``, ``rate_missing`` (no exchange rate for the date) and ``validation`` (any other
+field validation)."""
+
 
 class ErrorContext(TypedDict, total=False):
     """The structured context every connector error takes (keyword-only)."""
@@ -53,6 +78,7 @@ class ErrorContext(TypedDict, total=False):
     request_id: str | None
     code: str | None
     detail: str | None
+    reason: str | None
 
 
 class AccordError(Exception):
@@ -91,6 +117,7 @@ class ConnectorError(AccordError):
         request_id: str | None = None,
         code: str | None = None,
         detail: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.connector = connector
         self.resource = resource
@@ -101,6 +128,9 @@ class ConnectorError(AccordError):
         """The remote system's own error code (e.g. ``USER_ERROR``), kept verbatim."""
         self.detail = detail
         """The remote system's own error text, kept verbatim for the people who fix it."""
+        self.reason = reason
+        """What the refusal is about in canonical terms (:data:`REASONS`), set by the
+        connector's error translation; ``None`` when the connector could not tell."""
         parts = [message or self.default_message]
         if connector:
             parts.append(f"connector={connector}")
@@ -123,6 +153,7 @@ class ConnectorError(AccordError):
             "request_id": self.request_id,
             "code": self.code,
             "detail": self.detail,
+            "reason": self.reason,
         }
 
 

@@ -11,7 +11,7 @@ them, so the connection names here are the ones ``rules/default.yaml`` routes to
 - ``business-central``: the ERP of ``DE01`` (its company GUID derives from the seed).
 
 Besides ``connections:``, the document has a ``lead_to_project:`` section that the
-lead-to-project flow reads (:mod:`accord.flows.provisioning.settings`): which PSA system and
+lead-to-project flow reads (:mod:`accord.flows.shared.settings`): which PSA system and
 connection to provision in, which connection is the CRM, and the rules file to use; and an
 ``approvals:`` section (:mod:`accord.flows.approvals.settings`): the PSA whose approved time
 and expenses are captured, and how often it is polled; and a ``customer_master:`` section

@@ -32,8 +32,10 @@ from typing_extensions import override
 from accord.connectors.budget import Budget, LocalBudget
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import build_client, translate_http_error, translate_transport_error
+from accord.connectors.roles import Erp
 from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
 from accord.errors import ConnectorError, PermanentError, UnsupportedOperationError
+from accord.rules import Rules
 
 __all__ = ["Connector", "ConnectorConfigT"]
 
@@ -248,6 +250,18 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         raise UnsupportedOperationError(connector=self.name, resource=resource)
 
     # ----------------------------------------------------------------- lifecycle
+    # ----------------------------------------------------------------- roles
+    def as_erp(self, rules: Rules) -> Erp:
+        """This connection in the ERP role (:class:`~accord.connectors.roles.Erp`).
+
+        ``rules`` place legal entities, practices and regions in the ERP's own ids.
+
+        Raises:
+            UnsupportedOperationError: The system does not play the ERP role.
+        """
+        del rules
+        raise UnsupportedOperationError(f"{self.kind} is not an ERP", connector=self.name)
+
     def close(self) -> None:
         """Close the HTTP client and its connections."""
         self.client.close()

@@ -59,8 +59,8 @@ class WebhookSignatureError(AuthError):
     default_message = "webhook signature refused"
 
     def __init__(self, reason: Reason, *, connector: str | None = None) -> None:
-        self.reason: Reason = reason
         super().__init__(f"webhook signature refused ({reason})", connector=connector)
+        self.reason: Reason = reason  # narrower than the base class's
 
 
 def _secret_bytes(secret: SecretStr | str | bytes) -> bytes:

@@ -19,10 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import DBOS
 
+from accord.connectors.roles import Erp
 from accord.errors import is_retryable
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
-from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.shared.settings import flow_settings, rules_for
 from accord.rules import Rules
 from accord.store import lineage, xref
 
@@ -33,6 +34,7 @@ __all__ = [
     "connections",
     "crm_connection",
     "engine",
+    "erp",
     "known_external",
     "link_edge",
     "link_xref",
@@ -69,6 +71,11 @@ def config_file() -> Path | None:
 def rules() -> Rules:
     """The current rules (the file lead-to-project uses)."""
     return rules_for(flow_settings(config_file()))
+
+
+def erp(connection: str) -> Erp:
+    """The ERP role of a connection, under the current rules."""
+    return connections().connector(connection).as_erp(rules())
 
 
 def crm_connection() -> str:

@@ -168,10 +168,13 @@ def list_(
     project_id: str | None = None,
     submission_id: str | None = None,
     status: str | None = None,
+    codes: Iterable[str] | None = None,
     limit: int = 1000,
 ) -> list[Posting]:
     """Rows matching the filters, oldest first."""
     q = sa.select(postings).order_by(postings.c.id).limit(limit)
+    if codes is not None:
+        q = q.where(postings.c.code.in_(list(codes)))
     if project_id is not None:
         q = q.where(postings.c.project_id == project_id)
     if submission_id is not None:

@@ -15,6 +15,7 @@ __all__ = [
     "cursors",
     "exceptions",
     "journal",
+    "leases",
     "lineage",
     "metadata",
     "postings",
@@ -227,3 +228,14 @@ postings = sa.Table(
 )
 sa.Index("ix_postings_submission", postings.c.submission_id)
 sa.Index("ix_postings_status", postings.c.status, postings.c.project_id)
+
+leases = sa.Table(
+    "accord_leases",
+    metadata,
+    # A named lease held by one holder until it expires: mutual exclusion across processes for
+    # work that must not run twice at once (a Business Central posting batch, a dispatcher).
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("holder", sa.String(256), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("acquired_at", _TS, nullable=False),
+)

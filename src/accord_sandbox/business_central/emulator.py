@@ -339,6 +339,11 @@ class BusinessCentralEmulator(Emulator):
         self.stats.duplicates[endpoint] += 1
         self.store.duplicate_count += 1
 
+    def count_posted_duplicate(self) -> None:
+        """Count a posting BC already held (found at post time: no request endpoint to blame)."""
+        self.stats.duplicates["POST journals/Microsoft.NAV.post"] += 1
+        self.store.duplicate_count += 1
+
     def days_after(self, day: str, days: int) -> str:
         """``day`` plus ``days`` as ISO date (due dates)."""
         return date.fromordinal(date.fromisoformat(day).toordinal() + days).isoformat()

@@ -491,6 +491,38 @@ TIME_REGISTRATION_ENTRIES = EntitySet(
     indexed=(),
 )
 
+# What a posted project journal line leaves behind: BC's Job Ledger Entry (table 169). The
+# standard v2.0 API has no such entity set (reference 5.4 lists none for projects), so this is
+# the read-only custom API page Accord's AL extension publishes [inferred name and properties,
+# after the table's fields]. Posted entries are what BC holds: "is this entry already posted?"
+# is answered here, by document number, never by the staging journal (lines leave it on post).
+PROJECT_LEDGER_ENTRIES = EntitySet(
+    name="projectLedgerEntries",
+    type_name="projectLedgerEntry",
+    props=(
+        _ID,
+        _ro("entryNumber", "integer"),
+        _ro("entryType"),
+        _ro("projectNumber"),
+        _ro("projectTaskNumber"),
+        _ro("postingDate", "date"),
+        _ro("documentNumber"),
+        _ro("externalDocumentNumber"),
+        _ro("type"),
+        _ro("number"),
+        _ro("description"),
+        _ro("quantity", "decimal"),
+        _ro("unitCost", "decimal"),
+        _ro("totalCost", "decimal"),
+        _ro("unitPrice", "decimal"),
+        _ro("totalPrice", "decimal"),
+        _ro("journalBatchName"),
+        _MODIFIED,
+    ),
+    writable=False,
+    indexed=("documentNumber", "projectNumber"),
+)
+
 # Not company-scoped; served at api/v2.0/companies. Property list [inferred] from the v2.0
 # company resource (the reference names only the endpoint).
 COMPANIES = EntitySet(
@@ -531,6 +563,7 @@ ENTITY_SETS: dict[str, EntitySet] = {
         EMPLOYEES,
         RESOURCES,
         TIME_REGISTRATION_ENTRIES,
+        PROJECT_LEDGER_ENTRIES,
     )
 }
 """Every company-scoped entity set, by name."""

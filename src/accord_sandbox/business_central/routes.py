@@ -481,6 +481,10 @@ class _Routes:
                 record["number"] = self.emu.next_number(cid, spec.number_series)
             touched = rules.prepare(self.emu, spec.name, cid, record, body, creating=True)
             self.refuse_same_key(request, spec, cid, record, creating=True)
+            if spec.name == "journalLines" and rules.staged_duplicate(self.emu, cid, record):
+                # Staging a line BC already posted: counted now, not again when it posts.
+                self.emu.count_duplicate(request)
+                record["_duplicateCounted"] = True
             self.emu.put_version(spec, record)
             self.emu.created(
                 request,

@@ -8,7 +8,7 @@ Refusals of business data use ``Application_FieldValidationException`` (referenc
 "There is nothing to post." are [inferred].
 """
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from accord_sandbox.business_central.entities import BLANK_DATE, BLANK_GUID, ENTITY_SETS
@@ -27,6 +27,7 @@ __all__ = [
     "post_payment_journal",
     "prepare",
     "refuse_delete",
+    "staged_duplicate",
 ]
 
 Record = dict[str, Any]
@@ -47,6 +48,9 @@ def _invalid(message: str) -> BCError:
 
 def _dec(value: Any) -> Decimal:  # noqa: ANN401 - JSON number
     return Decimal(str(value or 0))
+
+
+_CENT = Decimal("0.01")
 
 
 def _money(value: Decimal) -> float:
@@ -418,7 +422,11 @@ def post_journal(emu: "BusinessCentralEmulator", cid: str, journal: Record) -> T
     """``journals({id})/Microsoft.NAV.post`` [inferred action name, reference 5.4].
 
     All or nothing, like BC: one line in a closed period refuses the batch. Posted lines
-    leave the journal and are kept as ``postedJournalLines`` (visible via the control API).
+    leave the journal; a line with a project becomes a ``projectLedgerEntries`` record (BC's
+    Job Ledger Entry, with the line's document number) and every line is also kept as
+    ``postedJournalLines`` (visible via the control API). A line whose document number, or
+    whose business fact (project, resource, date, quantity and source document), is already
+    in the ledger is counted as a duplicate: BC itself would post it again.
     """
     spec = S["journalLines"]
     lines = [ln for ln in emu.records(spec, cid) if ln["journalId"] == journal["id"]]
@@ -428,10 +436,71 @@ def post_journal(emu: "BusinessCentralEmulator", cid: str, journal: Record) -> T
     for line in lines:
         if line.get("projectNumber"):
             _prepare_journal_line(emu, cid, dict(line), {"amount": 0}, creating=False)
+    ledger = S["projectLedgerEntries"]
     for number, line in enumerate(lines, start=len(emu.store.all("postedJournalLines")) + 1):
+        if line.get("projectNumber"):
+            if _already_in_ledger(emu, cid, line) and not line.get("_duplicateCounted"):
+                emu.count_posted_duplicate()
+            emu.put_version(ledger, _ledger_entry(emu, cid, line, journal, number))
         emu.store.put("postedJournalLines", line["id"], {**line, "entryNumber": number})
         emu.remove(spec, line)
     return [("journals", emu.put_version(S["journals"], dict(journal), journal))]
+
+
+def _fact(record: Record) -> tuple[str, ...]:
+    """A posting's business fact: project, resource, date, quantity and source document."""
+    resource = record.get("resourceNumber") or record.get("number") or ""
+    return (
+        str(record.get("projectNumber") or ""),
+        str(resource),
+        str(record.get("postingDate") or ""),
+        str(_dec(record.get("quantity"))),
+        str(record.get("externalDocumentNumber") or ""),
+    )
+
+
+def _already_in_ledger(emu: "BusinessCentralEmulator", cid: str, line: Record) -> bool:
+    """Whether BC already holds this line's posting (same document number or same fact)."""
+    ledger = S["projectLedgerEntries"]
+    number = str(line.get("documentNumber") or "")
+    if number and emu.candidates(ledger, cid, "documentNumber", number):
+        return True
+    fact = _fact(line)
+    same_project = emu.candidates(ledger, cid, "projectNumber", fact[0])
+    return bool(fact[4]) and any(_fact(entry) == fact for entry in same_project)
+
+
+def staged_duplicate(emu: "BusinessCentralEmulator", cid: str, line: Record) -> bool:
+    """A new journal line that BC already holds as a ledger entry (a posting about to double)."""
+    return bool(line.get("projectNumber")) and _already_in_ledger(emu, cid, line)
+
+
+def _ledger_entry(
+    emu: "BusinessCentralEmulator", cid: str, line: Record, journal: Record, number: int
+) -> Record:
+    quantity = _dec(line.get("quantity"))
+    unit_cost, unit_price = _dec(line.get("unitCost")), _dec(line.get("unitPrice"))
+    return {
+        "id": emu.new_id(),
+        "_companyId": cid,
+        "entryNumber": number,
+        "entryType": "Usage",
+        "projectNumber": line.get("projectNumber") or "",
+        "projectTaskNumber": line.get("projectTaskNumber") or "",
+        "postingDate": line.get("postingDate"),
+        "documentNumber": line.get("documentNumber") or "",
+        "externalDocumentNumber": line.get("externalDocumentNumber") or "",
+        "type": "Resource" if line.get("resourceNumber") else "G/L Account",
+        "number": line.get("resourceNumber") or line.get("accountNumber") or "",
+        "description": line.get("description") or "",
+        "quantity": _money(quantity),
+        "unitCost": _money(unit_cost),
+        # BC rounds amounts to the nearest cent, halves away from zero (Round's "=").
+        "totalCost": _money((unit_cost * quantity).quantize(_CENT, ROUND_HALF_UP)),
+        "unitPrice": _money(unit_price),
+        "totalPrice": _money((unit_price * quantity).quantize(_CENT, ROUND_HALF_UP)),
+        "journalBatchName": journal.get("code") or "",
+    }
 
 
 def post_payment_journal(emu: "BusinessCentralEmulator", cid: str, journal: Record) -> Touched:

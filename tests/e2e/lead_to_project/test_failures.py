@@ -161,7 +161,10 @@ def test_erp_rejection_holds_psa_then_retry_resumes_at_erp_step(
     assert exc.queue == "finance-ops"
     assert exc.detail["error"]["code"] == "USER_ERROR"
     assert "department" in exc.detail["error"]["detail"]
-    assert accord.get("Opportunity", opp).get("Integration_Status__c") in (None, "")
+    # Sales sees the refusal on the opportunity, like a validation failure.
+    status = accord.get("Opportunity", opp)["Integration_Status__c"]
+    assert status.startswith("Needs attention: ERP refused the project: ")
+    assert "department" in status
     customers_before = len(accord.records("netsuite", "customer"))
     workspaces_before = len(accord.records("kantata", "workspaces"))
 
@@ -270,6 +273,8 @@ def test_business_central_rejection_holds_psa_then_retry_resumes_at_erp_step(
     assert exc.detail["erp"] == "business_central"
     assert exc.detail["error"]["code"] == "Application_FieldValidationException"
     assert "DATA-AI" in exc.detail["error"]["detail"]
+    status = accord.get("Opportunity", opp)["Integration_Status__c"]
+    assert status.startswith("Needs attention: ERP refused the project: ")
     project = f"PRJ-SF-{opp}"
     assert accord.billing_schedule(project, "business_central") == []
     customers_before = len(accord.records("business_central", "customers"))

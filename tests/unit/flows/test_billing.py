@@ -4,11 +4,14 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from accord.domain import BillingModel, Expense, Money, TimeEntry
 from accord.errors import BusinessRuleError, ConfigError
-from accord.flows.billing.post import classify, external_id_for
+from accord.connectors.business_central.errors import translate as bc_translate
+from accord.connectors.netsuite.errors import translate as netsuite_translate
+from accord.flows.billing.post import POSTING_REJECTED, UNCLASSIFIED, classify, external_id_for
 from accord.flows.billing.settings import load_billing_settings
 from accord.flows.billing.validation import PeriodTable, ProjectFacts, check_entry
 from accord.rules import load_rules
@@ -132,26 +135,83 @@ def test_billable_expense_must_be_in_the_project_currency() -> None:
     assert [p.code for p in problems] == ["billing.billable_mismatch"]
 
 
+def _netsuite(detail: str) -> httpx.Response:
+    body = {
+        "type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1",
+        "title": "Bad Request",
+        "status": 400,
+        "o:errorDetails": [{"detail": detail, "o:errorCode": "USER_ERROR"}],
+    }
+    return httpx.Response(400, json=body)
+
+
+def _bc(message: str, code: str = "Application_FieldValidationException") -> httpx.Response:
+    body = {"error": {"code": code, "message": f"{message}  CorrelationId:  0f0e0d0c."}}
+    return httpx.Response(400, json=body)
+
+
 @pytest.mark.parametrize(
-    ("detail", "code"),
+    ("response", "translate", "code"),
     [
         (
-            "... You have entered an Invalid Field Value 999 for the following field: department",
+            _netsuite(
+                "You have entered an Invalid Field Value 999 for the following field: department"
+            ),
+            netsuite_translate,
             "erp.dimension.invalid",
         ),
-        ("... Invalid Field Value 12 for the following field: customer", "project.inactive"),
-        ("... Invalid Field Value 9 for the following field: employee", "erp.resource.unknown"),
         (
-            "The transaction date is not within the date range of your accounting period.",
+            _netsuite("Invalid Field Value 12 for the following field: customer"),
+            netsuite_translate,
+            "project.inactive",
+        ),
+        (
+            _netsuite("Invalid Field Value 9 for the following field: employee"),
+            netsuite_translate,
+            "erp.resource.unknown",
+        ),
+        (
+            _netsuite(
+                "The transaction date is not within the date range of your accounting period."
+            ),
+            netsuite_translate,
             "period.closed",
         ),
-        ("Posting Date is not within your range of allowed posting dates.", "period.closed"),
-        ("Project P1 is blocked with type Posting.", "project.inactive"),
-        ("You must enter a value for Duration.", "erp.posting.rejected"),
+        (_netsuite("You must enter a value for Duration."), netsuite_translate, POSTING_REJECTED),
+        (
+            _bc("Posting Date is not within your range of allowed posting dates."),
+            bc_translate,
+            "period.closed",
+        ),
+        (_bc("Project P1 is blocked with type Posting."), bc_translate, "project.inactive"),
+        (
+            _bc(
+                "The field No. contains a value (R9) that cannot be found in the related table "
+                "(resource)."
+            ),
+            bc_translate,
+            "erp.resource.unknown",
+        ),
+        (
+            _bc("The dimension value X has not been set up for dimension DEPARTMENT."),
+            bc_translate,
+            "erp.dimension.invalid",
+        ),
     ],
 )
-def test_refusals_are_classified(detail: str, code: str) -> None:
-    assert classify(BusinessRuleError(detail=detail, status_code=400)) == code
+def test_vendor_refusals_classify_through_their_reason(response, translate, code) -> None:
+    """Each vendor's documented error body -> its translation's reason -> the flow's code."""
+    error = translate(response, connector="erp", resource="timeBill")
+    assert error.reason is not None
+    assert classify(error) == code
+
+
+def test_a_refusal_without_a_reason_goes_to_integration() -> None:
+    """A connector that cannot tell what a refusal is about must not be guessed at."""
+    error = BusinessRuleError(detail="Posting Date is not within your range", status_code=400)
+    code = classify(error)
+    assert code == UNCLASSIFIED
+    assert RULES.route(code).queue.value == "integration"
 
 
 def test_external_ids() -> None:

@@ -17,7 +17,7 @@
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
@@ -31,8 +31,10 @@ from accord.connectors.base import Connector
 from accord.connectors.budget import Budget
 from accord.connectors.business_central.config import BusinessCentralConfig
 from accord.connectors.business_central.errors import translate
+from accord.connectors.roles import Erp
 from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
+from accord.rules import Rules
 
 __all__ = ["MAX_PAGE_SIZE", "RESOURCES", "BcResource", "BusinessCentralConnector"]
 
@@ -42,6 +44,8 @@ MAX_PAGE_SIZE = 20_000
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _KEYSET = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}T[0-9:.]+Z)\|(?P<id>[0-9a-fA-F-]{36})$")
 _ORDER = "lastModifiedDateTime asc,id asc"
+_FILTER_CHUNK = 15
+"""Document numbers per ``$filter`` of ``or`` terms: keeps the URL well under BC's limits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ RESOURCES: dict[str, BcResource] = {
         BcResource("dimensionValues", None),
         BcResource("accountingPeriods", None),
         BcResource("currencies", None),
+        BcResource("projectLedgerEntries", None),
     )
 }
 """Every entity set the connector reads, by name."""
@@ -336,6 +341,125 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         response = self.send("POST", f"{journal}/Microsoft.NAV.post", resource=resource)
         self.raise_for_status(response, resource=resource)
         return True
+
+    # ----------------------------------------------------------------- journal batches
+    def journal_batch(self, code: str, *, display_name: str = "") -> str:
+        """The id of the general journal batch ``code`` (``Code[10]``), created when missing.
+
+        A create racing another finds the batch the other created (BC refuses the same code
+        twice).
+        """
+        if not code or len(code) > 10 or code != code.strip():
+            raise ValueError("a journal batch code holds 1 to 10 characters")
+        for attempt in (1, 2):
+            response = self.send(
+                "GET",
+                f"/companies({self.company_id})/journals",
+                resource="journals",
+                params={"$filter": f"code eq {_odata_string(code)}"},
+            )
+            self.raise_for_status(response, resource="journals", external_id=code)
+            found = self.json_object(response, resource="journals").get("value") or ()
+            if found and isinstance(found[0], dict):
+                return str(found[0]["id"])
+            response = self.send(
+                "POST",
+                f"/companies({self.company_id})/journals",
+                resource="journals",
+                json={"code": code, "displayName": display_name or code},
+            )
+            if response.status_code == httpx.codes.CREATED:
+                return str(self.json_object(response, resource="journals")["id"])
+            error = self.translate_error(response, resource="journals", external_id=code)
+            if not isinstance(error, ConflictError) or attempt == 2:
+                raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def batch_lines(self, journal_id: str) -> list[RawRecord]:
+        """Every line staged in the journal batch ``journal_id`` (one page: batches are small)."""
+        response = self.send(
+            "GET",
+            f"{self._batch(journal_id)}/journalLines",
+            resource="journalLines",
+            params={"$top": MAX_PAGE_SIZE},
+        )
+        self.raise_for_status(response, resource="journalLines")
+        values = self.json_object(response, resource="journalLines").get("value") or ()
+        return [v for v in values if isinstance(v, dict)]
+
+    def stage_line(self, journal_id: str, fields: Mapping[str, Any]) -> RawRecord:
+        """``POST`` one line into the batch (not idempotent: read the batch first)."""
+        response = self.send(
+            "POST",
+            f"{self._batch(journal_id)}/journalLines",
+            resource="journalLines",
+            json=dict(fields),
+        )
+        self.raise_for_status(
+            response, resource="journalLines", external_id=str(fields.get("documentNumber") or "")
+        )
+        return self.json_object(response, resource="journalLines")
+
+    def delete_line(self, journal_id: str, line_id: str) -> None:
+        """Remove a staged line; one already gone (posted or removed) is not an error."""
+        response = self.send(
+            "DELETE",
+            f"{self._batch(journal_id)}/journalLines({_guid(line_id)})",
+            resource="journalLines",
+            headers={"If-Match": "*"},
+        )
+        if response.status_code != httpx.codes.NOT_FOUND:
+            self.raise_for_status(response, resource="journalLines")
+
+    def post_batch(self, journal_id: str) -> None:
+        """``Microsoft.NAV.post`` the batch: all or nothing (BC refuses the whole batch)."""
+        response = self.send(
+            "POST", f"{self._batch(journal_id)}/Microsoft.NAV.post", resource="journals"
+        )
+        self.raise_for_status(response, resource="journals")
+
+    def delete_batch(self, journal_id: str) -> None:
+        """Remove an (emptied) journal batch; one already gone is not an error."""
+        response = self.send(
+            "DELETE", self._batch(journal_id), resource="journals", headers={"If-Match": "*"}
+        )
+        if response.status_code != httpx.codes.NOT_FOUND:
+            self.raise_for_status(response, resource="journals")
+
+    def ledger_entries(self, document_numbers: Sequence[str]) -> dict[str, RawRecord]:
+        """Project ledger entries (posted) by document number: what BC holds as posted.
+
+        ``projectLedgerEntries`` is the read-only custom API page of Accord's AL extension
+        over BC's Job Ledger Entry table (the standard v2.0 API has none).
+        """
+        found: dict[str, RawRecord] = {}
+        numbers = list(dict.fromkeys(document_numbers))
+        for start in range(0, len(numbers), _FILTER_CHUNK):
+            chunk = numbers[start : start + _FILTER_CHUNK]
+            condition = " or ".join(f"documentNumber eq {_odata_string(n)}" for n in chunk)
+            response = self.send(
+                "GET",
+                f"/companies({self.company_id})/projectLedgerEntries",
+                resource="projectLedgerEntries",
+                params={"$filter": condition, "$top": MAX_PAGE_SIZE},
+            )
+            self.raise_for_status(response, resource="projectLedgerEntries")
+            body = self.json_object(response, resource="projectLedgerEntries")
+            for record in body.get("value") or ():
+                if isinstance(record, dict) and record.get("documentNumber"):
+                    found.setdefault(str(record["documentNumber"]), record)
+        return found
+
+    def _batch(self, journal_id: str) -> str:
+        return f"/companies({self.company_id})/journals({_guid(journal_id)})"
+
+    @override
+    def as_erp(self, rules: Rules) -> Erp:
+        """This connection in the ERP role (see :mod:`accord.connectors.business_central.erp`)."""
+        # erp.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.business_central.erp import BusinessCentralErp  # noqa: PLC0415
+
+        return BusinessCentralErp(self, rules)
 
     # ----------------------------------------------------------------- webhooks
     def create_subscription(

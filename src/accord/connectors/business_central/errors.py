@@ -28,7 +28,7 @@ import httpx
 from accord.connectors.http import redact_text, request_id_of, translate_http_error
 from accord.errors import BusinessRuleError, ConflictError, ConnectorError, PermanentError
 
-__all__ = ["BcErrorBody", "parse_error", "translate"]
+__all__ = ["BcErrorBody", "parse_error", "refusal_reason", "translate"]
 
 _CORRELATION = re.compile(r"\s*CorrelationId:\s*(?P<id>[0-9a-fA-F-]+)\.?\s*$")
 _CONFLICT_CODES = frozenset({"Request_EntityChanged", "Internal_EntityWithSameKeyExists"})
@@ -67,6 +67,51 @@ def parse_error(response: httpx.Response) -> BcErrorBody:
     return BcErrorBody(None, None)
 
 
+_RELATED = re.compile(r"cannot be found in the related table \((?P<table>[^)]+)\)", re.IGNORECASE)
+_TABLE_REASONS = {
+    "resource": "resource_unknown",
+    "employee": "resource_unknown",
+    "job": "project_inactive",
+    "project": "project_inactive",
+    "customer": "customer_invalid",
+    "dimension value": "dimension_invalid",
+}
+
+
+_CODE_REASONS = {
+    "Internal_EntityWithSameKeyExists": "duplicate",
+    "BadRequest_NotFound": "not_found",
+    "Internal_RecordNotFound": "not_found",
+}
+_TEXT_REASONS = (
+    ("allowed posting dates", "period_closed"),
+    ("posting date is not within", "period_closed"),
+    ("blocked", "project_inactive"),
+    ("dimension value", "dimension_invalid"),
+    ("exchange rate", "rate_missing"),
+)
+"""Phrases of BC's validation texts (``Application_*``) -> reason, first match wins."""
+
+
+def refusal_reason(code: str | None, message: str | None) -> str | None:
+    """The canonical reason (:data:`accord.errors.REASONS`) of a Business Central refusal.
+
+    BC answers validation failures as ``Application_*`` codes whose meaning is in the message
+    (an AL ``Error()`` text); it is read here, once, so no caller parses BC's wording.
+    """
+    if code in _CODE_REASONS:
+        return _CODE_REASONS[code]
+    if not (code or "").startswith("Application_"):
+        return None
+    text = (message or "").lower()
+    for phrase, reason in _TEXT_REASONS:
+        if phrase in text:
+            return reason
+    found = _RELATED.search(message or "")
+    table = found["table"].strip().lower() if found else ""
+    return _TABLE_REASONS.get(table, "validation")
+
+
 def translate(
     response: httpx.Response,
     *,
@@ -97,6 +142,7 @@ def translate(
             request_id=request_id,
             code=parsed.code,
             detail=detail,
+            reason=refusal_reason(parsed.code, parsed.message),
         )
     error = translate_http_error(
         response,

@@ -28,6 +28,7 @@ from accord.domain import (
     Address,
     BillingModel,
     Customer,
+    Expense,
     ExternalRef,
     Invoice,
     InvoiceLine,
@@ -49,6 +50,7 @@ __all__ = [
     "bc_number",
     "customer_from_canonical",
     "customer_to_canonical",
+    "journal_line_from_expense",
     "journal_line_from_time_entry",
     "payment_to_canonical",
     "project_from_canonical",
@@ -342,6 +344,23 @@ def journal_line_from_time_entry(
     else:
         body["unitPrice"] = 0
     return body
+
+
+def journal_line_from_expense(expense: Expense, *, project_number: str, key: str) -> dict[str, Any]:
+    """A project journal line posting an approved expense: one unit at its amount.
+
+    A non-billable expense posts at a zero unit price (cost only).
+    """
+    amount = _number(expense.amount.amount)
+    return {
+        "postingDate": expense.date.isoformat(),
+        "projectNumber": project_number,
+        "quantity": 1,
+        "unitCost": amount,
+        "unitPrice": amount if expense.billable else 0,
+        "description": expense.description[:100],
+        "externalDocumentNumber": bc_number(key, length=35),
+    }
 
 
 # --------------------------------------------------------------------------- invoices, payments

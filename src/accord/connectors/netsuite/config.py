@@ -10,7 +10,20 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from accord.connectors.config import ConnectorConfig
 
-__all__ = ["NetSuiteConfig", "SigningAlgorithm"]
+__all__ = ["DEFAULT_EXPENSE_CATEGORIES", "NetSuiteConfig", "SigningAlgorithm"]
+
+DEFAULT_EXPENSE_CATEGORIES: dict[str, str] = {
+    "travel": "1",
+    "lodging": "2",
+    "meals": "3",
+    "mileage": "4",
+    "software": "5",
+    "supplies": "6",
+    "other": "7",
+}
+"""Canonical expense category -> NetSuite ``expenseCategory`` internal id, when the connection
+names none: the sandbox account's ids [inferred]. A real account has its own: list them with
+``accord connections discover NAME`` and set ``expense_categories`` in ``accord.yaml``."""
 
 SigningAlgorithm = Literal["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 """JWT algorithms NetSuite's M2M setup accepts for the client assertion."""
@@ -46,6 +59,10 @@ class NetSuiteConfig(ConnectorConfig):
     """Requested scope."""
     account_timezone: str = "UTC"
     """Time zone SuiteQL timestamps are rendered in (the integration role's preference)."""
+    expense_categories: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_EXPENSE_CATEGORIES)
+    )
+    """Canonical expense category (``travel`` ...) -> the account's expense category id."""
     rate_per_s: float = Field(default=5.0, gt=0)
     concurrency: int = Field(default=4, ge=1)
     """Keep below the account's limit (5 on a shared tier, +10 per SuiteCloud Plus licence),

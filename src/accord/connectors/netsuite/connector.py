@@ -29,8 +29,10 @@ from accord.connectors.base import Connector
 from accord.connectors.netsuite.auth import NetSuiteAuth
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.errors import translate
+from accord.connectors.roles import Erp
 from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
 from accord.errors import ConnectorError, NotFoundError, PermanentError
+from accord.rules import Rules
 
 __all__ = ["MAX_PAGE_SIZE", "RESOURCES", "NetSuiteConnector", "NetSuiteResource"]
 
@@ -204,6 +206,21 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         record_id = self._located_id(response, resource=resource, external_id=external_id)
         return WriteResult(id=record_id, created=not existed)
 
+    def put(self, resource: str, external_id: str, fields: Mapping[str, Any]) -> str:
+        """``PUT /record/v1/{type}/eid:{external_id}`` without the lookup; the internal id.
+
+        The same idempotent upsert as :meth:`upsert`, for bursts that do not need to know
+        whether the record existed (the lookup would double the calls).
+        """
+        spec = RESOURCES[self.require_resource(resource)]
+        eid = _eid(external_id)
+        body = {k: v for k, v in fields.items() if k != "externalId"}
+        response = self.send(
+            "PUT", f"/record/v1/{spec.record_type}/eid:{eid}", resource=resource, json=body
+        )
+        self.raise_for_status(response, resource=resource, external_id=external_id)
+        return self._located_id(response, resource=resource, external_id=external_id)
+
     @override
     def update(
         self,
@@ -257,6 +274,14 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         self.raise_for_status(response, resource=resource)
 
     # ----------------------------------------------------------------- describing records
+    @override
+    def as_erp(self, rules: Rules) -> Erp:
+        """This connection in the ERP role (see :mod:`accord.connectors.netsuite.erp`)."""
+        # erp.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.netsuite.erp import NetSuiteErp  # noqa: PLC0415
+
+        return NetSuiteErp(self, rules)
+
     @override
     def describe(self, resource: str, record: RawRecord) -> RecordMeta:
         """Works on both shapes: record API (``lastModifiedDate``) and SuiteQL rows."""

@@ -38,7 +38,14 @@ from accord.errors import (
     PermanentError,
 )
 
-__all__ = ["NetSuiteErrorBody", "UserErrorKind", "classify_user_error", "parse_error", "translate"]
+__all__ = [
+    "NetSuiteErrorBody",
+    "UserErrorKind",
+    "classify_user_error",
+    "parse_error",
+    "refusal_reason",
+    "translate",
+]
 
 UserErrorKind = Literal[
     "duplicate", "closed_period", "invalid_reference", "permission", "locked", "validation"
@@ -103,6 +110,46 @@ def classify_user_error(detail: str | None) -> UserErrorKind:
     return "validation"
 
 
+_FIELD = re.compile(r"following field: (\w+)", re.IGNORECASE)
+_FIELD_REASONS = {
+    "department": "dimension_invalid",
+    "class": "dimension_invalid",
+    "location": "dimension_invalid",
+    "subsidiary": "dimension_invalid",
+    "employee": "resource_unknown",
+    "customer": "customer_invalid",
+    "entity": "customer_invalid",
+    "job": "project_inactive",
+    "currency": "validation",
+}
+"""The field an "Invalid Field Value ... for the following field: X" names -> reason."""
+
+
+def refusal_reason(code: str | None, detail: str | None) -> str | None:
+    """The canonical reason (:data:`accord.errors.REASONS`) of a NetSuite refusal, if known.
+
+    NetSuite answers most refusals with ``USER_ERROR``; the detail text is read here, once, so
+    that no caller outside this package parses NetSuite's wording.
+    """
+    if code == "NONEXISTENT_ID":
+        return "not_found"
+    if code not in _BUSINESS_CODES:
+        return None
+    text = (detail or "").lower()
+    kind = classify_user_error(detail)
+    reason = "validation"
+    if kind == "duplicate":
+        reason = "duplicate"
+    elif kind == "closed_period" or "allowed posting dates" in text:
+        reason = "period_closed"
+    elif "blocked" in text:
+        reason = "project_inactive"
+    elif kind == "invalid_reference":
+        found = _FIELD.search(detail or "")
+        reason = _FIELD_REASONS.get(found.group(1).lower() if found else "", "validation")
+    return reason
+
+
 def translate(
     response: httpx.Response,
     *,
@@ -137,6 +184,7 @@ def translate(
             request_id=request_id_of(response),
             code=parsed.code,
             detail=detail,
+            reason=refusal_reason(parsed.code, parsed.detail),
         )
     return translate_http_error(
         response,

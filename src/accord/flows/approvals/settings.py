@@ -19,7 +19,7 @@ from typing import Literal
 
 from accord.errors import ConfigError
 from accord.flows.config_sections import PerFileCache, read_section
-from accord.flows.provisioning.settings import flow_settings, read_psa, rules_for
+from accord.flows.shared.settings import flow_settings, read_psa, rules_for
 
 __all__ = ["SECTION", "ApprovalSettings", "approval_settings", "load_approval_settings"]
 

@@ -20,13 +20,20 @@ from accord.domain import Expense, TimeEntry
 from accord.errors import ConfigError
 from accord.flows import stepkit
 from accord.flows.billing import erp
+from accord.flows.billing.confirm import confirm_rejections
 from accord.flows.billing.settings import billing_settings
 from accord.flows.billing.steps import Submission, process_entries
 from accord.flows.connections import Connections
 from accord.flows.context import flow_context
 from accord.store import postings
 
-__all__ = ["SCHEDULE", "enable_hold_release", "release_holds", "release_tick"]
+__all__ = [
+    "SCHEDULE",
+    "confirm_rejected",
+    "enable_hold_release",
+    "release_holds",
+    "release_tick",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +56,11 @@ def release_holds() -> dict[str, Any]:
     released = 0
     for (kind, submission_id), rows in groups.items():
         facts = erp.project_facts(
-            ctx.engine, stepkit.connections().connector, rules, rows[0].project_id, ttl=0
+            ctx.engine, stepkit.erp, rows[0].project_id, rules_version=rules.version, ttl=0
         )
         if facts is None:
             continue
-        connector = stepkit.connections().connector(facts.connection)
-        table = erp.periods(connector, facts, ttl=0)
+        table = erp.periods(stepkit.erp(facts.connection), facts, ttl=0)
         ready = [r for r in rows if not table.is_closed(r.entry_date) and r.entry_json]
         if not ready:
             continue
@@ -72,11 +78,18 @@ def release_holds() -> dict[str, Any]:
     return {"held": len(held), "released": released}
 
 
+@DBOS.step(name="ttb.confirm_rejected", **stepkit.STEP_RETRIES)
+def confirm_rejected() -> dict[str, int]:
+    """Record as posted the rejected entries the ERP holds (:mod:`.confirm`)."""
+    return confirm_rejections()
+
+
 @DBOS.workflow(name="ttb.release_tick")
 def release_tick(scheduled_at: datetime, context: Any) -> None:  # noqa: ANN401 - DBOS's context
-    """A schedule's tick: one :func:`release_holds` pass."""
+    """A schedule's tick: one :func:`release_holds` pass, then one :func:`confirm_rejected`."""
     del scheduled_at, context
     release_holds()
+    confirm_rejected()
 
 
 def enable_hold_release(connections: Connections, config_file: Path | None) -> bool:

@@ -1,42 +1,30 @@
-"""Posting units to the ERP, in parallel, and what each answer means.
+"""Posting units to the ERP through its role, and what each answer means.
 
 A :class:`Unit` is one ERP posting: one entry (``posting: per_entry``) or the entries of one
 project, day and submission with the same billable flag and rate
-(``summary_per_project_day``). :func:`post_units` sends them through a thread pool bounded by
-``max_workers`` (the connection's budget still caps what reaches the ERP, across processes)
-and returns one :class:`Outcome` per unit; a refusal is an outcome, not an exception, and
-:func:`classify` says which exception code it becomes.
+(``summary_per_project_day``). :func:`post_units` hands them to the ERP role
+(:meth:`accord.connectors.roles.Erp.post_entries`) as one batch per submission and returns
+one :class:`Outcome` per unit; a refusal is an outcome, not an exception, and
+:func:`classify` turns the refusal's canonical ``reason`` into an exception code.
 
-Idempotency: NetSuite ``PUT .../eid:<external id>``; Business Central journal lines are
-verified before they are created by their document number (the connector's ``upsert``), and
-the journal batch is posted afterwards (:func:`post_bc_journal`).
+Idempotency is the role's: every posting carries its key (the entry's id or the summary's),
+and the ERP books a key once whatever happens (see each ERP's implementation). Postings the
+ERP answered with a transient failure are sent again here, with backoff, keeping the rest of
+the burst going.
 """
 
 import hashlib
 import re
-import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from functools import partial
 from typing import Any, Final
 
-from accord.connectors.base import Connector
-from accord.connectors.business_central.mapping import (
-    BusinessCentralLookups,
-    bc_number,
-    journal_line_from_time_entry,
-)
-from accord.connectors.netsuite.errors import classify_user_error
-from accord.connectors.netsuite.mapping import (
-    NetSuiteLookups,
-    expense_report_from_canonical,
-    time_bill_from_canonical,
-)
+from accord.connectors.roles import EntryPosting, Erp, PostingBatch, PostingOutcome
 from accord.domain import Expense, Money, TimeEntry
-from accord.errors import MappingError, PermanentError
-from accord.flows.billing import erp
+from accord.errors import ConnectorError, MappingError, PermanentError, RetryableError
+from accord.flows.billing.erp import erp_project
 from accord.flows.billing.validation import (
     INACTIVE,
     PERIOD_CLOSED,
@@ -49,13 +37,13 @@ __all__ = [
     "INVALID_DIMENSION",
     "POSTING_REJECTED",
     "RESOURCE_UNKNOWN",
+    "UNCLASSIFIED",
     "Outcome",
     "Unit",
     "amount_of",
     "classify",
     "external_id_for",
     "make_units",
-    "post_bc_journal",
     "post_units",
     "redated",
 ]
@@ -63,20 +51,22 @@ __all__ = [
 INVALID_DIMENSION: Final = "erp.dimension.invalid"
 RESOURCE_UNKNOWN: Final = "erp.resource.unknown"
 POSTING_REJECTED: Final = "erp.posting.rejected"
+UNCLASSIFIED: Final = "connector.refusal_unclassified"
+"""A refusal whose connector set no reason: the integration team looks at the connector (it
+routes there), rather than the refusal being silently filed as some business problem."""
 
 _EID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_FIELD = re.compile(r"following field: (\w+)", re.IGNORECASE)
-_DIMENSION_FIELDS = frozenset({"department", "class", "location", "subsidiary"})
-_NS_EXPENSE_CATEGORIES: Final = {
-    "travel": "1",
-    "lodging": "2",
-    "meals": "3",
-    "mileage": "4",
-    "software": "5",
-    "supplies": "6",
-    "other": "7",
+_REASON_CODES: Final = {
+    "period_closed": PERIOD_CLOSED,
+    "dimension_invalid": INVALID_DIMENSION,
+    "project_inactive": INACTIVE,
+    "customer_invalid": INACTIVE,
+    "resource_unknown": RESOURCE_UNKNOWN,
 }
-"""[inferred] NetSuite expense category ids of the sandbox account, by canonical category."""
+"""Canonical refusal reason -> exception code (a refused customer is an inactive project:
+the ERP will not book to the project's customer). Any other reason is
+``erp.posting.rejected`` with the ERP's own code and text; none is :data:`UNCLASSIFIED`."""
+_ATTEMPTS: Final = 8
 
 Entry = TimeEntry | Expense
 
@@ -187,200 +177,101 @@ def _time_entry(unit: Unit) -> TimeEntry:
     )
 
 
-def _post_netsuite(
-    connector: Connector[Any], facts: ProjectFacts, unit: Unit, ttl: float
-) -> str | None:
-    first = unit.entries[0]
-    resource = first.resource_id
-    found = erp.employee(connector, resource, ttl=ttl) if resource else None
-    if found is None:
-        return None
-    records = {"employee": {resource or "": found["id"]}, "job": {facts.project_id: facts.erp_id}}
-    dims = unit.plan.dimensions
-    if isinstance(first, TimeEntry):
-        body = time_bill_from_canonical(
-            _time_entry(unit),
-            lookups=NetSuiteLookups(subsidiaries={}, currencies={}, records=records),
-            department=dims["department"],
-            class_=dims["class"],
-        )
-        return erp.put_by_external_id(connector, "timeBill", unit.external_id, body)
-    expense = first.model_copy(
-        update={
-            "date": unit.plan.posting_date,
-            "billable": unit.plan.billable,
-            "description": _memo(unit),
-        }
-    )
-    lookups = NetSuiteLookups(
-        # An expense report belongs to its employee's subsidiary (NetSuite refuses another).
-        subsidiaries={facts.legal_entity: found["subsidiary"]},
-        currencies=erp.netsuite_currencies(connector, ttl=ttl),
-        expense_categories=_NS_EXPENSE_CATEGORIES,
-        records=records,
-    )
-    body = expense_report_from_canonical(
-        [expense], employee_id=resource or "", legal_entity=facts.legal_entity, lookups=lookups
-    )
-    for line in body["expense"]["items"]:
-        line["department"] = {"id": dims["department"]}
-        line["class"] = {"id": dims["class"]}
-    return erp.put_by_external_id(connector, "expenseReport", unit.external_id, body)
-
-
-def _post_bc(company: Connector[Any], facts: ProjectFacts, unit: Unit) -> str | None:
-    first = unit.entries[0]
-    number = bc_number(unit.external_id)
-    if isinstance(first, TimeEntry):
-        resource = first.resource_id
-        lookups = BusinessCentralLookups(
-            legal_entity=facts.legal_entity,
-            resources={resource: bc_number(resource)},
-            records={"projects": {facts.project_id: facts.erp_id}},
-        )
-        body = journal_line_from_time_entry(_time_entry(unit), lookups=lookups)
-    else:
-        amount = first.amount.amount
-        body = {
-            "postingDate": unit.plan.posting_date.isoformat(),
-            "projectNumber": facts.erp_id,
-            "quantity": 1,
-            "unitCost": float(amount),
-            "unitPrice": float(amount) if unit.plan.billable else 0,
-            "description": _memo(unit)[:100],
-            "externalDocumentNumber": bc_number(unit.external_id, length=35),
-        }
-    with_key = {k: v for k, v in body.items() if k != "documentNumber"}
-    erp.with_retries(lambda: company.upsert("journalLines", number, with_key))
-    return number
-
-
-_FIELD_CODES: Final = {
-    **dict.fromkeys(_DIMENSION_FIELDS, INVALID_DIMENSION),
-    "customer": INACTIVE,
-    "employee": RESOURCE_UNKNOWN,
-}
-"""Refused reference field -> exception code (a refused job is an inactive project)."""
-
-
-def classify(error: PermanentError | MappingError) -> str:
-    """The exception code of an ERP refusal (closed period, invalid dimension, inactive ...)."""
-    detail = str(error) if isinstance(error, MappingError) else (error.detail or str(error))
-    kind = classify_user_error(detail)
-    lowered = detail.lower()
-    code = POSTING_REJECTED
+def classify(error: ConnectorError | MappingError) -> str:
+    """The exception code of an ERP refusal, from its canonical ``reason``."""
     if isinstance(error, MappingError):
-        pass
-    elif kind == "closed_period" or "allowed posting dates" in lowered:
-        code = PERIOD_CLOSED
-    elif "blocked" in lowered:
-        code = INACTIVE
-    elif kind == "invalid_reference":
-        found = _FIELD.search(detail)
-        code = _FIELD_CODES.get(found.group(1).lower() if found else "", POSTING_REJECTED)
-    return code
+        return POSTING_REJECTED
+    if error.reason is None:
+        return UNCLASSIFIED
+    return _REASON_CODES.get(error.reason, POSTING_REJECTED)
 
 
-def _error_detail(error: PermanentError | MappingError) -> dict[str, Any]:
-    if isinstance(error, PermanentError):
+def _error_detail(error: ConnectorError | MappingError) -> dict[str, Any]:
+    if isinstance(error, ConnectorError):
         return {
             "error": type(error).__name__,
             "code": error.code,
-            "detail": error.detail or str(error),
+            "reason": error.reason,
+            "detail": error.detail or error.message,
             "status_code": error.status_code,
         }
     return {"error": type(error).__name__, "detail": str(error)}
 
 
+def _posting(unit: Unit) -> EntryPosting:
+    first = unit.entries[0]
+    entry: TimeEntry | Expense
+    if isinstance(first, TimeEntry):
+        entry = _time_entry(unit)
+    else:
+        entry = first.model_copy(
+            update={
+                "date": unit.plan.posting_date,
+                "billable": unit.plan.billable,
+                "description": _memo(unit),
+            }
+        )
+    dims = unit.plan.dimensions
+    return EntryPosting(
+        key=unit.external_id,
+        entry=entry,
+        entry_ids=tuple(e.id for e in unit.entries),
+        dimensions={k: dims[k] for k in ("department", "class") if dims.get(k)},
+    )
+
+
 def post_units(
-    connector: Connector[Any],
+    erp: Erp,
     facts: ProjectFacts,
     units: Sequence[Unit],
     *,
-    max_workers: int,
-    ttl: float,
+    batch_id: str,
+    sleep: float = 0.2,
 ) -> list[Outcome]:
-    """Post every unit (in parallel); one outcome each, in order.
+    """Post every unit as one batch through the ERP role; one outcome each, in order.
 
-    Retryable failures are retried per call (:func:`~.erp.with_retries`); one that persists
-    propagates, ending the step so that DBOS retries it (every PUT is idempotent).
+    Postings answered with a transient failure (or a batch that raised one) are sent again
+    with backoff; after :data:`_ATTEMPTS` the failure propagates, ending the step so that DBOS
+    retries it (every posting is idempotent by its key).
     """
-    target: Any = connector
-    if facts.erp == "business_central":
-        target = connector.for_company(facts.legal_entity)  # type: ignore[attr-defined]
-
-    def one(unit: Unit) -> Outcome:
+    by_key = {u.external_id: u for u in units}
+    postings = {u.external_id: _posting(u) for u in units}
+    project = erp_project(facts)
+    results: dict[str, PostingOutcome] = {}
+    pending = list(postings)
+    for attempt in range(_ATTEMPTS):
+        batch = PostingBatch(
+            batch_id=batch_id, project=project, postings=tuple(postings[k] for k in pending)
+        )
+        retry_after: float | None = None
         try:
-            if facts.erp == "business_central":
-                record_id = _post_bc(target, facts, unit)
-            else:
-                record_id = erp.with_retries(lambda: _post_netsuite(target, facts, unit, ttl))
-        except (PermanentError, MappingError) as exc:
-            return Outcome(unit=unit, error=exc, code=classify(exc), detail=_error_detail(exc))
-        if record_id is None:
-            return Outcome(
-                unit=unit,
-                code=RESOURCE_UNKNOWN,
-                detail={"detail": f"no ERP employee for resource {unit.entries[0].resource_id}"},
-            )
-        return Outcome(unit=unit, record_id=record_id)
-
-    if len(units) <= 1 or max_workers <= 1:
-        return [one(u) for u in units]
-    return list(_pool(connector, max_workers).map(one, units))
-
-
-_pools: dict[str, ThreadPoolExecutor] = {}
-_pools_lock = threading.Lock()
+            answered = erp.post_entries(batch)
+        except RetryableError as exc:
+            if attempt == _ATTEMPTS - 1:
+                raise
+            retry_after = exc.retry_after
+            answered = []
+        for outcome in answered:
+            if isinstance(outcome.error, RetryableError):
+                if attempt == _ATTEMPTS - 1:
+                    raise outcome.error
+                retry_after = max(retry_after or 0.0, outcome.error.retry_after or 0.0) or None
+                continue
+            results[outcome.key] = outcome
+        pending = [k for k in pending if k not in results]
+        if not pending:
+            break
+        time.sleep(retry_after or min(5.0, sleep * 2**attempt))
+    return [_outcome(by_key[key], results[key]) for key in postings]
 
 
-def _pool(connector: Connector[Any], max_workers: int) -> ThreadPoolExecutor:
-    """One thread pool per connection and process, twice as wide as the connection's concurrency.
-
-    Shared by every run of the process: the runs' postings queue here rather than as dozens
-    of threads waiting at the connection's budget. Twice the concurrency, so that a thread is
-    always waiting at the budget when a call ends: each thread also spends time outside its
-    slot (building the body, reading the answer), and with only as many threads as slots the
-    ERP's slots sat idle meanwhile (about 30% of the time at quarter-end volumes).
-    """
-    key = f"{connector.name}@{connector.config.base_url}"
-    width = max(1, min(max_workers, 2 * connector.config.concurrency))
-    with _pools_lock:
-        pool = _pools.get(key)
-        if pool is None:
-            pool = _pools[key] = ThreadPoolExecutor(
-                max_workers=width, thread_name_prefix=f"ttb-{connector.name}"
-            )
-        return pool
-
-
-def post_bc_journal(
-    connector: Connector[Any], facts: ProjectFacts, outcomes: list[Outcome]
-) -> list[Outcome]:
-    """Post the company's time journal after its lines were staged; a refusal fails them all.
-
-    BC posts a batch all or nothing, so a refused post turns every staged line of this
-    submission into a refusal (their lines are removed from the batch, so the next
-    submission's post is not blocked by them).
-    """
-    staged = [o for o in outcomes if o.posted]
-    if facts.erp != "business_central" or not staged:
-        return outcomes
-    company: Any = connector.for_company(facts.legal_entity)  # type: ignore[attr-defined]
-    try:
-        erp.with_retries(lambda: company.post_journal("time"))
-    except PermanentError as exc:
-        for outcome in staged:
-            line = erp.with_retries(
-                partial(company.get_by_external_id, "journalLines", outcome.record_id)
-            )
-            if line is not None:
-                erp.with_retries(partial(company.delete, "journalLines", str(line["id"])))
-            outcome.record_id = None
-            outcome.error = exc
-            outcome.code = classify(exc)
-            outcome.detail = _error_detail(exc)
-    return outcomes
+def _outcome(unit: Unit, answer: PostingOutcome) -> Outcome:
+    if answer.posted:
+        return Outcome(unit=unit, record_id=answer.record_id)
+    error = answer.error or PermanentError("the ERP gave no outcome", reason="validation")
+    if not isinstance(error, PermanentError):
+        error = PermanentError(error.message, detail=error.detail, reason=error.reason)
+    return Outcome(unit=unit, error=error, code=classify(error), detail=_error_detail(error))
 
 
 def amount_of(entry: Entry) -> Money | None:

@@ -34,10 +34,11 @@ from typing import Any, Final
 import sqlalchemy as sa
 from dbos import DBOS
 
+from accord.connectors.roles import PostingKind
 from accord.domain import Expense, Money, TimeEntry, Timesheet
 from accord.flows import stepkit
 from accord.flows.billing import erp
-from accord.flows.billing.post import Outcome, amount_of, make_units, post_bc_journal, post_units
+from accord.flows.billing.post import Outcome, amount_of, make_units, post_units
 from accord.flows.billing.post import redated as redated_unit
 from accord.flows.billing.settings import BillingSettings, billing_settings
 from accord.flows.billing.validation import (
@@ -50,17 +51,21 @@ from accord.flows.billing.validation import (
 )
 from accord.flows.context import flow_context
 from accord.flows.record_event import journaled
+from accord.flows.shared.exclusive import exclusive
 from accord.rules import Rules
 from accord.store import exceptions, lineage, postings
 from accord.store.postings import HELD, POSTED, REJECTED, Posting
 
 __all__ = [
     "FLOW",
+    "PassResult",
+    "Submission",
     "SubmissionRequest",
     "dedupe_key",
     "load_submission",
     "post_submission",
     "process_entries",
+    "record_pass",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,7 +115,7 @@ class SubmissionRequest:
 
 
 @dataclass
-class _Result:
+class PassResult:
     """What became of each entry in one pass."""
 
     posted: list[tuple[Entry, Outcome]]
@@ -128,7 +133,7 @@ def _decide(
     rules: Rules,
     settings: BillingSettings,
     posting_date: dt.date | None,
-    result: _Result,
+    result: PassResult,
 ) -> list[tuple[Entry, EntryPlan]]:
     """Validate each entry and apply the closed-period policy; returns what to post."""
     planned: list[tuple[Entry, EntryPlan]] = []
@@ -166,37 +171,59 @@ def _post(
     planned: list[tuple[Entry, EntryPlan]],
     *,
     facts: ProjectFacts,
-    submission_id: str,
+    sub: Submission,
     settings: BillingSettings,
-    result: _Result,
+    result: PassResult,
 ) -> None:
-    """Post the planned entries; refusals go to ``result`` by code, closed periods by policy."""
-    connector = stepkit.connections().connector(facts.connection)
+    """Post the planned entries; refusals go to ``result`` by code, closed periods by policy.
+
+    The submission's batch is posted under a lease on it: two passes over the same
+    submission (a retry while a hold release runs, a run recovered while an operator's retry
+    runs) never post at once, because an ERP without an upsert (Business Central stages and
+    posts journal lines) could otherwise book one entry twice. The lease's holder is the
+    executing workflow, so the same run re-executing this step after a crash takes it back at
+    once.
+    """
+    batch_id = f"{sub.kind}:{sub.submission_id}"
+    with exclusive(f"posting:{facts.connection}:{batch_id}"):
+        _post_under_lease(
+            planned, facts=facts, batch_id=batch_id, sub=sub, settings=settings, result=result
+        )
+
+
+def _post_under_lease(
+    planned: list[tuple[Entry, EntryPlan]],
+    *,
+    facts: ProjectFacts,
+    batch_id: str,
+    sub: Submission,
+    settings: BillingSettings,
+    result: PassResult,
+) -> None:
+    target = stepkit.erp(facts.connection)
     summary = settings.posting == "summary_per_project_day"
-    units = make_units(planned, summary=summary, submission_id=submission_id)
+    units = make_units(planned, summary=summary, submission_id=sub.submission_id)
     ttl = settings.cache_ttl_s
-    workers = settings.max_workers
-    outcomes = post_units(connector, facts, units, max_workers=workers, ttl=ttl)
+    outcomes = post_units(target, facts, units, batch_id=batch_id)
     refused_closed = [o for o in outcomes if o.code == PERIOD_CLOSED]
     if refused_closed:
         # The ERP knows a closed period our read did not show (NetSuite's period record is
         # closed only when every subsidiary is): remember it for the rest of the burst.
         for outcome in refused_closed:
-            erp.note_closed(connector, facts.legal_entity, outcome.unit.plan.posting_date)
+            erp.note_closed(target, facts.legal_entity, outcome.unit.plan.posting_date)
         if settings.closed_period_policy == "redate":
-            table = erp.periods(connector, facts, ttl=ttl)
+            table = erp.periods(target, facts, ttl=ttl)
             for outcome in refused_closed:
                 table = table.with_closed(f"{outcome.unit.plan.posting_date:%Y-%m}")
             again = []
             for outcome in refused_closed:
-                target = table.first_open_on_or_after(outcome.unit.plan.posting_date)
-                if target is not None:
-                    plan = replace(outcome.unit.plan, posting_date=target, period_closed=False)
+                day = table.first_open_on_or_after(outcome.unit.plan.posting_date)
+                if day is not None:
+                    plan = replace(outcome.unit.plan, posting_date=day, period_closed=False)
                     again.append(redated_unit(outcome.unit, plan))
-            retried = post_units(connector, facts, again, max_workers=workers, ttl=ttl)
+            retried = post_units(target, facts, again, batch_id=batch_id) if again else []
             by_id = {o.unit.external_id: o for o in retried}
             outcomes = [by_id.get(o.unit.external_id, o) for o in outcomes]
-    outcomes = post_bc_journal(connector, facts, outcomes)
     for outcome in outcomes:
         for entry in outcome.unit.entries:
             if outcome.posted:
@@ -272,10 +299,10 @@ def _ledger_row(
     )
 
 
-def _record(
+def record_pass(
     conn: sa.Connection,
     sub: Submission,
-    result: _Result,
+    result: PassResult,
     *,
     event_id: str,
     event_type: str,
@@ -319,9 +346,8 @@ def _record(
     ]
     postings.record_many(conn, rows)
     entry_node = "time_entry" if sub.kind == "time" else "expense"
-    record_type = {"time": "timeBill", "expense": "expenseReport"}[sub.kind]
-    if facts is not None and facts.erp == "business_central":
-        record_type = "journalLine"
+    kind: PostingKind = "time" if sub.kind == "time" else "expense"
+    record_type = stepkit.erp(facts.connection).record_type(kind) if facts else "erp:record"
     for entry, outcome in result.posted:
         lineage.link(
             conn,
@@ -338,7 +364,7 @@ def _record(
             conn,
             from_type=entry_node,
             from_id=entry.id,
-            to_type=f"{facts.erp if facts else 'erp'}:{record_type}",
+            to_type=record_type,
             to_id=f"{facts.connection if facts else ''}:{outcome.record_id}",
             relation="posted_as",
             run_id=run_id,
@@ -386,7 +412,7 @@ def _record(
 def _open_exceptions(
     conn: sa.Connection,
     sub: Submission,
-    result: _Result,
+    result: PassResult,
     *,
     facts: ProjectFacts | None,
     settings: BillingSettings,
@@ -463,22 +489,21 @@ def process_entries(
         before = postings.get_many(conn, kind=sub.kind, entry_ids=[e.id for e in sub.entries])
     todo = [e for e in sub.entries if before.get(e.id) is None or before[e.id].status != POSTED]
     previous_codes = {p.code for p in before.values() if p.status != POSTED and p.code}
-    result = _Result(
+    result = PassResult(
         posted=[], rejected=defaultdict(list), held=[], run_id=run_id or DBOS.workflow_id
     )
     facts: ProjectFacts | None = None
     if todo:
         facts = erp.project_facts(
             ctx.engine,
-            stepkit.connections().connector,
-            rules,
+            stepkit.erp,
             sub.project_id,
+            rules_version=rules.version,
             ttl=settings.cache_ttl_s,
         )
         periods = PeriodTable()
         if facts is not None:
-            connector = stepkit.connections().connector(facts.connection)
-            periods = erp.periods(connector, facts, ttl=settings.cache_ttl_s)
+            periods = erp.periods(stepkit.erp(facts.connection), facts, ttl=settings.cache_ttl_s)
         raw_date = (overrides or {}).get("posting_date")
         posting_date = dt.date.fromisoformat(str(raw_date)) if raw_date else None
         planned = _decide(
@@ -491,15 +516,9 @@ def process_entries(
             result=result,
         )
         if planned and facts is not None:
-            _post(
-                planned,
-                facts=facts,
-                submission_id=sub.submission_id,
-                settings=settings,
-                result=result,
-            )
+            _post(planned, facts=facts, sub=sub, settings=settings, result=result)
     with ctx.engine.begin() as conn:
-        recorded = _record(
+        recorded = record_pass(
             conn,
             sub,
             result,

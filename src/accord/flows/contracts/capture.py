@@ -41,7 +41,7 @@ from accord.flows.contracts.versions import (
 )
 from accord.flows.provisioning import reads
 from accord.flows.provisioning.plan import Plan, plan_milestones, project_id_for
-from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions
 from accord.store.journal import NewEvent
 

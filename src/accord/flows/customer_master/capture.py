@@ -33,7 +33,7 @@ from accord.flows.capture import (
 from accord.flows.connections import Connections
 from accord.flows.customer_master.drift import check_erp_customer
 from accord.flows.customer_master.settings import customer_master_settings
-from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import cursors
 from accord.store.cursors import CursorState
 from accord.store.journal import NewEvent

@@ -9,7 +9,7 @@
 Everything is optional. ``capture_interval_s`` defaults to 30 seconds, or to 0 (off) when
 lead-to-project's polling is off: a deployment that drives capture itself turns both off.
 The CRM connection and the rules file are lead-to-project's
-(:mod:`accord.flows.provisioning.settings`): one CRM and one rules file serve both flows.
+(:mod:`accord.flows.shared.settings`): one CRM and one rules file serve both flows.
 The section is re-read when the file changes, so an operator can switch ``erp_drift`` without
 a restart (runs already past their decision keep it).
 

@@ -40,7 +40,7 @@ from accord.flows.capture import (
 from accord.flows.cash import common
 from accord.flows.cash.settings import milestone_settings
 from accord.flows.connections import Connections
-from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store.journal import NewEvent
 
 __all__ = [

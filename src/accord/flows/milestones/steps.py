@@ -31,6 +31,7 @@ from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
 from accord.flows.cash import common
 from accord.flows.cash.settings import milestone_settings
+from accord.flows.shared.exclusive import exclusive
 
 __all__ = [
     "FLOW",
@@ -164,6 +165,18 @@ def _bill_business_central(milestone: Milestone, connection: str, customer: str)
     base: Any = stepkit.connections().connector(connection)
     connector = base.for_company(legal_entity) if legal_entity else base
     key = _bc_key(milestone.id)
+    # BC has no upsert: two runs billing one milestone at once must not both find nothing.
+    with exclusive(f"invoice:{connection}:{key}"):
+        return _bill_bc_invoice(milestone, connection, connector, customer, key)
+
+
+def _bill_bc_invoice(
+    milestone: Milestone,
+    connection: str,
+    connector: Any,  # noqa: ANN401 - the company-scoped BC connector
+    customer: str,
+    key: str,
+) -> dict[str, Any]:
     found = connector.get_by_external_id("salesInvoices", key)
     created = found is None
     if found is None:

@@ -42,7 +42,7 @@ from accord.flows.capture import (
 from accord.flows.connections import Connections
 from accord.flows.context import flow_context
 from accord.flows.provisioning import steps
-from accord.flows.provisioning.settings import flow_settings
+from accord.flows.shared.settings import flow_settings
 from accord.store.journal import NewEvent
 
 __all__ = [

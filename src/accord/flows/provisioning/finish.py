@@ -14,19 +14,22 @@ from accord.connectors.salesforce.mapping import IntegrationStatus, integration_
 from accord.domain import Money
 from accord.flows import stepkit
 from accord.flows.provisioning.plan import Plan
-from accord.flows.provisioning.settings import flow_settings
 from accord.flows.provisioning.steps import (
     FLOW,
+    NEEDS_ATTENTION,
     _psa_on_hold,
     _set_psa_status,
     erp_dedupe_key,
     validation_dedupe_key,
+    write_status,
 )
+from accord.flows.shared.settings import flow_settings
 from accord.store import exceptions
 
 __all__ = [
     "HoldRequest",
     "WriteBackRequest",
+    "erp_refusal_status",
     "hold_psa_project",
     "open_erp_exception",
     "record_success",
@@ -91,7 +94,22 @@ def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
             amount=Money.of(Decimal(plan.amount), plan.currency),
             dedupe_key=erp_dedupe_key(plan.opportunity_id),
         )
-    return {"exception_id": found.id}
+    # Sales sees the refusal where it works, like a validation failure (the write is skipped
+    # when the opportunity already says so, so the echo of this write changes nothing).
+    written = False
+    if plan.opportunity_sf_id:
+        written = write_status(
+            flow_settings(stepkit.config_file()).crm_connection,
+            plan.opportunity_sf_id,
+            erp_refusal_status(request.rejection),
+        )
+    return {"exception_id": found.id, "written_back": written}
+
+
+def erp_refusal_status(rejection: dict[str, Any]) -> str:
+    """``Needs attention: ERP refused the project: <the ERP's reason>``, within 255 characters."""
+    reason = str(rejection.get("detail") or rejection.get("code") or rejection.get("error"))
+    return f"{NEEDS_ATTENTION}: ERP refused the project: {reason}"[:255]
 
 
 # ---------------------------------------------------------------------- 5. write back

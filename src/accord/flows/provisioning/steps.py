@@ -67,7 +67,7 @@ from accord.domain.enums import ProjectStatus
 from accord.flows import stepkit
 from accord.flows.provisioning import reads
 from accord.flows.provisioning.plan import Plan, build_plan
-from accord.flows.provisioning.settings import flow_settings, rules_for
+from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions, xref
 
 __all__ = [

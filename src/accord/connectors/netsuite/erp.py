@@ -1,0 +1,281 @@
+"""NetSuite in the ERP role (:class:`~accord.connectors.roles.Erp`).
+
+- Projects are ``job`` records: the subsidiary gives the legal entity (through the rules'
+  ``netsuite_subsidiary_id``), department and class give practice and region, ``entityStatus``
+  In Progress (``2``) is the only status that takes new time, and ``jobBillingType`` gives the
+  billing model (a retainer bills like a fixed fee, ``FBI``; lead-to-project notes the canonical
+  model in the job's comments, which tells the two apart).
+- Periods: ``accountingPeriod`` through SuiteQL; a period says ``closed`` only when it is
+  closed for every subsidiary (a period closed for one subsidiary is learnt from the refusal).
+- Postings: ``PUT /record/v1/{timeBill|expenseReport}/eid:<key>``, one per posting, sent in
+  parallel on a pool per connection twice as wide as the connection's concurrency (so that a
+  call always waits at the budget when a slot frees). The PUT is the idempotent upsert: a
+  posting sent twice books once. An expense report belongs to its employee's subsidiary
+  (NetSuite refuses another), so the employee is read first (cached).
+"""
+
+import datetime as dt
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+from typing_extensions import override
+
+from accord.connectors.cache import TtlCache
+from accord.connectors.netsuite.config import NetSuiteConfig
+from accord.connectors.netsuite.connector import NetSuiteConnector
+from accord.connectors.netsuite.mapping import (
+    NetSuiteLookups,
+    expense_report_from_canonical,
+    time_bill_from_canonical,
+)
+from accord.connectors.roles import (
+    EntryPosting,
+    Erp,
+    ErpProject,
+    PostingBatch,
+    PostingKind,
+    PostingOutcome,
+)
+from accord.domain import BillingModel, ErpSystem, TimeEntry
+from accord.errors import ConnectorError, MappingError, NotFoundError, PermanentError
+from accord.rules import Rules
+
+__all__ = ["NetSuiteErp"]
+
+_BILLING: Final = {
+    "TM": BillingModel.TIME_AND_MATERIALS,
+    "CB": BillingModel.TIME_AND_MATERIALS,
+    "FBI": BillingModel.FIXED_FEE,
+    "FBM": BillingModel.MILESTONE,
+}
+_ACTIVE: Final = "2"
+"""``entityStatus`` In Progress: the only NetSuite status that takes new time."""
+_STATUS: Final = {"1": "Closed", "2": "In Progress", "3": "Not Awarded", "4": "Pending"}
+_RECORD_TYPES: Final = {"time": "timeBill", "expense": "expenseReport"}
+_REFERENCE_TTL_S: Final = 300.0
+
+_employees = TtlCache()
+_currencies = TtlCache()
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _ref(record: dict[str, Any], name: str) -> str | None:
+    value = record.get(name)
+    if isinstance(value, dict) and value.get("id") is not None:
+        return str(value["id"])
+    return str(value) if isinstance(value, str | int) and value != "" else None
+
+
+def _date(value: object) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+class NetSuiteErp(Erp):
+    """A NetSuite connection as an ERP; ``rules`` place entities, practices and regions."""
+
+    def __init__(self, connector: NetSuiteConnector, rules: Rules) -> None:
+        self._connector = connector
+        self._rules = rules
+        self._where = f"{connector.name}@{connector.config.base_url}"
+
+    @property
+    @override
+    def connection(self) -> str:
+        return self._connector.name
+
+    @property
+    def config(self) -> NetSuiteConfig:
+        """The connection's configuration."""
+        return self._connector.config
+
+    @override
+    def record_type(self, kind: PostingKind) -> str:
+        return f"{ErpSystem.NETSUITE.value}:{_RECORD_TYPES[kind]}"
+
+    # ----------------------------------------------------------------- projects, periods
+    @override
+    def project(self, erp_id: str) -> ErpProject | None:
+        try:
+            record = self._connector.get("job", erp_id)
+        except NotFoundError:
+            return None
+        spec = self._rules.spec
+        subsidiary = _ref(record, "subsidiary")
+        entities = spec.legal_entities
+        candidates = [c for c, e in entities.items() if e.netsuite_subsidiary_id == subsidiary]
+        # An entity booked elsewhere may also have a NetSuite subsidiary (consolidation):
+        # prefer the entity booked here.
+        native = [c for c in candidates if entities[c].erp is ErpSystem.NETSUITE]
+        legal_entity = (native or candidates or [subsidiary or "?"])[0]
+        department, klass = _ref(record, "department"), _ref(record, "class")
+        status = _ref(record, "entityStatus") or _ACTIVE
+        entity = entities.get(legal_entity)
+        return ErpProject(
+            erp_id=erp_id,
+            legal_entity=legal_entity,
+            active=status == _ACTIVE and record.get("allowTime", True) is not False,
+            status=_STATUS.get(status, status),
+            start_date=_date(record.get("startDate")),
+            end_date=_date(record.get("projectedEndDate") or record.get("endDate")),
+            billing_model=self._billing(record),
+            practice=next(
+                (c for c, p in spec.practices.items() if p.netsuite_department_id == department),
+                None,
+            ),
+            region=next((c for c, r in spec.regions.items() if r.netsuite_class_id == klass), None),
+            currency=entity.currency if entity else "USD",
+        )
+
+    @staticmethod
+    def _billing(record: dict[str, Any]) -> BillingModel:
+        model = _BILLING.get(
+            _ref(record, "jobBillingType") or "TM", BillingModel.TIME_AND_MATERIALS
+        )
+        if model is BillingModel.FIXED_FEE and "Billing: retainer" in str(
+            record.get("comments", "")
+        ):
+            return BillingModel.RETAINER
+        return model
+
+    @override
+    def closed_periods(self, legal_entity: str) -> frozenset[str]:
+        del legal_entity  # NetSuite's period record is account-wide (see the module docstring)
+        closed: set[str] = set()
+        cursor: str | None = None
+        for _ in range(20):
+            page = self._connector.read_page("accountingPeriod", cursor=cursor, limit=1000)
+            for r in page.records:
+                start = _date(r.get("startdate") or r.get("startDate"))
+                if start and str(r.get("closed")) in {"T", "True", "true"}:
+                    closed.add(f"{start:%Y-%m}")
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return frozenset(closed)
+
+    # ----------------------------------------------------------------- postings
+    @override
+    def post_entries(self, batch: PostingBatch) -> list[PostingOutcome]:
+        def one(posting: EntryPosting) -> PostingOutcome:
+            try:
+                return PostingOutcome(key=posting.key, record_id=self._put(batch, posting))
+            except (ConnectorError, MappingError) as exc:
+                return PostingOutcome(key=posting.key, error=_as_connector_error(exc, posting))
+
+        postings = batch.postings
+        if len(postings) <= 1:
+            return [one(p) for p in postings]
+        return list(self._pool().map(one, postings))
+
+    @override
+    def posted_entries(self, project: ErpProject, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for key in keys:
+            for record_type in _RECORD_TYPES.values():
+                record = self._connector.get_by_external_id(record_type, key)
+                if record is not None:
+                    found[key] = str(record["id"])
+                    break
+        return found
+
+    def _put(self, batch: PostingBatch, posting: EntryPosting) -> str:
+        entry = posting.entry
+        resource = entry.resource_id or ""
+        employee = self._employee(resource)
+        records = {
+            "employee": {resource: employee["id"]},
+            "job": {entry.project_id: batch.project.erp_id},
+        }
+        dims = posting.dimensions
+        if isinstance(entry, TimeEntry):
+            body = time_bill_from_canonical(
+                entry,
+                lookups=NetSuiteLookups(subsidiaries={}, currencies={}, records=records),
+                department=dims.get("department"),
+                class_=dims.get("class"),
+            )
+            return self._connector.put("timeBill", posting.key, body)
+        legal_entity = batch.project.legal_entity
+        lookups = NetSuiteLookups(
+            subsidiaries={legal_entity: employee["subsidiary"]},
+            currencies=self._currencies(),
+            expense_categories=self.config.expense_categories,
+            records=records,
+        )
+        body = expense_report_from_canonical(
+            [entry], employee_id=resource, legal_entity=legal_entity, lookups=lookups
+        )
+        for line in body["expense"]["items"]:
+            if "department" in dims:
+                line["department"] = {"id": dims["department"]}
+            if "class" in dims:
+                line["class"] = {"id": dims["class"]}
+        return self._connector.put("expenseReport", posting.key, body)
+
+    def _employee(self, resource_id: str) -> dict[str, str]:
+        """``{"id", "subsidiary"}`` of the employee of a canonical resource (``eid:`` lookup).
+
+        Raises:
+            PermanentError: No employee carries the resource's id (reason ``resource_unknown``).
+        """
+
+        def load() -> dict[str, str] | None:
+            try:
+                found = self._connector.get_by_external_id("employee", resource_id)
+            except (PermanentError, ValueError):
+                return None
+            if found is None:
+                return None
+            return {"id": str(found["id"]), "subsidiary": _ref(found, "subsidiary") or ""}
+
+        employee = _employees.get_or_load((self._where, resource_id), _REFERENCE_TTL_S, load)
+        if employee is None:
+            message = f"no ERP employee for resource {resource_id}"
+            raise PermanentError(
+                message,
+                detail=message,
+                connector=self.connection,
+                resource="employee",
+                external_id=resource_id,
+                reason="resource_unknown",
+            )
+        return employee
+
+    def _currencies(self) -> dict[str, str]:
+        def load() -> dict[str, str]:
+            page = self._connector.read_page("currency", limit=200)
+            return {
+                str(r.get("symbol") or r.get("name")): str(r.get("id"))
+                for r in page.records
+                if r.get("id") is not None
+            }
+
+        return _currencies.get_or_load(self._where, _REFERENCE_TTL_S, load)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """One pool per connection and process, shared by every batch (module docstring)."""
+        width = max(1, 2 * self.config.concurrency)
+        with _pools_lock:
+            pool = _pools.get(self._where)
+            if pool is None:
+                pool = _pools[self._where] = ThreadPoolExecutor(
+                    max_workers=width, thread_name_prefix=f"erp-{self.connection}"
+                )
+            return pool
+
+
+def _as_connector_error(
+    exc: ConnectorError | MappingError, posting: EntryPosting
+) -> ConnectorError:
+    """A mapping failure (an unmapped category, currency ...) as a refusal of the posting."""
+    if isinstance(exc, ConnectorError):
+        return exc
+    return PermanentError(str(exc), external_id=posting.key, detail=str(exc), reason="validation")

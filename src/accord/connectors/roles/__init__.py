@@ -1,0 +1,24 @@
+"""Roles: what flows ask of a CRM, a PSA and an ERP, in canonical terms.
+
+Each system plays its role through a typed protocol; its connector returns the
+implementation (``Connector.as_erp`` ...). Flows and APIs speak only to roles: a vendor's
+field names, bodies, error wording and ids never leave its package.
+"""
+
+from accord.connectors.roles.erp import (
+    EntryPosting,
+    Erp,
+    ErpProject,
+    PostingBatch,
+    PostingKind,
+    PostingOutcome,
+)
+
+__all__ = [
+    "EntryPosting",
+    "Erp",
+    "ErpProject",
+    "PostingBatch",
+    "PostingKind",
+    "PostingOutcome",
+]
