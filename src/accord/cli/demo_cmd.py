@@ -84,7 +84,7 @@ TIME_THREAD_JOIN_S: Final = 5.0
 READY_TIMEOUT_S: Final = 120.0
 STOP_TIMEOUT_S: Final = 30.0
 FLOW: Final = "lead_to_project"
-"""The lead-to-project flow's name in exceptions (``accord.flows.provisioning.steps.FLOW``)."""
+"""The lead-to-project flow's name in exceptions (``accord.flows.lead_to_project.steps.FLOW``)."""
 PATH_ORDER: Final = {"opportunity": 0, "customer": 1, "psa_project": 2, "erp_project": 3}
 """Lineage node types on an opportunity's path to its projects, in the flow's order."""
 PROVISIONED: Final = "provisioned"

@@ -47,10 +47,10 @@ their workflows with DBOS when :meth:`Runtime.launch` imports them (:data:`FLOW_
 
 FLOW_MODULES: tuple[str, ...] = (
     "accord.flows.lead_to_project",
-    "accord.flows.contracts",
+    "accord.flows.contract_change",
     "accord.flows.time_to_bill",
     "accord.flows.cash.workflow",
-    "accord.flows.milestones.workflow",
+    "accord.flows.bill_milestone.workflow",
     "accord.flows.customer_master",
 )
 """The modules whose import registers the business flows' workflows and steps with DBOS.

@@ -29,10 +29,10 @@ __all__ = ["CAPTURE_ENABLERS", "Services"]
 logger = logging.getLogger(__name__)
 
 CAPTURE_ENABLERS: tuple[str, ...] = (
-    "accord.flows.provisioning.capture:enable_opportunity_capture",
-    "accord.flows.billing.hold:enable_hold_release",
+    "accord.flows.lead_to_project.capture:enable_opportunity_capture",
+    "accord.flows.time_to_bill.hold:enable_hold_release",
     "accord.flows.cash.capture:enable_cash_capture",
-    "accord.flows.milestones.capture:enable_milestone_capture",
+    "accord.flows.bill_milestone.capture:enable_milestone_capture",
     "accord.flows.approvals.capture:enable_approval_capture",
     "accord.flows.customer_master.capture:enable_customer_capture",
 )

@@ -7,7 +7,7 @@ id, external id) and its status: ``posted``, ``rejected`` (an exception says why
 ``posted``; the hold release reads the ``held`` rows. Rows are written in bulk, one
 transaction per submission, by :func:`record_many`.
 
-What does not belong here: deciding a status (``accord.flows.billing``).
+What does not belong here: deciding a status (``accord.flows.time_to_bill``).
 """
 
 import json

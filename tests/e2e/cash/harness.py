@@ -21,13 +21,13 @@ from dbos import DBOS
 from fastapi.testclient import TestClient
 from tests.e2e.lead_to_project.conftest import Accord, lineage_app, write_config
 
+from accord.flows.bill_milestone.capture import certinia_milestone_events, kantata_milestone_events
 from accord.flows.capture import EventMapper, poll_once
 from accord.flows.cash.capture import (
     bc_invoice_events,
     netsuite_invoice_events,
     netsuite_payment_events,
 )
-from accord.flows.milestones.capture import certinia_milestone_events, kantata_milestone_events
 from accord.flows.services import Services
 from accord.settings import Settings
 from accord.store import cursors, exceptions, keys, xref

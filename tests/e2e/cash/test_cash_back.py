@@ -7,9 +7,9 @@ from decimal import Decimal
 import yaml
 from tests.e2e.cash.harness import CashAccord
 
+from accord.flows.bill_milestone.capture import enable_milestone_capture
 from accord.flows.capture import capture_specs, unregister_capture
 from accord.flows.cash.capture import enable_cash_capture
-from accord.flows.milestones.capture import enable_milestone_capture
 
 NO_DUPLICATES = {"salesforce": 0, "kantata": 0, "netsuite": 0, "business_central": 0}
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 from tests.e2e.contracts.conftest import amend, contract_exceptions, contract_runs, provisioned
 from tests.e2e.lead_to_project.conftest import Accord
 
-from accord.flows.contracts.versions import versions
+from accord.flows.contract_change.versions import versions
 from accord.flows.replay import rerun
 
 PSA = "kantata"

@@ -33,7 +33,7 @@ from accord.api.lineage import router as lineage_router
 from accord.connectors.business_central.mapping import bc_number
 from accord.flows.capture import canonical_event, poll_once
 from accord.flows.intake import Receipt
-from accord.flows.provisioning.capture import opportunity_events
+from accord.flows.lead_to_project.capture import opportunity_events
 from accord.flows.services import Services
 from accord.settings import Settings
 from accord.store import cursors, exceptions, keys

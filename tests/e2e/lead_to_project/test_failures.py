@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from tests.e2e.lead_to_project.conftest import Accord, by_ref_count
 
-from accord.flows.provisioning import retry_from_erp_step
+from accord.flows.lead_to_project import retry_from_erp_step
 
 PSA = "kantata"
 

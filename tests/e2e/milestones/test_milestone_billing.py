@@ -7,7 +7,7 @@ from decimal import Decimal
 import httpx
 from tests.e2e.cash.harness import CashAccord
 
-from accord.flows.milestones.steps import billing_dedupe_key
+from accord.flows.bill_milestone.steps import billing_dedupe_key
 from accord.flows.replay import retry_exception
 from accord.store import exceptions
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from tests.e2e.time_to_bill.conftest import Billing
 
-from accord.flows.billing import release_holds
+from accord.flows.time_to_bill import release_holds
 
 
 def only(items: list[Any]) -> Any:

@@ -7,13 +7,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from accord.domain import BillingModel, Expense, Money, TimeEntry
-from accord.errors import BusinessRuleError, ConfigError
 from accord.connectors.business_central.errors import translate as bc_translate
 from accord.connectors.netsuite.errors import translate as netsuite_translate
-from accord.flows.billing.post import POSTING_REJECTED, UNCLASSIFIED, classify, external_id_for
-from accord.flows.billing.settings import load_billing_settings
-from accord.flows.billing.validation import PeriodTable, ProjectFacts, check_entry
+from accord.domain import BillingModel, Expense, Money, TimeEntry
+from accord.errors import BusinessRuleError, ConfigError
+from accord.flows.time_to_bill.post import POSTING_REJECTED, UNCLASSIFIED, classify, external_id_for
+from accord.flows.time_to_bill.settings import load_billing_settings
+from accord.flows.time_to_bill.validation import PeriodTable, ProjectFacts, check_entry
 from accord.rules import load_rules
 
 RULES = load_rules(Path(__file__).parents[3] / "rules" / "default.yaml")

@@ -24,7 +24,7 @@ from accord.connectors.cache import TtlCache
 from accord.connectors.roles import Erp, ErpProject
 from accord.domain import BillingModel
 from accord.errors import RetryableError
-from accord.flows.billing.validation import PeriodTable, ProjectFacts, month_of
+from accord.flows.time_to_bill.validation import PeriodTable, ProjectFacts, month_of
 from accord.store import journal, xref
 
 __all__ = [

@@ -36,9 +36,9 @@ from dbos import DBOS
 from accord.connectors.business_central.mapping import bc_number
 from accord.errors import PermanentError
 from accord.flows import stepkit
-from accord.flows.provisioning.erp import ErpRejection
-from accord.flows.provisioning.plan import Plan
-from accord.flows.provisioning.steps import (
+from accord.flows.lead_to_project.erp import ErpRejection
+from accord.flows.lead_to_project.plan import Plan
+from accord.flows.lead_to_project.steps import (
     _erp_connector,
 )
 from accord.store import xref

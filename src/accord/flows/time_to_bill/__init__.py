@@ -8,7 +8,7 @@ and :mod:`.hold` (posting held entries when their period reopens). Importing the
 registers the workflows.
 """
 
-from accord.flows.billing.hold import enable_hold_release, release_holds, release_tick
-from accord.flows.billing.workflow import WORKFLOW, time_to_bill
+from accord.flows.time_to_bill.hold import enable_hold_release, release_holds, release_tick
+from accord.flows.time_to_bill.workflow import WORKFLOW, time_to_bill
 
 __all__ = ["WORKFLOW", "enable_hold_release", "release_holds", "release_tick", "time_to_bill"]

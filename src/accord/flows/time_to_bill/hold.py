@@ -19,12 +19,12 @@ from dbos import DBOS
 from accord.domain import Expense, TimeEntry
 from accord.errors import ConfigError
 from accord.flows import stepkit
-from accord.flows.billing import erp
-from accord.flows.billing.confirm import confirm_rejections
-from accord.flows.billing.settings import billing_settings
-from accord.flows.billing.steps import Submission, process_entries
 from accord.flows.connections import Connections
 from accord.flows.context import flow_context
+from accord.flows.time_to_bill import erp
+from accord.flows.time_to_bill.confirm import confirm_rejections
+from accord.flows.time_to_bill.settings import billing_settings
+from accord.flows.time_to_bill.steps import Submission, process_entries
 from accord.store import postings
 
 __all__ = [

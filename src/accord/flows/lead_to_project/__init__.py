@@ -6,8 +6,8 @@ Modules: :mod:`.settings` (the ``lead_to_project:`` section of ``accord.yaml``),
 opportunities -> ``opportunity.won``). Importing the package registers the workflow.
 """
 
-from accord.flows.provisioning.capture import opportunity_events, register_opportunity_capture
-from accord.flows.provisioning.workflow import WORKFLOW, lead_to_project, retry_from_erp_step
+from accord.flows.lead_to_project.capture import opportunity_events, register_opportunity_capture
+from accord.flows.lead_to_project.workflow import WORKFLOW, lead_to_project, retry_from_erp_step
 
 __all__ = [
     "WORKFLOW",

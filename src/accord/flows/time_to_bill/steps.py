@@ -37,11 +37,14 @@ from dbos import DBOS
 from accord.connectors.roles import PostingKind
 from accord.domain import Expense, Money, TimeEntry, Timesheet
 from accord.flows import stepkit
-from accord.flows.billing import erp
-from accord.flows.billing.post import Outcome, amount_of, make_units, post_units
-from accord.flows.billing.post import redated as redated_unit
-from accord.flows.billing.settings import BillingSettings, billing_settings
-from accord.flows.billing.validation import (
+from accord.flows.context import flow_context
+from accord.flows.record_event import journaled
+from accord.flows.shared.exclusive import exclusive
+from accord.flows.time_to_bill import erp
+from accord.flows.time_to_bill.post import Outcome, amount_of, make_units, post_units
+from accord.flows.time_to_bill.post import redated as redated_unit
+from accord.flows.time_to_bill.settings import BillingSettings, billing_settings
+from accord.flows.time_to_bill.validation import (
     PERIOD_CLOSED,
     EntryPlan,
     PeriodTable,
@@ -49,9 +52,6 @@ from accord.flows.billing.validation import (
     ProjectFacts,
     check_entry,
 )
-from accord.flows.context import flow_context
-from accord.flows.record_event import journaled
-from accord.flows.shared.exclusive import exclusive
 from accord.rules import Rules
 from accord.store import exceptions, lineage, postings
 from accord.store.postings import HELD, POSTED, REJECTED, Posting

@@ -21,8 +21,8 @@ from accord.connectors.netsuite.mapping import (
 )
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
-from accord.flows.provisioning.plan import Plan
-from accord.flows.provisioning.steps import (
+from accord.flows.lead_to_project.plan import Plan
+from accord.flows.lead_to_project.steps import (
     PlanRequest,
     _erp_connector,
     _project,

@@ -1,6 +1,6 @@
 """Capture of amendments: a provisioned opportunity whose terms changed -> ``contract.amended``.
 
-Called by the opportunity mapper (:func:`accord.flows.provisioning.capture.opportunity_events`)
+Called by the opportunity mapper (:func:`accord.flows.lead_to_project.capture.opportunity_events`)
 for a won opportunity that already says ``Provisioned``. The record's commercial terms
 (amount, start and end dates, milestone schedule: its line items, else the template's
 milestones on the new amount; for time and materials the PSA rate card's rates as read now)
@@ -30,7 +30,7 @@ from accord.connectors.types import RawRecord
 from accord.domain import BillingModel, ContractAmendment, Money, Opportunity, RateCard
 from accord.flows import stepkit
 from accord.flows.capture import canonical_event
-from accord.flows.contracts.versions import (
+from accord.flows.contract_change.versions import (
     EVENT_TYPE,
     baseline_plan,
     contract_from_plan,
@@ -39,8 +39,8 @@ from accord.flows.contracts.versions import (
     terms,
     versions,
 )
-from accord.flows.provisioning import reads
-from accord.flows.provisioning.plan import Plan, plan_milestones, project_id_for
+from accord.flows.lead_to_project import reads
+from accord.flows.lead_to_project.plan import Plan, plan_milestones, project_id_for
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions
 from accord.store.journal import NewEvent

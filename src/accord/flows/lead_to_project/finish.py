@@ -13,8 +13,8 @@ from dbos import DBOS
 from accord.connectors.salesforce.mapping import IntegrationStatus, integration_fields
 from accord.domain import Money
 from accord.flows import stepkit
-from accord.flows.provisioning.plan import Plan
-from accord.flows.provisioning.steps import (
+from accord.flows.lead_to_project.plan import Plan
+from accord.flows.lead_to_project.steps import (
     FLOW,
     NEEDS_ATTENTION,
     _psa_on_hold,

@@ -5,7 +5,7 @@ Modules: :mod:`.versions` (contract versions: where they live, terms, diffs), :m
 (the durable run per version). Importing the package registers the workflow.
 """
 
-from accord.flows.contracts.capture import amendment_events
-from accord.flows.contracts.workflow import WORKFLOW, contract_change
+from accord.flows.contract_change.capture import amendment_events
+from accord.flows.contract_change.workflow import WORKFLOW, contract_change
 
 __all__ = ["WORKFLOW", "amendment_events", "contract_change"]

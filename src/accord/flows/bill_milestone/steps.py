@@ -48,7 +48,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FLOW = "milestones"
+FLOW = "bill_milestone"
 """The flow's name in exceptions, metrics and lineage."""
 _BC_KEY_LENGTH = 35
 """``externalDocumentNumber`` is a ``Code[35]`` in Business Central."""

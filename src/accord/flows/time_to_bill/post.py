@@ -24,8 +24,8 @@ from typing import Any, Final
 from accord.connectors.roles import EntryPosting, Erp, PostingBatch, PostingOutcome
 from accord.domain import Expense, Money, TimeEntry
 from accord.errors import ConnectorError, MappingError, PermanentError, RetryableError
-from accord.flows.billing.erp import erp_project
-from accord.flows.billing.validation import (
+from accord.flows.time_to_bill.erp import erp_project
+from accord.flows.time_to_bill.validation import (
     INACTIVE,
     PERIOD_CLOSED,
     EntryPlan,

@@ -18,7 +18,7 @@ from typing import Any
 from dbos import DBOS
 
 from accord.domain import Milestone
-from accord.flows.milestones.steps import (
+from accord.flows.bill_milestone.steps import (
     BillRequest,
     MarkRequest,
     ReportRequest,

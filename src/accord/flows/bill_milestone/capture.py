@@ -30,6 +30,7 @@ from accord.connectors.types import RawRecord
 from accord.domain import MilestoneStatus
 from accord.errors import ConfigError, MappingError
 from accord.flows import stepkit
+from accord.flows.bill_milestone.steps import FLOW
 from accord.flows.capture import (
     CaptureSpec,
     EventMapper,
@@ -71,7 +72,7 @@ def _unmappable(connection: str, resource: str, record: RawRecord, missing: str)
         },
         business_key=f"milestone:{connection}:{record_id}",
         dedupe_key=f"milestones:{connection}:{record_id}:unmappable",
-        flow="milestones",
+        flow=FLOW,
     )
 
 

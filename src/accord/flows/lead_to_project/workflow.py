@@ -25,9 +25,9 @@ from typing import Any
 
 from dbos import DBOS
 
-from accord.flows.provisioning.billing import BillingRequest, write_billing_schedule
-from accord.flows.provisioning.erp import create_erp_project
-from accord.flows.provisioning.finish import (
+from accord.flows.lead_to_project.billing import BillingRequest, write_billing_schedule
+from accord.flows.lead_to_project.erp import create_erp_project
+from accord.flows.lead_to_project.finish import (
     HoldRequest,
     WriteBackRequest,
     hold_psa_project,
@@ -36,8 +36,8 @@ from accord.flows.provisioning.finish import (
     release_psa_hold,
     write_back,
 )
-from accord.flows.provisioning.plan import Plan
-from accord.flows.provisioning.steps import (
+from accord.flows.lead_to_project.plan import Plan
+from accord.flows.lead_to_project.steps import (
     CustomerRequest,
     PlanRequest,
     ReportRequest,

@@ -16,9 +16,9 @@ from typing import Any
 
 from dbos import DBOS
 
-from accord.flows.billing.steps import FLOW, SubmissionRequest, post_submission
 from accord.flows.record_event import EventRef, finish_run
 from accord.flows.replay import run_overrides
+from accord.flows.time_to_bill.steps import FLOW, SubmissionRequest, post_submission
 
 __all__ = ["WORKFLOW", "time_to_bill"]
 

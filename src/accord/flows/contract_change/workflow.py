@@ -20,7 +20,7 @@ Steps, in order:
 3. :func:`update_psa_project`: budget, dates and milestones of the Kantata workspace /
    Certinia ``pse__Proj__c``;
 4. :func:`update_erp`: the ERP project (an upsert: dates, amount) and its billing schedule
-   (:func:`~accord.flows.provisioning.billing.write_schedule`); a refusal -> ``finance-ops``
+   (:func:`~accord.flows.lead_to_project.billing.write_schedule`); a refusal -> ``finance-ops``
    exception;
 5. :func:`record_version`: lineage ``contract -version-> contract_version`` with the outcome.
 """
@@ -39,8 +39,8 @@ from accord.connectors.kantata.mapping import milestone_from_canonical as kantat
 from accord.domain import Contract, Money
 from accord.errors import PermanentError
 from accord.flows import stepkit
-from accord.flows.contracts.capture import validation_dedupe_key
-from accord.flows.contracts.versions import (
+from accord.flows.contract_change.capture import validation_dedupe_key
+from accord.flows.contract_change.versions import (
     EVENT_TYPE,
     baseline_plan,
     contract_from_plan,
@@ -49,10 +49,10 @@ from accord.flows.contracts.versions import (
     plan_for,
     versions,
 )
-from accord.flows.provisioning.billing import write_schedule
-from accord.flows.provisioning.erp import ErpRejection, write_erp_project
-from accord.flows.provisioning.plan import Plan, project_id_for
-from accord.flows.provisioning.steps import (
+from accord.flows.lead_to_project.billing import write_schedule
+from accord.flows.lead_to_project.erp import ErpRejection, write_erp_project
+from accord.flows.lead_to_project.plan import Plan, project_id_for
+from accord.flows.lead_to_project.steps import (
     _erp_connector,
 )
 from accord.flows.record_event import EventRef, finish_run, load_event

@@ -21,11 +21,17 @@ from typing import Final
 
 from accord.domain import Expense, TimeEntry
 from accord.flows import stepkit
-from accord.flows.billing import erp
-from accord.flows.billing.post import POSTING_REJECTED, UNCLASSIFIED, Outcome, Unit, external_id_for
-from accord.flows.billing.settings import billing_settings
-from accord.flows.billing.steps import PassResult, Submission, record_pass
-from accord.flows.billing.validation import EntryPlan
+from accord.flows.time_to_bill import erp
+from accord.flows.time_to_bill.post import (
+    POSTING_REJECTED,
+    UNCLASSIFIED,
+    Outcome,
+    Unit,
+    external_id_for,
+)
+from accord.flows.time_to_bill.settings import billing_settings
+from accord.flows.time_to_bill.steps import PassResult, Submission, record_pass
+from accord.flows.time_to_bill.validation import EntryPlan
 from accord.store import postings
 from accord.store.postings import REJECTED, Posting
 
