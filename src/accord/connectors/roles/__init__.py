@@ -13,8 +13,10 @@ from accord.connectors.roles.erp import (
     PostingKind,
     PostingOutcome,
 )
+from accord.connectors.roles.feeds import ChangeFeed
 
 __all__ = [
+    "ChangeFeed",
     "EntryPosting",
     "Erp",
     "ErpProject",
