@@ -22,6 +22,7 @@ To write a connector: subclass :class:`Connector` with your ``ConnectorConfig`` 
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from contextlib import nullcontext
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -29,7 +30,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 import httpx
 from typing_extensions import override
 
-from accord.connectors.budget import Budget, LocalBudget
+from accord.connectors.budget import Budget, LocalBudget, slot_is_held
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import build_client, translate_http_error, translate_transport_error
 from accord.connectors.roles import Erp
@@ -135,7 +136,8 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         :meth:`Budget.penalize` when the system answers 429, and turns timeouts and transport
         failures into :class:`~accord.errors.RetryableError`.
         """
-        with self.budget.acquire(self.config):
+        held = slot_is_held()
+        with nullcontext() if held else self.budget.acquire(self.config):
             try:
                 response = self.client.request(
                     method, url, params=params, json=json, headers=headers

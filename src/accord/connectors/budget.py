@@ -15,10 +15,34 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Budget", "BudgetUsage", "ConnectionLimits", "LocalBudget"]
+__all__ = ["Budget", "BudgetUsage", "ConnectionLimits", "LocalBudget", "slot_held", "slot_is_held"]
+
+_SLOT_HELD: ContextVar[bool] = ContextVar("accord_budget_slot_held", default=False)
+
+
+@contextmanager
+def slot_held() -> Iterator[None]:
+    """Calls made inside already hold a slot of their connection (a dispatcher's gate).
+
+    A dispatcher holds its connection's slots in bulk and passes one to each call it makes;
+    a synchronous call it makes from a worker thread inside that slot (a reference-data read,
+    a Business Central batch) must not ask the budget for a second one, which the dispatcher
+    itself may be holding.
+    """
+    token = _SLOT_HELD.set(True)
+    try:
+        yield
+    finally:
+        _SLOT_HELD.reset(token)
+
+
+def slot_is_held() -> bool:
+    """Whether the current call already holds a slot (see :func:`slot_held`)."""
+    return _SLOT_HELD.get()
 
 
 @runtime_checkable

@@ -22,7 +22,7 @@ from accord.flows.instrumentation import install_tracing
 from accord.observability.logging import adopt_logger
 from accord.settings import Settings
 
-__all__ = ["EVENTS_QUEUE", "FLOW_MODULES", "Runtime", "workflow_for"]
+__all__ = ["EVENTS_QUEUE", "FLOW_MODULES", "ORDER_FREE", "Runtime", "workflow_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,11 @@ _WORKFLOWS: dict[str, str] = {
 
 Names, not functions: the flows import this module (capture enqueues runs), so they register
 their workflows with DBOS when :meth:`Runtime.launch` imports them (:data:`FLOW_MODULES`)."""
+
+ORDER_FREE: frozenset[str] = frozenset({"timesheet.approved", "expense.approved"})
+"""Event types whose runs need no order among themselves: each approved entry posts by its own
+idempotency key, so one project's submissions post in parallel. Their runs are spread over the
+queue's partitions by run id instead of waiting in their business key's partition."""
 
 FLOW_MODULES: tuple[str, ...] = (
     "accord.flows.lead_to_project",
@@ -145,7 +150,10 @@ class Runtime:
             "queue_name": EVENTS_QUEUE,
             "workflow_id": run_id,
             "app_version": self.app_version,
-            "queue_partition_key": partition_for(business_key, self.settings.intake.partitions),
+            "queue_partition_key": partition_for(
+                run_id if event_type in ORDER_FREE else business_key,
+                self.settings.intake.partitions,
+            ),
         }
 
     def shutdown(self) -> None:

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from accord.connectors.aio import observe_calls
 from accord.flows import capture
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
-from accord.flows.instrumentation import CONNECTION_HEALTH, Collector
+from accord.flows.dispatcher import Dispatcher, OutboxHandler
+from accord.flows.instrumentation import CONNECTION_HEALTH, Collector, observe_call
 from accord.flows.intake import IntakeWriter
 from accord.flows.runtime import EVENTS_QUEUE, Runtime
 from accord.observability.alerts import load_alerts_config
@@ -43,6 +45,18 @@ its polling (or unregisters it) from ``accord.yaml`` and returns whether it regi
 not imported, so that this module does not import every flow at import time."""
 
 
+OUTBOX_HANDLERS: tuple[str, ...] = ("accord.flows.time_to_bill.queue:PostingHandler",)
+"""``module:class`` of each outbox item kind's handler (named, like the capture switches)."""
+
+
+def _outbox_handlers() -> list[OutboxHandler]:
+    handlers: list[OutboxHandler] = []
+    for target in OUTBOX_HANDLERS:
+        module, _, name = target.partition(":")
+        handlers.append(getattr(importlib.import_module(module), name)())
+    return handlers
+
+
 def _enable_captures(connections: Connections, settings: Settings) -> None:
     for target in CAPTURE_ENABLERS:
         module, _, function = target.partition(":")
@@ -63,6 +77,8 @@ class Services:
     """Refreshes the database gauges (every process: the API serves ``/metrics`` too)."""
     alerts: AlertEngine | None = None
     """Evaluates alert rules; worker processes only (see ``observability/alerts_eval.py``)."""
+    dispatcher: Dispatcher | None = None
+    """Sends the outbox of the connections whose dispatch lease this process holds (workers)."""
 
     @classmethod
     def build(cls, settings: Settings, *, worker: bool = True) -> "Services":
@@ -107,6 +123,15 @@ class Services:
             self.alerts = self._alert_engine()
             if self.alerts is not None:
                 self.alerts.start()
+            # Workers send the outbox: one of them holds each connection's dispatch lease.
+            observe_calls(observe_call)
+            self.dispatcher = Dispatcher(
+                self.engine,
+                self.connections.connector,
+                {h.kind: h for h in _outbox_handlers()},
+                holder=self.settings.worker_id,
+            )
+            self.dispatcher.start()
         self.started = True
 
     def _alert_engine(self) -> AlertEngine | None:
@@ -122,6 +147,9 @@ class Services:
             if self.alerts is not None:
                 self.alerts.stop()
                 self.alerts = None
+            if self.dispatcher is not None:
+                self.dispatcher.stop()
+                self.dispatcher = None
             self.writer.stop()
             self.runtime.shutdown()
             # After the runtime, so the trace ids of the last runs are written too.

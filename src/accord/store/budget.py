@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,7 +41,7 @@ from accord.observability.metrics import get_metrics
 from accord.store.tables import budget_leases, budget_state
 from accord.store.util import write_lock
 
-__all__ = ["DatabaseBudget"]
+__all__ = ["DatabaseBudget", "Holding"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,18 @@ class _Held:
         self.tokens_until = 0.0
         self.granting = False
         """A thread of this process is asking the database (the others wait for its result)."""
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What a dispatcher holds of a connection's budget after :meth:`DatabaseBudget.hold`."""
+
+    slots: int
+    """Slots (lease rows) held: the calls it may have in flight."""
+    rate_per_s: float
+    """The connection's effective rate now (lowered after 429s, recovering over a minute)."""
+    paused_until: float
+    """Epoch seconds before which nobody may call (a 429's ``Retry-After``)."""
 
 
 class DatabaseBudget:
@@ -108,9 +121,96 @@ class DatabaseBudget:
         """
         with self.engine.begin() as conn:
             result = conn.execute(
-                sa.delete(budget_leases).where(budget_leases.c.holder == self.holder)
+                sa.delete(budget_leases).where(
+                    budget_leases.c.holder.in_([self.holder, self.dispatch_holder])
+                )
             )
         return int(result.rowcount or 0)
+
+    @property
+    def dispatch_holder(self) -> str:
+        """The holder of the slots this process's dispatchers hold (:meth:`hold`)."""
+        return f"{self.holder}/dispatch"
+
+    def hold(self, connection: ConnectionLimits, *, want: int, used: int) -> Holding:
+        """For a dispatcher: hold up to ``want`` slots, renewing them, and pay for ``used`` calls.
+
+        A dispatcher keeps its connection's concurrency full from one event loop, so instead of
+        one transaction per call it holds a number of slots (lease rows, counted against the
+        connection's concurrency like any caller's) and renews them a few times a second; the
+        calls it made since the last renewal are taken from the shared token bucket then (it
+        may go negative: the other processes' callers wait for it to refill). While the
+        connection is paused (a 429) it keeps what it holds but takes no more.
+        """
+        holder = self.dispatch_holder
+        with self.engine.begin() as conn:
+            write_lock(conn)
+            now = self.clock()
+            state = self._state(conn, connection, now)
+            conn.execute(
+                sa.delete(budget_leases).where(
+                    budget_leases.c.connection == connection.name,
+                    budget_leases.c.expires_at <= now,
+                )
+            )
+            mine = [
+                str(r[0])
+                for r in conn.execute(
+                    sa.select(budget_leases.c.id).where(
+                        budget_leases.c.connection == connection.name,
+                        budget_leases.c.holder == holder,
+                    )
+                )
+            ]
+            others = self._in_flight(conn, connection.name, now) - len(mine)
+            allowed = max(0, min(want, connection.concurrency - others))
+            if now < state["paused_until"]:
+                allowed = min(allowed, len(mine))
+            if mine:
+                conn.execute(
+                    sa.update(budget_leases)
+                    .where(budget_leases.c.id.in_(mine))
+                    .values(expires_at=now + self.lease_ttl_s)
+                )
+            if allowed > len(mine):
+                conn.execute(
+                    sa.insert(budget_leases),
+                    [
+                        {
+                            "id": uuid.uuid4().hex,
+                            "connection": connection.name,
+                            "holder": holder,
+                            "expires_at": now + self.lease_ttl_s,
+                        }
+                        for _ in range(allowed - len(mine))
+                    ],
+                )
+            elif allowed < len(mine):
+                conn.execute(sa.delete(budget_leases).where(budget_leases.c.id.in_(mine[allowed:])))
+            conn.execute(
+                sa.update(budget_state)
+                .where(budget_state.c.connection == connection.name)
+                .values(
+                    rate_per_s=state["rate"],
+                    tokens=state["tokens"] - used,
+                    refilled_at=now,
+                    concurrency=connection.concurrency,
+                    max_rate_per_s=connection.rate_per_s,
+                    acquired_total=budget_state.c.acquired_total + used,
+                )
+            )
+        get_metrics().budget_rate.labels(connection=connection.name).set(state["rate"])
+        return Holding(slots=allowed, rate_per_s=state["rate"], paused_until=state["paused_until"])
+
+    def unhold(self, connection: ConnectionLimits) -> None:
+        """Give back every slot this process's dispatcher holds on ``connection``."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(budget_leases).where(
+                    budget_leases.c.connection == connection.name,
+                    budget_leases.c.holder == self.dispatch_holder,
+                )
+            )
 
     # ------------------------------------------------------------------ protocol
     def acquire(self, connection: ConnectionLimits) -> AbstractContextManager[None]:

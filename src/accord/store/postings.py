@@ -25,8 +25,10 @@ from accord.store.util import as_utc, utc_now
 __all__ = [
     "HELD",
     "POSTED",
+    "QUEUED",
     "REJECTED",
     "Posting",
+    "count_queued",
     "get_many",
     "list_",
     "list_held",
@@ -40,6 +42,8 @@ REJECTED: Final = "rejected"
 """Validation or the ERP refused it; an exception names the cause."""
 HELD: Final = "held"
 """Dated in a closed period under the ``hold`` policy: posted when the period reopens."""
+QUEUED: Final = "queued"
+"""Handed to the ERP connection's dispatcher (in the outbox); its outcome is not known yet."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,25 @@ def list_(
     if status is not None:
         q = q.where(postings.c.status == status)
     return [_row(r) for r in conn.execute(q)]
+
+
+def count_queued(conn: sa.Connection, *, kind: str, entry_ids: Iterable[str]) -> int:
+    """How many of these entries are still ``queued``."""
+    ids = list(dict.fromkeys(entry_ids))
+    total = 0
+    for start in range(0, len(ids), 500):
+        total += int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(postings)
+                .where(
+                    postings.c.kind == kind,
+                    postings.c.entry_id.in_(ids[start : start + 500]),
+                    postings.c.status == QUEUED,
+                )
+            ).scalar_one()
+        )
+    return total
 
 
 def list_held(conn: sa.Connection, *, limit: int = 5000) -> list[Posting]:

@@ -18,6 +18,7 @@ __all__ = [
     "leases",
     "lineage",
     "metadata",
+    "outbox",
     "postings",
     "xref",
 ]
@@ -239,3 +240,26 @@ leases = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("acquired_at", _TS, nullable=False),
 )
+
+outbox = sa.Table(
+    "accord_outbox",
+    metadata,
+    # Outbound work handed from a run to its connection's dispatcher, in the run's transaction:
+    # a crash loses nothing (the row stays) and doubles nothing (each item is idempotent at the
+    # target by its key, and the row leaves only with its recorded outcome).
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("connection", sa.String(128), nullable=False),
+    sa.Column("lane", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("batch_id", sa.String(256), nullable=False),
+    sa.Column("item_key", sa.String(256), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("taken_by", sa.String(128)),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("not_before", sa.Float, nullable=False, server_default="0"),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.UniqueConstraint("connection", "batch_id", "item_key", name="uq_outbox_item"),
+)
+sa.Index("ix_outbox_take", outbox.c.connection, outbox.c.status, outbox.c.lane, outbox.c.id)
+sa.Index("ix_outbox_batch", outbox.c.batch_id)

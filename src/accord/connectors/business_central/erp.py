@@ -27,6 +27,7 @@ Two calls for the *same* batch must not overlap (the caller holds a lease on the
 calls for different batches may run at once.
 """
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -36,6 +37,7 @@ from typing import Any, Final
 
 from typing_extensions import override
 
+from accord.connectors.budget import slot_held
 from accord.connectors.business_central.connector import BusinessCentralConnector
 from accord.connectors.business_central.mapping import (
     BusinessCentralLookups,
@@ -44,6 +46,8 @@ from accord.connectors.business_central.mapping import (
     journal_line_from_time_entry,
 )
 from accord.connectors.roles import (
+    AsyncPoster,
+    CallGate,
     EntryPosting,
     Erp,
     ErpProject,
@@ -55,7 +59,7 @@ from accord.domain import BillingModel, ErpSystem, TimeEntry
 from accord.errors import ConnectorError, MappingError, PermanentError, RetryableError
 from accord.rules import Rules
 
-__all__ = ["BusinessCentralErp", "batch_code"]
+__all__ = ["BusinessCentralErp", "BusinessCentralPoster", "batch_code"]
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +252,10 @@ class BusinessCentralErp(Erp):
         if not still or refusal is not None:
             self._drop(company, journal)
 
+    @override
+    def poster(self, gate: CallGate) -> AsyncPoster:
+        return BusinessCentralPoster(self, gate)
+
     @staticmethod
     def _tidy(company: BusinessCentralConnector, journal: str, wanted: set[str]) -> set[str]:
         """Document numbers staged in the batch, after removing duplicates and unwanted lines.
@@ -289,6 +297,28 @@ class BusinessCentralErp(Erp):
             )
         body["documentNumber"] = number
         return body
+
+
+class BusinessCentralPoster(AsyncPoster):
+    """Batches posted from the dispatcher's event loop, each in a worker thread.
+
+    A batch is a sequence of dependent calls (ledger read, stage, post, ledger read), so it
+    runs as :meth:`BusinessCentralErp.post_entries` does, one slot of the gate per batch.
+    """
+
+    def __init__(self, erp: BusinessCentralErp, gate: CallGate) -> None:
+        self._erp = erp
+        self._gate = gate
+
+    @override
+    async def post(self, batch: PostingBatch) -> list[PostingOutcome]:
+        async with self._gate():
+            with slot_held():
+                return await asyncio.to_thread(self._erp.post_entries, batch)
+
+    @override
+    async def aclose(self) -> None:
+        return None
 
 
 def _refusal(exc: PermanentError | MappingError, posting: EntryPosting) -> PermanentError:

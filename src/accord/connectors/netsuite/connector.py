@@ -203,7 +203,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
             "PUT", f"/record/v1/{spec.record_type}/eid:{eid}", resource=resource, json=body
         )
         self.raise_for_status(response, resource=resource, external_id=external_id)
-        record_id = self._located_id(response, resource=resource, external_id=external_id)
+        record_id = self.located_id(response, resource=resource, external_id=external_id)
         return WriteResult(id=record_id, created=not existed)
 
     def put(self, resource: str, external_id: str, fields: Mapping[str, Any]) -> str:
@@ -219,7 +219,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
             "PUT", f"/record/v1/{spec.record_type}/eid:{eid}", resource=resource, json=body
         )
         self.raise_for_status(response, resource=resource, external_id=external_id)
-        return self._located_id(response, resource=resource, external_id=external_id)
+        return self.located_id(response, resource=resource, external_id=external_id)
 
     @override
     def update(
@@ -259,7 +259,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         eid = str(external_id) if external_id is not None else None
         self.raise_for_status(response, resource=resource, external_id=eid)
         return WriteResult(
-            id=self._located_id(response, resource=resource, external_id=eid), created=True
+            id=self.located_id(response, resource=resource, external_id=eid), created=True
         )
 
     @override
@@ -308,7 +308,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         self.raise_for_status(response, resource=resource, external_id=external_id)
         return self.json_object(response, resource=resource)
 
-    def _located_id(
+    def located_id(
         self, response: httpx.Response, *, resource: str, external_id: str | None
     ) -> str:
         """The internal id: the last path segment of ``Location`` (there is no body)."""

@@ -6,6 +6,8 @@ field names, bodies, error wording and ids never leave its package.
 """
 
 from accord.connectors.roles.erp import (
+    AsyncPoster,
+    CallGate,
     EntryPosting,
     Erp,
     ErpProject,
@@ -16,6 +18,8 @@ from accord.connectors.roles.erp import (
 from accord.connectors.roles.feeds import ChangeFeed
 
 __all__ = [
+    "AsyncPoster",
+    "CallGate",
     "ChangeFeed",
     "EntryPosting",
     "Erp",

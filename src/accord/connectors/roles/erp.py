@@ -12,7 +12,8 @@ Refusals are :class:`~accord.errors.PermanentError` (usually
 """
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -20,6 +21,8 @@ from accord.domain import BillingModel, Expense, TimeEntry
 from accord.errors import ConnectorError
 
 __all__ = [
+    "AsyncPoster",
+    "CallGate",
     "EntryPosting",
     "Erp",
     "ErpProject",
@@ -125,6 +128,27 @@ class PostingOutcome:
         return self.record_id is not None
 
 
+CallGate = Callable[[], AbstractAsyncContextManager[None]]
+"""One outbound call's slot: ``async with gate(): ...`` around every request a poster sends
+(the dispatcher's concurrency, pacing and lanes)."""
+
+
+class AsyncPoster(Protocol):
+    """Posts batches from an event loop (the connection's dispatcher); see :meth:`Erp.poster`."""
+
+    async def post(self, batch: PostingBatch) -> list[PostingOutcome]:
+        """The same contract as :meth:`Erp.post_entries`, awaited.
+
+        Transient failures are returned per posting (``RetryableError`` outcomes) where the
+        ERP's postings are independent, or raised when the batch's outcome is unknown.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
 @runtime_checkable
 class Erp(Protocol):
     """An ERP in canonical terms (see the module docstring)."""
@@ -163,4 +187,8 @@ class Erp(Protocol):
 
     def posted_entries(self, project: ErpProject, keys: Sequence[str]) -> dict[str, str]:
         """Of ``keys``, those the ERP holds as posted: key -> ERP record id."""
+        ...
+
+    def poster(self, gate: CallGate) -> AsyncPoster:
+        """A poster for the connection's dispatcher: every call it sends passes ``gate``."""
         ...
