@@ -15,9 +15,10 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,11 @@ __all__ = [
     "DEFAULT_CLIENT_SECRET",
     "Emulator",
     "FaultSpec",
+    "NaturalKeys",
     "PeriodRequest",
     "RecordStore",
     "Stats",
+    "business_key",
     "utc_now",
 ]
 
@@ -44,6 +47,38 @@ DEFAULT_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's published
 
 Record = dict[str, Any]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NaturalKeys = str | Iterable[str] | None
+"""The identities of a created record: ``"<kind>:<value>"`` strings, or None for none.
+
+Each emulator names two kinds. ``eid``-style kinds are the client's idempotency key (external
+id, external reference, document number used as one); ``biz`` is the *business identity*:
+the fields that make two records the same business fact whatever their external ids (a time
+entry's employee, project, date, hours and source text; an invoice's customer, document number
+and amount; a project's customer and name). Issue 21, deliver 6.
+"""
+
+
+def business_key(*parts: object) -> str | None:
+    """``biz:`` + the parts joined, or None when any part is missing (no identity to compare).
+
+    Numbers are normalised (``8``, ``8.0`` and ``"8.00"`` are one value) and text is compared
+    case-insensitively without surrounding blanks, as a person checking for a double entry would.
+    """
+    out: list[str] = []
+    for part in parts:
+        if part is None or part == "":
+            return None
+        if isinstance(part, bool):
+            out.append(str(part))
+        elif isinstance(part, int | float | Decimal):
+            out.append(format(Decimal(str(part)).normalize(), "f"))
+        else:
+            text = str(part).strip().casefold()
+            try:
+                out.append(format(Decimal(text).normalize(), "f"))
+            except ArithmeticError:
+                out.append(text)
+    return "biz:" + "|".join(out)
 
 
 def utc_now() -> datetime:
@@ -108,6 +143,8 @@ class Stats:
     requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     writes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     duplicates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    duplicates_by_identity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """Duplicates by the kind of identity that matched first (``eid``, ``biz``, ...)."""
     throttled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_in_flight: int = 0
@@ -119,6 +156,7 @@ class Stats:
             by: dict[str, int] = getattr(self, name)
             out[name] = sum(by.values())
             out[f"{name}_by_endpoint"] = dict(sorted(by.items()))
+        out["duplicates_by_identity"] = dict(sorted(self.duplicates_by_identity.items()))
         out["max_in_flight"] = self.max_in_flight
         return out
 
@@ -153,21 +191,31 @@ class RecordStore:
         """Every record of one object, in insertion order."""
         return list(self.objects.get(obj, {}).values())
 
-    def note_created(self, obj: str, natural_key: str | None, record_id: str) -> bool:
-        """Remember the natural key of a created record; True when it duplicates an earlier one.
+    def note_created(self, obj: str, keys: NaturalKeys, record_id: str) -> str | None:
+        """Remember the identities of a created record; the kind that duplicates, if any.
 
-        A duplicate is the same natural record created twice (same external id, or the same
-        customer+date+hours+project for a time bill), which an idempotent client never causes.
+        A duplicate is a second live record with one of the identities of an earlier one (the
+        same external id, or the same business fact under another external id): an idempotent
+        client never causes one. A duplicate counts once however many identities match; the
+        kind returned is that of the first matching identity (the part before ``:``).
         """
-        if natural_key is None:
-            return False
+        wanted = [keys] if isinstance(keys, str) else [k for k in keys or () if k]
+        if not wanted:
+            return None
         with self._lock:
             seen = self._natural[obj]
-            if natural_key in seen and seen[natural_key] in self.objects.get(obj, {}):
-                self.duplicate_count += 1
-                return True
-            seen[natural_key] = record_id
-            return False
+            live = self.objects.get(obj, {})
+            matched = next(
+                (k for k in wanted if seen.get(k, record_id) != record_id and seen[k] in live),
+                None,
+            )
+            for key in wanted:
+                if key not in seen or seen[key] not in live:
+                    seen[key] = record_id
+            if matched is None:
+                return None
+            self.duplicate_count += 1
+            return matched.partition(":")[0]
 
     def clear(self) -> None:
         """Forget everything."""
@@ -262,11 +310,16 @@ class Emulator:
         """Count one write on the endpoint of ``request`` (the middleware counts requests)."""
         self.stats.writes[_endpoint(request)] += 1
 
-    def created(self, request: Request, obj: str, natural_key: str | None, record_id: str) -> None:
-        """Record a create: counts a write and a duplicate when the natural key was seen."""
+    def created(self, request: Request, obj: str, keys: NaturalKeys, record_id: str) -> None:
+        """Record a create: counts a write, and a duplicate when one of its identities was seen.
+
+        ``keys`` are the record's identities (see :data:`NaturalKeys`).
+        """
         self.count_write(request)
-        if self.store.note_created(obj, natural_key, record_id):
+        kind = self.store.note_created(obj, keys, record_id)
+        if kind is not None:
             self.stats.duplicates[_endpoint(request)] += 1
+            self.stats.duplicates_by_identity[kind] += 1
 
     def period_status(self, entity: str, day: str) -> str:
         """``open`` or ``closed`` for the month of ``day`` (YYYY-MM-DD); unknown ones are open."""

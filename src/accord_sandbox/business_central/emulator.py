@@ -337,6 +337,7 @@ class BusinessCentralEmulator(Emulator):
         route = request.scope.get("route")
         endpoint = f"{request.method} {getattr(route, 'path', request.url.path)}"
         self.stats.duplicates[endpoint] += 1
+        self.stats.duplicates_by_identity["number"] += 1
         self.store.duplicate_count += 1
 
     def days_after(self, day: str, days: int) -> str:

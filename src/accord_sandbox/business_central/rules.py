@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord_sandbox.business_central.entities import BLANK_DATE, BLANK_GUID, ENTITY_SETS
 from accord_sandbox.business_central.errors import BCError
+from accord_sandbox.common import business_key
 
 if TYPE_CHECKING:
     from accord_sandbox.business_central.emulator import BusinessCentralEmulator
@@ -57,20 +58,46 @@ def _blank(value: Any) -> bool:  # noqa: ANN401 - JSON value
     return value in (None, "", BLANK_GUID, BLANK_DATE)
 
 
-def natural_key(set_name: str, record: Record, body: Record) -> str | None:
-    """What makes two creates "the same record" for duplicate counting (see common.py)."""
+_BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
+    "customers": ("displayName",),
+    "projects": ("customerNumber", "displayName"),
+    # A header's amount is not known when it is created (lines come with it or after it), so
+    # an invoice is the same business fact by customer and the client's document number.
+    "salesInvoices": ("customerNumber", "externalDocumentNumber"),
+    "customerPayments": ("customerNumber", "postingDate", "amount", "externalDocumentNumber"),
+    "projectPlanningLines": ("projectNumber", "planningDate", "description", "lineAmount"),
+}
+"""Fields that make two records of a set one business fact whatever their numbers (issue 21).
+
+Journal lines keep their own key below (the lead's issue 22 owns them)."""
+
+
+def natural_key(set_name: str, record: Record, body: Record) -> list[str] | None:
+    """What makes two creates "the same record" for duplicate counting (see common.py).
+
+    The client's own key (number, external document number) and the business identity of
+    :data:`_BUSINESS_IDENTITY`; company scoping is added by the caller.
+    """
+    keys: list[str] = []
+    identity = _BUSINESS_IDENTITY.get(set_name)
+    if identity is not None:
+        key = business_key(*(None if _blank(record.get(p)) else record.get(p) for p in identity))
+        if key is not None:
+            keys.append(key)
     if set_name in ("salesInvoices", "customerPayments") and record.get("externalDocumentNumber"):
-        return f"ext:{record['externalDocumentNumber']}"
-    if set_name in ("customers", "projects", "employees", "resources") and body.get("number"):
-        return f"no:{body['number']}"
-    if set_name == "projectPlanningLines" and record.get("documentNumber"):
-        return f"doc:{record['documentNumber']}"
+        keys.insert(0, f"ext:{record['externalDocumentNumber']}")
+    elif set_name in ("customers", "projects", "employees", "resources") and body.get("number"):
+        keys.insert(0, f"no:{body['number']}")
+    elif set_name == "projectPlanningLines" and record.get("documentNumber"):
+        keys.insert(0, f"doc:{record['documentNumber']}")
+    if keys:
+        return keys
     if set_name == "journalLines":
         if body.get("documentNumber"):
-            return f"doc:{body['documentNumber']}"
+            return [f"doc:{body['documentNumber']}"]
         if record.get("projectNumber"):
             parts = ("projectNumber", "postingDate", "quantity", "resourceNumber")
-            return "job:" + "|".join(str(record.get(p)) for p in parts)
+            return ["job:" + "|".join(str(record.get(p)) for p in parts)]
     return None
 
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from accord_sandbox.common import RecordStore
+from accord_sandbox.common import RecordStore, business_key
 from accord_sandbox.netsuite.errors import (
     ACCESS_PREFIX,
     CLOSED_PERIOD_DETAIL,
@@ -52,6 +52,19 @@ _STATUS_NAMES: dict[str, dict[str, str]] = {
     "expenseReport": EXPENSE_STATUS,
 }
 """Read-only ``status`` select of each transaction type."""
+_BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
+    "timeBill": ("employee", "customer", "tranDate", "hours", "memo?"),
+    "expenseReport": ("entity", "tranDate", "total", "memo?"),
+    "invoice": ("entity", "document", "total"),
+    "salesOrder": ("entity", "document", "total"),
+    "customerPayment": ("customer", "tranDate", "payment", "checkNum?"),
+    "job": ("parent", "companyName"),
+    "customer": ("subsidiary", "parent?", "label"),
+}
+"""Fields that make two records one business fact (issue 21); ``?`` marks optional ones.
+
+``document`` is the client's document number (its own ``tranId``, else ``otherRefNum``, else
+the memo); ``label`` is a customer's company name, or a person's names."""
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -228,19 +241,49 @@ class RecordBook:
             self.eids.get(rtype.name, {}).pop(str(rec["externalId"]), None)
         self._after_write(rtype, None, rec)
 
-    def natural_key(self, rtype: RecordType, rec: Record) -> str | None:
-        """The duplicate-detection key: the externalId, else employee+job+date+hours of time."""
+    def natural_key(self, rtype: RecordType, rec: Record) -> list[str]:
+        """The identities duplicate counting compares: the externalId and the business identity.
+
+        The business identity (issue 21) is what makes two records one business fact whatever
+        their external ids: a time bill's employee, project, date, hours and memo (the source
+        text Accord writes); an expense report's employee, date, total and memo; an invoice's or
+        sales order's customer, document number (the client's ``tranId``, else ``otherRefNum``,
+        else memo) and total; a payment's customer, date, amount and check number; a project's
+        customer and name; a customer's subsidiary, parent and name.
+        """
+        keys: list[str] = []
         if rec.get("externalId"):
-            return f"eid:{rec['externalId']}"
-        if rtype.name == "timeBill":
-            parts = (
-                _ref_id(rec, "employee"),
-                _ref_id(rec, "customer"),
-                rec.get("tranDate"),
-                rec.get("hours"),
-            )
-            return "time:" + "|".join(str(p) for p in parts)
-        return None
+            keys.append(f"eid:{rec['externalId']}")
+        business = self._business_key(rtype, rec)
+        if business is not None:
+            keys.append(business)
+        return keys
+
+    def _business_key(self, rtype: RecordType, rec: Record) -> str | None:
+        fields = _BUSINESS_IDENTITY.get(rtype.name)
+        if fields is None:
+            return None
+        values: list[object] = []
+        for spec in fields:
+            optional, name = spec.endswith("?"), spec.rstrip("?")
+            if name == "document":
+                value = self._document(rtype, rec)
+            elif name == "label":
+                value = rec.get("companyName") or self._entity_name(rec)
+            else:
+                raw = rec.get(name)
+                value = _ref_id(rec, name) if isinstance(raw, dict) else raw
+            values.append(value or ("-" if optional else None))
+        return business_key(*values)
+
+    @staticmethod
+    def _document(rtype: RecordType, rec: Record) -> str | None:
+        """The client's document number: its own ``tranId``, else ``otherRefNum``, else memo."""
+        generated = f"{_TRAN_PREFIX[str(rtype.tran_type)]}{int(rec['id']):06d}"
+        tran_id = rec.get("tranId")
+        return (
+            (tran_id if tran_id != generated else None) or rec.get("otherRefNum") or rec.get("memo")
+        )
 
     # ------------------------------------------------------------------ validation
     def _complete(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:

@@ -271,7 +271,10 @@ async def test_customer_create_get_and_duplicate_number(
     auto = await new_customer(client)
     assert auto["number"] == "C00001"
     stats = (await client.get("/__sandbox/stats")).json()
-    assert stats["duplicates"] == 1
+    # The refused second CUST-1, and a second "Contoso" in DE01 under another number: the
+    # same business fact (a customer's name in one company) whatever its number.
+    assert stats["duplicates"] == 2
+    assert stats["duplicates_by_identity"] == {"biz": 1, "number": 1}
     assert stats["writes"] == 3
 
     unknown = await client.post(f"{co(DE)}/customers", json={"colour": "red"})
@@ -532,6 +535,7 @@ async def test_duplicate_invoice_counted_in_stats(client: httpx.AsyncClient) -> 
     await draft_invoice(client, "SF-300")  # a non-idempotent client: BC accepts it
     stats = (await client.get("/__sandbox/stats")).json()
     assert stats["duplicates"] == 1
+    assert stats["duplicates_by_identity"] == {"ext": 1}
     assert stats["duplicates_by_endpoint"] == {
         "POST /v2.0/{tenant}/{environment}/api/v2.0/companies({company_id})/salesInvoices": 1
     }
