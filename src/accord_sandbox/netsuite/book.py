@@ -33,11 +33,12 @@ from accord_sandbox.netsuite.records import (
     PAYMENT_STATUS,
     RECORD_TYPES,
     SALES_ORDER_STATUS,
+    FieldNames,
     RecordType,
     decode_body,
 )
 
-__all__ = ["RecordBook", "format_stamp"]
+__all__ = ["ACCORD_CUSTOM_FIELDS", "RecordBook", "format_stamp"]
 
 Record = dict[str, Any]
 RECORD_PATH = "/services/rest/record/v1"
@@ -52,6 +53,13 @@ _STATUS_NAMES: dict[str, dict[str, str]] = {
     "expenseReport": EXPENSE_STATUS,
 }
 """Read-only ``status`` select of each transaction type."""
+ACCORD_CUSTOM_FIELDS: dict[str, frozenset[str]] = {
+    "customer": frozenset({"custentity_accord_tax_region"}),
+    "invoice.item": frozenset({"custcol_accord_source_id", "custcol_accord_source_kind"}),
+    "salesOrder.item": frozenset({"custcol_accord_source_id", "custcol_accord_source_kind"}),
+}
+"""The custom fields Accord's documentation asks a firm to define (docs/connectors.md,
+docs/flows/cash.md); the sandbox account has them, and no others."""
 _BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
     "timeBill": ("employee", "customer", "tranDate", "hours", "memo?"),
     "expenseReport": ("entity", "tranDate", "total", "memo?"),
@@ -122,6 +130,9 @@ class RecordBook:
         self.eids: dict[str, dict[str, str]] = {}
         self.applied: dict[str, dict[str, float]] = {}
         """invoice id -> payment id -> amount that payment applies to it."""
+        self.custom_fields: dict[str, frozenset[str]] = dict(ACCORD_CUSTOM_FIELDS)
+        """Custom fields the account defines: record type (or ``type.sublist`` for column
+        fields) -> field ids. Only these are accepted beside the standard fields."""
 
     # ------------------------------------------------------------------ ids and lookups
     def clear(self) -> None:
@@ -177,13 +188,33 @@ class RecordBook:
                     self._note_applications(rec)
 
     # ------------------------------------------------------------------ writes
-    def create(self, rtype: RecordType, body: object, *, external_id: str | None = None) -> Record:
+    def decode(self, rtype: RecordType, body: object, names: str | None) -> Record:
+        """``body`` in stored form; ``names`` is the ``X-NetSuite-PropertyNameValidation`` header.
+
+        Raises:
+            NetSuiteError: a malformed value, or an unknown property under ``Error``.
+        """
+        custom = FieldNames.from_header(names, self.custom_fields.get(rtype.name, frozenset()))
+        lines = {
+            sub: self.custom_fields.get(f"{rtype.name}.{sub}", frozenset())
+            for sub in rtype.sublists
+        }
+        return decode_body(rtype, body, names=custom, custom_lines=lines)
+
+    def create(
+        self,
+        rtype: RecordType,
+        body: object,
+        *,
+        external_id: str | None = None,
+        names: str | None = None,
+    ) -> Record:
         """Validate and store a new record; the caller answers 204 + Location.
 
         Raises:
             NetSuiteError: validation, reference, period or duplicate-externalId refusal.
         """
-        fields = decode_body(rtype, body)
+        fields = self.decode(rtype, body, names)
         if external_id is not None:
             fields["externalId"] = external_id
         eid = fields.get("externalId")
@@ -203,7 +234,9 @@ class RecordBook:
         self._after_write(rtype, rec, None)
         return rec
 
-    def update(self, rtype: RecordType, record_id: str, body: object) -> Record:
+    def update(
+        self, rtype: RecordType, record_id: str, body: object, *, names: str | None = None
+    ) -> Record:
         """PATCH semantics: given fields replace stored ones; a sent sublist replaces the sublist.
 
         Raises:
@@ -212,7 +245,7 @@ class RecordBook:
         old = self.store.get(rtype.name, record_id)
         if old is None:
             raise NetSuiteError.not_found()
-        fields = decode_body(rtype, body)
+        fields = self.decode(rtype, body, names)
         eid = fields.get("externalId")
         if eid and self.eids.get(rtype.name, {}).get(eid, record_id) != record_id:
             raise NetSuiteError.user(DUPLICATE_DETAIL)
@@ -291,6 +324,7 @@ class RecordBook:
         self._require(rtype, rec)
         self._check_refs(rtype, rec, ctx)
         self._inherit(rtype, rec)
+        self._check_scope(rtype, rec, ctx)
         if rtype.tran_type:
             rec.setdefault("tranDate", self.clock().date().isoformat())
         if rtype.sublists.keys() & {"item", "expense"}:
@@ -366,6 +400,38 @@ class RecordBook:
                         f"{sub_name}.items[{i}]",
                         changed=line.get(name) != prev.get(name),
                     )
+
+    def _check_scope(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:
+        """Refuse a newly chosen list value not assigned to the record's subsidiary.
+
+        Departments, classes, locations and items carry the subsidiaries they are assigned to
+        (``subsidiary.items``); a value outside the record's subsidiary is refused like an
+        unknown one, "Invalid Field Value X for the following field: F" (reference 4.3, whose
+        composition for class/location/subsidiary it marks [inferred]).
+        """
+        sub_id = _ref_id(rec, "subsidiary")
+        if sub_id is None:
+            return
+        old = ctx.old or {}
+        checks: list[tuple[tuple[str, ...], Record, Record, str, str]] = [
+            (targets, rec, old, name, name) for name, targets in rtype.refs.items()
+        ]
+        for sub_name, sub in rtype.sublists.items():
+            old_lines = (old.get(sub_name) or {}).get("items", [])
+            for i, line in enumerate((rec.get(sub_name) or {}).get("items", [])):
+                prev = old_lines[i] if i < len(old_lines) else {}
+                checks += [
+                    (targets, line, prev, name, f"{sub_name}.items[{i}]")
+                    for name, targets in sub.refs.items()
+                ]
+        for targets, holder, prev, name, path in checks:
+            value_id = _ref_id(holder, name)
+            if value_id is None or holder.get(name) == prev.get(name) or name == "subsidiary":
+                continue
+            found = self.find(targets, value_id) if targets else None
+            allowed = (found[1].get("subsidiary") or {}) if found else {}
+            if "items" in allowed and sub_id not in {str(s["id"]) for s in allowed["items"]}:
+                raise NetSuiteError.invalid_ref(value_id, name, path=path)
 
     def _inherit(self, rtype: RecordType, rec: Record) -> None:
         """Default subsidiary and currency from the owning record, and refuse a mismatch.

@@ -117,6 +117,7 @@ class SalesforceEmulator(Emulator):
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.daily_limit = daily_limit
+        self._configured_daily_limit = daily_limit
         self.clock = clock
         self.schema = build_schema()
         self.ids = IdFactory()
@@ -177,6 +178,8 @@ class SalesforceEmulator(Emulator):
         self.engine.rebuild_index()
         self.rest.cursors.clear()
         self._calls.clear()
+        # /__sandbox/salesforce/api_usage may have lowered it; a reset is a fresh org.
+        self.daily_limit = self._configured_daily_limit
         self.firm_ids = {}
         self.user_id = self.ids.next("005")
         self.engine.user_id = self.user_id

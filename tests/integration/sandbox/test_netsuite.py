@@ -547,7 +547,7 @@ async def test_closed_posting_period_on_invoice(
             "entity": {"id": cid},
             "tranDate": "2025-02-03",
             "postingPeriod": {"id": period},
-            "item": {"items": [{"item": {"id": "11"}, "quantity": 1, "rate": 10}]},
+            "item": {"items": [{"item": {"id": "1"}, "quantity": 1, "rate": 10}]},
         },
     )
     assert r.status_code == 400
@@ -604,7 +604,7 @@ async def test_payment_settles_invoice(client: httpx.AsyncClient) -> None:
             "entity": {"id": job},
             "tranDate": "2025-02-10",
             "externalId": "INV-1",
-            "item": {"items": [{"item": {"id": "11"}, "quantity": 10, "rate": 150}]},
+            "item": {"items": [{"item": {"id": "1"}, "quantity": 10, "rate": 150}]},
         },
     )
     assert r.status_code == 204, r.text
