@@ -19,8 +19,12 @@
 
 Retry policy derives from the class (:func:`is_retryable`); nobody parses messages. Context is
 keyword-only and structured so that logs, exceptions and the API can show it without secrets.
+What a refusal is about, beyond its class, is its :class:`Reason` (``exc.reason``): each
+connector's ``errors`` module sets it from the vendor's code (or, where the vendor gives none,
+its documented wording), so flows branch on a stable value and never on a vendor's text.
 """
 
+from enum import StrEnum
 from typing import Any, TypedDict, Unpack
 
 __all__ = [
@@ -35,12 +39,58 @@ __all__ = [
     "NotFoundError",
     "PermanentError",
     "RateLimitExceeded",
+    "Reason",
     "RetryableError",
     "RuleViolation",
     "UnsupportedOperationError",
     "WorkflowError",
     "is_retryable",
 ]
+
+
+class Reason(StrEnum):
+    """What a remote refusal is about, the same for every vendor (``ConnectorError.reason``).
+
+    Set by each connector's error translation; ``None`` when the vendor's answer says no more
+    than its status. docs/connectors.md lists, per vendor, which codes and texts give which.
+    """
+
+    PERIOD_CLOSED = "period_closed"
+    """The posting date falls in a closed (or locked) accounting period."""
+    DIMENSION_INVALID = "dimension_invalid"
+    """A department, class, location, subsidiary or dimension value is unknown or inactive."""
+    ENTITY_NOT_SHARED = "entity_not_shared"
+    """The referenced record exists but is not assigned to the transaction's subsidiary."""
+    PROJECT_INACTIVE = "project_inactive"
+    """The project is closed, blocked, or takes no time or expenses."""
+    CUSTOMER_INACTIVE = "customer_inactive"
+    """The customer is blocked, inactive or on credit hold."""
+    RESOURCE_UNKNOWN = "resource_unknown"
+    """The employee / resource is unknown or inactive in the target."""
+    REFERENCE_INVALID = "reference_invalid"
+    """Another referenced record (item, category, account ...) is unknown or inactive."""
+    UNKNOWN_FIELD = "unknown_field"
+    """The body names a field the target does not have."""
+    REQUIRED_MISSING = "required_missing"
+    """A required field is empty."""
+    VALIDATION = "validation"
+    """Any other refusal of the record's data."""
+    DUPLICATE = "duplicate"
+    """The record (its external id, number or key) exists already."""
+    SEVERAL_MATCHES = "several_matches"
+    """An external id matched more than one record."""
+    STALE = "stale"
+    """The record changed since it was read (etag)."""
+    LOCKED = "locked"
+    """The record is locked (row lock, workflow lock, approved or posted document)."""
+    NOT_FOUND = "not_found"
+    """The record does not exist."""
+    PERMISSION = "permission"
+    """The integration's role may not do this."""
+    RATE_LIMITED = "rate_limited"
+    """Too many requests (rate, concurrency or quota)."""
+    UNAVAILABLE = "unavailable"
+    """The system is down or timed out."""
 
 
 class ErrorContext(TypedDict, total=False):
@@ -53,6 +103,7 @@ class ErrorContext(TypedDict, total=False):
     request_id: str | None
     code: str | None
     detail: str | None
+    reason: str | None
 
 
 class AccordError(Exception):
@@ -91,6 +142,7 @@ class ConnectorError(AccordError):
         request_id: str | None = None,
         code: str | None = None,
         detail: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.connector = connector
         self.resource = resource
@@ -101,6 +153,9 @@ class ConnectorError(AccordError):
         """The remote system's own error code (e.g. ``USER_ERROR``), kept verbatim."""
         self.detail = detail
         """The remote system's own error text, kept verbatim for the people who fix it."""
+        self.reason = reason
+        """What the refusal is about, a :class:`Reason` value (None when the answer says no
+        more than its status); flows branch on this, never on ``code`` or ``detail``."""
         parts = [message or self.default_message]
         if connector:
             parts.append(f"connector={connector}")
@@ -123,6 +178,7 @@ class ConnectorError(AccordError):
             "request_id": self.request_id,
             "code": self.code,
             "detail": self.detail,
+            "reason": self.reason,
         }
 
 

@@ -22,7 +22,6 @@ from dbos import DBOS
 from accord.errors import is_retryable
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
-from accord.flows.provisioning.settings import flow_settings, rules_for
 from accord.rules import Rules
 from accord.store import lineage, xref
 
@@ -68,11 +67,18 @@ def config_file() -> Path | None:
 
 def rules() -> Rules:
     """The current rules (the file lead-to-project uses)."""
+    # Imported here, not above: the provisioning package imports this module (its steps use
+    # the kit), so a module-level import made ``import accord.flows.stepkit`` fail whenever
+    # it was the first of the two to be imported (a test module run alone, in random order).
+    from accord.flows.provisioning.settings import flow_settings, rules_for  # noqa: PLC0415
+
     return rules_for(flow_settings(config_file()))
 
 
 def crm_connection() -> str:
     """The CRM connection (lead-to-project's setting)."""
+    from accord.flows.provisioning.settings import flow_settings  # noqa: PLC0415 - see rules()
+
     return flow_settings(config_file()).crm_connection
 
 
