@@ -246,11 +246,36 @@ def _prepare_invoice_line(
         rec["sequence"] = max((int(ln["sequence"]) for ln in lines), default=0) + 10000
     if rec.get("lineType") == "Resource" and rec.get("lineObjectNumber"):
         _require(emu, cid, "resources", rec["lineObjectNumber"], "No.")
+    if rec.get("lineType") == "Item":
+        _check_item(emu, cid, rec)
     gross = _dec(rec.get("quantity")) * _dec(rec.get("unitPrice"))
     net = gross * (1 - _dec(rec.get("discountPercent")) / 100)
     rec["amountExcludingTax"] = rec["netAmount"] = rec["amountIncludingTax"] = _money(net)
     rec["totalTaxAmount"] = 0
     return []
+
+
+def _check_item(emu: "BusinessCentralEmulator", cid: str, rec: Record) -> None:
+    """An Item line names an existing, unblocked item (by ``itemId`` or ``lineObjectNumber``).
+
+    BC validates the line's No. against the Item table when it is set (the standard
+    table-relation check); a blocked item cannot be sold. Texts [inferred].
+    """
+    item: Record | None = None
+    if not _blank(rec.get("itemId")):
+        item = emu.store.get("items", str(rec["itemId"]).lower())
+        if item is None or item.get("_companyId") != cid:
+            raise _invalid(
+                f"The field No. contains a value ({rec['itemId']}) that cannot be found in the "
+                f"related table ({S['items'].type_name})."
+            )
+    elif rec.get("lineObjectNumber"):
+        item = _require(emu, cid, "items", rec["lineObjectNumber"], "No.")
+    if item is None:
+        return
+    if item.get("blocked"):
+        raise _invalid(f"Item {item['number']} is blocked.")
+    rec["itemId"], rec["lineObjectNumber"] = item["id"], item["number"]
 
 
 def recompute_invoice(emu: "BusinessCentralEmulator", cid: str, invoice_id: str) -> Touched:
@@ -404,6 +429,18 @@ def post_invoice(emu: "BusinessCentralEmulator", cid: str, invoice: Record) -> T
     ]
     if not lines:
         raise _invalid("There is nothing to post.")
+    for line in sorted(lines, key=lambda ln: int(ln.get("sequence") or 0)):
+        # Sales-Post tests "No." on every line that is not a comment and has a quantity
+        # [inferred text, BC's TestField wording]: an Item line without an item cannot post.
+        numbered = line.get("lineObjectNumber") or not _blank(line.get("itemId"))
+        if line.get("lineType") != "Comment" and _dec(line.get("quantity")) != 0 and not numbered:
+            raise BCError(
+                400,
+                "Application_TestFieldException",
+                f"No. must have a value in Sales Line: Document Type=Invoice, Document "
+                f"No.={invoice['number']}, Line No.={line.get('sequence')}. It cannot be "
+                "zero or empty.",
+            )
     if emu.period_closed(cid, invoice["postingDate"]):
         raise _invalid(CLOSED_PERIOD_MESSAGE)
     customer = emu.store.get("customers", invoice["customerId"])

@@ -482,7 +482,13 @@ async def test_sales_invoice_lines_expand_and_post(
     line = await create(
         client,
         f"{url}/salesInvoiceLines",
-        {"lineType": "Account", "description": "Travel", "quantity": 1, "unitPrice": 99.5},
+        {
+            "lineType": "Account",
+            "lineObjectNumber": "6610",
+            "description": "Travel",
+            "quantity": 1,
+            "unitPrice": 99.5,
+        },
     )
     assert line["sequence"] == 20000
     assert line["amountExcludingTax"] == 99.5
@@ -528,6 +534,30 @@ async def test_closed_period_refused_then_reopened(client: httpx.AsyncClient) ->
     assert (await client.post(url)).status_code == 204
     periods = (await client.get(f"{co(DE)}/accountingPeriods?$filter=closed eq true")).json()
     assert periods["value"] == []
+
+
+async def test_item_lines_name_a_real_item_and_cannot_post_without_one(
+    client: httpx.AsyncClient,
+) -> None:
+    invoice = await draft_invoice(client, "SF-ITEM")
+    url = f"{co(DE)}/salesInvoices({invoice['id']})"
+    item = {"lineType": "Item", "quantity": 1, "unitPrice": 500}
+    unknown = await client.post(
+        f"{url}/salesInvoiceLines", json={**item, "lineObjectNumber": "NOPE"}
+    )
+    assert unknown.status_code == 400
+    assert "cannot be found in the related table (item)" in unknown.json()["error"]["message"]
+    known = await create(
+        client, f"{url}/salesInvoiceLines", {**item, "lineObjectNumber": "SERVICES"}
+    )
+    items = (await client.get(f"{co(DE)}/items")).json()["value"]
+    assert known["itemId"] == next(i["id"] for i in items if i["number"] == "SERVICES")
+    # An Item line without its item is accepted as a draft, and refused when posted.
+    await create(client, f"{url}/salesInvoiceLines", {**item, "description": "Milestone"})
+    refused = await client.post(f"{url}/Microsoft.NAV.post")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "Application_TestFieldException"
+    assert "No. must have a value in Sales Line" in refused.json()["error"]["message"]
 
 
 async def test_duplicate_invoice_counted_in_stats(client: httpx.AsyncClient) -> None:
