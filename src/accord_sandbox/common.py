@@ -14,7 +14,7 @@ import json
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,7 +102,16 @@ class FaultSpec(BaseModel):
     status: int = Field(default=503, ge=400, le=599, description="status used by error_rate")
     outage_seconds: float = Field(default=0.0, ge=0.0)
     rate_limit_per_s: float | None = Field(default=None, gt=0)
+    limit_per_window: int | None = Field(
+        default=None, ge=1, description="requests allowed in any sliding window of window_s"
+    )
+    window_s: float = Field(default=1.0, gt=0, description="length of that sliding window")
     concurrency: int | None = Field(default=None, ge=1)
+    long_running_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="concurrency counts only requests in flight for this long already",
+    )
     lose_response_rate: float = Field(
         default=0.0,
         ge=0.0,
@@ -124,6 +133,30 @@ class _ActiveFault:
     in_flight: int = 0
     window_start: float = 0.0
     window_count: int = 0
+    recent: deque[float] = field(default_factory=deque)
+    """Arrival times inside the sliding window (``limit_per_window``)."""
+    started: dict[int, float] = field(default_factory=dict)
+    """Start time of each request in flight, by a request key (``long_running_s``)."""
+
+    def window_full(self, now: float) -> float | None:
+        """Seconds until the sliding window has room, or None when it has room now."""
+        limit = self.spec.limit_per_window
+        if limit is None:
+            return None
+        while self.recent and self.recent[0] <= now - self.spec.window_s:
+            self.recent.popleft()
+        if len(self.recent) >= limit:
+            return self.recent[0] + self.spec.window_s - now
+        self.recent.append(now)
+        return None
+
+    def over_concurrency(self, now: float) -> bool:
+        """Whether one more request would exceed the rule's concurrency."""
+        limit = self.spec.concurrency or 0
+        if self.spec.long_running_s is None:
+            return self.in_flight >= limit
+        long = sum(1 for t in self.started.values() if now - t >= self.spec.long_running_s)
+        return long >= limit
 
 
 class PeriodRequest(BaseModel):
@@ -264,7 +297,10 @@ class Emulator:
         client_secret: str = DEFAULT_CLIENT_SECRET,
         seed: int = 7,
         base_url: str = "http://127.0.0.1",
+        limits: bool = True,
     ) -> None:
+        self.enforce_limits = limits
+        """Whether the vendor's documented limits (:meth:`vendor_limits`) are on (the default)."""
         self.client_id = client_id
         self.client_secret = client_secret
         self.seed = seed
@@ -280,6 +316,8 @@ class Emulator:
         self.app.include_router(self._control_router())
         self.add_routes(self.app)
         self.app.middleware("http")(self._middleware)
+        for spec in self.default_faults():
+            self.add_fault(spec)
 
     # ----------------------------------------------------------------- subclass hooks
     def add_routes(self, app: FastAPI) -> None:
@@ -369,12 +407,15 @@ class Emulator:
             delay += (s.latency_ms + self.rng.uniform(0, s.jitter_ms)) / 1000.0
             lose = lose or (s.lose_response_rate > 0 and self.rng.random() < s.lose_response_rate)
         limited = [f for f in rules if f.spec.concurrency is not None]
+        now = time.monotonic()
         for f in limited:
-            if f.in_flight >= (f.spec.concurrency or 0):
+            if f.over_concurrency(now):
                 self.stats.throttled[endpoint] += 1
                 return self.concurrency_response()
+        key = id(request)
         for f in limited:
             f.in_flight += 1
+            f.started[key] = now
         self._in_flight += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         try:
@@ -385,6 +426,7 @@ class Emulator:
             self._in_flight -= 1
             for f in limited:
                 f.in_flight -= 1
+                f.started.pop(key, None)
         if response.status_code == 429:
             self.stats.throttled[endpoint] += 1
         elif response.status_code >= 400:
@@ -408,6 +450,10 @@ class Emulator:
                 if f.window_count > s.rate_limit_per_s:
                     self.stats.throttled[endpoint] += 1
                     return self.throttle_response(retry_after=1.0 - (now - f.window_start))
+            wait = f.window_full(now)
+            if wait is not None:
+                self.stats.throttled[endpoint] += 1
+                return self.throttle_response(retry_after=wait)
             if s.error_rate and self.rng.random() < s.error_rate:
                 self.stats.errors[endpoint] += 1
                 if s.status == 429:
@@ -435,7 +481,11 @@ class Emulator:
         self._faults.clear()
 
     def default_faults(self) -> list[FaultSpec]:
-        """Rules that are always on after a reset (e.g. NetSuite's account concurrency)."""
+        """Rules that are always on after a reset: the vendor's limits, unless switched off."""
+        return self.vendor_limits() if self.enforce_limits else []
+
+    def vendor_limits(self) -> list[FaultSpec]:
+        """The vendor's documented limits as rules (each subclass cites its source)."""
         return []
 
     # ----------------------------------------------------------------- control API

@@ -29,6 +29,7 @@ from accord_sandbox.common import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     Emulator,
+    FaultSpec,
     business_key,
     utc_now,
 )
@@ -57,6 +58,8 @@ __all__ = ["API_PREFIX", "MAX_BULK", "KantataEmulator"]
 Record = dict[str, Any]
 Handler = Callable[[Request], Awaitable[Response]]
 
+RATE_PER_MINUTE = 1200
+"""[inferred] Kantata's default request limit in the sandbox (see ``vendor_limits``)."""
 API_PREFIX = "/api/v1"
 """Every Kantata resource lives under this prefix (each path also answers with ``.json``)."""
 MAX_BULK = 100
@@ -105,6 +108,7 @@ class KantataEmulator(Emulator):
         client_secret: str = DEFAULT_CLIENT_SECRET,
         seed: int = 7,
         base_url: str = "http://127.0.0.1:8802",
+        limits: bool = True,
     ) -> None:
         self.auth = TokenIssuer(client_id, client_secret, seed)
         self.clock: Callable[[], datetime] = utc_now
@@ -112,12 +116,26 @@ class KantataEmulator(Emulator):
         self.admin_user_id = ""
         self._firm: Firm | None = None
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
         self.events = EventLog(self.rng)
         self.reset_state()
 
     # ----------------------------------------------------------------- Emulator hooks
+    @override
+    def vendor_limits(self) -> list[FaultSpec]:
+        """[inferred] 1,200 requests per minute per account, in a sliding window.
+
+        Kantata publishes no number; reference 3.3 says to emulate 429 with ``Retry-After``.
+        The rate is above what one connection's default budget sends, so only a client that
+        ignores its budget meets it.
+        """
+        return [FaultSpec(path=f"{API_PREFIX}/*", limit_per_window=RATE_PER_MINUTE, window_s=60.0)]
+
     @override
     def error_response(
         self, status: int, code: str, message: str, *, retry_after: float | None = None

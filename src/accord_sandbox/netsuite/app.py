@@ -99,6 +99,7 @@ class NetSuiteEmulator(Emulator):
         base_url: scheme and host used in ``Location`` and ``links``.
         concurrency_limit: the account-wide concurrent request limit (shared tier: 5).
         account_id: the account id (``1234567-sb1`` style); shown by the token realm and docs.
+        limits: enforce the concurrency limit (default); False only where a test says why.
     """
 
     name = "netsuite"
@@ -113,6 +114,7 @@ class NetSuiteEmulator(Emulator):
         base_url: str = "http://127.0.0.1:8803",
         concurrency_limit: int = 5,
         account_id: str = "TSTDRV0000001",
+        limits: bool = True,
     ) -> None:
         self.concurrency_limit = concurrency_limit
         self.account_id = account_id
@@ -122,7 +124,11 @@ class NetSuiteEmulator(Emulator):
         self.subsidiary_codes: dict[str, str] = {}
         """Subsidiary internal id -> legal-entity code used by ``/__sandbox/periods``."""
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
         self.tokens = TokenIssuer(client_id, client_secret)
         self.book = RecordBook(
@@ -131,8 +137,6 @@ class NetSuiteEmulator(Emulator):
             clock=self._now,
             period_closed=self._period_closed,
         )
-        for spec in self.default_faults():
-            self.add_fault(spec)
 
     # ----------------------------------------------------------------- Emulator hooks
     @override
@@ -155,8 +159,12 @@ class NetSuiteEmulator(Emulator):
         return error_json(429, [dict(_CONCURRENCY_BODY)], title="Too Many Requests")
 
     @override
-    def default_faults(self) -> list[FaultSpec]:
-        # One limit for the whole account (REST, SOAP and RESTlets share it), not per endpoint.
+    def vendor_limits(self) -> list[FaultSpec]:
+        """The account-wide concurrency limit, one rule for every path.
+
+        Reference 4.3: shared tier 5, +10 per SuiteCloud Plus licence; REST, SOAP and RESTlets
+        share it.
+        """
         return [FaultSpec(path="/services/*", concurrency=self.concurrency_limit)]
 
     @override
