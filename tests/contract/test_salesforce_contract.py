@@ -7,7 +7,12 @@ import httpx
 import pytest
 
 from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
-from accord.connectors.testing import ConnectorContract, ConnectorFactory, SandboxControl
+from accord.connectors.testing import (
+    ConnectorContract,
+    ConnectorFactory,
+    LiveTenant,
+    SandboxControl,
+)
 from accord.errors import ConflictError, RateLimitExceeded
 from accord_sandbox.salesforce import SalesforceEmulator, make_id
 from accord_sandbox.scenario import generate
@@ -98,6 +103,12 @@ class TestSalesforceContract(ConnectorContract):
             return connector.upsert("Account", "ACC-DUP", account("ACC-DUP"))
 
         return conflict
+
+
+class TestSalesforceLive(LiveTenant, TestSalesforceContract):
+    """The same contract against a real Salesforce tenant (``pytest -m live``)."""
+
+    kind = "salesforce"
 
 
 # --------------------------------------------------------------------------- Salesforce specifics
