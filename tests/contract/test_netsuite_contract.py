@@ -12,6 +12,7 @@ from accord.connectors.testing import (
     ConnectorFactory,
     LiveTenant,
     SandboxControl,
+    live_values,
 )
 from accord_sandbox.netsuite import NetSuiteEmulator
 from accord_sandbox.scenario import generate
