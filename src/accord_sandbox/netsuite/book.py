@@ -17,7 +17,7 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from accord_sandbox.common import RecordStore, business_key
+from accord_sandbox.common import RecordStore
 from accord_sandbox.netsuite.errors import (
     ACCESS_PREFIX,
     CLOSED_PERIOD_DETAIL,
@@ -26,6 +26,7 @@ from accord_sandbox.netsuite.errors import (
     NetSuiteError,
 )
 from accord_sandbox.netsuite.filters import QueryFilterError, compile_filter
+from accord_sandbox.netsuite.identity import ACCORD_CUSTOM_FIELDS, TRAN_PREFIX, natural_keys
 from accord_sandbox.netsuite.records import (
     EID_PATTERN,
     EXPENSE_STATUS,
@@ -38,14 +39,12 @@ from accord_sandbox.netsuite.records import (
     decode_body,
 )
 
-__all__ = ["ACCORD_CUSTOM_FIELDS", "RecordBook", "format_stamp"]
+__all__ = ["RecordBook", "format_stamp"]
 
 Record = dict[str, Any]
 RECORD_PATH = "/services/rest/record/v1"
 """Path prefix of the record API (reference section 4.1)."""
 
-_TRAN_PREFIX = {"CustInvc": "INV", "SalesOrd": "SO", "CustPymt": "PYMT", "ExpRept": "EXP"}
-"""[inferred] document-number prefixes of generated ``tranId`` values."""
 _STATUS_NAMES: dict[str, dict[str, str]] = {
     "invoice": INVOICE_STATUS,
     "salesOrder": SALES_ORDER_STATUS,
@@ -53,26 +52,6 @@ _STATUS_NAMES: dict[str, dict[str, str]] = {
     "expenseReport": EXPENSE_STATUS,
 }
 """Read-only ``status`` select of each transaction type."""
-ACCORD_CUSTOM_FIELDS: dict[str, frozenset[str]] = {
-    "customer": frozenset({"custentity_accord_tax_region"}),
-    "invoice.item": frozenset({"custcol_accord_source_id", "custcol_accord_source_kind"}),
-    "salesOrder.item": frozenset({"custcol_accord_source_id", "custcol_accord_source_kind"}),
-}
-"""The custom fields Accord's documentation asks a firm to define (docs/connectors.md,
-docs/flows/cash.md); the sandbox account has them, and no others."""
-_BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
-    "timeBill": ("employee", "customer", "tranDate", "hours", "memo?"),
-    "expenseReport": ("entity", "tranDate", "total", "memo?"),
-    "invoice": ("entity", "document", "total"),
-    "salesOrder": ("entity", "document", "total"),
-    "customerPayment": ("customer", "tranDate", "payment", "checkNum?"),
-    "job": ("parent", "companyName"),
-    "customer": ("subsidiary", "parent?", "label"),
-}
-"""Fields that make two records one business fact (issue 21); ``?`` marks optional ones.
-
-``document`` is the client's document number (its own ``tranId``, else ``otherRefNum``, else
-the memo); ``label`` is a customer's company name, or a person's names."""
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -227,7 +206,7 @@ class RecordBook:
         stamp = format_stamp(self.clock())
         rec["createdDate"] = rec["lastModifiedDate"] = stamp
         if rtype.tran_type and not rec.get("tranId"):
-            rec["tranId"] = f"{_TRAN_PREFIX[rtype.tran_type]}{int(rec['id']):06d}"
+            rec["tranId"] = f"{TRAN_PREFIX[rtype.tran_type]}{int(rec['id']):06d}"
         if rtype.name in ("customer", "job") and not rec.get("entityId"):
             rec["entityId"] = self._entity_name(rec)
         self.put(rtype, rec)
@@ -275,48 +254,8 @@ class RecordBook:
         self._after_write(rtype, None, rec)
 
     def natural_key(self, rtype: RecordType, rec: Record) -> list[str]:
-        """The identities duplicate counting compares: the externalId and the business identity.
-
-        The business identity (issue 21) is what makes two records one business fact whatever
-        their external ids: a time bill's employee, project, date, hours and memo (the source
-        text Accord writes); an expense report's employee, date, total and memo; an invoice's or
-        sales order's customer, document number (the client's ``tranId``, else ``otherRefNum``,
-        else memo) and total; a payment's customer, date, amount and check number; a project's
-        customer and name; a customer's subsidiary, parent and name.
-        """
-        keys: list[str] = []
-        if rec.get("externalId"):
-            keys.append(f"eid:{rec['externalId']}")
-        business = self._business_key(rtype, rec)
-        if business is not None:
-            keys.append(business)
-        return keys
-
-    def _business_key(self, rtype: RecordType, rec: Record) -> str | None:
-        fields = _BUSINESS_IDENTITY.get(rtype.name)
-        if fields is None:
-            return None
-        values: list[object] = []
-        for spec in fields:
-            optional, name = spec.endswith("?"), spec.rstrip("?")
-            if name == "document":
-                value = self._document(rtype, rec)
-            elif name == "label":
-                value = rec.get("companyName") or self._entity_name(rec)
-            else:
-                raw = rec.get(name)
-                value = _ref_id(rec, name) if isinstance(raw, dict) else raw
-            values.append(value or ("-" if optional else None))
-        return business_key(*values)
-
-    @staticmethod
-    def _document(rtype: RecordType, rec: Record) -> str | None:
-        """The client's document number: its own ``tranId``, else ``otherRefNum``, else memo."""
-        generated = f"{_TRAN_PREFIX[str(rtype.tran_type)]}{int(rec['id']):06d}"
-        tran_id = rec.get("tranId")
-        return (
-            (tran_id if tran_id != generated else None) or rec.get("otherRefNum") or rec.get("memo")
-        )
+        """The identities duplicate counting compares (see :mod:`.identity`)."""
+        return natural_keys(rtype, rec)
 
     # ------------------------------------------------------------------ validation
     def _complete(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:
