@@ -34,12 +34,20 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy --strict src
 	$(BIN)/mypy --strict tests/typing
 
+# Tests run in a random order (pytest-randomly), so that no test leans on another having run
+# first. The seed is printed; `make pytest SEED=N` replays that order (and that seeding of
+# `random`). `-p no:randomly` switches it off for a targeted run.
+ifndef SEED
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+
 # scripts/pg.sh starts a throw-away PostgreSQL (installing Debian's package when it can) so the
 # database suites run on SQLite and on PostgreSQL; it stops and removes it afterwards. Two
 # pytest workers (one per core) keep the suite near five minutes; each test file stays on one
 # worker so that module-scoped sandboxes and runtimes are built once.
 pytest: $(DEV_STAMP)
-	bash scripts/pg.sh $(BIN)/python -m pytest -q -n 2 --dist loadfile
+	@echo "pytest-randomly seed $(SEED) (make pytest SEED=$(SEED) repeats this order)"
+	bash scripts/pg.sh $(BIN)/python -m pytest -q -n 2 --dist loadfile -p randomly --randomly-seed=$(SEED)
 
 test: lint typecheck pytest
 

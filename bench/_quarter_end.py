@@ -417,6 +417,8 @@ def drain(
         "ratio": calls / drain_s / EMULATOR_MAX_CALLS_PER_S,
         "throttled": int(stats["throttled"]),
         "duplicates": int(stats["duplicates"]),
+        # By the identity that matched: the external id, or the business fact under another.
+        "duplicates_by_identity": dict(stats.get("duplicates_by_identity", {})),
         "errors": int(stats["errors"]),
         "max_in_flight": int(stats["max_in_flight"]),
         "cpu_s_per_1000": cpu / entries * 1000,
@@ -500,6 +502,10 @@ def describe(result: dict[str, Any]) -> str:
         ),
         ("429s received", f"{result['throttled']:,}"),
         ("duplicates at NetSuite", f"**{result['duplicates']}** (must be 0)"),
+        (
+            "duplicates by identity (external id / business fact)",
+            json.dumps(result["duplicates_by_identity"], sort_keys=True),
+        ),
         ("other errors at NetSuite", f"{result['errors']:,}"),
         ("Accord CPU seconds per 1,000 entries", f"{result['cpu_s_per_1000']:.2f}"),
         ("peak memory per Accord process (MiB)", peak),

@@ -141,7 +141,12 @@ def accord_config(
         "customer_master": {"erp_drift": "raise"},
         # Invoices and payments flow back, completed milestones are billed (polls start now).
         "cash": {"capture_interval_s": 30},
-        "milestones": {"capture_interval_s": 15},
+        # The sandbox firm's service item in each ERP (BC posts no item line without one).
+        "milestones": {
+            "capture_interval_s": 15,
+            "netsuite_item_id": "1",
+            "bc_line_object": "SERVICES",
+        },
         # Approved time posts per entry; time in a closed period moves to the first open one.
         "time_to_bill": {"posting": "per_entry", "closed_period_policy": "redate"},
     }

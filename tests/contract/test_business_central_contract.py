@@ -15,7 +15,12 @@ from accord.connectors.business_central.mapping import (
     journal_line_from_time_entry,
     sales_invoice_to_canonical,
 )
-from accord.connectors.testing import ConnectorContract, ConnectorFactory, SandboxControl
+from accord.connectors.testing import (
+    ConnectorContract,
+    ConnectorFactory,
+    LiveTenant,
+    SandboxControl,
+)
 from accord.domain import InvoiceStatus, Money, TimeEntry
 from accord.errors import ConflictError, RetryableError
 from accord_sandbox.business_central import BusinessCentralEmulator
@@ -131,6 +136,12 @@ class TestBusinessCentralContract(ConnectorContract):
             return connector.update("customers", written.id, {"city": "Kiel"}, etag=written.etag)
 
         return conflict
+
+
+class TestBusinessCentralLive(LiveTenant, TestBusinessCentralContract):
+    """The same contract against a real Business Central tenant (``pytest -m live``)."""
+
+    kind = "business_central"
 
 
 def test_retried_create_after_lost_response_finds_the_first(

@@ -7,7 +7,12 @@ import httpx
 import pytest
 
 from accord.connectors.kantata import KantataConfig, KantataConnector
-from accord.connectors.testing import ConnectorContract, ConnectorFactory, SandboxControl
+from accord.connectors.testing import (
+    ConnectorContract,
+    ConnectorFactory,
+    LiveTenant,
+    SandboxControl,
+)
 from accord.errors import RetryableError
 from accord_sandbox.kantata import KantataEmulator
 from accord_sandbox.scenario import generate
@@ -100,6 +105,12 @@ class TestKantataContract(ConnectorContract):
             )
 
         return violate
+
+
+class TestKantataLive(LiveTenant, TestKantataContract):
+    """The same contract against a real Kantata tenant (``pytest -m live``)."""
+
+    kind = "kantata"
 
 
 def test_retried_create_after_lost_response_is_found_by_reference(

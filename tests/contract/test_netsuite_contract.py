@@ -7,7 +7,13 @@ import httpx
 import pytest
 
 from accord.connectors.netsuite import NetSuiteConfig, NetSuiteConnector
-from accord.connectors.testing import ConnectorContract, ConnectorFactory, SandboxControl
+from accord.connectors.testing import (
+    ConnectorContract,
+    ConnectorFactory,
+    LiveTenant,
+    SandboxControl,
+    live_values,
+)
 from accord_sandbox.netsuite import NetSuiteEmulator
 from accord_sandbox.scenario import generate
 
@@ -102,3 +108,22 @@ class TestNetSuiteContract(ConnectorContract):
             return connector.create("customer", {**fields, "externalId": "ACC-DUP-1"})
 
         return conflict
+
+
+class TestNetSuiteLive(LiveTenant, TestNetSuiteContract):
+    """The same contract against a real NetSuite tenant (``pytest -m live``).
+
+    ``live: {netsuite: {subsidiary: "<internal id>"}}`` in the live file names the subsidiary
+    the test customers belong to (the sandbox's US01 is ``2``).
+    """
+
+    kind = "netsuite"
+
+    @pytest.fixture
+    def make_record(self) -> Callable[[str], dict[str, Any]]:
+        subsidiary = str(live_values("netsuite").get("subsidiary", SUBSIDIARY_US))
+
+        def make(external_id: str) -> dict[str, Any]:
+            return {"companyName": f"Customer {external_id}", "subsidiary": {"id": subsidiary}}
+
+        return make

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import accord_cmd, free_port
+from tests.support import accord_cmd, free_port, free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -35,33 +35,12 @@ Generous: the approvals queue behind the burst of won deals' provisioning runs, 
 suite shares two cores."""
 
 
-def free_base_port() -> int:
-    """A base port whose +1..+4 are all free (the sandbox's four systems)."""
-    for _ in range(50):
-        base = free_port()
-        if base > 65000:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for offset in range(1, 5):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base
-    raise RuntimeError("no free block of four ports")
-
-
 class Demo:
     """``accord demo`` in a subprocess, its stdout read line by line on a thread."""
 
     def __init__(self, tmp_path: Path, *extra: str) -> None:
         self.port = free_port()
-        self.base = free_base_port()
+        self.base = free_ports(5)  # base+1..base+4: the sandbox's systems
         self.salesforce = f"http://127.0.0.1:{self.base + 1}"
         self.netsuite = f"http://127.0.0.1:{self.base + 3}"
         self.business_central = f"http://127.0.0.1:{self.base + 4}"
@@ -263,7 +242,7 @@ def test_busy_port_fails_at_once_with_one_line(tmp_path):
                 "--port",
                 str(port),
                 "--sandbox-base-port",
-                str(free_base_port()),
+                str(free_ports(5)),
                 "--data-dir",
                 str(tmp_path / "demo"),
             ),

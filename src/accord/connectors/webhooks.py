@@ -59,8 +59,10 @@ class WebhookSignatureError(AuthError):
     default_message = "webhook signature refused"
 
     def __init__(self, reason: Reason, *, connector: str | None = None) -> None:
-        super().__init__(f"webhook signature refused ({reason})", connector=connector)
-        self.reason: Reason = reason  # narrower than the base class's
+        super().__init__(
+            f"webhook signature refused ({reason})", connector=connector, reason=reason
+        )
+        self.reason: Reason = reason
 
 
 def _secret_bytes(secret: SecretStr | str | bytes) -> bytes:

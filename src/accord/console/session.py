@@ -106,8 +106,7 @@ def is_loopback(host: str | None) -> bool:
     """Whether a client address is the local machine (plain http is allowed there)."""
     if not host:
         return False
-    if host in {"localhost", "testclient"}:
-        # Starlette's TestClient names its client "testclient"; it never leaves the process.
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -70,6 +70,9 @@ def config_file() -> Path | None:
 
 def rules() -> Rules:
     """The current rules (the file lead-to-project uses)."""
+    # Imported here, not above: the provisioning package imports this module (its steps use
+    # the kit), so a module-level import made ``import accord.flows.stepkit`` fail whenever
+    # it was the first of the two to be imported (a test module run alone, in random order).
     return rules_for(flow_settings(config_file()))
 
 

@@ -28,7 +28,13 @@ from accord_sandbox.business_central.entities import (
 )
 from accord_sandbox.business_central.errors import BCError
 from accord_sandbox.business_central.webhooks import WebhookHub, iso
-from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, utc_now
+from accord_sandbox.common import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    Emulator,
+    FaultSpec,
+    utc_now,
+)
 from accord_sandbox.firm import Firm
 
 __all__ = ["DEFAULT_PAGE_SIZE", "BusinessCentralEmulator"]
@@ -37,6 +43,10 @@ Record = dict[str, Any]
 
 DEFAULT_PAGE_SIZE = 20_000
 """BC's maximum entities per page (reference 5.2)."""
+RATE_PER_5_MINUTES = 6_000
+"""Requests per principal in any 5-minute window (reference 5.3)."""
+CONCURRENT_REQUESTS = 100
+"""Concurrent requests (reference 5.3)."""
 
 _NAMESPACE = uuid.UUID("6f1f1c1e-5b1a-4c8e-9a43-bc0000000000")
 
@@ -100,6 +110,8 @@ class BusinessCentralEmulator(Emulator):
         page_size: Entities per page before ``@odata.nextLink`` (BC: 20,000).
         clock: Source of ``lastModifiedDateTime`` and webhook timestamps (UTC-aware).
         webhook_transport: httpx transport for handshakes and notifications (tests).
+        limits: enforce BC's rate and concurrency limits (default); False only where a test
+            says why.
     """
 
     name = "business_central"
@@ -116,6 +128,7 @@ class BusinessCentralEmulator(Emulator):
         page_size: int = DEFAULT_PAGE_SIZE,
         clock: Callable[[], datetime] | None = None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
+        limits: bool = True,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be positive")
@@ -130,7 +143,11 @@ class BusinessCentralEmulator(Emulator):
         self.index = _Index()
         self._write_lock = threading.RLock()
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
         self.webhooks = WebhookHub(self.store, clock=self.clock, transport=webhook_transport)
 
@@ -152,6 +169,20 @@ class BusinessCentralEmulator(Emulator):
         headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
         body = {"error": {"code": code, "message": f"{message}  CorrelationId:  {uuid.uuid4()}."}}
         return JSONResponse(body, status_code=status, headers=headers)
+
+    @override
+    def vendor_limits(self) -> list[FaultSpec]:
+        """6,000 requests per 5-minute sliding window and 100 concurrent requests.
+
+        Reference 5.3 (learn.microsoft.com, dynamics-rate-limits). One principal uses the
+        sandbox, so the limit holds for the whole API; the token endpoint (Entra ID, another
+        host in production) is outside it.
+        """
+        api = "/v2.0/*/api/*"
+        return [
+            FaultSpec(path=api, limit_per_window=RATE_PER_5_MINUTES, window_s=300.0),
+            FaultSpec(path=api, concurrency=CONCURRENT_REQUESTS),
+        ]
 
     @override
     def throttle_response(self, *, retry_after: float) -> Response:
@@ -337,6 +368,7 @@ class BusinessCentralEmulator(Emulator):
         route = request.scope.get("route")
         endpoint = f"{request.method} {getattr(route, 'path', request.url.path)}"
         self.stats.duplicates[endpoint] += 1
+        self.stats.duplicates_by_identity["number"] += 1
         self.store.duplicate_count += 1
 
     def count_posted_duplicate(self) -> None:

@@ -681,8 +681,9 @@ def _public(rec: Record) -> Record:
     return {k: v for k, v in rec.items() if not k.startswith("_")}
 
 
-def _scoped(cid: str, key: str | None) -> str | None:
-    return None if key is None else f"{cid}|{key}"
+def _scoped(cid: str, keys: list[str] | None) -> list[str]:
+    # "kind:value" stays "kind:company|value", so the duplicate's kind is still readable.
+    return [f"{k.partition(':')[0]}:{cid}|{k.partition(':')[2]}" for k in keys or ()]
 
 
 def _int_option(text: str | None, name: str) -> int | None:

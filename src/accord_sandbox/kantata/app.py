@@ -25,7 +25,14 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from typing_extensions import override
 
-from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, utc_now
+from accord_sandbox.common import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    Emulator,
+    FaultSpec,
+    business_key,
+    utc_now,
+)
 from accord_sandbox.firm import Firm
 from accord_sandbox.kantata.auth import OAuthError, TokenIssuer
 from accord_sandbox.kantata.events import EventLog, event_types
@@ -51,6 +58,8 @@ __all__ = ["API_PREFIX", "MAX_BULK", "KantataEmulator"]
 Record = dict[str, Any]
 Handler = Callable[[Request], Awaitable[Response]]
 
+RATE_PER_MINUTE = 1200
+"""[inferred] Kantata's default request limit in the sandbox (see ``vendor_limits``)."""
 API_PREFIX = "/api/v1"
 """Every Kantata resource lives under this prefix (each path also answers with ``.json``)."""
 MAX_BULK = 100
@@ -58,6 +67,14 @@ MAX_BULK = 100
 
 _ADMIN_EMAIL = "integration@sandbox.invalid"
 _REF_KEYS = ("service_name", "service_model", "service_model_ref")
+_BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
+    "time_entries": ("user_id", "workspace_id", "date_performed", "time_in_minutes", "notes"),
+    "expenses": ("user_id", "workspace_id", "date", "category", "amount_in_cents", "notes"),
+    "workspaces": ("primary_counterpart_id", "title"),
+    "stories": ("workspace_id", "story_type", "title"),
+    "invoices": ("workspace_ids", "time_entry_ids", "expense_ids", "fixed_fee_item_ids"),
+}
+"""Fields that make two records one business fact, by resource (issue 21, deliver 6)."""
 _APPROVE_INCLUDES = "time_entries,user,workspace,external_references"
 """What the documented approve operation includes in its answer."""
 _SUBMISSIONS = {
@@ -91,6 +108,7 @@ class KantataEmulator(Emulator):
         client_secret: str = DEFAULT_CLIENT_SECRET,
         seed: int = 7,
         base_url: str = "http://127.0.0.1:8802",
+        limits: bool = True,
     ) -> None:
         self.auth = TokenIssuer(client_id, client_secret, seed)
         self.clock: Callable[[], datetime] = utc_now
@@ -98,12 +116,26 @@ class KantataEmulator(Emulator):
         self.admin_user_id = ""
         self._firm: Firm | None = None
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
         self.events = EventLog(self.rng)
         self.reset_state()
 
     # ----------------------------------------------------------------- Emulator hooks
+    @override
+    def vendor_limits(self) -> list[FaultSpec]:
+        """[inferred] 1,200 requests per minute per account, in a sliding window.
+
+        Kantata publishes no number; reference 3.3 says to emulate 429 with ``Retry-After``.
+        The rate is above what one connection's default budget sends, so only a client that
+        ignores its budget meets it.
+        """
+        return [FaultSpec(path=f"{API_PREFIX}/*", limit_per_window=RATE_PER_MINUTE, window_s=60.0)]
+
     @override
     def error_response(
         self, status: int, code: str, message: str, *, retry_after: float | None = None
@@ -480,15 +512,27 @@ class KantataEmulator(Emulator):
             )
         return refs
 
-    def _natural_key(self, resource: Resource, record: Record, refs: list[Record]) -> str | None:
-        if refs:
-            return ":".join(str(refs[0][k]) for k in _REF_KEYS)
-        if resource.plural == "time_entries":
-            return ":".join(
-                str(record[k])
-                for k in ("user_id", "workspace_id", "date_performed", "time_in_minutes")
+    def _natural_key(self, resource: Resource, record: Record, refs: list[Record]) -> list[str]:
+        """The external reference a record is created with, and its business identity.
+
+        The business identity (issue 21) makes two records one fact whatever their external
+        references: :data:`_BUSINESS_IDENTITY` lists its fields per resource.
+        """
+        keys = ["ref:" + ":".join(str(refs[0][k]) for k in _REF_KEYS)] if refs else []
+        fields = _BUSINESS_IDENTITY.get(resource.plural)
+        values = [record.get(f) for f in fields or ()]
+        # An invoice of nothing is no business fact yet.
+        if fields and not (resource.plural == "invoices" and not any(values[1:])):
+            # Optional parts (notes, counterpart) count as "-" when blank; lists as sorted sets.
+            key = business_key(
+                *(
+                    (",".join(sorted(map(str, v))) if isinstance(v, list) else v) or "-"
+                    for v in values
+                )
             )
-        return None
+            if key is not None:
+                keys.append(key)
+        return keys
 
     async def _create(self, request: Request, resource: Resource) -> Response:
         user_id = self._user(request)
@@ -583,7 +627,7 @@ class KantataEmulator(Emulator):
             )
             if existing is None:
                 record = self._insert(resource.plural, attrs)
-                key = ":".join(str(attrs[k]) for k in _REF_KEYS)
+                key = "ref:" + ":".join(str(attrs[k]) for k in _REF_KEYS)
                 self.created(request, resource.plural, key, record["id"])
                 self._emit(resource, "created", record)
             else:

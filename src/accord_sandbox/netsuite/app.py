@@ -29,14 +29,14 @@ from accord_sandbox.common import (
     FaultSpec,
     utc_now,
 )
-from accord_sandbox.firm import Firm
+from accord_sandbox.firm import Firm, LegalEntitySpec
 from accord_sandbox.netsuite.auth import TOKEN_PATH, TokenIssuer
 from accord_sandbox.netsuite.book import RECORD_PATH, RecordBook, valid_eid
 from accord_sandbox.netsuite.errors import ACCESS_PREFIX, NetSuiteError, error_json
 from accord_sandbox.netsuite.records import RECORD_TYPES, RecordType
 from accord_sandbox.netsuite.suiteql import SuiteQLError, execute, format_value, parse
 
-__all__ = ["SUITEQL_PATH", "NetSuiteEmulator"]
+__all__ = ["EXPENSE_CATEGORIES", "SERVICE_ITEMS", "SUITEQL_PATH", "NetSuiteEmulator"]
 
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
 """The SuiteQL endpoint (reference section 4.4)."""
@@ -49,12 +49,31 @@ _CONCURRENCY_BODY = {
     "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED",
 }
 """Verbatim 429 detail (reference section 4.3)."""
+SERVICE_ITEMS = {"1": "Professional Services"}
+"""[inferred] The sandbox account's service items (id -> name); Accord bills time, milestones
+and billing plans through item 1 (see ``accord.flows.cash.settings`` and the billing plan)."""
+EXPENSE_CATEGORIES = {
+    "1": "Travel",
+    "2": "Lodging",
+    "3": "Meals",
+    "4": "Mileage",
+    "5": "Software",
+    "6": "Supplies",
+    "7": "Other",
+}
+"""[inferred] The sandbox account's expense categories (id -> name), one per canonical
+category, with the ids Accord's time-and-expense posting sends today."""
 _STANDARD_CURRENCY_IDS = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
 """[inferred] internal ids of the currencies a new US OneWorld account starts with."""
 
 
 def _resource(body: dict[str, Any], kind: str) -> JSONResponse:
     return JSONResponse(body, media_type=f"{RESOURCE_MEDIA_TYPE}; type={kind}")
+
+
+def _names(request: Request) -> str | None:
+    """The ``X-NetSuite-PropertyNameValidation`` header (see ``records.FieldNames``)."""
+    return request.headers.get("x-netsuite-propertynamevalidation")
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -80,6 +99,7 @@ class NetSuiteEmulator(Emulator):
         base_url: scheme and host used in ``Location`` and ``links``.
         concurrency_limit: the account-wide concurrent request limit (shared tier: 5).
         account_id: the account id (``1234567-sb1`` style); shown by the token realm and docs.
+        limits: enforce the concurrency limit (default); False only where a test says why.
     """
 
     name = "netsuite"
@@ -94,6 +114,7 @@ class NetSuiteEmulator(Emulator):
         base_url: str = "http://127.0.0.1:8803",
         concurrency_limit: int = 5,
         account_id: str = "TSTDRV0000001",
+        limits: bool = True,
     ) -> None:
         self.concurrency_limit = concurrency_limit
         self.account_id = account_id
@@ -103,7 +124,11 @@ class NetSuiteEmulator(Emulator):
         self.subsidiary_codes: dict[str, str] = {}
         """Subsidiary internal id -> legal-entity code used by ``/__sandbox/periods``."""
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
         self.tokens = TokenIssuer(client_id, client_secret)
         self.book = RecordBook(
@@ -112,8 +137,6 @@ class NetSuiteEmulator(Emulator):
             clock=self._now,
             period_closed=self._period_closed,
         )
-        for spec in self.default_faults():
-            self.add_fault(spec)
 
     # ----------------------------------------------------------------- Emulator hooks
     @override
@@ -136,8 +159,12 @@ class NetSuiteEmulator(Emulator):
         return error_json(429, [dict(_CONCURRENCY_BODY)], title="Too Many Requests")
 
     @override
-    def default_faults(self) -> list[FaultSpec]:
-        # One limit for the whole account (REST, SOAP and RESTlets share it), not per endpoint.
+    def vendor_limits(self) -> list[FaultSpec]:
+        """The account-wide concurrency limit, one rule for every path.
+
+        Reference 4.3: shared tier 5, +10 per SuiteCloud Plus licence; REST, SOAP and RESTlets
+        share it.
+        """
         return [FaultSpec(path="/services/*", concurrency=self.concurrency_limit)]
 
     @override
@@ -198,20 +225,25 @@ class NetSuiteEmulator(Emulator):
                 },
                 record_id=e.netsuite_subsidiary_id,
             )
+        # Practices and regions are firm-wide: their departments and classes are assigned to
+        # every subsidiary, so the ids Accord's rules carry are valid wherever it posts.
+        everywhere = {"items": [{"id": e.netsuite_subsidiary_id} for e in entities]}
+        scoped = {"subsidiary": everywhere, "includeChildren": True, "isInactive": False}
         departments = {p.code: p.netsuite_department_id for p in firm.practices}
         for p in firm.practices:
             book.seed(
                 "department",
-                {"externalId": p.code, "name": p.name, "isInactive": False},
+                {"externalId": p.code, "name": p.name, **scoped},
                 record_id=p.netsuite_department_id,
             )
         classes = {r.code: r.netsuite_class_id for r in firm.regions}
         for r in firm.regions:
             book.seed(
                 "classification",
-                {"externalId": r.code, "name": r.name, "isInactive": False},
+                {"externalId": r.code, "name": r.name, **scoped},
                 record_id=r.netsuite_class_id,
             )
+        self._seed_lists(entities, scoped)
         subsidiary_of = {e.code: e.netsuite_subsidiary_id for e in entities}
         for c in firm.consultants:
             if c.legal_entity not in subsidiary_of:
@@ -236,6 +268,32 @@ class NetSuiteEmulator(Emulator):
             book.seed_period(period.period)
             if period.status == "closed" and period.legal_entity in subsidiary_of:
                 self.periods[(period.legal_entity, period.period)] = "closed"
+
+    def _seed_lists(self, entities: list[LegalEntitySpec], scoped: dict[str, Any]) -> None:
+        """Service items, expense categories and one office location per subsidiary.
+
+        [inferred] ids and names: the sandbox account's own lists, which the firm's Accord
+        configuration names (``SERVICE_ITEMS``, ``EXPENSE_CATEGORIES``). Items and categories
+        are shared by every subsidiary; a location belongs to its subsidiary only.
+        """
+        for item_id, name in SERVICE_ITEMS.items():
+            fields = {"itemId": name, "displayName": name, **scoped}
+            self.book.seed("serviceItem", fields, record_id=item_id)
+        for category_id, name in EXPENSE_CATEGORIES.items():
+            self.book.seed(
+                "expenseCategory", {"name": name, "isInactive": False}, record_id=category_id
+            )
+        for e in entities:
+            self.book.seed(
+                "location",
+                {
+                    "externalId": f"LOC-{e.code}",
+                    "name": f"{e.name} office",
+                    "subsidiary": {"items": [{"id": e.netsuite_subsidiary_id}]},
+                    "includeChildren": False,
+                    "isInactive": False,
+                },
+            )
 
     def _now(self) -> datetime:
         # Late-bound so that replacing self.clock after construction takes effect.
@@ -376,7 +434,7 @@ class NetSuiteEmulator(Emulator):
         """``POST /record/v1/{type}``: 204 + Location; a known externalId is refused."""
         self._authorize(request)
         rtype = self._type(record_type, write=True)
-        rec = self.book.create(rtype, await self._json(request))
+        rec = self.book.create(rtype, await self._json(request), names=_names(request))
         self.created(request, rtype.name, self.book.natural_key(rtype, rec), rec["id"])
         return self._located(rtype, rec["id"])
 
@@ -405,7 +463,7 @@ class NetSuiteEmulator(Emulator):
         self._authorize(request)
         rtype = self._type(record_type, write=True)
         record_id = self.book.resolve(rtype, key)
-        self.book.update(rtype, record_id, await self._json(request))
+        self.book.update(rtype, record_id, await self._json(request), names=_names(request))
         self.count_write(request)
         return Response(status_code=204)
 
@@ -424,13 +482,13 @@ class NetSuiteEmulator(Emulator):
         body = await self._json(request)
         existing = self.book.eids.get(rtype.name, {}).get(eid)
         if existing is None:
-            rec = self.book.create(rtype, body, external_id=eid)
+            rec = self.book.create(rtype, body, external_id=eid, names=_names(request))
             self.created(request, rtype.name, self.book.natural_key(rtype, rec), rec["id"])
         else:
             # Reference 4.2: an existing record is updated with the given fields.
             if isinstance(body, dict):
                 body = {**body, "externalId": eid}
-            rec = self.book.update(rtype, existing, body)
+            rec = self.book.update(rtype, existing, body, names=_names(request))
             self.count_write(request)
         return self._located(rtype, rec["id"])
 

@@ -26,6 +26,7 @@ from accord_sandbox.common import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     Emulator,
+    FaultSpec,
     utc_now,
 )
 from accord_sandbox.firm import Firm
@@ -45,6 +46,10 @@ API_VERSIONS = tuple(f"{n}.0" for n in range(OLDEST_VERSION, LATEST_VERSION + 1)
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 DAY_SECONDS = 86_400.0
+LONG_RUNNING_CONCURRENCY = 25
+"""Concurrent long-running requests allowed per production org or sandbox."""
+LONG_RUNNING_S = 20.0
+"""How long a request runs before it counts as long-running."""
 _VERSIONED = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -115,8 +120,10 @@ class SalesforceEmulator(Emulator):
         base_url: str = "http://127.0.0.1:8801",
         daily_limit: int = 100_000,
         clock: Callable[[], datetime] = utc_now,
+        limits: bool = True,
     ) -> None:
         self.daily_limit = daily_limit
+        self._configured_daily_limit = daily_limit
         self.clock = clock
         self.schema = build_schema()
         self.ids = IdFactory()
@@ -126,7 +133,11 @@ class SalesforceEmulator(Emulator):
         self.firm_ids: dict[str, str] = {}
         self._calls: deque[float] = deque()
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
         self.user_id = self.ids.next("005")
         self.engine = Engine(self.schema, self.store, self.ids, clock, self.user_id)
@@ -156,6 +167,21 @@ class SalesforceEmulator(Emulator):
         )
 
     @override
+    def vendor_limits(self) -> list[FaultSpec]:
+        """25 concurrent requests that have run 20 s or longer, per production org or sandbox.
+
+        Salesforce "API Request Limits and Allocations" (salesforce-app-limits-platform-api);
+        reference 1.6. The daily allowance is :attr:`daily_limit`, enforced in the middleware.
+        """
+        return [
+            FaultSpec(
+                path="/services/data/*",
+                concurrency=LONG_RUNNING_CONCURRENCY,
+                long_running_s=LONG_RUNNING_S,
+            )
+        ]
+
+    @override
     def concurrency_response(self) -> Response:
         # Reference 1.6 [inferred text]: the concurrent long-running request limit.
         return self.error_response(
@@ -177,6 +203,8 @@ class SalesforceEmulator(Emulator):
         self.engine.rebuild_index()
         self.rest.cursors.clear()
         self._calls.clear()
+        # /__sandbox/salesforce/api_usage may have lowered it; a reset is a fresh org.
+        self.daily_limit = self._configured_daily_limit
         self.firm_ids = {}
         self.user_id = self.ids.next("005")
         self.engine.user_id = self.user_id

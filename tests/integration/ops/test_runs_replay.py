@@ -60,7 +60,10 @@ def test_replay_dry_run_starts_nothing_and_real_replay_reruns(ops):
 
 
 def test_replay_by_time_and_type_with_limit(ops):
-    since = datetime.now(UTC) - timedelta(minutes=5)
+    # Two events of its own, so that a limit of one truncates whatever ran before (or not).
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    for _ in range(2):
+        ops.wait_run(ops.post_event()["run_id"])
     resp = ops.post(
         "/api/v1/replay",
         {"since": since.isoformat(), "type": EVENT_TYPE, "dry_run": True, "limit": 1},

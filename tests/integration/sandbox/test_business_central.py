@@ -271,7 +271,10 @@ async def test_customer_create_get_and_duplicate_number(
     auto = await new_customer(client)
     assert auto["number"] == "C00001"
     stats = (await client.get("/__sandbox/stats")).json()
-    assert stats["duplicates"] == 1
+    # The refused second CUST-1, and a second "Contoso" in DE01 under another number: the
+    # same business fact (a customer's name in one company) whatever its number.
+    assert stats["duplicates"] == 2
+    assert stats["duplicates_by_identity"] == {"biz": 1, "number": 1}
     assert stats["writes"] == 3
 
     unknown = await client.post(f"{co(DE)}/customers", json={"colour": "red"})
@@ -479,7 +482,13 @@ async def test_sales_invoice_lines_expand_and_post(
     line = await create(
         client,
         f"{url}/salesInvoiceLines",
-        {"lineType": "Account", "description": "Travel", "quantity": 1, "unitPrice": 99.5},
+        {
+            "lineType": "Account",
+            "lineObjectNumber": "6610",
+            "description": "Travel",
+            "quantity": 1,
+            "unitPrice": 99.5,
+        },
     )
     assert line["sequence"] == 20000
     assert line["amountExcludingTax"] == 99.5
@@ -527,11 +536,36 @@ async def test_closed_period_refused_then_reopened(client: httpx.AsyncClient) ->
     assert periods["value"] == []
 
 
+async def test_item_lines_name_a_real_item_and_cannot_post_without_one(
+    client: httpx.AsyncClient,
+) -> None:
+    invoice = await draft_invoice(client, "SF-ITEM")
+    url = f"{co(DE)}/salesInvoices({invoice['id']})"
+    item = {"lineType": "Item", "quantity": 1, "unitPrice": 500}
+    unknown = await client.post(
+        f"{url}/salesInvoiceLines", json={**item, "lineObjectNumber": "NOPE"}
+    )
+    assert unknown.status_code == 400
+    assert "cannot be found in the related table (item)" in unknown.json()["error"]["message"]
+    known = await create(
+        client, f"{url}/salesInvoiceLines", {**item, "lineObjectNumber": "SERVICES"}
+    )
+    items = (await client.get(f"{co(DE)}/items")).json()["value"]
+    assert known["itemId"] == next(i["id"] for i in items if i["number"] == "SERVICES")
+    # An Item line without its item is accepted as a draft, and refused when posted.
+    await create(client, f"{url}/salesInvoiceLines", {**item, "description": "Milestone"})
+    refused = await client.post(f"{url}/Microsoft.NAV.post")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "Application_TestFieldException"
+    assert "No. must have a value in Sales Line" in refused.json()["error"]["message"]
+
+
 async def test_duplicate_invoice_counted_in_stats(client: httpx.AsyncClient) -> None:
     await draft_invoice(client, "SF-300")
     await draft_invoice(client, "SF-300")  # a non-idempotent client: BC accepts it
     stats = (await client.get("/__sandbox/stats")).json()
     assert stats["duplicates"] == 1
+    assert stats["duplicates_by_identity"] == {"ext": 1}
     assert stats["duplicates_by_endpoint"] == {
         "POST /v2.0/{tenant}/{environment}/api/v2.0/companies({company_id})/salesInvoices": 1
     }

@@ -527,12 +527,17 @@ async def test_duplicates_are_counted_and_idempotent_upsert_is_not(
     await workspace(client, title="Won deal", external_references=[ext])
     await entry(client, ws, WEEK, 60)
     await entry(client, ws, WEEK, 60)
+    # Time booked again under another external reference is the same fact too.
+    again = {**ext, "service_model": "TimeEntry"}
+    await entry(client, ws, WEEK, 90, external_references=[{**again, "service_model_ref": "a"}])
+    await entry(client, ws, WEEK, 90, external_references=[{**again, "service_model_ref": "b"}])
     stats = (await client.get("/__sandbox/stats")).json()
-    assert stats["duplicates"] == 2
+    assert stats["duplicates"] == 3
     assert stats["duplicates_by_endpoint"] == {
         "POST /api/v1/workspaces": 1,
-        "POST /api/v1/time_entries": 1,
+        "POST /api/v1/time_entries": 2,
     }
+    assert stats["duplicates_by_identity"] == {"biz": 2, "ref": 1}
 
 
 # ----------------------------------------------------------------------------- timesheets

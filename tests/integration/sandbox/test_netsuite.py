@@ -323,6 +323,30 @@ async def test_put_needs_an_external_id(client: httpx.AsyncClient) -> None:
     assert r.status_code == 400
 
 
+async def test_second_posting_under_another_external_id_is_a_duplicate(
+    client: httpx.AsyncClient, emu: NetSuiteEmulator
+) -> None:
+    job = await make_job(client, await make_customer(client))
+    fact = {
+        "employee": {"id": employee_id(emu)},
+        "customer": {"id": job},
+        "tranDate": "2026-09-14",
+        "hours": 7.5,
+        "memo": "Workshop",
+    }
+    for eid in ("TE-1", "TE-1-again"):
+        assert (await client.put(f"{REC}/timeBill/eid:{eid}", json=fact)).status_code == 204
+    # Same employee, project and date with other hours or another memo is another fact.
+    assert (
+        await client.put(f"{REC}/timeBill/eid:TE-2", json={**fact, "hours": 7})
+    ).status_code == 204
+    other = {**fact, "memo": "Review"}
+    assert (await client.put(f"{REC}/timeBill/eid:TE-3", json=other)).status_code == 204
+    stats = (await client.get("/__sandbox/stats")).json()
+    assert stats["duplicates"] == 1
+    assert stats["duplicates_by_identity"] == {"biz": 1}
+
+
 async def test_patch_partial_update_and_delete(client: httpx.AsyncClient) -> None:
     cid = await make_customer(client)
     r = await client.patch(f"{REC}/customer/eid:CUST-1", json={"email": "ap@globex.test"})
@@ -523,7 +547,7 @@ async def test_closed_posting_period_on_invoice(
             "entity": {"id": cid},
             "tranDate": "2025-02-03",
             "postingPeriod": {"id": period},
-            "item": {"items": [{"item": {"id": "11"}, "quantity": 1, "rate": 10}]},
+            "item": {"items": [{"item": {"id": "1"}, "quantity": 1, "rate": 10}]},
         },
     )
     assert r.status_code == 400
@@ -580,7 +604,7 @@ async def test_payment_settles_invoice(client: httpx.AsyncClient) -> None:
             "entity": {"id": job},
             "tranDate": "2025-02-10",
             "externalId": "INV-1",
-            "item": {"items": [{"item": {"id": "11"}, "quantity": 10, "rate": 150}]},
+            "item": {"items": [{"item": {"id": "1"}, "quantity": 10, "rate": 150}]},
         },
     )
     assert r.status_code == 204, r.text

@@ -976,6 +976,13 @@ async def test_duplicates_counted_in_stats(emu: SalesforceEmulator, sf: httpx.As
     }
     assert stats["writes"] == 4
     assert emu.natural_key_count() == 1
+    # A project for the same account and name under another external id is one too.
+    account = await _create(sf, "Account", {"Name": "Initech"})
+    for ext in ("PRJ-A", "PRJ-B"):
+        project = {"Name": "Rollout", "pse__Account__c": account, "Accord_Id__c": ext}
+        await _create(sf, "pse__Proj__c", project)
+    stats = (await sf.get("/__sandbox/stats")).json()
+    assert stats["duplicates_by_identity"] == {"biz": 1, "eid": 1}
 
 
 async def test_reset_and_state_round_trip(emu: SalesforceEmulator, sf: httpx.AsyncClient) -> None:

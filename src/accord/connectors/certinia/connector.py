@@ -13,6 +13,8 @@ projects. A record that leaves a filter (an approved timecard later rejected) is
 by that resource's pages.
 """
 
+from decimal import Decimal
+
 from accord.connectors.certinia.config import CertiniaConfig
 from accord.connectors.salesforce.rest import SalesforceRestConnector, SObjectSpec
 
@@ -72,8 +74,8 @@ _TIMECARD = (
     "pse__Assignment__r.pse__Bill_Rate__c",
     "pse__Assignment__r.pse__Role__c",
     "pse__Assignment__r.CurrencyIsoCode",
-    # The resource's default rate prices time logged without an assignment.
-    "pse__Resource__r.Default_Bill_Rate__c",
+    # Time logged without an assignment is priced from the rate card of the resource's role.
+    "pse__Resource__r.pse__Resource_Role__c",
     "pse__Resource__r.CurrencyIsoCode",
     "pse__Milestone__c",
     "pse__Start_Date__c",
@@ -149,7 +151,6 @@ _RESOURCE = (
     "pse__Practice__c",
     "pse__Practice__r.Code__c",
     "pse__Default_Cost_Rate__c",
-    "Default_Bill_Rate__c",
     "Legal_Entity__c",
     "CurrencyIsoCode",
 )
@@ -198,3 +199,33 @@ class CertiniaConnector(SalesforceRestConnector[CertiniaConfig]):
     kind = "certinia"
     config_model = CertiniaConfig
     objects = OBJECTS
+
+    def rate_card_rates(self, currency: str) -> dict[str, Decimal]:
+        """The org-wide rate cards' hourly bill rates in ``currency``, by resource role.
+
+        One SOQL page of ``pse__Rate_Card__c`` (reference section 2) with no account, region
+        or practice (the firm's standard rates), oldest card first; the first card of a role
+        wins. Cards scoped to an account or a region are not standard rates and are left out.
+
+        Raises:
+            ValueError: ``currency`` is not a three-letter code.
+        """
+        code = currency.upper()
+        if not (len(code) == 3 and code.isalpha()):
+            raise ValueError(f"not a currency code: {currency!r}")
+        query = (
+            "SELECT pse__Role__c, pse__Suggested_Bill_Rate__c FROM pse__Rate_Card__c "  # noqa: S608 - code checked above
+            f"WHERE CurrencyIsoCode = '{code}' AND pse__Account__c = null "
+            "AND pse__Region__c = null AND pse__Practice__c = null "
+            "AND pse__Suggested_Bill_Rate__c != null ORDER BY CreatedDate ASC, Id ASC LIMIT 2000"
+        )
+        response = self.send(
+            "GET", self._path("query"), resource="pse__Rate_Card__c", params={"q": query}
+        )
+        self.raise_for_status(response, resource="pse__Rate_Card__c")
+        rates: dict[str, Decimal] = {}
+        for row in self.json_object(response, resource="pse__Rate_Card__c").get("records", []):
+            role = row.get("pse__Role__c") if isinstance(row, dict) else None
+            if role:
+                rates.setdefault(str(role), Decimal(str(row["pse__Suggested_Bill_Rate__c"])))
+        return rates

@@ -40,6 +40,11 @@ MAX_PAGE_SIZE = 1000
 """SuiteQL's largest page (reference section 4.4)."""
 
 _EID = re.compile(r"^[A-Za-z0-9_-]+$")
+STRICT_NAMES = {"X-NetSuite-PropertyNameValidation": "Error"}
+"""Sent on every write: a field NetSuite does not know refuses the write instead of being
+dropped with a warning (the documented default), so a misspelt or undefined field is an error
+at once, not data silently lost. NetSuite REST API Browser, Record API v1: the header takes
+``Error``, ``Warning`` (default) or ``Ignore``."""
 _STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 _CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+)$")
 
@@ -200,7 +205,11 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         existed = self.get_by_external_id(resource, eid) is not None
         body = {k: v for k, v in fields.items() if k != "externalId"}
         response = self.send(
-            "PUT", f"/record/v1/{spec.record_type}/eid:{eid}", resource=resource, json=body
+            "PUT",
+            f"/record/v1/{spec.record_type}/eid:{eid}",
+            resource=resource,
+            json=body,
+            headers=STRICT_NAMES,
         )
         self.raise_for_status(response, resource=resource, external_id=external_id)
         record_id = self.located_id(response, resource=resource, external_id=external_id)
@@ -241,6 +250,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
             f"/record/v1/{spec.record_type}/{quote(record_id, safe=':')}",
             resource=resource,
             json=body,
+            headers=STRICT_NAMES,
         )
         self.raise_for_status(response, resource=resource)
         return WriteResult(id=record_id, created=False)
@@ -254,7 +264,11 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         spec = RESOURCES[self.require_resource(resource)]
         external_id = fields.get("externalId")
         response = self.send(
-            "POST", f"/record/v1/{spec.record_type}", resource=resource, json=dict(fields)
+            "POST",
+            f"/record/v1/{spec.record_type}",
+            resource=resource,
+            json=dict(fields),
+            headers=STRICT_NAMES,
         )
         eid = str(external_id) if external_id is not None else None
         self.raise_for_status(response, resource=resource, external_id=eid)

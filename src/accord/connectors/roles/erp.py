@@ -7,7 +7,7 @@ package, which returns an implementation from ``Connector.as_erp``.
 
 Refusals are :class:`~accord.errors.PermanentError` (usually
 :class:`~accord.errors.BusinessRuleError`) whose ``reason`` is one of
-:data:`accord.errors.REASONS`, set by the vendor's error translation; transient failures are
+:class:`accord.errors.Reason`, set by the vendor's error translation; transient failures are
 :class:`~accord.errors.RetryableError`, raised or returned per entry, never slept on here.
 """
 

@@ -18,9 +18,13 @@ project's and the Contact's ``Accord_Id__c``); what does not resolve becomes a d
 exception, and a timecard that does not map (no hours, bad hours) too.
 """
 
+import time
 from collections.abc import Callable
+from decimal import Decimal
 
+from accord.connectors.certinia import CertiniaConnector
 from accord.connectors.certinia.mapping import (
+    RATE_CARDS,
     RecordMappingError,
     expense_to_canonical,
     timecard_to_timesheet,
@@ -43,6 +47,8 @@ EXPENSES = "pse__Expense__c"
 """The polled expense object."""
 SYSTEM = "certinia"
 APPROVED = "Approved"
+RATE_CARD_SECONDS = 60.0
+"""How long a read of the rate cards prices timecards without an assignment rate."""
 
 
 def _nested(record: RawRecord, relationship: str) -> str | None:
@@ -81,12 +87,36 @@ class _Mapper:
     def __init__(self, connection: str, kind: str) -> None:
         self.connection = connection
         self.kind = kind
+        self._rates: dict[str, tuple[float, dict[str, Decimal]]] = {}
+
+    def rate_cards(self, record: RawRecord) -> dict[str, str]:
+        """Rate-card rates for a timecard without an assignment rate (``RATE_CARDS`` lookups).
+
+        Read once a minute per currency: one SOQL page prices every such timecard of a poll.
+        """
+        assignment = record.get("pse__Assignment__r")
+        if isinstance(assignment, dict) and assignment.get("pse__Bill_Rate__c") is not None:
+            return {}
+        resource = record.get("pse__Resource__r")
+        currency = resource.get("CurrencyIsoCode") if isinstance(resource, dict) else None
+        if not isinstance(currency, str) or not currency:
+            return {}
+        read_at, rates = self._rates.get(currency, (0.0, {}))
+        if time.monotonic() - read_at > RATE_CARD_SECONDS:
+            connector = stepkit.connections().connector(self.connection)
+            if not isinstance(connector, CertiniaConnector):
+                return {}
+            rates = connector.rate_card_rates(currency)
+            self._rates[currency] = (time.monotonic(), rates)
+        return {f"{role}|{currency}": str(rate) for role, rate in rates.items()}
 
     def __call__(self, record: RawRecord) -> list[NewEvent]:
         if record.get("pse__Status__c") != APPROVED:
             return []
         sf_id = str(record.get("Id") or "")
         lookups, problems = _resolve(record, self.connection)
+        if self.kind == "timesheet":
+            lookups[RATE_CARDS] = self.rate_cards(record)
         unmapped = Unmapped(
             kind=self.kind,
             system=SYSTEM,

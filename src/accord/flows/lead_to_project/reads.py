@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from accord.connectors.base import Connector
+from accord.connectors.certinia import CertiniaConnector
 from accord.connectors.types import RawRecord
-from accord.errors import NotFoundError
+from accord.errors import ConfigError, NotFoundError
 
 __all__ = ["account_chain", "opportunity_lines", "rate_card_id", "rate_card_rates", "soql"]
 
@@ -26,6 +27,12 @@ def soql(connector: Connector[Any], query: str, *, resource: str) -> list[RawRec
     connector.raise_for_status(response, resource=resource)
     body = response.json()
     return [r for r in body.get("records", []) if isinstance(r, dict)]
+
+
+def _certinia(connector: Connector[Any]) -> CertiniaConnector:
+    if not isinstance(connector, CertiniaConnector):
+        raise ConfigError(f"connection {connector.name!r} is not a Certinia connection")
+    return connector
 
 
 def _quote(value: str) -> str:
@@ -69,9 +76,9 @@ def opportunity_lines(connector: Connector[Any], opportunity_sf_id: str) -> list
 def rate_card_id(connector: Connector[Any], system: str, currency: str) -> str | None:
     """The PSA rate card pricing time in ``currency``, or ``None`` when there is none.
 
-    Kantata keeps one rate card per currency. Certinia prices time from its resources' bill
-    rates (the sandbox emulates no ``pse__Rate_Card__c``), so there a "rate card" exists when
-    an active resource has a default bill rate in the currency; its id is a stable label.
+    Kantata keeps one rate card per currency. Certinia keeps one ``pse__Rate_Card__c`` per
+    role (and optionally account, region, dates): there the org-wide cards in the currency
+    make up the "rate card", and its id is a stable label.
     """
     if not (len(currency) == 3 and currency.isalpha()):
         return None
@@ -87,12 +94,9 @@ def rate_card_id(connector: Connector[Any], system: str, currency: str) -> str |
             if str(card.get("currency", currency)) == currency:
                 return str(ref.get("id"))
         return None
-    query = (
-        "SELECT Id FROM Contact WHERE pse__Is_Resource__c = true "  # noqa: S608 - code checked
-        f"AND CurrencyIsoCode = '{currency.upper()}' AND Default_Bill_Rate__c != null LIMIT 1"
+    return (
+        f"rate-cards-{currency.upper()}" if _certinia(connector).rate_card_rates(currency) else None
     )
-    rows = soql(connector, query, resource="Contact")
-    return f"resource-rates-{currency.upper()}" if rows else None
 
 
 def rate_card_rates(
@@ -101,8 +105,8 @@ def rate_card_rates(
     """The hourly bill rates of the PSA rate card ``card_id``: role name -> rate.
 
     Kantata: the card's ``rates`` (role id, cents) with the role names from ``/roles``.
-    Certinia: the default bill rates of the active resources in ``currency``, by resource
-    role (the first resource of a role sets its rate), as :func:`rate_card_id` defines it.
+    Certinia: the org-wide ``pse__Rate_Card__c`` bill rates in ``currency``, by role, as
+    :func:`rate_card_id` defines the card.
     """
     rates: dict[str, Decimal] = {}
     if system == "kantata":
@@ -119,13 +123,4 @@ def rate_card_rates(
         return rates
     if not (len(currency) == 3 and currency.isalpha()):
         return rates
-    query = (
-        "SELECT pse__Resource_Role__c, Default_Bill_Rate__c FROM Contact "  # noqa: S608 - checked
-        f"WHERE pse__Is_Resource__c = true AND CurrencyIsoCode = '{currency.upper()}' "
-        "AND Default_Bill_Rate__c != null ORDER BY Id ASC"
-    )
-    for row in soql(connector, query, resource="Contact"):
-        role = row.get("pse__Resource_Role__c")
-        if role:
-            rates.setdefault(str(role), Decimal(str(row["Default_Bill_Rate__c"])))
-    return rates
+    return _certinia(connector).rate_card_rates(currency)

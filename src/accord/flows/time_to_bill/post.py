@@ -56,7 +56,8 @@ _REASON_CODES: Final = {
     "period_closed": PERIOD_CLOSED,
     "dimension_invalid": INVALID_DIMENSION,
     "project_inactive": INACTIVE,
-    "customer_invalid": INACTIVE,
+    "customer_inactive": INACTIVE,
+    "entity_not_shared": INVALID_DIMENSION,
     "resource_unknown": RESOURCE_UNKNOWN,
 }
 """Canonical refusal reason -> exception code (a refused customer is an inactive project:
