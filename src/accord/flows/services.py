@@ -23,6 +23,7 @@ from accord.observability.alerts_notify import Notifier
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
 from accord.store.budget import DatabaseBudget
+from accord.store.credentials import DatabaseTokenStore
 
 __all__ = ["CAPTURE_ENABLERS", "Services"]
 
@@ -77,7 +78,16 @@ class Services:
         )
         # Connections read accord.yaml lazily: a process that never touches one never fails on it.
         connections = Connections(
-            engine, holder=settings.worker_id, config_file=settings.config_file, env=os.environ
+            engine,
+            holder=settings.worker_id,
+            config_file=settings.config_file,
+            env=os.environ,
+            token_store=DatabaseTokenStore(
+                engine,
+                key=settings.credentials_key,
+                key_file=settings.credentials_key_file,
+                env=os.environ,
+            ),
         )
         return cls(
             settings=settings,
