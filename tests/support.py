@@ -72,7 +72,15 @@ BATCH = {"content-type": "application/cloudevents-batch+json"}
 def accord_env(db_url: str, **extra: str) -> dict[str, str]:
     """Environment for an ``accord`` subprocess on a given database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
-    env.update({"ACCORD_DATABASE_URL": db_url, "ACCORD_WORKER_ID": "test-worker", **extra})
+    env.update(
+        {
+            "ACCORD_DATABASE_URL": db_url,
+            "ACCORD_WORKER_ID": "test-worker",
+            # The test process's key (tests/conftest.py): no key file lands in the checkout.
+            "ACCORD_CREDENTIALS_KEY": os.environ["ACCORD_CREDENTIALS_KEY"],
+            **extra,
+        }
+    )
     return env
 
 
