@@ -22,7 +22,6 @@ import time
 import webbrowser
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
@@ -286,12 +285,7 @@ def _context() -> "Iterator[tuple[Connections, DatabaseTokenStore]]":
             migrate(engine)
         except AccordError as exc:
             raise _fail(str(exc)) from None
-        store = DatabaseTokenStore(
-            engine,
-            key=settings.credentials_key,
-            key_file=Path(settings.credentials_key_file),
-            env=os.environ,
-        )
+        store = DatabaseTokenStore.for_settings(engine, settings, os.environ)
         connections = Connections(
             engine,
             holder=settings.worker_id,

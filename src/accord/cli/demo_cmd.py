@@ -559,12 +559,7 @@ def _authorize_kantata(services: "Services", settings: "Settings") -> None:
     from accord.store.credentials import DatabaseTokenStore
     from accord_sandbox.kantata.auth import sandbox_consent
 
-    store = DatabaseTokenStore(
-        services.engine,
-        key=settings.credentials_key,
-        key_file=settings.credentials_key_file,
-        env={},
-    )
+    store = DatabaseTokenStore.for_settings(services.engine, settings, {})
     try:
         migrate(services.engine)
         authorize_connection(

@@ -40,6 +40,7 @@ __all__ = [
     "ClientCredentialsAuth",
     "OAuth2TokenAuth",
     "sign_jwt",
+    "still_fresh",
     "token_error",
 ]
 
@@ -69,9 +70,16 @@ class AccessToken:
 
     def fresh(self, now: datetime, margin_s: float) -> bool:
         """Whether to keep using it: not within ``margin_s`` (at most half its life) of expiry."""
-        lifetime = (self.expires_at - self.obtained_at).total_seconds()
-        margin = min(margin_s, lifetime / 2)
-        return now < self.expires_at - timedelta(seconds=margin)
+        return still_fresh(self.obtained_at, self.expires_at, now, margin_s)
+
+
+def still_fresh(
+    obtained_at: datetime, expires_at: datetime, now: datetime, margin_s: float
+) -> bool:
+    """Whether a token is not yet within ``margin_s`` (at most half its life) of expiring."""
+    lifetime = (expires_at - obtained_at).total_seconds()
+    margin = min(margin_s, lifetime / 2)
+    return now < expires_at - timedelta(seconds=margin)
 
 
 class BearerTokenAuth(httpx.Auth):

@@ -35,7 +35,7 @@ import httpx
 from pydantic import SecretStr
 from typing_extensions import override
 
-from accord.connectors.auth import token_error
+from accord.connectors.auth import still_fresh, token_error
 from accord.connectors.types import Clock, utc_now
 from accord.errors import AuthError, ConfigError
 
@@ -74,9 +74,7 @@ class TokenSet:
         """Whether to keep using it: no expiry, or not within ``margin_s`` of it."""
         if self.expires_at is None:
             return True
-        lifetime = (self.expires_at - self.obtained_at).total_seconds()
-        margin = min(margin_s, lifetime / 2)
-        return now < self.expires_at - timedelta(seconds=margin)
+        return still_fresh(self.obtained_at, self.expires_at, now, margin_s)
 
     def to_json(self) -> dict[str, str | None]:
         """A JSON-able form (secrets included: store it encrypted)."""

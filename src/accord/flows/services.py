@@ -82,12 +82,7 @@ class Services:
             holder=settings.worker_id,
             config_file=settings.config_file,
             env=os.environ,
-            token_store=DatabaseTokenStore(
-                engine,
-                key=settings.credentials_key,
-                key_file=settings.credentials_key_file,
-                env=os.environ,
-            ),
+            token_store=DatabaseTokenStore.for_settings(engine, settings, os.environ),
         )
         return cls(
             settings=settings,

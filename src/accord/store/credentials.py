@@ -33,6 +33,7 @@ from pydantic import SecretStr
 from accord.connectors.authorization import TokenSet
 from accord.connectors.config import resolve_references
 from accord.errors import ConfigError
+from accord.settings import Settings
 from accord.store import audit
 from accord.store.tables import connection_tokens
 from accord.store.util import as_utc, utc_now
@@ -175,6 +176,18 @@ class DatabaseTokenStore:
         self.key_file = key_file
         self._env: Mapping[str, str] = env or {}
         self._cipher: CredentialCipher | None = None
+
+    @classmethod
+    def for_settings(
+        cls, engine: sa.Engine, settings: Settings, env: Mapping[str, str]
+    ) -> "DatabaseTokenStore":
+        """The store of ``settings``' credentials key (or key file) on ``engine``."""
+        return cls(
+            engine,
+            key=settings.credentials_key,
+            key_file=Path(settings.credentials_key_file),
+            env=env,
+        )
 
     def _cipher_for(self, *, create: bool) -> CredentialCipher | None:
         if self._cipher is None:
