@@ -34,7 +34,14 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 import yaml
-from _common import ROOT, cpu_seconds, create_key, peak_rss_mib, start_accord
+from _common import (
+    ROOT,
+    authorize_kantata,
+    cpu_seconds,
+    create_key,
+    peak_rss_mib,
+    start_accord,
+)
 
 from accord.connectors.salesforce.records import canonical_id
 from accord.flows.lead_to_project.plan import project_id_for
@@ -369,6 +376,7 @@ def drain(
         config = write_config(folder, urls)
         env = {"ACCORD_CONFIG_FILE": str(config), "ACCORD_INTAKE__WORKER_CONCURRENCY": "16"}
         sqlite = db_url.startswith("sqlite")
+        authorize_kantata(db_url, config)
         key = create_key(db_url, role="ingest")
         procs.extend(_start(db_url, api_port, folder, sqlite=sqlite, workers=workers, env=env))
         engine = sa.create_engine(db_url)

@@ -132,7 +132,15 @@ BATCH = {"content-type": "application/cloudevents-batch+json"}
 def accord_env(db_url: str, **extra: str) -> dict[str, str]:
     """Environment for an ``accord`` subprocess on a given database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
-    env.update({"ACCORD_DATABASE_URL": db_url, "ACCORD_WORKER_ID": "test-worker", **extra})
+    env.update(
+        {
+            "ACCORD_DATABASE_URL": db_url,
+            "ACCORD_WORKER_ID": "test-worker",
+            # The test process's key (tests/conftest.py): no key file lands in the checkout.
+            "ACCORD_CREDENTIALS_KEY": os.environ["ACCORD_CREDENTIALS_KEY"],
+            **extra,
+        }
+    )
     return env
 
 
@@ -205,3 +213,42 @@ def serve(make_app: Callable[[str], Any]) -> Iterator[str]:
         server.should_exit = True
         thread.join(5)
         sock.close()
+
+
+def authorize_sandbox_kantata(connections: Any) -> None:
+    """``accord connections authorize kantata`` against the sandbox, as ``accord demo`` does.
+
+    ``connections`` is a :class:`~accord.flows.connections.Connections` with a database token
+    store (``Services.connections``). The sandbox user approves at once; the token goes into
+    the database, encrypted with ``ACCORD_CREDENTIALS_KEY``. Does nothing when no ``kantata``
+    connection is configured.
+    """
+    from accord.cli.connections_cmd import authorize_connection
+    from accord.store import migrate
+    from accord.store.credentials import DatabaseTokenStore
+    from accord_sandbox.kantata.auth import sandbox_consent
+
+    if "kantata" not in connections.names():
+        return
+    store = connections.token_store
+    assert isinstance(store, DatabaseTokenStore)
+    migrate(connections.engine)
+    authorize_connection(
+        connections, "kantata", store=store, user_agent=sandbox_consent, actor="test"
+    )
+
+
+def authorize_sandbox_kantata_in(engine: Any, config_file: Path) -> None:
+    """:func:`authorize_sandbox_kantata` for a database that Accord will be started on later."""
+    from pydantic import SecretStr
+
+    from accord.flows.connections import Connections
+    from accord.store.credentials import DatabaseTokenStore
+
+    key = SecretStr(os.environ["ACCORD_CREDENTIALS_KEY"])
+    store = DatabaseTokenStore(engine, key=key)
+    connections = Connections(engine, config_file=config_file, token_store=store, instrument=False)
+    try:
+        authorize_sandbox_kantata(connections)
+    finally:
+        connections.close()

@@ -3,14 +3,15 @@
 Environment variables use the ``ACCORD_`` prefix; nested sections use ``__``
 (``ACCORD_API__PORT=8080``). The two most used have short names of their own:
 ``ACCORD_DATABASE_URL`` and ``ACCORD_WORKER_ID``. Connection credentials never live here;
-they come from ``accord.yaml`` by reference (see :mod:`accord.connectors.config`).
+they come from ``accord.yaml`` by reference (see :mod:`accord.connectors.config`). The
+credentials key encrypts the tokens a consent step stores (see :mod:`accord.store.credentials`).
 """
 
 import re
 import socket
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -89,6 +90,14 @@ class Settings(BaseSettings):
     database_url: str = Field(default=DEFAULT_DATABASE_URL, description="ACCORD_DATABASE_URL")
     worker_id: str = Field(default_factory=default_worker_id, description="ACCORD_WORKER_ID")
     config_file: Path = Field(default=Path("accord.yaml"), description="ACCORD_CONFIG_FILE")
+    credentials_key: SecretStr | None = Field(
+        default=None,
+        description="ACCORD_CREDENTIALS_KEY: Fernet key(s), comma-separated, first encrypts",
+    )
+    credentials_key_file: Path = Field(
+        default=Path("var/credentials.key"),
+        description="ACCORD_CREDENTIALS_KEY_FILE: read (or created) without credentials_key",
+    )
     api: ApiSettings = ApiSettings()
     intake: IntakeSettings = IntakeSettings()
     observability: ObservabilitySettings = ObservabilitySettings()

@@ -37,6 +37,7 @@ import pytest
 import uvicorn
 from tests.e2e.lead_to_project.conftest import Accord as LeadToProject
 from tests.e2e.lead_to_project.conftest import by_ref_count, write_config
+from tests.support import authorize_sandbox_kantata
 
 from accord.api.app import create_app
 from accord.flows.services import Services
@@ -86,6 +87,7 @@ def accord(
         config_file=write_config(folder, sandbox.urls, psa="kantata"),
     )
     services = Services.build(settings)
+    authorize_sandbox_kantata(services.connections)
     app = create_app(settings, services=services, configure_logs=False)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -14,6 +14,9 @@ from accord.connectors.testing import (
     SandboxControl,
     live_values,
 )
+from accord.errors import AuthError
+from accord_sandbox.accord_config import connection_settings
+from accord_sandbox.credentials import TBA_TOKEN_ID, TBA_TOKEN_SECRET
 from accord_sandbox.netsuite import NetSuiteEmulator
 from accord_sandbox.scenario import generate
 
@@ -50,11 +53,8 @@ class TestNetSuiteContract(ConnectorContract):
     def make_connector(self, emulator_url: str) -> ConnectorFactory:
         def make(*, budget: Any = None, **overrides: Any) -> NetSuiteConnector:
             settings: dict[str, Any] = {
+                **connection_settings("netsuite", emulator_url),
                 "name": "netsuite-test",
-                "account_id": "TSTDRV0000001",
-                "base_url": f"{emulator_url}/services/rest",
-                "client_id": "sandbox",
-                "client_secret": "sandbox-secret",
                 "timeout_s": 10,
                 **overrides,
             }
@@ -79,7 +79,7 @@ class TestNetSuiteContract(ConnectorContract):
 
     @pytest.fixture
     def bad_credentials(self) -> dict[str, Any]:
-        return {"client_secret": "wrong-secret"}
+        return {"certificate_id": "not-uploaded-in-the-m2m-setup"}
 
     @pytest.fixture
     def business_rule_violation(self) -> Callable[[Any], object]:
@@ -127,3 +127,22 @@ class TestNetSuiteLive(LiveTenant, TestNetSuiteContract):
             return {"companyName": f"Customer {external_id}", "subsidiary": {"id": subsidiary}}
 
         return make
+def test_token_based_authentication_end_to_end(emulator_url: str) -> None:
+    """TBA instead of M2M: every request signed, verified by the emulator (reference 4.1)."""
+    settings = {
+        **connection_settings("netsuite", emulator_url),
+        "name": "netsuite-tba",
+        "certificate_id": None,
+        "private_key": None,
+        "client_secret": "sandbox-secret",
+        "token_id": TBA_TOKEN_ID,
+        "token_secret": TBA_TOKEN_SECRET,
+    }
+    with NetSuiteConnector(NetSuiteConfig.model_validate(settings)) as conn:
+        conn.check()
+        conn.upsert("customer", "ACC-TBA-1", {"companyName": "TBA", "subsidiary": {"id": "2"}})
+        assert conn.get_by_external_id("customer", "ACC-TBA-1") is not None
+        assert conn.read_page("customer", limit=2).records  # SuiteQL with query parameters
+    wrong = {**settings, "token_secret": "guessed"}
+    with NetSuiteConnector(NetSuiteConfig.model_validate(wrong)) as conn, pytest.raises(AuthError):
+        conn.check()

@@ -221,6 +221,17 @@ def _register_demo() -> None:
 _register_demo()
 
 
+def _register_connections() -> None:
+    from accord.cli.connections_cmd import connections_app
+    from accord.cli.init_cmd import init
+
+    app.add_typer(connections_app, name="connections")
+    app.command("init")(init)
+
+
+_register_connections()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

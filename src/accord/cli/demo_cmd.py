@@ -10,8 +10,10 @@ lives in :mod:`accord.cli.demo_traffic`), and shows a running summary read back 
 own store and API and from the ERP emulators (time posted).
 
 Everything the demo writes lives in its data directory (``./var/demo`` by default):
-``accord.yaml``, the SQLite database and ``accord.log``. Logs go to that file rather than the
-terminal, so that they do not tear the live table.
+``accord.yaml`` (and the NetSuite M2M key it references), the SQLite database, the credentials
+key and ``accord.log``. Logs go to that file rather than the terminal, so that they do not tear
+the live table. With Kantata as the PSA, the demo performs ``accord connections authorize
+kantata`` itself before the flows start, the sandbox user approving at once.
 
 What does *not* belong here: the flows themselves (:mod:`accord.flows`), the emulators
 (:mod:`accord_sandbox`) and the sandbox's ``accord.yaml`` (:mod:`accord_sandbox.accord_config`).
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from dbos import DBOSClient
 
     from accord.flows.services import Services
+    from accord.settings import Settings
     from accord_sandbox.accord_config import PsaChoice
     from accord_sandbox.server import SandboxHandle
 
@@ -73,6 +76,7 @@ DB_FILE: Final = "accord.db"
 LOG_FILE: Final = "accord.log"
 LOCK_FILE: Final = ".lock"
 CONFIG_FILE: Final = "accord.yaml"
+KEY_FILE: Final = "credentials.key"
 BATCH_INTERVAL_S: Final = 4.0
 """Seconds between two batches: the whole open pipeline (56 deals) is won in about 75 s."""
 REFRESH_S: Final = 1.0
@@ -515,12 +519,15 @@ def _start_accord(
             database_url=f"sqlite:///{(options.data_dir / DB_FILE).resolve()}",
             worker_id=WORKER_ID,
             config_file=config_file.resolve(),
+            credentials_key_file=(options.data_dir / KEY_FILE).resolve(),
             api=ApiSettings(host=HOST, port=options.port),
         )
     except ValueError as exc:
         msg = f"invalid settings: {exc}".splitlines()[0]
         raise DemoError(msg) from exc
     services = Services.build(settings, worker=True)
+    if options.psa == "kantata":
+        _authorize_kantata(services, settings)
     app = create_app(settings, services=services, configure_logs=False)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -542,6 +549,29 @@ def _start_accord(
     stack.callback(_stop_server, server, thread)
     _wait_ready(options, server, thread, stop)
     return services
+
+
+def _authorize_kantata(services: "Services", settings: "Settings") -> None:
+    """``accord connections authorize kantata`` against the sandbox, before the flows start."""
+    from accord.cli.connections_cmd import authorize_connection
+    from accord.errors import AccordError
+    from accord.store import migrate
+    from accord.store.credentials import DatabaseTokenStore
+    from accord_sandbox.kantata.auth import sandbox_consent
+
+    store = DatabaseTokenStore.for_settings(services.engine, settings, {})
+    try:
+        migrate(services.engine)
+        authorize_connection(
+            services.connections,
+            "kantata",
+            store=store,
+            user_agent=sandbox_consent,
+            actor="cli:demo",
+        )
+    except (AccordError, RuntimeError, httpx.HTTPError) as exc:
+        msg = f"authorizing the Kantata connection failed: {exc}"
+        raise DemoError(msg) from exc
 
 
 def _wait_ready(

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 import httpx
 from typing_extensions import override
 
+from accord.connectors.authorization import AuthorizationCodeFlow, TokenStore
 from accord.connectors.budget import Budget, LocalBudget, slot_is_held
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import build_client, translate_http_error, translate_transport_error
@@ -55,6 +56,8 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         clock: Current UTC time; used for token expiry and ``Retry-After`` dates.
         budget: The rate and concurrency budget shared by every user of this connection; a
             private :class:`~accord.connectors.budget.LocalBudget` when ``None``.
+        token_store: Where tokens from a consent step live (connections authorized with
+            ``accord connections authorize``); unused by server-to-server flows.
 
     Methods raise only :class:`~accord.errors.ConnectorError` subclasses (plus
     ``ValueError`` for a resource the connector does not know, which is a programming error).
@@ -72,10 +75,12 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         transport: httpx.BaseTransport | None = None,
         clock: Clock = utc_now,
         budget: Budget | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.budget: Budget = budget if budget is not None else LocalBudget()
+        self.token_store = token_store
         self.client = build_client(
             base_url=config.base_url,
             timeout_s=config.timeout_s,
@@ -97,6 +102,14 @@ class Connector(ABC, Generic[ConnectorConfigT]):
     # ----------------------------------------------------------------- hooks for subclasses
     def build_auth(self) -> httpx.Auth | None:
         """The connection's ``httpx.Auth`` flow; called once, from ``__init__``."""
+        return None
+
+    def authorization_flow(self) -> AuthorizationCodeFlow | None:
+        """The consent step this connection needs (``accord connections authorize``), if any.
+
+        ``None`` (the default) for connections that authenticate on their own with
+        server-to-server credentials.
+        """
         return None
 
     def default_headers(self) -> Mapping[str, str]:

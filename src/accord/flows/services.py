@@ -25,6 +25,7 @@ from accord.observability.alerts_notify import Notifier
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
 from accord.store.budget import DatabaseBudget
+from accord.store.credentials import DatabaseTokenStore
 
 __all__ = ["CAPTURE_ENABLERS", "Services"]
 
@@ -93,7 +94,11 @@ class Services:
         )
         # Connections read accord.yaml lazily: a process that never touches one never fails on it.
         connections = Connections(
-            engine, holder=settings.worker_id, config_file=settings.config_file, env=os.environ
+            engine,
+            holder=settings.worker_id,
+            config_file=settings.config_file,
+            env=os.environ,
+            token_store=DatabaseTokenStore.for_settings(engine, settings, os.environ),
         )
         return cls(
             settings=settings,

@@ -12,6 +12,7 @@ __all__ = [
     "audit_log",
     "budget_leases",
     "budget_state",
+    "connection_tokens",
     "cursors",
     "exceptions",
     "journal",
@@ -263,3 +264,13 @@ outbox = sa.Table(
 )
 sa.Index("ix_outbox_take", outbox.c.connection, outbox.c.status, outbox.c.lane, outbox.c.id)
 sa.Index("ix_outbox_batch", outbox.c.batch_id)
+connection_tokens = sa.Table(
+    "accord_connection_tokens",
+    metadata,
+    sa.Column("connection", sa.String(128), primary_key=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("key_id", sa.String(16), nullable=False),
+    sa.Column("authorized_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+"""Tokens of connections authorized by a consent step (Kantata), Fernet-encrypted."""

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from typing_extensions import override
 
+from accord_sandbox.business_central.auth import EntraApp, EntraDirectory
 from accord_sandbox.business_central.entities import (
     BLANK_DATE,
     ENTITY_SETS,
@@ -101,7 +102,8 @@ class BusinessCentralEmulator(Emulator):
 
     Args:
         client_id: The Entra application (client) id accepted by the token endpoint.
-        client_secret: Its secret.
+        client_secret: Its secret (certificates are added with
+            ``emulator.entra.app.upload_certificate``).
         seed: Seed of the emulator's random generator (ids of created records, faults).
         base_url: Where clients reach the emulator; used in ``@odata.context``,
             ``@odata.nextLink`` and ``Location``.
@@ -149,6 +151,13 @@ class BusinessCentralEmulator(Emulator):
             base_url=base_url,
             limits=limits,
         )
+        self.entra = EntraDirectory(
+            tenant=tenant,
+            app=EntraApp(client_id, client_secret),
+            signing_key=EntraDirectory.key_for(tenant, seed),
+            token_url=lambda: f"{self.base_url}/{self.tenant}/oauth2/v2.0/token",
+        )
+        """Entra ID: the token endpoint, the app registration, and BC's check of tokens."""
         self.webhooks = WebhookHub(self.store, clock=self.clock, transport=webhook_transport)
 
     # ----------------------------------------------------------------- Emulator hooks
@@ -225,10 +234,12 @@ class BusinessCentralEmulator(Emulator):
             # Ids come from the seeded generator: without its state a restored emulator
             # would hand out the ids of records it already holds.
             "rng": _rng_state(self.rng.getstate()),
+            "entra": self.entra.dump(),
         }
 
     @override
     def load_extra(self, data: dict[str, Any]) -> None:
+        self.entra.load(data.get("entra", {}))
         self.counters = {k: int(v) for k, v in data.get("counters", {}).items()}
         self.rowversion = int(data.get("rowversion", 0))
         self.company_codes = dict(data.get("company_codes", {}))

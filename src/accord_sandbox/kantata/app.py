@@ -92,7 +92,8 @@ class KantataEmulator(Emulator):
     """Kantata OX on its own port (default ``http://127.0.0.1:8802``).
 
     Attributes:
-        auth: issues and checks OAuth2 bearer tokens for ``client_id``/``client_secret``.
+        auth: the registered application's OAuth 2.0 (authorization code grant; see
+            :mod:`accord_sandbox.kantata.auth`).
         events: the ``/subscribed_events`` log; set ``events.duplicate_rate`` to 0 for a feed
             without re-deliveries, or to 1 to test de-duplication.
         clock: the time source for timestamps (inject a fixed clock in tests).
@@ -187,6 +188,8 @@ class KantataEmulator(Emulator):
             },
         )
         self.admin_user_id = admin["id"]
+        # The sandbox admin registered the application: its page shows the admin's token.
+        self.auth.register_owner(self.admin_user_id)
         if self._firm is not None:
             self._load_firm(self._firm)
 
@@ -358,6 +361,8 @@ class KantataEmulator(Emulator):
         app.add_exception_handler(RequestValidationError, self._validation_error)  # type: ignore[arg-type]
         app.add_api_route("/oauth/authorize", self._authorize, methods=["GET"])
         app.add_api_route("/oauth/token", self._token, methods=["POST"])
+        app.add_api_route("/__sandbox/oauth/application", self._application, methods=["GET"])
+        app.add_api_route("/__sandbox/oauth/revoke", self._revoke, methods=["POST"])
         for resource in RESOURCES.values():
             self._collection_routes(app, resource)
         for plural in _SUBMISSIONS:
@@ -427,22 +432,37 @@ class KantataEmulator(Emulator):
 
     # ----------------------------------------------------------------- OAuth
     async def _authorize(self, request: Request) -> Response:
+        """The consent page; the sandbox user (the admin) answers at once."""
         params = dict(request.query_params)
         try:
-            code = self.auth.authorize(params)
+            query = self.auth.authorize(params, self.admin_user_id)
         except OAuthError as exc:
             return JSONResponse(exc.body(), exc.status)
-        query = {"code": code, **({"state": params["state"]} if "state" in params else {})}
         separator = "&" if "?" in params["redirect_uri"] else "?"
         return RedirectResponse(f"{params['redirect_uri']}{separator}{urlencode(query)}", 302)
 
     async def _token(self, request: Request) -> Response:
         try:
             form = await read_body(request)
-            token = self.auth.exchange(form, self.admin_user_id)
+            token = self.auth.exchange(form)
         except OAuthError as exc:
             return JSONResponse(exc.body(), exc.status)
         return JSONResponse(token, headers={"Cache-Control": "no-store"})
+
+    async def _application(self) -> Response:
+        """The sandbox's application page: client id, callback URIs and the owner's token."""
+        return JSONResponse(
+            {
+                "client_id": self.auth.client_id,
+                "redirect_uris": sorted(self.auth.redirect_uris),
+                "oauth_token": self.auth.application_token,
+            }
+        )
+
+    async def _revoke(self) -> Response:
+        """The user revokes the application's access (its own page token stays)."""
+        self.auth.revoke()
+        return Response(status_code=204)
 
     def _user(self, request: Request) -> str:
         return self.auth.user_for(request.headers.get("authorization"))

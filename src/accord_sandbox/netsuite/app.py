@@ -1,4 +1,4 @@
-"""The NetSuite emulator: SuiteTalk REST record API, SuiteQL and OAuth 2.0 M2M on one port.
+"""The NetSuite emulator: SuiteTalk REST record API, SuiteQL, OAuth 2.0 M2M and TBA on one port.
 
 Routes follow reference section 4: ``/services/rest/auth/oauth2/v1/token``,
 ``/services/rest/record/v1/{type}[/{id}|/eid:{externalId}][/{sublist}]`` and
@@ -6,11 +6,11 @@ Routes follow reference section 4: ``/services/rest/auth/oauth2/v1/token``,
 ``PUT .../eid:X`` upserts; errors come as ``{"type","title","status","o:errorDetails"}``. The
 account-wide concurrency limit (default 5) is a default fault rule, so it survives
 ``/__sandbox/reset``. Record logic is in :mod:`accord_sandbox.netsuite.book`; this module only
-speaks HTTP and seeds the firm.
+speaks HTTP and seeds the firm; authentication is :mod:`accord_sandbox.netsuite.auth`'s.
+``POST /__sandbox/netsuite/m2m-certificates`` (``{"certificate": PEM}``) is the sandbox's M2M
+setup page: it maps a certificate to the integration and answers its certificate id.
 """
 
-import base64
-import binascii
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -29,8 +29,9 @@ from accord_sandbox.common import (
     FaultSpec,
     utc_now,
 )
+from accord_sandbox.credentials import TBA_TOKEN_ID, TBA_TOKEN_SECRET
 from accord_sandbox.firm import Firm, LegalEntitySpec
-from accord_sandbox.netsuite.auth import TOKEN_PATH, TokenIssuer
+from accord_sandbox.netsuite.auth import TOKEN_PATH, CertificateError, TokenIssuer
 from accord_sandbox.netsuite.book import RECORD_PATH, RecordBook, valid_eid
 from accord_sandbox.netsuite.errors import ACCESS_PREFIX, NetSuiteError, error_json
 from accord_sandbox.netsuite.records import RECORD_TYPES, RecordType
@@ -90,11 +91,11 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 class NetSuiteEmulator(Emulator):
-    """NetSuite SuiteTalk REST emulator (record API, SuiteQL, OAuth 2.0 M2M).
+    """NetSuite SuiteTalk REST emulator (record API, SuiteQL, OAuth 2.0 M2M and TBA).
 
     Args:
-        client_id: client id accepted as the JWT ``iss`` (and by the plain-secret shortcut).
-        client_secret: secret of the sandbox-only plain client-credentials shortcut.
+        client_id: the integration's client id: the JWT ``iss`` (M2M) and consumer key (TBA).
+        client_secret: the integration's client secret: the TBA consumer secret.
         seed: seed of the emulator's random faults.
         base_url: scheme and host used in ``Location`` and ``links``.
         concurrency_limit: the account-wide concurrent request limit (shared tier: 5).
@@ -130,7 +131,14 @@ class NetSuiteEmulator(Emulator):
             base_url=base_url,
             limits=limits,
         )
-        self.tokens = TokenIssuer(client_id, client_secret)
+        self.tokens = TokenIssuer(
+            client_id,
+            client_secret,
+            account_id=account_id,
+            token_url=lambda: f"{self.base_url}{TOKEN_PATH}",
+        )
+        """Authentication; the sandbox's M2M certificate and TBA token are installed."""
+        self.tokens.install_sandbox_credentials((TBA_TOKEN_ID, TBA_TOKEN_SECRET))
         self.book = RecordBook(
             self.store,
             base_url=self.base_url,
@@ -177,10 +185,15 @@ class NetSuiteEmulator(Emulator):
 
     @override
     def dump_extra(self) -> dict[str, Any]:
-        return {"next_ids": dict(self.book.next_ids), "subsidiary_codes": self.subsidiary_codes}
+        return {
+            "next_ids": dict(self.book.next_ids),
+            "subsidiary_codes": self.subsidiary_codes,
+            "auth": self.tokens.dump(),
+        }
 
     @override
     def load_extra(self, data: dict[str, Any]) -> None:
+        self.tokens.load(data.get("auth", {}))
         self.book.next_ids = {k: int(v) for k, v in data.get("next_ids", {}).items()}
         self.subsidiary_codes = dict(data.get("subsidiary_codes", {}))
         self.book.rebuild()
@@ -306,7 +319,18 @@ class NetSuiteEmulator(Emulator):
 
     # ----------------------------------------------------------------- helpers
     def _authorize(self, request: Request) -> None:
-        self.tokens.check(request.headers.get("authorization"))
+        url = request.url
+        default = {"http": 80, "https": 443}.get(url.scheme)
+        host = (url.hostname or "").lower()
+        port = f":{url.port}" if url.port is not None and url.port != default else ""
+        raw_path = request.scope.get("raw_path", url.path.encode()).decode("ascii")
+        query = request.scope.get("query_string", b"").decode("ascii")
+        self.tokens.check(
+            request.method,
+            f"{url.scheme}://{host}{port}",
+            raw_path + (f"?{query}" if query else ""),
+            request.headers.get("authorization"),
+        )
 
     @staticmethod
     def _type(record_type: str, *, write: bool = False) -> RecordType:
@@ -370,23 +394,15 @@ class NetSuiteEmulator(Emulator):
         # Clients read the new internal id from Location: there is no body (reference 6, note 3).
         return Response(status_code=204, headers={"Location": self.book.url(rtype.name, record_id)})
 
-    @staticmethod
-    def _basic(request: Request) -> tuple[str, str] | None:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            user, _, password = base64.b64decode(value).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return user, password
-
     # ----------------------------------------------------------------- routes
     @override
     def add_routes(self, app: FastAPI) -> None:
         app.add_exception_handler(NetSuiteError, self._on_error)  # type: ignore[arg-type]
         app.add_exception_handler(StarletteHTTPException, self._on_http_error)  # type: ignore[arg-type]
         app.add_api_route(TOKEN_PATH, self.token, methods=["POST"])
+        app.add_api_route(
+            "/__sandbox/netsuite/m2m-certificates", self.upload_certificate, methods=["POST"]
+        )
         app.add_api_route(SUITEQL_PATH, self.suiteql, methods=["POST"])
         app.add_api_route(f"{RECORD_PATH}/{{record_type}}", self.list_records, methods=["GET"])
         app.add_api_route(f"{RECORD_PATH}/{{record_type}}", self.create_record, methods=["POST"])
@@ -409,10 +425,22 @@ class NetSuiteEmulator(Emulator):
         )
 
     async def token(self, request: Request) -> Response:
-        """``POST /services/rest/auth/oauth2/v1/token`` (form-encoded client credentials)."""
+        """``POST /services/rest/auth/oauth2/v1/token`` (form-encoded, a JWT client assertion)."""
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        return JSONResponse(self.tokens.issue(fields, self._basic(request)))
+        return JSONResponse(self.tokens.issue(fields))
+
+    async def upload_certificate(self, request: Request) -> Response:
+        """The sandbox's M2M setup: map ``{"certificate": PEM}`` to the integration."""
+        body = await request.json()
+        pem = body.get("certificate") if isinstance(body, dict) else None
+        if not isinstance(pem, str):
+            return JSONResponse({"detail": "give the certificate as PEM text"}, 400)
+        try:
+            certificate_id = self.tokens.upload_certificate(pem)
+        except CertificateError as exc:
+            return JSONResponse({"detail": str(exc)}, 400)
+        return JSONResponse({"certificate_id": certificate_id}, 201)
 
     async def list_records(self, record_type: str, request: Request) -> Response:
         """``GET /record/v1/{type}?q=&limit=&offset=``: ids and self links, paged."""

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import jwt
+from cryptography import x509
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -129,6 +131,8 @@ class SalesforceEmulator(Emulator):
         self.ids = IdFactory()
         self.tokens: dict[str, str] = {}
         """Issued access tokens -> grant type; they never expire unless expired via the knob."""
+        self.jwt_certificates: list[str] = []
+        """PEM certificates uploaded to the connected app ("Use digital signatures")."""
         self.firm: Firm | None = None
         self.firm_ids: dict[str, str] = {}
         self._calls: deque[float] = deque()
@@ -218,6 +222,7 @@ class SalesforceEmulator(Emulator):
             "ids": dict(self.ids.counters),
             "autonumbers": dict(self.engine.autonumbers),
             "tokens": dict(self.tokens),
+            "jwt_certificates": list(self.jwt_certificates),
             "firm_ids": dict(self.firm_ids),
             "firm": self.firm.model_dump(mode="json") if self.firm is not None else None,
             "picklists": {
@@ -230,6 +235,7 @@ class SalesforceEmulator(Emulator):
 
     @override
     def load_extra(self, data: dict[str, Any]) -> None:
+        self.jwt_certificates = list(data.get("jwt_certificates", []))
         self.ids.counters = {k: int(v) for k, v in data.get("ids", {}).items()}
         self.engine.autonumbers = {k: int(v) for k, v in data.get("autonumbers", {}).items()}
         self.tokens = dict(data.get("tokens", {}))
@@ -334,12 +340,37 @@ class SalesforceEmulator(Emulator):
             return _token_error("invalid_request", "grant type is required")
         return _token_error("unsupported_grant_type", "grant type not supported")
 
+    def _signed_by_app_certificate(self, assertion: str) -> bool:
+        """Whether an uploaded certificate verifies the RS256 signature.
+
+        Salesforce verifies the JWT bearer assertion with the certificate uploaded to the
+        connected app (Salesforce Help "OAuth 2.0 JWT Bearer Flow for Server-to-Server
+        Integration", reference 1.1); the claims are checked apart, below.
+        """
+        for pem in self.jwt_certificates:
+            key = x509.load_pem_x509_certificate(pem.encode()).public_key()
+            try:
+                jwt.decode(
+                    assertion,
+                    key,  # type: ignore[arg-type]  # RSA, as uploaded
+                    algorithms=["RS256"],
+                    options={
+                        "verify_aud": False,
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                    },
+                )
+            except jwt.PyJWTError:
+                continue
+            return True
+        return False
+
     def _jwt(self, assertion: str) -> Response:
         claims = _jwt_claims(assertion)
-        if claims is None:
+        if claims is None or not self._signed_by_app_certificate(assertion):
+            # [inferred description] for a signature no uploaded certificate verifies.
             return _token_error("invalid_grant", "invalid assertion")
-        # The RS256 signature is NOT verified: the sandbox has no connected-app certificate,
-        # and the claims checks below are what a client can get wrong.
         if claims.get("iss") != self.client_id:
             return _token_error("invalid_client", "client identifier invalid")
         if not claims.get("sub"):
@@ -480,4 +511,18 @@ class SalesforceEmulator(Emulator):
         )
         app.add_api_route("/__sandbox/salesforce/api_usage", api_usage, methods=["POST"])
         app.add_api_route("/__sandbox/salesforce/firm_ids", firm_ids, methods=["GET"])
+
+        async def jwt_certificate(body: dict[str, str]) -> Response:
+            """Upload a certificate to the connected app ("Use digital signatures")."""
+            pem = body.get("certificate", "")
+            try:
+                x509.load_pem_x509_certificate(pem.encode())
+            except ValueError:
+                return JSONResponse({"detail": "give an X.509 certificate in PEM"}, 400)
+            self.jwt_certificates.append(pem)
+            return Response(status_code=204)
+
+        app.add_api_route(
+            "/__sandbox/salesforce/jwt_certificates", jwt_certificate, methods=["POST"]
+        )
         app.add_api_route("/__sandbox/salesforce/merge", merge, methods=["POST"])

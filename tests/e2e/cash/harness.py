@@ -20,6 +20,7 @@ import yaml
 from dbos import DBOS
 from fastapi.testclient import TestClient
 from tests.e2e.lead_to_project.conftest import Accord, lineage_app, write_config
+from tests.support import authorize_sandbox_kantata
 
 from accord.flows.bill_milestone.capture import certinia_milestone_events, kantata_milestone_events
 from accord.flows.capture import EventMapper, poll_once
@@ -174,6 +175,7 @@ def start(folder: Path, sandbox: SandboxHandle, *, psa: str = "kantata") -> Iter
         config_file=config,
     )
     services = Services.build(settings)
+    authorize_sandbox_kantata(services.connections)
     services.start()
     with services.engine.begin() as conn:
         for pair, (connection, _) in PAIRS.items():

@@ -26,6 +26,7 @@ import yaml
 from dbos import DBOS
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.support import authorize_sandbox_kantata
 
 from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
@@ -326,6 +327,7 @@ def start_accord(
         }
     )
     services = Services.build(settings)
+    authorize_sandbox_kantata(services.connections)
     services.start()
     with services.engine.begin() as conn:
         # Start after the firm's seeded opportunities: tests provision only their own.

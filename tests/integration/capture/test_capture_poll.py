@@ -16,6 +16,7 @@ from accord.flows import capture
 from accord.flows.capture import CaptureSpec, canonical_event, poll_once
 from accord.store import create_db_engine, cursors
 from accord.store.tables import journal
+from accord_sandbox.accord_config import connection_settings
 
 CONNECTION = "netsuite-test"
 SUBSIDIARY_US = "2"
@@ -42,14 +43,7 @@ def to_events(record: dict[str, Any]) -> list:
 def connector(netsuite):
     url, _ = netsuite
     config = NetSuiteConfig.model_validate(
-        {
-            "name": CONNECTION,
-            "account_id": "TSTDRV0000001",
-            "base_url": f"{url}/services/rest",
-            "client_id": "sandbox",
-            "client_secret": "sandbox-secret",
-            "timeout_s": 10,
-        }
+        connection_settings("netsuite", url) | {"name": CONNECTION, "timeout_s": 10}
     )
     with NetSuiteConnector(config) as conn:
         yield conn

@@ -26,9 +26,10 @@ import httpx
 from pydantic import SecretStr
 from typing_extensions import override
 
-from accord.connectors.auth import ClientCredentialsAuth
+from accord.connectors.authorization import TokenStore
 from accord.connectors.base import Connector
 from accord.connectors.budget import Budget
+from accord.connectors.business_central.auth import build_bc_auth
 from accord.connectors.business_central.config import BusinessCentralConfig
 from accord.connectors.business_central.errors import translate
 from accord.connectors.roles import Erp
@@ -98,24 +99,20 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         transport: httpx.BaseTransport | None = None,
         clock: Clock = utc_now,
         budget: Budget | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.company_id = config.company_id.lower()
         """The company this connector addresses."""
         self._journals: dict[tuple[str, str], str] = {}
         """Journal batch ids by (company, kind and code): looked up once."""
-        super().__init__(config, transport=transport, clock=clock, budget=budget)
+        super().__init__(
+            config, transport=transport, clock=clock, budget=budget, token_store=token_store
+        )
 
     # ----------------------------------------------------------------- hooks
     @override
     def build_auth(self) -> httpx.Auth:
-        return ClientCredentialsAuth(
-            token_url=self.config.token_url,
-            client_id=self.config.client_id,
-            client_secret=self.config.client_secret,
-            scope=self.config.scope,
-            connector=self.config.name,
-            clock=self.clock,
-        )
+        return build_bc_auth(self.config, clock=self.clock)
 
     @override
     def translate_error(

@@ -23,8 +23,9 @@ from typing import Any
 import httpx
 from typing_extensions import override
 
-from accord.connectors.auth import ClientCredentialsAuth
+from accord.connectors.authorization import AuthorizationCodeFlow
 from accord.connectors.base import Connector
+from accord.connectors.kantata.auth import build_kantata_auth, kantata_authorization
 from accord.connectors.kantata.config import KantataConfig
 from accord.connectors.kantata.errors import translate
 from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
@@ -127,13 +128,11 @@ class KantataConnector(Connector[KantataConfig]):
     # ----------------------------------------------------------------- hooks
     @override
     def build_auth(self) -> httpx.Auth:
-        return ClientCredentialsAuth(
-            token_url=self.config.token_url,
-            client_id=self.config.client_id,
-            client_secret=self.config.client_secret,
-            connector=self.config.name,
-            clock=self.clock,
-        )
+        return build_kantata_auth(self.config, self.token_store, clock=self.clock)
+
+    @override
+    def authorization_flow(self) -> AuthorizationCodeFlow | None:
+        return kantata_authorization(self.config, clock=self.clock)
 
     @override
     def translate_error(

@@ -26,7 +26,7 @@ import httpx
 from typing_extensions import override
 
 from accord.connectors.base import Connector
-from accord.connectors.netsuite.auth import NetSuiteAuth
+from accord.connectors.netsuite.auth import build_netsuite_auth
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.errors import translate
 from accord.connectors.roles import Erp
@@ -83,7 +83,7 @@ RESOURCES: dict[str, NetSuiteResource] = {
 
 
 class NetSuiteConnector(Connector[NetSuiteConfig]):
-    """NetSuite SuiteTalk REST (record API v1 and SuiteQL) with OAuth 2.0 M2M."""
+    """NetSuite SuiteTalk REST (record API v1 and SuiteQL) with OAuth 2.0 M2M or TBA."""
 
     kind = "netsuite"
     config_model = NetSuiteConfig
@@ -91,7 +91,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
     # ----------------------------------------------------------------- hooks
     @override
     def build_auth(self) -> httpx.Auth:
-        return NetSuiteAuth(self.config, clock=self.clock)
+        return build_netsuite_auth(self.config, clock=self.clock)
 
     @override
     def translate_error(
