@@ -221,6 +221,15 @@ def _register_demo() -> None:
 _register_demo()
 
 
+def _register_production() -> None:
+    from accord.cli.setup_cmd import setup_kit
+
+    app.command("setup-kit")(setup_kit)
+
+
+_register_production()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
