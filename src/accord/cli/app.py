@@ -222,9 +222,11 @@ _register_demo()
 
 
 def _register_production() -> None:
+    from accord.cli.doctor_cmd import doctor
     from accord.cli.setup_cmd import setup_kit
 
     app.command("setup-kit")(setup_kit)
+    app.command("doctor")(doctor)
 
 
 _register_production()

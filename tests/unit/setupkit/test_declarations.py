@@ -25,6 +25,7 @@ from accord.resources import default_rules_path
 from accord.rules import load_rules
 from accord.setupkit import firm_picklists, write_setup_kit
 from accord_sandbox.business_central.entities import ENTITY_SETS, EXTENSION_FIELDS
+from accord_sandbox.netsuite.records import CUSTOM_FIELDS
 from accord_sandbox.salesforce.schema import build_schema
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "accord"
@@ -97,6 +98,11 @@ def test_declared_org_fields_exist_in_the_sandbox_org_with_their_types():
         assert found is not None, f"{record}.{name} is not in the sandbox org"
         assert found.type == SF_TYPES[want.type], f"{record}.{name}"
         assert found.external_id == want.external_id, f"{record}.{name}"
+
+
+def test_the_sandbox_netsuite_account_has_the_declared_fields():
+    emulated = {(record, name) for record, names in CUSTOM_FIELDS.items() for name in names}
+    assert emulated == {(f.record, f.name) for f in NETSUITE.fields}
 
 
 def test_business_central_pages_cover_what_the_connector_and_the_sandbox_use():
