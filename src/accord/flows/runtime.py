@@ -52,6 +52,7 @@ FLOW_MODULES: tuple[str, ...] = (
     "accord.flows.cash.workflow",
     "accord.flows.milestones.workflow",
     "accord.flows.customer_master",
+    "accord.flows.subscriptions",
 )
 """The modules whose import registers the business flows' workflows and steps with DBOS.
 
