@@ -223,10 +223,14 @@ _register_demo()
 
 def _register_production() -> None:
     from accord.cli.doctor_cmd import doctor
+    from accord.cli.maintenance_cmd import backup, purge, restore
     from accord.cli.setup_cmd import setup_kit
 
     app.command("setup-kit")(setup_kit)
     app.command("doctor")(doctor)
+    app.command("purge")(purge)
+    app.command("backup")(backup)
+    app.command("restore")(restore)
 
 
 _register_production()

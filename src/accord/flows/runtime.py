@@ -53,6 +53,7 @@ FLOW_MODULES: tuple[str, ...] = (
     "accord.flows.milestones.workflow",
     "accord.flows.customer_master",
     "accord.flows.subscriptions",
+    "accord.flows.retention",
 )
 """The modules whose import registers the business flows' workflows and steps with DBOS.
 
