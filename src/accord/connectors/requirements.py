@@ -17,9 +17,10 @@ system (its connector package).
 """
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 from accord.connectors.base import Connector
@@ -38,6 +39,7 @@ __all__ = [
     "kit_module",
     "requirements_for",
     "verifier_for",
+    "write_files",
 ]
 
 ValuesFrom = Literal["legal_entities", "practices", "regions", "service_packages"]
@@ -233,3 +235,11 @@ def verifier_for(kind: str) -> Verifier | None:
     module = _sibling(kind, "requirements")
     verify = getattr(module, "verify", None) if module is not None else None
     return verify if callable(verify) else None
+
+
+def write_files(files: Mapping[Path, str]) -> list[Path]:
+    """Write a kit's files (UTF-8, folders created); return their paths, in order."""
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return list(files)

@@ -167,7 +167,7 @@ def _purge_runs(
     if dry_run:
         result.archived = len(client.list_workflows(**query, load_input=False, load_output=False))
         return result
-    writer = store_retention.ArchiveWriter(archive_dir, RUNS)
+    writer = store_retention.ArchiveWriter(engine, archive_dir, RUNS, cutoff=cutoff, deleted=True)
     while True:
         batch = client.list_workflows(**query, limit=_RUN_BATCH, sort_desc=False)
         if not batch:
@@ -176,26 +176,13 @@ def _purge_runs(
             _status_record(s, client.list_workflow_steps(s.workflow_id, load_output=True))
             for s in batch
         ]
-        writer.write(records)
-        store_retention.record_archive(
-            engine,
-            data_class=RUNS,
-            path=writer.path,
-            rows=len(records),
-            first_key=batch[0].workflow_id,
-            last_key=batch[-1].workflow_id,
-            cutoff=cutoff,
-            deleted=True,
-        )
+        writer.write(records, first_key=batch[0].workflow_id, last_key=batch[-1].workflow_id)
         client.delete_workflows([s.workflow_id for s in batch])
         result.archived += len(batch)
         result.deleted += len(batch)
         if progress is not None:
             progress(result.archived)
-    finished = writer.finish()
-    if finished is not None:
-        result.files.append(finished)
-    return result
+    return writer.finish(result)
 
 
 # --------------------------------------------------------------------------- the purge

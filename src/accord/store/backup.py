@@ -91,15 +91,26 @@ def _inspect(path: Path) -> BackupInfo:
 
 
 def _copy(
-    source: sqlite3.Connection,
-    target: sqlite3.Connection,
+    source_path: Path,
+    target_path: Path,
+    *,
+    journal_mode: str,
     progress: Callable[[int, int], None] | None,
 ) -> None:
+    """Copy one database file onto another through the online backup API, a step at a time."""
+
     def step(_status: int, remaining: int, total: int) -> None:
         if progress is not None:
             progress(total - remaining, total)
 
-    source.backup(target, pages=_PAGES, progress=step)
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+    target = sqlite3.connect(target_path, timeout=30)
+    try:
+        source.backup(target, pages=_PAGES, progress=step)
+        target.execute(f"PRAGMA journal_mode={journal_mode}")
+    finally:
+        target.close()
+        source.close()
 
 
 def backup_sqlite(
@@ -117,15 +128,8 @@ def backup_sqlite(
     if target.exists():
         raise ConfigError(f"{target} exists; choose another name")
     target.parent.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
-    copy = sqlite3.connect(target)
-    try:
-        _copy(source, copy, progress)
-        # A backup is one file: no -wal beside it to lose when it is moved.
-        copy.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        copy.close()
-        source.close()
+    # A backup is one file: no -wal beside it to lose when it is moved.
+    _copy(source_path, target, journal_mode="DELETE", progress=progress)
     try:
         return _inspect(target)
     except ConfigError:
@@ -164,14 +168,7 @@ def restore_sqlite(
     if target_path.exists() and not replace:
         raise ConfigError(f"{target_path} exists; pass --replace to overwrite it")
     target_path.parent.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
-    target = sqlite3.connect(target_path, timeout=30)
-    try:
-        _copy(source, target, progress)
-        target.execute("PRAGMA journal_mode=WAL")
-    finally:
-        target.close()
-        source.close()
+    _copy(backup, target_path, journal_mode="WAL", progress=progress)
     return _inspect(target_path)
 
 

@@ -92,24 +92,43 @@ def _json_default(value: object) -> object:
 
 
 class ArchiveWriter:
-    """Appends batches of records to ``<folder>/<data class>/<data class>-<UTC time>.jsonl.gz``.
+    """Appends batches to ``<folder>/<data class>/<data class>-<UTC time>.jsonl.gz``, catalogued.
 
-    Each batch is one complete gzip member, written and fsynced before the caller deletes what
-    it holds; ``zcat`` and :func:`gzip.open` read the members back as one stream.
+    Each batch is one complete gzip member, written and fsynced, and recorded in the
+    ``accord_archives`` catalogue before the caller deletes what it holds; ``zcat`` and
+    :func:`gzip.open` read the members back as one stream.
+
+    Args:
+        engine: Accord's database (the catalogue).
+        folder: The archive folder.
+        data_class: The data class (its sub-folder and file name).
+        cutoff: The purge's cutoff, recorded with each batch.
+        deleted: Whether the caller deletes what is archived (False for the audit log).
     """
 
-    def __init__(self, folder: Path, data_class: str, *, now: datetime | None = None) -> None:
-        stamp = (now or utc_now()).strftime("%Y%m%dT%H%M%S%fZ")
+    def __init__(
+        self,
+        engine: sa.Engine,
+        folder: Path,
+        data_class: str,
+        *,
+        cutoff: datetime | None,
+        deleted: bool,
+    ) -> None:
+        self.engine = engine
+        self.data_class = data_class
+        self.cutoff = cutoff
+        self.deleted = deleted
         target = folder / data_class
         target.mkdir(parents=True, exist_ok=True)
-        self.path = target / f"{data_class}-{stamp}.jsonl.gz"
+        self.path = target / f"{data_class}-{utc_now():%Y%m%dT%H%M%S%fZ}.jsonl.gz"
         self.part = self.path.with_name(self.path.name + ".part")
         self.rows = 0
 
-    def write(self, records: Sequence[dict[str, Any]]) -> None:
-        """Append one batch and make it durable."""
-        if not records:
-            return
+    def write(
+        self, records: Sequence[dict[str, Any]], *, first_key: object, last_key: object
+    ) -> None:
+        """Append one batch, make it durable and catalogue it."""
         text = "".join(
             json.dumps(r, default=_json_default, separators=(",", ":"), sort_keys=True) + "\n"
             for r in records
@@ -119,13 +138,23 @@ class ArchiveWriter:
             fh.flush()
             os.fsync(fh.fileno())
         self.rows += len(records)
+        record_archive(
+            self.engine,
+            data_class=self.data_class,
+            path=self.path,
+            rows=len(records),
+            first_key=first_key,
+            last_key=last_key,
+            cutoff=self.cutoff,
+            deleted=self.deleted,
+        )
 
-    def finish(self) -> Path | None:
-        """Rename the finished file into place; None when nothing was written."""
-        if not self.rows:
-            return None
-        self.part.replace(self.path)
-        return self.path
+    def finish(self, result: PurgeResult) -> PurgeResult:
+        """Rename the finished file into place and list it in ``result`` (when not empty)."""
+        if self.rows:
+            self.part.replace(self.path)
+            result.files.append(self.path)
+        return result
 
 
 def record_archive(
@@ -202,7 +231,7 @@ def purge_class(
             count = conn.execute(sa.select(sa.func.count()).select_from(spec.table).where(*where))
             result.archived = int(count.scalar_one())
         return result
-    writer = ArchiveWriter(archive_dir, data_class)
+    writer = ArchiveWriter(engine, archive_dir, data_class, cutoff=cutoff, deleted=True)
     after: Any = None
     while True:
         query = sa.select(spec.table).where(*where).order_by(spec.key).limit(batch)
@@ -213,17 +242,7 @@ def purge_class(
         if not records:
             break
         first, last = records[0][spec.key.name], records[-1][spec.key.name]
-        writer.write(records)
-        record_archive(
-            engine,
-            data_class=data_class,
-            path=writer.path,
-            rows=len(records),
-            first_key=first,
-            last_key=last,
-            cutoff=cutoff,
-            deleted=True,
-        )
+        writer.write(records, first_key=first, last_key=last)
         with engine.begin() as conn:
             # The same condition over the batch's key range: exactly the rows just archived.
             deleted = conn.execute(
@@ -234,10 +253,7 @@ def purge_class(
         after = last
         if progress is not None:
             progress(result.archived)
-    finished = writer.finish()
-    if finished is not None:
-        result.files.append(finished)
-    return result
+    return writer.finish(result)
 
 
 def archive_audit(
@@ -259,7 +275,7 @@ def archive_audit(
             )
             result.archived = int(count.scalar_one())
         return result
-    writer = ArchiveWriter(archive_dir, AUDIT)
+    writer = ArchiveWriter(engine, archive_dir, AUDIT, cutoff=None, deleted=False)
     while True:
         with engine.connect() as conn:
             records = _rows(
@@ -272,22 +288,9 @@ def archive_audit(
             )
         if not records:
             break
-        writer.write(records)
         after = records[-1]["seq"]
-        record_archive(
-            engine,
-            data_class=AUDIT,
-            path=writer.path,
-            rows=len(records),
-            first_key=records[0]["seq"],
-            last_key=after,
-            cutoff=None,
-            deleted=False,
-        )
+        writer.write(records, first_key=records[0]["seq"], last_key=after)
         result.archived += len(records)
         if progress is not None:
             progress(result.archived)
-    finished = writer.finish()
-    if finished is not None:
-        result.files.append(finished)
-    return result
+    return writer.finish(result)

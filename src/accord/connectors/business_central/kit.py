@@ -30,6 +30,7 @@ from accord.connectors.requirements import (
     FieldType,
     Requirements,
     ValuesFrom,
+    write_files,
 )
 
 __all__ = ["APP_ID", "FOLDER", "page_al", "page_name", "write_kit"]
@@ -194,7 +195,4 @@ def write_kit(
     files[out / "src" / "AccordIntegration.PermissionSet.al"] = _permission_set(
         numbered, _FIRST_ID + 40
     )
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return list(files)
+    return write_files(files)

@@ -18,11 +18,11 @@ pass twice in a row changes nothing the second time.
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import SecretStr
 
-from accord.connectors.business_central.connector import BusinessCentralConnector
+from accord.connectors.business_central.connector import BusinessCentralConnector, _parse_time
 from accord.connectors.types import RawRecord
 from accord.errors import NotFoundError
 
@@ -52,17 +52,6 @@ class UpkeepReport:
             "deleted": self.deleted,
             "kept": self.kept,
         }
-
-
-def _expiry(sub: RawRecord) -> datetime | None:
-    value = sub.get("expirationDateTime")
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _target(sub: RawRecord) -> tuple[str, str] | None:
@@ -110,7 +99,7 @@ def keep_alive(
         ours[entity_set] = sub
     for entity_set in sorted(wanted):
         found = ours.get(entity_set)
-        expires = _expiry(found) if found is not None else None
+        expires = _parse_time(found.get("expirationDateTime")) if found is not None else None
         if found is None:
             connector.create_subscription(
                 notification_url=notification_url, resource=entity_set, client_state=client_state

@@ -18,7 +18,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from accord.connectors.requirements import Access, CustomField, FieldType, Requirements, ValuesFrom
+from accord.connectors.requirements import (
+    Access,
+    CustomField,
+    FieldType,
+    Requirements,
+    ValuesFrom,
+    write_files,
+)
 
 __all__ = ["FOLDER", "field_xml", "write_kit"]
 
@@ -113,7 +120,4 @@ def write_kit(
     for declaration in declarations:
         for field in declaration.fields:
             files[out / "src" / "Objects" / f"{field.name}.xml"] = field_xml(field)
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return list(files)
+    return write_files(files)

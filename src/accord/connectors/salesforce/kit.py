@@ -18,7 +18,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from accord.connectors.requirements import Access, CustomField, FieldType, Requirements, ValuesFrom
+from accord.connectors.requirements import (
+    Access,
+    CustomField,
+    FieldType,
+    Requirements,
+    ValuesFrom,
+    write_files,
+)
 from accord.connectors.salesforce.requirements import EXTERNAL_ID, PERMISSION_SET
 
 __all__ = ["FOLDER", "field_xml", "permission_set_xml", "write_kit"]
@@ -162,13 +169,6 @@ def write_kit(
     del version  # metadata carries no version: a redeploy updates the fields in place
     fields = _merged(declarations)
     source = out / "force-app" / "main" / "default"
-    written: list[Path] = []
-
-    def write(path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-
     project = {
         "packageDirectories": [{"path": "force-app", "default": True}],
         "name": "accord-setup-kit",
@@ -176,15 +176,12 @@ def write_kit(
         "sfdcLoginUrl": "https://login.salesforce.com",
         "sourceApiVersion": API_VERSION,
     }
-    write(out / "sfdx-project.json", json.dumps(project, indent=2) + "\n")
+    files = {out / "sfdx-project.json": json.dumps(project, indent=2) + "\n"}
     for f in fields:
         values = picklists.get(f.values_from, ()) if f.values_from else f.values
-        write(
-            source / "objects" / f.record / "fields" / f"{f.name}.field-meta.xml",
-            field_xml(f, values),
-        )
-    write(
-        source / "permissionsets" / f"{PERMISSION_SET}.permissionset-meta.xml",
-        permission_set_xml(fields),
+        path = source / "objects" / f.record / "fields" / f"{f.name}.field-meta.xml"
+        files[path] = field_xml(f, values)
+    files[source / "permissionsets" / f"{PERMISSION_SET}.permissionset-meta.xml"] = (
+        permission_set_xml(fields)
     )
-    return written
+    return write_files(files)
