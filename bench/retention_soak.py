@@ -153,7 +153,9 @@ def main() -> None:
             "full: a purge frees the pages of a day and the next day's events reuse them, so "
             f"the database holds at most about {args.retention_days + 1} days of events "
             "(SQLite never shrinks a file by itself; `VACUUM` during a maintenance window "
-            "returns the space to the file system).",
+            "returns the space to the file system). Stated bound: under 200 MiB for 100,000 "
+            "events a day at a 1-day retention. Times are wall-clock on a machine shared with "
+            "other work.",
         ]
     )
     write_section("retention-soak", body)
