@@ -13,6 +13,7 @@ PostgreSQL is backed up with its own tools (``pg_dump --format=custom``, ``pg_re
 What does *not* belong here: the CLI (:mod:`accord.cli.maintenance_cmd`).
 """
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,6 +129,8 @@ def backup_sqlite(
     if target.exists():
         raise ConfigError(f"{target} exists; choose another name")
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A backup holds business data and key hashes: created readable by Accord's user only.
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     # A backup is one file: no -wal beside it to lose when it is moved.
     _copy(source_path, target, journal_mode="DELETE", progress=progress)
     try:

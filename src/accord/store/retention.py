@@ -133,7 +133,10 @@ class ArchiveWriter:
             json.dumps(r, default=_json_default, separators=(",", ":"), sort_keys=True) + "\n"
             for r in records
         )
-        with self.part.open("ab") as fh:
+        # Archives hold business data: readable by Accord's user only.
+        with os.fdopen(
+            os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+        ) as fh:
             fh.write(gzip.compress(text.encode("utf-8"), compresslevel=6))
             fh.flush()
             os.fsync(fh.fileno())

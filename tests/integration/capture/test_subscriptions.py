@@ -1,7 +1,8 @@
 """Business Central subscriptions kept alive: created at start, renewed, re-created, on a schedule.
 
 Accord is served over HTTP so the Business Central emulator's validation handshake reaches its
-real ``/hooks/{connection}``; the emulator's clock is moved to age the subscriptions.
+real ``/hooks/{connection}``; the emulator's clock is moved to age the subscriptions. The same
+worker also schedules the daily retention purge, checked at the end (one runtime launch).
 """
 
 import time
@@ -15,6 +16,7 @@ from tests.dbs import sqlite_only
 from tests.support import serve
 
 from accord.api.app import create_app
+from accord.flows import retention
 from accord.flows.services import Services
 from accord.flows.subscriptions import SCHEDULE, subscriptions_tick
 from accord.settings import Settings
@@ -82,6 +84,7 @@ def test_subscriptions_are_created_renewed_and_recreated(db_url, tmp_path):
                 },
                 "webhooks": {"bc": {"secret": SECRET}},
                 "subscriptions": {"public_url": url, "connections": {"bc": ["customers"]}},
+                "retention": {"archive_dir": "archive", "runs": "30d", "purge_hour_utc": 3},
             }
             config.write_text(yaml.safe_dump(document), encoding="utf-8")
             return create_app(settings, services=svc, configure_logs=False)
@@ -146,5 +149,11 @@ def test_subscriptions_are_created_renewed_and_recreated(db_url, tmp_path):
                 assert created.status_code == 201, created.text
                 _wait_for(lambda: bc.webhooks.delivered >= 1)
                 assert bc.webhooks.failed == 0
+
+                # The daily purge is scheduled, and a tick archives (the audit log, here).
+                (purge,) = DBOS.list_schedules(schedule_name_prefix=retention.SCHEDULE)
+                assert purge["schedule"] == "0 17 3 * * *"
+                DBOS.start_workflow(retention.purge_tick, datetime.now(UTC), None).get_result()
+                assert (tmp_path / "archive").is_dir()
             finally:
                 svc.stop()

@@ -74,6 +74,7 @@ def test_backup_restore_keeps_the_audit_chain_and_the_ledger(tmp_path: Path):
     taken = _run(db_url, "backup", "--out", str(backup_file))
     assert taken.returncode == 0, taken.stderr
     assert "audit chain of 2 rows verified" in taken.stdout
+    assert backup_file.stat().st_mode & 0o777 == 0o600
     assert _run(db_url, "backup", "--out", str(backup_file)).returncode == 1  # never overwrites
 
     # After the backup: a key revoked (audited) and ledger rows lost.

@@ -114,6 +114,7 @@ def test_store_classes_are_archived_then_purged_and_audit_is_only_archived(engin
     (journal_file,) = done["journal"].files
     assert journal_file.name.endswith(".jsonl.gz")
     assert journal_file.parent == tmp_path / "archive" / "journal"
+    assert journal_file.stat().st_mode & 0o777 == 0o600
     archived = _lines(journal_file)
     assert len(archived) == 3
     assert all(datetime.fromisoformat(r["received_at"]) < NOW - timedelta(days=1) for r in archived)

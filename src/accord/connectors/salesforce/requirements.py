@@ -279,7 +279,17 @@ def verify_org(
             findings.append(Finding(f"object {sobject} is not visible", missing_object_fix))
             continue
         fields = {str(f.get("name")): f for f in described.get("fields") or ()}
-        for want in requirements.fields_of(sobject):
+        declared = requirements.fields_of(sobject)
+        # Accord creates what it upserts by its External ID, and edits what it writes back to.
+        creates = any(f.name == EXTERNAL_ID and f.access is Access.WRITE for f in declared)
+        edits = any(f.access is Access.WRITE for f in declared)
+        for flag, needed, verb in (
+            ("createable", creates, "create"),
+            ("updateable", edits, "edit"),
+        ):
+            if needed and not described.get(flag):
+                findings.append(Finding(f"Accord's user cannot {verb} {sobject} records", kit))
+        for want in declared:
             name = external if want.name == EXTERNAL_ID else want.name
             found = fields.get(name)
             where = f"{sobject}.{name}"
