@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import yaml
 
+from accord import resources
 from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from accord_sandbox.credentials import (
     KANTATA_REDIRECT_URI,
@@ -119,11 +120,9 @@ def connection_settings(
     raise ValueError(f"unknown system {system!r}")
 
 
-def default_rules_path() -> Path | None:
-    """``rules/default.yaml`` of a source checkout, if this module runs from one."""
-    # src/accord_sandbox/accord_config.py -> the repository root is three levels up.
-    candidate = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
-    return candidate if candidate.is_file() else None
+def default_rules_path() -> Path:
+    """The rules file Accord ships (what the flows use when ``accord.yaml`` names none)."""
+    return resources.default_rules_path()
 
 
 def accord_config(
@@ -145,8 +144,8 @@ def accord_config(
         client_id: The OAuth client id the emulators accept.
         client_secret: Its secret.
         seed: The sandbox's seed; Business Central company GUIDs derive from it.
-        rules: The rules file the flows use; default ``rules/default.yaml`` of the checkout
-            (omitted from the document when there is none, so the flow's default applies).
+        rules: The rules file the flows use; ``None`` leaves it out of the document, so the
+            flows use the rules Accord ships.
 
     Returns:
         A JSON-compatible mapping, ready for ``yaml.safe_dump``.
@@ -186,9 +185,8 @@ def accord_config(
         "crm_connection": "salesforce",
         "psa": {"system": psa, "connection": psa},
     }
-    rules_path = rules if rules is not None else default_rules_path()
-    if rules_path is not None:
-        flow["rules"] = str(rules_path)
+    if rules is not None:
+        flow["rules"] = str(rules)
     # Time and expenses are approved where the projects are provisioned.
     approvals = {"psa": {"system": psa, "connection": psa}, "capture_interval_s": 5}
     return {

@@ -127,6 +127,8 @@ class TestNetSuiteLive(LiveTenant, TestNetSuiteContract):
             return {"companyName": f"Customer {external_id}", "subsidiary": {"id": subsidiary}}
 
         return make
+
+
 def test_token_based_authentication_end_to_end(emulator_url: str) -> None:
     """TBA instead of M2M: every request signed, verified by the emulator (reference 4.1)."""
     settings = {

@@ -52,6 +52,7 @@ from accord.errors import (
     UnsupportedOperationError,
 )
 from accord.flows.connections import Connections, UnknownConnectionError
+from accord.resources import default_rules_path
 from accord.rules import Rules, load_rules
 from accord.store.tables import xref as xref_table
 
@@ -354,7 +355,7 @@ class SystemReader:
         connections: The process's connections.
         engine: Accord's database (xref).
         rules_path: The rules file; ``None`` reads ``lead_to_project.rules`` from
-            ``accord.yaml`` or falls back to ``rules/default.yaml``.
+            ``accord.yaml`` or falls back to the rules Accord ships.
     """
 
     def __init__(
@@ -381,8 +382,7 @@ class SystemReader:
             if isinstance(named, str):
                 path = Path(named)
                 return path if path.is_absolute() else config_file.parent / path
-        default = Path("rules/default.yaml")
-        return default if default.is_file() else None
+        return default_rules_path()
 
     def rules(self) -> Rules | None:
         """The rules (cached for :data:`REFERENCE_SECONDS`), or ``None`` without a file."""

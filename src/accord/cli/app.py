@@ -232,6 +232,21 @@ def _register_connections() -> None:
 _register_connections()
 
 
+def _register_production() -> None:
+    from accord.cli.doctor_cmd import doctor
+    from accord.cli.maintenance_cmd import backup, purge, restore
+    from accord.cli.setup_cmd import setup_kit
+
+    app.command("setup-kit")(setup_kit)
+    app.command("doctor")(doctor)
+    app.command("purge")(purge)
+    app.command("backup")(backup)
+    app.command("restore")(restore)
+
+
+_register_production()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

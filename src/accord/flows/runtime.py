@@ -57,6 +57,8 @@ FLOW_MODULES: tuple[str, ...] = (
     "accord.flows.cash.workflow",
     "accord.flows.bill_milestone.workflow",
     "accord.flows.customer_master",
+    "accord.flows.subscriptions",
+    "accord.flows.retention",
 )
 """The modules whose import registers the business flows' workflows and steps with DBOS.
 

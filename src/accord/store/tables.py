@@ -9,6 +9,7 @@ import sqlalchemy as sa
 __all__ = [
     "alerts",
     "api_keys",
+    "archives",
     "audit_log",
     "budget_leases",
     "budget_state",
@@ -274,3 +275,18 @@ connection_tokens = sa.Table(
     sa.Column("updated_at", _TS, nullable=False),
 )
 """Tokens of connections authorized by a consent step (Kantata), Fernet-encrypted."""
+archives = sa.Table(
+    "accord_archives",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("data_class", sa.String(32), nullable=False),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("first_key", sa.String(256)),
+    sa.Column("last_key", sa.String(256)),
+    sa.Column("cutoff", _TS),
+    # False for the audit log, which is archived but never purged.
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+)
+sa.Index("ix_archives_class_created", archives.c.data_class, archives.c.created_at)

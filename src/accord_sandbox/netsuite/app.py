@@ -34,7 +34,7 @@ from accord_sandbox.firm import Firm, LegalEntitySpec
 from accord_sandbox.netsuite.auth import TOKEN_PATH, CertificateError, TokenIssuer
 from accord_sandbox.netsuite.book import RECORD_PATH, RecordBook, valid_eid
 from accord_sandbox.netsuite.errors import ACCESS_PREFIX, NetSuiteError, error_json
-from accord_sandbox.netsuite.records import RECORD_TYPES, RecordType
+from accord_sandbox.netsuite.records import RECORD_TYPES, RecordType, json_schema
 from accord_sandbox.netsuite.suiteql import SuiteQLError, execute, format_value, parse
 
 __all__ = ["EXPENSE_CATEGORIES", "SERVICE_ITEMS", "SUITEQL_PATH", "NetSuiteEmulator"]
@@ -404,6 +404,10 @@ class NetSuiteEmulator(Emulator):
             "/__sandbox/netsuite/m2m-certificates", self.upload_certificate, methods=["POST"]
         )
         app.add_api_route(SUITEQL_PATH, self.suiteql, methods=["POST"])
+        # Before the record routes: "metadata-catalog" would otherwise read as a record type.
+        app.add_api_route(
+            f"{RECORD_PATH}/metadata-catalog/{{record_type}}", self.metadata, methods=["GET"]
+        )
         app.add_api_route(f"{RECORD_PATH}/{{record_type}}", self.list_records, methods=["GET"])
         app.add_api_route(f"{RECORD_PATH}/{{record_type}}", self.create_record, methods=["POST"])
         item = f"{RECORD_PATH}/{{record_type}}/{{key}}"
@@ -441,6 +445,18 @@ class NetSuiteEmulator(Emulator):
         except CertificateError as exc:
             return JSONResponse({"detail": str(exc)}, 400)
         return JSONResponse({"certificate_id": certificate_id}, 201)
+
+    async def metadata(self, record_type: str, request: Request) -> Response:
+        """``GET /record/v1/metadata-catalog/{type}`` as JSON Schema (``schema+json``).
+
+        Properties are the record type's emulated fields plus the account's custom fields
+        (:data:`~accord_sandbox.netsuite.records.CUSTOM_FIELDS`, ``x-ns-custom-field``).
+        [inferred] Sublists are inlined as ``{sublist: {items: [{column: ...}]}}``; the real
+        catalog may link their line schema instead.
+        """
+        self._authorize(request)
+        rtype = self._type(record_type)
+        return JSONResponse(json_schema(rtype), media_type="application/schema+json; charset=UTF-8")
 
     async def list_records(self, record_type: str, request: Request) -> Response:
         """``GET /record/v1/{type}?q=&limit=&offset=``: ids and self links, paged."""

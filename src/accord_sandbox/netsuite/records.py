@@ -20,6 +20,7 @@ from accord_sandbox.netsuite.errors import NetSuiteError, unknown_field_detail
 
 __all__ = [
     "APPROVAL_STATUS",
+    "CUSTOM_FIELDS",
     "EID_PATTERN",
     "RECORD_TYPES",
     "TRANSACTION_TYPES",
@@ -27,6 +28,7 @@ __all__ = [
     "RecordType",
     "SublistType",
     "decode_body",
+    "json_schema",
     "parse_hours",
 ]
 
@@ -620,3 +622,51 @@ def decode_body(
             lines.append(_decode_fields(line, sub, f"{name}.items[{i}].", names=line_names))
         out[name] = {"items": lines}
     return out
+
+
+CUSTOM_FIELDS: dict[str, tuple[str, ...]] = {
+    "customer": ("custentity_accord_tax_region",),
+    "invoice.item": ("custcol_accord_source_id", "custcol_accord_source_kind"),
+}
+"""The emulated account's custom fields by record type (``type.sublist`` for line columns):
+Accord's setup kit, deployed. Stored and returned like any field; listed by the metadata
+catalog."""
+
+
+def _properties(
+    refs: Mapping[str, Any],
+    dates: tuple[str, ...],
+    numbers: tuple[str, ...],
+    flags: tuple[str, ...],
+    custom: tuple[str, ...],
+) -> dict[str, Any]:
+    props: dict[str, Any] = {name: {"type": "object", "title": name} for name in refs}
+    props |= {name: {"type": "string", "format": "date"} for name in dates}
+    props |= {name: {"type": "number"} for name in numbers}
+    props |= {name: {"type": "boolean"} for name in flags}
+    props |= {name: {"type": "string", "x-ns-custom-field": True} for name in custom}
+    return props
+
+
+def json_schema(rtype: RecordType) -> dict[str, Any]:
+    """The metadata catalog's JSON Schema of a record type ([inferred] simplified)."""
+    props = _properties(
+        rtype.refs, rtype.dates, rtype.numbers, rtype.flags, CUSTOM_FIELDS.get(rtype.name, ())
+    )
+    props |= {name: {"type": "string"} for name in (*rtype.text, "externalId")}
+    props |= {name: {"type": "object", "title": name} for name in rtype.selects}
+    for name, sublist in rtype.sublists.items():
+        columns = _properties(
+            sublist.refs,
+            sublist.dates,
+            sublist.numbers,
+            sublist.flags,
+            CUSTOM_FIELDS.get(f"{rtype.name}.{name}", ()),
+        )
+        line = {"type": "object", "properties": columns}
+        props[name] = {"type": "object", "properties": {"items": {"type": "array", "items": line}}}
+    return {
+        "type": "object",
+        "properties": props,
+        "$schema": "https://json-schema.org/draft-06/hyper-schema#",
+    }

@@ -505,7 +505,18 @@ class SalesforceEmulator(Emulator):
                 return JSONResponse(exc.body(), status_code=exc.status)
             return JSONResponse({"master_id": str(master["Id"]), "loser_id": body.loser_id})
 
+        async def remove_field(sobject: str, field_name: str) -> Response:
+            # An org whose admin deleted a field (or never deployed it): describe stops listing
+            # it and the REST API refuses it, as it would for any unknown field. Until restart.
+            obj = self.schema.get(sobject)
+            if obj is None or obj.fields.pop(field_name, None) is None:
+                return JSONResponse({"detail": "no such field"}, status_code=404)
+            return Response(status_code=204)
+
         app.add_api_route("/__sandbox/salesforce/lock_rows", lock_rows, methods=["POST"])
+        app.add_api_route(
+            "/__sandbox/salesforce/fields/{sobject}/{field_name}", remove_field, methods=["DELETE"]
+        )
         app.add_api_route(
             "/__sandbox/salesforce/expire_sessions", expire_sessions, methods=["POST"]
         )

@@ -69,6 +69,9 @@ class BusinessCentralConfig(ConnectorConfig):
     """Code of the journal batch project time is posted through."""
     payment_journal: str = "CASHRCPT"
     """Code of the customer payment journal batch."""
+    extension_api: str = Field(default="", pattern=r"^([a-z0-9]+/[a-z0-9]+/v\d+\.\d+)?$")
+    """Route of the Accord extension's API pages (``accord/psa/v1.0``, from the setup kit) on a
+    real tenant; empty: the standard route serves them (the sandbox emulates it so)."""
     rate_per_s: float = Field(default=10.0, gt=0)
     """BC allows 6,000 requests per 5 minutes per principal: 20/s; leave headroom."""
     concurrency: int = Field(default=5, ge=1, le=100)

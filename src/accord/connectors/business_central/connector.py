@@ -32,6 +32,7 @@ from accord.connectors.budget import Budget
 from accord.connectors.business_central.auth import build_bc_auth
 from accord.connectors.business_central.config import BusinessCentralConfig
 from accord.connectors.business_central.errors import translate
+from accord.connectors.business_central.requirements import EXTENSION_SETS
 from accord.connectors.roles import Erp
 from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
@@ -334,7 +335,8 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         self.raise_for_status(response, resource=resource)
         if not self.json_object(response, resource=resource).get("value"):
             return False
-        journal = f"/companies({self.company_id})/{_JOURNAL_SETS[kind]}({self._journal_id(kind)})"
+        journal_set = _JOURNAL_SETS[kind]
+        journal = f"{self._company(journal_set)}/{journal_set}({self._journal_id(kind)})"
         response = self.send("POST", f"{journal}/Microsoft.NAV.post", resource=resource)
         self.raise_for_status(response, resource=resource)
         return True
@@ -351,7 +353,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         for attempt in (1, 2):
             response = self.send(
                 "GET",
-                f"/companies({self.company_id})/journals",
+                f"{self._company('journals')}/journals",
                 resource="journals",
                 params={"$filter": f"code eq {_odata_string(code)}"},
             )
@@ -361,7 +363,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
                 return str(found[0]["id"])
             response = self.send(
                 "POST",
-                f"/companies({self.company_id})/journals",
+                f"{self._company('journals')}/journals",
                 resource="journals",
                 json={"code": code, "displayName": display_name or code},
             )
@@ -436,7 +438,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             condition = " or ".join(f"documentNumber eq {_odata_string(n)}" for n in chunk)
             response = self.send(
                 "GET",
-                f"/companies({self.company_id})/projectLedgerEntries",
+                f"{self._company('projectLedgerEntries')}/projectLedgerEntries",
                 resource="projectLedgerEntries",
                 params={"$filter": condition, "$top": MAX_PAGE_SIZE},
             )
@@ -448,7 +450,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         return found
 
     def _batch(self, journal_id: str) -> str:
-        return f"/companies({self.company_id})/journals({_guid(journal_id)})"
+        return f"{self._company('journals')}/journals({_guid(journal_id)})"
 
     @override
     def as_erp(self, rules: Rules) -> Erp:
@@ -528,11 +530,23 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         )
 
     # ----------------------------------------------------------------- internals
-    def _collection(self, spec: BcResource) -> str:
+    def _company(self, entity_set: str) -> str:
+        """The company path an entity set is under: the extension's route for its pages.
+
+        A real tenant serves Accord's pages at ``api/accord/psa/v1.0`` (``extension_api``);
+        without it they are expected at the standard route, as the sandbox serves them.
+        """
         company = f"/companies({self.company_id})"
+        if self.config.extension_api and entity_set in EXTENSION_SETS:
+            root = self.config.base_url.removesuffix("/api/v2.0")
+            return f"{root}/api/{self.config.extension_api}{company}"
+        return company
+
+    def _collection(self, spec: BcResource) -> str:
+        journal_set = _JOURNAL_SETS[spec.journal] if spec.journal else spec.name
+        company = self._company(journal_set)
         if spec.journal is None:
             return f"{company}/{spec.name}"
-        journal_set = _JOURNAL_SETS[spec.journal]
         return f"{company}/{journal_set}({self._journal_id(spec.journal)})/{spec.name}"
 
     def _journal_id(self, kind: Literal["time", "payment"]) -> str:
@@ -544,7 +558,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         journal_set = _JOURNAL_SETS[kind]
         response = self.send(
             "GET",
-            f"/companies({self.company_id})/{journal_set}",
+            f"{self._company(journal_set)}/{journal_set}",
             resource=journal_set,
             params={"$filter": f"code eq {_odata_string(code)}"},
         )
