@@ -19,7 +19,7 @@ from accord.flows import replay as replay_flow
 from accord.flows import runs as runs_flow
 from accord.flows.runtime import Runtime
 
-__all__ = ["RerunOut", "RunDetailOut", "RunOut", "RunPage", "router"]
+__all__ = ["RerunOut", "RulesChoiceIn", "RunDetailOut", "RunOut", "RunPage", "router"]
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=PROBLEMS)
 
@@ -87,12 +87,20 @@ class RunDetailOut(RunOut):
     attributes: dict[str, Any] = Field(description="e.g. rerun_of and overrides of a re-run")
 
 
+RulesChoiceIn = Annotated[
+    Literal["pinned", "current"],
+    Field(description="the re-run's rules version: the original run's (pinned) or the active one"),
+]
+"""Which rules version a re-run uses (the choice is recorded in the audit log)."""
+
+
 class RerunIn(BaseModel):
-    """Why a run is re-run (kept in the audit log)."""
+    """Why a run is re-run (kept in the audit log), and with which rules version."""
 
     reason: str = Field(
         default="manual replay", min_length=1, max_length=500, pattern=r"^[^\x00]*$"
     )
+    rules: RulesChoiceIn = "pinned"
 
 
 class RerunOut(BaseModel):
@@ -103,6 +111,10 @@ class RerunOut(BaseModel):
     flow: str
     event_type: str
     business_key: str
+    rules_version: str | None = Field(
+        default=None, description="the rules version the re-run is pinned to"
+    )
+    rules: str | None = Field(default=None, description="pinned or current: how it was chosen")
 
     @classmethod
     def of(cls, r: replay_flow.Rerun) -> "RerunOut":
@@ -113,6 +125,8 @@ class RerunOut(BaseModel):
             flow=r.workflow,
             event_type=r.event_type,
             business_key=r.business_key,
+            rules_version=r.rules_version,
+            rules=r.rules,
         )
 
 
@@ -191,11 +205,17 @@ def replay_run(
     """Start a new run (``<run id>.r<n>``) of the journaled event behind ``run_id``."""
     if runs_flow.get_run(client, run_id) is None:
         raise Problem(404, "Not found", f"no run {run_id!r}")
-    reason = body.reason if body is not None else "manual replay"
+    body = body or RerunIn()
     try:
         with engine.begin() as conn:
             started = replay_flow.rerun(
-                conn, runtime, client, run_id=run_id, actor=principal.actor, reason=reason
+                conn,
+                runtime,
+                client,
+                run_id=run_id,
+                actor=principal.actor,
+                reason=body.reason,
+                rules=body.rules,
             )
     except replay_flow.NotReplayableError as exc:
         raise Problem(409, "Not replayable", str(exc)) from exc
