@@ -122,7 +122,7 @@ def propose_action(
 
 @router.get("/governance/proposals/{proposal_id}")
 def proposal_page(request: Request, proposal_id: int) -> Response:
-    """A proposal: who, why, its changes from the active version, and the actions."""
+    """A proposal: who, why, what it changes (from the version active when proposed), actions."""
     session = session_of(request)
     gov = _governed(request)
     with gov.engine.connect() as conn:
@@ -130,14 +130,16 @@ def proposal_page(request: Request, proposal_id: int) -> Response:
     if proposal is None:
         raise ConsoleRefusal(404, f"There is no rules proposal #{proposal_id}.")
     active = gov.current()
+    base = gov.resolver.version(proposal.base_version) if proposal.base_version else active
     proposed = gov.resolver.version(proposal.version)
-    changes = diff(active.spec.model_dump(mode="json"), proposed.spec.model_dump(mode="json"))
+    changes = diff(base.spec.model_dump(mode="json"), proposed.spec.model_dump(mode="json"))
     return render(
         request,
         "proposal.html",
         session,
         proposal=proposal,
         active=active,
+        base=base,
         changes=[(c.path, c.kind, _shown(c.before), _shown(c.after)) for c in changes],
         settings=gov.settings,
         is_admin=session.role is Role.ADMIN,

@@ -171,9 +171,11 @@ class ChangeOut(BaseModel):
 
 
 class ProposalDetailOut(ProposalOut):
-    """A proposal with its differences from the active version."""
+    """A proposal with what it changes: its differences from its base version."""
 
-    changes: list[ChangeOut]
+    changes: list[ChangeOut] = Field(
+        description="field by field, from base_version (the version active when proposed)"
+    )
 
 
 class ProposalList(BaseModel):
@@ -372,9 +374,9 @@ def list_proposals(
 
 
 def _detail(gov: Governed, proposal: Proposal) -> ProposalDetailOut:
-    active = gov.current()
+    base = gov.resolver.version(proposal.base_version) if proposal.base_version else gov.current()
     proposed = gov.resolver.version(proposal.version)
-    changes = diff(active.spec.model_dump(mode="json"), proposed.spec.model_dump(mode="json"))
+    changes = diff(base.spec.model_dump(mode="json"), proposed.spec.model_dump(mode="json"))
     return ProposalDetailOut(
         **ProposalOut.of(proposal).model_dump(), changes=[ChangeOut.of(c) for c in changes]
     )
@@ -432,7 +434,7 @@ ProposalId = Annotated[int, Path_(ge=1, le=2**31 - 1)]
     responses={404: {"description": "No such proposal"}},
 )
 def get_proposal(proposal_id: ProposalId, _p: Reader, gov: Gov) -> ProposalDetailOut:
-    """A proposal with its field-by-field differences from the active version."""
+    """A proposal with its field-by-field differences from its base version."""
     return _detail(gov, _proposal(gov, proposal_id))
 
 
