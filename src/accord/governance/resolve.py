@@ -153,12 +153,20 @@ class RulesResolver:
         with self._lock:
             version = self._pins.get(run_id)
         if version is None:
+            if rules_path is not None:
+                self._follow(rules_path, None)
             with self.engine.connect() as conn:
                 found = rulesets.get_pin(conn, run_id=run_id)
+                active = rulesets.active(conn) if found is None else None
             if found is None:
-                start = self.current(rules_path).version
+                if active is None:
+                    raise ConfigError("no rules version is active and no rules file was given")
+                # A write-only transaction (the pin reads back after its insert): on SQLite a
+                # read that turns into a write can fail at once when another worker wrote.
                 with self.engine.begin() as conn:
-                    found = rulesets.pin(conn, run_id=run_id, version=start, choice="start")
+                    found = rulesets.pin(
+                        conn, run_id=run_id, version=active.version, choice="start"
+                    )
             version = found.version
             with self._lock:
                 self._pins[run_id] = version

@@ -388,9 +388,6 @@ def pin(
     Two steps of one run (or a step retried after a crash) may race to pin it first: the
     primary key lets exactly one insert win, and both read back the same pin.
     """
-    found = get_pin(conn, run_id=run_id)
-    if found is not None:
-        return found
     values = {
         "run_id": run_id,
         "version": version,
