@@ -117,6 +117,8 @@ def test_a_replay_keeps_its_runs_version_unless_current_is_chosen(api: Api) -> N
     chosen = api.call("POST", f"/runs/{run_id}/replay", "olga", json={"rules": "current"}).json()
     assert (kept["rules"], kept["rules_version"]) == ("pinned", old)
     assert (chosen["rules"], chosen["rules_version"]) == ("current", new)
+    shown = api.call("GET", f"/runs/{kept['run_id']}", "vic").json()["rules_pin"]
+    assert (shown["version"], shown["choice"], shown["source_run_id"]) == (old, "pinned", run_id)
     with api.engine.connect() as conn:
         pins = {r: rulesets.get_pin(conn, run_id=r) for r in (kept["run_id"], chosen["run_id"])}
         replays = audit.list_(conn, action="run.replay", limit=2)

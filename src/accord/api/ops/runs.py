@@ -18,8 +18,17 @@ from accord.api.ops.common import PROBLEMS, Actor, Page, Reader, client_of, engi
 from accord.flows import replay as replay_flow
 from accord.flows import runs as runs_flow
 from accord.flows.runtime import Runtime
+from accord.store import rulesets
 
-__all__ = ["RerunOut", "RulesChoiceIn", "RunDetailOut", "RunOut", "RunPage", "router"]
+__all__ = [
+    "PinOut",
+    "RerunOut",
+    "RulesChoiceIn",
+    "RunDetailOut",
+    "RunOut",
+    "RunPage",
+    "router",
+]
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=PROBLEMS)
 
@@ -75,6 +84,15 @@ class StepOut(BaseModel):
     completed_at: datetime | None
 
 
+class PinOut(BaseModel):
+    """The rules version a run uses to its end, and how it was chosen."""
+
+    version: str
+    choice: str = Field(description="start, pinned (a re-run kept its original's) or current")
+    source_run_id: str | None = Field(description="for a re-run: whose version it kept")
+    pinned_at: datetime
+
+
 class RunDetailOut(RunOut):
     """A run with its input, output, steps and the rules/mapping version it used."""
 
@@ -85,6 +103,9 @@ class RunDetailOut(RunOut):
         description="rules_version / mapping_version, when the run's output names them"
     )
     attributes: dict[str, Any] = Field(description="e.g. rerun_of and overrides of a re-run")
+    rules_pin: PinOut | None = Field(
+        default=None, description="the rules version the run is pinned to (once it read rules)"
+    )
 
 
 RulesChoiceIn = Annotated[
@@ -170,13 +191,20 @@ def list_runs(
 
 @router.get("/{run_id}", response_model=RunDetailOut, summary="One run with its steps")
 def get_run(
-    *, run_id: RunId, _p: Reader, client: Annotated[DBOSClient, Depends(client_of)]
+    *,
+    run_id: RunId,
+    _p: Reader,
+    client: Annotated[DBOSClient, Depends(client_of)],
+    engine: Annotated[sa.Engine, Depends(engine_of)],
 ) -> RunDetailOut:
-    """A run with input, output, error, steps and the rules/mapping version used."""
+    """A run with input, output, error, steps and the rules version it is pinned to."""
     found = runs_flow.get_run(client, run_id)
     if found is None:
         raise Problem(404, "Not found", f"no run {run_id!r}")
+    with engine.connect() as conn:
+        pin = rulesets.get_pin(conn, run_id=run_id)
     return RunDetailOut(
+        rules_pin=PinOut(**pin.__dict__) if pin is not None else None,
         **RunOut.of(found.summary).model_dump(),
         input=found.input,
         output=found.output,
