@@ -80,6 +80,10 @@ def import_(
 
     with open_context() as ctx:
         bundle, rules = read_bundle(file)
+        actor = None
+        if not dry_run:
+            roles = (Role.OPERATOR, Role.ADMIN)
+            actor = identity(ctx, key, roles=roles, what="importing a bundle")
         ctx.resolver.current(ctx.rules_path)
         check = check_bundle(
             bundle,
@@ -105,7 +109,7 @@ def import_(
             verdict = "can be imported" if check.importable else "cannot be imported"
             out.print(f"Dry run: nothing changed. The bundle's rules {verdict} here.")
             return
-        actor = identity(ctx, key, roles=(Role.OPERATOR, Role.ADMIN), what="importing a bundle")
+        assert actor is not None
         proposal = import_bundle(
             ctx.engine,
             bundle,

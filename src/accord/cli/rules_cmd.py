@@ -439,7 +439,8 @@ def whatif(
 def _print_report(label: str, report: Any, *, show_all: bool) -> None:  # noqa: ANN401 - WhatIfReport
     window = f"{report.since:%Y-%m-%d %H:%M} .. {report.until or 'now'}"
     out.print(f"What-if of {label} over events received {window} UTC", highlight=False)
-    table = Table("record", "event", "status", "field", "actual (pinned version)", "proposal")
+    table = Table("record", "status", "field", "done (run's version)", "proposal")
+    table.columns[0].overflow = "fold"
     for r in report.records:
         if r.status == "unchanged" and not show_all:
             continue
@@ -447,27 +448,28 @@ def _print_report(label: str, report: Any, *, show_all: bool) -> None:  # noqa: 
         for change in r.changes or ():
             table.add_row(
                 escape(r.record) if first else "",
-                r.event_type if first else "",
-                r.status if first else "",
+                r.status.replace("_", " ") if first else "",
                 escape(change.path),
                 _show(change.before),
                 _show(change.after),
             )
             first = False
         if first:
-            table.add_row(escape(r.record), r.event_type, r.status, "", "", "")
+            table.add_row(escape(r.record), r.status.replace("_", " "), "", "", "")
     if table.rows:
         out.print(table)
     counts = report.counts()
-    summary = Table(*counts, "events", "skipped", "errors", "writes held", title="Summary")
+    summary = Table(*(k.replace("_", " ") for k in counts), "events", "errors", "writes held")
     summary.add_row(
         *(str(v) for v in counts.values()),
         str(report.events),
-        str(sum(report.skipped.values())),
         str(len(report.errors)),
         str(report.writes_held),
     )
     out.print(summary)
+    if report.skipped:
+        skipped = ", ".join(f"{t} {n}" for t, n in sorted(report.skipped.items()))
+        out.print(f"Not evaluated (no what-if for their flow): {skipped}.", highlight=False)
     for error in report.errors[:10]:
         err.print(f"event {error['event_id']}: {escape(error['error'])}", highlight=False)
     if report.truncated:

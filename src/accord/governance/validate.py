@@ -82,7 +82,7 @@ def check_references(rules: Rules, connections: Mapping[str, str]) -> list[Findi
 
 def _shared(section: str, ids: Mapping[str, str]) -> list[Finding]:
     by_id: dict[str, list[str]] = {}
-    for code, value in ids.items():
+    for code, value in sorted(ids.items()):
         by_id.setdefault(value, []).append(code)
     return [
         Finding(
