@@ -79,9 +79,9 @@ class Context:
     @property
     def rules_path(self) -> Path:
         """The rules file ``accord.yaml`` names (``lead_to_project.rules``)."""
-        from accord.flows.provisioning.settings import load_flow_settings
+        from accord.flows.pinning import rules_path
 
-        return load_flow_settings(self.settings.config_file, os.environ).rules_path
+        return rules_path(self.settings.config_file)
 
     def connections(self) -> "Connections":
         """The connections of ``accord.yaml`` (built once, closed with the context)."""

@@ -11,6 +11,7 @@ What does not belong here: the versions, the pins and the file policy themselves
 (:mod:`accord.governance.resolve`).
 """
 
+import os
 from pathlib import Path
 from typing import Final
 
@@ -25,7 +26,7 @@ from accord.governance.settings import governance_settings
 from accord.rules import Rules
 from accord.store import rulesets
 
-__all__ = ["RESOLVER_KEY", "current_version", "governed_rules", "resolver"]
+__all__ = ["RESOLVER_KEY", "current_version", "governed_rules", "resolver", "rules_path"]
 
 RESOLVER_KEY: Final = "rules_resolver"
 """Key of the process's :class:`RulesResolver` in the flow context's extras."""
@@ -68,13 +69,20 @@ def current_version(conn: sa.Connection) -> str | None:
     rulesets.lock(conn)
     found = resolver()
     if found is not None:
-        # Imported here: provisioning.settings imports this module (rules_for).
-        from accord.flows.provisioning.settings import flow_settings  # noqa: PLC0415
-
-        path = flow_settings(flow_context().settings.config_file).rules_path
         try:
-            return found.current(path, conn=conn).version
+            return found.current(rules_path(flow_context().settings.config_file), conn=conn).version
         except ConfigError:
             pass
     active = rulesets.active(conn)
     return active.version if active is not None else None
+
+
+def rules_path(config_file: Path | None) -> Path:
+    """The rules file ``accord.yaml`` names (``lead_to_project.rules``, else the defaults).
+
+    The one place outside the flows' settings that knows where that setting lives.
+    """
+    # Imported here: the settings module imports this one (its rules_for calls governed_rules).
+    from accord.flows.provisioning.settings import load_flow_settings  # noqa: PLC0415
+
+    return load_flow_settings(config_file, os.environ).rules_path

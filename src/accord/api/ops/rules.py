@@ -21,7 +21,7 @@ from accord.api.errors import Problem
 from accord.api.ops.common import PROBLEMS, Actor, Admin, Reader, engine_of
 from accord.errors import ConfigError, GovernanceError
 from accord.flows.pinning import resolver as process_resolver
-from accord.flows.provisioning.settings import load_flow_settings
+from accord.flows.pinning import rules_path
 from accord.governance import changes as changes_mod
 from accord.governance.changes import RulesChanges
 from accord.governance.diff import Change, diff
@@ -57,7 +57,7 @@ class Governed:
     @property
     def rules_path(self) -> Path:
         """The rules file ``accord.yaml`` names."""
-        return load_flow_settings(self.config_file, os.environ).rules_path
+        return rules_path(self.config_file)
 
     def current(self) -> Rules:
         """The active version (bootstrapped from the rules file on an empty database)."""
