@@ -98,9 +98,10 @@ class Context:
         return self._connections
 
     def connection_kinds(self) -> dict[str, str]:
-        """Connection name -> connector kind."""
-        found = self.connections()
-        return {name: found.config(name).kind for name in found.names()}
+        """Connection name -> connector kind, as ``accord.yaml`` declares them."""
+        from accord.governance.validate import connection_kinds
+
+        return connection_kinds(self.settings.config_file)
 
 
 @contextmanager

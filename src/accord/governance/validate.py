@@ -24,9 +24,10 @@ from typing import Any, Literal
 from accord.connectors.base import Connector
 from accord.domain import ErpSystem
 from accord.errors import ConfigError, ConnectorError
+from accord.flows.config_sections import read_section
 from accord.rules import Rules, load_rules
 
-__all__ = ["Finding", "check_file", "check_references", "check_targets"]
+__all__ = ["Finding", "check_file", "check_references", "check_targets", "connection_kinds"]
 
 _MAX_PAGES = 20
 """Pages of a reference list read at most (departments, classes: a few hundred rows)."""
@@ -56,6 +57,23 @@ def check_file(path: Path) -> tuple[Rules | None, list[Finding]]:
             where, sep, what = part.partition(": ")
             findings.append(Finding("error", where if sep else "(file)", what if sep else part))
         return None, findings
+
+
+def connection_kinds(config_file: Path | None) -> dict[str, str]:
+    """Connection name -> connector kind, as ``accord.yaml`` declares them.
+
+    Read from the section as written: naming a kind needs no secret, so this works where the
+    secrets' environment variables are not set (a CI job, a reviewer's laptop).
+
+    Raises:
+        ConfigError: ``accord.yaml`` cannot be read.
+    """
+    raw = read_section(config_file, "connections") or {}
+    return {
+        str(name): str(settings.get("kind"))
+        for name, settings in raw.items()
+        if isinstance(settings, Mapping)
+    }
 
 
 def check_references(rules: Rules, connections: Mapping[str, str]) -> list[Finding]:

@@ -6,7 +6,6 @@ activate and roll back; an approval by the proposer is refused (403) and audited
 change writes its audit entry in the transaction that makes it (docs/governance.md).
 """
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +27,7 @@ from accord.governance.diff import Change, diff
 from accord.governance.refs import UnknownRefError, load_ref
 from accord.governance.resolve import RulesResolver
 from accord.governance.settings import GovernanceSettings, governance_settings
-from accord.governance.validate import check_references
+from accord.governance.validate import check_references, connection_kinds
 from accord.governance.whatif import parse_since, run_whatif
 from accord.rules import Rules, parse_rules
 from accord.store import rulesets
@@ -69,11 +68,7 @@ class Governed:
 
     def connection_kinds(self) -> dict[str, str]:
         """Connection name -> kind, from ``accord.yaml``."""
-        from accord.connectors.config import load_connections  # noqa: PLC0415
-
-        if self.config_file is None or not self.config_file.exists():
-            return {}
-        return {n: c.kind for n, c in load_connections(self.config_file, os.environ).items()}
+        return connection_kinds(self.config_file)
 
 
 def governed(request: Request) -> Governed:
