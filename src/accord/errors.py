@@ -15,6 +15,7 @@
     │  └─ UnsupportedOperationError
     ├─ MappingError                # spec invalid / transform failed
     ├─ RuleViolation               # a business rule failed (usually collected, not raised)
+    ├─ GovernanceError             # a rules change refused: self-approval, wrong state
     └─ WorkflowError               # orchestration failures surfaced to API/CLI
 
 Retry policy derives from the class (:func:`is_retryable`); nobody parses messages. Context is
@@ -35,6 +36,7 @@ __all__ = [
     "ConflictError",
     "ConnectorError",
     "ErrorContext",
+    "GovernanceError",
     "MappingError",
     "NotFoundError",
     "PermanentError",
@@ -246,6 +248,12 @@ class MappingError(AccordError):
     """A mapping or rules spec is invalid, or a transform failed."""
 
     default_message = "mapping failed"
+
+
+class GovernanceError(AccordError):
+    """A change of the rules was refused: the caller must change what it asks, not retry."""
+
+    default_message = "rules change refused"
 
 
 class RuleViolation(AccordError):  # noqa: N818 - a value object named for what it is

@@ -17,7 +17,9 @@ connection to provision in, which connection is the CRM, and the rules file to u
 and expenses are captured, and how often it is polled; and a ``customer_master:`` section
 (:mod:`accord.flows.customer_master.settings`): what to do with ERP drift of CRM-owned
 customer fields; ``cash:`` and ``milestones:`` (:mod:`accord.flows.cash.settings`): how
-often ERP invoices, payments and PSA milestones are polled. Secrets
+often ERP invoices, payments and PSA milestones are polled; and ``governance:``
+(:mod:`accord.governance.settings`): the environment's name and whether rules changes need a
+second admin's approval (off here, as the demo wants). Secrets
 are written inline: they are the sandbox's published demo credentials, never real ones
 (:mod:`accord_sandbox.credentials`), except NetSuite's M2M private key, which
 :func:`write_accord_config` writes to a file beside ``accord.yaml`` and references, as a firm
@@ -133,6 +135,7 @@ def accord_config(
     client_secret: str = DEFAULT_CLIENT_SECRET,
     seed: int = 7,
     rules: Path | None = None,
+    approval_required: bool = False,
 ) -> dict[str, Any]:
     """The ``accord.yaml`` document for a sandbox serving at ``urls``.
 
@@ -146,6 +149,9 @@ def accord_config(
         seed: The sandbox's seed; Business Central company GUIDs derive from it.
         rules: The rules file the flows use; ``None`` leaves it out of the document, so the
             flows use the rules Accord ships.
+        approval_required: Whether a rules change needs a second admin's approval. Off in
+            the sandbox (the demo): an edit of the rules file takes effect at once, stored
+            and audited; Accord's own default, without this section, is on.
 
     Returns:
         A JSON-compatible mapping, ready for ``yaml.safe_dump``.
@@ -205,6 +211,12 @@ def accord_config(
         },
         # Approved time posts per entry; time in a closed period moves to the first open one.
         "time_to_bill": {"posting": "per_entry", "closed_period_policy": "redate"},
+        # The sandbox is the first environment of the promotion path (docs/governance.md).
+        "governance": {
+            "environment": "sandbox",
+            "environments": ["sandbox", "production"],
+            "approval_required": approval_required,
+        },
     }
 
 
@@ -217,6 +229,7 @@ def write_accord_config(
     client_secret: str = DEFAULT_CLIENT_SECRET,
     seed: int = 7,
     rules: Path | None = None,
+    approval_required: bool = False,
 ) -> Path:
     """Write :func:`accord_config` to ``path`` as YAML and return ``path``.
 
@@ -230,6 +243,7 @@ def write_accord_config(
         client_secret=client_secret,
         seed=seed,
         rules=rules,
+        approval_required=approval_required,
     )
     netsuite = document["connections"]["netsuite"]
     key_file = path.parent / NETSUITE_KEY_FILE

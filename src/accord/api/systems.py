@@ -52,6 +52,7 @@ from accord.errors import (
     UnsupportedOperationError,
 )
 from accord.flows.connections import Connections, UnknownConnectionError
+from accord.flows.pinning import governed_rules
 from accord.resources import default_rules_path
 from accord.rules import Rules, load_rules
 from accord.store.tables import xref as xref_table
@@ -385,12 +386,15 @@ class SystemReader:
         return default_rules_path()
 
     def rules(self) -> Rules | None:
-        """The rules (cached for :data:`REFERENCE_SECONDS`), or ``None`` without a file."""
+        """The rules in force (cached for :data:`REFERENCE_SECONDS`), or ``None`` without a file."""
         cached = self.cache.get(("rules",))
         if cached is not None:
             return cached if isinstance(cached, Rules) else None
         path = self._rules_file()
-        loaded: Rules | None = load_rules(path) if path is not None else None
+        # The active version when the runtime governs rules (docs/governance.md), else the file.
+        loaded: Rules | None = None
+        if path is not None:
+            loaded = governed_rules(path) or load_rules(path)
         self.cache.put(("rules",), loaded if loaded is not None else False, REFERENCE_SECONDS)
         return loaded
 

@@ -212,6 +212,17 @@ def _register_ops() -> None:
 _register_ops()
 
 
+def _register_governance() -> None:
+    from accord.cli.bundle_cmd import bundle_app
+    from accord.cli.rules_cmd import rules_app
+
+    app.add_typer(rules_app, name="rules")
+    app.add_typer(bundle_app, name="bundle")
+
+
+_register_governance()
+
+
 def _register_demo() -> None:
     from accord.cli.demo_cmd import demo
 

@@ -50,6 +50,10 @@ def replay(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would run; start nothing.")
     ] = False,
+    rules: Annotated[
+        str,
+        typer.Option(help="pinned: each run's original rules version; current: the active one."),
+    ] = "pinned",
 ) -> None:
     """Re-run journaled events through their flows (safe: target writes are idempotent)."""
     from dbos import DBOSClient
@@ -62,6 +66,8 @@ def replay(
     start, end = _when(since, "--since"), _when(until, "--until")
     if start and end and start >= end:
         raise _fail("--since must be before --until")
+    if rules not in ("pinned", "current"):
+        raise _fail(f"--rules: use pinned or current, not {rules!r}")
     settings = _settings()
     engine = create_db_engine(settings.database_url)
     client: DBOSClient | None = None
@@ -98,6 +104,7 @@ def replay(
                 dry_run=dry_run,
                 limit=limit,
                 progress=lambda done: progress.update(task, completed=done),
+                rules="current" if rules == "current" else "pinned",
             )
     except replay_flow.NotReplayableError as exc:
         raise _fail(str(exc)) from None

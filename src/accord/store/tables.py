@@ -22,6 +22,10 @@ __all__ = [
     "metadata",
     "outbox",
     "postings",
+    "rules_activations",
+    "rules_proposals",
+    "rules_versions",
+    "run_rules",
     "xref",
 ]
 
@@ -290,3 +294,57 @@ archives = sa.Table(
     sa.Column("created_at", _TS, nullable=False),
 )
 sa.Index("ix_archives_class_created", archives.c.data_class, archives.c.created_at)
+# Governed rules (docs/governance.md): every version Accord runs with, the proposals to change
+# them, the activation log (the active version is its last row) and each run's pinned version.
+rules_versions = sa.Table(
+    "accord_rules_versions",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("source", sa.String(1024)),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("reason", sa.Text),
+)
+
+rules_proposals = sa.Table(
+    "accord_rules_proposals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("base_version", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(1024)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("proposed_by", sa.String(128), nullable=False),
+    sa.Column("proposed_at", _TS, nullable=False),
+    sa.Column("approved_by", sa.String(128)),
+    sa.Column("approved_at", _TS),
+    sa.Column("activated_by", sa.String(128)),
+    sa.Column("activated_at", _TS),
+)
+sa.Index("ix_rules_proposals_status", rules_proposals.c.status, rules_proposals.c.id)
+
+rules_activations = sa.Table(
+    "accord_rules_activations",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("previous_version", sa.String(64)),
+    sa.Column("proposal_id", sa.Integer),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(1024)),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("at", _TS, nullable=False),
+)
+
+run_rules = sa.Table(
+    "accord_run_rules",
+    metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("choice", sa.String(16), nullable=False),
+    sa.Column("source_run_id", sa.String(128)),
+    sa.Column("pinned_at", _TS, nullable=False),
+)

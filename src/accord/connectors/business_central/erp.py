@@ -253,6 +253,10 @@ class BusinessCentralErp(Erp):
             self._drop(company, journal)
 
     @override
+    def posting_body(self, batch: PostingBatch, posting: EntryPosting) -> dict[str, Any]:
+        return self._line(batch, posting, bc_number(posting.key))
+
+    @override
     def poster(self, gate: CallGate) -> AsyncPoster:
         return BusinessCentralPoster(self, gate)
 

@@ -237,6 +237,11 @@ class NetSuiteErp(Erp):
         return "expenseReport", body
 
     @override
+    def posting_body(self, batch: PostingBatch, posting: EntryPosting) -> dict[str, Any]:
+        record_type, body = self.body(batch, posting)
+        return {"recordType": record_type, **body}
+
+    @override
     def poster(self, gate: CallGate) -> AsyncPoster:
         return NetSuitePoster(self, self._connector, gate)
 

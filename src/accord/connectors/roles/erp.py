@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from accord.domain import BillingModel, Expense, TimeEntry
 from accord.errors import ConnectorError
@@ -187,6 +187,17 @@ class Erp(Protocol):
 
     def posted_entries(self, project: ErpProject, keys: Sequence[str]) -> dict[str, str]:
         """Of ``keys``, those the ERP holds as posted: key -> ERP record id."""
+        ...
+
+    def posting_body(self, batch: PostingBatch, posting: EntryPosting) -> dict[str, Any]:
+        """The body the ERP would receive for one posting (reads reference data, writes nothing).
+
+        For people and what-if replays: the ERP's own record shape, field by field.
+
+        Raises:
+            PermanentError: A reference the body needs is missing (reason set).
+            MappingError: The posting cannot be expressed in the ERP's terms.
+        """
         ...
 
     def poster(self, gate: CallGate) -> AsyncPoster:

@@ -11,9 +11,9 @@
 Everything is optional: the CRM connection defaults to ``salesforce``, the PSA to the rules'
 ``psa`` section, and the rules file to ``ACCORD_RULES_FILE`` or the ``rules/default.yaml``
 Accord ships (:func:`accord.resources.default_rules_path`, found from any working directory).
-The section is read once per process (:func:`flow_settings`); the rules are loaded once per
-file version, so a run that starts after the file changed uses the new version and records its
-hash.
+The section is read once per process (:func:`flow_settings`). The rules in force are governed
+(:func:`rules_for`): the file seeds, or with approval off updates, the active version in the
+database, and each run keeps the version it started with.
 
 What does *not* belong here: connection configs (:mod:`accord.flows.connections`) and the
 rules themselves (:mod:`accord.rules`).
@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from accord.errors import ConfigError
 from accord.flows.config_sections import PerFileCache, read_section
+from accord.flows.pinning import governed_rules
 from accord.resources import default_rules_path
 from accord.rules import Rules, load_rules
 
@@ -134,11 +135,17 @@ def flow_settings(config_file: Path | None) -> FlowSettings:
 
 
 def rules_for(settings: FlowSettings) -> Rules:
-    """The rules of ``settings.rules_path``, reloaded when the file changes.
+    """The rules in force: the run's pinned version, else the active one (docs/governance.md).
+
+    Without a launched runtime (no database to govern with) it is ``settings.rules_path``,
+    reloaded when the file changes.
 
     Raises:
         ConfigError: The file is missing or invalid.
     """
+    governed = governed_rules(settings.rules_path)
+    if governed is not None:
+        return governed
     path = settings.rules_path
     try:
         stamp = path.stat().st_mtime
