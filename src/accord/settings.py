@@ -44,7 +44,13 @@ class ApiSettings(BaseModel):
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, description="larger bodies get 413")
     key_cache_seconds: float = Field(
-        default=5.0, ge=0, description="how long a verified API key is trusted before re-reading"
+        default=0.5,
+        ge=0,
+        le=1.0,
+        description="how long a verified API key is trusted before re-reading (revocation delay)",
+    )
+    key_days: int = Field(
+        default=365, ge=0, description="lifetime of a new or rotated API key (0: never expires)"
     )
     rate_limit_per_s: float = Field(
         default=50.0,
