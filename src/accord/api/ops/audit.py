@@ -1,5 +1,8 @@
 """``/api/v1/audit``: the hash-chained audit log, filtered and paged, and its verification.
 
+Checkpoints (a signed head kept outside Accord) are taken and checked with the CLI
+(``accord audit checkpoint``, ``accord audit verify --checkpoint FILE``).
+
 Filters by actor, action, target (exact, or a prefix ending in ``*`` such as
 ``exception:*``) and time; pages newest first with the ``before_seq`` keyset cursor.
 """
@@ -48,6 +51,9 @@ class VerifyOut(BaseModel):
 
     ok: bool
     first_broken_seq: int | None
+    problem: str | None = Field(default=None, description="what is broken; null when intact")
+    rows: int = Field(default=0, description="rows verified")
+    keyed_rows: int = Field(default=0, description="rows whose hash is keyed (an HMAC)")
 
 
 def _loads(raw: str | None) -> Any:  # noqa: ANN401 - arbitrary audit JSON
@@ -112,5 +118,11 @@ def list_audit(
 def verify(_p: Reader, engine: Annotated[sa.Engine, Depends(engine_of)]) -> VerifyOut:
     """Walk the chain from the first row; name the first row whose hash does not match."""
     with engine.connect() as conn:
-        broken = audit_repo.verify(conn)
-    return VerifyOut(ok=broken is None, first_broken_seq=broken)
+        report = audit_repo.check(conn)
+    return VerifyOut(
+        ok=report.ok,
+        first_broken_seq=report.first_broken_seq,
+        problem=report.problem,
+        rows=report.rows,
+        keyed_rows=report.keyed_rows,
+    )
