@@ -8,6 +8,7 @@ import importlib
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -16,12 +17,14 @@ from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.instrumentation import CONNECTION_HEALTH, Collector
 from accord.flows.intake import IntakeWriter
+from accord.flows.provisioning.settings import flow_settings, rules_for
 from accord.flows.runtime import EVENTS_QUEUE, Runtime
 from accord.observability.alerts import load_alerts_config
 from accord.observability.alerts_eval import AlertEngine
 from accord.observability.alerts_notify import Notifier
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
+from accord.store import exceptions as exc_repo
 from accord.store.budget import DatabaseBudget
 
 __all__ = ["CAPTURE_ENABLERS", "Services"]
@@ -114,7 +117,35 @@ class Services:
         if not config.enabled:
             return None
         notifier = Notifier(self.engine, config.webhook) if config.webhook else None
-        return AlertEngine(self.engine, config, auth=CONNECTION_HEALTH.snapshot, notifier=notifier)
+        return AlertEngine(
+            self.engine,
+            config,
+            auth=CONNECTION_HEALTH.snapshot,
+            notifier=notifier,
+            escalate=self.escalate,
+        )
+
+    def escalate(self, conn: sa.Connection, now: datetime) -> list[str]:
+        """Escalate exceptions past their queue's SLA (the rules file's ``queues:``).
+
+        The rules are read on every pass (reloaded when the file changes), so a changed SLA
+        applies without a restart.
+
+        Raises:
+            ConfigError: The rules file is missing or invalid.
+        """
+        queues = rules_for(flow_settings(self.settings.config_file)).spec.queues
+        done: list[str] = []
+        for queue, spec in queues.items():
+            escalated = exc_repo.escalate_overdue(
+                conn,
+                queue=queue.value,
+                owner=spec.escalation_owner,
+                older_than=timedelta(hours=spec.sla_hours),
+                now=now,
+            )
+            done += [f"exception {e.id} ({queue.value}) to {e.escalated_to}" for e in escalated]
+        return done
 
     def stop(self) -> None:
         """Stop in reverse order; queued events are committed first."""
