@@ -16,6 +16,7 @@ from accord.api.experience import router as experience_router
 from accord.api.lineage import router as lineage_router
 from accord.api.ops import router as ops_router
 from accord.api.process import router as process_router
+from accord.api.security_headers import SecurityHeadersMiddleware
 from accord.api.systems import router as systems_router
 from accord.console import install_console
 from accord.flows.services import Services
@@ -72,6 +73,7 @@ def create_app(
     install_console(app)
 
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 
