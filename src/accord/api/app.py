@@ -14,9 +14,11 @@ from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
 from accord.api.experience import router as experience_router
 from accord.api.lineage import router as lineage_router
+from accord.api.openapi_docs import install_openapi
 from accord.api.ops import router as ops_router
 from accord.api.process import router as process_router
 from accord.api.security_headers import SecurityHeadersMiddleware
+from accord.api.strict_json import install_strict_bodies
 from accord.api.systems import router as systems_router
 from accord.console import install_console
 from accord.flows.services import Services
@@ -71,6 +73,8 @@ def create_app(
     app.include_router(process_router)
     app.include_router(experience_router)
     install_console(app)
+    install_openapi(app)
+    install_strict_bodies(app)
 
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -5,6 +5,7 @@ applies to the runtime's tables too. DBOS on SQLite does not enable WAL by itsel
 without it every commit rewrites a rollback journal.
 """
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -38,20 +39,22 @@ def _private_file(path: Path) -> None:
     """Create the database file readable by its owner only (or tighten an existing one).
 
     SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions, so they
-    follow. A folder Accord creates for it is the owner's only too.
+    follow. A folder Accord creates for it is the owner's only too. An existing file is only
+    ever changed by path (``chmod``), never opened: closing a descriptor of a database file
+    drops every POSIX lock this process holds on it, SQLite's included, and that corrupts a
+    database other connections of the process are writing.
     """
     if not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE)
-    try:
-        if stat.S_IMODE(os.fstat(fd).st_mode) & ~_PRIVATE:
-            os.fchmod(fd, _PRIVATE)
-    finally:
-        os.close(fd)
-    for suffix in ("-wal", "-shm", "-journal"):
-        side = path.with_name(path.name + suffix)
-        if side.exists() and stat.S_IMODE(side.stat().st_mode) & ~_PRIVATE:
-            side.chmod(_PRIVATE)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, _PRIVATE))
+    for name in (path.name, *(path.name + s for s in ("-wal", "-shm", "-journal"))):
+        side = path.with_name(name)
+        try:
+            if stat.S_IMODE(side.stat().st_mode) & ~_PRIVATE:
+                side.chmod(_PRIVATE)
+        except FileNotFoundError:
+            continue
 
 
 def create_db_engine(url: str, *, pool_size: int = 10) -> sa.Engine:

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from accord.api.ops.common import PROBLEMS, Reader, engine_of
+from accord.api.ops.common import PROBLEMS, IsoDateTime, Reader, engine_of
 from accord.store import audit as audit_repo
 from accord.store.tables import audit_log
 from accord.store.util import as_utc, utc_now
@@ -68,8 +68,8 @@ def list_audit(
     actor: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00]*$")] = None,
     action: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00]*$")] = None,
     target: Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     before_seq: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
