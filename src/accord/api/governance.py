@@ -142,6 +142,8 @@ def guard(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
             )
         return principal
 
+    # The OpenAPI document reads this mark (see accord.api.auth.require).
+    dependency.accord_answers = (401, 403, 429)  # type: ignore[attr-defined]
     return dependency
 
 

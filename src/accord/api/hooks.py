@@ -21,12 +21,14 @@ stores nothing. The secret lives with the connection (see :mod:`accord.flows.con
 import asyncio
 import logging
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from accord.api.errors import Problem
 from accord.api.intake import (
+    EVENTS_BODY,
     InvalidEventError,
     invalid_event_problem,
     journal_events,
@@ -57,6 +59,19 @@ _MAX_TOKEN = 1024
 """Longest validation token echoed; BC's are GUID-like, far shorter."""
 
 router = APIRouter(tags=["webhooks"])
+
+_HOOK_BODY: dict[str, Any] = {
+    "required": False,
+    "content": {
+        **EVENTS_BODY["content"],
+        "application/json": {
+            "schema": {
+                "description": "a Business Central notification batch ({value: [...]}), or "
+                "an event in binary mode; none for a Business Central handshake"
+            }
+        },
+    },
+}
 
 
 def bc_resource_name(resource: str) -> str:
@@ -147,6 +162,7 @@ async def _signed_events(
 
 @router.post(
     "/hooks/{connection}",
+    openapi_extra={"requestBody": _HOOK_BODY},
     summary="Receive a webhook: signed CloudEvents, or Business Central notifications",
     responses={
         200: {"description": "BC handshake echoed, or every event was a redelivery"},

@@ -9,6 +9,8 @@ machinery every route shares, and is added here, once, after FastAPI built the d
 - an operation with a path parameter answers **404** for an id that does not exist;
 - an operation that needs the durable runtime's client answers **503** while it is not
   running (:func:`accord.api.ops.common.client_of`);
+- an operation behind an API key answers **401** and **403**, and **429** on the tiers whose
+  requests spend the key's rate limit (:func:`accord.api.governance.guard`);
 - ``/metrics`` is Prometheus text, not JSON.
 
 Nothing here changes what the API does; it only describes it. Routes keep their own
@@ -20,7 +22,7 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 
 from accord.api.errors import PROBLEM_JSON
@@ -33,7 +35,10 @@ _REF: Final = {"$ref": "#/components/schemas/ProblemOut"}
 _METHODS: Final = ("get", "put", "post", "delete", "patch")
 _DEFAULTS: Final = {
     "400": "The body cannot be parsed (not JSON, not UTF-8)",
+    "401": "No, unknown, revoked or expired API key",
+    "403": "The key's role may not do this",
     "404": "No such resource (an unknown id)",
+    "429": "This API key is over its rate limit; see Retry-After",
     "503": "The durable runtime is not running yet; retry shortly",
 }
 _CURRENCY_PATTERN: Final = "^[A-Z]{3}$"
@@ -67,12 +72,25 @@ def _dependencies(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _dependencies(sub)
 
 
-def _needs_runtime(app: FastAPI) -> set[tuple[str, str]]:
-    """``(path, method)`` of every operation that depends on the runtime's client."""
-    found: set[tuple[str, str]] = set()
-    for route in app.routes:
-        if isinstance(route, APIRoute) and client_of in set(_dependencies(route.dependant)):
-            found.update((route.path, m.lower()) for m in route.methods or ())
+def _shared_answers(app: FastAPI) -> dict[tuple[str, str], set[int]]:
+    """``(path, method)`` -> the statuses its shared dependencies may answer.
+
+    The runtime's client answers 503 while the runtime is down; an authentication dependency
+    says what it answers through its ``accord_answers`` mark (401, 403, and 429 when it also
+    spends the key's rate limit).
+    """
+    found: dict[tuple[str, str], set[int]] = {}
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if not isinstance(dependant, Dependant) or route.path is None:
+            continue
+        statuses: set[int] = set()
+        for call in _dependencies(dependant):
+            if call is client_of:
+                statuses.add(503)
+            statuses.update(getattr(call, "accord_answers", ()))
+        for method in route.methods or ():
+            found[(route.path, method.lower())] = statuses
     return found
 
 
@@ -80,14 +98,15 @@ def _problem_content() -> dict[str, Any]:
     return {PROBLEM_JSON: {"schema": dict(_REF)}}
 
 
-def _complete_operation(path: str, operation: dict[str, Any], *, runtime: bool) -> None:
+def _complete_operation(path: str, operation: dict[str, Any], *, shared: set[int]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    statuses = set(shared)
     if "requestBody" in operation:
-        responses.setdefault("400", {"description": _DEFAULTS["400"]})
+        statuses.add(400)
     if any(p.get("in") == "path" for p in operation.get("parameters", [])) or "{" in path:
-        responses.setdefault("404", {"description": _DEFAULTS["404"]})
-    if runtime:
-        responses.setdefault("503", {"description": _DEFAULTS["503"]})
+        statuses.add(404)
+    for code in sorted(statuses):
+        responses.setdefault(str(code), {"description": _DEFAULTS[str(code)]})
     for status, response in responses.items():
         if status[:1] not in ("4", "5"):
             continue
@@ -120,11 +139,11 @@ def complete(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
     problem = ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(problem.pop("$defs", {}))
     schemas["ProblemOut"] = problem
-    runtime = _needs_runtime(app)
+    shared = _shared_answers(app)
     for path, item in document.get("paths", {}).items():
         for method in _METHODS:
             if method in item:
-                _complete_operation(path, item[method], runtime=(path, method) in runtime)
+                _complete_operation(path, item[method], shared=shared.get((path, method), set()))
     metrics = document.get("paths", {}).get("/metrics", {}).get("get")
     if metrics is not None:
         metrics["responses"]["200"]["content"] = {

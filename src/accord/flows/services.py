@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from accord.errors import ConfigError
 from accord.flows import capture
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
@@ -66,6 +67,7 @@ class Services:
     """Refreshes the database gauges (every process: the API serves ``/metrics`` too)."""
     alerts: AlertEngine | None = None
     """Evaluates alert rules; worker processes only (see ``observability/alerts_eval.py``)."""
+    _rules_warned: bool = field(default=False, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, *, worker: bool = True) -> "Services":
@@ -131,10 +133,15 @@ class Services:
         The rules are read on every pass (reloaded when the file changes), so a changed SLA
         applies without a restart.
 
-        Raises:
-            ConfigError: The rules file is missing or invalid.
+        Without a readable rules file nothing is escalated (said once in the log).
         """
-        queues = rules_for(flow_settings(self.settings.config_file)).spec.queues
+        try:
+            queues = rules_for(flow_settings(self.settings.config_file)).spec.queues
+        except ConfigError as exc:
+            if not self._rules_warned:
+                self._rules_warned = True
+                logger.warning("exceptions are not escalated: %s", exc)
+            return []
         done: list[str] = []
         for queue, spec in queues.items():
             escalated = exc_repo.escalate_overdue(

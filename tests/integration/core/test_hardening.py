@@ -1,4 +1,4 @@
-"""Files Accord creates are its own: the SQLite database (and its WAL) readable by the owner only."""
+"""Files Accord creates are its own: the SQLite database and its WAL, owner-only."""
 
 import os
 import stat

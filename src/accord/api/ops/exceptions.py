@@ -344,7 +344,9 @@ def summary(_p: Reader, engine: Engine, status: Status = "open") -> Summary:
 
 
 @router.get(
-    "/{exception_id}",
+    # The int convertor: GET /exceptions/bulk is then no exception id but a method that path
+    # does not serve (405, Allow: POST), not a 422 about "bulk" not being a number.
+    "/{exception_id:int}",
     response_model=ExceptionDetailOut,
     responses=_NOT_FOUND,
     summary="One exception",
