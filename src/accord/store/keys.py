@@ -100,9 +100,23 @@ def _row(r: sa.Row[*tuple[Any, ...]]) -> ApiKey:
     )
 
 
-def _new_secret() -> tuple[str, str]:
+def _insert_secret(
+    conn: sa.Connection, name: str, role: str, expires_at: datetime | None
+) -> tuple[str, str]:
+    """Store a new secret of a key; returns its prefix and the secret (shown once)."""
     prefix = secrets.token_hex(4)
-    return prefix, f"acc_{prefix}_{secrets.token_urlsafe(32)}"
+    secret = f"acc_{prefix}_{secrets.token_urlsafe(32)}"
+    conn.execute(
+        sa.insert(api_keys).values(
+            name=name,
+            role=role,
+            prefix=prefix,
+            key_hash=hash_secret(secret),
+            created_at=utc_now(),
+            expires_at=expires_at,
+        )
+    )
+    return prefix, secret
 
 
 def _when(value: datetime | None) -> str | None:
@@ -143,17 +157,7 @@ def create(
     if exists:
         msg = f"a key named {name!r} already exists"
         raise DuplicateKeyNameError(msg)
-    prefix, secret = _new_secret()
-    conn.execute(
-        sa.insert(api_keys).values(
-            name=name,
-            role=role.value,
-            prefix=prefix,
-            key_hash=hash_secret(secret),
-            created_at=utc_now(),
-            expires_at=expires_at,
-        )
-    )
+    prefix, secret = _insert_secret(conn, name, role.value, expires_at)
     audit.append(
         conn,
         actor=actor,
@@ -204,17 +208,7 @@ def rotate(
         .where(api_keys.c.id == row.id)
         .values(superseded_at=now, expires_at=ends)
     )
-    prefix, secret = _new_secret()
-    conn.execute(
-        sa.insert(api_keys).values(
-            name=name,
-            role=row.role,
-            prefix=prefix,
-            key_hash=hash_secret(secret),
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
+    prefix, secret = _insert_secret(conn, name, row.role, expires_at)
     audit.append(
         conn,
         actor=actor,
