@@ -174,6 +174,13 @@ def test_find_the_oldest_finance_exception_fix_it_and_retry(
     page = context.new_page()
     page.set_default_timeout(15_000)
     base = accord["url"]
+    # The console's Content-Security-Policy forbids inline styles and scripts: a page that
+    # used one would show as a console error here (and render wrongly for real users).
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
 
     page.goto(f"{base}/")
     assert "/signin" in page.url
@@ -254,4 +261,5 @@ def test_find_the_oldest_finance_exception_fix_it_and_retry(
 
     page.click("button:has-text('Sign out')")
     page.wait_for_url(f"{base}/signin")
+    assert violations == []
     context.close()

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,8 +14,11 @@ from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
 from accord.api.experience import router as experience_router
 from accord.api.lineage import router as lineage_router
+from accord.api.openapi_docs import install_openapi
 from accord.api.ops import router as ops_router
 from accord.api.process import router as process_router
+from accord.api.security_headers import SecurityHeadersMiddleware
+from accord.api.strict_json import strict_json_body
 from accord.api.systems import router as systems_router
 from accord.console import install_console
 from accord.flows.services import Services
@@ -54,6 +57,8 @@ def create_app(
         docs_url="/api/v1/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # JSON bodies are held to their schema, no coercion (see api/strict_json.py).
+        dependencies=[Depends(strict_json_body)],
     )
     app.state.settings = settings
     app.state.services = svc
@@ -70,8 +75,10 @@ def create_app(
     app.include_router(process_router)
     app.include_router(experience_router)
     install_console(app)
+    install_openapi(app)
 
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

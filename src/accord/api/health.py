@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from accord.flows.services import Services
 from accord.observability.metrics import get_metrics
@@ -19,7 +20,19 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database reachable, migrations applied, runtime launched")
+class ReadinessOut(BaseModel):
+    """Whether the process may take work, and each check's outcome."""
+
+    status: str = Field(description="ready or not ready")
+    checks: dict[str, str] = Field(description="database, migrations, runtime: ok or why not")
+
+
+@router.get(
+    "/readyz",
+    summary="Database reachable, migrations applied, runtime launched",
+    response_model=ReadinessOut,
+    responses={503: {"model": ReadinessOut, "description": "Not ready: the checks say why"}},
+)
 def readyz(request: Request) -> JSONResponse:
     """200 when ready to take work, 503 naming what is not."""
     services: Services = request.app.state.services

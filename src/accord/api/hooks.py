@@ -11,21 +11,24 @@ Two schemes, picked by the connection's kind (verification itself is
 * **Signed JSON** for every other kind: ``X-Accord-Timestamp`` and
   ``X-Accord-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">``, 5-minute replay
   window; the body is a structured CloudEvent or a batch, journaled exactly like
-  ``POST /api/v1/events``.
+  ``POST /api/v1/events``. A signature is accepted once: the same signed request sent again
+  within the window is a replay (:mod:`accord.store.replays`), whichever process gets it.
 
-A refused signature, a wrong ``clientState`` or a stale timestamp answers 401 and stores
-nothing. The secret lives with the connection (see :mod:`accord.flows.connections`).
+A refused signature, a wrong ``clientState``, a stale timestamp or a replay answers 401 and
+stores nothing. The secret lives with the connection (see :mod:`accord.flows.connections`).
 """
 
 import asyncio
 import logging
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from accord.api.errors import Problem
 from accord.api.intake import (
+    EVENTS_BODY,
     InvalidEventError,
     invalid_event_problem,
     journal_events,
@@ -33,6 +36,8 @@ from accord.api.intake import (
 )
 from accord.connectors.types import Clock, utc_now
 from accord.connectors.webhooks import (
+    REPLAY_WINDOW_S,
+    SIGNATURE_HEADER,
     WebhookSignatureError,
     bc_validation_token,
     parse_bc_notifications,
@@ -42,6 +47,7 @@ from accord.errors import ConfigError
 from accord.flows.capture import capture_specs, enqueue_capture
 from accord.flows.connections import Connections, UnknownConnectionError
 from accord.flows.runtime import Runtime
+from accord.store import replays
 
 __all__ = ["BUSINESS_CENTRAL", "bc_resource_name", "router"]
 
@@ -53,6 +59,19 @@ _MAX_TOKEN = 1024
 """Longest validation token echoed; BC's are GUID-like, far shorter."""
 
 router = APIRouter(tags=["webhooks"])
+
+_HOOK_BODY: dict[str, Any] = {
+    "required": False,
+    "content": {
+        **EVENTS_BODY["content"],
+        "application/json": {
+            "schema": {
+                "description": "a Business Central notification batch ({value: [...]}), or "
+                "an event in binary mode; none for a Business Central handshake"
+            }
+        },
+    },
+}
 
 
 def bc_resource_name(resource: str) -> str:
@@ -124,6 +143,16 @@ async def _signed_events(
         )
     except WebhookSignatureError as exc:
         raise _refused(exc) from None
+    engine = request.app.state.services.engine
+    fresh = await asyncio.to_thread(
+        replays.first_use,
+        engine,
+        connection=connection,
+        signature=request.headers.get(SIGNATURE_HEADER, ""),
+        window_s=REPLAY_WINDOW_S,
+    )
+    if not fresh:
+        raise _refused(WebhookSignatureError("replayed", connector=connection))
     try:
         events, batch = parse_json_events(body)
     except InvalidEventError as exc:
@@ -133,11 +162,15 @@ async def _signed_events(
 
 @router.post(
     "/hooks/{connection}",
+    openapi_extra={"requestBody": _HOOK_BODY},
     summary="Receive a webhook: signed CloudEvents, or Business Central notifications",
     responses={
         200: {"description": "BC handshake echoed, or every event was a redelivery"},
         202: {"description": "Accepted: events journaled, or capture runs enqueued"},
-        401: {"description": "Signature, timestamp or clientState refused; nothing stored"},
+        401: {
+            "description": "Signature, timestamp or clientState refused, or a replayed "
+            "signature; nothing stored"
+        },
         404: {"description": "Unknown connection, or no webhook secret configured"},
         413: {"description": "Body too large"},
     },

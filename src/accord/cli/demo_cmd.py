@@ -22,6 +22,7 @@ What does *not* belong here: the flows themselves (:mod:`accord.flows`), the emu
 import contextlib
 import fcntl
 import logging
+import os
 import signal
 import socket
 import sys
@@ -449,7 +450,8 @@ def _prepare_data_dir(data_dir: Path) -> Iterator[TextIO]:
 def _configure_logging(log: TextIO) -> None:
     from accord.observability.logging import configure_logging
 
-    configure_logging("INFO", json_lines=True)
+    # INFO unless ACCORD_OBSERVABILITY__LOG_LEVEL says otherwise (DEBUG shows every call).
+    configure_logging(os.environ.get("ACCORD_OBSERVABILITY__LOG_LEVEL", "INFO"), json_lines=True)
     # The same handler, filter and JSON format as ``accord run``, but into the data
     # directory: lines on stderr would tear the live table.
     for handler in logging.getLogger().handlers:

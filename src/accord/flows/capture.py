@@ -17,7 +17,7 @@ is also deduplicated by the journal. A pair whose source is a feed rather than a
 gives its spec a ``read`` (and ``describe``) hook instead of the connector's ``read_page``.
 
 Durable polling: :func:`capture_changes` is the DBOS workflow that polls one pair (the poll is
-a step; retries follow :func:`accord.errors.is_retryable`). Pairs are declared in code with
+a step; retries follow :func:`accord.retry.backoff_delay`). Pairs are declared in code with
 :func:`register_capture` (``ConnectorConfig`` has no polling field); :func:`start_capture`
 turns each into a DBOS schedule that enqueues :func:`capture_changes` on
 :data:`CAPTURE_QUEUE`, deduplicated per pair, so a slow poll is never run twice at once.
@@ -39,10 +39,11 @@ from pydantic import BaseModel
 from accord.connectors.base import Connector
 from accord.connectors.types import Page, RawRecord, RecordMeta
 from accord.domain import EVENT_TYPES, business_key
-from accord.errors import ConfigError, MappingError, RetryableError, is_retryable
+from accord.errors import ConfigError, MappingError, RetryableError
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.intake import journal_events
+from accord.flows.retries import step_retries
 from accord.flows.runtime import Runtime
 from accord.store import cursors
 from accord.store.cursors import CursorState, SeenKey
@@ -477,13 +478,7 @@ class CaptureRequest:
     resource: str
 
 
-@DBOS.step(
-    name="poll_changes",
-    retries_allowed=True,
-    max_attempts=5,
-    interval_seconds=2.0,
-    should_retry=is_retryable,
-)
+@DBOS.step(name="poll_changes", **step_retries(5))
 def poll_changes(request: CaptureRequest) -> dict[str, Any]:
     """Poll one pair once (one :func:`poll_once`); returns its counts."""
     ctx = flow_context()

@@ -8,10 +8,12 @@ import importlib
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from accord.connectors.aio import observe_calls
+from accord.errors import ConfigError
 from accord.flows import capture
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
@@ -19,11 +21,13 @@ from accord.flows.dispatcher import Dispatcher, OutboxHandler
 from accord.flows.instrumentation import CONNECTION_HEALTH, Collector, observe_call
 from accord.flows.intake import IntakeWriter
 from accord.flows.runtime import EVENTS_QUEUE, Runtime
+from accord.flows.shared.settings import flow_settings, rules_for
 from accord.observability.alerts import load_alerts_config
 from accord.observability.alerts_eval import AlertEngine
 from accord.observability.alerts_notify import Notifier
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
+from accord.store import exceptions as exc_repo
 from accord.store.budget import DatabaseBudget
 from accord.store.credentials import DatabaseTokenStore
 
@@ -83,6 +87,7 @@ class Services:
     """Evaluates alert rules; worker processes only (see ``observability/alerts_eval.py``)."""
     dispatcher: Dispatcher | None = None
     """Sends the outbox of the connections whose dispatch lease this process holds (workers)."""
+    _rules_warned: bool = field(default=False, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, *, worker: bool = True) -> "Services":
@@ -147,7 +152,40 @@ class Services:
         if not config.enabled:
             return None
         notifier = Notifier(self.engine, config.webhook) if config.webhook else None
-        return AlertEngine(self.engine, config, auth=CONNECTION_HEALTH.snapshot, notifier=notifier)
+        return AlertEngine(
+            self.engine,
+            config,
+            auth=CONNECTION_HEALTH.snapshot,
+            notifier=notifier,
+            escalate=self.escalate,
+        )
+
+    def escalate(self, conn: sa.Connection, now: datetime) -> list[str]:
+        """Escalate exceptions past their queue's SLA (the rules file's ``queues:``).
+
+        The rules are read on every pass (reloaded when the file changes), so a changed SLA
+        applies without a restart.
+
+        Without a readable rules file nothing is escalated (said once in the log).
+        """
+        try:
+            queues = rules_for(flow_settings(self.settings.config_file)).spec.queues
+        except ConfigError as exc:
+            if not self._rules_warned:
+                self._rules_warned = True
+                logger.warning("exceptions are not escalated: %s", exc)
+            return []
+        done: list[str] = []
+        for queue, spec in queues.items():
+            escalated = exc_repo.escalate_overdue(
+                conn,
+                queue=queue.value,
+                owner=spec.escalation_owner,
+                older_than=timedelta(hours=spec.sla_hours),
+                now=now,
+            )
+            done += [f"exception {e.id} ({queue.value}) to {e.escalated_to}" for e in escalated]
+        return done
 
     def stop(self) -> None:
         """Stop in reverse order; queued events are committed first."""

@@ -4,7 +4,8 @@ Everything here runs inside a DBOS step or a capture mapper (the flow context is
 is the same for every flow: the process's connections and database, the ``accord.yaml`` in use,
 lead-to-project's rules and CRM connection (the flows that follow it reuse them), one-row xref
 reads and writes, a lineage edge stamped with the running workflow, the retry options of a
-step that calls a remote system (:data:`STEP_RETRIES`), and NetSuite's currency ids (read once
+step that calls a remote system (:data:`STEP_RETRIES`, :func:`step_retries`: the waits come
+from :func:`accord.retry.backoff_delay`), and NetSuite's currency ids (read once
 per connection and process, for every flow writing NetSuite records).
 
 What does *not* belong here: anything one flow alone needs (keep it in that flow's package),
@@ -20,15 +21,16 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.connectors.roles import Erp
-from accord.errors import is_retryable
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
+from accord.flows.retries import StepRetry, step_retries
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.rules import Rules
 from accord.store import lineage, xref
 
 __all__ = [
     "STEP_RETRIES",
+    "StepRetry",
     "canonical_of",
     "config_file",
     "connections",
@@ -40,15 +42,10 @@ __all__ = [
     "link_xref",
     "netsuite_currencies",
     "rules",
+    "step_retries",
 ]
 
-STEP_RETRIES: dict[str, Any] = {
-    "retries_allowed": True,
-    "max_attempts": 6,
-    "interval_seconds": 0.5,
-    "backoff_rate": 2.0,
-    "should_retry": is_retryable,
-}
+STEP_RETRIES: dict[str, Any] = step_retries()
 """``@DBOS.step(**STEP_RETRIES)`` for a step calling a remote system: retried by error class."""
 
 

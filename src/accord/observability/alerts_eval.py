@@ -1,8 +1,8 @@
 """Alert evaluation: each rule kind, and the thread that evaluates and delivers.
 
-Rules read the store (SLA and exception-age rules) or this process's own state (connection
-auth, metrics); :class:`AlertEngine` evaluates them every ``interval_s`` and delivers the
-notifications they owe every second.
+Rules read the store (SLA, exception-age and escalation rules) or this process's own state
+(connection auth, metrics); :class:`AlertEngine` escalates exceptions past their queue's SLA,
+evaluates the rules every ``interval_s`` and delivers the notifications they owe every second.
 
 Why a thread in each worker rather than a DBOS scheduled workflow: evaluation is a few
 read-mostly queries, and a scheduled workflow would add a run (and its step rows) to the run
@@ -22,9 +22,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from accord.errors import ConfigError
 from accord.observability.alerts import (
     AlertsConfig,
     ConnectionAuthRuleSpec,
+    EscalationRuleSpec,
     ExceptionAgeRuleSpec,
     Instance,
     MetricRuleSpec,
@@ -37,11 +39,21 @@ from accord.observability.metrics import get_metrics
 from accord.store.tables import alerts, exceptions, journal, lineage
 from accord.store.util import as_utc, utc_now, write_lock
 
-__all__ = ["AlertEngine", "AuthView", "Evaluation", "evaluate_rule"]
+__all__ = ["AlertEngine", "AuthView", "Escalate", "Evaluation", "evaluate_rule"]
 
 logger = logging.getLogger(__name__)
 
-Rule = SlaRuleSpec | ExceptionAgeRuleSpec | ConnectionAuthRuleSpec | MetricRuleSpec
+Rule = (
+    SlaRuleSpec
+    | ExceptionAgeRuleSpec
+    | EscalationRuleSpec
+    | ConnectionAuthRuleSpec
+    | MetricRuleSpec
+)
+
+Escalate = Callable[[sa.Connection, datetime], list[str]]
+"""Escalates the exceptions past their queue's SLA (in the given transaction); returns what it
+escalated, for the log. The flows layer builds it from the rules file's ``queues:``."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,37 @@ def _exception_age(conn: sa.Connection, rule: ExceptionAgeRuleSpec, now: datetim
     return Evaluation(list(instances.values()))
 
 
+def _escalated(conn: sa.Connection, rule: EscalationRuleSpec) -> Evaluation:
+    rows = conn.execute(
+        sa.select(
+            exceptions.c.id,
+            exceptions.c.queue,
+            exceptions.c.code,
+            exceptions.c.business_key,
+            exceptions.c.escalated_to,
+        )
+        .where(exceptions.c.status == "open", exceptions.c.escalated_at.is_not(None))
+        .order_by(exceptions.c.escalated_at)
+        .limit(rule.max_instances)
+    ).all()
+    return Evaluation(
+        [
+            Instance(
+                key=str(r.id),
+                summary=f"exception {r.id} ({r.code}, {r.business_key}) passed the SLA of "
+                f"{r.queue}: escalated to {r.escalated_to}",
+                labels={
+                    "queue": r.queue,
+                    "code": r.code,
+                    "business_key": r.business_key,
+                    "owner": r.escalated_to or "",
+                },
+            )
+            for r in rows
+        ]
+    )
+
+
 def _connection_auth(
     rule: ConnectionAuthRuleSpec, now: datetime, auth: Mapping[str, AuthView]
 ) -> Evaluation:
@@ -212,6 +255,8 @@ def evaluate_rule(
             return _sla(conn, rule, now)
         case ExceptionAgeRuleSpec():
             return _exception_age(conn, rule, now)
+        case EscalationRuleSpec():
+            return _escalated(conn, rule)
         case ConnectionAuthRuleSpec():
             return _connection_auth(rule, now, auth)
         case MetricRuleSpec():
@@ -227,6 +272,8 @@ class AlertEngine:
         auth: This process's connection auth states (for ``connection_auth`` rules).
         notifier: Delivers to the webhook; None when no webhook is configured (alerts are
             still kept for the console).
+        escalate: Escalates exceptions past their queue's SLA, first thing in each pass, so
+            that the ``escalation`` rule alerts on them in the same pass.
     """
 
     def __init__(
@@ -236,12 +283,14 @@ class AlertEngine:
         *,
         auth: AuthSource = dict,
         notifier: Notifier | None = None,
+        escalate: Escalate | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.rules = config.effective_rules()
         self.auth = auth
         self.notifier = notifier
+        self.escalate = escalate
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -250,6 +299,14 @@ class AlertEngine:
         now = now or utc_now()
         auth = self.auth()
         changes: dict[str, tuple[list[str], list[str]]] = {}
+        if self.escalate is not None:
+            try:
+                with self.engine.begin() as conn:
+                    write_lock(conn)
+                    for what in self.escalate(conn, now):
+                        logger.warning("escalated %s", what)
+            except (sa.exc.SQLAlchemyError, ConfigError):
+                logger.warning("escalating aged exceptions failed", exc_info=True)
         for rule in self.rules:
             try:
                 with self.engine.begin() as conn:

@@ -32,6 +32,7 @@ __all__ = [
     "PracticeSpec",
     "ProjectTemplateSpec",
     "PsaSpec",
+    "QueueSpec",
     "RecognitionMethod",
     "RegionSpec",
     "RevenuePolicySpec",
@@ -247,6 +248,18 @@ class ExceptionRoutingSpec(_Spec):
     )
 
 
+class QueueSpec(_Spec):
+    """One owner queue's service level: how long an exception may wait before it escalates.
+
+    An open exception older than ``sla_hours`` is assigned to ``escalation_owner`` (once), the
+    escalation is audited, and an ``exception_escalated`` alert fires until it is closed.
+    """
+
+    sla_hours: float = Field(gt=0, le=24 * 365)
+    escalation_owner: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    """Who takes an exception over once it is past the SLA (a person or a team handle)."""
+
+
 class ObjectOwnershipSpec(_Spec):
     """Owners of one canonical object's fields (``None``: nobody owns the field)."""
 
@@ -280,6 +293,8 @@ class RulesSpec(_Spec):
     """Tax rules by tax region (the ``tax_region`` of regions and customers)."""
     revenue: dict[BillingModel, RevenuePolicySpec]
     exception_routing: ExceptionRoutingSpec = ExceptionRoutingSpec()
+    queues: dict[OwnerQueue, QueueSpec] = Field(default_factory=dict)
+    """Each owner queue's SLA and escalation owner; a queue not listed never escalates."""
     field_ownership: FieldOwnershipSpec = FieldOwnershipSpec()
 
     @model_validator(mode="after")

@@ -1,7 +1,9 @@
 """Connection budgets shared by every process on the database (the cross-process ``Budget``).
 
 Each connection has one row of state (a token bucket whose rate adapts to 429s) and one row
-per request in flight (a lease with an expiry, so a killed process frees its slots). A grant
+per request in flight (a lease with a short expiry that its live process keeps renewing, so
+the slots of a killed process free themselves within :data:`LEASE_TTL_S`, and at once when
+its worker restarts or is recovered: :meth:`DatabaseBudget.release_held`). A grant
 is one short write transaction: SQLite serialises it with its IMMEDIATE lock, PostgreSQL with
 ``SELECT ... FOR UPDATE`` on the state row. Callers that get no grant sleep briefly and try
 again: calls beyond the budget wait, they never fail.
@@ -41,10 +43,17 @@ from accord.observability.metrics import get_metrics
 from accord.store.tables import budget_leases, budget_state
 from accord.store.util import write_lock
 
-__all__ = ["DatabaseBudget", "Holding"]
+__all__ = ["LEASE_TTL_S", "DatabaseBudget", "Holding"]
 
 logger = logging.getLogger(__name__)
 
+LEASE_TTL_S = 10.0
+"""Seconds a lease lives without renewal: how long a killed process's slots stay taken at most.
+
+A live process renews its leases every :data:`_RENEW_FRACTION` of this, so it only has to
+outlive a stall of the renewing thread, not the longest request."""
+_RENEW_FRACTION = 0.2
+"""Leases are renewed when this share of their lifetime has passed since the last renewal."""
 _RECOVERY_S = 60.0
 """Seconds for a penalised rate to climb back to the configured rate."""
 _MIN_FRACTION = 0.05
@@ -68,6 +77,8 @@ class _Held:
         """Held leases not in use: id -> (granted at, freed at)."""
         self.busy: dict[str, float] = {}
         """Held leases in use: id -> granted at."""
+        self.lost: set[str] = set()
+        """Leases in use that the database no longer has (expired meanwhile): never reused."""
         self.tokens = 0
         self.tokens_until = 0.0
         self.granting = False
@@ -94,7 +105,7 @@ class DatabaseBudget:
         engine: sa.Engine,
         *,
         holder: str = "accord",
-        lease_ttl_s: float = 120.0,
+        lease_ttl_s: float = LEASE_TTL_S,
         poll_s: float = 0.01,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -111,13 +122,15 @@ class DatabaseBudget:
         self._lock = threading.Lock()
         self._trimmer: threading.Thread | None = None
         self._closed = threading.Event()
+        self._renewed_at = 0.0
 
     def release_held(self) -> int:
-        """Free every slot this holder's earlier life left behind; returns how many.
+        """Free every slot held under this holder id, in every connection; returns how many.
 
         A process killed mid-request (SIGKILL, OOM) cannot release its leases, and they would
         otherwise block the connection until they expire. A restarted worker runs under the same
-        holder id (its ``ACCORD_WORKER_ID``), so it reclaims them at start instead.
+        holder id (its ``ACCORD_WORKER_ID``), so it reclaims them at start; ``accord workers
+        recover`` frees a dead worker's the same way when it hands its runs over.
         """
         with self.engine.begin() as conn:
             result = conn.execute(
@@ -301,6 +314,10 @@ class DatabaseBudget:
         rotate = self._rotate_s
         with held.cond:
             held.busy.pop(lease_id, None)
+            if lease_id in held.lost:
+                held.lost.discard(lease_id)
+                held.cond.notify_all()
+                return
             keep = now - granted_at < rotate and not self._closed.is_set()
             if keep:
                 held.free[lease_id] = (granted_at, now)
@@ -314,14 +331,52 @@ class DatabaseBudget:
                 conn.execute(sa.delete(budget_leases).where(budget_leases.c.id.in_(lease_ids)))
 
     def _trim_loop(self) -> None:
-        """Hand back slots that sat unused (or were kept too long) so other processes get them."""
+        """Hand back idle slots (other processes get them) and renew the leases still held."""
         while not self._closed.wait(_IDLE_S / 2):
             try:
                 self._trim(idle_s=_IDLE_S)
+                if self.clock() - self._renewed_at >= self.lease_ttl_s * _RENEW_FRACTION:
+                    self._renew()
             except sa.exc.SQLAlchemyError:
                 # A busy or briefly unavailable database: the next pass tries again, and the
                 # leases expire on their own in the worst case.
                 continue
+
+    def _renew(self) -> None:
+        """Push the expiry of every lease this process holds; forget those it no longer has."""
+        now = self.clock()
+        with self._lock:
+            helds = list(self._held.values())
+        mine: set[str] = set()
+        for held in helds:
+            with held.cond:
+                mine.update(held.free)
+                mine.update(held.busy)
+        self._renewed_at = now
+        if not mine:
+            return
+        with self.engine.begin() as conn:
+            kept = {
+                row[0]
+                for row in conn.execute(
+                    sa.update(budget_leases)
+                    .where(budget_leases.c.id.in_(mine), budget_leases.c.holder == self.holder)
+                    .values(expires_at=now + self.lease_ttl_s)
+                    .returning(budget_leases.c.id)
+                )
+            }
+        lost = mine - kept
+        if lost:
+            # Expired during a stall (another process deleted them) or freed by a recovery that
+            # took this process for dead: the database no longer counts them, so do not reuse
+            # the idle ones. One in use finishes its request and is then dropped.
+            logger.warning("%d budget slots of %s expired while held", len(lost), self.holder)
+            for held in helds:
+                with held.cond:
+                    for lease_id in lost:
+                        held.free.pop(lease_id, None)
+                        if lease_id in held.busy:
+                            held.lost.add(lease_id)
 
     def _trim(self, *, idle_s: float) -> None:
         now = self.clock()

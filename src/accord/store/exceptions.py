@@ -37,6 +37,7 @@ __all__ = [
     "auto_resolve",
     "comment",
     "count",
+    "escalate_overdue",
     "get",
     "ignore",
     "list_",
@@ -92,6 +93,9 @@ class BusinessException:
     resolution: str | None
     occurrences: int = 1
     comments: list[dict[str, Any]] = field(default_factory=list)
+    escalated_at: datetime | None = None
+    """When it passed its queue's SLA and went to the escalation owner (None: not yet)."""
+    escalated_to: str | None = None
 
     def snapshot(self) -> dict[str, Any]:
         """The fields people act on, for audit before/after."""
@@ -101,6 +105,7 @@ class BusinessException:
             "assignee": self.assignee,
             "resolution": self.resolution,
             "comments": len(self.comments),
+            "escalated_to": self.escalated_to,
         }
 
 
@@ -141,6 +146,8 @@ def _row(r: sa.Row[*tuple[Any, ...]]) -> BusinessException:
         resolution=r.resolution,
         occurrences=int(env.get("occurrences", 1)),
         comments=list(env.get("comments", [])),
+        escalated_at=as_utc(r.escalated_at),
+        escalated_to=r.escalated_to,
     )
 
 
@@ -523,3 +530,52 @@ def auto_resolve(conn: sa.Connection, *, dedupe_key: str, resolution: str) -> in
             after=after.snapshot(),
         )
     return len(rows)
+
+
+def escalate_overdue(
+    conn: sa.Connection, *, queue: str, owner: str, older_than: timedelta, now: datetime
+) -> list[BusinessException]:
+    """Escalate the open exceptions of ``queue`` older than ``older_than`` (once each).
+
+    Each is assigned to ``owner`` and stamped ``escalated_at``; the escalation is audited
+    (``exception.escalate``, actor ``accord``) in the caller's transaction. Call it in a
+    transaction that holds the write lock (SQLite) so that two workers do not both escalate.
+
+    Returns:
+        The exceptions escalated now (none twice).
+    """
+    rows = conn.execute(
+        sa.select(exceptions.c.id)
+        .where(
+            exceptions.c.queue == queue,
+            exceptions.c.status == ExceptionStatus.OPEN,
+            exceptions.c.escalated_at.is_(None),
+            exceptions.c.created_at < now - older_than,
+        )
+        .order_by(exceptions.c.id)
+        .limit(500)
+    ).all()
+    done: list[BusinessException] = []
+    for (exc_id,) in rows:
+        # The guard makes a second worker's concurrent pass a no-op (PostgreSQL, no lock).
+        claimed = conn.execute(
+            sa.update(exceptions)
+            .where(exceptions.c.id == exc_id, exceptions.c.escalated_at.is_(None))
+            .values(escalated_at=now, escalated_to=owner)
+        )
+        if not claimed.rowcount:
+            continue
+        before = get(conn, id=int(exc_id))
+        assert before is not None
+        after = _update(conn, int(exc_id), assignee=owner)
+        hours = older_than.total_seconds() / 3600
+        audit.append(
+            conn,
+            actor=SYSTEM_ACTOR,
+            action="exception.escalate",
+            target=f"exception:{exc_id}",
+            before={**before.snapshot(), "assignee": before.assignee, "escalated_to": None},
+            after={**after.snapshot(), "sla_hours": round(hours, 3)},
+        )
+        done.append(after)
+    return done

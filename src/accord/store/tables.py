@@ -22,10 +22,13 @@ __all__ = [
     "metadata",
     "outbox",
     "postings",
+    "rate_buckets",
     "rules_activations",
     "rules_proposals",
     "rules_versions",
     "run_rules",
+    "secrets",
+    "webhook_replays",
     "xref",
 ]
 
@@ -107,6 +110,8 @@ exceptions = sa.Table(
     sa.Column("updated_at", _TS, nullable=False),
     sa.Column("resolved_at", _TS),
     sa.Column("resolution", sa.String(512)),
+    sa.Column("escalated_at", _TS),
+    sa.Column("escalated_to", sa.String(128)),
 )
 sa.Index(
     "ix_exceptions_queue_status_created",
@@ -129,6 +134,8 @@ audit_log = sa.Table(
     sa.Column("after", sa.Text),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # Which audit key the row's HMAC was made with; NULL: an unkeyed SHA-256 (see store.audit).
+    sa.Column("key_id", sa.String(32)),
 )
 sa.Index("ix_audit_at", audit_log.c.at)
 
@@ -136,12 +143,48 @@ api_keys = sa.Table(
     "accord_api_keys",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("prefix", sa.String(32), nullable=False),
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", _TS, nullable=False),
     sa.Column("revoked_at", _TS),
+    sa.Column("expires_at", _TS),
+    sa.Column("last_used_at", _TS),
+    # Set when the key was rotated: this secret keeps working until its expires_at.
+    sa.Column("superseded_at", _TS),
+)
+sa.Index("ix_api_keys_name", api_keys.c.name)
+sa.Index(
+    "uq_api_keys_current_name",
+    api_keys.c.name,
+    unique=True,
+    sqlite_where=api_keys.c.superseded_at.is_(None),
+    postgresql_where=api_keys.c.superseded_at.is_(None),
+)
+
+rate_buckets = sa.Table(
+    "accord_rate_buckets",
+    metadata,
+    sa.Column("bucket", sa.String(160), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("refilled_at", sa.Float, nullable=False),
+)
+
+webhook_replays = sa.Table(
+    "accord_webhook_replays",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("seen_at", sa.Float, nullable=False),
+)
+sa.Index("ix_webhook_replays_seen_at", webhook_replays.c.seen_at)
+
+secrets = sa.Table(
+    "accord_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
 )
 
 cursors = sa.Table(

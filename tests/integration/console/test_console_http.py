@@ -417,3 +417,27 @@ def test_lineage_search_draws_the_graph(console_env):
     page = console_env["clients"]["viewer"].get(f"/lineage?id={event_id}").text
     assert 'id="lineage"' in page
     assert "opportunity.updated" in page
+
+
+def test_every_page_carries_the_security_headers(console_env):
+    from accord.api.security_headers import CONTENT_SECURITY_POLICY
+
+    client = console_env["clients"]["operator"]
+    answers = [client.get(path) for path in PAGES]
+    answers += [
+        console_env["anonymous"].get("/signin"),
+        client.get("/static/console/console.css"),
+        client.get("/api/v1/keys"),  # JSON: a 401 without a key, headers all the same
+    ]
+    for answer in answers:
+        assert answer.headers["x-frame-options"] == "DENY", answer.url
+        assert answer.headers["referrer-policy"] == "no-referrer", answer.url
+        assert answer.headers["x-content-type-options"] == "nosniff", answer.url
+        assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, answer.url
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    assert "script-src" not in CONTENT_SECURITY_POLICY  # default-src 'none': no script at all
+    # No page relies on an inline style the policy would block.
+    assert all(" style=" not in a.text for a in answers[: len(PAGES)])
+    docs = client.get("/api/v1/docs")
+    assert "content-security-policy" not in docs.headers
+    assert docs.headers["x-frame-options"] == "DENY"

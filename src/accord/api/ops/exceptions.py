@@ -98,6 +98,10 @@ class ExceptionOut(BaseModel):
     comments: list[CommentOut]
     age_seconds: int
     age_bucket: str
+    escalated_at: datetime | None = Field(
+        default=None, description="when it passed its queue's SLA; null: not escalated"
+    )
+    escalated_to: str | None = Field(default=None, description="the queue's escalation owner")
 
     @classmethod
     def of(cls, e: repo.BusinessException, *, now: datetime | None = None) -> "ExceptionOut":
@@ -131,6 +135,8 @@ class ExceptionOut(BaseModel):
             ],
             age_seconds=max(0, int(age.total_seconds())),
             age_bucket=_bucket(age),
+            escalated_at=e.escalated_at,
+            escalated_to=e.escalated_to,
         )
 
 
@@ -346,7 +352,9 @@ def summary(_p: Reader, engine: Engine, status: Status = "open") -> Summary:
 
 
 @router.get(
-    "/{exception_id}",
+    # The int convertor: GET /exceptions/bulk is then no exception id but a method that path
+    # does not serve (405, Allow: POST), not a 422 about "bulk" not being a number.
+    "/{exception_id:int}",
     response_model=ExceptionDetailOut,
     responses=_NOT_FOUND,
     summary="One exception",
