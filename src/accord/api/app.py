@@ -13,12 +13,14 @@ from accord.api import alerts, health, hooks, intake
 from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
 from accord.api.experience import router as experience_router
+from accord.api.kpis import router as kpis_router
 from accord.api.lineage import router as lineage_router
 from accord.api.ops import router as ops_router
 from accord.api.process import router as process_router
 from accord.api.systems import router as systems_router
 from accord.console import install_console
 from accord.flows.services import Services
+from accord.observability.business import KpiGauges
 from accord.observability.logging import bind, configure_logging
 from accord.settings import Settings
 from accord.store.ids import next_id
@@ -59,6 +61,7 @@ def create_app(
     app.state.services = svc
     app.state.connections = svc.connections
     app.state.key_verifier = KeyVerifier(svc.engine, ttl=settings.api.key_cache_seconds)
+    app.state.kpi_gauges = KpiGauges(svc.engine, settings.config_file)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(intake.router)
@@ -69,6 +72,7 @@ def create_app(
     app.include_router(systems_router)
     app.include_router(process_router)
     app.include_router(experience_router)
+    app.include_router(kpis_router)
     install_console(app)
 
     app.add_middleware(CorrelationIdMiddleware)

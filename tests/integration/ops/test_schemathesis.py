@@ -1,7 +1,7 @@
 """Property-based run of the ops API against its own OpenAPI (in-process ASGI, admin key).
 
-Every ops operation is called with generated inputs; no answer may be a 5xx or break the
-documented response schema. Examples are capped so the run stays under a minute.
+Every ops operation (and the KPI routes) is called with generated inputs; no answer may be a 5xx
+or break the documented response schema. Examples are capped so the run stays under a minute.
 """
 
 import re
@@ -27,7 +27,7 @@ HypothesisDeprecationWarning = hypothesis.errors.HypothesisDeprecationWarning
 # Collection generates examples too, outside the test's own warning filter (see below).
 warnings.filterwarnings("ignore", category=HypothesisDeprecationWarning)
 
-OPS_PATHS = r"^/api/v1/(runs|exceptions|dead-letters|replay|connections|audit|keys)"
+OPS_PATHS = r"^/api/v1/(runs|exceptions|dead-letters|replay|connections|audit|keys|kpis)"
 ADMIN_NAME = "schemathesis-admin-7f3a91c2"
 """Long and odd, so generated ``DELETE /keys/{name}`` calls never revoke the test's own key."""
 
