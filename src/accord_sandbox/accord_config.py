@@ -17,7 +17,9 @@ connection to provision in, which connection is the CRM, and the rules file to u
 and expenses are captured, and how often it is polled; and a ``customer_master:`` section
 (:mod:`accord.flows.customer_master.settings`): what to do with ERP drift of CRM-owned
 customer fields; ``cash:`` and ``milestones:`` (:mod:`accord.flows.cash.settings`): how
-often ERP invoices, payments and PSA milestones are polled. Secrets
+often ERP invoices, payments and PSA milestones are polled; and ``kpis:``
+(:mod:`accord.observability.business`): the base currency of the business KPIs and fixed
+exchange rates for the demo. Secrets
 are written inline: they are the sandbox's published demo credentials, never real ones.
 
 What does *not* belong here: starting the sandbox (:mod:`accord_sandbox.server`) and
@@ -144,6 +146,8 @@ def accord_config(
         "milestones": {"capture_interval_s": 15},
         # Approved time posts per entry; time in a closed period moves to the first open one.
         "time_to_bill": {"posting": "per_entry", "closed_period_policy": "redate"},
+        # The Business page's amounts in USD; the firm's other currencies at fixed demo rates.
+        "kpis": {"base_currency": "USD", "fx_rates": {"GBP": "1.27", "EUR": "1.08"}},
     }
 
 
