@@ -18,7 +18,7 @@ and expenses are captured, and how often it is polled; and a ``customer_master:`
 (:mod:`accord.flows.customer_master.settings`): what to do with ERP drift of CRM-owned
 customer fields; ``cash:`` and ``milestones:`` (:mod:`accord.flows.cash.settings`): how
 often ERP invoices, payments and PSA milestones are polled; and ``kpis:``
-(:mod:`accord.observability.business`): the base currency of the business KPIs and fixed
+(:mod:`accord.flows.reporting`): the base currency of the business KPIs and fixed
 exchange rates for the demo. Secrets
 are written inline: they are the sandbox's published demo credentials, never real ones.
 

@@ -19,8 +19,8 @@ from accord.api.ops import router as ops_router
 from accord.api.process import router as process_router
 from accord.api.systems import router as systems_router
 from accord.console import install_console
+from accord.flows.reporting import KpiGauges
 from accord.flows.services import Services
-from accord.observability.business import KpiGauges
 from accord.observability.logging import bind, configure_logging
 from accord.settings import Settings
 from accord.store.ids import next_id

@@ -4,8 +4,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from accord.flows.reporting import KpiGauges
 from accord.flows.services import Services
-from accord.observability.business import KpiGauges
 from accord.observability.metrics import get_metrics
 from accord.store import current_revision, head_revision
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from accord.api.errors import PROBLEM_JSON, Problem
 from accord.api.ops.common import PROBLEMS, Reader, engine_of
 from accord.domain import Money
-from accord.observability.business import KpiSettings, load_kpi_settings
+from accord.flows.reporting import KpiSettings, kpi_settings
 from accord.store import kpis
 from accord.store.util import utc_now
 
@@ -36,6 +36,7 @@ __all__ = [
     "CSV_TABLES",
     "KpiReportOut",
     "build_query",
+    "csv_response",
     "csv_text",
     "router",
     "settings_of",
@@ -240,7 +241,7 @@ def _touches(t: kpis.ManualTouches) -> ManualTouchesOut:
 # ---------------------------------------------------------------------- shared with the console
 def settings_of(request: Request) -> KpiSettings:
     """The ``kpis:`` settings of this process's ``accord.yaml``."""
-    return load_kpi_settings(request.app.state.settings.config_file)
+    return kpi_settings(request.app.state.settings.config_file)
 
 
 def build_query(
@@ -349,6 +350,19 @@ def csv_text(report: kpis.KpiReport, table: str) -> str:
     return out.getvalue()
 
 
+def csv_response(report: kpis.KpiReport, table: str) -> Response:
+    """One table of the report as a CSV download named after it and its window."""
+    name = f"accord-kpis-{table}-{report.start}-{report.end - timedelta(days=1)}.csv"
+    return Response(
+        csv_text(report, table),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 def _report(request: Request, first: date | None, last: date | None, per: str) -> kpis.KpiReport:
     granularity: Literal["day", "week"] = "week" if per == "week" else "day"
     try:
@@ -419,10 +433,4 @@ def get_kpis_csv(
     table: Table = "periods",
 ) -> Response:
     """One table of the report: ``periods``, ``wip_projects``, ``wip_entities``, ``exceptions``."""
-    report = _report(request, first, last, granularity)
-    name = f"accord-kpis-{table}-{report.start}-{report.end - timedelta(days=1)}.csv"
-    return Response(
-        csv_text(report, table),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_response(_report(request, first, last, granularity), table)

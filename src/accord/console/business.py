@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from markupsafe import Markup
 from starlette.responses import Response
 
-from accord.api.kpis import CSV_TABLES, build_query, compute, csv_text, settings_of
+from accord.api.kpis import CSV_TABLES, build_query, compute, csv_response, settings_of
 from accord.console.trend_charts import columns, trend
 from accord.console.web import engine_of, render, session_of
 from accord.domain import Money
@@ -348,13 +348,4 @@ def business_csv(request: Request) -> Response:
     table = request.query_params.get("table", "periods")
     if table not in CSV_TABLES:
         table = "periods"
-    report = compute(engine_of(request), query)
-    name = f"accord-kpis-{table}-{report.start}-{report.end - timedelta(days=1)}.csv"
-    return Response(
-        csv_text(report, table),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return csv_response(compute(engine_of(request), query), table)

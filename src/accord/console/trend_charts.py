@@ -29,14 +29,25 @@ def nice_top(value: float) -> float:
     return 10.0 * power
 
 
-def _open(title: str, width: int, height: int) -> list[str]:
-    return [
+def _frame(
+    title: str, labels: Sequence[str], top: float, fmt: Formatter, *, width: int, height: int,
+    empty: str | None,
+) -> list[str]:  # fmt: skip
+    """The opening tag, the title and the axes (and ``empty`` across them, when given)."""
+    parts = [
         (
             f'<svg class="chart trend" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
         ),
         f"<title>{escape(title)}</title>",
     ]
+    _axes(parts, labels, top, fmt, width=width, height=height)
+    if empty is not None:
+        parts.append(
+            f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" class="axis empty" '
+            f'text-anchor="middle">{escape(empty)}</text>'
+        )
+    return parts
 
 
 def _axes(
@@ -72,13 +83,6 @@ def _y(value: float, top: float, height: int) -> float:
     return _PAD_T + inner_h * (1 - value / top)
 
 
-def _empty(parts: list[str], width: int, height: int, message: str) -> None:
-    parts.append(
-        f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" class="axis empty" '
-        f'text-anchor="middle">{escape(message)}</text>'
-    )
-
-
 def trend(
     lines: Mapping[str, Sequence[float | None]],
     labels: Sequence[str],
@@ -94,10 +98,8 @@ def trend(
     """Lines over the periods ``labels``; ``None`` values are gaps."""
     values = [v for series in lines.values() for v in series if v is not None]
     top = top or nice_top(max(values, default=0.0))
-    parts = _open(title, width, height)
-    _axes(parts, labels, top, fmt, width=width, height=height)
-    if not values:
-        _empty(parts, width, height, empty)
+    blank = None if values else empty
+    parts = _frame(title, labels, top, fmt, width=width, height=height, empty=blank)
     for name, series in lines.items():
         colour = colours.get(name, "#2563eb")
         run: list[str] = []
@@ -134,10 +136,8 @@ def columns(
     """Columns per period, one per series side by side; ``None`` draws no column."""
     values = [v for series in groups.values() for v in series if v is not None]
     top = nice_top(max(values, default=0.0))
-    parts = _open(title, width, height)
-    _axes(parts, labels, top, fmt, width=width, height=height)
-    if not any(values):
-        _empty(parts, width, height, empty)
+    blank = None if any(values) else empty
+    parts = _frame(title, labels, top, fmt, width=width, height=height, empty=blank)
     slot = (width - _PAD_L - _PAD_R) / max(1, len(labels))
     bar = max(1.0, min(28.0, slot * 0.8 / max(1, len(groups))))
     show_values = len(labels) * len(groups) <= 16

@@ -166,7 +166,7 @@ class Metrics:
         )
 
     def _define_kpis(self, r: CollectorRegistry) -> None:
-        # Business KPIs over a trailing window (accord.observability.business sets them when
+        # Business KPIs over a trailing window (accord.flows.reporting sets them when
         # /metrics is scraped; docs/kpis.md defines each figure). NaN: nothing to measure yet.
         self.kpi_window_days = Gauge(
             "accord_kpi_window_days", "Days of the trailing window of the KPI gauges.", registry=r

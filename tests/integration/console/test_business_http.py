@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from tests import kpi_history as h
 from tests.integration.console.support import make_app, sign_in
 
-from accord.observability.business import KpiGauges, load_kpi_settings
+from accord.flows.reporting import KpiGauges, load_kpi_settings
 from accord.observability.metrics import get_metrics
 from accord.store import create_db_engine, keys, migrate
 

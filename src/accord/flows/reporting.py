@@ -1,5 +1,8 @@
 """Business KPIs outside the store: their settings (``kpis:`` in ``accord.yaml``) and gauges.
 
+The gauges are recorded here, in the flows layer, like the other database gauges
+(:mod:`accord.flows.instrumentation`).
+
 ``accord.yaml`` may carry::
 
     kpis:
@@ -10,7 +13,7 @@
       gauge_window_days: 7        # the trailing window of the Prometheus gauges
 
 Without the section the base currency is USD and no rate is known: amounts in other currencies
-are reported apart, unconverted, never guessed.
+are reported apart, unconverted, never guessed. The section is read again when the file changes.
 
 :class:`KpiGauges` sets the ``accord_kpi_*`` gauges (defined in
 :mod:`accord.observability.metrics`) from :func:`accord.store.kpis.compute` over the trailing
@@ -30,16 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accord.domain import CurrencyCode
 from accord.errors import ConfigError
+from accord.flows.config_sections import PerFileCache, read_section
 from accord.observability.metrics import Metrics, get_metrics
 from accord.store import kpis
 from accord.store.util import utc_now
 
-__all__ = ["KpiGauges", "KpiSettings", "load_kpi_settings"]
+__all__ = ["KpiGauges", "KpiSettings", "kpi_settings", "load_kpi_settings", "set_gauges"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,19 +82,25 @@ def load_kpi_settings(path: Path | None) -> KpiSettings:
     Raises:
         ConfigError: The file cannot be read or the section is invalid.
     """
-    if path is None or not path.exists():
-        return KpiSettings()
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read kpis from {path}") from exc
-    section = document.get("kpis") if isinstance(document, Mapping) else None
+    section = read_section(path, "kpis")
     if section is None:
         return KpiSettings()
     try:
         return KpiSettings.model_validate(section)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid 'kpis' section: {exc}") from exc
+
+
+_settings = PerFileCache(load_kpi_settings, reload=True)
+
+
+def kpi_settings(path: Path | None) -> KpiSettings:
+    """The ``kpis:`` section of ``path``, read again only when the file changes.
+
+    Raises:
+        ConfigError: The file cannot be read or the section is invalid.
+    """
+    return _settings(path)
 
 
 def _nan(value: float | None) -> float:
@@ -123,7 +132,7 @@ class KpiGauges:
 
     def refresh(self, now: datetime | None = None) -> kpis.KpiReport:
         """Compute the trailing window's KPIs and set the gauges; returns the report."""
-        settings = load_kpi_settings(self.config_file)
+        settings = kpi_settings(self.config_file)
         now = now or utc_now()
         last = now.date()
         query = kpis.KpiQuery(
