@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 
@@ -45,16 +45,20 @@ __all__ = [
     "DriftFact",
     "EntryFact",
     "ProjectInfo",
+    "approvals",
+    "billed_by_entry",
     "closed_exceptions",
     "day_counts",
     "drift_found",
     "drift_open",
-    "entries",
+    "epoch",
+    "first_passes",
     "invoiced",
     "last_reconciliation",
     "manual_touches",
     "open_exceptions",
     "opened_exceptions",
+    "posting_waits",
     "project_info",
     "provisioned",
 ]
@@ -166,84 +170,125 @@ def project_info(conn: sa.Connection, project_ids: Iterable[str]) -> dict[str, P
 
 
 # ---------------------------------------------------------------------- time and expense
-@dataclass(frozen=True, slots=True)
-class EntryFact:
-    """One ledger entry with its approval time.
+# The ledger can hold a quarter-end's 77,000 entries: these reads filter and compute in SQL and
+# hand back plain tuples of floats (UTC epoch seconds), never a datetime per row.
+def epoch(conn: sa.Connection, column: sa.ColumnElement[Any]) -> sa.ColumnElement[float]:
+    """A timestamp column as UTC epoch seconds (SQLite: to the millisecond)."""
+    if conn.dialect.name == "sqlite":
+        # SQLite keeps UTC times as ISO text; julianday() reads it (to the millisecond).
+        return sa.cast((sa.func.julianday(column) - 2440587.5) * 86400.0, sa.Float)
+    return sa.cast(sa.extract("epoch", column), sa.Float)
 
-    Attributes:
-        billed_by_entry: Invoiced entry by entry, so it is work in progress until an invoice
-            line names it: billable time on a project billed by its time entries (or whose
-            billing the ledger does not know), and billable expenses.
-    """
+
+def _approved(conn: sa.Connection) -> sa.ColumnElement[float]:
+    # The approval event's time (the PSA's approval), else when Accord journaled it.
+    return epoch(
+        conn, sa.func.coalesce(journal.c.time, journal.c.received_at, postings.c.created_at)
+    )
+
+
+def _with_approval() -> sa.FromClause:
+    return postings.outerjoin(journal, journal.c.event_id == postings.c.event_id)
+
+
+def posting_waits(conn: sa.Connection, start: datetime, end: datetime) -> list[tuple[float, float]]:
+    """``(posted at, approved at)`` in epoch seconds, of the entries first posted in the window."""
+    q = (
+        sa.select(epoch(conn, postings.c.posted_at).label("posted"), _approved(conn).label("ok"))
+        .select_from(_with_approval())
+        .where(postings.c.posted_at >= start, postings.c.posted_at < end)
+    )
+    return [(float(r.posted), float(r.ok)) for r in conn.execute(q)]
+
+
+def first_passes(conn: sa.Connection, start: datetime, end: datetime) -> Counter[tuple[date, str]]:
+    """Entries first recorded per UTC day of the window, by the outcome of their first pass."""
+    day = _day(conn, postings.c.created_at)
+    first = sa.func.coalesce(postings.c.first_status, postings.c.status)
+    q = (
+        sa.select(day.label("d"), first.label("first"), sa.func.count().label("n"))
+        .where(postings.c.created_at >= start, postings.c.created_at < end)
+        .group_by(day, first)
+    )
+    return Counter(
+        {(date.fromisoformat(str(r.d)[:10]), r.first): int(r.n) for r in conn.execute(q)}
+    )
+
+
+class EntryFact(NamedTuple):
+    """An entry invoiced entry by entry: work in progress until an invoice line names it."""
 
     kind: str
     entry_id: str
     project_id: str
-    approved_at: datetime
-    recorded_at: datetime
-    first_status: str | None
-    posted_at: datetime | None
-    amount: Decimal | None
-    currency: str | None
-    billed_by_entry: bool
+    approved_at: float
+    """Epoch seconds."""
+    amount: Decimal
+    currency: str
 
 
-def _billed_by_entry(kind: str, amount: Any, detail: str | None, event_data: str | None) -> bool:  # noqa: ANN401
-    if amount is None:
-        return False
-    if kind == "expense":
-        # The ledger keeps no billable flag of an expense; its approval event does.
-        data = json.loads(event_data) if event_data else {}
-        return bool(data.get("billable", True))
-    plan = (json.loads(detail) if detail else {}).get("plan") or {}
-    return bool(plan.get("revenue_billing", _BILLED_BY_ENTRY) == _BILLED_BY_ENTRY)
+_BILLING_KEY: Final = '"revenue_billing":'
+"""How the ledger's JSON ``detail`` names the project's revenue policy (postings writes it
+with ``json.dumps``' default separators)."""
 
 
-def entries(conn: sa.Connection) -> list[EntryFact]:
-    """Every ledger entry, with the approval time of the event that brought it.
+def billed_by_entry(conn: sa.Connection) -> list[EntryFact]:
+    """The entries the customer is invoiced for entry by entry, with their approval time.
 
-    The approval time is the approval event's CloudEvents ``time`` (approval capture sets it
-    to the PSA's approval time), else when Accord journaled the event.
+    Billable time (it has an amount) on a project whose revenue policy bills time entries, or
+    whose policy the ledger does not know (an entry refused before it was planned); billable
+    expenses (their approval event says so; the ledger keeps no flag).
     """
-    q = sa.select(
-        postings.c.kind,
-        postings.c.entry_id,
-        postings.c.project_id,
-        postings.c.created_at,
-        postings.c.first_status,
-        postings.c.status,
-        postings.c.posted_at,
-        postings.c.amount,
-        postings.c.currency,
-        postings.c.detail,
-        journal.c.time,
-        journal.c.received_at,
-        sa.case((postings.c.kind == "expense", journal.c.data), else_=None).label("event_data"),
-    ).select_from(postings.outerjoin(journal, journal.c.event_id == postings.c.event_id))
+    detail = sa.func.coalesce(postings.c.detail, "")
+    by_entry = sa.or_(
+        detail.not_like(f"%{_BILLING_KEY}%"),
+        detail.like(f'%{_BILLING_KEY} "{_BILLED_BY_ENTRY}"%'),
+    )
+    q = (
+        sa.select(
+            postings.c.kind,
+            postings.c.entry_id,
+            postings.c.project_id,
+            _approved(conn).label("ok"),
+            postings.c.amount,
+            postings.c.currency,
+            sa.case((postings.c.kind == "expense", journal.c.data), else_=None).label("data"),
+        )
+        .select_from(_with_approval())
+        .where(
+            postings.c.amount.is_not(None),
+            postings.c.currency.is_not(None),
+            sa.or_(postings.c.kind == "expense", by_entry),
+        )
+    )
     out: list[EntryFact] = []
     for r in conn.execute(q):
-        recorded = _utc(r.created_at)
-        assert recorded is not None
-        amount = None if r.amount is None else Decimal(str(r.amount))
-        out.append(
-            EntryFact(
-                kind=r.kind,
-                entry_id=r.entry_id,
-                project_id=r.project_id,
-                approved_at=_utc(r.time) or _utc(r.received_at) or recorded,
-                recorded_at=recorded,
-                first_status=r.first_status or r.status,
-                posted_at=_utc(r.posted_at),
-                amount=amount,
-                currency=r.currency,
-                billed_by_entry=_billed_by_entry(r.kind, amount, r.detail, r.event_data),
-            )
-        )
+        if r.kind == "expense" and not json.loads(r.data or "{}").get("billable", True):
+            continue
+        amount = Decimal(str(r.amount))
+        out.append(EntryFact(r.kind, r.entry_id, r.project_id, float(r.ok), amount, r.currency))
     return out
 
 
-def invoiced(conn: sa.Connection) -> dict[tuple[str, str], datetime]:
-    """``(kind, entry id)`` -> when the first invoice naming the entry was posted in the ERP.
+def approvals(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """The approval times (epoch seconds) of these ``(kind, entry id)`` ledger entries."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, entry in keys:
+        by_kind.setdefault(kind, []).append(entry)
+    out: dict[tuple[str, str], float] = {}
+    for kind, entry_ids in by_kind.items():
+        for chunk in _chunks(sorted(set(entry_ids))):
+            q = (
+                sa.select(postings.c.entry_id, _approved(conn).label("ok"))
+                .select_from(_with_approval())
+                .where(postings.c.kind == kind, postings.c.entry_id.in_(chunk))
+            )
+            out.update({(kind, r.entry_id): float(r.ok) for r in conn.execute(q)})
+    return out
+
+
+def invoiced(conn: sa.Connection) -> dict[tuple[str, str], float]:
+    """``(kind, entry id)`` -> when (epoch seconds) the first invoice naming it was posted.
 
     Read from the ``invoice.posted`` / ``invoice.paid`` events: lines whose ``source_id``
     names a time entry or an expense. The time is the invoice's ``posted_at`` (the ERP's),
@@ -252,18 +297,19 @@ def invoiced(conn: sa.Connection) -> dict[tuple[str, str], datetime]:
     q = sa.select(journal.c.time, journal.c.received_at, journal.c.data).where(
         journal.c.type.in_(("invoice.posted", "invoice.paid"))
     )
-    out: dict[tuple[str, str], datetime] = {}
+    out: dict[tuple[str, str], float] = {}
     for r in conn.execute(q):
         data = json.loads(r.data)
         at = _utc(data.get("posted_at")) or _utc(r.time) or _utc(r.received_at)
         if at is None:
             continue
+        stamp = at.timestamp()
         for line in data.get("lines") or ():
             kind, source = line.get("kind"), line.get("source_id")
             if kind in ("time", "expense") and source:
                 key = (str(kind), str(source))
-                if key not in out or at < out[key]:
-                    out[key] = at
+                if key not in out or stamp < out[key]:
+                    out[key] = stamp
     return out
 
 

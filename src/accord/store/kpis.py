@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Literal
 
 import sqlalchemy as sa
@@ -297,22 +297,20 @@ class KpiReport:
 
 # ---------------------------------------------------------------------- computing
 class _Buckets:
-    """Assigns instants to the report's periods."""
+    """Assigns instants (UTC epoch seconds) to the report's periods."""
 
     def __init__(self, spans: Sequence[Period]) -> None:
         self.spans = spans
-        self.starts = [p.start_at for p in spans]
-        self.end = spans[-1].end_at
+        self.starts = [p.start_at.timestamp() for p in spans]
+        self.end = spans[-1].end_at.timestamp()
 
-    def index(self, at: datetime) -> int | None:
+    def index(self, at: float) -> int | None:
         """The period ``at`` falls in, or None outside the window."""
         if at < self.starts[0] or at >= self.end:
             return None
         return bisect.bisect_right(self.starts, at) - 1
 
-    def durations(
-        self, pairs: Iterable[tuple[datetime, float]]
-    ) -> tuple[Durations, list[Durations]]:
+    def durations(self, pairs: Iterable[tuple[float, float]]) -> tuple[Durations, list[Durations]]:
         """Whole-window and per-period durations of ``(bucketed at, seconds)`` pairs."""
         every: list[float] = []
         per: list[list[float]] = [[] for _ in self.spans]
@@ -327,15 +325,16 @@ class _Buckets:
         """Whole-window and per-period counts of instants."""
         per = [0] * len(self.spans)
         for at in instants:
-            i = self.index(at)
+            i = self.index(at.timestamp())
             if i is not None:
                 per[i] += 1
         return sum(per), per
 
 
-def _seconds(later: datetime, earlier: datetime) -> float:
-    # Clocks of different systems may disagree by a little: a negative wait is no wait.
-    return max(0.0, (later - earlier).total_seconds())
+def _wait(later: float, earlier: float) -> float:
+    # Clocks of different systems may disagree by a little: a negative wait is no wait. Epoch
+    # floats (SQLite keeps milliseconds) give waits to the millisecond.
+    return round(max(0.0, later - earlier), 3)
 
 
 def _age_bucket(age: timedelta) -> str:
@@ -356,41 +355,57 @@ _Balances = dict[str, dict[str, tuple[Decimal, int]]]
 """Per project and currency: the amount and count of entries in progress."""
 
 
-def _wip_balances(
+def _wip_sweep(
     entries: Sequence[facts.EntryFact],
-    invoiced: Mapping[tuple[str, str], datetime],
-    moments: Sequence[datetime],
-) -> list[_Balances]:
-    """The balances in progress at each of ``moments`` (ascending), in one sweep.
+    invoiced: Mapping[tuple[str, str], float],
+    moments: Sequence[float],
+    query: KpiQuery,
+) -> tuple[_Balances, list[Decimal]]:
+    """Totals in progress at each of ``moments`` (epoch seconds, ascending), and the last balances.
 
-    An entry is in progress from its approval until the first invoice naming it.
+    An entry is in progress from its approval until the first invoice naming it. Each project's
+    converted amount is rounded on its own, as :func:`_wip` rounds it (``Money`` rounds half
+    up), so the totals of the trend foot with the tables.
     """
-    changes: list[tuple[datetime, int, str, str, Decimal]] = []
+    rate = _converter(query.base_currency, query.fx_rates)
+    quantum = Money.zero(query.base_currency).amount
+
+    def in_base(per_currency: Mapping[str, tuple[Decimal, int]]) -> Decimal:
+        converted = Decimal(0)
+        for currency, (amount, _) in per_currency.items():
+            r = rate(currency)
+            if r is not None:
+                converted += amount * r
+        return converted.quantize(quantum, rounding=ROUND_HALF_UP)
+
+    changes: list[tuple[float, int, str, str, Decimal]] = []
     for e in entries:
-        if not e.billed_by_entry or e.amount is None or e.currency is None:
-            continue
         changes.append((e.approved_at, 1, e.project_id, e.currency, e.amount))
         billed = invoiced.get((e.kind, e.entry_id))
         if billed is not None:
             changes.append((max(billed, e.approved_at), -1, e.project_id, e.currency, -e.amount))
     changes.sort(key=lambda c: c[0])
     balances: _Balances = defaultdict(dict)
-    out: list[_Balances] = []
+    value: dict[str, Decimal] = {}
+    total = Decimal(0)
+    totals: list[Decimal] = []
     i = 0
     for moment in moments:
         while i < len(changes) and changes[i][0] < moment:
             _, step, project, currency, amount = changes[i]
-            total, n = balances[project].get(currency, (Decimal(0), 0))
-            balances[project][currency] = (total + amount, n + step)
+            sums, n = balances[project].get(currency, (Decimal(0), 0))
+            balances[project][currency] = (sums + amount, n + step)
+            now_value = in_base(balances[project])
+            total += now_value - value.get(project, Decimal(0))
+            value[project] = now_value
             i += 1
-        out.append(
-            {
-                project: {c: v for c, v in per.items() if v[1]}
-                for project, per in balances.items()
-                if any(v[1] for v in per.values())
-            }
-        )
-    return out
+        totals.append(total)
+    last = {
+        project: {c: v for c, v in per.items() if v[1]}
+        for project, per in balances.items()
+        if any(v[1] for v in per.values())
+    }
+    return last, totals
 
 
 def _wip(
@@ -534,30 +549,33 @@ def compute(conn: sa.Connection, query: KpiQuery) -> KpiReport:
     start, end, now = spans[0].start_at, spans[-1].end_at, query.now
 
     done = facts.provisioned(conn, start, end)
-    ledger = facts.entries(conn)
-    info = facts.project_info(
-        conn, {p for p, _ in done} | {e.project_id for e in ledger if e.billed_by_entry}
-    )
+    in_progress = facts.billed_by_entry(conn)
+    info = facts.project_info(conn, {p for p, _ in done} | {e.project_id for e in in_progress})
     provisioning, provisioning_per = buckets.durations(
-        (at, _seconds(at, won)) for project, at in done if (won := info[project].won_at) is not None
+        (at.timestamp(), _wait(at.timestamp(), won.timestamp()))
+        for project, at in done
+        if (won := info[project].won_at) is not None
     )
     posting, posting_per = buckets.durations(
-        (e.posted_at, _seconds(e.posted_at, e.approved_at))
-        for e in ledger
-        if e.posted_at is not None
+        (posted, _wait(posted, approved))
+        for posted, approved in facts.posting_waits(conn, start, end)
     )
     invoiced = facts.invoiced(conn)
+    approved_at = {(e.kind, e.entry_id): e.approved_at for e in in_progress}
+    # An invoice may name an entry that is no work in progress (billable time on a fixed fee).
+    others = [
+        k for k, at in invoiced.items() if k not in approved_at and buckets.index(at) is not None
+    ]
+    approved_at.update(facts.approvals(conn, others))
     billing, billing_per = buckets.durations(
-        (at, _seconds(at, e.approved_at))
-        for e in ledger
-        if (at := invoiced.get((e.kind, e.entry_id))) is not None
+        (at, _wait(at, approved_at[key])) for key, at in invoiced.items() if key in approved_at
     )
 
     quality_per: list[Counter[str]] = [Counter() for _ in spans]
-    for e in ledger:
-        i = buckets.index(e.recorded_at)
+    for (day, first), n in facts.first_passes(conn, start, end).items():
+        i = buckets.index(_midnight(day).timestamp())
         if i is not None:
-            quality_per[i][e.first_status or ""] += 1
+            quality_per[i][first] += n
     qualities = [_quality(c) for c in quality_per]
 
     records_by_day = facts.day_counts(conn, start, end)
@@ -577,11 +595,11 @@ def compute(conn: sa.Connection, query: KpiQuery) -> KpiReport:
     as_of = min(end, now)
     past = [p for p in spans if p.start_at <= now]
     moments = [min(p.end_at, now) for p in past]
-    balances = _wip_balances(ledger, invoiced, [*moments, as_of])
-    wip = _wip(balances[-1], info, query, as_of)
-    wip_per: list[Money | None] = [
-        _wip(b, info, query, m).total for b, m in zip(balances, moments, strict=False)
-    ]
+    balances, totals = _wip_sweep(
+        in_progress, invoiced, [m.timestamp() for m in [*moments, as_of]], query
+    )
+    wip = _wip(balances, info, query, as_of)
+    wip_per: list[Money | None] = [Money.of(t, query.base_currency) for t in totals[: len(moments)]]
     wip_per += [None] * (len(spans) - len(past))
     return KpiReport(
         query=query,

@@ -237,6 +237,8 @@ postings = sa.Table(
 )
 sa.Index("ix_postings_submission", postings.c.submission_id)
 sa.Index("ix_postings_status", postings.c.status, postings.c.project_id)
+sa.Index("ix_postings_posted_at", postings.c.posted_at)
+sa.Index("ix_postings_created_at", postings.c.created_at)
 
 reconciliation_runs = sa.Table(
     "accord_reconciliation_runs",

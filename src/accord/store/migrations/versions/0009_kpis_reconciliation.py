@@ -8,7 +8,7 @@
 - ``accord_reconciliation_runs`` / ``accord_reconciliation_drift``: what each reconciliation
   compared and the disagreements it found (one row per disagreement while it stays open).
 - Indexes for the KPIs' time windows: lineage by relation and status time, exceptions by
-  resolution time.
+  resolution time, postings by creation and first posting time.
 
 Revision ID: 0009
 Revises: 0003
@@ -37,6 +37,8 @@ def upgrade() -> None:
     with op.batch_alter_table("accord_postings", schema=None) as batch_op:
         batch_op.add_column(sa.Column("first_status", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("posted_at", _TS, nullable=True))
+        batch_op.create_index("ix_postings_posted_at", ["posted_at"])
+        batch_op.create_index("ix_postings_created_at", ["created_at"])
     op.execute("UPDATE accord_postings SET first_status = status")
     op.execute("UPDATE accord_postings SET posted_at = updated_at WHERE status = 'posted'")
     with op.batch_alter_table("accord_exceptions", schema=None) as batch_op:
@@ -105,6 +107,8 @@ def downgrade() -> None:
     with op.batch_alter_table("accord_exceptions", schema=None) as batch_op:
         batch_op.drop_index("ix_exceptions_resolved_at")
     with op.batch_alter_table("accord_postings", schema=None) as batch_op:
+        batch_op.drop_index("ix_postings_created_at")
+        batch_op.drop_index("ix_postings_posted_at")
         batch_op.drop_column("posted_at")
         batch_op.drop_column("first_status")
     with op.batch_alter_table("accord_lineage", schema=None) as batch_op:
