@@ -17,9 +17,11 @@ connection to provision in, which connection is the CRM, and the rules file to u
 and expenses are captured, and how often it is polled; and a ``customer_master:`` section
 (:mod:`accord.flows.customer_master.settings`): what to do with ERP drift of CRM-owned
 customer fields; ``cash:`` and ``milestones:`` (:mod:`accord.flows.cash.settings`): how
-often ERP invoices, payments and PSA milestones are polled; and ``governance:``
+often ERP invoices, payments and PSA milestones are polled; ``governance:``
 (:mod:`accord.governance.settings`): the environment's name and whether rules changes need a
-second admin's approval (off here, as the demo wants). Secrets
+second admin's approval (off here, as the demo wants); and ``kpis:``
+(:mod:`accord.flows.reporting`): the base currency of the business KPIs and fixed
+exchange rates for the demo. Secrets
 are written inline: they are the sandbox's published demo credentials, never real ones
 (:mod:`accord_sandbox.credentials`), except NetSuite's M2M private key, which
 :func:`write_accord_config` writes to a file beside ``accord.yaml`` and references, as a firm
@@ -217,6 +219,8 @@ def accord_config(
             "environments": ["sandbox", "production"],
             "approval_required": approval_required,
         },
+        # The Business page's amounts in USD; the firm's other currencies at fixed demo rates.
+        "kpis": {"base_currency": "USD", "fx_rates": {"GBP": "1.27", "EUR": "1.08"}},
     }
 
 

@@ -252,10 +252,14 @@ def test_find_the_oldest_finance_exception_fix_it_and_retry(
         ("/runs?view=all", "runs", "#runs"),
         ("/connections", "connections", "#connections"),
         ("/audit?verify=1", "audit", "#chain"),
+        ("/business", "business-live", "#business"),
     ):
         page.goto(f"{base}{path}")
         assert page.locator(marker).count() == 1, name
         _shot(page, name)
+    # The deal provisioned by the retry counts on the Business page (its wait included).
+    assert "· 1 project" in page.inner_text("#kpi-provisioning")
+    page.goto(f"{base}/audit?verify=1")
     assert page.inner_text("#chain") == "chain intact"
     assert "exception.retry" in page.inner_text("#audit")
 

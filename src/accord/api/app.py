@@ -13,6 +13,7 @@ from accord.api import alerts, health, hooks, intake
 from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
 from accord.api.experience import router as experience_router
+from accord.api.kpis import router as kpis_router
 from accord.api.lineage import router as lineage_router
 from accord.api.openapi_docs import install_openapi
 from accord.api.ops import router as ops_router
@@ -21,6 +22,7 @@ from accord.api.security_headers import SecurityHeadersMiddleware
 from accord.api.strict_json import strict_json_body
 from accord.api.systems import router as systems_router
 from accord.console import install_console
+from accord.flows.reporting import KpiGauges
 from accord.flows.services import Services
 from accord.observability.logging import bind, configure_logging
 from accord.settings import Settings
@@ -64,6 +66,7 @@ def create_app(
     app.state.services = svc
     app.state.connections = svc.connections
     app.state.key_verifier = KeyVerifier(svc.engine, ttl=settings.api.key_cache_seconds)
+    app.state.kpi_gauges = KpiGauges(svc.engine, settings.config_file)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(intake.router)
@@ -74,6 +77,7 @@ def create_app(
     app.include_router(systems_router)
     app.include_router(process_router)
     app.include_router(experience_router)
+    app.include_router(kpis_router)
     install_console(app)
     install_openapi(app)
 

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from accord.flows.reporting import KpiGauges
 from accord.flows.services import Services
 from accord.observability.metrics import get_metrics
 from accord.store import current_revision, head_revision
@@ -57,6 +58,9 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-def metrics() -> Response:
-    """All instruments in the Prometheus text format."""
+def metrics(request: Request) -> Response:
+    """All instruments in the Prometheus text format (the KPI gauges refreshed first)."""
+    gauges: KpiGauges | None = getattr(request.app.state, "kpi_gauges", None)
+    if gauges is not None:
+        gauges.maybe_refresh()
     return Response(get_metrics().render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -43,6 +43,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from accord.cli.demo_billing import BILLING_INTERVAL_S, BillingTraffic
 from accord.cli.demo_traffic import BATCH, TimeStatus, TimeTraffic, Traffic, read_time_status
 
 if TYPE_CHECKING:
@@ -644,6 +645,7 @@ def _watch(
     """Win opportunities (unless told not to) and show the summary until asked to stop."""
     traffic: Traffic | None = None
     time_traffic: TimeTraffic | None = None
+    billing: BillingTraffic | None = None
     if options.traffic:
         from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -659,6 +661,7 @@ def _watch(
             engine=services.engine,
             connection=options.psa,
         )
+        billing = BillingTraffic(services.connections.connector("netsuite"))
     api = httpx.Client(
         base_url=options.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=5.0
     )
@@ -666,7 +669,9 @@ def _watch(
     # Consultants work on a thread of their own: a week of time is dozens of PSA calls, which
     # must not hold up the summary (nor the salespeople).
     logging_time = (
-        threading.Thread(target=_log_time, args=(time_traffic, stop), name="demo-time", daemon=True)
+        threading.Thread(
+            target=_log_time, args=(time_traffic, billing, stop), name="demo-time", daemon=True
+        )
         if time_traffic is not None
         else None
     )
@@ -696,11 +701,18 @@ class _View:
     traffic: Traffic | None
 
 
-def _log_time(time_traffic: TimeTraffic, stop: _Stop) -> None:
-    """Every batch interval, consultants log a week on the projects provisioned meanwhile."""
+def _log_time(time_traffic: TimeTraffic, billing: BillingTraffic | None, stop: _Stop) -> None:
+    """Every batch interval, consultants log a week on the projects provisioned meanwhile.
+
+    Every billing interval, finance invoices the billable time posted since its last run.
+    """
+    next_billing = time.monotonic() + BILLING_INTERVAL_S
     while not stop.event.wait(BATCH_INTERVAL_S):
         try:
             time_traffic.tick(cancelled=stop.event.is_set)
+            if billing is not None and time.monotonic() >= next_billing:
+                next_billing = time.monotonic() + BILLING_INTERVAL_S
+                billing.tick(cancelled=stop.event.is_set)
         except Exception:  # a demo thread must not die with a traceback
             if stop.event.is_set():
                 # Ctrl-C closed the connections under a half-logged week: expected, quiet.

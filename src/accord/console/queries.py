@@ -18,8 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from accord.domain import EVENT_TYPES
+from accord.store import postings
 from accord.store.exceptions import QUEUES
-from accord.store.tables import budget_state, cursors, exceptions, journal, lineage
+from accord.store.tables import budget_state, cursors, exceptions, journal
 from accord.store.util import as_utc, utc_now
 
 __all__ = [
@@ -268,7 +269,8 @@ class Overview:
     runs_per_minute: dict[str, list[int]]
     runs_by_status: dict[str, int]
     latency: dict[str, tuple[float, float, int]]
-    posting_status: dict[str, int]
+    posting_status: dict[str, dict[str, int]]
+    """Entries of the posting ledger per status (``posted``, ``held``, ``rejected``), per kind."""
     queue_depth: dict[str, int]
     throttled: dict[str, int]
     open_exceptions: int
@@ -302,14 +304,14 @@ def overview(
     window_minutes: int = 60,
     now: datetime | None = None,
     latency_sample: int = 20_000,
-    posting_sample: int = 50_000,
 ) -> Overview:
     """The overview's series and counts over the last ``window_minutes``.
 
     Events come from the journal through its ``(type, received_at)`` index (one range per
     known event type); runs from DBOS's ``created_at`` and ``completed_at`` indexes. Latency
-    is read from at most ``latency_sample`` of the latest completed runs and posting status
-    from the latest ``posting_sample`` lineage links, so a busy day never makes the page slow.
+    is read from at most ``latency_sample`` of the latest completed runs, so a busy day never
+    makes the page slow. Posting status is the posting ledger's: every approved time entry and
+    expense, by what became of it in the ERP (one grouped query).
     """
     now = (now or utc_now()).replace(second=0, microsecond=0) + timedelta(minutes=1)
     since = now - timedelta(minutes=window_minutes)
@@ -365,16 +367,6 @@ def overview(
         for flow, v in sorted(durations.items())
     }
 
-    top = conn.execute(sa.select(sa.func.max(lineage.c.id))).scalar_one_or_none() or 0
-    posting: Counter[str] = Counter()
-    q_post = (
-        sa.select(lineage.c.status, sa.func.count().label("n"))
-        .where(lineage.c.id > top - posting_sample)
-        .group_by(lineage.c.status)
-    )
-    for r in conn.execute(q_post):
-        posting[r.status or "unknown"] += int(r.n)
-
     depth: Counter[str] = Counter()
     q_depth = (
         sa.select(ws.c.queue_name, sa.func.count().label("n"))
@@ -401,7 +393,7 @@ def overview(
         runs_per_minute=dict(per_minute),
         runs_by_status=dict(by_status),
         latency=latency,
-        posting_status=dict(posting),
+        posting_status=postings.count_by_status(conn),
         queue_depth=dict(depth),
         throttled=throttled,
         open_exceptions=int(open_count),

@@ -148,8 +148,12 @@ def append(
     target: str,
     before: Any = None,  # noqa: ANN401 - arbitrary JSON
     after: Any = None,  # noqa: ANN401 - arbitrary JSON
+    now: datetime | None = None,
 ) -> int:
-    """Append one entry in the caller's transaction; returns its sequence number."""
+    """Append one entry in the caller's transaction; returns its sequence number.
+
+    ``now`` is the clock, injected by tests (the entry's ``at``).
+    """
     keys = keys_in_use()
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
@@ -161,7 +165,7 @@ def append(
     ).scalar_one_or_none()
     prev_hash = prev or GENESIS_HASH
     # Microseconds are dropped so the timestamp hashes the same after a database round trip.
-    at = utc_now().replace(microsecond=0)
+    at = (now or utc_now()).replace(microsecond=0)
     b, a = _dump(before), _dump(after)
     digest = _digest(prev_hash, at, actor, action, target, b, a, key=keys.current)
     result = conn.execute(

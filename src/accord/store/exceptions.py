@@ -186,18 +186,19 @@ def open_(
     severity: str = "medium",
     amount: Money | None = None,
     dedupe_key: str,
+    now: datetime | None = None,
 ) -> BusinessException:
     """Open an exception, or update the open one with the same ``dedupe_key``.
 
     An update replaces queue, severity, code, title, detail, amount and run id, keeps the
-    comments and assignee, and counts the occurrence.
+    comments and assignee, and counts the occurrence. ``now`` is the clock, injected by tests.
 
     Raises:
         ValueError: ``queue`` or ``severity`` is not one Accord knows.
     """
     _check(queue, severity)
     _serialise(conn, f"exception:{dedupe_key}")
-    now = utc_now()
+    now = now or utc_now()
     values: dict[str, Any] = {
         "queue": queue,
         "severity": severity,
@@ -355,11 +356,16 @@ def _open_for_action(conn: sa.Connection, *, id: int, action: str) -> BusinessEx
     return current
 
 
-def _update(conn: sa.Connection, exc_id: int, **values: Any) -> BusinessException:  # noqa: ANN401
+def _update(
+    conn: sa.Connection,
+    exc_id: int,
+    now: datetime | None = None,
+    **values: Any,  # noqa: ANN401 - column values
+) -> BusinessException:
     conn.execute(
         sa.update(exceptions)
         .where(exceptions.c.id == exc_id)
-        .values(updated_at=utc_now(), **values)
+        .values(updated_at=now or utc_now(), **values)
     )
     found = get(conn, id=exc_id)
     assert found is not None
@@ -372,6 +378,7 @@ def assign(
     id: int,  # noqa: A002 - repository style
     assignee: str | None,
     actor: str,
+    now: datetime | None = None,
 ) -> BusinessException | None:
     """Assign an open exception to a person (``None`` unassigns); None when it does not exist.
 
@@ -381,7 +388,7 @@ def assign(
     current = _open_for_action(conn, id=id, action="assign")
     if current is None:
         return None
-    after = _update(conn, id, assignee=assignee)
+    after = _update(conn, id, now, assignee=assignee)
     audit.append(
         conn,
         actor=actor,
@@ -389,6 +396,7 @@ def assign(
         target=f"exception:{id}",
         before=current.snapshot(),
         after=after.snapshot(),
+        now=now,
     )
     return after
 
@@ -399,6 +407,7 @@ def comment(
     id: int,  # noqa: A002 - repository style
     text: str,
     actor: str,
+    now: datetime | None = None,
 ) -> BusinessException | None:
     """Add a comment (to an open or closed exception); None when it does not exist."""
     if not text.strip():
@@ -413,9 +422,10 @@ def comment(
         return None
     before = _row(row)
     env = _envelope(row)
-    entry = {"at": utc_now().isoformat(), "actor": actor, "text": text}
+    now = now or utc_now()
+    entry = {"at": now.isoformat(), "actor": actor, "text": text}
     env["comments"] = [*env.get("comments", []), entry]
-    after = _update(conn, id, detail=_dump(env))
+    after = _update(conn, id, now, detail=_dump(env))
     audit.append(
         conn,
         actor=actor,
@@ -423,6 +433,7 @@ def comment(
         target=f"exception:{id}",
         before=before.snapshot(),
         after={**after.snapshot(), "comment": text},
+        now=now,
     )
     return after
 
@@ -435,14 +446,15 @@ def _close(
     resolution: str,
     actor: str,
     action: str,
+    now: datetime | None,
 ) -> BusinessException | None:
     if not resolution.strip():
         raise ValueError(f"{action} needs a non-empty reason")
     current = _open_for_action(conn, id=id, action=action.removeprefix("exception."))
     if current is None:
         return None
-    now = utc_now()
-    after = _update(conn, id, status=status.value, resolution=resolution, resolved_at=now)
+    now = now or utc_now()
+    after = _update(conn, id, now, status=status.value, resolution=resolution, resolved_at=now)
     audit.append(
         conn,
         actor=actor,
@@ -450,6 +462,7 @@ def _close(
         target=f"exception:{id}",
         before=current.snapshot(),
         after=after.snapshot(),
+        now=now,
     )
     return after
 
@@ -460,6 +473,7 @@ def resolve(
     id: int,  # noqa: A002 - repository style
     resolution: str,
     actor: str,
+    now: datetime | None = None,
 ) -> BusinessException | None:
     """Resolve an open exception; None when it does not exist.
 
@@ -474,6 +488,7 @@ def resolve(
         resolution=resolution,
         actor=actor,
         action="exception.resolve",
+        now=now,
     )
 
 
@@ -483,6 +498,7 @@ def ignore(
     id: int,  # noqa: A002 - repository style
     reason: str,
     actor: str,
+    now: datetime | None = None,
 ) -> BusinessException | None:
     """Ignore an open exception with a reason; None when it does not exist.
 
@@ -497,11 +513,16 @@ def ignore(
         resolution=reason,
         actor=actor,
         action="exception.ignore",
+        now=now,
     )
 
 
-def auto_resolve(conn: sa.Connection, *, dedupe_key: str, resolution: str) -> int:
+def auto_resolve(
+    conn: sa.Connection, *, dedupe_key: str, resolution: str, now: datetime | None = None
+) -> int:
     """Resolve the open exception(s) with this dedupe key, made moot by a later success.
+
+    ``now`` is the clock, injected by tests.
 
     Returns:
         How many were resolved (0 when none was open; calling it is always safe).
@@ -512,14 +533,16 @@ def auto_resolve(conn: sa.Connection, *, dedupe_key: str, resolution: str) -> in
             exceptions.c.dedupe_key == dedupe_key, exceptions.c.status == ExceptionStatus.OPEN
         )
     ).all()
+    now = now or utc_now()
     for r in rows:
         before = _row(r)
         after = _update(
             conn,
             int(r.id),
+            now,
             status=ExceptionStatus.RESOLVED.value,
             resolution=resolution,
-            resolved_at=utc_now(),
+            resolved_at=now,
         )
         audit.append(
             conn,
@@ -528,6 +551,7 @@ def auto_resolve(conn: sa.Connection, *, dedupe_key: str, resolution: str) -> in
             target=f"exception:{r.id}",
             before=before.snapshot(),
             after=after.snapshot(),
+            now=now,
         )
     return len(rows)
 

@@ -2,6 +2,8 @@
 
 A node is ``(type, id)``, e.g. ``("salesforce:Opportunity", "006...")`` or
 ``("event", "<event_id>")``. Links are idempotent: recording the same edge twice keeps one.
+A link's ``status`` may change (``created`` -> ``provisioned``); ``status_at`` says when it
+reached the current one, which the business KPIs read (:mod:`accord.store.kpis`).
 """
 
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ class Link:
     event_id: str | None
     status: str | None
     created_at: datetime
+    status_at: datetime | None = None
 
 
 def link(
@@ -43,10 +46,16 @@ def link(
     run_id: str | None = None,
     event_id: str | None = None,
     status: str | None = None,
+    now: datetime | None = None,
 ) -> bool:
-    """Record an edge unless it exists; True when it was new."""
+    """Record an edge unless it exists; True when it was new.
+
+    Linking an existing edge with another ``status`` updates the status and ``status_at``
+    (``now``: the clock, injected by tests); the same status again changes nothing.
+    """
+    now = now or utc_now()
     exists = conn.execute(
-        sa.select(lineage.c.id).where(
+        sa.select(lineage.c.id, lineage.c.status).where(
             lineage.c.from_type == from_type,
             lineage.c.from_id == from_id,
             lineage.c.to_type == to_type,
@@ -55,8 +64,12 @@ def link(
         )
     ).first()
     if exists:
-        if status is not None:
-            conn.execute(sa.update(lineage).where(lineage.c.id == exists.id).values(status=status))
+        if status is not None and status != exists.status:
+            conn.execute(
+                sa.update(lineage)
+                .where(lineage.c.id == exists.id)
+                .values(status=status, status_at=now)
+            )
         return False
     conn.execute(
         sa.insert(lineage).values(
@@ -68,7 +81,8 @@ def link(
             run_id=run_id,
             event_id=event_id,
             status=status,
-            created_at=utc_now(),
+            created_at=now,
+            status_at=now,
         )
     )
     return True
@@ -153,6 +167,7 @@ def _link(r: sa.Row[*tuple[Any, ...]]) -> Link:
         event_id=r.event_id,
         status=r.status,
         created_at=as_utc(r.created_at) or utc_now(),
+        status_at=as_utc(r.status_at),
     )
 
 

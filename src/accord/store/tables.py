@@ -23,6 +23,8 @@ __all__ = [
     "outbox",
     "postings",
     "rate_buckets",
+    "reconciliation_drift",
+    "reconciliation_runs",
     "rules_activations",
     "rules_proposals",
     "rules_versions",
@@ -82,12 +84,15 @@ lineage = sa.Table(
     sa.Column("event_id", sa.String(64)),
     sa.Column("status", sa.String(32)),
     sa.Column("created_at", _TS, nullable=False),
+    # When the link reached its current status (NULL on rows older than revision 0009).
+    sa.Column("status_at", _TS),
     sa.UniqueConstraint(
         "from_type", "from_id", "to_type", "to_id", "relation", name="uq_lineage_edge"
     ),
 )
 sa.Index("ix_lineage_from", lineage.c.from_type, lineage.c.from_id)
 sa.Index("ix_lineage_to", lineage.c.to_type, lineage.c.to_id)
+sa.Index("ix_lineage_relation_status_at", lineage.c.relation, lineage.c.status_at)
 
 exceptions = sa.Table(
     "accord_exceptions",
@@ -121,6 +126,7 @@ sa.Index(
 )
 sa.Index("ix_exceptions_dedupe", exceptions.c.dedupe_key, exceptions.c.status)
 sa.Index("ix_exceptions_business_key", exceptions.c.business_key)
+sa.Index("ix_exceptions_resolved_at", exceptions.c.resolved_at)
 
 audit_log = sa.Table(
     "accord_audit",
@@ -274,6 +280,10 @@ postings = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Column("created_at", _TS, nullable=False),
     sa.Column("updated_at", _TS, nullable=False),
+    # The outcome of the entry's first pass, and when it first became ``posted`` (revision
+    # 0009; the KPIs' first-time-right rate and approval-to-posting time read them).
+    sa.Column("first_status", sa.String(16)),
+    sa.Column("posted_at", _TS),
     sa.UniqueConstraint("kind", "entry_id", name="uq_postings_entry"),
 )
 sa.Index("ix_postings_submission", postings.c.submission_id)
@@ -390,4 +400,59 @@ run_rules = sa.Table(
     sa.Column("choice", sa.String(16), nullable=False),
     sa.Column("source_run_id", sa.String(128)),
     sa.Column("pinned_at", _TS, nullable=False),
+)
+sa.Index("ix_postings_posted_at", postings.c.posted_at)
+sa.Index("ix_postings_created_at", postings.c.created_at)
+
+reconciliation_runs = sa.Table(
+    "accord_reconciliation_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(128)),
+    sa.Column("scope", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("run_id", sa.String(128)),
+    sa.Column("checked", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("drift_found", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("started_at", _TS, nullable=False),
+    sa.Column("finished_at", _TS),
+    sa.Column("error", sa.String(512)),
+)
+sa.Index("ix_reconciliation_runs_started", reconciliation_runs.c.started_at)
+
+reconciliation_drift = sa.Table(
+    "accord_reconciliation_drift",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "recon_id", sa.Integer, sa.ForeignKey("accord_reconciliation_runs.id"), nullable=False
+    ),
+    sa.Column("last_recon_id", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(512), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("project_id", sa.String(256)),
+    sa.Column("business_key", sa.String(512)),
+    sa.Column("system", sa.String(64)),
+    sa.Column("connection", sa.String(128)),
+    sa.Column("record_id", sa.String(256)),
+    sa.Column("expected_amount", sa.Numeric(18, 4)),
+    sa.Column("found_amount", sa.Numeric(18, 4)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("exception_id", sa.Integer),
+    sa.Column("detail", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("found_at", _TS, nullable=False),
+    sa.Column("last_seen_at", _TS, nullable=False),
+    sa.Column("closed_at", _TS),
+)
+sa.Index("ix_reconciliation_drift_found", reconciliation_drift.c.found_at)
+sa.Index(
+    "ix_reconciliation_drift_fingerprint",
+    reconciliation_drift.c.fingerprint,
+    reconciliation_drift.c.status,
+)
+sa.Index(
+    "ix_reconciliation_drift_status", reconciliation_drift.c.status, reconciliation_drift.c.kind
 )
