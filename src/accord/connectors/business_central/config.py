@@ -54,6 +54,11 @@ class BusinessCentralConfig(ConnectorConfig):
     """Code of the journal batch project time is posted through."""
     payment_journal: str = "CASHRCPT"
     """Code of the customer payment journal batch."""
+    milestone_line_type: str = "Item"
+    """``lineType`` of a milestone invoice's line (``Item``, ``Account``, ``Resource`` ...)."""
+    milestone_line_object: str | None = None
+    """``lineObjectNumber`` of that line (an item or G/L account number), when the company
+    needs one; the sandbox does not."""
     rate_per_s: float = Field(default=10.0, gt=0)
     """BC allows 6,000 requests per 5 minutes per principal: 20/s; leave headroom."""
     concurrency: int = Field(default=5, ge=1, le=100)

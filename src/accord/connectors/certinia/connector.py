@@ -13,8 +13,12 @@ projects. A record that leaves a filter (an approved timecard later rejected) is
 by that resource's pages.
 """
 
+from typing_extensions import override
+
 from accord.connectors.certinia.config import CertiniaConfig
+from accord.connectors.roles import Psa
 from accord.connectors.salesforce.rest import SalesforceRestConnector, SObjectSpec
+from accord.rules import Rules
 
 __all__ = ["DAYS", "OBJECTS", "CertiniaConnector"]
 
@@ -198,3 +202,11 @@ class CertiniaConnector(SalesforceRestConnector[CertiniaConfig]):
     kind = "certinia"
     config_model = CertiniaConfig
     objects = OBJECTS
+
+    @override
+    def as_psa(self, rules: Rules) -> Psa:
+        """This connection in the PSA role (see :mod:`accord.connectors.certinia.psa`)."""
+        # psa.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.certinia.psa import CertiniaPsa  # noqa: PLC0415
+
+        return CertiniaPsa(self, rules)

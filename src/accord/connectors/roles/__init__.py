@@ -5,22 +5,40 @@ implementation (``Connector.as_erp`` ...). Flows and APIs speak only to roles: a
 field names, bodies, error wording and ids never leave its package.
 """
 
+from accord.connectors.roles.crm import AccountReceivables, Crm, ReceivableStatus
 from accord.connectors.roles.erp import (
+    BilledInvoice,
     EntryPosting,
     Erp,
     ErpProject,
+    MilestoneInvoice,
+    OpenItem,
     PostingBatch,
     PostingKind,
     PostingOutcome,
+    Receivables,
 )
-from accord.connectors.roles.feeds import ChangeFeed
+from accord.connectors.roles.feeds import ChangeFeed, Mapped
+from accord.connectors.roles.psa import ApprovalKind, Psa
+from accord.connectors.roles.xref import KnownIds
 
 __all__ = [
+    "AccountReceivables",
+    "ApprovalKind",
+    "BilledInvoice",
     "ChangeFeed",
+    "Crm",
     "EntryPosting",
     "Erp",
     "ErpProject",
+    "KnownIds",
+    "Mapped",
+    "MilestoneInvoice",
+    "OpenItem",
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
+    "Psa",
+    "ReceivableStatus",
+    "Receivables",
 ]
