@@ -5,17 +5,15 @@ ids are:
 
 - **project**: the project Accord provisioned there (xref ``psa_project``: canonical id ->
   PSA id in the connection, written by lead-to-project), else the project's own Accord key
-  (Kantata: Accord's external reference on the workspace; Certinia: ``Accord_Id__c``), for
-  projects Accord did not provision;
-- **person**: the firm's consultant id (the ERP's employee external id). The PSA's resource
-  record carries it: Kantata users carry Accord's external reference (``service_model``
-  ``resource``), Certinia resource Contacts their ``Accord_Id__c``. A resolved user is linked
-  in xref (``resource``) so that the next approval does not read the user again.
+  on the PSA's project, for projects Accord did not provision;
+- **person**: the firm's consultant id (the ERP's employee external id), which the PSA's
+  record of the person carries (or xref ``resource``).
 
-An approval whose project or person does not resolve becomes a ``psa.approval.unmapped``
-exception (routed by the rules: ``psa.*`` -> delivery-ops) naming what is missing, never a
-half-empty event. Opening it is idempotent: an unchanged open exception is left alone, so a
-re-read approval does not count as a new occurrence.
+The PSA role resolves both (:meth:`~accord.connectors.roles.Psa.approval_feeds`) and says
+what it could not resolve. An approval whose project or person does not resolve becomes a
+``psa.approval.unmapped`` exception (routed by the rules: ``psa.*`` -> delivery-ops) naming
+what is missing, never a half-empty event. Opening it is idempotent: an unchanged open
+exception is left alone, so a re-read approval does not count as a new occurrence.
 """
 
 import logging
@@ -27,13 +25,11 @@ import sqlalchemy as sa
 
 from accord.flows import stepkit
 from accord.store import exceptions, tables
-from accord.store.xref import XrefConflictError
 
 __all__ = [
     "FLOW",
     "UNMAPPED",
     "Unmapped",
-    "link_resource",
     "open_unmapped",
     "report_unmapped",
     "resolve_mapped",
@@ -47,22 +43,13 @@ UNMAPPED = "psa.approval.unmapped"
 """Failure code of an approval that does not map (the rules route it)."""
 
 
-def link_resource(system: str, connection: str, consultant_id: str, psa_id: str) -> None:
-    """Remember which PSA record a consultant is (a conflict is logged, never raised)."""
-    try:
-        stepkit.link_xref("resource", consultant_id, system, connection, psa_id)
-    except XrefConflictError:
-        # Two PSA users carrying one consultant id: the mapping still holds for this one.
-        logger.warning("resource %s is linked to another %s record", consultant_id, system)
-
-
 @dataclass(frozen=True)
 class Unmapped:
     """An approval that cannot become an event, and why.
 
     Attributes:
         kind: ``timesheet`` or ``expense``.
-        system: The PSA (``kantata``, ``certinia``).
+        system: The PSA's kind (its connector's).
         connection: The PSA's connection.
         psa_id: The approved record's id in the PSA.
         label: How the owner recognises it (a name, a week and a person).
@@ -92,11 +79,11 @@ class Unmapped:
 _FIXES = {
     "project": (
         "provision the project through Accord, or give the PSA project Accord's key "
-        "(Kantata: an external reference, Certinia: Accord_Id__c)"
+        "(see docs/flows/approvals.md for where each PSA keeps it)"
     ),
     "resource": (
-        "give the person's PSA record the consultant id (Kantata: an external reference "
-        "with service_model 'resource', Certinia: the Contact's Accord_Id__c)"
+        "give the person's PSA record the firm's consultant id "
+        "(see docs/flows/approvals.md for where each PSA keeps it)"
     ),
 }
 
