@@ -186,12 +186,16 @@ class BusinessCentralBilling:
 
     # ----------------------------------------------------------------- milestones
     def milestone_amount(self, plan_line: str, milestone_id: str) -> Decimal | None:
-        """The ``lineAmount`` of the project planning line numbered ``plan_line``."""
-        del milestone_id  # the planning line's number is the milestone's own
+        """The ``lineAmount`` of planning line ``plan_line`` when it is the milestone's.
+
+        Lead-to-project writes each line's description as ``<milestone id>: ...``.
+        """
         if _PLAN_LINES not in self._connector.resources():
             return None
         line = self._billing_company().get_by_external_id(_PLAN_LINES, plan_line)
         if line is None or line.get("lineAmount") is None:
+            return None
+        if not str(line.get("description") or "").startswith(f"{milestone_id}:"):
             return None
         return Decimal(str(line["lineAmount"]))
 
