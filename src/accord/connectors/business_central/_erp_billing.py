@@ -40,6 +40,7 @@ from accord.connectors.roles import (
     MilestoneInvoice,
     OpenItem,
     Receivables,
+    collection_feed,
 )
 from accord.connectors.types import RawRecord
 from accord.domain import ErpSystem, Invoice, Payment
@@ -93,15 +94,7 @@ class BusinessCentralBilling:
     # ----------------------------------------------------------------- feeds
     def invoice_changes(self, ids: KnownIds) -> ChangeFeed[Mapped[Invoice] | None]:
         """The default company's changed sales invoices (see the module docstring)."""
-        connector = self._connector
-        return ChangeFeed(
-            name=INVOICES,
-            read=lambda cursor, since, limit: connector.read_page(
-                INVOICES, cursor=cursor, since=since, limit=limit
-            ),
-            describe=lambda record: connector.describe(INVOICES, record),
-            canonical=lambda record: self._invoice(record, ids),
-        )
+        return collection_feed(self._connector, INVOICES, lambda r: self._invoice(r, ids))
 
     def payment_changes(self, ids: KnownIds) -> ChangeFeed[Mapped[Payment] | None] | None:
         """None: payments show as invoice changes (see the module docstring)."""

@@ -32,7 +32,7 @@ from accord.connectors.certinia.mapping import (
     milestone_to_canonical,
     timecard_to_timesheet,
 )
-from accord.connectors.roles import ApprovalKind, ChangeFeed, KnownIds, Mapped
+from accord.connectors.roles import ApprovalKind, ChangeFeed, KnownIds, Mapped, collection_feed
 from accord.connectors.salesforce.records import Lookups, RecordMappingError, canonical_id
 from accord.connectors.types import RawRecord
 from accord.domain import Expense, Invoice, Milestone, MilestoneStatus, System, Timesheet
@@ -94,14 +94,8 @@ class CertiniaBilling:
         return tuple(self._feed(kind, ids) for kind in APPROVALS)
 
     def _feed(self, kind: ApprovalKind, ids: KnownIds) -> ChangeFeed[Approval | None]:
-        connector, resource = self._connector, APPROVALS[kind]
-        return ChangeFeed(
-            name=resource,
-            read=lambda cursor, since, limit: connector.read_page(
-                resource, cursor=cursor, since=since, limit=limit
-            ),
-            describe=lambda record: connector.describe(resource, record),
-            canonical=lambda record: self._approval(record, kind, ids),
+        return collection_feed(
+            self._connector, APPROVALS[kind], lambda record: self._approval(record, kind, ids)
         )
 
     def approval(self, kind: ApprovalKind, record_id: str, ids: KnownIds) -> Approval | None:
@@ -149,15 +143,7 @@ class CertiniaBilling:
     def completed_milestones(self, ids: KnownIds) -> ChangeFeed[Mapped[Milestone] | None]:
         """Changed milestones; the approved, not yet invoiced ones map."""
         del ids  # the page nests the project's Accord_Id__c
-        connector = self._connector
-        return ChangeFeed(
-            name=MILESTONES,
-            read=lambda cursor, since, limit: connector.read_page(
-                MILESTONES, cursor=cursor, since=since, limit=limit
-            ),
-            describe=lambda record: connector.describe(MILESTONES, record),
-            canonical=_milestone,
-        )
+        return collection_feed(self._connector, MILESTONES, _milestone)
 
     def mark_milestone_invoiced(self, milestone: Milestone, *, invoice_id: str, note: str) -> bool:
         """``pse__Invoiced__c = true`` on the milestone (``pse__`` records have no note)."""

@@ -33,17 +33,18 @@ number, status and amount due.
 """
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 from accord.connectors.kantata.connector import KantataConnector
+from accord.connectors.kantata.connector import _parse_time as _time
 from accord.connectors.kantata.mapping import (
     KantataLookups,
     expense_to_canonical,
     milestone_to_canonical,
     timesheet_to_canonical,
 )
-from accord.connectors.roles import ApprovalKind, ChangeFeed, KnownIds, Mapped
+from accord.connectors.roles import ApprovalKind, ChangeFeed, KnownIds, Mapped, collection_feed
 from accord.connectors.types import Page, RawRecord, RecordMeta
 from accord.domain import Expense, Invoice, InvoiceStatus, Milestone, System, Timesheet
 from accord.errors import MappingError
@@ -85,16 +86,6 @@ def timesheet_event_id(submission_id: str) -> str:
 def expense_event_id(expense_id: str) -> str:
     """The key of an expense's approval."""
     return f"kantata:expense:{expense_id}@approved"
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _describe_event(event: RawRecord) -> RecordMeta:
@@ -278,15 +269,7 @@ class KantataBilling:
     # ----------------------------------------------------------------- milestones
     def completed_milestones(self, ids: KnownIds) -> ChangeFeed[Mapped[Milestone] | None]:
         """Changed ``stories``; the completed milestones among them map."""
-        connector = self._connector
-        return ChangeFeed(
-            name=_STORIES,
-            read=lambda cursor, since, limit: connector.read_page(
-                _STORIES, cursor=cursor, since=since, limit=limit
-            ),
-            describe=lambda record: connector.describe(_STORIES, record),
-            canonical=lambda record: self._milestone(record, ids),
-        )
+        return collection_feed(self._connector, _STORIES, lambda r: self._milestone(r, ids))
 
     def _milestone(self, record: RawRecord, ids: KnownIds) -> Mapped[Milestone] | None:
         if record.get("story_type") != "milestone" or record.get("state") != "completed":

@@ -24,10 +24,9 @@ created; an invoice found by its external id first is reported as billed before.
 """
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
-from typing import Final, TypeVar
+from typing import Final
 
 from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.connector import NetSuiteConnector
@@ -46,6 +45,7 @@ from accord.connectors.roles import (
     MilestoneInvoice,
     OpenItem,
     Receivables,
+    collection_feed,
 )
 from accord.connectors.types import RawRecord
 from accord.domain import ErpSystem, Invoice, InvoiceLineKind, Payment
@@ -58,7 +58,6 @@ INVOICES: Final = "invoice"
 """The invoice feed (and record type)."""
 PAYMENTS: Final = "customerPayment"
 """The customer payment feed (and record type)."""
-_T = TypeVar("_T")
 _MAX_ROWS: Final = 1000
 _PAID_IN_FULL: Final = "B"
 """SuiteQL status letter of an invoice paid in full (``CustInvc:B``) [inferred]."""
@@ -108,22 +107,11 @@ class NetSuiteBilling:
     # ----------------------------------------------------------------- feeds
     def invoice_changes(self, ids: KnownIds) -> ChangeFeed[Mapped[Invoice] | None]:
         """Changed invoices, each read in full and mapped (see the module docstring)."""
-        return self._feed(INVOICES, lambda record: self._invoice(record, ids))
+        return collection_feed(self._connector, INVOICES, lambda r: self._invoice(r, ids))
 
     def payment_changes(self, ids: KnownIds) -> ChangeFeed[Mapped[Payment] | None] | None:
         """Changed customer payments, each read in full with the invoices it applies to."""
-        return self._feed(PAYMENTS, lambda record: self._payment(record, ids))
-
-    def _feed(self, resource: str, canonical: Callable[[RawRecord], _T]) -> ChangeFeed[_T]:
-        connector = self._connector
-        return ChangeFeed(
-            name=resource,
-            read=lambda cursor, since, limit: connector.read_page(
-                resource, cursor=cursor, since=since, limit=limit
-            ),
-            describe=lambda record: connector.describe(resource, record),
-            canonical=canonical,
-        )
+        return collection_feed(self._connector, PAYMENTS, lambda r: self._payment(r, ids))
 
     def _customer(self, entity: str, ids: KnownIds) -> tuple[str | None, str | None]:
         """``(customer id, project id)`` of a transaction's entity (a customer or a project)."""
@@ -241,17 +229,7 @@ class NetSuiteBilling:
         return Receivables.of(items, today)
 
     def _suiteql(self, query: str) -> list[RawRecord]:
-        connector = self._connector
-        response = connector.send(
-            "POST",
-            "/query/v1/suiteql",
-            resource=INVOICES,
-            params={"limit": _MAX_ROWS, "offset": 0},
-            json={"q": query},
-            headers={"Prefer": "transient"},
-        )
-        connector.raise_for_status(response, resource=INVOICES)
-        body = connector.json_object(response, resource=INVOICES)
+        body = self._connector.suiteql(query, resource=INVOICES, limit=_MAX_ROWS)
         return [item for item in body.get("items") or () if isinstance(item, dict)]
 
     # ----------------------------------------------------------------- milestones

@@ -10,11 +10,11 @@ events; the vendor's resource names, paging and field names stay in its package.
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from accord.connectors.types import Page, RawRecord, RecordMeta
 
-__all__ = ["ChangeFeed", "Mapped"]
+__all__ = ["ChangeFeed", "Mapped", "PagedSource", "collection_feed"]
 
 T = TypeVar("T")
 
@@ -67,3 +67,36 @@ class Mapped(Generic[T]):
     missing: Mapping[str, str] = field(default_factory=dict)
     context: Mapping[str, object] = field(default_factory=dict)
     key: str | None = None
+
+
+class PagedSource(Protocol):
+    """What :func:`collection_feed` reads: a connector's paged change reads of a resource."""
+
+    def read_page(
+        self,
+        resource: str,
+        *,
+        cursor: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> Page:
+        """One page of ``resource`` (see ``Connector.read_page``)."""
+        ...
+
+    def describe(self, resource: str, record: RawRecord) -> RecordMeta:
+        """A raw record's id and version stamp (see ``Connector.describe``)."""
+        ...
+
+
+def collection_feed(
+    source: PagedSource, resource: str, canonical: Callable[[RawRecord], T]
+) -> ChangeFeed[T]:
+    """The feed of a connector resource's changed records, named for the resource."""
+    return ChangeFeed(
+        name=resource,
+        read=lambda cursor, since, limit: source.read_page(
+            resource, cursor=cursor, since=since, limit=limit
+        ),
+        describe=lambda record: source.describe(resource, record),
+        canonical=canonical,
+    )

@@ -38,15 +38,9 @@ from accord.flows.approvals.resolve import (
     resolve_mapped,
 )
 from accord.flows.approvals.settings import approval_settings
-from accord.flows.capture import (
-    CaptureSpec,
-    PageReader,
-    canonical_event,
-    register_capture,
-    unregister_capture,
-)
+from accord.flows.capture import CaptureSpec, PageReader, canonical_event
 from accord.flows.connections import Connections
-from accord.flows.shared.feeds import ConnectionIds, feed_spec
+from accord.flows.shared.feeds import ConnectionIds, Registrations, feed_spec
 from accord.store.journal import NewEvent
 
 __all__ = [
@@ -70,8 +64,8 @@ RETRY_EVERY = timedelta(seconds=60)
 
 Approval = Mapped[Timesheet | Expense]
 
-_registered: set[tuple[str, str]] = set()
-"""Pairs :func:`enable_approval_capture` registered in this process (to unregister them)."""
+_registered = Registrations()
+"""Pairs :func:`enable_approval_capture` registered in this process."""
 
 
 def approval_events(connection: str, mapped: Approval | None) -> list[NewEvent]:
@@ -211,8 +205,6 @@ def enable_approval_capture(connections: Connections, config_file: Path | None) 
     Returns whether it registered. A broken ``accord.yaml`` is logged, not raised: the API
     still serves, and what uses the connections reports the error where it is needed.
     """
-    for connection, resource in _registered:
-        unregister_capture(connection, resource)
     _registered.clear()
     if config_file is None or not config_file.exists():
         return False
@@ -230,6 +222,5 @@ def enable_approval_capture(connections: Connections, config_file: Path | None) 
         logger.warning("approvals capture not enabled: %s", exc)
         return False
     for spec in specs:
-        register_capture(spec)
-        _registered.add((spec.connection, spec.resource))
+        _registered.register(spec)
     return True

@@ -23,10 +23,10 @@ from accord.errors import ConfigError, UnsupportedOperationError
 from accord.flows import stepkit
 from accord.flows.bill_milestone.settings import milestone_settings
 from accord.flows.bill_milestone.steps import FLOW
-from accord.flows.capture import CaptureSpec, canonical_event, register_capture, unregister_capture
+from accord.flows.capture import CaptureSpec, canonical_event
 from accord.flows.connections import Connections
-from accord.flows.shared.feeds import ConnectionIds, feed_spec
-from accord.flows.shared.finance import open_exception, start_cursor_at_now
+from accord.flows.shared.feeds import ConnectionIds, Registrations, feed_spec
+from accord.flows.shared.finance import open_exception
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store.journal import NewEvent
 
@@ -34,8 +34,8 @@ __all__ = ["enable_milestone_capture", "milestone_events", "milestone_spec"]
 
 logger = logging.getLogger(__name__)
 
-_registered: set[tuple[str, str]] = set()
-"""Pairs :func:`enable_milestone_capture` registered in this process (to unregister them)."""
+_registered = Registrations()
+"""Pairs :func:`enable_milestone_capture` registered in this process."""
 
 
 def _unmappable(connection: str, resource: str, mapped: Mapped[Milestone]) -> None:
@@ -92,8 +92,6 @@ def enable_milestone_capture(connections: Connections, config_file: Path | None)
     The PSA is lead-to-project's (configuration, else the rules). Called by
     ``Services.start`` before capture schedules are applied; returns whether it registered.
     """
-    for connection, resource in _registered:
-        unregister_capture(connection, resource)
     _registered.clear()
     try:
         settings = milestone_settings(config_file)
@@ -110,7 +108,5 @@ def enable_milestone_capture(connections: Connections, config_file: Path | None)
     except UnsupportedOperationError:
         logger.warning("milestone capture not enabled: the PSA connection is not a PSA")
         return False
-    start_cursor_at_now(connection, spec.resource)
-    register_capture(spec)
-    _registered.add((connection, spec.resource))
+    _registered.register(spec, from_now=True)
     return True

@@ -31,11 +31,11 @@ from accord.connectors.roles import ChangeFeed, Mapped
 from accord.domain import Invoice, InvoiceStatus, Payment
 from accord.errors import ConfigError, UnsupportedOperationError
 from accord.flows import stepkit
-from accord.flows.capture import CaptureSpec, canonical_event, register_capture, unregister_capture
+from accord.flows.capture import CaptureSpec, canonical_event
 from accord.flows.cash.settings import cash_settings
 from accord.flows.connections import Connections
-from accord.flows.shared.feeds import ConnectionIds, feed_spec
-from accord.flows.shared.finance import open_exception, resolve_exceptions, start_cursor_at_now
+from accord.flows.shared.feeds import ConnectionIds, Registrations, feed_spec
+from accord.flows.shared.finance import open_exception, resolve_exceptions
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store.journal import NewEvent
 
@@ -57,8 +57,8 @@ OVERLAP = timedelta(seconds=30)
 
 T = TypeVar("T")
 
-_registered: set[tuple[str, str]] = set()
-"""Pairs :func:`enable_cash_capture` registered in this process (to unregister them)."""
+_registered = Registrations()
+"""Pairs :func:`enable_cash_capture` registered in this process."""
 
 
 def unmappable_key(connection: str, resource: str, record_id: str) -> str:
@@ -184,8 +184,6 @@ def enable_cash_capture(connections: Connections, config_file: Path | None) -> b
     Called by ``Services.start`` before capture schedules are applied; returns whether it
     registered anything. Each pair starts polling at the present the first time.
     """
-    for connection, resource in _registered:
-        unregister_capture(connection, resource)
     _registered.clear()
     try:
         settings = cash_settings(config_file)
@@ -206,7 +204,5 @@ def enable_cash_capture(connections: Connections, config_file: Path | None) -> b
             logger.warning("cash capture: connection %s is not an ERP", connection)
             continue
         for spec in specs:
-            start_cursor_at_now(connection, spec.resource)
-            register_capture(spec)
-            _registered.add((connection, spec.resource))
+            _registered.register(spec, from_now=True)
     return bool(_registered)

@@ -18,11 +18,12 @@ from typing_extensions import override
 
 from accord.connectors.roles import ChangeFeed, KnownIds
 from accord.flows import stepkit
-from accord.flows.capture import CaptureSpec
+from accord.flows.capture import CaptureSpec, register_capture, unregister_capture
+from accord.flows.shared.finance import start_cursor_at_now
 from accord.store.journal import NewEvent
 from accord.store.xref import XrefConflictError
 
-__all__ = ["ConnectionIds", "feed_spec"]
+__all__ = ["ConnectionIds", "Registrations", "feed_spec"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +83,30 @@ def feed_spec(
         read=lambda _connector, cursor, since, limit: feed().read(cursor, since, limit),
         describe=lambda record: feed().describe(record),
     )
+
+
+class Registrations:
+    """The capture pairs one flow's enabler registered in this process.
+
+    A role names its feeds, so the pairs of a connection that is gone (or no longer plays
+    the role) cannot be named again to unregister them: the enabler remembers them instead.
+    """
+
+    def __init__(self) -> None:
+        self._pairs: set[tuple[str, str]] = set()
+
+    def clear(self) -> None:
+        """Unregister every pair registered through this object."""
+        for connection, resource in self._pairs:
+            unregister_capture(connection, resource)
+        self._pairs.clear()
+
+    def register(self, spec: CaptureSpec, *, from_now: bool = False) -> None:
+        """Register a pair; ``from_now``: a pair never polled starts at the present."""
+        if from_now:
+            start_cursor_at_now(spec.connection, spec.resource)
+        register_capture(spec)
+        self._pairs.add((spec.connection, spec.resource))
+
+    def __bool__(self) -> bool:
+        return bool(self._pairs)
