@@ -1,4 +1,4 @@
-"""Canonical ids of an approval's project and person, and the exception when one is missing.
+"""The exception of an approval whose project or person Accord cannot tell.
 
 An approved timesheet or expense names its project and its person by PSA ids. Their canonical
 ids are:
