@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from accord.flows import stepkit
+from accord.flows.shared.finance import resolve_exceptions
 from accord.store import exceptions, tables
 
 __all__ = [
@@ -159,12 +160,4 @@ def open_unmapped(connection: str, *, limit: int = 100) -> list[tuple[str, str]]
 
 def resolve_mapped(business_key: str, dedupe_key: str) -> None:
     """Close the open unmapped exception of a record that now maps (after its fix)."""
-    engine = stepkit.engine()
-    with engine.connect() as conn:
-        # A read first: almost every approval maps the first time, and a write would lock.
-        open_ = exceptions.list_(conn, business_key=business_key, status="open", limit=20)
-    if any(e.dedupe_key == dedupe_key for e in open_):
-        with engine.begin() as conn:
-            exceptions.auto_resolve(
-                conn, dedupe_key=dedupe_key, resolution="the approval maps after the fix"
-            )
+    resolve_exceptions(dedupe_key, "the approval maps after the fix", business_key=business_key)

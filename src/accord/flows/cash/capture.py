@@ -80,6 +80,7 @@ def _placed(connection: str, resource: str, mapped: Mapped[T] | None) -> T | Non
     if mapped is None:
         return None
     key = unmappable_key(connection, resource, mapped.record_id)
+    business_key = f"{mapped.kind}:{mapped.canonical_id}"
     if mapped.value is None:
         missing = dict(sorted(mapped.missing.items()))
         open_exception(
@@ -93,7 +94,7 @@ def _placed(connection: str, resource: str, mapped: Mapped[T] | None) -> T | Non
                 "number": mapped.label,
                 "missing": missing,
             },
-            business_key=f"{mapped.kind}:{mapped.canonical_id}",
+            business_key=business_key,
             dedupe_key=key,
             flow=FLOW,
         )
@@ -101,7 +102,7 @@ def _placed(connection: str, resource: str, mapped: Mapped[T] | None) -> T | Non
             "%s %s on %s is unmappable: %s", resource, mapped.record_id, connection, list(missing)
         )
         return None
-    resolve_exceptions(key, f"the {mapped.kind} maps now")
+    resolve_exceptions(key, f"the {mapped.kind} maps now", business_key=business_key)
     return mapped.value
 
 

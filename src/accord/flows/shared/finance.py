@@ -115,8 +115,18 @@ def open_exception(
     return opened.id
 
 
-def resolve_exceptions(dedupe_key: str, resolution: str) -> int:
-    """Resolve the open exception(s) a later success made moot."""
+def resolve_exceptions(dedupe_key: str, resolution: str, *, business_key: str | None = None) -> int:
+    """Resolve the open exception(s) a later success made moot; returns how many.
+
+    With ``business_key`` (the exception's), its open exceptions are read first and nothing
+    is written when none has ``dedupe_key``: a capture mapper calls this for every record
+    that maps, almost always with nothing to resolve, and a write would take the lock.
+    """
+    if business_key is not None:
+        with engine().connect() as conn:
+            current = exceptions.list_(conn, business_key=business_key, status="open", limit=20)
+        if all(e.dedupe_key != dedupe_key for e in current):
+            return 0
     with engine().begin() as conn:
         return exceptions.auto_resolve(conn, dedupe_key=dedupe_key, resolution=resolution)
 
