@@ -4,24 +4,13 @@ Cash and billing (approved timecards and expenses, approved milestones, billing 
 :mod:`accord.connectors.certinia._psa_billing`.
 """
 
-from typing_extensions import override
-
 from accord.connectors.certinia._psa_billing import CertiniaBilling
 from accord.connectors.certinia.connector import CertiniaConnector
 from accord.connectors.roles import Psa
-from accord.rules import Rules
+from accord.connectors.roles.base import RoleBase
 
 __all__ = ["CertiniaPsa"]
 
 
-class CertiniaPsa(CertiniaBilling, Psa):
+class CertiniaPsa(CertiniaBilling, RoleBase[CertiniaConnector], Psa):
     """A Certinia connection (the ``pse__`` objects of a Salesforce org) as a PSA."""
-
-    def __init__(self, connector: CertiniaConnector, rules: Rules) -> None:
-        self._connector = connector
-        self._rules = rules
-
-    @property
-    @override
-    def connection(self) -> str:
-        return self._connector.name

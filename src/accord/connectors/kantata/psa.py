@@ -4,24 +4,13 @@ Cash and billing (approvals from the event feed, completed milestones, invoice s
 :mod:`accord.connectors.kantata._psa_billing`.
 """
 
-from typing_extensions import override
-
 from accord.connectors.kantata._psa_billing import KantataBilling
 from accord.connectors.kantata.connector import KantataConnector
 from accord.connectors.roles import Psa
-from accord.rules import Rules
+from accord.connectors.roles.base import RoleBase
 
 __all__ = ["KantataPsa"]
 
 
-class KantataPsa(KantataBilling, Psa):
+class KantataPsa(KantataBilling, RoleBase[KantataConnector], Psa):
     """A Kantata connection as a PSA."""
-
-    def __init__(self, connector: KantataConnector, rules: Rules) -> None:
-        self._connector = connector
-        self._rules = rules
-
-    @property
-    @override
-    def connection(self) -> str:
-        return self._connector.name

@@ -18,7 +18,7 @@ from accord.connectors.roles.erp import (
     PostingOutcome,
     Receivables,
 )
-from accord.connectors.roles.feeds import ChangeFeed, Mapped, PagedSource, collection_feed
+from accord.connectors.roles.feeds import ChangeFeed, Mapped, collection_feed
 from accord.connectors.roles.psa import ApprovalKind, Psa
 from accord.connectors.roles.xref import KnownIds
 
@@ -35,7 +35,6 @@ __all__ = [
     "Mapped",
     "MilestoneInvoice",
     "OpenItem",
-    "PagedSource",
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",

@@ -10,11 +10,14 @@ events; the vendor's resource names, paging and field names stay in its package.
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from accord.connectors.types import Page, RawRecord, RecordMeta
 
-__all__ = ["ChangeFeed", "Mapped", "PagedSource", "collection_feed"]
+if TYPE_CHECKING:  # the connector base builds on the roles: no import at run time
+    from accord.connectors.base import Connector
+
+__all__ = ["ChangeFeed", "Mapped", "collection_feed"]
 
 T = TypeVar("T")
 
@@ -69,29 +72,10 @@ class Mapped(Generic[T]):
     key: str | None = None
 
 
-class PagedSource(Protocol):
-    """What :func:`collection_feed` reads: a connector's paged change reads of a resource."""
-
-    def read_page(
-        self,
-        resource: str,
-        *,
-        cursor: str | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> Page:
-        """One page of ``resource`` (see ``Connector.read_page``)."""
-        ...
-
-    def describe(self, resource: str, record: RawRecord) -> RecordMeta:
-        """A raw record's id and version stamp (see ``Connector.describe``)."""
-        ...
-
-
 def collection_feed(
-    source: PagedSource, resource: str, canonical: Callable[[RawRecord], T]
+    source: "Connector[Any]", resource: str, canonical: Callable[[RawRecord], T]
 ) -> ChangeFeed[T]:
-    """The feed of a connector resource's changed records, named for the resource."""
+    """The feed of a connector resource's changed records (``read_page``), named for it."""
     return ChangeFeed(
         name=resource,
         read=lambda cursor, since, limit: source.read_page(

@@ -4,24 +4,13 @@ Cash and billing (receivable status on the account):
 :mod:`accord.connectors.salesforce._crm_billing`.
 """
 
-from typing_extensions import override
-
 from accord.connectors.roles import Crm
+from accord.connectors.roles.base import RoleBase
 from accord.connectors.salesforce._crm_billing import SalesforceBilling
 from accord.connectors.salesforce.connector import SalesforceConnector
-from accord.rules import Rules
 
 __all__ = ["SalesforceCrm"]
 
 
-class SalesforceCrm(SalesforceBilling, Crm):
+class SalesforceCrm(SalesforceBilling, RoleBase[SalesforceConnector], Crm):
     """A Salesforce connection as a CRM."""
-
-    def __init__(self, connector: SalesforceConnector, rules: Rules) -> None:
-        self._connector = connector
-        self._rules = rules
-
-    @property
-    @override
-    def connection(self) -> str:
-        return self._connector.name
