@@ -16,8 +16,9 @@ connection to provision in, which connection is the CRM, and the rules file to u
 ``approvals:`` section (:mod:`accord.flows.approvals.settings`): the PSA whose approved time
 and expenses are captured, and how often it is polled; and a ``customer_master:`` section
 (:mod:`accord.flows.customer_master.settings`): what to do with ERP drift of CRM-owned
-customer fields; ``cash:`` and ``milestones:`` (:mod:`accord.flows.cash.settings`): how
-often ERP invoices, payments and PSA milestones are polled; ``governance:``
+customer fields; ``cash:`` (:mod:`accord.flows.cash.settings`) and ``milestones:``
+(:mod:`accord.flows.bill_milestone.settings`): how often ERP invoices, payments and PSA
+milestones are polled; ``governance:``
 (:mod:`accord.governance.settings`): the environment's name and whether rules changes need a
 second admin's approval (off here, as the demo wants); and ``kpis:``
 (:mod:`accord.flows.reporting`): the base currency of the business KPIs and fixed

@@ -40,9 +40,9 @@ _WORKFLOWS: dict[str, str] = {
     "contract.amended": "contract_change",
     "timesheet.approved": "time_to_bill",
     "expense.approved": "time_to_bill",
-    "invoice.posted": "cash_invoice",
-    "invoice.paid": "cash_invoice",
-    "payment.received": "cash_payment",
+    "invoice.posted": "cash",
+    "invoice.paid": "cash",
+    "payment.received": "cash",
     "milestone.completed": "bill_milestone",
     "customer.upserted": "customer_master",
 }

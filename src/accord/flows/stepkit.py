@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import DBOS
 
-from accord.connectors.roles import Erp
+from accord.connectors.roles import Crm, Erp, Psa
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.retries import StepRetry, step_retries
@@ -34,6 +34,7 @@ __all__ = [
     "canonical_of",
     "config_file",
     "connections",
+    "crm",
     "crm_connection",
     "engine",
     "erp",
@@ -41,6 +42,7 @@ __all__ = [
     "link_edge",
     "link_xref",
     "netsuite_currencies",
+    "psa",
     "rules",
     "step_retries",
 ]
@@ -76,6 +78,16 @@ def rules() -> Rules:
 def erp(connection: str) -> Erp:
     """The ERP role of a connection, under the current rules."""
     return connections().connector(connection).as_erp(rules())
+
+
+def psa(connection: str) -> Psa:
+    """The PSA role of a connection, under the current rules."""
+    return connections().connector(connection).as_psa(rules())
+
+
+def crm(connection: str) -> Crm:
+    """The CRM role of a connection, under the current rules."""
+    return connections().connector(connection).as_crm(rules())
 
 
 def crm_connection() -> str:

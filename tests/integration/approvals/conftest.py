@@ -122,7 +122,7 @@ class Approvals:
 
     # ------------------------------------------------------------------ capture
     def spec(self, system: str, resource: str | None = None) -> CaptureSpec:
-        specs = approval_specs(system, system)
+        specs = approval_specs(system)
         return next(s for s in specs if resource is None or s.resource == resource)
 
     def poll(

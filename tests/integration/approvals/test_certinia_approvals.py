@@ -4,8 +4,8 @@ from decimal import Decimal
 
 from tests.integration.approvals.conftest import unique
 
-from accord.flows.approvals.certinia import EXPENSES, TIMECARDS
-
+TIMECARDS = "pse__Timecard_Header__c"  # the Certinia PSA role's approval feeds
+EXPENSES = "pse__Expense__c"
 WEEK = "2026-11-16"  # a Monday
 
 

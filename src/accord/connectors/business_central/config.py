@@ -72,6 +72,11 @@ class BusinessCentralConfig(ConnectorConfig):
     extension_api: str = Field(default="", pattern=r"^([a-z0-9]+/[a-z0-9]+/v\d+\.\d+)?$")
     """Route of the Accord extension's API pages (``accord/psa/v1.0``, from the setup kit) on a
     real tenant; empty: the standard route serves them (the sandbox emulates it so)."""
+    milestone_line_type: str = "Item"
+    """``lineType`` of a milestone invoice's line (``Item``, ``Account``, ``Resource`` ...)."""
+    milestone_line_object: str | None = None
+    """``lineObjectNumber`` of that line (an item or G/L account number), when the company
+    needs one; the sandbox does not."""
     rate_per_s: float = Field(default=10.0, gt=0)
     """BC allows 6,000 requests per 5 minutes per principal: 20/s; leave headroom."""
     concurrency: int = Field(default=5, ge=1, le=100)

@@ -25,6 +25,9 @@ tell what BC holds. Hence, per :class:`~accord.connectors.roles.PostingBatch`:
 
 Two calls for the *same* batch must not overlap (the caller holds a lease on the batch id);
 calls for different batches may run at once.
+
+Cash and billing (invoices, receivables, milestone invoices):
+:mod:`accord.connectors.business_central._erp_billing`.
 """
 
 import asyncio
@@ -38,6 +41,7 @@ from typing import Any, Final
 from typing_extensions import override
 
 from accord.connectors.budget import slot_held
+from accord.connectors.business_central._erp_billing import BusinessCentralBilling
 from accord.connectors.business_central.connector import BusinessCentralConnector
 from accord.connectors.business_central.mapping import (
     BusinessCentralLookups,
@@ -86,7 +90,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class BusinessCentralErp(Erp):
+class BusinessCentralErp(BusinessCentralBilling, Erp):
     """A Business Central connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: BusinessCentralConnector, rules: Rules) -> None:
@@ -102,14 +106,6 @@ class BusinessCentralErp(Erp):
     def record_type(self, kind: PostingKind) -> str:
         del kind  # time and expenses are both project journal lines
         return f"{ErpSystem.BUSINESS_CENTRAL.value}:journalLine"
-
-    def _entities(self) -> list[str]:
-        """Legal entities the rules book on this connection (one BC company each)."""
-        return [
-            code
-            for code, entity in self._rules.spec.legal_entities.items()
-            if entity.erp is ErpSystem.BUSINESS_CENTRAL and entity.connection == self.connection
-        ]
 
     # ----------------------------------------------------------------- projects, periods
     @override

@@ -15,8 +15,12 @@ by that resource's pages.
 
 from decimal import Decimal
 
+from typing_extensions import override
+
 from accord.connectors.certinia.config import CertiniaConfig
+from accord.connectors.roles import Psa
 from accord.connectors.salesforce.rest import SalesforceRestConnector, SObjectSpec
+from accord.rules import Rules
 
 __all__ = ["DAYS", "OBJECTS", "CertiniaConnector"]
 
@@ -229,3 +233,11 @@ class CertiniaConnector(SalesforceRestConnector[CertiniaConfig]):
             if role:
                 rates.setdefault(str(role), Decimal(str(row["pse__Suggested_Bill_Rate__c"])))
         return rates
+
+    @override
+    def as_psa(self, rules: Rules) -> Psa:
+        """This connection in the PSA role (see :mod:`accord.connectors.certinia.psa`)."""
+        # psa.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.certinia.psa import CertiniaPsa  # noqa: PLC0415
+
+        return CertiniaPsa(self, rules)

@@ -28,6 +28,7 @@ from accord.connectors.base import Connector
 from accord.connectors.kantata.auth import build_kantata_auth, kantata_authorization
 from accord.connectors.kantata.config import KantataConfig
 from accord.connectors.kantata.errors import translate
+from accord.connectors.roles import Psa
 from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
 from accord.errors import (
     ConflictError,
@@ -36,6 +37,7 @@ from accord.errors import (
     PermanentError,
     UnsupportedOperationError,
 )
+from accord.rules import Rules
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -427,6 +429,15 @@ class KantataConnector(Connector[KantataConfig]):
                 resource="external_references",
             )
         return refs[0]
+
+    # ----------------------------------------------------------------- roles
+    @override
+    def as_psa(self, rules: Rules) -> Psa:
+        """This connection in the PSA role (see :mod:`accord.connectors.kantata.psa`)."""
+        # psa.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.kantata.psa import KantataPsa  # noqa: PLC0415
+
+        return KantataPsa(self, rules)
 
     # ----------------------------------------------------------------- change capture
     def read_events(

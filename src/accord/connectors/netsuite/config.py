@@ -85,6 +85,9 @@ class NetSuiteConfig(ConnectorConfig):
         default_factory=lambda: dict(DEFAULT_EXPENSE_CATEGORIES)
     )
     """Canonical expense category (``travel`` ...) -> the account's expense category id."""
+    milestone_item_id: str = Field(default="1", min_length=1)
+    """Service item id of a milestone invoice line: the sandbox account's [inferred]. A real
+    account bills milestones with its own service item."""
     rate_per_s: float = Field(default=5.0, gt=0)
     concurrency: int = Field(default=4, ge=1)
     """Keep below the account's limit (5 on a shared tier, +10 per SuiteCloud Plus licence),

@@ -151,16 +151,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         if conditions:
             query += " WHERE " + " AND ".join(conditions)
         query += " ORDER BY lastmodifieddate ASC, id ASC"
-        response = self.send(
-            "POST",
-            "/query/v1/suiteql",
-            resource=resource,
-            params={"limit": size, "offset": 0},
-            json={"q": query},
-            headers={"Prefer": "transient"},
-        )
-        self.raise_for_status(response, resource=resource)
-        body = self.json_object(response, resource=resource)
+        body = self.suiteql(query, resource=resource, limit=size)
         records = [
             {k: v for k, v in item.items() if k != "links"}
             for item in body.get("items", [])
@@ -180,6 +171,23 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
             next_cursor = f"{last.get('lastmodifieddate')}|{last.get('id')}"
             _decode_cursor(next_cursor)  # a row without both columns cannot be paged past
         return Page(records=records, next_cursor=next_cursor, high_watermark=watermark)
+
+    def suiteql(self, query: str, *, resource: str, limit: int = MAX_PAGE_SIZE) -> RawRecord:
+        """One SuiteQL page (the first ``limit`` rows) of ``query``: the answer's body.
+
+        ``query`` must hold no caller text (SuiteQL has no bind parameters): only constants
+        and validated values. ``resource`` names the call in errors and metrics.
+        """
+        response = self.send(
+            "POST",
+            "/query/v1/suiteql",
+            resource=resource,
+            params={"limit": limit, "offset": 0},
+            json={"q": query},
+            headers={"Prefer": "transient"},
+        )
+        self.raise_for_status(response, resource=resource)
+        return self.json_object(response, resource=resource)
 
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:

@@ -12,6 +12,8 @@
   call always waits at the budget when a slot frees). The PUT is the idempotent upsert: a
   posting sent twice books once. An expense report belongs to its employee's subsidiary
   (NetSuite refuses another), so the employee is read first (cached).
+- Cash and billing (invoices and payments, receivables, milestone invoices):
+  :mod:`accord.connectors.netsuite._erp_billing`.
 """
 
 import asyncio
@@ -26,6 +28,8 @@ from typing_extensions import override
 from accord.connectors.aio import AsyncWire
 from accord.connectors.budget import slot_held
 from accord.connectors.cache import TtlCache
+from accord.connectors.netsuite._erp_billing import NetSuiteBilling
+from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.netsuite.mapping import (
@@ -62,7 +66,6 @@ _RECORD_TYPES: Final = {"time": "timeBill", "expense": "expenseReport"}
 _REFERENCE_TTL_S: Final = 300.0
 
 _employees = TtlCache()
-_currencies = TtlCache()
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
@@ -83,7 +86,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class NetSuiteErp(Erp):
+class NetSuiteErp(NetSuiteBilling, Erp):
     """A NetSuite connection as an ERP; ``rules`` place entities, practices and regions."""
 
     def __init__(self, connector: NetSuiteConnector, rules: Rules) -> None:
@@ -222,7 +225,7 @@ class NetSuiteErp(Erp):
         legal_entity = batch.project.legal_entity
         lookups = NetSuiteLookups(
             subsidiaries={legal_entity: employee["subsidiary"]},
-            currencies=self._currencies(),
+            currencies=currency_ids(self._connector),
             expense_categories=self.config.expense_categories,
             records=records,
         )
@@ -273,17 +276,6 @@ class NetSuiteErp(Erp):
                 reason="resource_unknown",
             )
         return employee
-
-    def _currencies(self) -> dict[str, str]:
-        def load() -> dict[str, str]:
-            page = self._connector.read_page("currency", limit=200)
-            return {
-                str(r.get("symbol") or r.get("name")): str(r.get("id"))
-                for r in page.records
-                if r.get("id") is not None
-            }
-
-        return _currencies.get_or_load(self.where, _REFERENCE_TTL_S, load)
 
     def _pool(self) -> ThreadPoolExecutor:
         """One pool per connection and process, shared by every batch (module docstring)."""

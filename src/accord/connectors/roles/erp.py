@@ -12,23 +12,30 @@ Refusals are :class:`~accord.errors.PermanentError` (usually
 """
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from decimal import Decimal
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-from accord.domain import BillingModel, Expense, TimeEntry
+from accord.connectors.roles.feeds import ChangeFeed, Mapped
+from accord.connectors.roles.xref import KnownIds
+from accord.domain import BillingModel, Expense, Invoice, Milestone, Payment, TimeEntry
 from accord.errors import ConnectorError
 
 __all__ = [
     "AsyncPoster",
+    "BilledInvoice",
     "CallGate",
     "EntryPosting",
     "Erp",
     "ErpProject",
+    "MilestoneInvoice",
+    "OpenItem",
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
+    "Receivables",
 ]
 
 PostingKind = Literal["time", "expense"]
@@ -149,6 +156,97 @@ class AsyncPoster(Protocol):
         ...
 
 
+# --- cash and billing ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OpenItem:
+    """One posted invoice of a customer, as far as its receivables go.
+
+    Attributes:
+        remaining: What is still due on it (zero when paid).
+        due: Its due date, if it has one.
+        order: What orders invoices by recency (posting date, then number or id).
+        number: Its number, if any.
+    """
+
+    remaining: Decimal
+    due: dt.date | None
+    order: tuple[str, str]
+    number: str | None
+
+
+@dataclass(frozen=True)
+class Receivables:
+    """A customer's receivables in one ERP, as of a day.
+
+    Attributes:
+        balance: Sum of what is still due on its posted invoices.
+        overdue: The part of ``balance`` past its due date.
+        count: Invoices with something still due.
+        posted: Posted invoices (open or paid).
+        last_number: Number of the latest posted invoice (by date, then id), if any.
+    """
+
+    balance: Decimal
+    overdue: Decimal
+    count: int
+    posted: int = 0
+    last_number: str | None = None
+
+    @classmethod
+    def of(cls, items: Iterable[OpenItem], today: dt.date) -> Self:
+        """The receivables of a customer's posted invoices (exact sums), as of ``today``."""
+        rows = list(items)
+        open_rows = [r for r in rows if r.remaining > 0]
+        latest = max(rows, key=lambda r: r.order, default=None)
+        return cls(
+            balance=sum((r.remaining for r in open_rows), Decimal(0)),
+            overdue=sum(
+                (r.remaining for r in open_rows if r.due is not None and r.due < today),
+                Decimal(0),
+            ),
+            count=len(open_rows),
+            posted=len(rows),
+            last_number=latest.number if latest else None,
+        )
+
+
+@dataclass(frozen=True)
+class MilestoneInvoice:
+    """A completed milestone to invoice (see :meth:`Erp.bill_milestone`).
+
+    Attributes:
+        invoice_id: The canonical id of the invoice (``MS-<milestone id>``): its idempotency
+            key, and the id the invoice maps back to when it is read again.
+        milestone: The milestone; its amount is what is billed.
+        customer: The ERP's id of the customer billed (from xref).
+        project: The ERP's id of the milestone's project (from xref).
+        invoice_date: The invoice's date.
+    """
+
+    invoice_id: str
+    milestone: Milestone
+    customer: str
+    project: str
+    invoice_date: dt.date
+
+
+@dataclass(frozen=True)
+class BilledInvoice:
+    """What the ERP holds for a milestone invoice after :meth:`Erp.bill_milestone`.
+
+    Attributes:
+        erp_id: The ERP's id of the invoice.
+        number: Its document number, if the ERP gave it one.
+        created: This call created it.
+        billed_now: This call created or posted it (``False``: it was billed before).
+    """
+
+    erp_id: str
+    number: str | None
+    created: bool
+    billed_now: bool
+
+
 @runtime_checkable
 class Erp(Protocol):
     """An ERP in canonical terms (see the module docstring)."""
@@ -202,4 +300,48 @@ class Erp(Protocol):
 
     def poster(self, gate: CallGate) -> AsyncPoster:
         """A poster for the connection's dispatcher: every call it sends passes ``gate``."""
+
+    # --- cash and billing: milestone invoices, invoices and payments, receivables ---------
+    def invoice_changes(self, ids: KnownIds) -> ChangeFeed[Mapped[Invoice] | None]:
+        """Invoices posted, part paid or paid since a cursor (one change per version).
+
+        Drafts map to ``None``; an invoice whose customer (or a line's project) Accord does
+        not know maps with ``missing`` naming each piece.
+        """
+        ...
+
+    def payment_changes(self, ids: KnownIds) -> ChangeFeed[Mapped[Payment] | None] | None:
+        """Customer payments received since a cursor, with the invoices they pay.
+
+        ``None`` when the ERP shows a received payment only as its invoices' new amount due
+        (their :meth:`invoice_changes`).
+        """
+        ...
+
+    def receivables(self, customer: str, legal_entity: str, *, today: dt.date) -> Receivables:
+        """A customer's receivables (the ERP's id ``customer``, in ``legal_entity``) now."""
+        ...
+
+    def milestone_amount(self, plan_line: str, milestone_id: str) -> Decimal | None:
+        """A milestone's amount in the ERP's billing plan, or ``None`` when it has none there.
+
+        ``plan_line`` is the opaque id of the plan's line that lead-to-project recorded
+        (xref ``erp_milestone``).
+        """
+        ...
+
+    def bill_milestone(self, request: MilestoneInvoice, ids: KnownIds) -> BilledInvoice:
+        """Invoice a completed milestone and post the invoice, exactly once.
+
+        An invoice the ERP already holds under ``request.invoice_id`` (billed earlier, or
+        left as a draft by a refused post) is never created again: it is posted if it is
+        not yet, and reported. The invoice's canonical id is recorded through ``ids`` before
+        it is posted, so that it maps back to it when read. Two calls for the *same* invoice
+        must not run at the same time (the caller serialises them); a retry is safe.
+
+        Raises:
+            PermanentError: The ERP refused the invoice or its post (``period_closed``,
+                ``customer_invalid`` ...); a draft may be left behind, posted by the retry.
+            ConflictError: Accord links the invoice id to another ERP record.
+        """
         ...
