@@ -32,7 +32,7 @@ from typing_extensions import override
 from accord.connectors.budget import Budget, LocalBudget
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import build_client, translate_http_error, translate_transport_error
-from accord.connectors.roles import Erp
+from accord.connectors.roles import Crm, Erp, Psa
 from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
 from accord.errors import ConnectorError, PermanentError, UnsupportedOperationError
 from accord.rules import Rules
@@ -261,6 +261,24 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         """
         del rules
         raise UnsupportedOperationError(f"{self.kind} is not an ERP", connector=self.name)
+
+    def as_psa(self, rules: Rules) -> Psa:
+        """This connection in the PSA role (:class:`~accord.connectors.roles.Psa`).
+
+        Raises:
+            UnsupportedOperationError: The system does not play the PSA role.
+        """
+        del rules
+        raise UnsupportedOperationError(f"{self.kind} is not a PSA", connector=self.name)
+
+    def as_crm(self, rules: Rules) -> Crm:
+        """This connection in the CRM role (:class:`~accord.connectors.roles.Crm`).
+
+        Raises:
+            UnsupportedOperationError: The system does not play the CRM role.
+        """
+        del rules
+        raise UnsupportedOperationError(f"{self.kind} is not a CRM", connector=self.name)
 
     def close(self) -> None:
         """Close the HTTP client and its connections."""

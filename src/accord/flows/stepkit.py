@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import DBOS
 
-from accord.connectors.roles import Erp
+from accord.connectors.roles import Crm, Erp, Psa
 from accord.errors import is_retryable
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
@@ -32,6 +32,7 @@ __all__ = [
     "canonical_of",
     "config_file",
     "connections",
+    "crm",
     "crm_connection",
     "engine",
     "erp",
@@ -39,6 +40,7 @@ __all__ = [
     "link_edge",
     "link_xref",
     "netsuite_currencies",
+    "psa",
     "rules",
 ]
 
@@ -76,6 +78,16 @@ def rules() -> Rules:
 def erp(connection: str) -> Erp:
     """The ERP role of a connection, under the current rules."""
     return connections().connector(connection).as_erp(rules())
+
+
+def psa(connection: str) -> Psa:
+    """The PSA role of a connection, under the current rules."""
+    return connections().connector(connection).as_psa(rules())
+
+
+def crm(connection: str) -> Crm:
+    """The CRM role of a connection, under the current rules."""
+    return connections().connector(connection).as_crm(rules())
 
 
 def crm_connection() -> str:

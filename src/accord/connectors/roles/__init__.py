@@ -5,6 +5,7 @@ implementation (``Connector.as_erp`` ...). Flows and APIs speak only to roles: a
 field names, bodies, error wording and ids never leave its package.
 """
 
+from accord.connectors.roles.crm import Crm
 from accord.connectors.roles.erp import (
     EntryPosting,
     Erp,
@@ -14,13 +15,16 @@ from accord.connectors.roles.erp import (
     PostingOutcome,
 )
 from accord.connectors.roles.feeds import ChangeFeed
+from accord.connectors.roles.psa import Psa
 
 __all__ = [
     "ChangeFeed",
+    "Crm",
     "EntryPosting",
     "Erp",
     "ErpProject",
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
+    "Psa",
 ]
