@@ -33,7 +33,15 @@ from accord.connectors.budget import Budget, LocalBudget
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import build_client, translate_http_error, translate_transport_error
 from accord.connectors.roles import Crm, Erp, Psa
-from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
+from accord.connectors.types import (
+    Clock,
+    Page,
+    RawRecord,
+    RecordMeta,
+    ReferenceList,
+    WriteResult,
+    utc_now,
+)
 from accord.errors import ConnectorError, PermanentError, UnsupportedOperationError
 from accord.rules import Rules
 
@@ -248,6 +256,15 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         Raises :class:`~accord.errors.UnsupportedOperationError` unless overridden.
         """
         raise UnsupportedOperationError(connector=self.name, resource=resource)
+
+    def discover(self) -> list[ReferenceList]:
+        """The values this system offers for the ids Accord's settings hold (reads only).
+
+        ``accord connections discover NAME`` shows them, so that an operator can set a
+        connection's ids (a billing item, expense categories) and the rules' (departments,
+        classes) from what the system really has. A few bounded reads; none by default.
+        """
+        return []
 
     # ----------------------------------------------------------------- lifecycle
     # ----------------------------------------------------------------- roles

@@ -51,6 +51,18 @@ _CONCURRENCY_BODY = {
 """Verbatim 429 detail (reference section 4.3)."""
 _STANDARD_CURRENCY_IDS = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
 """[inferred] internal ids of the currencies a new US OneWorld account starts with."""
+_SERVICE_ITEMS = {"1": ("PS-SERVICES", "Professional Services")}
+"""[inferred] the firm's service item(s) billing lines carry (Accord's default billing item)."""
+_EXPENSE_CATEGORIES = {
+    "1": "Travel",
+    "2": "Lodging",
+    "3": "Meals",
+    "4": "Mileage",
+    "5": "Software",
+    "6": "Supplies",
+    "7": "Other",
+}
+"""[inferred] the account's expense categories, with the ids Accord's defaults name."""
 
 
 def _resource(body: dict[str, Any], kind: str) -> JSONResponse:
@@ -160,7 +172,10 @@ class NetSuiteEmulator(Emulator):
 
     @override
     def seed_firm(self, firm: Firm) -> None:
-        """Load subsidiaries, departments, classes, currencies, employees and periods.
+        """Load the reference lists, employees and accounting periods of the firm.
+
+        Reference lists: subsidiaries, departments, classes, currencies, service items and
+        expense categories.
 
         Only legal entities kept on NetSuite (``erp == "netsuite"``) become subsidiaries, so a
         posting for a Business Central entity is refused here as it would be in production.
@@ -198,6 +213,7 @@ class NetSuiteEmulator(Emulator):
                 },
                 record_id=e.netsuite_subsidiary_id,
             )
+        self._seed_items_and_categories()
         departments = {p.code: p.netsuite_department_id for p in firm.practices}
         for p in firm.practices:
             book.seed(
@@ -236,6 +252,21 @@ class NetSuiteEmulator(Emulator):
             book.seed_period(period.period)
             if period.status == "closed" and period.legal_entity in subsidiary_of:
                 self.periods[(period.legal_entity, period.period)] = "closed"
+
+    def _seed_items_and_categories(self) -> None:
+        """Service items and expense categories: account-level lists, not the firm's."""
+        for item_id, (code, label) in _SERVICE_ITEMS.items():
+            self.book.seed(
+                "serviceItem",
+                {"itemId": code, "displayName": label, "itemType": "Service", "isInactive": False},
+                record_id=item_id,
+            )
+        for category_id, label in _EXPENSE_CATEGORIES.items():
+            self.book.seed(
+                "expenseCategory",
+                {"name": label, "description": label, "isInactive": False},
+                record_id=category_id,
+            )
 
     def _now(self) -> datetime:
         # Late-bound so that replacing self.clock after construction takes effect.

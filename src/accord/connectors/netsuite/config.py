@@ -10,7 +10,17 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from accord.connectors.config import ConnectorConfig
 
-__all__ = ["DEFAULT_EXPENSE_CATEGORIES", "NetSuiteConfig", "SigningAlgorithm"]
+__all__ = [
+    "DEFAULT_BILLING_ITEM",
+    "DEFAULT_EXPENSE_CATEGORIES",
+    "NetSuiteConfig",
+    "SigningAlgorithm",
+]
+
+DEFAULT_BILLING_ITEM = "1"
+"""Service item of billing-plan (sales order) lines when the connection names none: the sandbox
+account's "Professional Services" item [inferred]. A real account has its own: list them with
+``accord connections discover NAME`` and set ``billing_item`` in ``accord.yaml``."""
 
 DEFAULT_EXPENSE_CATEGORIES: dict[str, str] = {
     "travel": "1",
@@ -63,6 +73,8 @@ class NetSuiteConfig(ConnectorConfig):
         default_factory=lambda: dict(DEFAULT_EXPENSE_CATEGORIES)
     )
     """Canonical expense category (``travel`` ...) -> the account's expense category id."""
+    billing_item: str = Field(default=DEFAULT_BILLING_ITEM, min_length=1)
+    """Internal id of the service item billing-plan lines (sales order items) carry."""
     rate_per_s: float = Field(default=5.0, gt=0)
     concurrency: int = Field(default=4, ge=1)
     """Keep below the account's limit (5 on a shared tier, +10 per SuiteCloud Plus licence),

@@ -23,13 +23,13 @@ from typing import Any, Final
 from typing_extensions import override
 
 from accord.connectors.cache import TtlCache
-from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.netsuite.mapping import (
     NetSuiteLookups,
     expense_report_from_canonical,
     time_bill_from_canonical,
 )
+from accord.connectors.netsuite.masters import REFERENCE_TTL_S, NetSuiteMasterData
 from accord.connectors.roles import (
     EntryPosting,
     Erp,
@@ -54,10 +54,8 @@ _ACTIVE: Final = "2"
 """``entityStatus`` In Progress: the only NetSuite status that takes new time."""
 _STATUS: Final = {"1": "Closed", "2": "In Progress", "3": "Not Awarded", "4": "Pending"}
 _RECORD_TYPES: Final = {"time": "timeBill", "expense": "expenseReport"}
-_REFERENCE_TTL_S: Final = 300.0
 
 _employees = TtlCache()
-_currencies = TtlCache()
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
@@ -78,7 +76,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class NetSuiteErp(Erp):
+class NetSuiteErp(NetSuiteMasterData, Erp):
     """A NetSuite connection as an ERP; ``rules`` place entities, practices and regions."""
 
     def __init__(self, connector: NetSuiteConnector, rules: Rules) -> None:
@@ -90,11 +88,6 @@ class NetSuiteErp(Erp):
     @override
     def connection(self) -> str:
         return self._connector.name
-
-    @property
-    def config(self) -> NetSuiteConfig:
-        """The connection's configuration."""
-        return self._connector.config
 
     @override
     def record_type(self, kind: PostingKind) -> str:
@@ -236,7 +229,7 @@ class NetSuiteErp(Erp):
                 return None
             return {"id": str(found["id"]), "subsidiary": _ref(found, "subsidiary") or ""}
 
-        employee = _employees.get_or_load((self._where, resource_id), _REFERENCE_TTL_S, load)
+        employee = _employees.get_or_load((self._where, resource_id), REFERENCE_TTL_S, load)
         if employee is None:
             message = f"no ERP employee for resource {resource_id}"
             raise PermanentError(
@@ -248,17 +241,6 @@ class NetSuiteErp(Erp):
                 reason="resource_unknown",
             )
         return employee
-
-    def _currencies(self) -> dict[str, str]:
-        def load() -> dict[str, str]:
-            page = self._connector.read_page("currency", limit=200)
-            return {
-                str(r.get("symbol") or r.get("name")): str(r.get("id"))
-                for r in page.records
-                if r.get("id") is not None
-            }
-
-        return _currencies.get_or_load(self._where, _REFERENCE_TTL_S, load)
 
     def _pool(self) -> ThreadPoolExecutor:
         """One pool per connection and process, shared by every batch (module docstring)."""

@@ -5,26 +5,52 @@ implementation (``Connector.as_erp`` ...). Flows and APIs speak only to roles: a
 field names, bodies, error wording and ids never leave its package.
 """
 
-from accord.connectors.roles.crm import Crm
+from accord.connectors.roles.crm import Crm, CrmAccount, CrmOpportunity, DealLine, MergedAccount
 from accord.connectors.roles.erp import (
+    BillingPlan,
+    BillingPlanLine,
+    BillingPlanResult,
+    BillingTerms,
+    CustomerBooking,
     EntryPosting,
     Erp,
+    ErpCustomer,
+    ErpCustomerChange,
     ErpProject,
+    ErpProjectPlan,
+    KnownIds,
     PostingBatch,
     PostingKind,
     PostingOutcome,
+    address_text,
 )
 from accord.connectors.roles.feeds import ChangeFeed
-from accord.connectors.roles.psa import Psa
+from accord.connectors.roles.psa import ProjectTerms, Psa, PsaProjectPlan
 
 __all__ = [
+    "BillingPlan",
+    "BillingPlanLine",
+    "BillingPlanResult",
+    "BillingTerms",
     "ChangeFeed",
     "Crm",
+    "CrmAccount",
+    "CrmOpportunity",
+    "CustomerBooking",
+    "DealLine",
     "EntryPosting",
     "Erp",
+    "ErpCustomer",
+    "ErpCustomerChange",
     "ErpProject",
+    "ErpProjectPlan",
+    "KnownIds",
+    "MergedAccount",
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
+    "ProjectTerms",
     "Psa",
+    "PsaProjectPlan",
+    "address_text",
 ]

@@ -10,11 +10,11 @@ events; the vendor's resource names, paging and field names stay in its package.
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from accord.connectors.types import Page, RawRecord, RecordMeta
 
-__all__ = ["ChangeFeed"]
+__all__ = ["ChangeFeed", "Collection", "collection_feed"]
 
 T = TypeVar("T")
 
@@ -35,3 +35,36 @@ class ChangeFeed(Generic[T]):
     read: Callable[[str | None, datetime | None, int | None], Page]
     describe: Callable[[RawRecord], RecordMeta]
     canonical: Callable[[RawRecord], T]
+
+
+class Collection(Protocol):
+    """What :func:`collection_feed` needs of a connector: its paged reads and ``describe``."""
+
+    def read_page(
+        self,
+        resource: str,
+        *,
+        cursor: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> Page:
+        """One page of ``resource``."""
+        ...
+
+    def describe(self, resource: str, record: RawRecord) -> RecordMeta:
+        """A raw record's id and version stamp."""
+        ...
+
+
+def collection_feed(
+    connector: Collection, resource: str, canonical: Callable[[RawRecord], T]
+) -> ChangeFeed[T]:
+    """The feed of one collection of a connector: its pages, named after the resource."""
+
+    def read(cursor: str | None, since: datetime | None, limit: int | None) -> Page:
+        return connector.read_page(resource, cursor=cursor, since=since, limit=limit)
+
+    def describe(record: RawRecord) -> RecordMeta:
+        return connector.describe(resource, record)
+
+    return ChangeFeed(name=resource, read=read, describe=describe, canonical=canonical)
