@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import httpx
 from typing_extensions import override
@@ -71,6 +71,10 @@ class Connector(ABC, Generic[ConnectorConfigT]):
     """The connector kind; also its entry-point name (``netsuite``, ``salesforce`` ...)."""
     config_model: ClassVar[type[ConnectorConfig]]
     """The ``ConnectorConfig`` subclass that ``accord.yaml`` connections of this kind load into."""
+    webhook_scheme: ClassVar[Literal["signed", "subscription"]] = "signed"
+    """How the system's webhooks reach ``/hooks/{connection}``: ``signed`` CloudEvents (Accord's
+    HMAC scheme), or ``subscription`` notifications that carry no data (a validation-token
+    handshake, ``clientState``, then a capture run of each notified resource)."""
 
     def __init__(
         self,

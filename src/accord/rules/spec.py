@@ -207,6 +207,13 @@ class LegalEntitySpec(_Spec):
     bc_company: Name | None = None
     """Business Central company name or id (``None`` when the entity is on NetSuite)."""
 
+    @property
+    def erp_book(self) -> tuple[str, str]:
+        """What the entity is in its ERP and its id there: ``("subsidiary", "2")`` ..."""
+        if self.erp is ErpSystem.BUSINESS_CENTRAL:
+            return "company", self.bc_company or ""
+        return "subsidiary", self.netsuite_subsidiary_id or ""
+
     @model_validator(mode="after")
     def _check_erp_ids(self) -> Self:
         if self.erp is ErpSystem.NETSUITE and self.netsuite_subsidiary_id is None:

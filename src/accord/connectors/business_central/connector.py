@@ -99,6 +99,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
 
     kind = "business_central"
     config_model = BusinessCentralConfig
+    webhook_scheme = "subscription"
 
     def __init__(
         self,
@@ -501,9 +502,8 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             lists.append(
                 ReferenceList(
                     f"Dimension {code} ({dim.get('displayName') or code})",
-                    "rules: business_central.department / region names a dimension; "
-                    "practices.<code>.bc_department_code and regions.<code>.bc_area_code "
-                    "name its values",
+                    "rules: practices.<code>.bc_department_code, regions.<code>.bc_area_code "
+                    "(business_central.department / region name the dimensions)",
                     tuple(
                         ReferenceValue(str(v.get("code")), str(v.get("displayName") or ""))
                         for v in dim.get("dimensionValues") or ()

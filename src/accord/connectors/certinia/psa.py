@@ -30,6 +30,7 @@ from accord.connectors.roles import ProjectTerms, Psa, PsaProjectPlan
 from accord.connectors.salesforce.mapping import account_to_customer
 from accord.connectors.types import WriteResult
 from accord.domain import Customer, Milestone, Project, ProjectStatus, System
+from accord.errors import NotFoundError
 
 __all__ = ["CertiniaPsa"]
 
@@ -159,7 +160,18 @@ class CertiniaPsa(Psa):
 
     @override
     def project(self, psa_id: str) -> Project:
-        return project_to_canonical(self._connector.get(_PROJECT, psa_id))
+        # A GET answers no relationship fields (account, region and practice codes): read the
+        # project with the fields its change pages select.
+        if not psa_id.isalnum():
+            raise NotFoundError(connector=self.connection, resource=_PROJECT)
+        fields = ", ".join(self._connector.select_fields(_PROJECT))
+        rows = self._connector.query(
+            f"SELECT {fields} FROM {_PROJECT} WHERE Id = '{psa_id}'",  # noqa: S608 - id checked
+            resource=_PROJECT,
+        )
+        if not rows:
+            raise NotFoundError(connector=self.connection, resource=_PROJECT, external_id=psa_id)
+        return project_to_canonical(rows[0])
 
     # ----------------------------------------------------------------- customers
     @override

@@ -65,6 +65,7 @@ class CrmAccount:
         id: Its canonical id (also when it does not map).
         name: Its name, for people (the CRM id when it has none).
         parent_crm_id: The CRM's id of its parent account, if any.
+        parent_id: The parent's canonical id as far as the CRM can tell, if it has one.
         customer: The canonical customer, or ``None`` when it does not map. Its ``parent_id``
             is the parent's canonical id as far as the CRM alone can tell (a caller that knows
             the parent's canonical id better, from its cross-reference, may replace it).
@@ -79,6 +80,7 @@ class CrmAccount:
     id: str
     name: str
     parent_crm_id: str | None = None
+    parent_id: str | None = None
     customer: Customer | None = None
     problems: Mapping[str, str] = field(default_factory=dict)
     legal_entity: str | None = None

@@ -256,6 +256,7 @@ def _account(record: RawRecord, known: Mapping[str, str] | None = None) -> CrmAc
         id=canonical_id(sf_id, record.get(EXTERNAL_ID_FIELD)),
         name=str(record.get("Name") or sf_id),
         parent_crm_id=str(parent) if parent else None,
+        parent_id=canonical_id(str(parent), None) if parent else None,
         customer=customer,
         problems=problems,
         legal_entity=_text(record, "Legal_Entity__c"),
