@@ -212,6 +212,15 @@ def _register_ops() -> None:
 _register_ops()
 
 
+def _register_connections() -> None:
+    from accord.cli.connections_cmd import connections_app
+
+    app.add_typer(connections_app, name="connections")
+
+
+_register_connections()
+
+
 def _register_demo() -> None:
     from accord.cli.demo_cmd import demo
 
