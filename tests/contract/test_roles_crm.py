@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.contract.conftest import control, serve_firm
 
 from accord.connectors.roles import Crm
 from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
@@ -14,22 +15,13 @@ from accord.connectors.testing import SandboxControl
 from accord.connectors.testing_roles import CrmContract, OpportunityFactory
 from accord.rules import load_rules
 from accord_sandbox.salesforce import SalesforceEmulator, make_id
-from accord_sandbox.scenario import generate
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
 
 
 @pytest.fixture(scope="module")
 def emulator_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
-    firm = generate("small", 7)
-
-    def make_app(base_url: str) -> Any:
-        emulator = SalesforceEmulator(base_url=base_url)
-        emulator.seed_firm(firm)
-        return emulator.app
-
-    with serve_asgi(make_app) as url:
-        yield url
+    yield from serve_firm(serve_asgi, SalesforceEmulator)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +42,7 @@ def connector(emulator_url: str) -> Iterator[SalesforceConnector]:
 class TestSalesforceCrmContract(CrmContract):
     @pytest.fixture
     def sandbox(self, emulator_url: str) -> Iterator[SandboxControl]:
-        with httpx.Client(base_url=emulator_url, timeout=10) as client:
-            yield SandboxControl(client)
+        yield from control(emulator_url)
 
     @pytest.fixture
     def crm(self, connector: SalesforceConnector) -> Crm:

@@ -4,8 +4,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from tests.contract.conftest import FIRM, control, serve_firm
 
 from accord.connectors.business_central import BusinessCentralConfig, BusinessCentralConnector
 from accord.connectors.netsuite import NetSuiteConfig, NetSuiteConnector
@@ -15,31 +15,19 @@ from accord.connectors.testing_roles import ErpContract
 from accord.rules import Rules, load_rules
 from accord_sandbox.business_central import BusinessCentralEmulator
 from accord_sandbox.netsuite import NetSuiteEmulator
-from accord_sandbox.scenario import generate
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
-FIRM = generate("small", 7)
 SECRETS = {"client_id": "sandbox", "client_secret": "sandbox-secret", "timeout_s": 10}
-
-
-def _serve(serve_asgi: Callable[..., Any], emulator_class: Any) -> Iterator[str]:
-    def make_app(base_url: str) -> Any:
-        emulator = emulator_class(base_url=base_url)
-        emulator.seed_firm(FIRM)
-        return emulator.app
-
-    with serve_asgi(make_app) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
 def netsuite_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
-    yield from _serve(serve_asgi, NetSuiteEmulator)
+    yield from serve_firm(serve_asgi, NetSuiteEmulator)
 
 
 @pytest.fixture(scope="module")
 def bc_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
-    yield from _serve(serve_asgi, BusinessCentralEmulator)
+    yield from serve_firm(serve_asgi, BusinessCentralEmulator)
 
 
 class _Rules:
@@ -51,8 +39,7 @@ class _Rules:
 class TestNetSuiteErpContract(_Rules, ErpContract):
     @pytest.fixture
     def sandbox(self, netsuite_url: str) -> Iterator[SandboxControl]:
-        with httpx.Client(base_url=netsuite_url, timeout=10) as client:
-            yield SandboxControl(client)
+        yield from control(netsuite_url)
 
     @pytest.fixture
     def erp(self, netsuite_url: str, rules: Rules) -> Iterator[Erp]:
@@ -76,8 +63,7 @@ class TestNetSuiteErpContract(_Rules, ErpContract):
 class TestBusinessCentralErpContract(_Rules, ErpContract):
     @pytest.fixture
     def sandbox(self, bc_url: str) -> Iterator[SandboxControl]:
-        with httpx.Client(base_url=bc_url, timeout=10) as client:
-            yield SandboxControl(client)
+        yield from control(bc_url)
 
     @pytest.fixture
     def erp(self, bc_url: str, rules: Rules) -> Iterator[Erp]:

@@ -4,8 +4,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from tests.contract.conftest import control, serve_firm
 
 from accord.connectors.certinia import CertiniaConfig, CertiniaConnector
 from accord.connectors.kantata import KantataConfig, KantataConnector
@@ -16,10 +16,8 @@ from accord.connectors.testing_roles import PsaContract, customer_of, new_key
 from accord.rules import Rules, load_rules
 from accord_sandbox.kantata import KantataEmulator
 from accord_sandbox.salesforce import SalesforceEmulator
-from accord_sandbox.scenario import generate
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
-FIRM = generate("small", 7)
 SECRETS = {"client_id": "sandbox", "client_secret": "sandbox-secret", "timeout_s": 10}
 
 
@@ -31,22 +29,13 @@ def rules() -> Rules:
 # --------------------------------------------------------------------------- Kantata
 @pytest.fixture(scope="module")
 def kantata_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
-    emulator = KantataEmulator(base_url="http://127.0.0.1")
-
-    def make_app(base_url: str) -> Any:
-        emulator.base_url = base_url
-        emulator.seed_firm(FIRM)
-        return emulator.app
-
-    with serve_asgi(make_app) as url:
-        yield url
+    yield from serve_firm(serve_asgi, KantataEmulator)
 
 
 class TestKantataPsaContract(PsaContract):
     @pytest.fixture
     def sandbox(self, kantata_url: str) -> Iterator[SandboxControl]:
-        with httpx.Client(base_url=kantata_url, timeout=10) as client:
-            yield SandboxControl(client)
+        yield from control(kantata_url)
 
     @pytest.fixture
     def psa(self, kantata_url: str, rules: Rules) -> Iterator[Psa]:
@@ -64,20 +53,13 @@ class TestKantataPsaContract(PsaContract):
 # --------------------------------------------------------------------------- Certinia
 @pytest.fixture(scope="module")
 def org_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
-    def make_app(base_url: str) -> Any:
-        emulator = SalesforceEmulator(base_url=base_url)
-        emulator.seed_firm(FIRM)
-        return emulator.app
-
-    with serve_asgi(make_app) as url:
-        yield url
+    yield from serve_firm(serve_asgi, SalesforceEmulator)
 
 
 class TestCertiniaPsaContract(PsaContract):
     @pytest.fixture
     def sandbox(self, org_url: str) -> Iterator[SandboxControl]:
-        with httpx.Client(base_url=org_url, timeout=10) as client:
-            yield SandboxControl(client)
+        yield from control(org_url)
 
     @pytest.fixture
     def psa(self, org_url: str, rules: Rules) -> Iterator[Psa]:

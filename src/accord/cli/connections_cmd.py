@@ -13,7 +13,6 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -27,14 +26,6 @@ connections_app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-_err = Console(stderr=True)
-_out = Console()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
-    return typer.Exit(code)
 
 
 def _document(name: str, kind: str, lists: "list[ReferenceList]") -> dict[str, object]:
@@ -53,8 +44,10 @@ def _document(name: str, kind: str, lists: "list[ReferenceList]") -> dict[str, o
 
 
 def _print(name: str, kind: str, lists: "list[ReferenceList]") -> None:
+    from accord.cli.app import out
+
     if not lists:
-        _out.print(f"{name} ({kind}) has no reference lists: no setting names its ids.")
+        out.print(f"{name} ({kind}) has no reference lists: no setting names its ids.")
         return
     for ref in lists:
         table = Table(
@@ -71,7 +64,7 @@ def _print(name: str, kind: str, lists: "list[ReferenceList]") -> None:
             table.add_row(value.id, value.name, value.detail)
         if not ref.values:
             table.add_row("-", "[dim]none[/]", "")
-        _out.print(table)
+        out.print(table)
 
 
 @connections_app.command("discover")
@@ -84,31 +77,27 @@ def discover(
     """List the values NAME's system offers for the ids its settings and the rules name."""
     import os
 
+    from accord.cli.app import _settings, err, fail
     from accord.connectors.config import load_connections
     from accord.connectors.registry import create_connector
     from accord.errors import AccordError
-    from accord.settings import Settings
 
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        raise _fail(f"invalid settings: {exc}".splitlines()[0]) from None
-    path = settings.config_file
+    path = _settings().config_file
     if not path.exists():
-        raise _fail(f"no accord.yaml at {path} (set ACCORD_CONFIG_FILE)")
+        raise fail(f"no accord.yaml at {path} (set ACCORD_CONFIG_FILE)")
     try:
         configs = load_connections(path, os.environ)
         config = configs.get(name)
         if config is None:
             known = ", ".join(sorted(configs)) or "none"
-            raise _fail(f"no connection named {name!r} in {path} (known: {known})")
+            raise fail(f"no connection named {name!r} in {path} (known: {known})")
         with (
             create_connector(config) as connector,
-            _err.status(f"Reading reference lists of {name} ({config.kind})..."),
+            err.status(f"Reading reference lists of {name} ({config.kind})..."),
         ):
             lists = connector.discover()
     except AccordError as exc:
-        raise _fail(f"{name}: {str(exc).splitlines()[0]}") from None
+        raise fail(f"{name}: {str(exc).splitlines()[0]}") from None
     if as_json:
         typer.echo(json.dumps(_document(name, config.kind, lists), indent=2))
         return

@@ -487,6 +487,26 @@ class _ErpBase(RoleContract):
 
         return make
 
+    @pytest.fixture
+    def project_plan(
+        self,
+        erp: Erp,
+        legal_entity: str,
+        new_customer: Callable[[], Customer],
+        placement: tuple[str, str, dict[str, str]],
+    ) -> ErpProjectPlan:
+        """The plan of a fresh milestone project whose customer the ERP already holds."""
+        customer = new_customer()
+        customer_erp_id, _ = erp.upsert_customer(CustomerBooking(customer, legal_entity))
+        project = self.project_for(customer, placement)
+        amount = Money.of(Decimal(1000), project.currency)
+        return ErpProjectPlan(
+            project=project,
+            customer_erp_id=customer_erp_id,
+            dimensions=placement[2],
+            terms=BillingTerms("milestone", "milestone", amount),
+        )
+
     @staticmethod
     def project_for(customer: Customer, placement: tuple[str, str, dict[str, str]]) -> Project:
         """A milestone project of the customer's legal entity."""
@@ -587,19 +607,12 @@ class ErpProjectsContract(_ErpBase):
         self,
         erp: Erp,
         legal_entity: str,
-        new_customer: Callable[[], Customer],
+        project_plan: ErpProjectPlan,
         placement: tuple[str, str, dict[str, str]],
     ) -> None:
         """A project written twice is one project, active, in its entity and billing model."""
-        customer = new_customer()
-        customer_erp_id, _ = erp.upsert_customer(CustomerBooking(customer, legal_entity))
-        project = self.project_for(customer, placement)
-        plan = ErpProjectPlan(
-            project=project,
-            customer_erp_id=customer_erp_id,
-            dimensions=placement[2],
-            terms=BillingTerms("milestone", "milestone", Money.of(Decimal(1000), project.currency)),
-        )
+        plan = project_plan
+        project = plan.project
         erp_id = erp.upsert_project(plan)
         assert erp.upsert_project(plan) == erp_id
         held = erp.project(erp_id)
@@ -616,19 +629,12 @@ class ErpBillingContract(_ErpBase):
 
     @pytest.mark.usefixtures("no_duplicates")
     def test_billing_plan_is_idempotent_and_rewritable(
-        self,
-        erp: Erp,
-        legal_entity: str,
-        new_customer: Callable[[], Customer],
-        placement: tuple[str, str, dict[str, str]],
+        self, erp: Erp, project_plan: ErpProjectPlan
     ) -> None:
         """A plan written twice is one plan; a rewrite keeps it and drops old lines."""
-        customer = new_customer()
-        customer_erp_id, _ = erp.upsert_customer(CustomerBooking(customer, legal_entity))
-        project = self.project_for(customer, placement)
-        project_erp_id = erp.upsert_project(
-            ErpProjectPlan(project, customer_erp_id, dimensions=placement[2])
-        )
+        project = project_plan.project
+        dimensions = project_plan.dimensions
+        project_erp_id = erp.upsert_project(project_plan)
         lines = tuple(
             BillingPlanLine(
                 key=f"{project.id}-M{i}",
@@ -638,7 +644,7 @@ class ErpBillingContract(_ErpBase):
             )
             for i, amount in enumerate(("400.00", "600.00"), start=1)
         )
-        plan = BillingPlan(project, project_erp_id, lines, dimensions=placement[2])
+        plan = BillingPlan(project, project_erp_id, lines, dimensions=dimensions)
         first = erp.write_billing_plan(plan)
         assert erp.write_billing_plan(plan) == first
         assert set(first.lines) == {line.key for line in lines}
@@ -646,7 +652,7 @@ class ErpBillingContract(_ErpBase):
             project,
             project_erp_id,
             (lines[0],),
-            dimensions=placement[2],
+            dimensions=dimensions,
             previous_keys=tuple(first.lines),
         )
         second = erp.write_billing_plan(rewritten)

@@ -27,6 +27,7 @@ from accord.connectors.certinia.mapping import (
     project_to_canonical,
 )
 from accord.connectors.roles import ProjectTerms, Psa, PsaProjectPlan
+from accord.connectors.roles.bound import BoundRole
 from accord.connectors.salesforce.mapping import account_to_customer
 from accord.connectors.types import WriteResult
 from accord.domain import Customer, Milestone, Project, ProjectStatus, System
@@ -43,21 +44,10 @@ def _currency(currency: str) -> str | None:
     return currency.upper() if len(currency) == 3 and currency.isalpha() else None
 
 
-class CertiniaPsa(Psa):
+class CertiniaPsa(BoundRole[CertiniaConnector], Psa):
     """A Certinia connection (the ``pse__`` objects of an org) as a PSA."""
 
-    def __init__(self, connector: CertiniaConnector) -> None:
-        self._connector = connector
-
-    @property
-    @override
-    def connection(self) -> str:
-        return self._connector.name
-
-    @property
-    @override
-    def system(self) -> str:
-        return System.CERTINIA.value
+    system_name = System.CERTINIA.value
 
     # ----------------------------------------------------------------- rates
     @override

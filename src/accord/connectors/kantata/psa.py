@@ -25,6 +25,7 @@ from accord.connectors.kantata.mapping import (
     workspace_from_canonical,
 )
 from accord.connectors.roles import ProjectTerms, Psa, PsaProjectPlan
+from accord.connectors.roles.bound import BoundRole
 from accord.connectors.types import WriteResult
 from accord.domain import Customer, Milestone, Project, ProjectStatus, System
 from accord.errors import UnsupportedOperationError
@@ -42,21 +43,10 @@ def _card(card_id: str | None) -> str | None:
     return card_id if card_id and card_id.isdigit() else None
 
 
-class KantataPsa(Psa):
+class KantataPsa(BoundRole[KantataConnector], Psa):
     """A Kantata OX connection as a PSA."""
 
-    def __init__(self, connector: KantataConnector) -> None:
-        self._connector = connector
-
-    @property
-    @override
-    def connection(self) -> str:
-        return self._connector.name
-
-    @property
-    @override
-    def system(self) -> str:
-        return System.KANTATA.value
+    system_name = System.KANTATA.value
 
     def _json(self, path: str, resource: str, params: dict[str, str | int] | None = None) -> Any:  # noqa: ANN401 - a JSON body: the raw boundary
         response = self._connector.send("GET", path, resource=resource, params=params)

@@ -28,6 +28,7 @@ from accord.connectors.roles import (
     DealLine,
     MergedAccount,
 )
+from accord.connectors.roles.bound import BoundRole
 from accord.connectors.roles.feeds import collection_feed
 from accord.connectors.salesforce.connector import SalesforceConnector
 from accord.connectors.salesforce.mapping import (
@@ -90,21 +91,10 @@ def _quoted_id(value: str) -> str:
     return f"'{value}'"
 
 
-class SalesforceCrm(Crm):
+class SalesforceCrm(BoundRole[SalesforceConnector], Crm):
     """A Salesforce connection as a CRM."""
 
-    def __init__(self, connector: SalesforceConnector) -> None:
-        self._connector = connector
-
-    @property
-    @override
-    def connection(self) -> str:
-        return self._connector.name
-
-    @property
-    @override
-    def system(self) -> str:
-        return System.SALESFORCE.value
+    system_name = System.SALESFORCE.value
 
     @property
     @override
