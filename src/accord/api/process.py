@@ -43,9 +43,11 @@ from accord.domain import Address, Customer, Invoice, Money, Opportunity, busine
 from accord.domain.enums import InvoiceStatus
 from accord.errors import (
     AccordError,
+    ConfigError,
     MappingError,
     NotFoundError,
     RuleViolation,
+    UnsupportedOperationError,
 )
 from accord.flows.intake import IntakeWriter, Receipt
 from accord.flows.runtime import workflow_for
@@ -319,10 +321,14 @@ def _validate(reader: SystemReader, body: AccountValidationRequest) -> AccountVa
     rules = reader.rules()
     if rules is None:
         raise Problem(503, "Rules not loaded", "no rules file is configured for this process")
-    crm = reader.crm(body.crm_connection)
 
     def facts_of(customer: Customer) -> _Facts:
-        parent = crm.crm_id(customer.parent_id) if customer.parent_id else None
+        parent = None
+        if customer.parent_id:
+            try:
+                parent = reader.crm(body.crm_connection).crm_id(customer.parent_id)
+            except (ConfigError, UnsupportedOperationError):
+                parent = None  # no CRM to read the parent in: the xref must know it
         return _facts_from_customer(customer, parent)
 
     if body.customer is not None:
@@ -334,7 +340,7 @@ def _validate(reader: SystemReader, body: AccountValidationRequest) -> AccountVa
         except MappingError:
             # An incomplete account is an answer, not an error: check what it does have.
             system_id = reader.system_id(body.crm_connection, Entity.CUSTOMERS, crm_id)
-            facts = _facts_from_account(crm.account(system_id))
+            facts = _facts_from_account(reader.crm(body.crm_connection).account(system_id))
     checks = _Validator(reader, rules).run(facts, body.crm_connection)
     failed: list[str] = [c.name for c in checks if c.status is not CheckStatus.PASSED]
     return AccountValidation(
