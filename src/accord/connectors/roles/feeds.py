@@ -10,11 +10,14 @@ events; the vendor's resource names, paging and field names stay in its package.
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from accord.connectors.types import Page, RawRecord, RecordMeta
 
-__all__ = ["ChangeFeed", "Collection", "collection_feed"]
+if TYPE_CHECKING:  # the connector base imports the roles: a cycle at run time only
+    from accord.connectors.base import Connector
+
+__all__ = ["ChangeFeed", "collection_feed"]
 
 T = TypeVar("T")
 
@@ -37,27 +40,8 @@ class ChangeFeed(Generic[T]):
     canonical: Callable[[RawRecord], T]
 
 
-class Collection(Protocol):
-    """What :func:`collection_feed` needs of a connector: its paged reads and ``describe``."""
-
-    def read_page(
-        self,
-        resource: str,
-        *,
-        cursor: str | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> Page:
-        """One page of ``resource``."""
-        ...
-
-    def describe(self, resource: str, record: RawRecord) -> RecordMeta:
-        """A raw record's id and version stamp."""
-        ...
-
-
 def collection_feed(
-    connector: Collection, resource: str, canonical: Callable[[RawRecord], T]
+    connector: "Connector[Any]", resource: str, canonical: Callable[[RawRecord], T]
 ) -> ChangeFeed[T]:
     """The feed of one collection of a connector: its pages, named after the resource."""
 

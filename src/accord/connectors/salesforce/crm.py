@@ -74,15 +74,6 @@ def _text(record: RawRecord, name: str) -> str | None:
     return (str(value).strip() or None) if value is not None else None
 
 
-def _date(value: object) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
 def _quoted_id(value: str) -> str:
     # Salesforce ids are alphanumeric; refuse anything else rather than escape it.
     if not value.isalnum():
@@ -126,16 +117,19 @@ class SalesforceCrm(BoundRole[SalesforceConnector], Crm):
             f"FROM OpportunityLineItem WHERE OpportunityId = {_quoted_id(crm_id)} "
             "ORDER BY SortOrder ASC, Id ASC"
         )
-        return tuple(
-            DealLine(
-                crm_id=str(row.get("Id") or ""),
-                name=_text(row, "Name"),
-                description=_text(row, "Description"),
-                amount=Decimal(str(row.get("TotalPrice") or 0)),
-                service_date=_date(row.get("ServiceDate")),
+        lines = []
+        for row in self._connector.query(query, resource="OpportunityLineItem"):
+            due = row.get("ServiceDate")  # a date field: an ISO date, or nothing
+            lines.append(
+                DealLine(
+                    crm_id=str(row.get("Id") or ""),
+                    name=_text(row, "Name"),
+                    description=_text(row, "Description"),
+                    amount=Decimal(str(row.get("TotalPrice") or 0)),
+                    service_date=dt.date.fromisoformat(str(due)) if due else None,
+                )
             )
-            for row in self._connector.query(query, resource="OpportunityLineItem")
-        )
+        return tuple(lines)
 
     @override
     def account(self, crm_id: str) -> CrmAccount:
