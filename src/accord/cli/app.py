@@ -308,9 +308,11 @@ _register_demo()
 
 
 def _register_connections() -> None:
+    from accord.cli import discover_cmd  # registers `connections discover`
     from accord.cli.connections_cmd import connections_app
     from accord.cli.init_cmd import init
 
+    del discover_cmd
     app.add_typer(connections_app, name="connections")
     app.command("init")(init)
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import httpx
 from typing_extensions import override
@@ -35,7 +35,15 @@ from accord.connectors.budget import Budget, LocalBudget, slot_is_held
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import build_client, translate_http_error, translate_transport_error
 from accord.connectors.roles import Crm, Erp, Psa
-from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
+from accord.connectors.types import (
+    Clock,
+    Page,
+    RawRecord,
+    RecordMeta,
+    ReferenceList,
+    WriteResult,
+    utc_now,
+)
 from accord.errors import ConnectorError, PermanentError, UnsupportedOperationError
 from accord.rules import Rules
 
@@ -67,6 +75,10 @@ class Connector(ABC, Generic[ConnectorConfigT]):
     """The connector kind; also its entry-point name (``netsuite``, ``salesforce`` ...)."""
     config_model: ClassVar[type[ConnectorConfig]]
     """The ``ConnectorConfig`` subclass that ``accord.yaml`` connections of this kind load into."""
+    webhook_scheme: ClassVar[Literal["signed", "subscription"]] = "signed"
+    """How the system's webhooks reach ``/hooks/{connection}``: ``signed`` CloudEvents (Accord's
+    HMAC scheme), or ``subscription`` notifications that carry no data (a validation-token
+    handshake, ``clientState``, then a capture run of each notified resource)."""
 
     def __init__(
         self,
@@ -263,6 +275,15 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         Raises :class:`~accord.errors.UnsupportedOperationError` unless overridden.
         """
         raise UnsupportedOperationError(connector=self.name, resource=resource)
+
+    def discover(self) -> list[ReferenceList]:
+        """The values this system offers for the ids Accord's settings hold (reads only).
+
+        ``accord connections discover NAME`` shows them, so that an operator can set a
+        connection's ids (a billing item, expense categories) and the rules' (departments,
+        classes) from what the system really has. A few bounded reads; none by default.
+        """
+        return []
 
     # ----------------------------------------------------------------- lifecycle
     # ----------------------------------------------------------------- roles

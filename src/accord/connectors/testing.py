@@ -384,6 +384,13 @@ class ConnectorContract:
         """Valid credentials authenticate and a cheap read succeeds."""
         connector.check()
 
+    def test_discover_lists_reference_values(self, connector: Connector[Any]) -> None:
+        """Reference lists (if any) are titled, say where their values go, and have ids."""
+        for reference in connector.discover():
+            assert reference.title
+            assert reference.setting
+            assert all(value.id for value in reference.values), reference.title
+
     def test_resources(self, connector: Connector[Any], resource: str) -> None:
         """The resource under test is declared, and the connector has a kind."""
         assert resource in connector.resources()

@@ -14,7 +14,10 @@ Mapping a raw record to canonical events is the business flow's job, not capture
 ``source = accord/capture/<connection>/<resource>`` and ``id = <record id>@<stamp>`` (unless
 the mapper named the event itself: ``canonical_event(..., event_id=...)``), so a re-read record
 is also deduplicated by the journal. A pair whose source is a feed rather than a collection
-gives its spec a ``read`` (and ``describe``) hook instead of the connector's ``read_page``.
+gives its spec a ``read`` (and ``describe``) hook instead of the connector's ``read_page``;
+:func:`feed_capture` builds such a spec from a role's
+:class:`~accord.connectors.roles.ChangeFeed` (the pair is named after the feed, and the flow
+maps canonical objects, never raw records).
 
 Durable polling: :func:`capture_changes` is the DBOS workflow that polls one pair (the poll is
 a step; retries follow :func:`accord.retry.backoff_delay`). Pairs are declared in code with
@@ -30,13 +33,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from dbos import DBOS, Queue, SetEnqueueOptions, WorkflowHandle
 from pydantic import BaseModel
 
 from accord.connectors.base import Connector
+from accord.connectors.roles import ChangeFeed
 from accord.connectors.types import Page, RawRecord, RecordMeta
 from accord.domain import EVENT_TYPES, business_key
 from accord.errors import ConfigError, MappingError, RetryableError
@@ -63,6 +67,7 @@ __all__ = [
     "capture_source",
     "capture_specs",
     "enqueue_capture",
+    "feed_capture",
     "poll_once",
     "register_capture",
     "start_capture",
@@ -143,6 +148,44 @@ class CaptureSpec:
                 return f"0 0 */{hours} * * *"
         msg = f"capture {self.key}: interval {self.interval} is not an even cron step"
         raise ConfigError(msg)
+
+
+T = TypeVar("T")
+
+
+def feed_capture(
+    connection: str,
+    feed: ChangeFeed[T],
+    to_events: Callable[[T], list[NewEvent]],
+    *,
+    interval: timedelta = timedelta(seconds=60),
+    overlap: timedelta = DEFAULT_OVERLAP,
+) -> CaptureSpec:
+    """A polled pair over a role's change feed; ``to_events`` maps its canonical objects.
+
+    The pair's resource is the feed's name (its cursor and events' ``source`` are keyed by
+    it); pages come from ``feed.read`` and each raw record reaches ``to_events`` as
+    ``feed.canonical(record)``.
+    """
+
+    def read(
+        connector: Connector[Any], cursor: str | None, since: datetime | None, limit: int | None
+    ) -> Page:
+        del connector  # the feed reads through its role's own connector
+        return feed.read(cursor, since, limit)
+
+    def mapped(record: RawRecord) -> list[NewEvent]:
+        return to_events(feed.canonical(record))
+
+    return CaptureSpec(
+        connection=connection,
+        resource=feed.name,
+        to_events=mapped,
+        interval=interval,
+        overlap=overlap,
+        read=read,
+        describe=feed.describe,
+    )
 
 
 _specs: dict[tuple[str, str], CaptureSpec] = {}

@@ -182,6 +182,8 @@ class _Link:
     pending: list[Disposition] = field(default_factory=list)
     first_pending_at: float | None = None
     tasks: set["asyncio.Task[None]"] = field(default_factory=set)
+    active: dict[tuple[str, str], list[OutboxRow]] = field(default_factory=dict)
+    """Batches in flight (kind, batch id) -> rows of the same batch taken meanwhile."""
 
 
 class Dispatcher:
@@ -299,8 +301,8 @@ class Dispatcher:
                     break  # nothing to do for a while: _main starts us again when there is
                 await self._sleep(_IDLE_POLL_S)
         finally:
-            if link.tasks:
-                await asyncio.gather(*link.tasks, return_exceptions=True)
+            while link.tasks:  # a finished batch may start the rest of its batch
+                await asyncio.gather(*list(link.tasks), return_exceptions=True)
             await self._flush(link, force=True)
             await self._release(link, lease)
 
@@ -361,14 +363,32 @@ class Dispatcher:
         batches: dict[tuple[str, str], list[OutboxRow]] = defaultdict(list)
         for row in rows:
             batches[(row.kind, row.batch_id)].append(row)
-        for (kind, _), members in batches.items():
+        for key, members in batches.items():
             link.in_hand += len(members)
-            task = asyncio.create_task(self._send(link, kind, members))
-            link.tasks.add(task)
-            task.add_done_callback(link.tasks.discard)
+            if key in link.active:
+                # One batch at a time: an ERP without an upsert (Business Central) must never
+                # see two calls for the same batch at once. These go after the one in flight.
+                link.active[key].extend(members)
+            else:
+                link.active[key] = []
+                self._start(link, key, members)
         return len(rows)
 
-    async def _send(self, link: _Link, kind: str, rows: list[OutboxRow]) -> None:
+    def _start(self, link: _Link, key: tuple[str, str], rows: list[OutboxRow]) -> None:
+        task = asyncio.create_task(self._send(link, key, rows))
+        link.tasks.add(task)
+        task.add_done_callback(link.tasks.discard)
+
+    async def _send(self, link: _Link, key: tuple[str, str], rows: list[OutboxRow]) -> None:
+        try:
+            await self._send_batch(link, key[0], rows)
+        finally:
+            waiting = link.active.pop(key, [])
+            if waiting:
+                link.active[key] = []
+                self._start(link, key, waiting)
+
+    async def _send_batch(self, link: _Link, kind: str, rows: list[OutboxRow]) -> None:
         handler = self.handlers.get(kind)
         if handler is None:
             logger.error("dispatcher: no handler for outbox items of kind %r", kind)

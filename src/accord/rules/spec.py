@@ -149,6 +149,17 @@ class ProjectTemplateSpec(_Spec):
     project_name: tuple[TransformRef, ...] = ()
     """Transforms applied, in order, to the opportunity name to name the project."""
 
+    def psa_template(self, system: str) -> str:
+        """The template a project of this package is provisioned from in PSA ``system``."""
+        if system == "certinia":
+            return self.certinia_project_template
+        return self.kantata_workspace_template
+
+    @property
+    def psa_templates(self) -> tuple[str, ...]:
+        """Every PSA template of this package (one per PSA)."""
+        return (self.kantata_workspace_template, self.certinia_project_template)
+
     @model_validator(mode="after")
     def _check_milestones(self) -> Self:
         if self.billing_model is BillingModel.MILESTONE and not self.milestones:
@@ -196,6 +207,13 @@ class LegalEntitySpec(_Spec):
     netsuite_subsidiary_id: Code | None = None
     bc_company: Name | None = None
     """Business Central company name or id (``None`` when the entity is on NetSuite)."""
+
+    @property
+    def erp_book(self) -> tuple[str, str]:
+        """What the entity is in its ERP and its id there: ``("subsidiary", "2")`` ..."""
+        if self.erp is ErpSystem.BUSINESS_CENTRAL:
+            return "company", self.bc_company or ""
+        return "subsidiary", self.netsuite_subsidiary_id or ""
 
     @model_validator(mode="after")
     def _check_erp_ids(self) -> Self:

@@ -66,6 +66,18 @@ EXPENSE_CATEGORIES = {
 category, with the ids Accord's time-and-expense posting sends today."""
 _STANDARD_CURRENCY_IDS = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
 """[inferred] internal ids of the currencies a new US OneWorld account starts with."""
+_SERVICE_ITEMS = {"1": ("PS-SERVICES", "Professional Services")}
+"""[inferred] the firm's service item(s) billing lines carry (Accord's default billing item)."""
+_EXPENSE_CATEGORIES = {
+    "1": "Travel",
+    "2": "Lodging",
+    "3": "Meals",
+    "4": "Mileage",
+    "5": "Software",
+    "6": "Supplies",
+    "7": "Other",
+}
+"""[inferred] the account's expense categories, with the ids Accord's defaults name."""
 
 
 def _resource(body: dict[str, Any], kind: str) -> JSONResponse:
@@ -200,7 +212,10 @@ class NetSuiteEmulator(Emulator):
 
     @override
     def seed_firm(self, firm: Firm) -> None:
-        """Load subsidiaries, departments, classes, currencies, employees and periods.
+        """Load the reference lists, employees and accounting periods of the firm.
+
+        Reference lists: subsidiaries, departments, classes, currencies, service items and
+        expense categories.
 
         Only legal entities kept on NetSuite (``erp == "netsuite"``) become subsidiaries, so a
         posting for a Business Central entity is refused here as it would be in production.

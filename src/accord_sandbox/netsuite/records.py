@@ -406,6 +406,25 @@ RECORD_TYPES: dict[str, RecordType] = {
             text=("periodName",),
         ),
         RecordType(
+            name="serviceItem",
+            table="item",
+            id_space="item",
+            label="Service Item",
+            writable=False,
+            flags=("isInactive",),
+            # [inferred] SuiteQL's item table: ``itemtype`` tells service from other items.
+            text=("itemId", "displayName", "itemType"),
+        ),
+        RecordType(
+            name="expenseCategory",
+            table="expensecategory",
+            id_space="expenseCategory",
+            label="Expense Category",
+            writable=False,
+            flags=("isInactive",),
+            text=("name", "description"),
+        ),
+        RecordType(
             name="currency",
             table="currency",
             id_space="currency",

@@ -34,7 +34,16 @@ from accord.connectors.business_central.config import BusinessCentralConfig
 from accord.connectors.business_central.errors import translate
 from accord.connectors.business_central.requirements import EXTENSION_SETS
 from accord.connectors.roles import Erp
-from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
+from accord.connectors.types import (
+    Clock,
+    Page,
+    RawRecord,
+    RecordMeta,
+    ReferenceList,
+    ReferenceValue,
+    WriteResult,
+    utc_now,
+)
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
 from accord.rules import Rules
 
@@ -92,6 +101,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
 
     kind = "business_central"
     config_model = BusinessCentralConfig
+    webhook_scheme = "subscription"
 
     def __init__(
         self,
@@ -459,6 +469,62 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         from accord.connectors.business_central.erp import BusinessCentralErp  # noqa: PLC0415
 
         return BusinessCentralErp(self, rules)
+
+    # ----------------------------------------------------------------- reference lists
+    @override
+    def discover(self) -> list[ReferenceList]:
+        """Companies, project and payment journal batches, and every dimension's values."""
+        company = f"/companies({self.company_id})"
+        lists = [
+            ReferenceList(
+                "Companies",
+                "companies.<legal entity> (and company_id)",
+                tuple(
+                    ReferenceValue(str(r.get("id")), str(r.get("displayName") or r.get("name")))
+                    for r in self._list("/companies", "companies")
+                ),
+            ),
+            ReferenceList(
+                "Project journal batches", "time_journal", self._codes(f"{company}/journals")
+            ),
+            ReferenceList(
+                "Payment journal batches",
+                "payment_journal",
+                self._codes(f"{company}/customerPaymentJournals"),
+            ),
+        ]
+        dimensions = self._list(
+            f"{company}/dimensions", "dimensions", params={"$expand": "dimensionValues"}
+        )
+        for dim in dimensions:
+            code = str(dim.get("code"))
+            lists.append(
+                ReferenceList(
+                    f"Dimension {code} ({dim.get('displayName') or code})",
+                    "rules: practices.<code>.bc_department_code, regions.<code>.bc_area_code "
+                    "(business_central.department / region name the dimensions)",
+                    tuple(
+                        ReferenceValue(str(v.get("code")), str(v.get("displayName") or ""))
+                        for v in dim.get("dimensionValues") or ()
+                        if isinstance(v, dict)
+                    ),
+                )
+            )
+        return lists
+
+    def _list(
+        self, path: str, resource: str, *, params: Mapping[str, str | int] | None = None
+    ) -> list[RawRecord]:
+        response = self.send("GET", path, resource=resource, params=params)
+        self.raise_for_status(response, resource=resource)
+        body = self.json_object(response, resource=resource)
+        return [r for r in body.get("value") or () if isinstance(r, dict)]
+
+    def _codes(self, path: str) -> tuple[ReferenceValue, ...]:
+        return tuple(
+            ReferenceValue(str(r.get("code")), str(r.get("displayName") or ""))
+            for r in self._list(path, path.rsplit("/", 1)[-1])
+        )
 
     # ----------------------------------------------------------------- webhooks
     def create_subscription(

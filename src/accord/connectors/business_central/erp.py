@@ -49,6 +49,7 @@ from accord.connectors.business_central.mapping import (
     journal_line_from_expense,
     journal_line_from_time_entry,
 )
+from accord.connectors.business_central.masters import BusinessCentralMasterData
 from accord.connectors.roles import (
     AsyncPoster,
     CallGate,
@@ -90,7 +91,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class BusinessCentralErp(BusinessCentralBilling, Erp):
+class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp):
     """A Business Central connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: BusinessCentralConnector, rules: Rules) -> None:

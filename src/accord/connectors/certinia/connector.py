@@ -19,11 +19,15 @@ from typing_extensions import override
 
 from accord.connectors.certinia.config import CertiniaConfig
 from accord.connectors.roles import Psa
+from accord.connectors.salesforce.connector import OBJECTS as CRM_OBJECTS
 from accord.connectors.salesforce.rest import SalesforceRestConnector, SObjectSpec
+from accord.connectors.types import ReferenceList, ReferenceValue
 from accord.rules import Rules
 
 __all__ = ["DAYS", "OBJECTS", "CertiniaConnector"]
 
+_REFERENCE_PAGES = 5
+"""Pages of a reference list read at most by :meth:`CertiniaConnector.discover`."""
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 """Timecard day names, Monday first (``pse__Monday_Hours__c`` ...)."""
 
@@ -180,6 +184,8 @@ OBJECTS: dict[str, SObjectSpec] = {
         SObjectSpec("pse__Assignment__c", _ASSIGNMENT),
         SObjectSpec("pse__Billing_Event__c", _BILLING_EVENT, where="pse__Is_Released__c = true"),
         SObjectSpec("Contact", _RESOURCE, where="pse__Is_Resource__c = true"),
+        # The org's accounts are Certinia's customers (read only: the CRM writes them).
+        CRM_OBJECTS["Account"],
         SObjectSpec(
             "pse__Region__c",
             ("Name", "pse__Parent_Region__c", "Tax_Region__c"),
@@ -233,6 +239,35 @@ class CertiniaConnector(SalesforceRestConnector[CertiniaConfig]):
             if role:
                 rates.setdefault(str(role), Decimal(str(row["pse__Suggested_Bill_Rate__c"])))
         return rates
+
+    @override
+    def discover(self) -> list[ReferenceList]:
+        """Regions and practices: the rules' region and practice codes are their ``Code__c``."""
+        return [
+            ReferenceList(title, setting, self._codes(sobject))
+            for title, sobject, setting in (
+                ("Regions", "pse__Region__c", "rules: regions.<code> (the region's Code__c)"),
+                (
+                    "Practices",
+                    "pse__Practice__c",
+                    "rules: practices.<code> (the practice's Code__c)",
+                ),
+            )
+        ]
+
+    def _codes(self, sobject: str) -> tuple[ReferenceValue, ...]:
+        values: list[ReferenceValue] = []
+        cursor: str | None = None
+        for _ in range(_REFERENCE_PAGES):
+            page = self.read_page(sobject, cursor=cursor)
+            values.extend(
+                ReferenceValue(str(r.get("Code__c") or ""), str(r.get("Name") or ""), str(r["Id"]))
+                for r in page.records
+            )
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return tuple(values)
 
     @override
     def as_psa(self, rules: Rules) -> Psa:

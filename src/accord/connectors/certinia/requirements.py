@@ -82,14 +82,6 @@ REQUIREMENTS = Requirements(
             length=255,
             external_id=True,
         ),
-        CustomField(
-            "Contact",
-            "Default_Bill_Rate__c",
-            "Default Bill Rate",
-            FieldType.CURRENCY,
-            _R,
-            "A resource's bill rate for time logged without an assignment.",
-        ),
         _code("pse__Region__c", "region"),
         CustomField(
             "pse__Region__c",

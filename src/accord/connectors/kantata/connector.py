@@ -29,7 +29,14 @@ from accord.connectors.kantata.auth import build_kantata_auth, kantata_authoriza
 from accord.connectors.kantata.config import KantataConfig
 from accord.connectors.kantata.errors import translate
 from accord.connectors.roles import Psa
-from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
+from accord.connectors.types import (
+    Page,
+    RawRecord,
+    RecordMeta,
+    ReferenceList,
+    ReferenceValue,
+    WriteResult,
+)
 from accord.errors import (
     ConflictError,
     ConnectorError,
@@ -344,6 +351,37 @@ class KantataConnector(Connector[KantataConfig]):
             "DELETE", f"/{spec.plural}/{_kantata_id(record_id)}", resource=resource
         )
         self.raise_for_status(response, resource=resource)
+
+    @override
+    def discover(self) -> list[ReferenceList]:
+        """Rate cards (one per currency, picked by the deal's) and the roles they price."""
+        cards = self._collection("/rate_cards", "rate_cards")
+        roles = self._collection("/roles", "roles")
+        return [
+            ReferenceList(
+                "Rate cards",
+                "picked by currency for time-and-materials deals (one per currency)",
+                tuple(
+                    ReferenceValue(
+                        str(c.get("id")),
+                        str(c.get("title") or ""),
+                        f"{c.get('currency')}, {len(c.get('rates') or ())} role rate(s)",
+                    )
+                    for c in cards
+                ),
+            ),
+            ReferenceList(
+                "Roles",
+                "rate-card rates and contract rate cards name them",
+                tuple(ReferenceValue(str(r.get("id")), str(r.get("name") or "")) for r in roles),
+            ),
+        ]
+
+    def _collection(self, path: str, plural: str) -> list[RawRecord]:
+        """The first page (``per_page`` 200) of a reference collection, in ``results`` order."""
+        response = self.send("GET", path, resource=plural, params={"per_page": MAX_PAGE_SIZE})
+        self.raise_for_status(response, resource=plural)
+        return _ordered(self.json_object(response, resource=plural), plural)
 
     def approve_timesheet(self, submission_id: str, *, comment: str | None = None) -> RawRecord:
         """``PUT /timesheet_submissions/{id}/approve``; the answer embeds its time entries.

@@ -20,7 +20,18 @@ from typing_extensions import override
 
 from accord.connectors.config import ConnectorConfig
 
-__all__ = ["DEFAULT_EXPENSE_CATEGORIES", "NetSuiteAuthMethod", "NetSuiteConfig", "SigningAlgorithm"]
+__all__ = [
+    "DEFAULT_BILLING_ITEM",
+    "DEFAULT_EXPENSE_CATEGORIES",
+    "NetSuiteAuthMethod",
+    "NetSuiteConfig",
+    "SigningAlgorithm",
+]
+
+DEFAULT_BILLING_ITEM = "1"
+"""Service item of billing-plan (sales order) lines when the connection names none: the sandbox
+account's "Professional Services" item [inferred]. A real account has its own: list them with
+``accord connections discover NAME`` and set ``billing_item`` in ``accord.yaml``."""
 
 DEFAULT_EXPENSE_CATEGORIES: dict[str, str] = {
     "travel": "1",
@@ -88,6 +99,8 @@ class NetSuiteConfig(ConnectorConfig):
     milestone_item_id: str = Field(default="1", min_length=1)
     """Service item id of a milestone invoice line: the sandbox account's [inferred]. A real
     account bills milestones with its own service item."""
+    billing_item: str = Field(default=DEFAULT_BILLING_ITEM, min_length=1)
+    """Internal id of the service item billing-plan lines (sales order items) carry."""
     rate_per_s: float = Field(default=5.0, gt=0)
     concurrency: int = Field(default=4, ge=1)
     """Keep below the account's limit (5 on a shared tier, +10 per SuiteCloud Plus licence),

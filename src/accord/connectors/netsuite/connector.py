@@ -30,7 +30,14 @@ from accord.connectors.netsuite.auth import build_netsuite_auth
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.errors import translate
 from accord.connectors.roles import Erp
-from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
+from accord.connectors.types import (
+    Page,
+    RawRecord,
+    RecordMeta,
+    ReferenceList,
+    ReferenceValue,
+    WriteResult,
+)
 from accord.errors import ConnectorError, NotFoundError, PermanentError
 from accord.rules import Rules
 
@@ -39,6 +46,8 @@ __all__ = ["MAX_PAGE_SIZE", "RESOURCES", "NetSuiteConnector", "NetSuiteResource"
 MAX_PAGE_SIZE = 1000
 """SuiteQL's largest page (reference section 4.4)."""
 
+_REFERENCE_PAGES = 5
+"""Pages of a reference list read at most by :meth:`NetSuiteConnector.discover`."""
 _EID = re.compile(r"^[A-Za-z0-9_-]+$")
 STRICT_NAMES = {"X-NetSuite-PropertyNameValidation": "Error"}
 """Sent on every write: a field NetSuite does not know refuses the write instead of being
@@ -58,6 +67,8 @@ class NetSuiteResource:
     tran_type: str | None = None
     sublists: bool = False
     """Whether a full read should inline sublists (``expandSubResources=true``)."""
+    condition: str | None = None
+    """A SuiteQL condition every read adds (the kind of item a list holds)."""
 
 
 RESOURCES: dict[str, NetSuiteResource] = {
@@ -77,6 +88,9 @@ RESOURCES: dict[str, NetSuiteResource] = {
         NetSuiteResource("employee", "employee"),
         NetSuiteResource("accountingPeriod", "accountingperiod"),
         NetSuiteResource("currency", "currency"),
+        # [inferred] SuiteQL names: service items are the item table's ``Service`` rows.
+        NetSuiteResource("serviceItem", "item", condition="itemtype = 'Service'"),
+        NetSuiteResource("expenseCategory", "expensecategory"),
     )
 }
 """Every resource the connector reads, by REST record type name."""
@@ -135,6 +149,8 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         conditions: list[str] = []
         if spec.tran_type:
             conditions.append(f"type = '{spec.tran_type}'")
+        if spec.condition:
+            conditions.append(spec.condition)
         if since is not None:
             operator = ">" if since.microsecond == 0 else ">="
             stamp = self._format_stamp(since)
@@ -303,6 +319,39 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         from accord.connectors.netsuite.erp import NetSuiteErp  # noqa: PLC0415
 
         return NetSuiteErp(self, rules)
+
+    @override
+    def discover(self) -> list[ReferenceList]:
+        """Subsidiaries, departments, classes, service items and expense categories."""
+        lists = (
+            ("Subsidiaries", "subsidiary", "rules: legal_entities.<code>.netsuite_subsidiary_id"),
+            ("Departments", "department", "rules: practices.<code>.netsuite_department_id"),
+            ("Classes", "classification", "rules: regions.<code>.netsuite_class_id"),
+            ("Service items", "serviceItem", "billing_item"),
+            ("Expense categories", "expenseCategory", "expense_categories.<category>"),
+        )
+        return [
+            ReferenceList(title, setting, tuple(self._reference_values(resource)))
+            for title, resource, setting in lists
+        ]
+
+    def _reference_values(self, resource: str) -> list[ReferenceValue]:
+        values: list[ReferenceValue] = []
+        cursor: str | None = None
+        for _ in range(_REFERENCE_PAGES):
+            page = self.read_page(resource, cursor=cursor)
+            for row in page.records:
+                name = row.get("name") or row.get("displayname") or row.get("itemid") or ""
+                notes = [str(row["externalid"])] if row.get("externalid") else []
+                if row.get("itemid") and row.get("itemid") != name:
+                    notes.append(str(row["itemid"]))
+                if str(row.get("isinactive")) in {"T", "true", "True"}:
+                    notes.append("inactive")
+                values.append(ReferenceValue(str(row.get("id")), str(name), ", ".join(notes)))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return values
 
     @override
     def describe(self, resource: str, record: RawRecord) -> RecordMeta:

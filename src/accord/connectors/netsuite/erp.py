@@ -30,13 +30,13 @@ from accord.connectors.budget import slot_held
 from accord.connectors.cache import TtlCache
 from accord.connectors.netsuite._erp_billing import NetSuiteBilling
 from accord.connectors.netsuite._reference import currency_ids
-from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.netsuite.mapping import (
     NetSuiteLookups,
     expense_report_from_canonical,
     time_bill_from_canonical,
 )
+from accord.connectors.netsuite.masters import REFERENCE_TTL_S, NetSuiteMasterData
 from accord.connectors.roles import (
     AsyncPoster,
     CallGate,
@@ -63,7 +63,6 @@ _ACTIVE: Final = "2"
 """``entityStatus`` In Progress: the only NetSuite status that takes new time."""
 _STATUS: Final = {"1": "Closed", "2": "In Progress", "3": "Not Awarded", "4": "Pending"}
 _RECORD_TYPES: Final = {"time": "timeBill", "expense": "expenseReport"}
-_REFERENCE_TTL_S: Final = 300.0
 
 _employees = TtlCache()
 _pools: dict[str, ThreadPoolExecutor] = {}
@@ -86,7 +85,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class NetSuiteErp(NetSuiteBilling, Erp):
+class NetSuiteErp(NetSuiteBilling, NetSuiteMasterData, Erp):
     """A NetSuite connection as an ERP; ``rules`` place entities, practices and regions."""
 
     def __init__(self, connector: NetSuiteConnector, rules: Rules) -> None:
@@ -99,11 +98,6 @@ class NetSuiteErp(NetSuiteBilling, Erp):
     @override
     def connection(self) -> str:
         return self._connector.name
-
-    @property
-    def config(self) -> NetSuiteConfig:
-        """The connection's configuration."""
-        return self._connector.config
 
     @override
     def record_type(self, kind: PostingKind) -> str:
@@ -264,7 +258,7 @@ class NetSuiteErp(NetSuiteBilling, Erp):
                 return None
             return {"id": str(found["id"]), "subsidiary": _ref(found, "subsidiary") or ""}
 
-        employee = _employees.get_or_load((self.where, resource_id), _REFERENCE_TTL_S, load)
+        employee = _employees.get_or_load((self.where, resource_id), REFERENCE_TTL_S, load)
         if employee is None:
             message = f"no ERP employee for resource {resource_id}"
             raise PermanentError(

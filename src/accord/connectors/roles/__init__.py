@@ -5,23 +5,41 @@ implementation (``Connector.as_erp`` ...). Flows and APIs speak only to roles: a
 field names, bodies, error wording and ids never leave its package.
 """
 
-from accord.connectors.roles.crm import AccountReceivables, Crm, ReceivableStatus
+from accord.connectors.roles.crm import (
+    AccountReceivables,
+    Crm,
+    CrmAccount,
+    CrmOpportunity,
+    DealLine,
+    MergedAccount,
+    ReceivableStatus,
+)
 from accord.connectors.roles.erp import (
     AsyncPoster,
     BilledInvoice,
+    BillingPlan,
+    BillingPlanLine,
+    BillingPlanResult,
+    BillingTerms,
     CallGate,
+    CustomerBooking,
     EntryPosting,
     Erp,
+    ErpCustomer,
+    ErpCustomerChange,
     ErpProject,
+    ErpProjectPlan,
+    IdLookup,
     MilestoneInvoice,
     OpenItem,
     PostingBatch,
     PostingKind,
     PostingOutcome,
     Receivables,
+    address_text,
 )
 from accord.connectors.roles.feeds import ChangeFeed, Mapped, collection_feed
-from accord.connectors.roles.psa import ApprovalKind, Psa
+from accord.connectors.roles.psa import ApprovalKind, ProjectTerms, Psa, PsaProjectPlan
 from accord.connectors.roles.xref import KnownIds
 
 __all__ = [
@@ -29,21 +47,37 @@ __all__ = [
     "ApprovalKind",
     "AsyncPoster",
     "BilledInvoice",
+    "BillingPlan",
+    "BillingPlanLine",
+    "BillingPlanResult",
+    "BillingTerms",
     "CallGate",
     "ChangeFeed",
     "Crm",
+    "CrmAccount",
+    "CrmOpportunity",
+    "CustomerBooking",
+    "DealLine",
     "EntryPosting",
     "Erp",
+    "ErpCustomer",
+    "ErpCustomerChange",
     "ErpProject",
+    "ErpProjectPlan",
+    "IdLookup",
     "KnownIds",
     "Mapped",
+    "MergedAccount",
     "MilestoneInvoice",
     "OpenItem",
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
+    "ProjectTerms",
     "Psa",
+    "PsaProjectPlan",
     "ReceivableStatus",
     "Receivables",
+    "address_text",
     "collection_feed",
 ]

@@ -5,7 +5,7 @@ with its connector type and the role protocol; its methods reach the system thro
 ``self._connector`` and place legal entities, practices and regions through ``self._rules``.
 """
 
-from typing import Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from accord.rules import Rules
 
@@ -21,7 +21,10 @@ C = TypeVar("C", bound=_Named)
 
 
 class RoleBase(Generic[C]):
-    """A connection in a role (see the module docstring)."""
+    """A connection in a role (see the module docstring); subclasses set :attr:`system_name`."""
+
+    system_name: ClassVar[str] = ""
+    """The system's name in external references and the cross-reference."""
 
     def __init__(self, connector: C, rules: Rules) -> None:
         self._connector = connector
@@ -31,3 +34,8 @@ class RoleBase(Generic[C]):
     def connection(self) -> str:
         """The connection's name (from ``accord.yaml``)."""
         return self._connector.name
+
+    @property
+    def system(self) -> str:
+        """The system's name in external references and the cross-reference."""
+        return self.system_name

@@ -319,6 +319,18 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
         rows = [r for r in body.get("records", []) if isinstance(r, dict)]
         return rows[0] if rows else None
 
+    def query(self, soql: str, *, resource: str, include_deleted: bool = False) -> list[RawRecord]:
+        """The first batch of a SOQL query: one call, no paging (for answers of a few rows).
+
+        ``include_deleted`` runs it through ``queryAll``, which also returns deleted and
+        merged records. The caller builds ``soql`` from constants and validated ids only.
+        """
+        endpoint = "queryAll" if include_deleted else "query"
+        response = self.send("GET", self._path(endpoint), resource=resource, params={"q": soql})
+        self.raise_for_status(response, resource=resource)
+        body = self.json_object(response, resource=resource)
+        return [r for r in body.get("records", []) if isinstance(r, dict)]
+
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:
         """``GET /sobjects/{X}/{id}``: every field, no nested parents."""

@@ -5,14 +5,15 @@ the ERP entity, subsidiary, department, class, currency, budget, milestones) onc
 plan (:func:`accord.flows.lead_to_project.plan.build_plan`, a pure function); its steps never
 consult the rules again. So the plan *is* the outbound content, and the record's body here is
 the plan, field by field. The reads validation needs (the account chain, milestone lines, the
-PSA rate card) are made as the flow's validate step makes them, once for both versions.
+PSA rate card) are made through the CRM and PSA roles as the flow's validate step makes them,
+once for both versions.
 """
 
 import json
 from typing import Any
 
+from accord.connectors.roles import Crm
 from accord.domain import BillingModel, Opportunity
-from accord.flows.lead_to_project import reads
 from accord.flows.lead_to_project.plan import build_plan
 from accord.flows.shared.settings import flow_settings
 from accord.governance.diff import flatten
@@ -24,17 +25,12 @@ from accord.store.journal import JournalEntry
 __all__ = ["evaluate"]
 
 
-def _salesforce_id(canonical: str) -> str | None:
-    return canonical.removeprefix("SF-") if canonical.startswith("SF-") else None
-
-
-def _accounts(ctx: EvalContext, crm_connection: str, customer_id: str) -> list[Any]:
-    crm = ctx.connections.connector(crm_connection)
-    account = _salesforce_id(customer_id)
+def _accounts(crm: Crm, customer_id: str) -> tuple[Any, ...]:
+    account = crm.crm_id(customer_id)
     if account is None:
-        found = crm.get_by_external_id("Account", customer_id)
-        account = str(found["Id"]) if found else None
-    return reads.account_chain(crm, account) if account else []
+        found = crm.find_account(customer_id)
+        account = found.crm_id if found else None
+    return crm.account_hierarchy(account) if account else ()
 
 
 def evaluate(ctx: EvalContext, entry: JournalEntry, data: Any, rules: Rules) -> dict[str, Outcome]:  # noqa: ANN401
@@ -42,24 +38,22 @@ def evaluate(ctx: EvalContext, entry: JournalEntry, data: Any, rules: Rules) -> 
     opportunity = Opportunity.model_validate(data)
     settings = flow_settings(ctx.config_file)
     psa = settings.psa(rules)
-    crm = settings.crm_connection
+    crm_connection = settings.crm_connection
+    crm = ctx.connections.connector(crm_connection).as_crm(rules)
     accounts = ctx.memo(
-        ("accounts", crm, opportunity.customer_id),
-        lambda: _accounts(ctx, crm, opportunity.customer_id),
+        ("accounts", crm_connection, opportunity.customer_id),
+        lambda: _accounts(crm, opportunity.customer_id),
     )
-    opp_sf_id = _salesforce_id(opportunity.id) or ""
-    lines: list[Any] = []
-    if opportunity.billing_model is BillingModel.MILESTONE and opp_sf_id:
-        lines = ctx.memo(
-            ("lines", opp_sf_id),
-            lambda: reads.opportunity_lines(ctx.connections.connector(crm), opp_sf_id),
-        )
+    opp_crm_id = ctx.memo(("crm_id", opportunity.id), lambda: crm.crm_id(opportunity.id)) or ""
+    lines: tuple[Any, ...] = ()
+    if opportunity.billing_model is BillingModel.MILESTONE and opp_crm_id:
+        lines = ctx.memo(("lines", opp_crm_id), lambda: crm.opportunity_lines(opp_crm_id))
     card = None
     if opportunity.billing_model is BillingModel.TIME_AND_MATERIALS:
         currency = opportunity.amount.currency
         card = ctx.memo(
             ("card", psa, currency),
-            lambda: reads.rate_card_id(ctx.connections.connector(psa[1]), psa[0], currency),
+            lambda: ctx.connections.connector(psa[1]).as_psa(rules).rate_card_id(currency),
         )
     outcome = build_plan(
         opportunity,
@@ -69,6 +63,9 @@ def evaluate(ctx: EvalContext, entry: JournalEntry, data: Any, rules: Rules) -> 
         lines=lines,
         rate_card_id=card,
         psa=psa,
+        crm_id=opp_crm_id
+        or next((r.id for r in opportunity.refs if r.system == crm.system), opportunity.id),
+        fields=crm.opportunity_fields,
     )
     record = f"opportunity {opportunity.id}"
     if outcome.plan is None:
