@@ -180,6 +180,8 @@ def accord_config(
             **connection_settings("business_central", urls["business_central"], **app),
             "company_id": companies["DE01"],
             "companies": companies,
+            # The sandbox firm's service item (BC posts no item line without one).
+            "milestone_line_object": "SERVICES",
             **pace,
         },
     }
@@ -206,12 +208,7 @@ def accord_config(
         "customer_master": {"erp_drift": "raise"},
         # Invoices and payments flow back, completed milestones are billed (polls start now).
         "cash": {"capture_interval_s": 30},
-        # The sandbox firm's service item in each ERP (BC posts no item line without one).
-        "milestones": {
-            "capture_interval_s": 15,
-            "netsuite_item_id": "1",
-            "bc_line_object": "SERVICES",
-        },
+        "milestones": {"capture_interval_s": 15},
         # Approved time posts per entry; time in a closed period moves to the first open one.
         "time_to_bill": {"posting": "per_entry", "closed_period_policy": "redate"},
         # The sandbox is the first environment of the promotion path (docs/governance.md).

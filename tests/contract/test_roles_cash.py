@@ -20,13 +20,14 @@ from tests.contract.roles_cash import (
     PsaWorld,
     unique,
 )
+from tests.contract.sandbox_auth import sandbox_connector
 
-from accord.connectors.business_central import BusinessCentralConfig, BusinessCentralConnector
-from accord.connectors.certinia import CertiniaConfig, CertiniaConnector
-from accord.connectors.kantata import KantataConfig, KantataConnector
-from accord.connectors.netsuite import NetSuiteConfig, NetSuiteConnector
+from accord.connectors.business_central import BusinessCentralConnector
+from accord.connectors.certinia import CertiniaConnector
+from accord.connectors.kantata import KantataConnector
+from accord.connectors.netsuite import NetSuiteConnector
 from accord.connectors.roles import AccountReceivables, Crm, Erp, Psa, ReceivableStatus
-from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
+from accord.connectors.salesforce import SalesforceConnector
 from accord.rules import Rules, load_rules
 from accord_sandbox.accord_config import default_rules_path
 from accord_sandbox.business_central import BusinessCentralEmulator
@@ -107,16 +108,8 @@ class KantataWorld(PsaWorld):
 class TestKantataPsaCash(PsaCashContract):
     @pytest.fixture
     def connector(self, kantata_url: str) -> Iterator[KantataConnector]:
-        config = KantataConfig.model_validate(
-            {
-                "name": "kantata",
-                "base_url": f"{kantata_url}/api/v1",
-                "client_id": "sandbox",
-                "client_secret": "sandbox-secret",
-                "timeout_s": 10,
-            }
-        )
-        with KantataConnector(config) as connector:
+        with sandbox_connector("kantata", kantata_url, name="kantata") as connector:
+            assert isinstance(connector, KantataConnector)
             yield connector
 
     @pytest.fixture
@@ -138,16 +131,6 @@ def salesforce_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
 
     with serve_asgi(make_app) as url:
         yield url
-
-
-def _org(url: str, name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "login_url": url,
-        "client_id": "sandbox",
-        "client_secret": "sandbox-secret",
-        "timeout_s": 10,
-    }
 
 
 class CertiniaWorld(PsaWorld):
@@ -196,8 +179,8 @@ class CertiniaWorld(PsaWorld):
 class TestCertiniaPsaCash(PsaCashContract):
     @pytest.fixture
     def connector(self, salesforce_url: str) -> Iterator[CertiniaConnector]:
-        config = CertiniaConfig.model_validate(_org(salesforce_url, "certinia"))
-        with CertiniaConnector(config) as connector:
+        with sandbox_connector("certinia", salesforce_url, name="certinia") as connector:
+            assert isinstance(connector, CertiniaConnector)
             yield connector
 
     @pytest.fixture
@@ -282,17 +265,8 @@ class NetSuiteWorld(ErpWorld):
 class TestNetSuiteErpCash(ErpCashContract):
     @pytest.fixture
     def connector(self, netsuite_url: str) -> Iterator[NetSuiteConnector]:
-        config = NetSuiteConfig.model_validate(
-            {
-                "name": "netsuite",
-                "account_id": "TSTDRV0000001",
-                "base_url": f"{netsuite_url}/services/rest",
-                "client_id": "sandbox",
-                "client_secret": "sandbox-secret",
-                "timeout_s": 10,
-            }
-        )
-        with NetSuiteConnector(config) as connector:
+        with sandbox_connector("netsuite", netsuite_url, name="netsuite") as connector:
+            assert isinstance(connector, NetSuiteConnector)
             yield connector
 
     @pytest.fixture
@@ -358,7 +332,13 @@ class BusinessCentralWorld(ErpWorld):
         return number
 
     def posted_invoice(self, customer: str, amount: Decimal) -> str:
-        line = {"lineType": "Item", "description": "Work", "quantity": 1, "unitPrice": amount}
+        line = {
+            "lineType": "Item",
+            "lineObjectNumber": "SERVICES",
+            "description": "Work",
+            "quantity": 1,
+            "unitPrice": amount,
+        }
         draft = self.company.create(
             "salesInvoices",
             {
@@ -375,20 +355,19 @@ class TestBusinessCentralErpCash(ErpCashContract):
     @pytest.fixture
     def connector(self, business_central_url: str) -> Iterator[BusinessCentralConnector]:
         companies = {e.code: e.bc_company_id for e in FIRM.legal_entities}
-        config = BusinessCentralConfig.model_validate(
-            {
-                "name": "business-central",
-                "tenant": "sandbox-tenant",
-                "company_id": companies["DE01"],
-                "companies": companies,
-                "api_host": business_central_url,
-                "login_host": business_central_url,
-                "client_id": "sandbox",
-                "client_secret": "sandbox-secret",
-                "timeout_s": 10,
-            }
-        )
-        with BusinessCentralConnector(config) as connector:
+        with sandbox_connector(
+            "business_central",
+            business_central_url,
+            name="business-central",
+            tenant="sandbox-tenant",
+            company_id=companies["DE01"],
+            companies=companies,
+            api_host=business_central_url,
+            login_host=business_central_url,
+            # BC posts an invoice line of a quantity only with an item (the sandbox's SERVICES).
+            milestone_line_object="SERVICES",
+        ) as connector:
+            assert isinstance(connector, BusinessCentralConnector)
             yield connector
 
     @pytest.fixture
@@ -404,8 +383,8 @@ class TestBusinessCentralErpCash(ErpCashContract):
 class TestSalesforceCrmCash(CrmCashContract):
     @pytest.fixture
     def connector(self, salesforce_url: str) -> Iterator[SalesforceConnector]:
-        config = SalesforceConfig.model_validate(_org(salesforce_url, "salesforce"))
-        with SalesforceConnector(config) as connector:
+        with sandbox_connector("salesforce", salesforce_url, name="salesforce") as connector:
+            assert isinstance(connector, SalesforceConnector)
             yield connector
 
     @pytest.fixture

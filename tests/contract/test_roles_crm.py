@@ -8,9 +8,10 @@ from typing import Any
 import httpx
 import pytest
 from tests.contract.conftest import control, serve_firm
+from tests.contract.sandbox_auth import sandbox_connector
 
 from accord.connectors.roles import Crm
-from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
+from accord.connectors.salesforce import SalesforceConnector
 from accord.connectors.testing import SandboxControl
 from accord.connectors.testing_roles import CrmContract, OpportunityFactory
 from accord.rules import load_rules
@@ -26,16 +27,8 @@ def emulator_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def connector(emulator_url: str) -> Iterator[SalesforceConnector]:
-    config = SalesforceConfig.model_validate(
-        {
-            "name": "salesforce",
-            "login_url": emulator_url,
-            "client_id": "sandbox",
-            "client_secret": "sandbox-secret",
-            "timeout_s": 10,
-        }
-    )
-    with SalesforceConnector(config) as built:
+    with sandbox_connector("salesforce", emulator_url, name="salesforce") as built:
+        assert isinstance(built, SalesforceConnector)
         yield built
 
 

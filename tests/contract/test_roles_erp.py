@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 from tests.contract.conftest import FIRM, control, serve_firm
+from tests.contract.sandbox_auth import sandbox_connector
 
-from accord.connectors.business_central import BusinessCentralConfig, BusinessCentralConnector
-from accord.connectors.netsuite import NetSuiteConfig, NetSuiteConnector
 from accord.connectors.roles import Erp
 from accord.connectors.testing import SandboxControl
 from accord.connectors.testing_roles import ErpContract
@@ -17,7 +16,6 @@ from accord_sandbox.business_central import BusinessCentralEmulator
 from accord_sandbox.netsuite import NetSuiteEmulator
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
-SECRETS = {"client_id": "sandbox", "client_secret": "sandbox-secret", "timeout_s": 10}
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +41,8 @@ class TestNetSuiteErpContract(_Rules, ErpContract):
 
     @pytest.fixture
     def erp(self, netsuite_url: str, rules: Rules) -> Iterator[Erp]:
-        config = NetSuiteConfig.model_validate(
-            {
-                # The rules book US01 and UK01 on the connection named "netsuite".
-                "name": "netsuite",
-                "account_id": "TSTDRV0000001",
-                "base_url": f"{netsuite_url}/services/rest",
-                **SECRETS,
-            }
-        )
-        with NetSuiteConnector(config) as connector:
+        # The rules book US01 and UK01 on the connection named "netsuite".
+        with sandbox_connector("netsuite", netsuite_url, name="netsuite") as connector:
             yield connector.as_erp(rules)
 
     @pytest.fixture
@@ -68,19 +58,17 @@ class TestBusinessCentralErpContract(_Rules, ErpContract):
     @pytest.fixture
     def erp(self, bc_url: str, rules: Rules) -> Iterator[Erp]:
         companies = {e.code: e.bc_company_id for e in FIRM.legal_entities}
-        config = BusinessCentralConfig.model_validate(
-            {
-                # The rules book DE01 on the connection named "business-central".
-                "name": "business-central",
-                "tenant": "sandbox-tenant",
-                "company_id": companies["DE01"],
-                "companies": companies,
-                "api_host": bc_url,
-                "login_host": bc_url,
-                **SECRETS,
-            }
-        )
-        with BusinessCentralConnector(config) as connector:
+        with sandbox_connector(
+            "business_central",
+            bc_url,
+            # The rules book DE01 on the connection named "business-central".
+            name="business-central",
+            tenant="sandbox-tenant",
+            company_id=companies["DE01"],
+            companies=companies,
+            api_host=bc_url,
+            login_host=bc_url,
+        ) as connector:
             yield connector.as_erp(rules)
 
     @pytest.fixture

@@ -6,11 +6,9 @@ from typing import Any
 
 import pytest
 from tests.contract.conftest import control, serve_firm
+from tests.contract.sandbox_auth import sandbox_connector
 
-from accord.connectors.certinia import CertiniaConfig, CertiniaConnector
-from accord.connectors.kantata import KantataConfig, KantataConnector
 from accord.connectors.roles import Psa
-from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
 from accord.connectors.testing import SandboxControl
 from accord.connectors.testing_roles import PsaContract, customer_of, new_key
 from accord.rules import Rules, load_rules
@@ -18,7 +16,6 @@ from accord_sandbox.kantata import KantataEmulator
 from accord_sandbox.salesforce import SalesforceEmulator
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
-SECRETS = {"client_id": "sandbox", "client_secret": "sandbox-secret", "timeout_s": 10}
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +36,7 @@ class TestKantataPsaContract(PsaContract):
 
     @pytest.fixture
     def psa(self, kantata_url: str, rules: Rules) -> Iterator[Psa]:
-        config = KantataConfig.model_validate(
-            {"name": "kantata", "base_url": f"{kantata_url}/api/v1", **SECRETS}
-        )
-        with KantataConnector(config) as connector:
+        with sandbox_connector("kantata", kantata_url, name="kantata") as connector:
             yield connector.as_psa(rules)
 
     @pytest.fixture
@@ -63,20 +57,14 @@ class TestCertiniaPsaContract(PsaContract):
 
     @pytest.fixture
     def psa(self, org_url: str, rules: Rules) -> Iterator[Psa]:
-        config = CertiniaConfig.model_validate(
-            {"name": "certinia", "login_url": org_url, **SECRETS}
-        )
-        with CertiniaConnector(config) as connector:
+        with sandbox_connector("certinia", org_url, name="certinia") as connector:
             yield connector.as_psa(rules)
 
     @pytest.fixture
     def crm_account(self, org_url: str, rules: Rules) -> Iterator[tuple[str, str]]:
         """(canonical id, org id) of a fresh account: Certinia's projects name one."""
-        config = SalesforceConfig.model_validate(
-            {"name": "salesforce", "login_url": org_url, **SECRETS}
-        )
         customer = customer_of(new_key("CUST"), legal_entity="US01", currency="USD", country="US")
-        with SalesforceConnector(config) as connector:
+        with sandbox_connector("salesforce", org_url, name="salesforce") as connector:
             yield customer.id, connector.as_crm(rules).upsert_account(customer).id
 
     @pytest.fixture

@@ -317,10 +317,11 @@ class _PsaBase(RoleContract):
 
     @staticmethod
     def project(customer_id: str, project_id: str | None = None) -> Project:
-        """A fixed-fee US01 project with a budget."""
+        """A fixed-fee US01 project with a budget (named for its id: one business fact each)."""
+        key = project_id or new_key("PRJ")
         return Project(
-            id=project_id or new_key("PRJ"),
-            name="Contract project",
+            id=key,
+            name=f"Contract project {key}",
             customer_id=customer_id,
             legal_entity="US01",
             practice="TECH",
@@ -511,9 +512,10 @@ class _ErpBase(RoleContract):
     def project_for(customer: Customer, placement: tuple[str, str, dict[str, str]]) -> Project:
         """A milestone project of the customer's legal entity."""
         practice, region, _ = placement
+        key = new_key("PRJ")
         return Project(
-            id=new_key("PRJ"),
-            name="Contract project",
+            id=key,
+            name=f"Contract project {key}",
             customer_id=customer.id,
             legal_entity=customer.legal_entity,
             practice=practice,
