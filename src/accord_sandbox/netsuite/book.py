@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -53,6 +54,37 @@ _STATUS_NAMES: dict[str, dict[str, str]] = {
 }
 """Read-only ``status`` select of each transaction type."""
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+LINE_TABLE = "transactionline"
+"""The SuiteQL table of transaction lines (expense lines, item lines)."""
+_LINE_COLUMNS = (
+    "transaction",
+    "linesequencenumber",
+    "id",
+    "mainline",
+    "entity",
+    "foreignamount",
+    "isbillable",
+    "memo",
+)
+_LINE_CUSTOM_COLUMNS = frozenset(
+    name for key, names in ACCORD_CUSTOM_FIELDS.items() if "." in key for name in names
+)
+"""The account's custom line (column) fields, exposed as columns of ``transactionline``."""
+
+
+@lru_cache(maxsize=4096)
+def _stamp_value(text: str) -> datetime:
+    """A stored ``...Z`` stamp as SuiteQL compares it (naive, like NetSuite's).
+
+    Cached: records written in one second share it.
+    """
+    return datetime.fromisoformat(text.removesuffix("Z"))
+
+
+def _int_or_text(value: Any) -> Any:  # noqa: ANN401 - a stored reference id
+    return int(value) if isinstance(value, str) and value.isdigit() else value
 
 
 def format_stamp(moment: datetime) -> str:
@@ -112,6 +144,8 @@ class RecordBook:
         self.custom_fields: dict[str, frozenset[str]] = dict(ACCORD_CUSTOM_FIELDS)
         """Custom fields the account defines: record type (or ``type.sublist`` for column
         fields) -> field ids. Only these are accepted beside the standard fields."""
+        self.generation = 0
+        """Counts stored and deleted records: a SuiteQL result is reused while it holds."""
 
     # ------------------------------------------------------------------ ids and lookups
     def clear(self) -> None:
@@ -151,6 +185,7 @@ class RecordBook:
 
     def put(self, rtype: RecordType, rec: Record) -> None:
         """Store a record and index its external id (used by seeding too)."""
+        self.generation += 1
         self.store.put(rtype.name, rec["id"], rec)
         if rec.get("externalId"):
             self.eids.setdefault(rtype.name, {})[str(rec["externalId"])] = rec["id"]
@@ -248,6 +283,7 @@ class RecordBook:
             raise NetSuiteError.not_found()
         if rtype.posting:
             self._check_period(rec)
+        self.generation += 1
         self.store.delete(rtype.name, record_id)
         if rec.get("externalId"):
             self.eids.get(rtype.name, {}).pop(str(rec["externalId"]), None)
@@ -661,6 +697,8 @@ class RecordBook:
     # ------------------------------------------------------------------ SuiteQL rows
     def table_columns(self, table: str) -> list[str] | None:
         """The SuiteQL columns of a table, or None when the table is not emulated."""
+        if table == LINE_TABLE:
+            return [*_LINE_COLUMNS, *sorted(_LINE_CUSTOM_COLUMNS)]
         cols: list[str] = []
         for rtype in RECORD_TYPES.values():
             if rtype.table == table:
@@ -671,6 +709,9 @@ class RecordBook:
 
     def table_rows(self, table: str) -> Iterator[dict[str, Any]]:
         """Rows of a SuiteQL table with typed values (dates, stamps, numbers, ``T``/``F``)."""
+        if table == LINE_TABLE:
+            yield from self._line_rows()
+            return
         for rtype in RECORD_TYPES.values():
             if rtype.table != table:
                 continue
@@ -691,7 +732,7 @@ class RecordBook:
             elif key in rtype.dates:
                 value = date.fromisoformat(str(stored))
             elif key in ("lastModifiedDate", "createdDate"):
-                value = datetime.strptime(str(stored), "%Y-%m-%dT%H:%M:%SZ")  # noqa: DTZ007
+                value = _stamp_value(str(stored))
             row[key.lower()] = value
         row["id"] = int(rec["id"])
         if not rtype.tran_type and "createddate" in row:
@@ -704,6 +745,37 @@ class RecordBook:
         if rtype.name == "accountingPeriod":
             row["closed"] = "T" if self._period_closed_everywhere(rec) else "F"
         return row
+
+    def _line_rows(self) -> Iterator[dict[str, Any]]:
+        """``transactionline``: one row per sublist line of every transaction.
+
+        [inferred] column names, after SuiteQL's standard table: ``transaction``,
+        ``linesequencenumber``, ``entity`` (the line's customer or project), ``foreignamount``,
+        ``isbillable``, plus the account's custom line columns.
+        """
+        for rtype in RECORD_TYPES.values():
+            if not rtype.tran_type:
+                continue
+            for rec in self.store.all(rtype.name):
+                for sublist in rtype.sublists:
+                    items = (rec.get(sublist) or {}).get("items") or ()
+                    for number, line in enumerate(items, start=1):
+                        entity = line.get("job") or line.get("customer") or {}
+                        amount = line.get("amount")
+                        row: dict[str, Any] = {
+                            "transaction": int(rec["id"]),
+                            "linesequencenumber": number,
+                            "id": number,
+                            "mainline": "F",
+                            "entity": _int_or_text(entity.get("id")),
+                            "foreignamount": Decimal(str(amount)) if amount is not None else None,
+                            "isbillable": "T" if line.get("isBillable") else "F",
+                            "memo": line.get("memo") or line.get("description"),
+                        }
+                        for custom in _LINE_CUSTOM_COLUMNS:
+                            if line.get(custom) is not None:
+                                row[custom] = line[custom]
+                        yield row
 
     # ------------------------------------------------------------------ seeding
     def seed_period(self, month: str) -> Record:

@@ -27,7 +27,9 @@ Two calls for the *same* batch must not overlap (the caller holds a lease on the
 calls for different batches may run at once.
 
 Cash and billing (invoices, receivables, milestone invoices):
-:mod:`accord.connectors.business_central._erp_billing`.
+:mod:`accord.connectors.business_central._erp_billing`. Reconciliation (the project ledger,
+planning lines and Accord's records read in bulk):
+:mod:`accord.connectors.business_central._erp_recon`.
 """
 
 import asyncio
@@ -42,6 +44,7 @@ from typing_extensions import override
 
 from accord.connectors.budget import slot_held
 from accord.connectors.business_central._erp_billing import BusinessCentralBilling
+from accord.connectors.business_central._erp_recon import BusinessCentralReconciliation
 from accord.connectors.business_central.connector import BusinessCentralConnector
 from accord.connectors.business_central.mapping import (
     BusinessCentralLookups,
@@ -91,7 +94,9 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp):
+class BusinessCentralErp(
+    BusinessCentralBilling, BusinessCentralMasterData, BusinessCentralReconciliation, Erp
+):
     """A Business Central connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: BusinessCentralConnector, rules: Rules) -> None:

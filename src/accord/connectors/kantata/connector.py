@@ -28,7 +28,7 @@ from accord.connectors.base import Connector
 from accord.connectors.kantata.auth import build_kantata_auth, kantata_authorization
 from accord.connectors.kantata.config import KantataConfig
 from accord.connectors.kantata.errors import translate
-from accord.connectors.roles import Psa
+from accord.connectors.roles import Lane, Psa
 from accord.connectors.types import (
     Page,
     RawRecord,
@@ -186,8 +186,14 @@ class KantataConnector(Connector[KantataConfig]):
         cursor: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        lane: Lane | None = None,
     ) -> Page:
-        """:meth:`read_page` with Kantata's own filters (``workspace_id``, ``approved`` ...)."""
+        """:meth:`read_page` with Kantata's own filters (``workspace_id``, ``approved`` ...).
+
+        ``lane`` is the budget lane the call belongs to (``None``: the caller's own; today's
+        budget serves every call of a connection in one lane).
+        """
+        del lane
         spec = RESOURCES[self.require_resource(resource)]
         page_number = int(cursor) if cursor is not None else 1
         if page_number < 1:

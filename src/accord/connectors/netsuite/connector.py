@@ -29,7 +29,7 @@ from accord.connectors.base import Connector
 from accord.connectors.netsuite.auth import build_netsuite_auth
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.errors import translate
-from accord.connectors.roles import Erp
+from accord.connectors.roles import BACKGROUND, Erp, Lane
 from accord.connectors.types import (
     Page,
     RawRecord,
@@ -204,6 +204,44 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         )
         self.raise_for_status(response, resource=resource)
         return self.json_object(response, resource=resource)
+
+    # --- reconciliation ------------------------------------------------------------------
+    def suiteql_page(
+        self,
+        query: str,
+        *,
+        resource: str,
+        offset: int,
+        limit: int = MAX_PAGE_SIZE,
+        lane: Lane = BACKGROUND,
+    ) -> tuple[list[RawRecord], bool]:
+        """One SuiteQL page of ``query`` at ``offset``: its rows and whether more follow.
+
+        The rules of :meth:`suiteql` apply to ``query``; it needs a stable ``ORDER BY`` for
+        its pages to add up. ``lane`` is the budget lane the call belongs to (today's budget
+        serves every call of a connection in one lane).
+        """
+        del lane
+        response = self.send(
+            "POST",
+            "/query/v1/suiteql",
+            resource=resource,
+            params={"limit": max(1, min(limit, MAX_PAGE_SIZE)), "offset": offset},
+            json={"q": query},
+            headers={"Prefer": "transient"},
+        )
+        self.raise_for_status(response, resource=resource)
+        body = self.json_object(response, resource=resource)
+        rows = [item for item in body.get("items") or () if isinstance(item, dict)]
+        return rows, bool(body.get("hasMore"))
+
+    def suiteql_time(self, moment: datetime) -> str:
+        """A UTC-aware time as a SuiteQL timestamp literal (account-local, whole seconds)."""
+        return _timestamp(self._format_stamp(moment))
+
+    def suiteql_stamp(self, value: object) -> datetime | None:
+        """A SuiteQL timestamp column (account-local) as UTC, or None when it is not one."""
+        return self._parse_stamp(value)
 
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:

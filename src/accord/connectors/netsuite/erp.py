@@ -14,6 +14,8 @@
   (NetSuite refuses another), so the employee is read first (cached).
 - Cash and billing (invoices and payments, receivables, milestone invoices):
   :mod:`accord.connectors.netsuite._erp_billing`.
+- Reconciliation (postings, billing plans and Accord's records read in bulk):
+  :mod:`accord.connectors.netsuite._erp_recon`.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ from accord.connectors.aio import AsyncWire
 from accord.connectors.budget import slot_held
 from accord.connectors.cache import TtlCache
 from accord.connectors.netsuite._erp_billing import NetSuiteBilling
+from accord.connectors.netsuite._erp_recon import NetSuiteReconciliation
 from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.netsuite.mapping import (
@@ -85,7 +88,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class NetSuiteErp(NetSuiteBilling, NetSuiteMasterData, Erp):
+class NetSuiteErp(NetSuiteBilling, NetSuiteMasterData, NetSuiteReconciliation, Erp):
     """A NetSuite connection as an ERP; ``rules`` place entities, practices and regions."""
 
     def __init__(self, connector: NetSuiteConnector, rules: Rules) -> None:

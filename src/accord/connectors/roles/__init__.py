@@ -40,9 +40,11 @@ from accord.connectors.roles.erp import (
 )
 from accord.connectors.roles.feeds import ChangeFeed, Mapped, collection_feed
 from accord.connectors.roles.psa import ApprovalKind, ProjectTerms, Psa, PsaProjectPlan
+from accord.connectors.roles.recon import BACKGROUND, HeldTerms, HeldWork, Lane, WorkKind
 from accord.connectors.roles.xref import KnownIds
 
 __all__ = [
+    "BACKGROUND",
     "AccountReceivables",
     "ApprovalKind",
     "AsyncPoster",
@@ -64,8 +66,11 @@ __all__ = [
     "ErpCustomerChange",
     "ErpProject",
     "ErpProjectPlan",
+    "HeldTerms",
+    "HeldWork",
     "IdLookup",
     "KnownIds",
+    "Lane",
     "Mapped",
     "MergedAccount",
     "MilestoneInvoice",
@@ -78,6 +83,7 @@ __all__ = [
     "PsaProjectPlan",
     "ReceivableStatus",
     "Receivables",
+    "WorkKind",
     "address_text",
     "collection_feed",
 ]

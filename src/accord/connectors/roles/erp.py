@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from accord.connectors.roles.feeds import ChangeFeed, Mapped
+from accord.connectors.roles.recon import BACKGROUND, HeldWork, Lane
 from accord.connectors.roles.xref import KnownIds
 from accord.domain import (
     BillingModel,
@@ -622,4 +623,53 @@ class Erp(Protocol):
 
     def invoice_ids(self, customer_erp_id: str, *, max_pages: int) -> list[str]:
         """The system's record ids of a customer's invoices (a scan of at most ``max_pages``)."""
+        ...
+
+    # --- reconciliation: postings, plans and Accord's records read in bulk -----------------
+    def held_key(self, key: str) -> str:
+        """The key an ERP record of a posting made under ``key`` carries (:class:`HeldWork`)."""
+        ...
+
+    def posted_work(
+        self,
+        projects: Sequence[ErpProject],
+        *,
+        changed_since: dt.datetime | None = None,
+        keys: Collection[str] = (),
+        lane: Lane = BACKGROUND,
+    ) -> list[HeldWork]:
+        """Time and expense postings as the ERP holds them now.
+
+        Those booked to ``projects`` (with ``changed_since``, only those changed at or after
+        it), plus those carrying one of ``keys`` (posting keys, as posted) wherever they are.
+        Each record's :attr:`HeldWork.project` is the ERP's id of its project. Read in pages,
+        never one call per posting.
+        """
+        ...
+
+    def billing_plan_total(self, schedule_id: str, *, lane: Lane = BACKGROUND) -> Decimal | None:
+        """What the billing plan ``schedule_id`` bills in all (the sum of its lines).
+
+        ``schedule_id`` is what :meth:`write_billing_plan` returned; ``None`` when the ERP
+        no longer holds the plan.
+        """
+        ...
+
+    def existing(
+        self, entity_type: str, ids: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> set[str] | None:
+        """Of ``ids``, the records the ERP still holds; ``None`` for a type it cannot tell.
+
+        ``ids`` are the ERP's ids of ``entity_type`` records, in Accord's xref vocabulary
+        (``customer``, ``erp_project``, ``invoice`` ...). With ``None`` nothing is concluded.
+        """
+        ...
+
+    def keyed_records(self, entity_type: str, *, lane: Lane = BACKGROUND) -> dict[str, str] | None:
+        """Records that carry a key of the kind Accord writes: the ERP's id -> that key.
+
+        ``entity_type`` is ``customer`` or ``erp_project``. Such records look like Accord's;
+        one Accord's xref does not know was not written by Accord or lost its reference.
+        ``None`` when the ERP cannot tell Accord's records apart.
+        """
         ...

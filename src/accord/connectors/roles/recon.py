@@ -1,0 +1,84 @@
+"""What the roles read back for reconciliation: work and terms as each system holds them now.
+
+Reconciliation (``accord.flows.reconciliation``) proves that the CRM, the PSA and the ERP still
+agree with each other and with what Accord wrote. It reads each system through its role, in
+bulk (SOQL, SuiteQL, OData pages, never one call per entry), and compares these values:
+
+- :class:`HeldWork`: one time entry or expense as a system holds it: the PSA's approved entry
+  (keyed by the entry's canonical id) or the ERP's posting (keyed by the idempotency key it
+  carries, in the ERP's own spelling: :meth:`~accord.connectors.roles.Erp.held_key`);
+- :class:`HeldTerms`: the commercial terms of a project as the PSA holds them (budget, dates).
+
+Every read takes a ``lane``: the connection budget's priority lane its calls belong to.
+Reconciliation is background work (:data:`BACKGROUND`), below what flows and people wait for.
+
+What does not belong here: deciding what disagrees (the flow) and the vendors' field names
+(their packages).
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final, Literal
+
+__all__ = ["BACKGROUND", "HeldTerms", "HeldWork", "Lane", "WorkKind"]
+
+Lane = Literal["interactive", "flow", "bulk", "background"]
+"""The connection budget's priority lanes, highest first (ARCHITECTURE section 3)."""
+BACKGROUND: Final[Lane] = "background"
+"""The lane of reconciliation's reads: they wait behind every other call of the connection."""
+
+WorkKind = Literal["time", "expense"]
+"""Hours (a time entry) or an expense."""
+
+
+@dataclass(frozen=True)
+class HeldWork:
+    """One time entry or expense as a system holds it now, in canonical terms.
+
+    Attributes:
+        kind: ``time`` or ``expense``.
+        key: The PSA: the entry's canonical id (the id its approval event carried). The ERP:
+            the key the posting carries (:meth:`~accord.connectors.roles.Erp.held_key` of the
+            key Accord posted it under), or the ERP's own key of a record Accord did not post.
+        record_id: The system's id of the record (opaque; for people and lineage).
+        project: The system's id of the project it books to (as the caller named it).
+        date: The work's date (the ERP: the posting date).
+        hours: Hours of a time entry; ``None`` for an expense.
+        amount: What it is worth in ``currency``, as Accord's posting ledger counts it: a
+            time entry's billable value (hours x bill rate; ``None`` when it is not billable
+            or has no rate), an expense's amount (billable or not).
+        currency: ISO 4217 code of ``amount`` (``None`` with no amount).
+        billable: Whether it is billed.
+        changed_at: When the system last changed the record, if it says.
+    """
+
+    kind: WorkKind
+    key: str
+    record_id: str
+    project: str
+    date: dt.date
+    hours: Decimal | None
+    amount: Decimal | None
+    currency: str | None
+    billable: bool
+    changed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class HeldTerms:
+    """A project's commercial terms as the PSA holds them.
+
+    Attributes:
+        project: The PSA's id of the project.
+        budget: The budget (``None``: the PSA holds none).
+        currency: Its currency.
+        start_date: The project's start, if set.
+        end_date: The project's end, if set.
+    """
+
+    project: str
+    budget: Decimal | None
+    currency: str | None
+    start_date: dt.date | None
+    end_date: dt.date | None
