@@ -514,7 +514,12 @@ def _start_accord(
     from accord_sandbox.accord_config import write_accord_config
 
     config_file = write_accord_config(
-        options.data_dir / CONFIG_FILE, handle.urls, psa=options.psa, seed=options.seed
+        options.data_dir / CONFIG_FILE,
+        handle.urls,
+        psa=options.psa,
+        seed=options.seed,
+        # The Business page shows what reconciliation finds while the demo runs.
+        reconcile_every_minutes=10,
     )
     try:
         # Explicit values win over ACCORD_* variables: the demo must not touch a real database.

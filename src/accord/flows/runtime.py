@@ -65,6 +65,7 @@ FLOW_MODULES: tuple[str, ...] = (
     "accord.flows.customer_master",
     "accord.flows.subscriptions",
     "accord.flows.retention",
+    "accord.flows.reconciliation",
 )
 """The modules whose import registers the business flows' workflows and steps with DBOS.
 

@@ -43,6 +43,7 @@ CAPTURE_ENABLERS: tuple[str, ...] = (
     "accord.flows.approvals.capture:enable_approval_capture",
     "accord.flows.customer_master.capture:enable_customer_capture",
     "accord.flows.retention:enable_scheduled_purge",
+    "accord.flows.reconciliation:enable_reconciliation",
     # Last: it subscribes Business Central to what the flows above capture.
     "accord.flows.subscriptions:enable_subscription_upkeep",
 )

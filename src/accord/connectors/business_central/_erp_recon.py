@@ -191,7 +191,9 @@ def _work(entry: RawRecord, currency: dict[str, str]) -> HeldWork | None:
     # Time is worth its billable price; an expense its cost (the ledger's amount of it).
     price = _decimal(entry.get("totalPrice"))
     worth = price if kind == "time" else _decimal(entry.get("totalCost"))
-    amount = Money.of(worth, code).amount if worth and code else None
+    amount = None
+    if worth:
+        amount = Money.of(worth, code).amount if code else worth.quantize(Decimal("0.01"))
     return HeldWork(
         kind=kind,
         key=str(entry.get("documentNumber") or ""),

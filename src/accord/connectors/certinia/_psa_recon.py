@@ -9,7 +9,8 @@ Read by SOQL in batches (:mod:`accord.connectors.salesforce._recon`), never one 
   Entries named by canonical id are read by the timecard's (or expense's) ``Id`` or
   ``Accord_Id__c``.
 - **Terms**: ``pse__Proj__c``: the budget is ``pse__Bookings__c``, the dates
-  ``pse__Start_Date__c`` and ``pse__End_Date__c``.
+  ``pse__Start_Date__c`` and ``pse__End_Date__c``. Provisioning writes the budget into
+  bookings and a contract amendment the contract's value, so bookings is read as either.
 - **Existence**: projects, resources (``Contact``) and billing events by ``Id IN (...)``.
 """
 
@@ -183,6 +184,7 @@ class CertiniaReconciliation:
                 currency=str(record.get("CurrencyIsoCode") or "") or None,
                 start_date=_date(record.get("pse__Start_Date__c")),
                 end_date=_date(record.get("pse__End_Date__c")),
+                contract_value=budget,
             )
         return out
 

@@ -22,7 +22,7 @@ Everything is read with SuiteQL, never one record per posting:
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Final
 
 from accord.connectors.netsuite._reference import currency_ids
@@ -83,6 +83,13 @@ def _hours(value: object) -> Decimal:
         return Decimal(text)
     except InvalidOperation:
         return Decimal(0)
+
+
+def _amount(value: Decimal, currency: str | None) -> Decimal:
+    """An amount to its currency's minor unit (to the cent when the currency is unknown)."""
+    if currency:
+        return Money.of(value, currency).amount
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _decimal(value: object) -> Decimal:
@@ -169,8 +176,8 @@ class NetSuiteReconciliation:
         billable = str(row.get("isbillable")) == "T"
         code = currency.get(job)
         amount = None
-        if billable and row.get("rate") not in (None, "") and code:
-            amount = Money.of(hours * _decimal(row.get("rate")), code).amount
+        if billable and row.get("rate") not in (None, ""):
+            amount = _amount(hours * _decimal(row.get("rate")), code)
         return HeldWork(
             kind="time",
             key=str(row.get("externalid") or ""),
@@ -221,7 +228,7 @@ class NetSuiteReconciliation:
             billable = any(str(ln.get("isbillable")) == "T" for ln in booked)
             code = codes.get(str(header.get("currency") or "")) or currency.get(project)
             total = sum((_decimal(ln.get("foreignamount")) for ln in booked), Decimal(0))
-            amount = Money.of(total, code).amount if code else None
+            amount = _amount(total, code)
             yield HeldWork(
                 kind="expense",
                 key=key,
@@ -230,7 +237,7 @@ class NetSuiteReconciliation:
                 date=_date(header.get("trandate")) or dt.date.min,
                 hours=None,
                 amount=amount,
-                currency=code if amount is not None else None,
+                currency=code,
                 billable=billable,
                 changed_at=self._connector.suiteql_stamp(header.get("lastmodifieddate")),
             )

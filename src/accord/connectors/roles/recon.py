@@ -75,6 +75,8 @@ class HeldTerms:
         currency: Its currency.
         start_date: The project's start, if set.
         end_date: The project's end, if set.
+        contract_value: The contract's value, where the PSA keeps it in the same field as the
+            budget (``None``: it keeps none, or keeps the budget only).
     """
 
     project: str
@@ -82,3 +84,4 @@ class HeldTerms:
     currency: str | None
     start_date: dt.date | None
     end_date: dt.date | None
+    contract_value: Decimal | None = None
