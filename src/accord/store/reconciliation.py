@@ -279,6 +279,9 @@ def record(
         ).first()
         if current is not None:
             item_id = int(current.id)
+            if d.exception_id is None:
+                # A re-sighting keeps the exception that already routes the item.
+                del values["exception_id"]
             conn.execute(sa.update(drift_table).where(drift_table.c.id == item_id).values(values))
         else:
             result = conn.execute(

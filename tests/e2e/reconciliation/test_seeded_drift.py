@@ -8,11 +8,13 @@ that project, customers and references are checked by full runs whose items are 
 by the test's own records.
 """
 
+from decimal import Decimal
+
 import pytest
 from tests.e2e.reconciliation.conftest import Recon, hours
 
 from accord.flows.replay import retry_exception
-from accord.store import postings
+from accord.store import exceptions, postings, xref
 from accord.store import reconciliation as store
 
 pytestmark = pytest.mark.slow
@@ -32,6 +34,7 @@ def test_a_deleted_time_bill_is_found_routed_and_repaired(recon: Recon) -> None:
     gone = recon.time_bills(entries)[entries[0]]
     recon.netsuite().delete("timeBill", str(gone["id"]))
 
+    duplicates = recon.accord.duplicates()["netsuite"]
     found = recon.reconcile(project_id=project)
 
     assert found.status == store.DRIFTED
@@ -41,14 +44,16 @@ def test_a_deleted_time_bill_is_found_routed_and_repaired(recon: Recon) -> None:
         "missing_in_erp",
         entries[0],
     )
-    assert item.expected is not None and item.expected > 0
+    assert item.expected is not None
+    assert item.expected > 0
     exc = recon.exception(item.exception_id)
     assert (exc.queue, exc.code, exc.flow) == (
         "finance-ops",
         "erp.recon.posting_missing",
         "reconciliation",
     )
-    assert exc.run_id is not None and exc.detail["repair"] == "retry"
+    assert exc.run_id is not None
+    assert exc.detail["repair"] == "retry"
     with recon.engine.connect() as conn:
         row = postings.get_many(conn, kind="time", entry_ids=[entries[0]])[entries[0]]
     assert (row.status, row.code) == ("rejected", "erp.recon.posting_missing")
@@ -68,4 +73,103 @@ def test_a_deleted_time_bill_is_found_routed_and_repaired(recon: Recon) -> None:
     assert again.status == store.AGREED
     assert recon.item(item.id).status == store.REPAIRED
     assert recon.exception(exc.id).status.value == "resolved"
-    assert recon.accord.duplicates()["netsuite"] == 0
+    assert recon.accord.duplicates()["netsuite"] == duplicates
+
+
+def test_hours_changed_in_the_erp_are_routed_to_finance_and_an_ignore_sticks(recon: Recon) -> None:
+    run, entries = _posted(recon)
+    project = run["plan"]["project_id"]
+    bill = recon.time_bills(entries)[entries[1]]
+    recon.netsuite().update("timeBill", str(bill["id"]), {"hours": float(hours(bill) + 1)})
+
+    found = recon.reconcile(project_id=project)
+
+    (item,) = recon.drift(found)
+    assert (item.code, item.business_key, item.record_id) == (
+        "changed_in_erp",
+        entries[1],
+        str(bill["id"]),
+    )
+    assert item.detail["hours"] == {"ledger": "7.50", "erp": "8.5"}
+    exc = recon.exception(item.exception_id)
+    assert (exc.queue, exc.code, exc.run_id) == ("finance-ops", "erp.recon.posting_changed", None)
+    (totals,) = found.report["totals"]
+    assert totals["project_id"] == project
+    assert not totals["agree"]
+    assert Decimal(totals["erp"]) > Decimal(totals["posted"]) == Decimal(totals["psa"])
+
+    with recon.engine.begin() as conn:
+        exceptions.ignore(conn, id=exc.id, reason="agreed with the customer", actor="test")
+    again = recon.reconcile(project_id=project)
+    assert again.status == store.AGREED, (recon.drift(again), again.report)
+    assert recon.item(item.id).status == store.IGNORED
+    assert recon.drift(again) == []
+
+
+def test_a_second_time_bill_under_another_id_is_a_duplicate(recon: Recon) -> None:
+    run, entries = _posted(recon, (480,))
+    project = run["plan"]["project_id"]
+    bill = recon.time_bills(entries)[entries[0]]
+    copy = {k: bill[k] for k in ("employee", "customer", "tranDate", "hours", "rate", "isBillable")}
+    extra = recon.netsuite().upsert("timeBill", f"CLERK-{bill['id']}", copy).id
+
+    found = recon.reconcile(project_id=project)
+
+    (item,) = recon.drift(found)
+    assert (item.code, item.record_id) == ("duplicate_in_erp", extra)
+    assert item.detail["duplicates_key"] == entries[0]
+    exc = recon.exception(item.exception_id)
+    assert (exc.queue, exc.code) == ("finance-ops", "erp.recon.posting_duplicate")
+    # Never deleted automatically: both records are still there.
+    assert {b["id"] for b in recon.accord.records("netsuite", "timeBill")} >= {bill["id"], extra}
+
+
+def test_a_psa_budget_changed_is_routed_to_delivery(recon: Recon) -> None:
+    run = recon.deal(model="Fixed Fee", amount=120000)
+    project = run["plan"]["project_id"]
+    assert recon.reconcile(project_id=project).status == store.AGREED
+    recon.kantata().update("workspaces", str(run["psa"]["id"]), {"price_in_cents": 9_900_000})
+
+    found = recon.reconcile(project_id=project)
+
+    (item,) = recon.drift(found)
+    assert (item.kind, item.code) == ("contract", "psa_budget_differs")
+    assert (item.expected, item.found) == (Decimal(run["plan"]["budget"]), Decimal(99000))
+    exc = recon.exception(item.exception_id)
+    assert (exc.queue, exc.code) == ("delivery-ops", "project.recon.psa_budget")
+
+
+def test_an_erp_customer_renamed_against_ownership_is_found(recon: Recon) -> None:
+    run = recon.deal()
+    customer = run["plan"]["customer_id"]
+    with recon.engine.connect() as conn:
+        erp_id = xref.get_external(
+            conn, entity_type="customer", canonical_id=customer, connection="netsuite"
+        )
+    assert erp_id is not None
+    recon.netsuite().update("customer", erp_id, {"companyName": "Renamed By Finance Inc"})
+
+    found = recon.reconcile()
+
+    (item,) = [i for i in recon.drift(found, code="fields_differ") if i.business_key == customer]
+    assert item.detail["fields"]["name"]["erp"] == "Renamed By Finance Inc"
+    assert item.record_id == erp_id
+    exc = recon.exception(item.exception_id)
+    assert (exc.queue, exc.code) == ("finance-ops", "erp.recon.customer_fields")
+
+
+def test_a_reference_whose_record_was_deleted_is_found(recon: Recon) -> None:
+    run = recon.deal(model="Fixed Fee", amount=80000)
+    schedule = str(run["erp"]["billing_schedule"])
+    recon.netsuite().delete("salesOrder", schedule)
+
+    found = recon.reconcile()
+
+    dangling = [i for i in recon.drift(found, code="dangling_xref") if i.record_id == schedule]
+    (item,) = dangling
+    assert item.detail["entity_type"] == "erp_billing_schedule"
+    assert item.business_key == run["plan"]["project_id"]
+    exc = recon.exception(item.exception_id)
+    assert (exc.queue, exc.code) == ("integration", "recon.xref_dangling")
+    plan = recon.drift(found, code="plan_total_differs")
+    assert [i.project_id for i in plan] == [run["plan"]["project_id"]]

@@ -437,7 +437,7 @@ def _totals(
     posted total is the ERP's.
     """
     sums: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
-        lambda: dict.fromkeys(("psa", "posted", "pending", "erp", "invoiced"), Decimal(0))
+        lambda: dict.fromkeys(("psa", "posted", "pending", "erp", "invoiced"), Decimal("0.00"))
     )
     project_of = {(r.kind, r.entry_id): r.project_id for r in ledger}
     for item in psa:
