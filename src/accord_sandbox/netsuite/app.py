@@ -162,7 +162,7 @@ class NetSuiteEmulator(Emulator):
             period_closed=self._period_closed,
         )
         self._results: dict[str, tuple[int, float, list[dict[str, Any]]]] = {}
-        """SuiteQL query -> (book generation, when, rows): the later pages of a query paged
+        """SuiteQL query -> (store generation, when, rows): the later pages of a query paged
         by offset are cut from the rows its first page computed, while no record changed."""
 
     # ----------------------------------------------------------------- Emulator hooks
@@ -584,7 +584,7 @@ class NetSuiteEmulator(Emulator):
         Evaluating a query scans its whole table, so paging 100,000 rows by offset would
         scan it 100 times; NetSuite pages one result instead.
         """
-        generation, now = self.book.generation, time.monotonic()
+        generation, now = self.store.generation, time.monotonic()
         if isinstance(q, str) and not first_page:
             cached = self._results.get(q)
             if cached is not None and cached[0] == generation and now - cached[1] < _RESULT_TTL_S:

@@ -144,8 +144,6 @@ class RecordBook:
         self.custom_fields: dict[str, frozenset[str]] = dict(ACCORD_CUSTOM_FIELDS)
         """Custom fields the account defines: record type (or ``type.sublist`` for column
         fields) -> field ids. Only these are accepted beside the standard fields."""
-        self.generation = 0
-        """Counts stored and deleted records: a SuiteQL result is reused while it holds."""
 
     # ------------------------------------------------------------------ ids and lookups
     def clear(self) -> None:
@@ -185,7 +183,6 @@ class RecordBook:
 
     def put(self, rtype: RecordType, rec: Record) -> None:
         """Store a record and index its external id (used by seeding too)."""
-        self.generation += 1
         self.store.put(rtype.name, rec["id"], rec)
         if rec.get("externalId"):
             self.eids.setdefault(rtype.name, {})[str(rec["externalId"])] = rec["id"]
@@ -283,7 +280,6 @@ class RecordBook:
             raise NetSuiteError.not_found()
         if rtype.posting:
             self._check_period(rec)
-        self.generation += 1
         self.store.delete(rtype.name, record_id)
         if rec.get("externalId"):
             self.eids.get(rtype.name, {}).pop(str(rec["externalId"]), None)
