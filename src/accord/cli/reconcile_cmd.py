@@ -9,6 +9,7 @@ run could not be made (a bad option, a system unreachable, no configuration): a 
 
 import json
 import os
+import sys
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Final
 
@@ -125,7 +126,8 @@ def reconcile(
             connections.close()
         engine.dispose()
     if as_json:
-        out.print_json(json.dumps(_document(finished, items), default=str))
+        # Plain text: a run can list thousands of items, too many to colour.
+        sys.stdout.write(json.dumps(_document(finished, items), default=str, indent=1) + "\n")
     else:
         _print(finished, items)
     raise typer.Exit(1 if finished.status == store.DRIFTED else 0)

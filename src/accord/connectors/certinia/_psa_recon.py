@@ -120,12 +120,16 @@ class CertiniaReconciliation:
             )
         )
         dated = [m["card"] for m in map(_DATED.match, entry_ids) if m]
-        cards += self._named(_TIMECARD, dated, lane=lane)
+        named = self._named(_TIMECARD, dated, lane=lane)
         expenses += self._named(_EXPENSE, [i for i in entry_ids if not _DATED.match(i)], lane=lane)
         found: dict[str, HeldWork] = {}
         for card in cards:
             for work in self._timecard(card):
                 found[work.key] = work
+        wanted = set(entry_ids)
+        for card in named:
+            # A named card holds a week: only the days asked for.
+            found.update({w.key: w for w in self._timecard(card) if w.key in wanted})
         for record in expenses:
             spent = _expense(record)
             if spent is not None:

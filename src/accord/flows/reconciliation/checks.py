@@ -51,6 +51,9 @@ __all__ = [
 ]
 
 _XREF: Final = "xref"
+HOURLY: Final = "time_entries"
+"""The revenue policy's billing of models that bill time by the hour (the rest post time
+non-billable)."""
 
 
 @dataclass
@@ -175,6 +178,10 @@ def check_time(scope: RunScope, universe: Universe, connection: str) -> CheckRes
         named = {entry for _, entry in entries}
         psa += _psa_work(wanted, full, universe, entry_ids=named)
         psa = list({(p.work.kind, p.work.key): p for p in psa}.values())
+    rules = stepkit.rules()
+    hourly = {
+        c for c, p in projects.items() if rules.revenue_policy(p.billing_model).billing == HOURLY
+    }
     outcome = work.compare_work(
         connection=connection,
         system=_system(connection),
@@ -183,6 +190,7 @@ def check_time(scope: RunScope, universe: Universe, connection: str) -> CheckRes
         erp=held,
         held_key=erp.held_key,
         psa_projects=psa_projects,
+        hourly=hourly,
         settle_before=scope.settle_before,
         invoiced=invoiced,
         totals=scope.full,

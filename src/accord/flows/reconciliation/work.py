@@ -23,8 +23,13 @@ Work changed less than the settle window ago on the side that is ahead (an appro
 posted, a posting not yet recorded) is not drift yet; entries still queued for the ERP are
 skipped. Amounts compare to the cent; a missing amount counts as zero.
 
-Totals, per project and currency: approved in the PSA, posted and pending in the ledger,
-posted in the ERP, invoiced. They agree when approved = posted + pending and posted = ERP.
+The ERP's billable value of a posting is compared with the ledger's: the approved value of an
+expense, or of time on a project billed by the hour; the rules' revenue policy posts other
+projects' time non-billable, so their hours are compared, not a value.
+
+Totals, per project and currency: approved in the PSA, posted (and the part posted billable)
+and pending in the ledger, billable in the ERP, invoiced. They agree when approved = posted +
+pending and posted billable = ERP.
 """
 
 import datetime as dt
@@ -155,6 +160,7 @@ def compare_work(
     erp: Sequence[ErpItem],
     held_key: Callable[[str], str],
     psa_projects: Collection[str],
+    hourly: Collection[str],
     settle_before: dt.datetime,
     invoiced: Sequence[InvoicedLine] = (),
     totals: bool = True,
@@ -170,17 +176,22 @@ def compare_work(
         held_key: The ERP role's :meth:`~accord.connectors.roles.Erp.held_key`.
         psa_projects: The projects whose approved work was read from their PSA (so that an
             entry's absence there means something).
+        hourly: The projects whose billing model bills time by the hour: their time posts
+            billable as approved; other projects' time posts non-billable (the rules'
+            revenue policy), so the ERP holds no billable value for it.
         settle_before: Work changed after this may still be on its way.
         invoiced: Invoice lines naming entries (Accord's journal of the ERP's invoices).
         totals: Add the per project and currency totals (a full comparison).
     """
     out = WorkOutcome()
-    comparer = _Comparer(connection, system, held_key, settle_before, out)
+    comparer = _Comparer(connection, system, held_key, settle_before, set(hourly), out)
     comparer.psa_side(ledger, psa, set(psa_projects))
     comparer.erp_side(ledger, erp)
     comparer.invoices(ledger, invoiced)
     if totals:
-        out.totals = _totals(ledger, psa, erp, invoiced, set(psa_projects))
+        out.totals = _totals(
+            ledger, psa, erp, invoiced, psa_projects=set(psa_projects), hourly=set(hourly)
+        )
     out.checked = len(ledger) + sum(1 for p in psa if p.work.key) + len(erp)
     return out
 
@@ -191,6 +202,7 @@ class _Comparer:
     system: str
     held_key: Callable[[str], str]
     settle_before: dt.datetime
+    hourly: set[str]
     out: WorkOutcome
 
     def _drift(self, code: str, ident: str, **values: Any) -> None:  # noqa: ANN401 - Drift's fields
@@ -311,7 +323,7 @@ class _Comparer:
             "currency": first.currency,
         }
         entries = [r.entry_id for r in rows]
-        expected = _sum(r.amount for r in rows) if any(r.amount for r in rows) else None
+        expected = _billed(rows, self.hourly)
         if not held:
             self.out.missing += [r for r in rows if r.status == POSTED]
             self._drift(
@@ -408,6 +420,15 @@ class _Comparer:
                 self._drift("invoiced_amount_differs", _entry_label(row), detail=detail, **base)
 
 
+def _billed(rows: Sequence[Posting], hourly: set[str]) -> Decimal | None:
+    """What the ERP holds as billable value for these rows (one posting).
+
+    The approved value of an expense, or of time on an hourly project; nothing for other time.
+    """
+    worth = [r.amount for r in rows if r.kind == "expense" or r.project_id in hourly]
+    return _sum(worth) if any(worth) else None
+
+
 def _fact(item: ErpItem) -> tuple[Any, ...]:
     w = item.work
     return (item.project_id, w.kind, w.date, _cents(w.hours), _cents(w.amount))
@@ -429,15 +450,19 @@ def _totals(
     psa: Sequence[PsaItem],
     erp: Sequence[ErpItem],
     invoiced: Sequence[InvoicedLine],
+    *,
     psa_projects: set[str],
+    hourly: set[str],
 ) -> list[dict[str, Any]]:
     """Per project and currency: approved, posted, pending, ERP, invoiced (module docstring).
 
-    A project not read from a PSA has no approved total (``None``) and agrees when its
-    posted total is the ERP's.
+    ``posted_billable`` is the part of ``posted`` the ERP holds as billable (time of a project
+    not billed by the hour posts non-billable). A project not read from a PSA has no approved
+    total (``None``) and agrees when the ERP holds what was posted.
     """
+    sides = ("psa", "posted", "posted_billable", "pending", "erp", "invoiced")
     sums: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
-        lambda: dict.fromkeys(("psa", "posted", "pending", "erp", "invoiced"), Decimal("0.00"))
+        lambda: dict.fromkeys(sides, Decimal("0.00"))
     )
     project_of = {(r.kind, r.entry_id): r.project_id for r in ledger}
     for item in psa:
@@ -448,6 +473,9 @@ def _totals(
             continue
         side = "posted" if row.status == POSTED else "pending"
         sums[(row.project_id, row.currency)][side] += _cents(row.amount)
+        if side == "posted":
+            billed = _billed([row], hourly)
+            sums[(row.project_id, row.currency)]["posted_billable"] += _cents(billed)
     for rec in erp:
         if rec.project_id and rec.work.amount is not None and rec.work.currency:
             sums[(rec.project_id, rec.work.currency)]["erp"] += _cents(rec.work.amount)
@@ -458,7 +486,9 @@ def _totals(
     out = []
     for (project, currency), s in sorted(sums.items()):
         read = project in psa_projects
-        agree = s["posted"] == s["erp"] and (not read or s["psa"] == s["posted"] + s["pending"])
+        agree = s["posted_billable"] == s["erp"] and (
+            not read or s["psa"] == s["posted"] + s["pending"]
+        )
         values: dict[str, Any] = {k: str(v) for k, v in s.items()}
         if not read:
             values["psa"] = None
