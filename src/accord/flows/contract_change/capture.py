@@ -39,8 +39,8 @@ from accord.flows.contract_change.versions import (
     terms,
     versions,
 )
-from accord.flows.lead_to_project import reads
-from accord.flows.lead_to_project.plan import Plan, plan_milestones, project_id_for
+from accord.flows.shared import reads
+from accord.flows.shared.plan import Plan, plan_milestones, project_id_for
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions
 from accord.store.journal import NewEvent

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.domain import BillingModel, Contract, Milestone, Money, Rate, RateCard
-from accord.flows.lead_to_project.plan import MilestonePlan, Plan, project_id_for
+from accord.flows.shared.plan import MilestonePlan, Plan, project_id_for
 from accord.store import journal, lineage
 
 __all__ = [

@@ -51,11 +51,11 @@ from accord.flows.contract_change.versions import (
 )
 from accord.flows.lead_to_project.billing import write_schedule
 from accord.flows.lead_to_project.erp import ErpRejection, write_erp_project
-from accord.flows.lead_to_project.plan import Plan, project_id_for
 from accord.flows.lead_to_project.steps import (
     _erp_connector,
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.plan import Plan, project_id_for
 from accord.rules.spec import BudgetBasis
 from accord.store import exceptions, lineage
 

@@ -1,9 +1,9 @@
 """Lead-to-project: a won opportunity becomes a provisioned, billable project in PSA and ERP.
 
-Modules: :mod:`.settings` (the ``lead_to_project:`` section of ``accord.yaml``), :mod:`.plan`
-(validation and the provisioning plan, pure), :mod:`.reads` (bounded reads), :mod:`.steps`
-(the DBOS steps), :mod:`.workflow` (the durable run) and :mod:`.capture` (Salesforce
-opportunities -> ``opportunity.won``). Importing the package registers the workflow.
+Modules: :mod:`.steps` (the DBOS steps), :mod:`.workflow` (the durable run) and :mod:`.capture`
+(Salesforce opportunities -> ``opportunity.won``). The plan (validation, pure) and the bounded
+reads are shared with contract change: :mod:`accord.flows.shared.plan`,
+:mod:`accord.flows.shared.reads`. Importing the package registers the workflow.
 """
 
 from accord.flows.lead_to_project.capture import opportunity_events, register_opportunity_capture

@@ -21,12 +21,12 @@ from accord.connectors.netsuite.mapping import (
 )
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
-from accord.flows.lead_to_project.plan import Plan
 from accord.flows.lead_to_project.steps import (
     PlanRequest,
     _erp_connector,
     _project,
 )
+from accord.flows.shared.plan import Plan
 from accord.store import xref
 
 __all__ = ["ErpRejection", "create_erp_project", "write_erp_project"]

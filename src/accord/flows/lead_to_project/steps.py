@@ -65,8 +65,8 @@ from accord.connectors.netsuite.mapping import (
 from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity, Project
 from accord.domain.enums import ProjectStatus
 from accord.flows import stepkit
-from accord.flows.lead_to_project import reads
-from accord.flows.lead_to_project.plan import Plan, build_plan
+from accord.flows.shared import reads
+from accord.flows.shared.plan import Plan, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions, xref
 

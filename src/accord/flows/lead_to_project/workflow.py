@@ -36,7 +36,6 @@ from accord.flows.lead_to_project.finish import (
     release_psa_hold,
     write_back,
 )
-from accord.flows.lead_to_project.plan import Plan
 from accord.flows.lead_to_project.steps import (
     CustomerRequest,
     PlanRequest,
@@ -48,6 +47,7 @@ from accord.flows.lead_to_project.steps import (
     validate_opportunity,
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.plan import Plan
 
 __all__ = ["ERP_STEP", "WORKFLOW", "lead_to_project", "retry_from_erp_step"]
 

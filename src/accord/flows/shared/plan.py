@@ -1,5 +1,8 @@
 """Validation and the provisioning plan: pure functions, no I/O.
 
+Shared by lead-to-project (which applies the plan) and contract change (whose versions are
+plans with new terms).
+
 :func:`build_plan` checks a won opportunity against the rules and what was read about it (its
 account hierarchy, its lines, whether a rate card exists) and either lists **every** problem,
 keyed by the Salesforce field a person must fix, or returns a :class:`Plan`: every value the
@@ -7,7 +10,7 @@ later steps write, derived once. Steps take the plan (as JSON) and never consult
 again, so a run keeps the rules version it validated with even if the file changes mid-run,
 and the version (:attr:`Plan.rules_version`) is recorded in the run's output.
 
-What does *not* belong here: reading Salesforce or the PSA (:mod:`.steps`), and writing.
+What does *not* belong here: reading Salesforce or the PSA (the flows' steps), and writing.
 """
 
 import datetime as dt

@@ -1,7 +1,7 @@
-"""Bounded reads lead-to-project needs from Salesforce and the PSA (no writes here).
+"""Bounded reads lead-to-project and contract change need from Salesforce and the PSA.
 
-Each function makes a few single-page calls through a connector; the steps in
-:mod:`.steps` call them, so retries stay the steps' business.
+Each function makes a few single-page calls through a connector; the flows' steps call them,
+so retries stay the steps' business.
 """
 
 from decimal import Decimal
