@@ -20,7 +20,7 @@ Steps, in order:
 3. :func:`update_psa_project`: budget, dates and milestones of the Kantata workspace /
    Certinia ``pse__Proj__c``;
 4. :func:`update_erp`: the ERP project (an upsert: dates, amount) and its billing schedule
-   (:func:`~accord.flows.lead_to_project.billing.write_schedule`); a refusal -> ``finance-ops``
+   (:func:`~accord.flows.shared.billing.write_schedule`); a refusal -> ``finance-ops``
    exception;
 5. :func:`record_version`: lineage ``contract -version-> contract_version`` with the outcome.
 """
@@ -49,12 +49,9 @@ from accord.flows.contract_change.versions import (
     plan_for,
     versions,
 )
-from accord.flows.lead_to_project.billing import write_schedule
-from accord.flows.lead_to_project.erp import ErpRejection, write_erp_project
-from accord.flows.lead_to_project.steps import (
-    _erp_connector,
-)
 from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.billing import write_schedule
+from accord.flows.shared.erp_project import ErpRejection, _erp_connector, write_erp_project
 from accord.flows.shared.plan import Plan, project_id_for
 from accord.rules.spec import BudgetBasis
 from accord.store import exceptions, lineage

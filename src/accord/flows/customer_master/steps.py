@@ -1,8 +1,8 @@
 """The side effects of customer master, one DBOS step each, with one frozen-dataclass input.
 
 Retries come from the error class (``should_retry=is_retryable``). Every write is idempotent:
-ERP customers are written with lead-to-project's shared
-:func:`~accord.flows.lead_to_project.steps.write_erp_customer` (NetSuite ``externalId`` upsert,
+ERP customers are written with the write lead-to-project shares,
+:func:`~accord.flows.shared.customers.write_erp_customer` (NetSuite ``externalId`` upsert,
 Business Central verify-before-create by number, under the per-customer lock), so a step that
 ran but lost its checkpoint runs again harmlessly; exceptions are deduplicated by key.
 
@@ -29,7 +29,7 @@ from accord.domain import Customer
 from accord.errors import NotFoundError, PermanentError, is_retryable
 from accord.flows import stepkit
 from accord.flows.customer_master import history, views
-from accord.flows.lead_to_project.steps import ErpCustomerTarget, customer_lock, write_erp_customer
+from accord.flows.shared.customers import ErpCustomerTarget, customer_lock, write_erp_customer
 from accord.rules import Rules
 from accord.store import exceptions, xref
 from accord.store.exceptions import ExceptionStatus

@@ -14,35 +14,25 @@ again harmlessly:
 - write-back: a plain update of the opportunity's fields (same values, same result).
 
 Business Central's verify-before-create is a read then a write, which two runs for two
-opportunities of one customer could interleave; :func:`_customer_lock` serialises the customer
-writes per customer (a process lock, plus a PostgreSQL advisory lock across workers).
+opportunities of one customer could interleave; the customer writes hold
+:func:`~accord.flows.shared.customers.customer_lock`.
 
-What does *not* belong here: the order of steps (:mod:`.workflow`), validation rules
-(:mod:`.plan`), the ERP project (:mod:`.erp`), the billing schedule (:mod:`.billing`), and
-the compensation and write-back steps (:mod:`.finish`).
+What does *not* belong here: the order of steps (:mod:`.workflow`), what lead-to-project
+shares with other flows (:mod:`accord.flows.shared`: validation rules and the plan in
+:mod:`~accord.flows.shared.plan`, ERP customers in :mod:`~accord.flows.shared.customers`, the
+ERP project in :mod:`~accord.flows.shared.erp_project`, the billing schedule in
+:mod:`~accord.flows.shared.billing`), and the compensation and write-back steps
+(:mod:`.finish`).
 """
 
-import contextlib
 import logging
-import threading
-import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 from dbos import DBOS
 
-from accord.connectors.business_central.mapping import (
-    CUSTOMER_FIELDS as BC_CUSTOMER_FIELDS,
-)
-from accord.connectors.business_central.mapping import (
-    bc_number,
-)
-from accord.connectors.business_central.mapping import (
-    customer_from_canonical as bc_customer,
-)
 from accord.connectors.certinia.mapping import (
     milestone_from_canonical as certinia_milestone,
 )
@@ -57,32 +47,24 @@ from accord.connectors.kantata.mapping import (
 from accord.connectors.kantata.mapping import (
     milestone_from_canonical as kantata_milestone,
 )
-from accord.connectors.netsuite.mapping import CUSTOMER_FIELDS as NS_CUSTOMER_FIELDS
-from accord.connectors.netsuite.mapping import NetSuiteLookups
-from accord.connectors.netsuite.mapping import (
-    customer_from_canonical as ns_customer,
-)
-from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity, Project
+from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity
 from accord.domain.enums import ProjectStatus
 from accord.flows import stepkit
 from accord.flows.shared import reads
-from accord.flows.shared.plan import Plan, build_plan
+from accord.flows.shared.customers import ErpCustomerTarget, customer_lock, write_erp_customer
+from accord.flows.shared.plan import Plan, PlanRequest, _project, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions, xref
 
 __all__ = [
     "FLOW",
     "CustomerRequest",
-    "ErpCustomerTarget",
-    "PlanRequest",
     "ReportRequest",
     "ValidateRequest",
-    "customer_lock",
     "provision_psa_project",
     "report_invalid",
     "upsert_customer",
     "validate_opportunity",
-    "write_erp_customer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -103,35 +85,6 @@ def validation_dedupe_key(opportunity_id: str) -> str:
 def erp_dedupe_key(opportunity_id: str) -> str:
     """Dedupe key of the opportunity's finance-ops exception."""
     return f"{FLOW}:{opportunity_id}:erp"
-
-
-# ---------------------------------------------------------------------- customer lock
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-@contextlib.contextmanager
-def _customer_lock(key: str) -> Iterator[None]:
-    """Serialise writes of one customer: in this process, and across PostgreSQL workers."""
-    with _locks_guard:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:
-        engine = stepkit.engine()
-        if engine.dialect.name != "postgresql":
-            yield
-            return
-        token = zlib.crc32(key.encode()) - 2**31
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": token})
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": token})
-                conn.commit()
-
-
-customer_lock = _customer_lock
-"""The per-customer write lock, shared with customer master (key ``customer:<conn>:<id>``)."""
 
 
 # ---------------------------------------------------------------------- 1. validate
@@ -309,21 +262,6 @@ class CustomerRequest:
     run_id: str | None = None
 
 
-def _erp_system(plan: Plan) -> str:
-    return plan.erp
-
-
-def _erp_connector(plan: Plan) -> Any:  # noqa: ANN401 - a connector, maybe narrowed to a company
-    return _erp_connector_for(plan.erp, plan.erp_connection, plan.legal_entity)
-
-
-def _erp_connector_for(erp: str, connection: str, legal_entity: str) -> Any:  # noqa: ANN401
-    connector: Any = stepkit.connections().connector(connection)
-    if erp == "business_central":
-        return connector.for_company(legal_entity)
-    return connector
-
-
 @DBOS.step(name="l2p.upsert_customer", **stepkit.STEP_RETRIES)
 def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
     """Create the customer in the ERP (unless the xref knows it) and link every id.
@@ -337,7 +275,7 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
     erp_id = stepkit.known_external("customer", customer.id, plan.erp_connection)
     created = False
     if erp_id is None:
-        with _customer_lock(f"customer:{plan.erp_connection}:{customer.id}"):
+        with customer_lock(f"customer:{plan.erp_connection}:{customer.id}"):
             erp_id = stepkit.known_external("customer", customer.id, plan.erp_connection)
             if erp_id is None:
                 erp_id, created = _write_erp_customer(plan, customer)
@@ -392,119 +330,7 @@ def _write_erp_customer(plan: Plan, customer: Customer) -> tuple[str, bool]:
     return write_erp_customer(target, customer)
 
 
-@dataclass(frozen=True)
-class ErpCustomerTarget:
-    """Where an ERP customer lives: the ERP, its connection and the legal entity's book.
-
-    Attributes:
-        erp: ``netsuite`` or ``business_central``.
-        connection: The ``accord.yaml`` connection of that ERP.
-        legal_entity: The legal entity (NetSuite subsidiary / BC company) it is booked in.
-        subsidiary: The NetSuite subsidiary id of that entity (unused on Business Central).
-    """
-
-    erp: str
-    connection: str
-    legal_entity: str
-    subsidiary: str
-
-
-def write_erp_customer(
-    target: ErpCustomerTarget,
-    customer: Customer,
-    *,
-    omit: frozenset[str] = frozenset(),
-    clear_parent: bool = False,
-) -> tuple[str, bool]:
-    """Upsert one customer into an ERP; returns its ERP id and whether it was created.
-
-    Shared by lead-to-project (which creates customers) and customer master (which updates
-    them): NetSuite upserts by ``externalId`` (the canonical id), Business Central by the
-    number :func:`~accord.connectors.business_central.mapping.bc_number` derives from it.
-    The customer is booked in ``target.legal_entity``. The parent, if any, must already be in
-    the xref of ``target.connection`` (callers write parents first).
-
-    Args:
-        target: The ERP, connection and legal entity.
-        customer: The canonical customer (its ``currency`` is the entity's).
-        omit: Canonical fields *not* to write (their native fields are left as the ERP has
-            them): the fields the ERP owns, when an existing customer is updated.
-        clear_parent: Write "no parent" when ``customer.parent_id`` is ``None`` (an update that
-            detaches a customer; a create never needs it).
-    """
-    connector = _erp_connector_for(target.erp, target.connection, target.legal_entity)
-    if target.erp == "netsuite":
-        with stepkit.engine().connect() as conn:
-            parent = (
-                xref.get_external(
-                    conn,
-                    entity_type="customer",
-                    canonical_id=customer.parent_id,
-                    connection=target.connection,
-                )
-                if customer.parent_id
-                else None
-            )
-        lookups = NetSuiteLookups(
-            subsidiaries={
-                customer.legal_entity: target.subsidiary,
-                target.legal_entity: target.subsidiary,
-            },
-            currencies=stepkit.netsuite_currencies(target.connection),
-            records={"customer": {customer.parent_id: parent}}
-            if parent and customer.parent_id
-            else {},
-        )
-        body = ns_customer(
-            customer.model_copy(update={"legal_entity": target.legal_entity}), lookups=lookups
-        )
-        if clear_parent and customer.parent_id is None:
-            body["parent"] = None
-        body = _without(body, NS_CUSTOMER_FIELDS, omit)
-        result = connector.upsert("customer", customer.id, body)
-        return result.id, result.created
-    number = bc_number(customer.id)
-    body = _without(bc_customer(customer), BC_CUSTOMER_FIELDS, omit)
-    result = connector.upsert("customers", number, body)
-    # BC's customer is addressed by number everywhere else (projects, invoices).
-    return number, result.created
-
-
-def _without(
-    body: dict[str, Any], natives: Mapping[str, tuple[str, ...]], omit: frozenset[str]
-) -> dict[str, Any]:
-    dropped = {name for field in omit for name in natives.get(field, ())}
-    return {k: v for k, v in body.items() if k not in dropped}
-
-
 # ---------------------------------------------------------------------- 3. PSA project
-@dataclass(frozen=True)
-class PlanRequest:
-    """Input of the project steps: the plan (as JSON) and the run."""
-
-    plan: dict[str, Any]
-    run_id: str | None = None
-
-
-def _project(plan: Plan, status: ProjectStatus = ProjectStatus.ACTIVE) -> Project:
-    return Project(
-        id=plan.project_id,
-        name=plan.project_name,
-        customer_id=plan.customer_id,
-        opportunity_id=plan.opportunity_id,
-        legal_entity=plan.legal_entity,
-        practice=plan.practice,
-        region=plan.region,
-        billing_model=BillingModel(plan.billing_model),
-        status=status,
-        currency=plan.currency,
-        budget=Money.of(Decimal(plan.budget), plan.currency),
-        start_date=plan.start_date,  # type: ignore[arg-type]  # ISO text, validated by pydantic
-        end_date=plan.end_date,  # type: ignore[arg-type]
-        template=plan.template,
-    )
-
-
 def _description(plan: Plan) -> str:
     return (
         f"{plan.opportunity_name} ({plan.opportunity_sf_id}); template {plan.template}; "

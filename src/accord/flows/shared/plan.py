@@ -22,7 +22,8 @@ from typing import Any, Literal
 from accord.connectors.salesforce.mapping import account_to_customer
 from accord.connectors.salesforce.records import RecordMappingError, salesforce_id_of
 from accord.connectors.types import RawRecord
-from accord.domain import BillingModel, Customer, Opportunity
+from accord.domain import BillingModel, Customer, Money, Opportunity, Project
+from accord.domain.enums import ProjectStatus
 from accord.rules import Rules
 from accord.rules.spec import BudgetBasis
 
@@ -30,6 +31,7 @@ __all__ = [
     "CustomerPlan",
     "MilestonePlan",
     "Plan",
+    "PlanRequest",
     "ValidationOutcome",
     "build_plan",
     "customers_from_accounts",
@@ -350,3 +352,30 @@ def build_plan(  # noqa: PLR0912 - one flat checklist reads best
         billing_basis=str(policy.billing),
     )
     return ValidationOutcome(plan=plan, problems={})
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Input of the project steps: the plan (as JSON) and the run."""
+
+    plan: dict[str, Any]
+    run_id: str | None = None
+
+
+def _project(plan: Plan, status: ProjectStatus = ProjectStatus.ACTIVE) -> Project:
+    return Project(
+        id=plan.project_id,
+        name=plan.project_name,
+        customer_id=plan.customer_id,
+        opportunity_id=plan.opportunity_id,
+        legal_entity=plan.legal_entity,
+        practice=plan.practice,
+        region=plan.region,
+        billing_model=BillingModel(plan.billing_model),
+        status=status,
+        currency=plan.currency,
+        budget=Money.of(Decimal(plan.budget), plan.currency),
+        start_date=plan.start_date,  # type: ignore[arg-type]  # ISO text, validated by pydantic
+        end_date=plan.end_date,  # type: ignore[arg-type]
+        template=plan.template,
+    )

@@ -1,4 +1,4 @@
-"""Step 4 of lead-to-project: the ERP project (NetSuite ``job`` / Business Central project).
+"""The ERP project (NetSuite ``job`` / Business Central project) of a provisioning plan.
 
 :func:`write_erp_project` is the idempotent upsert (NetSuite by ``externalId``, BC by
 ``number``), shared with the contract-change flow, which rewrites dates and amount on an
@@ -21,12 +21,7 @@ from accord.connectors.netsuite.mapping import (
 )
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
-from accord.flows.lead_to_project.steps import (
-    PlanRequest,
-    _erp_connector,
-    _project,
-)
-from accord.flows.shared.plan import Plan
+from accord.flows.shared.plan import Plan, PlanRequest, _project
 from accord.store import xref
 
 __all__ = ["ErpRejection", "create_erp_project", "write_erp_project"]
@@ -50,6 +45,17 @@ class ErpRejection:
             detail=exc.detail or str(exc),
             status_code=exc.status_code,
         )
+
+
+def _erp_connector(plan: Plan) -> Any:  # noqa: ANN401 - a connector, maybe narrowed to a company
+    return _erp_connector_for(plan.erp, plan.erp_connection, plan.legal_entity)
+
+
+def _erp_connector_for(erp: str, connection: str, legal_entity: str) -> Any:  # noqa: ANN401
+    connector: Any = stepkit.connections().connector(connection)
+    if erp == "business_central":
+        return connector.for_company(legal_entity)
+    return connector
 
 
 def write_erp_project(plan: Plan) -> str:

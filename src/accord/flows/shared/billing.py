@@ -36,10 +36,7 @@ from dbos import DBOS
 from accord.connectors.business_central.mapping import bc_number
 from accord.errors import PermanentError
 from accord.flows import stepkit
-from accord.flows.lead_to_project.erp import ErpRejection
-from accord.flows.lead_to_project.steps import (
-    _erp_connector,
-)
+from accord.flows.shared.erp_project import ErpRejection, _erp_connector
 from accord.flows.shared.plan import Plan
 from accord.store import xref
 
