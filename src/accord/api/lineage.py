@@ -123,7 +123,7 @@ class LineageGraph(BaseModel):
 def _amendments(conn: sa.Connection, graph: LineageGraph) -> list[ContractVersionEntry]:
     # Imported here: the contract flow imports the durable runtime, which the rest of this
     # module does not need.
-    from accord.flows.contract_change.versions import history  # noqa: PLC0415
+    from accord.flows.shared.contracts import history  # noqa: PLC0415
 
     out: list[ContractVersionEntry] = []
     for node in graph.nodes:

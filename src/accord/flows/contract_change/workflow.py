@@ -39,8 +39,10 @@ from accord.connectors.kantata.mapping import milestone_from_canonical as kantat
 from accord.domain import Contract, Money
 from accord.errors import PermanentError
 from accord.flows import stepkit
-from accord.flows.contract_change.capture import validation_dedupe_key
-from accord.flows.contract_change.versions import (
+from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.amendments import validation_dedupe_key
+from accord.flows.shared.billing import write_schedule
+from accord.flows.shared.contracts import (
     EVENT_TYPE,
     baseline_plan,
     contract_from_plan,
@@ -49,8 +51,6 @@ from accord.flows.contract_change.versions import (
     plan_for,
     versions,
 )
-from accord.flows.record_event import EventRef, finish_run, load_event
-from accord.flows.shared.billing import write_schedule
 from accord.flows.shared.erp_project import ErpRejection, _erp_connector, write_erp_project
 from accord.flows.shared.plan import Plan, project_id_for
 from accord.rules.spec import BudgetBasis

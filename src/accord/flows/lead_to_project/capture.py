@@ -9,7 +9,7 @@ What is mapped:
 - a record not in ``Closed Won`` means nothing to this flow (no event);
 - a won record that already says ``Provisioned`` is not provisioned again: if its commercial
   terms differ from the contract's latest version it becomes ``contract.amended``
-  (:func:`accord.flows.contract_change.capture.amendment_events`); otherwise (the echo of Accord's
+  (:func:`accord.flows.shared.amendments.amendment_events`); otherwise (the echo of Accord's
   own write-back, a non-commercial edit) it means nothing;
 - a won record that maps becomes one ``opportunity.won`` event, whose id is
   ``<record id>@<SystemModstamp>`` (capture's): fixing the opportunity in Salesforce gives it a
@@ -42,6 +42,7 @@ from accord.flows.capture import (
 from accord.flows.connections import Connections
 from accord.flows.context import flow_context
 from accord.flows.lead_to_project import steps
+from accord.flows.shared.amendments import amendment_events
 from accord.flows.shared.settings import flow_settings
 from accord.store.journal import NewEvent
 
@@ -66,8 +67,6 @@ def opportunity_events(record: RawRecord) -> list[NewEvent]:
     if record.get("Integration_Status__c") == "Provisioned":
         # Provisioned already: a change of its terms is an amendment (contract change);
         # the echo of Accord's own write-back changes no term and means nothing.
-        from accord.flows.contract_change.capture import amendment_events  # noqa: PLC0415 - cycle
-
         return amendment_events(record)
     try:
         opportunity = opportunity_to_canonical(record)

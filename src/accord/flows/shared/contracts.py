@@ -8,7 +8,7 @@ is the data of the n-th ``contract.amended`` event in the journal (business key
 
 Pure helpers (:func:`contract_from_plan`, :func:`terms`, :func:`diff`, :func:`plan_for`) plus
 two reads (:func:`baseline_plan`, :func:`versions`). What does not belong here: capture
-(:mod:`.capture`) and the workflow (:mod:`.workflow`).
+(:mod:`.amendments`) and the workflow (:mod:`accord.flows.contract_change.workflow`).
 """
 
 import dataclasses

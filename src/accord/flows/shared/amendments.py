@@ -30,7 +30,8 @@ from accord.connectors.types import RawRecord
 from accord.domain import BillingModel, ContractAmendment, Money, Opportunity, RateCard
 from accord.flows import stepkit
 from accord.flows.capture import canonical_event
-from accord.flows.contract_change.versions import (
+from accord.flows.shared import reads
+from accord.flows.shared.contracts import (
     EVENT_TYPE,
     baseline_plan,
     contract_from_plan,
@@ -39,7 +40,6 @@ from accord.flows.contract_change.versions import (
     terms,
     versions,
 )
-from accord.flows.shared import reads
 from accord.flows.shared.plan import Plan, plan_milestones, project_id_for
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions
