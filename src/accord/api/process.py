@@ -49,7 +49,7 @@ from accord.errors import (
     RuleViolation,
 )
 from accord.flows.intake import IntakeWriter, Receipt
-from accord.flows.runtime import workflow_for
+from accord.flows.registry import workflow_for
 from accord.rules import Rules
 from accord.rules.spec import LegalEntitySpec
 from accord.store import journal, lineage, xref

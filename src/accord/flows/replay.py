@@ -30,8 +30,9 @@ from dbos import DBOS, DBOSClient
 
 from accord.errors import WorkflowError
 from accord.flows.record_event import EventRef
+from accord.flows.registry import workflow_for
 from accord.flows.runs import original_run_id, seq_of_run
-from accord.flows.runtime import Runtime, workflow_for
+from accord.flows.runtime import Runtime
 from accord.store import audit, journal
 from accord.store import exceptions as exc_repo
 from accord.store.journal import JournalEntry

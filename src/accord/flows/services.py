@@ -4,14 +4,13 @@ The API (``accord run``) and the CLI commands that need the runtime build one
 :class:`Services`; tests build their own on a temporary database.
 """
 
-import importlib
 import logging
 import os
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from accord.flows import capture
+from accord.flows import capture, registry
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.instrumentation import CONNECTION_HEALTH, Collector
@@ -24,29 +23,9 @@ from accord.settings import Settings
 from accord.store import create_db_engine, migrate
 from accord.store.budget import DatabaseBudget
 
-__all__ = ["CAPTURE_ENABLERS", "Services"]
+__all__ = ["Services"]
 
 logger = logging.getLogger(__name__)
-
-CAPTURE_ENABLERS: tuple[str, ...] = (
-    "accord.flows.lead_to_project.capture:enable_opportunity_capture",
-    "accord.flows.time_to_bill.hold:enable_hold_release",
-    "accord.flows.cash.capture:enable_cash_capture",
-    "accord.flows.bill_milestone.capture:enable_milestone_capture",
-    "accord.flows.approvals.capture:enable_approval_capture",
-    "accord.flows.customer_master.capture:enable_customer_capture",
-)
-"""``module:function`` of each business flow's capture switch.
-
-Each is called as ``function(connections, config_file)`` before capture starts; it registers
-its polling (or unregisters it) from ``accord.yaml`` and returns whether it registered. Named,
-not imported, so that this module does not import every flow at import time."""
-
-
-def _enable_captures(connections: Connections, settings: Settings) -> None:
-    for target in CAPTURE_ENABLERS:
-        module, _, function = target.partition(":")
-        getattr(importlib.import_module(module), function)(connections, settings.config_file)
 
 
 @dataclass
@@ -98,7 +77,7 @@ class Services:
         extras[CONTEXT_KEY] = self.connections
         extras[capture.RUNTIME_KEY] = self.runtime
         # Each business flow polls its source systems when their connections are configured.
-        _enable_captures(self.connections, self.settings)
+        registry.enable_captures(self.connections, self.settings.config_file)
         capture.start_capture(self.connections)
         self.writer.start()
         self.collector = Collector(self.engine, queues=(EVENTS_QUEUE, capture.CAPTURE_QUEUE))

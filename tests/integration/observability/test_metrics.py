@@ -18,7 +18,7 @@ from accord.connectors.netsuite import NetSuiteConfig
 from accord.errors import AuthError
 from accord.flows.connections import Connections
 from accord.flows.instrumentation import CONNECTION_HEALTH, InstrumentedTransport
-from accord.flows.runtime import workflow_for
+from accord.flows.registry import workflow_for
 from accord.observability import alerts as alerts_repo
 from accord.observability.alerts import Instance
 from accord.settings import Settings

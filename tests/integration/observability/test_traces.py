@@ -13,7 +13,7 @@ from tests.support import serve
 from accord.domain import EVENT_TYPES
 from accord.flows import instrumentation
 from accord.flows.instrumentation import InstrumentedTransport, run_trace_id
-from accord.flows.runtime import workflow_for
+from accord.flows.registry import workflow_for
 from accord.observability import tracing
 from accord.observability.logging import JsonFormatter, _ContextFilter
 from accord.store.journal import NewEvent

@@ -1,6 +1,6 @@
 """Registering the capture of approvals: which pairs are polled for the configured PSA.
 
-``Services.start`` calls :func:`enable_approval_capture` (listed in ``CAPTURE_ENABLERS``)
+``Services.start`` calls :func:`enable_approval_capture` (named by its flow spec)
 before capture starts. It reads the ``approvals:`` section (:mod:`.settings`) and registers:
 
 - Kantata: one pair, ``<connection>/approvals``, reading the ``/subscribed_events`` feed;
