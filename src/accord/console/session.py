@@ -28,8 +28,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.responses import Response
 
+from accord.store import keys
 from accord.store.keys import Role
-from accord.store.tables import api_keys
 
 __all__ = [
     "COOKIE",
@@ -174,20 +174,20 @@ class SessionSigner:
         if expires < time.time():
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(api_keys.c.name, api_keys.c.role, api_keys.c.key_hash).where(
-                    api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)
-                )
-            ).first()
-        if row is None:
+            found = keys.get_active(conn, id=key_id)
+        if found is None:
             return None
-        if not hmac.compare_digest(mac, self._mac("session", payload, row.key_hash)):
+        key, key_hash = found
+        if not hmac.compare_digest(mac, self._mac("session", payload, key_hash)):
             return None
-        role = Role(row.role)
-        if role is Role.INGEST:
+        if key.role is Role.INGEST:
             return None
         return ConsoleSession(
-            key_id=key_id, name=row.name, role=role, csrf=self.csrf_for(nonce), expires_at=expires
+            key_id=key_id,
+            name=key.name,
+            role=key.role,
+            csrf=self.csrf_for(nonce),
+            expires_at=expires,
         )
 
     @staticmethod

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from dbos import DBOSClient
 
+from accord.store import runs
+
 __all__ = ["Handover", "hand_over", "pending_by_worker"]
 
 logger = logging.getLogger(__name__)
-
-_SCHEMA = "dbos"
-"""DBOS's schema on PostgreSQL (SQLite has none)."""
 
 
 @dataclass(frozen=True)
@@ -46,14 +45,9 @@ class Handover:
     """
 
 
-def _runtime_tables_exist(engine: sa.Engine) -> bool:
-    schema = _SCHEMA if engine.dialect.name == "postgresql" else None
-    return sa.inspect(engine).has_table("workflow_status", schema=schema)
-
-
 def pending_by_worker(engine: sa.Engine) -> dict[tuple[str, str], int]:
     """Pending runs by (executor id, application version): what each worker holds now."""
-    if not _runtime_tables_exist(engine):
+    if not runs.tables_exist(engine):
         return {}
     client = DBOSClient(system_database_engine=engine)
     try:
@@ -80,7 +74,7 @@ def hand_over(
     Returns:
         The runs handed over, and the dead worker's pending runs left to other versions.
     """
-    if not _runtime_tables_exist(engine):
+    if not runs.tables_exist(engine):
         return Handover(dead_worker=dead_worker, app_version=app_version)
     client = DBOSClient(system_database_engine=engine)
     try:

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from accord.alerts.config import load_alerts_config
+from accord.alerts.engine import AlertEngine
+from accord.alerts.notify import Notifier
 from accord.flows import capture, registry
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.instrumentation import CONNECTION_HEALTH, Collector
 from accord.flows.intake import IntakeWriter
 from accord.flows.runtime import EVENTS_QUEUE, Runtime
-from accord.observability.alerts import load_alerts_config
-from accord.observability.alerts_eval import AlertEngine
-from accord.observability.alerts_notify import Notifier
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
 from accord.store.budget import DatabaseBudget
@@ -41,7 +41,7 @@ class Services:
     collector: Collector | None = None
     """Refreshes the database gauges (every process: the API serves ``/metrics`` too)."""
     alerts: AlertEngine | None = None
-    """Evaluates alert rules; worker processes only (see ``observability/alerts_eval.py``)."""
+    """Evaluates alert rules; worker processes only (see :mod:`accord.alerts.engine`)."""
 
     @classmethod
     def build(cls, settings: Settings, *, worker: bool = True) -> "Services":

@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,7 +41,7 @@ from accord.observability.metrics import get_metrics
 from accord.store.tables import budget_leases, budget_state
 from accord.store.util import write_lock
 
-__all__ = ["DatabaseBudget"]
+__all__ = ["BudgetRow", "DatabaseBudget", "in_flight", "states"]
 
 logger = logging.getLogger(__name__)
 
@@ -405,3 +406,44 @@ class DatabaseBudget:
         if wait > 0:
             return wait, None, 0
         return wait, lease_id, taken
+
+
+# ---------------------------------------------------------------------- read models
+@dataclass(frozen=True)
+class BudgetRow:
+    """The shared budget state of one connection, as the console and the gauges show it."""
+
+    connection: str
+    rate_per_s: float
+    max_rate_per_s: float
+    concurrency: int
+    acquired_total: int
+    throttled_total: int
+    paused_until: float
+
+
+def states(conn: sa.Connection) -> dict[str, BudgetRow]:
+    """Every connection's persisted budget, by name."""
+    rows = conn.execute(sa.select(budget_state).order_by(budget_state.c.connection))
+    return {
+        r.connection: BudgetRow(
+            connection=r.connection,
+            rate_per_s=float(r.rate_per_s),
+            max_rate_per_s=float(r.max_rate_per_s),
+            concurrency=int(r.concurrency),
+            acquired_total=int(r.acquired_total),
+            throttled_total=int(r.throttled_total),
+            paused_until=float(r.paused_until),
+        )
+        for r in rows
+    }
+
+
+def in_flight(conn: sa.Connection, *, now: float | None = None) -> dict[str, int]:
+    """Slots held (unexpired leases) per connection, across every process."""
+    rows = conn.execute(
+        sa.select(budget_leases.c.connection, sa.func.count().label("n"))
+        .where(budget_leases.c.expires_at > (time.time() if now is None else now))
+        .group_by(budget_leases.c.connection)
+    )
+    return {str(r.connection): int(r.n) for r in rows}

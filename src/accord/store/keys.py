@@ -17,7 +17,16 @@ from accord.store import audit
 from accord.store.tables import api_keys
 from accord.store.util import as_utc, utc_now
 
-__all__ = ["ApiKey", "DuplicateKeyNameError", "Role", "create", "get_by_secret", "list_", "revoke"]
+__all__ = [
+    "ApiKey",
+    "DuplicateKeyNameError",
+    "Role",
+    "create",
+    "get_active",
+    "get_by_secret",
+    "list_",
+    "revoke",
+]
 
 
 class Role(enum.StrEnum):
@@ -123,3 +132,11 @@ def get_by_secret(conn: sa.Connection, *, secret: str) -> ApiKey | None:
         )
     ).first()
     return _row(row) if row else None
+
+
+def get_active(conn: sa.Connection, *, id: int) -> tuple[ApiKey, str] | None:  # noqa: A002
+    """An active key by id with its stored hash (console sessions are sealed with it), or None."""
+    row = conn.execute(
+        sa.select(api_keys).where(api_keys.c.id == id, api_keys.c.revoked_at.is_(None))
+    ).first()
+    return (_row(row), str(row.key_hash)) if row else None

@@ -8,14 +8,10 @@ opportunities of one customer (or a provisioning and a master-data update) could
 PostgreSQL advisory lock across workers).
 """
 
-import contextlib
-import threading
-import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
-
-import sqlalchemy as sa
 
 from accord.connectors.business_central.mapping import (
     CUSTOMER_FIELDS as BC_CUSTOMER_FIELDS,
@@ -35,34 +31,17 @@ from accord.domain import Customer
 from accord.flows import stepkit
 from accord.flows.shared.erp_project import _erp_connector_for
 from accord.store import xref
+from accord.store.util import held_key_lock
 
 __all__ = ["ErpCustomerTarget", "customer_lock", "write_erp_customer"]
 
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
 
-
-@contextlib.contextmanager
-def customer_lock(key: str) -> Iterator[None]:
+def customer_lock(key: str) -> AbstractContextManager[None]:
     """Serialise writes of one customer (key ``customer:<conn>:<id>``).
 
     In this process, and across PostgreSQL workers (an advisory lock).
     """
-    with _locks_guard:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:
-        engine = stepkit.engine()
-        if engine.dialect.name != "postgresql":
-            yield
-            return
-        token = zlib.crc32(key.encode()) - 2**31
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": token})
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": token})
-                conn.commit()
+    return held_key_lock(stepkit.engine(), key)
 
 
 @dataclass(frozen=True)
