@@ -14,7 +14,7 @@ retrying the run behind an exception (the flows layer).
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -593,12 +593,16 @@ def record_retry(
     overrides: dict[str, Any],
     run_id: str,
     actor: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Record a retry on an exception: the overrides it ran with (kept for the next) and its run."""
+    """Record a retry on an exception: the overrides it ran with (kept for the next) and its run.
+
+    ``extra`` adds fields to the retry's record (what else the caller wants remembered of it).
+    """
     row = conn.execute(sa.select(exceptions.c.detail).where(exceptions.c.id == id)).one()
     env = _envelope(row)
     env[RETRY_OVERRIDES] = overrides
-    retry = {"at": utc_now().isoformat(), "actor": actor, "run_id": run_id}
+    retry = {"at": utc_now().isoformat(), "actor": actor, "run_id": run_id, **(extra or {})}
     env["retries"] = [*env.get("retries", []), retry]
     _update(conn, id, detail=_dump(env))
 

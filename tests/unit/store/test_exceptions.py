@@ -208,12 +208,17 @@ def test_a_retry_is_recorded_and_its_success_resolves_unless_it_raised_it_again(
     with engine.begin() as conn:
         opened = _open(conn)
         exc_repo.record_retry(
-            conn, id=opened.id, overrides={"date": "2026-11-02"}, run_id="run-9", actor="key:o"
+            conn,
+            id=opened.id,
+            overrides={"date": "2026-11-02"},
+            run_id="run-9",
+            actor="key:o",
+            extra={"note": "re-dated"},
         )
     with engine.connect() as conn:
         overrides, retries = exc_repo.retry_state(conn, id=opened.id)
     assert overrides == {"date": "2026-11-02"}
-    assert [r["run_id"] for r in retries] == ["run-9"]
+    assert [(r["run_id"], r["note"]) for r in retries] == [("run-9", "re-dated")]
     with engine.begin() as conn:
         _open(conn, run_id="run-9")  # the retry ran into the same problem
         assert not exc_repo.resolve_after_retry(conn, id=opened.id, run_id="run-9")
