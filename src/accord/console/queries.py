@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from accord.connectors.budget import LANES
 from accord.domain import EVENT_TYPES
 from accord.store import postings
 from accord.store.exceptions import QUEUES
@@ -412,6 +413,8 @@ class BudgetRow:
     acquired_total: int
     throttled_total: int
     paused_until: float
+    lanes: tuple[tuple[str, int], ...] = ()
+    """Calls granted per lane (interactive, flow, bulk, background)."""
 
 
 @dataclass(frozen=True)
@@ -436,6 +439,7 @@ def budgets(conn: sa.Connection) -> dict[str, BudgetRow]:
             acquired_total=int(r.acquired_total),
             throttled_total=int(r.throttled_total),
             paused_until=float(r.paused_until),
+            lanes=tuple((lane.value, int(getattr(r, f"lane_{lane.value}"))) for lane in LANES),
         )
         for r in rows
     }

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from typing_extensions import override
 
+from accord.connectors.budget import LANES
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import redact_url
 from accord.observability import tracing
@@ -423,9 +424,18 @@ def refresh_gauges(
             for r in conn.execute(_queue_depth_query(engine))
             if r.queue_name
         }
+        state = list(conn.execute(sa.select(budget_state)))
         rates: dict[tuple[str, ...], float] = {
-            (str(r.connection),): float(r.rate_per_s)
-            for r in conn.execute(sa.select(budget_state.c.connection, budget_state.c.rate_per_s))
+            (str(r.connection),): float(r.rate_per_s) for r in state
+        }
+        lanes: dict[tuple[str, ...], float] = {
+            (str(r.connection), lane.value): float(getattr(r, f"lane_{lane.value}"))
+            for r in state
+            for lane in LANES
+        }
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        day_used: dict[tuple[str, ...], float] = {
+            (str(r.connection),): float(r.day_used if r.day_key == today else 0) for r in state
         }
         in_flight: dict[tuple[str, ...], float] = {
             (str(r.connection),): float(r.n)
@@ -440,6 +450,8 @@ def refresh_gauges(
     _GAUGES.update("exceptions_open", open_, metrics.exceptions_open)
     _GAUGES.update("queue_depth", {(q,): 0.0 for q in queues} | depth, metrics.queue_depth)
     _GAUGES.update("budget_rate", rates, metrics.budget_rate)
+    _GAUGES.update("budget_lane_calls", lanes, metrics.budget_lane_calls)
+    _GAUGES.update("budget_day_used", day_used, metrics.budget_day_used)
     _GAUGES.update(
         "budget_in_flight",
         {k: in_flight.get(k, 0.0) for k in {*rates, *in_flight}},
