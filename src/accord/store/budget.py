@@ -603,7 +603,7 @@ class DatabaseBudget:
                 wait = (1.0 - state["tokens"]) / max(state["rate"], 1e-6)
             else:
                 taken = max(1, min(int(state["tokens"]), int(state["rate"] * _CHUNK_S)))
-                _spend_day(connection, lane, used, taken)
+                taken = min(taken, _day_left(connection, lane, used))
                 values["tokens"] = state["tokens"] - taken
                 values["acquired_total"] = budget_state.c.acquired_total + taken
                 values[f"lane_{lane.value}"] = getattr(budget_state.c, f"lane_{lane.value}") + taken
@@ -661,22 +661,24 @@ def _demand_above(state: dict[str, Any], current: Lane, now: float) -> bool:
     )
 
 
-def _spend_day(connection: ConnectionLimits, current: Lane, used: int, calls: int) -> None:
-    """Refuse calls beyond the daily allowance (its ``interactive`` reserve for that lane only).
+def _day_left(connection: ConnectionLimits, current: Lane, used: int) -> int:
+    """Calls ``current`` may still make today (the ``interactive`` reserve is for that lane only).
 
     Raises:
         RateLimitExceeded: The allowance left to ``current`` is spent until midnight UTC.
     """
     limit = getattr(connection, "daily_limit", None)
     if not limit:
-        return
+        return 1 << 30
     reserve = 0 if current is Lane.INTERACTIVE else int(getattr(connection, "daily_reserve", 0))
-    if used + calls > limit - reserve:
+    left = limit - reserve - used
+    if left < 1:
         raise RateLimitExceeded(
             f"the daily allowance of {limit} calls is spent for lane {current.value}",
             connector=connection.name,
             retry_after=_seconds_to_midnight(),
         )
+    return int(left)
 
 
 def _seconds_to_midnight() -> float:

@@ -20,6 +20,7 @@ from tests.dbs import BACKENDS, fresh_database
 from accord.connectors.aio import AsyncWire
 from accord.connectors.budget import Lane, lane
 from accord.connectors.netsuite import NetSuiteConfig, NetSuiteConnector
+from accord.errors import RateLimitExceeded
 from accord.flows.dispatcher import Dispatcher, Disposition, Gate
 from accord.store import create_db_engine, migrate, outbox
 from accord.store.budget import DatabaseBudget
@@ -131,3 +132,40 @@ def test_an_interactive_call_overtakes_the_bulk_backlog(
 def _count(url: str, fragment: str) -> int:
     log = httpx.get(f"{url}/__sandbox/requests", timeout=10).json()["requests"]
     return sum(1 for r in log if fragment in r["path"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_daily_allowance_keeps_its_reserve_for_people(backend: str, tmp_path: Path) -> None:
+    """Salesforce's daily allowance as a budget: bulk stops short of the interactive reserve."""
+    with fresh_database(backend, tmp_path) as db_url:
+        engine = create_db_engine(db_url)
+        migrate(engine)
+        config = NetSuiteConfig.model_validate(
+            connection_settings("netsuite", "http://127.0.0.1:9")
+            | {"name": f"daily-{backend}", "rate_per_s": 1000, "daily_limit": 5, "daily_reserve": 2}
+        )
+        budget = DatabaseBudget(engine, holder="daily-test")
+        try:
+            with lane(Lane.BULK):
+                for _ in range(3):
+                    with budget.acquire(config):
+                        pass
+                with (
+                    pytest.raises(RateLimitExceeded, match="daily allowance of 5 calls"),
+                    budget.acquire(config),
+                ):
+                    pass
+            with lane(Lane.INTERACTIVE):
+                for _ in range(2):
+                    with budget.acquire(config):
+                        pass
+                with pytest.raises(RateLimitExceeded) as refused, budget.acquire(config):
+                    pass
+            assert refused.value.retry_after is not None
+            assert 0 < refused.value.retry_after <= 86400
+            usage = budget.usage(config)
+            assert usage.day_used == 5
+            assert dict(usage.lanes) == {"interactive": 2, "flow": 0, "bulk": 3, "background": 0}
+        finally:
+            budget.close()
+            engine.dispose()
