@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
+CREDENTIALS_KEY = os.environ.get("ACCORD_CREDENTIALS_KEY") or Fernet.generate_key().decode()
+"""One credentials key for every accord process a benchmark starts (as a deployment has)."""
 
 
 def machine() -> str:
@@ -44,8 +47,44 @@ def peak_rss_mib(pid: int) -> float:
 
 def accord_env(db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
-    env.update({"ACCORD_DATABASE_URL": db_url, "ACCORD_WORKER_ID": "bench", **extra})
+    env.update(
+        {
+            "ACCORD_DATABASE_URL": db_url,
+            "ACCORD_WORKER_ID": "bench",
+            "ACCORD_CREDENTIALS_KEY": CREDENTIALS_KEY,
+            **extra,
+        }
+    )
     return env
+
+
+def authorize_kantata(db_url: str, config: Path) -> None:
+    """``accord connections authorize kantata`` against the sandbox (its user approves at once).
+
+    Done before Accord starts, as an operator does once; the token is stored in the database
+    under :data:`CREDENTIALS_KEY`.
+    """
+    from pydantic import SecretStr
+
+    from accord.cli.connections_cmd import authorize_connection
+    from accord.flows.connections import Connections
+    from accord.store import create_db_engine, migrate
+    from accord.store.credentials import DatabaseTokenStore
+    from accord_sandbox.kantata.auth import sandbox_consent
+
+    engine = create_db_engine(db_url)
+    try:
+        migrate(engine)
+        store = DatabaseTokenStore(engine, key=SecretStr(CREDENTIALS_KEY))
+        connections = Connections(engine, config_file=config, token_store=store, instrument=False)
+        try:
+            authorize_connection(
+                connections, "kantata", store=store, user_agent=sandbox_consent, actor="bench"
+            )
+        finally:
+            connections.close()
+    finally:
+        engine.dispose()
 
 
 def create_key(db_url: str, role: str = "ingest") -> str:

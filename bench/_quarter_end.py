@@ -34,7 +34,14 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 import yaml
-from _common import ROOT, cpu_seconds, create_key, peak_rss_mib, start_accord
+from _common import (
+    ROOT,
+    authorize_kantata,
+    cpu_seconds,
+    create_key,
+    peak_rss_mib,
+    start_accord,
+)
 
 from accord.connectors.salesforce.records import canonical_id
 from accord.flows.shared.plan import project_id_for
@@ -369,6 +376,7 @@ def drain(
         config = write_config(folder, urls)
         env = {"ACCORD_CONFIG_FILE": str(config), "ACCORD_INTAKE__WORKER_CONCURRENCY": "16"}
         sqlite = db_url.startswith("sqlite")
+        authorize_kantata(db_url, config)
         key = create_key(db_url, role="ingest")
         procs.extend(_start(db_url, api_port, folder, sqlite=sqlite, workers=workers, env=env))
         engine = sa.create_engine(db_url)
@@ -417,6 +425,8 @@ def drain(
         "ratio": calls / drain_s / EMULATOR_MAX_CALLS_PER_S,
         "throttled": int(stats["throttled"]),
         "duplicates": int(stats["duplicates"]),
+        # By the identity that matched: the external id, or the business fact under another.
+        "duplicates_by_identity": dict(stats.get("duplicates_by_identity", {})),
         "errors": int(stats["errors"]),
         "max_in_flight": int(stats["max_in_flight"]),
         "cpu_s_per_1000": cpu / entries * 1000,
@@ -500,6 +510,10 @@ def describe(result: dict[str, Any]) -> str:
         ),
         ("429s received", f"{result['throttled']:,}"),
         ("duplicates at NetSuite", f"**{result['duplicates']}** (must be 0)"),
+        (
+            "duplicates by identity (external id / business fact)",
+            json.dumps(result["duplicates_by_identity"], sort_keys=True),
+        ),
         ("other errors at NetSuite", f"{result['errors']:,}"),
         ("Accord CPU seconds per 1,000 entries", f"{result['cpu_s_per_1000']:.2f}"),
         ("peak memory per Accord process (MiB)", peak),

@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import create_key, machine, percentile, start_accord, write_section
+from _common import (
+    authorize_kantata,
+    create_key,
+    machine,
+    percentile,
+    start_accord,
+    write_section,
+)
 
 from accord.connectors.config import load_connections
 from accord.connectors.registry import create_connector
@@ -138,6 +145,7 @@ def run(requests: int, provision: int) -> dict[str, list[float]]:
         config = write_accord_config(Path(tmp) / "accord.yaml", sb.urls)
         db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         seeded = _seed(config, db_url)
+        authorize_kantata(db_url, config)
         key = create_key(db_url, role="process")
         proc = start_accord(
             db_url,

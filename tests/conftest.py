@@ -5,6 +5,7 @@ PostgreSQL, so a test that takes it runs once on each; ``module_db_url`` is the 
 module-scoped fixtures. See :mod:`tests.dbs` for where the PostgreSQL server comes from.
 """
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,18 @@ from tests.dbs import BACKENDS, fresh_database
 
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
+from accord.store.credentials import CredentialCipher
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One credentials key per test process and the processes it starts.
+
+    As a deployment gives every process the same ``ACCORD_CREDENTIALS_KEY``: tokens that a
+    test's consent step stores are readable by its workers, and no key file is written into
+    the checkout.
+    """
+    del config
+    os.environ.setdefault("ACCORD_CREDENTIALS_KEY", CredentialCipher.generate_key())
 
 
 @pytest.fixture(params=BACKENDS)

@@ -15,16 +15,20 @@
     │  └─ UnsupportedOperationError
     ├─ MappingError                # spec invalid / transform failed
     ├─ RuleViolation               # a business rule failed (usually collected, not raised)
+    ├─ GovernanceError             # a rules change refused: self-approval, wrong state
     └─ WorkflowError               # orchestration failures surfaced to API/CLI
 
 Retry policy derives from the class (:func:`is_retryable`); nobody parses messages. Context is
 keyword-only and structured so that logs, exceptions and the API can show it without secrets.
+What a refusal is about, beyond its class, is its :class:`Reason` (``exc.reason``): each
+connector's ``errors`` module sets it from the vendor's code (or, where the vendor gives none,
+its documented wording), so flows branch on a stable value and never on a vendor's text.
 """
 
+from enum import StrEnum
 from typing import Any, TypedDict, Unpack
 
 __all__ = [
-    "REASONS",
     "AccordError",
     "AuthError",
     "BusinessRuleError",
@@ -32,10 +36,12 @@ __all__ = [
     "ConflictError",
     "ConnectorError",
     "ErrorContext",
+    "GovernanceError",
     "MappingError",
     "NotFoundError",
     "PermanentError",
     "RateLimitExceeded",
+    "Reason",
     "RetryableError",
     "RuleViolation",
     "UnsupportedOperationError",
@@ -43,29 +49,52 @@ __all__ = [
     "is_retryable",
 ]
 
-REASONS = frozenset(
-    {
-        "period_closed",
-        "dimension_invalid",
-        "project_inactive",
-        "resource_unknown",
-        "customer_invalid",
-        "entity_not_shared",
-        "duplicate",
-        "not_found",
-        "rate_missing",
-        "validation",
-    }
-)
-"""The canonical refusal reasons a connector's error translation may set on an error.
 
-Flows decide what to do from these (which exception, which owner), never from a vendor's
-wording: ``period_closed`` (the posting date is in a closed period), ``dimension_invalid``
-(a department/class/area value refused), ``project_inactive`` (the project is closed or
-blocked), ``resource_unknown`` (no employee/resource for the person), ``customer_invalid``,
-``entity_not_shared`` (a record is not available to the legal entity), ``duplicate``,
-``not_found``, ``rate_missing`` (no exchange rate for the date) and ``validation`` (any other
-field validation)."""
+class Reason(StrEnum):
+    """What a remote refusal is about, the same for every vendor (``ConnectorError.reason``).
+
+    Set by each connector's error translation; ``None`` when the vendor's answer says no more
+    than its status. docs/connectors.md lists, per vendor, which codes and texts give which.
+    """
+
+    PERIOD_CLOSED = "period_closed"
+    """The posting date falls in a closed (or locked) accounting period."""
+    DIMENSION_INVALID = "dimension_invalid"
+    """A department, class, location, subsidiary or dimension value is unknown or inactive."""
+    ENTITY_NOT_SHARED = "entity_not_shared"
+    """The referenced record exists but is not assigned to the transaction's subsidiary."""
+    PROJECT_INACTIVE = "project_inactive"
+    """The project is closed, blocked, or takes no time or expenses."""
+    CUSTOMER_INACTIVE = "customer_inactive"
+    """The customer is blocked, inactive or on credit hold."""
+    RESOURCE_UNKNOWN = "resource_unknown"
+    """The employee / resource is unknown or inactive in the target."""
+    REFERENCE_INVALID = "reference_invalid"
+    """Another referenced record (item, category, account ...) is unknown or inactive."""
+    UNKNOWN_FIELD = "unknown_field"
+    """The body names a field the target does not have."""
+    REQUIRED_MISSING = "required_missing"
+    """A required field is empty."""
+    VALIDATION = "validation"
+    """Any other refusal of the record's data."""
+    DUPLICATE = "duplicate"
+    """The record (its external id, number or key) exists already."""
+    SEVERAL_MATCHES = "several_matches"
+    """An external id matched more than one record."""
+    STALE = "stale"
+    """The record changed since it was read (etag)."""
+    LOCKED = "locked"
+    """The record is locked (row lock, workflow lock, approved or posted document)."""
+    NOT_FOUND = "not_found"
+    """The record does not exist."""
+    PERMISSION = "permission"
+    """The integration's role may not do this."""
+    RATE_LIMITED = "rate_limited"
+    """Too many requests (rate, concurrency or quota)."""
+    UNAVAILABLE = "unavailable"
+    """The system is down or timed out."""
+    RATE_MISSING = "rate_missing"
+    """No exchange rate for the currency pair and date."""
 
 
 class ErrorContext(TypedDict, total=False):
@@ -129,8 +158,8 @@ class ConnectorError(AccordError):
         self.detail = detail
         """The remote system's own error text, kept verbatim for the people who fix it."""
         self.reason = reason
-        """What the refusal is about in canonical terms (:data:`REASONS`), set by the
-        connector's error translation; ``None`` when the connector could not tell."""
+        """What the refusal is about, a :class:`Reason` value (None when the answer says no
+        more than its status); flows branch on this, never on ``code`` or ``detail``."""
         parts = [message or self.default_message]
         if connector:
             parts.append(f"connector={connector}")
@@ -219,6 +248,12 @@ class MappingError(AccordError):
     """A mapping or rules spec is invalid, or a transform failed."""
 
     default_message = "mapping failed"
+
+
+class GovernanceError(AccordError):
+    """A change of the rules was refused: the caller must change what it asks, not retry."""
+
+    default_message = "rules change refused"
 
 
 class RuleViolation(AccordError):  # noqa: N818 - a value object named for what it is

@@ -14,10 +14,11 @@ import json
 import random
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,11 @@ __all__ = [
     "DEFAULT_CLIENT_SECRET",
     "Emulator",
     "FaultSpec",
+    "NaturalKeys",
     "PeriodRequest",
     "RecordStore",
     "Stats",
+    "business_key",
     "utc_now",
 ]
 
@@ -44,6 +47,38 @@ DEFAULT_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's published
 
 Record = dict[str, Any]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NaturalKeys = str | Iterable[str] | None
+"""The identities of a created record: ``"<kind>:<value>"`` strings, or None for none.
+
+Each emulator names two kinds. ``eid``-style kinds are the client's idempotency key (external
+id, external reference, document number used as one); ``biz`` is the *business identity*:
+the fields that make two records the same business fact whatever their external ids (a time
+entry's employee, project, date, hours and source text; an invoice's customer, document number
+and amount; a project's customer and name). Issue 21, deliver 6.
+"""
+
+
+def business_key(*parts: object) -> str | None:
+    """``biz:`` + the parts joined, or None when any part is missing (no identity to compare).
+
+    Numbers are normalised (``8``, ``8.0`` and ``"8.00"`` are one value) and text is compared
+    case-insensitively without surrounding blanks, as a person checking for a double entry would.
+    """
+    out: list[str] = []
+    for part in parts:
+        if part is None or part == "":
+            return None
+        if isinstance(part, bool):
+            out.append(str(part))
+        elif isinstance(part, int | float | Decimal):
+            out.append(format(Decimal(str(part)).normalize(), "f"))
+        else:
+            text = str(part).strip().casefold()
+            try:
+                out.append(format(Decimal(text).normalize(), "f"))
+            except ArithmeticError:
+                out.append(text)
+    return "biz:" + "|".join(out)
 
 
 def utc_now() -> datetime:
@@ -67,7 +102,16 @@ class FaultSpec(BaseModel):
     status: int = Field(default=503, ge=400, le=599, description="status used by error_rate")
     outage_seconds: float = Field(default=0.0, ge=0.0)
     rate_limit_per_s: float | None = Field(default=None, gt=0)
+    limit_per_window: int | None = Field(
+        default=None, ge=1, description="requests allowed in any sliding window of window_s"
+    )
+    window_s: float = Field(default=1.0, gt=0, description="length of that sliding window")
     concurrency: int | None = Field(default=None, ge=1)
+    long_running_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="concurrency counts only requests in flight for this long already",
+    )
     lose_response_rate: float = Field(
         default=0.0,
         ge=0.0,
@@ -89,6 +133,30 @@ class _ActiveFault:
     in_flight: int = 0
     window_start: float = 0.0
     window_count: int = 0
+    recent: deque[float] = field(default_factory=deque)
+    """Arrival times inside the sliding window (``limit_per_window``)."""
+    started: dict[int, float] = field(default_factory=dict)
+    """Start time of each request in flight, by a request key (``long_running_s``)."""
+
+    def window_full(self, now: float) -> float | None:
+        """Seconds until the sliding window has room, or None when it has room now."""
+        limit = self.spec.limit_per_window
+        if limit is None:
+            return None
+        while self.recent and self.recent[0] <= now - self.spec.window_s:
+            self.recent.popleft()
+        if len(self.recent) >= limit:
+            return self.recent[0] + self.spec.window_s - now
+        self.recent.append(now)
+        return None
+
+    def over_concurrency(self, now: float) -> bool:
+        """Whether one more request would exceed the rule's concurrency."""
+        limit = self.spec.concurrency or 0
+        if self.spec.long_running_s is None:
+            return self.in_flight >= limit
+        long = sum(1 for t in self.started.values() if now - t >= self.spec.long_running_s)
+        return long >= limit
 
 
 class PeriodRequest(BaseModel):
@@ -108,6 +176,8 @@ class Stats:
     requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     writes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     duplicates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    duplicates_by_identity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """Duplicates by the kind of identity that matched first (``eid``, ``biz``, ...)."""
     throttled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_in_flight: int = 0
@@ -119,6 +189,7 @@ class Stats:
             by: dict[str, int] = getattr(self, name)
             out[name] = sum(by.values())
             out[f"{name}_by_endpoint"] = dict(sorted(by.items()))
+        out["duplicates_by_identity"] = dict(sorted(self.duplicates_by_identity.items()))
         out["max_in_flight"] = self.max_in_flight
         return out
 
@@ -153,21 +224,31 @@ class RecordStore:
         """Every record of one object, in insertion order."""
         return list(self.objects.get(obj, {}).values())
 
-    def note_created(self, obj: str, natural_key: str | None, record_id: str) -> bool:
-        """Remember the natural key of a created record; True when it duplicates an earlier one.
+    def note_created(self, obj: str, keys: NaturalKeys, record_id: str) -> str | None:
+        """Remember the identities of a created record; the kind that duplicates, if any.
 
-        A duplicate is the same natural record created twice (same external id, or the same
-        customer+date+hours+project for a time bill), which an idempotent client never causes.
+        A duplicate is a second live record with one of the identities of an earlier one (the
+        same external id, or the same business fact under another external id): an idempotent
+        client never causes one. A duplicate counts once however many identities match; the
+        kind returned is that of the first matching identity (the part before ``:``).
         """
-        if natural_key is None:
-            return False
+        wanted = [keys] if isinstance(keys, str) else [k for k in keys or () if k]
+        if not wanted:
+            return None
         with self._lock:
             seen = self._natural[obj]
-            if natural_key in seen and seen[natural_key] in self.objects.get(obj, {}):
-                self.duplicate_count += 1
-                return True
-            seen[natural_key] = record_id
-            return False
+            live = self.objects.get(obj, {})
+            matched = next(
+                (k for k in wanted if seen.get(k, record_id) != record_id and seen[k] in live),
+                None,
+            )
+            for key in wanted:
+                if key not in seen or seen[key] not in live:
+                    seen[key] = record_id
+            if matched is None:
+                return None
+            self.duplicate_count += 1
+            return matched.partition(":")[0]
 
     def clear(self) -> None:
         """Forget everything."""
@@ -197,6 +278,9 @@ class RecordStore:
 
 Handler = Callable[[Request], Awaitable[Response]]
 
+_REQUEST_LOG = 10_000
+"""Requests kept in an emulator's request log."""
+
 
 class Emulator:
     """Base class of the four emulators: a FastAPI app with faults, stats and ``/__sandbox/``.
@@ -216,7 +300,10 @@ class Emulator:
         client_secret: str = DEFAULT_CLIENT_SECRET,
         seed: int = 7,
         base_url: str = "http://127.0.0.1",
+        limits: bool = True,
     ) -> None:
+        self.enforce_limits = limits
+        """Whether the vendor's documented limits (:meth:`vendor_limits`) are on (the default)."""
         self.client_id = client_id
         self.client_secret = client_secret
         self.seed = seed
@@ -228,10 +315,16 @@ class Emulator:
         self._faults: list[_ActiveFault] = []
         self._fault_lock = asyncio.Lock()
         self._in_flight = 0
+        self.request_log: deque[dict[str, Any]] = deque(maxlen=_REQUEST_LOG)
+        """The latest requests in the order they were served: arrival, start and end times
+        (seconds since the emulator started), method, path, status (``GET /__sandbox/requests``)."""
+        self._started = time.monotonic()
         self.app = FastAPI(title=f"{self.name} emulator", docs_url=None, redoc_url=None)
         self.app.include_router(self._control_router())
         self.add_routes(self.app)
         self.app.middleware("http")(self._middleware)
+        for spec in self.default_faults():
+            self.add_fault(spec)
 
     # ----------------------------------------------------------------- subclass hooks
     def add_routes(self, app: FastAPI) -> None:
@@ -262,11 +355,16 @@ class Emulator:
         """Count one write on the endpoint of ``request`` (the middleware counts requests)."""
         self.stats.writes[_endpoint(request)] += 1
 
-    def created(self, request: Request, obj: str, natural_key: str | None, record_id: str) -> None:
-        """Record a create: counts a write and a duplicate when the natural key was seen."""
+    def created(self, request: Request, obj: str, keys: NaturalKeys, record_id: str) -> None:
+        """Record a create: counts a write, and a duplicate when one of its identities was seen.
+
+        ``keys`` are the record's identities (see :data:`NaturalKeys`).
+        """
         self.count_write(request)
-        if self.store.note_created(obj, natural_key, record_id):
+        kind = self.store.note_created(obj, keys, record_id)
+        if kind is not None:
             self.stats.duplicates[_endpoint(request)] += 1
+            self.stats.duplicates_by_identity[kind] += 1
 
     def period_status(self, entity: str, day: str) -> str:
         """``open`` or ``closed`` for the month of ``day`` (YYYY-MM-DD); unknown ones are open."""
@@ -316,22 +414,34 @@ class Emulator:
             delay += (s.latency_ms + self.rng.uniform(0, s.jitter_ms)) / 1000.0
             lose = lose or (s.lose_response_rate > 0 and self.rng.random() < s.lose_response_rate)
         limited = [f for f in rules if f.spec.concurrency is not None]
+        now = time.monotonic()
         for f in limited:
-            if f.in_flight >= (f.spec.concurrency or 0):
+            if f.over_concurrency(now):
                 self.stats.throttled[endpoint] += 1
                 return self.concurrency_response()
+        key = id(request)
         for f in limited:
             f.in_flight += 1
+            f.started[key] = now
         self._in_flight += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+        entry: dict[str, Any] = {
+            "at": round(now - self._started, 6),
+            "method": request.method,
+            "path": path,
+        }
         try:
             if delay:
                 await asyncio.sleep(delay)
             response = await call_next(request)
+            entry["status"] = response.status_code
         finally:
             self._in_flight -= 1
             for f in limited:
                 f.in_flight -= 1
+                f.started.pop(key, None)
+            entry["done"] = round(time.monotonic() - self._started, 6)
+            self.request_log.append(entry)
         if response.status_code == 429:
             self.stats.throttled[endpoint] += 1
         elif response.status_code >= 400:
@@ -355,6 +465,10 @@ class Emulator:
                 if f.window_count > s.rate_limit_per_s:
                     self.stats.throttled[endpoint] += 1
                     return self.throttle_response(retry_after=1.0 - (now - f.window_start))
+            wait = f.window_full(now)
+            if wait is not None:
+                self.stats.throttled[endpoint] += 1
+                return self.throttle_response(retry_after=wait)
             if s.error_rate and self.rng.random() < s.error_rate:
                 self.stats.errors[endpoint] += 1
                 if s.status == 429:
@@ -382,7 +496,11 @@ class Emulator:
         self._faults.clear()
 
     def default_faults(self) -> list[FaultSpec]:
-        """Rules that are always on after a reset (e.g. NetSuite's account concurrency)."""
+        """Rules that are always on after a reset: the vendor's limits, unless switched off."""
+        return self.vendor_limits() if self.enforce_limits else []
+
+    def vendor_limits(self) -> list[FaultSpec]:
+        """The vendor's documented limits as rules (each subclass cites its source)."""
         return []
 
     # ----------------------------------------------------------------- control API
@@ -397,6 +515,13 @@ class Emulator:
         def reset_stats() -> None:
             # Counters only: records, faults and duplicate detection stay as they are.
             self.stats = Stats()
+            self.request_log.clear()
+
+        @router.get("/requests")
+        def requests_log(limit: int = 1000) -> dict[str, Any]:
+            """The latest requests served (not the control API's), oldest first."""
+            entries = list(self.request_log)[-max(1, min(limit, _REQUEST_LOG)) :]
+            return {"system": self.name, "requests": entries}
 
         @router.post("/faults", status_code=201)
         def add_fault(spec: FaultSpec) -> dict[str, Any]:

@@ -806,6 +806,9 @@ def _timesheets(
                 ]
                 entries: list[TimeEntrySpec] = []
                 for day in days:
+                    # Each entry is its own business fact: the ERP emulators count a second
+                    # (person, project, day, hours, notes) as a duplicate posting.
+                    facts: set[tuple[Decimal, str]] = set()
                     for _ in range(rng.choice((1, 2, 2, 3, 3))):
                         entry_no += 1
                         billable = rng.random() >= 0.08
@@ -814,11 +817,16 @@ def _timesheets(
                             if billable
                             else rng.choice(_NON_BILLABLE)
                         )
+                        hours = _hours(rng)
+                        while (hours, notes) in facts:
+                            # Not another draw: the rest of the firm stays as it was.
+                            hours += Decimal("0.01")
+                        facts.add((hours, notes))
                         entries.append(
                             TimeEntrySpec(
                                 id=f"TE-{entry_no:07d}",
                                 date=day,
-                                hours=_hours(rng),
+                                hours=hours,
                                 billable=billable,
                                 notes=notes,
                             )

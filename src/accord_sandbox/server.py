@@ -110,6 +110,8 @@ class Sandbox:
         firm: use this firm instead of generating one from ``scenario`` and ``seed``.
         client_id: the OAuth client id every emulator accepts.
         client_secret: the matching client secret.
+        limits: each emulator enforces its vendor's documented limits (the default); False
+            only for a test or benchmark that says why it needs none.
 
     Raises:
         SandboxError: a bad argument, a port that cannot be bound, an emulator package that
@@ -127,6 +129,7 @@ class Sandbox:
         firm: Firm | None = None,
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
+        limits: bool = True,
     ) -> None:
         if scenario not in SCENARIOS:
             raise SandboxError(
@@ -161,6 +164,7 @@ class Sandbox:
                     client_secret=client_secret,
                     seed=self.seed,
                     base_url=self.urls[system.name],
+                    limits=limits,
                 )
                 emulator.seed_firm(self.firm)
                 self.emulators[system.name] = emulator

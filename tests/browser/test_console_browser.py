@@ -37,6 +37,7 @@ import pytest
 import uvicorn
 from tests.e2e.lead_to_project.conftest import Accord as LeadToProject
 from tests.e2e.lead_to_project.conftest import by_ref_count, write_config
+from tests.support import authorize_sandbox_kantata
 
 from accord.api.app import create_app
 from accord.flows.services import Services
@@ -86,6 +87,7 @@ def accord(
         config_file=write_config(folder, sandbox.urls, psa="kantata"),
     )
     services = Services.build(settings)
+    authorize_sandbox_kantata(services.connections)
     app = create_app(settings, services=services, configure_logs=False)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -172,6 +174,13 @@ def test_find_the_oldest_finance_exception_fix_it_and_retry(
     page = context.new_page()
     page.set_default_timeout(15_000)
     base = accord["url"]
+    # The console's Content-Security-Policy forbids inline styles and scripts: a page that
+    # used one would show as a console error here (and render wrongly for real users).
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
 
     page.goto(f"{base}/")
     assert "/signin" in page.url
@@ -243,13 +252,18 @@ def test_find_the_oldest_finance_exception_fix_it_and_retry(
         ("/runs?view=all", "runs", "#runs"),
         ("/connections", "connections", "#connections"),
         ("/audit?verify=1", "audit", "#chain"),
+        ("/business", "business-live", "#business"),
     ):
         page.goto(f"{base}{path}")
         assert page.locator(marker).count() == 1, name
         _shot(page, name)
+    # The deal provisioned by the retry counts on the Business page (its wait included).
+    assert "· 1 project" in page.inner_text("#kpi-provisioning")
+    page.goto(f"{base}/audit?verify=1")
     assert page.inner_text("#chain") == "chain intact"
     assert "exception.retry" in page.inner_text("#audit")
 
     page.click("button:has-text('Sign out')")
     page.wait_for_url(f"{base}/signin")
+    assert violations == []
     context.close()

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from accord.connectors.business_central import BusinessCentralConfig, BusinessCentralConnector
 from accord.connectors.business_central.mapping import (
@@ -15,10 +16,16 @@ from accord.connectors.business_central.mapping import (
     journal_line_from_time_entry,
     sales_invoice_to_canonical,
 )
-from accord.connectors.testing import ConnectorContract, ConnectorFactory, SandboxControl
+from accord.connectors.testing import (
+    ConnectorContract,
+    ConnectorFactory,
+    LiveTenant,
+    SandboxControl,
+)
 from accord.domain import InvoiceStatus, Money, TimeEntry
-from accord.errors import ConflictError, RetryableError
+from accord.errors import AuthError, ConflictError, RetryableError
 from accord_sandbox.business_central import BusinessCentralEmulator
+from accord_sandbox.credentials import private_key_pem, self_signed_certificate
 from accord_sandbox.scenario import generate
 
 FIRM = generate("small", 7)
@@ -28,14 +35,22 @@ US01 = COMPANIES["US01"]
 
 
 @pytest.fixture(scope="module")
-def emulator_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
+def served(serve_asgi: Callable[..., Any]) -> Iterator[tuple[str, BusinessCentralEmulator]]:
+    emulators: list[BusinessCentralEmulator] = []
+
     def make_app(base_url: str) -> Any:
         emulator = BusinessCentralEmulator(base_url=base_url)
         emulator.seed_firm(FIRM)
+        emulators.append(emulator)
         return emulator.app
 
     with serve_asgi(make_app) as url:
-        yield url
+        yield url, emulators[0]
+
+
+@pytest.fixture(scope="module")
+def emulator_url(served: tuple[str, BusinessCentralEmulator]) -> str:
+    return served[0]
 
 
 @pytest.fixture
@@ -131,6 +146,12 @@ class TestBusinessCentralContract(ConnectorContract):
             return connector.update("customers", written.id, {"city": "Kiel"}, etag=written.etag)
 
         return conflict
+
+
+class TestBusinessCentralLive(LiveTenant, TestBusinessCentralContract):
+    """The same contract against a real Business Central tenant (``pytest -m live``)."""
+
+    kind = "business_central"
 
 
 def test_retried_create_after_lost_response_finds_the_first(
@@ -237,3 +258,19 @@ def test_time_to_journal_and_invoice_post(
     assert canonical.customer_id == "cust-1"
     assert repeat.created is False
     assert repeat.id == invoice.id
+
+
+def test_certificate_credential_end_to_end(
+    factory: ConnectorFactory, served: tuple[str, BusinessCentralEmulator]
+) -> None:
+    """The connector's client assertion, verified by the emulator against the uploaded cert."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = self_signed_certificate(key, common_name="accord-bc")
+    credential = {"client_secret": None, "certificate": cert, "private_key": private_key_pem(key)}
+    with factory(**credential) as conn, pytest.raises(AuthError) as caught:
+        conn.check()  # not uploaded to the app registration yet
+    assert caught.value.code == "invalid_client"
+    served[1].entra.app.upload_certificate(cert)
+    with factory(**credential) as conn:
+        conn.check()
+        assert conn.config.authentication.endswith("(PS256 certificate)")

@@ -12,7 +12,12 @@ from accord.connectors.certinia.mapping import (
     project_to_canonical,
     timecard_to_timesheet,
 )
-from accord.connectors.testing import ConnectorContract, ConnectorFactory, SandboxControl
+from accord.connectors.testing import (
+    ConnectorContract,
+    ConnectorFactory,
+    LiveTenant,
+    SandboxControl,
+)
 from accord.domain import BillingModel, Project, ProjectStatus, TimesheetStatus
 from accord.errors import BusinessRuleError
 from accord_sandbox.salesforce import SalesforceEmulator, make_id
@@ -119,6 +124,12 @@ class TestCertiniaContract(ConnectorContract):
             )
 
         return conflict
+
+
+class TestCertiniaLive(LiveTenant, TestCertiniaContract):
+    """The same contract against a real Certinia tenant (``pytest -m live``)."""
+
+    kind = "certinia"
 
 
 # --------------------------------------------------------------------------- Certinia flows

@@ -7,7 +7,16 @@ import httpx
 import pytest
 
 from accord.connectors.netsuite import NetSuiteConfig, NetSuiteConnector
-from accord.connectors.testing import ConnectorContract, ConnectorFactory, SandboxControl
+from accord.connectors.testing import (
+    ConnectorContract,
+    ConnectorFactory,
+    LiveTenant,
+    SandboxControl,
+    live_values,
+)
+from accord.errors import AuthError
+from accord_sandbox.accord_config import connection_settings
+from accord_sandbox.credentials import TBA_TOKEN_ID, TBA_TOKEN_SECRET
 from accord_sandbox.netsuite import NetSuiteEmulator
 from accord_sandbox.scenario import generate
 
@@ -44,11 +53,8 @@ class TestNetSuiteContract(ConnectorContract):
     def make_connector(self, emulator_url: str) -> ConnectorFactory:
         def make(*, budget: Any = None, **overrides: Any) -> NetSuiteConnector:
             settings: dict[str, Any] = {
+                **connection_settings("netsuite", emulator_url),
                 "name": "netsuite-test",
-                "account_id": "TSTDRV0000001",
-                "base_url": f"{emulator_url}/services/rest",
-                "client_id": "sandbox",
-                "client_secret": "sandbox-secret",
                 "timeout_s": 10,
                 **overrides,
             }
@@ -73,7 +79,7 @@ class TestNetSuiteContract(ConnectorContract):
 
     @pytest.fixture
     def bad_credentials(self) -> dict[str, Any]:
-        return {"client_secret": "wrong-secret"}
+        return {"certificate_id": "not-uploaded-in-the-m2m-setup"}
 
     @pytest.fixture
     def business_rule_violation(self) -> Callable[[Any], object]:
@@ -102,3 +108,43 @@ class TestNetSuiteContract(ConnectorContract):
             return connector.create("customer", {**fields, "externalId": "ACC-DUP-1"})
 
         return conflict
+
+
+class TestNetSuiteLive(LiveTenant, TestNetSuiteContract):
+    """The same contract against a real NetSuite tenant (``pytest -m live``).
+
+    ``live: {netsuite: {subsidiary: "<internal id>"}}`` in the live file names the subsidiary
+    the test customers belong to (the sandbox's US01 is ``2``).
+    """
+
+    kind = "netsuite"
+
+    @pytest.fixture
+    def make_record(self) -> Callable[[str], dict[str, Any]]:
+        subsidiary = str(live_values("netsuite").get("subsidiary", SUBSIDIARY_US))
+
+        def make(external_id: str) -> dict[str, Any]:
+            return {"companyName": f"Customer {external_id}", "subsidiary": {"id": subsidiary}}
+
+        return make
+
+
+def test_token_based_authentication_end_to_end(emulator_url: str) -> None:
+    """TBA instead of M2M: every request signed, verified by the emulator (reference 4.1)."""
+    settings = {
+        **connection_settings("netsuite", emulator_url),
+        "name": "netsuite-tba",
+        "certificate_id": None,
+        "private_key": None,
+        "client_secret": "sandbox-secret",
+        "token_id": TBA_TOKEN_ID,
+        "token_secret": TBA_TOKEN_SECRET,
+    }
+    with NetSuiteConnector(NetSuiteConfig.model_validate(settings)) as conn:
+        conn.check()
+        conn.upsert("customer", "ACC-TBA-1", {"companyName": "TBA", "subsidiary": {"id": "2"}})
+        assert conn.get_by_external_id("customer", "ACC-TBA-1") is not None
+        assert conn.read_page("customer", limit=2).records  # SuiteQL with query parameters
+    wrong = {**settings, "token_secret": "guessed"}
+    with NetSuiteConnector(NetSuiteConfig.model_validate(wrong)) as conn, pytest.raises(AuthError):
+        conn.check()

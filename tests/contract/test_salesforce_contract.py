@@ -5,10 +5,17 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
-from accord.connectors.testing import ConnectorContract, ConnectorFactory, SandboxControl
-from accord.errors import ConflictError, RateLimitExceeded
+from accord.connectors.testing import (
+    ConnectorContract,
+    ConnectorFactory,
+    LiveTenant,
+    SandboxControl,
+)
+from accord.errors import AuthError, ConflictError, RateLimitExceeded
+from accord_sandbox.credentials import private_key_pem, self_signed_certificate
 from accord_sandbox.salesforce import SalesforceEmulator, make_id
 from accord_sandbox.scenario import generate
 
@@ -100,6 +107,12 @@ class TestSalesforceContract(ConnectorContract):
         return conflict
 
 
+class TestSalesforceLive(LiveTenant, TestSalesforceContract):
+    """The same contract against a real Salesforce tenant (``pytest -m live``)."""
+
+    kind = "salesforce"
+
+
 # --------------------------------------------------------------------------- Salesforce specifics
 class TestSalesforceSpecifics:
     @pytest.fixture
@@ -107,7 +120,8 @@ class TestSalesforceSpecifics:
         with httpx.Client(base_url=emulator_url, timeout=10) as client:
             client.post("/__sandbox/reset").raise_for_status()
             yield client
-            client.delete("/__sandbox/faults")
+            # The module's emulator is the contract's too: leave no spent quota behind.
+            client.post("/__sandbox/reset").raise_for_status()
 
     @pytest.fixture
     def connector(self, emulator_url: str) -> Iterator[SalesforceConnector]:
@@ -157,3 +171,28 @@ class TestSalesforceSpecifics:
         record = connector.read_page("Opportunity", limit=1).records[0]
         assert "Account" in record
         assert record["StageName"]
+
+
+def test_jwt_bearer_end_to_end(emulator_url: str) -> None:
+    """The connector's RS256 assertion, verified with the certificate uploaded to the app."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    settings = {
+        "name": "salesforce-jwt",
+        "login_url": emulator_url,
+        "client_id": "sandbox",
+        "username": "integration@accord.example",
+        "private_key": private_key_pem(key),
+        "timeout_s": 10,
+    }
+    config = SalesforceConfig.model_validate(settings)
+    with SalesforceConnector(config) as conn, pytest.raises(AuthError):
+        conn.check()  # no certificate uploaded to the connected app yet
+    certificate = self_signed_certificate(key, common_name="accord")
+    httpx.post(
+        f"{emulator_url}/__sandbox/salesforce/jwt_certificates",
+        json={"certificate": certificate},
+        timeout=10,
+    ).raise_for_status()
+    with SalesforceConnector(config) as conn:
+        conn.check()
+        assert conn.config.authentication == "OAuth 2.0 JWT bearer"

@@ -23,6 +23,7 @@ import yaml
 from dbos import DBOSClient
 from tests.dbs import fresh_database, runtime_table
 from tests.e2e.lead_to_project.conftest import unique, write_config
+from tests.support import authorize_sandbox_kantata_in
 
 from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
 from accord.flows.capture import canonical_event
@@ -107,6 +108,7 @@ class KillHarness:
         config.write_text(yaml.safe_dump(document))
         self.engine = create_db_engine(self.db_url)
         migrate(self.engine)
+        authorize_sandbox_kantata_in(self.engine, config)
         with self.engine.begin() as conn:
             cursors.save(
                 conn,
@@ -130,6 +132,8 @@ class KillHarness:
             "ACCORD_WORKER_ID": "bc-kill",
             "ACCORD_CONFIG_FILE": str(config),
             "ACCORD_OBSERVABILITY__LOG_JSON": "false",
+            # The worker decrypts Kantata's stored token with the key the tests run under.
+            "ACCORD_CREDENTIALS_KEY": os.environ["ACCORD_CREDENTIALS_KEY"],
         }
         self.proc = _start(self.env, self.log)
         self.runtime = Runtime(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import accord_cmd, free_port
+from tests.support import accord_cmd, free_port, free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -56,18 +56,30 @@ def free_base_port() -> int:
     raise RuntimeError("no free block of four ports")
 
 
+AUDIT_KEY = "demo-audit-key-0f7c2b9e5d4a41c6b8e3"
+SESSION_SECRET = "demo-console-session-secret-4e1d9a7c2b"
+"""Secrets given to the demo through its settings: no log line or answer may show them."""
+
+
 class Demo:
     """``accord demo`` in a subprocess, its stdout read line by line on a thread."""
 
     def __init__(self, tmp_path: Path, *extra: str) -> None:
+        self.data_dir = tmp_path / "demo"
         self.port = free_port()
-        self.base = free_base_port()
+        self.base = free_ports(5)  # base+1..base+4: the sandbox's systems
         self.salesforce = f"http://127.0.0.1:{self.base + 1}"
         self.netsuite = f"http://127.0.0.1:{self.base + 3}"
         self.business_central = f"http://127.0.0.1:{self.base + 4}"
         self.stderr_path = tmp_path / "demo.stderr"
         self._stderr = self.stderr_path.open("w")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
+        env.update(
+            ACCORD_AUDIT__KEY=AUDIT_KEY,
+            ACCORD_CONSOLE__SESSION_SECRET=SESSION_SECRET,
+            # Every outbound call logged: the secrets scan below reads them all.
+            ACCORD_OBSERVABILITY__LOG_LEVEL="DEBUG",
+        )
         self.proc = subprocess.Popen(
             accord_cmd(
                 "demo",
@@ -232,8 +244,83 @@ def test_demo_provisions_won_opportunities_with_lineage_and_stops_on_ctrl_c(star
     assert "timesheets approved 0 " not in line, line
     assert " · posted 0 " not in line, line
 
+    # Every answer the API and the console give, and (below) every log line, is free of the
+    # configured secrets.
+    answers = _every_answer(api, key, {"opportunity": opp["Id"]})
+
     assert demo.interrupt() == 0
     assert "Traceback" not in demo.stderr_tail()
+    logs = (demo.data_dir / "accord.log").read_text(encoding="utf-8").splitlines()
+    logs += demo.stderr_path.read_text(encoding="utf-8").splitlines()
+    assert len(logs) > 100, "the demo logged almost nothing: the scan would prove nothing"
+    secrets = [*_configured_secrets(demo.data_dir / "accord.yaml"), AUDIT_KEY, SESSION_SECRET, key]
+    leaks = [
+        (where, secret[:6] + "...")
+        for where, text in [*(("log", line) for line in logs), *answers]
+        for secret in secrets
+        if secret in text
+    ]
+    assert leaks == [], leaks[:10]
+
+
+def _configured_secrets(config: Path) -> list[str]:
+    """Every secret value of the demo's connections (each line of a key file or PEM)."""
+    from pydantic import SecretStr
+
+    from accord.connectors.config import load_connections
+
+    found: set[str] = set()
+    for conn in load_connections(config, os.environ).values():
+        for name in type(conn).model_fields:
+            value = getattr(conn, name)
+            if isinstance(value, SecretStr):
+                found.update(
+                    part.strip()
+                    for part in value.get_secret_value().splitlines()
+                    if len(part.strip()) >= 12 and not part.startswith("-----")
+                )
+    assert found, "no configured secret found: the scan would prove nothing"
+    return sorted(found)
+
+
+def _every_answer(api: httpx.Client, key: str, ids: dict[str, str]) -> list[tuple[str, str]]:
+    """GET every operation of the OpenAPI document (path ids from list answers) and every
+    console page, signed in; ``(where, headers and body)`` of each answer."""
+    spec = api.get("/api/v1/openapi.json").json()
+    runs = api.get("/api/v1/runs", params={"limit": 5}).json()["items"]
+    exceptions = api.get("/api/v1/exceptions", params={"limit": 5}).json()["items"]
+    connections = api.get("/api/v1/connections").json()["items"]
+    values = {
+        "run_id": runs[0]["run_id"] if runs else "none",
+        "exception_id": str(exceptions[0]["id"]) if exceptions else "1",
+        "name": connections[0]["name"],
+        "connection": connections[0]["name"],
+        "system": "salesforce",
+        "resource": "Opportunity",
+        "record_id": ids["opportunity"],
+        "id": ids["opportunity"],
+        "key": "demo-admin",
+    }
+    answers: list[tuple[str, str]] = []
+    paths = sorted(p for p, ops in spec["paths"].items() if "get" in ops)
+    paths += ["/metrics", "/healthz", "/readyz"]
+    for template in paths:
+        path = template
+        for name, value in values.items():
+            path = path.replace("{" + name + "}", value)
+        answer = api.get(path, params={"system": "salesforce", "type": "Opportunity"})
+        answers.append((f"GET {path} {answer.status_code}", f"{answer.headers}\n{answer.text}"))
+    console = httpx.Client(base_url=str(api.base_url), timeout=10)
+    page = console.get("/signin")
+    token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    signed = console.post("/signin", data={"key": key, "csrf": token, "next": "/"})
+    assert signed.status_code in (200, 303), signed.text
+    for path in ("/", "/exceptions", "/runs?view=all", "/connections", "/audit?verify=1"):
+        answer = console.get(path)
+        assert answer.status_code == 200, path
+        answers.append((f"console {path}", f"{answer.headers}\n{answer.text}"))
+    console.close()
+    return answers
 
 
 def test_no_traffic_wins_nothing(start_demo):
@@ -263,7 +350,7 @@ def test_busy_port_fails_at_once_with_one_line(tmp_path):
                 "--port",
                 str(port),
                 "--sandbox-base-port",
-                str(free_base_port()),
+                str(free_ports(5)),
                 "--data-dir",
                 str(tmp_path / "demo"),
             ),

@@ -50,6 +50,7 @@ __all__ = [
     "AlertRuleSpec",
     "AlertsConfig",
     "ConnectionAuthRuleSpec",
+    "EscalationRuleSpec",
     "ExceptionAgeRuleSpec",
     "MetricRuleSpec",
     "Rule",
@@ -113,6 +114,18 @@ class ExceptionAgeRuleSpec(_Rule):
     max_instances: int = Field(default=500, ge=1)
 
 
+class EscalationRuleSpec(_Rule):
+    """An open exception escalated past its queue's SLA (the ``queues:`` of the rules file).
+
+    The escalation itself (assigning the queue's escalation owner, once, audited) happens in
+    the same evaluation pass, just before this rule is evaluated; the alert clears when the
+    exception is resolved or ignored.
+    """
+
+    kind: Literal["escalation"]
+    max_instances: int = Field(default=500, ge=1)
+
+
 class ConnectionAuthRuleSpec(_Rule):
     """A connection whose last outbound call was refused authentication (401/403)."""
 
@@ -133,14 +146,17 @@ class MetricRuleSpec(_Rule):
     threshold: float
 
 
-AlertRuleSpec = Annotated[
-    SlaRuleSpec | ExceptionAgeRuleSpec | ConnectionAuthRuleSpec | MetricRuleSpec,
-    Field(discriminator="kind"),
-]
+Rule = (
+    SlaRuleSpec
+    | ExceptionAgeRuleSpec
+    | EscalationRuleSpec
+    | ConnectionAuthRuleSpec
+    | MetricRuleSpec
+)
+"""Any rule, by kind."""
+AlertRuleSpec = Annotated[Rule, Field(discriminator="kind")]
 
-DEFAULT_RULES: tuple[
-    SlaRuleSpec | ExceptionAgeRuleSpec | ConnectionAuthRuleSpec | MetricRuleSpec, ...
-] = (
+DEFAULT_RULES: tuple[Rule, ...] = (
     SlaRuleSpec(
         name="timesheet_not_posted",
         kind="sla",
@@ -162,6 +178,12 @@ DEFAULT_RULES: tuple[
         kind="exception_age",
         older_than=timedelta(days=2),
         description="A business exception has been open for more than 2 days.",
+    ),
+    EscalationRuleSpec(
+        name="exception_escalated",
+        kind="escalation",
+        description="A business exception passed its queue's SLA and went to the queue's "
+        "escalation owner.",
     ),
     ConnectionAuthRuleSpec(
         name="connection_auth_failing",
@@ -206,7 +228,7 @@ class AlertsConfig(BaseModel):
     rules: list[AlertRuleSpec] = Field(default_factory=list)
     """Added to (or replacing by name) :data:`DEFAULT_RULES`."""
 
-    def effective_rules(self) -> "list[Rule]":
+    def effective_rules(self) -> list[Rule]:
         """Defaults overlaid with the configured rules, enabled ones only."""
         by_name = {r.name: r for r in DEFAULT_RULES}
         for rule in self.rules:
@@ -234,7 +256,3 @@ def load_alerts_config(path: Path | None, env: Mapping[str, str]) -> AlertsConfi
         return AlertsConfig.model_validate(resolved)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid 'alerts' section: {exc}") from exc
-
-
-Rule = SlaRuleSpec | ExceptionAgeRuleSpec | ConnectionAuthRuleSpec | MetricRuleSpec
-"""Any rule, by kind."""

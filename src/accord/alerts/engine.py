@@ -1,8 +1,8 @@
 """Alert evaluation: each rule kind, and the thread that evaluates and delivers.
 
-Rules read the store (SLA and exception-age rules) or this process's own state (connection
-auth, metrics); :class:`AlertEngine` evaluates them every ``interval_s`` and delivers the
-notifications they owe every second.
+Rules read the store (SLA, exception-age and escalation rules) or this process's own state
+(connection auth, metrics); :class:`AlertEngine` escalates exceptions past their queue's SLA,
+evaluates the rules every ``interval_s`` and delivers the notifications they owe every second.
 
 Why a thread in each worker rather than a DBOS scheduled workflow: evaluation is a few
 read-mostly queries, and a scheduled workflow would add a run (and its step rows) to the run
@@ -25,20 +25,26 @@ import sqlalchemy as sa
 from accord.alerts.config import (
     AlertsConfig,
     ConnectionAuthRuleSpec,
+    EscalationRuleSpec,
     ExceptionAgeRuleSpec,
     MetricRuleSpec,
     Rule,
     SlaRuleSpec,
 )
 from accord.alerts.notify import Notifier
+from accord.errors import ConfigError
 from accord.observability.metrics import get_metrics
 from accord.store import alerts as alerts_repo
 from accord.store.alerts import Instance
 from accord.store.util import utc_now, write_lock
 
-__all__ = ["AlertEngine", "AuthView", "Evaluation", "evaluate_rule"]
+__all__ = ["AlertEngine", "AuthView", "Escalate", "Evaluation", "evaluate_rule"]
 
 logger = logging.getLogger(__name__)
+
+Escalate = Callable[[sa.Connection, datetime], list[str]]
+"""Escalates the exceptions past their queue's SLA (in the given transaction); returns what it
+escalated, for the log. The flows layer builds it from the rules file's ``queues:``."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,25 @@ def _exception_age(conn: sa.Connection, rule: ExceptionAgeRuleSpec, now: datetim
     return Evaluation(list(instances.values()))
 
 
+def _escalated(conn: sa.Connection, rule: EscalationRuleSpec) -> Evaluation:
+    return Evaluation(
+        [
+            Instance(
+                key=str(r.id),
+                summary=f"exception {r.id} ({r.code}, {r.business_key}) passed the SLA of "
+                f"{r.queue}: escalated to {r.escalated_to}",
+                labels={
+                    "queue": r.queue,
+                    "code": r.code,
+                    "business_key": r.business_key,
+                    "owner": r.escalated_to or "",
+                },
+            )
+            for r in alerts_repo.escalated_exceptions(conn, limit=rule.max_instances)
+        ]
+    )
+
+
 def _connection_auth(
     rule: ConnectionAuthRuleSpec, now: datetime, auth: Mapping[str, AuthView]
 ) -> Evaluation:
@@ -171,6 +196,8 @@ def evaluate_rule(
             return _sla(conn, rule, now)
         case ExceptionAgeRuleSpec():
             return _exception_age(conn, rule, now)
+        case EscalationRuleSpec():
+            return _escalated(conn, rule)
         case ConnectionAuthRuleSpec():
             return _connection_auth(rule, now, auth)
         case MetricRuleSpec():
@@ -186,6 +213,8 @@ class AlertEngine:
         auth: This process's connection auth states (for ``connection_auth`` rules).
         notifier: Delivers to the webhook; None when no webhook is configured (alerts are
             still kept for the console).
+        escalate: Escalates exceptions past their queue's SLA, first thing in each pass, so
+            that the ``escalation`` rule alerts on them in the same pass.
     """
 
     def __init__(
@@ -195,12 +224,14 @@ class AlertEngine:
         *,
         auth: AuthSource = dict,
         notifier: Notifier | None = None,
+        escalate: Escalate | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.rules = config.effective_rules()
         self.auth = auth
         self.notifier = notifier
+        self.escalate = escalate
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -209,6 +240,14 @@ class AlertEngine:
         now = now or utc_now()
         auth = self.auth()
         changes: dict[str, tuple[list[str], list[str]]] = {}
+        if self.escalate is not None:
+            try:
+                with self.engine.begin() as conn:
+                    write_lock(conn)
+                    for what in self.escalate(conn, now):
+                        logger.warning("escalated %s", what)
+            except (sa.exc.SQLAlchemyError, ConfigError):
+                logger.warning("escalating aged exceptions failed", exc_info=True)
         for rule in self.rules:
             try:
                 with self.engine.begin() as conn:

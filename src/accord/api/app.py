@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,11 +13,17 @@ from accord.api import alerts, health, hooks, intake
 from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
 from accord.api.experience import router as experience_router
+from accord.api.kpis import router as kpis_router
 from accord.api.lineage import router as lineage_router
+from accord.api.openapi_docs import install_openapi
 from accord.api.ops import router as ops_router
 from accord.api.process import router as process_router
+from accord.api.security_headers import SecurityHeadersMiddleware
+from accord.api.strict_json import strict_json_body
 from accord.api.systems import router as systems_router
+from accord.connectors.budget import Lane, lane
 from accord.console import install_console
+from accord.flows.reporting import KpiGauges
 from accord.flows.services import Services
 from accord.observability.logging import bind, configure_logging
 from accord.settings import Settings
@@ -54,11 +60,14 @@ def create_app(
         docs_url="/api/v1/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # JSON bodies are held to their schema, no coercion (see api/strict_json.py).
+        dependencies=[Depends(strict_json_body)],
     )
     app.state.settings = settings
     app.state.services = svc
     app.state.connections = svc.connections
     app.state.key_verifier = KeyVerifier(svc.engine, ttl=settings.api.key_cache_seconds)
+    app.state.kpi_gauges = KpiGauges(svc.engine, settings.config_file)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(intake.router)
@@ -69,14 +78,20 @@ def create_app(
     app.include_router(systems_router)
     app.include_router(process_router)
     app.include_router(experience_router)
+    app.include_router(kpis_router)
     install_console(app)
+    install_openapi(app)
 
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 
 class CorrelationIdMiddleware:
-    """Binds a correlation id (``X-Correlation-Id`` or a new one) to logs and the response.
+    """Binds a correlation id and the ``interactive`` budget lane to each request.
+
+    The id (``X-Correlation-Id`` or a new one) goes to the logs and the response; the lane to
+    the calls the request makes to other systems.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` costs a task group and a
     memory stream per request, which shows at thousands of requests per second.
@@ -96,5 +111,7 @@ class CorrelationIdMiddleware:
                 MutableHeaders(scope=message).append("X-Correlation-Id", cid)
             await send(message)
 
-        with bind(correlation_id=cid):
+        # Someone waits on every answer: the calls it makes to other systems are interactive,
+        # served before flows' and postings' calls on each connection's budget.
+        with bind(correlation_id=cid), lane(Lane.INTERACTIVE):
             await self.app(scope, receive, send_with_id)

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 __all__ = ["PROBLEM_JSON", "Problem", "install_error_handlers", "problem_response"]
 
@@ -64,6 +65,16 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of the app serves at this request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map Problem, validation errors, HTTP errors and crashes to problem+json."""
 
@@ -87,10 +98,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route matching the path; every
+            # route of the path counts (GET and POST of /api/v1/keys are two routes).
+            headers["Allow"] = ", ".join(_allowed(request))
         return problem_response(
             exc.status_code,
             str(exc.detail),
-            headers=dict(exc.headers or {}),
+            headers=headers,
             instance=request.url.path,
         )
 

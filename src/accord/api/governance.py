@@ -1,7 +1,9 @@
 """API governance for the synchronous tiers: per-key rate limits, role guards, deprecation.
 
 What belongs here: the token bucket that throttles each API key (429 problem with
-``Retry-After``), :func:`guard` (authenticate, authorize, throttle in one dependency), and
+``Retry-After``; in the database, so the limit holds across every API process:
+:class:`accord.store.ratelimit.DatabaseRateLimiter`), :func:`guard` (authenticate, authorize,
+throttle in one dependency), and
 :func:`deprecated` (``Deprecation`` and ``Sunset`` headers for routes on their way out). The
 OpenAPI export and its backward-compatibility checker live in
 :mod:`accord.api.openapi_export`; routes themselves live in the tier modules.
@@ -11,6 +13,7 @@ here: it has its own back-pressure (the group-commit writer) and runs at thousan
 requests per second from a few trusted senders.
 """
 
+import asyncio
 import math
 import threading
 import time
@@ -18,19 +21,21 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request, Response
 
 from accord.api.auth import Principal, require
 from accord.api.errors import Problem
 from accord.store.keys import Role
+from accord.store.ratelimit import DatabaseRateLimiter
 
 __all__ = [
     "API_PREFIX",
     "OPERATOR_ROLES",
     "PROBLEM_RESPONSES",
     "PROCESS_ROLES",
+    "KeyLimiter",
     "RateLimiter",
     "deprecated",
     "guard",
@@ -52,11 +57,21 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Error answers every guarded route may give, for the OpenAPI document."""
 
 
-class RateLimiter:
-    """A token bucket per API key: ``rate`` tokens a second, at most ``burst`` saved up.
+class KeyLimiter(Protocol):
+    """What :func:`guard` needs of a rate limiter."""
 
-    Thread-safe, in process memory: with several API processes each enforces the limit on
-    its own, so the effective limit is per key per process (documented in ``docs/api.md``).
+    def try_local(self, key: str) -> bool:
+        """Take a token without blocking I/O; False when that cannot be decided so."""
+
+    def acquire(self, key: str) -> float:
+        """Take a token; 0 when granted, else seconds until one is due (may read the DB)."""
+
+
+class RateLimiter:
+    """A token bucket per API key in this process's memory (tests, a single process).
+
+    The API uses :class:`~accord.store.ratelimit.DatabaseRateLimiter`, whose buckets every
+    API process shares; this one enforces the limit per process only.
 
     Args:
         rate: Tokens added per second; ``0`` disables limiting.
@@ -73,6 +88,10 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def try_local(self, key: str) -> bool:
+        """Take one token for ``key`` if there is one (never blocks)."""
+        return self.acquire(key) == 0.0
+
     def acquire(self, key: str) -> float:
         """Take one token for ``key``; return 0 when granted, else seconds until one is due."""
         if self.rate <= 0:
@@ -88,11 +107,13 @@ class RateLimiter:
             return (1.0 - tokens) / self.rate
 
 
-def _limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+def _limiter(request: Request) -> KeyLimiter:
+    limiter: KeyLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None:
         api = request.app.state.settings.api
-        limiter = RateLimiter(api.rate_limit_per_s, api.rate_limit_burst)
+        limiter = DatabaseRateLimiter(
+            request.app.state.services.engine, api.rate_limit_per_s, api.rate_limit_burst
+        )
         request.app.state.rate_limiter = limiter
     return limiter
 
@@ -108,7 +129,10 @@ def guard(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
 
     async def dependency(request: Request) -> Principal:
         principal = await check(request)
-        wait = _limiter(request).acquire(principal.name)
+        limiter = _limiter(request)
+        wait = 0.0
+        if not limiter.try_local(principal.name):
+            wait = await asyncio.to_thread(limiter.acquire, principal.name)
         if wait > 0:
             raise Problem(
                 429,
@@ -118,6 +142,8 @@ def guard(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
             )
         return principal
 
+    # The OpenAPI document reads this mark (see accord.api.auth.require).
+    dependency.accord_answers = (401, 403, 429)  # type: ignore[attr-defined]
     return dependency
 
 

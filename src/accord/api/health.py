@@ -3,7 +3,9 @@
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
+from accord.flows.reporting import KpiGauges
 from accord.flows.services import Services
 from accord.observability.metrics import get_metrics
 from accord.store import current_revision, head_revision
@@ -20,7 +22,19 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database reachable, migrations applied, runtime launched")
+class ReadinessOut(BaseModel):
+    """Whether the process may take work, and each check's outcome."""
+
+    status: str = Field(description="ready or not ready")
+    checks: dict[str, str] = Field(description="database, migrations, runtime: ok or why not")
+
+
+@router.get(
+    "/readyz",
+    summary="Database reachable, migrations applied, runtime launched",
+    response_model=ReadinessOut,
+    responses={503: {"model": ReadinessOut, "description": "Not ready: the checks say why"}},
+)
 def readyz(request: Request) -> JSONResponse:
     """200 when ready to take work, 503 naming what is not."""
     services: Services = request.app.state.services
@@ -44,6 +58,9 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-def metrics() -> Response:
-    """All instruments in the Prometheus text format."""
+def metrics(request: Request) -> Response:
+    """All instruments in the Prometheus text format (the KPI gauges refreshed first)."""
+    gauges: KpiGauges | None = getattr(request.app.state, "kpi_gauges", None)
+    if gauges is not None:
+        gauges.maybe_refresh()
     return Response(get_metrics().render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,38 +1,44 @@
 """``POST /hooks/{connection}``: inbound webhooks, verified before anything is stored.
 
-Two schemes, picked by the connection's kind (verification itself is
-:mod:`accord.connectors.webhooks`):
+Two schemes, picked by the connection's connector (``Connector.webhook_scheme``; verification
+itself is :mod:`accord.connectors.webhooks`):
 
-* **Business Central** subscriptions: a request with ``?validationToken=...`` is the
+* **Subscriptions** (Business Central's): a request with ``?validationToken=...`` is the
   subscription handshake and gets the token echoed as ``text/plain``; a notification batch
   (``{"value": [...]}``) must carry the connection's secret as every item's ``clientState``.
   Notifications carry no data, so each notified resource gets a capture run
   (:func:`accord.flows.capture.enqueue_capture`, deduplicated with a waiting one).
-* **Signed JSON** for every other kind: ``X-Accord-Timestamp`` and
+* **Signed JSON** for every other connector: ``X-Accord-Timestamp`` and
   ``X-Accord-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">``, 5-minute replay
   window; the body is a structured CloudEvent or a batch, journaled exactly like
-  ``POST /api/v1/events``.
+  ``POST /api/v1/events``. A signature is accepted once: the same signed request sent again
+  within the window is a replay (:mod:`accord.store.replays`), whichever process gets it.
 
-A refused signature, a wrong ``clientState`` or a stale timestamp answers 401 and stores
-nothing. The secret lives with the connection (see :mod:`accord.flows.connections`).
+A refused signature, a wrong ``clientState``, a stale timestamp or a replay answers 401 and
+stores nothing. The secret lives with the connection (see :mod:`accord.flows.connections`).
 """
 
 import asyncio
 import logging
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from accord.api.errors import Problem
 from accord.api.intake import (
+    EVENTS_BODY,
     InvalidEventError,
     invalid_event_problem,
     journal_events,
     parse_json_events,
 )
+from accord.connectors.registry import connector_class
 from accord.connectors.types import Clock, utc_now
 from accord.connectors.webhooks import (
+    REPLAY_WINDOW_S,
+    SIGNATURE_HEADER,
     WebhookSignatureError,
     bc_validation_token,
     parse_bc_notifications,
@@ -42,17 +48,29 @@ from accord.errors import ConfigError
 from accord.flows.capture import capture_specs, enqueue_capture
 from accord.flows.connections import Connections, UnknownConnectionError
 from accord.flows.runtime import Runtime
+from accord.store import replays
 
-__all__ = ["BUSINESS_CENTRAL", "bc_resource_name", "router"]
+__all__ = ["bc_resource_name", "router"]
 
 logger = logging.getLogger(__name__)
 
-BUSINESS_CENTRAL = "business_central"
-"""The connector kind whose webhooks are Business Central subscriptions."""
 _MAX_TOKEN = 1024
 """Longest validation token echoed; BC's are GUID-like, far shorter."""
 
 router = APIRouter(tags=["webhooks"])
+
+_HOOK_BODY: dict[str, Any] = {
+    "required": False,
+    "content": {
+        **EVENTS_BODY["content"],
+        "application/json": {
+            "schema": {
+                "description": "a Business Central notification batch ({value: [...]}), or "
+                "an event in binary mode; none for a Business Central handshake"
+            }
+        },
+    },
+}
 
 
 def bc_resource_name(resource: str) -> str:
@@ -80,7 +98,7 @@ async def _read_body(request: Request) -> bytes:
     return body
 
 
-async def _business_central(
+async def _subscription(
     request: Request, connections: Connections, connection: str, body: bytes
 ) -> Response:
     token = bc_validation_token(request.query_params)
@@ -124,6 +142,16 @@ async def _signed_events(
         )
     except WebhookSignatureError as exc:
         raise _refused(exc) from None
+    engine = request.app.state.services.engine
+    fresh = await asyncio.to_thread(
+        replays.first_use,
+        engine,
+        connection=connection,
+        signature=request.headers.get(SIGNATURE_HEADER, ""),
+        window_s=REPLAY_WINDOW_S,
+    )
+    if not fresh:
+        raise _refused(WebhookSignatureError("replayed", connector=connection))
     try:
         events, batch = parse_json_events(body)
     except InvalidEventError as exc:
@@ -133,11 +161,15 @@ async def _signed_events(
 
 @router.post(
     "/hooks/{connection}",
+    openapi_extra={"requestBody": _HOOK_BODY},
     summary="Receive a webhook: signed CloudEvents, or Business Central notifications",
     responses={
         200: {"description": "BC handshake echoed, or every event was a redelivery"},
         202: {"description": "Accepted: events journaled, or capture runs enqueued"},
-        401: {"description": "Signature, timestamp or clientState refused; nothing stored"},
+        401: {
+            "description": "Signature, timestamp or clientState refused, or a replayed "
+            "signature; nothing stored"
+        },
         404: {"description": "Unknown connection, or no webhook secret configured"},
         413: {"description": "Body too large"},
     },
@@ -149,12 +181,13 @@ async def receive_hook(connection: str, request: Request) -> Response:
     connections: Connections = request.app.state.connections
     try:
         config = await asyncio.to_thread(connections.config, connection)
+        scheme = connector_class(config.kind).webhook_scheme
     except UnknownConnectionError:
         raise Problem(404, "Unknown connection", f"no connection named {connection!r}") from None
     except ConfigError:
         logger.exception("webhook %s: connections cannot be loaded", connection)
         raise Problem(500, "Configuration error", "connections cannot be loaded") from None
     body = await _read_body(request)
-    if config.kind == BUSINESS_CENTRAL:
-        return await _business_central(request, connections, connection, body)
+    if scheme == "subscription":
+        return await _subscription(request, connections, connection, body)
     return await _signed_events(request, connections, connection, body, started)

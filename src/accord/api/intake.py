@@ -9,11 +9,11 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from accord.api.auth import require
 from accord.api.errors import Problem
@@ -24,7 +24,9 @@ from accord.store.journal import NewEvent
 from accord.store.keys import Role
 
 __all__ = [
+    "EVENTS_BODY",
     "MAX_BATCH",
+    "CloudEventIn",
     "InvalidEventError",
     "invalid_event_problem",
     "journal_events",
@@ -171,9 +173,45 @@ def _parse(request: Request, body: bytes) -> list[NewEvent]:
     return [_event(attrs, payload, has_data=True, prefix="ce-")]
 
 
+class CloudEventIn(BaseModel):
+    """A CloudEvents 1.0 envelope in structured mode (the document's description of a body).
+
+    The body is parsed by hand (structured, batch or binary mode); this model only tells the
+    OpenAPI document its shape. ``data`` must then match the model of ``type``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(description="a canonical event type, e.g. opportunity.won")
+    subject: str | None = None
+    time: str | None = Field(default=None, description="RFC 3339 with an offset")
+    datacontenttype: str | None = None
+    data: Any = None
+
+
+_EVENT_SCHEMA: Final = CloudEventIn.model_json_schema()
+EVENTS_BODY: Final[dict[str, Any]] = {
+    "required": True,
+    "content": {
+        STRUCTURED: {"schema": _EVENT_SCHEMA},
+        BATCH: {"schema": {"type": "array", "items": _EVENT_SCHEMA, "maxItems": 500}},
+        "application/json": {
+            "schema": {
+                "description": "binary mode: the event's data; its attributes in ce-* headers"
+            }
+        },
+    },
+}
+"""The request body of ``POST /api/v1/events`` (and of signed webhooks), for the document."""
+
+
 @router.post(
     "/events",
     status_code=202,
+    openapi_extra={"requestBody": EVENTS_BODY},
     dependencies=[Depends(require(Role.INGEST, Role.ADMIN))],
     summary="Submit canonical events (CloudEvents 1.0: structured, binary or batch mode)",
     responses={

@@ -30,7 +30,6 @@ from accord.api.errors import Problem
 from accord.api.governance import API_PREFIX, PROBLEM_RESPONSES, PROCESS_ROLES, guard
 from accord.api.systems import (
     CACHE_SECONDS,
-    ERP_KINDS,
     XREF_TYPES,
     Entity,
     Fetched,
@@ -39,6 +38,7 @@ from accord.api.systems import (
     entity_kind,
     system_reader,
 )
+from accord.connectors.roles import CrmAccount
 from accord.domain import Address, Customer, Invoice, Money, Opportunity, business_key
 from accord.domain.enums import InvoiceStatus
 from accord.errors import (
@@ -47,6 +47,7 @@ from accord.errors import (
     MappingError,
     NotFoundError,
     RuleViolation,
+    UnsupportedOperationError,
 )
 from accord.flows.intake import IntakeWriter, Receipt
 from accord.flows.registry import workflow_for
@@ -138,51 +139,33 @@ class _Facts(BaseModel):
     bill_to: dict[str, str | None] = Field(default_factory=dict)
 
 
-def _facts_from_customer(customer: Customer) -> _Facts:
+def _facts_from_customer(customer: Customer, crm_parent_id: str | None) -> _Facts:
+    """Facts of a canonical customer; ``crm_parent_id`` is its parent's CRM id, if it names one.
+
+    A parent Accord has not linked yet carries the CRM's id in its canonical id: the check
+    reads it there.
+    """
     address: Address | None = customer.bill_to
     return _Facts(
         customer_id=customer.id,
         parent_id=customer.parent_id,
-        # A parent Accord has not linked yet carries the CRM's id (SF-<id>): read it there.
-        parent_crm_id=(
-            customer.parent_id.removeprefix("SF-")
-            if customer.parent_id and customer.parent_id.startswith("SF-")
-            else None
-        ),
+        parent_crm_id=crm_parent_id,
         legal_entity=customer.legal_entity,
         tax_region=customer.tax_region,
         bill_to=address.model_dump(mode="json") if address is not None else {},
     )
 
 
-def _facts_from_account(raw: dict[str, Any], canonical_id: str | None) -> _Facts:
-    """Facts from a raw Salesforce ``Account``: it may be incomplete, which is the point."""
-
-    def text(name: str) -> str | None:
-        value = raw.get(name)
-        return str(value).strip() or None if value is not None else None
-
+def _facts_from_account(account: CrmAccount) -> _Facts:
+    """Facts from a CRM account that does not map: it may be incomplete, which is the point."""
     return _Facts(
-        customer_id=canonical_id or text("Accord_Id__c") or f"SF-{raw.get('Id')}",
-        parent_id=f"SF-{raw['ParentId']}" if raw.get("ParentId") else None,
-        parent_crm_id=text("ParentId"),
-        legal_entity=text("Legal_Entity__c"),
-        tax_region=text("Tax_Region__c"),
-        bill_to={
-            "line1": text("BillingStreet"),
-            "city": text("BillingCity"),
-            "postal_code": text("BillingPostalCode"),
-            "country": text("BillingCountry"),
-        },
+        customer_id=account.id,
+        parent_id=account.parent_id,
+        parent_crm_id=account.parent_crm_id,
+        legal_entity=account.legal_entity,
+        tax_region=account.tax_region,
+        bill_to=dict(account.bill_to),
     )
-
-
-def _credit_hold(raw: dict[str, Any]) -> bool:
-    """Whether an ERP customer record is on credit hold (NetSuite override, BC block)."""
-    override = raw.get("creditHoldOverride")
-    if isinstance(override, dict):
-        override = override.get("id")
-    return override == "ON" or raw.get("blocked") in ("Invoice", "All")
 
 
 class _Validator:
@@ -281,11 +264,8 @@ class _Validator:
                 status=CheckStatus.FAILED,
                 detail=f"{facts.legal_entity}'s ERP connection {entity.connection!r} is not set up",
             )
-        where = (
-            f"NetSuite subsidiary {entity.netsuite_subsidiary_id}"
-            if entity.erp.value == "netsuite"
-            else f"Business Central company {entity.bc_company}"
-        )
+        label, book = entity.erp_book
+        where = f"{entity.erp.value} {label} {book}"
         return Check(name="subsidiary_valid", status=CheckStatus.PASSED, detail=where)
 
     def credit(self, facts: _Facts, connection: str | None) -> Check:
@@ -316,14 +296,13 @@ class _Validator:
                 detail=f"not in {connection} yet: created without a hold on first provisioning",
             )
         try:
-            fetched = self.reader.read(connection, Entity.CUSTOMERS, erp_id)
+            held = self.reader.erp_customer(connection, erp_id).credit_hold
         except AccordError as exc:
             return Check(
                 name="credit_hold",
                 status=CheckStatus.UNKNOWN,
                 detail=f"{connection} did not answer: {type(exc).__name__}",
             )
-        held = _credit_hold(fetched.raw)
         return Check(
             name="credit_hold",
             status=CheckStatus.FAILED if held else CheckStatus.PASSED,
@@ -342,17 +321,26 @@ def _validate(reader: SystemReader, body: AccountValidationRequest) -> AccountVa
     rules = reader.rules()
     if rules is None:
         raise Problem(503, "Rules not loaded", "no rules file is configured for this process")
+
+    def facts_of(customer: Customer) -> _Facts:
+        parent = None
+        if customer.parent_id:
+            try:
+                parent = reader.crm(body.crm_connection).crm_id(customer.parent_id)
+            except (ConfigError, UnsupportedOperationError):
+                parent = None  # no CRM to read the parent in: the xref must know it
+        return _facts_from_customer(customer, parent)
+
     if body.customer is not None:
-        facts = _facts_from_customer(body.customer)
+        facts = facts_of(body.customer)
     else:
         crm_id = body.crm_account_id or ""
         try:
-            facts = _facts_from_customer(_customer_of(reader, body.crm_connection, crm_id))
+            facts = facts_of(_customer_of(reader, body.crm_connection, crm_id))
         except MappingError:
             # An incomplete account is an answer, not an error: check what it does have.
-            connector = reader.connections.connector(body.crm_connection)
             system_id = reader.system_id(body.crm_connection, Entity.CUSTOMERS, crm_id)
-            facts = _facts_from_account(connector.get("Account", system_id), None)
+            facts = _facts_from_account(reader.crm(body.crm_connection).account(system_id))
     checks = _Validator(reader, rules).run(facts, body.crm_connection)
     failed: list[str] = [c.name for c in checks if c.status is not CheckStatus.PASSED]
     return AccountValidation(
@@ -579,37 +567,18 @@ class InvoiceStatusView(BaseModel):
     cached: bool
 
 
-_INVOICE_LISTS = {
-    "netsuite": ("invoice", ("entity",)),
-    "business_central": (
-        "salesInvoices",
-        ("customerId", "customerNumber"),
-    ),
-}
-"""Per ERP kind: the invoice resource and the row fields that name the customer."""
 _MAX_PAGES = 50
 """Pages of invoices read per receivables request at most (50 000 NetSuite rows)."""
 
 
-def _erp_connections(reader: SystemReader) -> list[tuple[str, str]]:
-    return [
-        (name, kind)
-        for name in reader.connections.names()
-        if (kind := reader.kind(name)) in ERP_KINDS
-    ]
-
-
-def _kind_or_none(reader: SystemReader, connection: str) -> str | None:
-    try:
-        return reader.kind(connection)
-    except ConfigError:
-        return None
+def _erp_connections(reader: SystemReader) -> list[str]:
+    return [name for name in reader.connections.names() if reader.is_erp(name)]
 
 
 def _probe(reader: SystemReader, entity: Entity, any_id: str) -> Fetched | None:
     """Try an id nobody linked as each ERP's own id (the caller may hold a raw ERP id)."""
     failure: AccordError | None = None
-    for name, _kind in _erp_connections(reader):
+    for name in _erp_connections(reader):
         try:
             return reader.read(name, entity, any_id)
         except NotFoundError:
@@ -629,7 +598,7 @@ def _find_invoice(reader: SystemReader, any_id: str) -> tuple[Fetched, dict[str,
         ]
     ids = {r.connection: r.external_id for r in rows}
     for row in rows:
-        if _kind_or_none(reader, row.connection) in ERP_KINDS:
+        if reader.is_erp(row.connection):
             return reader.read(row.connection, Entity.INVOICES, row.external_id), ids
     fetched = _probe(reader, Entity.INVOICES, any_id)
     if fetched is None:
@@ -643,9 +612,9 @@ def _erp_rows(reader: SystemReader, any_id: str) -> tuple[str, list[ErpRef]]:
             r for r in xref.find_by_any_id(conn, any_id) if entity_kind(r.entity_type) == "Customer"
         ]
     refs = [
-        ErpRef(connection=r.connection, system=kind, id=r.external_id)
+        ErpRef(connection=r.connection, system=reader.kind(r.connection), id=r.external_id)
         for r in rows
-        if (kind := _kind_or_none(reader, r.connection) or "") in ERP_KINDS
+        if reader.is_erp(r.connection)
     ]
     if refs:
         return rows[0].canonical_id, refs
@@ -666,19 +635,7 @@ def _customer_invoices(reader: SystemReader, ref: ErpRef) -> list[Fetched]:
     key = ("customer-invoices", ref.connection, ref.id)
     ids = reader.cache.get(key)
     if not isinstance(ids, list):
-        resource, fields = _INVOICE_LISTS[ref.system]
-        connector = reader.connections.connector(ref.connection)
-        ids, cursor = [], None
-        for _ in range(_MAX_PAGES):
-            page = connector.read_page(resource, cursor=cursor, limit=1000)
-            ids.extend(
-                str(row["id"])
-                for row in page.records
-                if any(str(row.get(f)) == ref.id for f in fields)
-            )
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        ids = reader.erp(ref.connection).invoice_ids(ref.id, max_pages=_MAX_PAGES)
         reader.cache.put(key, ids, CACHE_SECONDS[Entity.INVOICES])
     return [reader.read(ref.connection, Entity.INVOICES, i) for i in ids]
 

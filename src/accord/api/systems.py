@@ -1,9 +1,11 @@
 """System APIs: one system's customers, projects, invoices and payments, read canonically.
 
 ``GET /api/v1/systems/{connection}/{customers|projects|invoices|payments}/{id}`` reads one
-record through the connection's connector and maps it with the connector's mapping module.
-``id`` is the system's own id or Accord's canonical id (translated through the xref, so a
-lookup by canonical id costs one indexed query and no search in the remote system).
+record through the role the connection's system plays (:mod:`accord.connectors.roles`: a CRM's
+accounts, a PSA's customers and projects, an ERP's customers, projects, invoices and
+payments), which returns it canonically. ``id`` is the system's own id or Accord's canonical
+id (translated through the xref, so a lookup by canonical id costs one indexed query and no
+search in the remote system).
 
 :class:`SystemReader` is shared with the process tier (:mod:`accord.api.process`), which
 joins through the xref and then reads from the ERP of record. It keeps a short-lived cache
@@ -19,7 +21,7 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,12 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accord.api.errors import Problem
 from accord.api.governance import API_PREFIX, OPERATOR_ROLES, PROBLEM_RESPONSES, guard
-from accord.connectors.base import Connector
-from accord.connectors.business_central import mapping as bc_mapping
-from accord.connectors.certinia import mapping as certinia_mapping
-from accord.connectors.netsuite import mapping as ns_mapping
-from accord.connectors.salesforce import mapping as sf_mapping
-from accord.connectors.types import RawRecord, utc_now
+from accord.connectors.ownership import SystemRole, role_of
+from accord.connectors.roles import Crm, Erp, ErpCustomer, Psa
+from accord.connectors.types import utc_now
 from accord.domain import CanonicalModel, Customer, Invoice, Payment, Project
 from accord.errors import (
     AccordError,
@@ -52,12 +51,13 @@ from accord.errors import (
     UnsupportedOperationError,
 )
 from accord.flows.connections import Connections, UnknownConnectionError
+from accord.flows.pinning import governed_rules
+from accord.resources import default_rules_path
 from accord.rules import Rules, load_rules
 from accord.store import xref
 
 __all__ = [
     "CACHE_SECONDS",
-    "ERP_KINDS",
     "XREF_TYPES",
     "Entity",
     "Fetched",
@@ -122,10 +122,7 @@ staleness is harmless for validation and diagnosis. Invoices change status when 
 portal asks about, so they are kept 15 s. A recorded payment does not change, so 5 minutes.
 """
 REFERENCE_SECONDS = 3600.0
-"""Reference lists (NetSuite currencies) and the rules file: an hour."""
-
-ERP_KINDS = frozenset({"netsuite", "business_central"})
-"""Connector kinds that are an ERP of record (financial truth: invoices, payments, credit)."""
+"""The rules file: an hour."""
 
 
 class SystemRecord(BaseModel, Generic[ModelT]):
@@ -134,7 +131,7 @@ class SystemRecord(BaseModel, Generic[ModelT]):
     model_config = ConfigDict(frozen=True)
 
     connection: str = Field(description="The accord.yaml connection it was read through.")
-    system: str = Field(description="The connection's connector kind (netsuite, salesforce...).")
+    system: str = Field(description="The connection's connector kind (its system's name).")
     entity: Entity
     system_id: str = Field(description="The record's id in that system.")
     canonical_id: str = Field(description="Accord's id of the record (from the xref if known).")
@@ -151,7 +148,6 @@ class Fetched:
     kind: str
     entity: Entity
     system_id: str
-    raw: RawRecord
     model: CanonicalModel
     fetched_at: datetime
     cached: bool = False
@@ -197,153 +193,42 @@ class _TtlCache:
             self._data.clear()
 
 
-# --------------------------------------------------------------------------- adapters
-@dataclass(frozen=True)
-class _Ctx:
-    reader: "SystemReader"
-    connection: str
-    connector: Connector[Any]
+# --------------------------------------------------------------------------- readers
+Reader = Callable[["SystemReader", str, str], CanonicalModel]
+"""``(reader, connection, system id) -> canonical record`` through the connection's role."""
 
 
-Mapper = Callable[[RawRecord, _Ctx], CanonicalModel]
+def _crm_customer(reader: "SystemReader", connection: str, record_id: str) -> CanonicalModel:
+    account = reader.crm(connection).account(record_id)
+    if account.customer is None:
+        problems = "; ".join(f"{name}: {what}" for name, what in account.problems.items())
+        raise MappingError(f"account {record_id} cannot be mapped: {problems}")
+    return account.customer
 
 
-def _refs_in(record: RawRecord, names: tuple[str, ...], sublists: Mapping[str, str]) -> set[str]:
-    """NetSuite internal ids referenced by a record (fields and sublist lines)."""
-    found: set[str] = set()
+def _erp_read(name: str) -> Reader:
+    def read(reader: "SystemReader", connection: str, record_id: str) -> CanonicalModel:
+        def known(wanted: Mapping[str, Collection[str]]) -> Mapping[tuple[str, str], str]:
+            return reader.canonical_ids(connection, {k: set(v) for k, v in wanted.items()})
 
-    def ref(holder: Mapping[str, Any], name: str) -> None:
-        value = holder.get(name)
-        ident = value.get("id") if isinstance(value, Mapping) else value
-        if ident is not None and not isinstance(ident, Mapping):
-            found.add(str(ident))
+        method: Callable[..., CanonicalModel] = getattr(reader.erp(connection), name)
+        return method(record_id, known=known)
 
-    for name in names:
-        ref(record, name)
-    for sublist, name in sublists.items():
-        block = record.get(sublist)
-        for line in (block.get("items") if isinstance(block, Mapping) else None) or ():
-            if isinstance(line, Mapping):
-                ref(line, name)
-    return found
+    return read
 
 
-def _netsuite_lookups(record: RawRecord, ctx: _Ctx) -> ns_mapping.NetSuiteLookups:
-    rules = ctx.reader.rules()
-    spec = rules.spec if rules is not None else None
-    customers = _refs_in(record, ("entity", "customer", "parent"), {})
-    jobs = _refs_in(record, (), {"item": "job"})
-    invoices = _refs_in(record, (), {"apply": "doc"})
-    known = ctx.reader.canonical_ids(
-        ctx.connection, {"Customer": customers, "Project": jobs, "Invoice": invoices}
-    )
-    # Records Accord did not write are named like the mapping names them (NS-<type>-<id>).
-    records = {
-        table: {known.get((etype, ident), f"NS-{table}-{ident}"): ident for ident in ids}
-        for table, etype, ids in (
-            ("customer", "Customer", customers),
-            ("job", "Project", jobs),
-            ("invoice", "Invoice", invoices),
-        )
-    }
-    return ns_mapping.NetSuiteLookups(
-        subsidiaries={
-            code: le.netsuite_subsidiary_id
-            for code, le in (spec.legal_entities.items() if spec else ())
-            if le.netsuite_subsidiary_id
-        },
-        currencies=ctx.reader.netsuite_currencies(ctx.connection, ctx.connector),
-        departments={
-            c: p.netsuite_department_id for c, p in (spec.practices if spec else {}).items()
-        },
-        classes={c: r.netsuite_class_id for c, r in (spec.regions if spec else {}).items()},
-        records=records,
-    )
-
-
-def _bc_context(ctx: _Ctx) -> tuple[bc_mapping.BusinessCentralLookups, str]:
-    """The lookups and company currency of a Business Central connection, from the rules."""
-    rules = ctx.reader.rules()
-    if rules is None:
-        raise MappingError("no rules file: cannot tell which legal entity this company books for")
-    spec = rules.spec
-    entity = next(
-        (
-            (code, le)
-            for code, le in spec.legal_entities.items()
-            if le.erp.value == "business_central" and le.connection == ctx.connection
-        ),
-        None,
-    )
-    if entity is None:
-        raise MappingError(f"no legal entity of the rules books in {ctx.connection!r}")
-    code, le = entity
-    tax = next((r.tax_region for r in spec.regions.values() if r.legal_entity == code), None)
-    lookups = bc_mapping.BusinessCentralLookups(
-        legal_entity=code,
-        departments={c: p.bc_department_code for c, p in spec.practices.items()},
-        areas={c: r.bc_area_code for c, r in spec.regions.items()},
-        tax_regions={le.country: tax} if tax else {},
-        default_tax_region=tax,
-    )
-    return lookups, le.currency
-
-
-def _bc_customer(raw: RawRecord, ctx: _Ctx) -> CanonicalModel:
-    lookups, currency = _bc_context(ctx)
-    return bc_mapping.customer_to_canonical(raw, lookups=lookups, company_currency=currency)
-
-
-def _bc_project(raw: RawRecord, ctx: _Ctx) -> CanonicalModel:
-    return bc_mapping.project_to_canonical(raw, lookups=_bc_context(ctx)[0])
-
-
-def _bc_invoice(raw: RawRecord, ctx: _Ctx) -> CanonicalModel:
-    lookups, currency = _bc_context(ctx)
-    return bc_mapping.sales_invoice_to_canonical(raw, lookups=lookups, company_currency=currency)
-
-
-def _bc_payment(raw: RawRecord, ctx: _Ctx) -> CanonicalModel:
-    lookups, currency = _bc_context(ctx)
-    return bc_mapping.payment_to_canonical(raw, lookups=lookups, currency=currency)
-
-
-def _sf_customer(raw: RawRecord, _ctx: _Ctx) -> CanonicalModel:
-    return sf_mapping.account_to_customer(raw)
-
-
-def _ns(fn: Callable[..., CanonicalModel]) -> Mapper:
-    def mapper(raw: RawRecord, ctx: _Ctx) -> CanonicalModel:
-        return fn(raw, lookups=_netsuite_lookups(raw, ctx))
-
-    return mapper
-
-
-ADAPTERS: Mapping[tuple[str, Entity], tuple[str, Mapper]] = {
-    ("salesforce", Entity.CUSTOMERS): (
-        "Account",
-        lambda raw, _c: sf_mapping.account_to_customer(raw),
-    ),
-    ("certinia", Entity.CUSTOMERS): (
-        "Account",
-        lambda raw, _c: sf_mapping.account_to_customer(raw),
-    ),
-    ("certinia", Entity.PROJECTS): (
-        "pse__Proj__c",
-        lambda raw, _c: certinia_mapping.project_to_canonical(raw),
-    ),
-    ("netsuite", Entity.CUSTOMERS): ("customer", _ns(ns_mapping.customer_to_canonical)),
-    ("netsuite", Entity.PROJECTS): ("job", _ns(ns_mapping.project_to_canonical)),
-    ("netsuite", Entity.INVOICES): ("invoice", _ns(ns_mapping.invoice_to_canonical)),
-    ("netsuite", Entity.PAYMENTS): ("customerPayment", _ns(ns_mapping.payment_to_canonical)),
-    ("business_central", Entity.CUSTOMERS): ("customers", _bc_customer),
-    ("business_central", Entity.PROJECTS): ("projects", _bc_project),
-    ("business_central", Entity.INVOICES): ("salesInvoices", _bc_invoice),
-    ("business_central", Entity.PAYMENTS): ("customerPayments", _bc_payment),
+READERS: Mapping[tuple[SystemRole, Entity], Reader] = {
+    (SystemRole.CRM, Entity.CUSTOMERS): _crm_customer,
+    (SystemRole.PSA, Entity.CUSTOMERS): lambda r, c, i: r.psa(c).customer(i),
+    (SystemRole.PSA, Entity.PROJECTS): lambda r, c, i: r.psa(c).project(i),
+    (SystemRole.ERP, Entity.CUSTOMERS): _erp_read("read_customer"),
+    (SystemRole.ERP, Entity.PROJECTS): _erp_read("read_project"),
+    (SystemRole.ERP, Entity.INVOICES): _erp_read("read_invoice"),
+    (SystemRole.ERP, Entity.PAYMENTS): _erp_read("read_payment"),
 }
-"""(connector kind, entity) -> (the system's resource, its mapper). Kantata is not offered:
-its projects and invoices map only with context from other systems (the opportunity, the
-customer), which is the process tier's job."""
+"""(role, entity) -> how the role reads it. A PSA whose records map only with context from
+other systems (Kantata's workspaces carry no customer) answers "not offered": joining systems
+is the process tier's job."""
 
 
 # --------------------------------------------------------------------------- the reader
@@ -354,7 +239,7 @@ class SystemReader:
         connections: The process's connections.
         engine: Accord's database (xref).
         rules_path: The rules file; ``None`` reads ``lead_to_project.rules`` from
-            ``accord.yaml`` or falls back to ``rules/default.yaml``.
+            ``accord.yaml`` or falls back to the rules Accord ships.
     """
 
     def __init__(
@@ -370,6 +255,28 @@ class SystemReader:
         """The connector kind of a connection (raises :class:`UnknownConnectionError`)."""
         return self.connections.config(connection).kind
 
+    def role(self, connection: str) -> SystemRole:
+        """The role the connection's system plays.
+
+        Raises:
+            UnknownConnectionError: No such connection.
+            UnsupportedOperationError: Its kind plays no role Accord knows.
+        """
+        kind = self.kind(connection)
+        try:
+            return role_of(kind)
+        except ValueError:
+            raise UnsupportedOperationError(
+                f"{kind} plays no role Accord knows", connector=connection
+            ) from None
+
+    def is_erp(self, connection: str) -> bool:
+        """Whether the connection is an ERP of record (invoices, payments, credit)."""
+        try:
+            return self.role(connection) is SystemRole.ERP
+        except (ConfigError, UnsupportedOperationError):
+            return False
+
     def _rules_file(self) -> Path | None:
         if self.rules_path is not None:
             return self.rules_path
@@ -381,33 +288,55 @@ class SystemReader:
             if isinstance(named, str):
                 path = Path(named)
                 return path if path.is_absolute() else config_file.parent / path
-        default = Path("rules/default.yaml")
-        return default if default.is_file() else None
+        return default_rules_path()
 
     def rules(self) -> Rules | None:
-        """The rules (cached for :data:`REFERENCE_SECONDS`), or ``None`` without a file."""
+        """The rules in force (cached for :data:`REFERENCE_SECONDS`), or ``None`` without a file."""
         cached = self.cache.get(("rules",))
         if cached is not None:
             return cached if isinstance(cached, Rules) else None
         path = self._rules_file()
-        loaded: Rules | None = load_rules(path) if path is not None else None
+        # The active version when the runtime governs rules (docs/governance.md), else the file.
+        loaded: Rules | None = None
+        if path is not None:
+            loaded = governed_rules(path) or load_rules(path)
         self.cache.put(("rules",), loaded if loaded is not None else False, REFERENCE_SECONDS)
         return loaded
 
-    def netsuite_currencies(self, connection: str, connector: Connector[Any]) -> dict[str, str]:
-        """ISO code -> NetSuite currency id, read once an hour (reference data)."""
-        key = ("ns-currencies", connection)
-        cached = self.cache.get(key)
-        if isinstance(cached, dict):
-            return cached
-        page = connector.read_page("currency", limit=1000)
-        table = {
-            str(row.get("symbol") or row.get("name")): str(row["id"])
-            for row in page.records
-            if row.get("id") is not None
-        }
-        self.cache.put(key, table, REFERENCE_SECONDS)
-        return table
+    def _required_rules(self) -> Rules:
+        rules = self.rules()
+        if rules is None:
+            raise ConfigError("no rules file: a role needs the firm's rules to place records")
+        return rules
+
+    def crm(self, connection: str) -> Crm:
+        """The connection in the CRM role."""
+        return self.connections.connector(connection).as_crm(self._required_rules())
+
+    def psa(self, connection: str) -> Psa:
+        """The connection in the PSA role."""
+        return self.connections.connector(connection).as_psa(self._required_rules())
+
+    def erp(self, connection: str) -> Erp:
+        """The connection in the ERP role."""
+        return self.connections.connector(connection).as_erp(self._required_rules())
+
+    def erp_customer(self, connection: str, erp_id: str) -> ErpCustomer:
+        """An ERP customer by the id the xref holds, cached like customers are.
+
+        Raises:
+            NotFoundError: No such customer (an id of the wrong shape names none either).
+        """
+        key = ("erp-customer", connection, erp_id)
+        hit = self.cache.get(key)
+        if isinstance(hit, ErpCustomer):
+            return hit
+        try:
+            found = self.erp(connection).customer(erp_id)
+        except ValueError as exc:
+            raise NotFoundError(connector=connection, resource="customers") from exc
+        self.cache.put(key, found, CACHE_SECONDS[Entity.CUSTOMERS])
+        return found
 
     def canonical_ids(
         self, connection: str, wanted: Mapping[str, set[str]]
@@ -441,65 +370,38 @@ class SystemReader:
 
     # ----------------------------------------------------------------- reads
     def read(self, connection: str, entity: Entity, record_id: str) -> Fetched:
-        """One record, mapped (blocking: call it on a worker thread).
+        """One record, canonical (blocking: call it on a worker thread).
 
         Raises:
             UnknownConnectionError: No such connection.
             UnsupportedOperationError: The connection's system does not offer ``entity``.
-            ConnectorError: From the connector (not found, auth, retryable, refused).
+            ConnectorError: From the system (not found, auth, retryable, refused).
             MappingError: The record cannot be mapped to the canonical model.
         """
         kind = self.kind(connection)
-        adapter = ADAPTERS.get((kind, entity))
-        if adapter is None:
+        reader = READERS.get((self.role(connection), entity))
+        if reader is None:
             raise UnsupportedOperationError(connector=connection, resource=entity.value)
-        resource, mapper = adapter
         system_id = self.system_id(connection, entity, record_id)
         key = ("record", connection, entity.value, system_id)
         hit = self.cache.get(key)
         if isinstance(hit, Fetched):
             return Fetched(**{**hit.__dict__, "cached": True})
-        connector = self.connections.connector(connection)
         try:
-            raw = _get_raw(connector, kind, resource, system_id)
+            model = reader(self, connection, system_id)
+        except UnsupportedOperationError as exc:
+            raise UnsupportedOperationError(connector=connection, resource=entity.value) from exc
         except ValueError as exc:
-            # An id of the wrong shape (not a GUID for Business Central) names no record.
-            raise NotFoundError(connector=connection, resource=resource) from exc
-        model = mapper(raw, _Ctx(self, connection, connector))
+            # An id of the wrong shape (not a GUID, not a number) names no record.
+            raise NotFoundError(connector=connection, resource=entity.value) from exc
         canonical = self.canonical_ids(connection, {entity.xref_type: {system_id}}).get(
             (entity.xref_type, system_id)
         )
         if canonical is not None and getattr(model, "id", canonical) != canonical:
             model = model.model_copy(update={"id": canonical})
-        fetched = Fetched(connection, kind, entity, system_id, raw, model, utc_now())
+        fetched = Fetched(connection, kind, entity, system_id, model, utc_now())
         self.cache.put(key, fetched, CACHE_SECONDS[entity])
         return fetched
-
-
-def _get_raw(connector: Connector[Any], kind: str, resource: str, record_id: str) -> RawRecord:
-    """``connector.get``, except for NetSuite customers, whose address book is a sublist.
-
-    ``NetSuiteConnector.get`` inlines sublists for transactions only, and the customer
-    mapping needs the default billing address, so the customer is read with
-    ``expandSubResources=true`` through the connector's own request path.
-    """
-    if kind != "netsuite":
-        return connector.get(resource, record_id)
-    if not record_id.isdigit():
-        raise ValueError("a NetSuite internal id is a number")
-    if resource != "customer":
-        return connector.get(resource, record_id)
-    response = connector.send(
-        "GET",
-        f"/record/v1/customer/{record_id}",
-        resource=resource,
-        params={"expandSubResources": "true"},
-    )
-    connector.raise_for_status(response, resource=resource)
-    body = response.json()
-    if not isinstance(body, dict):
-        raise MappingError("NetSuite answered a customer that is not a JSON object")
-    return body
 
 
 def system_reader(request: Request) -> SystemReader:

@@ -4,6 +4,7 @@ Errors end with a one-line message on stderr and a non-zero exit, never a traceb
 """
 
 import getpass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The canonical model's JSON Schemas.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
@@ -111,10 +112,20 @@ def _run_worker(settings: Settings) -> None:
         services.stop()
 
 
+def _key_expiry(days: int | None, settings: Settings) -> datetime | None:
+    """When a new secret expires: ``days`` from now, or ``api.key_days`` (0: never)."""
+    days = settings.api.key_days if days is None else days
+    return datetime.now(UTC) + timedelta(days=days) if days > 0 else None
+
+
 @keys_app.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help="viewer, operator, admin, ingest or process.")],
     name: Annotated[str, typer.Option(help="A unique name for the key.")],
+    expires_in_days: Annotated[
+        int | None,
+        typer.Option(min=0, help="Days until it expires (default ACCORD_API__KEY_DAYS; 0: never)."),
+    ] = None,
 ) -> None:
     """Create a key and print it once (the key alone on the last line)."""
     from accord.store import create_db_engine, keys, migrate
@@ -129,7 +140,13 @@ def keys_create(
     try:
         migrate(engine)
         with engine.begin() as conn:
-            key, secret = keys.create(conn, name=name, role=role_, actor=_actor())
+            key, secret = keys.create(
+                conn,
+                name=name,
+                role=role_,
+                actor=_actor(),
+                expires_at=_key_expiry(expires_in_days, settings),
+            )
     except (keys.DuplicateKeyNameError, ValueError) as exc:
         raise fail(str(exc)) from None
     finally:
@@ -150,16 +167,74 @@ def keys_list() -> None:
             rows = keys.list_(conn)
     finally:
         engine.dispose()
-    table = Table("name", "role", "prefix", "created", "revoked")
+    now = datetime.now(UTC)
+    table = Table("name", "role", "prefix", "status", "expires", "last used")
     for k in rows:
+        status = (
+            "revoked"
+            if k.revoked_at
+            else "expired"
+            if not k.active(now)
+            else "rotated"
+            if k.superseded_at
+            else "active"
+        )
         table.add_row(
             k.name,
             k.role.value,
             k.prefix,
-            k.created_at.isoformat(timespec="seconds"),
-            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
+            status,
+            _stamp(k.expires_at) or "never",
+            _stamp(k.last_used_at),
         )
     out.print(table)
+
+
+def _stamp(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    name: Annotated[str, typer.Argument(help="The key's name.")],
+    overlap: Annotated[
+        str, typer.Option(help="How long the old secret keeps working: 90s, 30m, 24h, 7d.")
+    ] = "24h",
+    expires_in_days: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Days until the new secret expires (default ACCORD_API__KEY_DAYS)."
+        ),
+    ] = None,
+) -> None:
+    """Give a key a new secret and print it once; the old one works until the overlap ends."""
+    from accord.alerts.config import parse_duration
+    from accord.store import create_db_engine, keys, migrate
+
+    window = parse_duration(overlap)
+    if not isinstance(window, timedelta):
+        raise fail(f"--overlap {overlap!r}: use a duration such as 90s, 30m, 24h or 7d")
+    settings = _settings()
+    engine = create_db_engine(settings.database_url)
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            old, new, secret = keys.rotate(
+                conn,
+                name=name,
+                actor=_actor(),
+                overlap=window,
+                expires_at=_key_expiry(expires_in_days, settings),
+            )
+    except keys.UnknownKeyError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    err.print(
+        f"Rotated key [bold]{name}[/]: the old secret ({old.prefix}) works until "
+        f"{_stamp(old.expires_at)}. The new one ({new.prefix}) is shown only once:"
+    )
+    print(secret)  # noqa: T201 - the key alone on stdout's last line, for scripts
 
 
 @keys_app.command("revoke")
@@ -212,6 +287,17 @@ def _register_ops() -> None:
 _register_ops()
 
 
+def _register_governance() -> None:
+    from accord.cli.bundle_cmd import bundle_app
+    from accord.cli.rules_cmd import rules_app
+
+    app.add_typer(rules_app, name="rules")
+    app.add_typer(bundle_app, name="bundle")
+
+
+_register_governance()
+
+
 def _register_demo() -> None:
     from accord.cli.demo_cmd import demo
 
@@ -219,6 +305,34 @@ def _register_demo() -> None:
 
 
 _register_demo()
+
+
+def _register_connections() -> None:
+    from accord.cli import discover_cmd  # registers `connections discover`
+    from accord.cli.connections_cmd import connections_app
+    from accord.cli.init_cmd import init
+
+    del discover_cmd
+    app.add_typer(connections_app, name="connections")
+    app.command("init")(init)
+
+
+_register_connections()
+
+
+def _register_production() -> None:
+    from accord.cli.doctor_cmd import doctor
+    from accord.cli.maintenance_cmd import backup, purge, restore
+    from accord.cli.setup_cmd import setup_kit
+
+    app.command("setup-kit")(setup_kit)
+    app.command("doctor")(doctor)
+    app.command("purge")(purge)
+    app.command("backup")(backup)
+    app.command("restore")(restore)
+
+
+_register_production()
 
 
 def main() -> None:

@@ -10,8 +10,10 @@ lives in :mod:`accord.cli.demo_traffic`), and shows a running summary read back 
 own store and API and from the ERP emulators (time posted).
 
 Everything the demo writes lives in its data directory (``./var/demo`` by default):
-``accord.yaml``, the SQLite database and ``accord.log``. Logs go to that file rather than the
-terminal, so that they do not tear the live table.
+``accord.yaml`` (and the NetSuite M2M key it references), the SQLite database, the credentials
+key and ``accord.log``. Logs go to that file rather than the terminal, so that they do not tear
+the live table. With Kantata as the PSA, the demo performs ``accord connections authorize
+kantata`` itself before the flows start, the sandbox user approving at once.
 
 What does *not* belong here: the flows themselves (:mod:`accord.flows`), the emulators
 (:mod:`accord_sandbox`) and the sandbox's ``accord.yaml`` (:mod:`accord_sandbox.accord_config`).
@@ -20,6 +22,7 @@ What does *not* belong here: the flows themselves (:mod:`accord.flows`), the emu
 import contextlib
 import fcntl
 import logging
+import os
 import signal
 import socket
 import sys
@@ -40,6 +43,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from accord.cli.demo_billing import BILLING_INTERVAL_S, BillingTraffic
 from accord.cli.demo_traffic import BATCH, TimeStatus, TimeTraffic, Traffic, read_time_status
 from accord.store import progress
 
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
     from dbos import DBOSClient
 
     from accord.flows.services import Services
+    from accord.settings import Settings
     from accord_sandbox.accord_config import PsaChoice
     from accord_sandbox.server import SandboxHandle
 
@@ -74,6 +79,7 @@ DB_FILE: Final = "accord.db"
 LOG_FILE: Final = "accord.log"
 LOCK_FILE: Final = ".lock"
 CONFIG_FILE: Final = "accord.yaml"
+KEY_FILE: Final = "credentials.key"
 BATCH_INTERVAL_S: Final = 4.0
 """Seconds between two batches: the whole open pipeline (56 deals) is won in about 75 s."""
 REFRESH_S: Final = 1.0
@@ -400,7 +406,8 @@ def _prepare_data_dir(data_dir: Path) -> Iterator[TextIO]:
 def _configure_logging(log: TextIO) -> None:
     from accord.observability.logging import configure_logging
 
-    configure_logging("INFO", json_lines=True)
+    # INFO unless ACCORD_OBSERVABILITY__LOG_LEVEL says otherwise (DEBUG shows every call).
+    configure_logging(os.environ.get("ACCORD_OBSERVABILITY__LOG_LEVEL", "INFO"), json_lines=True)
     # The same handler, filter and JSON format as ``accord run``, but into the data
     # directory: lines on stderr would tear the live table.
     for handler in logging.getLogger().handlers:
@@ -470,12 +477,15 @@ def _start_accord(
             database_url=f"sqlite:///{(options.data_dir / DB_FILE).resolve()}",
             worker_id=WORKER_ID,
             config_file=config_file.resolve(),
+            credentials_key_file=(options.data_dir / KEY_FILE).resolve(),
             api=ApiSettings(host=HOST, port=options.port),
         )
     except ValueError as exc:
         msg = f"invalid settings: {exc}".splitlines()[0]
         raise DemoError(msg) from exc
     services = Services.build(settings, worker=True)
+    if options.psa == "kantata":
+        _authorize_kantata(services, settings)
     app = create_app(settings, services=services, configure_logs=False)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -497,6 +507,29 @@ def _start_accord(
     stack.callback(_stop_server, server, thread)
     _wait_ready(options, server, thread, stop)
     return services
+
+
+def _authorize_kantata(services: "Services", settings: "Settings") -> None:
+    """``accord connections authorize kantata`` against the sandbox, before the flows start."""
+    from accord.cli.connections_cmd import authorize_connection
+    from accord.errors import AccordError
+    from accord.store import migrate
+    from accord.store.credentials import DatabaseTokenStore
+    from accord_sandbox.kantata.auth import sandbox_consent
+
+    store = DatabaseTokenStore.for_settings(services.engine, settings, {})
+    try:
+        migrate(services.engine)
+        authorize_connection(
+            services.connections,
+            "kantata",
+            store=store,
+            user_agent=sandbox_consent,
+            actor="cli:demo",
+        )
+    except (AccordError, RuntimeError, httpx.HTTPError) as exc:
+        msg = f"authorizing the Kantata connection failed: {exc}"
+        raise DemoError(msg) from exc
 
 
 def _wait_ready(
@@ -567,6 +600,7 @@ def _watch(
     """Win opportunities (unless told not to) and show the summary until asked to stop."""
     traffic: Traffic | None = None
     time_traffic: TimeTraffic | None = None
+    billing: BillingTraffic | None = None
     if options.traffic:
         from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -582,6 +616,7 @@ def _watch(
             engine=services.engine,
             connection=options.psa,
         )
+        billing = BillingTraffic(services.connections.connector("netsuite"))
     api = httpx.Client(
         base_url=options.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=5.0
     )
@@ -589,7 +624,9 @@ def _watch(
     # Consultants work on a thread of their own: a week of time is dozens of PSA calls, which
     # must not hold up the summary (nor the salespeople).
     logging_time = (
-        threading.Thread(target=_log_time, args=(time_traffic, stop), name="demo-time", daemon=True)
+        threading.Thread(
+            target=_log_time, args=(time_traffic, billing, stop), name="demo-time", daemon=True
+        )
         if time_traffic is not None
         else None
     )
@@ -619,11 +656,18 @@ class _View:
     traffic: Traffic | None
 
 
-def _log_time(time_traffic: TimeTraffic, stop: _Stop) -> None:
-    """Every batch interval, consultants log a week on the projects provisioned meanwhile."""
+def _log_time(time_traffic: TimeTraffic, billing: BillingTraffic | None, stop: _Stop) -> None:
+    """Every batch interval, consultants log a week on the projects provisioned meanwhile.
+
+    Every billing interval, finance invoices the billable time posted since its last run.
+    """
+    next_billing = time.monotonic() + BILLING_INTERVAL_S
     while not stop.event.wait(BATCH_INTERVAL_S):
         try:
             time_traffic.tick(cancelled=stop.event.is_set)
+            if billing is not None and time.monotonic() >= next_billing:
+                next_billing = time.monotonic() + BILLING_INTERVAL_S
+                billing.tick(cancelled=stop.event.is_set)
         except Exception:  # a demo thread must not die with a traceback
             if stop.event.is_set():
                 # Ctrl-C closed the connections under a half-logged week: expected, quiet.

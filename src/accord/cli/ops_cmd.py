@@ -1,11 +1,13 @@
-"""``accord replay`` and ``accord audit verify``: operations from a shell.
+"""``accord replay`` and ``accord audit verify|checkpoint``: operations from a shell.
 
 ``replay`` re-runs journaled events as new runs (ids ``<run id>.r<n>``) through the durable
 runtime's client, without starting workers in this process: the running workers pick them
-up. ``audit verify`` walks the audit hash chain and names the first broken row.
+up. ``audit verify`` walks the audit hash chain and names the first broken row; with
+``--checkpoint`` it also checks the log against a signed head that ``audit checkpoint`` wrote.
 """
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 __all__ = ["audit_app", "replay"]
 
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The hash-chained audit log: verify it, anchor it.", no_args_is_help=True
+)
 
 err = Console(stderr=True)
 out = Console()
@@ -50,6 +54,10 @@ def replay(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would run; start nothing.")
     ] = False,
+    rules: Annotated[
+        str,
+        typer.Option(help="pinned: each run's original rules version; current: the active one."),
+    ] = "pinned",
 ) -> None:
     """Re-run journaled events through their flows (safe: target writes are idempotent)."""
     from dbos import DBOSClient
@@ -62,6 +70,8 @@ def replay(
     start, end = _when(since, "--since"), _when(until, "--until")
     if start and end and start >= end:
         raise _fail("--since must be before --until")
+    if rules not in ("pinned", "current"):
+        raise _fail(f"--rules: use pinned or current, not {rules!r}")
     settings = _settings()
     engine = create_db_engine(settings.database_url)
     client: DBOSClient | None = None
@@ -98,6 +108,7 @@ def replay(
                 dry_run=dry_run,
                 limit=limit,
                 progress=lambda done: progress.update(task, completed=done),
+                rules="current" if rules == "current" else "pinned",
             )
     except replay_flow.NotReplayableError as exc:
         raise _fail(str(exc)) from None
@@ -115,18 +126,73 @@ def replay(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain: print OK, or name the first broken row (exit 1)."""
+def audit_verify(
+    checkpoint_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint from `accord audit checkpoint`: also detect a deleted or "
+            "rewritten tail up to it.",
+        ),
+    ] = None,
+) -> None:
+    """Check the audit chain (and a checkpoint): print OK, or say what is broken (exit 1)."""
     from accord.cli.app import _settings
+    from accord.errors import ConfigError
+    from accord.store import audit, create_db_engine, migrate
+
+    anchor = None
+    if checkpoint_file is not None:
+        try:
+            anchor = audit.Checkpoint.from_json(checkpoint_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise _fail(f"{checkpoint_file}: {exc}".splitlines()[0]) from None
+    engine = create_db_engine(_settings().database_url)
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            report = audit.check(conn, anchor=anchor)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    if report.problem is not None:
+        seq = f" (seq={report.first_broken_seq})" if report.first_broken_seq is not None else ""
+        raise _fail(f"audit chain broken{seq}: {report.problem}")
+    keyed = "keyed" if report.keyed_rows == report.rows else f"{report.keyed_rows} keyed"
+    at = f", checkpoint at row {anchor.seq} matches" if anchor is not None else ""
+    err.print(f"{report.rows} rows ({keyed}){at}", highlight=False)
+    out.print("OK")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write it to this file (default: stdout).")
+    ] = None,
+) -> None:
+    """Sign the head of the audit chain (sequence, hash, time); keep it outside Accord."""
+    from accord.cli.app import _settings
+    from accord.errors import ConfigError
     from accord.store import audit, create_db_engine, migrate
 
     engine = create_db_engine(_settings().database_url)
     try:
         migrate(engine)
         with engine.connect() as conn:
-            broken = audit.verify(conn)
+            made = audit.checkpoint(conn)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
     finally:
         engine.dispose()
-    if broken is not None:
-        raise _fail(f"audit chain broken at row seq={broken}")
-    out.print("OK")
+    if made is None:
+        raise _fail("the audit log is empty: nothing to anchor yet")
+    text = made.to_json()
+    if out_file is None:
+        print(text, end="")  # noqa: T201 - the checkpoint alone on stdout, for scripts
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write {out_file}: {exc.strerror}") from None
+    err.print(f"checkpoint at row {made.seq} written to {out_file}", highlight=False)

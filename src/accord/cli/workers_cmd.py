@@ -2,7 +2,8 @@
 
 A worker restarted under its own ``ACCORD_WORKER_ID`` recovers its runs by itself; ``accord
 workers recover DEAD_ID`` is for a worker that will not come back. The runs go back to their
-queues and the live workers of this release continue them from their last completed step.
+queues and the live workers of this release continue them from their last completed step; the
+dead worker's connection-budget slots are freed at the same time.
 
 Errors end with a one-line message on stderr and a non-zero exit, never a traceback.
 """
@@ -98,5 +99,10 @@ def workers_recover(
         f"{result.app_version}) to the live workers (this one is {settings.worker_id})",
         highlight=False,
     )
+    if not dry_run:
+        _err.print(
+            f"freed {result.slots_freed} connection-budget slots of worker {dead_id}",
+            highlight=False,
+        )
     for run_id in result.run_ids:
         print(run_id)  # noqa: T201 - one run id a line on stdout, for scripts

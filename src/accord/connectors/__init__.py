@@ -8,7 +8,20 @@ imported here (so that production code never imports pytest).
 This package never imports ``dbos``, ``fastapi``, ``typer`` or ``sqlalchemy``.
 """
 
-from accord.connectors.auth import AccessToken, ClientCredentialsAuth, OAuth2TokenAuth, sign_jwt
+from accord.connectors.auth import (
+    AccessToken,
+    BearerTokenAuth,
+    ClientCredentialsAuth,
+    OAuth2TokenAuth,
+    sign_jwt,
+)
+from accord.connectors.authorization import (
+    AuthorizationCodeAuth,
+    AuthorizationCodeFlow,
+    MemoryTokenStore,
+    TokenSet,
+    TokenStore,
+)
 from accord.connectors.base import Connector, ConnectorConfigT
 from accord.connectors.budget import Budget, BudgetUsage, ConnectionLimits, LocalBudget
 from accord.connectors.config import ConnectorConfig, load_connections
@@ -21,6 +34,7 @@ from accord.connectors.http import (
     translate_http_error,
     translate_transport_error,
 )
+from accord.connectors.oauth1 import OAuth1Auth
 from accord.connectors.ownership import (
     DEFAULT_OWNERSHIP,
     ObjectOwnership,
@@ -49,7 +63,10 @@ __all__ = [
     "DEFAULT_OWNERSHIP",
     "ENTRY_POINT_GROUP",
     "AccessToken",
+    "AuthorizationCodeAuth",
+    "AuthorizationCodeFlow",
     "BcNotification",
+    "BearerTokenAuth",
     "Budget",
     "BudgetUsage",
     "ClientCredentialsAuth",
@@ -59,6 +76,8 @@ __all__ = [
     "ConnectorConfig",
     "ConnectorConfigT",
     "LocalBudget",
+    "MemoryTokenStore",
+    "OAuth1Auth",
     "OAuth2TokenAuth",
     "ObjectOwnership",
     "OwnershipSpec",
@@ -66,6 +85,8 @@ __all__ = [
     "RawRecord",
     "RecordMeta",
     "SystemRole",
+    "TokenSet",
+    "TokenStore",
     "WebhookSignatureError",
     "WriteResult",
     "available_kinds",

@@ -6,19 +6,21 @@ sends it as ``Authorization: Bearer``, and on a 401 fetches a new token and rese
 A second 401 is returned to the connector, which raises :class:`~accord.errors.AuthError`.
 A token endpoint that refuses the credentials raises :class:`~accord.errors.AuthError` at once.
 
-Subclasses only build the token request: :class:`ClientCredentialsAuth` (client id and secret,
-optional scope, as Kantata, Salesforce and Entra ID for Business Central use it), and the
-NetSuite M2M ``client_assertion`` flow in :mod:`accord.connectors.netsuite.auth`.
-:func:`sign_jwt` signs assertions (JWT bearer, NetSuite M2M) with PyJWT.
+Subclasses only build the token request: :class:`ClientCredentialsAuth` (client id with a secret
+or a signed client assertion, optional scope, as Salesforce and Entra ID for Business Central
+use it), and the NetSuite M2M ``client_assertion`` flow in :mod:`accord.connectors.netsuite.auth`.
+:func:`sign_jwt` signs assertions (JWT bearer, NetSuite M2M, Entra certificates) with PyJWT;
+:func:`token_error` turns a refused token request into the error to raise.
 
-What does *not* belong here: OAuth 1.0a request signing (a different ``httpx.Auth``), and any
-retry beyond the single re-authentication.
+What does *not* belong here: OAuth 1.0a request signing (:mod:`accord.connectors.oauth1`), the
+authorization code grant (:mod:`accord.connectors.authorization`), and any retry beyond the
+single re-authentication.
 """
 
 import base64
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -31,9 +33,20 @@ from accord.connectors.http import redact_text, translate_http_error
 from accord.connectors.types import Clock, utc_now
 from accord.errors import AuthError
 
-__all__ = ["AccessToken", "ClientCredentialsAuth", "OAuth2TokenAuth", "sign_jwt"]
+__all__ = [
+    "ASSERTION_TYPE",
+    "AccessToken",
+    "BearerTokenAuth",
+    "ClientCredentialsAuth",
+    "OAuth2TokenAuth",
+    "sign_jwt",
+    "still_fresh",
+    "token_error",
+]
 
 _DEFAULT_LIFETIME_S = 3600.0
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+"""The ``client_assertion_type`` of a JWT client assertion (RFC 7523 section 2.2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +70,32 @@ class AccessToken:
 
     def fresh(self, now: datetime, margin_s: float) -> bool:
         """Whether to keep using it: not within ``margin_s`` (at most half its life) of expiry."""
-        lifetime = (self.expires_at - self.obtained_at).total_seconds()
-        margin = min(margin_s, lifetime / 2)
-        return now < self.expires_at - timedelta(seconds=margin)
+        return still_fresh(self.obtained_at, self.expires_at, now, margin_s)
+
+
+def still_fresh(
+    obtained_at: datetime, expires_at: datetime, now: datetime, margin_s: float
+) -> bool:
+    """Whether a token is not yet within ``margin_s`` (at most half its life) of expiring."""
+    lifetime = (expires_at - obtained_at).total_seconds()
+    margin = min(margin_s, lifetime / 2)
+    return now < expires_at - timedelta(seconds=margin)
+
+
+class BearerTokenAuth(httpx.Auth):
+    """A fixed bearer token (one a system issued ahead of time, such as an application's own).
+
+    A 401 is returned to the connector as it is: there is nothing to re-fetch.
+    """
+
+    def __init__(self, token: SecretStr) -> None:
+        self._token = token
+
+    @override
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Send with ``Authorization: Bearer``."""
+        request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
+        yield request
 
 
 class OAuth2TokenAuth(httpx.Auth, ABC):
@@ -167,33 +203,38 @@ class OAuth2TokenAuth(httpx.Auth, ABC):
             response = yield self.token_request()
             self.fetch_count += 1
             if not response.is_success:
-                raise self._token_error(response)
+                raise token_error(response, connector=self.connector)
             self._token = self.parse_token(response)
             return self._token
 
-    def _token_error(self, response: httpx.Response) -> Exception:
-        if response.status_code in {400, 401, 403}:
-            code, detail = _oauth_error(response)
-            return AuthError(
-                "token request refused",
-                connector=self.connector,
-                status_code=response.status_code,
-                code=code,
-                detail=detail,
-            )
-        return translate_http_error(response, connector=self.connector, resource="oauth2/token")
+
+def token_error(response: httpx.Response, *, connector: str) -> Exception:
+    """The error a failed token request means: refused credentials (400/401/403) or not."""
+    if response.status_code in {400, 401, 403}:
+        code, detail = _oauth_error(response)
+        return AuthError(
+            "token request refused",
+            connector=connector,
+            status_code=response.status_code,
+            code=code,
+            detail=detail,
+        )
+    return translate_http_error(response, connector=connector, resource="oauth2/token")
 
 
 class ClientCredentialsAuth(OAuth2TokenAuth):
-    """OAuth2 client credentials grant (RFC 6749 section 4.4).
+    """OAuth2 client credentials grant (RFC 6749 section 4.4), with a secret or an assertion.
 
     Args:
         token_url: Absolute URL of the token endpoint.
         client_id: The client (application) id.
-        client_secret: The client secret.
+        client_secret: The client secret; ``None`` with ``client_assertion``.
+        client_assertion: Makes a fresh signed JWT for each token request, sent as
+            ``client_assertion`` with the RFC 7523 ``client_assertion_type`` instead of a secret
+            (Entra ID certificate credentials).
         scope: Requested scope (Entra ID for Business Central:
             ``https://api.businesscentral.dynamics.com/.default``).
-        client_auth: Send the credentials in the form body or as HTTP Basic.
+        client_auth: Send the secret in the form body or as HTTP Basic.
         extra_params: Further form parameters the system requires.
         connector: Connection name, for errors.
         clock: Current UTC time.
@@ -205,7 +246,8 @@ class ClientCredentialsAuth(OAuth2TokenAuth):
         *,
         token_url: str,
         client_id: str,
-        client_secret: SecretStr,
+        client_secret: SecretStr | None = None,
+        client_assertion: Callable[[], str] | None = None,
         scope: str | None = None,
         client_auth: Literal["body", "basic"] = "body",
         extra_params: Mapping[str, str] | None = None,
@@ -214,9 +256,12 @@ class ClientCredentialsAuth(OAuth2TokenAuth):
         refresh_margin_s: float = 60.0,
     ) -> None:
         super().__init__(connector=connector, clock=clock, refresh_margin_s=refresh_margin_s)
+        if (client_secret is None) == (client_assertion is None):
+            raise ValueError("give either client_secret or client_assertion")
         self.token_url = token_url
         self.client_id = client_id
         self._client_secret = client_secret
+        self._client_assertion = client_assertion
         self.scope = scope
         self.client_auth = client_auth
         self.extra_params = dict(extra_params or {})
@@ -226,7 +271,16 @@ class ClientCredentialsAuth(OAuth2TokenAuth):
         """``POST token_url`` with ``grant_type=client_credentials``."""
         form = {"grant_type": "client_credentials", **self.extra_params}
         headers = {"Accept": "application/json"}
-        secret = self._client_secret.get_secret_value()
+        if self._client_assertion is not None:
+            form |= {
+                "client_id": self.client_id,
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": self._client_assertion(),
+            }
+            if self.scope:
+                form["scope"] = self.scope
+            return httpx.Request("POST", self.token_url, data=form, headers=headers)
+        secret = self._client_secret.get_secret_value() if self._client_secret else ""
         if self.client_auth == "basic":
             raw = f"{self.client_id}:{secret}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
@@ -243,10 +297,12 @@ def sign_jwt(
     private_key: SecretStr,
     algorithm: str,
     key_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> str:
-    """Sign a JWT assertion (NetSuite M2M ``client_assertion``, Salesforce JWT bearer).
+    """Sign a JWT assertion (NetSuite M2M, Entra certificate credentials, Salesforce JWT bearer).
 
-    Needs PyJWT with its ``crypto`` extra (RSA-PSS and ECDSA algorithms).
+    Needs PyJWT with its ``crypto`` extra (RSA-PSS and ECDSA algorithms). ``key_id`` becomes the
+    ``kid`` header; ``headers`` adds others (Entra's ``x5t`` thumbprints).
 
     Raises:
         AuthError: The key cannot sign with ``algorithm`` or PyJWT is not installed.
@@ -255,10 +311,10 @@ def sign_jwt(
         import jwt  # noqa: PLC0415 - optional dependency, only for certificate-based flows
     except ImportError as exc:
         raise AuthError("JWT signing needs the 'pyjwt[crypto]' package") from exc
-    headers = {"kid": key_id} if key_id else None
+    extra = dict(headers or {}) | ({"kid": key_id} if key_id else {})
     try:
         return jwt.encode(
-            dict(claims), private_key.get_secret_value(), algorithm=algorithm, headers=headers
+            dict(claims), private_key.get_secret_value(), algorithm=algorithm, headers=extra or None
         )
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
         # The library's message may quote the key; keep only a redacted class name.

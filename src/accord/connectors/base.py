@@ -22,18 +22,28 @@ To write a connector: subclass :class:`Connector` with your ``ConnectorConfig`` 
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from contextlib import nullcontext
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import httpx
 from typing_extensions import override
 
-from accord.connectors.budget import Budget, LocalBudget
+from accord.connectors.authorization import AuthorizationCodeFlow, TokenStore
+from accord.connectors.budget import Budget, LocalBudget, slot_is_held
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import build_client, translate_http_error, translate_transport_error
-from accord.connectors.roles import Erp
-from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
+from accord.connectors.roles import Crm, Erp, Psa
+from accord.connectors.types import (
+    Clock,
+    Page,
+    RawRecord,
+    RecordMeta,
+    ReferenceList,
+    WriteResult,
+    utc_now,
+)
 from accord.errors import ConnectorError, PermanentError, UnsupportedOperationError
 from accord.rules import Rules
 
@@ -54,6 +64,8 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         clock: Current UTC time; used for token expiry and ``Retry-After`` dates.
         budget: The rate and concurrency budget shared by every user of this connection; a
             private :class:`~accord.connectors.budget.LocalBudget` when ``None``.
+        token_store: Where tokens from a consent step live (connections authorized with
+            ``accord connections authorize``); unused by server-to-server flows.
 
     Methods raise only :class:`~accord.errors.ConnectorError` subclasses (plus
     ``ValueError`` for a resource the connector does not know, which is a programming error).
@@ -63,6 +75,10 @@ class Connector(ABC, Generic[ConnectorConfigT]):
     """The connector kind; also its entry-point name (``netsuite``, ``salesforce`` ...)."""
     config_model: ClassVar[type[ConnectorConfig]]
     """The ``ConnectorConfig`` subclass that ``accord.yaml`` connections of this kind load into."""
+    webhook_scheme: ClassVar[Literal["signed", "subscription"]] = "signed"
+    """How the system's webhooks reach ``/hooks/{connection}``: ``signed`` CloudEvents (Accord's
+    HMAC scheme), or ``subscription`` notifications that carry no data (a validation-token
+    handshake, ``clientState``, then a capture run of each notified resource)."""
 
     def __init__(
         self,
@@ -71,10 +87,12 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         transport: httpx.BaseTransport | None = None,
         clock: Clock = utc_now,
         budget: Budget | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.budget: Budget = budget if budget is not None else LocalBudget()
+        self.token_store = token_store
         self.client = build_client(
             base_url=config.base_url,
             timeout_s=config.timeout_s,
@@ -96,6 +114,14 @@ class Connector(ABC, Generic[ConnectorConfigT]):
     # ----------------------------------------------------------------- hooks for subclasses
     def build_auth(self) -> httpx.Auth | None:
         """The connection's ``httpx.Auth`` flow; called once, from ``__init__``."""
+        return None
+
+    def authorization_flow(self) -> AuthorizationCodeFlow | None:
+        """The consent step this connection needs (``accord connections authorize``), if any.
+
+        ``None`` (the default) for connections that authenticate on their own with
+        server-to-server credentials.
+        """
         return None
 
     def default_headers(self) -> Mapping[str, str]:
@@ -135,7 +161,8 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         :meth:`Budget.penalize` when the system answers 429, and turns timeouts and transport
         failures into :class:`~accord.errors.RetryableError`.
         """
-        with self.budget.acquire(self.config):
+        held = slot_is_held()
+        with nullcontext() if held else self.budget.acquire(self.config):
             try:
                 response = self.client.request(
                     method, url, params=params, json=json, headers=headers
@@ -249,6 +276,15 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         """
         raise UnsupportedOperationError(connector=self.name, resource=resource)
 
+    def discover(self) -> list[ReferenceList]:
+        """The values this system offers for the ids Accord's settings hold (reads only).
+
+        ``accord connections discover NAME`` shows them, so that an operator can set a
+        connection's ids (a billing item, expense categories) and the rules' (departments,
+        classes) from what the system really has. A few bounded reads; none by default.
+        """
+        return []
+
     # ----------------------------------------------------------------- lifecycle
     # ----------------------------------------------------------------- roles
     def as_erp(self, rules: Rules) -> Erp:
@@ -261,6 +297,24 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         """
         del rules
         raise UnsupportedOperationError(f"{self.kind} is not an ERP", connector=self.name)
+
+    def as_psa(self, rules: Rules) -> Psa:
+        """This connection in the PSA role (:class:`~accord.connectors.roles.Psa`).
+
+        Raises:
+            UnsupportedOperationError: The system does not play the PSA role.
+        """
+        del rules
+        raise UnsupportedOperationError(f"{self.kind} is not a PSA", connector=self.name)
+
+    def as_crm(self, rules: Rules) -> Crm:
+        """This connection in the CRM role (:class:`~accord.connectors.roles.Crm`).
+
+        Raises:
+            UnsupportedOperationError: The system does not play the CRM role.
+        """
+        del rules
+        raise UnsupportedOperationError(f"{self.kind} is not a CRM", connector=self.name)
 
     def close(self) -> None:
         """Close the HTTP client and its connections."""

@@ -36,6 +36,12 @@ class TtlCache:
                 self._values[key] = (now + ttl, loaded)
         return loaded
 
+    def has(self, key: Hashable) -> bool:
+        """Whether ``key`` holds a value that has not expired."""
+        with self._lock:
+            found = self._values.get(key)
+        return found is not None and found[0] > self._clock()
+
     def update(self, key: Hashable, change: Callable[[Any], Any]) -> None:
         """Replace a cached value with ``change(value)`` (nothing when it is not cached)."""
         with self._lock:

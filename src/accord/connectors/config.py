@@ -2,8 +2,9 @@
 
 Each connector declares one frozen ``ConnectorConfig`` subclass (its ``config_model``). The
 ``connections:`` section of ``accord.yaml`` names each connection and its ``kind``; secrets are
-given by reference (``${env:VAR}``, ``${file:path}``) and resolved here, once, so that nothing
-below this module ever sees a reference or reads the environment.
+given by reference (``${env:VAR}``, ``${file:path}``, ``${vault:mount/path#key}``) and resolved
+here, once, so that nothing below this module ever sees a reference or reads the environment.
+Vault references are read through :class:`~accord.connectors.vault.VaultReader`.
 
 What does *not* belong here: application settings (``accord.settings``), mapping specs
 (``accord.rules``) and anything a connector does at run time.
@@ -12,11 +13,12 @@ What does *not* belong here: application settings (``accord.settings``), mapping
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from accord.connectors.vault import VaultReader
 from accord.errors import ConfigError
 
 __all__ = ["ConnectorConfig", "load_connections", "resolve_references"]
@@ -46,6 +48,20 @@ class ConnectorConfig(BaseModel):
     """Requests this connection may have in flight at once, across all worker processes."""
     timeout_s: float = Field(default=30.0, gt=0)
     """Timeout of one HTTP request (connect, read, write and pool alike)."""
+    reserve: dict[Literal["interactive", "flow", "bulk"], int] = Field(default_factory=dict)
+    """Slots kept for a lane and the lanes above it (``{interactive: 1}``: bulk and flow
+    calls never take the last slot). Lanes also have priority without a reserve: a lower
+    lane takes no free slot while a higher one waits for one."""
+    daily_limit: int | None = Field(default=None, ge=1)
+    """Calls allowed per UTC day across all processes (Salesforce's daily API allowance);
+    ``None``: no daily allowance is kept."""
+    daily_reserve: int = Field(default=0, ge=0)
+    """Of ``daily_limit``, calls only ``interactive`` callers may use."""
+
+    @property
+    def authentication(self) -> str:
+        """How the connection authenticates, for listings and diagnostics (never a secret)."""
+        return "-"
 
     @field_validator("base_url")
     @classmethod
@@ -61,8 +77,9 @@ def resolve_references(
     env: Mapping[str, str],
     base_dir: Path,
     where: str,
+    vault: VaultReader | None = None,
 ) -> Any:  # noqa: ANN401 - same shape back
-    """Replace ``${env:VAR}`` and ``${file:path}`` references inside a raw YAML value.
+    """Replace ``${env:VAR}``, ``${file:path}`` and ``${vault:...}`` references in a YAML value.
 
     Strings, lists and mappings are walked recursively; a reference may be the whole string or a
     part of it. File paths are relative to ``base_dir``; a file's trailing newline is dropped.
@@ -72,10 +89,13 @@ def resolve_references(
         env: The environment to read ``${env:...}`` from (injected, never ``os.environ`` here).
         base_dir: Directory that relative ``${file:...}`` paths are resolved against.
         where: ``connection 'x' key 'y'`` prefix used in error messages.
+        vault: Reads ``${vault:mount/path#key}`` (and caches each secret); one is made from
+            ``env`` when a Vault reference appears and none is given.
 
     Raises:
-        ConfigError: A variable is unset, a file is unreadable or the scheme is unknown. The
-            message names the connection, the key and the variable or path, never a value.
+        ConfigError: A variable is unset, a file or Vault secret is unreadable or the scheme is
+            unknown. The message names the connection, the key and the variable, path or
+            secret, never a value.
     """
     if isinstance(value, str):
 
@@ -92,17 +112,23 @@ def resolve_references(
                     return path.read_text(encoding="utf-8").rstrip("\r\n")
                 except OSError as exc:
                     raise ConfigError(f"{where}: cannot read file {path}") from exc
-            raise ConfigError(f"{where}: unknown reference scheme {scheme!r} (use env or file)")
+            if scheme == "vault":
+                nonlocal vault
+                vault = vault if vault is not None else VaultReader(env)
+                return vault.read(target, where=where)
+            raise ConfigError(
+                f"{where}: unknown reference scheme {scheme!r} (use env, file or vault)"
+            )
 
         return _REFERENCE.sub(substitute, value)
     if isinstance(value, Mapping):
         return {
-            k: resolve_references(v, env=env, base_dir=base_dir, where=f"{where}.{k}")
+            k: resolve_references(v, env=env, base_dir=base_dir, where=f"{where}.{k}", vault=vault)
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [
-            resolve_references(v, env=env, base_dir=base_dir, where=f"{where}[{i}]")
+            resolve_references(v, env=env, base_dir=base_dir, where=f"{where}[{i}]", vault=vault)
             for i, v in enumerate(value)
         ]
     return value
@@ -119,11 +145,12 @@ def load_connections(path: Path, env: Mapping[str, str]) -> dict[str, ConnectorC
             kind: netsuite
             account_id: "1234567-sb1"
             client_id: ${env:NS_CLIENT_ID}
-            client_secret: ${file:secrets/ns_client_secret}
+            certificate_id: ${env:NS_CERTIFICATE_ID}
+            private_key: ${vault:secret/accord/netsuite#private_key}
 
     Args:
         path: The ``accord.yaml`` file.
-        env: Environment used for ``${env:VAR}`` references.
+        env: Environment used for ``${env:VAR}`` references and by the Vault client.
 
     Returns:
         The validated configuration of every connection, keyed by name.
@@ -147,6 +174,7 @@ def load_connections(path: Path, env: Mapping[str, str]) -> dict[str, ConnectorC
         raise ConfigError(f"{path}: 'connections' must map connection names to settings")
 
     configs: dict[str, ConnectorConfig] = {}
+    vault = VaultReader(env)  # logs in only when a ${vault:...} reference appears
     for name, raw in section.items():
         where = f"connection {name!r}"
         if not isinstance(raw, Mapping):
@@ -161,7 +189,7 @@ def load_connections(path: Path, env: Mapping[str, str]) -> dict[str, ConnectorC
         model = config_model_for(kind)
         resolved = {
             key: resolve_references(
-                value, env=env, base_dir=path.parent, where=f"{where} key {key!r}"
+                value, env=env, base_dir=path.parent, where=f"{where} key {key!r}", vault=vault
             )
             for key, value in settings.items()
         }

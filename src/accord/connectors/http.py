@@ -24,6 +24,7 @@ from accord.errors import (
     ConnectorError,
     NotFoundError,
     PermanentError,
+    Reason,
     RetryableError,
 )
 
@@ -171,6 +172,17 @@ def retry_after_seconds(
     return max((when - current).total_seconds(), 0.0)
 
 
+_STATUS_REASONS: dict[int, Reason] = {
+    403: Reason.PERMISSION,
+    404: Reason.NOT_FOUND,
+    410: Reason.NOT_FOUND,
+    412: Reason.STALE,
+    422: Reason.VALIDATION,
+    429: Reason.RATE_LIMITED,
+}
+"""What a bare status says when the system's body says nothing more (RFC 9110)."""
+
+
 def translate_http_error(
     response: httpx.Response,
     *,
@@ -180,6 +192,7 @@ def translate_http_error(
     code: str | None = None,
     detail: str | None = None,
     now: Callable[[], datetime] | None = None,
+    reason: str | None = None,
 ) -> ConnectorError:
     """The error a failed response means, by status, for the generic cases.
 
@@ -201,8 +214,11 @@ def translate_http_error(
 
     The returned error is not raised, so that the caller raises it (``raise ... from``).
     ``detail`` is the system's own text, kept for people; it never contains request headers.
+    ``reason`` (a :class:`~accord.errors.Reason`) is the caller's when it knows one, else the
+    status's own (429: rate limited, 5xx: unavailable, 404: not found, 412: stale ...).
     """
     status = response.status_code
+    reason = reason or _STATUS_REASONS.get(status)
     cls: type[ConnectorError]
     if status in {408, 425, 429} or status >= 500:
         return RetryableError(
@@ -214,6 +230,7 @@ def translate_http_error(
             request_id=request_id_of(response),
             code=code,
             detail=redact_text(detail) if detail else None,
+            reason=reason or Reason.UNAVAILABLE,
         )
     if status in {401, 403}:
         cls = AuthError
@@ -233,6 +250,7 @@ def translate_http_error(
         request_id=request_id_of(response),
         code=code,
         detail=redact_text(detail) if detail else None,
+        reason=reason,
     )
 
 
@@ -249,4 +267,5 @@ def translate_transport_error(
         connector=connector,
         resource=resource,
         code=type(exc).__name__,
+        reason=Reason.UNAVAILABLE,
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from accord.connectors.authorization import TokenStore
 from accord.connectors.base import Connector
 from accord.connectors.budget import Budget
 from accord.connectors.config import ConnectorConfig
@@ -98,6 +99,7 @@ def create_connector(
     transport: httpx.BaseTransport | None = None,
     clock: Clock = utc_now,
     budget: Budget | None = None,
+    token_store: TokenStore | None = None,
 ) -> Connector[Any]:
     """Build the connector for a loaded connection config.
 
@@ -110,4 +112,4 @@ def create_connector(
             f"connection {config.name!r}: expected {cls.config_model.__name__}, "
             f"got {type(config).__name__}"
         )
-    return cls(config, transport=transport, clock=clock, budget=budget)
+    return cls(config, transport=transport, clock=clock, budget=budget, token_store=token_store)

@@ -15,6 +15,7 @@ monotonic time and sleep under test control: the ``fake_clock`` fixture) and
 Only tests import this module; production code never does (it imports pytest).
 """
 
+import os
 import threading
 import time
 import uuid
@@ -22,29 +23,39 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from accord.connectors.base import Connector
 from accord.connectors.budget import Budget, LocalBudget
+from accord.connectors.config import ConnectorConfig, resolve_references
+from accord.connectors.registry import config_model_for, create_connector
 from accord.errors import (
     AuthError,
     BusinessRuleError,
+    ConfigError,
     ConflictError,
     NotFoundError,
     RetryableError,
 )
 
 __all__ = [
+    "LIVE_CONFIG_ENV",
     "ConnectorContract",
     "ConnectorFactory",
     "FakeClock",
+    "LiveTenant",
     "MockRoute",
     "MockRouter",
     "SandboxControl",
     "fake_clock",
+    "live_config",
+    "live_values",
     "mock_router",
 ]
 
@@ -312,7 +323,10 @@ class ConnectorContract:
 
     # ----------------------------------------------------------------- derived fixtures
     @pytest.fixture(autouse=True)
-    def _fresh_sandbox(self, sandbox: SandboxControl) -> Iterator[None]:
+    def _fresh_sandbox(self, sandbox: SandboxControl | None) -> Iterator[None]:
+        if sandbox is None:  # a real tenant (LiveTenant): nothing to reset
+            yield
+            return
         sandbox.reset()
         yield
         sandbox.clear_faults()
@@ -369,6 +383,13 @@ class ConnectorContract:
     def test_check(self, connector: Connector[Any]) -> None:
         """Valid credentials authenticate and a cheap read succeeds."""
         connector.check()
+
+    def test_discover_lists_reference_values(self, connector: Connector[Any]) -> None:
+        """Reference lists (if any) are titled, say where their values go, and have ids."""
+        for reference in connector.discover():
+            assert reference.title
+            assert reference.setting
+            assert all(value.id for value in reference.values), reference.title
 
     def test_resources(self, connector: Connector[Any], resource: str) -> None:
         """The resource under test is declared, and the connector has a kind."""
@@ -444,7 +465,7 @@ class ConnectorContract:
         connector: Connector[Any],
         resource: str,
         make_record: Callable[[str], dict[str, Any]],
-        sandbox: SandboxControl,
+        sandbox: SandboxControl | None,
     ) -> None:
         """Upserting twice leaves one record; the second reports an update."""
         eid = _new_external_id()
@@ -454,7 +475,8 @@ class ConnectorContract:
         assert first.created is True
         assert second.created is False
         assert second.id == first.id
-        assert sandbox.duplicates() == 0
+        if sandbox is not None:
+            assert sandbox.duplicates() == 0
 
     def test_update(
         self,
@@ -474,13 +496,14 @@ class ConnectorContract:
         self,
         connector: Connector[Any],
         resource: str,
-        sandbox: SandboxControl,
+        sandbox: SandboxControl | None,
         fault_path: str,
         budget: LocalBudget,
     ) -> None:
         """A 429 is a RetryableError and penalizes the budget."""
+        control = _emulator(sandbox)
         connector.check()  # authenticate first: the fault must hit a data request
-        sandbox.add_fault(path=fault_path, error_rate=1.0, status=429)
+        control.add_fault(path=fault_path, error_rate=1.0, status=429)
         with pytest.raises(RetryableError) as caught:
             connector.read_page(resource, limit=self.page_size)
         assert caught.value.status_code == 429
@@ -494,13 +517,14 @@ class ConnectorContract:
         self,
         connector: Connector[Any],
         resource: str,
-        sandbox: SandboxControl,
+        sandbox: SandboxControl | None,
         fault_path: str,
         missing_id: str,
     ) -> None:
         """A 5xx is a RetryableError carrying the status."""
+        control = _emulator(sandbox)
         connector.check()
-        sandbox.add_fault(path=fault_path, error_rate=1.0, status=503)
+        control.add_fault(path=fault_path, error_rate=1.0, status=503)
         with pytest.raises(RetryableError) as caught:
             connector.get(resource, missing_id)
         assert caught.value.status_code == 503
@@ -510,14 +534,15 @@ class ConnectorContract:
         self,
         make_connector: ConnectorFactory,
         resource: str,
-        sandbox: SandboxControl,
+        sandbox: SandboxControl | None,
         fault_path: str,
         missing_id: str,
     ) -> None:
         """A timed-out request is a RetryableError without a status."""
+        control = _emulator(sandbox)
         with make_connector(timeout_s=0.2) as conn:
             conn.check()
-            sandbox.add_fault(path=fault_path, latency_ms=1000)
+            control.add_fault(path=fault_path, latency_ms=1000)
             with pytest.raises(RetryableError) as caught:
                 conn.get(resource, missing_id)
         assert caught.value.status_code is None
@@ -574,16 +599,17 @@ class ConnectorContract:
         self,
         make_connector: ConnectorFactory,
         resource: str,
-        sandbox: SandboxControl,
+        sandbox: SandboxControl | None,
         fault_path: str,
     ) -> None:
         """Many threads never exceed the connection's concurrency at the system."""
+        control = _emulator(sandbox)
         budget = LocalBudget()
         limit = self.concurrency_limit
         with make_connector(budget=budget, concurrency=limit, rate_per_s=1000.0) as conn:
             conn.check()
-            sandbox.settle_and_reset_stats()
-            sandbox.add_fault(path=fault_path, latency_ms=40)
+            control.settle_and_reset_stats()
+            control.add_fault(path=fault_path, latency_ms=40)
 
             def work(_: int) -> int:
                 return len(conn.read_page(resource, limit=self.page_size).records)
@@ -591,11 +617,118 @@ class ConnectorContract:
             with ThreadPoolExecutor(self.concurrency_threads) as pool:
                 list(pool.map(work, range(self.concurrency_threads * 2)))
             usage = budget.usage(conn.config)
-        stats = sandbox.stats()
+        stats = control.stats()
         assert stats["max_in_flight"] <= limit
         assert stats["throttled"] == 0
         assert usage.max_in_flight <= limit
         assert usage.acquired_total >= self.concurrency_threads * 2
+
+
+def _emulator(sandbox: SandboxControl | None) -> SandboxControl:
+    """The emulator's control API, or skip: a real tenant cannot be told to fail or count."""
+    if sandbox is None:
+        pytest.skip("needs the emulator's control API (faults, counters): not on a real tenant")
+    return sandbox
+
+
+# --------------------------------------------------------------------------- live tenants
+LIVE_CONFIG_ENV = "ACCORD_LIVE_CONFIG"
+"""Names the ``accord.yaml``-style file that points the live suites at real tenants."""
+
+
+def _live_document(env: Mapping[str, str]) -> tuple[Path, dict[str, Any]]:
+    raw = env.get(LIVE_CONFIG_ENV)
+    if not raw:
+        pytest.skip(
+            f"no real tenant: set {LIVE_CONFIG_ENV} to an accord.yaml whose connections: "
+            "point at your sandboxes (docs/connectors.md, Live checks)"
+        )
+    path = Path(raw)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        pytest.fail(f"{LIVE_CONFIG_ENV}={raw}: cannot read it ({exc.__class__.__name__})")
+    if not isinstance(document, dict):
+        pytest.fail(f"{LIVE_CONFIG_ENV}={raw}: the top level must be a mapping")
+    return path, document
+
+
+def live_config(kind: str, env: Mapping[str, str] | None = None) -> ConnectorConfig:
+    """The connection to a real tenant of ``kind`` for the live suites, or skip with why.
+
+    The file named by ``ACCORD_LIVE_CONFIG`` has the format of ``accord.yaml`` (its
+    ``connections:`` section, with ``${env:VAR}`` / ``${file:path}`` secrets); the first
+    connection of ``kind`` is used, or the one ``ACCORD_LIVE_<KIND>`` names. Role contract
+    suites use the same function, so one file drives every live suite.
+    """
+    environ = os.environ if env is None else env
+    path, document = _live_document(environ)
+    connections = document.get("connections") or {}
+    wanted = environ.get(f"ACCORD_LIVE_{kind.upper()}")
+    names = [
+        str(name)
+        for name, settings in connections.items()
+        if isinstance(settings, dict) and settings.get("kind") == kind
+    ]
+    if wanted:
+        names = [n for n in names if n == wanted]
+    if not names:
+        pytest.skip(f"{path}: no {kind} connection to test against")
+    name = names[0]
+    settings = {"name": name, **connections[name]}
+    try:
+        resolved = {
+            key: resolve_references(
+                value, env=environ, base_dir=path.parent, where=f"connection {name!r} key {key!r}"
+            )
+            for key, value in settings.items()
+        }
+        return config_model_for(kind).model_validate(resolved)
+    except (ConfigError, ValidationError) as exc:
+        # Not the ValidationError itself: its text would carry the secrets.
+        why = exc if isinstance(exc, ConfigError) else "invalid settings"
+        pytest.fail(f"{path}: {why}")
+
+
+def live_values(kind: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Tenant-specific values a live suite writes with (``live: {<kind>: {...}}`` in the file).
+
+    For instance the subsidiary a NetSuite test customer belongs to: a real account's ids are
+    its own. Empty when the file has none.
+    """
+    _, document = _live_document(os.environ if env is None else env)
+    values = (document.get("live") or {}).get(kind) or {}
+    return dict(values) if isinstance(values, dict) else {}
+
+
+class LiveTenant:
+    """Mix into a contract suite to run it against a real tenant (marker ``live``).
+
+    ``class TestNetSuiteLive(LiveTenant, TestNetSuiteContract): kind = "netsuite"``: the
+    connector comes from :func:`live_config`; the tests that need the emulator's control API
+    (injected faults, duplicate counters) skip; everything else runs as written. Records the
+    suite creates stay in the tenant (their external ids start ``ACC-``): use a sandbox tenant.
+    """
+
+    pytestmark = pytest.mark.live
+    kind: ClassVar[str]
+    """The connector kind the live connection must have."""
+
+    @pytest.fixture
+    def sandbox(self) -> None:
+        """No control API on a real tenant."""
+        return
+
+    @pytest.fixture
+    def make_connector(self) -> ConnectorFactory:
+        """Connectors to the live tenant, config fields overridable as the contract needs."""
+        config = live_config(self.kind)
+
+        def make(*, budget: Budget | None = None, **overrides: Any) -> Connector[Any]:  # noqa: ANN401 - config fields
+            settings = {**config.model_dump(), **overrides}
+            return create_connector(type(config).model_validate(settings), budget=budget)
+
+        return make
 
 
 def _new_external_id() -> str:

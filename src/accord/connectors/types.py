@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Clock", "Page", "RawRecord", "RecordMeta", "WriteResult", "utc_now"]
+__all__ = [
+    "Clock",
+    "Page",
+    "RawRecord",
+    "RecordMeta",
+    "ReferenceList",
+    "ReferenceValue",
+    "WriteResult",
+    "utc_now",
+]
 
 RawRecord = dict[str, Any]
 """One record in the system's own JSON shape, as the API returned it."""
@@ -73,3 +82,34 @@ class RecordMeta:
     external_id: str | None = None
     modified_at: datetime | None = None
     etag: str | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceValue:
+    """One value a system offers for a setting (``accord connections discover``).
+
+    Attributes:
+        id: What a setting holds (an internal id, a code).
+        name: The value's name in the system, for people.
+        detail: More about it (its code, its currency, inactive ...), if anything.
+    """
+
+    id: str
+    name: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceList:
+    """The values a system offers for one kind of setting.
+
+    Attributes:
+        title: What the values are (``Service items``).
+        setting: Where such a value is set: a connection setting (``billing_item``) or a key
+            of the rules (``practices.<code>.netsuite_department_id``).
+        values: The values, in the system's order.
+    """
+
+    title: str
+    setting: str
+    values: tuple[ReferenceValue, ...]

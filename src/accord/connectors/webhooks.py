@@ -45,7 +45,7 @@ SIGNATURE_HEADER = "X-Accord-Signature"
 REPLAY_WINDOW_S = 300.0
 """How far (either way) a signed timestamp may be from now: 5 minutes."""
 
-Reason = Literal["missing", "malformed", "stale", "mismatch"]
+Reason = Literal["missing", "malformed", "stale", "mismatch", "replayed"]
 
 
 class WebhookSignatureError(AuthError):
@@ -53,14 +53,18 @@ class WebhookSignatureError(AuthError):
 
     Attributes:
         reason: ``missing`` header, ``malformed`` value, ``stale`` timestamp (outside the
-            replay window) or signature ``mismatch``.
+            replay window), signature ``mismatch``, or ``replayed`` (a signature already
+            accepted within the window; the receiver checks that, see
+            :mod:`accord.store.replays`).
     """
 
     default_message = "webhook signature refused"
 
     def __init__(self, reason: Reason, *, connector: str | None = None) -> None:
-        super().__init__(f"webhook signature refused ({reason})", connector=connector)
-        self.reason: Reason = reason  # narrower than the base class's
+        super().__init__(
+            f"webhook signature refused ({reason})", connector=connector, reason=reason
+        )
+        self.reason: Reason = reason
 
 
 def _secret_bytes(secret: SecretStr | str | bytes) -> bytes:

@@ -23,8 +23,11 @@ STATUS_COLOURS = {
     "pending": "#2563eb",
     "enqueued": "#60a5fa",
     "delayed": "#a78bfa",
+    "posted": "#16a34a",
+    "held": "#d97706",
+    "rejected": "#dc2626",
 }
-"""Run statuses keep one colour on every chart (green for success, red for errors)."""
+"""Run and posting statuses keep one colour on every chart (green for success, red for errors)."""
 
 
 def colour_for(name: str, index: int) -> str:

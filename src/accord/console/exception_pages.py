@@ -154,7 +154,11 @@ def exception_page(request: Request, exception_id: int) -> Response:
 
 
 def _retry(
-    request: Request, exception_id: int, actor: str, overrides: dict[str, str] | None
+    request: Request,
+    exception_id: int,
+    actor: str,
+    overrides: dict[str, str] | None,
+    rules: str = "pinned",
 ) -> str:
     try:
         outcome = retry.retry(
@@ -164,6 +168,7 @@ def _retry(
             actor=actor,
             overrides=overrides,
             wait_seconds=console_settings(request).retry_wait_seconds,
+            rules="current" if rules == "current" else "pinned",
         )
     except exc_repo.ExceptionStateError as exc:
         raise ConsoleRefusal(409, str(exc)) from exc
@@ -184,11 +189,17 @@ def _retry(
 
 @router.post("/exceptions/{exception_id}/retry")
 def retry_action(
-    request: Request, exception_id: int, csrf: Annotated[str, Form(max_length=256)] = ""
+    request: Request,
+    exception_id: int,
+    csrf: Annotated[str, Form(max_length=256)] = "",
+    rules: Annotated[str, Form(max_length=16)] = "pinned",
 ) -> Response:
-    """Re-run the event behind the exception; resolved when the new run clears it."""
+    """Re-run the event behind the exception; resolved when the new run clears it.
+
+    ``rules``: the run's pinned rules version (default) or the active one (``current``).
+    """
     session = acting_session(request, csrf)
-    done = _retry(request, exception_id, session.actor, None)
+    done = _retry(request, exception_id, session.actor, None, rules)
     return redirect(f"/exceptions/{exception_id}?done={done}")
 
 
@@ -196,9 +207,11 @@ def retry_action(
 def redate_action(
     request: Request,
     exception_id: int,
+    *,
     csrf: Annotated[str, Form(max_length=256)] = "",
     new_date: Annotated[str, Form(max_length=10)] = "",
     field: Annotated[str, Form(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")] = "posting_date",
+    rules: Annotated[str, Form(max_length=16)] = "pinned",
 ) -> Response:
     """Retry with a new date (into an open period): the new run carries ``{field: date}``."""
     session = acting_session(request, csrf)
@@ -206,7 +219,7 @@ def redate_action(
         chosen = date.fromisoformat(new_date)
     except ValueError as exc:
         raise ConsoleRefusal(400, "Pick a date (YYYY-MM-DD).") from exc
-    done = _retry(request, exception_id, session.actor, {field: chosen.isoformat()})
+    done = _retry(request, exception_id, session.actor, {field: chosen.isoformat()}, rules)
     return redirect(f"/exceptions/{exception_id}?done={done}")
 
 

@@ -35,6 +35,7 @@ from accord.store import budget as budget_repo
 from accord.store import cursors as cursors_repo
 from accord.store.keys import Role
 from accord.store.overview import overview
+from accord.store.postings import HELD, POSTED, REJECTED
 
 __all__ = ["router"]
 
@@ -162,12 +163,20 @@ def overview_page(request: Request) -> Response:
             sorted(ov.runs_by_status.items(), key=lambda kv: -kv[1]), title="Runs by status"
         ),
         posting_chart=charts.bars(
-            sorted(ov.posting_status.items(), key=lambda kv: -kv[1]), title="Posting status"
+            [
+                (status, sum(ov.posting_status[status].values()))
+                for status in sorted(ov.posting_status, key=lambda s: (_POSTING_ORDER.get(s, 9), s))
+            ],
+            title="Posting status",
         ),
         depth_chart=charts.bars(sorted(ov.queue_depth.items()), title="Queue depth"),
         throttled_chart=charts.bars(sorted(ov.throttled.items()), title="429s by connection"),
         runs_legend=[(name, charts.colour_for(name, i)) for i, name in enumerate(runs_lines)],
     )
+
+
+_POSTING_ORDER = {POSTED: 0, HELD: 1, REJECTED: 2}
+"""The overview lists posting statuses in this order (unknown ones last)."""
 
 
 def _firing_alerts(conn: sa.Connection) -> list[alerts.Alert] | None:

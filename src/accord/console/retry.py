@@ -77,6 +77,7 @@ def retry(
     actor: str,
     overrides: Mapping[str, Any] | None = None,
     wait_seconds: float = 0.0,
+    rules: replay.RulesChoice = "pinned",
 ) -> RetryOutcome | None:
     """Start a re-run for an exception, wait a little for it, and settle; None if no such id.
 
@@ -89,6 +90,7 @@ def retry(
             :func:`accord.flows.replay.run_overrides`).
         wait_seconds: How long to wait for the new run to finish before answering, so that a
             quick fix shows as resolved at once; the page says "running" otherwise.
+        rules: The new run's rules version: the exception run's (pinned) or the active one.
 
     Raises:
         ExceptionStateError: The exception is closed.
@@ -107,6 +109,7 @@ def retry(
             actor=actor,
             overrides=overrides,
             action="exception.redate" if overrides else "exception.retry",
+            rules=rules,
         )
     if started is None:
         return None

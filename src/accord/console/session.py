@@ -2,8 +2,13 @@
 
 The cookie never holds the key's secret. It holds the key's id, an expiry and a random nonce,
 signed with HMAC-SHA256 over those fields *and the key's stored hash*, under the console's
-session secret. Each request reads the key by id: a revoked or deleted key ends every session
-made with it at once, and a cookie cannot be moved to another key.
+session secret. Each request reads the key by id: a revoked, expired or deleted key ends every
+session made with it at once, and a cookie cannot be moved to another key.
+
+The session secret comes from settings (``ACCORD_CONSOLE__SESSION_SECRET`` or ``..._FILE``);
+without one, Accord generates it once and keeps it in the database
+(:mod:`accord.store.secrets`), so every API process signs with the same key and sessions
+survive restarts.
 
 CSRF: every POST form carries a token derived from the session nonce (HMAC under the same
 secret) and is refused without it; the cookie is also ``SameSite=Strict``. The sign-in form,
@@ -19,8 +24,10 @@ import ipaddress
 import json
 import logging
 import secrets
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -28,7 +35,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.responses import Response
 
+from accord.errors import ConfigError
 from accord.store import keys
+from accord.store import secrets as stored_secrets
 from accord.store.keys import Role
 
 __all__ = [
@@ -61,7 +70,11 @@ class ConsoleSettings(BaseSettings):
 
     session_secret: SecretStr | None = Field(
         default=None,
-        description="signs session cookies; set it when several API processes serve the console",
+        description="signs session cookies (at least 32 characters); unset: Accord generates "
+        "one and keeps it in the database, shared by every API process",
+    )
+    session_secret_file: Path | None = Field(
+        default=None, description="a file holding the session secret (a mounted secret)"
     )
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     allow_insecure_http: bool = Field(
@@ -94,6 +107,33 @@ class ConsoleSession:
         return self.role in ACTING_ROLES
 
 
+_MIN_SECRET = 32
+"""Shortest session secret accepted from settings (characters)."""
+_SECRET_NAME = "console.session"  # noqa: S105 - a name, not a secret
+"""The generated secret's name in ``accord_secrets``."""
+
+
+def configured_secret(settings: ConsoleSettings) -> bytes | None:
+    """The session secret the settings give (value or file), or None to use the stored one.
+
+    Raises:
+        ConfigError: The secret is shorter than 32 characters, or its file cannot be read.
+    """
+    value: str | None = None
+    if settings.session_secret is not None:
+        value = settings.session_secret.get_secret_value()
+    elif settings.session_secret_file is not None:
+        try:
+            value = settings.session_secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError("cannot read ACCORD_CONSOLE__SESSION_SECRET_FILE") from exc
+    if value is None:
+        return None
+    if len(value) < _MIN_SECRET:
+        raise ConfigError(f"the console session secret must be at least {_MIN_SECRET} characters")
+    return value.encode()
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -106,8 +146,7 @@ def is_loopback(host: str | None) -> bool:
     """Whether a client address is the local machine (plain http is allowed there)."""
     if not host:
         return False
-    if host in {"localhost", "testclient"}:
-        # Starlette's TestClient names its client "testclient"; it never leaves the process.
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -121,18 +160,20 @@ class SessionSigner:
     def __init__(self, settings: ConsoleSettings, engine: sa.Engine) -> None:
         self.settings = settings
         self.engine = engine
-        if settings.session_secret is not None:
-            self._secret = settings.session_secret.get_secret_value().encode()
-        else:
-            # Sessions then end when the process restarts, and do not carry across processes.
-            logger.warning(
-                "ACCORD_CONSOLE__SESSION_SECRET is not set: console sessions last until restart"
-            )
-            self._secret = secrets.token_bytes(32)
+        self._secret = configured_secret(settings)
+        self._secret_lock = threading.Lock()
+
+    def _key(self) -> bytes:
+        """The signing key; the stored one is read (or made) on first use, once migrated."""
+        if self._secret is None:
+            with self._secret_lock:
+                if self._secret is None:
+                    self._secret = stored_secrets.get_or_create(self.engine, _SECRET_NAME)
+        return self._secret
 
     def _mac(self, *parts: str) -> str:
         material = "\x1f".join(parts).encode()
-        return _b64(hmac.new(self._secret, material, hashlib.sha256).digest())
+        return _b64(hmac.new(self._key(), material, hashlib.sha256).digest())
 
     def csrf_for(self, nonce: str) -> str:
         """The CSRF token of the session with this nonce."""
@@ -176,7 +217,7 @@ class SessionSigner:
         with self.engine.connect() as conn:
             found = keys.get_active(conn, id=key_id)
         if found is None:
-            return None
+            return None  # revoked, expired or deleted: so are its sessions
         key, key_hash = found
         if not hmac.compare_digest(mac, self._mac("session", payload, key_hash)):
             return None

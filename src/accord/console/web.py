@@ -20,7 +20,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
 from accord.console.session import COOKIE, ConsoleSession, ConsoleSettings, SessionSigner
+from accord.errors import AccordError
 from accord.flows.services import Services
+from accord.governance.settings import governance_settings
 from accord.store.util import utc_now
 
 __all__ = [
@@ -195,6 +197,15 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def _environment(request: Request) -> str | None:
+    """This environment's name (``governance.environment`` of ``accord.yaml``), if readable."""
+    settings = getattr(request.app.state, "settings", None)
+    try:
+        return governance_settings(settings.config_file if settings else None).environment
+    except AccordError:
+        return None
+
+
 def render(
     request: Request,
     name: str,
@@ -203,11 +214,16 @@ def render(
     status_code: int = 200,
     **context: Any,  # noqa: ANN401 - template variables
 ) -> Response:
-    """Render a page with the session and the navigation in its context."""
+    """Render a page with the session, the navigation and the environment's name in its context."""
     return templates.TemplateResponse(
         request,
         name,
-        {"session": session, "path": request.url.path, **context},
+        {
+            "session": session,
+            "path": request.url.path,
+            "environment": _environment(request),
+            **context,
+        },
         status_code=status_code,
         headers={"Cache-Control": "no-store"},
     )

@@ -14,10 +14,13 @@ Mapping a raw record to canonical events is the business flow's job, not capture
 ``source = accord/capture/<connection>/<resource>`` and ``id = <record id>@<stamp>`` (unless
 the mapper named the event itself: ``canonical_event(..., event_id=...)``), so a re-read record
 is also deduplicated by the journal. A pair whose source is a feed rather than a collection
-gives its spec a ``read`` (and ``describe``) hook instead of the connector's ``read_page``.
+gives its spec a ``read`` (and ``describe``) hook instead of the connector's ``read_page``;
+:func:`feed_capture` builds such a spec from a role's
+:class:`~accord.connectors.roles.ChangeFeed` (the pair is named after the feed, and the flow
+maps canonical objects, never raw records).
 
 Durable polling: :func:`capture_changes` is the DBOS workflow that polls one pair (the poll is
-a step; retries follow :func:`accord.errors.is_retryable`). Pairs are declared in code with
+a step; retries follow :func:`accord.retry.backoff_delay`). Pairs are declared in code with
 :func:`register_capture` (``ConnectorConfig`` has no polling field); :func:`start_capture`
 turns each into a DBOS schedule that enqueues :func:`capture_changes` on
 :data:`CAPTURE_QUEUE`, deduplicated per pair, so a slow poll is never run twice at once.
@@ -30,19 +33,22 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from dbos import DBOS, Queue, SetEnqueueOptions, WorkflowHandle
 from pydantic import BaseModel
 
 from accord.connectors.base import Connector
+from accord.connectors.budget import Lane, lane
+from accord.connectors.roles import ChangeFeed
 from accord.connectors.types import Page, RawRecord, RecordMeta
 from accord.domain import EVENT_TYPES, business_key
-from accord.errors import ConfigError, MappingError, RetryableError, is_retryable
+from accord.errors import ConfigError, MappingError, RetryableError
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.intake import journal_events
+from accord.flows.retries import step_retries
 from accord.flows.runtime import Runtime
 from accord.store import cursors
 from accord.store.cursors import CursorState, SeenKey
@@ -62,6 +68,7 @@ __all__ = [
     "capture_source",
     "capture_specs",
     "enqueue_capture",
+    "feed_capture",
     "poll_once",
     "register_capture",
     "start_capture",
@@ -142,6 +149,44 @@ class CaptureSpec:
                 return f"0 0 */{hours} * * *"
         msg = f"capture {self.key}: interval {self.interval} is not an even cron step"
         raise ConfigError(msg)
+
+
+T = TypeVar("T")
+
+
+def feed_capture(
+    connection: str,
+    feed: ChangeFeed[T],
+    to_events: Callable[[T], list[NewEvent]],
+    *,
+    interval: timedelta = timedelta(seconds=60),
+    overlap: timedelta = DEFAULT_OVERLAP,
+) -> CaptureSpec:
+    """A polled pair over a role's change feed; ``to_events`` maps its canonical objects.
+
+    The pair's resource is the feed's name (its cursor and events' ``source`` are keyed by
+    it); pages come from ``feed.read`` and each raw record reaches ``to_events`` as
+    ``feed.canonical(record)``.
+    """
+
+    def read(
+        connector: Connector[Any], cursor: str | None, since: datetime | None, limit: int | None
+    ) -> Page:
+        del connector  # the feed reads through its role's own connector
+        return feed.read(cursor, since, limit)
+
+    def mapped(record: RawRecord) -> list[NewEvent]:
+        return to_events(feed.canonical(record))
+
+    return CaptureSpec(
+        connection=connection,
+        resource=feed.name,
+        to_events=mapped,
+        interval=interval,
+        overlap=overlap,
+        read=read,
+        describe=feed.describe,
+    )
 
 
 _specs: dict[tuple[str, str], CaptureSpec] = {}
@@ -477,24 +522,15 @@ class CaptureRequest:
     resource: str
 
 
-@DBOS.step(
-    name="poll_changes",
-    retries_allowed=True,
-    max_attempts=5,
-    interval_seconds=2.0,
-    should_retry=is_retryable,
-)
-def poll_changes(request: CaptureRequest) -> dict[str, Any]:
-    """Poll one pair once (one :func:`poll_once`); returns its counts."""
-    ctx = flow_context()
-    spec = _spec(request.connection, request.resource)
-    connections: Connections = ctx.extras[CONTEXT_KEY]
-    runtime: Runtime = ctx.extras[RUNTIME_KEY]
-    result = poll_once(
+@DBOS.step(name="poll_changes", **step_retries(5))
+def _poll(
+    spec: CaptureSpec, connections: Connections, engine: sa.Engine, runtime: Runtime
+) -> CaptureResult:
+    return poll_once(
         connections.connector(spec.connection),
         connection=spec.connection,
         resource=spec.resource,
-        engine=ctx.engine,
+        engine=engine,
         runtime=runtime,
         to_events=spec.to_events,
         overlap=spec.overlap,
@@ -503,6 +539,17 @@ def poll_changes(request: CaptureRequest) -> dict[str, Any]:
         read=spec.read,
         describe=spec.describe,
     )
+
+
+def poll_changes(request: CaptureRequest) -> dict[str, Any]:
+    """Poll one pair once (one :func:`poll_once`); returns its counts."""
+    ctx = flow_context()
+    spec = _spec(request.connection, request.resource)
+    connections: Connections = ctx.extras[CONTEXT_KEY]
+    runtime: Runtime = ctx.extras[RUNTIME_KEY]
+    # Polling waits on nobody: its calls go after people's and flows' on the budget.
+    with lane(Lane.BULK):
+        result = _poll(spec, connections, ctx.engine, runtime)
     logger.info(
         "captured %s: %d new, %d duplicate, %d page(s)",
         spec.key,
@@ -510,6 +557,7 @@ def poll_changes(request: CaptureRequest) -> dict[str, Any]:
         result.duplicates,
         result.pages,
     )
+
     return {"connection": spec.connection, "resource": spec.resource, **result.summary()}
 
 

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 import yaml
 from pydantic import SecretStr
 
+from accord.connectors.authorization import TokenStore
 from accord.connectors.base import Connector
 from accord.connectors.config import ConnectorConfig, load_connections, resolve_references
 from accord.connectors.registry import create_connector
@@ -73,6 +74,7 @@ class Connections:
         transport: Returns the HTTP transport for a connection (tests, the sandbox).
         instrument: Wrap every connection's transport with the call metrics and client spans
             of :mod:`accord.flows.instrumentation`.
+        token_store: Where connections authorized by a consent step keep their tokens.
     """
 
     def __init__(
@@ -86,8 +88,10 @@ class Connections:
         webhook_secrets: Mapping[str, SecretStr] | None = None,
         transport: TransportFactory | None = None,
         instrument: bool = True,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.engine = engine
+        self.token_store = token_store
         self.holder = holder
         self.config_file = config_file
         self.env: Mapping[str, str] = env or {}
@@ -189,7 +193,9 @@ class Connections:
                 transport = self._transport(config) if self._transport is not None else None
                 if self._instrument:
                     transport = instrument_transport(config, transport)
-                built = create_connector(config, transport=transport, budget=self._budget)
+                built = create_connector(
+                    config, transport=transport, budget=self._budget, token_store=self.token_store
+                )
                 self._connectors[name] = built
             return built
 

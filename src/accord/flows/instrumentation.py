@@ -50,6 +50,7 @@ __all__ = [
     "RunTraces",
     "install_tracing",
     "instrument_transport",
+    "observe_call",
     "refresh_gauges",
 ]
 
@@ -101,6 +102,35 @@ def _error_class(status: int) -> str | None:
     return "server" if status >= 500 else "client"
 
 
+def observe_call(
+    connection: str,
+    status: int | None,
+    seconds: float,
+    failure: str | None,
+    health: ConnectionHealth | None = None,
+) -> None:
+    """The connector metrics of one call (and the connection's health on auth failures).
+
+    Shared by the synchronous transport below and the dispatchers' asynchronous I/O
+    (:mod:`accord.connectors.aio`), so every call to a system is counted once, the same way.
+    """
+    metrics = get_metrics()
+    metrics.connector_call_duration.labels(connection).observe(seconds)
+    if status is None:
+        metrics.connector_calls.labels(connection, "error").inc()
+        metrics.connector_errors.labels(connection, failure or "transport").inc()
+        return
+    error_class = _error_class(status)
+    metrics.connector_calls.labels(connection, "success" if error_class is None else "error").inc()
+    if error_class is not None:
+        metrics.connector_errors.labels(connection, error_class).inc()
+    tracker = health or CONNECTION_HEALTH
+    if error_class == "auth":
+        tracker.record(connection, failing=True, status_code=status)
+    elif status < 400:
+        tracker.record(connection, failing=False, status_code=status)
+
+
 class InstrumentedTransport(httpx.BaseTransport):
     """Wraps a connection's transport with a client span and the connector metrics.
 
@@ -123,7 +153,6 @@ class InstrumentedTransport(httpx.BaseTransport):
 
     @override
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        metrics = get_metrics()
         attributes: dict[str, str | int] = {
             "http.request.method": request.method,
             "url.full": redact_url(str(request.url)),
@@ -136,27 +165,11 @@ class InstrumentedTransport(httpx.BaseTransport):
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
                 kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport"
-                metrics.connector_call_duration.labels(self.connection).observe(
-                    time.perf_counter() - started
-                )
-                metrics.connector_calls.labels(self.connection, "error").inc()
-                metrics.connector_errors.labels(self.connection, kind).inc()
+                observe_call(self.connection, None, time.perf_counter() - started, kind)
                 raise
             status = response.status_code
             tracing.set_http_status(span, status)
-        metrics.connector_call_duration.labels(self.connection).observe(
-            time.perf_counter() - started
-        )
-        error_class = _error_class(status)
-        metrics.connector_calls.labels(
-            self.connection, "success" if error_class is None else "error"
-        ).inc()
-        if error_class is not None:
-            metrics.connector_errors.labels(self.connection, error_class).inc()
-        if error_class == "auth":
-            self.health.record(self.connection, failing=True, status_code=status)
-        elif status < 400:
-            self.health.record(self.connection, failing=False, status_code=status)
+        observe_call(self.connection, status, time.perf_counter() - started, None, self.health)
         return response
 
     @override
@@ -343,8 +356,15 @@ def refresh_gauges(
         depth: dict[tuple[str, ...], float] = {
             (queue,): float(n) for queue, n in runs.queue_depth(conn).items() if queue
         }
+        states = budget.states(conn)
         rates: dict[tuple[str, ...], float] = {
-            (name,): row.rate_per_s for name, row in budget.states(conn).items()
+            (name,): row.rate_per_s for name, row in states.items()
+        }
+        lanes: dict[tuple[str, ...], float] = {
+            (name, lane): float(calls) for name, row in states.items() for lane, calls in row.lanes
+        }
+        day_used: dict[tuple[str, ...], float] = {
+            (name,): float(row.day_used) for name, row in states.items()
         }
         in_flight: dict[tuple[str, ...], float] = {
             (name,): float(n) for name, n in budget.in_flight(conn).items()
@@ -362,6 +382,8 @@ def refresh_gauges(
     _GAUGES.update("exceptions_open", open_, metrics.exceptions_open)
     _GAUGES.update("queue_depth", {(q,): 0.0 for q in queues} | depth, metrics.queue_depth)
     _GAUGES.update("budget_rate", rates, metrics.budget_rate)
+    _GAUGES.update("budget_lane_calls", lanes, metrics.budget_lane_calls)
+    _GAUGES.update("budget_day_used", day_used, metrics.budget_day_used)
     _GAUGES.update(
         "budget_in_flight",
         {k: in_flight.get(k, 0.0) for k in {*rates, *in_flight}},

@@ -12,6 +12,10 @@ executes a run itself. Each run returns to the queue it came from, with its part
 so per-key ordering still holds: a ``PENDING`` run keeps its partition busy, so later runs of
 the same key wait for the recovered one.
 
+The dead worker's connection-budget slots (its lease rows) are freed in the same command, so
+the live workers get the whole of every connection's concurrency at once instead of after the
+leases expire.
+
 The dead worker must really be dead: a run handed over while its worker still executes it
 would execute twice (DBOS then keeps one outcome, but a step may run twice).
 """
@@ -24,6 +28,7 @@ import sqlalchemy as sa
 from dbos import DBOSClient
 
 from accord.store import runs
+from accord.store.budget import DatabaseBudget
 
 __all__ = ["Handover", "hand_over", "pending_by_worker"]
 
@@ -43,6 +48,8 @@ class Handover:
 
     Only workers of that version can continue them, so they are left alone.
     """
+    slots_freed: int = 0
+    """Connection-budget slots (lease rows) the dead worker held, freed (none in a dry run)."""
 
 
 def pending_by_worker(engine: sa.Engine) -> dict[tuple[str, str], int]:
@@ -72,10 +79,15 @@ def hand_over(
         dry_run: Only report what would be handed over.
 
     Returns:
-        The runs handed over, and the dead worker's pending runs left to other versions.
+        The runs handed over, the dead worker's pending runs left to other versions, and the
+        budget slots freed.
     """
+    # Its slots first: the runs handed over are continued at once, and need them.
+    freed = 0 if dry_run else DatabaseBudget(engine, holder=dead_worker).release_held()
+    if freed:
+        logger.info("freed %d connection-budget slots of worker %s", freed, dead_worker)
     if not runs.tables_exist(engine):
-        return Handover(dead_worker=dead_worker, app_version=app_version)
+        return Handover(dead_worker=dead_worker, app_version=app_version, slots_freed=freed)
     client = DBOSClient(system_database_engine=engine)
     try:
         rows = client.list_workflows(
@@ -111,4 +123,5 @@ def hand_over(
         app_version=app_version,
         run_ids=[r.workflow_id for r in mine],
         other_versions=dict(others),
+        slots_freed=freed,
     )

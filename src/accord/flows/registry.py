@@ -3,9 +3,10 @@
 Each flow package declares who it is in its own ``spec.py`` (``FLOW = FlowSpec(...)``): its
 name, the event types its workflow handles, the module that registers the workflow, its
 change-capture enablers and its outbox handlers. :data:`FLOW_PACKAGES` lists the packages;
-everything the runtime and the services need (which workflow an event type starts, which
+:data:`SERVICES` declares Accord's own scheduled work that is no flow (it handles no event).
+Everything the runtime and the services need (which workflow an event type starts, which
 modules to import before DBOS launches, which capture switches to call, which outbox handlers
-to start, which event types need no order) is built from their specs, here, once.
+to start, which event types need no order) is built from these specs, here, once.
 
 A flow's **name** is one string everywhere: its package (``accord.flows.<name>``), its DBOS
 workflow, the ``flow`` label of its metrics (``accord_runs_total{flow=...}``), the ``flow`` of
@@ -21,10 +22,8 @@ process starts what the specs name (:mod:`accord.flows.services`).
 
 import functools
 import importlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from accord.flows.connections import Connections
@@ -32,6 +31,7 @@ from accord.flows.connections import Connections
 __all__ = [
     "DEFAULT_WORKFLOW",
     "FLOW_PACKAGES",
+    "SERVICES",
     "FlowSpec",
     "capture_enablers",
     "check",
@@ -41,6 +41,7 @@ __all__ = [
     "order_free",
     "outbox_handlers",
     "resolve",
+    "services",
     "workflow_for",
     "workflows",
 ]
@@ -80,13 +81,24 @@ class FlowSpec:
     order_free: frozenset[str] = frozenset()
     """Event types (of :attr:`events`) whose runs need no order among themselves: they are
     spread over the queue's partitions by run id instead of waiting in their business key's."""
-    workflows: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    """Event type -> workflow name, where a run is not started as :attr:`name` (cash, whose
-    invoice and payment workflows are still two)."""
 
-    def workflow_for(self, event_type: str) -> str:
-        """The workflow a run of ``event_type`` starts."""
-        return self.workflows.get(event_type, self.name)
+
+SERVICES: tuple[FlowSpec, ...] = (
+    FlowSpec(
+        name="retention",
+        module="accord.flows.retention",
+        capture=("accord.flows.retention:enable_scheduled_purge",),
+    ),
+    # Last: it subscribes Business Central to what the flows' capture switches turned on.
+    FlowSpec(
+        name="subscriptions",
+        module="accord.flows.subscriptions",
+        capture=("accord.flows.subscriptions:enable_subscription_upkeep",),
+    ),
+)
+"""Accord's own scheduled work that is no flow: modules under ``accord.flows`` that register
+DBOS workflows (a daily purge, Business Central's webhook upkeep) and are switched on at start
+like capture, after every flow's switch. They handle no event type (:func:`check` holds that)."""
 
 
 def resolve(target: str) -> Any:  # noqa: ANN401 - whatever the spec names
@@ -101,7 +113,7 @@ def check(specs: tuple[FlowSpec, ...], packages: tuple[str, ...] = FLOW_PACKAGES
 
     Raises:
         ValueError: A spec is not named for its package, two claim one event type, a spec's
-            order-free or re-routed types are not among its events, or events have no workflow.
+            order-free types are not among its events, or events have no workflow.
     """
     claimed: dict[str, str] = {}
     for package, spec in zip(packages, specs, strict=True):
@@ -113,7 +125,7 @@ def check(specs: tuple[FlowSpec, ...], packages: tuple[str, ...] = FLOW_PACKAGES
                 msg = f"{event_type!r} is claimed by {claimed[event_type]} and {spec.name}"
                 raise ValueError(msg)
             claimed[event_type] = spec.name
-        unknown = (spec.order_free | spec.workflows.keys()) - set(spec.events)
+        unknown = spec.order_free - set(spec.events)
         if unknown:
             msg = f"{spec.name}: {sorted(unknown)} are not among its events"
             raise ValueError(msg)
@@ -136,13 +148,26 @@ def flows() -> tuple[FlowSpec, ...]:
     return specs
 
 
+def services() -> tuple[FlowSpec, ...]:
+    """The specs of :data:`SERVICES`, checked.
+
+    Raises:
+        ValueError: One of them claims an event type.
+    """
+    for spec in SERVICES:
+        if spec.events:
+            msg = f"{spec.name} is no flow: it handles no event type"
+            raise ValueError(msg)
+    return SERVICES
+
+
 @functools.cache
 def workflows() -> dict[str, str]:
-    """Event type -> the workflow its runs start, for every type a flow claims.
+    """Event type -> the workflow its runs start (its flow's name), for every type a flow claims.
 
     One dict for the process (tests route a type of their own by patching it).
     """
-    return {t: spec.workflow_for(t) for spec in flows() for t in spec.events}
+    return {t: spec.name for spec in flows() for t in spec.events}
 
 
 def workflow_for(event_type: str) -> str:
@@ -151,8 +176,8 @@ def workflow_for(event_type: str) -> str:
 
 
 def modules() -> tuple[str, ...]:
-    """The modules whose import registers the flows' workflows and steps."""
-    return tuple(spec.module for spec in flows() if spec.module is not None)
+    """The modules whose import registers the workflows and steps of the flows and services."""
+    return tuple(spec.module for spec in (*flows(), *services()) if spec.module is not None)
 
 
 @functools.cache
@@ -162,16 +187,16 @@ def order_free() -> frozenset[str]:
 
 
 def capture_enablers() -> tuple[str, ...]:
-    """``module:function`` of every flow's capture switch."""
-    return tuple(target for spec in flows() for target in spec.capture)
+    """``module:function`` of every capture switch: the flows' in order, then the services'."""
+    return tuple(target for spec in (*flows(), *services()) for target in spec.capture)
 
 
 def outbox_handlers() -> tuple[str, ...]:
-    """``module:Class`` of every flow's outbox handler."""
-    return tuple(target for spec in flows() for target in spec.outbox)
+    """``module:Class`` of every outbox handler the flows and services declare."""
+    return tuple(target for spec in (*flows(), *services()) for target in spec.outbox)
 
 
 def enable_captures(connections: Connections, config_file: Path | None) -> None:
-    """Call every flow's capture switch (``Services.start`` does, before capture starts)."""
+    """Call every capture switch (``Services.start`` does, before capture starts)."""
     for target in capture_enablers():
         resolve(target)(connections, config_file)

@@ -12,26 +12,34 @@ stored in the run's DBOS attributes as ``{"overrides": {...}}``. A flow reads th
 :func:`run_overrides` and applies them where it builds its target write; flows that know no
 override simply ignore it. The first run of an event never has overrides.
 
+Rules version: a re-run is pinned, in the transaction that starts it, to the rules version of
+the run it re-runs (``rules="pinned"``, the default), or to the active version when the operator
+chooses ``rules="current"``; the choice and the version are in the audit entry and in the pin
+(:mod:`accord.store.rulesets`). A run that was never pinned (it read no rules) gives the active
+version, recorded as ``current``.
+
 Each re-run is enqueued inside the caller's transaction, so the audit row (and, for an
 exception, the retry record) commits with the run start or not at all.
 """
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient
 
 from accord.errors import WorkflowError
+from accord.flows.pinning import current_version
 from accord.flows.record_event import EventRef
 from accord.flows.registry import workflow_for
 from accord.flows.runs import original_run_id, seq_of_run
 from accord.flows.runtime import Runtime
-from accord.store import audit, journal
+from accord.store import audit, journal, rulesets
 from accord.store import exceptions as exc_repo
 from accord.store.journal import JournalEntry
 from accord.store.util import key_lock, write_lock
@@ -41,6 +49,7 @@ __all__ = [
     "NotReplayableError",
     "ReplayResult",
     "Rerun",
+    "RulesChoice",
     "replay",
     "rerun",
     "retry_exception",
@@ -55,6 +64,9 @@ RERUN_OF_KEY: Final = "rerun_of"
 """Attribute naming the original run of a re-run."""
 MAX_REPLAY: Final = 10_000
 """Most events one replay call re-runs (a bigger window is split by the caller)."""
+
+RulesChoice = Literal["pinned", "current"]
+"""Which rules version a re-run uses: its original's (pinned) or the active one (current)."""
 
 
 class NotReplayableError(WorkflowError):
@@ -78,6 +90,10 @@ class Rerun:
     seq: int
     event_type: str
     business_key: str
+    rules_version: str | None = None
+    """The version the re-run is pinned to (None: nothing active yet, or a dry run)."""
+    rules: str | None = None
+    """``pinned`` or ``current``: how that version was chosen."""
 
 
 @dataclass
@@ -144,6 +160,22 @@ def _entry_for(conn: sa.Connection, run_id: str) -> JournalEntry:
     return found[0]
 
 
+def _pin(
+    conn: sa.Connection, *, run_id: str, pin_from: str, rules: RulesChoice
+) -> tuple[str | None, str]:
+    """Pin a re-run as it starts: to ``pin_from``'s version, or to the active one."""
+    held = rulesets.get_pin(conn, run_id=pin_from) if rules == "pinned" else None
+    chosen = "pinned" if held is not None else "current"
+    version = held.version if held is not None else current_version(conn)
+    if version is None:
+        # Nothing active yet: the run pins itself to the active version when it first reads.
+        return None, chosen
+    pinned = rulesets.pin(
+        conn, run_id=run_id, version=version, choice=chosen, source_run_id=pin_from
+    )
+    return pinned.version, pinned.choice
+
+
 def _start(
     conn: sa.Connection,
     runtime: Runtime,
@@ -153,6 +185,8 @@ def _start(
     overrides: Mapping[str, Any] | None,
     dry_run: bool = False,
     taken: set[str] | None = None,
+    rules: RulesChoice = "pinned",
+    pin_from: str | None = None,
 ) -> Rerun:
     original = entry.run_id
     if not dry_run:
@@ -172,6 +206,8 @@ def _start(
     )
     if dry_run:
         return rerun_
+    version, chosen = _pin(conn, run_id=new_id, pin_from=pin_from or original, rules=rules)
+    rerun_ = dataclasses.replace(rerun_, rules_version=version, rules=chosen)
     options = runtime.enqueue_options(
         event_type=entry.type, run_id=new_id, business_key=entry.business_key
     )
@@ -203,23 +239,38 @@ def rerun(
     actor: str,
     reason: str = "replay",
     overrides: Mapping[str, Any] | None = None,
+    rules: RulesChoice = "pinned",
 ) -> Rerun:
     """Start a re-run of the event behind ``run_id`` in the caller's transaction (audited).
+
+    ``rules`` chooses the re-run's rules version: ``run_id``'s pinned one, or the active one.
 
     Raises:
         NotReplayableError: ``run_id`` is not the run (or re-run) of a journaled event.
     """
     entry = _entry_for(conn, run_id)
-    started = _start(conn, runtime, client, entry, overrides=overrides)
+    started = _start(
+        conn, runtime, client, entry, overrides=overrides, rules=rules, pin_from=run_id
+    )
     audit.append(
         conn,
         actor=actor,
         action="run.replay",
         target=f"run:{run_id}",
         before={"run_id": run_id},
-        after={"run_id": started.run_id, "reason": reason, "overrides": dict(overrides or {})},
+        after={
+            "run_id": started.run_id,
+            "reason": reason,
+            "overrides": dict(overrides or {}),
+            **_rules_fields(started),
+        },
     )
     return started
+
+
+def _rules_fields(started: Rerun) -> dict[str, Any]:
+    """What an audit entry records of a re-run's rules version and how it was chosen."""
+    return {"rules": started.rules, "rules_version": started.rules_version}
 
 
 def retry_exception(
@@ -231,6 +282,7 @@ def retry_exception(
     actor: str,
     overrides: Mapping[str, Any] | None = None,
     action: str = "exception.retry",
+    rules: RulesChoice = "pinned",
 ) -> ExceptionRetry | None:
     """Re-run the event behind an open exception's run; None when the exception does not exist.
 
@@ -239,6 +291,7 @@ def retry_exception(
     merged set goes to the new run. The exception stays open: the flow's success resolves it
     (``auto_resolve``), its failure updates it. The retry is recorded in the envelope
     (``retries``) and audited as ``action`` in the same transaction as the run start.
+    ``rules`` chooses the new run's rules version: that of the exception's run, or the active.
 
     Raises:
         ExceptionStateError: The exception is resolved or ignored.
@@ -258,9 +311,22 @@ def retry_exception(
     stored, _ = exc_repo.retry_state(conn, id=exception_id)
     merged = {**stored, **dict(overrides or {})}
     entry = _entry_for(conn, current.run_id)
-    started = _start(conn, runtime, client, entry, overrides=merged or None)
+    started = _start(
+        conn,
+        runtime,
+        client,
+        entry,
+        overrides=merged or None,
+        rules=rules,
+        pin_from=current.run_id,
+    )
     exc_repo.record_retry(
-        conn, id=exception_id, overrides=merged, run_id=started.run_id, actor=actor
+        conn,
+        id=exception_id,
+        overrides=merged,
+        run_id=started.run_id,
+        actor=actor,
+        extra=_rules_fields(started),
     )
     after = exc_repo.get(conn, id=exception_id)
     assert after is not None
@@ -270,7 +336,12 @@ def retry_exception(
         action=action,
         target=f"exception:{exception_id}",
         before={**current.snapshot(), "run_id": current.run_id},
-        after={**after.snapshot(), "run_id": started.run_id, "overrides": merged},
+        after={
+            **after.snapshot(),
+            "run_id": started.run_id,
+            "overrides": merged,
+            **_rules_fields(started),
+        },
     )
     return ExceptionRetry(exception=after, rerun=started)
 
@@ -316,6 +387,7 @@ def replay(
     limit: int = MAX_REPLAY,
     batch_size: int = 200,
     progress: Callable[[int], None] | None = None,
+    rules: RulesChoice = "pinned",
 ) -> ReplayResult:
     """Re-run every journaled event matching the filters (received in ``[since, until)``).
 
@@ -336,6 +408,7 @@ def replay(
         limit: Most events to re-run; ``truncated`` says when more matched.
         batch_size: Re-runs per transaction.
         progress: Called with the number of events handled after each batch.
+        rules: Each re-run's rules version: its event's first run's (pinned) or the active.
     """
     result = ReplayResult(dry_run=dry_run)
     filters = {
@@ -343,6 +416,7 @@ def replay(
         "until": until.isoformat() if until else None,
         "type": type_,
         "business_key": business_key,
+        "rules": rules,
     }
     batch: list[JournalEntry] = []
 
@@ -360,7 +434,9 @@ def replay(
             with engine.begin() as conn:
                 if conn.dialect.name == "sqlite":
                     write_lock(conn)
-                started = [_start(conn, runtime, client, e, overrides=None) for e in batch]
+                started = [
+                    _start(conn, runtime, client, e, overrides=None, rules=rules) for e in batch
+                ]
                 audit.append(
                     conn,
                     actor=actor,

@@ -5,6 +5,11 @@
 id and application version. A release therefore changes the version deliberately: runs
 started under the old version must drain (or be handed over with ``accord workers recover``)
 before the old workers are retired.
+
+An API process (``worker=False``) launches the runtime to enqueue and read runs but never
+executes one: it listens to none of Accord's queues, does not serve DBOS's internal queue
+(scheduled runs without a queue of their own), and hands any run pending under its own id to
+the workers before launching.
 """
 
 import importlib
@@ -19,6 +24,7 @@ import accord
 from accord.flows import record_event, registry  # record_event: registers its workflow
 from accord.flows.context import FlowContext, install_context
 from accord.flows.instrumentation import install_tracing
+from accord.flows.recovery import hand_over
 from accord.observability.logging import adopt_logger
 from accord.settings import Settings
 
@@ -30,6 +36,21 @@ EVENTS_QUEUE = "accord-events"
 """The queue every event run is enqueued on, partitioned by business-key bucket."""
 
 _ = record_event  # imported for its registrations
+
+
+def _serve_internal_queue(dbos: DBOS, *, serve: bool) -> None:
+    """Let this process take runs from DBOS's internal queue, or not (an API process).
+
+    ``DBOS.listen_queues`` leaves out the queues Accord registers, but every launched process
+    still serves DBOS's own internal queue: the runs of schedules that name no queue (the
+    time-to-bill hold release), forks and resumes without a queue. An API process must not
+    execute those either, so its copy of that queue may start none (``worker_concurrency``
+    0). DBOS has no public switch for this; ``tests/integration/core/test_api_role.py`` holds
+    it to its word on every upgrade. The registry outlives ``DBOS.destroy``, hence the reset
+    for a worker.
+    """
+    queue = dbos._registry.get_internal_queue()
+    queue._worker_concurrency = None if serve else 0
 
 
 def partition_for(business_key: str, partitions: int) -> str:
@@ -84,8 +105,11 @@ class Runtime:
         # DBOS is a per-process singleton and DBOS(config) silently returns a live instance,
         # still bound to its old database: make sure this launch starts from a clean slate.
         DBOS.destroy(destroy_registry=False)
-        DBOS(config=config)
+        if not self.worker:
+            self._hand_over_own_runs()
+        dbos = DBOS(config=config)
         adopt_logger("dbos", level="WARNING")
+        _serve_internal_queue(dbos, serve=self.worker)
         if not self.worker:
             # An API-only process enqueues runs but never dequeues them.
             DBOS.listen_queues([])
@@ -104,6 +128,19 @@ class Runtime:
         logger.info(
             "runtime launched (executor %s, version %s)", self.settings.worker_id, self.app_version
         )
+
+    def _hand_over_own_runs(self) -> None:
+        """Put runs pending under this process's id back on their queues before launching.
+
+        DBOS recovers the pending runs of its executor id at launch, in this process. An API
+        process never executes runs, so any it finds (the same id once ran ``--role all``, or
+        a run was handed to it) go to the workers instead.
+        """
+        moved = hand_over(self.engine, self.settings.worker_id, app_version=self.app_version)
+        if moved.run_ids:
+            logger.info(
+                "handed %d pending runs of this API process to the workers", len(moved.run_ids)
+            )
 
     def enqueue_options(self, *, event_type: str, run_id: str, business_key: str) -> Any:  # noqa: ANN401 - DBOS's TypedDict
         """Options for the run of one event."""

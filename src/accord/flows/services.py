@@ -7,21 +7,28 @@ The API (``accord run``) and the CLI commands that need the runtime build one
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from accord.alerts.config import load_alerts_config
 from accord.alerts.engine import AlertEngine
 from accord.alerts.notify import Notifier
+from accord.connectors.aio import observe_calls
+from accord.errors import ConfigError
 from accord.flows import capture, registry
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
-from accord.flows.instrumentation import CONNECTION_HEALTH, Collector
+from accord.flows.dispatcher import Dispatcher, OutboxHandler
+from accord.flows.instrumentation import CONNECTION_HEALTH, Collector, observe_call
 from accord.flows.intake import IntakeWriter
 from accord.flows.runtime import EVENTS_QUEUE, Runtime
+from accord.flows.shared.settings import flow_settings, rules_for
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
+from accord.store import exceptions as exc_repo
 from accord.store.budget import DatabaseBudget
+from accord.store.credentials import DatabaseTokenStore
 
 __all__ = ["Services"]
 
@@ -42,6 +49,9 @@ class Services:
     """Refreshes the database gauges (every process: the API serves ``/metrics`` too)."""
     alerts: AlertEngine | None = None
     """Evaluates alert rules; worker processes only (see :mod:`accord.alerts.engine`)."""
+    dispatcher: Dispatcher | None = None
+    """Sends the outbox of the connections whose dispatch lease this process holds (workers)."""
+    _rules_warned: bool = field(default=False, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, *, worker: bool = True) -> "Services":
@@ -56,7 +66,11 @@ class Services:
         )
         # Connections read accord.yaml lazily: a process that never touches one never fails on it.
         connections = Connections(
-            engine, holder=settings.worker_id, config_file=settings.config_file, env=os.environ
+            engine,
+            holder=settings.worker_id,
+            config_file=settings.config_file,
+            env=os.environ,
+            token_store=DatabaseTokenStore.for_settings(engine, settings, os.environ),
         )
         return cls(
             settings=settings,
@@ -86,6 +100,18 @@ class Services:
             self.alerts = self._alert_engine()
             if self.alerts is not None:
                 self.alerts.start()
+            # Workers send the outbox: one of them holds each connection's dispatch lease.
+            observe_calls(observe_call)
+            handlers: list[OutboxHandler] = [
+                registry.resolve(target)() for target in registry.outbox_handlers()
+            ]
+            self.dispatcher = Dispatcher(
+                self.engine,
+                self.connections.connector,
+                {h.kind: h for h in handlers},
+                holder=self.settings.worker_id,
+            )
+            self.dispatcher.start()
         self.started = True
 
     def _alert_engine(self) -> AlertEngine | None:
@@ -93,7 +119,40 @@ class Services:
         if not config.enabled:
             return None
         notifier = Notifier(self.engine, config.webhook) if config.webhook else None
-        return AlertEngine(self.engine, config, auth=CONNECTION_HEALTH.snapshot, notifier=notifier)
+        return AlertEngine(
+            self.engine,
+            config,
+            auth=CONNECTION_HEALTH.snapshot,
+            notifier=notifier,
+            escalate=self.escalate,
+        )
+
+    def escalate(self, conn: sa.Connection, now: datetime) -> list[str]:
+        """Escalate exceptions past their queue's SLA (the rules file's ``queues:``).
+
+        The rules are read on every pass (reloaded when the file changes), so a changed SLA
+        applies without a restart.
+
+        Without a readable rules file nothing is escalated (said once in the log).
+        """
+        try:
+            queues = rules_for(flow_settings(self.settings.config_file)).spec.queues
+        except ConfigError as exc:
+            if not self._rules_warned:
+                self._rules_warned = True
+                logger.warning("exceptions are not escalated: %s", exc)
+            return []
+        done: list[str] = []
+        for queue, spec in queues.items():
+            escalated = exc_repo.escalate_overdue(
+                conn,
+                queue=queue.value,
+                owner=spec.escalation_owner,
+                older_than=timedelta(hours=spec.sla_hours),
+                now=now,
+            )
+            done += [f"exception {e.id} ({queue.value}) to {e.escalated_to}" for e in escalated]
+        return done
 
     def stop(self) -> None:
         """Stop in reverse order; queued events are committed first."""
@@ -101,6 +160,9 @@ class Services:
             if self.alerts is not None:
                 self.alerts.stop()
                 self.alerts = None
+            if self.dispatcher is not None:
+                self.dispatcher.stop()
+                self.dispatcher = None
             self.writer.stop()
             self.runtime.shutdown()
             # After the runtime, so the trace ids of the last runs are written too.

@@ -4,7 +4,8 @@ Everything here runs inside a DBOS step or a capture mapper (the flow context is
 is the same for every flow: the process's connections and database, the ``accord.yaml`` in use,
 lead-to-project's rules and CRM connection (the flows that follow it reuse them), one-row xref
 reads and writes, a lineage edge stamped with the running workflow, the retry options of a
-step that calls a remote system (:data:`STEP_RETRIES`), and NetSuite's currency ids (read once
+step that calls a remote system (:data:`STEP_RETRIES`, :func:`step_retries`: the waits come
+from :func:`accord.retry.backoff_delay`), and NetSuite's currency ids (read once
 per connection and process, for every flow writing NetSuite records).
 
 What does *not* belong here: anything one flow alone needs (keep it in that flow's package),
@@ -19,19 +20,21 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import DBOS
 
-from accord.connectors.roles import Erp
-from accord.errors import is_retryable
+from accord.connectors.roles import Crm, Erp, Psa
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
+from accord.flows.retries import StepRetry, step_retries
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.rules import Rules
 from accord.store import lineage, xref
 
 __all__ = [
     "STEP_RETRIES",
+    "StepRetry",
     "canonical_of",
     "config_file",
     "connections",
+    "crm",
     "crm_connection",
     "engine",
     "erp",
@@ -39,16 +42,12 @@ __all__ = [
     "link_edge",
     "link_xref",
     "netsuite_currencies",
+    "psa",
     "rules",
+    "step_retries",
 ]
 
-STEP_RETRIES: dict[str, Any] = {
-    "retries_allowed": True,
-    "max_attempts": 6,
-    "interval_seconds": 0.5,
-    "backoff_rate": 2.0,
-    "should_retry": is_retryable,
-}
+STEP_RETRIES: dict[str, Any] = step_retries()
 """``@DBOS.step(**STEP_RETRIES)`` for a step calling a remote system: retried by error class."""
 
 
@@ -70,12 +69,25 @@ def config_file() -> Path | None:
 
 def rules() -> Rules:
     """The current rules (the file lead-to-project uses)."""
+    # Imported here, not above: the provisioning package imports this module (its steps use
+    # the kit), so a module-level import made ``import accord.flows.stepkit`` fail whenever
+    # it was the first of the two to be imported (a test module run alone, in random order).
     return rules_for(flow_settings(config_file()))
 
 
 def erp(connection: str) -> Erp:
     """The ERP role of a connection, under the current rules."""
     return connections().connector(connection).as_erp(rules())
+
+
+def psa(connection: str) -> Psa:
+    """The PSA role of a connection, under the current rules."""
+    return connections().connector(connection).as_psa(rules())
+
+
+def crm(connection: str) -> Crm:
+    """The CRM role of a connection, under the current rules."""
+    return connections().connector(connection).as_crm(rules())
 
 
 def crm_connection() -> str:

@@ -96,6 +96,7 @@ class Metrics:
         self._define_run_and_step(r)
         self._define_connector_and_store(r)
         self._define_alerts(r)
+        self._define_kpis(r)
 
     def _define_run_and_step(self, r: CollectorRegistry) -> None:
         # Recorded from the durable runtime's own spans (accord.flows.instrumentation), so
@@ -135,6 +136,19 @@ class Metrics:
             ["connection"],
             registry=r,
         )
+        self.budget_lane_calls = Gauge(
+            "accord_budget_lane_calls",
+            "Calls granted by the shared budget per connection and lane "
+            "(interactive, flow, bulk, background), cumulative.",
+            ["connection", "lane"],
+            registry=r,
+        )
+        self.budget_day_used = Gauge(
+            "accord_budget_day_used",
+            "Calls made today (UTC) against a connection's daily allowance.",
+            ["connection"],
+            registry=r,
+        )
         self.exceptions_open_by_age = Gauge(
             "accord_exceptions_open_by_age",
             "Open business exceptions by owner queue and age bucket.",
@@ -162,6 +176,73 @@ class Metrics:
             "Alert webhook deliveries, by rule, kind (firing, resolved) and outcome.",
             ["rule", "kind", "outcome"],
             registry=r,
+        )
+
+    def _define_kpis(self, r: CollectorRegistry) -> None:
+        # Business KPIs over a trailing window (accord.flows.reporting sets them when
+        # /metrics is scraped; docs/kpis.md defines each figure). NaN: nothing to measure yet.
+        self.kpi_window_days = Gauge(
+            "accord_kpi_window_days", "Days of the trailing window of the KPI gauges.", registry=r
+        )
+        self.kpi_won_to_provisioned = Gauge(
+            "accord_kpi_won_to_provisioned_seconds",
+            "Won opportunity to provisioned project (PSA and ERP), by quantile.",
+            ["quantile"],
+            registry=r,
+        )
+        self.kpi_approved_to_posted = Gauge(
+            "accord_kpi_approved_to_posted_seconds",
+            "Time or expense approved in the PSA to posted in the ERP, by quantile.",
+            ["quantile"],
+            registry=r,
+        )
+        self.kpi_approved_to_invoiced = Gauge(
+            "accord_kpi_approved_to_invoiced_seconds",
+            "Billing cycle: entry approved to the first ERP invoice naming it, by quantile.",
+            ["quantile"],
+            registry=r,
+        )
+        self.kpi_posting_error_ratio = Gauge(
+            "accord_kpi_posting_error_ratio",
+            "Entries rejected on their first posting pass, per entry recorded.",
+            registry=r,
+        )
+        self.kpi_first_time_right_ratio = Gauge(
+            "accord_kpi_first_time_right_ratio",
+            "Entries posted on their first pass, per entry recorded.",
+            registry=r,
+        )
+        self.kpi_manual_touches = Gauge(
+            "accord_kpi_manual_touches_per_100_records",
+            "People's actions on exceptions per 100 events journaled.",
+            registry=r,
+        )
+        self.kpi_exceptions_opened = Gauge(
+            "accord_kpi_exceptions_opened",
+            "Exceptions opened in the window.",
+            ["queue"],
+            registry=r,
+        )
+        self.kpi_exceptions_closed = Gauge(
+            "accord_kpi_exceptions_closed",
+            "Exceptions resolved or ignored in the window.",
+            ["queue"],
+            registry=r,
+        )
+        self.kpi_wip = Gauge(
+            "accord_kpi_wip_exposure",
+            "Approved work not yet invoiced, in the base currency, by legal entity.",
+            ["legal_entity", "currency"],
+            registry=r,
+        )
+        self.kpi_drift_found = Gauge(
+            "accord_kpi_drift_found",
+            "Disagreements first found by reconciliation in the window.",
+            ["kind"],
+            registry=r,
+        )
+        self.kpi_drift_open = Gauge(
+            "accord_kpi_drift_open", "Reconciliation drift still open.", ["kind"], registry=r
         )
 
     def render(self) -> bytes:

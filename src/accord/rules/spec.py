@@ -32,6 +32,7 @@ __all__ = [
     "PracticeSpec",
     "ProjectTemplateSpec",
     "PsaSpec",
+    "QueueSpec",
     "RecognitionMethod",
     "RegionSpec",
     "RevenuePolicySpec",
@@ -148,6 +149,17 @@ class ProjectTemplateSpec(_Spec):
     project_name: tuple[TransformRef, ...] = ()
     """Transforms applied, in order, to the opportunity name to name the project."""
 
+    def psa_template(self, system: str) -> str:
+        """The template a project of this package is provisioned from in PSA ``system``."""
+        if system == "certinia":
+            return self.certinia_project_template
+        return self.kantata_workspace_template
+
+    @property
+    def psa_templates(self) -> tuple[str, ...]:
+        """Every PSA template of this package (one per PSA)."""
+        return (self.kantata_workspace_template, self.certinia_project_template)
+
     @model_validator(mode="after")
     def _check_milestones(self) -> Self:
         if self.billing_model is BillingModel.MILESTONE and not self.milestones:
@@ -195,6 +207,13 @@ class LegalEntitySpec(_Spec):
     netsuite_subsidiary_id: Code | None = None
     bc_company: Name | None = None
     """Business Central company name or id (``None`` when the entity is on NetSuite)."""
+
+    @property
+    def erp_book(self) -> tuple[str, str]:
+        """What the entity is in its ERP and its id there: ``("subsidiary", "2")`` ..."""
+        if self.erp is ErpSystem.BUSINESS_CENTRAL:
+            return "company", self.bc_company or ""
+        return "subsidiary", self.netsuite_subsidiary_id or ""
 
     @model_validator(mode="after")
     def _check_erp_ids(self) -> Self:
@@ -247,6 +266,18 @@ class ExceptionRoutingSpec(_Spec):
     )
 
 
+class QueueSpec(_Spec):
+    """One owner queue's service level: how long an exception may wait before it escalates.
+
+    An open exception older than ``sla_hours`` is assigned to ``escalation_owner`` (once), the
+    escalation is audited, and an ``exception_escalated`` alert fires until it is closed.
+    """
+
+    sla_hours: float = Field(gt=0, le=24 * 365)
+    escalation_owner: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    """Who takes an exception over once it is past the SLA (a person or a team handle)."""
+
+
 class ObjectOwnershipSpec(_Spec):
     """Owners of one canonical object's fields (``None``: nobody owns the field)."""
 
@@ -280,6 +311,8 @@ class RulesSpec(_Spec):
     """Tax rules by tax region (the ``tax_region`` of regions and customers)."""
     revenue: dict[BillingModel, RevenuePolicySpec]
     exception_routing: ExceptionRoutingSpec = ExceptionRoutingSpec()
+    queues: dict[OwnerQueue, QueueSpec] = Field(default_factory=dict)
+    """Each owner queue's SLA and escalation owner; a queue not listed never escalates."""
     field_ownership: FieldOwnershipSpec = FieldOwnershipSpec()
 
     @model_validator(mode="after")

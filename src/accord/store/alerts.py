@@ -7,7 +7,8 @@ worker evaluating rules. When it clears, ``active_key`` goes back to NULL and on
 notification follows. A row owes a ``firing`` notification until ``fired_sent_at`` is set, and
 (once resolved, if the firing one went out) a ``resolved`` one until ``resolved_sent_at`` is.
 
-Also here: the two store reads rules make (events past their SLA, exceptions open too long).
+Also here: the store reads rules make (events past their SLA, exceptions open too long,
+exceptions escalated past their queue's SLA).
 What does not belong here: the rules and their evaluation (:mod:`accord.alerts`).
 """
 
@@ -27,12 +28,14 @@ __all__ = [
     "Alert",
     "AlertKind",
     "AlertState",
+    "EscalatedException",
     "Instance",
     "OverdueEvent",
     "active_keys",
     "aged_exceptions",
     "claim_notification",
     "count_firing",
+    "escalated_exceptions",
     "get",
     "list_",
     "list_active_alerts",
@@ -332,6 +335,36 @@ def aged_exceptions(
     return [
         AgedException(int(r.id), r.queue, r.code, r.business_key, as_utc(r.created_at))
         for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class EscalatedException:
+    """An open exception escalated past its queue's SLA, and to whom."""
+
+    id: int
+    queue: str
+    code: str
+    business_key: str
+    escalated_to: str | None
+
+
+def escalated_exceptions(conn: sa.Connection, *, limit: int) -> list[EscalatedException]:
+    """Open exceptions that were escalated, earliest escalation first."""
+    rows = conn.execute(
+        sa.select(
+            exceptions.c.id,
+            exceptions.c.queue,
+            exceptions.c.code,
+            exceptions.c.business_key,
+            exceptions.c.escalated_to,
+        )
+        .where(exceptions.c.status == "open", exceptions.c.escalated_at.is_not(None))
+        .order_by(exceptions.c.escalated_at)
+        .limit(limit)
+    ).all()
+    return [
+        EscalatedException(int(r.id), r.queue, r.code, r.business_key, r.escalated_to) for r in rows
     ]
 
 

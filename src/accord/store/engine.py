@@ -5,6 +5,9 @@ applies to the runtime's tables too. DBOS on SQLite does not enable WAL by itsel
 without it every commit rewrites a rollback journal.
 """
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +31,37 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+_PRIVATE = 0o600
+"""Owner read and write only: the database holds key hashes, payloads and the audit log."""
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (or tighten an existing one).
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions, so they
+    follow. A folder Accord creates for it is the owner's only too. An existing file is only
+    ever changed by path (``chmod``), never opened: closing a descriptor of a database file
+    drops every POSIX lock this process holds on it, SQLite's included, and that corrupts a
+    database other connections of the process are writing.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, _PRIVATE))
+    for name in (path.name, *(path.name + s for s in ("-wal", "-shm", "-journal"))):
+        side = path.with_name(name)
+        try:
+            if stat.S_IMODE(side.stat().st_mode) & ~_PRIVATE:
+                side.chmod(_PRIVATE)
+        except FileNotFoundError:
+            continue
+
+
 def create_db_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
     """Create the engine for Accord and its runtime.
 
-    For SQLite the parent folder is created, WAL is switched on, writers take the lock at
+    For SQLite the file is created (or tightened to) mode 0600 and its parent folder created,
+    WAL is switched on, writers take the lock at
     ``BEGIN`` (IMMEDIATE) so that two writers never deadlock on a lock upgrade, and a busy
     timeout rides out contention instead of failing with "database is locked".
     ``synchronous=NORMAL`` is durable across a process crash (SIGKILL) in WAL mode; only a
@@ -40,8 +70,8 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
     url = normalise_url(url)
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_file(Path(database))
         engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_timeout=60)
 
         @event.listens_for(engine, "connect")

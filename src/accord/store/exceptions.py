@@ -44,6 +44,7 @@ __all__ = [
     "comment",
     "count",
     "count_open_by_key",
+    "escalate_overdue",
     "get",
     "ignore",
     "list_",
@@ -104,6 +105,9 @@ class BusinessException:
     resolution: str | None
     occurrences: int = 1
     comments: list[dict[str, Any]] = field(default_factory=list)
+    escalated_at: datetime | None = None
+    """When it passed its queue's SLA and went to the escalation owner (None: not yet)."""
+    escalated_to: str | None = None
 
     def snapshot(self) -> dict[str, Any]:
         """The fields people act on, for audit before/after."""
@@ -113,6 +117,7 @@ class BusinessException:
             "assignee": self.assignee,
             "resolution": self.resolution,
             "comments": len(self.comments),
+            "escalated_to": self.escalated_to,
         }
 
 
@@ -153,6 +158,8 @@ def _row(r: sa.Row[*tuple[Any, ...]]) -> BusinessException:
         resolution=r.resolution,
         occurrences=int(env.get("occurrences", 1)),
         comments=list(env.get("comments", [])),
+        escalated_at=as_utc(r.escalated_at),
+        escalated_to=r.escalated_to,
     )
 
 
@@ -180,18 +187,19 @@ def open_(
     severity: str = "medium",
     amount: Money | None = None,
     dedupe_key: str,
+    now: datetime | None = None,
 ) -> BusinessException:
     """Open an exception, or update the open one with the same ``dedupe_key``.
 
     An update replaces queue, severity, code, title, detail, amount and run id, keeps the
-    comments and assignee, and counts the occurrence.
+    comments and assignee, and counts the occurrence. ``now`` is the clock, injected by tests.
 
     Raises:
         ValueError: ``queue`` or ``severity`` is not one Accord knows.
     """
     _check(queue, severity)
     key_lock(conn, f"exception:{dedupe_key}")
-    now = utc_now()
+    now = now or utc_now()
     values: dict[str, Any] = {
         "queue": queue,
         "severity": severity,
@@ -346,11 +354,16 @@ def _open_for_action(conn: sa.Connection, *, id: int, action: str) -> BusinessEx
     return current
 
 
-def _update(conn: sa.Connection, exc_id: int, **values: Any) -> BusinessException:  # noqa: ANN401
+def _update(
+    conn: sa.Connection,
+    exc_id: int,
+    now: datetime | None = None,
+    **values: Any,  # noqa: ANN401 - column values
+) -> BusinessException:
     conn.execute(
         sa.update(exceptions)
         .where(exceptions.c.id == exc_id)
-        .values(updated_at=utc_now(), **values)
+        .values(updated_at=now or utc_now(), **values)
     )
     found = get(conn, id=exc_id)
     assert found is not None
@@ -363,6 +376,7 @@ def assign(
     id: int,  # noqa: A002 - repository style
     assignee: str | None,
     actor: str,
+    now: datetime | None = None,
 ) -> BusinessException | None:
     """Assign an open exception to a person (``None`` unassigns); None when it does not exist.
 
@@ -372,7 +386,7 @@ def assign(
     current = _open_for_action(conn, id=id, action="assign")
     if current is None:
         return None
-    after = _update(conn, id, assignee=assignee)
+    after = _update(conn, id, now, assignee=assignee)
     audit.append(
         conn,
         actor=actor,
@@ -380,6 +394,7 @@ def assign(
         target=f"exception:{id}",
         before=current.snapshot(),
         after=after.snapshot(),
+        now=now,
     )
     return after
 
@@ -390,6 +405,7 @@ def comment(
     id: int,  # noqa: A002 - repository style
     text: str,
     actor: str,
+    now: datetime | None = None,
 ) -> BusinessException | None:
     """Add a comment (to an open or closed exception); None when it does not exist."""
     if not text.strip():
@@ -404,9 +420,10 @@ def comment(
         return None
     before = _row(row)
     env = _envelope(row)
-    entry = {"at": utc_now().isoformat(), "actor": actor, "text": text}
+    now = now or utc_now()
+    entry = {"at": now.isoformat(), "actor": actor, "text": text}
     env["comments"] = [*env.get("comments", []), entry]
-    after = _update(conn, id, detail=_dump(env))
+    after = _update(conn, id, now, detail=_dump(env))
     audit.append(
         conn,
         actor=actor,
@@ -414,6 +431,7 @@ def comment(
         target=f"exception:{id}",
         before=before.snapshot(),
         after={**after.snapshot(), "comment": text},
+        now=now,
     )
     return after
 
@@ -426,14 +444,15 @@ def _close(
     resolution: str,
     actor: str,
     action: str,
+    now: datetime | None,
 ) -> BusinessException | None:
     if not resolution.strip():
         raise ValueError(f"{action} needs a non-empty reason")
     current = _open_for_action(conn, id=id, action=action.removeprefix("exception."))
     if current is None:
         return None
-    now = utc_now()
-    after = _update(conn, id, status=status.value, resolution=resolution, resolved_at=now)
+    now = now or utc_now()
+    after = _update(conn, id, now, status=status.value, resolution=resolution, resolved_at=now)
     audit.append(
         conn,
         actor=actor,
@@ -441,6 +460,7 @@ def _close(
         target=f"exception:{id}",
         before=current.snapshot(),
         after=after.snapshot(),
+        now=now,
     )
     return after
 
@@ -451,6 +471,7 @@ def resolve(
     id: int,  # noqa: A002 - repository style
     resolution: str,
     actor: str,
+    now: datetime | None = None,
 ) -> BusinessException | None:
     """Resolve an open exception; None when it does not exist.
 
@@ -465,6 +486,7 @@ def resolve(
         resolution=resolution,
         actor=actor,
         action="exception.resolve",
+        now=now,
     )
 
 
@@ -474,6 +496,7 @@ def ignore(
     id: int,  # noqa: A002 - repository style
     reason: str,
     actor: str,
+    now: datetime | None = None,
 ) -> BusinessException | None:
     """Ignore an open exception with a reason; None when it does not exist.
 
@@ -488,11 +511,16 @@ def ignore(
         resolution=reason,
         actor=actor,
         action="exception.ignore",
+        now=now,
     )
 
 
-def auto_resolve(conn: sa.Connection, *, dedupe_key: str, resolution: str) -> int:
+def auto_resolve(
+    conn: sa.Connection, *, dedupe_key: str, resolution: str, now: datetime | None = None
+) -> int:
     """Resolve the open exception(s) with this dedupe key, made moot by a later success.
+
+    ``now`` is the clock, injected by tests.
 
     Returns:
         How many were resolved (0 when none was open; calling it is always safe).
@@ -503,14 +531,16 @@ def auto_resolve(conn: sa.Connection, *, dedupe_key: str, resolution: str) -> in
             exceptions.c.dedupe_key == dedupe_key, exceptions.c.status == ExceptionStatus.OPEN
         )
     ).all()
+    now = now or utc_now()
     for r in rows:
         before = _row(r)
         after = _update(
             conn,
             int(r.id),
+            now,
             status=ExceptionStatus.RESOLVED.value,
             resolution=resolution,
-            resolved_at=utc_now(),
+            resolved_at=now,
         )
         audit.append(
             conn,
@@ -519,6 +549,7 @@ def auto_resolve(conn: sa.Connection, *, dedupe_key: str, resolution: str) -> in
             target=f"exception:{r.id}",
             before=before.snapshot(),
             after=after.snapshot(),
+            now=now,
         )
     return len(rows)
 
@@ -718,3 +749,52 @@ def aging(
             total = entry.at_risk.get(r.currency, Decimal(0)) + Decimal(str(r.amount))
             entry.at_risk[r.currency] = total
     return out
+
+
+def escalate_overdue(
+    conn: sa.Connection, *, queue: str, owner: str, older_than: timedelta, now: datetime
+) -> list[BusinessException]:
+    """Escalate the open exceptions of ``queue`` older than ``older_than`` (once each).
+
+    Each is assigned to ``owner`` and stamped ``escalated_at``; the escalation is audited
+    (``exception.escalate``, actor ``accord``) in the caller's transaction. Call it in a
+    transaction that holds the write lock (SQLite) so that two workers do not both escalate.
+
+    Returns:
+        The exceptions escalated now (none twice).
+    """
+    rows = conn.execute(
+        sa.select(exceptions.c.id)
+        .where(
+            exceptions.c.queue == queue,
+            exceptions.c.status == ExceptionStatus.OPEN,
+            exceptions.c.escalated_at.is_(None),
+            exceptions.c.created_at < now - older_than,
+        )
+        .order_by(exceptions.c.id)
+        .limit(500)
+    ).all()
+    done: list[BusinessException] = []
+    for (exc_id,) in rows:
+        # The guard makes a second worker's concurrent pass a no-op (PostgreSQL, no lock).
+        claimed = conn.execute(
+            sa.update(exceptions)
+            .where(exceptions.c.id == exc_id, exceptions.c.escalated_at.is_(None))
+            .values(escalated_at=now, escalated_to=owner)
+        )
+        if not claimed.rowcount:
+            continue
+        before = get(conn, id=int(exc_id))
+        assert before is not None
+        after = _update(conn, int(exc_id), assignee=owner)
+        hours = older_than.total_seconds() / 3600
+        audit.append(
+            conn,
+            actor=SYSTEM_ACTOR,
+            action="exception.escalate",
+            target=f"exception:{exc_id}",
+            before={**before.snapshot(), "assignee": before.assignee, "escalated_to": None},
+            after={**after.snapshot(), "sla_hours": round(hours, 3)},
+        )
+        done.append(after)
+    return done

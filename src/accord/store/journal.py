@@ -108,11 +108,16 @@ def find_existing(
     return {(r.source, r.ce_id): _entry(r) for r in rows if (r.source, r.ce_id) in wanted}
 
 
-def insert_many(conn: sa.Connection, events: Sequence[NewEvent]) -> list[JournalEntry]:
-    """Append events (none may already exist) and return them with their sequence numbers."""
+def insert_many(
+    conn: sa.Connection, events: Sequence[NewEvent], *, now: datetime | None = None
+) -> list[JournalEntry]:
+    """Append events (none may already exist) and return them with their sequence numbers.
+
+    ``now`` (their ``received_at``) is the clock, injected by tests.
+    """
     if not events:
         return []
-    now = utc_now()
+    now = now or utc_now()
     rows = [
         {
             "event_id": next_id(),

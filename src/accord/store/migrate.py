@@ -12,7 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-__all__ = ["current_revision", "head_revision", "migrate"]
+__all__ = ["current_revision", "head_revision", "known_revisions", "migrate"]
 
 _VERSION_TABLE = "accord_alembic_version"
 _LOCK_ID = 0x4143434F5244  # "ACCORD"
@@ -31,6 +31,11 @@ def head_revision() -> str:
         msg = "no migrations found"
         raise RuntimeError(msg)
     return head
+
+
+def known_revisions() -> frozenset[str]:
+    """Every revision this version of Accord ships (a database at another is newer)."""
+    return frozenset(s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions())
 
 
 def current_revision(engine: sa.Engine) -> str | None:

@@ -3,11 +3,11 @@
 One read model behind the console's overview page. Every query is bounded: the journal through
 its ``(type, received_at)`` index (one range per known event type), runs through DBOS's
 ``created_at`` and ``completed_at`` indexes (:mod:`accord.store.runs`), latency from at most
-``latency_sample`` of the latest completed runs and posting status from the latest
-``posting_sample`` lineage links, so a busy day never makes the page slow.
+``latency_sample`` of the latest completed runs, so a busy day never makes the page slow.
+Posting status is the posting ledger's: every approved time entry and expense, by what became
+of it in the ERP (one grouped query, :func:`accord.store.postings.count_by_status`).
 """
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from accord.domain import EVENT_TYPES
-from accord.store import runs
-from accord.store.tables import budget_state, exceptions, journal, lineage
+from accord.store import postings, runs
+from accord.store.tables import budget_state, exceptions, journal
 from accord.store.util import as_utc, utc_now
 
 __all__ = ["Overview", "overview"]
@@ -31,7 +31,8 @@ class Overview:
     runs_per_minute: dict[str, list[int]]
     runs_by_status: dict[str, int]
     latency: dict[str, tuple[float, float, int]]
-    posting_status: dict[str, int]
+    posting_status: dict[str, dict[str, int]]
+    """Entries of the posting ledger per status (``posted``, ``held``, ``rejected``), per kind."""
     queue_depth: dict[str, int]
     throttled: dict[str, int]
     open_exceptions: int
@@ -76,26 +77,12 @@ def _events_per_minute(
     return events
 
 
-def _posting_status(conn: sa.Connection, sample: int) -> dict[str, int]:
-    top = conn.execute(sa.select(sa.func.max(lineage.c.id))).scalar_one_or_none() or 0
-    posting: Counter[str] = Counter()
-    q = (
-        sa.select(lineage.c.status, sa.func.count().label("n"))
-        .where(lineage.c.id > top - sample)
-        .group_by(lineage.c.status)
-    )
-    for r in conn.execute(q):
-        posting[r.status or "unknown"] += int(r.n)
-    return dict(posting)
-
-
 def overview(
     conn: sa.Connection,
     *,
     window_minutes: int = 60,
     now: datetime | None = None,
     latency_sample: int = 20_000,
-    posting_sample: int = 50_000,
 ) -> Overview:
     """The overview's series and counts over the last ``window_minutes`` (module docstring)."""
     now = (now or utc_now()).replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -126,7 +113,7 @@ def overview(
         runs_per_minute=runs.finished_per_minute(conn, since=since, minutes=window_minutes),
         runs_by_status=runs.started_by_status(conn, since=since),
         latency=latency,
-        posting_status=_posting_status(conn, posting_sample),
+        posting_status=postings.count_by_status(conn),
         queue_depth={q or "(no queue)": n for q, n in depth.items()},
         throttled=throttled,
         open_exceptions=int(open_count),

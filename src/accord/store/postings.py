@@ -5,7 +5,9 @@ and event it came with, the run that last touched it, where it went (ERP, connec
 id, external id) and its status: ``posted``, ``rejected`` (an exception says why) or ``held``
 (waiting for its accounting period to reopen). A retry reads it to re-post only what is not
 ``posted``; the hold release reads the ``held`` rows. Rows are written in bulk, one
-transaction per submission, by :func:`record_many`.
+transaction per submission, by :func:`record_many`, which also keeps the outcome of the
+entry's first pass (``first_status``) and when it first became ``posted`` (``posted_at``):
+the business KPIs read them (:mod:`accord.store.kpis`).
 
 What does not belong here: deciding a status (``accord.flows.time_to_bill``).
 """
@@ -25,8 +27,11 @@ from accord.store.util import as_utc, utc_now
 __all__ = [
     "HELD",
     "POSTED",
+    "QUEUED",
     "REJECTED",
     "Posting",
+    "count_by_status",
+    "count_queued",
     "get_many",
     "list_",
     "list_held",
@@ -40,6 +45,8 @@ REJECTED: Final = "rejected"
 """Validation or the ERP refused it; an exception names the cause."""
 HELD: Final = "held"
 """Dated in a closed period under the ``hold`` policy: posted when the period reopens."""
+QUEUED: Final = "queued"
+"""Handed to the ERP connection's dispatcher (in the outbox); its outcome is not known yet."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,10 @@ class Posting:
     entry_json: str | None = None
     detail: dict[str, Any] | None = None
     updated_at: datetime | None = None
+    first_status: str | None = None
+    """Read back only: the outcome of the entry's first pass (set by :func:`record_many`)."""
+    posted_at: datetime | None = None
+    """Read back only: when the entry first became ``posted`` (set by :func:`record_many`)."""
 
 
 def _values(p: Posting, now: datetime) -> dict[str, Any]:
@@ -115,35 +126,50 @@ def _row(r: sa.Row[Any]) -> Posting:
         entry_json=r.entry_json,
         detail=json.loads(r.detail) if r.detail else None,
         updated_at=as_utc(r.updated_at),
+        first_status=r.first_status,
+        posted_at=as_utc(r.posted_at),
     )
 
 
-def record_many(conn: sa.Connection, rows: Sequence[Posting]) -> int:
+def record_many(
+    conn: sa.Connection, rows: Sequence[Posting], *, now: datetime | None = None
+) -> int:
     """Insert or replace the rows (keyed by kind and entry id) in the caller's transaction.
 
     A ``posted`` row is never downgraded: a late writer that saw an older state (a hold release
-    racing a retry) cannot turn a posted entry back into a held or rejected one.
+    racing a retry) cannot turn a posted entry back into a held or rejected one. A new row's
+    status is its ``first_status`` for good; ``posted_at`` is set when a row first becomes
+    ``posted`` and never moves after (``now``: the clock, injected by tests).
 
     Returns:
         How many rows were written.
     """
     if not rows:
         return 0
-    now = utc_now()
+    now = now or utc_now()
     existing = get_many(conn, kind=rows[0].kind, entry_ids=[r.entry_id for r in rows])
     inserts: list[dict[str, Any]] = []
     written = 0
     for row in rows:
         found = existing.get(row.entry_id)
+        first_posted = {"posted_at": now} if row.status == POSTED else {}
         if found is None:
-            inserts.append({**_values(row, now), "created_at": now})
+            inserts.append(
+                {
+                    **_values(row, now),
+                    "created_at": now,
+                    "first_status": row.status,
+                    "posted_at": None,
+                    **first_posted,
+                }
+            )
             continue
         if found.status == POSTED and row.status != POSTED:
             continue
         conn.execute(
             sa.update(postings)
             .where(postings.c.kind == row.kind, postings.c.entry_id == row.entry_id)
-            .values(**_values(row, now))
+            .values(**_values(row, now), **({} if found.status == POSTED else first_posted))
         )
         written += 1
     if inserts:
@@ -184,6 +210,25 @@ def list_(
     return [_row(r) for r in conn.execute(q)]
 
 
+def count_queued(conn: sa.Connection, *, kind: str, entry_ids: Iterable[str]) -> int:
+    """How many of these entries are still ``queued``."""
+    ids = list(dict.fromkeys(entry_ids))
+    total = 0
+    for start in range(0, len(ids), 500):
+        total += int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(postings)
+                .where(
+                    postings.c.kind == kind,
+                    postings.c.entry_id.in_(ids[start : start + 500]),
+                    postings.c.status == QUEUED,
+                )
+            ).scalar_one()
+        )
+    return total
+
+
 def list_held(conn: sa.Connection, *, limit: int = 5000) -> list[Posting]:
     """Held rows, oldest first (the hold release's work list)."""
     return list_(conn, status=HELD, limit=limit)
@@ -205,4 +250,15 @@ def totals_by_project(conn: sa.Connection, *, status: str = POSTED) -> dict[str,
         if r.currency and r.amount is not None:
             amounts: dict[str, Decimal] = entry["amount"]
             amounts[r.currency] = amounts.get(r.currency, Decimal(0)) + Decimal(str(r.amount))
+    return out
+
+
+def count_by_status(conn: sa.Connection) -> dict[str, dict[str, int]]:
+    """Entries in the ledger per kind (``time``, ``expense``) and status, in one grouped query."""
+    q = sa.select(postings.c.kind, postings.c.status, sa.func.count().label("n")).group_by(
+        postings.c.kind, postings.c.status
+    )
+    out: dict[str, dict[str, int]] = {}
+    for r in conn.execute(q):
+        out.setdefault(r.status, {})[r.kind] = int(r.n)
     return out

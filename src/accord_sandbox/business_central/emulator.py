@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from typing_extensions import override
 
+from accord_sandbox.business_central.auth import EntraApp, EntraDirectory
 from accord_sandbox.business_central.entities import (
     BLANK_DATE,
     ENTITY_SETS,
@@ -28,7 +29,13 @@ from accord_sandbox.business_central.entities import (
 )
 from accord_sandbox.business_central.errors import BCError
 from accord_sandbox.business_central.webhooks import WebhookHub, iso
-from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, utc_now
+from accord_sandbox.common import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    Emulator,
+    FaultSpec,
+    utc_now,
+)
 from accord_sandbox.firm import Firm
 
 __all__ = ["DEFAULT_PAGE_SIZE", "BusinessCentralEmulator"]
@@ -37,6 +44,10 @@ Record = dict[str, Any]
 
 DEFAULT_PAGE_SIZE = 20_000
 """BC's maximum entities per page (reference 5.2)."""
+RATE_PER_5_MINUTES = 6_000
+"""Requests per principal in any 5-minute window (reference 5.3)."""
+CONCURRENT_REQUESTS = 100
+"""Concurrent requests (reference 5.3)."""
 
 _NAMESPACE = uuid.UUID("6f1f1c1e-5b1a-4c8e-9a43-bc0000000000")
 
@@ -91,7 +102,8 @@ class BusinessCentralEmulator(Emulator):
 
     Args:
         client_id: The Entra application (client) id accepted by the token endpoint.
-        client_secret: Its secret.
+        client_secret: Its secret (certificates are added with
+            ``emulator.entra.app.upload_certificate``).
         seed: Seed of the emulator's random generator (ids of created records, faults).
         base_url: Where clients reach the emulator; used in ``@odata.context``,
             ``@odata.nextLink`` and ``Location``.
@@ -100,6 +112,8 @@ class BusinessCentralEmulator(Emulator):
         page_size: Entities per page before ``@odata.nextLink`` (BC: 20,000).
         clock: Source of ``lastModifiedDateTime`` and webhook timestamps (UTC-aware).
         webhook_transport: httpx transport for handshakes and notifications (tests).
+        limits: enforce BC's rate and concurrency limits (default); False only where a test
+            says why.
     """
 
     name = "business_central"
@@ -116,6 +130,7 @@ class BusinessCentralEmulator(Emulator):
         page_size: int = DEFAULT_PAGE_SIZE,
         clock: Callable[[], datetime] | None = None,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
+        limits: bool = True,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be positive")
@@ -130,8 +145,19 @@ class BusinessCentralEmulator(Emulator):
         self.index = _Index()
         self._write_lock = threading.RLock()
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
+        self.entra = EntraDirectory(
+            tenant=tenant,
+            app=EntraApp(client_id, client_secret),
+            signing_key=EntraDirectory.key_for(tenant, seed),
+            token_url=lambda: f"{self.base_url}/{self.tenant}/oauth2/v2.0/token",
+        )
+        """Entra ID: the token endpoint, the app registration, and BC's check of tokens."""
         self.webhooks = WebhookHub(self.store, clock=self.clock, transport=webhook_transport)
 
     # ----------------------------------------------------------------- Emulator hooks
@@ -152,6 +178,20 @@ class BusinessCentralEmulator(Emulator):
         headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
         body = {"error": {"code": code, "message": f"{message}  CorrelationId:  {uuid.uuid4()}."}}
         return JSONResponse(body, status_code=status, headers=headers)
+
+    @override
+    def vendor_limits(self) -> list[FaultSpec]:
+        """6,000 requests per 5-minute sliding window and 100 concurrent requests.
+
+        Reference 5.3 (learn.microsoft.com, dynamics-rate-limits). One principal uses the
+        sandbox, so the limit holds for the whole API; the token endpoint (Entra ID, another
+        host in production) is outside it.
+        """
+        api = "/v2.0/*/api/*"
+        return [
+            FaultSpec(path=api, limit_per_window=RATE_PER_5_MINUTES, window_s=300.0),
+            FaultSpec(path=api, concurrency=CONCURRENT_REQUESTS),
+        ]
 
     @override
     def throttle_response(self, *, retry_after: float) -> Response:
@@ -194,10 +234,12 @@ class BusinessCentralEmulator(Emulator):
             # Ids come from the seeded generator: without its state a restored emulator
             # would hand out the ids of records it already holds.
             "rng": _rng_state(self.rng.getstate()),
+            "entra": self.entra.dump(),
         }
 
     @override
     def load_extra(self, data: dict[str, Any]) -> None:
+        self.entra.load(data.get("entra", {}))
         self.counters = {k: int(v) for k, v in data.get("counters", {}).items()}
         self.rowversion = int(data.get("rowversion", 0))
         self.company_codes = dict(data.get("company_codes", {}))
@@ -337,6 +379,7 @@ class BusinessCentralEmulator(Emulator):
         route = request.scope.get("route")
         endpoint = f"{request.method} {getattr(route, 'path', request.url.path)}"
         self.stats.duplicates[endpoint] += 1
+        self.stats.duplicates_by_identity["number"] += 1
         self.store.duplicate_count += 1
 
     def count_posted_duplicate(self) -> None:

@@ -544,6 +544,26 @@ COMPANIES = EntitySet(
     indexed=(),
 )
 
+# Standard v2.0 `items` (learn.microsoft.com, api-reference/v2.0/resources/dynamics_item); the
+# sandbox serves it read-only, seeded, so sales invoice lines can name a real item.
+ITEMS = EntitySet(
+    name="items",
+    type_name="item",
+    props=(
+        _ID,
+        Prop("number"),
+        Prop("displayName"),
+        Prop("type", choices=("Inventory", "Service", "Non-Inventory"), default="Service"),
+        Prop("blocked", "boolean"),
+        Prop("baseUnitOfMeasureCode", default="HOUR"),
+        Prop("unitPrice", "decimal"),
+        Prop("unitCost", "decimal"),
+        _MODIFIED,
+    ),
+    writable=False,
+    unique="number",
+)
+
 ENTITY_SETS: dict[str, EntitySet] = {
     s.name: s
     for s in (
@@ -562,6 +582,7 @@ ENTITY_SETS: dict[str, EntitySet] = {
         CURRENCIES,
         EMPLOYEES,
         RESOURCES,
+        ITEMS,
         TIME_REGISTRATION_ENTRIES,
         PROJECT_LEDGER_ENTRIES,
     )

@@ -22,13 +22,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord_sandbox.business_central import rules
-from accord_sandbox.business_central.auth import (
-    BC_SCOPE,
-    TOKEN_LIFETIME_S,
-    entra_error,
-    issue_token,
-    verify_token,
-)
 from accord_sandbox.business_central.entities import (
     COMPANIES,
     ENTITY_SETS,
@@ -96,21 +89,11 @@ class _Routes:
         return endpoint
 
     def guard(self, request: Request) -> None:
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        valid = scheme.lower() == "bearer" and verify_token(
-            token.strip(),
-            client_id=self.emu.client_id,
-            secret=self.emu.client_secret,
-            tenant=self.emu.tenant,
-        )
-        if not valid:
-            # 401 code from reference 5.2 ([inferred] there); message [inferred].
-            raise BCError(
-                401,
-                "Authentication_InvalidCredentials",
-                "The server has rejected the client credentials.",
-            )
+        # The token's audience and roles are checked as the auth module's docstring cites.
+        refusal = self.emu.entra.api_refusal(request.headers.get("authorization"))
+        if refusal is not None:
+            # 401 code from reference 5.2 ([inferred] there).
+            raise BCError(401, "Authentication_InvalidCredentials", refusal)
         params = request.path_params
         if (
             params.get("tenant") != self.emu.tenant
@@ -252,64 +235,11 @@ class _Routes:
         return self.emu.error_response(status, code, text)
 
     # ----------------------------------------------------------------- auth
-    async def token(self, request: Request) -> Response:  # noqa: PLR0911 - one per refusal
-        """Entra ID client credentials (reference 5.1); error bodies are [inferred]."""
-        tenant = request.path_params["tenant"]
+    async def token(self, request: Request) -> Response:
+        """Entra ID client credentials (reference 5.1), with a secret or a certificate."""
         form = await request.form()
         fields = {k: str(v) for k, v in form.items()}
-        if tenant != self.emu.tenant:
-            return entra_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
-        for name in ("grant_type", "client_id", "scope"):
-            if not fields.get(name):
-                return entra_error(
-                    400,
-                    "invalid_request",
-                    900144,
-                    f"The request body must contain the following parameter: '{name}'.",
-                )
-        if fields["grant_type"] != "client_credentials":
-            return entra_error(
-                400,
-                "unsupported_grant_type",
-                70003,
-                f"The app requested an unsupported grant type '{fields['grant_type']}'.",
-            )
-        if fields["client_id"] != self.emu.client_id:
-            return entra_error(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{fields['client_id']}' was not found in the "
-                f"directory '{tenant}'.",
-            )
-        if fields.get("client_secret") != self.emu.client_secret:
-            return entra_error(
-                401,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided. Ensure the secret being sent in the request is "
-                f"the client secret value, not the client secret ID, for a secret added to app "
-                f"'{self.emu.client_id}'.",
-            )
-        if fields["scope"] != BC_SCOPE:
-            return entra_error(
-                400,
-                "invalid_scope",
-                1002012,
-                f"The provided value for scope {fields['scope']} is not valid. Client credential "
-                "flows must have a scope value with /.default suffixed to the resource identifier.",
-            )
-        token = issue_token(
-            client_id=self.emu.client_id, secret=self.emu.client_secret, tenant=self.emu.tenant
-        )
-        return JSONResponse(
-            {
-                "token_type": "Bearer",
-                "expires_in": TOKEN_LIFETIME_S,
-                "ext_expires_in": TOKEN_LIFETIME_S,
-                "access_token": token,
-            }
-        )
+        return self.emu.entra.token(request.path_params["tenant"], fields)
 
     # ----------------------------------------------------------------- companies
     async def list_companies(self, request: Request) -> Response:
@@ -681,8 +611,9 @@ def _public(rec: Record) -> Record:
     return {k: v for k, v in rec.items() if not k.startswith("_")}
 
 
-def _scoped(cid: str, key: str | None) -> str | None:
-    return None if key is None else f"{cid}|{key}"
+def _scoped(cid: str, keys: list[str] | None) -> list[str]:
+    # "kind:value" stays "kind:company|value", so the duplicate's kind is still readable.
+    return [f"{k.partition(':')[0]}:{cid}|{k.partition(':')[2]}" for k in keys or ()]
 
 
 def _int_option(text: str | None, name: str) -> int | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord_sandbox.business_central.entities import BLANK_DATE, BLANK_GUID, ENTITY_SETS
 from accord_sandbox.business_central.errors import BCError
+from accord_sandbox.common import business_key
 
 if TYPE_CHECKING:
     from accord_sandbox.business_central.emulator import BusinessCentralEmulator
@@ -61,20 +62,46 @@ def _blank(value: Any) -> bool:  # noqa: ANN401 - JSON value
     return value in (None, "", BLANK_GUID, BLANK_DATE)
 
 
-def natural_key(set_name: str, record: Record, body: Record) -> str | None:
-    """What makes two creates "the same record" for duplicate counting (see common.py)."""
+_BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
+    "customers": ("displayName",),
+    "projects": ("customerNumber", "displayName"),
+    # A header's amount is not known when it is created (lines come with it or after it), so
+    # an invoice is the same business fact by customer and the client's document number.
+    "salesInvoices": ("customerNumber", "externalDocumentNumber"),
+    "customerPayments": ("customerNumber", "postingDate", "amount", "externalDocumentNumber"),
+    "projectPlanningLines": ("projectNumber", "planningDate", "description", "lineAmount"),
+}
+"""Fields that make two records of a set one business fact whatever their numbers (issue 21).
+
+Journal lines keep their own key below (the lead's issue 22 owns them)."""
+
+
+def natural_key(set_name: str, record: Record, body: Record) -> list[str] | None:
+    """What makes two creates "the same record" for duplicate counting (see common.py).
+
+    The client's own key (number, external document number) and the business identity of
+    :data:`_BUSINESS_IDENTITY`; company scoping is added by the caller.
+    """
+    keys: list[str] = []
+    identity = _BUSINESS_IDENTITY.get(set_name)
+    if identity is not None:
+        key = business_key(*(None if _blank(record.get(p)) else record.get(p) for p in identity))
+        if key is not None:
+            keys.append(key)
     if set_name in ("salesInvoices", "customerPayments") and record.get("externalDocumentNumber"):
-        return f"ext:{record['externalDocumentNumber']}"
-    if set_name in ("customers", "projects", "employees", "resources") and body.get("number"):
-        return f"no:{body['number']}"
-    if set_name == "projectPlanningLines" and record.get("documentNumber"):
-        return f"doc:{record['documentNumber']}"
+        keys.insert(0, f"ext:{record['externalDocumentNumber']}")
+    elif set_name in ("customers", "projects", "employees", "resources") and body.get("number"):
+        keys.insert(0, f"no:{body['number']}")
+    elif set_name == "projectPlanningLines" and record.get("documentNumber"):
+        keys.insert(0, f"doc:{record['documentNumber']}")
+    if keys:
+        return keys
     if set_name == "journalLines":
         if body.get("documentNumber"):
-            return f"doc:{body['documentNumber']}"
+            return [f"doc:{body['documentNumber']}"]
         if record.get("projectNumber"):
             parts = ("projectNumber", "postingDate", "quantity", "resourceNumber")
-            return "job:" + "|".join(str(record.get(p)) for p in parts)
+            return ["job:" + "|".join(str(record.get(p)) for p in parts)]
     return None
 
 
@@ -223,11 +250,36 @@ def _prepare_invoice_line(
         rec["sequence"] = max((int(ln["sequence"]) for ln in lines), default=0) + 10000
     if rec.get("lineType") == "Resource" and rec.get("lineObjectNumber"):
         _require(emu, cid, "resources", rec["lineObjectNumber"], "No.")
+    if rec.get("lineType") == "Item":
+        _check_item(emu, cid, rec)
     gross = _dec(rec.get("quantity")) * _dec(rec.get("unitPrice"))
     net = gross * (1 - _dec(rec.get("discountPercent")) / 100)
     rec["amountExcludingTax"] = rec["netAmount"] = rec["amountIncludingTax"] = _money(net)
     rec["totalTaxAmount"] = 0
     return []
+
+
+def _check_item(emu: "BusinessCentralEmulator", cid: str, rec: Record) -> None:
+    """An Item line names an existing, unblocked item (by ``itemId`` or ``lineObjectNumber``).
+
+    BC validates the line's No. against the Item table when it is set (the standard
+    table-relation check); a blocked item cannot be sold. Texts [inferred].
+    """
+    item: Record | None = None
+    if not _blank(rec.get("itemId")):
+        item = emu.store.get("items", str(rec["itemId"]).lower())
+        if item is None or item.get("_companyId") != cid:
+            raise _invalid(
+                f"The field No. contains a value ({rec['itemId']}) that cannot be found in the "
+                f"related table ({S['items'].type_name})."
+            )
+    elif rec.get("lineObjectNumber"):
+        item = _require(emu, cid, "items", rec["lineObjectNumber"], "No.")
+    if item is None:
+        return
+    if item.get("blocked"):
+        raise _invalid(f"Item {item['number']} is blocked.")
+    rec["itemId"], rec["lineObjectNumber"] = item["id"], item["number"]
 
 
 def recompute_invoice(emu: "BusinessCentralEmulator", cid: str, invoice_id: str) -> Touched:
@@ -381,6 +433,18 @@ def post_invoice(emu: "BusinessCentralEmulator", cid: str, invoice: Record) -> T
     ]
     if not lines:
         raise _invalid("There is nothing to post.")
+    for line in sorted(lines, key=lambda ln: int(ln.get("sequence") or 0)):
+        # Sales-Post tests "No." on every line that is not a comment and has a quantity
+        # [inferred text, BC's TestField wording]: an Item line without an item cannot post.
+        numbered = line.get("lineObjectNumber") or not _blank(line.get("itemId"))
+        if line.get("lineType") != "Comment" and _dec(line.get("quantity")) != 0 and not numbered:
+            raise BCError(
+                400,
+                "Application_TestFieldException",
+                f"No. must have a value in Sales Line: Document Type=Invoice, Document "
+                f"No.={invoice['number']}, Line No.={line.get('sequence')}. It cannot be "
+                "zero or empty.",
+            )
     if emu.period_closed(cid, invoice["postingDate"]):
         raise _invalid(CLOSED_PERIOD_MESSAGE)
     customer = emu.store.get("customers", invoice["customerId"])

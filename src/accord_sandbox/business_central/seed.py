@@ -15,7 +15,11 @@ from accord_sandbox.firm import Firm
 if TYPE_CHECKING:
     from accord_sandbox.business_central.emulator import BusinessCentralEmulator
 
-__all__ = ["load_firm"]
+__all__ = ["SERVICE_ITEMS", "load_firm"]
+
+SERVICE_ITEMS = {"SERVICES": "Professional services"}
+"""[inferred] Each company's service items (number -> name); the sandbox's accord.yaml bills
+milestones through ``SERVICES`` (``milestones.bc_line_object``)."""
 
 _MONTHS = (
     "January",
@@ -148,6 +152,17 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
                 symbol=_SYMBOLS.get(code, code),
                 amountDecimalPlaces="2:2",
                 amountRoundingPrecision=0.01,
+            )
+        for number, name in SERVICE_ITEMS.items():
+            _put(
+                emu,
+                sets["items"],
+                cid,
+                id=emu.stable_id(cid, "item", number),
+                number=number,
+                displayName=name,
+                type="Service",
+                baseUnitOfMeasureCode="HOUR",
             )
         # [inferred] batch names: BC's CRONUS demo uses GENERAL/DEFAULT and CASHRCPT; the
         # PROJECTS batch is where the sandbox expects project time/expense lines.

@@ -25,7 +25,14 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from typing_extensions import override
 
-from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, utc_now
+from accord_sandbox.common import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    Emulator,
+    FaultSpec,
+    business_key,
+    utc_now,
+)
 from accord_sandbox.firm import Firm
 from accord_sandbox.kantata.auth import OAuthError, TokenIssuer
 from accord_sandbox.kantata.events import EventLog, event_types
@@ -51,6 +58,8 @@ __all__ = ["API_PREFIX", "MAX_BULK", "KantataEmulator"]
 Record = dict[str, Any]
 Handler = Callable[[Request], Awaitable[Response]]
 
+RATE_PER_MINUTE = 1200
+"""[inferred] Kantata's default request limit in the sandbox (see ``vendor_limits``)."""
 API_PREFIX = "/api/v1"
 """Every Kantata resource lives under this prefix (each path also answers with ``.json``)."""
 MAX_BULK = 100
@@ -58,6 +67,14 @@ MAX_BULK = 100
 
 _ADMIN_EMAIL = "integration@sandbox.invalid"
 _REF_KEYS = ("service_name", "service_model", "service_model_ref")
+_BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
+    "time_entries": ("user_id", "workspace_id", "date_performed", "time_in_minutes", "notes"),
+    "expenses": ("user_id", "workspace_id", "date", "category", "amount_in_cents", "notes"),
+    "workspaces": ("primary_counterpart_id", "title"),
+    "stories": ("workspace_id", "story_type", "title"),
+    "invoices": ("workspace_ids", "time_entry_ids", "expense_ids", "fixed_fee_item_ids"),
+}
+"""Fields that make two records one business fact, by resource (issue 21, deliver 6)."""
 _APPROVE_INCLUDES = "time_entries,user,workspace,external_references"
 """What the documented approve operation includes in its answer."""
 _SUBMISSIONS = {
@@ -75,7 +92,8 @@ class KantataEmulator(Emulator):
     """Kantata OX on its own port (default ``http://127.0.0.1:8802``).
 
     Attributes:
-        auth: issues and checks OAuth2 bearer tokens for ``client_id``/``client_secret``.
+        auth: the registered application's OAuth 2.0 (authorization code grant; see
+            :mod:`accord_sandbox.kantata.auth`).
         events: the ``/subscribed_events`` log; set ``events.duplicate_rate`` to 0 for a feed
             without re-deliveries, or to 1 to test de-duplication.
         clock: the time source for timestamps (inject a fixed clock in tests).
@@ -91,6 +109,7 @@ class KantataEmulator(Emulator):
         client_secret: str = DEFAULT_CLIENT_SECRET,
         seed: int = 7,
         base_url: str = "http://127.0.0.1:8802",
+        limits: bool = True,
     ) -> None:
         self.auth = TokenIssuer(client_id, client_secret, seed)
         self.clock: Callable[[], datetime] = utc_now
@@ -98,12 +117,26 @@ class KantataEmulator(Emulator):
         self.admin_user_id = ""
         self._firm: Firm | None = None
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
         self.events = EventLog(self.rng)
         self.reset_state()
 
     # ----------------------------------------------------------------- Emulator hooks
+    @override
+    def vendor_limits(self) -> list[FaultSpec]:
+        """[inferred] 1,200 requests per minute per account, in a sliding window.
+
+        Kantata publishes no number; reference 3.3 says to emulate 429 with ``Retry-After``.
+        The rate is above what one connection's default budget sends, so only a client that
+        ignores its budget meets it.
+        """
+        return [FaultSpec(path=f"{API_PREFIX}/*", limit_per_window=RATE_PER_MINUTE, window_s=60.0)]
+
     @override
     def error_response(
         self, status: int, code: str, message: str, *, retry_after: float | None = None
@@ -155,6 +188,8 @@ class KantataEmulator(Emulator):
             },
         )
         self.admin_user_id = admin["id"]
+        # The sandbox admin registered the application: its page shows the admin's token.
+        self.auth.register_owner(self.admin_user_id)
         if self._firm is not None:
             self._load_firm(self._firm)
 
@@ -326,6 +361,8 @@ class KantataEmulator(Emulator):
         app.add_exception_handler(RequestValidationError, self._validation_error)  # type: ignore[arg-type]
         app.add_api_route("/oauth/authorize", self._authorize, methods=["GET"])
         app.add_api_route("/oauth/token", self._token, methods=["POST"])
+        app.add_api_route("/__sandbox/oauth/application", self._application, methods=["GET"])
+        app.add_api_route("/__sandbox/oauth/revoke", self._revoke, methods=["POST"])
         for resource in RESOURCES.values():
             self._collection_routes(app, resource)
         for plural in _SUBMISSIONS:
@@ -395,22 +432,37 @@ class KantataEmulator(Emulator):
 
     # ----------------------------------------------------------------- OAuth
     async def _authorize(self, request: Request) -> Response:
+        """The consent page; the sandbox user (the admin) answers at once."""
         params = dict(request.query_params)
         try:
-            code = self.auth.authorize(params)
+            query = self.auth.authorize(params, self.admin_user_id)
         except OAuthError as exc:
             return JSONResponse(exc.body(), exc.status)
-        query = {"code": code, **({"state": params["state"]} if "state" in params else {})}
         separator = "&" if "?" in params["redirect_uri"] else "?"
         return RedirectResponse(f"{params['redirect_uri']}{separator}{urlencode(query)}", 302)
 
     async def _token(self, request: Request) -> Response:
         try:
             form = await read_body(request)
-            token = self.auth.exchange(form, self.admin_user_id)
+            token = self.auth.exchange(form)
         except OAuthError as exc:
             return JSONResponse(exc.body(), exc.status)
         return JSONResponse(token, headers={"Cache-Control": "no-store"})
+
+    async def _application(self) -> Response:
+        """The sandbox's application page: client id, callback URIs and the owner's token."""
+        return JSONResponse(
+            {
+                "client_id": self.auth.client_id,
+                "redirect_uris": sorted(self.auth.redirect_uris),
+                "oauth_token": self.auth.application_token,
+            }
+        )
+
+    async def _revoke(self) -> Response:
+        """The user revokes the application's access (its own page token stays)."""
+        self.auth.revoke()
+        return Response(status_code=204)
 
     def _user(self, request: Request) -> str:
         return self.auth.user_for(request.headers.get("authorization"))
@@ -480,15 +532,27 @@ class KantataEmulator(Emulator):
             )
         return refs
 
-    def _natural_key(self, resource: Resource, record: Record, refs: list[Record]) -> str | None:
-        if refs:
-            return ":".join(str(refs[0][k]) for k in _REF_KEYS)
-        if resource.plural == "time_entries":
-            return ":".join(
-                str(record[k])
-                for k in ("user_id", "workspace_id", "date_performed", "time_in_minutes")
+    def _natural_key(self, resource: Resource, record: Record, refs: list[Record]) -> list[str]:
+        """The external reference a record is created with, and its business identity.
+
+        The business identity (issue 21) makes two records one fact whatever their external
+        references: :data:`_BUSINESS_IDENTITY` lists its fields per resource.
+        """
+        keys = ["ref:" + ":".join(str(refs[0][k]) for k in _REF_KEYS)] if refs else []
+        fields = _BUSINESS_IDENTITY.get(resource.plural)
+        values = [record.get(f) for f in fields or ()]
+        # An invoice of nothing is no business fact yet.
+        if fields and not (resource.plural == "invoices" and not any(values[1:])):
+            # Optional parts (notes, counterpart) count as "-" when blank; lists as sorted sets.
+            key = business_key(
+                *(
+                    (",".join(sorted(map(str, v))) if isinstance(v, list) else v) or "-"
+                    for v in values
+                )
             )
-        return None
+            if key is not None:
+                keys.append(key)
+        return keys
 
     async def _create(self, request: Request, resource: Resource) -> Response:
         user_id = self._user(request)
@@ -583,7 +647,7 @@ class KantataEmulator(Emulator):
             )
             if existing is None:
                 record = self._insert(resource.plural, attrs)
-                key = ":".join(str(attrs[k]) for k in _REF_KEYS)
+                key = "ref:" + ":".join(str(attrs[k]) for k in _REF_KEYS)
                 self.created(request, resource.plural, key, record["id"])
                 self._emit(resource, "created", record)
             else:

@@ -1,4 +1,4 @@
-"""The NetSuite emulator: SuiteTalk REST record API, SuiteQL and OAuth 2.0 M2M on one port.
+"""The NetSuite emulator: SuiteTalk REST record API, SuiteQL, OAuth 2.0 M2M and TBA on one port.
 
 Routes follow reference section 4: ``/services/rest/auth/oauth2/v1/token``,
 ``/services/rest/record/v1/{type}[/{id}|/eid:{externalId}][/{sublist}]`` and
@@ -6,11 +6,11 @@ Routes follow reference section 4: ``/services/rest/auth/oauth2/v1/token``,
 ``PUT .../eid:X`` upserts; errors come as ``{"type","title","status","o:errorDetails"}``. The
 account-wide concurrency limit (default 5) is a default fault rule, so it survives
 ``/__sandbox/reset``. Record logic is in :mod:`accord_sandbox.netsuite.book`; this module only
-speaks HTTP and seeds the firm.
+speaks HTTP and seeds the firm; authentication is :mod:`accord_sandbox.netsuite.auth`'s.
+``POST /__sandbox/netsuite/m2m-certificates`` (``{"certificate": PEM}``) is the sandbox's M2M
+setup page: it maps a certificate to the integration and answers its certificate id.
 """
 
-import base64
-import binascii
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -29,14 +29,15 @@ from accord_sandbox.common import (
     FaultSpec,
     utc_now,
 )
-from accord_sandbox.firm import Firm
-from accord_sandbox.netsuite.auth import TOKEN_PATH, TokenIssuer
+from accord_sandbox.credentials import TBA_TOKEN_ID, TBA_TOKEN_SECRET
+from accord_sandbox.firm import Firm, LegalEntitySpec
+from accord_sandbox.netsuite.auth import TOKEN_PATH, CertificateError, TokenIssuer
 from accord_sandbox.netsuite.book import RECORD_PATH, RecordBook, valid_eid
 from accord_sandbox.netsuite.errors import ACCESS_PREFIX, NetSuiteError, error_json
-from accord_sandbox.netsuite.records import RECORD_TYPES, RecordType
+from accord_sandbox.netsuite.records import RECORD_TYPES, RecordType, json_schema
 from accord_sandbox.netsuite.suiteql import SuiteQLError, execute, format_value, parse
 
-__all__ = ["SUITEQL_PATH", "NetSuiteEmulator"]
+__all__ = ["EXPENSE_CATEGORIES", "SERVICE_ITEMS", "SUITEQL_PATH", "NetSuiteEmulator"]
 
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
 """The SuiteQL endpoint (reference section 4.4)."""
@@ -49,12 +50,43 @@ _CONCURRENCY_BODY = {
     "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED",
 }
 """Verbatim 429 detail (reference section 4.3)."""
+SERVICE_ITEMS = {"1": "Professional Services"}
+"""[inferred] The sandbox account's service items (id -> name); Accord bills time, milestones
+and billing plans through item 1 (see ``accord.flows.cash.settings`` and the billing plan)."""
+EXPENSE_CATEGORIES = {
+    "1": "Travel",
+    "2": "Lodging",
+    "3": "Meals",
+    "4": "Mileage",
+    "5": "Software",
+    "6": "Supplies",
+    "7": "Other",
+}
+"""[inferred] The sandbox account's expense categories (id -> name), one per canonical
+category, with the ids Accord's time-and-expense posting sends today."""
 _STANDARD_CURRENCY_IDS = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
 """[inferred] internal ids of the currencies a new US OneWorld account starts with."""
+_SERVICE_ITEMS = {"1": ("PS-SERVICES", "Professional Services")}
+"""[inferred] the firm's service item(s) billing lines carry (Accord's default billing item)."""
+_EXPENSE_CATEGORIES = {
+    "1": "Travel",
+    "2": "Lodging",
+    "3": "Meals",
+    "4": "Mileage",
+    "5": "Software",
+    "6": "Supplies",
+    "7": "Other",
+}
+"""[inferred] the account's expense categories, with the ids Accord's defaults name."""
 
 
 def _resource(body: dict[str, Any], kind: str) -> JSONResponse:
     return JSONResponse(body, media_type=f"{RESOURCE_MEDIA_TYPE}; type={kind}")
+
+
+def _names(request: Request) -> str | None:
+    """The ``X-NetSuite-PropertyNameValidation`` header (see ``records.FieldNames``)."""
+    return request.headers.get("x-netsuite-propertynamevalidation")
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -71,15 +103,16 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 class NetSuiteEmulator(Emulator):
-    """NetSuite SuiteTalk REST emulator (record API, SuiteQL, OAuth 2.0 M2M).
+    """NetSuite SuiteTalk REST emulator (record API, SuiteQL, OAuth 2.0 M2M and TBA).
 
     Args:
-        client_id: client id accepted as the JWT ``iss`` (and by the plain-secret shortcut).
-        client_secret: secret of the sandbox-only plain client-credentials shortcut.
+        client_id: the integration's client id: the JWT ``iss`` (M2M) and consumer key (TBA).
+        client_secret: the integration's client secret: the TBA consumer secret.
         seed: seed of the emulator's random faults.
         base_url: scheme and host used in ``Location`` and ``links``.
         concurrency_limit: the account-wide concurrent request limit (shared tier: 5).
         account_id: the account id (``1234567-sb1`` style); shown by the token realm and docs.
+        limits: enforce the concurrency limit (default); False only where a test says why.
     """
 
     name = "netsuite"
@@ -94,6 +127,7 @@ class NetSuiteEmulator(Emulator):
         base_url: str = "http://127.0.0.1:8803",
         concurrency_limit: int = 5,
         account_id: str = "TSTDRV0000001",
+        limits: bool = True,
     ) -> None:
         self.concurrency_limit = concurrency_limit
         self.account_id = account_id
@@ -103,17 +137,26 @@ class NetSuiteEmulator(Emulator):
         self.subsidiary_codes: dict[str, str] = {}
         """Subsidiary internal id -> legal-entity code used by ``/__sandbox/periods``."""
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
-        self.tokens = TokenIssuer(client_id, client_secret)
+        self.tokens = TokenIssuer(
+            client_id,
+            client_secret,
+            account_id=account_id,
+            token_url=lambda: f"{self.base_url}{TOKEN_PATH}",
+        )
+        """Authentication; the sandbox's M2M certificate and TBA token are installed."""
+        self.tokens.install_sandbox_credentials((TBA_TOKEN_ID, TBA_TOKEN_SECRET))
         self.book = RecordBook(
             self.store,
             base_url=self.base_url,
             clock=self._now,
             period_closed=self._period_closed,
         )
-        for spec in self.default_faults():
-            self.add_fault(spec)
 
     # ----------------------------------------------------------------- Emulator hooks
     @override
@@ -136,8 +179,12 @@ class NetSuiteEmulator(Emulator):
         return error_json(429, [dict(_CONCURRENCY_BODY)], title="Too Many Requests")
 
     @override
-    def default_faults(self) -> list[FaultSpec]:
-        # One limit for the whole account (REST, SOAP and RESTlets share it), not per endpoint.
+    def vendor_limits(self) -> list[FaultSpec]:
+        """The account-wide concurrency limit, one rule for every path.
+
+        Reference 4.3: shared tier 5, +10 per SuiteCloud Plus licence; REST, SOAP and RESTlets
+        share it.
+        """
         return [FaultSpec(path="/services/*", concurrency=self.concurrency_limit)]
 
     @override
@@ -150,17 +197,25 @@ class NetSuiteEmulator(Emulator):
 
     @override
     def dump_extra(self) -> dict[str, Any]:
-        return {"next_ids": dict(self.book.next_ids), "subsidiary_codes": self.subsidiary_codes}
+        return {
+            "next_ids": dict(self.book.next_ids),
+            "subsidiary_codes": self.subsidiary_codes,
+            "auth": self.tokens.dump(),
+        }
 
     @override
     def load_extra(self, data: dict[str, Any]) -> None:
+        self.tokens.load(data.get("auth", {}))
         self.book.next_ids = {k: int(v) for k, v in data.get("next_ids", {}).items()}
         self.subsidiary_codes = dict(data.get("subsidiary_codes", {}))
         self.book.rebuild()
 
     @override
     def seed_firm(self, firm: Firm) -> None:
-        """Load subsidiaries, departments, classes, currencies, employees and periods.
+        """Load the reference lists, employees and accounting periods of the firm.
+
+        Reference lists: subsidiaries, departments, classes, currencies, service items and
+        expense categories.
 
         Only legal entities kept on NetSuite (``erp == "netsuite"``) become subsidiaries, so a
         posting for a Business Central entity is refused here as it would be in production.
@@ -198,20 +253,25 @@ class NetSuiteEmulator(Emulator):
                 },
                 record_id=e.netsuite_subsidiary_id,
             )
+        # Practices and regions are firm-wide: their departments and classes are assigned to
+        # every subsidiary, so the ids Accord's rules carry are valid wherever it posts.
+        everywhere = {"items": [{"id": e.netsuite_subsidiary_id} for e in entities]}
+        scoped = {"subsidiary": everywhere, "includeChildren": True, "isInactive": False}
         departments = {p.code: p.netsuite_department_id for p in firm.practices}
         for p in firm.practices:
             book.seed(
                 "department",
-                {"externalId": p.code, "name": p.name, "isInactive": False},
+                {"externalId": p.code, "name": p.name, **scoped},
                 record_id=p.netsuite_department_id,
             )
         classes = {r.code: r.netsuite_class_id for r in firm.regions}
         for r in firm.regions:
             book.seed(
                 "classification",
-                {"externalId": r.code, "name": r.name, "isInactive": False},
+                {"externalId": r.code, "name": r.name, **scoped},
                 record_id=r.netsuite_class_id,
             )
+        self._seed_lists(entities, scoped)
         subsidiary_of = {e.code: e.netsuite_subsidiary_id for e in entities}
         for c in firm.consultants:
             if c.legal_entity not in subsidiary_of:
@@ -237,6 +297,32 @@ class NetSuiteEmulator(Emulator):
             if period.status == "closed" and period.legal_entity in subsidiary_of:
                 self.periods[(period.legal_entity, period.period)] = "closed"
 
+    def _seed_lists(self, entities: list[LegalEntitySpec], scoped: dict[str, Any]) -> None:
+        """Service items, expense categories and one office location per subsidiary.
+
+        [inferred] ids and names: the sandbox account's own lists, which the firm's Accord
+        configuration names (``SERVICE_ITEMS``, ``EXPENSE_CATEGORIES``). Items and categories
+        are shared by every subsidiary; a location belongs to its subsidiary only.
+        """
+        for item_id, name in SERVICE_ITEMS.items():
+            fields = {"itemId": name, "displayName": name, **scoped}
+            self.book.seed("serviceItem", fields, record_id=item_id)
+        for category_id, name in EXPENSE_CATEGORIES.items():
+            self.book.seed(
+                "expenseCategory", {"name": name, "isInactive": False}, record_id=category_id
+            )
+        for e in entities:
+            self.book.seed(
+                "location",
+                {
+                    "externalId": f"LOC-{e.code}",
+                    "name": f"{e.name} office",
+                    "subsidiary": {"items": [{"id": e.netsuite_subsidiary_id}]},
+                    "includeChildren": False,
+                    "isInactive": False,
+                },
+            )
+
     def _now(self) -> datetime:
         # Late-bound so that replacing self.clock after construction takes effect.
         return self.clock()
@@ -248,7 +334,18 @@ class NetSuiteEmulator(Emulator):
 
     # ----------------------------------------------------------------- helpers
     def _authorize(self, request: Request) -> None:
-        self.tokens.check(request.headers.get("authorization"))
+        url = request.url
+        default = {"http": 80, "https": 443}.get(url.scheme)
+        host = (url.hostname or "").lower()
+        port = f":{url.port}" if url.port is not None and url.port != default else ""
+        raw_path = request.scope.get("raw_path", url.path.encode()).decode("ascii")
+        query = request.scope.get("query_string", b"").decode("ascii")
+        self.tokens.check(
+            request.method,
+            f"{url.scheme}://{host}{port}",
+            raw_path + (f"?{query}" if query else ""),
+            request.headers.get("authorization"),
+        )
 
     @staticmethod
     def _type(record_type: str, *, write: bool = False) -> RecordType:
@@ -312,24 +409,20 @@ class NetSuiteEmulator(Emulator):
         # Clients read the new internal id from Location: there is no body (reference 6, note 3).
         return Response(status_code=204, headers={"Location": self.book.url(rtype.name, record_id)})
 
-    @staticmethod
-    def _basic(request: Request) -> tuple[str, str] | None:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            user, _, password = base64.b64decode(value).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return user, password
-
     # ----------------------------------------------------------------- routes
     @override
     def add_routes(self, app: FastAPI) -> None:
         app.add_exception_handler(NetSuiteError, self._on_error)  # type: ignore[arg-type]
         app.add_exception_handler(StarletteHTTPException, self._on_http_error)  # type: ignore[arg-type]
         app.add_api_route(TOKEN_PATH, self.token, methods=["POST"])
+        app.add_api_route(
+            "/__sandbox/netsuite/m2m-certificates", self.upload_certificate, methods=["POST"]
+        )
         app.add_api_route(SUITEQL_PATH, self.suiteql, methods=["POST"])
+        # Before the record routes: "metadata-catalog" would otherwise read as a record type.
+        app.add_api_route(
+            f"{RECORD_PATH}/metadata-catalog/{{record_type}}", self.metadata, methods=["GET"]
+        )
         app.add_api_route(f"{RECORD_PATH}/{{record_type}}", self.list_records, methods=["GET"])
         app.add_api_route(f"{RECORD_PATH}/{{record_type}}", self.create_record, methods=["POST"])
         item = f"{RECORD_PATH}/{{record_type}}/{{key}}"
@@ -351,10 +444,34 @@ class NetSuiteEmulator(Emulator):
         )
 
     async def token(self, request: Request) -> Response:
-        """``POST /services/rest/auth/oauth2/v1/token`` (form-encoded client credentials)."""
+        """``POST /services/rest/auth/oauth2/v1/token`` (form-encoded, a JWT client assertion)."""
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        return JSONResponse(self.tokens.issue(fields, self._basic(request)))
+        return JSONResponse(self.tokens.issue(fields))
+
+    async def upload_certificate(self, request: Request) -> Response:
+        """The sandbox's M2M setup: map ``{"certificate": PEM}`` to the integration."""
+        body = await request.json()
+        pem = body.get("certificate") if isinstance(body, dict) else None
+        if not isinstance(pem, str):
+            return JSONResponse({"detail": "give the certificate as PEM text"}, 400)
+        try:
+            certificate_id = self.tokens.upload_certificate(pem)
+        except CertificateError as exc:
+            return JSONResponse({"detail": str(exc)}, 400)
+        return JSONResponse({"certificate_id": certificate_id}, 201)
+
+    async def metadata(self, record_type: str, request: Request) -> Response:
+        """``GET /record/v1/metadata-catalog/{type}`` as JSON Schema (``schema+json``).
+
+        Properties are the record type's emulated fields plus the account's custom fields
+        (:data:`~accord_sandbox.netsuite.records.CUSTOM_FIELDS`, ``x-ns-custom-field``).
+        [inferred] Sublists are inlined as ``{sublist: {items: [{column: ...}]}}``; the real
+        catalog may link their line schema instead.
+        """
+        self._authorize(request)
+        rtype = self._type(record_type)
+        return JSONResponse(json_schema(rtype), media_type="application/schema+json; charset=UTF-8")
 
     async def list_records(self, record_type: str, request: Request) -> Response:
         """``GET /record/v1/{type}?q=&limit=&offset=``: ids and self links, paged."""
@@ -376,7 +493,7 @@ class NetSuiteEmulator(Emulator):
         """``POST /record/v1/{type}``: 204 + Location; a known externalId is refused."""
         self._authorize(request)
         rtype = self._type(record_type, write=True)
-        rec = self.book.create(rtype, await self._json(request))
+        rec = self.book.create(rtype, await self._json(request), names=_names(request))
         self.created(request, rtype.name, self.book.natural_key(rtype, rec), rec["id"])
         return self._located(rtype, rec["id"])
 
@@ -405,7 +522,7 @@ class NetSuiteEmulator(Emulator):
         self._authorize(request)
         rtype = self._type(record_type, write=True)
         record_id = self.book.resolve(rtype, key)
-        self.book.update(rtype, record_id, await self._json(request))
+        self.book.update(rtype, record_id, await self._json(request), names=_names(request))
         self.count_write(request)
         return Response(status_code=204)
 
@@ -424,13 +541,13 @@ class NetSuiteEmulator(Emulator):
         body = await self._json(request)
         existing = self.book.eids.get(rtype.name, {}).get(eid)
         if existing is None:
-            rec = self.book.create(rtype, body, external_id=eid)
+            rec = self.book.create(rtype, body, external_id=eid, names=_names(request))
             self.created(request, rtype.name, self.book.natural_key(rtype, rec), rec["id"])
         else:
             # Reference 4.2: an existing record is updated with the given fields.
             if isinstance(body, dict):
                 body = {**body, "externalId": eid}
-            rec = self.book.update(rtype, existing, body)
+            rec = self.book.update(rtype, existing, body, names=_names(request))
             self.count_write(request)
         return self._located(rtype, rec["id"])
 

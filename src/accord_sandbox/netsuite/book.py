@@ -26,6 +26,7 @@ from accord_sandbox.netsuite.errors import (
     NetSuiteError,
 )
 from accord_sandbox.netsuite.filters import QueryFilterError, compile_filter
+from accord_sandbox.netsuite.identity import ACCORD_CUSTOM_FIELDS, TRAN_PREFIX, natural_keys
 from accord_sandbox.netsuite.records import (
     EID_PATTERN,
     EXPENSE_STATUS,
@@ -33,6 +34,7 @@ from accord_sandbox.netsuite.records import (
     PAYMENT_STATUS,
     RECORD_TYPES,
     SALES_ORDER_STATUS,
+    FieldNames,
     RecordType,
     decode_body,
 )
@@ -43,8 +45,6 @@ Record = dict[str, Any]
 RECORD_PATH = "/services/rest/record/v1"
 """Path prefix of the record API (reference section 4.1)."""
 
-_TRAN_PREFIX = {"CustInvc": "INV", "SalesOrd": "SO", "CustPymt": "PYMT", "ExpRept": "EXP"}
-"""[inferred] document-number prefixes of generated ``tranId`` values."""
 _STATUS_NAMES: dict[str, dict[str, str]] = {
     "invoice": INVOICE_STATUS,
     "salesOrder": SALES_ORDER_STATUS,
@@ -109,6 +109,9 @@ class RecordBook:
         self.eids: dict[str, dict[str, str]] = {}
         self.applied: dict[str, dict[str, float]] = {}
         """invoice id -> payment id -> amount that payment applies to it."""
+        self.custom_fields: dict[str, frozenset[str]] = dict(ACCORD_CUSTOM_FIELDS)
+        """Custom fields the account defines: record type (or ``type.sublist`` for column
+        fields) -> field ids. Only these are accepted beside the standard fields."""
 
     # ------------------------------------------------------------------ ids and lookups
     def clear(self) -> None:
@@ -164,13 +167,33 @@ class RecordBook:
                     self._note_applications(rec)
 
     # ------------------------------------------------------------------ writes
-    def create(self, rtype: RecordType, body: object, *, external_id: str | None = None) -> Record:
+    def decode(self, rtype: RecordType, body: object, names: str | None) -> Record:
+        """``body`` in stored form; ``names`` is the ``X-NetSuite-PropertyNameValidation`` header.
+
+        Raises:
+            NetSuiteError: a malformed value, or an unknown property under ``Error``.
+        """
+        custom = FieldNames.from_header(names, self.custom_fields.get(rtype.name, frozenset()))
+        lines = {
+            sub: self.custom_fields.get(f"{rtype.name}.{sub}", frozenset())
+            for sub in rtype.sublists
+        }
+        return decode_body(rtype, body, names=custom, custom_lines=lines)
+
+    def create(
+        self,
+        rtype: RecordType,
+        body: object,
+        *,
+        external_id: str | None = None,
+        names: str | None = None,
+    ) -> Record:
         """Validate and store a new record; the caller answers 204 + Location.
 
         Raises:
             NetSuiteError: validation, reference, period or duplicate-externalId refusal.
         """
-        fields = decode_body(rtype, body)
+        fields = self.decode(rtype, body, names)
         if external_id is not None:
             fields["externalId"] = external_id
         eid = fields.get("externalId")
@@ -183,14 +206,16 @@ class RecordBook:
         stamp = format_stamp(self.clock())
         rec["createdDate"] = rec["lastModifiedDate"] = stamp
         if rtype.tran_type and not rec.get("tranId"):
-            rec["tranId"] = f"{_TRAN_PREFIX[rtype.tran_type]}{int(rec['id']):06d}"
+            rec["tranId"] = f"{TRAN_PREFIX[rtype.tran_type]}{int(rec['id']):06d}"
         if rtype.name in ("customer", "job") and not rec.get("entityId"):
             rec["entityId"] = self._entity_name(rec)
         self.put(rtype, rec)
         self._after_write(rtype, rec, None)
         return rec
 
-    def update(self, rtype: RecordType, record_id: str, body: object) -> Record:
+    def update(
+        self, rtype: RecordType, record_id: str, body: object, *, names: str | None = None
+    ) -> Record:
         """PATCH semantics: given fields replace stored ones; a sent sublist replaces the sublist.
 
         Raises:
@@ -199,7 +224,7 @@ class RecordBook:
         old = self.store.get(rtype.name, record_id)
         if old is None:
             raise NetSuiteError.not_found()
-        fields = decode_body(rtype, body)
+        fields = self.decode(rtype, body, names)
         eid = fields.get("externalId")
         if eid and self.eids.get(rtype.name, {}).get(eid, record_id) != record_id:
             raise NetSuiteError.user(DUPLICATE_DETAIL)
@@ -228,19 +253,9 @@ class RecordBook:
             self.eids.get(rtype.name, {}).pop(str(rec["externalId"]), None)
         self._after_write(rtype, None, rec)
 
-    def natural_key(self, rtype: RecordType, rec: Record) -> str | None:
-        """The duplicate-detection key: the externalId, else employee+job+date+hours of time."""
-        if rec.get("externalId"):
-            return f"eid:{rec['externalId']}"
-        if rtype.name == "timeBill":
-            parts = (
-                _ref_id(rec, "employee"),
-                _ref_id(rec, "customer"),
-                rec.get("tranDate"),
-                rec.get("hours"),
-            )
-            return "time:" + "|".join(str(p) for p in parts)
-        return None
+    def natural_key(self, rtype: RecordType, rec: Record) -> list[str]:
+        """The identities duplicate counting compares (see :mod:`.identity`)."""
+        return natural_keys(rtype, rec)
 
     # ------------------------------------------------------------------ validation
     def _complete(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:
@@ -248,6 +263,7 @@ class RecordBook:
         self._require(rtype, rec)
         self._check_refs(rtype, rec, ctx)
         self._inherit(rtype, rec)
+        self._check_scope(rtype, rec, ctx)
         if rtype.tran_type:
             rec.setdefault("tranDate", self.clock().date().isoformat())
         if rtype.sublists.keys() & {"item", "expense"}:
@@ -323,6 +339,38 @@ class RecordBook:
                         f"{sub_name}.items[{i}]",
                         changed=line.get(name) != prev.get(name),
                     )
+
+    def _check_scope(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:
+        """Refuse a newly chosen list value not assigned to the record's subsidiary.
+
+        Departments, classes, locations and items carry the subsidiaries they are assigned to
+        (``subsidiary.items``); a value outside the record's subsidiary is refused like an
+        unknown one, "Invalid Field Value X for the following field: F" (reference 4.3, whose
+        composition for class/location/subsidiary it marks [inferred]).
+        """
+        sub_id = _ref_id(rec, "subsidiary")
+        if sub_id is None:
+            return
+        old = ctx.old or {}
+        checks: list[tuple[tuple[str, ...], Record, Record, str, str]] = [
+            (targets, rec, old, name, name) for name, targets in rtype.refs.items()
+        ]
+        for sub_name, sub in rtype.sublists.items():
+            old_lines = (old.get(sub_name) or {}).get("items", [])
+            for i, line in enumerate((rec.get(sub_name) or {}).get("items", [])):
+                prev = old_lines[i] if i < len(old_lines) else {}
+                checks += [
+                    (targets, line, prev, name, f"{sub_name}.items[{i}]")
+                    for name, targets in sub.refs.items()
+                ]
+        for targets, holder, prev, name, path in checks:
+            value_id = _ref_id(holder, name)
+            if value_id is None or holder.get(name) == prev.get(name) or name == "subsidiary":
+                continue
+            found = self.find(targets, value_id) if targets else None
+            allowed = (found[1].get("subsidiary") or {}) if found else {}
+            if "items" in allowed and sub_id not in {str(s["id"]) for s in allowed["items"]}:
+                raise NetSuiteError.invalid_ref(value_id, name, path=path)
 
     def _inherit(self, rtype: RecordType, rec: Record) -> None:
         """Default subsidiary and currency from the owning record, and refuse a mismatch.

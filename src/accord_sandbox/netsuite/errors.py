@@ -22,6 +22,7 @@ __all__ = [
     "error_body",
     "error_json",
     "invalid_field_value",
+    "unknown_field_detail",
 ]
 
 ERROR_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=error"
@@ -51,6 +52,14 @@ CLOSED_POSTING_PERIOD_DETAIL = ACCESS_PREFIX + "You cannot post to a closed peri
 # [inferred] Not in the reference; this is the text real accounts answer for an unknown id.
 NONEXISTENT_DETAIL = "The record instance does not exist. Provide a valid record instance ID."
 """Detail of the 404 ``NONEXISTENT_ID`` error."""
+
+
+def unknown_field_detail(name: str) -> str:
+    """[inferred] Detail of a property the record does not have (``PropertyNameValidation: Error``).
+
+    The header is documented (REST API Browser, Record API v1); its error text is not.
+    """
+    return f'{ACCESS_PREFIX}The field "{name}" does not exist on this record or sublist.'
 
 
 def invalid_field_value(value: object, field: str) -> str:

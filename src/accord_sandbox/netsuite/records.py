@@ -16,16 +16,19 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from accord_sandbox.netsuite.errors import NetSuiteError
+from accord_sandbox.netsuite.errors import NetSuiteError, unknown_field_detail
 
 __all__ = [
     "APPROVAL_STATUS",
+    "CUSTOM_FIELDS",
     "EID_PATTERN",
     "RECORD_TYPES",
     "TRANSACTION_TYPES",
+    "FieldNames",
     "RecordType",
     "SublistType",
     "decode_body",
+    "json_schema",
     "parse_hours",
 ]
 
@@ -74,6 +77,9 @@ class SublistType:
     numbers: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
     required: tuple[tuple[str, str], ...] = ()
+    text: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()
+    """Fields holding a nested object stored as given (an address book line's address)."""
 
 
 @dataclass(frozen=True)
@@ -119,12 +125,24 @@ class RecordType:
 _DIMENSIONS: dict[str, tuple[str, ...]] = {
     "department": ("department",),
     "class": ("classification",),
-    "location": (),
+    "location": ("location",),
 }
 _ITEM_LINES = SublistType(
-    refs={"item": (), "job": ("job",), "customer": ("customer", "job"), **_DIMENSIONS},
+    refs={
+        "item": ("serviceItem",),
+        "job": ("job",),
+        "customer": ("customer", "job"),
+        **_DIMENSIONS,
+    },
     numbers=("quantity", "rate", "amount"),
+    flags=("isBillable",),
     required=(("item", "Item"),),
+    text=("description", "memo"),
+)
+_ADDRESS_LINES = SublistType(
+    flags=("defaultBilling", "defaultShipping", "isResidential"),
+    text=("label",),
+    objects=("addressBookAddress",),
 )
 _TRANSACTION_READONLY = ("total", "subTotal", "amountPaid", "amountRemaining", "status")
 
@@ -145,10 +163,10 @@ RECORD_TYPES: dict[str, RecordType] = {
             },
             flags=("isPerson", "isInactive"),
             selects={"creditHoldOverride": CREDIT_HOLD},
-            sublists={"addressBook": SublistType(flags=("defaultBilling", "defaultShipping"))},
+            sublists={"addressBook": _ADDRESS_LINES},
             required=(("subsidiary", "Primary Subsidiary"),),
             defaults={"isPerson": False, "isInactive": False, "creditHoldOverride": {"id": "AUTO"}},
-            text=("entityId", "companyName", "firstName", "lastName", "email", "phone"),
+            text=("entityId", "companyName", "firstName", "lastName", "email", "phone", "comments"),
         ),
         RecordType(
             name="job",
@@ -174,7 +192,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "isInactive": False,
                 "entityStatus": {"id": "2"},
             },
-            text=("entityId", "companyName"),
+            text=("entityId", "companyName", "comments"),
         ),
         RecordType(
             name="timeBill",
@@ -186,7 +204,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "employee": ("employee",),
                 "customer": ("job", "customer"),
                 "caseTaskEvent": (),
-                "item": (),
+                "item": ("serviceItem",),
                 "subsidiary": ("subsidiary",),
                 "postingPeriod": ("accountingPeriod",),
                 **_DIMENSIONS,
@@ -221,15 +239,16 @@ RECORD_TYPES: dict[str, RecordType] = {
             sublists={
                 "expense": SublistType(
                     refs={
-                        "category": (),
+                        "category": ("expenseCategory",),
                         "currency": ("currency",),
                         "customer": ("job", "customer"),
                         **_DIMENSIONS,
                     },
                     dates=("expenseDate",),
-                    numbers=("amount", "quantity", "rate"),
+                    numbers=("amount", "quantity", "rate", "foreignAmount", "exchangeRate"),
                     flags=("isBillable",),
                     required=(("amount", "Amount"),),
+                    text=("memo",),
                 )
             },
             required=(("entity", "Employee"),),
@@ -324,7 +343,7 @@ RECORD_TYPES: dict[str, RecordType] = {
             id_space="department",
             label="Department",
             writable=False,
-            flags=("isInactive",),
+            flags=("isInactive", "includeChildren"),
             text=("name",),
         ),
         RecordType(
@@ -332,6 +351,35 @@ RECORD_TYPES: dict[str, RecordType] = {
             table="classification",
             id_space="classification",
             label="Class",
+            writable=False,
+            flags=("isInactive", "includeChildren"),
+            text=("name",),
+        ),
+        RecordType(
+            name="location",
+            table="location",
+            id_space="location",
+            label="Location",
+            writable=False,
+            flags=("isInactive", "includeChildren"),
+            text=("name",),
+        ),
+        # [inferred] Service items are the item type time and services bill through; other
+        # item types (inventory, non-inventory, other charge) are not emulated.
+        RecordType(
+            name="serviceItem",
+            table="item",
+            id_space="item",
+            label="Service Item",
+            writable=False,
+            flags=("isInactive", "includeChildren"),
+            text=("itemId", "displayName"),
+        ),
+        RecordType(
+            name="expenseCategory",
+            table="expensecategory",
+            id_space="expenseCategory",
+            label="Expense Category",
             writable=False,
             flags=("isInactive",),
             text=("name",),
@@ -356,6 +404,25 @@ RECORD_TYPES: dict[str, RecordType] = {
             dates=("startDate", "endDate"),
             flags=("closed", "isPosting", "isQuarter", "isYear", "isAdjust"),
             text=("periodName",),
+        ),
+        RecordType(
+            name="serviceItem",
+            table="item",
+            id_space="item",
+            label="Service Item",
+            writable=False,
+            flags=("isInactive",),
+            # [inferred] SuiteQL's item table: ``itemtype`` tells service from other items.
+            text=("itemId", "displayName", "itemType"),
+        ),
+        RecordType(
+            name="expenseCategory",
+            table="expensecategory",
+            id_space="expenseCategory",
+            label="Expense Category",
+            writable=False,
+            flags=("isInactive",),
+            text=("name", "description"),
         ),
         RecordType(
             name="currency",
@@ -434,55 +501,124 @@ def _select(value: object, options: Mapping[str, str], path: str) -> dict[str, s
     raise NetSuiteError.invalid_ref(key, path.rsplit(".", 1)[-1], path=path)
 
 
+def _known(kinds: RecordType | SublistType, selects: Mapping[str, Mapping[str, str]]) -> set[str]:
+    names = {*kinds.refs, *kinds.dates, *kinds.numbers, *kinds.flags, *kinds.text, *selects}
+    names |= {"id", "links", "refName", "externalId"}
+    if isinstance(kinds, RecordType):
+        names |= {*kinds.sublists, *kinds.readonly}
+    else:
+        names |= set(kinds.objects)
+    return names
+
+
+@dataclass(frozen=True)
+class FieldNames:
+    """How a write treats property names the record does not have (``X-NetSuite-...``).
+
+    NetSuite's REST API Browser (Record API v1) documents the request header
+    ``X-NetSuite-PropertyNameValidation`` with the values ``Error``, ``Warning`` and ``Ignore``
+    and the default ``Warning`` on every insert, update and upsert: with ``Error`` an unknown
+    property refuses the write; otherwise it is not stored. Custom fields exist only where the
+    account defines them (``custom``).
+    """
+
+    refuse_unknown: bool = False
+    custom: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_header(cls, value: str | None, custom: frozenset[str]) -> "FieldNames":
+        """Read the header (case-insensitive; absent means ``Warning``).
+
+        Raises:
+            NetSuiteError: 400 ``INVALID_PARAMETER`` for a value outside the three.
+        """
+        mode = (value or "Warning").strip().lower()
+        if mode not in {"error", "warning", "ignore"}:
+            raise NetSuiteError(
+                400,
+                "INVALID_PARAMETER",
+                f"Invalid value for the header X-NetSuite-PropertyNameValidation: {value}. "
+                "Use Error, Warning or Ignore.",
+                header="X-NetSuite-PropertyNameValidation",
+            )
+        return cls(refuse_unknown=mode == "error", custom=custom)
+
+
+def _decode_value(  # noqa: PLR0911 - one answer per kind of field reads best
+    kinds: RecordType | SublistType,
+    selects: Mapping[str, Mapping[str, str]],
+    key: str,
+    value: Any,  # noqa: ANN401 - a JSON value
+    path: str,
+) -> Any:  # noqa: ANN401 - the stored form of that value
+    if value is None:
+        return None
+    if key == "hours" and isinstance(kinds, RecordType) and kinds.name == "timeBill":
+        return parse_hours(value, path)
+    if key in kinds.refs:
+        return _ref(value, path)
+    if key in selects:
+        return _select(value, selects[key], path)
+    if key in kinds.dates:
+        return _date(value, path)
+    if key in kinds.numbers:
+        return _number(value, path)
+    if key in kinds.flags:
+        if not isinstance(value, bool):
+            raise _bad_value(path)
+        return value
+    return str(value) if key == "externalId" else value
+
+
 def _decode_fields(
     body: Mapping[str, Any],
     kinds: RecordType | SublistType,
     prefix: str,
-    readonly: tuple[str, ...],
-    selects: Mapping[str, Mapping[str, str]],
+    *,
+    readonly: tuple[str, ...] = (),
+    selects: Mapping[str, Mapping[str, str]] | None = None,
+    names: FieldNames,
 ) -> Record:
+    selects = selects or {}
+    known = _known(kinds, selects) | names.custom
     out: Record = {}
     for key, value in body.items():
         path = f"{prefix}{key}"
+        if key not in known:
+            if names.refuse_unknown:
+                raise NetSuiteError(400, "USER_ERROR", unknown_field_detail(key), path=path)
+            continue  # Warning / Ignore: the property is left out of the record
         if key in ("id", "links", "refName", *readonly):
             # Read-only and computed fields are ignored, not refused [inferred].
             continue
-        if value is None:
-            out[key] = None
-        elif key == "hours" and isinstance(kinds, RecordType) and kinds.name == "timeBill":
-            out[key] = parse_hours(value, path)
-        elif key in kinds.refs:
-            out[key] = _ref(value, path)
-        elif key in selects:
-            out[key] = _select(value, selects[key], path)
-        elif key in kinds.dates:
-            out[key] = _date(value, path)
-        elif key in kinds.numbers:
-            out[key] = _number(value, path)
-        elif key in kinds.flags:
-            if not isinstance(value, bool):
-                raise _bad_value(path)
-            out[key] = value
-        elif key == "externalId":
-            out[key] = str(value)
-        else:
-            out[key] = value
+        out[key] = _decode_value(kinds, selects, key, value, path)
     return out
 
 
-def decode_body(rtype: RecordType, body: object) -> Record:
+def decode_body(
+    rtype: RecordType,
+    body: object,
+    *,
+    names: FieldNames | None = None,
+    custom_lines: Mapping[str, frozenset[str]] | None = None,
+) -> Record:
     """Validate the shape of a write body and return it in stored form.
 
     Sublists must come as ``{"items": [...]}``; each line is decoded like a record. References
     are not resolved here: :class:`accord_sandbox.netsuite.book.RecordBook` checks that they exist.
+    ``names`` says what an unknown property does (see :class:`FieldNames`); ``custom_lines``
+    holds the custom column fields the account defines per sublist.
 
     Raises:
-        NetSuiteError: a value has the wrong shape (400).
+        NetSuiteError: a value has the wrong shape, or an unknown property under ``Error`` (400).
     """
+    names = names or FieldNames()
     if not isinstance(body, dict):
         raise NetSuiteError.user(ACCESS_ERROR_BODY)
     plain = {k: v for k, v in body.items() if k not in rtype.sublists}
-    out = _decode_fields(plain, rtype, "", rtype.readonly, rtype.selects)
+    out = _decode_fields(
+        plain, rtype, "", readonly=rtype.readonly, selects=rtype.selects, names=names
+    )
     for name, sub in rtype.sublists.items():
         if name not in body:
             continue
@@ -495,10 +631,61 @@ def decode_body(rtype: RecordType, body: object) -> Record:
                 f"Invalid value for the sublist {name}: expected an object with items.",
                 path=name,
             )
+        line_names = FieldNames(
+            refuse_unknown=names.refuse_unknown, custom=(custom_lines or {}).get(name, frozenset())
+        )
         lines: list[Record] = []
         for i, line in enumerate(items):
             if not isinstance(line, dict):
                 raise _bad_value(f"{name}.items[{i}]")
-            lines.append(_decode_fields(line, sub, f"{name}.items[{i}].", (), {}))
+            lines.append(_decode_fields(line, sub, f"{name}.items[{i}].", names=line_names))
         out[name] = {"items": lines}
     return out
+
+
+CUSTOM_FIELDS: dict[str, tuple[str, ...]] = {
+    "customer": ("custentity_accord_tax_region",),
+    "invoice.item": ("custcol_accord_source_id", "custcol_accord_source_kind"),
+}
+"""The emulated account's custom fields by record type (``type.sublist`` for line columns):
+Accord's setup kit, deployed. Stored and returned like any field; listed by the metadata
+catalog."""
+
+
+def _properties(
+    refs: Mapping[str, Any],
+    dates: tuple[str, ...],
+    numbers: tuple[str, ...],
+    flags: tuple[str, ...],
+    custom: tuple[str, ...],
+) -> dict[str, Any]:
+    props: dict[str, Any] = {name: {"type": "object", "title": name} for name in refs}
+    props |= {name: {"type": "string", "format": "date"} for name in dates}
+    props |= {name: {"type": "number"} for name in numbers}
+    props |= {name: {"type": "boolean"} for name in flags}
+    props |= {name: {"type": "string", "x-ns-custom-field": True} for name in custom}
+    return props
+
+
+def json_schema(rtype: RecordType) -> dict[str, Any]:
+    """The metadata catalog's JSON Schema of a record type ([inferred] simplified)."""
+    props = _properties(
+        rtype.refs, rtype.dates, rtype.numbers, rtype.flags, CUSTOM_FIELDS.get(rtype.name, ())
+    )
+    props |= {name: {"type": "string"} for name in (*rtype.text, "externalId")}
+    props |= {name: {"type": "object", "title": name} for name in rtype.selects}
+    for name, sublist in rtype.sublists.items():
+        columns = _properties(
+            sublist.refs,
+            sublist.dates,
+            sublist.numbers,
+            sublist.flags,
+            CUSTOM_FIELDS.get(f"{rtype.name}.{name}", ()),
+        )
+        line = {"type": "object", "properties": columns}
+        props[name] = {"type": "object", "properties": {"items": {"type": "array", "items": line}}}
+    return {
+        "type": "object",
+        "properties": props,
+        "$schema": "https://json-schema.org/draft-06/hyper-schema#",
+    }

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import jwt
+from cryptography import x509
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +28,7 @@ from accord_sandbox.common import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     Emulator,
+    FaultSpec,
     utc_now,
 )
 from accord_sandbox.firm import Firm
@@ -45,6 +48,10 @@ API_VERSIONS = tuple(f"{n}.0" for n in range(OLDEST_VERSION, LATEST_VERSION + 1)
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 DAY_SECONDS = 86_400.0
+LONG_RUNNING_CONCURRENCY = 25
+"""Concurrent long-running requests allowed per production org or sandbox."""
+LONG_RUNNING_S = 20.0
+"""How long a request runs before it counts as long-running."""
 _VERSIONED = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -115,18 +122,26 @@ class SalesforceEmulator(Emulator):
         base_url: str = "http://127.0.0.1:8801",
         daily_limit: int = 100_000,
         clock: Callable[[], datetime] = utc_now,
+        limits: bool = True,
     ) -> None:
         self.daily_limit = daily_limit
+        self._configured_daily_limit = daily_limit
         self.clock = clock
         self.schema = build_schema()
         self.ids = IdFactory()
         self.tokens: dict[str, str] = {}
         """Issued access tokens -> grant type; they never expire unless expired via the knob."""
+        self.jwt_certificates: list[str] = []
+        """PEM certificates uploaded to the connected app ("Use digital signatures")."""
         self.firm: Firm | None = None
         self.firm_ids: dict[str, str] = {}
         self._calls: deque[float] = deque()
         super().__init__(
-            client_id=client_id, client_secret=client_secret, seed=seed, base_url=base_url
+            client_id=client_id,
+            client_secret=client_secret,
+            seed=seed,
+            base_url=base_url,
+            limits=limits,
         )
         self.user_id = self.ids.next("005")
         self.engine = Engine(self.schema, self.store, self.ids, clock, self.user_id)
@@ -156,6 +171,21 @@ class SalesforceEmulator(Emulator):
         )
 
     @override
+    def vendor_limits(self) -> list[FaultSpec]:
+        """25 concurrent requests that have run 20 s or longer, per production org or sandbox.
+
+        Salesforce "API Request Limits and Allocations" (salesforce-app-limits-platform-api);
+        reference 1.6. The daily allowance is :attr:`daily_limit`, enforced in the middleware.
+        """
+        return [
+            FaultSpec(
+                path="/services/data/*",
+                concurrency=LONG_RUNNING_CONCURRENCY,
+                long_running_s=LONG_RUNNING_S,
+            )
+        ]
+
+    @override
     def concurrency_response(self) -> Response:
         # Reference 1.6 [inferred text]: the concurrent long-running request limit.
         return self.error_response(
@@ -177,6 +207,8 @@ class SalesforceEmulator(Emulator):
         self.engine.rebuild_index()
         self.rest.cursors.clear()
         self._calls.clear()
+        # /__sandbox/salesforce/api_usage may have lowered it; a reset is a fresh org.
+        self.daily_limit = self._configured_daily_limit
         self.firm_ids = {}
         self.user_id = self.ids.next("005")
         self.engine.user_id = self.user_id
@@ -190,6 +222,7 @@ class SalesforceEmulator(Emulator):
             "ids": dict(self.ids.counters),
             "autonumbers": dict(self.engine.autonumbers),
             "tokens": dict(self.tokens),
+            "jwt_certificates": list(self.jwt_certificates),
             "firm_ids": dict(self.firm_ids),
             "firm": self.firm.model_dump(mode="json") if self.firm is not None else None,
             "picklists": {
@@ -202,6 +235,7 @@ class SalesforceEmulator(Emulator):
 
     @override
     def load_extra(self, data: dict[str, Any]) -> None:
+        self.jwt_certificates = list(data.get("jwt_certificates", []))
         self.ids.counters = {k: int(v) for k, v in data.get("ids", {}).items()}
         self.engine.autonumbers = {k: int(v) for k, v in data.get("autonumbers", {}).items()}
         self.tokens = dict(data.get("tokens", {}))
@@ -306,12 +340,37 @@ class SalesforceEmulator(Emulator):
             return _token_error("invalid_request", "grant type is required")
         return _token_error("unsupported_grant_type", "grant type not supported")
 
+    def _signed_by_app_certificate(self, assertion: str) -> bool:
+        """Whether an uploaded certificate verifies the RS256 signature.
+
+        Salesforce verifies the JWT bearer assertion with the certificate uploaded to the
+        connected app (Salesforce Help "OAuth 2.0 JWT Bearer Flow for Server-to-Server
+        Integration", reference 1.1); the claims are checked apart, below.
+        """
+        for pem in self.jwt_certificates:
+            key = x509.load_pem_x509_certificate(pem.encode()).public_key()
+            try:
+                jwt.decode(
+                    assertion,
+                    key,  # type: ignore[arg-type]  # RSA, as uploaded
+                    algorithms=["RS256"],
+                    options={
+                        "verify_aud": False,
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                    },
+                )
+            except jwt.PyJWTError:
+                continue
+            return True
+        return False
+
     def _jwt(self, assertion: str) -> Response:
         claims = _jwt_claims(assertion)
-        if claims is None:
+        if claims is None or not self._signed_by_app_certificate(assertion):
+            # [inferred description] for a signature no uploaded certificate verifies.
             return _token_error("invalid_grant", "invalid assertion")
-        # The RS256 signature is NOT verified: the sandbox has no connected-app certificate,
-        # and the claims checks below are what a client can get wrong.
         if claims.get("iss") != self.client_id:
             return _token_error("invalid_client", "client identifier invalid")
         if not claims.get("sub"):
@@ -446,10 +505,35 @@ class SalesforceEmulator(Emulator):
                 return JSONResponse(exc.body(), status_code=exc.status)
             return JSONResponse({"master_id": str(master["Id"]), "loser_id": body.loser_id})
 
+        async def remove_field(sobject: str, field_name: str) -> Response:
+            # An org whose admin deleted a field (or never deployed it): describe stops listing
+            # it and the REST API refuses it, as it would for any unknown field. Until restart.
+            obj = self.schema.get(sobject)
+            if obj is None or obj.fields.pop(field_name, None) is None:
+                return JSONResponse({"detail": "no such field"}, status_code=404)
+            return Response(status_code=204)
+
         app.add_api_route("/__sandbox/salesforce/lock_rows", lock_rows, methods=["POST"])
+        app.add_api_route(
+            "/__sandbox/salesforce/fields/{sobject}/{field_name}", remove_field, methods=["DELETE"]
+        )
         app.add_api_route(
             "/__sandbox/salesforce/expire_sessions", expire_sessions, methods=["POST"]
         )
         app.add_api_route("/__sandbox/salesforce/api_usage", api_usage, methods=["POST"])
         app.add_api_route("/__sandbox/salesforce/firm_ids", firm_ids, methods=["GET"])
+
+        async def jwt_certificate(body: dict[str, str]) -> Response:
+            """Upload a certificate to the connected app ("Use digital signatures")."""
+            pem = body.get("certificate", "")
+            try:
+                x509.load_pem_x509_certificate(pem.encode())
+            except ValueError:
+                return JSONResponse({"detail": "give an X.509 certificate in PEM"}, 400)
+            self.jwt_certificates.append(pem)
+            return Response(status_code=204)
+
+        app.add_api_route(
+            "/__sandbox/salesforce/jwt_certificates", jwt_certificate, methods=["POST"]
+        )
         app.add_api_route("/__sandbox/salesforce/merge", merge, methods=["POST"])

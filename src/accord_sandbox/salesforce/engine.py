@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from accord_sandbox.common import RecordStore
+from accord_sandbox.common import RecordStore, business_key
 from accord_sandbox.salesforce.ids import IdFactory, is_well_formed, to_18
 from accord_sandbox.salesforce.schema import (
     NUMBER_TYPES,
@@ -25,10 +25,21 @@ from accord_sandbox.salesforce.schema import (
 )
 from accord_sandbox.salesforce.soql import parse_datetime
 
-__all__ = ["Engine", "MultipleMatchesError", "SfError", "format_datetime"]
+__all__ = ["BUSINESS_IDENTITY", "Engine", "MultipleMatchesError", "SfError", "format_datetime"]
 
 Record = dict[str, Any]
 NOT_FOUND_MESSAGE = "The requested resource does not exist"
+BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
+    "pse__Proj__c": ("pse__Account__c", "Name"),
+    "pse__Milestone__c": ("pse__Project__c", "Name"),
+    "pse__Billing_Event__c": (
+        "pse__Project__c",
+        "pse__Invoice_Number__c",
+        "pse__Summary_Amount__c",
+    ),
+    "pse__Assignment__c": ("pse__Project__c", "pse__Resource__c", "pse__Schedule__c"),
+}
+"""Fields that make two records one business fact, by object (issue 21, deliver 6)."""
 
 # [inferred] the standard stage defaults of a new org.
 _STAGE_PROBABILITY = {
@@ -236,12 +247,24 @@ class Engine:
             out[f.name] = read_value(f, rec)
         return out
 
-    def natural_key(self, o: ObjectDef, rec: Record) -> str | None:
-        """The external id that makes a record the "same" record (for duplicate counting)."""
+    def natural_key(self, o: ObjectDef, rec: Record) -> list[str]:
+        """The identities duplicate counting compares (see ``accord_sandbox.common``).
+
+        The first external id set on the record, and the business identity of
+        :data:`BUSINESS_IDENTITY` (issue 21): the fields that make two records one business
+        fact whatever their external ids.
+        """
+        keys: list[str] = []
         for f in o.fields.values():
             if f.external_id and rec.get(f.name) not in {None, ""}:
-                return f"{f.name}={str(rec[f.name]).lower()}"
-        return None
+                keys.append(f"eid:{f.name}={str(rec[f.name]).lower()}")
+                break
+        fields = BUSINESS_IDENTITY.get(o.name)
+        if fields is not None:
+            key = business_key(*(rec.get(name) for name in fields))
+            if key is not None:
+                keys.append(key)
+        return keys
 
     # ------------------------------------------------------------------ writes
     def _take_lock(self, record_id: str | None) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
 
+from accord_sandbox.common import NaturalKeys
 from accord_sandbox.salesforce.engine import Engine, MultipleMatchesError, SfError, not_found
 from accord_sandbox.salesforce.ids import make_id
 from accord_sandbox.salesforce.schema import ObjectDef
@@ -65,7 +66,7 @@ class RestApi:
     def __init__(
         self,
         engine: Engine,
-        on_create: Callable[[Request, str, str | None, str], None],
+        on_create: Callable[[Request, str, NaturalKeys, str], None],
         on_write: Callable[[Request], None],
         limits: Callable[[], Record],
     ) -> None:

@@ -452,7 +452,6 @@ def _standard() -> list[ObjectDef]:
             _ref("pse__Region__c", "pse__Region__c"),
             _ref("pse__Practice__c", "pse__Practice__c"),
             _f("pse__Default_Cost_Rate__c", "currency"),
-            _f("Default_Bill_Rate__c", "currency"),
         ],
     )
     opportunity = _obj(
@@ -795,6 +794,28 @@ def _certinia() -> list[ObjectDef]:
             _ext(unique=True),
         ],
     )
+    # Reference section 2 lists pse__Rate_Card__c among "other objects"; its fields (Resource
+    # Role, Region, Service Line (pse__Practice__c), Delivery Model (pse__Group__c), Account,
+    # Start/End Date, Suggested Bill Rate, Average Cost Rate) are those a public schema listing
+    # of the managed package shows; the API names are [inferred] from Certinia's pse__ pattern.
+    rate_card = _obj(
+        "pse__Rate_Card__c",
+        "Rate Card",
+        "Rate Cards",
+        "a0H",
+        [
+            _auto("RC-{000000}"),
+            _pick("pse__Role__c", ("Consultant", "Senior Consultant", "Manager", "Partner")),
+            _ref("pse__Region__c", "pse__Region__c"),
+            _ref("pse__Practice__c", "pse__Practice__c"),
+            _ref("pse__Account__c", "Account"),
+            _f("pse__Start_Date__c", "date"),
+            _f("pse__End_Date__c", "date"),
+            _f("pse__Suggested_Bill_Rate__c", "currency"),
+            _f("pse__Average_Cost_Rate__c", "currency"),
+            _ext(unique=True),
+        ],
+    )
     return [
         region,
         practice,
@@ -806,6 +827,7 @@ def _certinia() -> list[ObjectDef]:
         timecard,
         expense,
         billing_event,
+        rate_card,
     ]
 
 

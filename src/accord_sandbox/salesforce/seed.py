@@ -12,7 +12,7 @@ resource through it).
 
 from typing import Any
 
-from accord_sandbox.firm import Firm
+from accord_sandbox.firm import ConsultantSpec, Firm
 from accord_sandbox.salesforce.engine import Engine
 from accord_sandbox.salesforce.schema import STAGES
 
@@ -134,7 +134,23 @@ def seed_firm(engine: Engine, firm: Firm) -> dict[str, str]:
                 "pse__Region__c": ids.get(k.region),
                 "pse__Practice__c": ids.get(k.practice),
                 "pse__Default_Cost_Rate__c": float(k.cost_rate),
-                "Default_Bill_Rate__c": float(k.bill_rate),
+            },
+        )
+    # One org-wide rate card per role and currency (no account, region or dates): what the
+    # firm bills each role at, the first consultant of the role in a currency setting it.
+    cards: dict[tuple[str, str], ConsultantSpec] = {}
+    for k in firm.consultants:
+        cards.setdefault((k.role, k.currency), k)
+    for (role, currency), k in cards.items():
+        create(
+            "pse__Rate_Card__c",
+            f"rate:{role}:{currency}",
+            {
+                "pse__Role__c": role,
+                "CurrencyIsoCode": currency,
+                "pse__Suggested_Bill_Rate__c": float(k.bill_rate),
+                "pse__Average_Cost_Rate__c": float(k.cost_rate),
+                "Accord_Id__c": f"RC-{role.upper().replace(' ', '-')}-{currency}",
             },
         )
     owners: dict[str, str] = {}

@@ -34,7 +34,7 @@ def settle_time_to_bill(timeout: float = 90.0) -> None:
 
 
 def poll_approvals(accord: Accord) -> int:
-    (spec,) = approval_specs("kantata", "kantata")
+    (spec,) = approval_specs("kantata")
     result = poll_once(
         accord.services.connections.connector("kantata"),
         connection=spec.connection,

@@ -20,3 +20,11 @@ def sandbox() -> Iterator[SandboxHandle]:
 def cash(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CashAccord]:
     """Accord (Kantata as the PSA) with ERP and PSA polls starting now."""
     yield from start(tmp_path_factory.mktemp("cash"), sandbox)
+
+
+@pytest.fixture(autouse=True)
+def _drained(request: pytest.FixtureRequest) -> None:
+    """Each test starts with nothing left unpolled by the tests before it (any order)."""
+    for name in ("cash", "certinia"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).drain()

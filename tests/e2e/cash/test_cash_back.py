@@ -176,7 +176,13 @@ def test_business_central_invoice_and_payment_flow_back(cash: CashAccord) -> Non
             "invoiceDate": _today(),
             "customerPurchaseOrderReference": ids["erp_project"],
             "salesInvoiceLines": [
-                {"lineType": "Item", "description": "Retainer", "quantity": 1, "unitPrice": 2500.5}
+                {
+                    "lineType": "Item",
+                    "lineObjectNumber": "SERVICES",  # the sandbox company's service item
+                    "description": "Retainer",
+                    "quantity": 1,
+                    "unitPrice": 2500.5,
+                }
             ],
         },
     )

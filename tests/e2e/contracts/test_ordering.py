@@ -55,6 +55,8 @@ def second_worker(accord: Accord, tmp_path: Path) -> Iterator[subprocess.Popen[b
     settings = accord.services.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
     env |= {
+        # The same credentials key as the first worker: the Kantata token is stored under it.
+        "ACCORD_CREDENTIALS_KEY": os.environ["ACCORD_CREDENTIALS_KEY"],
         "ACCORD_DATABASE_URL": settings.database_url,
         "ACCORD_WORKER_ID": "e2e-contracts-b",
         "ACCORD_CONFIG_FILE": str(settings.config_file),

@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from accord.connectors.business_central.masters import CARRIED as BC_CARRIED
+from accord.connectors.netsuite.masters import CARRIED as NETSUITE_CARRIED
+from accord.connectors.netsuite.masters import customer_view
 from accord.domain import Address, Customer
 from accord.errors import ConfigError
 from accord.flows.customer_master import views
@@ -34,13 +37,13 @@ def test_default_ownership_propagates_name_parent_bill_to_and_tax_region() -> No
     owned = views.crm_owned(load_rules(RULES))
     assert owned == ("name", "parent_id", "bill_to", "tax_region")
     assert views.omitted(owned) == {"currency", "legal_entity", "active"}
-    assert views.compared_fields("netsuite", owned) == (
+    assert views.compared_fields(NETSUITE_CARRIED, owned) == (
         "name",
         "parent_id",
         "bill_to",
         "tax_region",
     )
-    assert views.compared_fields("business_central", owned) == ("name", "bill_to")
+    assert views.compared_fields(BC_CARRIED, owned) == ("name", "bill_to")
 
 
 def test_an_erp_record_compares_equal_to_its_crm_customer() -> None:
@@ -73,10 +76,10 @@ def test_an_erp_record_compares_equal_to_its_crm_customer() -> None:
         },
     }
     fields = ("name", "parent_id", "bill_to")
-    expected = views.expected_view("netsuite", customer, "7")
-    assert views.diff(views.erp_view("netsuite", record), expected, fields) == {}
+    expected = views.expected_view(NETSUITE_CARRIED, customer, "7")
+    assert views.diff(views.erp_view(customer_view(record)), expected, fields) == {}
     record["companyName"] = "Acme (billing)"
-    assert views.diff(views.erp_view("netsuite", record), expected, fields) == {
+    assert views.diff(views.erp_view(customer_view(record)), expected, fields) == {
         "name": {"erp": "Acme (billing)", "crm": "Acme"}
     }
-    assert views.diff(views.erp_view("netsuite", record), expected, ("bill_to",)) == {}
+    assert views.diff(views.erp_view(customer_view(record)), expected, ("bill_to",)) == {}

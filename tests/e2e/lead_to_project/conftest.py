@@ -13,7 +13,7 @@ Opportunity cursor starts at "now", so the firm's seeded opportunities are left 
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +26,7 @@ import yaml
 from dbos import DBOS
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.support import authorize_sandbox_kantata
 
 from accord.api.auth import KeyVerifier
 from accord.api.errors import install_error_handlers
@@ -59,14 +60,21 @@ def sandbox() -> Iterator[SandboxHandle]:
     handle.stop()
 
 
-def write_config(folder: Path, urls: Any, *, psa: str) -> Path:
-    """accord.yaml for the sandbox: no polling schedule, generous budgets (tests are quick)."""
+def write_config(
+    folder: Path, urls: Any, *, psa: str, tweak: Callable[[dict[str, Any]], None] | None = None
+) -> Path:
+    """accord.yaml for the sandbox: no polling schedule, generous budgets (tests are quick).
+
+    ``tweak`` may change the document before it is written (a module's own timeouts).
+    """
     document = accord_config(urls, psa=psa)  # type: ignore[arg-type]
     document["lead_to_project"]["capture_interval_s"] = 0
     for settings in document["connections"].values():
         settings["rate_per_s"] = 500
         settings["concurrency"] = 8
         settings["timeout_s"] = 10
+    if tweak is not None:
+        tweak(document)
     path = folder / "accord.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
@@ -310,13 +318,19 @@ def by_ref_count(accord: Accord, ref: str) -> int:
 
 
 def start_accord(
-    folder: Path, sandbox: SandboxHandle, *, psa: str, **overrides: Any
+    folder: Path,
+    sandbox: SandboxHandle,
+    *,
+    psa: str,
+    tweak: Callable[[dict[str, Any]], None] | None = None,
+    **overrides: Any,
 ) -> Iterator[Accord]:
     """Build, start and (after the module) stop one in-process Accord.
 
-    ``overrides`` are further :class:`Settings` fields (``database_url``, ``intake`` ...).
+    ``tweak`` changes the ``accord.yaml`` document (see :func:`write_config`); ``overrides``
+    are further :class:`Settings` fields (``database_url``, ``intake`` ...).
     """
-    config = write_config(folder, sandbox.urls, psa=psa)
+    config = write_config(folder, sandbox.urls, psa=psa, tweak=tweak)
     settings = Settings(
         **{
             "database_url": f"sqlite:///{folder / 'accord.db'}",
@@ -326,6 +340,7 @@ def start_accord(
         }
     )
     services = Services.build(settings)
+    authorize_sandbox_kantata(services.connections)
     services.start()
     with services.engine.begin() as conn:
         # Start after the firm's seeded opportunities: tests provision only their own.

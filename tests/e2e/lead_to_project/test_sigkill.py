@@ -18,6 +18,7 @@ import httpx
 import pytest
 import yaml
 from tests.e2e.lead_to_project.conftest import unique, write_config
+from tests.support import authorize_sandbox_kantata_in
 
 from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
 from accord.store import create_db_engine, cursors, migrate
@@ -53,6 +54,8 @@ def test_sigkill_mid_flow_duplicates_nothing(tmp_path: Path) -> None:
         db_url = f"sqlite:///{tmp_path / 'accord.db'}"
         engine = create_db_engine(db_url)
         migrate(engine)
+        # The worker process decrypts the token with the key it inherits (see env below).
+        authorize_sandbox_kantata_in(engine, config)
         with engine.begin() as conn:
             cursors.save(
                 conn,
@@ -117,6 +120,7 @@ def test_sigkill_mid_flow_duplicates_nothing(tmp_path: Path) -> None:
             )
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
         env |= {
+            "ACCORD_CREDENTIALS_KEY": os.environ["ACCORD_CREDENTIALS_KEY"],
             "ACCORD_DATABASE_URL": db_url,
             "ACCORD_WORKER_ID": "l2p-kill",
             "ACCORD_CONFIG_FILE": str(config),

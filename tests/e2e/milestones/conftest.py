@@ -28,3 +28,11 @@ def certinia(
 ) -> Iterator[CashAccord]:
     """Accord with Certinia as the PSA (a module of its own: one runtime per module)."""
     yield from start(tmp_path_factory.mktemp("milestones-certinia"), sandbox, psa="certinia")
+
+
+@pytest.fixture(autouse=True)
+def _drained(request: pytest.FixtureRequest) -> None:
+    """Each test starts with nothing left unpolled by the tests before it (any order)."""
+    for name in ("cash", "certinia"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).drain()

@@ -28,6 +28,7 @@ import yaml
 from dbos import DBOS
 from fastapi.testclient import TestClient
 from tests.e2e.lead_to_project.conftest import Accord, lineage_app, write_config
+from tests.support import authorize_sandbox_kantata
 
 from accord.api.ops.exceptions import router as exceptions_router
 from accord.flows.capture import canonical_event
@@ -295,6 +296,7 @@ def start_billing(folder: Path, sandbox: SandboxHandle) -> Iterator[Billing]:
         config_file=config,
     )
     services = Services.build(settings)
+    authorize_sandbox_kantata(services.connections)
     services.start()
     with services.engine.begin() as conn:
         cursors.save(

@@ -91,7 +91,9 @@ def test_invalid_dimension_shows_the_mapping_and_retry_posts_after_the_fix(
     finally:
         billing.rules.write_text(good, encoding="utf-8")
     before = puts(billing)
-    billing.action(exc.id, "retry")
+    # The failed run is pinned to the broken version: the retry must ask for the fixed one.
+    retried = billing.action(exc.id, "retry", {"rules": "current"})
+    assert retried["run"]["rules"] == "current"
     billing.settle()
     assert puts(billing) - before == 2
     bills = billing.time_bills(sheet["id"])

@@ -23,6 +23,7 @@ import yaml
 from dbos import DBOSClient
 from tests.e2e.lead_to_project.conftest import unique, write_config
 from tests.e2e.time_to_bill.conftest import DEFAULTS
+from tests.support import authorize_sandbox_kantata_in
 
 from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
 from accord.flows.capture import canonical_event
@@ -131,6 +132,8 @@ def test_sigkill_during_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
         db_url = f"sqlite:///{tmp_path / 'accord.db'}"
         engine = create_db_engine(db_url)
         migrate(engine)
+        # The worker process decrypts the token with the key it inherits (see env below).
+        authorize_sandbox_kantata_in(engine, config)
         with engine.begin() as conn:
             cursors.save(
                 conn,
@@ -152,6 +155,7 @@ def test_sigkill_during_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
         opps[_opportunity(sf, "UK01")] = ("EMP-0015", "GBP")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
         env |= {
+            "ACCORD_CREDENTIALS_KEY": os.environ["ACCORD_CREDENTIALS_KEY"],
             "ACCORD_DATABASE_URL": db_url,
             "ACCORD_WORKER_ID": "ttb-kill",
             "ACCORD_CONFIG_FILE": str(config),

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.support import authorize_sandbox_kantata
 
 from accord.connectors.kantata import KantataConnector
 from accord.flows.approvals.capture import approval_specs
@@ -121,7 +122,7 @@ class Approvals:
 
     # ------------------------------------------------------------------ capture
     def spec(self, system: str, resource: str | None = None) -> CaptureSpec:
-        specs = approval_specs(system, system)
+        specs = approval_specs(system)
         return next(s for s in specs if resource is None or s.resource == resource)
 
     def poll(
@@ -189,6 +190,7 @@ def approvals(
         config_file=Path(config),
     )
     services = Services.build(settings)
+    authorize_sandbox_kantata(services.connections)
     services.start()
     try:
         yield Approvals(services, sandbox)

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 from tests.integration.approvals.conftest import unique
 
-from accord.flows.approvals.certinia import EXPENSES, TIMECARDS
-
+TIMECARDS = "pse__Timecard_Header__c"  # the Certinia PSA role's approval feeds
+EXPENSES = "pse__Expense__c"
 WEEK = "2026-11-16"  # a Monday
 
 
@@ -61,9 +61,11 @@ def test_approved_timecard_becomes_one_event_with_an_entry_per_day(approvals):
         f"SF-{card}-2026-11-17": Decimal("7.50"),
         f"SF-{card}-2026-11-20": Decimal("0.25"),
     }
-    # No assignment: the resource's default bill rate prices the time.
+    # No assignment: the rate card of the resource's role, in its currency, prices the time.
+    cards = approvals.certinia().rate_card_rates(contact["CurrencyIsoCode"])
     rate = data["entries"][0]["bill_rate"]
-    assert Decimal(rate["amount"]) == Decimal(str(contact["Default_Bill_Rate__c"]))
+    assert Decimal(rate["amount"]) == cards[contact["pse__Resource_Role__c"]]
+    assert rate["currency"] == contact["CurrencyIsoCode"]
 
 
 def test_timecard_on_a_project_accord_does_not_know_opens_an_exception(approvals):

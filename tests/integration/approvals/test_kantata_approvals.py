@@ -7,10 +7,11 @@ from decimal import Decimal
 
 from tests.integration.approvals.conftest import unique
 
-from accord.flows.approvals.kantata import FEED, feed_reader
+from accord.flows.approvals.capture import feed_reader
 from accord.store import cursors
 from accord.store.cursors import CursorState
 
+FEED = "approvals"  # the Kantata PSA role's approvals feed (the capture pair's name)
 WEEK = "2026-11-16"  # a Monday
 MONDAY, TUESDAY, WEDNESDAY = "2026-11-16", "2026-11-17", "2026-11-18"
 

@@ -16,6 +16,7 @@ from accord.flows import capture
 from accord.flows.capture import CaptureSpec, canonical_event, poll_once
 from accord.store import create_db_engine, cursors
 from accord.store.tables import journal
+from accord_sandbox.accord_config import connection_settings
 
 CONNECTION = "netsuite-test"
 SUBSIDIARY_US = "2"
@@ -42,14 +43,7 @@ def to_events(record: dict[str, Any]) -> list:
 def connector(netsuite):
     url, _ = netsuite
     config = NetSuiteConfig.model_validate(
-        {
-            "name": CONNECTION,
-            "account_id": "TSTDRV0000001",
-            "base_url": f"{url}/services/rest",
-            "client_id": "sandbox",
-            "client_secret": "sandbox-secret",
-            "timeout_s": 10,
-        }
+        connection_settings("netsuite", url) | {"name": CONNECTION, "timeout_s": 10}
     )
     with NetSuiteConnector(config) as conn:
         yield conn
@@ -91,12 +85,19 @@ def test_poll_hands_on_new_changes_only_and_persists_its_cursor(
     services, connector, netsuite, module_db
 ):
     _, emulator = netsuite
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=10)
+    # After every change already held (other tests of the module may have stamped some).
+    held = [
+        datetime.strptime(r["lastModifiedDate"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        for r in emulator.store.all("customer")
+    ]
+    start = max([datetime.now(UTC).replace(microsecond=0), *held]) + timedelta(seconds=10)
     emulator.clock = lambda: start
 
-    # First sweep: whatever the emulator holds already, in pages of 5.
+    # First sweep: whatever the emulator holds already, in pages of 5. Other tests of the
+    # module may have polled (and journaled) before this one, or not.
+    before = {row.ce_id for row in _captured(services.engine)}
     initial, _ = _poll(services, connector, page_size=5, max_pages=2)
-    assert len(_captured(services.engine)) == len(initial)
+    assert len(_captured(services.engine)) == len(before) + len(initial)
 
     tag = uuid.uuid4().hex[:8]
     created = [
@@ -122,7 +123,7 @@ def test_poll_hands_on_new_changes_only_and_persists_its_cursor(
     assert again == []
     assert duplicates >= 1
 
-    ce_ids = {row.ce_id for row in _captured(services.engine)}
+    ce_ids = {row.ce_id for row in _captured(services.engine)} - before
     assert len(ce_ids) == len(initial) + len(created) + 1
     assert sum(1 for ce in ce_ids if ce.startswith(f"{created[0].id}@")) == 2
 

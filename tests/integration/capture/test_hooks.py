@@ -68,9 +68,24 @@ def test_a_well_signed_event_is_journaled(env):
     resp = env["client"].post("/hooks/partner", content=body, headers=_signed(body))
     assert resp.status_code == 202, resp.text
     assert resp.json()["status"] == "accepted"
-    again = env["client"].post("/hooks/partner", content=body, headers=_signed(body))
+    # Sent again (signed anew): journaled once, answered like the first time.
+    again = env["client"].post(
+        "/hooks/partner", content=body, headers=_signed(body, at=time.time() + 1)
+    )
     assert again.status_code == 200
     assert again.json() == resp.json()
+
+
+def test_a_replayed_signature_is_refused_within_the_window(env):
+    body = json.dumps(cloud_event(source="partner/erp")).encode()
+    headers = _signed(body)
+    assert env["client"].post("/hooks/partner", content=body, headers=headers).status_code == 202
+    before = _count(env)
+    replayed = env["client"].post("/hooks/partner", content=body, headers=headers)
+    assert replayed.status_code == 401
+    assert replayed.headers["content-type"].startswith("application/problem+json")
+    assert "replayed" in replayed.json()["detail"]
+    assert _count(env) == before
 
 
 def test_a_signed_batch_is_journaled(env):

@@ -3,8 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
-from tests.integration.console.support import make_app, sign_in
+from tests.integration.console.support import local_client, make_app, sign_in
 
 from accord.store import create_db_engine, keys, migrate
 
@@ -21,10 +20,10 @@ def console_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         for role in keys.Role:
             _, secrets[role.value] = keys.create(conn, name=role.value, role=role, actor="test")
     app, _ = make_app(db)
-    with TestClient(app) as anonymous:
+    with local_client(app) as anonymous:
         clients = {}
         for role in ("viewer", "operator", "admin"):
-            c = TestClient(app)
+            c = local_client(app)
             sign_in(c, secrets[role])
             clients[role] = c
         yield {

@@ -12,6 +12,17 @@ from accord.flows.registry import workflow_for
 from accord.settings import Settings
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+LOOPBACK = ("127.0.0.1", 50000)
+"""The client address of a browser on the same machine (plain http sign-in is allowed there)."""
+
+
+def local_client(app: object, **kw: object) -> TestClient:
+    """A TestClient that calls from loopback, as a browser on the console's own machine does.
+
+    Starlette's default client host is the name ``testclient``, which the console rightly
+    does not take for loopback.
+    """
+    return TestClient(app, client=LOOPBACK, **kw)  # type: ignore[arg-type]
 
 
 def csrf_of(html: str) -> str:

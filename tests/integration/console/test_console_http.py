@@ -7,7 +7,12 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from tests.integration.console.support import csrf_of, record_event_cloud_event, sign_in
+from tests.integration.console.support import (
+    csrf_of,
+    local_client,
+    record_event_cloud_event,
+    sign_in,
+)
 from tests.support import STRUCTURED
 
 from accord.domain import Money
@@ -62,7 +67,7 @@ def _open(
 
 # ---------------------------------------------------------------------- sign-in
 def test_good_key_signs_in_with_a_strict_http_only_cookie(console_env):
-    client = TestClient(console_env["app"])
+    client = local_client(console_env["app"])
     page = client.get("/signin")
     assert page.status_code == 200
     resp = client.post(
@@ -109,7 +114,7 @@ def test_plain_http_from_another_machine_is_refused(console_env):
 
 @pytest.mark.parametrize(("key", "status"), [("acc_nope_nope", 401), ("", 401)])
 def test_bad_key_is_refused(console_env, key, status):
-    client = TestClient(console_env["app"])
+    client = local_client(console_env["app"])
     page = client.get("/signin")
     resp = client.post(
         "/signin", data={"key": key, "csrf": csrf_of(page.text)}, follow_redirects=False
@@ -121,7 +126,7 @@ def test_bad_key_is_refused(console_env, key, status):
 
 
 def test_ingest_key_may_not_sign_in(console_env):
-    client = TestClient(console_env["app"])
+    client = local_client(console_env["app"])
     page = client.get("/signin")
     resp = client.post(
         "/signin",
@@ -133,7 +138,7 @@ def test_ingest_key_may_not_sign_in(console_env):
 
 
 def test_sign_in_without_the_form_token_is_refused(console_env):
-    client = TestClient(console_env["app"])
+    client = local_client(console_env["app"])
     resp = client.post(
         "/signin", data={"key": console_env["keys"]["viewer"]}, follow_redirects=False
     )
@@ -142,14 +147,14 @@ def test_sign_in_without_the_form_token_is_refused(console_env):
 
 
 def test_pages_need_a_session_and_come_back_after_sign_in(console_env):
-    client = TestClient(console_env["app"])
+    client = local_client(console_env["app"])
     resp = client.get("/exceptions?queue=finance-ops", follow_redirects=False)
     assert resp.status_code == 303
     assert resp.headers["location"].startswith("/signin?next=%2Fexceptions%3Fqueue%3Dfinance-ops")
 
 
 def test_open_redirects_are_not_followed(console_env):
-    client = TestClient(console_env["app"])
+    client = local_client(console_env["app"])
     page = client.get("/signin")
     resp = client.post(
         "/signin",
@@ -164,7 +169,7 @@ def test_open_redirects_are_not_followed(console_env):
 
 
 def test_a_forged_cookie_is_no_session(console_env):
-    client = TestClient(console_env["app"])
+    client = local_client(console_env["app"])
     client.cookies.set("accord_session", "eyJrIjogMSwgImUiOiA5OTk5OTk5OTk5LCAibiI6ICJ4In0.forged")
     assert client.get("/", follow_redirects=False).status_code == 303
 
@@ -172,7 +177,7 @@ def test_a_forged_cookie_is_no_session(console_env):
 def test_revoking_the_key_ends_its_sessions(console_env):
     with console_env["engine"].begin() as conn:
         _, secret = keys.create(conn, name="short-lived", role=keys.Role.VIEWER, actor="test")
-    client = sign_in(TestClient(console_env["app"]), secret)
+    client = sign_in(local_client(console_env["app"]), secret)
     assert client.get("/", follow_redirects=False).status_code == 200
     with console_env["engine"].begin() as conn:
         keys.revoke(conn, name="short-lived", actor="test")
@@ -180,7 +185,7 @@ def test_revoking_the_key_ends_its_sessions(console_env):
 
 
 def test_sign_out_clears_the_session(console_env):
-    client = sign_in(TestClient(console_env["app"]), console_env["keys"]["viewer"])
+    client = sign_in(local_client(console_env["app"]), console_env["keys"]["viewer"])
     page = client.get("/")
     resp = client.post("/signout", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
     assert resp.status_code == 303
@@ -412,3 +417,27 @@ def test_lineage_search_draws_the_graph(console_env):
     page = console_env["clients"]["viewer"].get(f"/lineage?id={event_id}").text
     assert 'id="lineage"' in page
     assert "opportunity.updated" in page
+
+
+def test_every_page_carries_the_security_headers(console_env):
+    from accord.api.security_headers import CONTENT_SECURITY_POLICY
+
+    client = console_env["clients"]["operator"]
+    answers = [client.get(path) for path in PAGES]
+    answers += [
+        console_env["anonymous"].get("/signin"),
+        client.get("/static/console/console.css"),
+        client.get("/api/v1/keys"),  # JSON: a 401 without a key, headers all the same
+    ]
+    for answer in answers:
+        assert answer.headers["x-frame-options"] == "DENY", answer.url
+        assert answer.headers["referrer-policy"] == "no-referrer", answer.url
+        assert answer.headers["x-content-type-options"] == "nosniff", answer.url
+        assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, answer.url
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    assert "script-src" not in CONTENT_SECURITY_POLICY  # default-src 'none': no script at all
+    # No page relies on an inline style the policy would block.
+    assert all(" style=" not in a.text for a in answers[: len(PAGES)])
+    docs = client.get("/api/v1/docs")
+    assert "content-security-policy" not in docs.headers
+    assert docs.headers["x-frame-options"] == "DENY"

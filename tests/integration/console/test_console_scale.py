@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
-from tests.integration.console.support import count_queries, make_app, sign_in
+from tests.integration.console.support import count_queries, local_client, make_app, sign_in
 
 from accord.store import create_db_engine, exceptions, keys, migrate, runs
 from accord.store.tables import exceptions as exceptions_table
@@ -104,7 +103,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     with engine.begin() as conn:
         _, secret = keys.create(conn, name="viewer", role=keys.Role.VIEWER, actor="test")
     app, _ = make_app(db)
-    with TestClient(app) as client:  # the runtime creates the DBOS tables at start
+    with local_client(app) as client:  # the runtime creates the DBOS tables at start
         now = datetime.now(UTC)
         _seed_runs(engine, int(now.timestamp() * 1000))
         _seed_exceptions(engine, now)

@@ -1,5 +1,6 @@
 """The database-backed connection budget holds across processes (real SQLite, real processes)."""
 
+import contextlib
 import multiprocessing as mp
 import threading
 import time
@@ -115,16 +116,68 @@ def test_penalty_halves_the_rate_and_pauses(engine):
     assert budget.usage(limits).acquired_total == 2
 
 
-def test_a_dead_holders_lease_expires(engine):
-    limits = Limits("kantata", rate_per_s=100.0, concurrency=1)
-    dead = DatabaseBudget(engine, lease_ttl_s=0.3)
-    cm = dead.acquire(limits)
-    cm.__enter__()  # never released: the holder "died"
-    alive = DatabaseBudget(engine)
+def _hold_and_wait(db_url: str, limits: Limits, holder: str, ttl: float, ready) -> None:
+    engine = create_db_engine(db_url)
+    budget = DatabaseBudget(engine, holder=holder, lease_ttl_s=ttl)
+    held = [budget.acquire(limits) for _ in range(limits.concurrency)]
+    for cm in held:
+        cm.__enter__()
+    ready.set()
+    time.sleep(600)  # until killed
+
+
+def _killed_holder(db_url: str, limits: Limits, holder: str, ttl: float) -> None:
+    """A process that takes every slot of ``limits`` and is SIGKILLed holding them."""
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_hold_and_wait, args=(db_url, limits, holder, ttl, ready))
+    proc.start()
+    assert ready.wait(60)
+    proc.kill()
+    proc.join(30)
+
+
+def test_a_live_holder_keeps_its_slots_past_the_lease_lifetime(engine):
+    limits = Limits("certinia", rate_per_s=100.0, concurrency=1)
+    holder = DatabaseBudget(engine, holder="alive", lease_ttl_s=0.5)
+    with holder.acquire(limits):
+        time.sleep(1.5)  # three lifetimes: renewed, so the slot stays taken
+        assert holder.usage(limits).in_flight == 1
+    holder.close()
+
+
+def test_a_killed_holders_slots_expire_within_the_lease_lifetime(migrated):
+    limits = Limits("kantata", rate_per_s=100.0, concurrency=2)
+    _killed_holder(migrated, limits, "worker-dead", ttl=1.0)
+    engine = create_db_engine(migrated)
+    alive = DatabaseBudget(engine, holder="worker-alive")
     t0 = time.monotonic()
-    with alive.acquire(limits):
+    with alive.acquire(limits), alive.acquire(limits):
         waited = time.monotonic() - t0
-    assert 0.2 <= waited < 5
+    alive.close()
+    engine.dispose()
+    assert waited < 5
+
+
+def test_recovering_a_dead_worker_frees_its_slots_at_once(migrated):
+    from accord.flows.recovery import hand_over
+
+    limits = Limits("netsuite", rate_per_s=100.0, concurrency=4)
+    _killed_holder(migrated, limits, "worker-dead", ttl=600.0)
+    engine = create_db_engine(migrated)
+    alive = DatabaseBudget(engine, holder="worker-alive")
+    assert alive.usage(limits).in_flight == 4
+    result = hand_over(engine, "worker-dead", app_version="0", dry_run=True)
+    assert result.slots_freed == 0
+    assert hand_over(engine, "worker-dead", app_version="0").slots_freed == 4
+    t0 = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        for _ in range(4):
+            stack.enter_context(alive.acquire(limits))
+        waited = time.monotonic() - t0
+    alive.close()
+    engine.dispose()
+    assert waited < 1
 
 
 def test_a_restarted_holder_reclaims_its_leases_at_once(engine):

@@ -29,6 +29,43 @@ def test_keys_create_list_revoke(db_url):
     assert len(again.stderr.strip().splitlines()) == 1
 
 
+def test_keys_rotate_keeps_the_old_secret_for_the_overlap(db_url):
+    from accord.store import create_db_engine, keys
+
+    created = _run(
+        db_url, "keys", "create", "--role", "viewer", "--name", "bi", "--expires-in-days", "30"
+    )
+    old = created.stdout.strip().splitlines()[-1]
+    rotated = _run(db_url, "keys", "rotate", "bi", "--overlap", "1h")
+    assert rotated.returncode == 0, rotated.stderr
+    new = rotated.stdout.strip()
+    assert new.startswith("acc_")
+    assert new != old
+    engine = create_db_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            still = keys.get_by_secret(conn, secret=old)
+            fresh = keys.get_by_secret(conn, secret=new)
+    finally:
+        engine.dispose()
+    assert still is not None
+    assert fresh is not None
+    assert still.superseded_at is not None
+    assert still.expires_at is not None
+    assert fresh.expires_at is not None
+    assert fresh.expires_at > still.expires_at  # 365 days (the default) against 1 hour
+    listed = _run(db_url, "keys", "list")
+    rows = [line for line in listed.stdout.splitlines() if " bi " in line]
+    assert ["rotated" in r for r in rows] == [True, False]
+    assert "active" in rows[1]
+    bad = _run(db_url, "keys", "rotate", "bi", "--overlap", "soon")
+    assert bad.returncode == 1
+    assert len(bad.stderr.strip().splitlines()) == 1
+    missing = _run(db_url, "keys", "rotate", "nobody")
+    assert missing.returncode == 1
+    assert "no active key named" in missing.stderr
+
+
 def test_bad_input_gets_one_line_and_non_zero_exit(db_url):
     bad_role = _run(db_url, "keys", "create", "--role", "root", "--name", "x")
     assert bad_role.returncode != 0

@@ -314,3 +314,69 @@ alerts:
     path.write_text("alerts:\n  rules:\n    - {name: x, kind: sla}\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         load_alerts_config(path, {})
+
+
+def test_an_exception_past_its_queues_sla_is_escalated_once_and_alerted(
+    engine, db_url, fresh_receiver, tmp_path
+):
+    from accord.flows.services import Services
+    from accord.settings import Settings
+    from accord.store import audit
+
+    # The default rules: finance-ops escalates after 24 hours to finance-controller.
+    services = Services.build(
+        Settings(database_url=db_url, worker_id="test-esc", config_file=tmp_path / "none.yaml")
+    )
+    webhook = WebhookSpec(url=fresh_receiver.url, secret=SecretStr(SECRET), backoff_s=0)
+    alert_engine = AlertEngine(
+        engine,
+        AlertsConfig(webhook=webhook),
+        notifier=Notifier(engine, webhook),
+        escalate=services.escalate,
+    )
+    with engine.begin() as conn:
+        exc = exceptions.open_(
+            conn,
+            queue="finance-ops",
+            flow="post_approved_time",
+            run_id=None,
+            business_key="project:P-ESC",
+            code="closed_period",
+            title="Period closed",
+            detail={},
+            dedupe_key=f"k-{uuid.uuid4().hex}",
+        )
+        exceptions.assign(conn, id=exc.id, assignee="ann", actor="key:ann")
+    start = datetime.now(UTC)
+
+    alert_engine.evaluate(now=start + timedelta(hours=23))
+    with engine.connect() as conn:
+        assert exceptions.get(conn, id=exc.id).escalated_at is None
+    changes = alert_engine.evaluate(now=start + timedelta(hours=25))
+    assert changes["exception_escalated"][0] == [str(exc.id)]
+    with engine.connect() as conn:
+        escalated = exceptions.get(conn, id=exc.id)
+        (row,) = audit.list_(conn, action="exception.escalate", target=f"exception:{exc.id}")
+    assert escalated.assignee == "finance-controller"
+    assert escalated.escalated_to == "finance-controller"
+    assert escalated.escalated_at is not None
+    assert row.actor == "accord"
+    assert row.before["assignee"] == "ann"
+    assert row.after["sla_hours"] == 24
+    assert alert_engine.deliver() >= 1
+    sent = [m for m in fresh_receiver.received if m["alert"]["rule"] == "exception_escalated"]
+    assert [m["kind"] for m in sent] == ["firing"]
+    assert sent[0]["alert"]["labels"]["owner"] == "finance-controller"
+
+    # Later passes neither escalate it again nor notify again.
+    alert_engine.evaluate(now=start + timedelta(hours=30))
+    with engine.connect() as conn:
+        assert (
+            len(audit.list_(conn, action="exception.escalate", target=f"exception:{exc.id}")) == 1
+        )
+    # Closing it clears the alert.
+    with engine.begin() as conn:
+        exceptions.resolve(conn, id=exc.id, resolution="period reopened", actor="key:fc")
+    _, resolved = alert_engine.evaluate(now=start + timedelta(hours=31))["exception_escalated"]
+    assert resolved == [str(exc.id)]
+    services.engine.dispose()

@@ -26,6 +26,7 @@ from accord.store.alerts import Instance
 from accord.store.tables import exceptions as exceptions_table
 from accord.store.tables import lineage
 from accord.store.util import utc_now
+from accord_sandbox.accord_config import connection_settings
 from accord_sandbox.netsuite import NetSuiteEmulator
 from accord_sandbox.scenario import generate
 
@@ -141,22 +142,16 @@ def test_open_exceptions_are_counted_by_queue_and_age(env):
     assert oldest >= 3 * 86400 - 60
 
 
-def _netsuite_config(url: str, name: str, secret: str) -> NetSuiteConfig:
-    return NetSuiteConfig.model_validate(
-        {
-            "name": name,
-            "account_id": "TSTDRV0000001",
-            "base_url": f"{url}/services/rest",
-            "client_id": "sandbox",
-            "client_secret": secret,
-            "timeout_s": 10,
-        }
-    )
+def _netsuite_config(url: str, name: str, certificate_id: str | None = None) -> NetSuiteConfig:
+    settings = connection_settings("netsuite", url) | {"name": name, "timeout_s": 10}
+    if certificate_id is not None:
+        settings["certificate_id"] = certificate_id
+    return NetSuiteConfig.model_validate(settings)
 
 
 def test_connector_calls_against_the_emulator_are_measured(env, netsuite):
-    good = _netsuite_config(netsuite, "ns-metrics", "sandbox-secret")
-    bad = _netsuite_config(netsuite, "ns-badauth", "wrong-secret")
+    good = _netsuite_config(netsuite, "ns-metrics")
+    bad = _netsuite_config(netsuite, "ns-badauth", certificate_id="not-uploaded")
     connections = Connections(env["services"].engine, configs={c.name: c for c in (good, bad)})
     try:
         connections.connector("ns-metrics").check()

@@ -68,6 +68,7 @@ CASES = [
         lambda env: {"name": f"k-{uuid.uuid4().hex[:8]}", "role": "viewer"},
     ),
     Case("DELETE", "/api/v1/keys/{key}", ADMIN),
+    Case("POST", "/api/v1/keys/{key}/rotate", ADMIN, lambda env: {"overlap_seconds": 60}),
 ]
 
 

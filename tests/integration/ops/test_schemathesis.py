@@ -1,77 +1,71 @@
-"""Property-based run of the ops API against its own OpenAPI (in-process ASGI, admin key).
+"""``schemathesis run`` against a running Accord, every phase (stateful included), every check.
 
-Every ops operation is called with generated inputs; no answer may be a 5xx or break the
-documented response schema. Examples are capped so the run stays under a minute.
+The API is served as a user runs it (``accord run``, an admin key) and schemathesis runs as a
+user runs it (its CLI, with ``tests/schemathesis.toml``, which says what it leaves out and
+why). It must report nothing: no undocumented status or content type, no 5xx, no
+schema-violating request accepted, no schema-valid request refused.
 """
 
-import re
-import shutil
-import tempfile
-import warnings
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-from tests.integration.ops.conftest import FakeConnections
+from tests.support import ROOT, accord_cmd, accord_env, create_key, free_port, wait_ready
 
-from accord.api.app import create_app
-from accord.settings import Settings
-from accord.store import create_db_engine, keys, migrate
+pytestmark = pytest.mark.slow
 
-# A dev dependency ("schemathesis>=4.32"); skip rather than break collection where it is missing.
-schemathesis = pytest.importorskip("schemathesis")
-hypothesis = pytest.importorskip("hypothesis")
-HypothesisDeprecationWarning = hypothesis.errors.HypothesisDeprecationWarning
-
-# Collection generates examples too, outside the test's own warning filter (see below).
-warnings.filterwarnings("ignore", category=HypothesisDeprecationWarning)
-
-OPS_PATHS = r"^/api/v1/(runs|exceptions|dead-letters|replay|connections|audit|keys)"
-ADMIN_NAME = "schemathesis-admin-7f3a91c2"
-"""Long and odd, so generated ``DELETE /keys/{name}`` calls never revoke the test's own key."""
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+CONFIG = ROOT / "tests" / "schemathesis.toml"
 
 
-# pytest 9 breaks ``schemathesis.pytest.from_fixture`` (it reads ``request.node._nodeid``), so
-# the app and its schema are built at import; the module fixture runs the app's lifespan.
-_DIR = Path(tempfile.mkdtemp(prefix="accord-schemathesis-"))
-_URL = f"sqlite:///{_DIR / 'accord.db'}"
-APP = create_app(Settings(database_url=_URL, worker_id="test-schemathesis"), configure_logs=False)
-APP.state.connections = FakeConnections()
-schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", APP).include(path_regex=OPS_PATHS)
-
-
-@pytest.fixture(scope="module")
-def admin_key() -> Iterator[str]:
-    engine = create_db_engine(_URL)
-    migrate(engine)
-    with engine.begin() as conn:
-        _, secret = keys.create(conn, name=ADMIN_NAME, role=keys.Role.ADMIN, actor="test")
-    # The TestClient context runs the lifespan (runtime launched) for the whole module.
-    with TestClient(APP):
-        yield secret
-    engine.dispose()
-    shutil.rmtree(_DIR, ignore_errors=True)
-
-
-@pytest.mark.slow
-# DBOS's queue threads draw from the global ``random`` while Hypothesis generates a case, which
-# Hypothesis mistakes for a strategy using ``random``.
-@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
-@schema.parametrize()
-@hypothesis.settings(
-    max_examples=8,
-    deadline=None,
-    suppress_health_check=list(hypothesis.HealthCheck),
-    database=None,
-)
-def test_ops_api_conforms_to_its_openapi(case, admin_key):
-    secret = admin_key
-    assert re.match(OPS_PATHS, case.path)
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {secret}"},
-        checks=[
-            schemathesis.checks.not_a_server_error,
-            schemathesis.checks.response_schema_conformance,
-        ],
+@pytest.mark.skipif(not SCHEMATHESIS.exists(), reason="schemathesis (a dev dependency) missing")
+def test_schemathesis_reports_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'accord.db'}"
+    key = create_key(url, "admin", name="schemathesis-admin")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "accord.log").open("wb")
+    # From the checkout: the process APIs read rules/default.yaml.
+    server = subprocess.Popen(
+        accord_cmd("run", "--port", str(port)),
+        env=accord_env(url, ACCORD_CONFIG_FILE=str(tmp_path / "none.yaml")),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
+    try:
+        wait_ready(base, server)
+        done = subprocess.run(
+            [
+                str(SCHEMATHESIS),
+                "--config-file",
+                str(CONFIG),
+                "run",
+                f"{base}/api/v1/openapi.json",
+                "-H",
+                f"Authorization: Bearer {key}",
+                # The coverage phase tries every documented shape whatever this says; a few
+                # generated cases per operation on top keep the run near two minutes.
+                "--max-examples",
+                "5",
+                "--generation-deterministic",
+                "--no-color",
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "NO_COLOR": "1"},
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    report = done.stdout
+    assert done.returncode == 0, report[-6000:]
+    for phase in ("Coverage", "Fuzzing", "Stateful"):
+        assert f"✅ {phase}" in report, report[-3000:]
+    assert "Failures:" not in report

@@ -4,6 +4,7 @@ Webhook tests run a real receiver under uvicorn in a thread, because the emulato
 over the network for the validation handshake and for notifications.
 """
 
+import base64
 import socket
 import threading
 import time
@@ -14,12 +15,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import jwt as pyjwt
 import pytest
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from accord_sandbox.business_central import CLOSED_PERIOD_MESSAGE, BusinessCentralEmulator
+from accord_sandbox.business_central.auth import BC_RESOURCE
+from accord_sandbox.credentials import private_key_pem, self_signed_certificate
 from accord_sandbox.firm import (
     AccountingPeriodSpec,
     ConsultantSpec,
@@ -185,7 +192,7 @@ async def test_token_good_and_bad(anon: httpx.AsyncClient) -> None:
             "grant_type": "client_credentials",
             "client_id": "sandbox",
             "client_secret": "sandbox-secret",
-            "scope": "https://graph.microsoft.com/.default",
+            "scope": "https://api.businesscentral.dynamics.com/API.ReadWrite.All",
         },
     )
     assert scope.status_code == 400
@@ -198,6 +205,92 @@ async def test_api_refuses_missing_or_forged_token(anon: httpx.AsyncClient) -> N
     assert r.json()["error"]["code"] == "Authentication_InvalidCredentials"
     r = await anon.get(f"{ROOT}/companies", headers={"Authorization": "Bearer sandbox.e30.xx"})
     assert r.status_code == 401
+
+
+async def test_api_checks_the_tokens_audience_and_roles(
+    anon: httpx.AsyncClient, emu: BusinessCentralEmulator
+) -> None:
+    graph = await anon.post(
+        "/sandbox-tenant/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "sandbox",
+            "client_secret": "sandbox-secret",
+            "scope": "https://graph.microsoft.com/.default",
+        },
+    )
+    assert graph.status_code == 200  # Entra issues it: the audience is Microsoft Graph
+    bearer = {"Authorization": f"Bearer {graph.json()['access_token']}"}
+    r = await anon.get(f"{ROOT}/companies", headers=bearer)
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "Authentication_InvalidCredentials"
+    # Without admin consent to API.ReadWrite.All the token carries no roles.
+    emu.entra.app.roles[BC_RESOURCE] = ()
+    bearer = {"Authorization": f"Bearer {(await get_token(anon)).json()['access_token']}"}
+    r = await anon.get(f"{ROOT}/companies", headers=bearer)
+    assert r.status_code == 401
+    assert "could not be authenticated or authorized" in r.json()["error"]["message"]
+    emu.entra.app.roles[BC_RESOURCE] = ("API.ReadWrite.All",)
+    bearer = {"Authorization": f"Bearer {(await get_token(anon)).json()['access_token']}"}
+    assert (await anon.get(f"{ROOT}/companies", headers=bearer)).status_code == 200
+
+
+def entra_assertion(key: rsa.RSAPrivateKey, cert_pem: str, **over: Any) -> str:
+    """A certificate credential as Microsoft documents it, signed with PyJWT directly."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    thumb = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).decode().rstrip("=")
+    now = int(time.time())
+    claims = {
+        "aud": "http://bc.test/sandbox-tenant/oauth2/v2.0/token",
+        "iss": "sandbox",
+        "sub": "sandbox",
+        "jti": "j-1",
+        "nbf": now,
+        "iat": now,
+        "exp": now + 600,
+    } | over
+    pem = private_key_pem(key)
+    return pyjwt.encode(claims, pem, algorithm="PS256", headers={"x5t#S256": thumb})
+
+
+async def test_certificate_credential(
+    anon: httpx.AsyncClient, emu: BusinessCentralEmulator
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = self_signed_certificate(key, common_name="accord")
+
+    async def token(assertion: str) -> httpx.Response:
+        return await anon.post(
+            "/sandbox-tenant/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "sandbox",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+                "scope": SCOPE,
+            },
+        )
+
+    not_uploaded = await token(entra_assertion(key, cert))
+    assert not_uploaded.status_code == 401
+    assert not_uploaded.json()["error_codes"] == [700027]
+    emu.entra.app.upload_certificate(cert)
+    good = await token(entra_assertion(key, cert))
+    assert good.status_code == 200, good.text
+    bearer = {"Authorization": f"Bearer {good.json()['access_token']}"}
+    assert (await anon.get(f"{ROOT}/companies", headers=bearer)).status_code == 200
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    refused = {
+        "another key": (entra_assertion(other, cert), 700027),
+        "audience": (entra_assertion(key, cert, aud="https://login.microsoftonline.com/x"), 700021),
+        "subject": (entra_assertion(key, cert, sub="someone"), 700021),
+        "expired": (entra_assertion(key, cert, nbf=now - 4000, exp=now - 3000), 700024),
+    }
+    for why, (assertion, code) in refused.items():
+        r = await token(assertion)
+        assert r.status_code == 401, why
+        assert r.json()["error_codes"] == [code], why
 
 
 # --------------------------------------------------------------------------- companies
@@ -271,7 +364,10 @@ async def test_customer_create_get_and_duplicate_number(
     auto = await new_customer(client)
     assert auto["number"] == "C00001"
     stats = (await client.get("/__sandbox/stats")).json()
-    assert stats["duplicates"] == 1
+    # The refused second CUST-1, and a second "Contoso" in DE01 under another number: the
+    # same business fact (a customer's name in one company) whatever its number.
+    assert stats["duplicates"] == 2
+    assert stats["duplicates_by_identity"] == {"biz": 1, "number": 1}
     assert stats["writes"] == 3
 
     unknown = await client.post(f"{co(DE)}/customers", json={"colour": "red"})
@@ -479,7 +575,13 @@ async def test_sales_invoice_lines_expand_and_post(
     line = await create(
         client,
         f"{url}/salesInvoiceLines",
-        {"lineType": "Account", "description": "Travel", "quantity": 1, "unitPrice": 99.5},
+        {
+            "lineType": "Account",
+            "lineObjectNumber": "6610",
+            "description": "Travel",
+            "quantity": 1,
+            "unitPrice": 99.5,
+        },
     )
     assert line["sequence"] == 20000
     assert line["amountExcludingTax"] == 99.5
@@ -527,11 +629,36 @@ async def test_closed_period_refused_then_reopened(client: httpx.AsyncClient) ->
     assert periods["value"] == []
 
 
+async def test_item_lines_name_a_real_item_and_cannot_post_without_one(
+    client: httpx.AsyncClient,
+) -> None:
+    invoice = await draft_invoice(client, "SF-ITEM")
+    url = f"{co(DE)}/salesInvoices({invoice['id']})"
+    item = {"lineType": "Item", "quantity": 1, "unitPrice": 500}
+    unknown = await client.post(
+        f"{url}/salesInvoiceLines", json={**item, "lineObjectNumber": "NOPE"}
+    )
+    assert unknown.status_code == 400
+    assert "cannot be found in the related table (item)" in unknown.json()["error"]["message"]
+    known = await create(
+        client, f"{url}/salesInvoiceLines", {**item, "lineObjectNumber": "SERVICES"}
+    )
+    items = (await client.get(f"{co(DE)}/items")).json()["value"]
+    assert known["itemId"] == next(i["id"] for i in items if i["number"] == "SERVICES")
+    # An Item line without its item is accepted as a draft, and refused when posted.
+    await create(client, f"{url}/salesInvoiceLines", {**item, "description": "Milestone"})
+    refused = await client.post(f"{url}/Microsoft.NAV.post")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "Application_TestFieldException"
+    assert "No. must have a value in Sales Line" in refused.json()["error"]["message"]
+
+
 async def test_duplicate_invoice_counted_in_stats(client: httpx.AsyncClient) -> None:
     await draft_invoice(client, "SF-300")
     await draft_invoice(client, "SF-300")  # a non-idempotent client: BC accepts it
     stats = (await client.get("/__sandbox/stats")).json()
     assert stats["duplicates"] == 1
+    assert stats["duplicates_by_identity"] == {"ext": 1}
     assert stats["duplicates_by_endpoint"] == {
         "POST /v2.0/{tenant}/{environment}/api/v2.0/companies({company_id})/salesInvoices": 1
     }

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from accord_sandbox.credentials import KANTATA_REDIRECT_URI
 from accord_sandbox.firm import ConsultantSpec, Firm
 from accord_sandbox.kantata import KantataEmulator
 
@@ -66,16 +67,33 @@ async def anon(emu: KantataEmulator) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+APP = {"client_id": "sandbox", "client_secret": "sandbox-secret"}
+
+
+async def consent(anon: httpx.AsyncClient, **params: str) -> dict[str, list[str]]:
+    """Steps 1 and 2 of "Obtaining tokens for users": the query the redirect carries."""
+    query = {"client_id": "sandbox", "response_type": "code", "redirect_uri": KANTATA_REDIRECT_URI}
+    r = await anon.get("/oauth/authorize", params=query | params)
+    assert r.status_code == 302, r.text
+    location = urlsplit(r.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == KANTATA_REDIRECT_URI
+    return parse_qs(location.query)
+
+
+async def exchange(anon: httpx.AsyncClient, code: str) -> httpx.Response:
+    """Step 3: the code for a token, with the application's credentials."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": KANTATA_REDIRECT_URI,
+        **APP,
+    }
+    return await anon.post("/oauth/token", data=form)
+
+
 @pytest.fixture
 async def client(anon: httpx.AsyncClient) -> httpx.AsyncClient:
-    r = await anon.post(
-        "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "sandbox",
-            "client_secret": "sandbox-secret",
-        },
-    )
+    r = await exchange(anon, (await consent(anon))["code"][0])
     assert r.status_code == 200
     anon.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
     return anon
@@ -123,62 +141,103 @@ async def entry(client: httpx.AsyncClient, ws: dict, day: date, minutes: int = 6
 # ----------------------------------------------------------------------------- auth
 
 
-async def test_client_credentials_token_is_accepted_as_bearer(client: httpx.AsyncClient) -> None:
+async def test_authorization_code_token_acts_as_the_consenting_user(
+    client: httpx.AsyncClient,
+) -> None:
     r = await client.get(f"{API}/users/me")
     assert r.status_code == 200
     assert only(r.json())["email_address"] == "integration@sandbox.invalid"
 
 
+async def test_authorization_code_flow_as_documented(anon: httpx.AsyncClient) -> None:
+    query = await consent(anon, state="xyz")
+    assert query["state"] == ["xyz"]
+    r = await exchange(anon, query["code"][0])
+    assert r.status_code == 200
+    body = r.json()
+    # "Kantata OX OAuth access tokens do not expire": no expires_in, no refresh_token.
+    assert set(body) == {"access_token", "token_type"}
+    r = await anon.get(
+        f"{API}/workspaces", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert r.status_code == 200
+    # A code is single-use.
+    r = await exchange(anon, query["code"][0])
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_grant"
+
+
+async def test_consent_refusals(anon: httpx.AsyncClient, emu: KantataEmulator) -> None:
+    # A redirect_uri other than the registered one is refused on the page, not redirected.
+    r = await anon.get(
+        "/oauth/authorize",
+        params={"client_id": "sandbox", "response_type": "code", "redirect_uri": "http://evil/cb"},
+    )
+    assert r.status_code == 400
+    assert "redirect_uri" in r.json()["error"]
+    emu.auth.consent = "deny"
+    query = await consent(anon, state="s")
+    assert query["error"] == ["access_denied"]
+    assert query["state"] == ["s"]
+    assert "code" not in query
+
+
 async def test_wrong_client_secret_is_refused(anon: httpx.AsyncClient) -> None:
+    code = (await consent(anon))["code"][0]
     r = await anon.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "x"},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": KANTATA_REDIRECT_URI,
+            "client_id": "sandbox",
+            "client_secret": "x",
+        },
     )
     assert r.status_code == 401
     assert r.json()["error"] == "invalid_client"
     assert r.json()["errors"][0]["type"] == "authentication"
 
 
-async def test_authorization_code_flow(anon: httpx.AsyncClient) -> None:
-    r = await anon.get(
-        "/oauth/authorize",
-        params={
-            "client_id": "sandbox",
-            "response_type": "code",
-            "redirect_uri": "http://app.test/cb",
-            "state": "xyz",
-        },
-    )
-    assert r.status_code == 302
-    location = urlsplit(r.headers["location"])
-    assert location.netloc == "app.test"
-    query = parse_qs(location.query)
-    assert query["state"] == ["xyz"]
-    form = {
-        "grant_type": "authorization_code",
-        "client_id": "sandbox",
-        "client_secret": "sandbox-secret",
-        "code": query["code"][0],
-        "redirect_uri": "http://app.test/cb",
-    }
-    r = await anon.post("/oauth/token", json=form)
-    assert r.status_code == 200
-    token = r.json()["access_token"]
-    r = await anon.get(f"{API}/workspaces", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 200
-    # A code is single-use.
-    r = await anon.post("/oauth/token", json=form)
+@pytest.mark.parametrize("grant", ["client_credentials", "password", "refresh_token"])
+async def test_grants_kantata_does_not_document_are_refused(
+    anon: httpx.AsyncClient, grant: str
+) -> None:
+    r = await anon.post("/oauth/token", data={"grant_type": grant, **APP})
     assert r.status_code == 400
+    assert r.json()["error"] == "unsupported_grant_type"
+
+
+async def test_expiring_tokens_refresh_and_rotate(
+    anon: httpx.AsyncClient, emu: KantataEmulator
+) -> None:
+    now = [1_000_000.0]
+    emu.auth.now = lambda: now[0]
+    emu.auth.token_ttl_s = 60
+    first = (await exchange(anon, (await consent(anon))["code"][0])).json()
+    assert first["expires_in"] == 60
+    now[0] += 61
+    bearer = {"Authorization": f"Bearer {first['access_token']}"}
+    assert (await anon.get(f"{API}/workspaces", headers=bearer)).status_code == 401
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], **APP}
+    second = (await anon.post("/oauth/token", data=refresh)).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    bearer = {"Authorization": f"Bearer {second['access_token']}"}
+    assert (await anon.get(f"{API}/workspaces", headers=bearer)).status_code == 200
+    r = await anon.post("/oauth/token", data=refresh)  # the rotated-out refresh token
     assert r.json()["error"] == "invalid_grant"
 
 
-async def test_unsupported_grant_type(anon: httpx.AsyncClient) -> None:
-    r = await anon.post(
-        "/oauth/token",
-        data={"grant_type": "password", "client_id": "sandbox", "client_secret": "sandbox-secret"},
-    )
-    assert r.status_code == 400
-    assert r.json()["error"] == "unsupported_grant_type"
+async def test_revoked_application_and_application_token(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    page = (await anon.get("/__sandbox/oauth/application")).json()
+    assert page["redirect_uris"] == [KANTATA_REDIRECT_URI]
+    assert (await client.post("/__sandbox/oauth/revoke")).status_code == 204
+    assert (await client.get(f"{API}/users/me")).status_code == 401
+    owner = {"Authorization": f"Bearer {page['oauth_token']}"}
+    r = await anon.get(f"{API}/users/me", headers=owner)
+    assert only(r.json())["email_address"] == "integration@sandbox.invalid"
 
 
 @pytest.mark.parametrize("header", [None, "Bearer nope", "Basic c2FuZGJveA=="])
@@ -527,12 +586,17 @@ async def test_duplicates_are_counted_and_idempotent_upsert_is_not(
     await workspace(client, title="Won deal", external_references=[ext])
     await entry(client, ws, WEEK, 60)
     await entry(client, ws, WEEK, 60)
+    # Time booked again under another external reference is the same fact too.
+    again = {**ext, "service_model": "TimeEntry"}
+    await entry(client, ws, WEEK, 90, external_references=[{**again, "service_model_ref": "a"}])
+    await entry(client, ws, WEEK, 90, external_references=[{**again, "service_model_ref": "b"}])
     stats = (await client.get("/__sandbox/stats")).json()
-    assert stats["duplicates"] == 2
+    assert stats["duplicates"] == 3
     assert stats["duplicates_by_endpoint"] == {
         "POST /api/v1/workspaces": 1,
-        "POST /api/v1/time_entries": 1,
+        "POST /api/v1/time_entries": 2,
     }
+    assert stats["duplicates_by_identity"] == {"biz": 2, "ref": 1}
 
 
 # ----------------------------------------------------------------------------- timesheets

@@ -1,20 +1,32 @@
 """Round trips against the NetSuite emulator over HTTP (ASGI in process, uvicorn when racing)."""
 
 import asyncio
-import base64
 import json
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
+import jwt as pyjwt
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import SecretStr
 
+from accord.connectors.oauth1 import OAuth1Auth
+from accord_sandbox.credentials import (
+    M2M_CERTIFICATE_ID,
+    TBA_TOKEN_ID,
+    TBA_TOKEN_SECRET,
+    m2m_private_key_pem,
+    private_key_pem,
+    self_signed_certificate,
+)
 from accord_sandbox.firm import (
     AccountingPeriodSpec,
     ConsultantSpec,
@@ -114,15 +126,43 @@ def emu() -> NetSuiteEmulator:
     return e
 
 
-async def _token(c: httpx.AsyncClient) -> dict[str, str]:
-    r = await c.post(
-        TOKEN,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "sandbox",
-            "client_secret": "sandbox-secret",
-        },
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def claims(emu: NetSuiteEmulator, **over: object) -> dict[str, object]:
+    """The M2M assertion's claims as reference 4.1 lists them."""
+    now = int(time.time())
+    good = {
+        "iss": "sandbox",
+        "scope": ["rest_webservices"],
+        "aud": f"{emu.base_url}{TOKEN}",
+        "iat": now,
+        "exp": now + 300,
+    }
+    return good | over
+
+
+def assertion(
+    emu: NetSuiteEmulator,
+    *,
+    key: str | None = None,
+    alg: str = "ES256",
+    kid: str = M2M_CERTIFICATE_ID,
+    **over: object,
+) -> str:
+    """Signed with PyJWT directly (not the connector): the sandbox's published key by default."""
+    return pyjwt.encode(
+        claims(emu, **over), key or m2m_private_key_pem(), algorithm=alg, headers={"kid": kid}
     )
+
+
+async def _token(c: httpx.AsyncClient, emu: NetSuiteEmulator) -> dict[str, str]:
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion(emu),
+    }
+    r = await c.post(TOKEN, data=form)
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
@@ -131,7 +171,7 @@ async def _token(c: httpx.AsyncClient) -> dict[str, str]:
 async def client(emu: NetSuiteEmulator) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=emu.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        c.headers.update(await _token(c))
+        c.headers.update(await _token(c, emu))
         yield c
 
 
@@ -173,66 +213,116 @@ def detail(r: httpx.Response) -> dict[str, str]:
     return entry
 
 
-def jwt(claims: dict[str, object], alg: str = "PS256") -> str:
-    def seg(obj: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    return f"{seg({'typ': 'JWT', 'alg': alg, 'kid': 'cert-1'})}.{seg(claims)}.c2ln"
-
-
 # ----------------------------------------------------------------------------- auth
-async def test_token_client_secret_and_refusals(emu: NetSuiteEmulator) -> None:
+async def test_m2m_assertion_is_verified_as_documented(emu: NetSuiteEmulator) -> None:
     transport = httpx.ASGITransport(app=emu.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         r = await c.get(f"{REC}/customer")
         assert r.status_code == 401
         assert detail(r) == {"detail": LOGIN_DETAIL, "o:errorCode": "INVALID_LOGIN"}
-        r = await c.post(
-            TOKEN,
-            data={"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "x"},
-        )
-        assert r.status_code == 401
-        assert detail(r)["detail"] == LOGIN_DETAIL
-        headers = await _token(c)
-        r = await c.get(f"{REC}/customer", headers=headers)
-        assert r.status_code == 200
-        r = await c.get(f"{REC}/customer", headers={"Authorization": "Bearer nope"})
-        assert r.status_code == 401
-
-
-async def test_token_jwt_client_assertion(emu: NetSuiteEmulator) -> None:
-    now = int(time.time())
-    good = {
-        "iss": "sandbox",
-        "scope": ["rest_webservices"],
-        "aud": f"https://tstdrv.suitetalk.api.netsuite.com{TOKEN}",
-        "iat": now,
-        "exp": now + 3600,
-    }
-    form = {
-        "grant_type": "client_credentials",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-    }
-    transport = httpx.ASGITransport(app=emu.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        r = await c.post(TOKEN, data={**form, "client_assertion": jwt(good)})
+        form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE}
+        r = await c.post(TOKEN, data={**form, "client_assertion": assertion(emu)})
         assert r.status_code == 200
         body = r.json()
         assert body["expires_in"] == "3600"
         assert body["token_type"] == "Bearer"
-        r = await c.get(
-            f"{REC}/subsidiary", headers={"Authorization": f"Bearer {body['access_token']}"}
-        )
-        assert r.status_code == 200
-        for bad in (
-            jwt({**good, "iss": "someone-else"}),
-            jwt({**good, "exp": now + 7200}),  # more than 60 minutes after iat
-            jwt({**good, "scope": ["restlets"]}),
-            jwt(good, alg="HS256"),
-            "not-a-jwt",
-        ):
+        bearer = {"Authorization": f"Bearer {body['access_token']}"}
+        assert (await c.get(f"{REC}/subsidiary", headers=bearer)).status_code == 200
+        other_key = private_key_pem(ec.generate_private_key(ec.SECP256R1()))
+        now = int(time.time())
+        refused = {
+            "unknown certificate id": assertion(emu, kid="not-uploaded"),
+            "signed by another key": assertion(emu, key=other_key),
+            "algorithm not NetSuite's": assertion(emu, alg="HS256", key="x" * 32),
+            "another integration": assertion(emu, iss="someone-else"),
+            "audience not this token URL": assertion(
+                emu, aud=f"https://tstdrv.suitetalk.api.netsuite.com{TOKEN}"
+            ),
+            "more than 60 minutes": assertion(emu, exp=now + 3601),
+            "expired": assertion(emu, iat=now - 600, exp=now - 1),
+            "scope": assertion(emu, scope=["restlets"]),
+            "not a JWT": "not-a-jwt",
+        }
+        for why, bad in refused.items():
             r = await c.post(TOKEN, data={**form, "client_assertion": bad})
-            assert r.status_code == 401, bad
+            assert r.status_code == 401, why
+            assert detail(r)["detail"] == LOGIN_DETAIL
+        # A client id and secret are not an M2M credential (only TBA uses the secret).
+        plain = {"grant_type": "client_credentials", "client_id": "sandbox"}
+        r = await c.post(TOKEN, data={**plain, "client_secret": "sandbox-secret"})
+        assert r.status_code == 401
+        assert (
+            await c.get(f"{REC}/subsidiary", headers={"Authorization": "Bearer no"})
+        ).status_code == 401
+
+
+async def test_uploaded_rsa_certificate_and_revocation(emu: NetSuiteEmulator) -> None:
+    transport = httpx.ASGITransport(app=emu.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        small = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        r = await c.post(
+            "/__sandbox/netsuite/m2m-certificates",
+            json={"certificate": self_signed_certificate(small, common_name="small")},
+        )
+        assert r.status_code == 400
+        assert "3072 or 4096" in r.json()["detail"]
+        key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+        r = await c.post(
+            "/__sandbox/netsuite/m2m-certificates",
+            json={"certificate": self_signed_certificate(key, common_name="firm")},
+        )
+        assert r.status_code == 201
+        cid = r.json()["certificate_id"]
+        form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE}
+        pem = private_key_pem(key)
+        signed = assertion(emu, key=pem, alg="PS256", kid=cid)
+        assert (await c.post(TOKEN, data={**form, "client_assertion": signed})).status_code == 200
+        # An ES algorithm does not fit an RSA certificate.
+        wrong_alg = assertion(emu, key=m2m_private_key_pem(), alg="ES256", kid=cid)
+        assert (
+            await c.post(TOKEN, data={**form, "client_assertion": wrong_alg})
+        ).status_code == 401
+        emu.tokens.revoke_certificate(cid)
+        signed = assertion(emu, key=pem, alg="PS256", kid=cid)
+        assert (await c.post(TOKEN, data={**form, "client_assertion": signed})).status_code == 401
+
+
+async def test_tba_signatures_are_verified(emu: NetSuiteEmulator) -> None:
+    def tba(**over: Any) -> OAuth1Auth:
+        settings: dict[str, Any] = {
+            "realm": "TSTDRV0000001",
+            "consumer_key": "sandbox",
+            "consumer_secret": SecretStr("sandbox-secret"),
+            "token_id": TBA_TOKEN_ID,
+            "token_secret": SecretStr(TBA_TOKEN_SECRET),
+        }
+        return OAuth1Auth(**(settings | over))
+
+    transport = httpx.ASGITransport(app=emu.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        # Query parameters are part of the signature (reference 4.1): spaces, quotes, colons.
+        params = {"q": 'companyName CONTAIN "a b:c"', "limit": "5"}
+        r = await c.get(f"{REC}/customer", params=params, auth=tba())
+        assert r.status_code == 200, r.text
+        r = await c.post(
+            f"{REC}/customer",
+            json={"companyName": "Signed", "subsidiary": {"id": "2"}},
+            auth=tba(),
+        )
+        assert r.status_code == 204
+        fixed = tba(nonce=lambda: "same-nonce")
+        assert (await c.get(f"{REC}/customer", auth=fixed)).status_code == 200
+        refused = {
+            "replayed nonce": fixed,
+            "wrong token secret": tba(token_secret=SecretStr("guess")),
+            "wrong consumer secret": tba(consumer_secret=SecretStr("guess")),
+            "wrong realm": tba(realm="1234567_SB1"),
+            "unknown token": tba(token_id="nope"),
+            "stale timestamp": tba(clock=lambda: datetime.now(UTC) - timedelta(minutes=10)),
+        }
+        for why, auth in refused.items():
+            r = await c.get(f"{REC}/customer", auth=auth)
+            assert r.status_code == 401, why
             assert detail(r)["detail"] == LOGIN_DETAIL
 
 
@@ -321,6 +411,30 @@ async def test_put_needs_an_external_id(client: httpx.AsyncClient) -> None:
     assert detail(r)["o:errorCode"] == "INVALID_PARAMETER"
     r = await client.put(f"{REC}/customer/eid:bad|id", json={"companyName": "X"})
     assert r.status_code == 400
+
+
+async def test_second_posting_under_another_external_id_is_a_duplicate(
+    client: httpx.AsyncClient, emu: NetSuiteEmulator
+) -> None:
+    job = await make_job(client, await make_customer(client))
+    fact = {
+        "employee": {"id": employee_id(emu)},
+        "customer": {"id": job},
+        "tranDate": "2026-09-14",
+        "hours": 7.5,
+        "memo": "Workshop",
+    }
+    for eid in ("TE-1", "TE-1-again"):
+        assert (await client.put(f"{REC}/timeBill/eid:{eid}", json=fact)).status_code == 204
+    # Same employee, project and date with other hours or another memo is another fact.
+    assert (
+        await client.put(f"{REC}/timeBill/eid:TE-2", json={**fact, "hours": 7})
+    ).status_code == 204
+    other = {**fact, "memo": "Review"}
+    assert (await client.put(f"{REC}/timeBill/eid:TE-3", json=other)).status_code == 204
+    stats = (await client.get("/__sandbox/stats")).json()
+    assert stats["duplicates"] == 1
+    assert stats["duplicates_by_identity"] == {"biz": 1}
 
 
 async def test_patch_partial_update_and_delete(client: httpx.AsyncClient) -> None:
@@ -523,7 +637,7 @@ async def test_closed_posting_period_on_invoice(
             "entity": {"id": cid},
             "tranDate": "2025-02-03",
             "postingPeriod": {"id": period},
-            "item": {"items": [{"item": {"id": "11"}, "quantity": 1, "rate": 10}]},
+            "item": {"items": [{"item": {"id": "1"}, "quantity": 1, "rate": 10}]},
         },
     )
     assert r.status_code == 400
@@ -580,7 +694,7 @@ async def test_payment_settles_invoice(client: httpx.AsyncClient) -> None:
             "entity": {"id": job},
             "tranDate": "2025-02-10",
             "externalId": "INV-1",
-            "item": {"items": [{"item": {"id": "11"}, "quantity": 10, "rate": 150}]},
+            "item": {"items": [{"item": {"id": "1"}, "quantity": 10, "rate": 150}]},
         },
     )
     assert r.status_code == 204, r.text
@@ -659,7 +773,7 @@ def serve(emu: NetSuiteEmulator) -> Iterator[str]:
 async def test_account_concurrency_limit(emu: NetSuiteEmulator) -> None:
     with serve(emu) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as c:
-            c.headers.update(await _token(c))
+            c.headers.update(await _token(c, emu))
             r = await c.post("/__sandbox/faults", json={"path": "*/customer", "latency_ms": 400})
             assert r.status_code == 201
             results = await asyncio.gather(*(c.get(f"{REC}/customer") for _ in range(6)))

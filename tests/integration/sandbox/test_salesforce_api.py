@@ -1,7 +1,6 @@
 """Round trips against the Salesforce emulator (httpx on the ASGI app): auth, CRUD, describe,
 upsert, composite, collections, limits and faults."""
 
-import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -10,8 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import jwt as pyjwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from accord_sandbox.credentials import private_key_pem, self_signed_certificate
 from accord_sandbox.firm import (
     ConsultantSpec,
     CustomerSpec,
@@ -193,11 +195,12 @@ async def _create(sf: httpx.AsyncClient, obj: str, body: dict[str, Any]) -> str:
     return str(r.json()["id"])
 
 
-def _jwt(claims: dict[str, Any]) -> str:
-    def part(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+APP_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+"""The key whose certificate the tests upload to the connected app."""
 
-    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJl"
+
+def _jwt(claims: dict[str, Any], key: rsa.RSAPrivateKey = APP_KEY) -> str:
+    return pyjwt.encode(claims, private_key_pem(key), algorithm="RS256")
 
 
 # --------------------------------------------------------------------------- auth
@@ -250,6 +253,14 @@ async def test_jwt_bearer_token(
     }
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
     async with client_for(emu) as client:
+        # Before a certificate is uploaded to the connected app, no assertion verifies.
+        r = await client.post(
+            "/services/oauth2/token", data={"grant_type": grant, "assertion": _jwt(good)}
+        )
+        assert r.json() == {"error": "invalid_grant", "error_description": "invalid assertion"}
+        cert = self_signed_certificate(APP_KEY, common_name="accord")
+        up = await client.post("/__sandbox/salesforce/jwt_certificates", json={"certificate": cert})
+        assert up.status_code == 204
         r = await client.post(
             "/services/oauth2/token", data={"grant_type": grant, "assertion": _jwt(good)}
         )
@@ -271,6 +282,12 @@ async def test_jwt_bearer_token(
             )
             assert refused.status_code == 400
             assert refused.json()["error"] == error
+        other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = await client.post(
+            "/services/oauth2/token",
+            data={"grant_type": grant, "assertion": _jwt(good, other_key)},
+        )
+        assert forged.json()["error"] == "invalid_grant"
         garbage = await client.post(
             "/services/oauth2/token", data={"grant_type": grant, "assertion": "not-a-jwt"}
         )
@@ -976,6 +993,13 @@ async def test_duplicates_counted_in_stats(emu: SalesforceEmulator, sf: httpx.As
     }
     assert stats["writes"] == 4
     assert emu.natural_key_count() == 1
+    # A project for the same account and name under another external id is one too.
+    account = await _create(sf, "Account", {"Name": "Initech"})
+    for ext in ("PRJ-A", "PRJ-B"):
+        project = {"Name": "Rollout", "pse__Account__c": account, "Accord_Id__c": ext}
+        await _create(sf, "pse__Proj__c", project)
+    stats = (await sf.get("/__sandbox/stats")).json()
+    assert stats["duplicates_by_identity"] == {"biz": 1, "eid": 1}
 
 
 async def test_reset_and_state_round_trip(emu: SalesforceEmulator, sf: httpx.AsyncClient) -> None:

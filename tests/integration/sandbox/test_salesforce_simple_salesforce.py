@@ -5,16 +5,12 @@ The client is used unchanged; only its ``requests.Session`` is given an adapter 
 """
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
@@ -23,6 +19,7 @@ from simple_salesforce.exceptions import (
     SalesforceMoreThanOneRecord,
     SalesforceResourceNotFound,
 )
+from tests.support import serve
 
 from accord_sandbox.salesforce import SalesforceEmulator
 
@@ -44,34 +41,17 @@ class Served:
     session: requests.Session
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served() -> Iterator[Served]:
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    emu = SalesforceEmulator(base_url=base_url)
-    server = uvicorn.Server(
-        uvicorn.Config(emu.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    session = requests.Session()
-    session.mount("https://", _PlainHttpAdapter())
-    try:
-        yield Served(emu, base_url, session)
-    finally:
-        session.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+    built: list[SalesforceEmulator] = []
+
+    def make(base_url: str) -> object:
+        built.append(SalesforceEmulator(base_url=base_url))
+        return built[0].app
+
+    with serve(make) as base_url, requests.Session() as session:
+        session.mount("https://", _PlainHttpAdapter())
+        yield Served(built[0], base_url, session)
 
 
 def _login(served: Served) -> Salesforce:

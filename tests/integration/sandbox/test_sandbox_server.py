@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import free_ports
 from typer.testing import CliRunner
 
 from accord.cli.sandbox_cmd import sandbox_app
@@ -26,24 +27,6 @@ SEEDED = {
     "netsuite": "employee",
     "business_central": "employees",
 }
-
-
-def _free_base_port() -> int:
-    """A base port whose four neighbours (base+1 .. base+4) are all free right now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base: int = probe.getsockname()[1] - 1
-        if base + len(SYSTEMS) > 65535:
-            continue
-        try:
-            for offset in range(1, len(SYSTEMS) + 1):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free block of ports")
 
 
 def _urls(base: int) -> dict[str, str]:
@@ -118,7 +101,7 @@ def _records(client: httpx.Client, urls: dict[str, str]) -> dict[str, list[dict[
 
 
 def test_process_starts_serves_saves_and_restores(tmp_path):
-    base = _free_base_port()
+    base = free_ports(len(SYSTEMS) + 1)  # base+1..base+4
     urls = _urls(base)
     state = tmp_path / "state.json"
     log = tmp_path / "sandbox.log"

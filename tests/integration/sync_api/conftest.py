@@ -47,7 +47,7 @@ def seeded(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> 
     path = write_accord_config(folder / "accord.yaml", sandbox.urls)
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     good = document["connections"]["netsuite"]
-    document["connections"]["netsuite-badauth"] = {**good, "client_secret": "wrong-secret"}
+    document["connections"]["netsuite-badauth"] = {**good, "certificate_id": "not-uploaded"}
     document["connections"]["netsuite-down"] = {
         **good,
         "base_url": "http://127.0.0.1:9/services/rest",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from tests.support import authorize_sandbox_kantata_in
 
 from accord.api.app import create_app
 from accord.settings import Settings
@@ -73,6 +74,7 @@ def running_app(url: str, seeded: Seeded, worker_id: str) -> Iterator[Env]:
                 connection=connection,
                 external_id=external,
             )
+    authorize_sandbox_kantata_in(engine, seeded.accord_yaml)
     settings = Settings(database_url=url, worker_id=worker_id, config_file=seeded.accord_yaml)
     app = create_app(settings, configure_logs=False)
     with TestClient(app) as client:

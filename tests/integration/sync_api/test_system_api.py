@@ -15,6 +15,10 @@ def env(module_db_url: str, seeded: Seeded) -> Iterator[Env]:
 
 
 def test_netsuite_customer_by_system_id_then_from_the_cache(env):
+    # Other tests of the module read the same customer: start from a cold cache.
+    reader = getattr(env.client.app.state, "system_reader", None)
+    if reader is not None:
+        reader.cache.clear()
     path = f"/api/v1/systems/netsuite/customers/{env.seeded.ns_customer}"
     first = env.get(path)
     assert first.status_code == 200, first.text

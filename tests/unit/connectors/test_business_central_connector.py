@@ -1,5 +1,6 @@
 """Business Central connector behaviour on recorded bodies (httpx.MockTransport)."""
 
+import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,58 @@ def connector(mock_router: MockRouter, fake_clock: FakeClock) -> BusinessCentral
     return BusinessCentralConnector(
         config(), transport=mock_router.transport, clock=fake_clock.now, budget=budget
     )
+
+
+def test_certificate_credential_assertion(mock_router: MockRouter, fake_clock: FakeClock) -> None:
+    import jwt
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from accord_sandbox.credentials import private_key_pem, self_signed_certificate
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = self_signed_certificate(key, common_name="c")
+    cfg = config(client_secret=None, certificate=cert, private_key=private_key_pem(key))
+    token = mock_router.add("POST", TOKEN, reply(200, "token"))
+    mock_router.add("GET", CO, httpx.Response(200, json={"id": DE01}))
+    with BusinessCentralConnector(cfg, transport=mock_router.transport, clock=fake_clock.now) as c:
+        c.check()
+    form = dict(httpx.QueryParams(token.calls[0].content.decode()))
+    assert "client_secret" not in form
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert form["scope"] == "https://api.businesscentral.dynamics.com/.default"
+    header = jwt.get_unverified_header(form["client_assertion"])
+    parsed = x509.load_pem_x509_certificate(cert.encode())
+    sha256 = base64.urlsafe_b64encode(parsed.fingerprint(hashes.SHA256())).decode().rstrip("=")
+    assert header["alg"] == "PS256"
+    assert header["x5t#S256"] == sha256
+    claims = jwt.decode(
+        form["client_assertion"],
+        key.public_key(),
+        algorithms=["PS256"],
+        audience=cfg.token_url,
+        options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+    )
+    assert claims["iss"] == claims["sub"] == "cid"
+    assert claims["jti"]
+    assert claims["exp"] - claims["nbf"] <= 600
+
+
+def test_config_takes_a_secret_or_a_matching_certificate() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from accord_sandbox.credentials import private_key_pem, self_signed_certificate
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = self_signed_certificate(key, common_name="c")
+    with pytest.raises(ValueError, match="either client_secret"):
+        config(client_secret=None)
+    with pytest.raises(ValueError, match="go together"):
+        config(client_secret=None, certificate=cert)
+    with pytest.raises(ValueError, match="does not belong"):
+        config(client_secret=None, certificate=cert, private_key=private_key_pem(other))
 
 
 def test_urls_derive_from_tenant_and_environment() -> None:

@@ -14,6 +14,8 @@ connections:
     account_id: "1234567-sb1"
     client_id: ${env:NS_CLIENT_ID}
     client_secret: ${file:secrets/ns_secret}
+    token_id: tid
+    token_secret: ${env:NS_CLIENT_ID}-token-secret
     rate_per_s: 3
     concurrency: 2
 """
@@ -36,6 +38,10 @@ def test_loads_with_env_and_file_references(tmp_path: Path) -> None:
     assert cfg.client_id == "cid"
     assert isinstance(cfg.client_secret, SecretStr)
     assert cfg.client_secret.get_secret_value() == "s3cret-value"
+    assert cfg.token_secret is not None
+    assert cfg.token_secret.get_secret_value() == "cid-token-secret"  # part of a string
+    assert cfg.auth_method == "tba"
+    assert cfg.realm == "1234567_SB1"
     assert "s3cret" not in repr(cfg)
     assert (cfg.rate_per_s, cfg.concurrency) == (3.0, 2)
     assert cfg.base_url.startswith("https://1234567-sb1.suitetalk")
@@ -84,8 +90,11 @@ def test_unknown_kind_and_scheme(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown connector kind"):
         load_connections(write(tmp_path, "connections:\n  x:\n    kind: sap\n"), {})
     path = tmp_path / "b.yaml"
-    path.write_text(YAML.replace("${env:NS_CLIENT_ID}", "${vault:ns}"))
+    path.write_text(YAML.replace("${env:NS_CLIENT_ID}", "${aws:ns}"))
     with pytest.raises(ConfigError, match="unknown reference scheme"):
+        load_connections(path, {})
+    path.write_text(YAML.replace("${env:NS_CLIENT_ID}", "${vault:ns}"))
+    with pytest.raises(ConfigError, match=r"\$\{vault:mount/path/to/secret#key\}"):
         load_connections(path, {})
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from accord.connectors.authorization import MemoryTokenStore, TokenSet
 from accord.connectors.budget import LocalBudget
 from accord.connectors.kantata import KantataConfig, KantataConnector
 from accord.connectors.testing import FakeClock, MockRouter
@@ -34,29 +35,55 @@ def reply(status: int, name: str | None = None, **headers: str) -> httpx.Respons
     return httpx.Response(status, json=body(name) if name else None, headers=headers)
 
 
+REDIRECT = "http://127.0.0.1:8765/cb"
+
+
 def config(**overrides: Any) -> KantataConfig:
     settings: dict[str, Any] = {
         "name": "kantata",
         "base_url": "https://kantata.test/api/v1",
         "client_id": "cid",
         "client_secret": "s3cr3t-value",
+        "redirect_uri": REDIRECT,
     } | overrides
     return KantataConfig.model_validate(settings)
 
 
+def authorized(fake_clock: FakeClock, value: str = "k-token-1") -> MemoryTokenStore:
+    """A store holding what `accord connections authorize` keeps for a non-expiring token."""
+    return MemoryTokenStore({"kantata": TokenSet(access_token=value, obtained_at=fake_clock.now())})
+
+
 @pytest.fixture
 def connector(mock_router: MockRouter, fake_clock: FakeClock) -> KantataConnector:
-    mock_router.add("POST", TOKEN, reply(200, "token"))
     budget = LocalBudget(monotonic=fake_clock.monotonic, sleep=fake_clock.sleep)
     return KantataConnector(
-        config(), transport=mock_router.transport, clock=fake_clock.now, budget=budget
+        config(),
+        transport=mock_router.transport,
+        clock=fake_clock.now,
+        budget=budget,
+        token_store=authorized(fake_clock),
     )
 
 
-def test_token_url_derived_from_base_url() -> None:
+def test_oauth_urls_derived_from_base_url() -> None:
     assert config().token_url == "https://kantata.test/oauth/token"
+    assert config().authorize_url == "https://kantata.test/oauth/authorize"
     assert config(token_url="https://auth.test/t").token_url == "https://auth.test/t"
+    real = config(base_url="https://api.mavenlink.com/api/v1")
+    # "Obtaining tokens for users" sends users to app.mavenlink.com, not the API host.
+    assert real.authorize_url == "https://app.mavenlink.com/oauth/authorize"
+    assert real.token_url == "https://app.mavenlink.com/oauth/token"
     assert "s3cr3t-value" not in repr(config())
+
+
+def test_config_takes_an_application_or_its_token() -> None:
+    token = config(client_id=None, client_secret=None, redirect_uri=None, access_token="tok")
+    assert token.authentication == "OAuth 2.0 application token"
+    with pytest.raises(ValueError, match="not both"):
+        config(access_token="tok")
+    with pytest.raises(ValueError, match="redirect_uri"):
+        config(redirect_uri=None)
 
 
 def test_config_refuses_unknown_keys() -> None:
@@ -116,36 +143,68 @@ def test_lost_response_is_retryable(connector: KantataConnector, mock_router: Mo
     assert caught.value.status_code == 504
 
 
-def test_token_is_cached_and_reauthenticated_once(
+def test_stored_token_is_sent_and_a_revoked_one_is_an_auth_error(
     connector: KantataConnector, mock_router: MockRouter
 ) -> None:
     route = mock_router.add(
-        "GET",
-        f"{API}/users/me",
-        reply(200, "user"),
-        reply(401, "error_unauthorized"),
-        reply(200, "user"),
-        reply(401, "error_unauthorized"),
+        "GET", f"{API}/users/me", reply(200, "user"), reply(401, "error_unauthorized")
     )
-    connector.check()  # token 1
-    connector.check()  # 401 -> token 2 -> 200
+    connector.check()
+    # Kantata's tokens do not expire and come without a refresh token: a 401 means the user
+    # revoked the application, and nothing but a new consent helps.
     with pytest.raises(AuthError) as caught:
-        connector.check()  # 401 -> token 3 -> 401 again: AuthError
+        connector.check()
     assert caught.value.status_code == 401
-    token_route = next(r for r in mock_router.routes if r.path == TOKEN)
-    assert len(token_route.calls) == 3
-    assert len(route.calls) == 5
     assert all(c.headers["Authorization"] == "Bearer k-token-1" for c in route.calls)
 
 
-def test_refused_client_credentials_raise_auth_error(
+def test_unauthorized_connection_says_how_to_authorize(
     mock_router: MockRouter, fake_clock: FakeClock
 ) -> None:
-    mock_router.add("POST", TOKEN, reply(401, "error_invalid_client"))
-    conn = KantataConnector(config(), transport=mock_router.transport, clock=fake_clock.now)
-    with pytest.raises(AuthError) as caught:
+    conn = KantataConnector(
+        config(), transport=mock_router.transport, token_store=MemoryTokenStore()
+    )
+    with pytest.raises(AuthError, match="accord connections authorize kantata"):
         conn.check()
-    assert caught.value.code == "invalid_client"
+
+
+def test_consent_step_exchanges_the_code_as_documented(
+    mock_router: MockRouter, fake_clock: FakeClock
+) -> None:
+    token = mock_router.add("POST", TOKEN, reply(200, "token"))
+    conn = KantataConnector(config(), transport=mock_router.transport, clock=fake_clock.now)
+    flow = conn.authorization_flow()
+    assert flow is not None
+    url = httpx.URL(flow.authorization_url("st4te"))
+    assert url.path == "/oauth/authorize"
+    assert dict(url.params) == {
+        "response_type": "code",
+        "client_id": "cid",
+        "redirect_uri": REDIRECT,
+        "state": "st4te",
+    }
+    code = flow.code_from_redirect(f"{REDIRECT}?code=abc&state=st4te", state="st4te")
+    tokens = flow.exchange(code, conn.client)
+    form = dict(httpx.QueryParams(token.calls[0].content.decode()))
+    assert form == {
+        "grant_type": "authorization_code",
+        "code": "abc",
+        "redirect_uri": REDIRECT,
+        "client_id": "cid",
+        "client_secret": "s3cr3t-value",
+    }
+    assert tokens.access_token == "k-token-1"
+    assert tokens.expires_at is None  # "Kantata OX OAuth access tokens do not expire"
+    assert tokens.refresh_token is None
+
+
+def test_application_token_is_sent_as_is(mock_router: MockRouter) -> None:
+    route = mock_router.add("GET", f"{API}/users/me", reply(200, "user"))
+    cfg = config(client_id=None, client_secret=None, redirect_uri=None, access_token="app-tok")
+    with KantataConnector(cfg, transport=mock_router.transport) as conn:
+        assert conn.authorization_flow() is None
+        conn.check()
+    assert route.calls[0].headers["Authorization"] == "Bearer app-tok"
 
 
 def test_read_page_orders_embeds_and_pages(

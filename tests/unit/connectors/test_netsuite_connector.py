@@ -9,7 +9,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import SecretStr
 
 from accord.connectors.budget import LocalBudget
 from accord.connectors.netsuite import NetSuiteConfig, NetSuiteConnector, classify_user_error
@@ -38,14 +37,33 @@ def reply(status: int, name: str | None = None, **headers: str) -> httpx.Respons
     return httpx.Response(status, json=body(name) if name else None, headers=headers)
 
 
+KEY = ec.generate_private_key(ec.SECP256R1())
+PEM = KEY.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+).decode()
+
+
 def config(**overrides: Any) -> NetSuiteConfig:
     settings: dict[str, Any] = {
         "name": "ns",
         "account_id": "1234567-sb1",
         "client_id": "cid",
-        "client_secret": "sandbox-secret",
+        "certificate_id": "cert-1",
+        "private_key": PEM,
+        "signing_algorithm": "ES256",
     } | overrides
     return NetSuiteConfig.model_validate(settings)
+
+
+def tba(**overrides: Any) -> NetSuiteConfig:
+    settings: dict[str, Any] = {
+        "certificate_id": None,
+        "private_key": None,
+        "client_secret": "consumer-secret",
+        "token_id": "token-id",
+        "token_secret": "token-secret",
+    }
+    return config(**(settings | overrides))
 
 
 @pytest.fixture
@@ -247,18 +265,7 @@ def test_get_expands_sublists_of_transactions(
 
 
 def test_m2m_client_assertion(mock_router: MockRouter, fake_clock: FakeClock) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    cfg = config(
-        client_secret=None,
-        certificate_id="cert-1",
-        private_key=SecretStr(pem),
-        signing_algorithm="ES256",
-    )
+    cfg = config()
     token = mock_router.add("POST", TOKEN, reply(200, "token"))
     mock_router.add("GET", f"{ROOT}/record/v1/customer", httpx.Response(200, json={"items": []}))
     with NetSuiteConnector(cfg, transport=mock_router.transport, clock=fake_clock.now) as conn:
@@ -271,7 +278,7 @@ def test_m2m_client_assertion(mock_router: MockRouter, fake_clock: FakeClock) ->
     header = jwt.get_unverified_header(form["client_assertion"])
     claims = jwt.decode(
         form["client_assertion"],
-        key.public_key(),
+        KEY.public_key(),
         algorithms=["ES256"],
         audience=cfg.token_url,
         options={"verify_exp": False},  # signed at the fake clock's time
@@ -280,11 +287,38 @@ def test_m2m_client_assertion(mock_router: MockRouter, fake_clock: FakeClock) ->
     assert claims["iss"] == "cid"
     assert claims["scope"] == ["rest_webservices"]
     assert claims["exp"] - claims["iat"] <= 3600
-    assert "client_secret" not in form
+    assert set(form) == {"grant_type", "client_assertion_type", "client_assertion"}
 
 
-def test_config_requires_exactly_one_credential() -> None:
-    with pytest.raises(ValueError, match="either client_secret"):
-        config(client_secret=None)
+def test_tba_signs_every_request(mock_router: MockRouter, fake_clock: FakeClock) -> None:
+    route = mock_router.add(
+        "GET", f"{ROOT}/record/v1/customer", httpx.Response(200, json={"items": []})
+    )
+    cfg = tba()
+    assert cfg.realm == "1234567_SB1"
+    with NetSuiteConnector(cfg, transport=mock_router.transport, clock=fake_clock.now) as conn:
+        conn.check()
+    header = route.calls[0].headers["Authorization"]
+    assert header.startswith('OAuth realm="1234567_SB1", oauth_consumer_key="cid"')
+    assert 'oauth_token="token-id"' in header
+    assert 'oauth_signature_method="HMAC-SHA256"' in header
+    assert f'oauth_timestamp="{int(fake_clock.now().timestamp())}"' in header
+    assert "consumer-secret" not in header
+    assert "token-secret" not in header
+
+
+def test_config_takes_exactly_one_documented_credential() -> None:
+    with pytest.raises(ValueError, match="give either"):
+        config(certificate_id=None, private_key=None)
     with pytest.raises(ValueError, match="go together"):
-        config(client_secret=None, certificate_id="c")
+        config(private_key=None)
+    with pytest.raises(ValueError, match="not both"):
+        config(client_secret="s")  # the old sandbox-only plain secret is not a credential
+    with pytest.raises(ValueError, match="go together"):
+        tba(token_secret=None)
+    with pytest.raises(ValueError, match="needs an RSA"):
+        config(signing_algorithm="PS256")
+    with pytest.raises(ValueError, match="PEM"):
+        config(private_key="not a key")
+    assert config().authentication == "OAuth 2.0 M2M (ES256 certificate)"
+    assert tba().authentication.startswith("token-based")

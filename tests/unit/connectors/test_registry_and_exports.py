@@ -28,7 +28,14 @@ def test_unknown_kind() -> None:
 
 
 def test_create_connector_checks_config_class() -> None:
-    cfg = NetSuiteConfig(name="ns", account_id="1", client_id="c", client_secret="s")  # type: ignore[arg-type]
+    cfg = NetSuiteConfig(
+        name="ns",
+        account_id="1",
+        client_id="c",
+        client_secret="s",  # type: ignore[arg-type]
+        token_id="t",
+        token_secret="ts",  # type: ignore[arg-type]
+    )
     transport = httpx.MockTransport(lambda r: httpx.Response(500))
     with create_connector(cfg, transport=transport) as conn:
         assert isinstance(conn, Connector)

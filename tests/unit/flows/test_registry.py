@@ -22,7 +22,7 @@ def test_every_flow_package_declares_its_spec_under_its_own_name() -> None:
 
 
 def test_every_named_module_and_function_resolves() -> None:
-    for spec in registry.flows():
+    for spec in (*registry.flows(), *registry.services()):
         if spec.module is not None:
             assert inspect.ismodule(registry.resolve(spec.module))
         for target in (*spec.capture, *spec.outbox):
@@ -38,8 +38,25 @@ def test_each_event_type_starts_a_registered_workflow_of_its_flow() -> None:
         for event_type in spec.events:
             workflow = registry.workflow_for(event_type)
             assert workflow in registered, (event_type, workflow)
-            assert workflow == spec.workflow_for(event_type)
+            assert workflow == spec.name
     assert registry.workflow_for("opportunity.updated") == registry.DEFAULT_WORKFLOW
+
+
+def test_services_switch_on_after_every_flow_and_subscriptions_last() -> None:
+    # Business Central is subscribed to what the flows' capture switches turned on.
+    enablers = registry.capture_enablers()
+    flows = [t for spec in registry.flows() for t in spec.capture]
+    assert list(enablers[: len(flows)]) == flows
+    assert enablers[-1] == "accord.flows.subscriptions:enable_subscription_upkeep"
+    assert {"accord.flows.retention", "accord.flows.subscriptions"} <= set(registry.modules())
+    assert registry.outbox_handlers() == ("accord.flows.time_to_bill.queue:PostingHandler",)
+    assert registry.order_free() == {"timesheet.approved", "expense.approved"}
+
+
+def test_a_service_that_claims_an_event_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "SERVICES", (FlowSpec(name="s", module="m", events=("x",)),))
+    with pytest.raises(ValueError, match="no flow"):
+        registry.services()
 
 
 def test_a_flow_uses_its_name_for_workflow_metrics_and_exceptions() -> None:

@@ -1,5 +1,8 @@
 """``/api/v1/audit``: the hash-chained audit log, filtered and paged, and its verification.
 
+Checkpoints (a signed head kept outside Accord) are taken and checked with the CLI
+(``accord audit checkpoint``, ``accord audit verify --checkpoint FILE``).
+
 Filters by actor, action, target (exact, or a prefix ending in ``*`` such as
 ``exception:*``) and time; pages newest first with the ``before_seq`` keyset cursor.
 """
@@ -9,9 +12,9 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from accord.api.ops.common import PROBLEMS, Reader, engine_of
+from accord.api.ops.common import PROBLEMS, IsoDateTime, Reader, engine_of
 from accord.store import audit as audit_repo
 
 __all__ = ["router"]
@@ -45,6 +48,9 @@ class VerifyOut(BaseModel):
 
     ok: bool
     first_broken_seq: int | None
+    problem: str | None = Field(default=None, description="what is broken; null when intact")
+    rows: int = Field(default=0, description="rows verified")
+    keyed_rows: int = Field(default=0, description="rows whose hash is keyed (an HMAC)")
 
 
 @router.get("", response_model=AuditPage, summary="Search the audit log")
@@ -55,8 +61,8 @@ def list_audit(
     actor: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00]*$")] = None,
     action: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00]*$")] = None,
     target: Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     before_seq: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
@@ -98,5 +104,11 @@ def list_audit(
 def verify(_p: Reader, engine: Annotated[sa.Engine, Depends(engine_of)]) -> VerifyOut:
     """Walk the chain from the first row; name the first row whose hash does not match."""
     with engine.connect() as conn:
-        broken = audit_repo.verify(conn)
-    return VerifyOut(ok=broken is None, first_broken_seq=broken)
+        report = audit_repo.check(conn)
+    return VerifyOut(
+        ok=report.ok,
+        first_broken_seq=report.first_broken_seq,
+        problem=report.problem,
+        rows=report.rows,
+        keyed_rows=report.keyed_rows,
+    )

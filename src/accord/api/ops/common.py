@@ -3,12 +3,13 @@
 What does not belong here: a resource's own models (they live with its router).
 """
 
+import re
 from typing import Annotated, Any, Final
 
 import sqlalchemy as sa
 from dbos import DBOSClient
 from fastapi import Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from accord.api.auth import Principal, require
 from accord.api.errors import Problem
@@ -21,6 +22,7 @@ __all__ = [
     "READ",
     "Actor",
     "Admin",
+    "IsoDateTime",
     "Reader",
     "client_of",
     "engine_of",
@@ -33,6 +35,22 @@ ACT: Final = (Role.OPERATOR, Role.ADMIN)
 """Roles that may act on exceptions, runs and replays."""
 ADMIN: Final = (Role.ADMIN,)
 """Roles that may manage keys and connections."""
+
+_ISO_DATE_TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    # Lax parsing would take 0.5 or "1700000000" for a time (the Unix epoch); the document
+    # says an ISO 8601 date-time, so that is all a query accepts.
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and not _ISO_DATE_TIME.match(value)
+    ):
+        raise ValueError("expected an ISO 8601 date-time with an offset")
+    return value
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+"""A time in a query string: ISO 8601 with an offset, nothing else."""
 
 Reader = Annotated[Principal, Depends(require(*READ))]
 Actor = Annotated[Principal, Depends(require(*ACT))]

@@ -12,7 +12,7 @@ from typing import Annotated, Final
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from accord.api.errors import Problem
 from accord.api.ops.common import PROBLEMS, Admin, Reader, engine_of
@@ -48,6 +48,13 @@ class BudgetOut(BaseModel):
     waiting: int
     acquired_total: int
     penalties_total: int
+    lanes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Calls granted per lane (interactive, flow, bulk, background).",
+    )
+    day_used: int | None = Field(
+        default=None, description="Calls made today against the daily allowance, if any."
+    )
 
 
 class CursorOut(BaseModel):
@@ -150,6 +157,8 @@ def _describe(
             waiting=usage.waiting,
             acquired_total=usage.acquired_total,
             penalties_total=usage.penalties_total,
+            lanes=dict(usage.lanes),
+            day_used=usage.day_used,
         ),
         cursors=[
             CursorOut(

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from accord.api.errors import Problem
 from accord.api.ops.common import PROBLEMS, Actor, Page, Reader, client_of, engine_of, runtime_of
-from accord.api.ops.runs import RerunOut
+from accord.api.ops.runs import RerunOut, RulesChoiceIn
 from accord.flows import replay as replay_flow
 from accord.flows.runtime import Runtime
 from accord.store import exceptions as repo
@@ -90,6 +90,10 @@ class ExceptionOut(BaseModel):
     comments: list[CommentOut]
     age_seconds: int
     age_bucket: str
+    escalated_at: datetime | None = Field(
+        default=None, description="when it passed its queue's SLA; null: not escalated"
+    )
+    escalated_to: str | None = Field(default=None, description="the queue's escalation owner")
 
     @classmethod
     def of(cls, e: repo.BusinessException, *, now: datetime | None = None) -> "ExceptionOut":
@@ -123,6 +127,8 @@ class ExceptionOut(BaseModel):
             ],
             age_seconds=max(0, int(age.total_seconds())),
             age_bucket=_bucket(age),
+            escalated_at=e.escalated_at,
+            escalated_to=e.escalated_to,
         )
 
 
@@ -175,13 +181,20 @@ class ReasonIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*\S[^\x00]*$")
 
 
+class RetryIn(BaseModel):
+    """Which rules version the retry uses (the choice is recorded in the audit log)."""
+
+    rules: RulesChoiceIn = "pinned"
+
+
 class RedateIn(BaseModel):
-    """The new date, and the override field the flow reads it from."""
+    """The new date, the override field the flow reads it from, and the rules version."""
 
     date: dt.date
     field: str = Field(
         default="posting_date", min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$"
     )
+    rules: RulesChoiceIn = "pinned"
 
 
 class RetryOut(BaseModel):
@@ -203,6 +216,7 @@ class BulkIn(BaseModel):
     field: str = Field(
         default="posting_date", min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$"
     )
+    rules: RulesChoiceIn = "pinned"
 
     @model_validator(mode="after")
     def _needs(self) -> "BulkIn":
@@ -299,7 +313,9 @@ def summary(_p: Reader, engine: Engine, status: Status = "open") -> Summary:
 
 
 @router.get(
-    "/{exception_id}",
+    # The int convertor: GET /exceptions/bulk is then no exception id but a method that path
+    # does not serve (405, Allow: POST), not a 422 about "bulk" not being a number.
+    "/{exception_id:int}",
     response_model=ExceptionDetailOut,
     responses=_NOT_FOUND,
     summary="One exception",
@@ -354,6 +370,7 @@ def _retry(  # noqa: PLR0917 - a private helper called positionally from lambdas
     exception_id: int,
     actor: str,
     overrides: dict[str, Any] | None = None,
+    rules: replay_flow.RulesChoice = "pinned",
 ) -> replay_flow.ExceptionRetry | None:
     with engine.begin() as conn:
         return replay_flow.retry_exception(
@@ -364,6 +381,7 @@ def _retry(  # noqa: PLR0917 - a private helper called positionally from lambdas
             actor=actor,
             overrides=overrides,
             action="exception.redate" if overrides else "exception.retry",
+            rules=rules,
         )
 
 
@@ -454,12 +472,17 @@ def retry(
     engine: Engine,
     runtime: RuntimeDep,
     client: Client,
+    body: RetryIn | None = None,
 ) -> RetryOut:
     """Re-run the journaled event behind the exception's run as a new run (``.r<n>``).
 
-    The exception stays open; the flow's success resolves it.
+    The exception stays open; the flow's success resolves it. The new run uses the rules
+    version of the exception's run unless ``rules`` is ``current``.
     """
-    result = _guarded(lambda: _retry(engine, runtime, client, exception_id, principal.actor))
+    rules = (body or RetryIn()).rules
+    result = _guarded(
+        lambda: _retry(engine, runtime, client, exception_id, principal.actor, None, rules)
+    )
     return _retry_out(result, exception_id)
 
 
@@ -486,7 +509,9 @@ def redate(
     """
     overrides = {body.field: body.date.isoformat()}
     result = _guarded(
-        lambda: _retry(engine, runtime, client, exception_id, principal.actor, overrides)
+        lambda: _retry(
+            engine, runtime, client, exception_id, principal.actor, overrides, body.rules
+        )
     )
     return _retry_out(result, exception_id)
 
@@ -513,7 +538,9 @@ def _bulk_one(
                 if body.action == "redate" and body.date
                 else None
             )
-            result = _guarded(lambda: _retry(engine, runtime, client, exc_id, actor, overrides))
+            result = _guarded(
+                lambda: _retry(engine, runtime, client, exc_id, actor, overrides, body.rules)
+            )
             out = _retry_out(result, exc_id)
             return BulkItem(id=exc_id, ok=True, status=202, run_id=out.run.run_id)
     except Problem as problem:

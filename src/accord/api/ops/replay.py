@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from accord.api.ops.common import PROBLEMS, Actor, client_of, engine_of, runtime_of
-from accord.api.ops.runs import RerunOut
+from accord.api.ops.runs import RerunOut, RulesChoiceIn
 from accord.flows import replay as replay_flow
 from accord.flows.runtime import Runtime
 
@@ -35,6 +35,7 @@ class ReplayIn(BaseModel):
     )
     dry_run: bool = False
     limit: int = Field(default=1000, ge=1, le=replay_flow.MAX_REPLAY)
+    rules: RulesChoiceIn = "pinned"
 
     @model_validator(mode="after")
     def _window(self) -> "ReplayIn":
@@ -74,6 +75,7 @@ def replay(
         business_key=body.business_key,
         dry_run=body.dry_run,
         limit=body.limit,
+        rules=body.rules,
     )
     return ReplayOut(
         dry_run=result.dry_run,

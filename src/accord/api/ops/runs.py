@@ -18,8 +18,17 @@ from accord.api.ops.common import PROBLEMS, Actor, Page, Reader, client_of, engi
 from accord.flows import replay as replay_flow
 from accord.flows import runs as runs_flow
 from accord.flows.runtime import Runtime
+from accord.store import rulesets
 
-__all__ = ["RerunOut", "RunDetailOut", "RunOut", "RunPage", "router"]
+__all__ = [
+    "PinOut",
+    "RerunOut",
+    "RulesChoiceIn",
+    "RunDetailOut",
+    "RunOut",
+    "RunPage",
+    "router",
+]
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=PROBLEMS)
 
@@ -75,6 +84,15 @@ class StepOut(BaseModel):
     completed_at: datetime | None
 
 
+class PinOut(BaseModel):
+    """The rules version a run uses to its end, and how it was chosen."""
+
+    version: str
+    choice: str = Field(description="start, pinned (a re-run kept its original's) or current")
+    source_run_id: str | None = Field(description="for a re-run: whose version it kept")
+    pinned_at: datetime
+
+
 class RunDetailOut(RunOut):
     """A run with its input, output, steps and the rules/mapping version it used."""
 
@@ -85,14 +103,25 @@ class RunDetailOut(RunOut):
         description="rules_version / mapping_version, when the run's output names them"
     )
     attributes: dict[str, Any] = Field(description="e.g. rerun_of and overrides of a re-run")
+    rules_pin: PinOut | None = Field(
+        default=None, description="the rules version the run is pinned to (once it read rules)"
+    )
+
+
+RulesChoiceIn = Annotated[
+    Literal["pinned", "current"],
+    Field(description="the re-run's rules version: the original run's (pinned) or the active one"),
+]
+"""Which rules version a re-run uses (the choice is recorded in the audit log)."""
 
 
 class RerunIn(BaseModel):
-    """Why a run is re-run (kept in the audit log)."""
+    """Why a run is re-run (kept in the audit log), and with which rules version."""
 
     reason: str = Field(
         default="manual replay", min_length=1, max_length=500, pattern=r"^[^\x00]*$"
     )
+    rules: RulesChoiceIn = "pinned"
 
 
 class RerunOut(BaseModel):
@@ -103,6 +132,10 @@ class RerunOut(BaseModel):
     flow: str
     event_type: str
     business_key: str
+    rules_version: str | None = Field(
+        default=None, description="the rules version the re-run is pinned to"
+    )
+    rules: str | None = Field(default=None, description="pinned or current: how it was chosen")
 
     @classmethod
     def of(cls, r: replay_flow.Rerun) -> "RerunOut":
@@ -113,6 +146,8 @@ class RerunOut(BaseModel):
             flow=r.workflow,
             event_type=r.event_type,
             business_key=r.business_key,
+            rules_version=r.rules_version,
+            rules=r.rules,
         )
 
 
@@ -156,13 +191,20 @@ def list_runs(
 
 @router.get("/{run_id}", response_model=RunDetailOut, summary="One run with its steps")
 def get_run(
-    *, run_id: RunId, _p: Reader, client: Annotated[DBOSClient, Depends(client_of)]
+    *,
+    run_id: RunId,
+    _p: Reader,
+    client: Annotated[DBOSClient, Depends(client_of)],
+    engine: Annotated[sa.Engine, Depends(engine_of)],
 ) -> RunDetailOut:
-    """A run with input, output, error, steps and the rules/mapping version used."""
+    """A run with input, output, error, steps and the rules version it is pinned to."""
     found = runs_flow.get_run(client, run_id)
     if found is None:
         raise Problem(404, "Not found", f"no run {run_id!r}")
+    with engine.connect() as conn:
+        pin = rulesets.get_pin(conn, run_id=run_id)
     return RunDetailOut(
+        rules_pin=PinOut(**pin.__dict__) if pin is not None else None,
         **RunOut.of(found.summary).model_dump(),
         input=found.input,
         output=found.output,
@@ -191,11 +233,17 @@ def replay_run(
     """Start a new run (``<run id>.r<n>``) of the journaled event behind ``run_id``."""
     if runs_flow.get_run(client, run_id) is None:
         raise Problem(404, "Not found", f"no run {run_id!r}")
-    reason = body.reason if body is not None else "manual replay"
+    body = body or RerunIn()
     try:
         with engine.begin() as conn:
             started = replay_flow.rerun(
-                conn, runtime, client, run_id=run_id, actor=principal.actor, reason=reason
+                conn,
+                runtime,
+                client,
+                run_id=run_id,
+                actor=principal.actor,
+                reason=body.reason,
+                rules=body.rules,
             )
     except replay_flow.NotReplayableError as exc:
         raise Problem(409, "Not replayable", str(exc)) from exc

@@ -3,12 +3,21 @@
 One connection is one environment of one tenant; companies (one per legal entity) are named in
 ``companies`` and picked per call with
 :meth:`~accord.connectors.business_central.BusinessCentralConnector.for_company`.
+
+The application authenticates to Entra ID with a client secret or with a certificate (a JWT
+client assertion signed with the certificate's key:
+https://learn.microsoft.com/entra/identity-platform/certificate-credentials); Microsoft
+recommends certificates. Which one follows from the keys given.
 """
 
 import re
 from typing import Any, Literal, Self
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import Field, SecretStr, model_validator
+from typing_extensions import override
 
 from accord.connectors.config import ConnectorConfig
 
@@ -46,14 +55,28 @@ class BusinessCentralConfig(ConnectorConfig):
     """``{login_host}/{tenant}/oauth2/v2.0/token`` unless given."""
     client_id: str = Field(min_length=1)
     """Application (client) id registered in Entra and in BC's Entra Applications page."""
-    client_secret: SecretStr
-    """Its client secret."""
+    client_secret: SecretStr | None = None
+    """Its client secret (the secret's *value*, not its id)."""
+    certificate: str | None = None
+    """PEM X.509 certificate uploaded to the app registration (with ``private_key``)."""
+    private_key: SecretStr | None = None
+    """PEM RSA private key of ``certificate``; signs the client assertion."""
+    assertion_algorithm: Literal["PS256", "RS256"] = "PS256"
+    """Signature of the client assertion: PS256 (Microsoft's current guidance) or RS256."""
     scope: str = BC_SCOPE
     """Requested scope."""
     time_journal: str = "PROJECTS"
     """Code of the journal batch project time is posted through."""
     payment_journal: str = "CASHRCPT"
     """Code of the customer payment journal batch."""
+    extension_api: str = Field(default="", pattern=r"^([a-z0-9]+/[a-z0-9]+/v\d+\.\d+)?$")
+    """Route of the Accord extension's API pages (``accord/psa/v1.0``, from the setup kit) on a
+    real tenant; empty: the standard route serves them (the sandbox emulates it so)."""
+    milestone_line_type: str = "Item"
+    """``lineType`` of a milestone invoice's line (``Item``, ``Account``, ``Resource`` ...)."""
+    milestone_line_object: str | None = None
+    """``lineObjectNumber`` of that line (an item or G/L account number), when the company
+    needs one; the sandbox does not."""
     rate_per_s: float = Field(default=10.0, gt=0)
     """BC allows 6,000 requests per 5 minutes per principal: 20/s; leave headroom."""
     concurrency: int = Field(default=5, ge=1, le=100)
@@ -76,10 +99,39 @@ class BusinessCentralConfig(ConnectorConfig):
         return data
 
     @model_validator(mode="after")
+    def _one_credential(self) -> Self:
+        with_certificate = self.certificate is not None or self.private_key is not None
+        if with_certificate and (self.certificate is None or self.private_key is None):
+            raise ValueError("certificate and private_key go together")
+        if with_certificate == (self.client_secret is not None):
+            raise ValueError("give either client_secret or certificate+private_key")
+        if self.certificate is not None and self.private_key is not None:
+            try:
+                cert = x509.load_pem_x509_certificate(self.certificate.encode())
+            except ValueError:
+                raise ValueError("certificate is not a PEM X.509 certificate") from None
+            try:
+                key = load_pem_private_key(self.private_key.get_secret_value().encode(), None)
+            except (ValueError, TypeError):
+                raise ValueError("private_key is not an unencrypted PEM private key") from None
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise ValueError("Entra certificate credentials need an RSA key")
+            if key.public_key() != cert.public_key():
+                raise ValueError("private_key does not belong to certificate")
+        return self
+
+    @model_validator(mode="after")
     def _company_ids(self) -> Self:
         if any(_GUID.match(cid) is None for cid in self.companies.values()):
             raise ValueError("every company id must be a GUID")
         return self
+
+    @property
+    @override
+    def authentication(self) -> str:
+        if self.certificate is not None:
+            return f"Entra ID client credentials ({self.assertion_algorithm} certificate)"
+        return "Entra ID client credentials (client secret)"
 
     def company_for(self, company: str) -> str:
         """The company id of a legal-entity code or of a company id.

@@ -26,13 +26,24 @@ import httpx
 from pydantic import SecretStr
 from typing_extensions import override
 
-from accord.connectors.auth import ClientCredentialsAuth
+from accord.connectors.authorization import TokenStore
 from accord.connectors.base import Connector
 from accord.connectors.budget import Budget
+from accord.connectors.business_central.auth import build_bc_auth
 from accord.connectors.business_central.config import BusinessCentralConfig
 from accord.connectors.business_central.errors import translate
+from accord.connectors.business_central.requirements import EXTENSION_SETS
 from accord.connectors.roles import Erp
-from accord.connectors.types import Clock, Page, RawRecord, RecordMeta, WriteResult, utc_now
+from accord.connectors.types import (
+    Clock,
+    Page,
+    RawRecord,
+    RecordMeta,
+    ReferenceList,
+    ReferenceValue,
+    WriteResult,
+    utc_now,
+)
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
 from accord.rules import Rules
 
@@ -90,6 +101,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
 
     kind = "business_central"
     config_model = BusinessCentralConfig
+    webhook_scheme = "subscription"
 
     def __init__(
         self,
@@ -98,24 +110,20 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         transport: httpx.BaseTransport | None = None,
         clock: Clock = utc_now,
         budget: Budget | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.company_id = config.company_id.lower()
         """The company this connector addresses."""
         self._journals: dict[tuple[str, str], str] = {}
         """Journal batch ids by (company, kind and code): looked up once."""
-        super().__init__(config, transport=transport, clock=clock, budget=budget)
+        super().__init__(
+            config, transport=transport, clock=clock, budget=budget, token_store=token_store
+        )
 
     # ----------------------------------------------------------------- hooks
     @override
     def build_auth(self) -> httpx.Auth:
-        return ClientCredentialsAuth(
-            token_url=self.config.token_url,
-            client_id=self.config.client_id,
-            client_secret=self.config.client_secret,
-            scope=self.config.scope,
-            connector=self.config.name,
-            clock=self.clock,
-        )
+        return build_bc_auth(self.config, clock=self.clock)
 
     @override
     def translate_error(
@@ -337,7 +345,8 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         self.raise_for_status(response, resource=resource)
         if not self.json_object(response, resource=resource).get("value"):
             return False
-        journal = f"/companies({self.company_id})/{_JOURNAL_SETS[kind]}({self._journal_id(kind)})"
+        journal_set = _JOURNAL_SETS[kind]
+        journal = f"{self._company(journal_set)}/{journal_set}({self._journal_id(kind)})"
         response = self.send("POST", f"{journal}/Microsoft.NAV.post", resource=resource)
         self.raise_for_status(response, resource=resource)
         return True
@@ -354,7 +363,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         for attempt in (1, 2):
             response = self.send(
                 "GET",
-                f"/companies({self.company_id})/journals",
+                f"{self._company('journals')}/journals",
                 resource="journals",
                 params={"$filter": f"code eq {_odata_string(code)}"},
             )
@@ -364,7 +373,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
                 return str(found[0]["id"])
             response = self.send(
                 "POST",
-                f"/companies({self.company_id})/journals",
+                f"{self._company('journals')}/journals",
                 resource="journals",
                 json={"code": code, "displayName": display_name or code},
             )
@@ -439,7 +448,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             condition = " or ".join(f"documentNumber eq {_odata_string(n)}" for n in chunk)
             response = self.send(
                 "GET",
-                f"/companies({self.company_id})/projectLedgerEntries",
+                f"{self._company('projectLedgerEntries')}/projectLedgerEntries",
                 resource="projectLedgerEntries",
                 params={"$filter": condition, "$top": MAX_PAGE_SIZE},
             )
@@ -451,7 +460,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         return found
 
     def _batch(self, journal_id: str) -> str:
-        return f"/companies({self.company_id})/journals({_guid(journal_id)})"
+        return f"{self._company('journals')}/journals({_guid(journal_id)})"
 
     @override
     def as_erp(self, rules: Rules) -> Erp:
@@ -460,6 +469,62 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         from accord.connectors.business_central.erp import BusinessCentralErp  # noqa: PLC0415
 
         return BusinessCentralErp(self, rules)
+
+    # ----------------------------------------------------------------- reference lists
+    @override
+    def discover(self) -> list[ReferenceList]:
+        """Companies, project and payment journal batches, and every dimension's values."""
+        company = f"/companies({self.company_id})"
+        lists = [
+            ReferenceList(
+                "Companies",
+                "companies.<legal entity> (and company_id)",
+                tuple(
+                    ReferenceValue(str(r.get("id")), str(r.get("displayName") or r.get("name")))
+                    for r in self._list("/companies", "companies")
+                ),
+            ),
+            ReferenceList(
+                "Project journal batches", "time_journal", self._codes(f"{company}/journals")
+            ),
+            ReferenceList(
+                "Payment journal batches",
+                "payment_journal",
+                self._codes(f"{company}/customerPaymentJournals"),
+            ),
+        ]
+        dimensions = self._list(
+            f"{company}/dimensions", "dimensions", params={"$expand": "dimensionValues"}
+        )
+        for dim in dimensions:
+            code = str(dim.get("code"))
+            lists.append(
+                ReferenceList(
+                    f"Dimension {code} ({dim.get('displayName') or code})",
+                    "rules: practices.<code>.bc_department_code, regions.<code>.bc_area_code "
+                    "(business_central.department / region name the dimensions)",
+                    tuple(
+                        ReferenceValue(str(v.get("code")), str(v.get("displayName") or ""))
+                        for v in dim.get("dimensionValues") or ()
+                        if isinstance(v, dict)
+                    ),
+                )
+            )
+        return lists
+
+    def _list(
+        self, path: str, resource: str, *, params: Mapping[str, str | int] | None = None
+    ) -> list[RawRecord]:
+        response = self.send("GET", path, resource=resource, params=params)
+        self.raise_for_status(response, resource=resource)
+        body = self.json_object(response, resource=resource)
+        return [r for r in body.get("value") or () if isinstance(r, dict)]
+
+    def _codes(self, path: str) -> tuple[ReferenceValue, ...]:
+        return tuple(
+            ReferenceValue(str(r.get("code")), str(r.get("displayName") or ""))
+            for r in self._list(path, path.rsplit("/", 1)[-1])
+        )
 
     # ----------------------------------------------------------------- webhooks
     def create_subscription(
@@ -531,11 +596,23 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         )
 
     # ----------------------------------------------------------------- internals
-    def _collection(self, spec: BcResource) -> str:
+    def _company(self, entity_set: str) -> str:
+        """The company path an entity set is under: the extension's route for its pages.
+
+        A real tenant serves Accord's pages at ``api/accord/psa/v1.0`` (``extension_api``);
+        without it they are expected at the standard route, as the sandbox serves them.
+        """
         company = f"/companies({self.company_id})"
+        if self.config.extension_api and entity_set in EXTENSION_SETS:
+            root = self.config.base_url.removesuffix("/api/v2.0")
+            return f"{root}/api/{self.config.extension_api}{company}"
+        return company
+
+    def _collection(self, spec: BcResource) -> str:
+        journal_set = _JOURNAL_SETS[spec.journal] if spec.journal else spec.name
+        company = self._company(journal_set)
         if spec.journal is None:
             return f"{company}/{spec.name}"
-        journal_set = _JOURNAL_SETS[spec.journal]
         return f"{company}/{journal_set}({self._journal_id(spec.journal)})/{spec.name}"
 
     def _journal_id(self, kind: Literal["time", "payment"]) -> str:
@@ -547,7 +624,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         journal_set = _JOURNAL_SETS[kind]
         response = self.send(
             "GET",
-            f"/companies({self.company_id})/{journal_set}",
+            f"{self._company(journal_set)}/{journal_set}",
             resource=journal_set,
             params={"$filter": f"code eq {_odata_string(code)}"},
         )

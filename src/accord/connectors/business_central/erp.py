@@ -25,8 +25,12 @@ tell what BC holds. Hence, per :class:`~accord.connectors.roles.PostingBatch`:
 
 Two calls for the *same* batch must not overlap (the caller holds a lease on the batch id);
 calls for different batches may run at once.
+
+Cash and billing (invoices, receivables, milestone invoices):
+:mod:`accord.connectors.business_central._erp_billing`.
 """
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -36,6 +40,8 @@ from typing import Any, Final
 
 from typing_extensions import override
 
+from accord.connectors.budget import slot_held
+from accord.connectors.business_central._erp_billing import BusinessCentralBilling
 from accord.connectors.business_central.connector import BusinessCentralConnector
 from accord.connectors.business_central.mapping import (
     BusinessCentralLookups,
@@ -43,7 +49,10 @@ from accord.connectors.business_central.mapping import (
     journal_line_from_expense,
     journal_line_from_time_entry,
 )
+from accord.connectors.business_central.masters import BusinessCentralMasterData
 from accord.connectors.roles import (
+    AsyncPoster,
+    CallGate,
     EntryPosting,
     Erp,
     ErpProject,
@@ -55,7 +64,7 @@ from accord.domain import BillingModel, ErpSystem, TimeEntry
 from accord.errors import ConnectorError, MappingError, PermanentError, RetryableError
 from accord.rules import Rules
 
-__all__ = ["BusinessCentralErp", "batch_code"]
+__all__ = ["BusinessCentralErp", "BusinessCentralPoster", "batch_code"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +91,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class BusinessCentralErp(Erp):
+class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp):
     """A Business Central connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: BusinessCentralConnector, rules: Rules) -> None:
@@ -98,14 +107,6 @@ class BusinessCentralErp(Erp):
     def record_type(self, kind: PostingKind) -> str:
         del kind  # time and expenses are both project journal lines
         return f"{ErpSystem.BUSINESS_CENTRAL.value}:journalLine"
-
-    def _entities(self) -> list[str]:
-        """Legal entities the rules book on this connection (one BC company each)."""
-        return [
-            code
-            for code, entity in self._rules.spec.legal_entities.items()
-            if entity.erp is ErpSystem.BUSINESS_CENTRAL and entity.connection == self.connection
-        ]
 
     # ----------------------------------------------------------------- projects, periods
     @override
@@ -248,6 +249,14 @@ class BusinessCentralErp(Erp):
         if not still or refusal is not None:
             self._drop(company, journal)
 
+    @override
+    def posting_body(self, batch: PostingBatch, posting: EntryPosting) -> dict[str, Any]:
+        return self._line(batch, posting, bc_number(posting.key))
+
+    @override
+    def poster(self, gate: CallGate) -> AsyncPoster:
+        return BusinessCentralPoster(self, gate)
+
     @staticmethod
     def _tidy(company: BusinessCentralConnector, journal: str, wanted: set[str]) -> set[str]:
         """Document numbers staged in the batch, after removing duplicates and unwanted lines.
@@ -289,6 +298,28 @@ class BusinessCentralErp(Erp):
             )
         body["documentNumber"] = number
         return body
+
+
+class BusinessCentralPoster(AsyncPoster):
+    """Batches posted from the dispatcher's event loop, each in a worker thread.
+
+    A batch is a sequence of dependent calls (ledger read, stage, post, ledger read), so it
+    runs as :meth:`BusinessCentralErp.post_entries` does, one slot of the gate per batch.
+    """
+
+    def __init__(self, erp: BusinessCentralErp, gate: CallGate) -> None:
+        self._erp = erp
+        self._gate = gate
+
+    @override
+    async def post(self, batch: PostingBatch) -> list[PostingOutcome]:
+        async with self._gate():
+            with slot_held():
+                return await asyncio.to_thread(self._erp.post_entries, batch)
+
+    @override
+    async def aclose(self) -> None:
+        return None
 
 
 def _refusal(exc: PermanentError | MappingError, posting: EntryPosting) -> PermanentError:

@@ -2,17 +2,18 @@
 
 Reference section 5.2: errors come as ``{"error": {"code": "Category_Reason", "message"}}``;
 the message ends with a ``CorrelationId``, kept as the request id. The code decides where the
-status alone would not (BC answers most refusals with 400):
+status alone would not (BC answers most refusals with 400); within ``Application_*`` (an AL
+validation error) the message decides, through :data:`TEXT_RULES`, each with its source.
 
 ===================================================  ==========================================
-answer                                               error
+answer                                               error (reason)
 ===================================================  ==========================================
 401 (after one re-authentication), 403               :class:`~accord.errors.AuthError`
 404 ``BadRequest_NotFound``, ``Internal_RecordNot..``  :class:`~accord.errors.NotFoundError`
-409 ``Request_EntityChanged`` (stale ``If-Match``)   :class:`~accord.errors.ConflictError`
-400 ``Internal_EntityWithSameKeyExists``             :class:`~accord.errors.ConflictError`
+409 ``Request_EntityChanged`` (stale ``If-Match``)   :class:`~accord.errors.ConflictError` (stale)
+400 ``Internal_EntityWithSameKeyExists``             :class:`~accord.errors.ConflictError` (dup.)
 400 ``Application_*`` (validation, closed period,    :class:`~accord.errors.BusinessRuleError`
-invalid dimension, posted document)
+invalid dimension, posted document)                  (reason from :data:`TEXT_RULES`)
 400 other ``BadRequest*``, ``Internal_*``            :class:`~accord.errors.PermanentError`
 429, 5xx, 504                                        :class:`~accord.errors.RetryableError`
 ===================================================  ==========================================
@@ -26,12 +27,97 @@ from datetime import datetime
 import httpx
 
 from accord.connectors.http import redact_text, request_id_of, translate_http_error
-from accord.errors import BusinessRuleError, ConflictError, ConnectorError, PermanentError
+from accord.connectors.reasons import TextRule, rule_for
+from accord.errors import (
+    BusinessRuleError,
+    ConflictError,
+    ConnectorError,
+    PermanentError,
+    Reason,
+)
 
-__all__ = ["BcErrorBody", "parse_error", "refusal_reason", "translate"]
+__all__ = [
+    "CODE_REASONS",
+    "TABLE_REASONS",
+    "TEXT_RULES",
+    "BcErrorBody",
+    "parse_error",
+    "reason_of",
+    "translate",
+]
 
 _CORRELATION = re.compile(r"\s*CorrelationId:\s*(?P<id>[0-9a-fA-F-]+)\.?\s*$")
 _CONFLICT_CODES = frozenset({"Request_EntityChanged", "Internal_EntityWithSameKeyExists"})
+CODE_REASONS: dict[str, Reason] = {
+    "Request_EntityChanged": Reason.STALE,  # reference 5.2 [inferred there]
+    "Internal_EntityWithSameKeyExists": Reason.DUPLICATE,  # reference 5.2 [inferred there]
+    "Internal_CompanyNotFound": Reason.NOT_FOUND,  # reference 5.1 (observed)
+    "BadRequest_NotFound": Reason.NOT_FOUND,  # reference 5.2 [inferred there]
+    "Internal_RecordNotFound": Reason.NOT_FOUND,  # reference 5.2 [inferred there]
+}
+"""Codes that say what the refusal is about by themselves."""
+TABLE_REASONS: dict[str, Reason] = {
+    "dimension value": Reason.DIMENSION_INVALID,
+    "dimensionvalue": Reason.DIMENSION_INVALID,
+    "resource": Reason.RESOURCE_UNKNOWN,
+    "employee": Reason.RESOURCE_UNKNOWN,
+    "job": Reason.PROJECT_INACTIVE,
+    "project": Reason.PROJECT_INACTIVE,
+    "customer": Reason.CUSTOMER_INACTIVE,
+}
+"""The related table a "cannot be found in the related table (T)" names -> its reason; any
+other table (item, G/L account) is a reference."""
+_RELATED = re.compile(
+    r"contains a value \((?P<value>[^)]*)\) that cannot be found in the related table "
+    r"\((?P<table>[^)]+)\)",
+    re.IGNORECASE,
+)
+_EMULATOR = "emulator (accord_sandbox.business_central.rules)"
+TEXT_RULES: tuple[TextRule, ...] = (
+    TextRule(
+        Reason.PERIOD_CLOSED,
+        re.compile(r"not within your range of allowed posting dates", re.IGNORECASE),
+        "reference 5.4 (General Ledger Setup / User Setup allowed posting dates)",
+        inferred=True,
+    ),
+    TextRule(
+        Reason.REFERENCE_INVALID,
+        _RELATED,
+        f"{_EMULATOR}; BC's table-relation validation text",
+        inferred=True,
+    ),
+    TextRule(
+        Reason.DIMENSION_INVALID,
+        re.compile(r"dimension value \S+ has not been set up for dimension", re.IGNORECASE),
+        _EMULATOR,
+        inferred=True,
+    ),
+    TextRule(
+        Reason.PROJECT_INACTIVE,
+        re.compile(r"Project \S+ is blocked", re.IGNORECASE),
+        _EMULATOR,
+        inferred=True,
+    ),
+    TextRule(
+        Reason.CUSTOMER_INACTIVE,
+        re.compile(r"Customer \S+ is blocked", re.IGNORECASE),
+        _EMULATOR,
+        inferred=True,
+    ),
+    TextRule(
+        Reason.LOCKED,
+        re.compile(r"is posted and cannot be|has already been posted", re.IGNORECASE),
+        _EMULATOR,
+        inferred=True,
+    ),
+    TextRule(
+        Reason.REQUIRED_MISSING,
+        re.compile(r"must have a value|You must specify", re.IGNORECASE),
+        f"{_EMULATOR}; BC's TestField text",
+        inferred=True,
+    ),
+)
+"""``Application_*`` messages and what they mean, first match wins (see docs/connectors.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,49 +153,17 @@ def parse_error(response: httpx.Response) -> BcErrorBody:
     return BcErrorBody(None, None)
 
 
-_RELATED = re.compile(r"cannot be found in the related table \((?P<table>[^)]+)\)", re.IGNORECASE)
-_TABLE_REASONS = {
-    "resource": "resource_unknown",
-    "employee": "resource_unknown",
-    "job": "project_inactive",
-    "project": "project_inactive",
-    "customer": "customer_invalid",
-    "dimension value": "dimension_invalid",
-}
-
-
-_CODE_REASONS = {
-    "Internal_EntityWithSameKeyExists": "duplicate",
-    "BadRequest_NotFound": "not_found",
-    "Internal_RecordNotFound": "not_found",
-}
-_TEXT_REASONS = (
-    ("allowed posting dates", "period_closed"),
-    ("posting date is not within", "period_closed"),
-    ("blocked", "project_inactive"),
-    ("dimension value", "dimension_invalid"),
-    ("exchange rate", "rate_missing"),
-)
-"""Phrases of BC's validation texts (``Application_*``) -> reason, first match wins."""
-
-
-def refusal_reason(code: str | None, message: str | None) -> str | None:
-    """The canonical reason (:data:`accord.errors.REASONS`) of a Business Central refusal.
-
-    BC answers validation failures as ``Application_*`` codes whose meaning is in the message
-    (an AL ``Error()`` text); it is read here, once, so no caller parses BC's wording.
-    """
-    if code in _CODE_REASONS:
-        return _CODE_REASONS[code]
-    if not (code or "").startswith("Application_"):
-        return None
-    text = (message or "").lower()
-    for phrase, reason in _TEXT_REASONS:
-        if phrase in text:
-            return reason
-    found = _RELATED.search(message or "")
-    table = found["table"].strip().lower() if found else ""
-    return _TABLE_REASONS.get(table, "validation")
+def reason_of(code: str | None, message: str | None) -> Reason | None:
+    """What an error with this ``error.code`` and message is about (see the module table)."""
+    if code in CODE_REASONS:
+        return CODE_REASONS[code]
+    hit = rule_for(TEXT_RULES, message)
+    if hit is None:
+        return Reason.VALIDATION if (code or "").startswith("Application_") else None
+    rule, found = hit
+    if rule.pattern is _RELATED:
+        return TABLE_REASONS.get(found["table"].strip().lower(), Reason.REFERENCE_INVALID)
+    return rule.reason
 
 
 def translate(
@@ -126,6 +180,7 @@ def translate(
     detail = redact_text(parsed.message) if parsed.message else None
     request_id = request_id_of(response) or parsed.correlation_id
     code = parsed.code or ""
+    reason = reason_of(parsed.code, parsed.message)
     cls: type[ConnectorError] | None = None
     if code in _CONFLICT_CODES:
         cls = ConflictError
@@ -142,7 +197,7 @@ def translate(
             request_id=request_id,
             code=parsed.code,
             detail=detail,
-            reason=refusal_reason(parsed.code, parsed.message),
+            reason=reason,
         )
     error = translate_http_error(
         response,
@@ -152,6 +207,7 @@ def translate(
         code=parsed.code,
         detail=detail,
         now=now,
+        reason=reason,
     )
     if error.request_id is None:
         error.request_id = request_id

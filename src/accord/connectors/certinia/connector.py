@@ -13,11 +13,21 @@ projects. A record that leaves a filter (an approved timecard later rejected) is
 by that resource's pages.
 """
 
+from decimal import Decimal
+
+from typing_extensions import override
+
 from accord.connectors.certinia.config import CertiniaConfig
+from accord.connectors.roles import Psa
+from accord.connectors.salesforce.connector import OBJECTS as CRM_OBJECTS
 from accord.connectors.salesforce.rest import SalesforceRestConnector, SObjectSpec
+from accord.connectors.types import ReferenceList, ReferenceValue
+from accord.rules import Rules
 
 __all__ = ["DAYS", "OBJECTS", "CertiniaConnector"]
 
+_REFERENCE_PAGES = 5
+"""Pages of a reference list read at most by :meth:`CertiniaConnector.discover`."""
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 """Timecard day names, Monday first (``pse__Monday_Hours__c`` ...)."""
 
@@ -72,8 +82,8 @@ _TIMECARD = (
     "pse__Assignment__r.pse__Bill_Rate__c",
     "pse__Assignment__r.pse__Role__c",
     "pse__Assignment__r.CurrencyIsoCode",
-    # The resource's default rate prices time logged without an assignment.
-    "pse__Resource__r.Default_Bill_Rate__c",
+    # Time logged without an assignment is priced from the rate card of the resource's role.
+    "pse__Resource__r.pse__Resource_Role__c",
     "pse__Resource__r.CurrencyIsoCode",
     "pse__Milestone__c",
     "pse__Start_Date__c",
@@ -149,7 +159,6 @@ _RESOURCE = (
     "pse__Practice__c",
     "pse__Practice__r.Code__c",
     "pse__Default_Cost_Rate__c",
-    "Default_Bill_Rate__c",
     "Legal_Entity__c",
     "CurrencyIsoCode",
 )
@@ -175,6 +184,8 @@ OBJECTS: dict[str, SObjectSpec] = {
         SObjectSpec("pse__Assignment__c", _ASSIGNMENT),
         SObjectSpec("pse__Billing_Event__c", _BILLING_EVENT, where="pse__Is_Released__c = true"),
         SObjectSpec("Contact", _RESOURCE, where="pse__Is_Resource__c = true"),
+        # The org's accounts are Certinia's customers (read only: the CRM writes them).
+        CRM_OBJECTS["Account"],
         SObjectSpec(
             "pse__Region__c",
             ("Name", "pse__Parent_Region__c", "Tax_Region__c"),
@@ -198,3 +209,70 @@ class CertiniaConnector(SalesforceRestConnector[CertiniaConfig]):
     kind = "certinia"
     config_model = CertiniaConfig
     objects = OBJECTS
+
+    def rate_card_rates(self, currency: str) -> dict[str, Decimal]:
+        """The org-wide rate cards' hourly bill rates in ``currency``, by resource role.
+
+        One SOQL page of ``pse__Rate_Card__c`` (reference section 2) with no account, region
+        or practice (the firm's standard rates), oldest card first; the first card of a role
+        wins. Cards scoped to an account or a region are not standard rates and are left out.
+
+        Raises:
+            ValueError: ``currency`` is not a three-letter code.
+        """
+        code = currency.upper()
+        if not (len(code) == 3 and code.isalpha()):
+            raise ValueError(f"not a currency code: {currency!r}")
+        query = (
+            "SELECT pse__Role__c, pse__Suggested_Bill_Rate__c FROM pse__Rate_Card__c "  # noqa: S608 - code checked above
+            f"WHERE CurrencyIsoCode = '{code}' AND pse__Account__c = null "
+            "AND pse__Region__c = null AND pse__Practice__c = null "
+            "AND pse__Suggested_Bill_Rate__c != null ORDER BY CreatedDate ASC, Id ASC LIMIT 2000"
+        )
+        response = self.send(
+            "GET", self._path("query"), resource="pse__Rate_Card__c", params={"q": query}
+        )
+        self.raise_for_status(response, resource="pse__Rate_Card__c")
+        rates: dict[str, Decimal] = {}
+        for row in self.json_object(response, resource="pse__Rate_Card__c").get("records", []):
+            role = row.get("pse__Role__c") if isinstance(row, dict) else None
+            if role:
+                rates.setdefault(str(role), Decimal(str(row["pse__Suggested_Bill_Rate__c"])))
+        return rates
+
+    @override
+    def discover(self) -> list[ReferenceList]:
+        """Regions and practices: the rules' region and practice codes are their ``Code__c``."""
+        return [
+            ReferenceList(title, setting, self._codes(sobject))
+            for title, sobject, setting in (
+                ("Regions", "pse__Region__c", "rules: regions.<code> (the region's Code__c)"),
+                (
+                    "Practices",
+                    "pse__Practice__c",
+                    "rules: practices.<code> (the practice's Code__c)",
+                ),
+            )
+        ]
+
+    def _codes(self, sobject: str) -> tuple[ReferenceValue, ...]:
+        values: list[ReferenceValue] = []
+        cursor: str | None = None
+        for _ in range(_REFERENCE_PAGES):
+            page = self.read_page(sobject, cursor=cursor)
+            values.extend(
+                ReferenceValue(str(r.get("Code__c") or ""), str(r.get("Name") or ""), str(r["Id"]))
+                for r in page.records
+            )
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return tuple(values)
+
+    @override
+    def as_psa(self, rules: Rules) -> Psa:
+        """This connection in the PSA role (see :mod:`accord.connectors.certinia.psa`)."""
+        # psa.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.certinia.psa import CertiniaPsa  # noqa: PLC0415
+
+        return CertiniaPsa(self, rules)

@@ -45,6 +45,7 @@ __all__ = [
     "BILLING_TYPES",
     "EXPENSE_TYPES",
     "PROJECT_STAGES",
+    "RATE_CARDS",
     "Lookups",
     "RecordMappingError",
     "expense_to_canonical",
@@ -54,6 +55,9 @@ __all__ = [
     "project_to_canonical",
     "timecard_to_timesheet",
 ]
+
+RATE_CARDS = "pse__Rate_Card__c"
+"""The lookups key of rate-card rates: ``"<role>|<currency>"`` -> hourly bill rate."""
 
 PROJECT_STAGES: dict[str, ProjectStatus] = {
     "Planned": ProjectStatus.PLANNED,
@@ -356,7 +360,9 @@ def timecard_to_timesheet(record: RawRecord, *, lookups: Lookups | None = None) 
     """A submitted, approved or rejected ``pse__Timecard_Header__c`` as a :class:`Timesheet`.
 
     One :class:`TimeEntry` per day with non-zero hours (id ``<timesheet id>-<date>``), billable
-    as the header says, at the assignment's bill rate when the page carries it. A saved
+    as the header says, at the assignment's bill rate when the page carries it, else at the
+    rate card of the resource's role in its currency: ``lookups["pse__Rate_Card__c"]`` maps
+    ``"<role>|<currency>"`` to the rate (see ``CertiniaConnector.rate_card_rates``). A saved
     (unsubmitted) timecard, a timecard without hours and negative hours are refused.
 
     Raises:
@@ -375,10 +381,12 @@ def timecard_to_timesheet(record: RawRecord, *, lookups: Lookups | None = None) 
     rate = reader.decimal("pse__Assignment__r.pse__Bill_Rate__c", required=False)
     rate_currency = reader.text("pse__Assignment__r.CurrencyIsoCode", required=False)
     if rate is None:
-        # Time logged without an assignment (projects may allow it) is priced at the
-        # resource's default bill rate ([inferred] precedence, as Kantata's user rate).
-        rate = reader.decimal("pse__Resource__r.Default_Bill_Rate__c", required=False)
+        # Time logged without an assignment (projects may allow it) is priced at the rate
+        # card of the resource's role ([inferred] precedence, as an assignment's rate is).
+        role_of = reader.text("pse__Resource__r.pse__Resource_Role__c", required=False)
         rate_currency = reader.text("pse__Resource__r.CurrencyIsoCode", required=False)
+        card = (lookups or {}).get(RATE_CARDS, {}).get(f"{role_of}|{rate_currency}")
+        rate = Decimal(card) if card is not None else None
     rate_currency = rate_currency or reader.text("CurrencyIsoCode", required=False)
     bill_rate = Money.of(rate, rate_currency) if rate is not None and rate_currency else None
     role = reader.text("pse__Assignment__r.pse__Role__c", required=False)

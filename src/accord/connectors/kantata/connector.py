@@ -23,11 +23,20 @@ from typing import Any
 import httpx
 from typing_extensions import override
 
-from accord.connectors.auth import ClientCredentialsAuth
+from accord.connectors.authorization import AuthorizationCodeFlow
 from accord.connectors.base import Connector
+from accord.connectors.kantata.auth import build_kantata_auth, kantata_authorization
 from accord.connectors.kantata.config import KantataConfig
 from accord.connectors.kantata.errors import translate
-from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
+from accord.connectors.roles import Psa
+from accord.connectors.types import (
+    Page,
+    RawRecord,
+    RecordMeta,
+    ReferenceList,
+    ReferenceValue,
+    WriteResult,
+)
 from accord.errors import (
     ConflictError,
     ConnectorError,
@@ -35,6 +44,7 @@ from accord.errors import (
     PermanentError,
     UnsupportedOperationError,
 )
+from accord.rules import Rules
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -127,13 +137,11 @@ class KantataConnector(Connector[KantataConfig]):
     # ----------------------------------------------------------------- hooks
     @override
     def build_auth(self) -> httpx.Auth:
-        return ClientCredentialsAuth(
-            token_url=self.config.token_url,
-            client_id=self.config.client_id,
-            client_secret=self.config.client_secret,
-            connector=self.config.name,
-            clock=self.clock,
-        )
+        return build_kantata_auth(self.config, self.token_store, clock=self.clock)
+
+    @override
+    def authorization_flow(self) -> AuthorizationCodeFlow | None:
+        return kantata_authorization(self.config, clock=self.clock)
 
     @override
     def translate_error(
@@ -344,6 +352,37 @@ class KantataConnector(Connector[KantataConfig]):
         )
         self.raise_for_status(response, resource=resource)
 
+    @override
+    def discover(self) -> list[ReferenceList]:
+        """Rate cards (one per currency, picked by the deal's) and the roles they price."""
+        cards = self._collection("/rate_cards", "rate_cards")
+        roles = self._collection("/roles", "roles")
+        return [
+            ReferenceList(
+                "Rate cards",
+                "picked by currency for time-and-materials deals (one per currency)",
+                tuple(
+                    ReferenceValue(
+                        str(c.get("id")),
+                        str(c.get("title") or ""),
+                        f"{c.get('currency')}, {len(c.get('rates') or ())} role rate(s)",
+                    )
+                    for c in cards
+                ),
+            ),
+            ReferenceList(
+                "Roles",
+                "rate-card rates and contract rate cards name them",
+                tuple(ReferenceValue(str(r.get("id")), str(r.get("name") or "")) for r in roles),
+            ),
+        ]
+
+    def _collection(self, path: str, plural: str) -> list[RawRecord]:
+        """The first page (``per_page`` 200) of a reference collection, in ``results`` order."""
+        response = self.send("GET", path, resource=plural, params={"per_page": MAX_PAGE_SIZE})
+        self.raise_for_status(response, resource=plural)
+        return _ordered(self.json_object(response, resource=plural), plural)
+
     def approve_timesheet(self, submission_id: str, *, comment: str | None = None) -> RawRecord:
         """``PUT /timesheet_submissions/{id}/approve``; the answer embeds its time entries.
 
@@ -428,6 +467,15 @@ class KantataConnector(Connector[KantataConfig]):
                 resource="external_references",
             )
         return refs[0]
+
+    # ----------------------------------------------------------------- roles
+    @override
+    def as_psa(self, rules: Rules) -> Psa:
+        """This connection in the PSA role (see :mod:`accord.connectors.kantata.psa`)."""
+        # psa.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.kantata.psa import KantataPsa  # noqa: PLC0415
+
+        return KantataPsa(self, rules)
 
     # ----------------------------------------------------------------- change capture
     def read_events(

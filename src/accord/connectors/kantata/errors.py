@@ -24,9 +24,9 @@ from datetime import datetime
 import httpx
 
 from accord.connectors.http import redact_text, translate_http_error
-from accord.errors import ConnectorError
+from accord.errors import ConnectorError, Reason
 
-__all__ = ["KantataErrorBody", "parse_error", "translate"]
+__all__ = ["FIELD_REASONS", "KantataErrorBody", "parse_error", "reason_of", "translate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,4 +89,31 @@ def translate(
         code=parsed.code,
         detail=redact_text(parsed.detail) if parsed.detail else None,
         now=now,
+        reason=reason_of(response.status_code, parsed),
     )
+
+
+def reason_of(status: int, parsed: KantataErrorBody) -> Reason | None:
+    """What a Kantata refusal is about: the status, and for a 422 the fields it names.
+
+    Kantata gives no error codes beyond ``type`` (reference 3.3, [inferred] there): a 422
+    naming a reference field (``workspace_id``, ``user_id``, ``story_id``) is an unknown or
+    closed reference; a blank-value message is a missing field; any other 422 is validation.
+    """
+    if status != 422:
+        return None  # the status's own reason (see translate_http_error)
+    for name in parsed.fields:
+        if name in FIELD_REASONS:
+            return FIELD_REASONS[name]
+    if parsed.detail and "can't be blank" in parsed.detail:
+        return Reason.REQUIRED_MISSING  # reference 3.3 example "Date performed can't be blank"
+    return Reason.VALIDATION
+
+
+FIELD_REASONS: dict[str, Reason] = {
+    "workspace_id": Reason.PROJECT_INACTIVE,
+    "workspace_ids": Reason.PROJECT_INACTIVE,
+    "user_id": Reason.RESOURCE_UNKNOWN,
+    "story_id": Reason.REFERENCE_INVALID,
+}
+"""The field a 422 names -> what it is about ([inferred]: the emulator's fields)."""

@@ -26,11 +26,18 @@ import httpx
 from typing_extensions import override
 
 from accord.connectors.base import Connector
-from accord.connectors.netsuite.auth import NetSuiteAuth
+from accord.connectors.netsuite.auth import build_netsuite_auth
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.errors import translate
 from accord.connectors.roles import Erp
-from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
+from accord.connectors.types import (
+    Page,
+    RawRecord,
+    RecordMeta,
+    ReferenceList,
+    ReferenceValue,
+    WriteResult,
+)
 from accord.errors import ConnectorError, NotFoundError, PermanentError
 from accord.rules import Rules
 
@@ -39,7 +46,14 @@ __all__ = ["MAX_PAGE_SIZE", "RESOURCES", "NetSuiteConnector", "NetSuiteResource"
 MAX_PAGE_SIZE = 1000
 """SuiteQL's largest page (reference section 4.4)."""
 
+_REFERENCE_PAGES = 5
+"""Pages of a reference list read at most by :meth:`NetSuiteConnector.discover`."""
 _EID = re.compile(r"^[A-Za-z0-9_-]+$")
+STRICT_NAMES = {"X-NetSuite-PropertyNameValidation": "Error"}
+"""Sent on every write: a field NetSuite does not know refuses the write instead of being
+dropped with a warning (the documented default), so a misspelt or undefined field is an error
+at once, not data silently lost. NetSuite REST API Browser, Record API v1: the header takes
+``Error``, ``Warning`` (default) or ``Ignore``."""
 _STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 _CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\|(\d+)$")
 
@@ -53,6 +67,8 @@ class NetSuiteResource:
     tran_type: str | None = None
     sublists: bool = False
     """Whether a full read should inline sublists (``expandSubResources=true``)."""
+    condition: str | None = None
+    """A SuiteQL condition every read adds (the kind of item a list holds)."""
 
 
 RESOURCES: dict[str, NetSuiteResource] = {
@@ -72,13 +88,16 @@ RESOURCES: dict[str, NetSuiteResource] = {
         NetSuiteResource("employee", "employee"),
         NetSuiteResource("accountingPeriod", "accountingperiod"),
         NetSuiteResource("currency", "currency"),
+        # [inferred] SuiteQL names: service items are the item table's ``Service`` rows.
+        NetSuiteResource("serviceItem", "item", condition="itemtype = 'Service'"),
+        NetSuiteResource("expenseCategory", "expensecategory"),
     )
 }
 """Every resource the connector reads, by REST record type name."""
 
 
 class NetSuiteConnector(Connector[NetSuiteConfig]):
-    """NetSuite SuiteTalk REST (record API v1 and SuiteQL) with OAuth 2.0 M2M."""
+    """NetSuite SuiteTalk REST (record API v1 and SuiteQL) with OAuth 2.0 M2M or TBA."""
 
     kind = "netsuite"
     config_model = NetSuiteConfig
@@ -86,7 +105,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
     # ----------------------------------------------------------------- hooks
     @override
     def build_auth(self) -> httpx.Auth:
-        return NetSuiteAuth(self.config, clock=self.clock)
+        return build_netsuite_auth(self.config, clock=self.clock)
 
     @override
     def translate_error(
@@ -130,6 +149,8 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         conditions: list[str] = []
         if spec.tran_type:
             conditions.append(f"type = '{spec.tran_type}'")
+        if spec.condition:
+            conditions.append(spec.condition)
         if since is not None:
             operator = ">" if since.microsecond == 0 else ">="
             stamp = self._format_stamp(since)
@@ -146,16 +167,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         if conditions:
             query += " WHERE " + " AND ".join(conditions)
         query += " ORDER BY lastmodifieddate ASC, id ASC"
-        response = self.send(
-            "POST",
-            "/query/v1/suiteql",
-            resource=resource,
-            params={"limit": size, "offset": 0},
-            json={"q": query},
-            headers={"Prefer": "transient"},
-        )
-        self.raise_for_status(response, resource=resource)
-        body = self.json_object(response, resource=resource)
+        body = self.suiteql(query, resource=resource, limit=size)
         records = [
             {k: v for k, v in item.items() if k != "links"}
             for item in body.get("items", [])
@@ -175,6 +187,23 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
             next_cursor = f"{last.get('lastmodifieddate')}|{last.get('id')}"
             _decode_cursor(next_cursor)  # a row without both columns cannot be paged past
         return Page(records=records, next_cursor=next_cursor, high_watermark=watermark)
+
+    def suiteql(self, query: str, *, resource: str, limit: int = MAX_PAGE_SIZE) -> RawRecord:
+        """One SuiteQL page (the first ``limit`` rows) of ``query``: the answer's body.
+
+        ``query`` must hold no caller text (SuiteQL has no bind parameters): only constants
+        and validated values. ``resource`` names the call in errors and metrics.
+        """
+        response = self.send(
+            "POST",
+            "/query/v1/suiteql",
+            resource=resource,
+            params={"limit": limit, "offset": 0},
+            json={"q": query},
+            headers={"Prefer": "transient"},
+        )
+        self.raise_for_status(response, resource=resource)
+        return self.json_object(response, resource=resource)
 
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:
@@ -200,10 +229,14 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         existed = self.get_by_external_id(resource, eid) is not None
         body = {k: v for k, v in fields.items() if k != "externalId"}
         response = self.send(
-            "PUT", f"/record/v1/{spec.record_type}/eid:{eid}", resource=resource, json=body
+            "PUT",
+            f"/record/v1/{spec.record_type}/eid:{eid}",
+            resource=resource,
+            json=body,
+            headers=STRICT_NAMES,
         )
         self.raise_for_status(response, resource=resource, external_id=external_id)
-        record_id = self._located_id(response, resource=resource, external_id=external_id)
+        record_id = self.located_id(response, resource=resource, external_id=external_id)
         return WriteResult(id=record_id, created=not existed)
 
     def put(self, resource: str, external_id: str, fields: Mapping[str, Any]) -> str:
@@ -219,7 +252,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
             "PUT", f"/record/v1/{spec.record_type}/eid:{eid}", resource=resource, json=body
         )
         self.raise_for_status(response, resource=resource, external_id=external_id)
-        return self._located_id(response, resource=resource, external_id=external_id)
+        return self.located_id(response, resource=resource, external_id=external_id)
 
     @override
     def update(
@@ -241,6 +274,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
             f"/record/v1/{spec.record_type}/{quote(record_id, safe=':')}",
             resource=resource,
             json=body,
+            headers=STRICT_NAMES,
         )
         self.raise_for_status(response, resource=resource)
         return WriteResult(id=record_id, created=False)
@@ -254,12 +288,16 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         spec = RESOURCES[self.require_resource(resource)]
         external_id = fields.get("externalId")
         response = self.send(
-            "POST", f"/record/v1/{spec.record_type}", resource=resource, json=dict(fields)
+            "POST",
+            f"/record/v1/{spec.record_type}",
+            resource=resource,
+            json=dict(fields),
+            headers=STRICT_NAMES,
         )
         eid = str(external_id) if external_id is not None else None
         self.raise_for_status(response, resource=resource, external_id=eid)
         return WriteResult(
-            id=self._located_id(response, resource=resource, external_id=eid), created=True
+            id=self.located_id(response, resource=resource, external_id=eid), created=True
         )
 
     @override
@@ -281,6 +319,39 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         from accord.connectors.netsuite.erp import NetSuiteErp  # noqa: PLC0415
 
         return NetSuiteErp(self, rules)
+
+    @override
+    def discover(self) -> list[ReferenceList]:
+        """Subsidiaries, departments, classes, service items and expense categories."""
+        lists = (
+            ("Subsidiaries", "subsidiary", "rules: legal_entities.<code>.netsuite_subsidiary_id"),
+            ("Departments", "department", "rules: practices.<code>.netsuite_department_id"),
+            ("Classes", "classification", "rules: regions.<code>.netsuite_class_id"),
+            ("Service items", "serviceItem", "billing_item"),
+            ("Expense categories", "expenseCategory", "expense_categories.<category>"),
+        )
+        return [
+            ReferenceList(title, setting, tuple(self._reference_values(resource)))
+            for title, resource, setting in lists
+        ]
+
+    def _reference_values(self, resource: str) -> list[ReferenceValue]:
+        values: list[ReferenceValue] = []
+        cursor: str | None = None
+        for _ in range(_REFERENCE_PAGES):
+            page = self.read_page(resource, cursor=cursor)
+            for row in page.records:
+                name = row.get("name") or row.get("displayname") or row.get("itemid") or ""
+                notes = [str(row["externalid"])] if row.get("externalid") else []
+                if row.get("itemid") and row.get("itemid") != name:
+                    notes.append(str(row["itemid"]))
+                if str(row.get("isinactive")) in {"T", "true", "True"}:
+                    notes.append("inactive")
+                values.append(ReferenceValue(str(row.get("id")), str(name), ", ".join(notes)))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return values
 
     @override
     def describe(self, resource: str, record: RawRecord) -> RecordMeta:
@@ -308,7 +379,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         self.raise_for_status(response, resource=resource, external_id=external_id)
         return self.json_object(response, resource=resource)
 
-    def _located_id(
+    def located_id(
         self, response: httpx.Response, *, resource: str, external_id: str | None
     ) -> str:
         """The internal id: the last path segment of ``Location`` (there is no body)."""

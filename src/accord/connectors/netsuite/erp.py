@@ -12,8 +12,11 @@
   call always waits at the budget when a slot frees). The PUT is the idempotent upsert: a
   posting sent twice books once. An expense report belongs to its employee's subsidiary
   (NetSuite refuses another), so the employee is read first (cached).
+- Cash and billing (invoices and payments, receivables, milestone invoices):
+  :mod:`accord.connectors.netsuite._erp_billing`.
 """
 
+import asyncio
 import datetime as dt
 import threading
 from collections.abc import Sequence
@@ -22,15 +25,21 @@ from typing import Any, Final
 
 from typing_extensions import override
 
+from accord.connectors.aio import AsyncWire
+from accord.connectors.budget import slot_held
 from accord.connectors.cache import TtlCache
-from accord.connectors.netsuite.config import NetSuiteConfig
+from accord.connectors.netsuite._erp_billing import NetSuiteBilling
+from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.netsuite.mapping import (
     NetSuiteLookups,
     expense_report_from_canonical,
     time_bill_from_canonical,
 )
+from accord.connectors.netsuite.masters import REFERENCE_TTL_S, NetSuiteMasterData
 from accord.connectors.roles import (
+    AsyncPoster,
+    CallGate,
     EntryPosting,
     Erp,
     ErpProject,
@@ -42,7 +51,7 @@ from accord.domain import BillingModel, ErpSystem, TimeEntry
 from accord.errors import ConnectorError, MappingError, NotFoundError, PermanentError
 from accord.rules import Rules
 
-__all__ = ["NetSuiteErp"]
+__all__ = ["NetSuiteErp", "NetSuitePoster"]
 
 _BILLING: Final = {
     "TM": BillingModel.TIME_AND_MATERIALS,
@@ -54,10 +63,8 @@ _ACTIVE: Final = "2"
 """``entityStatus`` In Progress: the only NetSuite status that takes new time."""
 _STATUS: Final = {"1": "Closed", "2": "In Progress", "3": "Not Awarded", "4": "Pending"}
 _RECORD_TYPES: Final = {"time": "timeBill", "expense": "expenseReport"}
-_REFERENCE_TTL_S: Final = 300.0
 
 _employees = TtlCache()
-_currencies = TtlCache()
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
@@ -78,23 +85,19 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class NetSuiteErp(Erp):
+class NetSuiteErp(NetSuiteBilling, NetSuiteMasterData, Erp):
     """A NetSuite connection as an ERP; ``rules`` place entities, practices and regions."""
 
     def __init__(self, connector: NetSuiteConnector, rules: Rules) -> None:
         self._connector = connector
         self._rules = rules
-        self._where = f"{connector.name}@{connector.config.base_url}"
+        self.where = f"{connector.name}@{connector.config.base_url}"
+        """The cache key of this connection's reference data."""
 
     @property
     @override
     def connection(self) -> str:
         return self._connector.name
-
-    @property
-    def config(self) -> NetSuiteConfig:
-        """The connection's configuration."""
-        return self._connector.config
 
     @override
     def record_type(self, kind: PostingKind) -> str:
@@ -187,6 +190,16 @@ class NetSuiteErp(Erp):
         return found
 
     def _put(self, batch: PostingBatch, posting: EntryPosting) -> str:
+        record_type, body = self.body(batch, posting)
+        return self._connector.put(record_type, posting.key, body)
+
+    def body(self, batch: PostingBatch, posting: EntryPosting) -> tuple[str, dict[str, Any]]:
+        """The record type and ``PUT`` body of one posting (reads the employee, cached).
+
+        Raises:
+            PermanentError: No employee for the resource (reason ``resource_unknown``).
+            MappingError: The expense's category or currency has no NetSuite id.
+        """
         entry = posting.entry
         resource = entry.resource_id or ""
         employee = self._employee(resource)
@@ -202,11 +215,11 @@ class NetSuiteErp(Erp):
                 department=dims.get("department"),
                 class_=dims.get("class"),
             )
-            return self._connector.put("timeBill", posting.key, body)
+            return "timeBill", body
         legal_entity = batch.project.legal_entity
         lookups = NetSuiteLookups(
             subsidiaries={legal_entity: employee["subsidiary"]},
-            currencies=self._currencies(),
+            currencies=currency_ids(self._connector),
             expense_categories=self.config.expense_categories,
             records=records,
         )
@@ -218,7 +231,16 @@ class NetSuiteErp(Erp):
                 line["department"] = {"id": dims["department"]}
             if "class" in dims:
                 line["class"] = {"id": dims["class"]}
-        return self._connector.put("expenseReport", posting.key, body)
+        return "expenseReport", body
+
+    @override
+    def posting_body(self, batch: PostingBatch, posting: EntryPosting) -> dict[str, Any]:
+        record_type, body = self.body(batch, posting)
+        return {"recordType": record_type, **body}
+
+    @override
+    def poster(self, gate: CallGate) -> AsyncPoster:
+        return NetSuitePoster(self, self._connector, gate)
 
     def _employee(self, resource_id: str) -> dict[str, str]:
         """``{"id", "subsidiary"}`` of the employee of a canonical resource (``eid:`` lookup).
@@ -236,7 +258,7 @@ class NetSuiteErp(Erp):
                 return None
             return {"id": str(found["id"]), "subsidiary": _ref(found, "subsidiary") or ""}
 
-        employee = _employees.get_or_load((self._where, resource_id), _REFERENCE_TTL_S, load)
+        employee = _employees.get_or_load((self.where, resource_id), REFERENCE_TTL_S, load)
         if employee is None:
             message = f"no ERP employee for resource {resource_id}"
             raise PermanentError(
@@ -249,27 +271,64 @@ class NetSuiteErp(Erp):
             )
         return employee
 
-    def _currencies(self) -> dict[str, str]:
-        def load() -> dict[str, str]:
-            page = self._connector.read_page("currency", limit=200)
-            return {
-                str(r.get("symbol") or r.get("name")): str(r.get("id"))
-                for r in page.records
-                if r.get("id") is not None
-            }
-
-        return _currencies.get_or_load(self._where, _REFERENCE_TTL_S, load)
-
     def _pool(self) -> ThreadPoolExecutor:
         """One pool per connection and process, shared by every batch (module docstring)."""
         width = max(1, 2 * self.config.concurrency)
         with _pools_lock:
-            pool = _pools.get(self._where)
+            pool = _pools.get(self.where)
             if pool is None:
-                pool = _pools[self._where] = ThreadPoolExecutor(
+                pool = _pools[self.where] = ThreadPoolExecutor(
                     max_workers=width, thread_name_prefix=f"erp-{self.connection}"
                 )
             return pool
+
+
+class NetSuitePoster(AsyncPoster):
+    """Postings sent as concurrent ``PUT ... eid:<key>`` from the dispatcher's event loop."""
+
+    def __init__(self, erp: NetSuiteErp, connector: NetSuiteConnector, gate: CallGate) -> None:
+        self._erp = erp
+        self._connector = connector
+        self._gate = gate
+        self._wire = AsyncWire(connector, limit=2 * connector.config.concurrency)
+
+    @override
+    async def post(self, batch: PostingBatch) -> list[PostingOutcome]:
+        return list(await asyncio.gather(*(self._one(batch, p) for p in batch.postings)))
+
+    async def _one(self, batch: PostingBatch, posting: EntryPosting) -> PostingOutcome:
+        try:
+            record_type, body = await self._body(batch, posting)
+            async with self._gate():
+                response = await self._wire.request(
+                    "PUT",
+                    f"/record/v1/{record_type}/eid:{posting.key}",
+                    resource=record_type,
+                    json=body,
+                )
+            self._connector.raise_for_status(
+                response, resource=record_type, external_id=posting.key
+            )
+            record_id = self._connector.located_id(
+                response, resource=record_type, external_id=posting.key
+            )
+        except (ConnectorError, MappingError) as exc:
+            return PostingOutcome(key=posting.key, error=_as_connector_error(exc, posting))
+        return PostingOutcome(key=posting.key, record_id=record_id)
+
+    async def _body(self, batch: PostingBatch, posting: EntryPosting) -> tuple[str, dict[str, Any]]:
+        resource = posting.entry.resource_id or ""
+        if not _employees.has((self._erp.where, resource)) or posting.kind == "expense":
+            # The first posting of an employee reads it (then cached), an expense the currency
+            # ids: off the event loop, inside one of the dispatcher's slots.
+            async with self._gate():
+                with slot_held():
+                    return await asyncio.to_thread(self._erp.body, batch, posting)
+        return self._erp.body(batch, posting)
+
+    @override
+    async def aclose(self) -> None:
+        await self._wire.aclose()
 
 
 def _as_connector_error(

@@ -2,22 +2,24 @@
 
 Reference section 4.3: errors come as ``{"type","title","status","o:errorDetails":[{"detail",
 "o:errorCode","o:errorPath"}]}``. Most refusals are ``400 USER_ERROR`` whatever the cause, so
-the class is decided on the code first and the detail text second; the text is matched only
-here, once, and kept verbatim on the error for the people who fix it.
+the class and the :class:`~accord.errors.Reason` are decided on the code first and the detail
+text second; the texts are :data:`TEXT_RULES`, each with its source, matched only here and kept
+verbatim on the error for the people who fix it.
 
 =====================================================  =======================================
-answer                                                 error
+answer                                                 error (reason)
 =====================================================  =======================================
-429 ``CONCURRENCY_LIMIT_EXCEEDED``                     :class:`RetryableError` (no Retry-After)
-400 ``USER_ERROR`` "This entity already exists."       :class:`ConflictError`
-400 ``USER_ERROR`` closed / locked period              :class:`BusinessRuleError`
-400 ``USER_ERROR`` "Invalid Field Value X ... field"   :class:`BusinessRuleError` (dimension)
+429 ``CONCURRENCY_LIMIT_EXCEEDED``                     :class:`RetryableError` (rate_limited)
+400 ``USER_ERROR`` "This entity already exists."       :class:`ConflictError` (duplicate)
+400 ``USER_ERROR`` closed / locked period              :class:`BusinessRuleError` (period_closed)
+400 ``USER_ERROR`` "Invalid Field Value X ... field F" :class:`BusinessRuleError` (by field F)
+400 ``USER_ERROR`` "Invalid entity reference key 'X'"  :class:`BusinessRuleError` (not shared)
 400 other ``USER_ERROR``, ``INVALID_FLD_VALUE``, ...   :class:`BusinessRuleError`
-400/403 ``INSUFFICIENT_PERMISSION`` / role text        :class:`AuthError`
+400/403 ``INSUFFICIENT_PERMISSION`` / role text        :class:`AuthError` (permission)
 400 ``INVALID_PARAMETER`` (bad query, bad URL)         :class:`PermanentError`
 401 (after one re-authentication)                      :class:`AuthError`
-404 ``NONEXISTENT_ID``                                 :class:`NotFoundError`
-5xx, timeouts                                          :class:`RetryableError`
+404 ``NONEXISTENT_ID``                                 :class:`NotFoundError` (not_found)
+5xx, timeouts                                          :class:`RetryableError` (unavailable)
 =====================================================  =======================================
 """
 
@@ -30,45 +32,131 @@ from typing import Literal
 import httpx
 
 from accord.connectors.http import redact_text, request_id_of, translate_http_error
+from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     AuthError,
     BusinessRuleError,
     ConflictError,
     ConnectorError,
     PermanentError,
+    Reason,
 )
 
 __all__ = [
+    "CODE_REASONS",
+    "FIELD_REASONS",
+    "TEXT_RULES",
     "NetSuiteErrorBody",
     "UserErrorKind",
     "classify_user_error",
     "parse_error",
-    "refusal_reason",
+    "reason_of",
     "translate",
 ]
 
 UserErrorKind = Literal[
     "duplicate", "closed_period", "invalid_reference", "permission", "locked", "validation"
 ]
-"""What a ``USER_ERROR`` is about; exception routing picks the owner queue and actions by it."""
+"""What a ``USER_ERROR`` is about (superseded by :class:`~accord.errors.Reason`, kept for
+callers that still read it)."""
 
 _BUSINESS_CODES = frozenset(
     {"USER_ERROR", "INVALID_FLD_VALUE", "INVALID_KEY_OR_REF", "INVALID_FIELD_VALUE"}
 )
 _PERMISSION_CODES = frozenset({"INSUFFICIENT_PERMISSION", "INVALID_LOGIN", "INVALID_ROLE"})
-_USER_ERROR_PATTERNS: tuple[tuple[UserErrorKind, re.Pattern[str]], ...] = (
-    ("duplicate", re.compile(r"already exists", re.IGNORECASE)),
-    (
-        "closed_period",
-        re.compile(
-            r"closed period|accounting period|posting period|outside of (the )?posting",
-            re.IGNORECASE,
-        ),
-    ),
-    ("invalid_reference", re.compile(r"invalid (field value|entity reference key)", re.IGNORECASE)),
-    ("permission", re.compile(r"permission", re.IGNORECASE)),
-    ("locked", re.compile(r"locked", re.IGNORECASE)),
+_REF = "reference 4.3"
+CODE_REASONS: dict[str, Reason] = {
+    "CONCURRENCY_LIMIT_EXCEEDED": Reason.RATE_LIMITED,  # reference 4.3 (REST 429)
+    "SSS_REQUEST_LIMIT_EXCEEDED": Reason.RATE_LIMITED,  # reference 4.3 (RESTlets)
+    "INSUFFICIENT_PERMISSION": Reason.PERMISSION,  # reference 4.3
+    "INVALID_LOGIN": Reason.PERMISSION,
+    "INVALID_ROLE": Reason.PERMISSION,
+    "NONEXISTENT_ID": Reason.NOT_FOUND,  # [inferred] code of the emulator's 404
+    "INVALID_FLD_VALUE": Reason.VALIDATION,  # reference 4.3 ("Invalid date value.")
+    "INVALID_KEY_OR_REF": Reason.REFERENCE_INVALID,  # [inferred] emulator's malformed reference
+}
+"""Codes that say what the refusal is about by themselves."""
+FIELD_REASONS: dict[str, Reason] = {
+    "department": Reason.DIMENSION_INVALID,
+    "class": Reason.DIMENSION_INVALID,
+    "location": Reason.DIMENSION_INVALID,
+    "subsidiary": Reason.DIMENSION_INVALID,
+    "employee": Reason.RESOURCE_UNKNOWN,
+    "customer": Reason.PROJECT_INACTIVE,
+    "job": Reason.PROJECT_INACTIVE,
+    "parent": Reason.CUSTOMER_INACTIVE,
+}
+"""The field an "Invalid Field Value X for the following field: F" names -> its reason.
+
+On time bills and expense lines ``customer`` holds the project (reference 4.5). ``entity``
+depends on the record (the employee of an expense report, the customer of an invoice): see
+:func:`reason_of`. Any other field (item, category, account, currency) is a reference."""
+_INVALID_VALUE = re.compile(
+    r"Invalid Field Value (?P<value>\S*) for the following field: (?P<field>\w+)"
 )
+TEXT_RULES: tuple[TextRule, ...] = (
+    TextRule(
+        Reason.DUPLICATE,
+        re.compile(r"This entity already exists", re.IGNORECASE),
+        "reference 4.2 (public debug notes)",
+    ),
+    TextRule(
+        Reason.ENTITY_NOT_SHARED,
+        re.compile(r"Invalid entity reference key '[^']*' for subsidiary", re.IGNORECASE),
+        "reference 4.3 (splitforge.app: a quoted key was found but is not in the subsidiary)",
+    ),
+    TextRule(
+        Reason.REFERENCE_INVALID,
+        re.compile(r"Invalid entity reference key \S+ for subsidiary", re.IGNORECASE),
+        "reference 4.3 (splitforge.app: an unquoted key was not found)",
+    ),
+    TextRule(Reason.REFERENCE_INVALID, _INVALID_VALUE, f"{_REF} (REST example body)"),
+    TextRule(
+        Reason.PERIOD_CLOSED,
+        re.compile(r"not within an open accounting period", re.IGNORECASE),
+        "reference 4.3 (wp.jjknowledgebase.com/?p=53296)",
+    ),
+    TextRule(
+        Reason.PERIOD_CLOSED,
+        re.compile(
+            r"not within the date range of your accounting period|closed period", re.IGNORECASE
+        ),
+        "reference 4.3 emulator suggestion",
+        inferred=True,
+    ),
+    TextRule(
+        Reason.PERMISSION,
+        re.compile(r"does not have permission|do not have permission", re.IGNORECASE),
+        _REF,
+    ),
+    TextRule(
+        Reason.LOCKED,
+        re.compile(r"has been locked by a user defined workflow", re.IGNORECASE),
+        _REF,
+    ),
+    TextRule(Reason.REQUIRED_MISSING, re.compile(r"You must enter a value for"), _REF),
+    TextRule(
+        Reason.CUSTOMER_INACTIVE,
+        re.compile(r"on credit hold", re.IGNORECASE),
+        "emulator (accord_sandbox.netsuite.book); credit hold is a documented NetSuite setting",
+        inferred=True,
+    ),
+    TextRule(
+        Reason.UNKNOWN_FIELD,
+        re.compile(r'The field "[^"]+" does not exist on this record', re.IGNORECASE),
+        "X-NetSuite-PropertyNameValidation (REST API Browser); the text is the emulator's",
+        inferred=True,
+    ),
+)
+"""``USER_ERROR`` texts and what they mean, first match wins (see docs/connectors.md)."""
+_KINDS: dict[Reason, UserErrorKind] = {
+    Reason.DUPLICATE: "duplicate",
+    Reason.PERIOD_CLOSED: "closed_period",
+    Reason.ENTITY_NOT_SHARED: "invalid_reference",
+    Reason.REFERENCE_INVALID: "invalid_reference",
+    Reason.PERMISSION: "permission",
+    Reason.LOCKED: "locked",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,52 +190,29 @@ def parse_error(response: httpx.Response) -> NetSuiteErrorBody:
     )
 
 
+def reason_of(code: str | None, detail: str | None, resource: str | None = None) -> Reason | None:
+    """What an error with this ``o:errorCode`` and detail is about (see the module table)."""
+    if code in CODE_REASONS:
+        return CODE_REASONS[code]
+    hit = rule_for(TEXT_RULES, detail)
+    if hit is None:
+        return Reason.VALIDATION if code in _BUSINESS_CODES else None
+    rule, found = hit
+    if rule.pattern is not _INVALID_VALUE:
+        return rule.reason
+    field = found["field"]
+    if field == "entity":
+        return Reason.RESOURCE_UNKNOWN if resource == "expenseReport" else Reason.CUSTOMER_INACTIVE
+    return FIELD_REASONS.get(field, Reason.REFERENCE_INVALID)
+
+
 def classify_user_error(detail: str | None) -> UserErrorKind:
-    """What a ``USER_ERROR`` detail is about (``validation`` when nothing more specific)."""
-    for kind, pattern in _USER_ERROR_PATTERNS:
-        if detail and pattern.search(detail):
-            return kind
-    return "validation"
+    """What a ``USER_ERROR`` detail is about (``validation`` when nothing more specific).
 
-
-_FIELD = re.compile(r"following field: (\w+)", re.IGNORECASE)
-_FIELD_REASONS = {
-    "department": "dimension_invalid",
-    "class": "dimension_invalid",
-    "location": "dimension_invalid",
-    "subsidiary": "dimension_invalid",
-    "employee": "resource_unknown",
-    "customer": "customer_invalid",
-    "entity": "customer_invalid",
-    "job": "project_inactive",
-    "currency": "validation",
-}
-"""The field an "Invalid Field Value ... for the following field: X" names -> reason."""
-
-
-def refusal_reason(code: str | None, detail: str | None) -> str | None:
-    """The canonical reason (:data:`accord.errors.REASONS`) of a NetSuite refusal, if known.
-
-    NetSuite answers most refusals with ``USER_ERROR``; the detail text is read here, once, so
-    that no caller outside this package parses NetSuite's wording.
+    The coarser, older view of :func:`reason_of`; new code reads ``error.reason``.
     """
-    if code == "NONEXISTENT_ID":
-        return "not_found"
-    if code not in _BUSINESS_CODES:
-        return None
-    text = (detail or "").lower()
-    kind = classify_user_error(detail)
-    reason = "validation"
-    if kind == "duplicate":
-        reason = "duplicate"
-    elif kind == "closed_period" or "allowed posting dates" in text:
-        reason = "period_closed"
-    elif "blocked" in text:
-        reason = "project_inactive"
-    elif kind == "invalid_reference":
-        found = _FIELD.search(detail or "")
-        reason = _FIELD_REASONS.get(found.group(1).lower() if found else "", "validation")
-    return reason
+    hit = rule_for(TEXT_RULES, detail)
+    return _KINDS.get(hit[0].reason, "validation") if hit else "validation"
 
 
 def translate(
@@ -164,12 +229,12 @@ def translate(
     detail = redact_text(parsed.detail) if parsed.detail else None
     if parsed.path and detail:
         detail = f"{detail} (at {parsed.path})"
+    reason = reason_of(parsed.code, parsed.detail, resource)
     cls: type[ConnectorError] | None = None
     if status in {400, 403} and parsed.code in _BUSINESS_CODES | _PERMISSION_CODES:
-        kind = classify_user_error(parsed.detail)
-        if parsed.code in _PERMISSION_CODES or kind == "permission":
+        if reason is Reason.PERMISSION:
             cls = AuthError
-        elif kind == "duplicate":
+        elif reason is Reason.DUPLICATE:
             cls = ConflictError
         else:
             cls = BusinessRuleError
@@ -184,7 +249,7 @@ def translate(
             request_id=request_id_of(response),
             code=parsed.code,
             detail=detail,
-            reason=refusal_reason(parsed.code, parsed.detail),
+            reason=reason,
         )
     return translate_http_error(
         response,
@@ -194,4 +259,5 @@ def translate(
         code=parsed.code,
         detail=detail,
         now=now,
+        reason=reason,
     )

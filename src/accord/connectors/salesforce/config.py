@@ -9,6 +9,7 @@ import re
 from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from typing_extensions import override
 
 from accord.connectors.config import ConnectorConfig
 
@@ -111,6 +112,11 @@ class SalesforceOrgConfig(ConnectorConfig):
     def uses_jwt(self) -> bool:
         """Whether tokens come from the JWT bearer flow (else client credentials)."""
         return self.private_key is not None
+
+    @property
+    @override
+    def authentication(self) -> str:
+        return "OAuth 2.0 JWT bearer" if self.uses_jwt else "OAuth 2.0 client credentials"
 
     @property
     def api_number(self) -> float:

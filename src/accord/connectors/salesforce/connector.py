@@ -6,8 +6,12 @@ ones :mod:`accord.connectors.salesforce.mapping` needs, parents' ``Accord_Id__c`
 that a polled record maps without further lookups).
 """
 
+from typing_extensions import override
+
+from accord.connectors.roles import Crm
 from accord.connectors.salesforce.config import SalesforceConfig
 from accord.connectors.salesforce.rest import SalesforceRestConnector, SObjectSpec
+from accord.rules import Rules
 
 __all__ = ["OBJECTS", "SalesforceConnector"]
 
@@ -103,3 +107,11 @@ class SalesforceConnector(SalesforceRestConnector[SalesforceConfig]):
     kind = "salesforce"
     config_model = SalesforceConfig
     objects = OBJECTS
+
+    @override
+    def as_crm(self, rules: Rules) -> Crm:
+        """This connection in the CRM role (see :mod:`accord.connectors.salesforce.crm`)."""
+        # crm.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.salesforce.crm import SalesforceCrm  # noqa: PLC0415
+
+        return SalesforceCrm(self, rules)

@@ -41,11 +41,13 @@ from accord.errors import (
     ErrorContext,
     NotFoundError,
     RateLimitExceeded,
+    Reason,
     RetryableError,
 )
 
 __all__ = [
     "BUSINESS_RULE_CODES",
+    "CODE_REASONS",
     "CONFLICT_CODES",
     "RETRYABLE_CODES",
     "SalesforceErrorBody",
@@ -85,6 +87,31 @@ RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "QUERY_
 """Codes of a transient refusal, whatever the status (a row lock answers 400)."""
 LIMIT_CODE = "REQUEST_LIMIT_EXCEEDED"
 """With 403: the org's daily (or concurrent long-running) request limit is spent."""
+CODE_REASONS: dict[str, Reason] = {
+    # Reference 1.2 and 1.6 (the errorcodes page; its list of common codes is [inferred]).
+    LIMIT_CODE: Reason.RATE_LIMITED,
+    "REQUIRED_FIELD_MISSING": Reason.REQUIRED_MISSING,
+    "INVALID_FIELD": Reason.UNKNOWN_FIELD,
+    "INVALID_FIELD_FOR_INSERT_UPDATE": Reason.UNKNOWN_FIELD,
+    "INVALID_CROSS_REFERENCE_KEY": Reason.REFERENCE_INVALID,
+    "MALFORMED_ID": Reason.REFERENCE_INVALID,
+    "FIELD_CUSTOM_VALIDATION_EXCEPTION": Reason.VALIDATION,
+    "FIELD_INTEGRITY_EXCEPTION": Reason.VALIDATION,
+    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": Reason.VALIDATION,
+    "STRING_TOO_LONG": Reason.VALIDATION,
+    "DUPLICATE_VALUE": Reason.DUPLICATE,
+    "DUPLICATES_DETECTED": Reason.DUPLICATE,
+    "DUPLICATE_EXTERNAL_ID": Reason.DUPLICATE,
+    "NOT_FOUND": Reason.NOT_FOUND,
+    "ENTITY_IS_DELETED": Reason.NOT_FOUND,
+    "UNABLE_TO_LOCK_ROW": Reason.LOCKED,
+    "ENTITY_IS_LOCKED": Reason.LOCKED,
+    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY": Reason.PERMISSION,
+    "INSUFFICIENT_ACCESS_OR_READONLY": Reason.PERMISSION,
+    "SERVER_UNAVAILABLE": Reason.UNAVAILABLE,
+    "QUERY_TIMEOUT": Reason.UNAVAILABLE,
+}
+"""Salesforce's ``errorCode`` (``statusCode`` in collections) -> what it is about."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +171,9 @@ def translate(
         "request_id": request_id_of(response),
         "code": parsed.code,
         "detail": detail,
+        "reason": Reason.SEVERAL_MATCHES
+        if status == MULTIPLE_CHOICES
+        else CODE_REASONS.get(parsed.code or ""),
     }
     retry_after = retry_after_seconds(response, now=now)
     cls: type[ConnectorError] | None = None
@@ -171,4 +201,5 @@ def translate(
         code=parsed.code,
         detail=detail,
         now=now,
+        reason=context["reason"],
     )

@@ -60,6 +60,7 @@ _ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 _CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([A-Za-z0-9]{15,18})$")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _MODSTAMP = "SystemModstamp"
+_RECORD_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +295,41 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
             next_cursor = f"{format_soql_datetime(stamp)}|{last.get('Id')}"
             _decode_cursor(next_cursor)
         return Page(records=records, next_cursor=next_cursor, high_watermark=watermark)
+
+    def read_record(self, resource: str, record_id: str) -> RawRecord | None:
+        """One record selected as a page selects it (nested parents too), filters aside.
+
+        ``get`` answers without nested parents, which the mappers of polled records read; this
+        is one SOQL query by ``Id``. ``None`` when there is no such record.
+
+        Raises:
+            ValueError: ``record_id`` is not a Salesforce id.
+        """
+        if _RECORD_ID.match(record_id) is None:
+            raise ValueError("not a Salesforce record id")
+        spec = self.objects[self.require_resource(resource)]
+        # Interpolated: constants of `objects`, validated config names and a validated id.
+        query = (
+            f"SELECT {', '.join(self.select_fields(resource))} FROM {spec.name} "  # noqa: S608
+            f"WHERE Id = '{record_id}'"
+        )
+        response = self.send("GET", self._path("query"), resource=resource, params={"q": query})
+        self.raise_for_status(response, resource=resource)
+        body = self.json_object(response, resource=resource)
+        rows = [r for r in body.get("records", []) if isinstance(r, dict)]
+        return rows[0] if rows else None
+
+    def query(self, soql: str, *, resource: str, include_deleted: bool = False) -> list[RawRecord]:
+        """The first batch of a SOQL query: one call, no paging (for answers of a few rows).
+
+        ``include_deleted`` runs it through ``queryAll``, which also returns deleted and
+        merged records. The caller builds ``soql`` from constants and validated ids only.
+        """
+        endpoint = "queryAll" if include_deleted else "query"
+        response = self.send("GET", self._path(endpoint), resource=resource, params={"q": soql})
+        self.raise_for_status(response, resource=resource)
+        body = self.json_object(response, resource=resource)
+        return [r for r in body.get("records", []) if isinstance(r, dict)]
 
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:

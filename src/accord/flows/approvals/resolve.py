@@ -1,21 +1,19 @@
-"""Canonical ids of an approval's project and person, and the exception when one is missing.
+"""The exception of an approval whose project or person Accord cannot tell.
 
 An approved timesheet or expense names its project and its person by PSA ids. Their canonical
 ids are:
 
 - **project**: the project Accord provisioned there (xref ``psa_project``: canonical id ->
   PSA id in the connection, written by lead-to-project), else the project's own Accord key
-  (Kantata: Accord's external reference on the workspace; Certinia: ``Accord_Id__c``), for
-  projects Accord did not provision;
-- **person**: the firm's consultant id (the ERP's employee external id). The PSA's resource
-  record carries it: Kantata users carry Accord's external reference (``service_model``
-  ``resource``), Certinia resource Contacts their ``Accord_Id__c``. A resolved user is linked
-  in xref (``resource``) so that the next approval does not read the user again.
+  on the PSA's project, for projects Accord did not provision;
+- **person**: the firm's consultant id (the ERP's employee external id), which the PSA's
+  record of the person carries (or xref ``resource``).
 
-An approval whose project or person does not resolve becomes a ``psa.approval.unmapped``
-exception (routed by the rules: ``psa.*`` -> delivery-ops) naming what is missing, never a
-half-empty event. Opening it is idempotent: an unchanged open exception is left alone, so a
-re-read approval does not count as a new occurrence.
+The PSA role resolves both (:meth:`~accord.connectors.roles.Psa.approval_feeds`) and says
+what it could not resolve. An approval whose project or person does not resolve becomes a
+``psa.approval.unmapped`` exception (routed by the rules: ``psa.*`` -> delivery-ops) naming
+what is missing, never a half-empty event. Opening it is idempotent: an unchanged open
+exception is left alone, so a re-read approval does not count as a new occurrence.
 """
 
 import logging
@@ -24,14 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accord.flows import stepkit
+from accord.flows.shared.finance import resolve_exceptions
 from accord.store import exceptions
-from accord.store.xref import XrefConflictError
 
 __all__ = [
     "FLOW",
     "UNMAPPED",
     "Unmapped",
-    "link_resource",
     "open_unmapped",
     "report_unmapped",
     "resolve_mapped",
@@ -45,22 +42,13 @@ UNMAPPED = "psa.approval.unmapped"
 """Failure code of an approval that does not map (the rules route it)."""
 
 
-def link_resource(system: str, connection: str, consultant_id: str, psa_id: str) -> None:
-    """Remember which PSA record a consultant is (a conflict is logged, never raised)."""
-    try:
-        stepkit.link_xref("resource", consultant_id, system, connection, psa_id)
-    except XrefConflictError:
-        # Two PSA users carrying one consultant id: the mapping still holds for this one.
-        logger.warning("resource %s is linked to another %s record", consultant_id, system)
-
-
 @dataclass(frozen=True)
 class Unmapped:
     """An approval that cannot become an event, and why.
 
     Attributes:
         kind: ``timesheet`` or ``expense``.
-        system: The PSA (``kantata``, ``certinia``).
+        system: The PSA's kind (its connector's).
         connection: The PSA's connection.
         psa_id: The approved record's id in the PSA.
         label: How the owner recognises it (a name, a week and a person).
@@ -90,11 +78,11 @@ class Unmapped:
 _FIXES = {
     "project": (
         "provision the project through Accord, or give the PSA project Accord's key "
-        "(Kantata: an external reference, Certinia: Accord_Id__c)"
+        "(see docs/flows/approvals.md for where each PSA keeps it)"
     ),
     "resource": (
-        "give the person's PSA record the consultant id (Kantata: an external reference "
-        "with service_model 'resource', Certinia: the Contact's Accord_Id__c)"
+        "give the person's PSA record the firm's consultant id "
+        "(see docs/flows/approvals.md for where each PSA keeps it)"
     ),
 }
 
@@ -161,12 +149,4 @@ def open_unmapped(connection: str, *, limit: int = 100) -> list[tuple[str, str]]
 
 def resolve_mapped(business_key: str, dedupe_key: str) -> None:
     """Close the open unmapped exception of a record that now maps (after its fix)."""
-    engine = stepkit.engine()
-    with engine.connect() as conn:
-        # A read first: almost every approval maps the first time, and a write would lock.
-        open_ = exceptions.list_(conn, business_key=business_key, status="open", limit=20)
-    if any(e.dedupe_key == dedupe_key for e in open_):
-        with engine.begin() as conn:
-            exceptions.auto_resolve(
-                conn, dedupe_key=dedupe_key, resolution="the approval maps after the fix"
-            )
+    resolve_exceptions(dedupe_key, "the approval maps after the fix", business_key=business_key)

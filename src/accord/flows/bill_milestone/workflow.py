@@ -3,9 +3,9 @@
 One durable run per ``milestone.completed`` event:
 
 1. bill it (:func:`~.steps.bill_milestone`): nothing when the xref or the ERP already has its
-   invoice; otherwise a NetSuite invoice upserted by ``externalId`` ``MS-<milestone id>``, or
-   a Business Central sales invoice (``externalDocumentNumber`` = milestone id) created and
-   posted; lineage milestone -> invoice -> project;
+   invoice; otherwise the ERP role creates and posts the invoice keyed by
+   ``MS-<milestone id>`` (:meth:`~accord.connectors.roles.Erp.bill_milestone`); lineage
+   milestone -> invoice -> project;
 2. on a refusal (closed period, credit hold, inactive or blocked customer): a ``billing.refused``
    exception for finance ops carrying the ERP's error; the run ends ``refused``. After the fix,
    the exception's retry re-runs the event and bills once;

@@ -1,19 +1,14 @@
-"""What the cash and milestone flows read from ``accord.yaml``.
-
-The sections are ``cash:`` and ``milestones:``.
+"""What the cash flow reads from ``accord.yaml``: the ``cash:`` section.
 
 ``accord.yaml`` may carry::
 
     cash:
       capture_interval_s: 30        # 0 (or no section): do not poll the ERPs
-      netsuite_connection: netsuite
-      business_central_connection: business-central
-    milestones:
-      capture_interval_s: 15        # 0 (or no section): do not poll the PSA
-      netsuite_item_id: "1"         # service item of a milestone invoice line [inferred]
-      bc_line_type: Item            # salesInvoiceLine lineType of a milestone line
-      bc_line_object: null          # its item / account number, when the company needs one
+      erp_connections: [netsuite, business-central]   # default: the rules' legal entities'
 
+The ERP connections polled default to every connection the rules' legal entities book on.
+The keys ``netsuite_connection`` and ``business_central_connection`` of earlier versions are
+still read (each names one ERP connection polled) when ``erp_connections`` is not given.
 Connections that are not configured are skipped. Polling starts at the time it is first
 enabled (records that already exist then are the past: they are not replayed as events).
 
@@ -28,14 +23,15 @@ from typing import Any
 from accord.errors import ConfigError
 from accord.flows.config_sections import PerFileCache, read_section
 
-__all__ = [
-    "CashSettings",
-    "MilestoneSettings",
-    "cash_settings",
-    "load_cash_settings",
-    "load_milestone_settings",
-    "milestone_settings",
-]
+__all__ = ["SECTION", "CashSettings", "cash_settings", "load_cash_settings"]
+
+SECTION = "cash"
+"""The top-level key of ``accord.yaml`` this module reads."""
+_LEGACY: dict[str, str] = {
+    "netsuite_connection": "netsuite",
+    "business_central_connection": "business-central",
+}
+"""Keys of earlier versions naming one ERP connection each, with their defaults then."""
 
 
 @dataclass(frozen=True)
@@ -44,37 +40,17 @@ class CashSettings:
 
     Attributes:
         capture_interval_s: Seconds between polls of ERP invoices and payments; 0 = off.
-        netsuite_connection: The NetSuite connection polled.
-        business_central_connection: The Business Central connection polled.
+        erp_connections: The ERP connections polled; ``None``: the rules' legal entities'.
     """
 
     capture_interval_s: int = 0
-    netsuite_connection: str = "netsuite"
-    business_central_connection: str = "business-central"
+    erp_connections: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
-class MilestoneSettings:
-    """The ``milestones:`` section, resolved.
-
-    Attributes:
-        capture_interval_s: Seconds between polls of PSA milestones; 0 = off.
-        netsuite_item_id: Service item id of a milestone invoice line ([inferred]: the sandbox
-            does not check items; a real account needs a real service item).
-        bc_line_type: ``lineType`` of a Business Central milestone line.
-        bc_line_object: ``lineObjectNumber`` of that line (item or G/L account), if any.
-    """
-
-    capture_interval_s: int = 0
-    netsuite_item_id: str = "1"
-    bc_line_type: str = "Item"
-    bc_line_object: str | None = None
-
-
-def _interval(raw: Mapping[str, Any], name: str) -> int:
+def _interval(raw: Mapping[str, Any]) -> int:
     value = raw.get("capture_interval_s", 0)
-    if not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{name}.capture_interval_s must be a whole number")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{SECTION}.capture_interval_s must be a whole number")
     return value
 
 
@@ -84,34 +60,21 @@ def load_cash_settings(config_file: Path | None) -> CashSettings:
     Raises:
         ConfigError: The section is malformed.
     """
-    raw = read_section(config_file, "cash") or {}
+    raw = read_section(config_file, SECTION) or {}
+    listed = raw.get("erp_connections")
+    if listed is not None and (
+        not isinstance(listed, list) or not all(isinstance(c, str) and c for c in listed)
+    ):
+        raise ConfigError(f"{SECTION}.erp_connections must be a list of connection names")
+    if listed is None and any(key in raw for key in _LEGACY):
+        listed = [str(raw.get(key) or default) for key, default in _LEGACY.items()]
     return CashSettings(
-        capture_interval_s=_interval(raw, "cash"),
-        netsuite_connection=str(raw.get("netsuite_connection") or "netsuite"),
-        business_central_connection=str(
-            raw.get("business_central_connection") or "business-central"
-        ),
-    )
-
-
-def load_milestone_settings(config_file: Path | None) -> MilestoneSettings:
-    """Read the ``milestones:`` section (a missing file or section gives defaults).
-
-    Raises:
-        ConfigError: The section is malformed.
-    """
-    raw = read_section(config_file, "milestones") or {}
-    line_object = raw.get("bc_line_object")
-    return MilestoneSettings(
-        capture_interval_s=_interval(raw, "milestones"),
-        netsuite_item_id=str(raw.get("netsuite_item_id") or "1"),
-        bc_line_type=str(raw.get("bc_line_type") or "Item"),
-        bc_line_object=str(line_object) if line_object else None,
+        capture_interval_s=_interval(raw),
+        erp_connections=tuple(listed) if listed is not None else None,
     )
 
 
 _cash = PerFileCache(load_cash_settings, reload=False)
-_milestones = PerFileCache(load_milestone_settings, reload=False)
 
 
 def cash_settings(config_file: Path | None) -> CashSettings:
@@ -121,12 +84,3 @@ def cash_settings(config_file: Path | None) -> CashSettings:
         ConfigError: The section is malformed.
     """
     return _cash(config_file)
-
-
-def milestone_settings(config_file: Path | None) -> MilestoneSettings:
-    """The ``milestones:`` section of this process's ``accord.yaml`` (read once).
-
-    Raises:
-        ConfigError: The section is malformed.
-    """
-    return _milestones(config_file)

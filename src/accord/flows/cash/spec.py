@@ -12,11 +12,5 @@ FLOW = FlowSpec(
     module="accord.flows.cash.workflow",
     events=("invoice.posted", "invoice.paid", "payment.received"),
     capture=("accord.flows.cash.capture:enable_cash_capture",),
-    # Invoices and payments still run as two workflows of their own names.
-    workflows={
-        "invoice.posted": "cash_invoice",
-        "invoice.paid": "cash_invoice",
-        "payment.received": "cash_payment",
-    },
 )
 """The flow's spec."""

@@ -4,11 +4,10 @@ Every write is idempotent on its own, so a step that ran but whose checkpoint wa
 again harmlessly:
 
 - xref and lineage links are unique (linking twice keeps one);
-- Kantata: the invoice is upserted by Accord's external reference (the canonical invoice id)
-  and its reference's message carries the ERP status; Certinia: ``pse__Billing_Event__c`` is
-  upserted by ``Accord_Id__c`` = the canonical invoice id;
-- Salesforce: the account's receivable fields get absolute values recomputed from the ERP
-  (:mod:`.receivables`), never increments.
+- the PSA records the invoice's status upserted by the canonical invoice id
+  (:meth:`~accord.connectors.roles.Psa.record_invoice`);
+- the CRM account's receivable fields get absolute values recomputed from the ERP
+  (:meth:`~accord.connectors.roles.Erp.receivables`, :mod:`.receivables`), never increments.
 
 A target's business refusal (a permanent error) is returned, not raised: the workflow files it
 with finance ops. What does *not* belong here: which events arrive (:mod:`.capture`) and the
@@ -22,11 +21,13 @@ from typing import Any
 
 from dbos import DBOS
 
-from accord.domain import Invoice, InvoiceLineKind, InvoiceStatus, Payment
+from accord.connectors.roles import AccountReceivables
+from accord.domain import Invoice, InvoiceLineKind, Payment
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
-from accord.flows.cash import common
-from accord.flows.cash.receivables import OpenItems, ar_status, bc_open_items, netsuite_open_items
+from accord.flows.cash.capture import FLOW
+from accord.flows.cash.receivables import ar_status
+from accord.flows.shared.finance import crm_account, open_exception, place_project, refusal
 from accord.store import lineage
 
 __all__ = [
@@ -44,8 +45,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_PSA_STATUS = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOID: "void"}
-
 
 def erp_connection_of(source: str, legal_entity: str) -> str:
     """The ERP connection an event came from: its capture source, else the entity's ERP."""
@@ -53,15 +52,6 @@ def erp_connection_of(source: str, legal_entity: str) -> str:
     if len(parts) >= 4 and parts[0] == "accord" and parts[1] == "capture":
         return parts[2]
     return stepkit.rules().legal_entity(legal_entity).connection
-
-
-def _refusal(exc: PermanentError) -> dict[str, Any]:
-    return common.ErpRefusal(
-        error=type(exc).__name__,
-        code=exc.code,
-        detail=exc.detail or str(exc),
-        status_code=exc.status_code,
-    ).__dict__
 
 
 # ---------------------------------------------------------------------- 1. link
@@ -98,7 +88,7 @@ def link_invoice(request: InvoiceRequest) -> dict[str, Any]:
             "invoice", invoice.id, erp_system, request.erp_connection, invoice.refs[0].id
         )
     project_id = invoice.project_id or _project_from_lineage(invoice.id)
-    placed = common.place_project(project_id) if project_id else None
+    placed = place_project(project_id) if project_id else None
     status = invoice.status.value
     with stepkit.engine().begin() as conn:
         node = ("invoice", invoice.id)
@@ -122,7 +112,7 @@ def link_invoice(request: InvoiceRequest) -> dict[str, Any]:
         "project_id": project_id,
         "customer_id": invoice.customer_id,
         "psa": list(placed.psa) if placed and placed.psa else None,
-        "account": common.crm_account(invoice.customer_id),
+        "account": crm_account(invoice.customer_id),
     }
 
 
@@ -146,55 +136,23 @@ def _psa_message(invoice: Invoice, erp_connection: str) -> str:
 
 @DBOS.step(name="cash.update_psa", **stepkit.STEP_RETRIES)
 def update_psa(request: PsaRequest) -> dict[str, Any]:
-    """Write the invoice's status to the PSA project (Kantata invoice / Certinia billing event).
+    """Write the invoice's status to the PSA project (:meth:`Psa.record_invoice`).
 
     Returns:
         ``{"psa_id": id}``, or ``{"refused": {...}}`` when the PSA refused the write.
     """
     invoice = Invoice.model_validate_json(request.invoice_json)
-    system, connection, project_psa_id = request.psa
-    connector: Any = stepkit.connections().connector(connection)
-    paid = invoice.status is InvoiceStatus.PAID
+    _, connection, project_psa_id = request.psa
+    psa = stepkit.psa(connection)
     try:
-        if system == "kantata":
-            result = connector.upsert(
-                "invoices",
-                invoice.id,
-                {
-                    "workspace_ids": [project_psa_id],
-                    "invoice_date": invoice.issue_date.isoformat(),
-                    "due_date": invoice.due_date.isoformat(),
-                    "status": _PSA_STATUS.get(invoice.status, "submitted"),
-                    "paid": paid,
-                },
-            )
-            connector.set_reference(
-                "invoices",
-                result.id,
-                service_name=connector.config.service_name,
-                service_model="invoice",
-                ref=invoice.id,
-                message=_psa_message(invoice, request.erp_connection),
-            )
-            return {"psa_id": result.id}
-        fields: dict[str, Any] = {
-            "pse__Project__c": project_psa_id,
-            "pse__Date__c": invoice.issue_date.isoformat(),
-            "pse__Status__c": "Invoiced",
-            "pse__Is_Released__c": True,
-            "pse__Is_Approved__c": True,
-            "pse__Invoiced__c": True,
-            "pse__Invoice_Number__c": invoice.number or invoice.id,
-            "pse__Invoice_Date__c": invoice.issue_date.isoformat(),
-            # The wire needs a JSON number; two decimals survive the float.
-            "pse__Summary_Amount__c": float(invoice.total.amount),
-        }
-        result = connector.upsert("pse__Billing_Event__c", invoice.id, fields)
+        psa_id = psa.record_invoice(
+            project_psa_id, invoice, note=_psa_message(invoice, request.erp_connection)
+        )
     except PermanentError as exc:
         if is_retryable(exc):  # pragma: no cover - a PermanentError never is
             raise
-        return {"refused": _refusal(exc)}
-    return {"psa_id": result.id}
+        return {"refused": refusal(exc)}
+    return {"psa_id": psa_id}
 
 
 # ---------------------------------------------------------------------- 3. CRM
@@ -209,49 +167,42 @@ class CrmRequest:
     payment_date: str | None = None
 
 
-def _open_items(request: CrmRequest, today: dt.date) -> OpenItems | None:
-    connector: Any = stepkit.connections().connector(request.erp_connection)
-    erp_customer = stepkit.known_external("customer", request.customer_id, request.erp_connection)
-    if erp_customer is None:
-        return None
-    if connector.kind == "business_central":
-        return bc_open_items(connector.for_company(request.legal_entity), erp_customer, today=today)
-    return netsuite_open_items(connector, erp_customer, today=today)
-
-
 @DBOS.step(name="cash.update_crm", **stepkit.STEP_RETRIES)
 def update_crm(request: CrmRequest) -> dict[str, Any]:
     """Recompute the customer's receivables from the ERP and write them to the CRM account.
 
-    Every field is derived from the ERP's current state (status, balance, latest invoice), so
+    Every value is derived from the ERP's current state (status, balance, latest invoice), so
     runs finishing in any order converge; the last payment date only ever moves forward.
 
     Returns:
-        The fields written, or ``{"refused": {...}}`` / ``{"skipped": why}``.
+        What was written, or ``{"refused": {...}}`` / ``{"skipped": why}``.
     """
     today = dt.datetime.now(dt.UTC).date()
-    items = _open_items(request, today)
-    if items is None:
+    erp_customer = stepkit.known_external("customer", request.customer_id, request.erp_connection)
+    if erp_customer is None:
         return {"skipped": "the customer has no ERP id"}
-    fields: dict[str, Any] = {
-        "AR_Status__c": ar_status(items),
-        # A JSON number at the wire; the sum itself is exact.
-        "AR_Balance__c": float(items.balance),
-    }
-    if items.last_number:
-        fields["Last_Invoice_Number__c"] = items.last_number
-    crm = stepkit.connections().connector(stepkit.crm_connection())
+    items = stepkit.erp(request.erp_connection).receivables(
+        erp_customer, request.legal_entity, today=today
+    )
+    receivables = AccountReceivables(
+        status=ar_status(items),
+        balance=items.balance,
+        last_invoice_number=items.last_number,
+        payment_date=dt.date.fromisoformat(request.payment_date) if request.payment_date else None,
+    )
     try:
-        if request.payment_date:
-            current = crm.get("Account", request.account_id).get("Last_Payment_Date__c")
-            if not current or str(current) < request.payment_date:
-                fields["Last_Payment_Date__c"] = request.payment_date
-        crm.update("Account", request.account_id, fields)
+        stepkit.crm(stepkit.crm_connection()).record_receivables(request.account_id, receivables)
     except PermanentError as exc:
         if is_retryable(exc):  # pragma: no cover
             raise
-        return {"refused": _refusal(exc)}
-    return {**fields, "AR_Balance__c": str(items.balance), "open_invoices": items.count}
+        return {"refused": refusal(exc)}
+    return {
+        "status": receivables.status.value,
+        "balance": str(items.balance),
+        "last_invoice_number": items.last_number,
+        "payment_date": request.payment_date,
+        "open_invoices": items.count,
+    }
 
 
 # ---------------------------------------------------------------------- payments
@@ -296,7 +247,7 @@ def link_payment(request: PaymentRequest) -> dict[str, Any]:
         )
     return {
         "customer_id": payment.customer_id,
-        "account": common.crm_account(payment.customer_id),
+        "account": crm_account(payment.customer_id),
         "invoices": [a.invoice_id for a in payment.applications],
     }
 
@@ -315,12 +266,13 @@ class RefusalRequest:
 @DBOS.step(name="cash.report_refusal", **stepkit.STEP_RETRIES)
 def report_refusal(request: RefusalRequest) -> int:
     """File a target's refusal of a cash write-back with finance ops; returns its id."""
-    return common.open_exception(
+    return open_exception(
         code="billing.writeback_refused",
         title=f"{request.target} refused the status of {request.what}: "
         f"{request.refusal.get('detail')}",
         detail={"record": request.what, "target": request.target, "error": request.refusal},
         business_key=request.business_key,
         dedupe_key=request.dedupe_key,
+        flow=FLOW,
         run_id=DBOS.workflow_id,
     )

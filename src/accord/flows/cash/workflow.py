@@ -1,19 +1,19 @@
-"""The cash workflows: an ERP invoice or payment updates the PSA and the CRM.
+"""The cash workflow: an ERP invoice or payment updates the PSA and the CRM.
 
-One durable run per event (its id derives from the event, so a redelivered event never runs
-twice; a new version of the record is a new event and a new run, which is harmless because
-every write is idempotent):
+One durable run of the workflow ``cash`` per event (its id derives from the event, so a
+redelivered event never runs twice; a new version of the record is a new event and a new run,
+which is harmless because every write is idempotent).
 
-``cash_invoice`` (``invoice.posted`` / ``invoice.paid``):
+An invoice (``invoice.posted`` / ``invoice.paid``):
 
 1. cross-reference the invoice and link its lineage (project, customer, billed entries and
    milestones), and find the project's PSA project and the customer's CRM account;
-2. write the invoice's status to the PSA (Kantata invoice, Certinia billing event);
+2. write the invoice's status to the PSA (:meth:`~accord.connectors.roles.Psa.record_invoice`);
 3. recompute the customer's receivables from the ERP and write them to the CRM account.
 
-``cash_payment`` (``payment.received``): link the payment to the invoices it pays and the
-customer, then step 3 with the payment date. The invoices' own new versions (paid or part
-paid) arrive as invoice events and update the PSA.
+A payment (``payment.received``): link the payment to the invoices it pays and the customer,
+then step 3 with the payment date. The invoices' own new versions (paid or part paid) arrive
+as invoice events and update the PSA.
 
 A write a target refuses ends as a ``billing.writeback_refused`` exception (finance-ops); the
 other target is still updated.
@@ -25,6 +25,7 @@ from typing import Any
 from dbos import DBOS
 
 from accord.domain import Invoice, InvoiceStatus, Payment
+from accord.flows.cash.capture import FLOW
 from accord.flows.cash.steps import (
     CrmRequest,
     InvoiceRequest,
@@ -40,22 +41,25 @@ from accord.flows.cash.steps import (
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
 
-__all__ = ["INVOICE_WORKFLOW", "PAYMENT_WORKFLOW", "cash_invoice", "cash_payment"]
+__all__ = ["WORKFLOW", "cash"]
 
 logger = logging.getLogger(__name__)
 
-INVOICE_WORKFLOW = "cash_invoice"
-"""The DBOS workflow ``invoice.posted`` and ``invoice.paid`` runs start."""
-PAYMENT_WORKFLOW = "cash_payment"
-"""The DBOS workflow ``payment.received`` runs start."""
+WORKFLOW = FLOW
+"""The DBOS workflow ``invoice.posted``, ``invoice.paid`` and ``payment.received`` runs start."""
 
 
-@DBOS.workflow(name=INVOICE_WORKFLOW)
-def cash_invoice(ref: EventRef) -> dict[str, Any]:
-    """Carry one invoice's status back to the PSA and the CRM (see the module docstring)."""
+@DBOS.workflow(name=WORKFLOW)
+def cash(ref: EventRef) -> dict[str, Any]:
+    """Carry one invoice's or payment's status back to the PSA and the CRM (module docstring)."""
     loaded = load_event(ref)
-    invoice = Invoice.model_validate(loaded["data"])
-    connection = erp_connection_of(loaded["source"], invoice.legal_entity)
+    if ref.type == "payment.received":
+        return _payment(ref, Payment.model_validate(loaded["data"]), loaded["source"])
+    return _invoice(ref, Invoice.model_validate(loaded["data"]), loaded["source"])
+
+
+def _invoice(ref: EventRef, invoice: Invoice, source: str) -> dict[str, Any]:
+    connection = erp_connection_of(source, invoice.legal_entity)
     invoice_json = invoice.model_dump_json()
     placed = link_invoice(
         InvoiceRequest(
@@ -118,16 +122,12 @@ def cash_invoice(ref: EventRef) -> dict[str, Any]:
                 )
             )
     if refused:
-        return finish_run(INVOICE_WORKFLOW, "refused", {**result, "exceptions": refused})
-    return finish_run(INVOICE_WORKFLOW, "updated", result)
+        return finish_run(WORKFLOW, "refused", {**result, "exceptions": refused})
+    return finish_run(WORKFLOW, "updated", result)
 
 
-@DBOS.workflow(name=PAYMENT_WORKFLOW)
-def cash_payment(ref: EventRef) -> dict[str, Any]:
-    """Link one received payment and carry it to the CRM (see the module docstring)."""
-    loaded = load_event(ref)
-    payment = Payment.model_validate(loaded["data"])
-    connection = erp_connection_of(loaded["source"], payment.legal_entity)
+def _payment(ref: EventRef, payment: Payment, source: str) -> dict[str, Any]:
+    connection = erp_connection_of(source, payment.legal_entity)
     linked = link_payment(
         PaymentRequest(
             payment_json=payment.model_dump_json(), event_id=ref.event_id, erp_connection=connection
@@ -159,5 +159,5 @@ def cash_payment(ref: EventRef) -> dict[str, Any]:
                     dedupe_key=f"cash:{payment.id}:crm",
                 )
             )
-            return finish_run(PAYMENT_WORKFLOW, "refused", {**result, "exceptions": [opened]})
-    return finish_run(PAYMENT_WORKFLOW, "updated", result)
+            return finish_run(WORKFLOW, "refused", {**result, "exceptions": [opened]})
+    return finish_run(WORKFLOW, "updated", result)

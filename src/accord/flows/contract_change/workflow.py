@@ -11,14 +11,14 @@ and the contract stays the unit a later source of amendments (a CLM, the API) wo
 Steps, in order:
 
 1. :func:`prepare_amendment`: the previous version, the field diff, the new plan, and whether
-   the amendment touches an **invoiced** milestone (a NetSuite invoice ``MS-<milestone id>``
-   exists, or a BC sales invoice with that ``externalDocumentNumber``);
+   the amendment touches an **invoiced** milestone (the ERP role's
+   :meth:`~accord.connectors.roles.Erp.invoiced_milestones`);
 2. invoiced -> :func:`block_amendment`: a ``finance-ops`` exception, and **nothing** of the
    amendment is applied (a partial contract would bill a total nobody agreed). Finance and
    sales settle it (a credit note, or a CRM correction that leaves the invoiced milestone as
    it was); the next amendment is applied normally;
-3. :func:`update_psa_project`: budget, dates and milestones of the Kantata workspace /
-   Certinia ``pse__Proj__c``;
+3. :func:`update_psa_project`: budget, dates and milestones of the PSA project
+   (:meth:`~accord.connectors.roles.Psa.update_terms`);
 4. :func:`update_erp`: the ERP project (an upsert: dates, amount) and its billing schedule
    (:func:`~accord.flows.shared.billing.write_schedule`); a refusal -> ``finance-ops``
    exception;
@@ -33,9 +33,7 @@ from typing import Any
 
 from dbos import DBOS
 
-from accord.connectors.certinia.mapping import milestone_from_canonical as certinia_milestone
-from accord.connectors.kantata.mapping import KantataLookups
-from accord.connectors.kantata.mapping import milestone_from_canonical as kantata_milestone
+from accord.connectors.roles import ProjectTerms
 from accord.domain import Contract, Money
 from accord.errors import PermanentError
 from accord.flows import stepkit
@@ -51,7 +49,7 @@ from accord.flows.shared.contracts import (
     plan_for,
     versions,
 )
-from accord.flows.shared.erp_project import ErpRejection, _erp_connector, write_erp_project
+from accord.flows.shared.erp_project import ErpRejection, write_erp_project
 from accord.flows.shared.plan import Plan, project_id_for
 from accord.rules.spec import BudgetBasis
 from accord.store import exceptions, lineage
@@ -94,10 +92,7 @@ def _budget(base: Plan, amount: Decimal) -> Decimal:
     """The project budget for a new contract amount, by the template's budget basis."""
     rules = stepkit.rules()
     for package in rules.spec.service_packages.values():
-        if base.template in (
-            package.kantata_workspace_template,
-            package.certinia_project_template,
-        ):
+        if base.template in package.psa_templates:
             if package.budget.basis is BudgetBasis.CONTRACT_AMOUNT:
                 factor = 1 + package.budget.contingency_percent / 100
                 return (amount * factor).quantize(Decimal("0.01"))
@@ -137,16 +132,7 @@ def _previous(contract: Contract, base: Plan) -> tuple[Contract, Contract, bool]
 
 def _invoiced(plan: Plan, milestone_ids: list[str]) -> list[str]:
     """The milestones among ``milestone_ids`` the ERP has invoiced."""
-    connector = _erp_connector(plan)
-    found: list[str] = []
-    for milestone_id in milestone_ids:
-        if plan.erp == "netsuite":
-            hit = connector.get_by_external_id("invoice", f"MS-{milestone_id}")
-        else:
-            hit = connector.get_by_external_id("salesInvoices", milestone_id)
-        if hit is not None:
-            found.append(milestone_id)
-    return found
+    return stepkit.erp(plan.erp_connection).invoiced_milestones(plan.legal_entity, milestone_ids)
 
 
 @DBOS.step(name="contracts.prepare_amendment", **stepkit.STEP_RETRIES)
@@ -240,33 +226,19 @@ class PsaRequest:
 def update_psa_project(request: PsaRequest) -> dict[str, Any]:
     """Write the version's budget, dates and milestones to the PSA project (upserts)."""
     plan = Plan.from_json(request.plan)
-    connector: Any = stepkit.connections().connector(plan.psa_connection)
     milestones = milestones_of(plan)
-    if plan.psa_system == "kantata":
-        fields: dict[str, Any] = {
-            "price_in_cents": int(Decimal(plan.budget) * 100),
-            "start_date": plan.start_date,
-        }
-        if plan.end_date:
-            fields["due_date"] = plan.end_date
-        if plan.rate_card_id and plan.rate_card_id.isdigit():
-            fields["rate_card_id"] = plan.rate_card_id
-        connector.update("workspaces", request.psa_id, fields)
-        lookups = KantataLookups(records={"workspaces": {plan.project_id: request.psa_id}})
-        for milestone in milestones:
-            connector.upsert("stories", milestone.id, kantata_milestone(milestone, lookups=lookups))
-    else:
-        connector.update(
-            "pse__Proj__c",
-            request.psa_id,
-            {
-                "pse__Start_Date__c": plan.start_date,
-                "pse__End_Date__c": plan.end_date,
-                "pse__Bookings__c": float(Decimal(plan.amount)),
-            },
-        )
-        for milestone in milestones:
-            connector.upsert("pse__Milestone__c", milestone.id, certinia_milestone(milestone))
+    stepkit.psa(plan.psa_connection).update_terms(
+        request.psa_id,
+        ProjectTerms(
+            project_id=plan.project_id,
+            budget=Money.of(Decimal(plan.budget), plan.currency),
+            contract_value=Money.of(Decimal(plan.amount), plan.currency),
+            start_date=dt.date.fromisoformat(plan.start_date),
+            end_date=dt.date.fromisoformat(plan.end_date) if plan.end_date else None,
+            rate_card_id=plan.rate_card_id,
+            milestones=milestones,
+        ),
+    )
     return {"milestones": len(milestones)}
 
 

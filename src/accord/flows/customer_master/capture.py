@@ -1,14 +1,16 @@
 """Change capture for customer master: CRM accounts become events, ERP customers are checked.
 
-- ``salesforce``/``Account``: :func:`account_events` maps each polled version to one
-  ``customer.upserted`` event (business key ``customer:<id>``, so one customer's versions run
-  in order). An account that does not map (no legal entity, no billing address...) is skipped:
-  it cannot be a canonical customer, and lead-to-project reports such accounts when a deal
-  needs them. Echoes of Accord's own writes are recognised by the workflow (an unchanged
-  fingerprint of the CRM-owned fields), not here.
-- ``netsuite``/``customer`` and ``business-central``/``customers`` (every ERP connection the
-  rules' legal entities use): :func:`erp_customer_events` runs the drift check of each polled
-  version (:mod:`.drift`) and hands on no event: drift is not a business event of its own.
+- The CRM's account feed (:meth:`~accord.connectors.roles.Crm.account_changes`):
+  :func:`account_version_events` maps each version to one ``customer.upserted`` event
+  (business key ``customer:<id>``, so one customer's versions run in order). An account that
+  does not map (no legal entity, no billing address...) is skipped: it cannot be a canonical
+  customer, and lead-to-project reports such accounts when a deal needs them. Echoes of
+  Accord's own writes are recognised by the workflow (an unchanged fingerprint of the
+  CRM-owned fields), not here.
+- The customer feed of every ERP connection the rules' legal entities use
+  (:meth:`~accord.connectors.roles.Erp.customer_changes`): :func:`erp_customer_events` runs the
+  drift check of each version (:mod:`.drift`) and hands on no event: drift is not a business
+  event of its own.
 
 :func:`enable_customer_capture` registers the pairs (``Services.start`` calls it).
 """
@@ -20,13 +22,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from accord.connectors.salesforce.mapping import account_to_customer
-from accord.connectors.salesforce.records import RecordMappingError
+from accord.connectors.roles import CrmAccount, ErpCustomerChange
 from accord.connectors.types import RawRecord
 from accord.errors import ConfigError, MappingError
+from accord.flows import stepkit
 from accord.flows.capture import (
     CaptureSpec,
     canonical_event,
+    feed_capture,
     register_capture,
     unregister_capture,
 )
@@ -39,48 +42,65 @@ from accord.store.cursors import CursorState
 from accord.store.journal import NewEvent
 
 __all__ = [
-    "ACCOUNT",
     "DEFAULT_INTERVAL_S",
-    "ERP_RESOURCES",
     "account_events",
+    "account_version_events",
     "enable_customer_capture",
     "erp_customer_events",
+    "erp_customer_version_events",
 ]
 
 logger = logging.getLogger(__name__)
 
-ACCOUNT = "Account"
-"""The polled Salesforce object."""
-ERP_RESOURCES = {"netsuite": "customer", "business_central": "customers"}
-"""ERP system -> the polled customer resource."""
 DEFAULT_INTERVAL_S = 30
 """Seconds between polls when ``customer_master.capture_interval_s`` is not set."""
+_OVERLAP = timedelta(seconds=30)
+
+_registered: set[tuple[str, str]] = set()
+"""Pairs this module registered, to unregister when polling is turned off."""
 
 
-def account_events(record: RawRecord) -> list[NewEvent]:
-    """The ``customer.upserted`` event of one polled ``Account`` version (none if unmappable)."""
-    try:
-        customer = account_to_customer(record)
-    except RecordMappingError as exc:
+def account_version_events(account: CrmAccount) -> list[NewEvent]:
+    """The ``customer.upserted`` event of one account version (none if it does not map)."""
+    customer = account.customer
+    if customer is None:
         logger.info(
-            "account %s skipped: %d unmappable field(s)", record.get("Id"), len(exc.problems)
+            "account %s skipped: %d unmappable field(s)", account.crm_id, len(account.problems)
         )
         return []
     return [canonical_event("customer.upserted", customer, subject=customer.id)]
 
 
-def erp_customer_events(erp: str, connection: str) -> Callable[[RawRecord], list[NewEvent]]:
-    """The ``to_events`` of an ERP customer pair: the drift check, and never an event."""
+def account_events(record: RawRecord) -> list[NewEvent]:
+    """:func:`account_version_events` of a raw account of the configured CRM."""
+    crm = stepkit.crm(stepkit.crm_connection())
+    return account_version_events(crm.account_changes().canonical(record))
 
-    def to_events(record: RawRecord) -> list[NewEvent]:
+
+def erp_customer_version_events(
+    erp: str, connection: str
+) -> Callable[[ErpCustomerChange], list[NewEvent]]:
+    """The mapper of an ERP customer feed: the drift check, and never an event."""
+
+    def to_events(change: ErpCustomerChange) -> list[NewEvent]:
         try:
-            outcome = check_erp_customer(erp, connection, record)
+            outcome = check_erp_customer(erp, connection, change)
         except MappingError:
-            logger.exception("%s customer %s: drift check failed", connection, record.get("id"))
+            logger.exception("%s customer %s: drift check failed", connection, change.erp_id)
             return []
         if outcome not in {"unknown", "ours", "in_accord"}:
-            logger.info("%s customer %s: %s", connection, record.get("id"), outcome)
+            logger.info("%s customer %s: %s", connection, change.erp_id, outcome)
         return []
+
+    return to_events
+
+
+def erp_customer_events(erp: str, connection: str) -> Callable[[RawRecord], list[NewEvent]]:
+    """:func:`erp_customer_version_events` over raw records of ERP ``connection``'s feed."""
+    mapper = erp_customer_version_events(erp, connection)
+
+    def to_events(record: RawRecord) -> list[NewEvent]:
+        return mapper(stepkit.erp(connection).customer_changes().canonical(record))
 
     return to_events
 
@@ -97,14 +117,18 @@ def _start_at_now(engine: sa.Engine, connection: str, resource: str) -> None:
         )
 
 
-def _erp_pairs(config_file: Path) -> list[tuple[str, str, str]]:
-    """(erp, connection, resource) of every ERP connection the rules' legal entities use."""
+def _erp_connections(config_file: Path) -> list[tuple[str, str]]:
+    """(ERP system, connection) of every ERP connection the rules' legal entities use."""
     rules = rules_for(flow_settings(config_file))
-    pairs = {
-        (spec.erp.value, spec.connection, ERP_RESOURCES[spec.erp.value])
-        for spec in rules.spec.legal_entities.values()
-    }
-    return sorted(pairs)
+    return sorted(
+        {(spec.erp.value, spec.connection) for spec in rules.spec.legal_entities.values()}
+    )
+
+
+def _unregister() -> None:
+    for connection, resource in list(_registered):
+        unregister_capture(connection, resource)
+        _registered.discard((connection, resource))
 
 
 def enable_customer_capture(connections: Connections, config_file: Path | None) -> bool:
@@ -118,43 +142,49 @@ def enable_customer_capture(connections: Connections, config_file: Path | None) 
     try:
         settings = customer_master_settings(config_file)
         lead = flow_settings(config_file)
-        crm = lead.crm_connection
+        crm_name = lead.crm_connection
         seconds = settings.capture_interval_s
         if seconds is None:
             # Master data changes rarely: poll less often than deals, and not at all when
             # lead-to-project's polling is off (a deployment driving capture itself).
             seconds = DEFAULT_INTERVAL_S if lead.capture_interval_s > 0 else 0
         names = set(connections.names())
-        erp_pairs = [p for p in _erp_pairs(config_file) if p[1] in names]
+        erps = [pair for pair in _erp_connections(config_file) if pair[1] in names]
+        on = seconds > 0 and crm_name in names
+        specs: list[CaptureSpec] = []
+        if on:
+            interval = timedelta(seconds=seconds)
+            rules = rules_for(lead)
+            crm = connections.connector(crm_name).as_crm(rules)
+            specs.append(
+                feed_capture(
+                    crm_name,
+                    crm.account_changes(),
+                    account_version_events,
+                    interval=interval,
+                    overlap=_OVERLAP,
+                )
+            )
+            for system, name in erps:
+                erp = connections.connector(name).as_erp(rules)
+                specs.append(
+                    feed_capture(
+                        name,
+                        erp.customer_changes(),
+                        erp_customer_version_events(system, name),
+                        interval=interval,
+                        overlap=_OVERLAP,
+                    )
+                )
     except ConfigError:
         logger.exception("customer master capture not enabled: accord.yaml is invalid")
         return False
-    on = seconds > 0 and crm in names
+    _unregister()
     if not on:
-        unregister_capture(crm, ACCOUNT)
-        for _, connection, resource in erp_pairs:
-            unregister_capture(connection, resource)
         return False
-    interval = timedelta(seconds=seconds)
-    for connection, resource in [(crm, ACCOUNT), *((c, r) for _, c, r in erp_pairs)]:
-        _start_at_now(connections.engine, connection, resource)
-    register_capture(
-        CaptureSpec(
-            connection=crm,
-            resource=ACCOUNT,
-            to_events=account_events,
-            interval=interval,
-            overlap=timedelta(seconds=30),
-        )
-    )
-    for erp, connection, resource in erp_pairs:
-        register_capture(
-            CaptureSpec(
-                connection=connection,
-                resource=resource,
-                to_events=erp_customer_events(erp, connection),
-                interval=interval,
-                overlap=timedelta(seconds=30),
-            )
-        )
+    for spec in specs:
+        _start_at_now(connections.engine, spec.connection, spec.resource)
+    for spec in specs:
+        register_capture(spec)
+        _registered.add((spec.connection, spec.resource))
     return True

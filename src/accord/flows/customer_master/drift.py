@@ -1,8 +1,8 @@
 """ERP-side drift: a change made in the ERP to a field the CRM owns is reverted or raised.
 
-Polled ERP customers (NetSuite ``customer``, Business Central ``customers``) come here one
-version at a time, from the capture step (:func:`check_erp_customer`). A version is compared
-on the fields the ERP carries and the CRM owns (:func:`~.views.compared_fields`):
+Polled ERP customers (the ERP role's customer feed) come here one version at a time, from the
+capture step (:func:`check_erp_customer`). A version is compared on the fields the ERP carries
+and the CRM owns (:func:`~.views.compared_fields`):
 
 - equal to what Accord's last write left there (:func:`~.history.last_written`): Accord's own
   version (or a change to ERP-owned fields), nothing to do. This is what keeps a revert from
@@ -21,8 +21,7 @@ What does *not* belong here: propagating CRM changes (:mod:`.steps`).
 import logging
 from typing import Any
 
-from accord.connectors.salesforce.records import RecordMappingError
-from accord.connectors.types import RawRecord
+from accord.connectors.roles import ErpCustomerChange
 from accord.errors import NotFoundError, PermanentError
 from accord.flows import stepkit
 from accord.flows.customer_master import history, views
@@ -33,7 +32,6 @@ from accord.flows.customer_master.steps import (
     _entity_currency,
     _open,
     erp_target,
-    netsuite_customer,
     remember_write,
 )
 from accord.flows.shared.customers import customer_lock, write_erp_customer
@@ -49,40 +47,40 @@ def drift_dedupe_key(customer_id: str, connection: str) -> str:
     return f"{FLOW}:{customer_id}:{connection}:drift"
 
 
-def _identify(erp: str, connection: str, row: RawRecord) -> tuple[str, str] | None:
-    """(canonical id, ERP id as the xref holds it) of a polled row Accord knows, else None."""
-    # NetSuite's xref holds the internal id; Business Central's the customer number.
-    key = row.get("id") if erp == "netsuite" else row.get("number")
-    if key in (None, ""):
+def _identify(connection: str, change: ErpCustomerChange) -> tuple[str, str] | None:
+    """(canonical id, ERP id as the xref holds it) of a changed customer Accord knows."""
+    if not change.erp_id:
         return None
     with stepkit.engine().connect() as conn:
         found = xref.get_canonical(
-            conn, entity_type="customer", connection=connection, external_id=str(key)
+            conn, entity_type="customer", connection=connection, external_id=change.erp_id
         )
-    return (found, str(key)) if found else None
+    return (found, change.erp_id) if found else None
 
 
-def check_erp_customer(erp: str, connection: str, row: RawRecord) -> str:  # noqa: PLR0911 - one named outcome per case
-    """Compare one polled ERP customer with the CRM; revert or raise on drift.
+def check_erp_customer(  # noqa: PLR0911 - one named outcome per case
+    erp: str, connection: str, change: ErpCustomerChange
+) -> str:
+    """Compare one changed ERP customer with the CRM; revert or raise on drift.
 
     Args:
-        erp: ``netsuite`` or ``business_central``.
+        erp: The ERP's system name (for people: exceptions name it).
         connection: The ERP connection polled.
-        row: The polled record (a SuiteQL row for NetSuite, the entity for Business Central).
+        change: The changed customer from the ERP role's feed.
 
     Returns:
         What was concluded: ``unknown``, ``ours``, ``in_accord``, ``crm_unreadable``,
         ``reverted``, ``raised`` or ``rejected``.
     """
-    identified = _identify(erp, connection, row)
+    identified = _identify(connection, change)
     if identified is None:
         return "unknown"
     customer_id, erp_id = identified
     rules = stepkit.rules()
-    fields = views.compared_fields(erp, views.crm_owned(rules))
-    # SuiteQL rows have no address book: read the record itself.
-    record = netsuite_customer(connection, erp_id) if erp == "netsuite" else dict(row)
-    actual = views.erp_view(erp, record)
+    role = stepkit.erp(connection)
+    fields = views.compared_fields(role.customer_fields, views.crm_owned(rules))
+    # A feed that does not carry the whole record (no address book): read the customer.
+    actual = views.erp_view(change.customer or role.customer(erp_id))
     with stepkit.engine().connect() as conn:
         written = history.last_written(conn, customer_id, connection, erp_id)
         sf_id = xref.get_external(
@@ -95,14 +93,15 @@ def check_erp_customer(erp: str, connection: str, row: RawRecord) -> str:  # noq
         return "ours"
     if sf_id is None:
         return "crm_unreadable"
+    crm = stepkit.crm_connection()
     try:
-        customer = _account_customer(
-            stepkit.connections().connector(stepkit.crm_connection()).get("Account", sf_id),
-            stepkit.crm_connection(),
-        )
-    except (NotFoundError, RecordMappingError):
+        found = _account_customer(stepkit.crm(crm).account(sf_id), crm)
+    except NotFoundError:
+        found = None
+    if found is None:
         # A deleted (merged) or incomplete account: the merge check or sales ops handle it.
         return "crm_unreadable"
+    customer = found
     with stepkit.engine().connect() as conn:
         parent_erp = (
             xref.get_external(
@@ -114,7 +113,7 @@ def check_erp_customer(erp: str, connection: str, row: RawRecord) -> str:  # noq
             if customer.parent_id
             else None
         )
-    expected = views.expected_view(erp, customer, parent_erp)
+    expected = views.expected_view(role.customer_fields, customer, parent_erp)
     drift = views.diff(actual, expected, fields)
     key = drift_dedupe_key(customer_id, connection)
     if not drift:
@@ -186,7 +185,7 @@ def _raise(
         "erp_id": erp_id,
         "fields": drift,
         "owner": "crm",
-        "action": "change the account in Salesforce (the CRM owns these fields), or put the "
+        "action": "change the account in the CRM (it owns these fields), or put the "
         "CRM value back in the ERP; then resolve this exception",
     }
     if error is not None:

@@ -2,9 +2,9 @@
 
 Retries come from the error class (``should_retry=is_retryable``). Every write is idempotent:
 ERP customers are written with the write lead-to-project shares,
-:func:`~accord.flows.shared.customers.write_erp_customer` (NetSuite ``externalId`` upsert,
-Business Central verify-before-create by number, under the per-customer lock), so a step that
-ran but lost its checkpoint runs again harmlessly; exceptions are deduplicated by key.
+:func:`~accord.flows.shared.customers.write_erp_customer` (the ERP role's keyed upsert, under
+the per-customer lock), so a step that ran but lost its checkpoint runs again harmlessly;
+exceptions are deduplicated by key. Every system is reached through its role.
 
 What does *not* belong here: the order of steps (:mod:`.workflow`), the comparisons
 (:mod:`.views`), and ERP drift (:mod:`.drift`).
@@ -18,13 +18,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.connectors.ownership import SystemRole, role_of
-from accord.connectors.salesforce.mapping import account_to_customer
-from accord.connectors.salesforce.records import (
-    RecordMappingError,
-    canonical_id,
-    salesforce_id_of,
-)
-from accord.connectors.types import RawRecord
+from accord.connectors.roles import CrmAccount, ErpCustomer
 from accord.domain import Customer
 from accord.errors import NotFoundError, PermanentError, is_retryable
 from accord.flows import stepkit
@@ -43,7 +37,6 @@ __all__ = [
     "WriteRequest",
     "check_merge",
     "erp_target",
-    "netsuite_customer",
     "plan_update",
     "read_back",
     "record_outcome",
@@ -57,7 +50,12 @@ FLOW = "customer_master"
 MAX_DEPTH = 10
 """Deepest account hierarchy followed; a longer chain is refused like a cycle."""
 
-_ERP_SYSTEMS = frozenset({"netsuite", "business_central"})
+
+def _is_erp(system: str) -> bool:
+    try:
+        return role_of(system) is SystemRole.ERP
+    except ValueError:
+        return False
 
 
 def merge_dedupe_key(loser_id: str) -> str:
@@ -89,11 +87,9 @@ def erp_target(rules: Rules, connection: str, preferred: str | None) -> ErpCusto
     if not entities:
         return None
     code, spec = next(((c, s) for c, s in entities if c == preferred), entities[0])
+    # The ERP role places the entity itself (its subsidiary, its company).
     return ErpCustomerTarget(
-        erp=spec.erp.value,
-        connection=connection,
-        legal_entity=code,
-        subsidiary=spec.netsuite_subsidiary_id or "",
+        erp=spec.erp.value, connection=connection, legal_entity=code, subsidiary=""
     )
 
 
@@ -113,28 +109,32 @@ def _ids(conn: sa.Connection, customer_id: str) -> dict[str, str]:
 
 
 def _sf_id(customer: Customer, crm: str) -> str | None:
+    """The CRM's id of a customer's account: its reference, its canonical id, or the xref."""
+    role = stepkit.crm(crm)
     for ref in customer.refs:
-        if ref.system == "salesforce":
+        if ref.system == role.system:
             return ref.id
-    direct = salesforce_id_of(customer.id)
+    direct = role.crm_id(customer.id)
     if direct is not None:
         return direct
     with stepkit.engine().connect() as conn:
         return _external(conn, customer.id, crm)
 
 
-def _account_customer(record: RawRecord, crm: str) -> Customer:
-    """An account read with ``get`` (no nested parent) as a canonical customer."""
-    lookups: dict[str, dict[str, str]] = {"Account": {}}
-    parent = record.get("ParentId")
-    if parent:
-        with stepkit.engine().connect() as conn:
-            known = xref.get_canonical(
-                conn, entity_type="customer", connection=crm, external_id=str(parent)
-            )
-        if known:
-            lookups["Account"][str(parent)] = known
-    return account_to_customer(record, lookups=lookups)
+def _account_customer(account: CrmAccount, crm: str) -> Customer | None:
+    """An account's customer, its parent named by the canonical id the xref knows (if any).
+
+    An account read by id carries only its parent's CRM id, which the CRM role alone can
+    turn into a canonical id only by its own convention; the xref knows better.
+    """
+    customer = account.customer
+    if customer is None or account.parent_crm_id is None:
+        return customer
+    with stepkit.engine().connect() as conn:
+        known = xref.get_canonical(
+            conn, entity_type="customer", connection=crm, external_id=account.parent_crm_id
+        )
+    return customer.model_copy(update={"parent_id": known}) if known else customer
 
 
 def _open(
@@ -184,8 +184,8 @@ class MergeRequest:
 def check_merge(request: MergeRequest) -> dict[str, Any]:
     """Find accounts merged into this one that Accord knows; each is a sales-ops exception.
 
-    A Salesforce merge deletes the losing account and sets its ``MasterRecordId``; its ERP and
-    PSA records still exist. Accord never deletes or re-points them: a person decides. Until
+    A CRM merge deletes the losing account (and names the survivor); its ERP and PSA records
+    still exist. Accord never deletes or re-points them: a person decides. Until
     that exception is resolved or ignored, the surviving account's changes are held.
 
     Returns:
@@ -194,30 +194,21 @@ def check_merge(request: MergeRequest) -> dict[str, Any]:
     customer = Customer.model_validate_json(request.customer_json)
     crm = stepkit.crm_connection()
     sf_id = _sf_id(customer, crm)
-    if sf_id is None or not sf_id.isalnum():
+    if sf_id is None:
         return {"blocked": False, "merged": []}
-    connector = stepkit.connections().connector(crm)
-    version = getattr(connector.config, "api_version", "v60.0")
-    response = connector.send(
-        "GET",
-        f"/services/data/{version}/queryAll",
-        resource="Account",
-        params={
-            "q": "SELECT Id, Name, MasterRecordId, Accord_Id__c FROM Account "  # noqa: S608 - id checked
-            f"WHERE MasterRecordId = '{sf_id}' AND IsDeleted = true"
-        },
-    )
-    connector.raise_for_status(response, resource="Account")
-    losers = [r for r in response.json().get("records", []) if isinstance(r, dict)]
+    losers = stepkit.crm(crm).merged_accounts(sf_id)
     blocked: list[str] = []
     with stepkit.engine().connect() as conn:
         master_ids = _ids(conn, customer.id)
     for loser in losers:
-        loser_sf = str(loser.get("Id"))
+        loser_sf = loser.crm_id
         with stepkit.engine().connect() as conn:
-            loser_id = xref.get_canonical(
-                conn, entity_type="customer", connection=crm, external_id=loser_sf
-            ) or canonical_id(loser_sf, loser.get("Accord_Id__c"))
+            loser_id = (
+                xref.get_canonical(
+                    conn, entity_type="customer", connection=crm, external_id=loser_sf
+                )
+                or loser.id
+            )
             loser_ids = _ids(conn, loser_id)
             decided = [
                 s
@@ -234,7 +225,7 @@ def check_merge(request: MergeRequest) -> dict[str, Any]:
             business_key=f"customer:{loser_id}",
             code="customer.merged",
             title=(
-                f"Account {loser.get('Name') or loser_sf} was merged into {customer.name}: "
+                f"Account {loser.name or loser_sf} was merged into {customer.name}: "
                 "decide what happens to its ERP and PSA records"
             ),
             detail={
@@ -290,31 +281,31 @@ def _ancestors(
     seen = {sf_id} if sf_id else set()
     collecting = True
     parent_id = customer.parent_id
-    connector = stepkit.connections().connector(crm)
+    role = stepkit.crm(crm)
     for _ in range(MAX_DEPTH + 1):
         if parent_id is None:
             return list(reversed(chain))
         with stepkit.engine().connect() as conn:
             if collecting and _external(conn, parent_id, connection) is not None:
                 collecting = False
-            parent_sf = _external(conn, parent_id, crm) or salesforce_id_of(parent_id)
+            parent_sf = _external(conn, parent_id, crm) or role.crm_id(parent_id)
         if parent_id == customer.id or (parent_sf is not None and parent_sf in seen):
             raise _HierarchyError(
                 f"the parent chain loops back at account {parent_sf or parent_id}", parent_sf
             )
         if parent_sf is None:
-            raise _HierarchyError(f"parent {parent_id} is not a Salesforce account", None)
+            raise _HierarchyError(f"parent {parent_id} is not a CRM account", None)
         seen.add(parent_sf)
         try:
-            record = connector.get("Account", parent_sf)
+            account = role.account(parent_sf)
         except NotFoundError:
             raise _HierarchyError(f"parent account {parent_sf} does not exist", parent_sf) from None
-        try:
-            parent = _account_customer(record, crm)
-        except RecordMappingError as exc:
+        parent = _account_customer(account, crm)
+        if parent is None:
             raise _HierarchyError(
-                f"parent account {parent_sf} cannot be mapped: {exc.problems}", parent_sf
-            ) from None
+                f"parent account {parent_sf} cannot be mapped: {dict(account.problems)}",
+                parent_sf,
+            )
         if collecting:
             chain.append((parent, parent_sf))
         parent_id = parent.parent_id
@@ -338,7 +329,7 @@ def plan_update(request: PlanRequest) -> dict[str, Any]:
         if history.last_applied(conn, customer.id) == fingerprint:
             return {"status": "unchanged", "fingerprint": fingerprint}
         rows = xref.list_for(conn, entity_type="customer", canonical_ids=[customer.id])
-    erp_rows = [r for r in rows if r.system in _ERP_SYSTEMS]
+    erp_rows = [r for r in rows if _is_erp(r.system)]
     psa = [
         {"system": r.system, "connection": r.connection, "id": r.external_id}
         for r in rows
@@ -354,7 +345,7 @@ def plan_update(request: PlanRequest) -> dict[str, Any]:
         if target is None:
             logger.warning("customer %s: no legal entity on %s", customer.id, row.connection)
             continue
-        if "parent_id" in owned and target.erp == "netsuite":
+        if "parent_id" in owned and "parent_id" in stepkit.erp(row.connection).customer_fields:
             try:
                 chain = _ancestors(customer, sf_id, row.connection, crm)
             except _HierarchyError as exc:
@@ -378,7 +369,7 @@ def plan_update(request: PlanRequest) -> dict[str, Any]:
                     {
                         "target": target.__dict__,
                         "customer_json": parent.model_dump_json(),
-                        "salesforce_id": parent_sf,
+                        "crm_id": parent_sf,
                         "create": True,
                         "omit": [],
                     }
@@ -387,7 +378,7 @@ def plan_update(request: PlanRequest) -> dict[str, Any]:
             {
                 "target": target.__dict__,
                 "customer_json": customer.model_dump_json(),
-                "salesforce_id": sf_id or "",
+                "crm_id": sf_id or "",
                 "create": False,
                 "omit": omit,
             }
@@ -402,45 +393,25 @@ class WriteRequest:
 
     target: dict[str, str]
     customer_json: str
-    salesforce_id: str
+    crm_id: str
     create: bool
     omit: tuple[str, ...] | list[str]
     business_key: str
     event_id: str | None = None
 
 
-def netsuite_customer(connection: str, erp_id: str) -> RawRecord:
-    """A NetSuite customer with its address book inlined (``expandSubResources=true``)."""
-    connector: Any = stepkit.connections().connector(connection)
-    if not erp_id.isdigit():
-        msg = f"not a NetSuite internal id: {erp_id!r}"
-        raise ValueError(msg)
-    response = connector.send(
-        "GET",
-        f"/record/v1/customer/{erp_id}",
-        resource="customer",
-        params={"expandSubResources": "true"},
-    )
-    connector.raise_for_status(response, resource="customer")
-    return dict(connector.json_object(response, resource="customer"))
-
-
-def read_back(target: ErpCustomerTarget, erp_id: str) -> RawRecord:
-    """The ERP customer as stored (NetSuite by internal id, Business Central by number)."""
-    connector: Any = stepkit.connections().connector(target.connection)
-    if target.erp == "netsuite":
-        return netsuite_customer(target.connection, erp_id)
-    found = connector.for_company(target.legal_entity).get_by_external_id("customers", erp_id)
-    return dict(found or {})
+def read_back(target: ErpCustomerTarget, erp_id: str) -> ErpCustomer:
+    """The ERP customer as stored, in the target's legal entity."""
+    return stepkit.erp(target.connection).customer(erp_id, legal_entity=target.legal_entity)
 
 
 def remember_write(
     target: ErpCustomerTarget, customer_id: str, erp_id: str, *, event_id: str | None = None
 ) -> str:
     """Read the written customer back and remember its fingerprint; returns it."""
-    record = read_back(target, erp_id)
-    fields = views.compared_fields(target.erp, views.crm_owned(stepkit.rules()))
-    view = views.erp_view(target.erp, record)
+    stored = read_back(target, erp_id)
+    fields = views.compared_fields(stored.carried, views.crm_owned(stepkit.rules()))
+    view = views.erp_view(stored)
     fingerprint = views.fingerprint({f: view[f] for f in fields})
     with stepkit.engine().begin() as conn:
         history.record_written(
@@ -455,9 +426,9 @@ def remember_write(
     return fingerprint
 
 
-def _link_customer(
-    customer: Customer, target: ErpCustomerTarget, erp_id: str, salesforce_id: str
-) -> None:
+def _link_customer(customer: Customer, target: ErpCustomerTarget, erp_id: str, crm_id: str) -> None:
+    crm = stepkit.crm_connection()
+    crm_system = stepkit.crm(crm).system
     with stepkit.engine().begin() as conn:
         xref.link(
             conn,
@@ -467,14 +438,14 @@ def _link_customer(
             connection=target.connection,
             external_id=erp_id,
         )
-        if salesforce_id:
+        if crm_id:
             xref.link(
                 conn,
                 entity_type="customer",
                 canonical_id=customer.id,
-                system="salesforce",
-                connection=stepkit.crm_connection(),
-                external_id=salesforce_id,
+                system=crm_system,
+                connection=crm,
+                external_id=crm_id,
             )
 
 
@@ -507,7 +478,7 @@ def write_customer(request: WriteRequest) -> dict[str, Any]:
                 clear_parent="parent_id" not in request.omit,
             )
             if known is None:
-                _link_customer(customer, target, erp_id, request.salesforce_id)
+                _link_customer(customer, target, erp_id, request.crm_id)
     except PermanentError as exc:
         if is_retryable(exc):  # pragma: no cover - a PermanentError never is; be explicit
             raise

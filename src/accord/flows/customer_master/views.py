@@ -1,9 +1,11 @@
 """Pure helpers of customer master: which fields travel, fingerprints, and ERP views.
 
 A *view* is the part of a customer an ERP carries and the CRM owns, as flat text per canonical
-field (``name``, ``parent_id``, ``bill_to``, ``tax_region``), so that the ERP's record, what
-Accord last wrote and what the CRM says now compare with ``==``. Parents are compared by the
-ERP's own id (NetSuite's internal id), because that is what the ERP record holds.
+field (``name``, ``parent_id``, ``bill_to``, ``tax_region``), so that the ERP's record (as the
+ERP role reads it, :class:`~accord.connectors.roles.ErpCustomer`), what Accord last wrote and
+what the CRM says now compare with ``==``. Parents are compared by the ERP's own id, because
+that is what the ERP record holds. Which fields an ERP's customer carries is the ERP role's
+(:attr:`~accord.connectors.roles.Erp.customer_fields`).
 
 What does *not* belong here: reading or writing any system (:mod:`.steps`, :mod:`.drift`).
 """
@@ -13,12 +15,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from accord.connectors.netsuite.mapping import TAX_REGION_FIELD
+from accord.connectors.roles import ErpCustomer, address_text
 from accord.domain import Address, Customer
 from accord.rules import Rules
 
 __all__ = [
-    "CARRIED",
     "PROPAGATED",
     "address_text",
     "compared_fields",
@@ -32,13 +33,6 @@ __all__ = [
 
 PROPAGATED = ("name", "parent_id", "bill_to", "tax_region", "currency")
 """Canonical customer fields customer master may propagate (when the CRM owns them)."""
-CARRIED: dict[str, tuple[str, ...]] = {
-    "netsuite": ("name", "parent_id", "bill_to", "tax_region"),
-    # Business Central v2.0 customers have no parent and no tax region (reference 5.4).
-    "business_central": ("name", "bill_to"),
-}
-"""Fields each ERP's customer carries that drift detection compares (currency is never
-compared: changing it is refused once a customer has transactions)."""
 _ERP_WRITTEN = frozenset({"name", "parent_id", "bill_to", "tax_region", "currency"}) | {
     "legal_entity",
     "active",
@@ -71,14 +65,6 @@ def customer_values(customer: Customer, fields: Iterable[str]) -> dict[str, Any]
     return {f: dumped.get(f) for f in fields}
 
 
-def address_text(*parts: object) -> str:
-    """One comparable line of an address's parts, in order (blanks and ``None`` are the same).
-
-    The parts are line 1, line 2, city, state, postal code and country.
-    """
-    return " | ".join(str(p or "").strip() for p in parts)
-
-
 def _address(address: Address) -> str:
     return address_text(
         address.line1,
@@ -90,67 +76,38 @@ def _address(address: Address) -> str:
     )
 
 
-def _ns_billing(record: Mapping[str, Any]) -> str:
-    book = record.get("addressBook")
-    items = book.get("items") if isinstance(book, Mapping) else None
-    for item in items or ():
-        if isinstance(item, Mapping) and item.get("defaultBilling"):
-            a = item.get("addressBookAddress")
-            if isinstance(a, Mapping):
-                return address_text(
-                    a.get("addr1"),
-                    a.get("addr2"),
-                    a.get("city"),
-                    a.get("state"),
-                    a.get("zip"),
-                    a.get("country"),
-                )
-    return ""
-
-
-def _ref_id(value: object) -> str:
-    if isinstance(value, Mapping):
-        return str(value.get("id") or "")
-    return str(value or "")
-
-
-def erp_view(erp: str, record: Mapping[str, Any]) -> dict[str, str]:
-    """What an ERP customer record says about the carried fields (see :data:`CARRIED`)."""
-    if erp == "netsuite":
-        return {
-            "name": str(record.get("companyName") or ""),
-            "parent_id": _ref_id(record.get("parent")),
-            "bill_to": _ns_billing(record),
-            "tax_region": str(record.get(TAX_REGION_FIELD) or ""),
-        }
-    return {
-        "name": str(record.get("displayName") or ""),
-        "bill_to": address_text(
-            record.get("addressLine1"),
-            record.get("addressLine2"),
-            record.get("city"),
-            record.get("state"),
-            record.get("postalCode"),
-            record.get("country"),
-        ),
+def erp_view(customer: ErpCustomer) -> dict[str, str]:
+    """What an ERP customer says about the fields it carries."""
+    view = {
+        "name": customer.name,
+        "parent_id": customer.parent_erp_id or "",
+        "bill_to": address_text(*customer.bill_to) if customer.bill_to is not None else "",
+        "tax_region": customer.tax_region or "",
     }
+    return {f: view[f] for f in customer.carried}
 
 
-def expected_view(erp: str, customer: Customer, parent_erp_id: str | None) -> dict[str, str]:
-    """What the ERP record should say for a canonical customer (parent by its ERP id)."""
+def expected_view(
+    carried: Iterable[str], customer: Customer, parent_erp_id: str | None
+) -> dict[str, str]:
+    """What an ERP customer carrying ``carried`` should say for a canonical customer."""
     view = {
         "name": customer.name,
         "parent_id": parent_erp_id or "",
         "bill_to": _address(customer.bill_to),
         "tax_region": customer.tax_region,
     }
-    return {f: view[f] for f in CARRIED.get(erp, ())}
+    return {f: view[f] for f in carried}
 
 
-def compared_fields(erp: str, owned: Iterable[str]) -> tuple[str, ...]:
-    """The fields drift detection compares: carried by the ERP and owned by the CRM."""
+def compared_fields(carried: Iterable[str], owned: Iterable[str]) -> tuple[str, ...]:
+    """The fields drift detection compares: carried by the ERP and owned by the CRM.
+
+    (An ERP role never lists currency: changing it is refused once a customer has
+    transactions, so it is not compared.)
+    """
     owned_set = set(owned)
-    return tuple(f for f in CARRIED.get(erp, ()) if f in owned_set)
+    return tuple(f for f in carried if f in owned_set)
 
 
 def diff(

@@ -14,9 +14,9 @@ the ERP ends with the last. The steps:
 4. record (:func:`~.steps.record_outcome`): the event -> customer lineage edge, and the
    applied version.
 
-The PSA needs no write: Certinia's customer *is* the Salesforce account (one org), and
-Kantata's API has no customer object (lead-to-project writes none either). The run output
-lists the PSA records concerned.
+The PSA needs no write: a PSA that shares the CRM's org knows the customer *as* the account,
+and one without customers of its own has nothing to update (lead-to-project writes none
+either). The run output lists the PSA records concerned.
 """
 
 import json
@@ -82,7 +82,7 @@ def customer_master(ref: EventRef) -> dict[str, Any]:
             WriteRequest(
                 target=w["target"],
                 customer_json=w["customer_json"],
-                salesforce_id=w["salesforce_id"],
+                crm_id=w["crm_id"],
                 create=w["create"],
                 omit=tuple(w["omit"]),
                 business_key=ref.business_key,

@@ -1,115 +1,129 @@
-"""Change capture of Salesforce opportunities: a ``Closed Won`` one becomes ``opportunity.won``.
+"""Change capture of the CRM's opportunities: a won one becomes ``opportunity.won``.
 
-:func:`opportunity_events` is the ``to_events`` mapper of the ``salesforce``/``Opportunity``
-pair; :func:`register_opportunity_capture` registers it (``Services.start`` calls it before
-capture starts, when the CRM connection is configured).
+The CRM role's opportunity feed (:meth:`~accord.connectors.roles.Crm.opportunity_changes`)
+is polled; :func:`opportunity_version_events` maps each version it hands on (and
+:func:`opportunity_events` does the same for a raw record of the configured CRM).
+:func:`register_opportunity_capture` registers the pair (``Services.start`` calls
+:func:`enable_opportunity_capture` before capture starts, when the CRM connection is
+configured).
 
 What is mapped:
 
-- a record not in ``Closed Won`` means nothing to this flow (no event);
-- a won record that already says ``Provisioned`` is not provisioned again: if its commercial
+- a deal not closed and won means nothing to this flow (no event);
+- a won deal that already says ``Provisioned`` is not provisioned again: if its commercial
   terms differ from the contract's latest version it becomes ``contract.amended``
   (:func:`accord.flows.shared.amendments.amendment_events`); otherwise (the echo of Accord's
   own write-back, a non-commercial edit) it means nothing;
-- a won record that maps becomes one ``opportunity.won`` event, whose id is
-  ``<record id>@<SystemModstamp>`` (capture's): fixing the opportunity in Salesforce gives it a
-  new ``SystemModstamp``, hence a new event and a new run.
+- a won deal that maps becomes one ``opportunity.won`` event, whose id is
+  ``<record id>@<version stamp>`` (capture's): fixing the opportunity in the CRM gives it a new
+  stamp, hence a new event and a new run.
 
-A won record that does **not** map (a missing start date, a bad billing model...) cannot become
+A won deal that does **not** map (a missing start date, a bad billing model...) cannot become
 a canonical event: the event's data must be a valid ``Opportunity``. Rather than journal a
 half-empty event, the mapper reports it itself: it opens the sales-ops exception listing every
-field :class:`~accord.connectors.salesforce.records.RecordMappingError` names and writes
-``Needs attention: ...`` back, both idempotent (an unchanged open exception and an unchanged
-status are left alone), so the capture step's retries and the echo of that very write-back do
-nothing. The exception's dedupe key is the one the workflow's validation uses, so the run that
-follows the fix resolves it.
+field the CRM role names and writes ``Needs attention: ...`` back, both idempotent (an
+unchanged open exception and an unchanged status are left alone), so the capture step's
+retries and the echo of that very write-back do nothing. The exception's dedupe key is the
+one the workflow's validation uses, so the run that follows the fix resolves it.
 """
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from accord.connectors.salesforce.mapping import opportunity_to_canonical
-from accord.connectors.salesforce.records import RecordMappingError, canonical_id
+from accord.connectors.roles import Crm, CrmOpportunity
 from accord.connectors.types import RawRecord
 from accord.errors import ConfigError
+from accord.flows import stepkit
 from accord.flows.capture import (
     CaptureSpec,
     canonical_event,
+    feed_capture,
     register_capture,
     unregister_capture,
 )
 from accord.flows.connections import Connections
-from accord.flows.context import flow_context
 from accord.flows.lead_to_project import steps
 from accord.flows.shared.amendments import amendment_events
-from accord.flows.shared.settings import flow_settings
+from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store.journal import NewEvent
 
 __all__ = [
-    "RESOURCE",
     "enable_opportunity_capture",
     "opportunity_events",
+    "opportunity_version_events",
     "register_opportunity_capture",
 ]
 
 logger = logging.getLogger(__name__)
 
-RESOURCE = "Opportunity"
-"""The polled Salesforce object."""
-WON = "Closed Won"
+_registered: set[tuple[str, str]] = set()
+"""Pairs this module registered, to unregister when polling is turned off."""
 
 
 def opportunity_events(record: RawRecord) -> list[NewEvent]:
-    """The events one polled ``Opportunity`` version means (see the module docstring)."""
-    if record.get("StageName") != WON:
+    """The events one raw opportunity version of the configured CRM means."""
+    connection = stepkit.crm_connection()
+    change = stepkit.crm(connection).opportunity_changes().canonical(record)
+    return opportunity_version_events(change, connection=connection)
+
+
+def opportunity_version_events(change: CrmOpportunity, *, connection: str) -> list[NewEvent]:
+    """The events one opportunity version of CRM ``connection`` means (module docstring)."""
+    if not change.won:
         return []
-    if record.get("Integration_Status__c") == "Provisioned":
+    if change.status == steps.PROVISIONED:
         # Provisioned already: a change of its terms is an amendment (contract change);
         # the echo of Accord's own write-back changes no term and means nothing.
-        return amendment_events(record)
-    try:
-        opportunity = opportunity_to_canonical(record)
-    except RecordMappingError as exc:
-        _report_unmappable(record, dict(exc.problems))
+        return amendment_events(change)
+    if change.opportunity is None:
+        _report_unmappable(change, connection)
         return []
+    opportunity = change.opportunity
     return [canonical_event("opportunity.won", opportunity, subject=opportunity.id)]
 
 
-def _report_unmappable(record: RawRecord, problems: dict[str, str]) -> None:
-    sf_id = str(record.get("Id") or "")
-    opportunity_id = canonical_id(sf_id, record.get("Accord_Id__c"))
-    settings = flow_settings(flow_context().settings.config_file)
+def _report_unmappable(change: CrmOpportunity, connection: str) -> None:
+    problems = dict(change.problems)
     request = steps.ReportRequest(
-        opportunity_id=opportunity_id,
-        opportunity_sf_id=sf_id,
-        opportunity_name=str(record.get("Name") or sf_id),
+        opportunity_id=change.id,
+        opportunity_sf_id=change.crm_id,
+        opportunity_name=change.name,
         # The business key opportunity.won events of this opportunity carry.
-        business_key=f"opportunity:{opportunity_id}",
-        crm_connection=settings.crm_connection,
+        business_key=f"opportunity:{change.id}",
+        crm_connection=connection,
         problems=problems,
     )
     steps.open_validation_exception(request)
-    if sf_id:
-        steps.write_status(settings.crm_connection, sf_id, steps.needs_attention_status(problems))
-    logger.info("opportunity %s needs attention: %d problem(s)", sf_id, len(problems))
+    if change.crm_id:
+        steps.write_status(connection, change.crm_id, steps.needs_attention_status(problems))
+    logger.info("opportunity %s needs attention: %d problem(s)", change.crm_id, len(problems))
+
+
+def _mapper(connection: str) -> Callable[[CrmOpportunity], list[NewEvent]]:
+    def to_events(change: CrmOpportunity) -> list[NewEvent]:
+        return opportunity_version_events(change, connection=connection)
+
+    return to_events
 
 
 def register_opportunity_capture(
-    connection: str = "salesforce",
+    crm: Crm,
     *,
     interval: timedelta = timedelta(seconds=5),
     overlap: timedelta = timedelta(seconds=30),
 ) -> CaptureSpec:
-    """Register polling of the CRM's opportunities with :func:`opportunity_events`."""
-    spec = CaptureSpec(
-        connection=connection,
-        resource=RESOURCE,
-        to_events=opportunity_events,
+    """Register polling of the CRM's opportunity feed with :func:`opportunity_version_events`."""
+    spec = feed_capture(
+        crm.connection,
+        crm.opportunity_changes(),
+        _mapper(crm.connection),
         interval=interval,
         overlap=overlap,
     )
     register_capture(spec)
+    _registered.add((spec.connection, spec.resource))
     return spec
 
 
@@ -124,15 +138,20 @@ def enable_opportunity_capture(connections: Connections, config_file: Path | Non
     try:
         settings = flow_settings(config_file)
         configured = settings.crm_connection in connections.names()
+        crm = (
+            connections.connector(settings.crm_connection).as_crm(rules_for(settings))
+            if configured and settings.capture_interval_s > 0
+            else None
+        )
     except ConfigError:
         # A broken accord.yaml must not stop the process here: the API still serves, and
         # whatever uses the connections reports the error where it is needed.
         logger.exception("lead-to-project capture not enabled: accord.yaml is invalid")
         return False
-    if settings.capture_interval_s <= 0 or not configured:
-        unregister_capture(settings.crm_connection, RESOURCE)
+    if crm is None:
+        for connection, resource in list(_registered):
+            unregister_capture(connection, resource)
+            _registered.discard((connection, resource))
         return False
-    register_opportunity_capture(
-        settings.crm_connection, interval=timedelta(seconds=settings.capture_interval_s)
-    )
+    register_opportunity_capture(crm, interval=timedelta(seconds=settings.capture_interval_s))
     return True

@@ -10,12 +10,12 @@ from typing import Any
 
 from dbos import DBOS
 
-from accord.connectors.salesforce.mapping import IntegrationStatus, integration_fields
 from accord.domain import Money
 from accord.flows import stepkit
 from accord.flows.lead_to_project.steps import (
     FLOW,
     NEEDS_ATTENTION,
+    PROVISIONED,
     _psa_on_hold,
     _set_psa_status,
     erp_dedupe_key,
@@ -138,18 +138,14 @@ def write_back(request: WriteBackRequest) -> dict[str, Any]:
     """Write the PSA and ERP project ids and ``Provisioned`` to the opportunity."""
     plan = Plan.from_json(request.plan)
     settings = flow_settings(stepkit.config_file())
-    crm = stepkit.connections().connector(settings.crm_connection)
-    fields = integration_fields(
-        IntegrationStatus.PROVISIONED, psa_project_id=request.psa_id, erp_project_id=request.erp_id
+    stepkit.crm(settings.crm_connection).write_back(
+        plan.opportunity_sf_id,
+        PROVISIONED,
+        psa_project_id=request.psa_id,
+        erp_project_id=request.erp_id,
     )
-    crm.update("Opportunity", plan.opportunity_sf_id, fields)
-    if plan.psa_system == "certinia":
-        # The Certinia project carries the ERP id too, so delivery sees where it bills.
-        stepkit.connections().connector(plan.psa_connection).update(
-            "pse__Proj__c",
-            request.psa_id,
-            {"ERP_Project_Id__c": request.erp_id, "Integration_Status__c": "Provisioned"},
-        )
+    # The PSA project carries the ERP id too (where it can), so delivery sees where it bills.
+    stepkit.psa(plan.psa_connection).link_erp_project(request.psa_id, request.erp_id)
     return {"written_back": True}
 
 

@@ -3,18 +3,18 @@
 Retries come from the error class (``should_retry=is_retryable``): 429, 5xx and timeouts are
 retried with backoff; a business refusal never is. Every write is idempotent on its own, so a
 step that ran but whose checkpoint was lost (a crash between the call and the commit) runs
-again harmlessly:
+again harmlessly; each goes through a role (:mod:`accord.connectors.roles`), whose
+implementation keys it:
 
-- ERP customers: the xref is consulted first; NetSuite upserts by ``externalId``
-  (``PUT eid:<canonical id>``), Business Central verifies before creating by ``number``
-  (:func:`~accord.connectors.business_central.mapping.bc_number` of the canonical id);
-- PSA project and milestones: Kantata external references / Certinia ``Accord_Id__c`` upserts
-  keyed by the project id (``PRJ-<opportunity id>``) and ``<project id>-M<n>``;
-- ERP project: NetSuite ``job`` upsert by ``externalId``, BC ``projects`` by ``number``;
-- write-back: a plain update of the opportunity's fields (same values, same result).
+- ERP customers: the xref is consulted first; the ERP role keys the customer by its canonical
+  id (an external id, or a number derived from it, verified before it is created);
+- PSA project and milestones: keyed by the project id (``PRJ-<opportunity id>``) and
+  ``<project id>-M<n>``;
+- ERP project: keyed by the project id;
+- write-back: a plain update of the opportunity's status and ids (same values, same result).
 
-Business Central's verify-before-create is a read then a write, which two runs for two
-opportunities of one customer could interleave; the customer writes hold
+A verify-before-create is a read then a write, which two runs for two opportunities of one
+customer could interleave; the customer writes hold
 :func:`~accord.flows.shared.customers.customer_lock`.
 
 What does *not* belong here: the order of steps (:mod:`.workflow`), what lead-to-project
@@ -33,24 +33,10 @@ from typing import Any
 
 from dbos import DBOS
 
-from accord.connectors.certinia.mapping import (
-    milestone_from_canonical as certinia_milestone,
-)
-from accord.connectors.certinia.mapping import (
-    project_from_canonical as certinia_project,
-)
-from accord.connectors.kantata.mapping import (
-    STATUS_MESSAGES,
-    KantataLookups,
-    workspace_from_canonical,
-)
-from accord.connectors.kantata.mapping import (
-    milestone_from_canonical as kantata_milestone,
-)
+from accord.connectors.roles import DealLine, PsaProjectPlan
 from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity
 from accord.domain.enums import ProjectStatus
 from accord.flows import stepkit
-from accord.flows.shared import reads
 from accord.flows.shared.customers import ErpCustomerTarget, customer_lock, write_erp_customer
 from accord.flows.shared.plan import Plan, PlanRequest, _project, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
@@ -58,6 +44,8 @@ from accord.store import exceptions, xref
 
 __all__ = [
     "FLOW",
+    "NEEDS_ATTENTION",
+    "PROVISIONED",
     "CustomerRequest",
     "ReportRequest",
     "ValidateRequest",
@@ -71,8 +59,10 @@ logger = logging.getLogger(__name__)
 
 FLOW = "lead_to_project"
 """The flow's name in exceptions, metrics and lineage."""
+PROVISIONED = "Provisioned"
+"""The opportunity's integration status once its project is provisioned."""
 NEEDS_ATTENTION = "Needs attention"
-"""Prefix of ``Integration_Status__c`` when sales ops must fix the opportunity."""
+"""Prefix of the opportunity's integration status when sales ops must fix it."""
 HOLD_TAG = "[Accord: ERP rejected]"
 """Tag put on a PSA project held because the ERP refused its project."""
 
@@ -108,23 +98,20 @@ def validate_opportunity(request: ValidateRequest) -> dict[str, Any]:
     settings = flow_settings(stepkit.config_file())
     rules = rules_for(settings)
     psa = settings.psa(rules)
-    connections = stepkit.connections()
-    crm = connections.connector(settings.crm_connection)
-    account_sf_id = _salesforce_id(opportunity.customer_id)
-    if account_sf_id is None:
-        # An account Accord keyed itself (Accord_Id__c): find it by that key.
-        found = crm.get_by_external_id("Account", opportunity.customer_id)
-        account_sf_id = str(found["Id"]) if found else None
-    accounts = reads.account_chain(crm, account_sf_id) if account_sf_id else []
-    lines = []
-    opp_sf_id = _salesforce_id(opportunity.id) or ""
-    if opportunity.billing_model is BillingModel.MILESTONE and opp_sf_id:
-        lines = reads.opportunity_lines(crm, opp_sf_id)
+    crm = stepkit.crm(settings.crm_connection)
+    account_crm_id = crm.crm_id(opportunity.customer_id)
+    if account_crm_id is None:
+        # An account Accord keyed itself: find it by that key.
+        found = crm.find_account(opportunity.customer_id)
+        account_crm_id = found.crm_id if found else None
+    accounts = crm.account_hierarchy(account_crm_id) if account_crm_id else ()
+    lines: tuple[DealLine, ...] = ()
+    opp_crm_id = crm.crm_id(opportunity.id) or ""
+    if opportunity.billing_model is BillingModel.MILESTONE and opp_crm_id:
+        lines = crm.opportunity_lines(opp_crm_id)
     card = None
     if opportunity.billing_model is BillingModel.TIME_AND_MATERIALS:
-        card = reads.rate_card_id(
-            connections.connector(psa[1]), psa[0], opportunity.amount.currency
-        )
+        card = stepkit.psa(psa[1]).rate_card_id(opportunity.amount.currency)
     outcome = build_plan(
         opportunity,
         business_key=request.business_key,
@@ -133,16 +120,19 @@ def validate_opportunity(request: ValidateRequest) -> dict[str, Any]:
         lines=lines,
         rate_card_id=card,
         psa=psa,
+        crm_id=opp_crm_id
+        or next((r.id for r in opportunity.refs if r.system == crm.system), opportunity.id),
+        fields=crm.opportunity_fields,
     )
     with stepkit.engine().begin() as conn:
-        if opp_sf_id:
+        if opp_crm_id:
             xref.link(
                 conn,
                 entity_type="opportunity",
                 canonical_id=opportunity.id,
-                system="salesforce",
+                system=crm.system,
                 connection=settings.crm_connection,
-                external_id=opp_sf_id,
+                external_id=opp_crm_id,
             )
         stepkit.link_edge(
             conn,
@@ -156,13 +146,9 @@ def validate_opportunity(request: ValidateRequest) -> dict[str, Any]:
         "plan": outcome.plan.to_json() if outcome.plan else None,
         "problems": outcome.problems,
         "rules_version": rules.version,
-        "opportunity_sf_id": opp_sf_id,
+        "opportunity_sf_id": opp_crm_id,
         "crm_connection": settings.crm_connection,
     }
-
-
-def _salesforce_id(canonical: str) -> str | None:
-    return canonical.removeprefix("SF-") if canonical.startswith("SF-") else None
 
 
 # ---------------------------------------------------------------------- 1b. report
@@ -189,7 +175,7 @@ def open_validation_exception(request: ReportRequest) -> bool:
     """Open (or refresh) the sales-ops exception; False when the same one is already open.
 
     An unchanged open exception is left alone, so that the echo of Accord's own write-back
-    (the opportunity's new ``SystemModstamp``) does not count as a new occurrence.
+    (the opportunity's new version stamp) does not count as a new occurrence.
     """
     settings = flow_settings(stepkit.config_file())
     route = rules_for(settings).route("validation.failed")
@@ -227,13 +213,12 @@ def open_validation_exception(request: ReportRequest) -> bool:
     return True
 
 
-def write_status(connection: str, opportunity_sf_id: str, status: str) -> bool:
-    """Write ``Integration_Status__c`` unless it already says so (no echo, no extra version)."""
-    crm = stepkit.connections().connector(connection)
-    current = crm.get("Opportunity", opportunity_sf_id).get("Integration_Status__c")
-    if current == status:
+def write_status(connection: str, opportunity_crm_id: str, status: str) -> bool:
+    """Write the integration status unless it already says so (no echo, no extra version)."""
+    crm = stepkit.crm(connection)
+    if crm.opportunity(opportunity_crm_id).status == status:
         return False
-    crm.update("Opportunity", opportunity_sf_id, {"Integration_Status__c": status})
+    crm.write_back(opportunity_crm_id, status)
     return True
 
 
@@ -258,7 +243,7 @@ class CustomerRequest:
 
     plan: dict[str, Any]
     customer_json: str
-    salesforce_id: str
+    crm_id: str
     run_id: str | None = None
 
 
@@ -280,27 +265,29 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
             if erp_id is None:
                 erp_id, created = _write_erp_customer(plan, customer)
                 stepkit.link_xref("customer", customer.id, plan.erp, plan.erp_connection, erp_id)
+    settings = flow_settings(stepkit.config_file())
+    crm_system = stepkit.crm(settings.crm_connection).system
+    # A PSA that shares the CRM's accounts (one org) knows the customer by the account.
+    shared = stepkit.psa(plan.psa_connection).customer_of_account(request.crm_id)
     with stepkit.engine().begin() as conn:
-        settings = flow_settings(stepkit.config_file())
         xref.link(
             conn,
             entity_type="customer",
             canonical_id=customer.id,
-            system="salesforce",
+            system=crm_system,
             connection=settings.crm_connection,
-            external_id=request.salesforce_id,
+            external_id=request.crm_id,
         )
-        if plan.psa_system == "certinia":
-            # Certinia lives in the Salesforce org: its customer *is* the account.
+        if shared is not None:
             xref.link(
                 conn,
                 entity_type="customer",
                 canonical_id=customer.id,
-                system="certinia",
+                system=plan.psa_system,
                 connection=plan.psa_connection,
-                external_id=request.salesforce_id,
+                external_id=shared,
             )
-        # Kantata has no customer object: the workspace carries the customer by name.
+        # A PSA without customers of its own carries the customer on the project.
         if customer.parent_id is not None:
             stepkit.link_edge(
                 conn,
@@ -349,9 +336,7 @@ def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
     known = stepkit.known_external("psa_project", plan.project_id, plan.psa_connection)
     if known is not None:
         return {"psa_id": known, "created": False}
-    project = _project(plan)
-    connector: Any = stepkit.connections().connector(plan.psa_connection)
-    milestones = [
+    milestones = tuple(
         Milestone(
             id=m.key,
             name=m.name,
@@ -360,37 +345,16 @@ def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
             due_date=m.due_date,  # type: ignore[arg-type]  # ISO text, validated by pydantic
         )
         for m in plan.milestones
-    ]
-    if plan.psa_system == "kantata":
-        body = workspace_from_canonical(
-            project,
-            rate_card_id=plan.rate_card_id
-            if plan.rate_card_id and plan.rate_card_id.isdigit()
-            else None,
+    )
+    result = stepkit.psa(plan.psa_connection).upsert_project(
+        PsaProjectPlan(
+            project=_project(plan),
+            phases=plan.phases,
+            milestones=milestones,
+            rate_card_id=plan.rate_card_id,
             description=_description(plan),
         )
-        result = connector.upsert("workspaces", plan.project_id, body)
-        lookups = KantataLookups(records={"workspaces": {plan.project_id: result.id}})
-        for i, phase in enumerate(plan.phases, start=1):
-            connector.upsert(
-                "stories",
-                f"{plan.project_id}-P{i}",
-                {"workspace_id": result.id, "title": phase, "story_type": "deliverable"},
-            )
-        for milestone in milestones:
-            connector.upsert("stories", milestone.id, kantata_milestone(milestone, lookups=lookups))
-    else:
-        body = certinia_project(project)
-        result = connector.upsert("pse__Proj__c", plan.project_id, body)
-        for i, phase in enumerate(plan.phases, start=1):
-            # Certinia's phases are project tasks (reference 2: pse__Project_Task__c).
-            connector.upsert(
-                "pse__Project_Task__c",
-                f"{plan.project_id}-P{i}",
-                {"Name": phase[:80], "pse__Project__c": result.id, "pse__Order__c": i},
-            )
-        for milestone in milestones:
-            connector.upsert("pse__Milestone__c", milestone.id, certinia_milestone(milestone))
+    )
     stepkit.link_xref(
         "psa_project", plan.project_id, plan.psa_system, plan.psa_connection, result.id
     )
@@ -413,31 +377,14 @@ def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
 
 
 def _set_psa_status(plan: Plan, psa_id: str, *, hold: bool, message: str | None) -> None:
-    connector: Any = stepkit.connections().connector(plan.psa_connection)
-    if plan.psa_system == "kantata":
-        description = _description(plan)
-        if hold:
-            description = f"{HOLD_TAG} {message or ''} | {description}"
-        status = STATUS_MESSAGES[ProjectStatus.ON_HOLD if hold else ProjectStatus.ACTIVE]
-        connector.update(
-            "workspaces", psa_id, {"status": status, "description": description[:2000]}
+    psa = stepkit.psa(plan.psa_connection)
+    if hold:
+        psa.hold_project(
+            psa_id, reason=f"{HOLD_TAG} {message or ''}", description=_description(plan)
         )
-        return
-    fields: dict[str, Any] = {
-        "pse__Stage__c": "On Hold" if hold else "In Progress",
-        "pse__Closed_for_Time_Entry__c": hold,
-        "pse__Closed_for_Expense_Entry__c": hold,
-        "Integration_Status__c": "On Hold" if hold else "Provisioned",
-        "Integration_Message__c": f"{HOLD_TAG} {message or ''}"[:255] if hold else None,
-    }
-    connector.update("pse__Proj__c", psa_id, fields)
+    else:
+        psa.release_project(psa_id, description=_description(plan))
 
 
 def _psa_on_hold(plan: Plan, psa_id: str) -> bool:
-    connector: Any = stepkit.connections().connector(plan.psa_connection)
-    if plan.psa_system == "kantata":
-        record = connector.get("workspaces", psa_id)
-        status = record.get("status")
-        message = status.get("message") if isinstance(status, dict) else status
-        return bool(message == STATUS_MESSAGES[ProjectStatus.ON_HOLD])
-    return bool(connector.get("pse__Proj__c", psa_id).get("pse__Stage__c") == "On Hold")
+    return stepkit.psa(plan.psa_connection).project_status(psa_id) is ProjectStatus.ON_HOLD

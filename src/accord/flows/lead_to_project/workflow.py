@@ -15,7 +15,7 @@ event never runs twice). The steps, in order:
 
 A retry after the ERP is fixed (:func:`retry_from_erp_step`) forks the run at step 4: the
 checkpointed results of steps 1-3 are reused, nothing is read or written again. A brand-new
-run for the same opportunity (a redelivery with a new id, a fix in Salesforce) also creates
+run for the same opportunity (a redelivery with a new id, a fix in the CRM) also creates
 nothing twice: steps 2-3 find their results in the xref before writing.
 """
 
@@ -93,7 +93,7 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
             CustomerRequest(
                 plan=plan_json,
                 customer_json=c.customer_json,
-                salesforce_id=c.salesforce_id,
+                crm_id=c.crm_id,
                 run_id=run_id,
             )
         )

@@ -1,7 +1,8 @@
 """Capture of amendments: a provisioned opportunity whose terms changed -> ``contract.amended``.
 
-Called by the opportunity mapper (:func:`accord.flows.lead_to_project.capture.opportunity_events`)
-for a won opportunity that already says ``Provisioned``. The record's commercial terms
+Called by the opportunity mapper
+(:func:`accord.flows.lead_to_project.capture.opportunity_version_events`) for a won
+opportunity that already says ``Provisioned``. The opportunity's commercial terms
 (amount, start and end dates, milestone schedule: its line items, else the template's
 milestones on the new amount; for time and materials the PSA rate card's rates as read now)
 are compared with the **latest version** of the contract (the last ``contract.amended`` in the
@@ -12,8 +13,8 @@ journal, else the plan lead-to-project applied):
   amendment;
 - different terms -> one ``contract.amended`` whose data is the canonical :class:`Contract` at
   version ``latest + 1`` with one more :class:`ContractAmendment`. Capture gives it the id
-  ``<record id>@<SystemModstamp>``: stable per Salesforce version, so a re-read never makes a
-  second version (the journal deduplicates it, and once journaled its terms are the latest).
+  ``<record id>@<version stamp>``: stable per CRM version, so a re-read never makes a second
+  version (the journal deduplicates it, and once journaled its terms are the latest).
 
 Version numbers are assigned here, in capture, which runs one poll per pair at a time (DBOS
 deduplicates the capture run), so two versions never get the same number.
@@ -24,13 +25,10 @@ import datetime as dt
 import logging
 from decimal import Decimal
 
-from accord.connectors.salesforce.mapping import opportunity_to_canonical
-from accord.connectors.salesforce.records import RecordMappingError
-from accord.connectors.types import RawRecord
+from accord.connectors.roles import CrmOpportunity
 from accord.domain import BillingModel, ContractAmendment, Money, Opportunity, RateCard
 from accord.flows import stepkit
 from accord.flows.capture import canonical_event
-from accord.flows.shared import reads
 from accord.flows.shared.contracts import (
     EVENT_TYPE,
     baseline_plan,
@@ -53,8 +51,8 @@ REASON = "crm-amendment"
 """The reason recorded on amendments captured from the CRM."""
 
 
-def _new_plan(base: Plan, opportunity: Opportunity, record: RawRecord) -> Plan | None:
-    """The base plan with the record's terms; ``None`` when its milestones do not add up."""
+def _new_plan(base: Plan, opportunity: Opportunity, crm_id: str) -> Plan | None:
+    """The base plan with the opportunity's terms; ``None`` when its milestones do not add up."""
     start = opportunity.start_date or dt.date.fromisoformat(base.start_date)
     end = opportunity.end_date
     if end is None and base.end_date:
@@ -70,18 +68,18 @@ def _new_plan(base: Plan, opportunity: Opportunity, record: RawRecord) -> Plan |
     if opportunity.billing_model is not BillingModel.MILESTONE:
         return plan
     settings = flow_settings(stepkit.config_file())
-    crm = stepkit.connections().connector(settings.crm_connection)
-    lines = reads.opportunity_lines(crm, str(record.get("Id")))
+    crm = stepkit.crm(settings.crm_connection)
     problems: dict[str, str] = {}
     milestones = plan_milestones(
         opportunity.model_copy(update={"start_date": start}),
         rules_for(settings),
-        lines,
+        crm.opportunity_lines(crm_id),
         base.project_id,
         problems,
+        lines_field=crm.opportunity_fields.get("lines", "lines"),
     )
     if problems:
-        _report_invalid(opportunity, str(record.get("Id")), problems)
+        _report_invalid(opportunity, crm_id, problems)
         return None
     return dataclasses.replace(plan, milestones=milestones)
 
@@ -90,8 +88,7 @@ def _rate_card(base: Plan) -> RateCard | None:
     """The provisioned project's PSA rate card with its rates as the PSA has them now."""
     if base.rate_card_id is None:
         return None
-    connector = stepkit.connections().connector(base.psa_connection)
-    rates = reads.rate_card_rates(connector, base.psa_system, base.rate_card_id, base.currency)
+    rates = stepkit.psa(base.psa_connection).rate_card_rates(base.rate_card_id, base.currency)
     return rate_card_for(base, rates)
 
 
@@ -129,11 +126,10 @@ def _report_invalid(opportunity: Opportunity, sf_id: str, problems: dict[str, st
     logger.info("amendment of %s needs attention: %d problem(s)", opportunity.id, len(problems))
 
 
-def amendment_events(record: RawRecord) -> list[NewEvent]:
+def amendment_events(version: CrmOpportunity) -> list[NewEvent]:
     """The ``contract.amended`` event a provisioned opportunity version means, if any."""
-    try:
-        opportunity = opportunity_to_canonical(record)
-    except RecordMappingError:
+    opportunity = version.opportunity
+    if opportunity is None:
         return []  # a provisioned deal made unmappable: nothing to amend with
     contract_id = contract_id_for(opportunity.id)
     with stepkit.engine().connect() as conn:
@@ -149,7 +145,7 @@ def amendment_events(record: RawRecord) -> list[NewEvent]:
             logger.warning("amendment of %s ignored: its rate card has no rates", opportunity.id)
             return []
     latest = known[-1].contract if known else contract_from_plan(base, rate_card=card)
-    plan = _new_plan(base, opportunity, record)
+    plan = _new_plan(base, opportunity, version.crm_id)
     if plan is None:
         return []
     amended_at = opportunity.updated_at or dt.datetime.now(dt.UTC)

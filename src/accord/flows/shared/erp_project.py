@@ -1,30 +1,24 @@
-"""The ERP project (NetSuite ``job`` / Business Central project) of a provisioning plan.
+"""The ERP project of a provisioning plan (shared by lead-to-project and contract change).
 
-:func:`write_erp_project` is the idempotent upsert (NetSuite by ``externalId``, BC by
-``number``), shared with the contract-change flow, which rewrites dates and amount on an
-amendment; :func:`create_erp_project` is lead-to-project's step around it, which returns a
-refusal (:class:`ErpRejection`) instead of raising it, for the compensation.
+:func:`write_erp_project` is the idempotent upsert through the ERP role (keyed by the project
+id), shared with the contract-change flow, which rewrites dates and amount on an amendment;
+:func:`create_erp_project` is lead-to-project's step around it, which returns a refusal
+(:class:`ErpRejection`) instead of raising it, for the compensation.
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Self
 
 from dbos import DBOS
 
-from accord.connectors.business_central.mapping import BusinessCentralLookups, bc_number
-from accord.connectors.business_central.mapping import (
-    project_from_canonical as bc_project,
-)
-from accord.connectors.netsuite.mapping import NetSuiteLookups
-from accord.connectors.netsuite.mapping import (
-    project_from_canonical as ns_project,
-)
+from accord.connectors.roles import BillingTerms, ErpProjectPlan
+from accord.domain import Money
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
 from accord.flows.shared.plan import Plan, PlanRequest, _project
-from accord.store import xref
 
-__all__ = ["ErpRejection", "create_erp_project", "write_erp_project"]
+__all__ = ["ErpRejection", "create_erp_project", "erp_dimensions", "write_erp_project"]
 
 
 @dataclass(frozen=True)
@@ -47,54 +41,30 @@ class ErpRejection:
         )
 
 
-def _erp_connector(plan: Plan) -> Any:  # noqa: ANN401 - a connector, maybe narrowed to a company
-    return _erp_connector_for(plan.erp, plan.erp_connection, plan.legal_entity)
-
-
-def _erp_connector_for(erp: str, connection: str, legal_entity: str) -> Any:  # noqa: ANN401
-    connector: Any = stepkit.connections().connector(connection)
-    if erp == "business_central":
-        return connector.for_company(legal_entity)
-    return connector
+def erp_dimensions(plan: Plan) -> dict[str, str]:
+    """The rules' ERP values the plan pinned: the entity's subsidiary, department and class."""
+    return {"subsidiary": plan.subsidiary, "department": plan.department, "class": plan.class_}
 
 
 def write_erp_project(plan: Plan) -> str:
-    """Upsert the plan's ERP project (NetSuite ``job`` / BC project); returns its ERP id.
+    """Upsert the plan's ERP project with its billing terms; returns its ERP id.
 
     Raises:
         PermanentError: The ERP refused it.
     """
-    project = _project(plan)
-    if plan.erp == "netsuite":
-        with stepkit.engine().connect() as conn:
-            customer = xref.get_external(
-                conn,
-                entity_type="customer",
-                canonical_id=plan.customer_id,
-                connection=plan.erp_connection,
-            )
-        lookups = NetSuiteLookups(
-            subsidiaries={plan.legal_entity: plan.subsidiary},
-            currencies=stepkit.netsuite_currencies(plan.erp_connection),
-            departments={plan.practice: plan.department},
-            classes={plan.region: plan.class_},
-            records={"customer": {plan.customer_id: customer}} if customer else {},
+    customer = stepkit.known_external("customer", plan.customer_id, plan.erp_connection)
+    return stepkit.erp(plan.erp_connection).upsert_project(
+        ErpProjectPlan(
+            project=_project(plan),
+            customer_erp_id=customer,
+            dimensions=erp_dimensions(plan),
+            terms=BillingTerms(
+                basis=plan.billing_basis,
+                recognition=plan.revenue_recognition,
+                amount=Money.of(Decimal(plan.amount), plan.currency),
+            ),
         )
-        body = ns_project(project, lookups=lookups)
-        body["comments"] = (
-            f"Billing: {plan.billing_model} ({plan.billing_basis}); revenue "
-            f"{plan.revenue_recognition}; amount {plan.amount} {plan.currency}"
-        )
-        return str(_erp_connector(plan).upsert("job", plan.project_id, body).id)
-    bc_lookups = BusinessCentralLookups(
-        legal_entity=plan.legal_entity,
-        departments={plan.practice: plan.department},
-        areas={plan.region: plan.class_},
-        records={"customers": {plan.customer_id: bc_number(plan.customer_id)}},
     )
-    number = bc_number(plan.project_id, prefix="")
-    _erp_connector(plan).upsert("projects", number, bc_project(project, lookups=bc_lookups))
-    return number
 
 
 @DBOS.step(name="l2p.create_erp_project", **stepkit.STEP_RETRIES)

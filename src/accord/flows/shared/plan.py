@@ -5,23 +5,21 @@ plans with new terms).
 
 :func:`build_plan` checks a won opportunity against the rules and what was read about it (its
 account hierarchy, its lines, whether a rate card exists) and either lists **every** problem,
-keyed by the Salesforce field a person must fix, or returns a :class:`Plan`: every value the
+keyed by the CRM field a person must fix, or returns a :class:`Plan`: every value the
 later steps write, derived once. Steps take the plan (as JSON) and never consult the rules
 again, so a run keeps the rules version it validated with even if the file changes mid-run,
 and the version (:attr:`Plan.rules_version`) is recorded in the run's output.
 
-What does *not* belong here: reading Salesforce or the PSA (the flows' steps), and writing.
+What does *not* belong here: reading the CRM or the PSA (the flows' steps), and writing.
 """
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from accord.connectors.salesforce.mapping import account_to_customer
-from accord.connectors.salesforce.records import RecordMappingError, salesforce_id_of
-from accord.connectors.types import RawRecord
+from accord.connectors.roles import CrmAccount, DealLine
 from accord.domain import BillingModel, Customer, Money, Opportunity, Project
 from accord.domain.enums import ProjectStatus
 from accord.rules import Rules
@@ -39,24 +37,14 @@ __all__ = [
     "project_id_for",
 ]
 
-_SF_FIELD = {
-    "service_package": "Service_Package__c",
-    "billing_model": "Billing_Model__c",
-    "legal_entity": "Legal_Entity__c",
-    "practice": "Practice__c",
-    "region": "Region__c",
-    "start_date": "Start_Date__c",
-    "end_date": "End_Date__c",
-    "amount": "Amount",
-    "currency": "CurrencyIsoCode",
-    "customer_id": "AccountId",
-}
-"""Canonical opportunity field -> the Salesforce field a person fixes."""
-
 
 def project_id_for(opportunity_id: str) -> str:
     """The canonical id (and PSA/ERP idempotency key) of an opportunity's project."""
     return f"PRJ-{opportunity_id}"
+
+
+_LEGACY_KEYS = {"salesforce_id": "crm_id"}
+"""Keys plans written before the CRM role had (runs' outputs keep old plans for good)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +52,8 @@ class CustomerPlan:
     """One customer of the hierarchy, top-down order in :attr:`Plan.customers`."""
 
     canonical_id: str
-    salesforce_id: str
+    crm_id: str
+    """The CRM's id of the account."""
     customer_json: str
     """The canonical :class:`~accord.domain.Customer` as JSON."""
     parent_id: str | None
@@ -87,6 +76,7 @@ class Plan:
     rules_version: str
     opportunity_id: str
     opportunity_sf_id: str
+    """The CRM's id of the opportunity (the name predates the CRM role; plans are kept)."""
     opportunity_name: str
     business_key: str
     customer_id: str
@@ -102,13 +92,13 @@ class Plan:
     legal_entity: str
     practice: str
     region: str
-    erp: Literal["netsuite", "business_central"]
+    erp: str
     erp_connection: str
     subsidiary: str
     department: str
     class_: str
     tax_region: str
-    psa_system: Literal["kantata", "certinia"]
+    psa_system: str
     psa_connection: str
     template: str
     phases: tuple[str, ...]
@@ -126,7 +116,10 @@ class Plan:
     def from_json(cls, raw: Mapping[str, Any]) -> "Plan":
         """Rebuild a plan from :meth:`to_json`."""
         values = dict(raw)
-        values["customers"] = tuple(CustomerPlan(**c) for c in values["customers"])
+        values["customers"] = tuple(
+            CustomerPlan(**{_LEGACY_KEYS.get(k, k): v for k, v in c.items()})
+            for c in values["customers"]
+        )
         values["milestones"] = tuple(MilestonePlan(**m) for m in values["milestones"])
         values["phases"] = tuple(values["phases"])
         return cls(**values)
@@ -134,42 +127,37 @@ class Plan:
 
 @dataclass(frozen=True)
 class ValidationOutcome:
-    """Either the plan or every problem (Salesforce field -> what is wrong)."""
+    """Either the plan or every problem (CRM field -> what is wrong)."""
 
     plan: Plan | None
     problems: dict[str, str]
 
 
 def customers_from_accounts(
-    accounts: Sequence[RawRecord], problems: dict[str, str]
+    accounts: Sequence[CrmAccount], problems: dict[str, str]
 ) -> list[tuple[Customer, str]]:
-    """Map an account chain (top-down) to customers; problems are collected, not raised.
+    """The customers of an account chain (top-down) with their CRM ids; problems collected.
 
-    Records come from ``get`` (no nested parents), so each parent's canonical id is passed as
-    a lookup; the chain is top-down, so the parent is always mapped first.
+    An account that does not map lists every field to fix, prefixed with its name.
     """
     out: list[tuple[Customer, str]] = []
-    known: dict[str, str] = {}
-    for record in accounts:
-        sf_id = str(record.get("Id"))
-        try:
-            customer = account_to_customer(record, lookups={"Account": dict(known)})
-        except RecordMappingError as exc:
-            name = record.get("Name") or sf_id
-            for native, what in exc.problems.items():
-                problems[f"Account {name}: {native}"] = what
+    for account in accounts:
+        if account.customer is None:
+            for native, what in account.problems.items():
+                problems[f"Account {account.name}: {native}"] = what
             continue
-        known[sf_id] = customer.id
-        out.append((customer, sf_id))
+        out.append((account.customer, account.crm_id))
     return out
 
 
 def plan_milestones(
     opportunity: Opportunity,
     rules: Rules,
-    lines: Sequence[RawRecord],
+    lines: Sequence[DealLine],
     project_id: str,
     problems: dict[str, str],
+    *,
+    lines_field: str = "lines",
 ) -> tuple[MilestonePlan, ...]:
     """Milestones from the opportunity's lines when it has any, else from the template.
 
@@ -182,19 +170,17 @@ def plan_milestones(
         total = Decimal(0)
         out: list[MilestonePlan] = []
         for i, line in enumerate(lines, start=1):
-            value = Decimal(str(line.get("TotalPrice") or 0))
-            total += value
-            due = line.get("ServiceDate")
+            total += line.amount
             out.append(
                 MilestonePlan(
                     key=f"{project_id}-M{i}",
-                    name=str(line.get("Description") or line.get("Name") or f"Milestone {i}"),
-                    amount=str(value),
-                    due_date=str(due) if due else None,
+                    name=line.description or line.name or f"Milestone {i}",
+                    amount=str(line.amount),
+                    due_date=line.service_date.isoformat() if line.service_date else None,
                 )
             )
         if total != amount:
-            problems["OpportunityLineItem"] = (
+            problems[lines_field] = (
                 f"milestones sum to {total} {opportunity.amount.currency}, "
                 f"not the amount {amount} {opportunity.amount.currency}"
             )
@@ -225,10 +211,12 @@ def build_plan(  # noqa: PLR0912 - one flat checklist reads best
     *,
     business_key: str,
     rules: Rules,
-    accounts: Sequence[RawRecord],
-    lines: Sequence[RawRecord],
+    accounts: Sequence[CrmAccount],
+    lines: Sequence[DealLine],
     rate_card_id: str | None,
-    psa: tuple[Literal["kantata", "certinia"], str],
+    psa: tuple[str, str],
+    crm_id: str,
+    fields: Mapping[str, str],
 ) -> ValidationOutcome:
     """Validate a won opportunity and derive its provisioning plan.
 
@@ -237,51 +225,57 @@ def build_plan(  # noqa: PLR0912 - one flat checklist reads best
         business_key: The event's business key (exceptions are filed under it).
         rules: The rules in force.
         accounts: The account chain, ultimate parent first, the opportunity's account last.
-        lines: The opportunity's line items (milestone schedule for milestone billing).
+        lines: The opportunity's lines (milestone schedule for milestone billing).
         rate_card_id: The PSA rate card in the deal currency, if one exists.
         psa: PSA system and connection.
+        crm_id: The CRM's id of the opportunity.
+        fields: Canonical opportunity field -> the CRM field a person fixes
+            (``Crm.opportunity_fields``); problems are keyed by the latter.
 
     Returns:
-        The plan, or every problem keyed by the Salesforce field to fix.
+        The plan, or every problem keyed by the CRM field to fix.
     """
     problems: dict[str, str] = {}
-    sf_id = salesforce_id_of(opportunity.id) or next(
-        (r.id for r in opportunity.refs if r.system == "salesforce"), opportunity.id
-    )
+
+    def field_of(name: str) -> str:
+        return fields.get(name, name)
+
     project_id = project_id_for(opportunity.id)
     template = None
     try:
         template = rules.template_for(opportunity.service_package)
     except Exception as exc:  # noqa: BLE001 - RuleViolation; message names the package
-        problems[_SF_FIELD["service_package"]] = str(exc)
+        problems[field_of("service_package")] = str(exc)
     if template is not None and template.billing_model is not opportunity.billing_model:
-        problems[_SF_FIELD["billing_model"]] = (
+        problems[field_of("billing_model")] = (
             f"is {opportunity.billing_model.value}, but {opportunity.service_package} is billed "
             f"{template.billing_model.value}"
         )
     entity = rules.spec.legal_entities.get(opportunity.legal_entity)
     if entity is None:
-        problems[_SF_FIELD["legal_entity"]] = f"unknown legal entity {opportunity.legal_entity!r}"
+        problems[field_of("legal_entity")] = f"unknown legal entity {opportunity.legal_entity!r}"
     if opportunity.practice not in rules.spec.practices:
-        problems[_SF_FIELD["practice"]] = f"unknown practice {opportunity.practice!r}"
+        problems[field_of("practice")] = f"unknown practice {opportunity.practice!r}"
     region = rules.spec.regions.get(opportunity.region)
     if region is None:
-        problems[_SF_FIELD["region"]] = f"unknown region {opportunity.region!r}"
+        problems[field_of("region")] = f"unknown region {opportunity.region!r}"
     if entity is not None and opportunity.amount.currency != entity.currency:
-        problems[_SF_FIELD["currency"]] = (
+        problems[field_of("currency")] = (
             f"{opportunity.amount.currency} is not {opportunity.legal_entity}'s currency "
             f"{entity.currency}"
         )
     if opportunity.amount.amount <= 0:
-        problems[_SF_FIELD["amount"]] = "must be positive"
+        problems[field_of("amount")] = "must be positive"
     if opportunity.start_date is None:
-        problems[_SF_FIELD["start_date"]] = "is required to provision a project"
+        problems[field_of("start_date")] = "is required to provision a project"
     customers = customers_from_accounts(accounts, problems)
     if not accounts:
-        problems[_SF_FIELD["customer_id"]] = "the account cannot be read"
+        problems[field_of("customer_id")] = "the account cannot be read"
     milestones: tuple[MilestonePlan, ...] = ()
     if opportunity.billing_model is BillingModel.MILESTONE:
-        milestones = plan_milestones(opportunity, rules, lines, project_id, problems)
+        milestones = plan_milestones(
+            opportunity, rules, lines, project_id, problems, lines_field=field_of("lines")
+        )
     if opportunity.billing_model is BillingModel.TIME_AND_MATERIALS and rate_card_id is None:
         problems["Rate card"] = (
             f"no rate card in {opportunity.amount.currency} in the PSA for time and materials"
@@ -308,14 +302,14 @@ def build_plan(  # noqa: PLR0912 - one flat checklist reads best
     plan = Plan(
         rules_version=rules.version,
         opportunity_id=opportunity.id,
-        opportunity_sf_id=sf_id,
+        opportunity_sf_id=crm_id,
         opportunity_name=opportunity.name,
         business_key=business_key,
         customer_id=opportunity.customer_id,
         customers=tuple(
             CustomerPlan(
                 canonical_id=c.id,
-                salesforce_id=sf,
+                crm_id=sf,
                 customer_json=c.model_dump_json(),
                 parent_id=c.parent_id,
             )
@@ -340,11 +334,7 @@ def build_plan(  # noqa: PLR0912 - one flat checklist reads best
         tax_region=placement.tax_region,
         psa_system=psa_system,
         psa_connection=psa_connection,
-        template=(
-            template.kantata_workspace_template
-            if psa_system == "kantata"
-            else template.certinia_project_template
-        ),
+        template=template.psa_template(psa_system),
         phases=template.phases,
         milestones=milestones,
         rate_card_id=rate_card_id,

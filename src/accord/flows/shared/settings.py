@@ -9,10 +9,11 @@
       capture_interval_s: 5               # 0: do not poll opportunities
 
 Everything is optional: the CRM connection defaults to ``salesforce``, the PSA to the rules'
-``psa`` section, and the rules file to ``ACCORD_RULES_FILE`` or ``rules/default.yaml`` in the
-working directory. The section is read once per process (:func:`flow_settings`); the rules are
-loaded once per file version, so a run that starts after the file changed uses the new version
-and records its hash.
+``psa`` section, and the rules file to ``ACCORD_RULES_FILE`` or the ``rules/default.yaml``
+Accord ships (:func:`accord.resources.default_rules_path`, found from any working directory).
+The section is read once per process (:func:`flow_settings`). The rules in force are governed
+(:func:`rules_for`): the file seeds, or with approval off updates, the active version in the
+database, and each run keeps the version it started with.
 
 What does *not* belong here: connection configs (:mod:`accord.flows.connections`) and the
 rules themselves (:mod:`accord.rules`).
@@ -21,12 +22,14 @@ rules themselves (:mod:`accord.rules`).
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from accord.errors import ConfigError
 from accord.flows.config_sections import PerFileCache, read_section
+from accord.flows.pinning import governed_rules
+from accord.resources import default_rules_path
 from accord.rules import Rules, load_rules
 
 __all__ = [
@@ -60,7 +63,7 @@ class FlowSettings:
     crm_connection: str = "salesforce"
     psa_system: PsaSystem | None = None
     psa_connection: str | None = None
-    rules_path: Path = Path("rules/default.yaml")
+    rules_path: Path = field(default_factory=default_rules_path)
     capture_interval_s: int = 5
 
     def psa(self, rules: Rules) -> tuple[PsaSystem, str]:
@@ -95,7 +98,8 @@ def load_flow_settings(config_file: Path | None, env: Mapping[str, str]) -> Flow
     Raises:
         ConfigError: The section is malformed.
     """
-    default_rules = Path(env.get("ACCORD_RULES_FILE") or "rules/default.yaml")
+    named = env.get("ACCORD_RULES_FILE")
+    default_rules = Path(named) if named else default_rules_path()
     raw = read_section(config_file, SECTION)
     if config_file is None or raw is None:
         return FlowSettings(rules_path=default_rules)
@@ -131,11 +135,17 @@ def flow_settings(config_file: Path | None) -> FlowSettings:
 
 
 def rules_for(settings: FlowSettings) -> Rules:
-    """The rules of ``settings.rules_path``, reloaded when the file changes.
+    """The rules in force: the run's pinned version, else the active one (docs/governance.md).
+
+    Without a launched runtime (no database to govern with) it is ``settings.rules_path``,
+    reloaded when the file changes.
 
     Raises:
         ConfigError: The file is missing or invalid.
     """
+    governed = governed_rules(settings.rules_path)
+    if governed is not None:
+        return governed
     path = settings.rules_path
     try:
         stamp = path.stat().st_mtime

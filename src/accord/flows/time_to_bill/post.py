@@ -1,35 +1,30 @@
-"""Posting units to the ERP through its role, and what each answer means.
+"""Postings: what one ERP posting carries and what each answer means.
 
 A :class:`Unit` is one ERP posting: one entry (``posting: per_entry``) or the entries of one
 project, day and submission with the same billable flag and rate
-(``summary_per_project_day``). :func:`post_units` hands them to the ERP role
-(:meth:`accord.connectors.roles.Erp.post_entries`) as one batch per submission and returns
-one :class:`Outcome` per unit; a refusal is an outcome, not an exception, and
-:func:`classify` turns the refusal's canonical ``reason`` into an exception code.
+(``summary_per_project_day``). :func:`posting_of` shapes it for the ERP role
+(:class:`~accord.connectors.roles.EntryPosting`); the connection's dispatcher sends it
+(:mod:`.queue`). A refusal is an outcome, not an exception, and :func:`classify` turns the
+refusal's canonical ``reason`` into an exception code.
 
 Idempotency is the role's: every posting carries its key (the entry's id or the summary's),
-and the ERP books a key once whatever happens (see each ERP's implementation). Postings the
-ERP answered with a transient failure are sent again here, with backoff, keeping the rest of
-the burst going.
+and the ERP books a key once whatever happens (see each ERP's implementation).
 """
 
 import hashlib
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Final
 
-from accord.connectors.roles import EntryPosting, Erp, PostingBatch, PostingOutcome
+from accord.connectors.roles import EntryPosting
 from accord.domain import Expense, Money, TimeEntry
-from accord.errors import ConnectorError, MappingError, PermanentError, RetryableError
-from accord.flows.time_to_bill.erp import erp_project
+from accord.errors import ConnectorError, MappingError, PermanentError
 from accord.flows.time_to_bill.validation import (
     INACTIVE,
     PERIOD_CLOSED,
     EntryPlan,
-    ProjectFacts,
     redate_memo,
 )
 
@@ -42,9 +37,10 @@ __all__ = [
     "Unit",
     "amount_of",
     "classify",
+    "error_detail",
     "external_id_for",
     "make_units",
-    "post_units",
+    "posting_of",
     "redated",
 ]
 
@@ -60,7 +56,8 @@ _REASON_CODES: Final = {
     "period_closed": PERIOD_CLOSED,
     "dimension_invalid": INVALID_DIMENSION,
     "project_inactive": INACTIVE,
-    "customer_invalid": INACTIVE,
+    "customer_inactive": INACTIVE,
+    "entity_not_shared": INVALID_DIMENSION,
     "resource_unknown": RESOURCE_UNKNOWN,
 }
 """Canonical refusal reason -> exception code (a refused customer is an inactive project:
@@ -186,7 +183,8 @@ def classify(error: ConnectorError | MappingError) -> str:
     return _REASON_CODES.get(error.reason, POSTING_REJECTED)
 
 
-def _error_detail(error: ConnectorError | MappingError) -> dict[str, Any]:
+def error_detail(error: ConnectorError | MappingError) -> dict[str, Any]:
+    """The refusal as the ledger and the exception show it (code, reason, the ERP's text)."""
     if isinstance(error, ConnectorError):
         return {
             "error": type(error).__name__,
@@ -198,7 +196,8 @@ def _error_detail(error: ConnectorError | MappingError) -> dict[str, Any]:
     return {"error": type(error).__name__, "detail": str(error)}
 
 
-def _posting(unit: Unit) -> EntryPosting:
+def posting_of(unit: Unit) -> EntryPosting:
+    """The ERP role's posting of a unit: the entry shaped for booking, its key, dimensions."""
     first = unit.entries[0]
     entry: TimeEntry | Expense
     if isinstance(first, TimeEntry):
@@ -218,60 +217,6 @@ def _posting(unit: Unit) -> EntryPosting:
         entry_ids=tuple(e.id for e in unit.entries),
         dimensions={k: dims[k] for k in ("department", "class") if dims.get(k)},
     )
-
-
-def post_units(
-    erp: Erp,
-    facts: ProjectFacts,
-    units: Sequence[Unit],
-    *,
-    batch_id: str,
-    sleep: float = 0.2,
-) -> list[Outcome]:
-    """Post every unit as one batch through the ERP role; one outcome each, in order.
-
-    Postings answered with a transient failure (or a batch that raised one) are sent again
-    with backoff; after :data:`_ATTEMPTS` the failure propagates, ending the step so that DBOS
-    retries it (every posting is idempotent by its key).
-    """
-    by_key = {u.external_id: u for u in units}
-    postings = {u.external_id: _posting(u) for u in units}
-    project = erp_project(facts)
-    results: dict[str, PostingOutcome] = {}
-    pending = list(postings)
-    for attempt in range(_ATTEMPTS):
-        batch = PostingBatch(
-            batch_id=batch_id, project=project, postings=tuple(postings[k] for k in pending)
-        )
-        retry_after: float | None = None
-        try:
-            answered = erp.post_entries(batch)
-        except RetryableError as exc:
-            if attempt == _ATTEMPTS - 1:
-                raise
-            retry_after = exc.retry_after
-            answered = []
-        for outcome in answered:
-            if isinstance(outcome.error, RetryableError):
-                if attempt == _ATTEMPTS - 1:
-                    raise outcome.error
-                retry_after = max(retry_after or 0.0, outcome.error.retry_after or 0.0) or None
-                continue
-            results[outcome.key] = outcome
-        pending = [k for k in pending if k not in results]
-        if not pending:
-            break
-        time.sleep(retry_after or min(5.0, sleep * 2**attempt))
-    return [_outcome(by_key[key], results[key]) for key in postings]
-
-
-def _outcome(unit: Unit, answer: PostingOutcome) -> Outcome:
-    if answer.posted:
-        return Outcome(unit=unit, record_id=answer.record_id)
-    error = answer.error or PermanentError("the ERP gave no outcome", reason="validation")
-    if not isinstance(error, PermanentError):
-        error = PermanentError(error.message, detail=error.detail, reason=error.reason)
-    return Outcome(unit=unit, error=error, code=classify(error), detail=_error_detail(error))
 
 
 def amount_of(entry: Entry) -> Money | None:

@@ -1,11 +1,12 @@
-"""Helpers the cash and milestone flows share: context, xref, lineage, exceptions, lookups.
+"""What the finance flows (cash, bill_milestone, approvals) share: placement, exceptions.
 
 Everything here runs inside a DBOS step or a capture mapper (the flow context is installed);
-nothing here is a step itself. The project and customer of an ERP record are found through
-what lead-to-project recorded: the xref (``customer``, ``psa_project``, ``erp_project``) and
-the lineage edge ``customer -> psa_project`` (a project's customer is not in any xref).
+nothing here is a step itself. The project and customer of a record are found through what
+lead-to-project recorded: the xref (``customer``, ``psa_project``, ``erp_project``) and the
+lineage edge ``customer -> psa_project`` (a project's customer is not in any xref).
 
-What does *not* belong here: the order of steps (the workflows) and the target writes (steps).
+What does *not* belong here: the order of steps (the workflows) and the target writes (the
+roles, called from each flow's steps).
 """
 
 from collections.abc import Mapping
@@ -14,26 +15,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from accord.domain import Money
-from accord.flows.stepkit import (
-    crm_connection,
-    engine,
-    rules,
-)
+from accord.errors import PermanentError
+from accord.flows.stepkit import crm_connection, engine, rules
 from accord.store import cursors, exceptions, lineage, xref
 from accord.store.cursors import CursorState
 
 __all__ = [
-    "ErpRefusal",
     "PlacedProject",
     "crm_account",
     "open_exception",
     "place_project",
+    "refusal",
     "resolve_exceptions",
     "start_cursor_at_now",
 ]
-
-FLOW = "cash"
-"""The flow's name in exceptions and metrics."""
 
 
 @dataclass(frozen=True)
@@ -73,24 +68,21 @@ def place_project(project_id: str) -> PlacedProject:
 
 
 def crm_account(customer_id: str) -> str | None:
-    """The CRM (Salesforce) account id of a canonical customer, or None."""
+    """The CRM account id of a canonical customer (in the CRM connection), or None."""
     with engine().connect() as conn:
         rows = xref.list_for(conn, entity_type="customer", canonical_ids=[customer_id])
     wanted = crm_connection()
-    return next(
-        (r.external_id for r in rows if r.system == "salesforce" and r.connection == wanted),
-        None,
-    )
+    return next((r.external_id for r in rows if r.connection == wanted), None)
 
 
-@dataclass(frozen=True)
-class ErpRefusal:
-    """What an ERP said when it refused a write (kept verbatim for finance)."""
-
-    error: str
-    code: str | None
-    detail: str | None
-    status_code: int | None
+def refusal(exc: PermanentError) -> dict[str, Any]:
+    """What a target said when it refused a write, kept verbatim for finance."""
+    return {
+        "error": type(exc).__name__,
+        "code": exc.code,
+        "detail": exc.detail or str(exc),
+        "status_code": exc.status_code,
+    }
 
 
 def open_exception(
@@ -100,7 +92,7 @@ def open_exception(
     detail: Mapping[str, Any],
     business_key: str,
     dedupe_key: str,
-    flow: str = FLOW,
+    flow: str,
     run_id: str | None = None,
     amount: Money | None = None,
 ) -> int:
@@ -123,8 +115,18 @@ def open_exception(
     return opened.id
 
 
-def resolve_exceptions(dedupe_key: str, resolution: str) -> int:
-    """Resolve the open exception(s) a later success made moot."""
+def resolve_exceptions(dedupe_key: str, resolution: str, *, business_key: str | None = None) -> int:
+    """Resolve the open exception(s) a later success made moot; returns how many.
+
+    With ``business_key`` (the exception's), its open exceptions are read first and nothing
+    is written when none has ``dedupe_key``: a capture mapper calls this for every record
+    that maps, almost always with nothing to resolve, and a write would take the lock.
+    """
+    if business_key is not None:
+        with engine().connect() as conn:
+            current = exceptions.list_(conn, business_key=business_key, status="open", limit=20)
+        if all(e.dedupe_key != dedupe_key for e in current):
+            return 0
     with engine().begin() as conn:
         return exceptions.auto_resolve(conn, dedupe_key=dedupe_key, resolution=resolution)
 

@@ -1,0 +1,329 @@
+"""Time-to-bill's postings through the ERP connection's dispatcher.
+
+A run hands its planned postings to the outbox (kind ``posting``, lane ``bulk``, batch
+``<kind>:<submission id>``) in the transaction that writes their ``queued`` ledger rows
+(:func:`outbox_items`), then waits (:func:`wait_settled`) until none of its entries is queued.
+The dispatcher of the ERP connection (:mod:`accord.flows.dispatcher`) sends the batches through
+the ERP role's poster and :class:`PostingHandler` turns each answer into what a run used to do
+itself:
+
+- posted: ledger ``posted`` and the lineage edges;
+- a transient failure: the item is queued again (backoff from the error class, ``Retry-After``
+  honoured, full jitter); a concurrency refusal also narrows the dispatcher's slots;
+- a closed period the ERP refused: remembered for the burst, then by policy: ``redate`` queues
+  the posting again on the first open day (memo and ledger keep the original date), ``hold``
+  records it ``held``, ``ask`` records it ``rejected``;
+- any other refusal: ledger ``rejected`` with the exception code of its reason.
+
+The run's wait is woken at once in the process that recorded the outcome and otherwise polls
+the ledger; after a crash the re-executed step finds the ledger as the dispatcher left it.
+"""
+
+import asyncio
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from accord.connectors.roles import AsyncPoster, CallGate, Erp, PostingBatch, PostingKind
+from accord.domain import BillingModel, Expense, TimeEntry
+from accord.errors import PermanentError, RetryableError
+from accord.flows import stepkit
+from accord.flows.dispatcher import Disposition, Gate, backoff_at
+from accord.flows.time_to_bill import erp
+from accord.flows.time_to_bill.ledger import PassResult, Submission, record_entries
+from accord.flows.time_to_bill.post import (
+    Outcome,
+    Unit,
+    classify,
+    error_detail,
+    posting_of,
+    redated,
+)
+from accord.flows.time_to_bill.settings import billing_settings
+from accord.flows.time_to_bill.validation import PERIOD_CLOSED, EntryPlan, ProjectFacts
+from accord.store import postings
+from accord.store.outbox import OutboxItem, OutboxRow
+
+__all__ = [
+    "KIND",
+    "LANE",
+    "PostingHandler",
+    "Queued",
+    "batch_id_of",
+    "outbox_items",
+    "wait_settled",
+]
+
+KIND: Final = "posting"
+"""Outbox item kind of a time or expense posting."""
+LANE: Final = "bulk"
+_POLL_S: Final = 0.5
+
+
+def batch_id_of(sub: Submission) -> str:
+    """The outbox batch (and ERP posting batch) of a submission."""
+    return f"{sub.kind}:{sub.submission_id}"
+
+
+# ---------------------------------------------------------------------- payloads
+@dataclass(frozen=True)
+class Queued:
+    """One queued posting with what recording its outcome needs."""
+
+    unit: Unit
+    sub: Submission
+    facts: ProjectFacts
+    event_id: str
+    event_type: str
+    run_id: str | None
+
+
+def _plan_json(plan: EntryPlan) -> dict[str, Any]:
+    return {**asdict(plan), "posting_date": plan.posting_date.isoformat()}
+
+
+def _facts_json(facts: ProjectFacts) -> dict[str, Any]:
+    out = asdict(facts)
+    for name in ("start_date", "end_date"):
+        value = out[name]
+        out[name] = value.isoformat() if value else None
+    out["billing_model"] = facts.billing_model.value
+    return out
+
+
+def _encode(q: Queued) -> str:
+    unit = q.unit
+    return json.dumps(
+        {
+            "key": unit.external_id,
+            "entries": [e.model_dump(mode="json") for e in unit.entries],
+            "plan": _plan_json(unit.plan),
+            "redated_from": unit.redated_from.isoformat() if unit.redated_from else None,
+            "sub": [q.sub.kind, q.sub.submission_id, q.sub.project_id],
+            "facts": _facts_json(q.facts),
+            "event": [q.event_id, q.event_type, q.run_id],
+        },
+        separators=(",", ":"),
+    )
+
+
+def _date(value: object) -> dt.date | None:
+    return dt.date.fromisoformat(str(value)) if value else None
+
+
+def _decode(payload: str) -> Queued:
+    data = json.loads(payload)
+    kind, submission_id, project_id = data["sub"]
+    model = TimeEntry if kind == "time" else Expense
+    entries = tuple(model.model_validate(e) for e in data["entries"])
+    raw_plan = data["plan"]
+    plan = EntryPlan(
+        posting_date=dt.date.fromisoformat(raw_plan["posting_date"]),
+        billable=bool(raw_plan["billable"]),
+        period_closed=bool(raw_plan["period_closed"]),
+        dimensions=dict(raw_plan["dimensions"]),
+        treatment=dict(raw_plan["treatment"]),
+        notes=tuple(raw_plan.get("notes") or ()),
+    )
+    raw_facts = data["facts"]
+    facts = ProjectFacts(
+        **{
+            **raw_facts,
+            "start_date": _date(raw_facts["start_date"]),
+            "end_date": _date(raw_facts["end_date"]),
+            "billing_model": BillingModel(raw_facts["billing_model"]),
+        }
+    )
+    event_id, event_type, run_id = data["event"]
+    unit = Unit(
+        external_id=data["key"],
+        entries=entries,
+        plan=plan,
+        redated_from=_date(data.get("redated_from")),
+    )
+    return Queued(unit, Submission(kind, submission_id, project_id, ()), facts,
+                  event_id, event_type, run_id)  # fmt: skip
+
+
+def outbox_items(
+    units: Sequence[Unit],
+    *,
+    sub: Submission,
+    facts: ProjectFacts,
+    event_id: str,
+    event_type: str,
+    run_id: str | None,
+) -> list[OutboxItem]:
+    """The outbox items of a run's planned postings."""
+    return [
+        OutboxItem(
+            connection=facts.connection,
+            lane=LANE,
+            kind=KIND,
+            batch_id=batch_id_of(sub),
+            item_key=u.external_id,
+            payload=_encode(Queued(u, sub, facts, event_id, event_type, run_id)),
+        )
+        for u in units
+    ]
+
+
+# ---------------------------------------------------------------------- waiting
+_settled = threading.Condition()
+_generation = 0
+
+
+def _notify() -> None:
+    global _generation  # noqa: PLW0603 - the one process-wide wake-up counter
+    with _settled:
+        _generation += 1
+        _settled.notify_all()
+
+
+def _moved(seen: int) -> bool:
+    return _generation != seen
+
+
+def wait_settled(engine: sa.Engine, sub: Submission, *, timeout: float) -> bool:
+    """Wait until none of the submission's entries is ``queued``; False on timeout."""
+    deadline = time.monotonic() + timeout
+    ids = [e.id for e in sub.entries]
+    while True:
+        with _settled:
+            seen = _generation
+        with engine.connect() as conn:
+            if postings.count_queued(conn, kind=sub.kind, entry_ids=ids) == 0:
+                return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        with _settled:
+            _settled.wait_for(partial(_moved, seen), timeout=min(_POLL_S, left))
+
+
+# ---------------------------------------------------------------------- the handler
+@dataclass(frozen=True)
+class _Settled:
+    queued: Queued
+    status: str
+    outcome: Outcome | None = None
+    code: str | None = None
+    detail: dict[str, Any] | None = None
+    plan: EntryPlan | None = None
+
+
+class PostingHandler:
+    """The dispatcher's handler of ``posting`` items (see the module docstring)."""
+
+    kind = KIND
+
+    def __init__(self) -> None:
+        self._posters: dict[tuple[str, str], AsyncPoster] = {}
+
+    def _poster(self, role: Erp, gate: CallGate, version: str) -> AsyncPoster:
+        key = (role.connection, version)
+        found = self._posters.get(key)
+        if found is None:
+            found = self._posters[key] = role.poster(gate)
+        return found
+
+    async def send(self, gate: Gate, rows: list[OutboxRow]) -> list[Disposition]:
+        """Post one submission's queued postings; one disposition each."""
+        queued = [_decode(r.payload) for r in rows]
+        facts = queued[0].facts
+        rules = stepkit.rules()
+        role = stepkit.erp(facts.connection)
+        poster = self._poster(role, gate, rules.version)
+        batch = PostingBatch(
+            batch_id=rows[0].batch_id,
+            project=erp.erp_project(facts),
+            postings=tuple(posting_of(q.unit) for q in queued),
+        )
+        answers = {o.key: o for o in await poster.post(batch)}
+        settings = billing_settings(stepkit.config_file())
+        out: list[Disposition] = []
+        for row, q in zip(rows, queued, strict=True):
+            answer = answers[q.unit.external_id]
+            if answer.posted:
+                outcome = Outcome(unit=q.unit, record_id=answer.record_id)
+                out.append(Disposition(row, result=_Settled(q, postings.POSTED, outcome)))
+                continue
+            error = answer.error
+            if isinstance(error, RetryableError):
+                if error.status_code == 429:
+                    gate.refused()
+                out.append(Disposition(row, retry_at=backoff_at(row.attempts, error.retry_after)))
+                continue
+            if not isinstance(error, PermanentError):
+                error = PermanentError("the ERP gave no outcome", reason="validation")
+            code = classify(error)
+            detail = error_detail(error)
+            if code == PERIOD_CLOSED:
+                again = await self._closed_period(q, role, settings.closed_period_policy)
+                if again is not None:
+                    out.append(Disposition(row, retry_at=time.time(), payload=_encode(again)))
+                    continue
+                if settings.closed_period_policy == "hold":
+                    settled = _Settled(q, postings.HELD, plan=q.unit.plan)
+                    out.append(Disposition(row, result=settled))
+                    continue
+            if code.startswith("erp.dimension"):
+                detail["mapping"] = q.unit.plan.dimensions.get("mapping")
+            settled = _Settled(q, postings.REJECTED, code=code, detail=detail)
+            out.append(Disposition(row, result=settled))
+        return out
+
+    @staticmethod
+    async def _closed_period(q: Queued, role: Erp, policy: str) -> Queued | None:
+        """Remember the refused period; under ``redate`` the posting re-dated, else None."""
+        day = q.unit.plan.posting_date
+        erp.note_closed(role, q.facts.legal_entity, day)
+        if policy != "redate":
+            return None
+        table = await asyncio.to_thread(erp.periods, role, q.facts, ttl=60.0)
+        target = table.with_closed(f"{day:%Y-%m}").first_open_on_or_after(day)
+        if target is None:
+            return None
+        plan = replace(q.unit.plan, posting_date=target, period_closed=False)
+        return replace(q, unit=redated(q.unit, plan))
+
+    def record(self, conn: sa.Connection, done: list[Disposition]) -> None:
+        """Ledger rows and lineage of the recorded outcomes, per submission."""
+        groups: dict[str, list[_Settled]] = {}
+        for d in done:
+            settled: _Settled = d.result
+            groups.setdefault(d.row.batch_id, []).append(settled)
+        for members in groups.values():
+            first = members[0].queued
+            result = PassResult(posted=[], rejected={}, held=[], run_id=first.run_id)
+            for s in members:
+                for entry in s.queued.unit.entries:
+                    if s.status == postings.POSTED and s.outcome is not None:
+                        result.posted.append((entry, s.outcome))
+                    elif s.status == postings.HELD:
+                        result.held.append((entry, s.plan or s.queued.unit.plan))
+                    else:
+                        result.rejected.setdefault(s.code or "erp.posting.rejected", []).append(
+                            (entry, dict(s.detail or {}))
+                        )
+            kind: PostingKind = "time" if first.sub.kind == "time" else "expense"
+            record_entries(
+                conn,
+                first.sub,
+                result,
+                event_id=first.event_id,
+                facts=first.facts,
+                record_type=stepkit.erp(first.facts.connection).record_type(kind),
+            )
+
+    def settled(self, batch_ids: Collection[str]) -> None:
+        """Wake the runs of this process that wait for their postings."""
+        del batch_ids
+        _notify()

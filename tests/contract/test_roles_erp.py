@@ -1,0 +1,76 @@
+"""The shipped ERP role contract, run against the NetSuite and Business Central emulators."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.contract.conftest import FIRM, control, serve_firm
+from tests.contract.sandbox_auth import sandbox_connector
+
+from accord.connectors.roles import Erp
+from accord.connectors.testing import SandboxControl
+from accord.connectors.testing_roles import ErpContract
+from accord.rules import Rules, load_rules
+from accord_sandbox.business_central import BusinessCentralEmulator
+from accord_sandbox.netsuite import NetSuiteEmulator
+
+RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
+
+
+@pytest.fixture(scope="module")
+def netsuite_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
+    yield from serve_firm(serve_asgi, NetSuiteEmulator)
+
+
+@pytest.fixture(scope="module")
+def bc_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
+    yield from serve_firm(serve_asgi, BusinessCentralEmulator)
+
+
+class _Rules:
+    @pytest.fixture
+    def rules(self) -> Rules:
+        return load_rules(RULES)
+
+
+class TestNetSuiteErpContract(_Rules, ErpContract):
+    @pytest.fixture
+    def sandbox(self, netsuite_url: str) -> Iterator[SandboxControl]:
+        yield from control(netsuite_url)
+
+    @pytest.fixture
+    def erp(self, netsuite_url: str, rules: Rules) -> Iterator[Erp]:
+        # The rules book US01 and UK01 on the connection named "netsuite".
+        with sandbox_connector("netsuite", netsuite_url, name="netsuite") as connector:
+            yield connector.as_erp(rules)
+
+    @pytest.fixture
+    def legal_entity(self) -> str:
+        return "US01"
+
+
+class TestBusinessCentralErpContract(_Rules, ErpContract):
+    @pytest.fixture
+    def sandbox(self, bc_url: str) -> Iterator[SandboxControl]:
+        yield from control(bc_url)
+
+    @pytest.fixture
+    def erp(self, bc_url: str, rules: Rules) -> Iterator[Erp]:
+        companies = {e.code: e.bc_company_id for e in FIRM.legal_entities}
+        with sandbox_connector(
+            "business_central",
+            bc_url,
+            # The rules book DE01 on the connection named "business-central".
+            name="business-central",
+            tenant="sandbox-tenant",
+            company_id=companies["DE01"],
+            companies=companies,
+            api_host=bc_url,
+            login_host=bc_url,
+        ) as connector:
+            yield connector.as_erp(rules)
+
+    @pytest.fixture
+    def legal_entity(self) -> str:
+        return "DE01"
