@@ -42,9 +42,11 @@ __all__ = ["AlertEngine", "AuthView", "Escalate", "Evaluation", "evaluate_rule"]
 
 logger = logging.getLogger(__name__)
 
-Escalate = Callable[[sa.Connection, datetime], list[str]]
-"""Escalates the exceptions past their queue's SLA (in the given transaction); returns what it
-escalated, for the log. The flows layer builds it from the rules file's ``queues:``."""
+Escalate = Callable[[datetime], list[str]]
+"""Escalates the exceptions past their queue's SLA, in a transaction of its own; returns what it
+escalated, for the log. The flows layer builds it from the rules file's ``queues:``: it reads
+the rules before it takes the write lock, because reading them may write (a first read adopts
+the rules file, in a transaction of the resolver's own, which would wait for that lock)."""
 
 
 @dataclass(frozen=True)
@@ -242,10 +244,8 @@ class AlertEngine:
         changes: dict[str, tuple[list[str], list[str]]] = {}
         if self.escalate is not None:
             try:
-                with self.engine.begin() as conn:
-                    write_lock(conn)
-                    for what in self.escalate(conn, now):
-                        logger.warning("escalated %s", what)
+                for what in self.escalate(now):
+                    logger.warning("escalated %s", what)
             except (sa.exc.SQLAlchemyError, ConfigError):
                 logger.warning("escalating aged exceptions failed", exc_info=True)
         for rule in self.rules:

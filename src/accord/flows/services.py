@@ -29,6 +29,7 @@ from accord.store import create_db_engine, migrate
 from accord.store import exceptions as exc_repo
 from accord.store.budget import DatabaseBudget
 from accord.store.credentials import DatabaseTokenStore
+from accord.store.util import write_lock
 
 __all__ = ["Services"]
 
@@ -127,11 +128,13 @@ class Services:
             escalate=self.escalate,
         )
 
-    def escalate(self, conn: sa.Connection, now: datetime) -> list[str]:
+    def escalate(self, now: datetime) -> list[str]:
         """Escalate exceptions past their queue's SLA (the rules file's ``queues:``).
 
         The rules are read on every pass (reloaded when the file changes), so a changed SLA
-        applies without a restart.
+        applies without a restart. They are read before the escalation's transaction takes
+        the write lock: the first read in a process adopts the rules file in a transaction of
+        its own, which on SQLite would otherwise wait for this one until the busy timeout.
 
         Without a readable rules file nothing is escalated (said once in the log).
         """
@@ -143,15 +146,17 @@ class Services:
                 logger.warning("exceptions are not escalated: %s", exc)
             return []
         done: list[str] = []
-        for queue, spec in queues.items():
-            escalated = exc_repo.escalate_overdue(
-                conn,
-                queue=queue.value,
-                owner=spec.escalation_owner,
-                older_than=timedelta(hours=spec.sla_hours),
-                now=now,
-            )
-            done += [f"exception {e.id} ({queue.value}) to {e.escalated_to}" for e in escalated]
+        with self.engine.begin() as conn:
+            write_lock(conn)
+            for queue, spec in queues.items():
+                escalated = exc_repo.escalate_overdue(
+                    conn,
+                    queue=queue.value,
+                    owner=spec.escalation_owner,
+                    older_than=timedelta(hours=spec.sla_hours),
+                    now=now,
+                )
+                done += [f"exception {e.id} ({queue.value}) to {e.escalated_to}" for e in escalated]
         return done
 
     def stop(self) -> None:
