@@ -108,6 +108,10 @@ class OutboxHandler(Protocol):
         """Items of these batches were recorded (wake whoever waits for them)."""
         ...
 
+    async def aclose(self) -> None:
+        """The dispatcher stops: close what the handler keeps open (connections)."""
+        ...
+
 
 class Gate:
     """One connection's outbound slots for its dispatcher: concurrency, pacing, pauses.
@@ -273,6 +277,11 @@ class Dispatcher:
                 continue
         if runners:
             await asyncio.gather(*runners.values(), return_exceptions=True)
+        for handler in self.handlers.values():
+            try:
+                await handler.aclose()
+            except Exception:
+                logger.exception("dispatcher: closing the %s handler failed", handler.kind)
 
     async def _run(self, name: str) -> None:
         """One connection's dispatcher, while it has work or holds the lease."""
@@ -321,9 +330,11 @@ class Dispatcher:
 
     @staticmethod
     def _demand(link: _Link) -> bool:
-        """A caller of a higher lane waits in this process for one of the slots held."""
+        """Another caller (bulk or higher) waits in this process for one of the slots held."""
         budget = link.connector.budget
-        return isinstance(budget, DatabaseBudget) and budget.has_local_demand(link.name, Lane.BULK)
+        return isinstance(budget, DatabaseBudget) and budget.has_local_demand(
+            link.name, Lane.BACKGROUND
+        )
 
     async def _sleep(self, seconds: float) -> None:
         assert self._stop is not None

@@ -192,11 +192,13 @@ class DatabaseBudget:
                 )
             ]
             others = self._in_flight(conn, connection.name, now) - len(mine)
-            # Bulk gives way: never into the higher lanes' reserve, and one slot free while a
-            # caller of a higher lane waits for one (in the database or in this process).
+            # Bulk gives way: never into the higher lanes' reserve, and one slot free while
+            # another caller of its lane or a higher one waits for one (in the database or in
+            # this process): a person's call, a flow's write, or a poll that would otherwise
+            # wait out the whole drain.
             limit = _slot_limit(connection, Lane.BULK) - others
-            if _demand_above(state, Lane.BULK, now) or self.has_local_demand(
-                connection.name, Lane.BULK
+            if _demand_above(state, Lane.BACKGROUND, now) or self.has_local_demand(
+                connection.name, Lane.BACKGROUND
             ):
                 limit = min(limit, connection.concurrency - others - 1)
             allowed = max(0, min(want, limit))
@@ -558,9 +560,9 @@ class DatabaseBudget:
 
         A new slot goes to ``lane`` only when no caller of a higher lane waits for one (their
         demand, kept in the state row for half a second) and not into the slots the connection
-        reserves for higher lanes. A caller of ``interactive`` or ``flow`` that finds every
-        slot taken records its demand, so that lower lanes (a dispatcher holding slots)
-        give one back. The day's calls are counted against ``daily_limit``.
+        reserves for higher lanes. A caller of ``interactive``, ``flow`` or ``bulk`` that finds
+        every slot taken records its demand, so that lower lanes and dispatchers (which hold
+        slots in bulk) give one back. The day's calls are counted against ``daily_limit``.
 
         Returns:
             ``(wait, lease_id, tokens)``: the seconds worth waiting (0 when granted), the new
@@ -639,8 +641,8 @@ class DatabaseBudget:
 
 _DEMAND_S = 0.5
 """How long a waiting higher-lane caller's demand keeps lower lanes from new slots."""
-_DEMANDING = frozenset({Lane.INTERACTIVE, Lane.FLOW})
-"""Lanes whose waiting callers make lower lanes give slots back."""
+_DEMANDING = frozenset({Lane.INTERACTIVE, Lane.FLOW, Lane.BULK})
+"""Lanes whose waiting callers make a dispatcher (and lower lanes) give slots back."""
 
 
 def _reserved_above(connection: ConnectionLimits, current: Lane) -> int:

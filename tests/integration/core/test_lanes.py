@@ -54,6 +54,9 @@ class _Probe:
     def settled(self, batch_ids: Any) -> None:
         del batch_ids
 
+    async def aclose(self) -> None:
+        await self.wire.aclose()
+
 
 @pytest.fixture(scope="module")
 def netsuite() -> Iterator[str]:
