@@ -29,7 +29,7 @@ from accord.store import audit
 from accord.store import reconciliation as store
 from accord.store.reconciliation import DriftItem, ReconciliationRun
 
-__all__ = ["DriftOut", "ReconciliationIn", "ReconciliationOut", "router"]
+__all__ = ["DriftItemOut", "ReconciliationIn", "ReconciliationOut", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["reconciliation"], responses=PROBLEMS)
 
@@ -54,7 +54,7 @@ class ReconciliationIn(BaseModel):
     )
 
 
-class DriftOut(BaseModel):
+class DriftItemOut(BaseModel):
     """One disagreement (docs/reconciliation.md defines each kind and code)."""
 
     id: int
@@ -91,12 +91,12 @@ class ReconciliationOut(BaseModel):
     finished_at: datetime | None
     error: str | None
     report: dict[str, Any] = Field(description="Totals per project and currency; checks")
-    drift: list[DriftOut] = Field(description="Items the run found or saw again")
+    drift: list[DriftItemOut] = Field(description="Items the run found or saw again")
     next_offset: int | None = Field(description="null on the last page of drift items")
 
 
-def _drift(item: DriftItem) -> DriftOut:
-    return DriftOut(
+def _drift(item: DriftItem) -> DriftItemOut:
+    return DriftItemOut(
         id=item.id,
         kind=item.kind,
         code=item.code,
@@ -203,19 +203,21 @@ def get_reconciliation(
     return _out(run, items, offset=offset, limit=limit)
 
 
-class RunsOut(BaseModel):
+class ReconciliationsOut(BaseModel):
     """The latest runs, newest first (without their drift items)."""
 
     runs: list[ReconciliationOut]
 
 
-@router.get("/reconciliations", response_model=RunsOut, summary="The latest reconciliations")
+@router.get(
+    "/reconciliations", response_model=ReconciliationsOut, summary="The latest reconciliations"
+)
 def list_reconciliations(
     _: Reader,
     engine: Annotated[sa.Engine, Depends(engine_of)],
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-) -> RunsOut:
+) -> ReconciliationsOut:
     """The latest runs, newest first."""
     with engine.connect() as conn:
         runs = store.list_runs(conn, limit=limit)
-    return RunsOut(runs=[_out(r, [], offset=0, limit=_PAGE) for r in runs])
+    return ReconciliationsOut(runs=[_out(r, [], offset=0, limit=_PAGE) for r in runs])

@@ -17,9 +17,9 @@
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self
 
 import httpx
@@ -29,6 +29,7 @@ from typing_extensions import override
 from accord.connectors.authorization import TokenStore
 from accord.connectors.base import Connector
 from accord.connectors.budget import Budget
+from accord.connectors.budget import lane as budget_lane
 from accord.connectors.business_central.auth import build_bc_auth
 from accord.connectors.business_central.config import BusinessCentralConfig
 from accord.connectors.business_central.errors import translate
@@ -44,6 +45,7 @@ from accord.connectors.types import (
     WriteResult,
     utc_now,
 )
+from accord.connectors.webhooks import UpkeepReport
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
 from accord.rules import Rules
 
@@ -474,21 +476,21 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         ``filter_`` and ``select`` are ``$filter`` and ``$select`` (built by the caller from
         constants and :func:`odata_string` values); ``next_link`` follows a page's
         ``@odata.nextLink`` instead (same host only). ``lane`` is the budget lane the call
-        belongs to (today's budget serves every call of a connection in one lane).
+        belongs to: its calls wait behind those of higher lanes.
         """
-        del lane
-        spec = RESOURCES[self.require_resource(entity_set)]
-        if next_link is not None:
-            self._same_origin(next_link)
-            response = self.send("GET", next_link, resource=entity_set)
-        else:
-            params: dict[str, str] = {"$orderby": "id asc"}
-            if filter_:
-                params["$filter"] = filter_
-            if select:
-                params["$select"] = select
-            path = f"{self._company(spec.name)}/{spec.name}"
-            response = self.send("GET", path, resource=entity_set, params=params)
+        with budget_lane(lane):
+            spec = RESOURCES[self.require_resource(entity_set)]
+            if next_link is not None:
+                self._same_origin(next_link)
+                response = self.send("GET", next_link, resource=entity_set)
+            else:
+                params: dict[str, str] = {"$orderby": "id asc"}
+                if filter_:
+                    params["$filter"] = filter_
+                if select:
+                    params["$select"] = select
+                path = f"{self._company(spec.name)}/{spec.name}"
+                response = self.send("GET", path, resource=entity_set, params=params)
         self.raise_for_status(response, resource=entity_set)
         body = self.json_object(response, resource=entity_set)
         records = [r for r in body.get("value") or () if isinstance(r, dict)]
@@ -617,6 +619,29 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         self.raise_for_status(response, resource="subscriptions")
         values = self.json_object(response, resource="subscriptions").get("value") or ()
         return [_without_client_state(v) for v in values if isinstance(v, dict)]
+
+    @override
+    def keep_subscriptions(
+        self,
+        *,
+        notification_url: str,
+        entity_sets: Iterable[str],
+        client_state: SecretStr,
+        now: datetime,
+        renew_within: timedelta,
+    ) -> UpkeepReport:
+        """One upkeep pass (:func:`accord.connectors.business_central.subscriptions.keep_alive`)."""
+        # subscriptions.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.business_central.subscriptions import keep_alive  # noqa: PLC0415
+
+        return keep_alive(
+            self,
+            notification_url=notification_url,
+            entity_sets=entity_sets,
+            client_state=client_state,
+            now=now,
+            renew_within=renew_within,
+        )
 
     # ----------------------------------------------------------------- describing records
     @override

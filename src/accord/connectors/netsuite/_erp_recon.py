@@ -25,6 +25,7 @@ from collections.abc import Collection, Iterator, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Final
 
+from accord.connectors.budget import lane as budget_lane
 from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.roles import BACKGROUND, ErpProject, HeldWork, Lane
@@ -244,11 +245,11 @@ class NetSuiteReconciliation:
 
     def billing_plan_total(self, schedule_id: str, *, lane: Lane = BACKGROUND) -> Decimal | None:
         """The sales order's item lines, summed."""
-        del lane  # one record read, made like every other read of the connection
         if not schedule_id.isdigit():
             return None
         try:
-            order = self._connector.get("salesOrder", schedule_id)
+            with budget_lane(lane):
+                order = self._connector.get("salesOrder", schedule_id)
         except NotFoundError:
             return None
         block = order.get("item")

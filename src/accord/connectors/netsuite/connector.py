@@ -26,6 +26,7 @@ import httpx
 from typing_extensions import override
 
 from accord.connectors.base import Connector
+from accord.connectors.budget import lane as budget_lane
 from accord.connectors.netsuite.auth import build_netsuite_auth
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.errors import translate
@@ -218,18 +219,18 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         """One SuiteQL page of ``query`` at ``offset``: its rows and whether more follow.
 
         The rules of :meth:`suiteql` apply to ``query``; it needs a stable ``ORDER BY`` for
-        its pages to add up. ``lane`` is the budget lane the call belongs to (today's budget
-        serves every call of a connection in one lane).
+        its pages to add up. ``lane`` is the budget lane the call belongs to: it waits
+        behind the calls of higher lanes.
         """
-        del lane
-        response = self.send(
-            "POST",
-            "/query/v1/suiteql",
-            resource=resource,
-            params={"limit": max(1, min(limit, MAX_PAGE_SIZE)), "offset": offset},
-            json={"q": query},
-            headers={"Prefer": "transient"},
-        )
+        with budget_lane(lane):
+            response = self.send(
+                "POST",
+                "/query/v1/suiteql",
+                resource=resource,
+                params={"limit": max(1, min(limit, MAX_PAGE_SIZE)), "offset": offset},
+                json={"q": query},
+                headers={"Prefer": "transient"},
+            )
         self.raise_for_status(response, resource=resource)
         body = self.json_object(response, resource=resource)
         rows = [item for item in body.get("items") or () if isinstance(item, dict)]

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
+from accord.connectors.budget import Lane
+
 __all__ = ["BACKGROUND", "HeldTerms", "HeldWork", "Lane", "WorkKind"]
 
-Lane = Literal["interactive", "flow", "bulk", "background"]
-"""The connection budget's priority lanes, highest first (ARCHITECTURE section 3)."""
-BACKGROUND: Final[Lane] = "background"
+BACKGROUND: Final = Lane.BACKGROUND
 """The lane of reconciliation's reads: they wait behind every other call of the connection."""
 
 WorkKind = Literal["time", "expense"]

@@ -30,6 +30,7 @@ import httpx
 from typing_extensions import override
 
 from accord.connectors.base import Connector
+from accord.connectors.budget import lane as budget_lane
 from accord.connectors.roles.recon import BACKGROUND, Lane
 from accord.connectors.salesforce.auth import SalesforceAuth
 from accord.connectors.salesforce.config import SalesforceOrgConfig
@@ -341,19 +342,19 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
         """One batch of ``soql``, or of a ``nextRecordsUrl``: its records and the next URL.
 
         The next URL is ``None`` once the query is ``done``. ``lane`` is the budget lane the
-        call belongs to (today's budget serves every call of a connection in one lane).
+        call belongs to: its calls wait behind those of higher lanes.
 
         Raises:
             ValueError: ``next_url`` is not a query locator of this API.
         """
-        del lane
-        if next_url is not None:
-            if not next_url.startswith(self._path("query")):
-                raise ValueError("not a query locator of this API")
-            response = self.send("GET", next_url, resource=resource)
-        else:
-            params = {"q": soql or ""}
-            response = self.send("GET", self._path("query"), resource=resource, params=params)
+        with budget_lane(lane):
+            if next_url is not None:
+                if not next_url.startswith(self._path("query")):
+                    raise ValueError("not a query locator of this API")
+                response = self.send("GET", next_url, resource=resource)
+            else:
+                params = {"q": soql or ""}
+                response = self.send("GET", self._path("query"), resource=resource, params=params)
         self.raise_for_status(response, resource=resource)
         body = self.json_object(response, resource=resource)
         records = [r for r in body.get("records", []) if isinstance(r, dict)]

@@ -28,7 +28,6 @@ import sqlalchemy as sa
 from accord.domain import Money
 from accord.flows import stepkit
 from accord.flows.reconciliation import checks, work
-from accord.flows.replay import exception_retry_state
 from accord.rules import Rules
 from accord.store import exceptions, postings
 from accord.store import reconciliation as store
@@ -197,7 +196,7 @@ def _close_unseen(conn: sa.Connection, recon_id: int, result: checks.CheckResult
         status = store.RESOLVED
         if item.exception_id is not None:
             exception_ids.add(item.exception_id)
-            _, retries = exception_retry_state(conn, exception_id=item.exception_id)
+            _, retries = exceptions.retry_state(conn, id=item.exception_id)
             if retries:
                 status = store.REPAIRED
         store.close(conn, id=item.id, status=status)

@@ -32,6 +32,7 @@ from typing import Any, Final
 from dbos import DBOS
 from dbos._error import DBOSAwaitedWorkflowCancelledError, DBOSWorkflowCancelledError
 
+from accord.connectors.budget import Lane, lane
 from accord.errors import ConfigError
 from accord.flows import stepkit
 from accord.flows.connections import Connections
@@ -117,18 +118,22 @@ def plan_run(recon_id: int) -> dict[str, Any]:
 
 
 def run_check(scope_json: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
-    """One task's check, recorded (module docstring, step 2)."""
+    """One task's check, recorded (module docstring, step 2).
+
+    Its reads are background work: they wait behind every other call of the connection.
+    """
     scope = RunScope.from_json(scope_json)
     universe: Universe = load_universe(scope.project_id)
     name, connection = task["check"], task.get("connection")
-    if name == "time_expense":
-        result = checks.check_time(scope, universe, str(connection))
-    elif name == "contract":
-        result = checks.check_contracts(scope, universe)
-    elif name == "customer":
-        result = checks.check_customers(scope, universe)
-    else:
-        result = checks.check_xref(scope, universe, str(connection))
+    with lane(Lane.BACKGROUND):
+        if name == "time_expense":
+            result = checks.check_time(scope, universe, str(connection))
+        elif name == "contract":
+            result = checks.check_contracts(scope, universe)
+        elif name == "customer":
+            result = checks.check_customers(scope, universe)
+        else:
+            result = checks.check_xref(scope, universe, str(connection))
     return routing.record_check(scope.recon_id, result)
 
 

@@ -5,7 +5,7 @@
   and found), written when the run finishes.
 
 Revision ID: 0017
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-07 18:00:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0009"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
