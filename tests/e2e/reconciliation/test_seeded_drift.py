@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.reconciliation.conftest import Recon, hours
 
 from accord.flows.replay import retry_exception
-from accord.store import exceptions, postings, xref
+from accord.store import exceptions, kpis, postings, xref
 from accord.store import reconciliation as store
 
 pytestmark = pytest.mark.slow
@@ -137,6 +137,16 @@ def test_a_psa_budget_changed_is_routed_to_delivery(recon: Recon) -> None:
     assert (item.expected, item.found) == (Decimal(run["plan"]["budget"]), Decimal(99000))
     exc = recon.exception(item.exception_id)
     assert (exc.queue, exc.code) == ("delivery-ops", "project.recon.psa_budget")
+
+    # The Business page's drift figures read what the run wrote: the item is open, and
+    # its amount (|found - expected|) counts in the open amount.
+    today = found.started_at.date()
+    with recon.engine.connect() as conn:
+        drift = kpis.compute(conn, kpis.KpiQuery(first=today, last=today)).drift
+    assert drift.found_by_kind.get("contract", 0) >= 1
+    assert drift.open_by_kind.get("contract", 0) >= 1
+    assert drift.open_amount.amount >= abs(item.found - item.expected)
+    assert drift.last_run_status == store.DRIFTED
 
 
 def test_an_erp_customer_renamed_against_ownership_is_found(recon: Recon) -> None:

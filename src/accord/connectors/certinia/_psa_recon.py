@@ -27,6 +27,7 @@ from accord.connectors.certinia.mapping import (
     timecard_to_timesheet,
 )
 from accord.connectors.roles import BACKGROUND, HeldTerms, HeldWork, Lane
+from accord.connectors.roles.recon import held_date, held_moment
 from accord.connectors.salesforce._recon import records_in
 from accord.connectors.salesforce.records import (
     EXTERNAL_ID_FIELD,
@@ -49,21 +50,6 @@ _EXISTING: Final = {
     "resource": "Contact",
     "invoice": "pse__Billing_Event__c",
 }
-
-
-def _changed(value: object) -> dt.datetime | None:
-    try:
-        moment = dt.datetime.fromisoformat(str(value).replace("+0000", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _date(value: object) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
 
 
 def _split(ids: Collection[str]) -> tuple[list[str], list[str]]:
@@ -150,7 +136,7 @@ class CertiniaReconciliation:
             sheet = timecard_to_timesheet(record, lookups=lookups)
         except (RecordMappingError, MappingError):
             return []
-        changed = _changed(record.get("SystemModstamp"))
+        changed = held_moment(record.get("SystemModstamp"))
         out = []
         for entry in sheet.entries:
             worth = entry.billable_amount()
@@ -186,8 +172,8 @@ class CertiniaReconciliation:
                 project=sf_id,
                 budget=budget,
                 currency=str(record.get("CurrencyIsoCode") or "") or None,
-                start_date=_date(record.get("pse__Start_Date__c")),
-                end_date=_date(record.get("pse__End_Date__c")),
+                start_date=held_date(record.get("pse__Start_Date__c")),
+                end_date=held_date(record.get("pse__End_Date__c")),
                 contract_value=budget,
             )
         return out
@@ -220,5 +206,5 @@ def _expense(record: RawRecord) -> HeldWork | None:
         amount=expense.amount.amount,
         currency=expense.amount.currency,
         billable=expense.billable,
-        changed_at=_changed(record.get("SystemModstamp")),
+        changed_at=held_moment(record.get("SystemModstamp")),
     )

@@ -22,6 +22,7 @@ from accord.connectors.kantata.mapping import (
     time_entry_to_canonical,
 )
 from accord.connectors.roles import BACKGROUND, HeldTerms, HeldWork, Lane
+from accord.connectors.roles.recon import held_date, held_moment
 from accord.connectors.types import RawRecord
 
 __all__ = ["KantataReconciliation"]
@@ -30,21 +31,6 @@ _PAGE: Final = 200
 _PREFIXES: Final = {"time_entries": "kantata-te-", "expenses": "kantata-ex-"}
 """Collection -> the prefix of its records' canonical ids (see ``_psa_billing``)."""
 _EXISTING: Final = {"psa_project": "workspaces", "resource": "users", "invoice": "invoices"}
-
-
-def _stamp(value: object) -> dt.datetime | None:
-    try:
-        moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _date(value: object) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
 
 
 def _numbers(values: Collection[str]) -> list[str]:
@@ -121,8 +107,8 @@ class KantataReconciliation:
                 project=str(record["id"]),
                 budget=budget,
                 currency=str(record.get("currency") or "") or None,
-                start_date=_date(record.get("start_date")),
-                end_date=_date(record.get("due_date")),
+                start_date=held_date(record.get("start_date")),
+                end_date=held_date(record.get("due_date")),
             )
         return out
 
@@ -143,7 +129,7 @@ def _work(collection: str, record: RawRecord) -> HeldWork:
     # Only the entry's own id needs its canonical form; the rest keep Kantata's ids.
     lookups = KantataLookups(records={collection: {key: kantata_id}})
     project = str(record.get("workspace_id") or "")
-    changed = _stamp(record.get("updated_at"))
+    changed = held_moment(record.get("updated_at"))
     if collection == "time_entries":
         entry = time_entry_to_canonical(record, lookups=lookups)
         worth = entry.billable_amount()

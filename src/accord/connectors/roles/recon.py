@@ -23,7 +23,7 @@ from typing import Final, Literal
 
 from accord.connectors.budget import Lane
 
-__all__ = ["BACKGROUND", "HeldTerms", "HeldWork", "Lane", "WorkKind"]
+__all__ = ["BACKGROUND", "HeldTerms", "HeldWork", "Lane", "WorkKind", "held_date", "held_moment"]
 
 BACKGROUND: Final = Lane.BACKGROUND
 """The lane of reconciliation's reads: they wait behind every other call of the connection."""
@@ -85,3 +85,23 @@ class HeldTerms:
     start_date: dt.date | None
     end_date: dt.date | None
     contract_value: Decimal | None = None
+
+
+def held_date(value: object) -> dt.date | None:
+    """The date at the start of a system's date or timestamp text; ``None`` if there is none."""
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def held_moment(value: object) -> dt.datetime | None:
+    """A system's timestamp text in UTC (one without a zone is UTC); ``None`` if unreadable.
+
+    Salesforce's ``+0000`` offset is read as ``+00:00``.
+    """
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("+0000", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
