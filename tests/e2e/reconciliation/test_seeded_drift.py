@@ -8,10 +8,13 @@ that project, customers and references are checked by full runs whose items are 
 by the test's own records.
 """
 
+import json
+import subprocess
 from decimal import Decimal
 
 import pytest
 from tests.e2e.reconciliation.conftest import Recon, hours
+from tests.support import accord_cmd, accord_env
 
 from accord.flows.replay import retry_exception
 from accord.store import exceptions, kpis, postings, xref
@@ -122,6 +125,21 @@ def test_a_second_time_bill_under_another_id_is_a_duplicate(recon: Recon) -> Non
     assert (exc.queue, exc.code) == ("finance-ops", "erp.recon.posting_duplicate")
     # Never deleted automatically: both records are still there.
     assert {b["id"] for b in recon.accord.records("netsuite", "timeBill")} >= {bill["id"], extra}
+
+    # `accord reconcile` says the same from its own process: exit 1 and the item, as JSON.
+    cli = _cli(recon, "--project", project, "--json")
+    assert cli.returncode == 1, cli.stderr
+    document = json.loads(cli.stdout)
+    assert document["status"] == store.DRIFTED
+    assert [(d["code"], d["record_id"]) for d in document["drift"]] == [("duplicate_in_erp", extra)]
+
+
+def _cli(recon: Recon, *args: str) -> subprocess.CompletedProcess[str]:
+    settings = recon.accord.services.settings
+    env = accord_env(settings.database_url, ACCORD_CONFIG_FILE=str(settings.config_file))
+    return subprocess.run(
+        accord_cmd("reconcile", *args), env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_a_psa_budget_changed_is_routed_to_delivery(recon: Recon) -> None:
