@@ -79,7 +79,16 @@ async def load(request: Request) -> list[str]:
         ids.append(record["id"])
     return ids
 
+async def keep(request: Request) -> int:
+    # Keep only these time entries (a drain stopped early: what Accord never took in goes).
+    wanted = set(await request.json())
+    gone = [r["id"] for r in kantata.store.all("time_entries") if r["id"] not in wanted]
+    for record_id in gone:
+        kantata.store.delete("time_entries", record_id)
+    return len(gone)
+
 kantata.app.add_api_route("/__bench/time_entries", load, methods=["POST"])
+kantata.app.add_api_route("/__bench/time_entries/keep", keep, methods=["POST"])
 asyncio.run(box.serve())
 """
 
@@ -283,12 +292,39 @@ def drain(folder: Path, limit: int | None = None) -> dict[str, Any]:
     }
 
 
-def reconcile(folder: Path) -> dict[str, Any]:
-    """Step 3: ``accord reconcile --json`` against the drained firm, timed."""
-    sandbox = start_sandbox(folder, bench_firm())
+def in_ledger(folder: Path) -> list[str]:
+    """Kantata ids of the time entries Accord's ledger holds (posted or queued)."""
+    engine = sa.create_engine(f"sqlite:///{folder / 'accord.db'}")
     try:
-        ns = sandbox_urls(BASE_PORT)["netsuite"]
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT entry_id FROM accord_postings WHERE kind = 'time'")
+            ).all()
+    finally:
+        engine.dispose()
+    prefix = "kantata-te-"
+    return [str(r[0])[len(prefix) :] for r in rows if str(r[0]).startswith(prefix)]
+
+
+def reconcile(folder: Path, *, trim: bool = False) -> dict[str, Any]:
+    """Step 3: ``accord reconcile --json`` against the drained firm, timed.
+
+    ``trim``: the drain was stopped before it finished; first remove from Kantata the
+    approved entries Accord never took in, so that the firm reconciled is consistent (what
+    was approved was posted) and only smaller.
+    """
+    sandbox = start_sandbox(folder, bench_firm())
+    trimmed = None
+    try:
+        urls = sandbox_urls(BASE_PORT)
+        ns = urls["netsuite"]
         httpx.delete(f"{ns}/__sandbox/faults", timeout=10).raise_for_status()  # no latency
+        if trim:
+            answer = httpx.post(
+                f"{urls['kantata']}/__bench/time_entries/keep", json=in_ledger(folder), timeout=600
+            )
+            answer.raise_for_status()
+            trimmed = int(answer.json())
         env = accord_env(
             f"sqlite:///{folder / 'accord.db'}", ACCORD_CONFIG_FILE=str(folder / "accord.yaml")
         )
@@ -311,7 +347,13 @@ def reconcile(folder: Path) -> dict[str, Any]:
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"accord reconcile exited {proc.returncode}; see {folder}")
     report = json.loads(out)
-    return {"wall_s": wall, "exit": proc.returncode, "peak_mib": peak, "run": report}
+    return {
+        "wall_s": wall,
+        "exit": proc.returncode,
+        "peak_mib": peak,
+        "run": report,
+        "trimmed": trimmed,
+    }
 
 
 def stop_sandbox(proc: subprocess.Popen[bytes]) -> None:
@@ -335,6 +377,12 @@ def describe(drained: dict[str, Any] | None, result: dict[str, Any]) -> str:
     )
     drain_row = (
         "reused"
+        + (
+            f" (drain stopped early: {result['trimmed']:,} approved entries Accord never "
+            "took in removed from Kantata)"
+            if result.get("trimmed") is not None
+            else ""
+        )
         if drained is None
         else f"{drained['entries']:,} entries, {drained['timesheets']:,} timesheets, "
         f"{drained['drain_s']:.0f} s, runs {json.dumps(drained['runs'])}"

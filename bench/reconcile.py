@@ -5,10 +5,13 @@ PSA holding the approved time too, then times ``accord reconcile`` over the whol
 embedded default (SQLite, one process) with the emulators at their default latency; records
 the result in ``bench/RESULTS.md``. See ``bench/_reconcile.py`` for the steps. Target: 60 s.
 
-    .venv/bin/python bench/reconcile.py [--keep DIR] [--reuse DIR] [--no-record]
+    .venv/bin/python bench/reconcile.py [--keep DIR] [--reuse DIR [--trim]] [--no-record]
 
 ``--keep DIR`` keeps the drained firm (the sandbox's state and Accord's database) in DIR;
-``--reuse DIR`` reconciles a firm kept earlier without draining again.
+``--reuse DIR`` reconciles a firm kept earlier without draining again; ``--trim`` with it, for a
+drain that was interrupted (Ctrl-C stops Accord and saves the sandbox), first removes from
+Kantata the approved entries Accord never took in, so that a consistent, smaller firm is
+reconciled.
 """
 
 import argparse
@@ -35,6 +38,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the drained firm here")
     parser.add_argument("--reuse", type=Path, default=None, help="reconcile a kept firm")
     parser.add_argument("--entries", type=int, default=None, help="drain about N entries only")
+    parser.add_argument(
+        "--trim",
+        action="store_true",
+        help="with --reuse, after a drain stopped early: drop the PSA's unposted entries first",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     folder = args.reuse or args.keep or Path(tempfile.mkdtemp(prefix="accord-recon-"))
@@ -44,7 +52,7 @@ def main() -> None:
     from _reconcile import describe, drain, reconcile
 
     drained = None if args.reuse else drain(folder, limit=args.entries)
-    result = reconcile(folder)
+    result = reconcile(folder, trim=args.trim and args.reuse is not None)
     table = describe(drained, result)
     print(table)
     if result["run"]["drift"]:
