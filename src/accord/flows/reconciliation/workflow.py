@@ -270,7 +270,7 @@ def reconcile_tick(scheduled_at: dt.datetime, context: Any) -> None:  # noqa: AN
 
 # ----------------------------------------------------------------------- starting runs
 def enable_reconciliation(connections: Connections, config_file: Path | None) -> bool:
-    """Register the queue and schedule runs (``CAPTURE_ENABLERS`` calls it at start)."""
+    """Register the queue and schedule runs (the flow's capture switch, called at start)."""
     del connections
     DBOS.register_queue(
         QUEUE,
