@@ -111,12 +111,14 @@ def link_many(conn: sa.Connection, edges: Sequence[Edge]) -> int:
     if not edges:
         return 0
     found: dict[tuple[str, str, str, str, str], tuple[int, str | None]] = {}
+    # Looked up by their targets, not their sources: a project has an edge to each of its
+    # thousands of entries, an entry or an ERP record only a few incoming ones.
     by_type: dict[str, set[str]] = {}
     for e in edges:
-        by_type.setdefault(e.from_type, set()).add(e.from_id)
-    for from_type, ids in by_type.items():
-        from_ids = sorted(ids)
-        for start in range(0, len(from_ids), 500):
+        by_type.setdefault(e.to_type, set()).add(e.to_id)
+    for to_type, ids in by_type.items():
+        to_ids = sorted(ids)
+        for start in range(0, len(to_ids), 500):
             query = sa.select(
                 lineage.c.id,
                 lineage.c.from_type,
@@ -126,8 +128,8 @@ def link_many(conn: sa.Connection, edges: Sequence[Edge]) -> int:
                 lineage.c.relation,
                 lineage.c.status,
             ).where(
-                lineage.c.from_type == from_type,
-                lineage.c.from_id.in_(from_ids[start : start + 500]),
+                lineage.c.to_type == to_type,
+                lineage.c.to_id.in_(to_ids[start : start + 500]),
             )
             for r in conn.execute(query):
                 found[(r.from_type, r.from_id, r.to_type, r.to_id, r.relation)] = (r.id, r.status)
