@@ -48,6 +48,7 @@ from accord.flows.time_to_bill.post import (
 )
 from accord.flows.time_to_bill.settings import billing_settings
 from accord.flows.time_to_bill.validation import PERIOD_CLOSED, EntryPlan, ProjectFacts
+from accord.rules import Rules
 from accord.store import lineage, postings
 from accord.store.lineage import Edge
 from accord.store.outbox import OutboxItem, OutboxRow
@@ -66,6 +67,9 @@ KIND: Final = "posting"
 """Outbox item kind of a time or expense posting."""
 LANE: Final = "bulk"
 _POLL_S: Final = 0.5
+_RULES_TTL_S: Final = 1.0
+"""How stale the dispatcher's view of the active rules may be (a new version is adopted
+within this; the postings themselves were planned by their runs' pinned versions)."""
 
 
 def batch_id_of(sub: Submission) -> str:
@@ -240,6 +244,14 @@ class PostingHandler:
 
     def __init__(self) -> None:
         self._posters: dict[tuple[str, str], AsyncPoster] = {}
+        self._rules: tuple[float, Rules] | None = None
+
+    def _current_rules(self) -> Rules:
+        """The rules in force, read at most once a second (a batch is sent every few ms)."""
+        now = time.monotonic()
+        if self._rules is None or now - self._rules[0] > _RULES_TTL_S:
+            self._rules = (now, stepkit.rules())
+        return self._rules[1]
 
     async def _poster(self, role: Erp, gate: CallGate, version: str) -> AsyncPoster:
         key = (role.connection, version)
@@ -262,7 +274,7 @@ class PostingHandler:
         """Post one submission's queued postings; one disposition each."""
         queued = [_decode(r.payload) for r in rows]
         facts = queued[0].facts
-        rules = stepkit.rules()
+        rules = self._current_rules()
         role = stepkit.erp(facts.connection)
         poster = await self._poster(role, gate, rules.version)
         batch = PostingBatch(
