@@ -26,6 +26,8 @@ __all__ = ["Answer", "RestApi"]
 Record = dict[str, Any]
 MAX_COMPOSITE = 25
 MAX_COLLECTION = 200
+MAX_CHUNKS = 10
+"""Runs of one sObject type a collection may hold (reference 1.4)."""
 MAX_CURSORS = 50
 """[inferred] open query cursors kept; the oldest locator then answers INVALID_QUERY_LOCATOR."""
 ROLLED_BACK = (
@@ -405,6 +407,16 @@ class RestApi:
                 "this call",
                 [],
             )
+        if not parts and _chunks(records) > MAX_CHUNKS:
+            # Reference 1.4: records of mixed types run as chunks, at most 10 a request. Code
+            # [inferred]; the text is the platform's (Apex's System.TypeException).
+            raise SfError(
+                400,
+                "INVALID_BATCH_REQUEST",
+                "Cannot have more than 10 chunks in a single operation. Please rearrange the "
+                "data to reduce chunking.",
+                [],
+            )
         all_or_none = bool(body.get("allOrNone", False))
         if method == "POST" and not parts:
             return self._batch(
@@ -637,3 +649,9 @@ def decode_body(raw: bytes) -> Any:  # noqa: ANN401 - the decoded JSON body
         raise SfError(
             400, "JSON_PARSER_ERROR", f"Unexpected character in request body: {exc}", []
         ) from exc
+
+
+def _chunks(records: list[Any]) -> int:
+    """Runs of records of one type, in order: ``{a1, a2, c1, a3}`` is three chunks."""
+    types = [r.get("attributes", {}).get("type") if isinstance(r, dict) else None for r in records]
+    return sum(1 for i, t in enumerate(types) if i == 0 or t != types[i - 1])

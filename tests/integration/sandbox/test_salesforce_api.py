@@ -783,6 +783,12 @@ async def test_collections_create_update_upsert_delete(sf: httpx.AsyncClient) ->
 
     too_many = [{"attributes": {"type": "Account"}, "Name": str(i)} for i in range(201)]
     assert (await sf.post(f"{V}/composite/sobjects", json={"records": too_many})).status_code == 400
+    # Mixed types run as chunks of one type each, at most ten a request.
+    kinds = ("Account", "Contact") * 6
+    chunky = [{"attributes": {"type": t}, "Name": "x", "LastName": "x"} for t in kinds[:11]]
+    refused = await sf.post(f"{V}/composite/sobjects", json={"records": chunky})
+    assert refused.status_code == 400
+    assert "more than 10 chunks" in refused.json()[0]["message"]
 
 
 # --------------------------------------------------------------------------- certinia behaviour
