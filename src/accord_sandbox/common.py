@@ -107,6 +107,13 @@ class FaultSpec(BaseModel):
     jitter_ms: int = Field(default=0, ge=0)
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     status: int = Field(default=503, ge=400, le=599, description="status used by error_rate")
+    message: str | None = Field(
+        default=None, description="the injected error's message, in the system's error shape"
+    )
+    body_contains: str | None = Field(
+        default=None,
+        description="match only requests (or batch operations) whose body contains this text",
+    )
     outage_seconds: float = Field(default=0.0, ge=0.0)
     rate_limit_per_s: float | None = Field(default=None, gt=0)
     limit_per_window: int | None = Field(
@@ -126,9 +133,11 @@ class FaultSpec(BaseModel):
         description="apply the write, then answer 504 as a timed-out gateway would",
     )
 
-    def matches(self, method: str, path: str) -> bool:
-        """Whether this rule applies to a request."""
+    def matches(self, method: str, path: str, body: str | None = None) -> bool:
+        """Whether this rule applies to a request (``body`` is read for ``body_contains``)."""
         if self.method and self.method.upper() != method.upper():
+            return False
+        if self.body_contains is not None and self.body_contains not in (body or ""):
             return False
         return not (self.path and not fnmatch.fnmatchcase(path, self.path))
 
@@ -421,7 +430,11 @@ class Emulator:
             return await call_next(request)
         operation: BatchRun | None = request.scope.get(_OPERATION)
         (self.stats.requests if operation is None else self.stats.operations)[endpoint] += 1
-        rules = [f for f in self._faults if f.spec.matches(request.method, path)]
+        body = None
+        if any(f.spec.body_contains is not None for f in self._faults):
+            # Read only when a rule asks: Starlette keeps the body for the handler.
+            body = (await request.body()).decode("utf-8", errors="replace")
+        rules = [f for f in self._faults if f.spec.matches(request.method, path, body)]
         # A batch request counts in rate windows as its operations, which meet the rules of
         # their own paths; the batch itself is not counted again.
         batch = operation is None and self.is_batch_request(request.method, path)
@@ -533,7 +546,9 @@ class Emulator:
                 if s.status == 429:
                     self.stats.throttled[endpoint] += 1
                     return self.throttle_response(retry_after=1.0)
-                return self.error_response(s.status, "INJECTED_FAULT", "Injected fault")
+                return self.error_response(
+                    s.status, "INJECTED_FAULT", s.message or "Injected fault"
+                )
         return None
 
     def is_batch_request(self, method: str, path: str) -> bool:
