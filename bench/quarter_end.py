@@ -31,11 +31,21 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=None, help="stop after N entries")
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     parser.add_argument("--keep", type=Path, default=None, help="keep logs in this folder")
+    parser.add_argument(
+        "--base-port", type=int, default=18900, help="the sandbox's base port (a shared machine)"
+    )
+    parser.add_argument("--api-port", type=int, default=18880, help="Accord's API port")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="accord-qe-"))
     db_url = f"sqlite:///{folder / 'accord.db'}"
     result = drain(
-        db_url=db_url, workers=1, limit=args.entries, keep=folder, scenario=args.scenario
+        db_url=db_url,
+        workers=1,
+        limit=args.entries,
+        keep=folder,
+        scenario=args.scenario,
+        base_port=args.base_port,
+        api_port=args.api_port,
     )
     table = describe(result)
     print(table)
