@@ -170,7 +170,7 @@ class AccountingPeriodSpec(_Spec):
 class Firm(_Spec):
     """Everything the emulators are seeded with, for one scenario and seed."""
 
-    scenario: Literal["small", "firm", "quarter-end"]
+    scenario: Literal["small", "firm", "quarter-end", "quarter-end-large"]
     seed: int
     legal_entities: tuple[LegalEntitySpec, ...]
     practices: tuple[PracticeSpec, ...]

@@ -3,8 +3,8 @@
 - ``POST /{tenant}/oauth2/v2.0/token``: Entra ID client credentials.
 - ``/v2.0/{tenant}/{environment}/api/v2.0/companies`` and, under ``companies({id})/``, one
   set of OData routes per entity set in ``entities.ENTITY_SETS`` (lines also nested under
-  their header), the bound ``Microsoft.NAV.*`` actions, and
-  ``api/v2.0/subscriptions``.
+  their header), the bound ``Microsoft.NAV.*`` actions, ``api/v2.0/subscriptions`` and
+  ``api/v2.0/$batch`` (:mod:`.batch`).
 
 Handlers only translate HTTP to calls on the emulator and :mod:`.rules`; every refusal
 is raised as :class:`BCError` / :class:`ODataError` and answered in BC's error shape.
@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord_sandbox.business_central import rules
+from accord_sandbox.business_central.batch import handle_batch
 from accord_sandbox.business_central.entities import (
     COMPANIES,
     ENTITY_SETS,
@@ -179,6 +180,7 @@ class _Routes:
             "/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"], include_in_schema=False
         )
         app.add_exception_handler(StarletteHTTPException, self.http_error)
+        self.route(app, "/$batch", "POST", self.batch)
         self.route(app, "/companies", "GET", self.list_companies)
         self.route(app, "/companies({company_id})", "GET", self.get_company)
         self.route(app, "/subscriptions", "GET", self.list_subscriptions)
@@ -240,6 +242,10 @@ class _Routes:
         form = await request.form()
         fields = {k: str(v) for k, v in form.items()}
         return self.emu.entra.token(request.path_params["tenant"], fields)
+
+    async def batch(self, request: Request) -> Response:
+        """``$batch``: see :mod:`accord_sandbox.business_central.batch`."""
+        return await handle_batch(self.emu, request, await self.body(request))
 
     # ----------------------------------------------------------------- companies
     async def list_companies(self, request: Request) -> Response:

@@ -13,6 +13,7 @@ from accord.connectors.roles.crm import (
     DealLine,
     MergedAccount,
     ReceivableStatus,
+    WriteBack,
 )
 from accord.connectors.roles.erp import (
     AsyncPoster,
@@ -78,6 +79,7 @@ __all__ = [
     "PsaProjectPlan",
     "ReceivableStatus",
     "Receivables",
+    "WriteBack",
     "address_text",
     "collection_feed",
 ]
