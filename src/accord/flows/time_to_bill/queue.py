@@ -58,6 +58,7 @@ __all__ = [
     "LANE",
     "PostingHandler",
     "Queued",
+    "StoppingError",
     "batch_id_of",
     "outbox_items",
     "wait_settled",
@@ -186,11 +187,25 @@ def outbox_items(
 # at quarter-end (hundreds of waiting runs, tens of records a second).
 _waiters_lock = threading.Lock()
 _waiters: dict[str, list[threading.Event]] = {}
+_stopping = threading.Event()
 
 
-def _wake(batch_ids: Collection[str]) -> None:
+class StoppingError(BaseException):
+    """The process is stopping while a run waits for its postings.
+
+    A ``BaseException`` on purpose: DBOS records a step's ``Exception`` as its outcome (and a
+    recovered run would replay it), but lets this one pass unrecorded, so the run stays pending
+    and its step runs again on recovery (it queues nothing twice). Without it, a stopping
+    process waited up to ``_WAIT_S`` for outcomes no dispatcher would record any more.
+    """
+
+
+def _wake(batch_ids: Collection[str] | None) -> None:
     with _waiters_lock:
-        events = [e for b in batch_ids for e in _waiters.get(b, ())]
+        if batch_ids is None:
+            events = [e for found in _waiters.values() for e in found]
+        else:
+            events = [e for b in batch_ids for e in _waiters.get(b, ())]
     for event in events:
         event.set()
 
@@ -200,6 +215,9 @@ def wait_settled(engine: sa.Engine, sub: Submission, *, timeout: float) -> bool:
 
     Woken at once when this process's dispatcher records one of the batch's outcomes; another
     process's dispatcher is noticed by reading the ledger every ``_POLL_S``.
+
+    Raises:
+        StoppingError: This process's dispatcher stopped (see :class:`StoppingError`).
     """
     deadline = time.monotonic() + timeout
     ids = [e.id for e in sub.entries]
@@ -210,6 +228,8 @@ def wait_settled(engine: sa.Engine, sub: Submission, *, timeout: float) -> bool:
     try:
         while True:
             event.clear()
+            if _stopping.is_set():
+                raise StoppingError(f"stopping while {batch_id} waits for its postings")
             with engine.connect() as conn:
                 if postings.count_queued(conn, kind=sub.kind, entry_ids=ids) == 0:
                     return True
@@ -245,6 +265,8 @@ class PostingHandler:
     def __init__(self) -> None:
         self._posters: dict[tuple[str, str], AsyncPoster] = {}
         self._rules: tuple[float, Rules] | None = None
+        # A new handler is a (re)started dispatcher in this process: runs may wait again.
+        _stopping.clear()
 
     def _current_rules(self) -> Rules:
         """The rules in force, read at most once a second (a batch is sent every few ms)."""
@@ -265,7 +287,9 @@ class PostingHandler:
         return found
 
     async def aclose(self) -> None:
-        """Close the posters' connections (the dispatcher is stopping)."""
+        """Close the posters' connections and end the waits of this process's runs (stopping)."""
+        _stopping.set()
+        _wake(None)
         posters, self._posters = list(self._posters.values()), {}
         for poster in posters:
             await poster.aclose()
