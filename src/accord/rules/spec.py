@@ -296,20 +296,21 @@ class FieldOwnershipSpec(_Spec):
 class CustomFieldSpec(_Spec):
     """One firm-specific field and its API name in each system that carries it.
 
-    Which system owns it (and so which way it flows) is the rules' ``field_ownership`` of
-    the object (``project.fields.<name>``; a project's fields default to the PSA). A system
-    left out does not carry the field.
+    ``owner`` says which system owns it (and so which way it flows); without one, the object's
+    default owner in ``field_ownership`` (a project's: the PSA). A system left out does not
+    carry the field.
     """
 
     label: Name | None = None
+    owner: OwnerRole | None = None
     kantata: Name | None = None
     """A Kantata custom field's name (``custom_fields`` on workspaces)."""
     certinia: Name | None = None
-    """A field of ``pse__Proj__c`` (``Delivery_Health__c``)."""
+    """A field of ``pse__Proj__c`` (a custom field's API name, ending ``__c``)."""
     netsuite: Name | None = None
-    """A field of the ``job`` record (``custentity_delivery_health``)."""
+    """A field of the ``job`` record (a custom entity field's id, ``custentity...``)."""
     business_central: Name | None = None
-    """A property of the ``projects`` API page (``deliveryHealth``)."""
+    """A property of the ``projects`` API page."""
 
     def field_of(self, system: str) -> str | None:
         """The field's name in ``system`` (``netsuite`` ...), or ``None``."""

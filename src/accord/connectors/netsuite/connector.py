@@ -81,6 +81,9 @@ RESOURCES: dict[str, NetSuiteResource] = {
         NetSuiteResource("invoice", "transaction", "CustInvc", sublists=True),
         NetSuiteResource("salesOrder", "transaction", "SalesOrd", sublists=True),
         NetSuiteResource("customerPayment", "transaction", "CustPymt", sublists=True),
+        NetSuiteResource("vendorBill", "transaction", "VendBill", sublists=True),
+        NetSuiteResource("projectTask", "projecttask", sublists=True),
+        NetSuiteResource("vendor", "vendor"),
         # Reference lists: read for lookups (subsidiary, department, class, period ids).
         NetSuiteResource("subsidiary", "subsidiary"),
         NetSuiteResource("department", "department"),
