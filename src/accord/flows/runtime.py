@@ -45,6 +45,14 @@ _WORKFLOWS: dict[str, str] = {
     "payment.received": "cash",
     "milestone.completed": "bill_milestone",
     "customer.upserted": "customer_master",
+    # Delivery sync (accord.flows.delivery.workflow.WORKFLOWS lists the same).
+    "project.status_changed": "delivery_status",
+    "project.activated": "delivery_status",
+    "project.fields_changed": "delivery_fields",
+    "task.upserted": "delivery_task",
+    "assignment.upserted": "delivery_assignment",
+    "vendor_expense.approved": "delivery_vendor_expense",
+    "vendor_bill.posted": "delivery_vendor_bill",
 }
 """Event type -> workflow name, for types a business flow has claimed.
 
@@ -63,6 +71,7 @@ FLOW_MODULES: tuple[str, ...] = (
     "accord.flows.cash.workflow",
     "accord.flows.bill_milestone.workflow",
     "accord.flows.customer_master",
+    "accord.flows.delivery.workflow",
     "accord.flows.subscriptions",
     "accord.flows.retention",
 )

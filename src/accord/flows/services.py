@@ -42,6 +42,7 @@ CAPTURE_ENABLERS: tuple[str, ...] = (
     "accord.flows.bill_milestone.capture:enable_milestone_capture",
     "accord.flows.approvals.capture:enable_approval_capture",
     "accord.flows.customer_master.capture:enable_customer_capture",
+    "accord.flows.delivery.capture:enable_delivery_capture",
     "accord.flows.retention:enable_scheduled_purge",
     # Last: it subscribes Business Central to what the flows above capture.
     "accord.flows.subscriptions:enable_subscription_upkeep",

@@ -677,7 +677,9 @@ class RecordBook:
         cols: list[str] = []
         for rtype in RECORD_TYPES.values():
             if rtype.table == table:
-                cols += [c for c in rtype.columns() if c not in cols]
+                # The account's custom fields are columns of the record's table as well.
+                custom = [f.lower() for f in self.custom_fields.get(rtype.name, ())]
+                cols += [c for c in [*rtype.columns(), *custom] if c not in cols]
         if table == "transaction" and "entity" not in cols:
             cols.append("entity")
         return cols or None

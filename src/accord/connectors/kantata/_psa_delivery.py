@@ -4,8 +4,9 @@
 change delivery, and maps each to what the record is *now* (the event's current snapshot, or
 the record read again where the snapshot lacks something):
 
-- ``workspace:updated`` -> the project's state: its status (``status.message``) and the rules'
-  custom fields (``custom_field_values`` of the workspace, by the Kantata field's name);
+- ``workspace:updated`` and ``custom_field_value:created|updated|deleted`` of a workspace ->
+  the project's state: its status (``status.message``) and the rules' custom fields
+  (``custom_field_values`` of the workspace, by the Kantata field's name);
 - ``story:created|updated`` of a ``task`` or ``deliverable`` -> a task (milestones are
   milestone billing's): the estimate ``time_estimate_in_minutes``, the progress
   ``percentage_complete``, the logged time, the state; its canonical id is Accord's reference
@@ -69,6 +70,9 @@ DELIVERY_EVENT_TYPES: Final = (
     "participation:created",
     "participation:updated",
     "expense:updated",
+    "custom_field_value:created",
+    "custom_field_value:updated",
+    "custom_field_value:deleted",
 )
 """The feed's event types (see the module docstring)."""
 _TASK_TYPES: Final = frozenset({"task", "deliverable"})
@@ -142,6 +146,13 @@ class KantataDelivery(KantataBilling):
             return None  # gone since
         model = str(event.get("event_type") or "").partition(":")[0]
         changed_at = _time(event.get("subject_changed_at"))
+        if model == "custom_field_value" and snapshot.get("subject_type") == _WORKSPACE:
+            # A field's value is a record of its own: the workspace's state is what changed.
+            try:
+                snapshot = self._connector.get("workspaces", str(snapshot.get("subject_id")))
+            except NotFoundError:
+                return None
+            model = "workspace"
         if model == "workspace":
             return self._project_state_of(snapshot, ids, changed_at)
         if model == "story":

@@ -75,7 +75,7 @@ RESOURCES: dict[str, NetSuiteResource] = {
     r.record_type: r
     for r in (
         NetSuiteResource("customer", "customer"),
-        NetSuiteResource("job", "job"),
+        NetSuiteResource("job", "job", sublists=True),
         NetSuiteResource("timeBill", "timebill"),
         NetSuiteResource("expenseReport", "transaction", "ExpRept", sublists=True),
         NetSuiteResource("invoice", "transaction", "CustInvc", sublists=True),
