@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,12 +146,7 @@ class Delivery:
         future.result(timeout=10)
 
 
-def start_delivery(
-    folder: Any,
-    sandbox: SandboxHandle,
-    *,
-    psa: str,  # noqa: ANN401 - a path
-) -> Iterator[Delivery]:
+def start_delivery(folder: Path, sandbox: SandboxHandle, *, psa: str) -> Iterator[Delivery]:
     """One in-process Accord whose delivery polls the tests drive, starting now."""
     accord = start(folder, sandbox, psa=psa)
     delivery = Delivery(cash=next(accord), psa=psa)
