@@ -125,9 +125,9 @@ def test_vendor_costs_flow_both_ways_once(delivery: Delivery) -> None:
     (purchase,) = _records(delivery, "purchaseInvoices",
                            vendorInvoiceNumber=vendor_invoice_number(bill_id))  # fmt: skip
     assert (purchase["status"], purchase["vendorNumber"]) == ("Open", "VEND-DE01-1")
-    assert Decimal(str(purchase["totalAmountExcludingTax"])) == Decimal("2150")
+    assert Decimal(str(purchase["totalAmountExcludingTax"])) == Decimal(2150)
     (cost,) = _records(delivery, "projectLedgerEntries", projectNumber=ids["erp_project"])
-    assert (cost["type"], Decimal(str(cost["totalCost"]))) == ("G/L Account", Decimal("2150"))
+    assert (cost["type"], Decimal(str(cost["totalCost"]))) == ("G/L Account", Decimal(2150))
 
     # A purchase invoice keyed in Business Central against the project.
     company = _company(delivery)
