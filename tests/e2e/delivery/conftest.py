@@ -20,7 +20,7 @@ from tests.e2e.cash.harness import CashAccord, start
 
 from accord.flows.capture import CaptureSpec, canonical_event, poll_once
 from accord.flows.delivery.capture import delivery_specs
-from accord.flows.delivery.workflow import WORKFLOWS
+from accord.flows.delivery.workflow import WORKFLOW
 from accord.flows.shared.finance import start_cursor_at_now
 from accord.store import exceptions
 from accord.store.exceptions import BusinessException
@@ -28,7 +28,6 @@ from accord.store.journal import NewEvent
 from accord_sandbox.server import Sandbox, SandboxHandle
 
 ERPS = ["netsuite", "business-central"]
-DELIVERY = sorted(set(WORKFLOWS.values()))
 
 
 @dataclass
@@ -77,7 +76,7 @@ class Delivery:
 
     def settle(self, timeout: float = 90.0, *, names: tuple[str, ...] = ()) -> None:
         """Wait until no delivery (or ``names``) run is queued or running."""
-        wanted = names or tuple(DELIVERY)
+        wanted = names or (WORKFLOW,)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             busy = [
@@ -92,10 +91,14 @@ class Delivery:
             time.sleep(0.1)
         pytest.fail(f"{wanted} runs did not finish in time")
 
-    def runs(self, name: str, **match: Any) -> list[dict[str, Any]]:
-        """Finished outputs of workflow ``name`` whose fields equal ``match``, oldest first."""
+    def runs(self, scenario: str, **match: Any) -> list[dict[str, Any]]:
+        """Finished outputs of delivery runs of ``scenario`` (``status``, ``task``, ...) whose
+        fields equal ``match``, oldest first."""
         self.settle()
-        done = sorted(DBOS.list_workflows(name=name, load_input=False), key=lambda w: w.workflow_id)
+        done = sorted(
+            DBOS.list_workflows(name=WORKFLOW, load_input=False), key=lambda w: w.workflow_id
+        )
+        match = {"scenario": scenario, **match}
         return [
             w.output
             for w in done

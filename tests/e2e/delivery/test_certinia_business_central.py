@@ -46,7 +46,7 @@ def test_a_project_completed_in_certinia_completes_the_bc_project_and_refuses_ti
         "pse__Proj__c", ids["psa_project"], {"pse__Stage__c": "Completed"}
     )
     delivery.poll()
-    run = delivery.runs("delivery_status", project_id=ids["project"])[0]
+    run = delivery.runs("status", project_id=ids["project"])[0]
     assert (run["status"], run["from"], run["project_status"]) == ("synced", "psa", "completed")
     (project,) = _records(delivery, "projects", number=ids["erp_project"])
     assert (project["status"], project["blocked"]) == ("Completed", " ")
@@ -120,7 +120,7 @@ def test_vendor_costs_flow_both_ways_once(delivery: Delivery) -> None:
     delivery.poll()
 
     bill_id = f"VB-certinia-vii-{item}"
-    (billed,) = delivery.runs("delivery_vendor_expense", bill_id=bill_id)
+    (billed,) = delivery.runs("vendor_expense", bill_id=bill_id)
     assert billed["status"] == "billed", billed
     (purchase,) = _records(delivery, "purchaseInvoices",
                            vendorInvoiceNumber=vendor_invoice_number(bill_id))  # fmt: skip
@@ -150,6 +150,6 @@ def test_vendor_costs_flow_both_ways_once(delivery: Delivery) -> None:
     )
     amounts = sorted(Decimal(str(r["pse__Amount__c"])) for r in rows)
     assert amounts == [Decimal(640), Decimal(2150)]  # the PSA's own and the ERP's, once each
-    (run,) = delivery.runs("delivery_vendor_bill", bill_id=f"bc-vb-{draft}")
+    (run,) = delivery.runs("vendor_bill", bill_id=f"bc-vb-{draft}")
     assert run["status"] == "recorded", run
     assert delivery.base.duplicates() == NO_DUPLICATES

@@ -37,7 +37,7 @@ def test_a_project_completed_in_kantata_closes_the_job_and_refuses_more_time(
     _later()
     delivery.connector("kantata").update("workspaces", ids["psa_project"], {"status": "Completed"})
     delivery.poll()
-    run, echo = delivery.runs("delivery_status", project_id=ids["project"])
+    run, echo = delivery.runs("status", project_id=ids["project"])
     assert (run["status"], run["from"]) == ("synced", "psa"), run
     assert [w["side"] for w in run["written"]] == ["erp"]
     job = _job(delivery, ids["erp_project"])
@@ -74,7 +74,7 @@ def test_tasks_and_people_reach_netsuite_with_estimates_and_lineage(delivery: De
 
     task_id = f"kantata-st-{story}"
     # Each version of the story is a change (its assignment touches it too): upserted alike.
-    task_runs = delivery.runs("delivery_task", task_id=task_id)
+    task_runs = delivery.runs("task", task_id=task_id)
     assert {r["status"] for r in task_runs} == {"synced"}, task_runs
     assert task_runs[-1]["psa_percent_complete"] == "25"
     netsuite = delivery.connector("netsuite")
@@ -93,7 +93,7 @@ def test_tasks_and_people_reach_netsuite_with_estimates_and_lineage(delivery: De
     _later()
     kantata.update("stories", story, {"percentage_complete": 30})
     delivery.poll()
-    latest = delivery.runs("delivery_task", task_id=task_id)[-1]
+    latest = delivery.runs("task", task_id=task_id)[-1]
     assert (latest["psa_percent_complete"], Decimal(latest["erp_percent_complete"])) == (
         "30",
         Decimal(20),
@@ -140,7 +140,7 @@ def test_vendor_costs_flow_both_ways_once(delivery: Delivery) -> None:
     delivery.poll()
 
     bill_id = f"VB-kantata-ex-{expense}"
-    (billed,) = delivery.runs("delivery_vendor_expense", bill_id=bill_id)
+    (billed,) = delivery.runs("vendor_expense", bill_id=bill_id)
     assert billed["status"] == "billed", billed
     netsuite = delivery.connector("netsuite")
     bills = [b for b in delivery.base.records("netsuite", "vendorBill")
@@ -173,9 +173,9 @@ def test_vendor_costs_flow_both_ways_once(delivery: Delivery) -> None:
     assert len(recorded) == 1
     assert recorded[0]["vendor_id"] == vendor["id"]
     assert "NW-4411" in recorded[0]["notes"]
-    (run,) = delivery.runs("delivery_vendor_bill", bill_id=f"netsuite-vb-{keyed}")
+    (run,) = delivery.runs("vendor_bill", bill_id=f"netsuite-vb-{keyed}")
     assert run["status"] == "recorded", run
-    assert len(delivery.runs("delivery_vendor_expense", bill_id=bill_id)) == 1
+    assert len(delivery.runs("vendor_expense", bill_id=bill_id)) == 1
 
     graph = delivery.base.lineage("netsuite", "erp_project", ids["erp_project"])
     nodes = {(n["type"], n["id"]) for n in graph["nodes"]}
@@ -192,7 +192,7 @@ def test_a_status_set_in_netsuite_is_not_propagated_while_kantata_owns_it(
         "job", ids["erp_project"], {"entityStatus": {"id": "5"}, "allowTime": False}
     )
     delivery.poll()
-    (run,) = delivery.runs("delivery_status", project_id=ids["project"])
+    (run,) = delivery.runs("status", project_id=ids["project"])
     assert run["status"] == "not_owner", run
     (filed,) = delivery.exceptions(f"project:{ids['project']}", "project.not_owner")
     assert filed.queue == "delivery-ops"

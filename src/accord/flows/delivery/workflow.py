@@ -1,33 +1,39 @@
-"""The delivery workflows: one durable run per delivery event (docs/flows/delivery.md).
+"""The delivery workflow: one durable run per delivery event (docs/flows/delivery.md).
 
-- ``project.status_changed`` / ``project.activated`` (:data:`STATUS`): the side that owns a
+One DBOS workflow, ``delivery`` (the flow's name, :mod:`.spec`), handles every delivery event
+type; its output's ``scenario`` names which of these it carried:
+
+- ``status``: ``project.status_changed`` / ``project.activated``: the side that owns a
   project's status moves the other side (:func:`~.steps.sync_status`); a change on the side
   that does not own it is filed with delivery ops (``project.not_owner``), never propagated.
   A completed or cancelled project takes no more postings in the ERP: time-to-bill refuses
   them (``project.inactive``, delivery ops).
-- ``project.fields_changed`` (:data:`FIELDS`): each firm-specific field its owner changed is
+- ``fields``: ``project.fields_changed``: each firm-specific field its owner changed is
   written to the other side; changes by a non-owner are filed (``project.not_owner``).
-- ``task.upserted`` (:data:`TASK`): the task and its estimate are upserted in the ERP, which
+- ``task``: ``task.upserted``: the task and its estimate are upserted in the ERP, which
   computes percent complete; the run's output has both sides' percent complete.
-- ``assignment.upserted`` (:data:`ASSIGNMENT`): the person is put on the ERP project or task;
+- ``assignment``: ``assignment.upserted``: the person is put on the ERP project or task;
   a person the ERP does not employ in the project's legal entity is named in a
   ``project.resource_unknown`` exception (delivery ops).
-- ``vendor_expense.approved`` (:data:`VENDOR_EXPENSE`): the expense becomes one vendor bill in
+- ``vendor_expense``: ``vendor_expense.approved``: the expense becomes one vendor bill in
   the ERP (:mod:`.costs`); a vendor the ERP does not have (``billing.vendor_unknown``) or a
   refusal (``billing.vendor_bill_refused``) goes to finance ops.
-- ``vendor_bill.posted`` (:data:`VENDOR_BILL`): the bill's lines become project expenses in the
+- ``vendor_bill``: ``vendor_bill.posted``: the bill's lines become project expenses in the
   PSA, once.
 
 After a fix, an exception's retry re-runs the event (``accord.flows.replay``); every write is
-idempotent, so nothing is written twice.
+idempotent, so nothing is written twice. The steps' writes go through the ``flow`` budget lane
+(the default lane of a run), ahead of bulk postings and polls.
 """
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 from dbos import DBOS
 
 from accord.domain import Assignment, Expense, ProjectStatus, ProjectTask, VendorBill
+from accord.flows.delivery.capture import FLOW
 from accord.flows.delivery.costs import (
     BillRequest,
     ExpenseRequest,
@@ -49,38 +55,28 @@ from accord.flows.delivery.steps import (
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
 
-__all__ = [
-    "ASSIGNMENT",
-    "FIELDS",
-    "STATUS",
-    "TASK",
-    "VENDOR_BILL",
-    "VENDOR_EXPENSE",
-    "WORKFLOWS",
-    "sync_assignment_run",
-    "sync_fields_run",
-    "sync_status_run",
-    "sync_task_run",
-    "vendor_bill_run",
-    "vendor_expense_run",
-]
+__all__ = ["EVENTS", "SCENARIOS", "WORKFLOW", "delivery"]
 
-STATUS: Final = "delivery_status"
-FIELDS: Final = "delivery_fields"
-TASK: Final = "delivery_task"
-ASSIGNMENT: Final = "delivery_assignment"
-VENDOR_EXPENSE: Final = "delivery_vendor_expense"
-VENDOR_BILL: Final = "delivery_vendor_bill"
-WORKFLOWS: Final[dict[str, str]] = {
-    "project.status_changed": STATUS,
-    "project.activated": STATUS,
-    "project.fields_changed": FIELDS,
-    "task.upserted": TASK,
-    "assignment.upserted": ASSIGNMENT,
-    "vendor_expense.approved": VENDOR_EXPENSE,
-    "vendor_bill.posted": VENDOR_BILL,
+WORKFLOW: Final = FLOW
+"""The DBOS workflow every delivery event's run starts."""
+
+SCENARIOS: Final[dict[str, str]] = {
+    "project.status_changed": "status",
+    "project.activated": "status",
+    "project.fields_changed": "fields",
+    "task.upserted": "task",
+    "assignment.upserted": "assignment",
+    "vendor_expense.approved": "vendor_expense",
+    "vendor_bill.posted": "vendor_bill",
 }
-"""Event type -> the delivery workflow its runs start (the runtime's table lists the same)."""
+"""Event type -> the scenario its run carries (the output's ``scenario``)."""
+
+EVENTS: Final[tuple[str, ...]] = tuple(SCENARIOS)
+"""The event types the workflow handles (its spec claims them)."""
+
+
+def _finish(scenario: str, outcome: str, result: dict[str, Any]) -> dict[str, Any]:
+    return finish_run(FLOW, outcome, {"scenario": scenario, **result})
 
 
 def _file(ref: EventRef, code: str, title: str, detail: dict[str, Any], dedupe_key: str) -> int:
@@ -103,8 +99,7 @@ def _why(result: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------- status and fields
-@DBOS.workflow(name=STATUS)
-def sync_status_run(ref: EventRef) -> dict[str, Any]:
+def _status(ref: EventRef) -> dict[str, Any]:
     """Sync one project status change (see the module docstring)."""
     loaded = load_event(ref)
     data = loaded["data"]
@@ -117,7 +112,7 @@ def sync_status_run(ref: EventRef) -> dict[str, Any]:
     )  # fmt: skip
     key = f"delivery:{project_id}:status"
     if result.get("in_step"):
-        return finish_run(STATUS, "in_step", result)
+        return _finish("status", "in_step", result)
     if result.get("not_owner"):
         opened = _file(
             ref,
@@ -128,19 +123,18 @@ def sync_status_run(ref: EventRef) -> dict[str, Any]:
             result,
             key,
         )
-        return finish_run(STATUS, "not_owner", {**result, "exception": opened})
+        return _finish("status", "not_owner", {**result, "exception": opened})
     if "rejected" in result:
         opened = _file(
             ref, "project.status_refused",
             f"Project {project_id} could not be set {status}: {_why(result)}", result, key,
         )  # fmt: skip
-        return finish_run(STATUS, "refused", {**result, "exception": opened})
+        return _finish("status", "refused", {**result, "exception": opened})
     resolved = resolve((key,), f"status synced ({status})")
-    return finish_run(STATUS, "synced", {**result, "resolved": resolved})
+    return _finish("status", "synced", {**result, "resolved": resolved})
 
 
-@DBOS.workflow(name=FIELDS)
-def sync_fields_run(ref: EventRef) -> dict[str, Any]:
+def _fields(ref: EventRef) -> dict[str, Any]:
     """Sync one change of firm-specific project fields (see the module docstring)."""
     loaded = load_event(ref)
     data = loaded["data"]
@@ -154,7 +148,7 @@ def sync_fields_run(ref: EventRef) -> dict[str, Any]:
         opened = _file(ref, "project.fields_refused",
                        f"Fields of project {project_id} were not written: {_why(result)}",
                        result, key)  # fmt: skip
-        return finish_run(FIELDS, "refused", {**result, "exception": opened})
+        return _finish("fields", "refused", {**result, "exception": opened})
     if result["ignored"]:
         opened = _file(
             ref, "project.not_owner",
@@ -162,14 +156,13 @@ def sync_fields_run(ref: EventRef) -> dict[str, Any]:
             f"{result['from'].upper()}, which does not own them: not propagated",
             result, key,
         )  # fmt: skip
-        return finish_run(FIELDS, "partly_synced", {**result, "exception": opened})
+        return _finish("fields", "partly_synced", {**result, "exception": opened})
     resolve((key,), "fields synced")
-    return finish_run(FIELDS, "synced", result)
+    return _finish("fields", "synced", result)
 
 
 # ---------------------------------------------------------------------- tasks and people
-@DBOS.workflow(name=TASK)
-def sync_task_run(ref: EventRef) -> dict[str, Any]:
+def _task(ref: EventRef) -> dict[str, Any]:
     """Upsert one task in the ERP (see the module docstring)."""
     task = ProjectTask.model_validate(load_event(ref)["data"])
     result = sync_task(TaskRequest(task_json=task.model_dump_json(), event_id=ref.event_id))
@@ -178,13 +171,12 @@ def sync_task_run(ref: EventRef) -> dict[str, Any]:
         code = "project.unplaced" if "unplaced" in result else "project.task_refused"
         opened = _file(ref, code, f"Task {task.name} ({task.id}) is not in the ERP: "
                        f"{_why(result)}", result, key)  # fmt: skip
-        return finish_run(TASK, "refused", {**result, "exception": opened})
+        return _finish("task", "refused", {**result, "exception": opened})
     resolve((key,), "task synced")
-    return finish_run(TASK, "synced", result)
+    return _finish("task", "synced", result)
 
 
-@DBOS.workflow(name=ASSIGNMENT)
-def sync_assignment_run(ref: EventRef) -> dict[str, Any]:
+def _assignment(ref: EventRef) -> dict[str, Any]:
     """Put one person on the ERP project or task (see the module docstring)."""
     assignment = Assignment.model_validate(load_event(ref)["data"])
     result = sync_assignment(
@@ -200,19 +192,18 @@ def sync_assignment_run(ref: EventRef) -> dict[str, Any]:
             result,
             key,
         )
-        return finish_run(ASSIGNMENT, "unknown_person", {**result, "exception": opened})
+        return _finish("assignment", "unknown_person", {**result, "exception": opened})
     if "unplaced" in result or "rejected" in result:
         code = "project.unplaced" if "unplaced" in result else "project.assignment_refused"
         opened = _file(ref, code, f"{assignment.resource_id} was not put on project "
                        f"{assignment.project_id}: {_why(result)}", result, key)  # fmt: skip
-        return finish_run(ASSIGNMENT, "refused", {**result, "exception": opened})
+        return _finish("assignment", "refused", {**result, "exception": opened})
     resolve((key,), "person assigned")
-    return finish_run(ASSIGNMENT, "assigned", result)
+    return _finish("assignment", "assigned", result)
 
 
 # ---------------------------------------------------------------------- vendor costs
-@DBOS.workflow(name=VENDOR_EXPENSE)
-def vendor_expense_run(ref: EventRef) -> dict[str, Any]:
+def _vendor_expense(ref: EventRef) -> dict[str, Any]:
     """Bill one approved vendor expense in the ERP (see the module docstring)."""
     expense = Expense.model_validate(load_event(ref)["data"])
     result = bill_vendor_expense(
@@ -227,14 +218,13 @@ def vendor_expense_run(ref: EventRef) -> dict[str, Any]:
         if field in result:
             opened = _file(ref, code, f"Vendor expense {expense.id} was not billed: "
                            f"{_why(result)}", result, key)  # fmt: skip
-            return finish_run(VENDOR_EXPENSE, "refused", {**result, "exception": opened})
+            return _finish("vendor_expense", "refused", {**result, "exception": opened})
     resolve((key,), f"billed as {result.get('number') or result['erp_id']}")
     outcome = "billed" if result.get("created") else "already_billed"
-    return finish_run(VENDOR_EXPENSE, outcome, result)
+    return _finish("vendor_expense", outcome, result)
 
 
-@DBOS.workflow(name=VENDOR_BILL)
-def vendor_bill_run(ref: EventRef) -> dict[str, Any]:
+def _vendor_bill(ref: EventRef) -> dict[str, Any]:
     """Record one ERP vendor bill's lines in the PSA (see the module docstring)."""
     bill = VendorBill.model_validate(load_event(ref)["data"])
     result = record_vendor_bill(BillRequest(bill_json=bill.model_dump_json(),
@@ -245,6 +235,22 @@ def vendor_bill_run(ref: EventRef) -> dict[str, Any]:
         opened = _file(ref, "billing.vendor_cost_refused",
                        f"Vendor bill {bill.number or bill.id}: {len(problems)} line(s) not "
                        "recorded in the PSA", result, key)  # fmt: skip
-        return finish_run(VENDOR_BILL, "partly_recorded", {**result, "exception": opened})
+        return _finish("vendor_bill", "partly_recorded", {**result, "exception": opened})
     resolve((key,), "recorded in the PSA")
-    return finish_run(VENDOR_BILL, "recorded", result)
+    return _finish("vendor_bill", "recorded", result)
+
+
+_HANDLERS: Final[dict[str, Callable[[EventRef], dict[str, Any]]]] = {
+    "status": _status,
+    "fields": _fields,
+    "task": _task,
+    "assignment": _assignment,
+    "vendor_expense": _vendor_expense,
+    "vendor_bill": _vendor_bill,
+}
+
+
+@DBOS.workflow(name=WORKFLOW)
+def delivery(ref: EventRef) -> dict[str, Any]:
+    """Carry one delivery event to the other side (see the module docstring)."""
+    return _HANDLERS[SCENARIOS[ref.type]](ref)
