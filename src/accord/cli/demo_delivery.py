@@ -29,6 +29,7 @@ from accord.connectors.base import Connector
 from accord.connectors.business_central import BusinessCentralConnector
 from accord.connectors.kantata import KantataConnector
 from accord.errors import AccordError
+from accord.store import progress, xref
 
 __all__ = ["DeliveryStatus", "DeliveryTraffic", "read_delivery_status"]
 
@@ -60,16 +61,15 @@ class _Project:
 def _placed(engine: sa.Engine, psa_connection: str, psa_id: str) -> tuple[str, str] | None:
     """``(ERP connection, ERP id)`` of a provisioned PSA project."""
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "SELECT e.connection, e.external_id FROM accord_xref p JOIN accord_xref e "
-                "ON e.canonical_id = p.canonical_id AND e.entity_type = 'erp_project' "
-                "WHERE p.entity_type = 'psa_project' AND p.connection = :c "
-                "AND p.external_id = :id"
-            ),
-            {"c": psa_connection, "id": psa_id},
-        ).first()
-    return (str(row[0]), str(row[1])) if row else None
+        canonical = xref.get_canonical(
+            conn, entity_type="psa_project", connection=psa_connection, external_id=psa_id
+        )
+        rows = (
+            xref.list_for(conn, entity_type="erp_project", canonical_ids=[canonical])
+            if canonical is not None
+            else []
+        )
+    return (rows[0].connection, rows[0].external_id) if rows else None
 
 
 @dataclass
@@ -270,44 +270,11 @@ class DeliveryTraffic:
 
 
 # --------------------------------------------------------------------------- what Accord did
-@dataclass(frozen=True)
-class DeliveryStatus:
-    """What Accord's store says delivery sync did.
-
-    Attributes:
-        statuses: Projects whose status was synced to the other side (closed or on hold).
-        tasks: Tasks Accord holds in an ERP.
-        people: People Accord put on ERP projects and tasks.
-        bills: Vendor bills Accord posted in an ERP from PSA vendor costs.
-        recorded: ERP vendor bill lines Accord recorded in the PSA.
-    """
-
-    statuses: int = 0
-    tasks: int = 0
-    people: int = 0
-    bills: int = 0
-    recorded: int = 0
+DeliveryStatus = progress.DeliveryCounts
+"""What Accord's store says delivery sync did (statuses, tasks, people, bills, recorded)."""
 
 
 def read_delivery_status(engine: sa.Engine) -> DeliveryStatus:
     """Read delivery's counts from the xref and lineage."""
     with engine.connect() as conn:
-
-        def count(sql: str) -> int:
-            return int(conn.execute(sa.text(sql)).scalar_one())
-
-        return DeliveryStatus(
-            statuses=count(
-                "SELECT count(DISTINCT from_id) FROM accord_lineage WHERE relation = 'status' "
-                "AND status IN ('completed', 'cancelled', 'on_hold')"
-            ),
-            tasks=count("SELECT count(*) FROM accord_xref WHERE entity_type = 'erp_task'"),
-            people=count(
-                "SELECT count(DISTINCT to_id) FROM accord_lineage WHERE to_type = 'assignment'"
-            ),
-            bills=count(
-                "SELECT count(*) FROM accord_xref WHERE entity_type = 'vendor_bill' "
-                "AND canonical_id LIKE 'VB-%'"
-            ),
-            recorded=count("SELECT count(*) FROM accord_lineage WHERE relation = 'recorded_as'"),
-        )
+        return progress.delivery_counts(conn)
