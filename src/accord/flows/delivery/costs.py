@@ -27,7 +27,7 @@ from dbos import DBOS
 
 from accord.connectors.roles import VendorBillRequest, VendorCost
 from accord.domain import Expense, VendorBill, VendorBillLine, VendorBillStatus
-from accord.errors import PermanentError, is_retryable
+from accord.errors import PermanentError
 from accord.flows import stepkit
 from accord.flows.shared.exclusive import exclusive
 from accord.flows.shared.feeds import ConnectionIds
@@ -45,12 +45,6 @@ __all__ = [
 def bill_id_for(expense_id: str) -> str:
     """The canonical id (and the ERP's idempotency key) of a vendor expense's bill."""
     return f"VB-{expense_id}"
-
-
-def _refused(exc: PermanentError) -> dict[str, Any]:
-    if is_retryable(exc):  # pragma: no cover - a PermanentError never is
-        raise exc
-    return refusal(exc)
 
 
 # ---------------------------------------------------------------------- PSA -> ERP
@@ -122,7 +116,7 @@ def bill_vendor_expense(request: ExpenseRequest) -> dict[str, Any]:  # noqa: PLR
                 ConnectionIds(connection),
             )  # fmt: skip
     except PermanentError as exc:
-        return {**out, "rejected": _refused(exc)}
+        return {**out, "rejected": refusal(exc)}
     with stepkit.engine().begin() as conn:
         stepkit.link_edge(
             conn, ("expense", expense.id), ("vendor_bill", bill_id), "billed_as",
@@ -169,7 +163,7 @@ def record_vendor_bill(request: BillRequest) -> dict[str, Any]:
             with exclusive(f"vendor_cost:{connection}:{key}"):
                 psa_id = stepkit.psa(connection).record_vendor_cost(cost, ConnectionIds(connection))
         except PermanentError as exc:
-            rejected.append({"key": key, "project_id": line.project_id, **_refused(exc)})
+            rejected.append({"key": key, "project_id": line.project_id, **refusal(exc)})
             continue
         with stepkit.engine().begin() as conn:
             stepkit.link_edge(

@@ -19,7 +19,7 @@ from dbos import DBOS
 
 from accord.connectors.roles import ErpAssignment, ErpTask, ProjectState
 from accord.domain import Assignment, ProjectStatus, ProjectTask
-from accord.errors import NotFoundError, PermanentError, RetryableError, is_retryable
+from accord.errors import NotFoundError, PermanentError, RetryableError
 from accord.flows import stepkit
 from accord.flows.delivery.capture import FLOW
 from accord.flows.delivery.state import Side, field_owner, source_side, status_owner
@@ -46,12 +46,6 @@ CLOSED: Final = frozenset({ProjectStatus.COMPLETED, ProjectStatus.CANCELLED})
 
 def _target(placed: PlacedProject, side: Side) -> tuple[str, str, str] | None:
     return placed.erp if side == "erp" else placed.psa
-
-
-def _refused(exc: PermanentError) -> dict[str, Any]:
-    if is_retryable(exc):  # pragma: no cover - a PermanentError never is
-        raise exc
-    return refusal(exc)
 
 
 # ---------------------------------------------------------------------- exceptions
@@ -139,7 +133,7 @@ def sync_status(request: StatusRequest) -> dict[str, Any]:
                     ext, status, reason=request.reason
                 )
         except PermanentError as exc:
-            return {**out, "rejected": _refused(exc), "target": target, "connection": connection}
+            return {**out, "rejected": refusal(exc), "target": target, "connection": connection}
         written.append({"side": target, "connection": connection, "changed": changed})
     if placed.psa is not None and placed.erp is not None:
         with stepkit.engine().begin() as conn:
@@ -214,7 +208,7 @@ def sync_fields(request: FieldsRequest) -> dict[str, Any]:
             else:
                 stepkit.psa(connection).write_project_fields(ext, values)
         except PermanentError as exc:
-            return {"rejected": _refused(exc), "target": target, "connection": connection}
+            return {"rejected": refusal(exc), "target": target, "connection": connection}
         written[target] = values
     return {"project_id": request.project_id, "from": side or "api", "written": written,
             "ignored": ignored}  # fmt: skip
@@ -252,7 +246,7 @@ def sync_task(request: TaskRequest) -> dict[str, Any]:
         erp_task = erp.upsert_task(ErpTask(task=task, project=erp_project, parent=parent))
         progress = erp.task_progress(erp_task)
     except PermanentError as exc:
-        return {**out, "rejected": _refused(exc), "erp": [system, connection]}
+        return {**out, "rejected": refusal(exc), "erp": [system, connection]}
     stepkit.link_xref("erp_task", task.id, system, connection, erp_task)
     with stepkit.engine().begin() as conn:
         stepkit.link_edge(
@@ -331,7 +325,7 @@ def sync_assignment(request: AssignmentRequest) -> dict[str, Any]:
         if exc.reason == "resource_unknown":
             return {**out, "unknown_person": str(exc), "legal_entity": held.legal_entity,
                     "erp": [system, connection]}  # fmt: skip
-        return {**out, "rejected": _refused(exc), "erp": [system, connection]}
+        return {**out, "rejected": refusal(exc), "erp": [system, connection]}
     parent = (
         ("task", assignment.task_id)
         if assignment.task_id
