@@ -7,6 +7,9 @@ from typing import Any
 
 from tests.e2e.delivery.conftest import Delivery
 
+from accord.flows.delivery.waiting import release_placed
+from accord.store import xref
+
 PSA = "kantata"
 US_CONSULTANT = "EMP-0001"
 UK_CONSULTANT = "EMP-0015"
@@ -227,3 +230,49 @@ def test_firm_fields_flow_from_their_owner(delivery: Delivery) -> None:
     }
     # Each side then reports what the other wrote: echoes, no exception.
     assert delivery.exceptions(f"project:{ids['project']}", "project.not_owner") == []
+
+
+def test_a_task_waiting_for_its_erp_project_reaches_it_once_the_project_has_one(
+    delivery: Delivery,
+) -> None:
+    # A Kantata project lead-to-project has created but whose NetSuite job is not there yet
+    # (still being created, or refused until a fix): its links are written as the flow does.
+    ids = delivery.provision(entity="US01", package="ADVISORY-TM", model="Time and Materials")
+    kantata, netsuite = delivery.connector("kantata"), delivery.connector("netsuite")
+    project = f"PRJ-DLV-{time.time_ns()}"
+    workspace = kantata.create("workspaces", {"title": "Waiting project", "currency": "USD"}).id
+    engine = delivery.base.services.engine
+    with engine.begin() as conn:
+        xref.link(conn, entity_type="psa_project", canonical_id=project, system="kantata",
+                  connection="kantata", external_id=workspace)  # fmt: skip
+    story = kantata.create(
+        "stories",
+        {"workspace_id": workspace, "title": "Cut-over", "story_type": "task",
+         "time_estimate_in_minutes": 12 * 60},
+    ).id  # fmt: skip
+    delivery.poll()
+    task_id = f"kantata-st-{story}"
+    (waiting,) = delivery.exceptions(f"project:{project}", "project.unplaced")
+    assert (waiting.status.value, waiting.queue) == ("open", "delivery-ops")
+    assert release_placed()["retried"] == 0  # no ERP project yet: nothing to re-run
+
+    # The job exists now (under the first project's customer, in its subsidiary).
+    first = _job(delivery, ids["erp_project"])
+    job = netsuite.create(
+        "job",
+        {"companyName": "Waiting project", "parent": {"id": ids["erp_customer"]},
+         "subsidiary": first["subsidiary"], "currency": first["currency"]},
+    ).id  # fmt: skip
+    with engine.begin() as conn:
+        xref.link(conn, entity_type="erp_project", canonical_id=project, system="netsuite",
+                  connection="netsuite", external_id=job)  # fmt: skip
+    assert release_placed()["retried"] == 1
+    delivery.settle()
+    assert release_placed()["retried"] == 0  # once: resolved, never re-run again
+
+    assert delivery.runs("task", task_id=task_id)[-1]["status"] == "synced"
+    task = netsuite.get_by_external_id("projectTask", task_id)
+    assert task is not None
+    assert (task["company"]["id"], task["estimatedWork"]) == (job, 12)
+    (done,) = delivery.exceptions(f"project:{project}", "project.unplaced")
+    assert done.status.value == "resolved"

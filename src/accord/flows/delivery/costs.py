@@ -29,6 +29,7 @@ from accord.connectors.roles import VendorBillRequest, VendorCost
 from accord.domain import Expense, VendorBill, VendorBillLine, VendorBillStatus
 from accord.errors import PermanentError
 from accord.flows import stepkit
+from accord.flows.delivery.waiting import no_erp_project
 from accord.flows.shared.exclusive import exclusive
 from accord.flows.shared.feeds import ConnectionIds
 from accord.flows.shared.finance import place_project, refusal
@@ -74,7 +75,7 @@ def bill_vendor_expense(request: ExpenseRequest) -> dict[str, Any]:  # noqa: PLR
         return {**out, "unplaced": "the expense names no vendor"}
     placed = place_project(expense.project_id)
     if placed.erp is None:
-        return {**out, "unplaced": f"project {expense.project_id} has no ERP project"}
+        return {**out, **no_erp_project(expense.project_id)}
     system, connection, erp_project = placed.erp
     out["erp"] = [system, connection]
     known = stepkit.known_external("vendor_bill", bill_id, connection)

@@ -21,6 +21,10 @@ FLOW = FlowSpec(
         "vendor_expense.approved",
         "vendor_bill.posted",
     ),
-    capture=("accord.flows.delivery.capture:enable_delivery_capture",),
+    capture=(
+        "accord.flows.delivery.capture:enable_delivery_capture",
+        # Re-runs what waited for a project's ERP project once it has one (waiting.py).
+        "accord.flows.delivery.waiting:enable_release",
+    ),
 )
 """The flow's spec."""

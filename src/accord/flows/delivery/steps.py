@@ -23,6 +23,7 @@ from accord.errors import NotFoundError, PermanentError, RetryableError
 from accord.flows import stepkit
 from accord.flows.delivery.capture import FLOW
 from accord.flows.delivery.state import Side, field_owner, source_side, status_owner
+from accord.flows.delivery.waiting import no_erp_project
 from accord.flows.shared.finance import PlacedProject, open_exception, place_project, refusal
 from accord.flows.shared.finance import resolve_exceptions as _resolve
 
@@ -236,7 +237,7 @@ def sync_task(request: TaskRequest) -> dict[str, Any]:
     placed = place_project(task.project_id)
     out: dict[str, Any] = {"task_id": task.id, "project_id": task.project_id}
     if placed.erp is None:
-        return {**out, "unplaced": f"project {task.project_id} has no ERP project"}
+        return {**out, **no_erp_project(task.project_id)}
     system, connection, erp_project = placed.erp
     parent = (
         stepkit.known_external("erp_task", task.parent_id, connection) if task.parent_id else None
@@ -300,7 +301,7 @@ def sync_assignment(request: AssignmentRequest) -> dict[str, Any]:
         "task_id": assignment.task_id,
     }
     if placed.erp is None:
-        return {**out, "unplaced": f"project {assignment.project_id} has no ERP project"}
+        return {**out, **no_erp_project(assignment.project_id)}
     system, connection, erp_project = placed.erp
     erp = stepkit.erp(connection)
     task: str | None = None

@@ -22,8 +22,9 @@ type; its output's ``scenario`` names which of these it carried:
   PSA, once.
 
 After a fix, an exception's retry re-runs the event (``accord.flows.replay``); every write is
-idempotent, so nothing is written twice. The steps' writes go through the ``flow`` budget lane
-(the default lane of a run), ahead of bulk postings and polls.
+idempotent, so nothing is written twice. A run that found no ERP project for its project yet is
+retried by Accord once the project has one (:mod:`.waiting`). The steps' writes go through the
+``flow`` budget lane (the default lane of a run), ahead of bulk postings and polls.
 """
 
 import json
