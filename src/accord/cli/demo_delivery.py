@@ -146,17 +146,27 @@ class DeliveryTraffic:
         if entity not in self._people:
             if self.psa == "kantata":
                 found = next(
-                    str(u["id"])
-                    for u in self.connector.read_page("users").records
-                    if self.connector.describe("users", u).external_id
-                    and _ENTITY.get(str(u.get("currency"))) == entity
+                    (
+                        str(u["id"])
+                        for u in self.connector.read_page("users").records
+                        if self.connector.describe("users", u).external_id
+                        and _ENTITY.get(str(u.get("currency"))) == entity
+                    ),
+                    None,
                 )
             else:
                 found = next(
-                    str(c["Id"])
-                    for c in self.connector.read_page("Contact").records
-                    if c.get("Accord_Id__c") and c.get("Legal_Entity__c") == entity
+                    (
+                        str(c["Id"])
+                        for c in self.connector.read_page("Contact").records
+                        if c.get("Accord_Id__c") and c.get("Legal_Entity__c") == entity
+                    ),
+                    None,
                 )
+            if found is None:
+                # Caught by tick, which leaves the project unplanned (a seed without people).
+                msg = f"no consultant of {entity} in {self.psa}"
+                raise ValueError(msg)
             self._people[entity] = found
         return self._people[entity]
 
