@@ -50,12 +50,12 @@ class Delivery:
     def specs(self) -> list[CaptureSpec]:
         return delivery_specs(self.psa, ERPS, interval=timedelta(seconds=10))
 
-    def poll(self) -> int:
-        """Poll every delivery pair until caught up; returns the events journaled."""
+    def poll(self, only: CaptureSpec | None = None) -> int:
+        """Poll every delivery pair (or ``only``) until caught up; returns the events journaled."""
         total = 0
         for _ in range(10):
             journaled = 0
-            for spec in self.specs():
+            for spec in [only] if only is not None else self.specs():
                 journaled += poll_once(
                     self.connector(spec.connection),
                     connection=spec.connection,

@@ -9,6 +9,7 @@ from tests.e2e.delivery.conftest import Delivery
 
 from accord.connectors.business_central._erp_delivery import vendor_invoice_number
 from accord.connectors.business_central.mapping import bc_number
+from accord.flows.delivery.waiting import release_placed
 
 PSA = "certinia"
 DE_CONSULTANT = "EMP-0024"
@@ -153,3 +154,40 @@ def test_vendor_costs_flow_both_ways_once(delivery: Delivery) -> None:
     (run,) = delivery.runs("vendor_bill", bill_id=f"bc-vb-{draft}")
     assert run["status"] == "recorded", run
     assert delivery.base.duplicates() == NO_DUPLICATES
+
+
+def test_a_person_read_before_their_task_is_put_on_it_once_the_task_is_in_bc(
+    delivery: Delivery,
+) -> None:
+    ids = delivery.provision(entity="DE01", package="ADVISORY-TM", model="Time and Materials")
+    certinia = delivery.connector("certinia")
+    task = certinia.create(
+        "pse__Project_Task__c",
+        {"Name": "Hypercare", "pse__Project__c": ids["psa_project"], "pse__Estimated_Hours__c": 20},
+    ).id
+    certinia.create(
+        "pse__Project_Task_Assignment__c",
+        {"pse__Project_Task__c": task, "pse__Project__c": ids["psa_project"],
+         "pse__Resource__c": _contact(delivery, DE_CONSULTANT), "pse__Estimated_Hours__c": 6},
+    )  # fmt: skip
+    # The PSA's feeds are read in no set order: the assignment's comes first here, so its run
+    # precedes the task's in the project's queue partition, and must not wait there for it.
+    (people,) = [s for s in delivery.specs() if s.resource.endswith("Task_Assignment__c")]
+    delivery.poll(only=people)
+    task_id = f"certinia-pt-{task}"
+    (waiting,) = delivery.exceptions(f"project:{ids['project']}", "project.unplaced")
+    assert task_id in waiting.title
+
+    delivery.poll()  # the task reaches BC
+    assert release_placed()["retried"] == 1
+    delivery.settle()
+    (bc_task,) = _records(delivery, "projectTasks", taskNumber=bc_number(task_id))
+    (line,) = _records(delivery, "projectPlanningLines", projectNumber=ids["erp_project"],
+                       lineType="Budget")  # fmt: skip
+    assert (line["number"], line["projectTaskNumber"], line["quantity"]) == (
+        bc_number(DE_CONSULTANT),
+        bc_task["taskNumber"],
+        6,
+    )
+    (done,) = delivery.exceptions(f"project:{ids['project']}", "project.unplaced")
+    assert done.status.value == "resolved"

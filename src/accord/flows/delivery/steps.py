@@ -19,11 +19,11 @@ from dbos import DBOS
 
 from accord.connectors.roles import ErpAssignment, ErpTask, ProjectState
 from accord.domain import Assignment, ProjectStatus, ProjectTask
-from accord.errors import NotFoundError, PermanentError, RetryableError
+from accord.errors import NotFoundError, PermanentError
 from accord.flows import stepkit
 from accord.flows.delivery.capture import FLOW
 from accord.flows.delivery.state import Side, field_owner, source_side, status_owner
-from accord.flows.delivery.waiting import no_erp_project
+from accord.flows.delivery.waiting import no_erp_project, no_erp_task
 from accord.flows.shared.finance import PlacedProject, open_exception, place_project, refusal
 from accord.flows.shared.finance import resolve_exceptions as _resolve
 
@@ -284,8 +284,9 @@ class AssignmentRequest:
 def sync_assignment(request: AssignmentRequest) -> dict[str, Any]:
     """Put the person on the ERP project (and task) as a project resource.
 
-    A task the ERP does not hold yet (its change not synced yet) is waited for: the step is
-    retried later (:class:`~accord.errors.RetryableError`).
+    A task the ERP does not hold yet (its own change is not synced yet: it may be queued behind
+    this run, the PSA's feeds are read in no set order) is not waited for here: the run ends
+    unplaced, and :mod:`.waiting` re-runs it once the task is in the ERP.
 
     Returns:
         ``{"erp_resource", "erp"}``; ``{"unknown_person": message}`` when the ERP has no
@@ -308,8 +309,7 @@ def sync_assignment(request: AssignmentRequest) -> dict[str, Any]:
     if assignment.task_id is not None:
         task = stepkit.known_external("erp_task", assignment.task_id, connection)
         if task is None:
-            msg = f"task {assignment.task_id} is not in {connection} yet"
-            raise RetryableError(msg, connector=connection, retry_after=5)
+            return {**out, **no_erp_task(assignment.task_id, connection)}
     held = erp.project(erp_project)
     if held is None:
         return {**out, "unplaced": f"{connection} has no project {erp_project}"}

@@ -1,17 +1,20 @@
-"""Delivery runs that found no ERP project yet, re-run once the project has one.
+"""Delivery runs that found no ERP project (or task) yet, re-run once the ERP has it.
 
-A task, a person or a vendor expense of a project the ERP does not hold yet ends its run with
-a ``project.unplaced`` (delivery-ops) or ``billing.unplaced`` (finance-ops) exception whose
-detail says so (:func:`no_erp_project`). The run never waits for the project: a waiting run
-would hold its queue partition, and lead-to-project may still be creating the ERP project, or
-the ERP may have refused it until someone fixes it.
+A task, a person or a vendor expense of a project the ERP does not hold yet, and a person on a
+task the ERP does not hold yet, end their run with a ``project.unplaced`` (delivery-ops) or
+``billing.unplaced`` (finance-ops) exception whose detail names what it waits for
+(:func:`no_erp_project`, :func:`no_erp_task`). The run never waits itself: a waiting run would
+hold its queue partition, where the run that brings what it waits for may be queued behind it
+(a project's events share a partition), and lead-to-project may still be creating the ERP
+project, or the ERP may have refused it until someone fixes it.
 
 A DBOS schedule (every ``delivery.capture_interval_s``) runs :func:`release_placed`: each such
 exception whose project now has an ERP project (xref ``erp_project``, written by
-lead-to-project when it created it) is retried by Accord, once, the way a person retries one
-(:func:`accord.flows.replay.retry_exception`: a re-run of the event, audited and recorded on
-the exception). The re-run's success resolves the exception; a re-run that fails for another
-reason leaves it open for its owner, and it is not retried automatically again.
+lead-to-project when it created it), or whose task is in the ERP now (xref ``erp_task``), is
+retried by Accord, once, the way a person retries one (:func:`accord.flows.replay.retry_exception`:
+a re-run of the event, audited and recorded on the exception). The re-run's success resolves
+the exception; a re-run that fails for another reason leaves it open for its owner, and it is
+not retried automatically again.
 """
 
 import logging
@@ -39,6 +42,7 @@ __all__ = [
     "WAITING",
     "enable_release",
     "no_erp_project",
+    "no_erp_task",
     "release_placed",
     "release_tick",
 ]
@@ -49,39 +53,51 @@ SCHEDULE: Final = "delivery:release-placed"
 """Name of the DBOS schedule that retries the runs waiting for an ERP project."""
 ACTOR: Final = "accord/delivery"
 """Who the retries are recorded and audited as."""
-WAITING: Final = "no_erp_project"
-"""The key of an exception's detail that marks a run waiting for its ERP project."""
+WAITING: Final = "waits_for"
+"""The key of an exception's detail that names what its run waits for in the ERP."""
 _CODES: Final = ("project.unplaced", "billing.unplaced")
 _BATCH: Final = 200
 
 
 def no_erp_project(project_id: str) -> dict[str, Any]:
     """What a step returns for a project that has no ERP project (yet)."""
-    return {"unplaced": f"project {project_id} has no ERP project (yet)", WAITING: True}
+    return {
+        "unplaced": f"project {project_id} has no ERP project (yet)",
+        WAITING: {"entity_type": "erp_project", "id": project_id},
+    }
 
 
-def _waiting(found: exceptions.BusinessException) -> str | None:
-    """The project an exception's run waits for (``None``: it waits for nothing)."""
-    project = found.detail.get("project_id")
-    if not found.detail.get(WAITING) or not isinstance(project, str):
-        return None
-    return project
+def no_erp_task(task_id: str, connection: str) -> dict[str, Any]:
+    """What a step returns for a task that ``connection`` does not hold (yet)."""
+    return {
+        "unplaced": f"task {task_id} is not in {connection} (yet)",
+        WAITING: {"entity_type": "erp_task", "id": task_id, "connection": connection},
+    }
+
+
+def _there(waits_for: object) -> bool:
+    """Whether what a run waited for is in the ERP now (``False`` for anything unknown)."""
+    if not isinstance(waits_for, dict):
+        return False
+    kind, key, connection = (waits_for.get(k) for k in ("entity_type", "id", "connection"))
+    if kind == "erp_project" and isinstance(key, str):
+        return place_project(key).erp is not None
+    if kind == "erp_task" and isinstance(key, str) and isinstance(connection, str):
+        return stepkit.known_external("erp_task", key, connection) is not None
+    return False
 
 
 @DBOS.step(name="delivery.release_placed", **stepkit.STEP_RETRIES)
 def release_placed() -> dict[str, int]:
-    """Retry the waiting runs whose project has its ERP project now; returns the counts."""
+    """Retry the waiting runs whose project or task is in the ERP now; returns the counts."""
     ctx = flow_context()
     runtime: Runtime = ctx.extras[RUNTIME_KEY]
     with ctx.engine.connect() as conn:
         found = exceptions.open_with_codes(conn, flow=FLOW, codes=_CODES, limit=_BATCH)
-    waiting = [(e, p) for e in found if (p := _waiting(e)) is not None]
-    placed: dict[str, bool] = {}
+    waiting = [e for e in found if WAITING in e.detail]
     retried = 0
-    for exc, project in waiting:
-        if project not in placed:
-            placed[project] = place_project(project).erp is not None
-        if not placed[project] or runtime.client is None:
+    for exc in waiting:
+        if runtime.client is None or not _there(exc.detail[WAITING]):
             continue
         try:
             with ctx.engine.begin() as conn:
