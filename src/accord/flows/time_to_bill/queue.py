@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
-from functools import partial
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -38,7 +37,7 @@ from accord.errors import PermanentError, RetryableError
 from accord.flows import stepkit
 from accord.flows.dispatcher import Disposition, Gate, backoff_at
 from accord.flows.time_to_bill import erp
-from accord.flows.time_to_bill.ledger import PassResult, Submission, record_entries
+from accord.flows.time_to_bill.ledger import PassResult, Submission, ledger_writes
 from accord.flows.time_to_bill.post import (
     Outcome,
     Unit,
@@ -49,7 +48,8 @@ from accord.flows.time_to_bill.post import (
 )
 from accord.flows.time_to_bill.settings import billing_settings
 from accord.flows.time_to_bill.validation import PERIOD_CLOSED, EntryPlan, ProjectFacts
-from accord.store import postings
+from accord.store import lineage, postings
+from accord.store.lineage import Edge
 from accord.store.outbox import OutboxItem, OutboxRow
 
 __all__ = [
@@ -177,36 +177,49 @@ def outbox_items(
 
 
 # ---------------------------------------------------------------------- waiting
-_settled = threading.Condition()
-_generation = 0
+# Waiters by outbox batch: a recorded outcome wakes only the run whose batch it settled. Waking
+# every waiting run on every record made each run re-read the ledger dozens of times a second
+# at quarter-end (hundreds of waiting runs, tens of records a second).
+_waiters_lock = threading.Lock()
+_waiters: dict[str, list[threading.Event]] = {}
 
 
-def _notify() -> None:
-    global _generation  # noqa: PLW0603 - the one process-wide wake-up counter
-    with _settled:
-        _generation += 1
-        _settled.notify_all()
-
-
-def _moved(seen: int) -> bool:
-    return _generation != seen
+def _wake(batch_ids: Collection[str]) -> None:
+    with _waiters_lock:
+        events = [e for b in batch_ids for e in _waiters.get(b, ())]
+    for event in events:
+        event.set()
 
 
 def wait_settled(engine: sa.Engine, sub: Submission, *, timeout: float) -> bool:
-    """Wait until none of the submission's entries is ``queued``; False on timeout."""
+    """Wait until none of the submission's entries is ``queued``; False on timeout.
+
+    Woken at once when this process's dispatcher records one of the batch's outcomes; another
+    process's dispatcher is noticed by reading the ledger every ``_POLL_S``.
+    """
     deadline = time.monotonic() + timeout
     ids = [e.id for e in sub.entries]
-    while True:
-        with _settled:
-            seen = _generation
-        with engine.connect() as conn:
-            if postings.count_queued(conn, kind=sub.kind, entry_ids=ids) == 0:
-                return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        with _settled:
-            _settled.wait_for(partial(_moved, seen), timeout=min(_POLL_S, left))
+    batch_id = batch_id_of(sub)
+    event = threading.Event()
+    with _waiters_lock:
+        _waiters.setdefault(batch_id, []).append(event)
+    try:
+        while True:
+            event.clear()
+            with engine.connect() as conn:
+                if postings.count_queued(conn, kind=sub.kind, entry_ids=ids) == 0:
+                    return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            event.wait(timeout=min(_POLL_S, left))
+    finally:
+        with _waiters_lock:
+            found = _waiters.get(batch_id, [])
+            if event in found:
+                found.remove(event)
+            if not found:
+                _waiters.pop(batch_id, None)
 
 
 # ---------------------------------------------------------------------- the handler
@@ -311,11 +324,13 @@ class PostingHandler:
         return replace(q, unit=redated(q.unit, plan))
 
     def record(self, conn: sa.Connection, done: list[Disposition]) -> None:
-        """Ledger rows and lineage of the recorded outcomes, per submission."""
+        """Ledger rows and lineage of the recorded outcomes, written once for all submissions."""
         groups: dict[str, list[_Settled]] = {}
         for d in done:
             settled: _Settled = d.result
             groups.setdefault(d.row.batch_id, []).append(settled)
+        rows: dict[str, list[postings.Posting]] = {}
+        edges: list[Edge] = []
         for members in groups.values():
             first = members[0].queued
             result = PassResult(posted=[], rejected={}, held=[], run_id=first.run_id)
@@ -330,16 +345,19 @@ class PostingHandler:
                             (entry, dict(s.detail or {}))
                         )
             kind: PostingKind = "time" if first.sub.kind == "time" else "expense"
-            record_entries(
-                conn,
+            sub_rows, sub_edges = ledger_writes(
                 first.sub,
                 result,
                 event_id=first.event_id,
                 facts=first.facts,
                 record_type=stepkit.erp(first.facts.connection).record_type(kind),
             )
+            rows.setdefault(first.sub.kind, []).extend(sub_rows)
+            edges.extend(sub_edges)
+        for kind_rows in rows.values():
+            postings.record_many(conn, kind_rows)
+        lineage.link_many(conn, edges)
 
     def settled(self, batch_ids: Collection[str]) -> None:
-        """Wake the runs of this process that wait for their postings."""
-        del batch_ids
-        _notify()
+        """Wake the runs of this process that wait for these batches' postings."""
+        _wake(batch_ids)
