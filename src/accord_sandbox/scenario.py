@@ -37,6 +37,7 @@ from accord_sandbox.firm import (
     TimeEntrySpec,
     TimesheetSpec,
 )
+from accord_sandbox.vendors import firm_vendors
 
 __all__ = [
     "REFERENCE_DATE",
@@ -456,6 +457,7 @@ def generate(scenario: ScenarioName, seed: int) -> Firm:
         opportunities=opportunities,
         accounting_periods=_accounting_periods(entities),
         timesheets=timesheets,
+        vendors=firm_vendors(entities),
     )
 
 

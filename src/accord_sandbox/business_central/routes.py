@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from accord_sandbox.business_central import rules
+from accord_sandbox.business_central import delivery, rules
 from accord_sandbox.business_central.batch import handle_batch
 from accord_sandbox.business_central.entities import (
     COMPANIES,
@@ -196,6 +196,7 @@ class _Routes:
             ("salesInvoices", "cancelAndSend", rules.cancel_invoice),
             ("journals", "post", rules.post_journal),
             ("customerPaymentJournals", "post", rules.post_payment_journal),
+            ("purchaseInvoices", "post", delivery.post_purchase_invoice),
         ]
         for set_name, action, rule in actions:
             path = f"{company}/{set_name}({{record_id}})/Microsoft.NAV.{action}"
@@ -463,6 +464,8 @@ class _Routes:
     def after_line_change(self, spec: EntitySet, cid: str, line: Record) -> rules.Touched:
         if spec.name == "salesInvoiceLines":
             return rules.recompute_invoice(self.emu, cid, line["documentId"])
+        if spec.name == "purchaseInvoiceLines":
+            return delivery.after_line_change(self.emu, cid, line["documentId"])
         return []
 
     def refuse_same_key(

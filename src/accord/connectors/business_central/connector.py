@@ -96,6 +96,9 @@ RESOURCES: dict[str, BcResource] = {
         BcResource("accountingPeriods", None),
         BcResource("currencies", None),
         BcResource("projectLedgerEntries", None),
+        BcResource("projectTasks", "taskNumber"),
+        BcResource("vendors", "number"),
+        BcResource("purchaseInvoices", "vendorInvoiceNumber", 35, expand="purchaseInvoiceLines"),
     )
 }
 """Every entity set the connector reads, by name."""
@@ -332,13 +335,34 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
 
         Checked first so that a retried post after a lost answer is not a business-rule error.
         """
-        invoice = self.get("salesInvoices", invoice_id)
-        if invoice.get("status") != "Draft":
+        return self.post_document("salesInvoices", invoice_id)
+
+    def post_document(self, resource: str, document_id: str) -> bool:
+        """``Microsoft.NAV.post`` a draft sales or purchase invoice; ``False``: already posted."""
+        document = self.get(resource, document_id)
+        if document.get("status") != "Draft":
             return False
-        path = f"{self._collection(RESOURCES['salesInvoices'])}({guid(invoice_id)})"
-        response = self.send("POST", f"{path}/Microsoft.NAV.post", resource="salesInvoices")
-        self.raise_for_status(response, resource="salesInvoices")
+        path = f"{self._collection(RESOURCES[resource])}({guid(document_id)})"
+        response = self.send("POST", f"{path}/Microsoft.NAV.post", resource=resource)
+        self.raise_for_status(response, resource=resource)
         return True
+
+    def missing_properties(self, resource: str, names: Iterable[str]) -> list[str]:
+        """Of ``names``, those the entity set lacks: ``$select`` refuses them (one read each)."""
+        spec = RESOURCES[self.require_resource(resource)]
+        missing: list[str] = []
+        for name in names:
+            response = self.send(
+                "GET",
+                self._collection(spec),
+                resource=resource,
+                params={"$select": f"id,{name}", "$top": 1},
+            )
+            if response.status_code == httpx.codes.BAD_REQUEST:
+                missing.append(name)
+                continue
+            self.raise_for_status(response, resource=resource)
+        return missing
 
     def post_journal(self, kind: Literal["time", "payment"] = "time") -> bool:
         """Post the time (or payment) journal batch; ``False`` when it holds no lines.

@@ -38,7 +38,8 @@ Two calls for the *same* batch must not overlap (the caller holds a lease on the
 calls for different batches may run at once.
 
 Cash and billing (invoices, receivables, milestone invoices):
-:mod:`accord.connectors.business_central._erp_billing`.
+:mod:`accord.connectors.business_central._erp_billing`; delivery (project status and fields,
+tasks, resources, vendor bills): :mod:`accord.connectors.business_central._erp_delivery`.
 """
 
 import asyncio
@@ -52,7 +53,7 @@ from typing import Any, Final
 from typing_extensions import override
 
 from accord.connectors.budget import slot_held
-from accord.connectors.business_central._erp_billing import BusinessCentralBilling
+from accord.connectors.business_central._erp_delivery import BusinessCentralDelivery
 from accord.connectors.business_central.batch import BatchAnswer
 from accord.connectors.business_central.connector import BusinessCentralConnector
 from accord.connectors.business_central.journals import FILTER_CHUNK, ProjectJournal
@@ -104,7 +105,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp):
+class BusinessCentralErp(BusinessCentralDelivery, BusinessCentralMasterData, Erp):
     """A Business Central connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: BusinessCentralConnector, rules: Rules) -> None:
