@@ -91,12 +91,12 @@ class Caller:
             headers = {"Idempotency-Key": f"lanes-{phase}-{n}"}
             started = time.perf_counter()
             response = self.http.post("/api/v1/projects", json=body, headers=headers)
-            while response.status_code == 202:  # still running after 60 s: follow the run
-                time.sleep(0.5)
-                run = self.http.get(response.json()["run_url"])
-                if run.json().get("status") in ("SUCCESS", "ERROR", "CANCELLED"):
-                    response = run
-                    break
+            while response.status_code == 202:
+                # Still running after 60 s: the same request again (same Idempotency-Key) is
+                # the same run, awaited another 60 s, as a client retries.
+                response = self.http.post("/api/v1/projects", json=body, headers=headers)
+            if response.status_code != 201:
+                raise RuntimeError(f"provisioning said {response.status_code}: {response.text}")
             if stop is not None and stop.is_set():
                 return  # finished after the drain: not a sample of the drain
             self.samples.setdefault(row, []).append((time.perf_counter() - started) * 1000)
