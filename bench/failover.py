@@ -62,8 +62,14 @@ class Failover:
             else:
                 raise RuntimeError("the drain ended before the kill")
             holder = leases.holder_of(engine, LEASE)
-            if holder is None or not holder.startswith("bench-worker-"):
-                raise RuntimeError(f"{LEASE} is held by {holder!r}, not a bench worker")
+            deadline = time.monotonic() + 60
+            while holder is None or not holder.startswith("bench-worker-"):
+                # Between holders (a lease that lapsed): kill the next one.
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{LEASE} is held by {holder!r}, not a bench worker")
+                time.sleep(0.05)
+                holder = leases.holder_of(engine, LEASE)
+            self.figures["lease_changes_before_kill"] = _changes(state.folder)
             name = holder.removeprefix("bench-")
             local, emulator = _clock_offset(ns)
             emulator_kill = emulator + (time.monotonic() - local)
@@ -76,6 +82,7 @@ class Failover:
                 if time.time() - killed_at > 120:
                     raise RuntimeError("nobody took the lease over in 120 s")
             self.figures |= {"takeover_s": time.time() - killed_at, "new_holder": new_holder}
+
             recovered = subprocess.run(
                 [sys.executable, "-m", "accord.cli", "workers", "recover", holder],
                 env=accord_env(state.db_url, ACCORD_WORKER_ID="bench-operator"),
@@ -114,6 +121,14 @@ class Failover:
         }
 
 
+def _changes(folder: Path) -> int:
+    """How often a worker took the lease over so far (its log's "holding" lines), less one."""
+    lines = 0
+    for log in folder.glob("worker-*.log"):
+        lines += log.read_text(errors="replace").count("dispatcher: holding netsuite")
+    return max(0, lines - 1)
+
+
 def _clock_offset(ns: str) -> tuple[float, float]:
     """(our monotonic time, the emulator's) of one moment, from a probe request it logs."""
     sent = time.monotonic()
@@ -149,6 +164,7 @@ def main() -> None:
     )
     print(f"Machine: {machine()}. Logs: {folder}")
     figures = failover.figures
+    figures["lease_changes_in_the_drain"] = _changes(folder)
     print(
         "| measure | value |\n|---|---|\n"
         + "\n".join(f"| {k} | {json.dumps(v, default=str)} |" for k, v in figures.items())
