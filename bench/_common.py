@@ -120,7 +120,8 @@ def start_accord(
     )
     if not wait:
         return proc
-    deadline = time.monotonic() + 60
+    # Minutes, not seconds: on a loaded shared machine imports and migrations take a while.
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"accord exited with {proc.returncode}; see {log}")

@@ -551,7 +551,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-def _wait_running(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+def _wait_running(proc: subprocess.Popen[bytes], log: Path, timeout: float = 240) -> None:
     """A worker serves no HTTP: wait for its "running" log line instead of /readyz."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
