@@ -198,12 +198,16 @@ def read_status(
         provisioned = progress.provisioned_opportunities(conn, status=PROVISIONED)
     runs: dict[str, int] = {}
     if client is not None:
-        from accord.flows.runtime import EVENTS_QUEUE
+        from accord.flows.runtime import RUN_QUEUES
 
         with contextlib.suppress(Exception):  # a summary must never stop the demo
-            statuses = client.list_workflows(
-                queue_name=EVENTS_QUEUE, load_input=False, load_output=False
-            )
+            statuses = [
+                s
+                for queue in RUN_QUEUES
+                for s in client.list_workflows(
+                    queue_name=queue, load_input=False, load_output=False
+                )
+            ]
             runs = dict(Counter(str(s.status) for s in statuses))
     last_id = provisioned[-1] if provisioned else None
     hops: tuple[LineageHop, ...] = ()
