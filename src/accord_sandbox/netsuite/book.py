@@ -23,7 +23,9 @@ from accord_sandbox.netsuite.errors import (
     CLOSED_PERIOD_DETAIL,
     CLOSED_POSTING_PERIOD_DETAIL,
     DUPLICATE_DETAIL,
+    MULTI_SUBSIDIARY_DISABLED_DETAIL,
     NetSuiteError,
+    no_exchange_rate_detail,
 )
 from accord_sandbox.netsuite.filters import QueryFilterError, compile_filter
 from accord_sandbox.netsuite.identity import ACCORD_CUSTOM_FIELDS, TRAN_PREFIX, natural_keys
@@ -112,6 +114,9 @@ class RecordBook:
         self.custom_fields: dict[str, frozenset[str]] = dict(ACCORD_CUSTOM_FIELDS)
         """Custom fields the account defines: record type (or ``type.sublist`` for column
         fields) -> field ids. Only these are accepted beside the standard fields."""
+        self.multi_subsidiary_customer = True
+        """The account's Multi-Subsidiary Customer feature (Setup > Company > Enable
+        Features): off, a customer cannot be shared with a further subsidiary."""
 
     # ------------------------------------------------------------------ ids and lookups
     def clear(self) -> None:
@@ -266,8 +271,10 @@ class RecordBook:
         self._check_scope(rtype, rec, ctx)
         if rtype.tran_type:
             rec.setdefault("tranDate", self.clock().date().isoformat())
-        if rtype.sublists.keys() & {"item", "expense"}:
-            lines = (rec.get("item") or rec.get("expense") or {}).get("items", [])
+        if rtype.sublists.keys() & {"item", "expense", "line"}:
+            lines = (rec.get("item") or rec.get("expense") or rec.get("line") or {}).get(
+                "items", []
+            )
             if not lines:
                 raise NetSuiteError.user(
                     ACCESS_PREFIX + "You must enter at least one line item for this transaction."
@@ -404,12 +411,118 @@ class RecordBook:
                 continue
             if rec.get(name) is None:
                 rec[name] = {"id": _ref_id(owner, name)}
-            elif name == "subsidiary" and _ref_id(rec, name) != _ref_id(owner, name):
-                # [inferred] The record must belong to its customer's / employee's subsidiary.
+            elif (
+                name == "subsidiary"
+                and _ref_id(rec, name) != _ref_id(owner, name)
+                and not (found[0] == "customer" and self.shared(owner, _ref_id(rec, name)))
+            ):
+                # [inferred] The record must belong to its customer's / employee's subsidiary,
+                # or to one its customer is shared with (Multi-Subsidiary Customer).
                 raise NetSuiteError.invalid_ref(_ref_id(rec, name), name)
 
+    def shared(self, customer: Record, subsidiary_id: str | None) -> bool:
+        """Whether a customer is available to a subsidiary: its primary one, or shared."""
+        if subsidiary_id is None or _ref_id(customer, "subsidiary") == subsidiary_id:
+            return True
+        return any(
+            _ref_id(r, "entity") == customer.get("id") and _ref_id(r, "subsidiary") == subsidiary_id
+            for r in self.store.all("customerSubsidiaryRelationship")
+        )
+
+    def _check_relationship(self, rec: Record, ctx: _Context) -> None:
+        """A further subsidiary for a customer: the feature must be on, the pair new."""
+        if not self.multi_subsidiary_customer:
+            raise NetSuiteError(400, "FEATURE_DISABLED", MULTI_SUBSIDIARY_DISABLED_DETAIL)
+        customer = self.store.get("customer", _ref_id(rec, "entity") or "") or {}
+        subsidiary_id = _ref_id(rec, "subsidiary")
+        for other in self.store.all("customerSubsidiaryRelationship"):
+            same = _ref_id(other, "entity") == customer.get("id") and (
+                _ref_id(other, "subsidiary") == subsidiary_id
+            )
+            if same and other.get("id") != (ctx.old or {}).get("id"):
+                raise NetSuiteError.user(DUPLICATE_DETAIL)
+        rec["isPrimarySub"] = _ref_id(customer, "subsidiary") == subsidiary_id
+        if rec.get("primaryCurrency") is None and customer.get("currency"):
+            rec["primaryCurrency"] = {"id": _ref_id(customer, "currency")}
+
+    def base_currency(self, subsidiary_id: str | None) -> str | None:
+        """The currency id of a subsidiary (its base currency)."""
+        sub = self.store.get("subsidiary", subsidiary_id or "")
+        return _ref_id(sub, "currency") if sub else None
+
+    def exchange_rate(self, source: str, target: str, day: str) -> Decimal | None:
+        """Units of currency ``target`` per unit of ``source`` in effect on ``day`` (ids).
+
+        The latest currency rate effective on or before the day, held with ``target`` as its
+        base; else the one held the other way round, inverted; ``None`` when there is none.
+        """
+        if source == target:
+            return Decimal(1)
+        best: dict[bool, tuple[str, Decimal]] = {}
+        for rate in self.store.all("currencyRate"):
+            effective = str(rate.get("effectiveDate") or "")
+            pair = (_ref_id(rate, "baseCurrency"), _ref_id(rate, "transactionCurrency"))
+            if not effective or effective > day or pair not in ((target, source), (source, target)):
+                continue
+            inverse = pair == (source, target)
+            if inverse not in best or best[inverse][0] < effective:
+                best[inverse] = (effective, _money(rate.get("exchangeRate")))
+        if False in best:
+            return best[False][1]
+        if True in best and best[True][1] > 0:
+            return Decimal(1) / best[True][1]
+        return None
+
+    def _check_intercompany(self, rec: Record) -> None:
+        """An intercompany journal: two subsidiaries, each one's lines balancing.
+
+        The currency is the base of ``subsidiary`` (the default) or of ``toSubsidiary``; the
+        exchange rate converts it into the other one's base and defaults to the account's
+        rate on the journal's date. [inferred] wording of every refusal.
+        """
+        sub_id, to_id = _ref_id(rec, "subsidiary"), _ref_id(rec, "toSubsidiary")
+        if sub_id == to_id:
+            raise NetSuiteError.invalid_ref(to_id, "toSubsidiary")
+        bases = {sub_id: self.base_currency(sub_id), to_id: self.base_currency(to_id)}
+        if rec.get("currency") is None:
+            rec["currency"] = {"id": bases[sub_id]}
+        currency = _ref_id(rec, "currency")
+        if currency not in bases.values():
+            raise NetSuiteError.invalid_ref(currency, "currency")
+        other = bases[to_id] if currency == bases[sub_id] else bases[sub_id]
+        if rec.get("exchangeRate") is None:
+            day = str(rec.get("tranDate"))
+            rate = self.exchange_rate(str(currency), str(other), day)
+            if rate is None:
+                raise NetSuiteError.user(no_exchange_rate_detail(str(currency), str(other), day))
+            rec["exchangeRate"] = float(rate)
+        totals = {key or "": [Decimal(0), Decimal(0)] for key in (sub_id, to_id)}
+        for i, line in enumerate(rec["line"]["items"]):
+            line_sub = _ref_id(line, "lineSubsidiary") or ""
+            if line_sub not in totals:
+                raise NetSuiteError.invalid_ref(line_sub, "lineSubsidiary", path=f"line.items[{i}]")
+            debit, credit = _money(line.get("debit")), _money(line.get("credit"))
+            if (debit > 0) == (credit > 0) or debit < 0 or credit < 0:
+                raise NetSuiteError.user(
+                    ACCESS_PREFIX + "Each line needs either a debit or a credit amount.",
+                    path=f"line.items[{i}]",
+                )
+            totals[line_sub][0] += debit
+            totals[line_sub][1] += credit
+        if any(debit != credit for debit, credit in totals.values()):
+            raise NetSuiteError.user(
+                ACCESS_PREFIX + "The debits and credits of each subsidiary must balance."
+            )
+        total = sum((d for d, _ in totals.values()), Decimal(0))
+        rec["debitTotal"] = rec["creditTotal"] = float(total)
+        self._check_period({**rec, "subsidiary": {"id": to_id}})
+
     def _specific(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:
-        if rtype.name == "timeBill":
+        if rtype.name == "customerSubsidiaryRelationship":
+            self._check_relationship(rec, ctx)
+        elif rtype.name == "intercompanyJournalEntry":
+            self._check_intercompany(rec)
+        elif rtype.name == "timeBill":
             self._check_time_job(rec, ctx)
         elif rtype.name == "expenseReport":
             self._check_expense_jobs(rec)
@@ -528,6 +641,20 @@ class RecordBook:
         invoice["status"] = {"id": "B" if remaining <= 0 else "A"}
 
     def _after_write(self, rtype: RecordType, new: Record | None, old: Record | None) -> None:
+        if rtype.name == "customer" and new is not None and old is None:
+            # NetSuite keeps the primary subsidiary as a relationship record of its own.
+            self.put(
+                RECORD_TYPES["customerSubsidiaryRelationship"],
+                {
+                    "id": self.new_id("customerSubsidiaryRelationship"),
+                    "entity": {"id": new["id"]},
+                    "subsidiary": new.get("subsidiary"),
+                    "isPrimarySub": True,
+                    "primaryCurrency": new.get("currency"),
+                    "createdDate": new["createdDate"],
+                    "lastModifiedDate": new["lastModifiedDate"],
+                },
+            )
         if rtype.name != "customerPayment":
             return
         touched: set[str] = set()

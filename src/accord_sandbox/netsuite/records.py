@@ -326,7 +326,76 @@ RECORD_TYPES: dict[str, RecordType] = {
             readonly=_TRANSACTION_READONLY,
             text=("memo", "tranId", "checkNum"),
         ),
+        # Multi-Subsidiary Customer (OneWorld): the record that makes a customer available
+        # to a further subsidiary. REST record ``customerSubsidiaryRelationship``: entity and
+        # subsidiary required, isPrimarySub and primaryCurrency (SOAP schema browser).
+        RecordType(
+            name="customerSubsidiaryRelationship",
+            table="customersubsidiaryrelationship",
+            id_space="customerSubsidiaryRelationship",
+            label="Customer-Subsidiary Relationship",
+            refs={
+                "entity": ("customer",),
+                "subsidiary": ("subsidiary",),
+                "primaryCurrency": ("currency",),
+            },
+            flags=("isPrimarySub",),
+            required=(("entity", "Customer"), ("subsidiary", "Subsidiary")),
+            defaults={"isPrimarySub": False},
+        ),
+        # OneWorld's journal between two subsidiaries (REST ``intercompanyJournalEntry``):
+        # subsidiary, toSubsidiary, currency (the base of one of them), exchangeRate, and
+        # ``line`` items each naming the subsidiary it books in ([inferred] REST name
+        # ``lineSubsidiary``, as in the SOAP schema).
+        RecordType(
+            name="intercompanyJournalEntry",
+            table="transaction",
+            id_space="transaction",
+            label="Intercompany Journal Entry",
+            posting=True,
+            tran_type="Journal",
+            refs={
+                "subsidiary": ("subsidiary",),
+                "toSubsidiary": ("subsidiary",),
+                "currency": ("currency",),
+                "postingPeriod": ("accountingPeriod",),
+                **_DIMENSIONS,
+            },
+            dates=("tranDate",),
+            numbers=("exchangeRate",),
+            flags=("approved",),
+            sublists={
+                "line": SublistType(
+                    refs={
+                        "lineSubsidiary": ("subsidiary",),
+                        "account": (),
+                        "entity": ("customer", "job", "employee"),
+                        **_DIMENSIONS,
+                    },
+                    numbers=("debit", "credit"),
+                    flags=("eliminate",),
+                    required=(("lineSubsidiary", "Subsidiary"), ("account", "Account")),
+                    text=("memo",),
+                )
+            },
+            required=(("subsidiary", "Subsidiary"), ("toSubsidiary", "To Subsidiary")),
+            readonly=(*_TRANSACTION_READONLY, "debitTotal", "creditTotal"),
+            defaults={"approved": True},
+            text=("memo", "tranId"),
+        ),
         # Read-only lists, seeded from the firm.
+        RecordType(
+            name="currencyRate",
+            table="currencyrate",
+            id_space="currencyRate",
+            label="Currency Exchange Rate",
+            writable=False,
+            # 1 transactionCurrency = exchangeRate baseCurrency from effectiveDate (REST
+            # record ``currencyRate``; the SOAP getCurrencyRate answers the same table).
+            refs={"baseCurrency": ("currency",), "transactionCurrency": ("currency",)},
+            dates=("effectiveDate",),
+            numbers=("exchangeRate",),
+        ),
         RecordType(
             name="subsidiary",
             table="subsidiary",
