@@ -7,7 +7,9 @@ Two kinds of people act, each through the systems' own APIs, never through Accor
 - consultants log a week of time on each project Accord has provisioned, submit it, and their
   manager approves it (:class:`TimeTraffic`: Kantata time entries, a timesheet submission and
   its approval, or a Certinia timecard saved, submitted and approved), which time-to-bill
-  captures as ``timesheet.approved`` and posts to the ERP.
+  captures as ``timesheet.approved`` and posts to the ERP. Each project is staffed from its
+  own legal entity and, where another entity books in the same ERP, from that one too: the
+  cross-entity time the intercompany policy recharges.
 
 :func:`read_time_status` reads back what became of that time: approvals journaled by Accord
 and time posted in the ERP emulators (their control API, as a person would look in the ERP).
@@ -210,6 +212,32 @@ def _monday_on_or_after(day: dt.date) -> dt.date:
     return day + dt.timedelta(days=(7 - day.weekday()) % 7)
 
 
+def project_entity(engine: sa.Engine, psa_id: str, connection: str) -> str | None:
+    """The legal entity of a provisioned PSA project: its won opportunity's, as journaled."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.text(
+                "SELECT canonical_id FROM accord_xref WHERE entity_type = 'psa_project' "
+                "AND connection = :connection AND external_id = :psa_id"
+            ),
+            {"connection": connection, "psa_id": psa_id},
+        ).first()
+        if found is None:
+            return None
+        opportunity = str(found[0]).removeprefix("PRJ-")
+        row = conn.execute(
+            sa.text(
+                "SELECT data FROM accord_journal WHERE type = 'opportunity.won' "
+                "AND business_key = :key ORDER BY seq DESC"
+            ),
+            {"key": f"opportunity:{opportunity}"},
+        ).first()
+    if row is None:
+        return None
+    entity = json.loads(row[0]).get("legal_entity")
+    return str(entity) if entity else None
+
+
 def provisioned_projects(engine: sa.Engine, connection: str) -> list[str]:
     """PSA ids (in ``connection``) of the projects lead-to-project fully provisioned.
 
@@ -236,15 +264,18 @@ class TimeTraffic:
 
     Each project gets one week, this week or its first full week if it starts later (within
     its dates, in an open accounting period), from :data:`CONSULTANTS_PER_PROJECT`
-    consultants whose currency is the project's. The PSA calls go through the demo's PSA
-    connection (the same API a consultant's browser uses); Accord learns about the approvals
-    only from its capture.
+    consultants: one of the project's legal entity and, where another entity books in the
+    same ERP connection, one of that entity (cross-entity staffing; the sandbox's people work
+    in their entity's currency, which tells their entity). The PSA calls go through the
+    demo's PSA connection (the same API a consultant's browser uses); Accord learns about the
+    approvals only from its capture.
 
     Attributes:
         psa: ``kantata`` or ``certinia``.
         connector: The PSA's connector.
         engine: Accord's database, to find the provisioned projects.
         connection: The PSA's connection name (its xref key).
+        entities: Legal-entity code -> (currency, ERP connection), from the rules.
         done: PSA project ids whose week is logged (or that cannot take time).
         approved: Timesheets approved so far.
         hours: Hours approved so far.
@@ -254,6 +285,7 @@ class TimeTraffic:
     connector: Connector[Any]
     engine: sa.Engine
     connection: str
+    entities: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
     approved: int = 0
     hours: Decimal = Decimal(0)
@@ -295,16 +327,25 @@ class TimeTraffic:
             return self._kantata_week(project)
         return self._certinia_week(project)
 
-    def _consultants(self, currency: str) -> list[dict[str, Any]]:
+    def _consultants(self, project: str, currency: str) -> list[dict[str, Any]]:
+        """The project's team: its own entity's people first, then a partner entity's."""
         if self._people is None:
             self._people = self._read_people()
-        # The same pair per currency would load two people only; rotate through them.
-        matching = [p for p in self._people if p["currency"] == currency]
-        if not matching:
+        entity = project_entity(self.engine, project, self.connection)
+        own, partners = currency, []
+        if entity is not None and entity in self.entities:
+            own, erp = self.entities[entity]
+            partners = [c for code, (c, e) in self.entities.items() if e == erp and code != entity]
+        home = self._rotated([p for p in self._people if p["currency"] == own])
+        away = self._rotated([p for p in self._people if p["currency"] in partners])
+        return (home[:1] + away[:1] if away else home)[:CONSULTANTS_PER_PROJECT]
+
+    def _rotated(self, people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # The same pair per project would load two people only; rotate through them.
+        if not people:
             return []
-        start = (self.approved // CONSULTANTS_PER_PROJECT) % len(matching)
-        rotated = matching[start:] + matching[:start]
-        return rotated[:CONSULTANTS_PER_PROJECT]
+        start = (self.approved // CONSULTANTS_PER_PROJECT) % len(people)
+        return people[start:] + people[:start]
 
     def _read_people(self) -> list[dict[str, Any]]:
         if self.psa == "kantata":
@@ -329,7 +370,7 @@ class TimeTraffic:
         on_hold = isinstance(status, Mapping) and status.get("message") == "On Hold"
         if week is None or on_hold:
             return 0
-        for person in self._consultants(str(workspace.get("currency"))):
+        for person in self._consultants(workspace_id, str(workspace.get("currency"))):
             if self._cancelled():
                 break
             for offset, minutes in enumerate(WEEK_MINUTES):
@@ -363,7 +404,7 @@ class TimeTraffic:
         if week is None or project.get("pse__Stage__c") == "On Hold":
             return 0
         days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
-        for person in self._consultants(str(project.get("CurrencyIsoCode"))):
+        for person in self._consultants(project_id, str(project.get("CurrencyIsoCode"))):
             if self._cancelled():
                 break
             hours = {
@@ -423,6 +464,30 @@ class TimeStatus:
     hours_approved: Decimal = Decimal(0)
     posted: int = 0
     hours_posted: Decimal = Decimal(0)
+    recharged: int = 0
+    """Time entries of a consultant of another legal entity, recharged between the two."""
+    foreign: int = 0
+    """Time entries posted in another currency than their legal entity's."""
+
+
+def _ledger_mix(engine: sa.Engine) -> tuple[int, int]:
+    """Posted entries with an intercompany recharge, and in a foreign currency (the ledger)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT detail FROM accord_postings WHERE status = 'posted' "
+                "AND kind = 'time' AND detail IS NOT NULL"
+            )
+        ).all()
+    recharged = foreign = 0
+    for (text,) in rows:
+        detail = json.loads(text)
+        if detail.get("intercompany"):
+            recharged += 1
+        fx = detail.get("fx") or {}
+        currencies = {(fx.get(k) or {}).get("currency") for k in ("transaction", "base")}
+        foreign += len(currencies - {None}) > 1
+    return recharged, foreign
 
 
 def _journaled_hours(engine: sa.Engine) -> tuple[int, Decimal, dict[str, str]]:
@@ -492,9 +557,12 @@ def read_time_status(
     finally:
         if http is None:
             client.close()
+    recharged, foreign = _ledger_mix(engine)
     return TimeStatus(
         approvals=approvals,
         hours_approved=hours_approved,
         posted=len(posted_sheets),
         hours_posted=hours_posted,
+        recharged=recharged,
+        foreign=foreign,
     )

@@ -88,7 +88,9 @@ RESOURCES: dict[str, BcResource] = {
         BcResource("dimensionValues", None),
         BcResource("accountingPeriods", None),
         BcResource("currencies", None),
+        BcResource("currencyExchangeRates", None),
         BcResource("projectLedgerEntries", None),
+        BcResource("generalLedgerEntries", None),
     )
 }
 """Every entity set the connector reads, by name."""
@@ -435,11 +437,17 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         if response.status_code != httpx.codes.NOT_FOUND:
             self.raise_for_status(response, resource="journals")
 
-    def ledger_entries(self, document_numbers: Sequence[str]) -> dict[str, RawRecord]:
-        """Project ledger entries (posted) by document number: what BC holds as posted.
+    def ledger_entries(
+        self,
+        document_numbers: Sequence[str],
+        *,
+        ledger: Literal["projectLedgerEntries", "generalLedgerEntries"] = "projectLedgerEntries",
+    ) -> dict[str, RawRecord]:
+        """Posted ledger entries by document number (the first of each): what BC holds.
 
         ``projectLedgerEntries`` is the read-only custom API page of Accord's AL extension
-        over BC's Job Ledger Entry table (the standard v2.0 API has none).
+        over BC's Job Ledger Entry table (the standard v2.0 API has none);
+        ``generalLedgerEntries`` is the standard v2.0 G/L Entry.
         """
         found: dict[str, RawRecord] = {}
         numbers = list(dict.fromkeys(document_numbers))
@@ -448,12 +456,12 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             condition = " or ".join(f"documentNumber eq {_odata_string(n)}" for n in chunk)
             response = self.send(
                 "GET",
-                f"{self._company('projectLedgerEntries')}/projectLedgerEntries",
-                resource="projectLedgerEntries",
+                f"{self._company(ledger)}/{ledger}",
+                resource=ledger,
                 params={"$filter": condition, "$top": MAX_PAGE_SIZE},
             )
-            self.raise_for_status(response, resource="projectLedgerEntries")
-            body = self.json_object(response, resource="projectLedgerEntries")
+            self.raise_for_status(response, resource=ledger)
+            body = self.json_object(response, resource=ledger)
             for record in body.get("value") or ():
                 if isinstance(record, dict) and record.get("documentNumber"):
                     found.setdefault(str(record["documentNumber"]), record)

@@ -23,6 +23,13 @@ tell what BC holds. Hence, per :class:`~accord.connectors.roles.PostingBatch`:
    outcome unknown: :class:`~accord.errors.RetryableError`, and the retry stages them again.
 5. The emptied batch is deleted.
 
+Before any of this, each posting is priced (its amounts in the project company's local
+currency; for a resource employed by another company, its intercompany recharge): a posting
+that cannot be priced (a missing rate) is refused and not staged. After it, the recharges of
+the postings BC holds are posted in their home companies, exactly once the same way (G/L
+entries read by document number first, a journal batch of their own):
+:mod:`accord.connectors.business_central._entities`.
+
 Two calls for the *same* batch must not overlap (the caller holds a lease on the batch id);
 calls for different batches may run at once.
 
@@ -36,11 +43,17 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from typing_extensions import override
 
 from accord.connectors.budget import slot_held
+from accord.connectors.business_central._entities import (
+    BusinessCentralEntities,
+    Priced,
+    intercompany_number,
+)
 from accord.connectors.business_central._erp_billing import BusinessCentralBilling
 from accord.connectors.business_central.connector import BusinessCentralConnector
 from accord.connectors.business_central.mapping import (
@@ -91,7 +104,9 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp):
+class BusinessCentralErp(
+    BusinessCentralBilling, BusinessCentralMasterData, BusinessCentralEntities, Erp
+):
     """A Business Central connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: BusinessCentralConnector, rules: Rules) -> None:
@@ -163,15 +178,94 @@ class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp)
         company = self._connector.for_company(batch.project.legal_entity)
         numbers = {p.key: bc_number(p.key) for p in batch.postings}
         outcomes = {p.key: PostingOutcome(key=p.key) for p in batch.postings}
-        held = company.ledger_entries(list(numbers.values()))
-        todo = [p for p in batch.postings if numbers[p.key] not in held]
+        priced: dict[str, Priced] = {}
         for posting in batch.postings:
-            if numbers[posting.key] in held:
+            try:
+                priced[posting.key] = self.price(batch, posting)
+            except PermanentError as exc:
+                outcomes[posting.key].error = exc
+        held = company.ledger_entries(list(numbers.values()))
+        todo = [p for p in batch.postings if numbers[p.key] not in held and p.key in priced]
+        for posting in batch.postings:
+            if numbers[posting.key] in held and posting.key in priced:
                 outcomes[posting.key].record_id = numbers[posting.key]
                 outcomes[posting.key].found = True
         if todo:
             self._stage_and_post(company, batch, todo, numbers, outcomes)
+        self._post_recharges(batch, priced, outcomes)
+        for key, found in priced.items():
+            if outcomes[key].posted:
+                outcomes[key].amounts = found.amounts
         return [outcomes[p.key] for p in batch.postings]
+
+    def _post_recharges(
+        self, batch: PostingBatch, priced: dict[str, Priced], outcomes: dict[str, PostingOutcome]
+    ) -> None:
+        """The intercompany lines of the posted postings, exactly once, in their homes."""
+        homes: dict[str, list[str]] = {}
+        for key, found in priced.items():
+            if found.home is not None and found.line is not None and outcomes[key].posted:
+                homes.setdefault(found.home, []).append(key)
+        for home, keys in homes.items():
+            company = self._connector.for_company(home)
+            numbers = {key: intercompany_number(key) for key in keys}
+            held = company.ledger_entries(list(numbers.values()), ledger="generalLedgerEntries")
+            todo = [key for key in keys if numbers[key] not in held]
+            if todo:
+                journal = company.journal_batch(
+                    batch_code(f"IC:{batch.batch_id}"), display_name="Accord recharges"
+                )
+                staged = self._tidy(company, journal, {numbers[k] for k in todo})
+                for key in todo:
+                    if numbers[key] not in staged:
+                        company.stage_line(journal, priced[key].line or {})
+                refusal: PermanentError | None = None
+                try:
+                    company.post_batch(journal)
+                except PermanentError as exc:
+                    refusal = exc
+                held = company.ledger_entries(list(numbers.values()), ledger="generalLedgerEntries")
+                still = {str(ln.get("documentNumber")): ln for ln in company.batch_lines(journal)}
+                self._settle_recharges(
+                    company,
+                    journal,
+                    unposted=todo_numbers(todo, numbers, held),
+                    still=still,
+                    refusal=refusal,
+                )
+                for key in todo:
+                    if numbers[key] not in held and refusal is not None:
+                        outcomes[key].record_id, outcomes[key].found = None, False
+                        outcomes[key].error = refusal
+            for key in keys:
+                charge = priced[key].charge
+                if numbers[key] in held and charge is not None:
+                    outcomes[key].intercompany = replace(charge, record_id=numbers[key])
+
+    def _settle_recharges(
+        self,
+        company: BusinessCentralConnector,
+        journal: str,
+        *,
+        unposted: list[str],
+        still: dict[str, Any],
+        refusal: PermanentError | None,
+    ) -> None:
+        """Clean the recharge batch after its post (as :meth:`_settle` does for postings).
+
+        ``unposted`` are the document numbers staged but not in the G/L after the post.
+        """
+        if refusal is not None:
+            for line in still.values():
+                company.delete_line(journal, str(line["id"]))
+        elif any(number not in still for number in unposted):
+            raise RetryableError(
+                "staged recharge lines neither posted nor in the batch any more",
+                connector=self.connection,
+                resource="journalLines",
+            )
+        if not still or refusal is not None:
+            self._drop(company, journal)
 
     def _stage_and_post(
         self,
@@ -320,6 +414,11 @@ class BusinessCentralPoster(AsyncPoster):
     @override
     async def aclose(self) -> None:
         return None
+
+
+def todo_numbers(keys: list[str], numbers: dict[str, str], held: dict[str, Any]) -> list[str]:
+    """The document numbers of ``keys`` that the ledger read ``held`` does not hold."""
+    return [numbers[k] for k in keys if numbers[k] not in held]
 
 
 def _refusal(exc: PermanentError | MappingError, posting: EntryPosting) -> PermanentError:

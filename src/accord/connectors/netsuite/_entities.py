@@ -152,14 +152,21 @@ class NetSuiteEntities:
         chosen = native or found
         return chosen[0] if chosen else None
 
-    def ready(self, posting: EntryPosting) -> bool:
+    def ready(self, batch: PostingBatch, posting: EntryPosting) -> bool:
         """Whether a posting can be planned from cached data alone (no call to NetSuite)."""
-        resource = posting.entry.resource_id or ""
-        return (
-            posting.kind == "time"
-            and _employees.has((self.where, resource))
-            and _rate_books.has(self.where)
-        )
+        entry = posting.entry
+        key = (self.where, entry.resource_id or "")
+        if not isinstance(entry, TimeEntry) or not _employees.has(key):
+            return False
+        if _rate_books.has(self.where):
+            return True
+        # Without rates: only a posting that needs none (its own currency, its own entity).
+        employee = self._employee(entry.resource_id)
+        home = self.entity_of(employee["subsidiary"])
+        value = entry.billable_amount()
+        base = self._base_currency(batch.project.legal_entity)
+        same_currency = value is None or value.currency == base
+        return same_currency and home in (None, batch.project.legal_entity)
 
     # ----------------------------------------------------------------- rates
     def _rate_book(self, *, fresh: bool = False) -> RateBook:
@@ -192,6 +199,8 @@ class NetSuiteEntities:
         Raises:
             PermanentError: No rate on or before ``day`` (reason ``rate_missing``).
         """
+        if source == target:
+            return Conversion.identity(source)
         found = self._rate_book().conversion(source, target, day)
         if found is None:
             # A rate added since the book was read counts at once.

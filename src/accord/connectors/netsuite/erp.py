@@ -318,7 +318,7 @@ class NetSuitePoster(AsyncPoster):
         return self._connector.located_id(response, resource=record_type, external_id=key)
 
     async def _plan(self, batch: PostingBatch, posting: EntryPosting) -> Planned:
-        if not self._erp.ready(posting):
+        if not self._erp.ready(batch, posting):
             # The first posting of an employee reads it (then cached), the rates and an
             # expense the currency ids: off the event loop, inside one of the dispatcher's slots.
             async with self._gate():

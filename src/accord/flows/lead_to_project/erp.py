@@ -17,7 +17,7 @@ from accord.domain import Money
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
 from accord.flows.lead_to_project.plan import Plan
-from accord.flows.lead_to_project.steps import PlanRequest, _project
+from accord.flows.lead_to_project.steps import PlanRequest, _project, share_customer
 
 __all__ = ["ErpRejection", "create_erp_project", "erp_dimensions", "write_erp_project"]
 
@@ -30,6 +30,8 @@ class ErpRejection:
     code: str | None
     detail: str | None
     status_code: int | None
+    reason: str | None = None
+    """What the refusal is about (:class:`~accord.errors.Reason`), if the ERP said."""
 
     @classmethod
     def from_error(cls, exc: PermanentError) -> Self:
@@ -39,6 +41,7 @@ class ErpRejection:
             code=exc.code,
             detail=exc.detail or str(exc),
             status_code=exc.status_code,
+            reason=str(exc.reason) if exc.reason else None,
         )
 
 
@@ -72,12 +75,18 @@ def write_erp_project(plan: Plan) -> str:
 def create_erp_project(request: PlanRequest) -> dict[str, Any]:
     """Upsert the ERP project with its billing attributes; a refusal is returned, not raised.
 
+    The project's customer is made available in the project's legal entity first
+    (:func:`~.steps.share_customer`), so that a retry from this step after the ERP is fixed
+    (a feature switched on) shares it then.
+
     Returns:
         ``{"erp_id": id}``, or ``{"rejected": {...}}`` when the ERP refused it (a business
-        rule, an invalid dimension): not retried, it goes to finance ops.
+        rule, an invalid dimension, a customer it does not share): not retried, it goes to
+        finance ops.
     """
     plan = Plan.from_json(request.plan)
     try:
+        share_customer(plan)
         erp_id = write_erp_project(plan)
     except PermanentError as exc:
         if is_retryable(exc):  # pragma: no cover - a PermanentError never is; be explicit

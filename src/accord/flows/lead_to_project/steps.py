@@ -40,7 +40,7 @@ from accord.domain.enums import ProjectStatus
 from accord.flows import stepkit
 from accord.flows.lead_to_project.plan import Plan, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
-from accord.store import exceptions, xref
+from accord.store import exceptions, lineage, xref
 
 __all__ = [
     "FLOW",
@@ -54,6 +54,7 @@ __all__ = [
     "customer_lock",
     "provision_psa_project",
     "report_invalid",
+    "share_customer",
     "upsert_customer",
     "validate_opportunity",
     "write_erp_customer",
@@ -298,6 +299,8 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
             if erp_id is None:
                 erp_id, created = _write_erp_customer(plan, customer)
                 stepkit.link_xref("customer", customer.id, plan.erp, plan.erp_connection, erp_id)
+                with stepkit.engine().begin() as conn:
+                    _link_book(conn, plan, customer.id, "created" if created else "matched")
     settings = flow_settings(stepkit.config_file())
     crm_system = stepkit.crm(settings.crm_connection).system
     # A PSA that shares the CRM's accounts (one org) knows the customer by the account.
@@ -338,6 +341,53 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
                 status="resolved",
             )
     return {"customer_id": customer.id, "erp_id": erp_id, "created": created}
+
+
+def customer_book(customer_id: str, connection: str, legal_entity: str) -> tuple[str, str]:
+    """The lineage node of a customer's availability in one legal entity of one ERP."""
+    return "customer_book", f"{customer_id}@{connection}:{legal_entity}"
+
+
+def _link_book(conn: sa.Connection, plan: Plan, customer_id: str, status: str) -> None:
+    stepkit.link_edge(
+        conn,
+        ("customer", customer_id),
+        customer_book(customer_id, plan.erp_connection, plan.legal_entity),
+        "available_in",
+        status=status,
+    )
+
+
+def share_customer(plan: Plan) -> bool:
+    """Make the project's customer available in the project's legal entity, once.
+
+    A customer first booked for a deal of another legal entity is not yet one of this
+    entity's: the ERP role makes it so (its own mechanism: NetSuite's customer-subsidiary
+    relationship, a customer in Business Central's company of the entity), and the lineage
+    edge ``customer -available_in-> customer_book`` records it, so later deals skip the call.
+
+    Returns:
+        Whether the ERP was asked (``False``: the lineage already says it is available).
+
+    Raises:
+        PermanentError: The ERP refused (``entity_not_shared``: it does not share customers
+            across these entities, e.g. the feature is off).
+    """
+    node = customer_book(plan.customer_id, plan.erp_connection, plan.legal_entity)
+    with stepkit.engine().connect() as conn:
+        if lineage.list_for(conn, node_type=node[0], node_id=node[1]):
+            return False
+    found = next((c for c in plan.customers if c.canonical_id == plan.customer_id), None)
+    if found is None:
+        return False
+    customer = Customer.model_validate_json(found.customer_json)
+    customer = customer.model_copy(update={"currency": plan.currency})
+    with _customer_lock(f"customer:{plan.erp_connection}:{customer.id}"):
+        erp_id, created = _write_erp_customer(plan, customer)
+    stepkit.link_xref("customer", customer.id, plan.erp, plan.erp_connection, erp_id)
+    with stepkit.engine().begin() as conn:
+        _link_book(conn, plan, customer.id, "created" if created else "shared")
+    return True
 
 
 def _write_erp_customer(plan: Plan, customer: Customer) -> tuple[str, bool]:
