@@ -218,6 +218,11 @@ def test_a_euro_project_of_the_uk_entity_posts_gbp_base_amounts(billing: Billing
         charge = row.detail["intercompany"]
         assert (money(charge["amount"])[1], money(charge["amount_to"])[1]) == ("USD", "GBP")
     assert total_eur == Decimal("5600.00")
+    # The lineage API shows both amounts on the entry.
+    graph = billing.accord.lineage("accord", "time_entry", rows[0].entry_id)
+    (node,) = [n for n in graph["nodes"] if n["id"] == rows[0].entry_id]
+    assert node["amounts"]["transaction"] == {"amount": "1120.00", "currency": "EUR"}
+    assert node["amounts"]["base"] == rows[0].detail["fx"]["base"]
     rates = [Decimal(r.detail["fx"]["rate"]) for r in rows]
     assert total_gbp == sum(cents(Decimal("1120.00") * rate) for rate in rates)
 
