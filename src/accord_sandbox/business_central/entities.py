@@ -560,9 +560,8 @@ PROJECT_LEDGER_ENTRIES = EntitySet(
         _ro("totalCost", "decimal"),
         _ro("unitPrice", "decimal"),
         _ro("totalPrice", "decimal"),
-        # Job Ledger Entry's Currency Code and "Total Cost (LCY)" / "Total Price (LCY)".
+        # Job Ledger Entry's Currency Code and "Total Price (LCY)".
         _ro("currencyCode"),
-        _ro("totalCostLCY", "decimal"),
         _ro("totalPriceLCY", "decimal"),
         _ro("journalBatchName"),
         _MODIFIED,

@@ -6,8 +6,8 @@
   before it. A posting in a foreign currency without one is refused with BC's text for a
   record not found, "There is no Currency Exchange Rate within the filter." [inferred wording].
 - **Project entries in a foreign currency**: a project whose currency is not the company's keeps
-  its entries in the project currency, with ``totalCostLCY`` / ``totalPriceLCY`` converted at
-  the rate of the posting date (BC's Job Ledger Entry "Total Price (LCY)").
+  its entries' prices in the project currency, with ``totalPriceLCY`` converted at the rate of
+  the posting date (BC's Job Ledger Entry "Total Price (LCY)").
 - **Intercompany general journal lines**: a line with ``balanceAccountType`` ``IC Partner``
   (reference 5.4 lists the account type) posts its G/L account (``accountNumber``, ``amount``)
   and the partner's receivable or payable in this company, then, as an IC partner in the same
@@ -78,20 +78,15 @@ def exchange_rate(emu: "BusinessCentralEmulator", cid: str, currency: str, day: 
 
 
 def ledger_amounts_lcy(
-    emu: "BusinessCentralEmulator",
-    cid: str,
-    line: Record,
-    total_cost: Decimal,
-    total_price: Decimal,
+    emu: "BusinessCentralEmulator", cid: str, line: Record, total_price: Decimal
 ) -> Record:
-    """Currency code and LCY totals of a project entry (the project's currency, if foreign)."""
+    """Currency code and LCY price of a project entry (the project's currency, if foreign)."""
     project = emu.find_by(ENTITY_SETS["projects"], cid, "number", str(line.get("projectNumber")))
     currency = str((project or {}).get("currencyCode") or "")
     rate = exchange_rate(emu, cid, currency, str(line.get("postingDate")))
     local = emu.company(cid)["_currency"]
     return {
         "currencyCode": "" if currency == local else currency,
-        "totalCostLCY": float(_round(total_cost * rate)),
         "totalPriceLCY": float(_round(total_price * rate)),
     }
 

@@ -580,7 +580,7 @@ def _ledger_entry(
         "totalCost": _money(total_cost),
         "unitPrice": _money(unit_price),
         "totalPrice": _money(total_price),
-        **ledger_amounts_lcy(emu, cid, line, total_cost, total_price),
+        **ledger_amounts_lcy(emu, cid, line, total_price),
         "journalBatchName": journal.get("code") or "",
     }
 

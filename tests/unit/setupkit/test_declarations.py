@@ -45,7 +45,9 @@ STANDARD_BC_SETS = {
     "dimensionValues",
     "accountingPeriods",
     "currencies",
+    "currencyExchangeRates",
     "employees",
+    "generalLedgerEntries",
     "timeRegistrationEntries",
 }
 """Entity sets of the standard API v2.0 the connector uses as they are (reference 5.4)."""
