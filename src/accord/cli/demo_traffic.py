@@ -20,7 +20,6 @@ What does *not* belong here: starting the sandbox and Accord, and the live summa
 
 import datetime as dt
 import itertools
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import sqlalchemy as sa
 from accord.connectors.base import Connector
 from accord.connectors.kantata import KantataConnector
 from accord.errors import AccordError
+from accord.store import journal, progress
 
 __all__ = [
     "BATCH",
@@ -215,27 +215,7 @@ def _monday_on_or_after(day: dt.date) -> dt.date:
 def project_entity(engine: sa.Engine, psa_id: str, connection: str) -> str | None:
     """The legal entity of a provisioned PSA project: its won opportunity's, as journaled."""
     with engine.connect() as conn:
-        found = conn.execute(
-            sa.text(
-                "SELECT canonical_id FROM accord_xref WHERE entity_type = 'psa_project' "
-                "AND connection = :connection AND external_id = :psa_id"
-            ),
-            {"connection": connection, "psa_id": psa_id},
-        ).first()
-        if found is None:
-            return None
-        opportunity = str(found[0]).removeprefix("PRJ-")
-        row = conn.execute(
-            sa.text(
-                "SELECT data FROM accord_journal WHERE type = 'opportunity.won' "
-                "AND business_key = :key ORDER BY seq DESC"
-            ),
-            {"key": f"opportunity:{opportunity}"},
-        ).first()
-    if row is None:
-        return None
-    entity = json.loads(row[0]).get("legal_entity")
-    return str(entity) if entity else None
+        return progress.project_legal_entity(conn, connection=connection, psa_id=psa_id)
 
 
 def provisioned_projects(engine: sa.Engine, connection: str) -> list[str]:
@@ -245,17 +225,7 @@ def provisioned_projects(engine: sa.Engine, connection: str) -> list[str]:
     time logged on a project the ERP does not have could not be posted.
     """
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT x.external_id, min(f.created_at) AS at FROM accord_lineage f "
-                "JOIN accord_xref x ON x.entity_type = 'psa_project' "
-                "AND x.canonical_id = f.from_id AND x.connection = :connection "
-                "WHERE f.from_type = 'psa_project' AND f.to_type = 'erp_project' "
-                "AND f.status = :status GROUP BY x.external_id ORDER BY at"
-            ),
-            {"connection": connection, "status": PROVISIONED},
-        ).all()
-    return [str(r[0]) for r in rows]
+        return progress.provisioned_projects(conn, connection=connection, status=PROVISIONED)
 
 
 @dataclass
@@ -470,41 +440,18 @@ class TimeStatus:
     """Time entries posted in another currency than their legal entity's."""
 
 
-def _ledger_mix(engine: sa.Engine) -> tuple[int, int]:
-    """Posted entries with an intercompany recharge, and in a foreign currency (the ledger)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT detail FROM accord_postings WHERE status = 'posted' "
-                "AND kind = 'time' AND detail IS NOT NULL"
-            )
-        ).all()
-    recharged = foreign = 0
-    for (text,) in rows:
-        detail = json.loads(text)
-        if detail.get("intercompany"):
-            recharged += 1
-        fx = detail.get("fx") or {}
-        currencies = {(fx.get(k) or {}).get("currency") for k in ("transaction", "base")}
-        foreign += len(currencies - {None}) > 1
-    return recharged, foreign
-
-
 def _journaled_hours(engine: sa.Engine) -> tuple[int, Decimal, dict[str, str]]:
     """Approvals journaled, their hours, and entry id -> timesheet id."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text("SELECT data FROM accord_journal WHERE type = 'timesheet.approved'")
-        ).all()
+        sheets = journal.data_of_type(conn, "timesheet.approved")
     hours = Decimal(0)
     owner: dict[str, str] = {}
-    for (data,) in rows:
-        sheet = json.loads(data)
+    for sheet in sheets:
         for entry in sheet.get("entries", ()):
             hours += Decimal(str(entry.get("hours", 0)))
             # ERPs may upper-case document numbers (Business Central does).
             owner[str(entry.get("id")).upper()] = str(sheet.get("id"))
-    return len(rows), hours, owner
+    return len(sheets), hours, owner
 
 
 def _posted_entries(urls: Mapping[str, str], http: httpx.Client) -> list[tuple[str, Decimal]]:
@@ -557,7 +504,8 @@ def read_time_status(
     finally:
         if http is None:
             client.close()
-    recharged, foreign = _ledger_mix(engine)
+    with engine.connect() as conn:
+        recharged, foreign = progress.posted_time_mix(conn)
     return TimeStatus(
         approvals=approvals,
         hours_approved=hours_approved,

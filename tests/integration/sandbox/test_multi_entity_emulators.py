@@ -32,7 +32,7 @@ def _ids(emulator: NetSuiteEmulator) -> dict[str, str]:
     return {c["symbol"]: c["id"] for c in emulator.store.all("currency")}
 
 
-def _journal(emulator: NetSuiteEmulator, amount: float, **body: Any) -> dict[str, Any]:  # noqa: ANN401
+def _journal(emulator: NetSuiteEmulator, amount: float, **body: Any) -> dict[str, Any]:
     def line(sub: str, account: str, side: str, value: float) -> dict[str, Any]:
         return {"lineSubsidiary": {"id": sub}, "account": {"id": account}, side: value}
 
@@ -153,7 +153,9 @@ def test_an_ic_partner_line_mirrors_in_the_partner_company_at_its_rate(bc):
     entries = post_intercompany(bc, uk, [line])
     rate = exchange_rate(bc, us, "GBP", "2026-09-14")
     mirrored = (Decimal(100) * rate).quantize(Decimal("0.01"))
-    assert [(cid, e["accountNumber"], e["debitAmount"], e["creditAmount"]) for cid, e in entries] == [
+    assert [
+        (cid, e["accountNumber"], e["debitAmount"], e["creditAmount"]) for cid, e in entries
+    ] == [
         (uk, "6950", 0.0, 100.0),
         (uk, "IC-US01", 100.0, 0.0),
         (us, "8950", float(mirrored), 0.0),

@@ -131,7 +131,8 @@ def test_the_firm_has_foreign_currency_deals_and_monthly_rates():
     assert pairs == {(a, b) for a in codes for b in codes if a != b}
     months = {r.effective for r in firm.fx_rates}
     assert all(day.day == 1 for day in months)
-    assert min(months) <= date(2026, 1, 1) and max(months) >= REFERENCE_DATE
+    assert min(months) <= date(2026, 1, 1)
+    assert max(months) >= REFERENCE_DATE
     for rate in firm.fx_rates:
         assert rate.rate > 0
         assert rate.rate.as_tuple().exponent == -6

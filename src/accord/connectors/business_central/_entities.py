@@ -115,11 +115,8 @@ class BusinessCentralEntities:
                     return RateBook(rows)
 
         key = (self._connector.name, company.company_id)
-        if fresh:
-            book = load()
-            _rate_books.update(key, lambda _old: book)
-            return book
-        return _rate_books.get_or_load(key, _TTL_S, load)
+        # ``fresh``: a ttl of 0 always reads, and what it reads serves every later reader.
+        return _rate_books.get_or_load(key, 0.0 if fresh else _TTL_S, load)
 
     def conversion(self, legal_entity: str, source: str, day: dt.date) -> Conversion:
         """The company's conversion of ``source`` into its local currency on ``day``.

@@ -156,9 +156,9 @@ class NetSuiteEntities:
         """Whether a posting can be planned from cached data alone (no call to NetSuite)."""
         entry = posting.entry
         key = (self.where, entry.resource_id or "")
-        if not isinstance(entry, TimeEntry) or not _employees.has(key):
+        if not isinstance(entry, TimeEntry) or not _employees.has(key, _EMPLOYEE_TTL_S):
             return False
-        if _rate_books.has(self.where):
+        if _rate_books.has(self.where, _RATES_TTL_S):
             return True
         # Without rates: only a posting that needs none (its own currency, its own entity).
         employee = self._employee(entry.resource_id)
@@ -187,11 +187,8 @@ class NetSuiteEntities:
                     break
             return RateBook(rows)
 
-        if fresh:
-            book = load()
-            _rate_books.update(self.where, lambda _old: book)
-            return book
-        return _rate_books.get_or_load(self.where, _RATES_TTL_S, load)
+        # ``fresh``: a ttl of 0 always reads, and what it reads serves every later reader.
+        return _rate_books.get_or_load(self.where, 0.0 if fresh else _RATES_TTL_S, load)
 
     def conversion(self, source: str, target: str, day: dt.date) -> Conversion:
         """The account's conversion of ``source`` into ``target`` on ``day``.

@@ -1,4 +1,4 @@
-"""Step 4 of lead-to-project: the ERP project.
+"""The ERP project of a provisioning plan (shared by lead-to-project and contract change).
 
 :func:`write_erp_project` is the idempotent upsert through the ERP role (keyed by the project
 id), shared with the contract-change flow, which rewrites dates and amount on an amendment;
@@ -16,8 +16,8 @@ from accord.connectors.roles import BillingTerms, ErpProjectPlan
 from accord.domain import Money
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
-from accord.flows.lead_to_project.plan import Plan
-from accord.flows.lead_to_project.steps import PlanRequest, _project, share_customer
+from accord.flows.shared.customers import share_customer
+from accord.flows.shared.plan import Plan, PlanRequest, _project
 
 __all__ = ["ErpRejection", "create_erp_project", "erp_dimensions", "write_erp_project"]
 
@@ -76,8 +76,8 @@ def create_erp_project(request: PlanRequest) -> dict[str, Any]:
     """Upsert the ERP project with its billing attributes; a refusal is returned, not raised.
 
     The project's customer is made available in the project's legal entity first
-    (:func:`~.steps.share_customer`), so that a retry from this step after the ERP is fixed
-    (a feature switched on) shares it then.
+    (:func:`~accord.flows.shared.customers.share_customer`), so that a retry from this step
+    after the ERP is fixed (a feature switched on) shares it then.
 
     Returns:
         ``{"erp_id": id}``, or ``{"rejected": {...}}`` when the ERP refused it (a business
