@@ -3,7 +3,9 @@
 A customer won in three entities is a customer of each company (one number); a UK consultant's
 week on a US project posts to the US company's project and the UK company recharges it through
 an intercompany general journal line, mirrored in the US company at its rate; a euro project of
-the UK company keeps LCY amounts; running everything again creates nothing twice.
+the UK company keeps LCY amounts; a rate missing in the US company is a finance-ops exception
+naming the pair and date, and posts once the rate is added and the exception retried; running
+everything again creates nothing twice.
 """
 
 from collections.abc import Iterator
@@ -24,9 +26,11 @@ from tests.e2e.multi_entity.conftest import (
     won,
 )
 
+from accord.connectors.business_central import _entities
 from accord.connectors.business_central._entities import intercompany_number
 from accord.connectors.business_central.mapping import bc_number
 from accord.store import lineage
+from accord_sandbox.business_central.entities import ENTITY_SETS
 from accord_sandbox.server import SandboxHandle
 
 COMPANY_NAMES = {"US01": "Brightline Partners Inc.", "UK01": "Brightline Partners Ltd"}
@@ -155,3 +159,58 @@ def test_a_euro_project_of_the_uk_company_keeps_lcy_amounts(
         e for e in ledger.values() if e["externalDocumentNumber"].startswith(sheet["id"].upper())
     ]
     assert total_lcy == sum(Decimal(str(e["totalPriceLCY"])) for e in mine)
+
+
+@pytest.fixture
+def no_gbp_rates_in_us01(sandbox: SandboxHandle) -> Iterator[list[dict[str, Any]]]:
+    """The US company without GBP exchange rates; the removed rates, restored afterwards."""
+    emu = sandbox.emulators["business_central"]
+    spec = ENTITY_SETS["currencyExchangeRates"]
+    removed = [
+        r
+        for r in emu.store.all(spec.name)
+        if r["_companyId"] == _company(sandbox, "US01") and r["currencyCode"] == "GBP"
+    ]
+    for rate in removed:
+        emu.remove(spec, rate)
+    _entities._rate_books.clear()
+    try:
+        yield removed
+    finally:
+        for rate in removed:
+            if emu.store.get(spec.name, rate["id"]) is None:
+                emu.put_version(spec, rate)
+
+
+def test_a_missing_rate_is_a_finance_ops_exception_then_retried(
+    billing: Billing, sandbox: SandboxHandle, no_gbp_rates_in_us01: list[dict[str, Any]]
+) -> None:
+    project = billing.project(entity="US01")
+    sheet = billing.timesheet(
+        project, [("2026-09-14", "6.00")], resource=CONSULTANT["UK01"], currency="USD"
+    )
+    sets = ("projectLedgerEntries", "generalLedgerEntries", "journalLines")
+    before = {s: len(billing.records("business_central", s)) for s in sets}
+    assert billing.post(sheet)["status"] != "posted"
+    (exc,) = billing.exceptions(project)
+    assert (exc.code, exc.queue) == ("erp.rate.missing", "finance-ops")
+    assert exc.detail["error"]["reason"] == "rate_missing"
+    assert "GBP/USD on or before 2026-09-14" in exc.detail["error"]["detail"]
+    # Nothing of the posting was written: no project ledger entry, no IC journal line.
+    assert {s: len(billing.records("business_central", s)) for s in sets} == before
+
+    def mine() -> list[dict[str, Any]]:
+        prefix = sheet["id"].upper()
+        rows = _in(billing, sandbox, "projectLedgerEntries", "US01")
+        return [r for r in rows if str(r["externalDocumentNumber"]).upper().startswith(prefix)]
+
+    # Finance adds the rate in Business Central and retries: the time posts with its recharge.
+    emu = sandbox.emulators["business_central"]
+    for rate in no_gbp_rates_in_us01:
+        emu.put_version(ENTITY_SETS["currencyExchangeRates"], rate)
+    billing.action(exc.id, "retry")
+    billing.settle()
+    assert billing.exceptions(project) == []
+    (row,) = posted_rows(billing, sheet["id"])
+    assert money(row.detail["intercompany"]["amount_to"])[1] == "USD"
+    assert len(mine()) == 1

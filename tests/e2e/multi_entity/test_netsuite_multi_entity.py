@@ -228,8 +228,8 @@ def test_a_euro_project_of_the_uk_entity_posts_gbp_base_amounts(billing: Billing
 
 
 @pytest.fixture
-def no_gbp_usd_rates(sandbox: SandboxHandle) -> Iterator[None]:
-    """NetSuite without GBP/USD rates (either way round); restored afterwards."""
+def no_gbp_usd_rates(sandbox: SandboxHandle) -> Iterator[list[dict[str, Any]]]:
+    """NetSuite without GBP/USD rates (either way round); the removed rates, restored after."""
     emu = sandbox.emulators["netsuite"]
     ids = {c["symbol"]: c["id"] for c in emu.store.all("currency")}
     pair = {ids["GBP"], ids["USD"]}
@@ -242,15 +242,16 @@ def no_gbp_usd_rates(sandbox: SandboxHandle) -> Iterator[None]:
         emu.store.delete("currencyRate", rate["id"])
     _entities._rate_books.clear()
     try:
-        yield
+        yield removed
     finally:
         for rate in removed:
-            emu.book.put(RECORD_TYPES["currencyRate"], rate)
+            if emu.store.get("currencyRate", rate["id"]) is None:
+                emu.book.put(RECORD_TYPES["currencyRate"], rate)
         _entities._rate_books.clear()
 
 
 def test_a_missing_rate_is_a_finance_ops_exception_naming_pair_and_date(
-    billing: Billing, sandbox: SandboxHandle, no_gbp_usd_rates: None
+    billing: Billing, sandbox: SandboxHandle, no_gbp_usd_rates: list[dict[str, Any]]
 ) -> None:
     project = billing.project(entity="US01")
     sheet = billing.timesheet(
@@ -262,3 +263,14 @@ def test_a_missing_rate_is_a_finance_ops_exception_naming_pair_and_date(
     assert exc.detail["error"]["reason"] == "rate_missing"
     assert "GBP/USD on or before 2026-09-14" in exc.detail["error"]["detail"]
     assert billing.time_bills(f"{sheet['id']}-") == []  # nothing half-posted
+    # Finance adds the rates in NetSuite and retries: the time posts with its recharge (the
+    # cached rates miss the pair, so they are read again).
+    emu = sandbox.emulators["netsuite"]
+    for rate in no_gbp_usd_rates:
+        emu.book.put(RECORD_TYPES["currencyRate"], rate)
+    billing.action(exc.id, "retry")
+    billing.settle()
+    assert billing.exceptions(project) == []
+    assert len(billing.time_bills(f"{sheet['id']}-")) == 1
+    (row,) = posted_rows(billing, sheet["id"])
+    assert row.detail["intercompany"]["record_id"]
