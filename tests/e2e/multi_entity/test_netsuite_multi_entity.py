@@ -5,7 +5,8 @@ the sandbox's default rules: a customer won in US01 then UK01 is one NetSuite cu
 with subsidiary 3 (and a customer of the DE01 company); a UK consultant's week on a US project
 posts with an intercompany journal that ties out per project and per entity; a euro project of
 the UK entity posts with GBP base amounts at NetSuite's rate; a missing rate is a finance-ops
-exception; running everything again creates nothing twice.
+exception; under the policy ``none`` nothing is booked between the entities; running everything
+again creates nothing twice.
 """
 
 from collections.abc import Iterator
@@ -28,6 +29,10 @@ from tests.e2e.multi_entity.conftest import (
 
 from accord.connectors.business_central.mapping import bc_number
 from accord.connectors.netsuite import _entities
+from accord.flows.pinning import resolver
+from accord.governance.changes import RulesChanges
+from accord.governance.settings import governance_settings
+from accord.rules import parse_rules
 from accord.store import lineage
 from accord_sandbox.netsuite.records import RECORD_TYPES
 from accord_sandbox.server import SandboxHandle
@@ -274,3 +279,42 @@ def test_a_missing_rate_is_a_finance_ops_exception_naming_pair_and_date(
     assert len(billing.time_bills(f"{sheet['id']}-")) == 1
     (row,) = posted_rows(billing, sheet["id"])
     assert row.detail["intercompany"]["record_id"]
+
+
+@pytest.fixture
+def no_recharge(billing: Billing) -> Iterator[None]:
+    """The firm's intercompany policy ``none`` (an activated rules version); restored after."""
+    changes = RulesChanges(billing.engine, governance_settings(billing.config))
+
+    def activate(mode: str) -> None:
+        found = resolver()
+        assert found is not None
+        document = found.current(billing.rules).spec.model_dump(mode="json")
+        document["intercompany"]["mode"] = mode
+        proposal = changes.propose(
+            parse_rules(document), source="test", reason=f"intercompany {mode}", actor="key:a"
+        )
+        changes.activate(proposal.id, actor="key:b")
+
+    activate("none")
+    try:
+        yield
+    finally:
+        activate("recharge")
+
+
+def test_policy_none_books_nothing_between_the_entities(
+    billing: Billing, no_recharge: None
+) -> None:
+    project = billing.project(entity="US01")
+    sheet = billing.timesheet(
+        project, [("2026-09-15", "8.00")], resource=CONSULTANT["UK01"], rate="150.00",
+        currency="USD",
+    )  # fmt: skip
+    assert billing.post(sheet)["status"] == "posted"
+    (row,) = posted_rows(billing, sheet["id"])
+    assert money(row.detail["fx"]["transaction"]) == (Decimal("1200.00"), "USD")
+    assert "intercompany" not in row.detail
+    journals = {j["externalId"] for j in _ns(billing, "intercompanyJournalEntry")}
+    assert f"IC-{row.external_id}" not in journals
+    assert len(billing.time_bills(f"{sheet['id']}-")) == 1
