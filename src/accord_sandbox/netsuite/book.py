@@ -6,7 +6,9 @@ numeric internal ids per id space (customers, projects and employees share the e
 invoices, sales orders, payments and expense reports share the transaction space, as in
 NetSuite) and enforces the business rules of reference section 4.3: references must exist and
 be active, postings must not fall in a closed period, a closed or inactive project takes no new
-time. HTTP is not handled here; :mod:`accord_sandbox.netsuite.app` is the only caller.
+time; the OneWorld rules (shared customers, currency rates, intercompany journals) are
+:mod:`accord_sandbox.netsuite.oneworld`'s. HTTP is not handled here;
+:mod:`accord_sandbox.netsuite.app` is the only caller.
 """
 
 import calendar
@@ -18,6 +20,7 @@ from itertools import islice
 from typing import Any
 
 from accord_sandbox.common import RecordStore
+from accord_sandbox.netsuite import oneworld
 from accord_sandbox.netsuite.errors import (
     ACCESS_PREFIX,
     CLOSED_PERIOD_DETAIL,
@@ -25,7 +28,6 @@ from accord_sandbox.netsuite.errors import (
     DUPLICATE_DETAIL,
     MULTI_SUBSIDIARY_DISABLED_DETAIL,
     NetSuiteError,
-    no_exchange_rate_detail,
 )
 from accord_sandbox.netsuite.filters import QueryFilterError, compile_filter
 from accord_sandbox.netsuite.identity import ACCORD_CUSTOM_FIELDS, TRAN_PREFIX, natural_keys
@@ -40,6 +42,8 @@ from accord_sandbox.netsuite.records import (
     RecordType,
     decode_body,
 )
+from accord_sandbox.netsuite.records import ref_id as _ref_id
+from accord_sandbox.netsuite.records import stored_money as _money
 
 __all__ = ["RecordBook", "format_stamp"]
 
@@ -63,15 +67,6 @@ def format_stamp(moment: datetime) -> str:
     NetSuite keeps second precision, so pollers need an overlap window on lastmodifieddate.
     """
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _money(value: Any) -> Decimal:  # noqa: ANN401 - stored JSON numbers
-    return Decimal(str(value)) if value is not None else Decimal(0)
-
-
-def _ref_id(rec: Record, name: str) -> str | None:
-    value = rec.get(name)
-    return str(value["id"]) if isinstance(value, dict) and value.get("id") is not None else None
 
 
 @dataclass
@@ -411,117 +406,21 @@ class RecordBook:
                 continue
             if rec.get(name) is None:
                 rec[name] = {"id": _ref_id(owner, name)}
-            elif (
-                name == "subsidiary"
-                and _ref_id(rec, name) != _ref_id(owner, name)
-                and not (found[0] == "customer" and self.shared(owner, _ref_id(rec, name)))
-            ):
+            elif name == "subsidiary" and (wanted := _ref_id(rec, name)) != _ref_id(owner, name):
+                if found[0] == "customer" and oneworld.shared(self.store, owner, wanted):
+                    continue
                 # [inferred] The record must belong to its customer's / employee's subsidiary,
                 # or to one its customer is shared with (Multi-Subsidiary Customer).
-                raise NetSuiteError.invalid_ref(_ref_id(rec, name), name)
-
-    def shared(self, customer: Record, subsidiary_id: str | None) -> bool:
-        """Whether a customer is available to a subsidiary: its primary one, or shared."""
-        if subsidiary_id is None or _ref_id(customer, "subsidiary") == subsidiary_id:
-            return True
-        return any(
-            _ref_id(r, "entity") == customer.get("id") and _ref_id(r, "subsidiary") == subsidiary_id
-            for r in self.store.all("customerSubsidiaryRelationship")
-        )
-
-    def _check_relationship(self, rec: Record, ctx: _Context) -> None:
-        """A further subsidiary for a customer: the feature must be on, the pair new."""
-        if not self.multi_subsidiary_customer:
-            raise NetSuiteError(400, "FEATURE_DISABLED", MULTI_SUBSIDIARY_DISABLED_DETAIL)
-        customer = self.store.get("customer", _ref_id(rec, "entity") or "") or {}
-        subsidiary_id = _ref_id(rec, "subsidiary")
-        for other in self.store.all("customerSubsidiaryRelationship"):
-            same = _ref_id(other, "entity") == customer.get("id") and (
-                _ref_id(other, "subsidiary") == subsidiary_id
-            )
-            if same and other.get("id") != (ctx.old or {}).get("id"):
-                raise NetSuiteError.user(DUPLICATE_DETAIL)
-        rec["isPrimarySub"] = _ref_id(customer, "subsidiary") == subsidiary_id
-        if rec.get("primaryCurrency") is None and customer.get("currency"):
-            rec["primaryCurrency"] = {"id": _ref_id(customer, "currency")}
-
-    def base_currency(self, subsidiary_id: str | None) -> str | None:
-        """The currency id of a subsidiary (its base currency)."""
-        sub = self.store.get("subsidiary", subsidiary_id or "")
-        return _ref_id(sub, "currency") if sub else None
-
-    def exchange_rate(self, source: str, target: str, day: str) -> Decimal | None:
-        """Units of currency ``target`` per unit of ``source`` in effect on ``day`` (ids).
-
-        The latest currency rate effective on or before the day, held with ``target`` as its
-        base; else the one held the other way round, inverted; ``None`` when there is none.
-        """
-        if source == target:
-            return Decimal(1)
-        best: dict[bool, tuple[str, Decimal]] = {}
-        for rate in self.store.all("currencyRate"):
-            effective = str(rate.get("effectiveDate") or "")
-            pair = (_ref_id(rate, "baseCurrency"), _ref_id(rate, "transactionCurrency"))
-            if not effective or effective > day or pair not in ((target, source), (source, target)):
-                continue
-            inverse = pair == (source, target)
-            if inverse not in best or best[inverse][0] < effective:
-                best[inverse] = (effective, _money(rate.get("exchangeRate")))
-        if False in best:
-            return best[False][1]
-        if True in best and best[True][1] > 0:
-            return Decimal(1) / best[True][1]
-        return None
-
-    def _check_intercompany(self, rec: Record) -> None:
-        """An intercompany journal: two subsidiaries, each one's lines balancing.
-
-        The currency is the base of ``subsidiary`` (the default) or of ``toSubsidiary``; the
-        exchange rate converts it into the other one's base and defaults to the account's
-        rate on the journal's date. [inferred] wording of every refusal.
-        """
-        sub_id, to_id = _ref_id(rec, "subsidiary"), _ref_id(rec, "toSubsidiary")
-        if sub_id == to_id:
-            raise NetSuiteError.invalid_ref(to_id, "toSubsidiary")
-        bases = {sub_id: self.base_currency(sub_id), to_id: self.base_currency(to_id)}
-        if rec.get("currency") is None:
-            rec["currency"] = {"id": bases[sub_id]}
-        currency = _ref_id(rec, "currency")
-        if currency not in bases.values():
-            raise NetSuiteError.invalid_ref(currency, "currency")
-        other = bases[to_id] if currency == bases[sub_id] else bases[sub_id]
-        if rec.get("exchangeRate") is None:
-            day = str(rec.get("tranDate"))
-            rate = self.exchange_rate(str(currency), str(other), day)
-            if rate is None:
-                raise NetSuiteError.user(no_exchange_rate_detail(str(currency), str(other), day))
-            rec["exchangeRate"] = float(rate)
-        totals = {key or "": [Decimal(0), Decimal(0)] for key in (sub_id, to_id)}
-        for i, line in enumerate(rec["line"]["items"]):
-            line_sub = _ref_id(line, "lineSubsidiary") or ""
-            if line_sub not in totals:
-                raise NetSuiteError.invalid_ref(line_sub, "lineSubsidiary", path=f"line.items[{i}]")
-            debit, credit = _money(line.get("debit")), _money(line.get("credit"))
-            if (debit > 0) == (credit > 0) or debit < 0 or credit < 0:
-                raise NetSuiteError.user(
-                    ACCESS_PREFIX + "Each line needs either a debit or a credit amount.",
-                    path=f"line.items[{i}]",
-                )
-            totals[line_sub][0] += debit
-            totals[line_sub][1] += credit
-        if any(debit != credit for debit, credit in totals.values()):
-            raise NetSuiteError.user(
-                ACCESS_PREFIX + "The debits and credits of each subsidiary must balance."
-            )
-        total = sum((d for d, _ in totals.values()), Decimal(0))
-        rec["debitTotal"] = rec["creditTotal"] = float(total)
-        self._check_period({**rec, "subsidiary": {"id": to_id}})
+                raise NetSuiteError.invalid_ref(wanted, name)
 
     def _specific(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:
         if rtype.name == "customerSubsidiaryRelationship":
-            self._check_relationship(rec, ctx)
+            if not self.multi_subsidiary_customer:
+                raise NetSuiteError(400, "FEATURE_DISABLED", MULTI_SUBSIDIARY_DISABLED_DETAIL)
+            oneworld.check_relationship(self.store, rec, ctx.old)
         elif rtype.name == "intercompanyJournalEntry":
-            self._check_intercompany(rec)
+            oneworld.check_intercompany(self.store, rec)
+            self._check_period({**rec, "subsidiary": rec["toSubsidiary"]})
         elif rtype.name == "timeBill":
             self._check_time_job(rec, ctx)
         elif rtype.name == "expenseReport":

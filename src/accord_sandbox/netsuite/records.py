@@ -30,9 +30,23 @@ __all__ = [
     "decode_body",
     "json_schema",
     "parse_hours",
+    "ref_id",
+    "stored_money",
 ]
 
 Record = dict[str, Any]
+
+
+def ref_id(rec: Record, name: str) -> str | None:
+    """The internal id a stored reference field holds (``{"id": "7"}``), or ``None``."""
+    value = rec.get(name)
+    return str(value["id"]) if isinstance(value, dict) and value.get("id") is not None else None
+
+
+def stored_money(value: Any) -> Decimal:  # noqa: ANN401 - stored JSON numbers
+    """A stored amount as a ``Decimal`` (``None``: zero)."""
+    return Decimal(str(value)) if value is not None else Decimal(0)
+
 
 EID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 """Characters allowed in an external id used in a URL (reference section 4.2)."""
