@@ -2,8 +2,9 @@
 
 The generator (:mod:`accord_sandbox.scenario`) builds a :class:`Firm` deterministically from a
 seed; each emulator's ``seed_firm`` loads the part it owns (Salesforce: accounts, contacts,
-opportunities, products, Certinia regions/practices/resources; Kantata: users; NetSuite and
-Business Central: subsidiaries/companies, departments, classes, accounting periods).
+opportunities, products, Certinia regions/practices/resources and vendor accounts; Kantata:
+users and vendors; NetSuite and Business Central: subsidiaries/companies, departments,
+classes, accounting periods, vendors).
 Nothing here does I/O.
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "ServicePackageSpec",
     "TimeEntrySpec",
     "TimesheetSpec",
+    "VendorSpec",
 ]
 
 BillingModel = Literal["time_and_materials", "fixed_fee", "milestone", "retainer"]
@@ -182,10 +184,20 @@ class FxRateSpec(_Spec):
     rate: Decimal
 
 
+class VendorSpec(_Spec):
+    """A subcontractor or supplier, set up in its legal entity's ERP and in the PSAs."""
+
+    id: str = Field(description="the firm's vendor key, e.g. VEND-US01-1")
+    name: str
+    legal_entity: str
+    currency: str
+    email: str
+
+
 class Firm(_Spec):
     """Everything the emulators are seeded with, for one scenario and seed."""
 
-    scenario: Literal["small", "firm", "quarter-end"]
+    scenario: Literal["small", "firm", "quarter-end", "quarter-end-large"]
     seed: int
     legal_entities: tuple[LegalEntitySpec, ...]
     practices: tuple[PracticeSpec, ...]
@@ -198,3 +210,4 @@ class Firm(_Spec):
     timesheets: tuple[TimesheetSpec, ...] = ()
     fx_rates: tuple[FxRateSpec, ...] = ()
     """Monthly exchange rates between the firm's currencies (first day of each month)."""
+    vendors: tuple[VendorSpec, ...] = ()

@@ -4,10 +4,10 @@ One BC company per legal entity (even those whose ERP is NetSuite, so a migratio
 rehearsed); per company: DEPARTMENT and AREA dimensions with the firm's practices and
 regions, employees for its consultants, resources for every consultant of the firm (a person
 of another company is set up as a resource wherever the firm may staff them, numbered by the
-same consultant id [inferred]; their cost stays with their home company), monthly accounting
-periods, currencies and their exchange rates against the company's local currency, and the
-journal batches Accord posts to. Each company is the intercompany partner of the others under
-its legal-entity code. Customers and projects are not seeded: Accord's customer-master and
+same consultant id [inferred]; their cost stays with their home company), its vendors, monthly
+accounting periods, currencies and their exchange rates against the company's local currency,
+and the journal batches Accord posts to. Each company is the intercompany partner of the others
+under its legal-entity code. Customers and projects are not seeded: Accord's customer-master and
 lead-to-project flows create them.
 """
 
@@ -152,6 +152,19 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
                 unitPrice=float(consultant.bill_rate) if home else 0.0,
             )
         _load_rates(emu, firm, cid, entity.currency)
+        for vendor in (v for v in firm.vendors if v.legal_entity == entity.code):
+            # The vendor's number is the firm's vendor key ([inferred] the firm's set-up).
+            number = vendor.id.upper()[:20]
+            _put(
+                emu,
+                sets["vendors"],
+                cid,
+                id=emu.stable_id(cid, "vendor", number),
+                number=number,
+                displayName=vendor.name,
+                email=vendor.email,
+                currencyCode=vendor.currency,
+            )
         for period in sorted(
             (p for p in firm.accounting_periods if p.legal_entity == entity.code),
             key=lambda p: p.period,

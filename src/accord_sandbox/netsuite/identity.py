@@ -21,6 +21,7 @@ TRAN_PREFIX = {
     "CustPymt": "PYMT",
     "ExpRept": "EXP",
     "Journal": "ICJE",
+    "VendBill": "BILL",
 }
 """[inferred] document-number prefixes of generated ``tranId`` values."""
 ACCORD_CUSTOM_FIELDS: dict[str, frozenset[str]] = {
@@ -37,6 +38,8 @@ BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
     "salesOrder": ("entity", "document", "total"),
     "customerPayment": ("customer", "tranDate", "payment", "checkNum?"),
     "job": ("parent", "companyName"),
+    "vendorBill": ("entity", "document", "total"),
+    "projectTask": ("company", "title"),
     "customer": ("subsidiary", "parent?", "label"),
     "customerSubsidiaryRelationship": ("entity", "subsidiary"),
     "intercompanyJournalEntry": ("subsidiary", "toSubsidiary", "tranDate", "memo?"),

@@ -16,7 +16,8 @@
   employee of another subsidiary, its intercompany journal (``PUT .../eid:IC-<key>``, after
   the posting): :mod:`accord.connectors.netsuite._entities`.
 - Cash and billing (invoices and payments, receivables, milestone invoices):
-  :mod:`accord.connectors.netsuite._erp_billing`.
+  :mod:`accord.connectors.netsuite._erp_billing`; delivery (project status and fields, tasks,
+  resources, vendor bills): :mod:`accord.connectors.netsuite._erp_delivery`.
 """
 
 import asyncio
@@ -38,6 +39,7 @@ from accord.connectors.netsuite._entities import (
     intercompany_key,
 )
 from accord.connectors.netsuite._erp_billing import NetSuiteBilling
+from accord.connectors.netsuite._erp_delivery import NetSuiteDelivery
 from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.netsuite.mapping import (
@@ -70,7 +72,13 @@ _BILLING: Final = {
 }
 _ACTIVE: Final = "2"
 """``entityStatus`` In Progress: the only NetSuite status that takes new time."""
-_STATUS: Final = {"1": "Closed", "2": "In Progress", "3": "Not Awarded", "4": "Pending"}
+_STATUS: Final = {
+    "1": "Closed",
+    "2": "In Progress",
+    "3": "Not Awarded",
+    "4": "Pending",
+    "5": "On Hold",
+}
 _RECORD_TYPES: Final = {"time": "timeBill", "expense": "expenseReport"}
 
 _pools: dict[str, ThreadPoolExecutor] = {}
@@ -93,7 +101,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class NetSuiteErp(NetSuiteBilling, NetSuiteMasterData, NetSuiteEntities, Erp):
+class NetSuiteErp(NetSuiteDelivery, NetSuiteBilling, NetSuiteMasterData, NetSuiteEntities, Erp):
     """A NetSuite connection as an ERP; ``rules`` place entities, practices and regions."""
 
     def __init__(self, connector: NetSuiteConnector, rules: Rules) -> None:
@@ -127,7 +135,8 @@ class NetSuiteErp(NetSuiteBilling, NetSuiteMasterData, NetSuiteEntities, Erp):
         native = [c for c in candidates if entities[c].erp is ErpSystem.NETSUITE]
         legal_entity = (native or candidates or [subsidiary or "?"])[0]
         department, klass = _ref(record, "department"), _ref(record, "class")
-        status = _ref(record, "entityStatus") or _ACTIVE
+        active = self.config.project_statuses.get("active", _ACTIVE)
+        status = _ref(record, "entityStatus") or active
         entity = entities.get(legal_entity)
         # A project may bill in another currency than its subsidiary's (a foreign customer).
         iso = {v: k for k, v in currency_ids(self._connector).items()}
@@ -135,7 +144,7 @@ class NetSuiteErp(NetSuiteBilling, NetSuiteMasterData, NetSuiteEntities, Erp):
         return ErpProject(
             erp_id=erp_id,
             legal_entity=legal_entity,
-            active=status == _ACTIVE and record.get("allowTime", True) is not False,
+            active=status == active and record.get("allowTime", True) is not False,
             status=_STATUS.get(status, status),
             start_date=_date(record.get("startDate")),
             end_date=_date(record.get("projectedEndDate") or record.get("endDate")),
