@@ -168,6 +168,7 @@ class DemoStatus:
             f"{self.needs_attention} · exceptions open {sum(self.exceptions_open.values())}"
             f" · timesheets approved {self.time.approvals} · posted {self.time.posted}"
             f" · hours posted {self.time.hours_posted:.2f}"
+            f" · recharged {self.time.recharged} · converted {self.time.foreign}"
             f" · statuses synced {self.delivery.statuses} · tasks in ERP {self.delivery.tasks}"
             f" · vendor bills {self.delivery.bills}/{self.delivery.recorded}"
             f" · runs: {runs}"
@@ -278,6 +279,10 @@ def render(status: DemoStatus, *, traffic: Traffic | None, stopping: bool = Fals
     table.add_row(
         "timesheets posted to the ERP",
         Text(f"{status.time.posted}  ({status.time.hours_posted:.2f} h)", style="green"),
+    )
+    table.add_row(
+        "time entries: cross-entity · foreign currency",
+        f"{status.time.recharged} recharged · {status.time.foreign} converted",
     )
     d = status.delivery
     table.add_row("project statuses synced (closed, held)", str(d.statuses))
@@ -633,6 +638,7 @@ def _watch(
             connector=services.connections.connector(options.psa),
             engine=services.engine,
             connection=options.psa,
+            entities=_entities(),
         )
         billing = BillingTraffic(services.connections.connector("netsuite"))
         delivery = DeliveryTraffic(
@@ -671,6 +677,15 @@ def _watch(
         api.close()
         if traffic is not None:
             traffic.close()
+
+
+def _entities() -> dict[str, tuple[str, str]]:
+    """Legal entity -> (currency, ERP connection) of the rules the demo runs (Accord's own)."""
+    from accord.resources import default_rules_path
+    from accord.rules import load_rules
+
+    spec = load_rules(default_rules_path()).spec
+    return {code: (e.currency, e.connection) for code, e in spec.legal_entities.items()}
 
 
 @dataclass(frozen=True)

@@ -320,7 +320,12 @@ class PostingHandler:
         for row, q in zip(rows, queued, strict=True):
             answer = answers[q.unit.external_id]
             if answer.posted:
-                outcome = Outcome(unit=q.unit, record_id=answer.record_id)
+                outcome = Outcome(
+                    unit=q.unit,
+                    record_id=answer.record_id,
+                    amounts=answer.amounts,
+                    intercompany=answer.intercompany,
+                )
                 out.append(Disposition(row, result=_Settled(q, postings.POSTED, outcome)))
                 continue
             error = answer.error
