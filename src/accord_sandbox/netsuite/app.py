@@ -223,8 +223,9 @@ class NetSuiteEmulator(Emulator):
     def seed_firm(self, firm: Firm) -> None:
         """Load the reference lists, employees and accounting periods of the firm.
 
-        Reference lists: subsidiaries, departments, classes, currencies, service items and
-        expense categories.
+        Reference lists: subsidiaries, departments, classes, currencies and their exchange rates
+        (the firm's monthly rates, as currency rate records), service items and expense
+        categories.
 
         Only legal entities kept on NetSuite (``erp == "netsuite"``) become subsidiaries, so a
         posting for a Business Central entity is refused here as it would be in production.
@@ -250,6 +251,7 @@ class NetSuiteEmulator(Emulator):
                 {"name": code, "symbol": code, "isBaseCurrency": base, "isInactive": False},
                 record_id=cid,
             )
+        self._seed_rates(firm, currency_ids)
         for e in entities:
             self.subsidiary_codes[e.netsuite_subsidiary_id] = e.code
             book.seed(
@@ -307,6 +309,20 @@ class NetSuiteEmulator(Emulator):
             book.seed_period(period.period)
             if period.status == "closed" and period.legal_entity in subsidiary_of:
                 self.periods[(period.legal_entity, period.period)] = "closed"
+
+    def _seed_rates(self, firm: Firm, currency_ids: dict[str, str]) -> None:
+        """The firm's exchange rates between the account's currencies, as currency rates."""
+        for r in firm.fx_rates:
+            if r.base in currency_ids and r.currency in currency_ids:
+                self.book.seed(
+                    "currencyRate",
+                    {
+                        "baseCurrency": {"id": currency_ids[r.base]},
+                        "transactionCurrency": {"id": currency_ids[r.currency]},
+                        "exchangeRate": float(r.rate),
+                        "effectiveDate": r.effective.isoformat(),
+                    },
+                )
 
     def _seed_vendors(
         self, firm: Firm, subsidiary_of: dict[str, str], currency_ids: dict[str, str]

@@ -6,7 +6,9 @@ numeric internal ids per id space (customers, projects and employees share the e
 invoices, sales orders, payments and expense reports share the transaction space, as in
 NetSuite) and enforces the business rules of reference section 4.3: references must exist and
 be active, postings must not fall in a closed period, a closed or inactive project takes no new
-time. HTTP is not handled here; :mod:`accord_sandbox.netsuite.app` is the only caller.
+time; the OneWorld rules (shared customers, currency rates, intercompany journals) are
+:mod:`accord_sandbox.netsuite.oneworld`'s. HTTP is not handled here;
+:mod:`accord_sandbox.netsuite.app` is the only caller.
 """
 
 import calendar
@@ -19,12 +21,13 @@ from itertools import islice
 from typing import Any
 
 from accord_sandbox.common import RecordStore
-from accord_sandbox.netsuite import delivery
+from accord_sandbox.netsuite import delivery, oneworld
 from accord_sandbox.netsuite.errors import (
     ACCESS_PREFIX,
     CLOSED_PERIOD_DETAIL,
     CLOSED_POSTING_PERIOD_DETAIL,
     DUPLICATE_DETAIL,
+    MULTI_SUBSIDIARY_DISABLED_DETAIL,
     NetSuiteError,
 )
 from accord_sandbox.netsuite.filters import QueryFilterError, compile_filter
@@ -43,6 +46,8 @@ from accord_sandbox.netsuite.records import (
     RecordType,
     decode_body,
 )
+from accord_sandbox.netsuite.records import ref_id as _ref_id
+from accord_sandbox.netsuite.records import stored_money as _money
 
 __all__ = ["RecordBook", "format_stamp"]
 
@@ -101,15 +106,6 @@ def format_stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _money(value: Any) -> Decimal:  # noqa: ANN401 - stored JSON numbers
-    return Decimal(str(value)) if value is not None else Decimal(0)
-
-
-def _ref_id(rec: Record, name: str) -> str | None:
-    value = rec.get(name)
-    return str(value["id"]) if isinstance(value, dict) and value.get("id") is not None else None
-
-
 @dataclass
 class _Context:
     """What a validation needs besides the record: old version and whether it is new."""
@@ -153,6 +149,9 @@ class RecordBook:
         }
         """Custom fields the account defines: record type (or ``type.sublist`` for column
         fields) -> field ids. Only these are accepted beside the standard fields."""
+        self.multi_subsidiary_customer = True
+        """The account's Multi-Subsidiary Customer feature (Setup > Company > Enable
+        Features): off, a customer cannot be shared with a further subsidiary."""
 
     # ------------------------------------------------------------------ ids and lookups
     def clear(self) -> None:
@@ -307,8 +306,10 @@ class RecordBook:
         self._check_scope(rtype, rec, ctx)
         if rtype.tran_type:
             rec.setdefault("tranDate", self.clock().date().isoformat())
-        if rtype.sublists.keys() & {"item", "expense"}:
-            lines = (rec.get("item") or rec.get("expense") or {}).get("items", [])
+        if rtype.sublists.keys() & {"item", "expense", "line"}:
+            lines = (rec.get("item") or rec.get("expense") or rec.get("line") or {}).get(
+                "items", []
+            )
             if not lines:
                 raise NetSuiteError.user(
                     ACCESS_PREFIX + "You must enter at least one line item for this transaction."
@@ -446,14 +447,24 @@ class RecordBook:
                 continue
             if rec.get(name) is None:
                 rec[name] = {"id": _ref_id(owner, name)}
-            elif name == "subsidiary" and _ref_id(rec, name) != _ref_id(owner, name):
-                # [inferred] The record must belong to its customer's / employee's subsidiary.
-                raise NetSuiteError.invalid_ref(_ref_id(rec, name), name)
+            elif name == "subsidiary" and (wanted := _ref_id(rec, name)) != _ref_id(owner, name):
+                if found[0] == "customer" and oneworld.shared(self.store, owner, wanted):
+                    continue
+                # [inferred] The record must belong to its customer's / employee's subsidiary,
+                # or to one its customer is shared with (Multi-Subsidiary Customer).
+                raise NetSuiteError.invalid_ref(wanted, name)
 
     def _specific(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:
         if delivery.check(self, rtype, rec):
             return
-        if rtype.name == "timeBill":
+        if rtype.name == "customerSubsidiaryRelationship":
+            if not self.multi_subsidiary_customer:
+                raise NetSuiteError(400, "FEATURE_DISABLED", MULTI_SUBSIDIARY_DISABLED_DETAIL)
+            oneworld.check_relationship(self.store, rec, ctx.old)
+        elif rtype.name == "intercompanyJournalEntry":
+            oneworld.check_intercompany(self.store, rec)
+            self._check_period({**rec, "subsidiary": rec["toSubsidiary"]})
+        elif rtype.name == "timeBill":
             self._check_time_job(rec, ctx)
         elif rtype.name == "expenseReport":
             self._check_expense_jobs(rec)
@@ -573,6 +584,20 @@ class RecordBook:
 
     def _after_write(self, rtype: RecordType, new: Record | None, old: Record | None) -> None:
         delivery.after_write(self, rtype, new, old)
+        if rtype.name == "customer" and new is not None and old is None:
+            # NetSuite keeps the primary subsidiary as a relationship record of its own.
+            self.put(
+                RECORD_TYPES["customerSubsidiaryRelationship"],
+                {
+                    "id": self.new_id("customerSubsidiaryRelationship"),
+                    "entity": {"id": new["id"]},
+                    "subsidiary": new.get("subsidiary"),
+                    "isPrimarySub": True,
+                    "primaryCurrency": new.get("currency"),
+                    "createdDate": new["createdDate"],
+                    "lastModifiedDate": new["lastModifiedDate"],
+                },
+            )
         if rtype.name != "customerPayment":
             return
         touched: set[str] = set()

@@ -7,9 +7,10 @@ down. Each contract's versions must still apply one at a time, in version order,
 final PSA and ERP state must be the last version's.
 
 Every round also approves a timesheet on each contract's project: time-to-bill runs need no
-order (each entry posts by its own key, issue 15), so they are spread over the queue's
-partitions by run id and post through the ERP's dispatcher, while each contract's amendments
-wait in their own key's one partition. The amendments' order must hold all the same.
+order (each entry posts by its own key, issue 15), so they run on the order-free queue
+(``accord-bulk``, unpartitioned) and post through the ERP's dispatcher, while each contract's
+amendments wait in their own key's one partition of ``accord-events``. The amendments' order
+must hold all the same.
 """
 
 import os
@@ -29,7 +30,7 @@ from tests.e2e.contracts.conftest import WORKFLOW, contract_runs, provisioned
 from tests.e2e.lead_to_project.conftest import Accord, start_accord
 
 from accord.flows.capture import canonical_event
-from accord.flows.runtime import EVENTS_QUEUE
+from accord.flows.runtime import BULK_QUEUE, EVENTS_QUEUE
 from accord.settings import IntakeSettings
 from accord.store.journal import NewEvent
 from accord_sandbox.server import SandboxHandle
@@ -164,19 +165,19 @@ def approve_time(accord: Accord, opp: str, entity: str, round_: int) -> None:
     receipt.result(timeout=10)
 
 
-def partitions(accord: Accord, workflow: str) -> dict[str, str]:
-    """Run id -> queue partition of every event run of ``workflow``."""
+def partitions(accord: Accord, workflow: str) -> dict[str, tuple[str, str | None]]:
+    """Run id -> (queue, partition) of every event run of ``workflow``."""
     url = accord.services.settings.database_url
     with accord.services.engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT workflow_uuid, queue_partition_key"
+                "SELECT workflow_uuid, queue_name, queue_partition_key"
                 f" FROM {runtime_table(url, 'workflow_status')}"
-                " WHERE queue_name = :queue AND name = :name"
+                " WHERE name = :name"
             ),
-            {"queue": EVENTS_QUEUE, "name": workflow},
+            {"name": workflow},
         ).all()
-    return {str(r[0]): str(r[1]) for r in rows}
+    return {str(r[0]): (str(r[1]), r[2]) for r in rows}
 
 
 def test_interleaved_amendments_apply_in_order_per_contract(
@@ -191,12 +192,12 @@ def test_interleaved_amendments_apply_in_order_per_contract(
         for i, opp in enumerate(opps):
             approve_time(accord, opp, DEALS[i]["entity"], round_)
     finished = accord.settle(120, name=WORKFLOW)
-    # The timesheets' runs all finished, spread over several partitions; each contract's
-    # amendments ran in one (their key's), which is what keeps them in order.
+    # The timesheets' runs all finished on the order-free queue, unpartitioned; each
+    # contract's amendments ran in one partition (their key's), which keeps them in order.
     timesheets = accord.settle(120, name="time_to_bill")
     assert len(timesheets) == ROUNDS * len(opps)
     assert {r["status"] for r in timesheets} == {"SUCCESS"}
-    assert len(set(partitions(accord, "time_to_bill").values())) > 1
+    assert set(partitions(accord, "time_to_bill").values()) == {(BULK_QUEUE, None)}
     amended = partitions(accord, WORKFLOW)
     executors = set()
     for i, opp in enumerate(opps):
@@ -207,6 +208,7 @@ def test_interleaved_amendments_apply_in_order_per_contract(
             r["id"] for r in finished if (r["output"] or {}).get("contract_id") == f"CTR-SF-{opp}"
         }
         assert len({amended[rid] for rid in ids}) == 1
+        assert {amended[rid][0] for rid in ids} == {EVENTS_QUEUE}
         # Applied one after the other, in version order (each run's last step's time).
         applied_at = [r["recorded_at"] for r in runs]
         assert applied_at == sorted(applied_at), runs

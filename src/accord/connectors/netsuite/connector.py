@@ -82,6 +82,8 @@ RESOURCES: dict[str, NetSuiteResource] = {
         NetSuiteResource("invoice", "transaction", "CustInvc", sublists=True),
         NetSuiteResource("salesOrder", "transaction", "SalesOrd", sublists=True),
         NetSuiteResource("customerPayment", "transaction", "CustPymt", sublists=True),
+        NetSuiteResource("intercompanyJournalEntry", "transaction", "Journal", sublists=True),
+        NetSuiteResource("customerSubsidiaryRelationship", "customersubsidiaryrelationship"),
         NetSuiteResource("vendorBill", "transaction", "VendBill", sublists=True),
         NetSuiteResource("projectTask", "projecttask", sublists=True),
         NetSuiteResource("vendor", "vendor"),
@@ -92,6 +94,7 @@ RESOURCES: dict[str, NetSuiteResource] = {
         NetSuiteResource("employee", "employee"),
         NetSuiteResource("accountingPeriod", "accountingperiod"),
         NetSuiteResource("currency", "currency"),
+        NetSuiteResource("currencyRate", "currencyrate"),
         # [inferred] SuiteQL names: service items are the item table's ``Service`` rows.
         NetSuiteResource("serviceItem", "item", condition="itemtype = 'Service'"),
         NetSuiteResource("expenseCategory", "expensecategory"),
@@ -281,17 +284,24 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         record_id = self.located_id(response, resource=resource, external_id=external_id)
         return WriteResult(id=record_id, created=not existed)
 
-    def put(self, resource: str, external_id: str, fields: Mapping[str, Any]) -> str:
+    def put(
+        self, resource: str, external_id: str, fields: Mapping[str, Any], *, strict: bool = False
+    ) -> str:
         """``PUT /record/v1/{type}/eid:{external_id}`` without the lookup; the internal id.
 
         The same idempotent upsert as :meth:`upsert`, for bursts that do not need to know
-        whether the record existed (the lookup would double the calls).
+        whether the record existed (the lookup would double the calls), or callers that read
+        the record first anyway. ``strict`` sends :data:`STRICT_NAMES`, as :meth:`upsert` does.
         """
         spec = RESOURCES[self.require_resource(resource)]
         eid = _eid(external_id)
         body = {k: v for k, v in fields.items() if k != "externalId"}
         response = self.send(
-            "PUT", f"/record/v1/{spec.record_type}/eid:{eid}", resource=resource, json=body
+            "PUT",
+            f"/record/v1/{spec.record_type}/eid:{eid}",
+            resource=resource,
+            json=body,
+            headers=STRICT_NAMES if strict else None,
         )
         self.raise_for_status(response, resource=resource, external_id=external_id)
         return self.located_id(response, resource=resource, external_id=external_id)

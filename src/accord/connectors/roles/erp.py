@@ -60,8 +60,10 @@ __all__ = [
     "ErpProject",
     "ErpProjectPlan",
     "IdLookup",
+    "IntercompanyCharge",
     "MilestoneInvoice",
     "OpenItem",
+    "PostingAmounts",
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
@@ -144,6 +146,58 @@ class PostingBatch:
     postings: tuple[EntryPosting, ...]
 
 
+@dataclass(frozen=True)
+class PostingAmounts:
+    """What a posting is worth in its transaction currency and in its entity's base currency.
+
+    Attributes:
+        transaction: The amount in the posting's own currency (the project's, the expense's).
+        base: The same amount in the base currency of the legal entity it books in, converted
+            at ``rate`` and rounded half-up to the base currency's minor unit.
+        rate: Units of the base currency per unit of the transaction currency (1 when they are
+            the same).
+        rate_date: Effective date of the ERP's rate used (``None`` when no rate was needed).
+    """
+
+    transaction: Money
+    base: Money
+    rate: Decimal = Decimal(1)
+    rate_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class IntercompanyCharge:
+    """The intercompany pair booked with a posting of a resource of another legal entity.
+
+    Under the rules' ``intercompany`` policy ``recharge``, the resource's home entity
+    (``from_entity``) recharges the project's entity (``to_entity``) its cost plus the markup:
+    a cost/revenue pair in the ERP's own intercompany mechanism.
+
+    Attributes:
+        from_entity: The resource's home legal entity (it earns the recharge).
+        to_entity: The project's legal entity (it bears the cost).
+        hours: The hours recharged.
+        cost_rate: The resource's hourly cost in its home entity, in its base currency.
+        markup_pct: The markup the policy adds to the cost, in percent.
+        amount: What ``from_entity`` books, in its base currency.
+        amount_to: What ``to_entity`` books, in its base currency (``amount`` converted).
+        rate: Units of ``to_entity``'s base per unit of ``from_entity``'s (1 when the same).
+        rate_date: Effective date of the ERP's rate used (``None`` when none was needed).
+        record_id: The ERP's id of the intercompany journal (entry) that holds the pair.
+    """
+
+    from_entity: str
+    to_entity: str
+    hours: Decimal
+    cost_rate: Money
+    markup_pct: Decimal
+    amount: Money
+    amount_to: Money
+    rate: Decimal = Decimal(1)
+    rate_date: dt.date | None = None
+    record_id: str | None = None
+
+
 @dataclass
 class PostingOutcome:
     """What the ERP holds for one posting after :meth:`Erp.post_entries`.
@@ -159,6 +213,12 @@ class PostingOutcome:
     error: ConnectorError | None = None
     found: bool = False
     """The ERP already held the posting before this call (nothing was written)."""
+    amounts: PostingAmounts | None = None
+    """The posting's transaction and base amounts, when it has a value (billable time, an
+    expense) and the ERP role priced it."""
+    intercompany: IntercompanyCharge | None = None
+    """The intercompany pair booked with it (a resource of another legal entity, under the
+    ``recharge`` policy)."""
 
     @property
     def posted(self) -> bool:
