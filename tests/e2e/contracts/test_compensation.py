@@ -7,11 +7,9 @@ Refusals are injected through the emulators' fault API (NetSuite keeps an inacti
 on an existing project, so its business rules refuse no amendment of these projects).
 """
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
-import pytest
 from tests.e2e.contracts.conftest import amend, contract_exceptions, provisioned
 from tests.e2e.lead_to_project.conftest import Accord
 
@@ -24,21 +22,6 @@ def workspace(accord: Accord, psa_id: str) -> dict:
 
 def job(accord: Accord, erp_id: str) -> dict:
     return next(j for j in accord.records("netsuite", "job") if j["id"] == erp_id)
-
-
-@pytest.fixture
-def faults(accord: Accord) -> Iterator[callable]:
-    """Add a fault rule to an emulator; every emulator's rules are reset afterwards."""
-    touched: set[str] = set()
-
-    def add(system: str, **rule: object) -> None:
-        url = accord.sandbox.urls[system]
-        httpx.post(f"{url}/__sandbox/faults", json=rule, timeout=10).raise_for_status()
-        touched.add(url)
-
-    yield add
-    for url in touched:
-        httpx.delete(f"{url}/__sandbox/faults", timeout=10).raise_for_status()
 
 
 def test_erp_refusal_holds_the_psa_update(accord: Accord, faults) -> None:

@@ -24,12 +24,12 @@ What does *not* belong here: the compensating steps themselves (each flow's own,
 roles), and deciding *whether* something was refused (the steps return refusals by reason).
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-__all__ = ["Ledger", "Saga", "SagaStep", "Undo", "Writes"]
+__all__ = ["Compensator", "Ledger", "Saga", "SagaStep", "Undo", "Writes"]
 
 Writes = Literal["crm", "psa", "erp"] | None
 """The role a step changes; ``None``: only Accord's own records (or nothing)."""
@@ -168,8 +168,3 @@ class Ledger:
             out.append({"step": step.name, "undo": step.undo.value, "by": step.by, **undo(refusal)})
         self._done.clear()
         return out
-
-
-def undone(results: Iterable[Mapping[str, Any]]) -> bool:
-    """Whether every compensation in ``results`` (from :meth:`Ledger.unwind`) took effect."""
-    return all(not r.get("refused") for r in results)
