@@ -81,6 +81,8 @@ from accord_sandbox.server import Sandbox
 firm = Firm.model_validate_json(Path(sys.argv[1]).read_text())
 box = Sandbox(base_port=int(sys.argv[2]), firm=firm, scenario="quarter-end")
 netsuite = box.emulators["netsuite"]
+if len(sys.argv) > 4:  # NetSuite reached through a gate: the account's URL is the gate's
+    netsuite.base_url = sys.argv[4]
 netsuite.concurrency_limit = int(sys.argv[3])  # the account's limit, kept after a reset
 netsuite.clear_faults()
 for spec in netsuite.default_faults():
@@ -89,13 +91,25 @@ asyncio.run(box.serve())
 """
 
 
-def start_sandbox(folder: Path, firm: Firm, base_port: int) -> subprocess.Popen[bytes]:
-    """The sandbox in a process of its own, so its CPU is not counted as Accord's."""
+def start_sandbox(
+    folder: Path, firm: Firm, base_port: int, *, netsuite_url: str | None = None
+) -> subprocess.Popen[bytes]:
+    """The sandbox in a process of its own, so its CPU is not counted as Accord's.
+
+    ``netsuite_url``: the URL Accord reaches NetSuite at, when not the emulator's own (a gate
+    in front of it); token assertions name it as their audience.
+    """
     firm_file = folder / "firm.json"
     firm_file.write_text(firm.model_dump_json(), encoding="utf-8")
     log = (folder / "sandbox.log").open("wb")
+    argv = [
+        str(firm_file),
+        str(base_port),
+        str(CONCURRENCY),
+        *([netsuite_url] if netsuite_url else []),
+    ]
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SANDBOX_MAIN, str(firm_file), str(base_port), str(CONCURRENCY)],
+        [sys.executable, "-c", _SANDBOX_MAIN, *argv],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
