@@ -174,7 +174,14 @@ def accord_config(
     # at the default, under NetSuite's account limit of 5.
     pace = {"rate_per_s": 20.0}
     connections: dict[str, dict[str, Any]] = {
-        "salesforce": {**connection_settings("salesforce", urls["salesforce"], **app), **pace},
+        "salesforce": {
+            **connection_settings("salesforce", urls["salesforce"], **app),
+            **pace,
+            # The emulated org's daily API allowance, kept as a budget: flows and polling stop
+            # 5,000 calls short of it, which stay for people using the synchronous API.
+            "daily_limit": 100_000,
+            "daily_reserve": 5_000,
+        },
         "netsuite": {**connection_settings("netsuite", urls["netsuite"], **app), **pace},
         "business-central": {
             **connection_settings("business_central", urls["business_central"], **app),

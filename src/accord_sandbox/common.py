@@ -278,6 +278,9 @@ class RecordStore:
 
 Handler = Callable[[Request], Awaitable[Response]]
 
+_REQUEST_LOG = 10_000
+"""Requests kept in an emulator's request log."""
+
 
 class Emulator:
     """Base class of the four emulators: a FastAPI app with faults, stats and ``/__sandbox/``.
@@ -312,6 +315,10 @@ class Emulator:
         self._faults: list[_ActiveFault] = []
         self._fault_lock = asyncio.Lock()
         self._in_flight = 0
+        self.request_log: deque[dict[str, Any]] = deque(maxlen=_REQUEST_LOG)
+        """The latest requests in the order they were served: arrival, start and end times
+        (seconds since the emulator started), method, path, status (``GET /__sandbox/requests``)."""
+        self._started = time.monotonic()
         self.app = FastAPI(title=f"{self.name} emulator", docs_url=None, redoc_url=None)
         self.app.include_router(self._control_router())
         self.add_routes(self.app)
@@ -418,15 +425,23 @@ class Emulator:
             f.started[key] = now
         self._in_flight += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+        entry: dict[str, Any] = {
+            "at": round(now - self._started, 6),
+            "method": request.method,
+            "path": path,
+        }
         try:
             if delay:
                 await asyncio.sleep(delay)
             response = await call_next(request)
+            entry["status"] = response.status_code
         finally:
             self._in_flight -= 1
             for f in limited:
                 f.in_flight -= 1
                 f.started.pop(key, None)
+            entry["done"] = round(time.monotonic() - self._started, 6)
+            self.request_log.append(entry)
         if response.status_code == 429:
             self.stats.throttled[endpoint] += 1
         elif response.status_code >= 400:
@@ -500,6 +515,13 @@ class Emulator:
         def reset_stats() -> None:
             # Counters only: records, faults and duplicate detection stay as they are.
             self.stats = Stats()
+            self.request_log.clear()
+
+        @router.get("/requests")
+        def requests_log(limit: int = 1000) -> dict[str, Any]:
+            """The latest requests served (not the control API's), oldest first."""
+            entries = list(self.request_log)[-max(1, min(limit, _REQUEST_LOG)) :]
+            return {"system": self.name, "requests": entries}
 
         @router.post("/faults", status_code=201)
         def add_fault(spec: FaultSpec) -> dict[str, Any]:

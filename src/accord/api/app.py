@@ -21,6 +21,7 @@ from accord.api.process import router as process_router
 from accord.api.security_headers import SecurityHeadersMiddleware
 from accord.api.strict_json import strict_json_body
 from accord.api.systems import router as systems_router
+from accord.connectors.budget import Lane, lane
 from accord.console import install_console
 from accord.flows.reporting import KpiGauges
 from accord.flows.services import Services
@@ -87,7 +88,10 @@ def create_app(
 
 
 class CorrelationIdMiddleware:
-    """Binds a correlation id (``X-Correlation-Id`` or a new one) to logs and the response.
+    """Binds a correlation id and the ``interactive`` budget lane to each request.
+
+    The id (``X-Correlation-Id`` or a new one) goes to the logs and the response; the lane to
+    the calls the request makes to other systems.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` costs a task group and a
     memory stream per request, which shows at thousands of requests per second.
@@ -107,5 +111,7 @@ class CorrelationIdMiddleware:
                 MutableHeaders(scope=message).append("X-Correlation-Id", cid)
             await send(message)
 
-        with bind(correlation_id=cid):
+        # Someone waits on every answer: the calls it makes to other systems are interactive,
+        # served before flows' and postings' calls on each connection's budget.
+        with bind(correlation_id=cid), lane(Lane.INTERACTIVE):
             await self.app(scope, receive, send_with_id)

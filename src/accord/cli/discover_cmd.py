@@ -73,6 +73,7 @@ def discover(
     import os
 
     from accord.cli.app import _settings, err, fail
+    from accord.connectors.budget import Lane, lane
     from accord.connectors.config import load_connections
     from accord.connectors.registry import create_connector
     from accord.errors import AccordError
@@ -87,6 +88,7 @@ def discover(
             known = ", ".join(sorted(configs)) or "none"
             raise fail(f"no connection named {name!r} in {path} (known: {known})")
         with (
+            lane(Lane.BACKGROUND),  # nobody waits on a listing: after every other caller
             create_connector(config) as connector,
             err.status(f"Reading reference lists of {name} ({config.kind})..."),
         ):

@@ -17,9 +17,65 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Budget", "BudgetUsage", "ConnectionLimits", "LocalBudget", "slot_held", "slot_is_held"]
+__all__ = [
+    "LANES",
+    "Budget",
+    "BudgetUsage",
+    "ConnectionLimits",
+    "Lane",
+    "LocalBudget",
+    "current_lane",
+    "lane",
+    "lanes_above",
+    "slot_held",
+    "slot_is_held",
+]
+
+
+class Lane(StrEnum):
+    """Who a call is for, which decides who gets a connection's next free slot.
+
+    ``interactive`` (a person waiting on a synchronous API answer) before ``flow`` (a
+    business flow's own writes: provisioning, contract changes, customer master) before
+    ``bulk`` (postings, polling of invoices and payments) before ``background``
+    (reconciliation, discovery). A lower lane takes a free slot only when no higher lane is
+    waiting for one, and never one of the slots its connection ``reserve``s for higher lanes.
+    """
+
+    INTERACTIVE = "interactive"
+    FLOW = "flow"
+    BULK = "bulk"
+    BACKGROUND = "background"
+
+
+LANES: tuple[Lane, ...] = (Lane.INTERACTIVE, Lane.FLOW, Lane.BULK, Lane.BACKGROUND)
+"""Lanes, highest priority first."""
+
+_LANE: ContextVar[Lane] = ContextVar("accord_budget_lane", default=Lane.FLOW)
+
+
+@contextmanager
+def lane(value: Lane | str) -> Iterator[None]:
+    """Calls made inside (this thread or task, and threads started from it) use ``value``."""
+    token = _LANE.set(Lane(value))
+    try:
+        yield
+    finally:
+        _LANE.reset(token)
+
+
+def current_lane() -> Lane:
+    """The lane of calls made now (``flow`` unless :func:`lane` says otherwise)."""
+    return _LANE.get()
+
+
+def lanes_above(value: Lane) -> tuple[Lane, ...]:
+    """The lanes that go before ``value``."""
+    return LANES[: LANES.index(value)]
+
 
 _SLOT_HELD: ContextVar[bool] = ContextVar("accord_budget_slot_held", default=False)
 
@@ -82,6 +138,10 @@ class BudgetUsage:
     penalties_total: int
     max_in_flight: int
     """Highest ``in_flight`` seen since the budget was created."""
+    lanes: tuple[tuple[str, int], ...] = ()
+    """Calls granted per lane (``interactive``, ``flow``, ``bulk``, ``background``)."""
+    day_used: int | None = None
+    """Calls made today against a daily allowance (``daily_limit``), when one is set."""
 
 
 @runtime_checkable

@@ -15,35 +15,48 @@ _T = TypeVar("_T")
 
 
 class TtlCache:
-    """A thread-safe dictionary whose values expire ``ttl`` seconds after they were stored."""
+    """A thread-safe dictionary of values with the time each was loaded.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    Each reader says how old a value it accepts (``ttl``): ``ttl=0`` always loads, and what it
+    loads refreshes the value for every later reader (the hold release reads periods fresh;
+    the runs after it see what it read). Values older than ``max_age`` are dropped as they are
+    met, so keys that are no longer read do not keep their values for ever.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, max_age: float = 3600.0
+    ) -> None:
         self._clock = clock
+        self._max_age = max_age
         self._lock = threading.Lock()
         self._values: dict[Hashable, tuple[float, Any]] = {}
 
     def get_or_load(self, key: Hashable, ttl: float, load: Callable[[], _T]) -> _T:
-        """The cached value of ``key``, or ``load()`` stored for ``ttl`` seconds."""
+        """The value of ``key`` if loaded less than ``ttl`` seconds ago, else ``load()``."""
         now = self._clock()
         with self._lock:
             found = self._values.get(key)
-        if found is not None and found[0] > now:
+        if found is not None and now - found[0] < ttl:
             value: _T = found[1]
             return value
         loaded = load()
-        if ttl > 0:
-            with self._lock:
-                self._values[key] = (now + ttl, loaded)
+        with self._lock:
+            if len(self._values) > 1024:
+                self._values = {k: v for k, v in self._values.items() if now - v[0] < self._max_age}
+            self._values[key] = (now, loaded)
         return loaded
 
-    def has(self, key: Hashable) -> bool:
-        """Whether ``key`` holds a value that has not expired."""
+    def has(self, key: Hashable, ttl: float) -> bool:
+        """Whether ``key`` holds a value loaded less than ``ttl`` seconds ago."""
         with self._lock:
             found = self._values.get(key)
-        return found is not None and found[0] > self._clock()
+        return found is not None and self._clock() - found[0] < ttl
 
     def update(self, key: Hashable, change: Callable[[Any], Any]) -> None:
-        """Replace a cached value with ``change(value)`` (nothing when it is not cached)."""
+        """Replace a cached value with ``change(value)`` (nothing when it is not cached).
+
+        The value keeps its load time: what ``change`` adds is forgotten with it.
+        """
         with self._lock:
             found = self._values.get(key)
             if found is not None:

@@ -13,7 +13,7 @@ What does *not* belong here: application settings (``accord.settings``), mapping
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -48,6 +48,15 @@ class ConnectorConfig(BaseModel):
     """Requests this connection may have in flight at once, across all worker processes."""
     timeout_s: float = Field(default=30.0, gt=0)
     """Timeout of one HTTP request (connect, read, write and pool alike)."""
+    reserve: dict[Literal["interactive", "flow", "bulk"], int] = Field(default_factory=dict)
+    """Slots kept for a lane and the lanes above it (``{interactive: 1}``: bulk and flow
+    calls never take the last slot). Lanes also have priority without a reserve: a lower
+    lane takes no free slot while a higher one waits for one."""
+    daily_limit: int | None = Field(default=None, ge=1)
+    """Calls allowed per UTC day across all processes (Salesforce's daily API allowance);
+    ``None``: no daily allowance is kept."""
+    daily_reserve: int = Field(default=0, ge=0)
+    """Of ``daily_limit``, calls only ``interactive`` callers may use."""
 
     @property
     def authentication(self) -> str:

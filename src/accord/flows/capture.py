@@ -40,6 +40,7 @@ from dbos import DBOS, Queue, SetEnqueueOptions, WorkflowHandle
 from pydantic import BaseModel
 
 from accord.connectors.base import Connector
+from accord.connectors.budget import Lane, lane
 from accord.connectors.roles import ChangeFeed
 from accord.connectors.types import Page, RawRecord, RecordMeta
 from accord.domain import EVENT_TYPES, business_key
@@ -522,17 +523,14 @@ class CaptureRequest:
 
 
 @DBOS.step(name="poll_changes", **step_retries(5))
-def poll_changes(request: CaptureRequest) -> dict[str, Any]:
-    """Poll one pair once (one :func:`poll_once`); returns its counts."""
-    ctx = flow_context()
-    spec = _spec(request.connection, request.resource)
-    connections: Connections = ctx.extras[CONTEXT_KEY]
-    runtime: Runtime = ctx.extras[RUNTIME_KEY]
-    result = poll_once(
+def _poll(
+    spec: CaptureSpec, connections: Connections, engine: sa.Engine, runtime: Runtime
+) -> CaptureResult:
+    return poll_once(
         connections.connector(spec.connection),
         connection=spec.connection,
         resource=spec.resource,
-        engine=ctx.engine,
+        engine=engine,
         runtime=runtime,
         to_events=spec.to_events,
         overlap=spec.overlap,
@@ -541,6 +539,17 @@ def poll_changes(request: CaptureRequest) -> dict[str, Any]:
         read=spec.read,
         describe=spec.describe,
     )
+
+
+def poll_changes(request: CaptureRequest) -> dict[str, Any]:
+    """Poll one pair once (one :func:`poll_once`); returns its counts."""
+    ctx = flow_context()
+    spec = _spec(request.connection, request.resource)
+    connections: Connections = ctx.extras[CONTEXT_KEY]
+    runtime: Runtime = ctx.extras[RUNTIME_KEY]
+    # Polling waits on nobody: its calls go after people's and flows' on the budget.
+    with lane(Lane.BULK):
+        result = _poll(spec, connections, ctx.engine, runtime)
     logger.info(
         "captured %s: %d new, %d duplicate, %d page(s)",
         spec.key,
@@ -548,6 +557,7 @@ def poll_changes(request: CaptureRequest) -> dict[str, Any]:
         result.duplicates,
         result.pages,
     )
+
     return {"connection": spec.connection, "resource": spec.resource, **result.summary()}
 
 

@@ -37,6 +37,7 @@ from typing import Any, Final, Protocol
 import sqlalchemy as sa
 
 from accord.connectors.base import Connector
+from accord.connectors.budget import Lane, lane
 from accord.errors import RetryableError
 from accord.store import leases, outbox
 from accord.store.budget import DatabaseBudget
@@ -58,6 +59,8 @@ LEASE_TTL_S: Final = 8.0
 """A dead holder's dispatch lease frees after this many seconds (renewed every third of it)."""
 _IDLE_POLL_S: Final = 0.2
 _HOLD_EVERY_S: Final = 0.25
+_DEMAND_CHECK_S: Final = 0.01
+"""How soon a higher lane waiting in this process makes the dispatcher give a slot back."""
 _FLUSH_EVERY_S: Final = 0.05
 _FLUSH_AT: Final = 200
 _MAX_BACKOFF_S: Final = 60.0
@@ -105,6 +108,10 @@ class OutboxHandler(Protocol):
         """Items of these batches were recorded (wake whoever waits for them)."""
         ...
 
+    async def aclose(self) -> None:
+        """The dispatcher stops: close what the handler keeps open (connections)."""
+        ...
+
 
 class Gate:
     """One connection's outbound slots for its dispatcher: concurrency, pacing, pauses.
@@ -130,6 +137,12 @@ class Gate:
         if self._cond is None:
             self._cond = asyncio.Condition()
         return self._cond
+
+    async def drained(self, slots: int) -> None:
+        """Wait until no more than ``slots`` calls are in flight."""
+        cond = self._condition()
+        async with cond:
+            await cond.wait_for(lambda: self._in_flight <= slots)
 
     def refused(self) -> None:
         """The system refused a call for concurrency: hold one slot fewer for a while."""
@@ -227,7 +240,9 @@ class Dispatcher:
             self._stop = asyncio.Event()
             ready.set()
             try:
-                loop.run_until_complete(self._main())
+                # Every call the dispatchers make (their worker threads too) is bulk.
+                with lane(Lane.BULK):
+                    loop.run_until_complete(self._main())
             finally:
                 loop.close()
 
@@ -262,6 +277,11 @@ class Dispatcher:
                 continue
         if runners:
             await asyncio.gather(*runners.values(), return_exceptions=True)
+        for handler in self.handlers.values():
+            try:
+                await handler.aclose()
+            except Exception:
+                logger.exception("dispatcher: closing the %s handler failed", handler.kind)
 
     async def _run(self, name: str) -> None:
         """One connection's dispatcher, while it has work or holds the lease."""
@@ -287,7 +307,9 @@ class Dispatcher:
                 if not link.held:
                     await self._sleep(1.0)
                     continue
-                if now - last_hold >= _HOLD_EVERY_S:
+                if now - last_hold >= _HOLD_EVERY_S or (
+                    now - last_hold >= _DEMAND_CHECK_S and self._demand(link)
+                ):
                     last_hold = now
                     await self._hold(link)
                 took = await self._fill(link)
@@ -305,6 +327,14 @@ class Dispatcher:
                 await asyncio.gather(*list(link.tasks), return_exceptions=True)
             await self._flush(link, force=True)
             await self._release(link, lease)
+
+    @staticmethod
+    def _demand(link: _Link) -> bool:
+        """Another caller (bulk or higher) waits in this process for one of the slots held."""
+        budget = link.connector.budget
+        return isinstance(budget, DatabaseBudget) and budget.has_local_demand(
+            link.name, Lane.BACKGROUND
+        )
 
     async def _sleep(self, seconds: float) -> None:
         assert self._stop is not None
@@ -338,10 +368,17 @@ class Dispatcher:
         elif link.want < link.connector.config.concurrency and random.random() < 0.05:  # noqa: S311
             link.want += 1
         if isinstance(budget, DatabaseBudget):
+            config = link.connector.config
             try:
                 held = await asyncio.to_thread(
-                    budget.hold, link.connector.config, want=link.want, used=used
+                    budget.hold, config, want=link.want, used=used, keep_extra=True
                 )
+                if held.slots < link.gate.slots:
+                    # Give way (a higher lane waits, or fewer slots are free): let the calls in
+                    # flight drain to what may be held, then hand the freed slots back.
+                    await link.gate.resize(held.slots, held.rate_per_s, held.paused_until)
+                    await link.gate.drained(held.slots)
+                    held = await asyncio.to_thread(budget.hold, config, want=held.slots, used=0)
             except sa.exc.SQLAlchemyError:
                 return
             await link.gate.resize(held.slots, held.rate_per_s, held.paused_until)

@@ -136,6 +136,19 @@ class Metrics:
             ["connection"],
             registry=r,
         )
+        self.budget_lane_calls = Gauge(
+            "accord_budget_lane_calls",
+            "Calls granted by the shared budget per connection and lane "
+            "(interactive, flow, bulk, background), cumulative.",
+            ["connection", "lane"],
+            registry=r,
+        )
+        self.budget_day_used = Gauge(
+            "accord_budget_day_used",
+            "Calls made today (UTC) against a connection's daily allowance.",
+            ["connection"],
+            registry=r,
+        )
         self.exceptions_open_by_age = Gauge(
             "accord_exceptions_open_by_age",
             "Open business exceptions by owner queue and age bucket.",

@@ -38,12 +38,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from accord.connectors.budget import BudgetUsage, ConnectionLimits
+from accord.connectors.budget import (
+    LANES,
+    BudgetUsage,
+    ConnectionLimits,
+    Lane,
+    current_lane,
+    lanes_above,
+)
+from accord.errors import RateLimitExceeded
 from accord.observability.metrics import get_metrics
 from accord.store.tables import budget_leases, budget_state
 from accord.store.util import write_lock
 
-__all__ = ["LEASE_TTL_S", "DatabaseBudget", "Holding"]
+__all__ = ["LEASE_TTL_S", "BudgetRow", "DatabaseBudget", "Holding", "in_flight", "states"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +125,7 @@ class DatabaseBudget:
         self.clock = clock
         self.sleep = sleep
         self._waiting: dict[str, int] = {}
+        self._lane_waiting: dict[tuple[str, Lane], int] = {}
         self._max_in_flight: dict[str, int] = {}
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
@@ -145,7 +154,9 @@ class DatabaseBudget:
         """The holder of the slots this process's dispatchers hold (:meth:`hold`)."""
         return f"{self.holder}/dispatch"
 
-    def hold(self, connection: ConnectionLimits, *, want: int, used: int) -> Holding:
+    def hold(
+        self, connection: ConnectionLimits, *, want: int, used: int, keep_extra: bool = False
+    ) -> Holding:
         """For a dispatcher: hold up to ``want`` slots, renewing them, and pay for ``used`` calls.
 
         A dispatcher keeps its connection's concurrency full from one event loop, so instead of
@@ -154,6 +165,11 @@ class DatabaseBudget:
         calls it made since the last renewal are taken from the shared token bucket then (it
         may go negative: the other processes' callers wait for it to refill). While the
         connection is paused (a 429) it keeps what it holds but takes no more.
+
+        Its calls are ``bulk``: it never holds the slots the connection reserves for higher
+        lanes, and while a higher lane's caller waits it leaves one slot free. With
+        ``keep_extra`` it learns the slots it may hold without giving any back yet (it drains
+        its calls in flight to that number first, then holds again).
         """
         holder = self.dispatch_holder
         with self.engine.begin() as conn:
@@ -176,9 +192,19 @@ class DatabaseBudget:
                 )
             ]
             others = self._in_flight(conn, connection.name, now) - len(mine)
-            allowed = max(0, min(want, connection.concurrency - others))
+            # Bulk gives way: never into the higher lanes' reserve, and one slot free while
+            # another caller of its lane or a higher one waits for one (in the database or in
+            # this process): a person's call, a flow's write, or a poll that would otherwise
+            # wait out the whole drain.
+            limit = _slot_limit(connection, Lane.BULK) - others
+            if _demand_above(state, Lane.BACKGROUND, now) or self.has_local_demand(
+                connection.name, Lane.BACKGROUND
+            ):
+                limit = min(limit, connection.concurrency - others - 1)
+            allowed = max(0, min(want, limit))
             if now < state["paused_until"]:
                 allowed = min(allowed, len(mine))
+            day, day_used = self._day(state, now)
             if mine:
                 conn.execute(
                     sa.update(budget_leases)
@@ -198,7 +224,9 @@ class DatabaseBudget:
                         for _ in range(allowed - len(mine))
                     ],
                 )
-            elif allowed < len(mine):
+            elif allowed < len(mine) and not keep_extra:
+                # (With keep_extra the caller first lets its calls in flight drain to
+                # ``allowed``, then holds again: the slots go back only once free.)
                 conn.execute(sa.delete(budget_leases).where(budget_leases.c.id.in_(mine[allowed:])))
             conn.execute(
                 sa.update(budget_state)
@@ -210,6 +238,9 @@ class DatabaseBudget:
                     concurrency=connection.concurrency,
                     max_rate_per_s=connection.rate_per_s,
                     acquired_total=budget_state.c.acquired_total + used,
+                    lane_bulk=budget_state.c.lane_bulk + used,
+                    day_key=day,
+                    day_used=day_used + used,
                 )
             )
         get_metrics().budget_rate.labels(connection=connection.name).set(state["rate"])
@@ -249,13 +280,17 @@ class DatabaseBudget:
     def _acquire(self, connection: ConnectionLimits) -> Iterator[None]:
         name = connection.name
         held = self._held_for(name)
+        current = current_lane()
         with self._lock:
             self._waiting[name] = self._waiting.get(name, 0) + 1
+            key = (name, current)
+            self._lane_waiting[key] = self._lane_waiting.get(key, 0) + 1
         try:
-            lease_id, granted_at = self._take(connection, held)
+            lease_id, granted_at = self._take(connection, held, current)
         finally:
             with self._lock:
                 self._waiting[name] -= 1
+                self._lane_waiting[key] -= 1
         gauge = get_metrics().budget_in_use.labels(connection=name)
         gauge.inc()
         try:
@@ -264,14 +299,26 @@ class DatabaseBudget:
             gauge.dec()
             self._give_back(held, lease_id, granted_at)
 
-    def _take(self, connection: ConnectionLimits, held: _Held) -> tuple[str, float]:
-        """A held slot and a token: reused locally when possible, else granted by the database."""
+    def has_local_demand(self, name: str, below: Lane) -> bool:
+        """Whether a caller of a lane above ``below`` waits for a slot of ``name`` here."""
+        with self._lock:
+            return any(self._lane_waiting.get((name, up), 0) > 0 for up in lanes_above(below))
+
+    def _take(self, connection: ConnectionLimits, held: _Held, current: Lane) -> tuple[str, float]:
+        """A held slot and a token: reused locally when possible, else granted by the database.
+
+        A free slot of this process goes to the highest lane waiting for it.
+        """
         while True:
             with held.cond:
                 now = self.clock()
                 if now >= held.tokens_until:
                     held.tokens = 0
-                if held.free and held.tokens > 0:
+                if (
+                    held.free
+                    and held.tokens > 0
+                    and not self.has_local_demand(connection.name, current)
+                ):
                     lease_id, (granted_at, _) = held.free.popitem()
                     held.tokens -= 1
                     held.busy[lease_id] = granted_at
@@ -285,7 +332,7 @@ class DatabaseBudget:
                 held.granting = True
                 new_slot = not held.free
             try:
-                wait, granted, tokens = self._try_grant(connection, new_slot=new_slot)
+                wait, granted, tokens = self._try_grant(connection, new_slot=new_slot, lane=current)
             finally:
                 with held.cond:
                     held.granting = False
@@ -445,6 +492,8 @@ class DatabaseBudget:
             acquired_total=state["acquired_total"],
             penalties_total=state["throttled_total"],
             max_in_flight=max(max_seen, in_flight),
+            lanes=tuple(state["lanes"].items()),
+            day_used=self._day(state, now)[1] if getattr(connection, "daily_limit", None) else None,
         )
 
     # ------------------------------------------------------------------ internals
@@ -487,6 +536,12 @@ class DatabaseBudget:
             "paused_until": row.paused_until,
             "acquired_total": row.acquired_total,
             "throttled_total": row.throttled_total,
+            "demand_interactive": row.demand_interactive,
+            "demand_flow": row.demand_flow,
+            "demand_bulk": row.demand_bulk,
+            "lanes": {lane.value: int(getattr(row, f"lane_{lane.value}")) for lane in LANES},
+            "day_key": row.day_key,
+            "day_used": row.day_used,
         }
 
     def _in_flight(self, conn: sa.Connection, name: str, now: float) -> int:
@@ -499,14 +554,23 @@ class DatabaseBudget:
         )
 
     def _try_grant(
-        self, connection: ConnectionLimits, *, new_slot: bool
+        self, connection: ConnectionLimits, *, new_slot: bool, lane: Lane = Lane.FLOW
     ) -> tuple[float, str | None, int]:
-        """Take tokens (and a new slot when asked) if free.
+        """Take tokens (and a new slot when asked) if free, by lane.
+
+        A new slot goes to ``lane`` only when no caller of a higher lane waits for one (their
+        demand, kept in the state row for half a second) and not into the slots the connection
+        reserves for higher lanes. A caller of ``interactive``, ``flow`` or ``bulk`` that finds
+        every slot taken records its demand, so that lower lanes and dispatchers (which hold
+        slots in bulk) give one back. The day's calls are counted against ``daily_limit``.
 
         Returns:
             ``(wait, lease_id, tokens)``: the seconds worth waiting (0 when granted), the new
             lease (``None`` when no slot was asked for or none was granted), and how many tokens
             were taken.
+
+        Raises:
+            RateLimitExceeded: The day's allowance (less its ``interactive`` reserve) is spent.
         """
         lease_id = uuid.uuid4().hex if new_slot else None
         taken = 0
@@ -528,17 +592,24 @@ class DatabaseBudget:
                 "concurrency": connection.concurrency,
                 "max_rate_per_s": connection.rate_per_s,
             }
+            day, used = self._day(state, now)
+            limit = _slot_limit(connection, lane)
             wait = 0.0
             if now < state["paused_until"]:
                 wait = state["paused_until"] - now
-            elif new_slot and in_flight >= connection.concurrency:
+            elif new_slot and (in_flight >= limit or _demand_above(state, lane, now)):
                 wait = self.poll_s
+                if in_flight >= limit and lane in _DEMANDING:
+                    values[f"demand_{lane.value}"] = now + _DEMAND_S
             elif state["tokens"] < 1.0:
                 wait = (1.0 - state["tokens"]) / max(state["rate"], 1e-6)
             else:
                 taken = max(1, min(int(state["tokens"]), int(state["rate"] * _CHUNK_S)))
+                taken = min(taken, _day_left(connection, lane, used))
                 values["tokens"] = state["tokens"] - taken
                 values["acquired_total"] = budget_state.c.acquired_total + taken
+                values[f"lane_{lane.value}"] = getattr(budget_state.c, f"lane_{lane.value}") + taken
+                values["day_key"], values["day_used"] = day, used + taken
                 if lease_id is not None:
                     conn.execute(
                         sa.insert(budget_leases).values(
@@ -560,3 +631,106 @@ class DatabaseBudget:
         if wait > 0:
             return wait, None, 0
         return wait, lease_id, taken
+
+    @staticmethod
+    def _day(state: dict[str, Any], now: float) -> tuple[str, int]:
+        """Today's UTC key and the calls counted today (a new day starts at zero)."""
+        day = time.strftime("%Y-%m-%d", time.gmtime(now))
+        return day, int(state["day_used"]) if state["day_key"] == day else 0
+
+
+_DEMAND_S = 0.5
+"""How long a waiting higher-lane caller's demand keeps lower lanes from new slots."""
+_DEMANDING = frozenset({Lane.INTERACTIVE, Lane.FLOW, Lane.BULK})
+"""Lanes whose waiting callers make a dispatcher (and lower lanes) give slots back."""
+
+
+def _reserved_above(connection: ConnectionLimits, current: Lane) -> int:
+    reserve: dict[str, int] = getattr(connection, "reserve", None) or {}
+    return sum(int(reserve.get(up.value, 0)) for up in lanes_above(current))
+
+
+def _slot_limit(connection: ConnectionLimits, current: Lane) -> int:
+    """Slots ``current`` may see in flight before it waits: all but the higher lanes' reserve."""
+    return max(1, connection.concurrency - _reserved_above(connection, current))
+
+
+def _demand_above(state: dict[str, Any], current: Lane, now: float) -> bool:
+    return any(
+        float(state.get(f"demand_{up.value}", 0.0)) > now
+        for up in lanes_above(current)
+        if up in _DEMANDING
+    )
+
+
+def _day_left(connection: ConnectionLimits, current: Lane, used: int) -> int:
+    """Calls ``current`` may still make today (the ``interactive`` reserve is for that lane only).
+
+    Raises:
+        RateLimitExceeded: The allowance left to ``current`` is spent until midnight UTC.
+    """
+    limit = getattr(connection, "daily_limit", None)
+    if not limit:
+        return 1 << 30
+    reserve = 0 if current is Lane.INTERACTIVE else int(getattr(connection, "daily_reserve", 0))
+    left = limit - reserve - used
+    if left < 1:
+        raise RateLimitExceeded(
+            f"the daily allowance of {limit} calls is spent for lane {current.value}",
+            connector=connection.name,
+            retry_after=_seconds_to_midnight(),
+        )
+    return int(left)
+
+
+def _seconds_to_midnight() -> float:
+    now = time.time()
+    return 86400.0 - now % 86400.0
+
+
+# ---------------------------------------------------------------------- read models
+@dataclass(frozen=True)
+class BudgetRow:
+    """The shared budget state of one connection, as the console and the gauges show it."""
+
+    connection: str
+    rate_per_s: float
+    max_rate_per_s: float
+    concurrency: int
+    acquired_total: int
+    throttled_total: int
+    paused_until: float
+    lanes: tuple[tuple[str, int], ...] = ()
+    """Calls granted per lane (interactive, flow, bulk, background), since the row began."""
+    day_used: int = 0
+    """Calls counted against today's (UTC) daily allowance."""
+
+
+def states(conn: sa.Connection, *, now: float | None = None) -> dict[str, BudgetRow]:
+    """Every connection's persisted budget, by name (``now``: for today's count; default now)."""
+    today = time.strftime("%Y-%m-%d", time.gmtime(time.time() if now is None else now))
+    rows = conn.execute(sa.select(budget_state).order_by(budget_state.c.connection))
+    return {
+        r.connection: BudgetRow(
+            connection=r.connection,
+            rate_per_s=float(r.rate_per_s),
+            max_rate_per_s=float(r.max_rate_per_s),
+            concurrency=int(r.concurrency),
+            acquired_total=int(r.acquired_total),
+            throttled_total=int(r.throttled_total),
+            paused_until=float(r.paused_until),
+            lanes=tuple((lane.value, int(getattr(r, f"lane_{lane.value}"))) for lane in LANES),
+            day_used=int(r.day_used) if r.day_key == today else 0,
+        )
+        for r in rows
+    }
+
+
+def in_flight(conn: sa.Connection, *, now: float | None = None) -> dict[str, int]:
+    """Slots held (unexpired leases) per connection, across every process."""
+    rows = conn.execute(
+        sa.select(budget_leases.c.connection, sa.func.count().label("n"))
+        .where(budget_leases.c.expires_at > (time.time() if now is None else now))
+        .group_by(budget_leases.c.connection)
+    )
+    return {str(r.connection): int(r.n) for r in rows}

@@ -216,6 +216,17 @@ budget_state = sa.Table(
     sa.Column("throttled_total", sa.Integer, nullable=False, server_default="0"),
     sa.Column("acquired_total", sa.Integer, nullable=False, server_default="0"),
     sa.Column("paused_until", sa.Float, nullable=False, server_default="0"),
+    # Lanes: until when a caller of a higher lane waits for a slot (lower lanes take none
+    # meanwhile), calls granted per lane, and the day's calls against a daily allowance.
+    sa.Column("demand_interactive", sa.Float, nullable=False, server_default="0"),
+    sa.Column("demand_flow", sa.Float, nullable=False, server_default="0"),
+    sa.Column("demand_bulk", sa.Float, nullable=False, server_default="0"),
+    sa.Column("lane_interactive", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lane_flow", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lane_bulk", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lane_background", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("day_key", sa.String(10), nullable=False, server_default=""),
+    sa.Column("day_used", sa.Integer, nullable=False, server_default="0"),
 )
 
 budget_leases = sa.Table(

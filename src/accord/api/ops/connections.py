@@ -12,7 +12,7 @@ from typing import Annotated, Final
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from accord.api.errors import Problem
 from accord.api.ops.common import PROBLEMS, Admin, Reader, engine_of
@@ -20,7 +20,6 @@ from accord.flows.connections import Connections, UnknownConnectionError
 from accord.store import audit
 from accord.store import cursors as cursors_repo
 from accord.store.budget import DatabaseBudget
-from accord.store.tables import cursors as cursors_table
 from accord.store.util import utc_now
 
 __all__ = ["HEALTH_TTL_S", "HealthCache", "router"]
@@ -49,6 +48,13 @@ class BudgetOut(BaseModel):
     waiting: int
     acquired_total: int
     penalties_total: int
+    lanes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Calls granted per lane (interactive, flow, bulk, background).",
+    )
+    day_used: int | None = Field(
+        default=None, description="Calls made today against the daily allowance, if any."
+    )
 
 
 class CursorOut(BaseModel):
@@ -134,12 +140,10 @@ def _describe(
     config = connections.config(name)
     usage = DatabaseBudget(engine).usage(config)
     with engine.connect() as conn:
-        resources = conn.execute(
-            sa.select(cursors_table.c.resource)
-            .where(cursors_table.c.connection == name)
-            .order_by(cursors_table.c.resource)
-        ).scalars()
-        states = [cursors_repo.get(conn, connection=name, resource=r) for r in list(resources)]
+        states = [
+            cursors_repo.get(conn, connection=name, resource=r)
+            for r in cursors_repo.resources(conn, connection=name)
+        ]
     return ConnectionOut(
         name=name,
         kind=config.kind,
@@ -153,6 +157,8 @@ def _describe(
             waiting=usage.waiting,
             acquired_total=usage.acquired_total,
             penalties_total=usage.penalties_total,
+            lanes=dict(usage.lanes),
+            day_used=usage.day_used,
         ),
         cursors=[
             CursorOut(

@@ -318,7 +318,8 @@ class NetSuitePoster(AsyncPoster):
 
     async def _body(self, batch: PostingBatch, posting: EntryPosting) -> tuple[str, dict[str, Any]]:
         resource = posting.entry.resource_id or ""
-        if not _employees.has((self._erp.where, resource)) or posting.kind == "expense":
+        known = _employees.has((self._erp.where, resource), REFERENCE_TTL_S)
+        if not known or posting.kind == "expense":
             # The first posting of an employee reads it (then cached), an expense the currency
             # ids: off the event loop, inside one of the dispatcher's slots.
             async with self._gate():

@@ -29,8 +29,8 @@ from accord.flows.customer_master.steps import (
     rejection_dedupe_key,
     remember_write,
 )
-from accord.flows.lead_to_project.steps import ErpCustomerTarget, customer_lock, write_erp_customer
 from accord.flows.shared.compensation import Saga, SagaStep, Undo
+from accord.flows.shared.customers import ErpCustomerTarget, customer_lock, write_erp_customer
 from accord.store import xref
 
 __all__ = [

@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from accord.connectors.budget import slot_held
 from accord.connectors.roles import AsyncPoster, CallGate, Erp, PostingBatch, PostingKind
 from accord.domain import BillingModel, Expense, TimeEntry
 from accord.errors import PermanentError, RetryableError
@@ -227,12 +228,22 @@ class PostingHandler:
     def __init__(self) -> None:
         self._posters: dict[tuple[str, str], AsyncPoster] = {}
 
-    def _poster(self, role: Erp, gate: CallGate, version: str) -> AsyncPoster:
+    async def _poster(self, role: Erp, gate: CallGate, version: str) -> AsyncPoster:
         key = (role.connection, version)
         found = self._posters.get(key)
         if found is None:
+            # A new rules version (or connection settings) gets a new poster; the old one's
+            # kept-alive connections are closed.
+            for old in [k for k in self._posters if k[0] == role.connection]:
+                await self._posters.pop(old).aclose()
             found = self._posters[key] = role.poster(gate)
         return found
+
+    async def aclose(self) -> None:
+        """Close the posters' connections (the dispatcher is stopping)."""
+        posters, self._posters = list(self._posters.values()), {}
+        for poster in posters:
+            await poster.aclose()
 
     async def send(self, gate: Gate, rows: list[OutboxRow]) -> list[Disposition]:
         """Post one submission's queued postings; one disposition each."""
@@ -240,7 +251,7 @@ class PostingHandler:
         facts = queued[0].facts
         rules = stepkit.rules()
         role = stepkit.erp(facts.connection)
-        poster = self._poster(role, gate, rules.version)
+        poster = await self._poster(role, gate, rules.version)
         batch = PostingBatch(
             batch_id=rows[0].batch_id,
             project=erp.erp_project(facts),
@@ -266,7 +277,7 @@ class PostingHandler:
             code = classify(error)
             detail = error_detail(error)
             if code == PERIOD_CLOSED:
-                again = await self._closed_period(q, role, settings.closed_period_policy)
+                again = await self._closed_period(gate, q, role, settings.closed_period_policy)
                 if again is not None:
                     out.append(Disposition(row, retry_at=time.time(), payload=_encode(again)))
                     continue
@@ -281,13 +292,18 @@ class PostingHandler:
         return out
 
     @staticmethod
-    async def _closed_period(q: Queued, role: Erp, policy: str) -> Queued | None:
+    async def _closed_period(gate: Gate, q: Queued, role: Erp, policy: str) -> Queued | None:
         """Remember the refused period; under ``redate`` the posting re-dated, else None."""
         day = q.unit.plan.posting_date
         erp.note_closed(role, q.facts.legal_entity, day)
         if policy != "redate":
             return None
-        table = await asyncio.to_thread(erp.periods, role, q.facts, ttl=60.0)
+        # The periods read (when not cached) is a call of its own: it takes one of the slots
+        # the dispatcher holds. Asking the budget for another would wait for the dispatcher,
+        # which waits for this.
+        async with gate():
+            with slot_held():
+                table = await asyncio.to_thread(erp.periods, role, q.facts, ttl=60.0)
         target = table.with_closed(f"{day:%Y-%m}").first_open_on_or_after(day)
         if target is None:
             return None
