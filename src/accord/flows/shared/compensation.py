@@ -15,10 +15,12 @@ refuses, each earlier write is one of:
   retry after the fix makes it right.
 
 Each flow declares this per step in a :class:`Saga` beside its workflow (``COMPENSATION``),
-and the workflow keeps the compensations of what it did on a :class:`Ledger`: when a step is
-refused it unwinds them, latest first, each through the step the declaration names. A test
-holds every declaration to its flow's code: every DBOS step of the flow's package is declared,
-and every compensating step the declaration names exists.
+named by its :class:`~accord.flows.registry.FlowSpec` (``compensation``), and the workflow
+keeps the compensations of what it did on a :class:`Ledger`: when a step is refused it unwinds
+them, latest first, each through the step the declaration names. A test holds every
+declaration to its flow's code: every DBOS step the flow's package runs (its own and those it
+imports from ``accord.flows.shared``) is declared, and every compensating step the
+declaration names exists.
 
 What does *not* belong here: the compensating steps themselves (each flow's own, through its
 roles), and deciding *whether* something was refused (the steps return refusals by reason).
