@@ -40,6 +40,7 @@ import httpx
 import sqlalchemy as sa
 from dbos import DBOSClient
 
+from accord.store import exceptions, postings
 from accord_sandbox.gate import TcpGate
 
 KILL = "kill"
@@ -619,15 +620,10 @@ def _runs(engine: sa.Engine, workflows: tuple[str, ...]) -> dict[str, Any]:
         runs = client.list_workflows(name=list(workflows), load_input=False)
     finally:
         client.destroy()
+    # Through the store (the one door to Accord's tables).
     with engine.connect() as conn:
-        open_exceptions = conn.execute(
-            sa.text(
-                "SELECT code, COUNT(*) FROM accord_exceptions WHERE status = 'open' GROUP BY code"
-            )
-        ).all()
-        ledger = conn.execute(
-            sa.text("SELECT status, COUNT(*) FROM accord_postings GROUP BY status")
-        ).all()
+        opened = exceptions.list_(conn, status="open", limit=100_000)
+        ledger = postings.count_by_status(conn)
     outcomes: Counter[str] = Counter()
     dead = []
     for run in runs:
@@ -642,8 +638,8 @@ def _runs(engine: sa.Engine, workflows: tuple[str, ...]) -> dict[str, Any]:
         "run_outcomes": dict(outcomes),
         "dead_letters": dead[:20],
         "dead_letter_count": len(dead),
-        "open_exceptions": {str(code): int(n) for code, n in open_exceptions},
-        "ledger": {str(s): int(n) for s, n in ledger},
+        "open_exceptions": dict(Counter(e.code for e in opened)),
+        "ledger": {status: sum(kinds.values()) for status, kinds in ledger.items()},
     }
 
 
