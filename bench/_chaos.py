@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from _quarter_end import stop_processes
 from dbos import DBOSClient
 
 from accord.store import exceptions, postings
@@ -250,16 +251,7 @@ class Fleet:
     def stop(self) -> None:
         """SIGTERM every member, then SIGKILL what has not stopped within 30 s."""
         with self._lock:
-            procs = [m.proc for m in self.members if m.proc is not None]
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            stop_processes([m.proc for m in self.members if m.proc is not None])
 
 
 def _alive(member: Member) -> bool:

@@ -419,7 +419,7 @@ def drain(
         engine.dispose()
         stats, bills, posted = _netsuite_outcome(ns)
     finally:
-        _stop([*procs, sandbox])
+        stop_processes([*procs, sandbox])
     calls = int(stats["requests"])
     mismatched = {
         p: (str(approved[p]), str(posted.get(p, Decimal(0))))
@@ -452,14 +452,16 @@ def drain(
     }
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process, then SIGKILL what has not stopped within 30 s."""
     for proc in procs:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # a no-op for one that already exited
     for proc in procs:
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=10)
 
 
 def _wait_running(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
