@@ -183,6 +183,10 @@ class ErpFaults:
 
 
 # ---------------------------------------------------------------------------- processes
+READY_MARKERS = (b"runtime launched", b"worker ready")
+"""Log lines that say a process is up (its runtime launched): only then is it killed again."""
+
+
 @dataclass
 class Member:
     """One Accord process of the fleet; ``launch`` starts it (again, under the same id)."""
@@ -192,6 +196,38 @@ class Member:
     killable: bool = True
     log: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    log_offset: int = 0
+    """The log's size when the process was last started (its own lines come after)."""
+    up_since: float | None = None
+    """When (``time.monotonic()``) the running process was first seen up."""
+
+    def start(self) -> None:
+        """Start the process (again), noting where its lines begin in the log."""
+        self.log_offset = self.log.stat().st_size if self.log and self.log.exists() else 0
+        self.up_since = None
+        self.proc = self.launch()
+
+    def up_for(self) -> float | None:
+        """Seconds since the running process was first seen up; ``None`` while it starts."""
+        if self.up_since is None and self.ready:
+            self.up_since = time.monotonic()
+        return None if self.up_since is None else time.monotonic() - self.up_since
+
+    @property
+    def ready(self) -> bool:
+        """Whether the running process is up: its log shows a ready line since its start.
+
+        A process killed while it is still starting does no work, so a kill then would test
+        nothing (on a loaded machine a start takes tens of seconds).
+        """
+        if not _alive(self):
+            return False
+        if self.log is None:
+            return True
+        with self.log.open("rb") as log:
+            log.seek(self.log_offset)
+            since = log.read()
+        return any(marker in since for marker in READY_MARKERS)
 
 
 @dataclass
@@ -211,21 +247,25 @@ class Fleet:
         the runtime's schema migration: the first one up migrates, the others follow.)
         """
         for member in self.members:
-            member.proc = member.launch()
+            member.start()
             if ready is not None:
                 ready(member)
 
-    def kill(self, rng: random.Random) -> str | None:
-        """SIGKILL one running killable member and start it again; returns its name."""
+    def kill(self, rng: random.Random, min_up_s: float = 0.0) -> str | None:
+        """SIGKILL one killable member up for ``min_up_s`` and start it again; its name.
+
+        ``None`` when no killable member has been up that long (each is still starting, or
+        just started: a process killed before it did any work tests nothing).
+        """
         with self._lock:
-            running = [m for m in self.members if m.killable and _alive(m)]
+            running = [m for m in self.members if m.killable and _up_for_at_least(m, min_up_s)]
             if not running:
                 return None
             member = rng.choice(running)
             assert member.proc is not None
             os.kill(member.proc.pid, signal.SIGKILL)
             member.proc.wait(timeout=30)
-            member.proc = member.launch()
+            member.start()
             self.kills.append({"at": round(self.clock(), 1), "process": member.name})
             return member.name
 
@@ -242,7 +282,7 @@ class Fleet:
                             "log_tail": _tail(member.log),
                         }
                     )
-                    member.proc = member.launch()
+                    member.start()
 
     def pids(self) -> list[int]:
         """The running members' process ids."""
@@ -252,6 +292,11 @@ class Fleet:
         """SIGTERM every member, then SIGKILL what has not stopped within 30 s."""
         with self._lock:
             stop_processes([m.proc for m in self.members if m.proc is not None])
+
+
+def _up_for_at_least(member: Member, seconds: float) -> bool:
+    up = member.up_for()
+    return up is not None and up >= seconds
 
 
 def _alive(member: Member) -> bool:
@@ -386,7 +431,16 @@ class _Action:
 
 
 class Chaos(threading.Thread):
-    """Applies a schedule: each fault at its moment, relative to :meth:`start`."""
+    """Applies a schedule: each fault at its moment, relative to :meth:`start`.
+
+    A SIGKILL waits until a killable process is up (started again after the previous kill and
+    launched its runtime) and has been for ``min_up_s``: killing one that is still starting
+    would test nothing. The rest of the schedule moves later by the wait, so that every window
+    keeps its length and its place among the kills.
+    """
+
+    READY_TIMEOUT_S = 600.0
+    """How long a kill waits for a process to come up before the harness gives up."""
 
     def __init__(
         self,
@@ -396,8 +450,10 @@ class Chaos(threading.Thread):
         erp: ErpFaults,
         db: PgCluster | None = None,
         seed: int = 0,
+        min_up_s: float = 0.0,
     ) -> None:
         super().__init__(name="chaos", daemon=True)
+        self.min_up_s = min_up_s
         self.plan = plan
         self.fleet = fleet
         self.erp = erp
@@ -407,11 +463,32 @@ class Chaos(threading.Thread):
         self.errors: list[str] = []
         self._halt = threading.Event()
         self._t0 = time.monotonic()
+        self._shift = 0.0
+        """Seconds the schedule moved later while kills waited for a process to be up."""
         self._todo = self._actions()
 
     def elapsed(self) -> float:
         """Seconds since the schedule started."""
         return time.monotonic() - self._t0
+
+    def _kill(self) -> dict[str, Any] | None:
+        """SIGKILL a process once one is up; ``None`` if halted first.
+
+        Raises:
+            TimeoutError: No killable process came up within :attr:`READY_TIMEOUT_S`.
+        """
+        started = time.monotonic()
+        while not self._halt.is_set():
+            name = self.fleet.kill(self.rng, self.min_up_s)
+            waited = time.monotonic() - started
+            if name is not None:
+                self._shift += waited
+                return {"process": name, "waited_s": round(waited, 1)}
+            if waited > self.READY_TIMEOUT_S:
+                msg = f"no process came up within {self.READY_TIMEOUT_S:.0f} s"
+                raise TimeoutError(msg)
+            self._halt.wait(0.5)
+        return None
 
     def _restart_db(self) -> None:
         assert self.db is not None
@@ -423,7 +500,7 @@ class Chaos(threading.Thread):
         for i, fault in enumerate(self.plan):
             name, at, end = f"{fault.kind}-{i}", fault.at_s, fault.at_s + fault.duration_s
             if fault.kind == KILL:
-                out.append(_Action(at, KILL, "SIGKILL", lambda: self.fleet.kill(self.rng)))
+                out.append(_Action(at, KILL, "SIGKILL", self._kill))
             elif fault.kind == DB_RESTART and self.db is not None:
                 out.append(_Action(at, DB_RESTART, "database restart", self._restart_db))
             elif fault.kind == OUTAGE:
@@ -454,7 +531,7 @@ class Chaos(threading.Thread):
     def run(self) -> None:
         """Apply the schedule until it ends or :meth:`halt` is called."""
         for action in self._todo:
-            if self._halt.wait(max(0.0, action.at_s - self.elapsed())):
+            if self._halt.wait(max(0.0, action.at_s + self._shift - self.elapsed())):
                 break
             step: dict[str, Any] = {
                 "at": round(self.elapsed(), 1),
@@ -467,6 +544,8 @@ class Chaos(threading.Thread):
             except Exception as exc:
                 self.errors.append(f"{action.kind} {action.what} at {step['at']}s: {exc!r}")
                 continue
+            if self._halt.is_set():
+                break  # a kill still waiting for a process when the harness stopped
             if result is not None:
                 step["detail"] = result
             self.applied.append(step)
@@ -482,6 +561,11 @@ class Chaos(threading.Thread):
         if self.is_alive():
             self.join(timeout=120)
         self.erp.restore()
+
+    @property
+    def delayed_s(self) -> float:
+        """Seconds the schedule moved later while kills waited for a process to be up."""
+        return self._shift
 
     def summary(self) -> dict[str, int]:
         """Faults applied (started), by kind."""

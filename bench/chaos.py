@@ -182,6 +182,7 @@ def drain(
     span_s: float,
     seed: int,
     folder: Path,
+    min_up_s: float = 0.0,
 ) -> dict[str, Any]:
     """One quarter-end drain, under the schedule of ``spec`` (``None``: no faults)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -211,7 +212,7 @@ def drain(
         base = [{"path": "/services/*", "latency_ms": LATENCY_MS}]
         erp = ErpFaults(ns, gate, timeout_s=TIMEOUT_S, base=base, spec=spec or ChaosSpec())
         plan = schedule(seed, span_s, spec) if spec is not None else []
-        chaos = Chaos(plan, fleet=fleet, erp=erp, db=pg, seed=seed)
+        chaos = Chaos(plan, fleet=fleet, erp=erp, db=pg, seed=seed, min_up_s=min_up_s)
         fleet.clock = chaos.elapsed
         started = time.monotonic()
         asyncio.run(_submit(f"http://127.0.0.1:{api_port}", key, events))
@@ -245,6 +246,8 @@ def drain(
         "faults_applied": chaos.summary(),
         "fault_errors": chaos.errors,
         "fault_log": chaos.applied,
+        "schedule_delayed_s": chaos.delayed_s,
+        "windows_with_traffic": _windows_with_traffic(chaos.applied),
         "kills": fleet.kills,
         "exits": fleet.exits,
         "db_restarts": pg.restarts if pg is not None else [],
@@ -252,6 +255,15 @@ def drain(
         "passed": passed(verdict) and drained and not fleet.exits,
         "folder": str(folder),
     }
+
+
+def _windows_with_traffic(applied: list[dict[str, Any]]) -> list[int]:
+    """[windows in which NetSuite received requests, windows that ended] (the fault log).
+
+    A window in which no request arrived tested nothing (Accord was down or idle).
+    """
+    ended = [s for s in applied if not s["starts"] and isinstance(s.get("detail"), dict)]
+    return [sum(1 for s in ended if s["detail"]["requests"] > 0), len(ended)]
 
 
 def describe(result: dict[str, Any], baseline: dict[str, Any] | None, spec: ChaosSpec) -> str:
@@ -266,13 +278,15 @@ def describe(result: dict[str, Any], baseline: dict[str, Any] | None, spec: Chao
     rows = [
         ("engagements drained", result["engagements"]),
         ("timesheets / entries", f"{result['timesheets']:,} / {v['entries']:,}"),
-        ("SIGKILLs (process started again at once)", fault("kill", "")),
+        ("SIGKILLs (process started again at once; killed again once up for the --min-up)", fault("kill", "")),
         ("NetSuite outage", fault("outage", f"({spec.outage_s:.0f} s: refused, then 503s)")),
         ("429 storms", fault("429-storm", f"({spec.storm_s:.0f} s at {spec.storm_rate:.0%})")),
         ("answers lost after the commit", fault("lost-responses", f"windows ({spec.lost_s:.0f} s at {spec.lose_rate:.0%} of time postings)")),
         ("answers past the 5 s client timeout", fault("slow-responses", f"windows ({spec.slow_s:.0f} s)")),
         ("database restarts", fault("db-restart", "(`pg_ctl restart -m fast`)")),
         ("processes that exited on their own", str(len(result["exits"]))),
+        ("fault windows NetSuite received requests in", "{} of {}".format(*result["windows_with_traffic"])),
+        ("schedule moved later while kills waited for a process to be up", f"{result['schedule_delayed_s']:.0f} s"),
         ("entries lost", f"**{v['lost']}** (must be 0)"),
         ("entries doubled, by external id", f"**{v['doubled_by_external_id']}** (must be 0)"),
         ("entries doubled, by business identity", f"**{v['doubled_by_business_identity']}** (must be 0)"),
@@ -301,6 +315,12 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--db-restarts", type=int, default=2, help="PostgreSQL only")
     parser.add_argument(
+        "--min-up",
+        type=float,
+        default=15.0,
+        help="seconds a process is up (runtime launched) before it may be killed again",
+    )
+    parser.add_argument(
         "--baseline-s", type=float, default=None, help="fault-free drain time (skip measuring it)"
     )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
@@ -321,7 +341,9 @@ def main() -> None:
         span = args.baseline_s
     # Faults fall within the fault-free drain's length: the drain under chaos lasts longer,
     # so every fault lands while there is work in flight.
-    result = drain(**common, spec=spec, span_s=0.8 * span, folder=root / "chaos")
+    result = drain(
+        **common, spec=spec, span_s=0.8 * span, folder=root / "chaos", min_up_s=args.min_up
+    )
     if baseline is None:
         baseline = {"drain_s": span}
     table = describe(result, baseline, spec)
@@ -338,7 +360,13 @@ def main() -> None:
     )
     command = "python bench/chaos.py" + "".join(
         f" --{k} {v}"
-        for k, v in (("entries", args.entries), ("database", args.database), ("seed", args.seed))
+        for k, v in (
+            ("entries", args.entries),
+            ("database", args.database),
+            ("seed", args.seed),
+            ("kills", args.kills),
+            ("min-up", args.min_up),
+        )
         if v is not None
     )
     write_section(
