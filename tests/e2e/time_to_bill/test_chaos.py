@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from dbos import DBOSClient
@@ -167,6 +168,8 @@ def test_a_short_chaos_run_loses_and_doubles_nothing(
             latency = {"method": "PUT", "path": _chaos.TIME_BILLS, "latency_ms": 200}
             erp = _chaos.ErpFaults(ns, gate, timeout_s=TIMEOUT_S, base=[latency], spec=SPEC)
             erp.restore()
+            # NetSuite's counters from here on are the drain's (the verdict reads them).
+            httpx.post(f"{ns}/__sandbox/stats/reset", timeout=10).raise_for_status()
             spec = SPEC if database is None else dataclasses.replace(SPEC, db_restarts=1)
             plan = _chaos.schedule(24, 6.0, spec)
             chaos = _chaos.Chaos(plan, fleet=fleet, erp=erp, db=database, seed=24)
@@ -203,6 +206,9 @@ def test_a_short_chaos_run_loses_and_doubles_nothing(
             sf.close()
         assert chaos.errors == []
         assert chaos.summary() == chaos.planned(), chaos.applied
+        # The faults met traffic: NetSuite answered injected errors (a run in which Accord was
+        # down through every window would pass the verdict and test nothing).
+        assert verdict["throttled"] + verdict["errors"] > 0, chaos.applied
         assert fleet.exits == []
         assert verdict["entries"] == verdict["time_bills"] == 2 * SHEETS * 10
         assert _chaos.passed(verdict), verdict
