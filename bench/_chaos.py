@@ -435,8 +435,8 @@ class Chaos(threading.Thread):
 
     A SIGKILL waits until a killable process is up (started again after the previous kill and
     launched its runtime) and has been for ``min_up_s``: killing one that is still starting
-    would test nothing. The rest of the schedule moves later by the wait, so that every window
-    keeps its length and its place among the kills.
+    would test nothing. The rest of the schedule moves later by the wait, so that every fault
+    keeps its place among the kills (a window with a kill inside lasts longer by that wait).
     """
 
     READY_TIMEOUT_S = 600.0
