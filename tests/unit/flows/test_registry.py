@@ -27,6 +27,8 @@ def test_every_named_module_and_function_resolves() -> None:
             assert inspect.ismodule(registry.resolve(spec.module))
         for target in (*spec.capture, *spec.outbox):
             assert callable(registry.resolve(target)), target
+        if spec.compensation is not None:
+            assert registry.resolve(spec.compensation).flow == spec.name
 
 
 def test_each_event_type_starts_a_registered_workflow_of_its_flow() -> None:
@@ -88,6 +90,7 @@ def test_a_flow_uses_its_name_for_workflow_metrics_and_exceptions() -> None:
             "not among",
         ),
         ((FlowSpec(name="a", events=("x",)), FlowSpec(name="b")), "names no workflow module"),
+        ((FlowSpec(name="a", module="m"), FlowSpec(name="b")), "declares no compensation"),
     ],
 )
 def test_specs_that_disagree_are_refused(specs: tuple[FlowSpec, ...], message: str) -> None:
