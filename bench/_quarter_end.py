@@ -141,6 +141,8 @@ from accord_sandbox.server import Sandbox
 firm = Firm.model_validate_json(Path(sys.argv[1]).read_text())
 box = Sandbox(base_port=int(sys.argv[2]), firm=firm, scenario="quarter-end")
 netsuite = box.emulators["netsuite"]
+if len(sys.argv) > 4:  # NetSuite reached through a gate: the account's URL is the gate's
+    netsuite.base_url = sys.argv[4]
 netsuite.concurrency_limit = int(sys.argv[3])  # the account's limit, kept after a reset
 netsuite.clear_faults()
 for spec in netsuite.default_faults():
@@ -150,14 +152,29 @@ asyncio.run(box.serve())
 
 
 def start_sandbox(
-    folder: Path, firm: Firm, base_port: int, concurrency: int = CONCURRENCY
+    folder: Path,
+    firm: Firm,
+    base_port: int,
+    concurrency: int = CONCURRENCY,
+    *,
+    netsuite_url: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """The sandbox in a process of its own, so its CPU is not counted as Accord's."""
+    """The sandbox in a process of its own, so its CPU is not counted as Accord's.
+
+    ``netsuite_url``: the URL Accord reaches NetSuite at, when not the emulator's own (a gate
+    in front of it); token assertions name it as their audience.
+    """
     firm_file = folder / "firm.json"
     firm_file.write_text(firm.model_dump_json(), encoding="utf-8")
     log = (folder / "sandbox.log").open("wb")
+    argv = [
+        str(firm_file),
+        str(base_port),
+        str(concurrency),
+        *([netsuite_url] if netsuite_url else []),
+    ]
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SANDBOX_MAIN, str(firm_file), str(base_port), str(concurrency)],
+        [sys.executable, "-c", _SANDBOX_MAIN, *argv],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -493,7 +510,7 @@ def drain(
         stats, bills, posted = _netsuite_outcome(ns)
         extra = bc.report(bc_url, approved, posted, drain_s, ledger_before) if with_bc else {}
     finally:
-        _stop([*procs.values(), sandbox])
+        stop_processes([*procs.values(), sandbox])
     calls = int(stats["requests"])
     mismatched = {
         p: (str(approved[p]), str(posted.get(p, Decimal(0))))
@@ -592,14 +609,16 @@ def _wait_drained(engine: sa.Engine, state: Drain) -> None:
         time.sleep(0.5)
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process, then SIGKILL what has not stopped within 30 s."""
     for proc in procs:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # a no-op for one that already exited
     for proc in procs:
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=10)
 
 
 def _wait_running(proc: subprocess.Popen[bytes], log: Path, timeout: float = 240) -> None:

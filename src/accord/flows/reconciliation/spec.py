@@ -14,5 +14,6 @@ FLOW = FlowSpec(
     name="reconciliation",
     module="accord.flows.reconciliation",
     capture=("accord.flows.reconciliation:enable_reconciliation",),
+    compensation="accord.flows.reconciliation.workflow:COMPENSATION",
 )
 """The flow's spec."""

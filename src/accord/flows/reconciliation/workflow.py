@@ -40,11 +40,13 @@ from accord.flows.reconciliation import checks, routing
 from accord.flows.reconciliation.settings import reconciliation_settings
 from accord.flows.reconciliation.universe import RunScope, Universe, load_universe
 from accord.flows.runtime import Runtime
+from accord.flows.shared.compensation import Saga, SagaStep, Undo
 from accord.store import reconciliation as store
 from accord.store.reconciliation import ReconciliationRun
 from accord.store.util import utc_now
 
 __all__ = [
+    "COMPENSATION",
     "QUEUE",
     "SCHEDULE",
     "WORKFLOW",
@@ -65,6 +67,22 @@ QUEUE: Final = "accord-reconciliation"
 """The queue runs go through, one at a time."""
 SCHEDULE: Final = "reconciliation:tick"
 """The DBOS schedule of the periodic run."""
+
+_OWN_RECORDS = (
+    "reads the systems; writes only Accord's own records (the run, its drift items, ledger "
+    "marks, exceptions): a repair is a person's retry of an exception, run by its own flow"
+)
+COMPENSATION: Final = Saga(
+    flow=WORKFLOW,
+    steps=(
+        SagaStep("recon.plan", None, Undo.NOTHING, note="reads the run and Accord's xref"),
+        SagaStep("recon.check", None, Undo.NOTHING, note=_OWN_RECORDS),
+        SagaStep("recon.conclude", None, Undo.NOTHING, note=_OWN_RECORDS),
+        SagaStep("recon.fail", None, Undo.NOTHING, note="the run ended failed, in Accord"),
+        SagaStep("recon.start_scheduled", None, Undo.NOTHING, note="a run recorded in Accord"),
+    ),
+)
+"""What undoes each step: nothing, as no step writes to a system (docs/flows/compensation.md)."""
 
 Progress = Callable[[str, int, int], None]
 """``(what, done, of)``: a run's progress, for a person watching."""
