@@ -145,9 +145,14 @@ class _Routed:
 @pytest.fixture(scope="module")
 def gate(sandbox: SandboxHandle) -> Iterator[Gate]:
     g = Gate(sandbox.urls["netsuite"])
+    emulator = sandbox.emulators["netsuite"]
+    # Accord knows NetSuite by the gate's URL: the emulator must too, since an M2M assertion's
+    # audience is the token endpoint's URL as the client calls it (a real account has one).
+    own_url, emulator.base_url = emulator.base_url, g.url
     g.open()
     yield g
     g.close()
+    emulator.base_url = own_url
 
 
 @pytest.fixture(scope="module")
