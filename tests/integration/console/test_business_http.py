@@ -81,6 +81,7 @@ def test_bad_windows_are_problem_json_naming_the_parameter(env):
     for query, field in (
         ("from=2026-03-10&to=2026-03-01", "to"),
         ("from=2026-02-30", "from"),
+        ("to=0", "to"),  # not a Unix timestamp: a day, YYYY-MM-DD
         ("from=2020-01-01&to=2026-01-01", "from"),
         ("granularity=month", "granularity"),
     ):

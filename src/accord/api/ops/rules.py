@@ -341,7 +341,12 @@ def version(
     return VersionOut(**{**stored.__dict__, "document": rules.spec.model_dump(mode="json")})
 
 
-@router.get("/diff", response_model=DiffOut, summary="Differences between two versions")
+@router.get(
+    "/diff",
+    response_model=DiffOut,
+    summary="Differences between two versions",
+    responses={404: {"description": "A version or proposal it names does not exist"}},
+)
 def diff_versions(
     _p: Reader,
     gov: Gov,
