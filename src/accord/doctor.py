@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from accord.connectors.authorization import TokenStore
 from accord.connectors.config import ConnectorConfig, load_connections
 from accord.connectors.registry import create_connector
 from accord.connectors.requirements import verifier_for
@@ -34,6 +35,7 @@ from accord.errors import AuthError, ConfigError, ConnectorError
 from accord.settings import Settings
 from accord.store import budget as budget_repo
 from accord.store import create_db_engine, current_revision, head_revision
+from accord.store.credentials import DatabaseTokenStore
 from accord.store.engine import ping
 from accord.store.migrate import known_revisions
 
@@ -213,15 +215,20 @@ def check_connection(
     engine: sa.Engine | None = None,
     transport: httpx.BaseTransport | None = None,
     clock: Clock | None = None,
+    token_store: TokenStore | None = None,
 ) -> list[Result]:
-    """Every check of one connection (reachability and clock, auth, requirements, budget)."""
+    """Every check of one connection (reachability and clock, auth, requirements, budget).
+
+    ``token_store`` holds the tokens of connections authorized by a consent step (`accord
+    connections authorize`); without it such a connection is reported as not authorized.
+    """
     subject = f"connection {config.name}"
     now: Clock = clock or (lambda: datetime.now(UTC))
     results = _reach(subject, config, now) if transport is None else []
     if any(not r.ok and r.check == "reachable" for r in results):
         return results
     try:
-        connector = create_connector(config, transport=transport)
+        connector = create_connector(config, transport=transport, token_store=token_store)
     except ConfigError as exc:
         return [*results, Result(subject, "configuration", str(exc), "fix accord.yaml")]
     with connector:
@@ -235,6 +242,18 @@ def check_connection(
                     f"refused ({_first_line(exc)})",
                     "check the client id and secret (or key) this connection references in "
                     "accord.yaml, and that the integration user or app is active",
+                )
+            )
+            return results
+        except ConfigError as exc:
+            # Stored tokens that this installation's credentials key cannot read.
+            results.append(
+                Result(
+                    subject,
+                    "authentication",
+                    f"its stored tokens are unreadable ({_first_line(exc)})",
+                    "set the credentials key (ACCORD_CREDENTIALS_KEY or its key file) the "
+                    f"tokens were stored with, or run accord connections authorize {config.name}",
                 )
             )
             return results
@@ -311,6 +330,7 @@ def diagnose(
 ) -> list[Result]:
     """Every check of this installation; ``only`` limits the connections checked."""
     results = check_database(settings.database_url)
+    database_ready = all(r.ok for r in results)
     configured, configs = _configuration(settings, env)
     results += configured
     unknown = [name for name in only if name not in configs]
@@ -319,13 +339,16 @@ def diagnose(
         for n in unknown
     ]
     engine = create_db_engine(settings.database_url, pool_size=1)
+    # The tokens `accord connections authorize` stored, read as the worker reads them (an
+    # unreachable or unmigrated database has none, and is reported above).
+    tokens = DatabaseTokenStore.for_settings(engine, settings, env) if database_ready else None
     try:
         for name, config in sorted(configs.items()):
             if only and name not in only:
                 continue
             if progress is not None:
                 progress(name)
-            results += check_connection(config, engine=engine)
+            results += check_connection(config, engine=engine, token_store=tokens)
     finally:
         engine.dispose()
     return results

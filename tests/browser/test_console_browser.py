@@ -239,7 +239,8 @@ def test_find_the_oldest_finance_exception_fix_it_and_retry(
     assert workspace["status"]["message"] == "In Progress"
     # The decoy was not retried: still open, its deal still unprovisioned.
     assert _open_finance(l2p, decoy_opp).id == decoy.id
-    assert l2p.get("Opportunity", decoy_opp).get("Integration_Status__c") in (None, "")
+    decoy_status = l2p.get("Opportunity", decoy_opp)["Integration_Status__c"]
+    assert decoy_status.startswith("Needs attention: ERP refused the project: ")
 
     # The business key links to the deal's lineage; every other page renders too.
     page.click(f"a:text-is('opportunity:SF-{opp}')")

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from accord.api.errors import PROBLEM_JSON, Problem
-from accord.api.ops.common import PROBLEMS, Reader, engine_of
+from accord.api.ops.common import PROBLEMS, IsoDate, Reader, engine_of
 from accord.domain import Money
 from accord.flows.reporting import KpiSettings, kpi_settings
 from accord.store import kpis
@@ -49,11 +49,11 @@ DEFAULT_SPAN: Final = {"day": timedelta(days=29), "week": timedelta(weeks=12) - 
 router = APIRouter(prefix="/api/v1", tags=["kpis"], responses=PROBLEMS)
 
 FromDay = Annotated[
-    date | None,
+    IsoDate | None,
     Query(alias="from", description="First day (UTC, YYYY-MM-DD); default: 'to' minus 29 days"),
 ]
 ToDay = Annotated[
-    date | None, Query(alias="to", description="Last day, included (UTC); default: today")
+    IsoDate | None, Query(alias="to", description="Last day, included (UTC); default: today")
 ]
 Per = Annotated[
     Literal["day", "week"],

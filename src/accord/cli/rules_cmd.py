@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from accord.governance.validate import Finding
     from accord.rules import Rules
     from accord.settings import Settings
+    from accord.store.credentials import DatabaseTokenStore
     from accord.store.keys import Role
 
 __all__ = ["ApiKeyOption", "Context", "fail", "identity", "open_context", "rules_app"]
@@ -94,8 +95,15 @@ class Context:
                 config_file=self.settings.config_file,
                 env=os.environ,
                 instrument=False,
+                token_store=self.token_store(),
             )
         return self._connections
+
+    def token_store(self) -> "DatabaseTokenStore":
+        """The tokens `accord connections authorize` stored in this database."""
+        from accord.store.credentials import DatabaseTokenStore
+
+        return DatabaseTokenStore.for_settings(self.engine, self.settings, os.environ)
 
     def connection_kinds(self) -> dict[str, str]:
         """Connection name -> connector kind, as ``accord.yaml`` declares them."""
@@ -430,6 +438,7 @@ def whatif(
                 until=end,
                 limit=limit,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
+                token_store=ctx.token_store(),
             )
     if as_json:
         print(json.dumps(report.as_json(only_differences=not show_all), indent=2, default=str))  # noqa: T201

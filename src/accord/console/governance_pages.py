@@ -223,6 +223,7 @@ def whatif_page(request: Request, proposal_id: int) -> Response:
         config_file=gov.config_file,
         since=start,
         limit=_WHATIF_LIMIT,
+        token_store=gov.token_store,
     )
     rows = [
         (r, [(c.path, _shown(c.before), _shown(c.after)) for c in r.changes])

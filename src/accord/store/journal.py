@@ -26,6 +26,7 @@ __all__ = [
     "insert_many",
     "last_of",
     "latest",
+    "latest_data",
     "list_",
     "run_id_for",
 ]
@@ -207,6 +208,20 @@ def last_of(conn: sa.Connection, business_keys: list[str]) -> dict[str, tuple[st
         )
     )
     return {r.business_key: (r.type, as_utc(r.received_at) or utc_now()) for r in rows}
+
+
+def latest_data(conn: sa.Connection, *, type_: str, business_key: str) -> dict[str, Any] | None:
+    """The data of the latest event of one type and business key, or ``None`` if it has none."""
+    row = conn.execute(
+        sa.select(journal.c.data)
+        .where(journal.c.business_key == business_key, journal.c.type == type_)
+        .order_by(journal.c.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    data: dict[str, Any] = json.loads(row.data)
+    return data
 
 
 def data_of_type(conn: sa.Connection, type_: str) -> list[Any]:

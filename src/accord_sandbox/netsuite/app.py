@@ -54,9 +54,9 @@ _CONCURRENCY_BODY = {
     "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED",
 }
 """Verbatim 429 detail (reference section 4.3)."""
-SERVICE_ITEMS = {"1": "Professional Services"}
-"""[inferred] The sandbox account's service items (id -> name); Accord bills time, milestones
-and billing plans through item 1 (see ``accord.flows.cash.settings`` and the billing plan)."""
+SERVICE_ITEMS = {"1": ("PS-SERVICES", "Professional Services")}
+"""[inferred] The sandbox account's service items (id -> item name/number, display name); Accord
+bills time, milestones and billing plans through item 1 (its default ``billing_item``)."""
 EXPENSE_CATEGORIES = {
     "1": "Travel",
     "2": "Lodging",
@@ -70,18 +70,6 @@ EXPENSE_CATEGORIES = {
 category, with the ids Accord's time-and-expense posting sends today."""
 _STANDARD_CURRENCY_IDS = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
 """[inferred] internal ids of the currencies a new US OneWorld account starts with."""
-_SERVICE_ITEMS = {"1": ("PS-SERVICES", "Professional Services")}
-"""[inferred] the firm's service item(s) billing lines carry (Accord's default billing item)."""
-_EXPENSE_CATEGORIES = {
-    "1": "Travel",
-    "2": "Lodging",
-    "3": "Meals",
-    "4": "Mileage",
-    "5": "Software",
-    "6": "Supplies",
-    "7": "Other",
-}
-"""[inferred] the account's expense categories, with the ids Accord's defaults name."""
 
 
 def _resource(body: dict[str, Any], kind: str) -> JSONResponse:
@@ -351,8 +339,10 @@ class NetSuiteEmulator(Emulator):
         configuration names (``SERVICE_ITEMS``, ``EXPENSE_CATEGORIES``). Items and categories
         are shared by every subsidiary; a location belongs to its subsidiary only.
         """
-        for item_id, name in SERVICE_ITEMS.items():
-            fields = {"itemId": name, "displayName": name, **scoped}
+        for item_id, (code, name) in SERVICE_ITEMS.items():
+            # SuiteQL's item table holds every item type; the connector reads the services
+            # (``itemtype = 'Service'``).
+            fields = {"itemId": code, "displayName": name, "itemType": "Service", **scoped}
             self.book.seed("serviceItem", fields, record_id=item_id)
         for category_id, name in EXPENSE_CATEGORIES.items():
             self.book.seed(

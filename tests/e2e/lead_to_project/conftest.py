@@ -194,13 +194,14 @@ class Accord:
 
     def run_for(self, opportunity_id: str) -> dict[str, Any]:
         """The latest finished run output for an opportunity (by Salesforce id)."""
+        settled = self.settle()
         runs = [
             r
-            for r in self.settle()
+            for r in settled
             if isinstance(r["output"], dict)
             and str(r["output"].get("opportunity_id", "")).endswith(opportunity_id)
         ]
-        assert runs, f"no run for {opportunity_id}"
+        assert runs, f"no run for {opportunity_id} among {settled}"
         return runs[-1]["output"]
 
     def provision(self, opportunity_id: str) -> dict[str, Any]:

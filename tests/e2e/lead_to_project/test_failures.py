@@ -165,6 +165,8 @@ def test_erp_rejection_holds_psa_then_retry_resumes_at_erp_step(
     status = accord.get("Opportunity", opp)["Integration_Status__c"]
     assert status.startswith("Needs attention: ERP refused the project: ")
     assert "department" in status
+    # That write-back is a new version of the opportunity; its echo starts no second run.
+    assert accord.poll() == 0
     customers_before = len(accord.records("netsuite", "customer"))
     workspaces_before = len(accord.records("kantata", "workspaces"))
 
@@ -197,7 +199,7 @@ def test_erp_rejection_then_fix_and_a_new_run_creates_nothing_twice(
     opp = accord.opportunity(account, Practice__c="DATA")
     assert accord.provision(opp)["status"] == "erp_rejected"
     inactive_department()
-    # An edit in Salesforce (any field) starts a new run: steps 2-3 find their results.
+    # An edit in Salesforce (of the deal's data) starts a new run: steps 2-3 find their results.
     accord.sf().update("Opportunity", opp, {"End_Date__c": "2027-06-30"})
     run = accord.provision(opp)
     assert run["status"] == "provisioned", run

@@ -78,6 +78,10 @@ class _Routed:
 @pytest.fixture(scope="module")
 def gate(sandbox: SandboxHandle) -> Iterator[Gate]:
     g = Gate(sandbox.urls["netsuite"])
+    emulator = sandbox.emulators["netsuite"]
+    # Accord knows NetSuite by the gate's URL: the emulator must too, since an M2M assertion's
+    # audience is the token endpoint's URL as the client calls it (a real account has one).
+    own_url, emulator.base_url = emulator.base_url, g.url
     g.open()
     # The account's URL is the gate's, as behind a proxy: a token assertion's audience (and
     # every link) names the URL the client calls.
@@ -86,6 +90,7 @@ def gate(sandbox: SandboxHandle) -> Iterator[Gate]:
     yield g
     emulator.base_url = before
     g.close()
+    emulator.base_url = own_url
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from tests.support import accord_cmd, accord_env
+from tests.support import accord_cmd, accord_env, authorize_sandbox_kantata_in
 
 from accord.connectors.config import load_connections
 from accord.doctor import check_connection
@@ -53,6 +53,12 @@ def test_doctor_passes_then_names_each_problem_with_its_fix(sandbox, firm):
 
     engine = create_db_engine(db_url)
     migrate(engine)
+    unauthorized = _doctor(firm, "--connection", "kantata")
+    assert unauthorized.returncode == 1
+    assert "accord connections authorize kantata" in unauthorized.stdout
+    # Kantata signs in by a person's consent: `accord connections authorize` keeps its tokens
+    # in the database, where the doctor reads them.
+    authorize_sandbox_kantata_in(engine, config)
     engine.dispose()
     ready = _doctor(firm)
     assert ready.returncode == 0, ready.stdout + ready.stderr
@@ -64,7 +70,8 @@ def test_doctor_passes_then_names_each_problem_with_its_fix(sandbox, firm):
     )
     assert removed.status_code == 204
     document = yaml.safe_load(config.read_text())
-    document["connections"]["netsuite"]["client_secret"] = "wrong-secret"
+    # NetSuite signs in with a certificate (M2M); Business Central's app has a client secret.
+    document["connections"]["business-central"]["client_secret"] = "wrong-secret"
     config.write_text(yaml.safe_dump(document))
     broken = _doctor(firm)
     assert broken.returncode == 1

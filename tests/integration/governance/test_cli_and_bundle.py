@@ -64,7 +64,12 @@ def test_a_change_from_proposal_to_activation_is_audited_and_verified(tmp_path: 
     assert "approval is required" in run(env, "rules", "activate", "1", "--key", key["bob"], code=1)
     assert "as key:bob" in run(env, "rules", "approve", "1", "--key", key["bob"])
     assert "Activated #1" in run(env, "rules", "activate", "1", "--key", key["bob"])
-    assert run(env, "audit", "verify").strip() == "OK"
+    # `audit verify` answers OK on stdout; its row count goes to stderr (CliRunner's output
+    # mixes the two).
+    verified = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    assert verified.stdout.strip() == "OK"
+    assert "rows (0 keyed)" in verified.stderr
 
     def trail(conn: sa.Connection) -> list[tuple[str, str]]:
         rows = reversed(audit.list_(conn, limit=50))

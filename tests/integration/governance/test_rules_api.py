@@ -58,6 +58,10 @@ def test_a_change_goes_through_a_second_admin(api: Api) -> None:
     assert (state["environment"], state["approval_required"]) == ("production", True)
     assert [e["name"] for e in state["environments"]] == ["sandbox", "production"]
     base = state["active"]["version"]
+    # The module's tests share one database: another may have activated its own TECH first.
+    active = api.call("GET", f"/rules/versions/{base[:10]}", "vic").json()["document"]
+    before = active["practices"]["TECH"]["netsuite_department_id"]
+    assert before != "107"
     body = {"yaml": yaml.safe_dump(changed_document("107")), "reason": "TECH -> 107"}
     assert api.call("POST", "/rules/proposals", "vic", json=body).status_code == 403
     bad = api.call("POST", "/rules/proposals", "olga", json={"document": {"x": 1}, "reason": "r"})
@@ -68,7 +72,7 @@ def test_a_change_goes_through_a_second_admin(api: Api) -> None:
     assert created.status_code == 201, created.text
     proposal = created.json()
     assert [(c["path"], c["before"], c["after"]) for c in proposal["changes"]] == [
-        ("practices.TECH.netsuite_department_id", "102", "107")
+        ("practices.TECH.netsuite_department_id", before, "107")
     ]
     pid = proposal["id"]
     assert api.call("POST", f"/rules/proposals/{pid}/approve", "olga").status_code == 403
@@ -84,10 +88,13 @@ def test_a_change_goes_through_a_second_admin(api: Api) -> None:
     diff = api.call("GET", "/rules/diff", "vic", params={"from": base[:12], "to": f"#{pid}"})
     assert [c["path"] for c in diff.json()["changes"]] == ["practices.TECH.netsuite_department_id"]
     history = api.call("GET", "/rules/history", "vic").json()["items"]
-    assert [h["kind"] for h in history[:2]] == ["activate", "bootstrap"]
+    assert (history[0]["kind"], history[-1]["kind"]) == ("activate", "bootstrap")
+    assert history[0]["version"] == proposal["version"]
     stored = api.call("GET", f"/rules/versions/{proposal['version'][:10]}", "vic").json()
     assert stored["document"]["practices"]["TECH"]["netsuite_department_id"] == "107"
-    assert api.call("GET", "/audit/verify", "vic").json() == {"ok": True, "first_broken_seq": None}
+    verified = api.call("GET", "/audit/verify", "vic").json()
+    assert (verified["ok"], verified["first_broken_seq"], verified["problem"]) == (True, None, None)
+    assert verified["rows"] >= len(history)
     rolled = api.call("POST", "/rules/rollback", "alice", json={"reason": "back"}).json()
     assert rolled["version"] == base
 

@@ -9,7 +9,7 @@ from tests.support import serve
 
 from accord.cli.demo_billing import BillingTraffic
 from accord.connectors.netsuite import NetSuiteConfig, NetSuiteConnector
-from accord_sandbox.credentials import TBA_TOKEN_ID, TBA_TOKEN_SECRET
+from accord_sandbox.accord_config import connection_settings
 from accord_sandbox.netsuite import NetSuiteEmulator
 from accord_sandbox.scenario import generate
 
@@ -23,15 +23,7 @@ def netsuite() -> Iterator[NetSuiteConnector]:
 
     with serve(make_app) as url:
         config = NetSuiteConfig.model_validate(
-            {
-                "name": "netsuite",
-                "account_id": "TSTDRV0000001",
-                "base_url": f"{url}/services/rest",
-                "client_id": "sandbox",
-                "client_secret": "sandbox-secret",
-                "token_id": TBA_TOKEN_ID,
-                "token_secret": TBA_TOKEN_SECRET,
-            }
+            {"name": "netsuite", **connection_settings("netsuite", url)}
         )
         yield NetSuiteConnector(config)
 

@@ -14,11 +14,15 @@ connections:
     account_id: "1234567-sb1"
     client_id: ${env:NS_ID}
     client_secret: ${env:NS_SECRET}
+    token_id: tba-token
+    token_secret: ${env:NS_SECRET}
   ns-other:
     kind: netsuite
     account_id: "1234567-sb2"
     client_id: other
     client_secret: other-secret
+    token_id: other-token
+    token_secret: other-token-secret
 live:
   netsuite: {subsidiary: "1"}
 """

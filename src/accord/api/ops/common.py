@@ -4,6 +4,7 @@ What does not belong here: a resource's own models (they live with its router).
 """
 
 import re
+from datetime import date
 from typing import Annotated, Any, Final
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ __all__ = [
     "READ",
     "Actor",
     "Admin",
+    "IsoDate",
     "IsoDateTime",
     "Reader",
     "client_of",
@@ -51,6 +53,19 @@ def _iso_only(value: object) -> object:
 
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
 """A time in a query string: ISO 8601 with an offset, nothing else."""
+
+_ISO_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date_only(value: object) -> object:
+    # As for times: lax parsing would take "0" for a day of 1970 (a Unix timestamp).
+    if isinstance(value, int | float) or (isinstance(value, str) and not _ISO_DATE.match(value)):
+        raise ValueError("expected an ISO 8601 date (YYYY-MM-DD)")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+"""A day in a query string: ``YYYY-MM-DD``, nothing else."""
 
 Reader = Annotated[Principal, Depends(require(*READ))]
 Actor = Annotated[Principal, Depends(require(*ACT))]

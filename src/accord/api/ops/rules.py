@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from accord.api.errors import Problem
 from accord.api.ops.common import PROBLEMS, Actor, Admin, Reader, engine_of
+from accord.connectors.authorization import TokenStore
 from accord.errors import ConfigError, GovernanceError
+from accord.flows.connections import Connections
 from accord.flows.pinning import resolver as process_resolver
 from accord.flows.pinning import rules_path
 from accord.governance import changes as changes_mod
@@ -52,6 +54,7 @@ class Governed:
         self.resolver: RulesResolver = found
         self.config_file: Path | None = request.app.state.settings.config_file
         self.settings: GovernanceSettings = governance_settings(self.config_file)
+        self._connections: Connections = request.app.state.connections
 
     @property
     def rules_path(self) -> Path:
@@ -69,6 +72,12 @@ class Governed:
     def connection_kinds(self) -> dict[str, str]:
         """Connection name -> kind, from ``accord.yaml``."""
         return connection_kinds(self.config_file)
+
+    @property
+    def token_store(self) -> TokenStore | None:
+        """Where the process's connections keep tokens of a consent step (a what-if reads)."""
+        store: TokenStore | None = self._connections.token_store
+        return store
 
 
 def governed(request: Request) -> Governed:
@@ -332,7 +341,12 @@ def version(
     return VersionOut(**{**stored.__dict__, "document": rules.spec.model_dump(mode="json")})
 
 
-@router.get("/diff", response_model=DiffOut, summary="Differences between two versions")
+@router.get(
+    "/diff",
+    response_model=DiffOut,
+    summary="Differences between two versions",
+    responses={404: {"description": "A version or proposal it names does not exist"}},
+)
 def diff_versions(
     _p: Reader,
     gov: Gov,
@@ -519,5 +533,6 @@ def whatif(
         since=start,
         until=end,
         limit=limit,
+        token_store=gov.token_store,
     )
     return WhatIfOut(**report.as_json(only_differences=not all_))

@@ -16,7 +16,12 @@ What is mapped:
   own write-back, a non-commercial edit) it means nothing;
 - a won deal that maps becomes one ``opportunity.won`` event, whose id is
   ``<record id>@<version stamp>`` (capture's): fixing the opportunity in the CRM gives it a new
-  stamp, hence a new event and a new run.
+  stamp, hence a new event and a new run;
+- except the echo of Accord's own ``Needs attention`` write-back (a run that could not finish,
+  say the ERP refused the project, says so on the opportunity): a version saying ``Needs
+  attention`` whose deal data is what the opportunity's last ``opportunity.won`` event carried
+  changed nothing a run reads, so it means nothing. Running again would only repeat the
+  refusal; the fix is made where the exception says and its retry resumes the run.
 
 A won deal that does **not** map (a missing start date, a bad billing model...) cannot become
 a canonical event: the event's data must be a valid ``Opportunity``. Rather than journal a
@@ -27,6 +32,7 @@ retries and the echo of that very write-back do nothing. The exception's dedupe 
 one the workflow's validation uses, so the run that follows the fix resolves it.
 """
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -47,6 +53,7 @@ from accord.flows.connections import Connections
 from accord.flows.lead_to_project import steps
 from accord.flows.shared.amendments import amendment_events
 from accord.flows.shared.settings import flow_settings, rules_for
+from accord.store import journal
 from accord.store.journal import NewEvent
 
 __all__ = [
@@ -81,7 +88,29 @@ def opportunity_version_events(change: CrmOpportunity, *, connection: str) -> li
         _report_unmappable(change, connection)
         return []
     opportunity = change.opportunity
-    return [canonical_event("opportunity.won", opportunity, subject=opportunity.id)]
+    event = canonical_event("opportunity.won", opportunity, subject=opportunity.id)
+    if _is_own_echo(change, event):
+        return []
+    return [event]
+
+
+_VERSION_FIELDS = ("updated_at",)
+"""Canonical opportunity fields that change with every version, whoever wrote it."""
+
+
+def _is_own_echo(change: CrmOpportunity, event: NewEvent) -> bool:
+    """Whether ``change`` is only the echo of Accord's ``Needs attention`` write-back."""
+    if not (change.status or "").startswith(steps.NEEDS_ATTENTION):
+        return False
+    with stepkit.engine().connect() as conn:
+        last = journal.latest_data(conn, type_=event.type, business_key=event.business_key)
+    if last is None:
+        return False  # never journaled: fixed after a validation report, run it
+
+    def deal(data: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in data.items() if k not in _VERSION_FIELDS}
+
+    return deal(last) == deal(json.loads(event.data_json))
 
 
 def _report_unmappable(change: CrmOpportunity, connection: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Final
 import httpx
 import sqlalchemy as sa
 
+from accord.connectors.authorization import TokenStore
 from accord.connectors.config import ConnectorConfig
 from accord.flows.connections import Connections
 from accord.governance.whatif.dryrun import DryRunTransport, WriteRecorder
@@ -136,6 +137,7 @@ def run_whatif(
     limit: int = MAX_EVENTS,
     progress: Callable[[int, int], None] | None = None,
     transport: Callable[[ConnectorConfig], httpx.BaseTransport | None] | None = None,
+    token_store: TokenStore | None = None,
 ) -> WhatIfReport:
     """Evaluate the window's events under their runs' versions and under ``proposal``.
 
@@ -150,6 +152,8 @@ def run_whatif(
         progress: Called with (events done, events in the window) after each event.
         transport: The network transport under the dry-run one (tests); the real network
             when None.
+        token_store: The tokens of connections authorized by a consent step (`accord
+            connections authorize`); without it such a connection cannot be read.
     """
     report = WhatIfReport(proposal_version=proposal.version, since=since, until=until)
     by_type = evaluators()
@@ -163,6 +167,7 @@ def run_whatif(
             recorder, transport(config) if transport is not None else None
         ),
         instrument=False,
+        token_store=token_store,
     )
     ctx = EvalContext(
         engine=engine, connections=connections, config_file=config_file, recorder=recorder
