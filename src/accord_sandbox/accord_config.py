@@ -8,7 +8,10 @@ them, so the connection names here are the ones ``rules/default.yaml`` routes to
 - ``kantata`` (kind ``kantata``) or ``certinia`` (kind ``certinia``, on the Salesforce
   emulator): the PSA projects are provisioned in, chosen by ``psa``;
 - ``netsuite``: the ERP of ``US01`` and ``UK01`` (subsidiaries 2 and 3);
-- ``business-central``: the ERP of ``DE01`` (its company GUID derives from the seed).
+- ``business-central``: the ERP of ``DE01`` (its company GUID derives from the seed);
+- ``dynamics-finance`` (kind ``dynamics_finance``): Dynamics 365 Finance, with a company per
+  legal entity (``dataAreaId`` = the code in lower case); no legal entity routes to it by
+  default (a migration rehearsal does).
 
 Besides ``connections:``, the document has a ``lead_to_project:`` section that the
 lead-to-project flow reads (:mod:`accord.flows.shared.settings`): which PSA system and
@@ -71,7 +74,8 @@ def accord_config(
 
     Args:
         urls: Base URL of each emulator by system name (``SandboxHandle.urls``): keys
-            ``salesforce``, ``kantata``, ``netsuite`` and ``business_central``.
+            ``salesforce``, ``kantata``, ``netsuite`` and ``business_central``, and
+            ``dynamics_finance`` (its connection is written when the URL is given).
         psa: Provision projects in Kantata (``kantata``) or in Certinia on the Salesforce
             emulator (``certinia``).
         client_id: The OAuth client id the emulators accept.
@@ -116,6 +120,18 @@ def accord_config(
             **credentials,
         },
     }
+    if urls.get("dynamics_finance"):
+        finance = urls["dynamics_finance"].rstrip("/")
+        connections["dynamics-finance"] = {
+            "kind": "dynamics_finance",
+            "environment_url": finance,
+            "tenant": BC_TENANT,
+            "login_host": finance,
+            "company": "de01",
+            "companies": {code: code.lower() for code in companies},
+            "dimension_delimiter": "|",
+            **credentials,
+        }
     if psa == "kantata":
         connections["kantata"] = {
             "kind": "kantata",

@@ -1,4 +1,4 @@
-"""The four-server sandbox: a real process on real ports, its state file, and the thread mode."""
+"""The sandbox: a real process on real ports, its state file, and the thread mode."""
 
 import json
 import os
@@ -25,11 +25,12 @@ SEEDED = {
     "kantata": "users",
     "netsuite": "employee",
     "business_central": "employees",
+    "dynamics_finance": "Resources",
 }
 
 
 def _free_base_port() -> int:
-    """A base port whose four neighbours (base+1 .. base+4) are all free right now."""
+    """A base port whose neighbours (base+1 .. base+5) are all free right now."""
     for _ in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
