@@ -202,7 +202,14 @@ def test_postings_book_once_and_are_found_again(
     assert control.duplicates() == 0
 
 
-@pytest.mark.parametrize("lost", ["/data/$batch", "*/Microsoft.Dynamics.DataEntities.PostJournal"])
+@pytest.mark.parametrize(
+    "lost",
+    [
+        "/data/ProjectHourJournalHeaders",
+        "/data/$batch",
+        "*/Microsoft.Dynamics.DataEntities.PostJournal",
+    ],
+)
 def test_a_lost_answer_never_books_twice(
     erp: Erp, connector: DynamicsFinanceConnector, control: SandboxControl, lost: str
 ) -> None:

@@ -253,13 +253,7 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:
         """One record by its key predicate (``dataAreaId='de01',CustomerAccount='C-1'``)."""
-        spec = RESOURCES[self.require_resource(resource)]
-        response = self.send(
-            "GET",
-            f"/{spec.name}({_predicate_of(record_id)})",
-            resource=resource,
-            params={"cross-company": "true"},
-        )
+        response = self._keyed("GET", resource, record_id)
         self.raise_for_status(response, resource=resource, external_id=record_id)
         return self.json_object(response, resource=resource)
 
@@ -349,11 +343,10 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
             ConflictError: ``etag`` is stale (412).
         """
         spec = RESOURCES[self.require_resource(resource)]
-        response = self.send(
+        response = self._keyed(
             "PATCH",
-            f"/{spec.name}({_predicate_of(record_id)})",
-            resource=resource,
-            params={"cross-company": "true"},
+            resource,
+            record_id,
             json={k: v for k, v in fields.items() if k not in spec.key_fields},
             headers={"If-Match": etag} if etag else None,
         )
@@ -379,25 +372,13 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
     @override
     def delete(self, resource: str, record_id: str) -> None:
         """``DELETE`` one record; one already gone is not an error."""
-        spec = RESOURCES[self.require_resource(resource)]
-        response = self.send(
-            "DELETE",
-            f"/{spec.name}({_predicate_of(record_id)})",
-            resource=resource,
-            params={"cross-company": "true"},
-        )
+        response = self._keyed("DELETE", resource, record_id)
         if response.status_code != httpx.codes.NOT_FOUND:
             self.raise_for_status(response, resource=resource, external_id=record_id)
 
     def action(self, resource: str, record_id: str, name: str) -> None:
         """Invoke a bound action (``PostJournal``, ``PostInvoice``) on one record."""
-        spec = RESOURCES[self.require_resource(resource)]
-        response = self.send(
-            "POST",
-            f"/{spec.name}({_predicate_of(record_id)})/{ACTION_NAMESPACE}.{name}",
-            resource=resource,
-            params={"cross-company": "true"},
-        )
+        response = self._keyed("POST", resource, record_id, suffix=f"/{ACTION_NAMESPACE}.{name}")
         self.raise_for_status(response, resource=resource, external_id=record_id)
 
     def batch(
@@ -469,6 +450,27 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
         return ",".join(parts)
 
     # ----------------------------------------------------------------- internals
+    def _keyed(
+        self,
+        method: str,
+        resource: str,
+        record_id: str,
+        *,
+        suffix: str = "",
+        json: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One request to a record by its key (``cross-company``: the key names the company)."""
+        spec = RESOURCES[self.require_resource(resource)]
+        return self.send(
+            method,
+            f"/{spec.name}({_predicate_of(record_id)}){suffix}",
+            resource=resource,
+            params={"cross-company": "true"},
+            json=json,
+            headers=headers,
+        )
+
     def _scope(self, spec: FinResource) -> str:
         return f"dataAreaId eq {odata_string(self.area)}" if spec.company else ""
 
