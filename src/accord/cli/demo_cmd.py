@@ -1,6 +1,6 @@
 """``accord demo``: the sandbox and Accord in one process, with won deals streaming through.
 
-The command starts the four emulators (scenario ``firm``), writes the ``accord.yaml`` that
+The command starts the emulators (scenario ``firm``), writes the ``accord.yaml`` that
 points Accord at them, starts Accord itself (durable runtime, change capture and HTTP API on
 one SQLite database) and creates an admin key. Once ``/readyz`` answers 200 it prints
 ``Console: <url>`` and ``Admin key: <key>``; unless ``--no-traffic``, it then wins the firm's

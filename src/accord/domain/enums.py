@@ -33,6 +33,7 @@ class System(StrEnum):
     KANTATA = "kantata"
     NETSUITE = "netsuite"
     BUSINESS_CENTRAL = "business_central"
+    DYNAMICS_FINANCE = "dynamics_finance"
 
 
 class ErpSystem(StrEnum):
