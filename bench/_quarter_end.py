@@ -44,7 +44,7 @@ from _common import (
 )
 
 from accord.connectors.salesforce.records import canonical_id
-from accord.flows.lead_to_project.plan import project_id_for
+from accord.flows.shared.plan import project_id_for
 from accord_sandbox.accord_config import write_accord_config
 from accord_sandbox.firm import Firm
 from accord_sandbox.scenario import generate

@@ -32,9 +32,10 @@ from accord.connectors.registry import create_connector
 from accord.connectors.requirements import verifier_for
 from accord.errors import AuthError, ConfigError, ConnectorError
 from accord.settings import Settings
+from accord.store import budget as budget_repo
 from accord.store import create_db_engine, current_revision, head_revision
+from accord.store.engine import ping
 from accord.store.migrate import known_revisions
-from accord.store.tables import budget_state
 
 __all__ = ["MAX_CLOCK_SKEW_S", "Result", "check_connection", "check_database", "diagnose"]
 
@@ -77,8 +78,7 @@ def check_database(url: str) -> list[Result]:
     engine = create_db_engine(url, pool_size=1)
     try:
         try:
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+            ping(engine)
         except sa.exc.SQLAlchemyError as exc:
             return [
                 Result(
@@ -170,9 +170,7 @@ def _budget(subject: str, config: ConnectorConfig, engine: sa.Engine | None) -> 
         return []
     try:
         with engine.connect() as conn:
-            row = conn.execute(
-                sa.select(budget_state).where(budget_state.c.connection == config.name)
-            ).first()
+            row = budget_repo.states(conn).get(config.name)
     except sa.exc.SQLAlchemyError:
         return []  # the database check reports it
     if row is None or not row.acquired_total:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from accord.api.auth import Principal, require
 from accord.flows.services import Services
-from accord.observability import alerts as alerts_repo
+from accord.store import alerts as alerts_repo
 from accord.store.keys import Role
 
 __all__ = ["AlertOut", "AlertPage", "router"]

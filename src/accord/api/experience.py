@@ -24,12 +24,7 @@ from pydantic import BaseModel, Field
 from accord.api.errors import Problem
 from accord.api.governance import API_PREFIX, PROBLEM_RESPONSES, PROCESS_ROLES, guard
 from accord.api.systems import XREF_TYPES, entity_kind
-from accord.store import lineage, xref
-from accord.store.exceptions import ExceptionStatus
-from accord.store.tables import exceptions as exceptions_table
-from accord.store.tables import journal as journal_table
-from accord.store.tables import xref as xref_table
-from accord.store.util import as_utc
+from accord.store import exceptions, journal, lineage, xref
 
 __all__ = ["Engagement", "EngagementPage", "router"]
 
@@ -121,16 +116,9 @@ def _edges(conn: sa.Connection, kind: str, node_id: str) -> list[lineage.Link]:
 
 def _page(engine: sa.Engine, after: str | None, limit: int) -> EngagementPage:
     with engine.connect() as conn:
-        q = (
-            sa.select(xref_table.c.canonical_id)
-            .where(xref_table.c.entity_type.in_(XREF_TYPES["Opportunity"]))
-            .distinct()
-            .order_by(xref_table.c.canonical_id)
-            .limit(limit + 1)
+        opp_ids = xref.canonical_ids_page(
+            conn, entity_types=XREF_TYPES["Opportunity"], after=after, limit=limit + 1
         )
-        if after is not None:
-            q = q.where(xref_table.c.canonical_id > after)
-        opp_ids = [r.canonical_id for r in conn.execute(q)]
         more = len(opp_ids) > limit
         opp_ids = opp_ids[:limit]
         if not opp_ids:
@@ -157,30 +145,8 @@ def _page(engine: sa.Engine, after: str | None, limit: int) -> EngagementPage:
                 if "Invoice" in (entity_kind(e.from_type), entity_kind(e.to_type))
             ]
         keys = {f"opportunity:{o}": o for o in opp_ids}
-        open_counts: dict[str, int] = dict(
-            conn.execute(
-                sa.select(exceptions_table.c.business_key, sa.func.count())
-                .where(
-                    exceptions_table.c.business_key.in_(list(keys)),
-                    exceptions_table.c.status == ExceptionStatus.OPEN.value,
-                )
-                .group_by(exceptions_table.c.business_key)
-            ).all()
-        )
-        latest = (
-            sa.select(journal_table.c.business_key, sa.func.max(journal_table.c.seq).label("seq"))
-            .where(journal_table.c.business_key.in_(list(keys)))
-            .group_by(journal_table.c.business_key)
-            .subquery()
-        )
-        last_events = {
-            r.business_key: (r.type, as_utc(r.received_at))
-            for r in conn.execute(
-                sa.select(
-                    journal_table.c.business_key, journal_table.c.type, journal_table.c.received_at
-                ).join(latest, journal_table.c.seq == latest.c.seq)
-            )
-        }
+        open_counts = exceptions.count_open_by_key(conn, list(keys))
+        last_events = journal.last_of(conn, list(keys))
     items = []
     for opp in opp_ids:
         key = f"opportunity:{opp}"

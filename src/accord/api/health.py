@@ -9,6 +9,7 @@ from accord.flows.reporting import KpiGauges
 from accord.flows.services import Services
 from accord.observability.metrics import get_metrics
 from accord.store import current_revision, head_revision
+from accord.store.engine import ping
 
 __all__ = ["router"]
 
@@ -39,8 +40,7 @@ def readyz(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
     checks: dict[str, str] = {}
     try:
-        with services.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        ping(services.engine)
         checks["database"] = "ok"
         rev = current_revision(services.engine)
         checks["migrations"] = (

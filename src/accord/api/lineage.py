@@ -9,7 +9,7 @@ every node is enriched with its id in each system.
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,10 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from accord.api.auth import Principal, require
 from accord.api.errors import Problem
 from accord.domain import System
+from accord.store import lineage as lineage_repo
 from accord.store import xref as xref_repo
 from accord.store.keys import Role
-from accord.store.tables import lineage, xref
-from accord.store.util import as_utc, utc_now
 
 __all__ = [
     "CANONICAL",
@@ -123,7 +122,7 @@ class LineageGraph(BaseModel):
 def _amendments(conn: sa.Connection, graph: LineageGraph) -> list[ContractVersionEntry]:
     # Imported here: the contract flow imports the durable runtime, which the rest of this
     # module does not need.
-    from accord.flows.contract_change.versions import history  # noqa: PLC0415
+    from accord.flows.shared.contracts import history  # noqa: PLC0415
 
     out: list[ContractVersionEntry] = []
     for node in graph.nodes:
@@ -155,17 +154,13 @@ def _start_nodes(
     if starts or (system is not None and system != CANONICAL):
         return starts
     # Not an object id: maybe an event id or a business key used as a lineage node id.
-    q = sa.union(
-        sa.select(lineage.c.from_type, lineage.c.from_id).where(lineage.c.from_id == node_id),
-        sa.select(lineage.c.to_type, lineage.c.to_id).where(lineage.c.to_id == node_id),
-    )
-    for t, i in conn.execute(q):
+    for t, i in lineage_repo.nodes_named(conn, node_id):
         if (node_type is None or t.casefold() == node_type.casefold()) and (t, i) not in starts:
             starts.append((t, i))
     return sorted(starts)
 
 
-def _edge(r: sa.Row[Any]) -> LineageEdge:
+def _edge(r: lineage_repo.Link) -> LineageEdge:
     return LineageEdge(
         from_=NodeRef(type=r.from_type, id=r.from_id),
         to=NodeRef(type=r.to_type, id=r.to_id),
@@ -173,22 +168,17 @@ def _edge(r: sa.Row[Any]) -> LineageEdge:
         run_id=r.run_id,
         event_id=r.event_id,
         status=r.status,
-        created_at=as_utc(r.created_at) or utc_now(),
+        created_at=r.created_at,
     )
 
 
 def _edges_touching(conn: sa.Connection, nodes: Iterable[_Node]) -> list[tuple[int, LineageEdge]]:
     wanted = set(nodes)
     ids = sorted({i for _, i in wanted})
-    rows = conn.execute(
-        sa.select(lineage)
-        .where(sa.or_(lineage.c.from_id.in_(ids), lineage.c.to_id.in_(ids)))
-        .order_by(lineage.c.id)
-    ).all()
     # Filter on (type, id) here: ids alone may collide across types.
     return [
-        (int(r.id), _edge(r))
-        for r in rows
+        (edge_id, _edge(r))
+        for edge_id, r in lineage_repo.touching(conn, ids)
         if (r.from_type, r.from_id) in wanted or (r.to_type, r.to_id) in wanted
     ]
 
@@ -253,16 +243,10 @@ def build_graph(
 
 def _nodes(conn: sa.Connection, nodes: list[_Node], edges: list[LineageEdge]) -> list[LineageNode]:
     refs: dict[_Node, list[SystemRef]] = {n: [] for n in nodes}
-    ids = sorted({i for _, i in nodes})
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        q = sa.select(xref).where(xref.c.canonical_id.in_(chunk)).order_by(xref.c.id)
-        for r in conn.execute(q):
-            key = (r.entity_type, r.canonical_id)
-            if key in refs:
-                refs[key].append(
-                    SystemRef(system=r.system, connection=r.connection, id=r.external_id)
-                )
+    for r in xref_repo.list_for_ids(conn, [i for _, i in nodes]):
+        key = (r.entity_type, r.canonical_id)
+        if key in refs:
+            refs[key].append(SystemRef(system=r.system, connection=r.connection, id=r.external_id))
     # Edges come oldest first, so the last edge into a node is its latest state.
     latest: dict[_Node, LineageEdge] = {}
     for e in edges:

@@ -50,7 +50,7 @@ from accord.errors import (
     UnsupportedOperationError,
 )
 from accord.flows.intake import IntakeWriter, Receipt
-from accord.flows.runtime import workflow_for
+from accord.flows.registry import workflow_for
 from accord.rules import Rules
 from accord.rules.spec import LegalEntitySpec
 from accord.store import journal, lineage, xref

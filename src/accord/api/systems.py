@@ -54,7 +54,7 @@ from accord.flows.connections import Connections, UnknownConnectionError
 from accord.flows.pinning import governed_rules
 from accord.resources import default_rules_path
 from accord.rules import Rules, load_rules
-from accord.store.tables import xref as xref_table
+from accord.store import xref
 
 __all__ = [
     "CACHE_SECONDS",
@@ -346,34 +346,26 @@ class SystemReader:
         if not pairs:
             return {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    xref_table.c.entity_type, xref_table.c.external_id, xref_table.c.canonical_id
-                ).where(
-                    xref_table.c.connection == connection,
-                    xref_table.c.external_id.in_({ident for _, ident in pairs}),
-                    xref_table.c.entity_type.in_(
-                        [alias for etype in wanted for alias in XREF_TYPES.get(etype, (etype,))]
-                    ),
-                )
-            ).all()
+            rows = xref.lookup_external(
+                conn,
+                connection=connection,
+                entity_types=[a for etype in wanted for a in XREF_TYPES.get(etype, (etype,))],
+                external_ids={ident for _, ident in pairs},
+            )
         return {
-            (entity_kind(r.entity_type) or r.entity_type, r.external_id): r.canonical_id
-            for r in rows
+            (entity_kind(etype) or etype, external): canonical
+            for etype, external, canonical in rows
         }
 
     def system_id(self, connection: str, entity: Entity, record_id: str) -> str:
         """The system's id for ``record_id``: translated when it is a known canonical id."""
         with self.engine.connect() as conn:
-            external = conn.execute(
-                sa.select(xref_table.c.external_id)
-                .where(
-                    xref_table.c.entity_type.in_(XREF_TYPES[entity.xref_type]),
-                    xref_table.c.canonical_id == record_id,
-                    xref_table.c.connection == connection,
-                )
-                .limit(1)
-            ).scalar_one_or_none()
+            external = xref.first_external(
+                conn,
+                entity_types=XREF_TYPES[entity.xref_type],
+                canonical_id=record_id,
+                connection=connection,
+            )
         return external or record_id
 
     # ----------------------------------------------------------------- reads

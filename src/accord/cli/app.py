@@ -208,7 +208,7 @@ def keys_rotate(
     ] = None,
 ) -> None:
     """Give a key a new secret and print it once; the old one works until the overlap ends."""
-    from accord.observability.alerts import parse_duration
+    from accord.alerts.config import parse_duration
     from accord.store import create_db_engine, keys, migrate
 
     window = parse_duration(overlap)

@@ -45,6 +45,7 @@ from rich.text import Text
 
 from accord.cli.demo_billing import BILLING_INTERVAL_S, BillingTraffic
 from accord.cli.demo_traffic import BATCH, TimeStatus, TimeTraffic, Traffic, read_time_status
+from accord.store import progress
 
 if TYPE_CHECKING:
     import uvicorn
@@ -185,32 +186,10 @@ def read_status(
             approvals only).
     """
     with engine.connect() as conn:
-        # Won as Accord saw it: journaled, or refused before the journal (an opportunity too
-        # incomplete for the canonical model gets its exception straight from capture).
-        won = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM (SELECT business_key FROM accord_journal "
-                "WHERE type = 'opportunity.won' UNION SELECT business_key FROM accord_exceptions "
-                "WHERE flow = :flow)"
-            ),
-            {"flow": FLOW},
-        ).scalar_one()
-        by_queue: dict[str, int] = dict(
-            conn.execute(
-                sa.text(
-                    "SELECT queue, count(*) FROM accord_exceptions WHERE status = 'open' "
-                    "GROUP BY queue"
-                )
-            ).all()
-        )
-        attention = conn.execute(
-            sa.text(
-                "SELECT count(DISTINCT business_key) FROM accord_exceptions "
-                "WHERE status = 'open' AND flow = :flow"
-            ),
-            {"flow": FLOW},
-        ).scalar_one()
-        provisioned = _provisioned(conn)
+        won = progress.opportunities_won(conn, flow=FLOW)
+        by_queue = progress.open_by_queue(conn)
+        attention = progress.keys_needing_attention(conn, flow=FLOW)
+        provisioned = progress.provisioned_opportunities(conn, status=PROVISIONED)
     runs: dict[str, int] = {}
     if client is not None:
         from accord.flows.runtime import EVENTS_QUEUE
@@ -235,30 +214,6 @@ def read_status(
         last_id=last_id,
         lineage=hops,
     )
-
-
-def _provisioned(conn: sa.Connection) -> list[str]:
-    """Salesforce ids of the provisioned opportunities, oldest first.
-
-    The lead-to-project flow links ``opportunity -> psa_project`` when the PSA project exists
-    and ``psa_project -> erp_project`` with status ``provisioned`` once the ERP project exists
-    and the ids are written back, so the second edge is what "provisioned" means here.
-    """
-    rows = conn.execute(
-        sa.text(
-            "SELECT o.from_id, max(x.external_id), max(f.created_at) AS at "
-            "FROM accord_lineage o "
-            "JOIN accord_lineage f ON f.from_type = 'psa_project' AND f.from_id = o.to_id "
-            "AND f.to_type = 'erp_project' AND f.status = :status "
-            "LEFT JOIN accord_xref x ON x.entity_type = 'opportunity' "
-            "AND x.canonical_id = o.from_id AND x.system = 'salesforce' "
-            "WHERE o.from_type = 'opportunity' AND o.to_type = 'psa_project' "
-            "GROUP BY o.from_id ORDER BY at"
-        ),
-        {"status": PROVISIONED},
-    ).all()
-    # Without a Salesforce id the opportunity cannot be looked up the way the README shows.
-    return [str(r[1]) for r in rows if r[1] is not None]
 
 
 def _lineage(api: httpx.Client, opportunity_id: str) -> tuple[LineageHop, ...]:

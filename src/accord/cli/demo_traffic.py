@@ -18,7 +18,6 @@ What does *not* belong here: starting the sandbox and Accord, and the live summa
 
 import datetime as dt
 import itertools
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import sqlalchemy as sa
 from accord.connectors.base import Connector
 from accord.connectors.kantata import KantataConnector
 from accord.errors import AccordError
+from accord.store import journal, progress
 
 __all__ = [
     "BATCH",
@@ -217,17 +217,7 @@ def provisioned_projects(engine: sa.Engine, connection: str) -> list[str]:
     time logged on a project the ERP does not have could not be posted.
     """
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT x.external_id, min(f.created_at) AS at FROM accord_lineage f "
-                "JOIN accord_xref x ON x.entity_type = 'psa_project' "
-                "AND x.canonical_id = f.from_id AND x.connection = :connection "
-                "WHERE f.from_type = 'psa_project' AND f.to_type = 'erp_project' "
-                "AND f.status = :status GROUP BY x.external_id ORDER BY at"
-            ),
-            {"connection": connection, "status": PROVISIONED},
-        ).all()
-    return [str(r[0]) for r in rows]
+        return progress.provisioned_projects(conn, connection=connection, status=PROVISIONED)
 
 
 @dataclass
@@ -428,18 +418,15 @@ class TimeStatus:
 def _journaled_hours(engine: sa.Engine) -> tuple[int, Decimal, dict[str, str]]:
     """Approvals journaled, their hours, and entry id -> timesheet id."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text("SELECT data FROM accord_journal WHERE type = 'timesheet.approved'")
-        ).all()
+        sheets = journal.data_of_type(conn, "timesheet.approved")
     hours = Decimal(0)
     owner: dict[str, str] = {}
-    for (data,) in rows:
-        sheet = json.loads(data)
+    for sheet in sheets:
         for entry in sheet.get("entries", ()):
             hours += Decimal(str(entry.get("hours", 0)))
             # ERPs may upper-case document numbers (Business Central does).
             owner[str(entry.get("id")).upper()] = str(sheet.get("id"))
-    return len(rows), hours, owner
+    return len(sheets), hours, owner
 
 
 def _posted_entries(urls: Mapping[str, str], http: httpx.Client) -> list[tuple[str, Decimal]]:

@@ -21,13 +21,14 @@ To write a connector: subclass :class:`Connector` with your ``ConnectorConfig`` 
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import httpx
+from pydantic import SecretStr
 from typing_extensions import override
 
 from accord.connectors.authorization import AuthorizationCodeFlow, TokenStore
@@ -44,6 +45,7 @@ from accord.connectors.types import (
     WriteResult,
     utc_now,
 )
+from accord.connectors.webhooks import UpkeepReport
 from accord.errors import ConnectorError, PermanentError, UnsupportedOperationError
 from accord.rules import Rules
 
@@ -287,7 +289,38 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         """
         return []
 
-    # ----------------------------------------------------------------- lifecycle
+    # ----------------------------------------------------------------- webhooks
+    def keep_subscriptions(
+        self,
+        *,
+        notification_url: str,
+        entity_sets: Iterable[str],
+        client_state: SecretStr,
+        now: datetime,
+        renew_within: timedelta,
+    ) -> UpkeepReport:
+        """One pass keeping this connection's webhook subscriptions to ``notification_url`` alive.
+
+        For systems whose :attr:`webhook_scheme` is ``subscription``: every set of
+        ``entity_sets`` ends with a live subscription (created, renewed when it expires within
+        ``renew_within``, or re-created), and subscriptions to that URL for other sets are
+        deleted. Running a pass twice changes nothing the second time.
+
+        Args:
+            notification_url: Where the system posts notifications (``.../hooks/<name>``).
+            entity_sets: The system's resources that must have a live subscription.
+            client_state: The connection's webhook secret (echoed in every notification).
+            now: The current time (UTC).
+            renew_within: Renew what expires sooner than this.
+
+        Raises:
+            UnsupportedOperationError: The system has no subscriptions to keep.
+        """
+        del notification_url, entity_sets, client_state, now, renew_within
+        raise UnsupportedOperationError(
+            f"{self.kind} has no webhook subscriptions", connector=self.name
+        )
+
     # ----------------------------------------------------------------- roles
     def as_erp(self, rules: Rules) -> Erp:
         """This connection in the ERP role (:class:`~accord.connectors.roles.Erp`).

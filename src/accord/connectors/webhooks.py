@@ -8,7 +8,9 @@ Two schemes:
   :func:`verify_signature` checks it in constant time within a 5-minute replay window.
 * **Business Central subscriptions**: the ``validationToken`` handshake is echoed
   (:func:`bc_validation_token`) and every notification's ``clientState`` must equal the secret
-  given at subscription time (:func:`parse_bc_notifications`).
+  given at subscription time (:func:`parse_bc_notifications`). A connector of this scheme
+  keeps its subscriptions alive with ``Connector.keep_subscriptions``, which reports what one
+  pass did as an :class:`UpkeepReport`.
 
 The API layer only wires routes: it passes the raw body bytes, the headers and the connection's
 secret, maps :class:`WebhookSignatureError` to 401, and journals what these functions return.
@@ -18,7 +20,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -31,6 +33,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "BcNotification",
+    "UpkeepReport",
     "WebhookSignatureError",
     "bc_validation_token",
     "parse_bc_notifications",
@@ -44,6 +47,28 @@ SIGNATURE_HEADER = "X-Accord-Signature"
 """Header carrying ``sha256=<hex digest>``."""
 REPLAY_WINDOW_S = 300.0
 """How far (either way) a signed timestamp may be from now: 5 minutes."""
+
+
+@dataclass
+class UpkeepReport:
+    """What one pass over a connection's webhook subscriptions did, by entity set."""
+
+    created: list[str] = field(default_factory=list)
+    renewed: list[str] = field(default_factory=list)
+    recreated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        """A JSON-friendly copy (a step's output)."""
+        return {
+            "created": self.created,
+            "renewed": self.renewed,
+            "recreated": self.recreated,
+            "deleted": self.deleted,
+            "kept": self.kept,
+        }
+
 
 Reason = Literal["missing", "malformed", "stale", "mismatch", "replayed"]
 

@@ -7,13 +7,13 @@ the queue, the age, the run and its retries, the history, and (for operators) th
 """
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from accord.console import queries, retry
+from accord.console import retry
 from accord.console.web import (
     PAGE_SIZE,
     ConsoleRefusal,
@@ -28,7 +28,7 @@ from accord.console.web import (
     session_of,
 )
 from accord.flows import replay
-from accord.store import audit
+from accord.store import audit, runs
 from accord.store import exceptions as exc_repo
 
 __all__ = ["router"]
@@ -38,6 +38,13 @@ router = APIRouter(include_in_schema=False)
 QUEUE_ORDER = ["finance-ops", "delivery-ops", "sales-ops", "integration"]
 """Owner queues in the order the page shows them."""
 STATUSES = ("open", "resolved", "ignored")
+AGING_BUCKETS = (
+    ("lt1h", "< 1 hour", timedelta(hours=1)),
+    ("lt1d", "< 1 day", timedelta(days=1)),
+    ("lt2d", "< 2 days", timedelta(days=2)),
+    ("older", "older", None),
+)
+"""The queues' age buckets: key, label, upper bound (None: unbounded)."""
 NOTICES = {
     "retry": "Retry started.",
     "resolved": "The retry succeeded: the exception is resolved.",
@@ -61,7 +68,7 @@ def exceptions_page(request: Request) -> Response:
     sort = "newest" if q.get("sort") == "newest" else "oldest"
     page = page_of(request)
     with engine_of(request).connect() as conn:
-        summary = queries.exception_summary(conn, QUEUE_ORDER)
+        found = exc_repo.aging(conn, buckets=[(key, bound) for key, _, bound in AGING_BUCKETS])
         total = exc_repo.count(conn, queue=queue, status=status)
         rows = exc_repo.list_(
             conn,
@@ -79,8 +86,8 @@ def exceptions_page(request: Request) -> Response:
         request,
         "exceptions.html",
         session,
-        summary=[summary[name] for name in QUEUE_ORDER if name in summary],
-        buckets=queries.AGING_BUCKETS,
+        summary=[found.get(name) or exc_repo.QueueAging(queue=name) for name in QUEUE_ORDER],
+        buckets=AGING_BUCKETS,
         queue=queue,
         status=status,
         statuses=STATUSES,
@@ -124,9 +131,9 @@ def exception_page(request: Request, exception_id: int) -> Response:
                 status_code=404,
                 message=f"There is no exception {exception_id}.",
             )
-        overrides, retries = replay.exception_retry_state(conn, exception_id=exception_id)
-        run = queries.get_run(conn, found.run_id) if found.run_id else None
-        runs = queries.runs_by_id(conn, [str(r.get("run_id")) for r in retries])
+        overrides, retries = exc_repo.retry_state(conn, id=exception_id)
+        run = runs.get_run(conn, found.run_id) if found.run_id else None
+        retry_runs = runs.runs_by_id(conn, [str(r.get("run_id")) for r in retries])
         history = audit.list_(conn, target=f"exception:{exception_id}", limit=100)
     error = _error_text(
         found.detail.get("error") or found.detail.get("message") or found.detail.get("rule")
@@ -138,7 +145,7 @@ def exception_page(request: Request, exception_id: int) -> Response:
         exc=found,
         error=error,
         overrides=overrides,
-        retries=[(r, runs.get(str(r.get("run_id")))) for r in retries],
+        retries=[(r, retry_runs.get(str(r.get("run_id")))) for r in retries],
         run=run,
         history=history,
         notice=NOTICES.get(request.query_params.get("done", "")),

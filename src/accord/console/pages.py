@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from accord.api.lineage import LineageGraph, LineageNode, build_graph
-from accord.console import charts, queries
+from accord.console import charts
 from accord.console.session import COOKIE, SIGNIN_COOKIE
 from accord.console.web import (
     PAGE_SIZE,
@@ -30,11 +30,12 @@ from accord.console.web import (
 )
 from accord.flows.connections import Connections
 from accord.flows.runtime import Runtime
-from accord.observability import alerts
-from accord.store import audit, keys
+from accord.store import alerts, audit, keys, runs
+from accord.store import budget as budget_repo
+from accord.store import cursors as cursors_repo
 from accord.store.keys import Role
+from accord.store.overview import overview
 from accord.store.postings import HELD, POSTED, REJECTED
-from accord.store.tables import api_keys
 
 __all__ = ["router"]
 
@@ -109,15 +110,8 @@ def signin(
     engine = engine_of(request)
     with engine.connect() as conn:
         found = keys.get_by_secret(conn, secret=key.strip()) if key.strip() else None
-        key_hash = (
-            conn.execute(
-                api_keys.select()
-                .with_only_columns(api_keys.c.key_hash)
-                .where(api_keys.c.id == found.id)
-            ).scalar_one()
-            if found
-            else None
-        )
+        active = keys.get_active(conn, id=found.id) if found else None
+        key_hash = active[1] if active else None
     if found is None or key_hash is None:
         logger.info("console sign-in refused: unknown or revoked key")
         return again("Unknown or revoked API key.", 401)
@@ -148,7 +142,7 @@ def overview_page(request: Request) -> Response:
     """Events, runs, latency, postings, queues and 429s over the last hour."""
     session = session_of(request)
     with engine_of(request).connect() as conn:
-        ov = queries.overview(conn)
+        ov = overview(conn)
         firing = _firing_alerts(conn)
     runs_lines = {status.lower(): values for status, values in sorted(ov.runs_per_minute.items())}
     return render(
@@ -215,10 +209,10 @@ def runs_page(request: Request) -> Response:
     page = page_of(request)
     with engine_of(request).connect() as conn:
         counts = {
-            v: queries.count_runs(conn, view=v, stuck_minutes=stuck)
+            v: runs.count_runs(conn, view=v, stuck_minutes=stuck)
             for v in ("stuck", "failed", "dead")
         }
-        rows = queries.list_runs(
+        rows = runs.list_runs(
             conn,
             view=view,
             stuck_minutes=stuck,
@@ -248,12 +242,12 @@ def runs_page(request: Request) -> Response:
     )
 
 
-def _errors(runtime: Runtime, rows: list[queries.RunRow]) -> dict[str, str]:
+def _errors(runtime: Runtime, rows: list[runs.RunRow]) -> dict[str, str]:
     """The errors of the page's failed runs, read back through DBOS (which deserialises them).
 
     One call for the whole page; a page still renders (with the stored text) if it fails.
     """
-    failed = [r.run_id for r in rows if r.status in {queries.FAILED, queries.DEAD}]
+    failed = [r.run_id for r in rows if r.status in {runs.FAILED, runs.DEAD}]
     client = runtime.client
     if client is None or not failed:
         return {}
@@ -336,8 +330,8 @@ def connections_page(request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001 - a broken accord.yaml must not hide the page
         names, problem = (), f"accord.yaml could not be read: {type(exc).__name__}: {exc}"
     with engine_of(request).connect() as conn:
-        budgets = queries.budgets(conn)
-        cursors = queries.poll_cursors(conn)
+        budgets = budget_repo.states(conn)
+        positions = cursors_repo.positions(conn)
     now = datetime.now(UTC).timestamp()
     for name in names:
         config = connections.config(name)
@@ -366,7 +360,7 @@ def connections_page(request: Request) -> Response:
         session,
         configured=configured,
         unknown=unknown,
-        cursors=cursors,
+        cursors=positions,
         problem=problem,
     )
 

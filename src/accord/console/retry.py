@@ -20,13 +20,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from accord.console.queries import get_run
 from accord.flows import replay
 from accord.flows.runtime import Runtime
-from accord.store import audit
 from accord.store import exceptions as exc_repo
-from accord.store.tables import exceptions as exceptions_table
-from accord.store.util import utc_now, write_lock
+from accord.store.runs import get_run
 
 __all__ = ["RetryOutcome", "retry", "settle"]
 
@@ -46,7 +43,7 @@ class RetryOutcome:
 
 def _latest_retry(engine: sa.Engine, exception_id: int) -> str | None:
     with engine.connect() as conn:
-        _, retries = replay.exception_retry_state(conn, exception_id=exception_id)
+        _, retries = exc_repo.retry_state(conn, id=exception_id)
     ids = [str(r["run_id"]) for r in retries if r.get("run_id")]
     return ids[-1] if ids else None
 
@@ -65,34 +62,9 @@ def settle(engine: sa.Engine, exception_id: int) -> bool:
     if run is None or run.status != "SUCCESS":
         return False
     with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            write_lock(conn)
-        current = exc_repo.get(conn, id=exception_id)
-        if current is None or current.status is not exc_repo.ExceptionStatus.OPEN:
+        # A retry that ran into the same problem re-opened the exception: it stays open.
+        if not exc_repo.resolve_after_retry(conn, id=exception_id, run_id=run_id):
             return False
-        if current.run_id == run_id:
-            # The retry ran into the same problem and re-opened the exception: keep it open.
-            return False
-        conn.execute(
-            sa.update(exceptions_table)
-            .where(exceptions_table.c.id == exception_id)
-            .values(
-                status=exc_repo.ExceptionStatus.RESOLVED.value,
-                resolution=f"retry {run_id} succeeded",
-                resolved_at=utc_now(),
-                updated_at=utc_now(),
-            )
-        )
-        after = exc_repo.get(conn, id=exception_id)
-        assert after is not None
-        audit.append(
-            conn,
-            actor=exc_repo.SYSTEM_ACTOR,
-            action="exception.auto_resolve",
-            target=f"exception:{exception_id}",
-            before=current.snapshot(),
-            after={**after.snapshot(), "run_id": run_id},
-        )
     logger.info("exception %d resolved: retry %s succeeded", exception_id, run_id)
     return True
 

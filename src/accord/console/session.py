@@ -36,10 +36,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.responses import Response
 
 from accord.errors import ConfigError
+from accord.store import keys
 from accord.store import secrets as stored_secrets
 from accord.store.keys import Role
-from accord.store.tables import api_keys
-from accord.store.util import as_utc, utc_now
 
 __all__ = [
     "COOKIE",
@@ -216,23 +215,20 @@ class SessionSigner:
         if expires < time.time():
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(
-                    api_keys.c.name, api_keys.c.role, api_keys.c.key_hash, api_keys.c.expires_at
-                ).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-            ).first()
-        if row is None:
+            found = keys.get_active(conn, id=key_id)
+        if found is None:
+            return None  # revoked, expired or deleted: so are its sessions
+        key, key_hash = found
+        if not hmac.compare_digest(mac, self._mac("session", payload, key_hash)):
             return None
-        key_expiry = as_utc(row.expires_at)
-        if key_expiry is not None and key_expiry <= utc_now():
-            return None  # the key expired: so do its sessions
-        if not hmac.compare_digest(mac, self._mac("session", payload, row.key_hash)):
-            return None
-        role = Role(row.role)
-        if role is Role.INGEST:
+        if key.role is Role.INGEST:
             return None
         return ConsoleSession(
-            key_id=key_id, name=row.name, role=role, csrf=self.csrf_for(nonce), expires_at=expires
+            key_id=key_id,
+            name=key.name,
+            role=key.role,
+            csrf=self.csrf_for(nonce),
+            expires_at=expires,
         )
 
     @staticmethod

@@ -18,34 +18,31 @@ Three pieces, each installed by the runtime or :class:`~accord.flows.services.Se
   run trace ids every second.
 """
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from typing_extensions import override
 
-from accord.connectors.budget import LANES
+from accord.alerts.engine import AuthView
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import redact_url
 from accord.observability import tracing
-from accord.observability.alerts_eval import AuthView
 from accord.observability.metrics import get_metrics
-from accord.store.tables import budget_leases, budget_state, exceptions
-from accord.store.util import as_utc, utc_now
+from accord.store import budget, runs
+from accord.store import exceptions as exc_repo
+from accord.store.util import utc_now
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 __all__ = [
-    "AGE_BUCKETS",
     "CONNECTION_HEALTH",
     "Collector",
     "ConnectionHealth",
@@ -55,20 +52,10 @@ __all__ = [
     "instrument_transport",
     "observe_call",
     "refresh_gauges",
-    "run_trace_id",
-    "workflow_status_table",
 ]
 
 logger = logging.getLogger(__name__)
 
-AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
-    ("lt_1h", timedelta(hours=1)),
-    ("1h_1d", timedelta(days=1)),
-    ("1d_2d", timedelta(days=2)),
-    ("2d_7d", timedelta(days=7)),
-)
-"""Upper bounds of the exception age buckets; older than the last is ``gt_7d``."""
-OLDEST_BUCKET = "gt_7d"
 _RETRY_EVENT = "Step attempt"
 
 
@@ -231,34 +218,9 @@ class RunTraces:
             batch, self._pending = self._pending, {}
         if not batch:
             return 0
-        table = workflow_status_table(engine)
-        new: sa.ColumnElement[Any]
-        if engine.dialect.name == "postgresql":
-            # DBOS stores "no attributes" as JSON null, which ``||`` would turn into an array.
-            base = sa.case(
-                (sa.func.jsonb_typeof(table.c.attributes) == "object", table.c.attributes),
-                else_=sa.text("'{}'::jsonb"),
-            )
-            new = base.op("||")(sa.cast(sa.bindparam("patch", type_=sa.Text), JSONB))
-        else:
-            new = sa.func.json_patch(
-                sa.func.coalesce(table.c.attributes, "{}"), sa.bindparam("patch", type_=sa.Text)
-            )
-        stmt = (
-            sa.update(table)
-            .where(table.c.workflow_uuid == sa.bindparam("wid"))
-            .values(attributes=new)
-        )
-        params = [
-            {
-                "wid": run_id,
-                "patch": json.dumps({"trace_id": tid, "otel_carrier": {"traceparent": parent}}),
-            }
-            for run_id, (tid, parent) in batch.items()
-        ]
         try:
             with engine.begin() as conn:
-                conn.execute(stmt, params)
+                runs.record_traces(conn, batch)
         except sa.exc.SQLAlchemyError:
             logger.warning("recording the trace ids of %d run(s) failed", len(batch), exc_info=True)
             with self._lock:
@@ -359,35 +321,7 @@ def _no_log_exporter_warning(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("OTLP is enabled but logger provider not set")
 
 
-def run_trace_id(engine: sa.Engine, run_id: str) -> str | None:
-    """The trace id recorded on a run, if any (for the ops API and the console)."""
-    table = workflow_status_table(engine)
-    with engine.connect() as conn:
-        raw = conn.execute(
-            sa.select(table.c.attributes).where(table.c.workflow_uuid == run_id)
-        ).scalar_one_or_none()
-    if isinstance(raw, str):
-        raw = json.loads(raw)
-    value = raw.get("trace_id") if isinstance(raw, Mapping) else None
-    return value if isinstance(value, str) else None
-
-
 # ---------------------------------------------------------------------- database gauges
-def workflow_status_table(engine: sa.Engine) -> sa.TableClause:
-    """DBOS's run table (in the ``dbos`` schema on PostgreSQL), for read-only queries."""
-    schema = "dbos" if engine.dialect.name == "postgresql" else None
-    return sa.table(
-        "workflow_status",
-        sa.column("workflow_uuid", sa.Text),
-        sa.column("status", sa.Text),
-        sa.column("name", sa.Text),
-        sa.column("queue_name", sa.Text),
-        sa.column("created_at", sa.BigInteger),
-        sa.column("attributes", sa.JSON),
-        schema=schema,
-    )
-
-
 class _GaugeSets:
     """Label sets set on the last refresh, so a queue that empties drops to 0."""
 
@@ -418,33 +352,31 @@ def refresh_gauges(
     now = now or utc_now()
     metrics = get_metrics()
     with engine.connect() as conn:
-        by_age, oldest, open_ = _exception_ages(conn, now)
+        aging = exc_repo.aging(conn, buckets=exc_repo.AGE_BUCKETS, now=now)
         depth: dict[tuple[str, ...], float] = {
-            (str(r.queue_name),): float(r.n)
-            for r in conn.execute(_queue_depth_query(engine))
-            if r.queue_name
+            (queue,): float(n) for queue, n in runs.queue_depth(conn).items() if queue
         }
-        state = list(conn.execute(sa.select(budget_state)))
+        states = budget.states(conn)
         rates: dict[tuple[str, ...], float] = {
-            (str(r.connection),): float(r.rate_per_s) for r in state
+            (name,): row.rate_per_s for name, row in states.items()
         }
         lanes: dict[tuple[str, ...], float] = {
-            (str(r.connection), lane.value): float(getattr(r, f"lane_{lane.value}"))
-            for r in state
-            for lane in LANES
+            (name, lane): float(calls) for name, row in states.items() for lane, calls in row.lanes
         }
-        today = time.strftime("%Y-%m-%d", time.gmtime())
         day_used: dict[tuple[str, ...], float] = {
-            (str(r.connection),): float(r.day_used if r.day_key == today else 0) for r in state
+            (name,): float(row.day_used) for name, row in states.items()
         }
         in_flight: dict[tuple[str, ...], float] = {
-            (str(r.connection),): float(r.n)
-            for r in conn.execute(
-                sa.select(budget_leases.c.connection, sa.func.count().label("n"))
-                .where(budget_leases.c.expires_at > time.time())
-                .group_by(budget_leases.c.connection)
-            )
+            (name,): float(n) for name, n in budget.in_flight(conn).items()
         }
+    by_age: dict[tuple[str, ...], float] = {
+        (queue, name): float(n) for queue, q in aging.items() for name, n in q.buckets.items()
+    }
+    open_: dict[tuple[str, ...], float] = {(q,): float(a.count) for q, a in aging.items()}
+    oldest: dict[tuple[str, ...], float] = {
+        (q,): max(0.0, (now - a.oldest_created_at).total_seconds()) if a.oldest_created_at else 0.0
+        for q, a in aging.items()
+    }
     _GAUGES.update("exceptions_by_age", by_age, metrics.exceptions_open_by_age)
     _GAUGES.update("exceptions_oldest", oldest, metrics.exceptions_oldest_age)
     _GAUGES.update("exceptions_open", open_, metrics.exceptions_open)
@@ -457,52 +389,6 @@ def refresh_gauges(
         {k: in_flight.get(k, 0.0) for k in {*rates, *in_flight}},
         metrics.budget_in_flight,
     )
-
-
-def _queue_depth_query(engine: sa.Engine) -> sa.Select[Any]:
-    ws = workflow_status_table(engine)
-    return (
-        sa.select(ws.c.queue_name, sa.func.count().label("n"))
-        .where(ws.c.status == "ENQUEUED")
-        .group_by(ws.c.queue_name)
-    )
-
-
-def _exception_ages(
-    conn: sa.Connection, now: datetime
-) -> tuple[
-    dict[tuple[str, ...], float], dict[tuple[str, ...], float], dict[tuple[str, ...], float]
-]:
-    created = exceptions.c.created_at
-    columns: list[Any] = [exceptions.c.queue, sa.func.min(created).label("oldest")]
-    lower: datetime | None = None
-    for i, (_, upper) in enumerate(AGE_BUCKETS):
-        cutoff = now - upper
-        cond = created >= cutoff if lower is None else sa.and_(created >= cutoff, created < lower)
-        columns.append(sa.func.sum(sa.case((cond, 1), else_=0)).label(f"b{i}"))
-        lower = cutoff
-    columns.append(sa.func.sum(sa.case((created < lower, 1), else_=0)).label("older"))
-    rows = conn.execute(
-        sa.select(*columns).where(exceptions.c.status == "open").group_by(exceptions.c.queue)
-    )
-    by_age: dict[tuple[str, ...], float] = {}
-    oldest: dict[tuple[str, ...], float] = {}
-    open_: dict[tuple[str, ...], float] = {}
-    for r in rows:
-        total = 0.0
-        for i, (name, _) in enumerate(AGE_BUCKETS):
-            by_age[(r.queue, name)] = float(getattr(r, f"b{i}") or 0)
-            total += by_age[(r.queue, name)]
-        by_age[(r.queue, OLDEST_BUCKET)] = float(r.older or 0)
-        open_[(r.queue,)] = total + float(r.older or 0)
-        first = as_utc(r.oldest if isinstance(r.oldest, datetime) else _parse(r.oldest))
-        oldest[(r.queue,)] = max(0.0, (now - first).total_seconds()) if first else 0.0
-    return by_age, oldest, open_
-
-
-def _parse(value: object) -> datetime | None:
-    # SQLite returns MIN() over a DateTime column as text: the type is lost in the aggregate.
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 class Collector:

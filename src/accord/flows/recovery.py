@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from dbos import DBOSClient
 
+from accord.store import runs
 from accord.store.budget import DatabaseBudget
 
-__all__ = ["Handover", "hand_over", "pending_by_worker", "runtime_tables_exist"]
+__all__ = ["Handover", "hand_over", "pending_by_worker"]
 
 logger = logging.getLogger(__name__)
-
-_SCHEMA = "dbos"
-"""DBOS's schema on PostgreSQL (SQLite has none)."""
 
 
 @dataclass(frozen=True)
@@ -54,15 +52,9 @@ class Handover:
     """Connection-budget slots (lease rows) the dead worker held, freed (none in a dry run)."""
 
 
-def runtime_tables_exist(engine: sa.Engine) -> bool:
-    """Whether the durable runtime has created its tables here (a worker ever started)."""
-    schema = _SCHEMA if engine.dialect.name == "postgresql" else None
-    return sa.inspect(engine).has_table("workflow_status", schema=schema)
-
-
 def pending_by_worker(engine: sa.Engine) -> dict[tuple[str, str], int]:
     """Pending runs by (executor id, application version): what each worker holds now."""
-    if not runtime_tables_exist(engine):
+    if not runs.tables_exist(engine):
         return {}
     client = DBOSClient(system_database_engine=engine)
     try:
@@ -94,7 +86,7 @@ def hand_over(
     freed = 0 if dry_run else DatabaseBudget(engine, holder=dead_worker).release_held()
     if freed:
         logger.info("freed %d connection-budget slots of worker %s", freed, dead_worker)
-    if not runtime_tables_exist(engine):
+    if not runs.tables_exist(engine):
         return Handover(dead_worker=dead_worker, app_version=app_version, slots_freed=freed)
     client = DBOSClient(system_database_engine=engine)
     try:

@@ -23,10 +23,8 @@ exception, the retry record) commits with the run start or not at all.
 """
 
 import dataclasses
-import json
 import logging
 import re
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,13 +36,13 @@ from dbos import DBOS, DBOSClient
 from accord.errors import WorkflowError
 from accord.flows.pinning import current_version
 from accord.flows.record_event import EventRef
+from accord.flows.registry import workflow_for
 from accord.flows.runs import original_run_id, seq_of_run
-from accord.flows.runtime import Runtime, workflow_for
+from accord.flows.runtime import Runtime
 from accord.store import audit, journal, rulesets
 from accord.store import exceptions as exc_repo
 from accord.store.journal import JournalEntry
-from accord.store.tables import exceptions as exceptions_table
-from accord.store.util import utc_now, write_lock
+from accord.store.util import key_lock, write_lock
 
 __all__ = [
     "ExceptionRetry",
@@ -52,7 +50,6 @@ __all__ = [
     "ReplayResult",
     "Rerun",
     "RulesChoice",
-    "exception_retry_state",
     "replay",
     "rerun",
     "retry_exception",
@@ -61,7 +58,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-OVERRIDES_KEY: Final = "overrides"
+OVERRIDES_KEY: Final = exc_repo.RETRY_OVERRIDES
 """Attribute (on the run) and envelope key (on the exception) holding re-run overrides."""
 RERUN_OF_KEY: Final = "rerun_of"
 """Attribute naming the original run of a re-run."""
@@ -137,17 +134,6 @@ _RERUN_ID: Final = re.compile(r"\.r\d+$")
 """The suffix :func:`_next_id` gives a re-run's id."""
 
 
-def _lock(conn: sa.Connection, key: str) -> None:
-    # Serialise id derivation per original run: two re-runs of one event must not pick the
-    # same ``.r<n>``. SQLite's write lock serialises everything; PostgreSQL locks the key.
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(key.encode()) - 2**31}
-        )
-    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        write_lock(conn)
-
-
 def _next_id(client: DBOSClient, original: str, taken: set[str]) -> str:
     existing = client.list_workflows(
         workflow_id_prefix=f"{original}.r", load_input=False, load_output=False
@@ -204,7 +190,9 @@ def _start(
 ) -> Rerun:
     original = entry.run_id
     if not dry_run:
-        _lock(conn, f"rerun:{original}")
+        # Serialise id derivation per original run: two re-runs of one event must not pick
+        # the same ``.r<n>``.
+        key_lock(conn, f"rerun:{original}")
     new_id = _next_id(client, original, taken or set())
     if taken is not None:
         taken.add(new_id)
@@ -285,32 +273,6 @@ def _rules_fields(started: Rerun) -> dict[str, Any]:
     return {"rules": started.rules, "rules_version": started.rules_version}
 
 
-def _envelope(raw: str | None) -> dict[str, Any]:
-    try:
-        value = json.loads(raw or "null")
-    except ValueError:
-        value = None
-    if not isinstance(value, dict) or "data" not in value:
-        return {"data": value, "comments": [], "occurrences": 1}
-    return value
-
-
-def exception_retry_state(
-    conn: sa.Connection, *, exception_id: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The overrides stored on an exception (by re-date) and the retries started for it."""
-    raw = conn.execute(
-        sa.select(exceptions_table.c.detail).where(exceptions_table.c.id == exception_id)
-    ).scalar_one_or_none()
-    env = _envelope(raw)
-    value = env.get(OVERRIDES_KEY)
-    retries = env.get("retries")
-    return (
-        dict(value) if isinstance(value, Mapping) else {},
-        [dict(r) for r in retries if isinstance(r, Mapping)] if isinstance(retries, list) else [],
-    )
-
-
 def retry_exception(
     conn: sa.Connection,
     runtime: Runtime,
@@ -335,14 +297,8 @@ def retry_exception(
         ExceptionStateError: The exception is resolved or ignored.
         NotReplayableError: It has no run, or its run is not a journaled event's.
     """
-    _lock(conn, f"exception:{exception_id}")
-    if conn.dialect.name == "postgresql":
-        # The store's own actions lock the row: a concurrent ignore waits for the retry.
-        conn.execute(
-            sa.select(exceptions_table.c.id)
-            .where(exceptions_table.c.id == exception_id)
-            .with_for_update()
-        )
+    # The store's own actions lock the row too: a concurrent ignore waits for the retry.
+    exc_repo.lock_row(conn, id=exception_id)
     current = exc_repo.get(conn, id=exception_id)
     if current is None:
         return None
@@ -352,11 +308,8 @@ def retry_exception(
         )
     if not current.run_id:
         raise NotReplayableError(f"exception:{exception_id}", "the exception names no run")
-    raw = conn.execute(
-        sa.select(exceptions_table.c.detail).where(exceptions_table.c.id == exception_id)
-    ).scalar_one()
-    env = _envelope(raw)
-    merged = {**dict(env.get(OVERRIDES_KEY) or {}), **dict(overrides or {})}
+    stored, _ = exc_repo.retry_state(conn, id=exception_id)
+    merged = {**stored, **dict(overrides or {})}
     entry = _entry_for(conn, current.run_id)
     started = _start(
         conn,
@@ -367,21 +320,13 @@ def retry_exception(
         rules=rules,
         pin_from=current.run_id,
     )
-    env[OVERRIDES_KEY] = merged
-    retry = {
-        "at": utc_now().isoformat(),
-        "actor": actor,
-        "run_id": started.run_id,
-        **_rules_fields(started),
-    }
-    env["retries"] = [*env.get("retries", []), retry]
-    conn.execute(
-        sa.update(exceptions_table)
-        .where(exceptions_table.c.id == exception_id)
-        .values(
-            detail=json.dumps(env, sort_keys=True, default=str, separators=(",", ":")),
-            updated_at=utc_now(),
-        )
+    exc_repo.record_retry(
+        conn,
+        id=exception_id,
+        overrides=merged,
+        run_id=started.run_id,
+        actor=actor,
+        extra=_rules_fields(started),
     )
     after = exc_repo.get(conn, id=exception_id)
     assert after is not None

@@ -36,9 +36,9 @@ from dbos import DBOS, DBOSClient
 from accord.errors import ConfigError
 from accord.flows.config_sections import PerFileCache, read_section
 from accord.flows.context import flow_context
-from accord.flows.recovery import runtime_tables_exist
 from accord.store import retention as store_retention
 from accord.store.retention import PurgeResult
+from accord.store.runs import tables_exist
 
 __all__ = [
     "CLASSES",
@@ -219,7 +219,7 @@ def purge(
         return None if progress is None else lambda done: progress(data_class, done)
 
     # A database no worker ever ran on has no run history, and no unfinished run to wait for.
-    client = DBOSClient(system_database_engine=engine) if runtime_tables_exist(engine) else None
+    client = DBOSClient(system_database_engine=engine) if tables_exist(engine) else None
     try:
         for data_class in wanted:
             if data_class == store_retention.AUDIT:
@@ -289,7 +289,7 @@ def purge_tick(scheduled_at: datetime, context: Any) -> None:  # noqa: ANN401 - 
 
 
 def enable_scheduled_purge(connections: object, config_file: Path | None) -> bool:
-    """Schedule the daily purge (``CAPTURE_ENABLERS`` calls it at start); False when off."""
+    """Schedule the daily purge (its registry spec's switch, at start); False when off."""
     del connections
     try:
         settings = _settings(config_file)

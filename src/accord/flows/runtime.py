@@ -21,55 +21,20 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfig
 
 import accord
-from accord.flows import record_event  # registers the workflows before launch
+from accord.flows import record_event, registry  # record_event: registers its workflow
 from accord.flows.context import FlowContext, install_context
 from accord.flows.instrumentation import install_tracing
 from accord.flows.recovery import hand_over
 from accord.observability.logging import adopt_logger
 from accord.settings import Settings
 
-__all__ = ["EVENTS_QUEUE", "FLOW_MODULES", "ORDER_FREE", "Runtime", "workflow_for"]
+__all__ = ["EVENTS_QUEUE", "Runtime"]
 
 logger = logging.getLogger(__name__)
 
 EVENTS_QUEUE = "accord-events"
 """The queue every event run is enqueued on, partitioned by business-key bucket."""
 
-_WORKFLOWS: dict[str, str] = {
-    "opportunity.won": "lead_to_project",
-    "contract.amended": "contract_change",
-    "timesheet.approved": "time_to_bill",
-    "expense.approved": "time_to_bill",
-    "invoice.posted": "cash",
-    "invoice.paid": "cash",
-    "payment.received": "cash",
-    "milestone.completed": "bill_milestone",
-    "customer.upserted": "customer_master",
-}
-"""Event type -> workflow name, for types a business flow has claimed.
-
-Names, not functions: the flows import this module (capture enqueues runs), so they register
-their workflows with DBOS when :meth:`Runtime.launch` imports them (:data:`FLOW_MODULES`)."""
-
-ORDER_FREE: frozenset[str] = frozenset({"timesheet.approved", "expense.approved"})
-"""Event types whose runs need no order among themselves: each approved entry posts by its own
-idempotency key, so one project's submissions post in parallel. Their runs are spread over the
-queue's partitions by run id instead of waiting in their business key's partition."""
-
-FLOW_MODULES: tuple[str, ...] = (
-    "accord.flows.lead_to_project",
-    "accord.flows.contract_change",
-    "accord.flows.time_to_bill",
-    "accord.flows.cash.workflow",
-    "accord.flows.bill_milestone.workflow",
-    "accord.flows.customer_master",
-    "accord.flows.subscriptions",
-    "accord.flows.retention",
-)
-"""The modules whose import registers the business flows' workflows and steps with DBOS.
-
-Imported by :meth:`Runtime.launch` before DBOS launches, so recovery finds every workflow."""
-_DEFAULT_WORKFLOW = "record_event"
 _ = record_event  # imported for its registrations
 
 
@@ -100,11 +65,6 @@ def partition_for(business_key: str, partitions: int) -> str:
     return f"p{zlib.crc32(business_key.encode()) % partitions:04d}"
 
 
-def workflow_for(event_type: str) -> str:
-    """The workflow that handles an event type."""
-    return _WORKFLOWS.get(event_type, _DEFAULT_WORKFLOW)
-
-
 class Runtime:
     """Owns the DBOS lifecycle for one process."""
 
@@ -124,7 +84,7 @@ class Runtime:
         """Launch DBOS, register queues and open the enqueue client."""
         install_context(FlowContext(engine=self.engine, settings=self.settings))
         # Registers the business flows' workflows before DBOS launches (and recovers them).
-        for module in FLOW_MODULES:
+        for module in registry.modules():
             importlib.import_module(module)
 
         config: DBOSConfig = {
@@ -185,12 +145,13 @@ class Runtime:
     def enqueue_options(self, *, event_type: str, run_id: str, business_key: str) -> Any:  # noqa: ANN401 - DBOS's TypedDict
         """Options for the run of one event."""
         return {
-            "workflow_name": workflow_for(event_type),
+            "workflow_name": registry.workflow_for(event_type),
             "queue_name": EVENTS_QUEUE,
             "workflow_id": run_id,
             "app_version": self.app_version,
+            # Runs that need no order are spread by run id; the others wait in their key's bucket.
             "queue_partition_key": partition_for(
-                run_id if event_type in ORDER_FREE else business_key,
+                run_id if event_type in registry.order_free() else business_key,
                 self.settings.intake.partitions,
             ),
         }

@@ -4,7 +4,6 @@ The API (``accord run``) and the CLI commands that need the runtime build one
 :class:`Services`; tests build their own on a temporary database.
 """
 
-import importlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -12,9 +11,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from accord.alerts.config import load_alerts_config
+from accord.alerts.engine import AlertEngine
+from accord.alerts.notify import Notifier
 from accord.connectors.aio import observe_calls
 from accord.errors import ConfigError
-from accord.flows import capture
+from accord.flows import capture, registry
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.dispatcher import Dispatcher, OutboxHandler
@@ -22,53 +24,16 @@ from accord.flows.instrumentation import CONNECTION_HEALTH, Collector, observe_c
 from accord.flows.intake import IntakeWriter
 from accord.flows.runtime import EVENTS_QUEUE, Runtime
 from accord.flows.shared.settings import flow_settings, rules_for
-from accord.observability.alerts import load_alerts_config
-from accord.observability.alerts_eval import AlertEngine
-from accord.observability.alerts_notify import Notifier
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
 from accord.store import exceptions as exc_repo
 from accord.store.budget import DatabaseBudget
 from accord.store.credentials import DatabaseTokenStore
+from accord.store.util import write_lock
 
-__all__ = ["CAPTURE_ENABLERS", "Services"]
+__all__ = ["Services"]
 
 logger = logging.getLogger(__name__)
-
-CAPTURE_ENABLERS: tuple[str, ...] = (
-    "accord.flows.lead_to_project.capture:enable_opportunity_capture",
-    "accord.flows.time_to_bill.hold:enable_hold_release",
-    "accord.flows.cash.capture:enable_cash_capture",
-    "accord.flows.bill_milestone.capture:enable_milestone_capture",
-    "accord.flows.approvals.capture:enable_approval_capture",
-    "accord.flows.customer_master.capture:enable_customer_capture",
-    "accord.flows.retention:enable_scheduled_purge",
-    # Last: it subscribes Business Central to what the flows above capture.
-    "accord.flows.subscriptions:enable_subscription_upkeep",
-)
-"""``module:function`` of each business flow's capture switch.
-
-Each is called as ``function(connections, config_file)`` before capture starts; it registers
-its polling (or unregisters it) from ``accord.yaml`` and returns whether it registered. Named,
-not imported, so that this module does not import every flow at import time."""
-
-
-OUTBOX_HANDLERS: tuple[str, ...] = ("accord.flows.time_to_bill.queue:PostingHandler",)
-"""``module:class`` of each outbox item kind's handler (named, like the capture switches)."""
-
-
-def _outbox_handlers() -> list[OutboxHandler]:
-    handlers: list[OutboxHandler] = []
-    for target in OUTBOX_HANDLERS:
-        module, _, name = target.partition(":")
-        handlers.append(getattr(importlib.import_module(module), name)())
-    return handlers
-
-
-def _enable_captures(connections: Connections, settings: Settings) -> None:
-    for target in CAPTURE_ENABLERS:
-        module, _, function = target.partition(":")
-        getattr(importlib.import_module(module), function)(connections, settings.config_file)
 
 
 @dataclass
@@ -84,7 +49,7 @@ class Services:
     collector: Collector | None = None
     """Refreshes the database gauges (every process: the API serves ``/metrics`` too)."""
     alerts: AlertEngine | None = None
-    """Evaluates alert rules; worker processes only (see ``observability/alerts_eval.py``)."""
+    """Evaluates alert rules; worker processes only (see :mod:`accord.alerts.engine`)."""
     dispatcher: Dispatcher | None = None
     """Sends the outbox of the connections whose dispatch lease this process holds (workers)."""
     _rules_warned: bool = field(default=False, repr=False)
@@ -127,7 +92,7 @@ class Services:
         extras[CONTEXT_KEY] = self.connections
         extras[capture.RUNTIME_KEY] = self.runtime
         # Each business flow polls its source systems when their connections are configured.
-        _enable_captures(self.connections, self.settings)
+        registry.enable_captures(self.connections, self.settings.config_file)
         capture.start_capture(self.connections)
         self.writer.start()
         self.collector = Collector(self.engine, queues=(EVENTS_QUEUE, capture.CAPTURE_QUEUE))
@@ -138,10 +103,13 @@ class Services:
                 self.alerts.start()
             # Workers send the outbox: one of them holds each connection's dispatch lease.
             observe_calls(observe_call)
+            handlers: list[OutboxHandler] = [
+                registry.resolve(target)() for target in registry.outbox_handlers()
+            ]
             self.dispatcher = Dispatcher(
                 self.engine,
                 self.connections.connector,
-                {h.kind: h for h in _outbox_handlers()},
+                {h.kind: h for h in handlers},
                 holder=self.settings.worker_id,
             )
             self.dispatcher.start()
@@ -160,11 +128,13 @@ class Services:
             escalate=self.escalate,
         )
 
-    def escalate(self, conn: sa.Connection, now: datetime) -> list[str]:
+    def escalate(self, now: datetime) -> list[str]:
         """Escalate exceptions past their queue's SLA (the rules file's ``queues:``).
 
         The rules are read on every pass (reloaded when the file changes), so a changed SLA
-        applies without a restart.
+        applies without a restart. They are read before the escalation's transaction takes
+        the write lock: the first read in a process adopts the rules file in a transaction of
+        its own, which on SQLite would otherwise wait for this one until the busy timeout.
 
         Without a readable rules file nothing is escalated (said once in the log).
         """
@@ -176,15 +146,17 @@ class Services:
                 logger.warning("exceptions are not escalated: %s", exc)
             return []
         done: list[str] = []
-        for queue, spec in queues.items():
-            escalated = exc_repo.escalate_overdue(
-                conn,
-                queue=queue.value,
-                owner=spec.escalation_owner,
-                older_than=timedelta(hours=spec.sla_hours),
-                now=now,
-            )
-            done += [f"exception {e.id} ({queue.value}) to {e.escalated_to}" for e in escalated]
+        with self.engine.begin() as conn:
+            write_lock(conn)
+            for queue, spec in queues.items():
+                escalated = exc_repo.escalate_overdue(
+                    conn,
+                    queue=queue.value,
+                    owner=spec.escalation_owner,
+                    older_than=timedelta(hours=spec.sla_hours),
+                    now=now,
+                )
+                done += [f"exception {e.id} ({queue.value}) to {e.escalated_to}" for e in escalated]
         return done
 
     def stop(self) -> None:

@@ -12,11 +12,12 @@ without upkeep, change notifications stop silently and Accord falls back to poll
         business-central: [customers, salesInvoices]
 
 a DBOS schedule runs :func:`keep_subscriptions` every ``check_interval_s``, and once at start:
-for every Business Central connection with a webhook secret (``webhooks:``), it subscribes the
-connection's company to the entity sets listed, by default the ones Accord captures from it,
-renews what expires within ``renew_within_h`` and re-creates what was lost
-(:func:`accord.connectors.business_central.subscriptions.keep_alive`). Each connection is one
-step: an unreachable environment is retried, and the others are not held up.
+for every connection whose system notifies through subscriptions (its connector's
+``webhook_scheme`` is ``subscription``: Business Central) and that has a webhook secret
+(``webhooks:``), it subscribes the connection to the entity sets listed, by default the ones
+Accord captures from it, renews what expires within ``renew_within_h`` and re-creates what was
+lost (``Connector.keep_subscriptions``). Each connection is one step: an unreachable
+environment is retried, and the others are not held up.
 
 What does *not* belong here: receiving notifications (:mod:`accord.api.hooks`) and the
 subscription calls (the Business Central connector).
@@ -31,8 +32,7 @@ from typing import Any, Final
 
 from dbos import DBOS, SetWorkflowID
 
-from accord.connectors.business_central.connector import BusinessCentralConnector
-from accord.connectors.business_central.subscriptions import keep_alive
+from accord.connectors.registry import connector_class
 from accord.errors import ConfigError, is_retryable
 from accord.flows.capture import capture_specs
 from accord.flows.config_sections import PerFileCache, read_section
@@ -55,7 +55,6 @@ SECTION: Final = "subscriptions"
 """The top-level key of ``accord.yaml`` this module reads."""
 SCHEDULE: Final = "business_central:subscriptions"
 """Name of the DBOS schedule that checks the subscriptions."""
-_KIND = "business_central"
 
 
 @dataclass(frozen=True)
@@ -105,18 +104,23 @@ _settings = PerFileCache(load_subscription_settings, reload=True)
 
 
 def _targets(connections: Connections, settings: SubscriptionSettings) -> dict[str, list[str]]:
-    """Business Central connections with a webhook secret, and the sets each subscribes to."""
+    """Connections that keep subscriptions and have a webhook secret, and the sets of each."""
     captured: dict[str, set[str]] = {}
     for spec in capture_specs():
         if spec.read is None:
             captured.setdefault(spec.connection, set()).add(spec.resource)
     targets: dict[str, list[str]] = {}
     for name in connections.names():
-        if connections.config(name).kind != _KIND or connections.webhook_secret(name) is None:
+        if not _subscribes(connections, name) or connections.webhook_secret(name) is None:
             continue
         sets = settings.connections.get(name, tuple(captured.get(name, ())))
         targets[name] = sorted(sets)
     return targets
+
+
+def _subscribes(connections: Connections, name: str) -> bool:
+    """Whether the connection's system notifies through subscriptions Accord must keep."""
+    return connector_class(connections.config(name).kind).webhook_scheme == "subscription"
 
 
 @DBOS.step(
@@ -134,14 +138,9 @@ def keep_subscriptions(connection: str) -> dict[str, Any]:
     sets = _targets(connections, settings).get(connection, [])
     connector = connections.connector(connection)
     secret = connections.webhook_secret(connection)
-    if (
-        not settings.public_url
-        or secret is None
-        or not isinstance(connector, BusinessCentralConnector)
-    ):
+    if not settings.public_url or secret is None or connector.webhook_scheme != "subscription":
         return {"connection": connection, "skipped": True}
-    report = keep_alive(
-        connector,
+    report = connector.keep_subscriptions(
         notification_url=f"{settings.public_url}/hooks/{connection}",
         entity_sets=sets,
         client_state=secret,
@@ -170,7 +169,7 @@ def subscriptions_tick(scheduled_at: datetime, context: Any) -> None:  # noqa: A
 
 
 def enable_subscription_upkeep(connections: Connections, config_file: Path | None) -> bool:
-    """Schedule the upkeep (``CAPTURE_ENABLERS`` calls it at start) and run one pass now."""
+    """Schedule the upkeep (its registry spec's switch, at start) and run one pass now."""
     try:
         settings = _settings(config_file)
     except ConfigError:

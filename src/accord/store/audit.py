@@ -206,10 +206,13 @@ def list_(
     actor: str | None = None,
     action: str | None = None,
     target: str | None = None,
+    target_prefix: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 100,
     before_seq: int | None = None,
 ) -> list[AuditRow]:
-    """Newest first, filtered."""
+    """Newest first, filtered (``since`` inclusive, ``until`` exclusive)."""
     q = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
     if actor:
         q = q.where(audit_log.c.actor == actor)
@@ -217,6 +220,14 @@ def list_(
         q = q.where(audit_log.c.action == action)
     if target:
         q = q.where(audit_log.c.target == target)
+    if target_prefix is not None:
+        escaped = target_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        q = q.where(audit_log.c.target.like(f"{escaped}%", escape="\\"))
+    # Audit times are stored without microseconds (they are hashed), so compare at seconds.
+    if since:
+        q = q.where(audit_log.c.at >= since.replace(microsecond=0))
+    if until:
+        q = q.where(audit_log.c.at < until)
     if before_seq is not None:
         q = q.where(audit_log.c.seq < before_seq)
     return [_row(r) for r in conn.execute(q)]

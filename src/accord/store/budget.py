@@ -51,7 +51,7 @@ from accord.observability.metrics import get_metrics
 from accord.store.tables import budget_leases, budget_state
 from accord.store.util import write_lock
 
-__all__ = ["LEASE_TTL_S", "DatabaseBudget", "Holding"]
+__all__ = ["LEASE_TTL_S", "BudgetRow", "DatabaseBudget", "Holding", "in_flight", "states"]
 
 logger = logging.getLogger(__name__)
 
@@ -686,3 +686,51 @@ def _day_left(connection: ConnectionLimits, current: Lane, used: int) -> int:
 def _seconds_to_midnight() -> float:
     now = time.time()
     return 86400.0 - now % 86400.0
+
+
+# ---------------------------------------------------------------------- read models
+@dataclass(frozen=True)
+class BudgetRow:
+    """The shared budget state of one connection, as the console and the gauges show it."""
+
+    connection: str
+    rate_per_s: float
+    max_rate_per_s: float
+    concurrency: int
+    acquired_total: int
+    throttled_total: int
+    paused_until: float
+    lanes: tuple[tuple[str, int], ...] = ()
+    """Calls granted per lane (interactive, flow, bulk, background), since the row began."""
+    day_used: int = 0
+    """Calls counted against today's (UTC) daily allowance."""
+
+
+def states(conn: sa.Connection, *, now: float | None = None) -> dict[str, BudgetRow]:
+    """Every connection's persisted budget, by name (``now``: for today's count; default now)."""
+    today = time.strftime("%Y-%m-%d", time.gmtime(time.time() if now is None else now))
+    rows = conn.execute(sa.select(budget_state).order_by(budget_state.c.connection))
+    return {
+        r.connection: BudgetRow(
+            connection=r.connection,
+            rate_per_s=float(r.rate_per_s),
+            max_rate_per_s=float(r.max_rate_per_s),
+            concurrency=int(r.concurrency),
+            acquired_total=int(r.acquired_total),
+            throttled_total=int(r.throttled_total),
+            paused_until=float(r.paused_until),
+            lanes=tuple((lane.value, int(getattr(r, f"lane_{lane.value}"))) for lane in LANES),
+            day_used=int(r.day_used) if r.day_key == today else 0,
+        )
+        for r in rows
+    }
+
+
+def in_flight(conn: sa.Connection, *, now: float | None = None) -> dict[str, int]:
+    """Slots held (unexpired leases) per connection, across every process."""
+    rows = conn.execute(
+        sa.select(budget_leases.c.connection, sa.func.count().label("n"))
+        .where(budget_leases.c.expires_at > (time.time() if now is None else now))
+        .group_by(budget_leases.c.connection)
+    )
+    return {str(r.connection): int(r.n) for r in rows}

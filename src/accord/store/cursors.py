@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from accord.store.tables import cursors
 from accord.store.util import as_utc, utc_now
 
-__all__ = ["CursorState", "SeenKey", "get", "save"]
+__all__ = ["CursorRow", "CursorState", "SeenKey", "get", "positions", "resources", "save"]
 
 SeenKey = tuple[str, str]
 """A record seen by a poller: its id and its modification stamp (ISO time or version tag)."""
@@ -125,3 +125,42 @@ def save(conn: sa.Connection, state: CursorState, *, now: datetime | None = None
         seen=state.seen,
         updated_at=written_at,
     )
+
+
+def resources(conn: sa.Connection, *, connection: str) -> list[str]:
+    """The resources a connection has a cursor for, by name."""
+    rows = conn.execute(
+        sa.select(cursors.c.resource)
+        .where(cursors.c.connection == connection)
+        .order_by(cursors.c.resource)
+    )
+    return [str(r) for r in rows.scalars()]
+
+
+@dataclass(frozen=True)
+class CursorRow:
+    """Where one poller resumes (what the console's connections page shows)."""
+
+    connection: str
+    resource: str
+    high_watermark: datetime | None
+    updated_at: datetime | None
+
+
+def positions(conn: sa.Connection, *, limit: int = 500) -> list[CursorRow]:
+    """Every poller's position (one row per connection and resource)."""
+    q = (
+        sa.select(cursors.c.connection, cursors.c.resource, cursors.c.high_watermark)
+        .add_columns(cursors.c.updated_at)
+        .order_by(cursors.c.connection, cursors.c.resource)
+        .limit(limit)
+    )
+    return [
+        CursorRow(
+            connection=r.connection,
+            resource=r.resource,
+            high_watermark=as_utc(r.high_watermark),
+            updated_at=as_utc(r.updated_at),
+        )
+        for r in conn.execute(q)
+    ]

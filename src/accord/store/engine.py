@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-__all__ = ["create_db_engine", "is_sqlite", "normalise_url"]
+__all__ = ["create_db_engine", "is_sqlite", "normalise_url", "ping"]
 
 
 def is_sqlite(url: str) -> bool:
@@ -88,3 +88,13 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
     return sa.create_engine(
         url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_timeout=60
     )
+
+
+def ping(engine: sa.Engine) -> None:
+    """One round trip to the database.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: The database cannot be reached.
+    """
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))

@@ -14,9 +14,10 @@ retrying the run behind an exception (the flows layer).
 """
 
 import json
-import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -25,24 +26,35 @@ import sqlalchemy as sa
 from accord.domain import Money
 from accord.store import audit
 from accord.store.tables import exceptions
-from accord.store.util import as_utc, utc_now, write_lock
+from accord.store.util import as_utc, key_lock, utc_now, write_lock
 
 __all__ = [
+    "AGE_BUCKETS",
     "QUEUES",
+    "RETRY_OVERRIDES",
     "SEVERITIES",
+    "AgeBuckets",
     "BusinessException",
     "ExceptionStateError",
     "ExceptionStatus",
+    "QueueAging",
+    "aging",
     "assign",
     "auto_resolve",
     "comment",
     "count",
+    "count_open_by_key",
     "escalate_overdue",
     "get",
     "ignore",
     "list_",
+    "lock_row",
     "open_",
+    "open_keys",
+    "record_retry",
     "resolve",
+    "resolve_after_retry",
+    "retry_state",
 ]
 
 QUEUES = frozenset({"sales-ops", "delivery-ops", "finance-ops", "integration"})
@@ -155,17 +167,6 @@ def _dump(env: dict[str, Any]) -> str:
     return json.dumps(env, sort_keys=True, default=str, separators=(",", ":"))
 
 
-def _serialise(conn: sa.Connection, key: str) -> None:
-    # Two workers opening the same dedupe key must not both insert: SQLite takes its write
-    # lock before the read; PostgreSQL takes a transaction advisory lock on the key's hash.
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(key.encode()) - 2**31}
-        )
-    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        write_lock(conn)
-
-
 def _check(queue: str, severity: str) -> None:
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}; expected one of {sorted(QUEUES)}")
@@ -197,7 +198,7 @@ def open_(
         ValueError: ``queue`` or ``severity`` is not one Accord knows.
     """
     _check(queue, severity)
-    _serialise(conn, f"exception:{dedupe_key}")
+    key_lock(conn, f"exception:{dedupe_key}")
     now = now or utc_now()
     values: dict[str, Any] = {
         "queue": queue,
@@ -345,11 +346,8 @@ def count(
 
 
 def _open_for_action(conn: sa.Connection, *, id: int, action: str) -> BusinessException | None:  # noqa: A002
-    if conn.dialect.name == "postgresql":
-        # Two operators acting at once: the second waits here, then sees the first's outcome.
-        conn.execute(sa.select(exceptions.c.id).where(exceptions.c.id == id).with_for_update())
-    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        write_lock(conn)
+    # Two operators acting at once: the second waits here, then sees the first's outcome.
+    lock_row(conn, id=id)
     current = get(conn, id=id)
     if current is not None and current.status is not ExceptionStatus.OPEN:
         raise ExceptionStateError(exception_id=id, status=current.status.value, action=action)
@@ -527,7 +525,7 @@ def auto_resolve(
     Returns:
         How many were resolved (0 when none was open; calling it is always safe).
     """
-    _serialise(conn, f"exception:{dedupe_key}")
+    key_lock(conn, f"exception:{dedupe_key}")
     rows = conn.execute(
         sa.select(exceptions).where(
             exceptions.c.dedupe_key == dedupe_key, exceptions.c.status == ExceptionStatus.OPEN
@@ -554,6 +552,203 @@ def auto_resolve(
             now=now,
         )
     return len(rows)
+
+
+def lock_row(conn: sa.Connection, *, id: int) -> None:  # noqa: A002 - repository style
+    """Hold an exception until the transaction ends: the store's actions on it wait meanwhile.
+
+    For an action that spans more than the store (a retry starts a run, then records it).
+    PostgreSQL locks the row; SQLite takes its write lock (unless the transaction began).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(exceptions.c.id).where(exceptions.c.id == id).with_for_update())
+    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        write_lock(conn)
+
+
+def open_keys(conn: sa.Connection, *, flow: str, code: str, limit: int = 100) -> list[str]:
+    """Business keys of a flow's open exceptions with this code, oldest first."""
+    rows = conn.execute(
+        sa.select(exceptions.c.business_key)
+        .where(
+            exceptions.c.status == ExceptionStatus.OPEN.value,
+            exceptions.c.code == code,
+            exceptions.c.flow == flow,
+        )
+        .order_by(exceptions.c.id)
+        .limit(limit)
+    )
+    return [str(key) for (key,) in rows]
+
+
+def count_open_by_key(conn: sa.Connection, business_keys: list[str]) -> dict[str, int]:
+    """How many open exceptions each of these business keys has (keys without any: absent)."""
+    if not business_keys:
+        return {}
+    rows = conn.execute(
+        sa.select(exceptions.c.business_key, sa.func.count())
+        .where(
+            exceptions.c.business_key.in_(business_keys),
+            exceptions.c.status == ExceptionStatus.OPEN.value,
+        )
+        .group_by(exceptions.c.business_key)
+    )
+    return {str(key): int(n) for key, n in rows}
+
+
+# ---------------------------------------------------------------------- retries
+RETRY_OVERRIDES = "overrides"
+"""Envelope key of the overrides a retry (re-date) stored on the exception."""
+
+
+def retry_state(
+    conn: sa.Connection,
+    *,
+    id: int,  # noqa: A002 - repository style
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The overrides stored on an exception (by re-date) and the retries started for it."""
+    row = conn.execute(sa.select(exceptions.c.detail).where(exceptions.c.id == id)).first()
+    env = _envelope(row) if row is not None else {}
+    value = env.get(RETRY_OVERRIDES)
+    retries = env.get("retries")
+    return (
+        dict(value) if isinstance(value, dict) else {},
+        [dict(r) for r in retries if isinstance(r, dict)] if isinstance(retries, list) else [],
+    )
+
+
+def record_retry(
+    conn: sa.Connection,
+    *,
+    id: int,  # noqa: A002 - repository style
+    overrides: dict[str, Any],
+    run_id: str,
+    actor: str,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Record a retry on an exception: the overrides it ran with (kept for the next) and its run.
+
+    ``extra`` adds fields to the retry's record (what else the caller wants remembered of it).
+    """
+    row = conn.execute(sa.select(exceptions.c.detail).where(exceptions.c.id == id)).one()
+    env = _envelope(row)
+    env[RETRY_OVERRIDES] = overrides
+    retry = {"at": utc_now().isoformat(), "actor": actor, "run_id": run_id, **(extra or {})}
+    env["retries"] = [*env.get("retries", []), retry]
+    _update(conn, id, detail=_dump(env))
+
+
+def resolve_after_retry(conn: sa.Connection, *, id: int, run_id: str) -> bool:  # noqa: A002
+    """Resolve an open exception because its retry ``run_id`` succeeded; audited as Accord's.
+
+    Returns:
+        True when this call resolved it; False when it is closed already, or when ``run_id``
+        itself raised it again (the exception then names that run and stays open).
+    """
+    lock_row(conn, id=id)
+    current = get(conn, id=id)
+    if current is None or current.status is not ExceptionStatus.OPEN:
+        return False
+    if current.run_id == run_id:
+        return False
+    after = _update(
+        conn,
+        id,
+        status=ExceptionStatus.RESOLVED.value,
+        resolution=f"retry {run_id} succeeded",
+        resolved_at=utc_now(),
+    )
+    audit.append(
+        conn,
+        actor=SYSTEM_ACTOR,
+        action="exception.auto_resolve",
+        target=f"exception:{id}",
+        before=current.snapshot(),
+        after={**after.snapshot(), "run_id": run_id},
+    )
+    return True
+
+
+# ---------------------------------------------------------------------- aging
+AgeBuckets = Sequence[tuple[str, timedelta | None]]
+"""Age buckets: name and upper bound of the age, youngest first; the last is unbounded."""
+AGE_BUCKETS: AgeBuckets = (
+    ("lt_1h", timedelta(hours=1)),
+    ("1h_1d", timedelta(days=1)),
+    ("1d_2d", timedelta(days=2)),
+    ("2d_7d", timedelta(days=7)),
+    ("gt_7d", None),
+)
+"""The aging buckets of the ops API's summary and of the exception gauges."""
+
+
+@dataclass
+class QueueAging:
+    """One owner queue's exceptions of a status: count, aging buckets, oldest, amount at risk."""
+
+    queue: str
+    count: int = 0
+    buckets: dict[str, int] = field(default_factory=dict)
+    oldest_created_at: datetime | None = None
+    at_risk: dict[str, Decimal] = field(default_factory=dict)
+    """Currency -> the sum of the exceptions' amounts."""
+
+
+def _as_datetime(value: object) -> datetime | None:
+    # SQLite returns MIN() over a DateTime column as text: the type is lost in the aggregate.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return as_utc(value) if isinstance(value, datetime) else None
+
+
+def aging(
+    conn: sa.Connection,
+    *,
+    buckets: AgeBuckets,
+    status: ExceptionStatus | str = ExceptionStatus.OPEN,
+    now: datetime | None = None,
+) -> dict[str, QueueAging]:
+    """Per queue that has any: how many exceptions of ``status``, by age, oldest, amount at risk.
+
+    One grouped query; naming every queue lets the ``(queue, status, created_at)`` index serve
+    the filter and the buckets, and only the amounts are read from the rows. An exception is in
+    the first bucket whose bound its age is under.
+    """
+    now = now or utc_now()
+    names = [name for name, _ in buckets]
+    bucket = sa.case(
+        *((exceptions.c.created_at > now - bound, name) for name, bound in buckets if bound),
+        else_=names[-1],
+    ).label("bucket")
+    q = (
+        sa.select(
+            exceptions.c.queue,
+            bucket,
+            exceptions.c.currency,
+            sa.func.count().label("n"),
+            sa.func.min(exceptions.c.created_at).label("oldest"),
+            sa.func.sum(exceptions.c.amount).label("amount"),
+        )
+        .where(
+            exceptions.c.queue.in_(sorted(QUEUES)),
+            exceptions.c.status == ExceptionStatus(status).value,
+        )
+        .group_by(exceptions.c.queue, bucket, exceptions.c.currency)
+    )
+    out: dict[str, QueueAging] = {}
+    for r in conn.execute(q):
+        entry = out.setdefault(r.queue, QueueAging(queue=r.queue, buckets=dict.fromkeys(names, 0)))
+        entry.count += int(r.n)
+        entry.buckets[r.bucket] += int(r.n)
+        oldest = _as_datetime(r.oldest)
+        if oldest is not None and (
+            entry.oldest_created_at is None or oldest < entry.oldest_created_at
+        ):
+            entry.oldest_created_at = oldest
+        if r.currency and r.amount is not None:
+            total = entry.at_risk.get(r.currency, Decimal(0)) + Decimal(str(r.amount))
+            entry.at_risk[r.currency] = total
+    return out
 
 
 def escalate_overdue(

@@ -17,7 +17,17 @@ from accord.store.ids import next_id
 from accord.store.tables import journal
 from accord.store.util import as_utc, utc_now
 
-__all__ = ["JournalEntry", "NewEvent", "find_existing", "get", "insert_many", "list_", "run_id_for"]
+__all__ = [
+    "JournalEntry",
+    "NewEvent",
+    "data_of_type",
+    "find_existing",
+    "get",
+    "insert_many",
+    "last_of",
+    "list_",
+    "run_id_for",
+]
 
 
 @dataclass(frozen=True)
@@ -157,3 +167,29 @@ def list_(
     if until:
         q = q.where(journal.c.received_at < until)
     return [_entry(r) for r in conn.execute(q.limit(limit))]
+
+
+def last_of(conn: sa.Connection, business_keys: list[str]) -> dict[str, tuple[str, datetime]]:
+    """Business key -> (type, received at) of its latest event, for the keys with any."""
+    if not business_keys:
+        return {}
+    latest = (
+        sa.select(journal.c.business_key, sa.func.max(journal.c.seq).label("seq"))
+        .where(journal.c.business_key.in_(business_keys))
+        .group_by(journal.c.business_key)
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(journal.c.business_key, journal.c.type, journal.c.received_at).join(
+            latest, journal.c.seq == latest.c.seq
+        )
+    )
+    return {r.business_key: (r.type, as_utc(r.received_at) or utc_now()) for r in rows}
+
+
+def data_of_type(conn: sa.Connection, type_: str) -> list[Any]:
+    """The data of every journaled event of one type, in journal order (unbounded: demo use)."""
+    rows = conn.execute(
+        sa.select(journal.c.data).where(journal.c.type == type_).order_by(journal.c.seq)
+    )
+    return [json.loads(data) for (data,) in rows]

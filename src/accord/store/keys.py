@@ -31,6 +31,7 @@ __all__ = [
     "Role",
     "UnknownKeyError",
     "create",
+    "get_active",
     "get_by_secret",
     "list_",
     "revoke",
@@ -269,6 +270,20 @@ def get_by_secret(conn: sa.Connection, *, secret: str) -> ApiKey | None:
         return None
     key = _row(row)
     return key if key.active(utc_now()) else None
+
+
+def get_active(conn: sa.Connection, *, id: int) -> tuple[ApiKey, str] | None:  # noqa: A002
+    """An active key by id with its stored hash (console sessions are sealed with it), or None.
+
+    A revoked key, or one past its ``expires_at``, is not active: its sessions end with it.
+    """
+    row = conn.execute(
+        sa.select(api_keys).where(api_keys.c.id == id, api_keys.c.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    key = _row(row)
+    return (key, str(row.key_hash)) if key.active(utc_now()) else None
 
 
 def touch(conn: sa.Connection, *, key_id: int, now: datetime | None = None) -> bool:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from accord.store.tables import lineage
 from accord.store.util import as_utc, utc_now
 
-__all__ = ["Edge", "Link", "link", "link_many", "list_for"]
+__all__ = ["Edge", "Link", "link", "link_many", "list_for", "nodes_named", "touching"]
 
 
 @dataclass(frozen=True)
@@ -184,3 +184,25 @@ def list_for(conn: sa.Connection, *, node_type: str, node_id: str) -> list[Link]
         .order_by(lineage.c.id)
     )
     return [_link(r) for r in conn.execute(q)]
+
+
+def nodes_named(conn: sa.Connection, node_id: str) -> list[tuple[str, str]]:
+    """``(type, id)`` of every node with this id at either end of an edge."""
+    q = sa.union(
+        sa.select(lineage.c.from_type, lineage.c.from_id).where(lineage.c.from_id == node_id),
+        sa.select(lineage.c.to_type, lineage.c.to_id).where(lineage.c.to_id == node_id),
+    )
+    return [(str(t), str(i)) for t, i in conn.execute(q)]
+
+
+def touching(conn: sa.Connection, node_ids: list[str]) -> list[tuple[int, Link]]:
+    """``(edge id, edge)`` of every edge with one of these ids at either end, oldest first.
+
+    Ids alone may collide across node types: callers filter on ``(type, id)``.
+    """
+    rows = conn.execute(
+        sa.select(lineage)
+        .where(sa.or_(lineage.c.from_id.in_(node_ids), lineage.c.to_id.in_(node_ids)))
+        .order_by(lineage.c.id)
+    )
+    return [(int(r.id), _link(r)) for r in rows]

@@ -8,7 +8,7 @@ rule: re-pointing an id is a decision for a person, not a side effect of a retry
 What does not belong here: lineage edges between objects (:mod:`accord.store.lineage`).
 """
 
-import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,16 +17,20 @@ import sqlalchemy as sa
 
 from accord.errors import AccordError
 from accord.store.tables import xref
-from accord.store.util import as_utc, utc_now, write_lock
+from accord.store.util import as_utc, key_lock, utc_now
 
 __all__ = [
     "XrefConflictError",
     "XrefRow",
+    "canonical_ids_page",
     "find_by_any_id",
+    "first_external",
     "get_canonical",
     "get_external",
     "link",
     "list_for",
+    "list_for_ids",
+    "lookup_external",
 ]
 
 
@@ -83,17 +87,6 @@ def _row(r: sa.Row[*tuple[Any, ...]]) -> XrefRow:
     )
 
 
-def _serialise(conn: sa.Connection, key: str) -> None:
-    # Read-then-insert must not race another writer of the same key: SQLite takes its write
-    # lock now; PostgreSQL takes a transaction advisory lock on the key's hash.
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(key.encode()) - 2**31}
-        )
-    elif not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        write_lock(conn)
-
-
 def link(
     conn: sa.Connection,
     *,
@@ -111,7 +104,7 @@ def link(
         XrefConflictError: The external id is linked to another canonical id, or the
             canonical id to another external id, in this connection.
     """
-    _serialise(conn, f"xref:{entity_type}:{connection}")
+    key_lock(conn, f"xref:{entity_type}:{connection}")
     existing = conn.execute(
         sa.select(xref).where(
             xref.c.entity_type == entity_type,
@@ -212,3 +205,60 @@ def find_by_any_id(conn: sa.Connection, external_or_canonical_id: str) -> list[X
         .order_by(xref.c.id)
     )
     return [_row(r) for r in conn.execute(q)]
+
+
+def canonical_ids_page(
+    conn: sa.Connection, *, entity_types: Sequence[str], after: str | None, limit: int
+) -> list[str]:
+    """Distinct canonical ids of objects of these types, in id order, after ``after``."""
+    q = (
+        sa.select(xref.c.canonical_id)
+        .where(xref.c.entity_type.in_(entity_types))
+        .distinct()
+        .order_by(xref.c.canonical_id)
+        .limit(limit)
+    )
+    if after is not None:
+        q = q.where(xref.c.canonical_id > after)
+    return [str(r.canonical_id) for r in conn.execute(q)]
+
+
+def lookup_external(
+    conn: sa.Connection, *, connection: str, entity_types: Sequence[str], external_ids: set[str]
+) -> list[tuple[str, str, str]]:
+    """``(entity type, external id, canonical id)`` of these external ids in one connection."""
+    if not external_ids:
+        return []
+    rows = conn.execute(
+        sa.select(xref.c.entity_type, xref.c.external_id, xref.c.canonical_id).where(
+            xref.c.connection == connection,
+            xref.c.external_id.in_(external_ids),
+            xref.c.entity_type.in_(entity_types),
+        )
+    )
+    return [(r.entity_type, r.external_id, r.canonical_id) for r in rows]
+
+
+def first_external(
+    conn: sa.Connection, *, entity_types: Sequence[str], canonical_id: str, connection: str
+) -> str | None:
+    """The external id of a canonical object in a connection, under any of its type names."""
+    return conn.execute(
+        sa.select(xref.c.external_id)
+        .where(
+            xref.c.entity_type.in_(entity_types),
+            xref.c.canonical_id == canonical_id,
+            xref.c.connection == connection,
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def list_for_ids(conn: sa.Connection, canonical_ids: Sequence[str]) -> list[XrefRow]:
+    """Every row of the objects with these canonical ids (any type), in rows of 500 ids."""
+    ids = sorted(set(canonical_ids))
+    out: list[XrefRow] = []
+    for start in range(0, len(ids), 500):
+        q = sa.select(xref).where(xref.c.canonical_id.in_(ids[start : start + 500]))
+        out.extend(_row(r) for r in conn.execute(q.order_by(xref.c.id)))
+    return out

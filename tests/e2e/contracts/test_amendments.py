@@ -5,8 +5,8 @@ from decimal import Decimal
 from tests.e2e.contracts.conftest import amend, contract_exceptions, contract_runs, provisioned
 from tests.e2e.lead_to_project.conftest import Accord
 
-from accord.flows.contract_change.versions import versions
 from accord.flows.replay import rerun
+from accord.flows.shared.contracts import versions
 
 PSA = "kantata"
 

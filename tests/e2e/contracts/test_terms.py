@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from accord.domain import BillingModel
-from accord.flows.contract_change.versions import contract_from_plan, diff, plan_for, terms
-from accord.flows.lead_to_project.billing import billing_lines
-from accord.flows.lead_to_project.plan import MilestonePlan, Plan
+from accord.flows.shared.billing import billing_lines
+from accord.flows.shared.contracts import contract_from_plan, diff, plan_for, terms
+from accord.flows.shared.plan import MilestonePlan, Plan
 
 
 def plan(model: str = "milestone", **changes) -> Plan:

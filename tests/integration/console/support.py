@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from tests.support import cloud_event
 
 from accord.api.app import create_app
-from accord.flows.runtime import workflow_for
+from accord.flows.registry import workflow_for
 from accord.settings import Settings
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -14,8 +14,7 @@ import pytest
 import sqlalchemy as sa
 from tests.integration.console.support import count_queries, local_client, make_app, sign_in
 
-from accord.console import queries
-from accord.store import create_db_engine, exceptions, keys, migrate
+from accord.store import create_db_engine, exceptions, keys, migrate, runs
 from accord.store.tables import exceptions as exceptions_table
 
 RUNS = 100_000
@@ -170,7 +169,7 @@ def test_pages_show_the_scale(big):
 )
 def test_run_queries_use_indexes(big, view, index):
     with big["engine"].connect() as conn:
-        q = queries.runs_select(conn, view=view, offset=500)
+        q = runs.runs_select(conn, view=view, offset=500)
         sql = str(q.compile(conn, compile_kwargs={"literal_binds": True}))
         plan = " | ".join(r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
     assert f"USING INDEX {index}" in plan, plan

@@ -11,19 +11,19 @@ from fastapi import FastAPI, Request, Response
 from pydantic import SecretStr
 from tests.support import serve
 
-from accord.connectors.webhooks import verify_signature
-from accord.errors import ConfigError
-from accord.observability import alerts as alerts_repo
-from accord.observability.alerts import (
+from accord.alerts.config import (
     AlertsConfig,
     ConnectionAuthRuleSpec,
     MetricRuleSpec,
     WebhookSpec,
     load_alerts_config,
 )
-from accord.observability.alerts_eval import AlertEngine, AuthView
-from accord.observability.alerts_notify import ALERT_ID_HEADER, Notifier
+from accord.alerts.engine import AlertEngine, AuthView
+from accord.alerts.notify import ALERT_ID_HEADER, Notifier
+from accord.connectors.webhooks import verify_signature
+from accord.errors import ConfigError
 from accord.observability.metrics import get_metrics
+from accord.store import alerts as alerts_repo
 from accord.store import exceptions, journal, lineage
 from accord.store.journal import NewEvent
 from accord.store.tables import alerts

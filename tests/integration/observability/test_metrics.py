@@ -18,11 +18,11 @@ from accord.connectors.netsuite import NetSuiteConfig
 from accord.errors import AuthError
 from accord.flows.connections import Connections
 from accord.flows.instrumentation import CONNECTION_HEALTH, InstrumentedTransport
-from accord.flows.runtime import workflow_for
-from accord.observability import alerts as alerts_repo
-from accord.observability.alerts import Instance
+from accord.flows.registry import workflow_for
 from accord.settings import Settings
+from accord.store import alerts as alerts_repo
 from accord.store import exceptions, keys
+from accord.store.alerts import Instance
 from accord.store.tables import exceptions as exceptions_table
 from accord.store.tables import lineage
 from accord.store.util import utc_now

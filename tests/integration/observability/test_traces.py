@@ -12,10 +12,11 @@ from tests.support import serve
 
 from accord.domain import EVENT_TYPES
 from accord.flows import instrumentation
-from accord.flows.instrumentation import InstrumentedTransport, run_trace_id
-from accord.flows.runtime import workflow_for
+from accord.flows.instrumentation import InstrumentedTransport
+from accord.flows.registry import workflow_for
 from accord.observability import tracing
 from accord.observability.logging import JsonFormatter, _ContextFilter
+from accord.store import runs
 from accord.store.journal import NewEvent
 
 
@@ -72,7 +73,8 @@ def test_a_run_is_one_trace_with_a_step_child_and_its_trace_id_is_recorded(servi
     assert steps[0].context.trace_id == root.context.trace_id
 
     instrumentation.RUN_TRACES.flush(services.engine)
-    assert run_trace_id(services.engine, run_id) == format(root.context.trace_id, "032x")
+    with services.engine.connect() as conn:
+        assert runs.trace_id(conn, run_id) == format(root.context.trace_id, "032x")
 
 
 def test_an_outbound_call_is_a_client_span_under_the_current_span(services, spans):

@@ -15,7 +15,7 @@ from tests.support import STRUCTURED, cloud_event
 
 from accord.api.app import create_app
 from accord.connectors.config import ConnectorConfig
-from accord.flows import runtime as runtime_mod
+from accord.flows import registry
 from accord.flows.record_event import EventRef
 from accord.settings import Settings
 from accord.store import create_db_engine, keys, migrate
@@ -135,7 +135,7 @@ class OpsEnv:
 def ops(module_db_url: str) -> Iterator[OpsEnv]:
     url = module_db_url
     patch = pytest.MonkeyPatch()
-    patch.setitem(runtime_mod._WORKFLOWS, EVENT_TYPE, "record_event")
+    patch.setitem(registry.workflows(), EVENT_TYPE, "record_event")
     engine = create_db_engine(url)
     migrate(engine)
     secrets: dict[str, str] = {}
@@ -156,5 +156,5 @@ def ops(module_db_url: str) -> Iterator[OpsEnv]:
 @pytest.fixture
 def failing_type(monkeypatch: pytest.MonkeyPatch) -> str:
     """Route FAIL_TYPE to the failing workflow for the test (the 'bug' before the fix)."""
-    monkeypatch.setitem(runtime_mod._WORKFLOWS, FAIL_TYPE, "ops_test_fail")
+    monkeypatch.setitem(registry.workflows(), FAIL_TYPE, "ops_test_fail")
     return FAIL_TYPE

@@ -10,7 +10,7 @@ from accord.api.process import PROVISION_SOURCE
 from accord.connectors.config import load_connections
 from accord.connectors.registry import create_connector
 from accord.connectors.salesforce import mapping as sf_mapping
-from accord.flows.runtime import workflow_for
+from accord.flows.registry import workflow_for
 from accord.store.tables import journal
 
 

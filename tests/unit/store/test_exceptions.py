@@ -9,6 +9,7 @@ from accord.domain import Money
 from accord.store import audit
 from accord.store import exceptions as exc_repo
 from accord.store.exceptions import ExceptionStateError, ExceptionStatus
+from accord.store.tables import exceptions as exceptions_table
 from accord.store.util import utc_now
 
 
@@ -159,3 +160,72 @@ def test_auto_resolve_closes_the_open_one_and_is_safe_to_repeat(engine):
         row = audit.list_(conn, action="exception.auto_resolve")[0]
         assert row.actor == "accord"
         assert audit.verify(conn) is None
+
+
+def test_aging_buckets_counts_oldest_and_amount_at_risk_per_queue(engine):
+    now = utc_now()
+    with engine.begin() as conn:
+        young = _open(conn, key="a", queue="finance-ops")
+        old = _open(conn, key="b", queue="finance-ops", amount=Money.of(Decimal(10), "EUR"))
+        _open(conn, key="c", queue="sales-ops", amount=None)
+        closed = _open(conn, key="d", queue="sales-ops")
+        exc_repo.ignore(conn, id=closed.id, reason="noise", actor="key:ops")
+        conn.execute(
+            exceptions_table.update()
+            .where(exceptions_table.c.id == old.id)
+            .values(created_at=now - timedelta(days=3))
+        )
+    buckets = (("day", timedelta(days=1)), ("older", None))
+    with engine.connect() as conn:
+        aging = exc_repo.aging(conn, buckets=buckets, now=now)
+        ignored = exc_repo.aging(conn, buckets=buckets, status="ignored", now=now)
+    finance = aging["finance-ops"]
+    assert (finance.count, finance.buckets) == (2, {"day": 1, "older": 1})
+    assert finance.at_risk == {"USD": Decimal("1200.50"), "EUR": Decimal(10)}
+    assert finance.oldest_created_at is not None
+    assert finance.oldest_created_at < young.created_at - timedelta(days=2)
+    assert (aging["sales-ops"].count, aging["sales-ops"].at_risk) == (1, {})
+    assert set(ignored) == {"sales-ops"}
+
+
+def test_open_keys_and_open_counts_by_business_key(engine):
+    with engine.begin() as conn:
+        _open(conn, key="a", business_key="opportunity:1", code="unmapped")
+        _open(conn, key="b", business_key="opportunity:1")
+        gone = _open(conn, key="c", business_key="opportunity:2", code="unmapped")
+        exc_repo.resolve(conn, id=gone.id, resolution="fixed", actor="key:ops")
+    with engine.connect() as conn:
+        assert exc_repo.open_keys(conn, flow="lead_to_project", code="unmapped") == [
+            "opportunity:1"
+        ]
+        assert exc_repo.open_keys(conn, flow="cash", code="unmapped") == []
+        assert exc_repo.count_open_by_key(conn, ["opportunity:1", "opportunity:2"]) == {
+            "opportunity:1": 2
+        }
+
+
+def test_a_retry_is_recorded_and_its_success_resolves_unless_it_raised_it_again(engine):
+    with engine.begin() as conn:
+        opened = _open(conn)
+        exc_repo.record_retry(
+            conn,
+            id=opened.id,
+            overrides={"date": "2026-11-02"},
+            run_id="run-9",
+            actor="key:o",
+            extra={"note": "re-dated"},
+        )
+    with engine.connect() as conn:
+        overrides, retries = exc_repo.retry_state(conn, id=opened.id)
+    assert overrides == {"date": "2026-11-02"}
+    assert [(r["run_id"], r["note"]) for r in retries] == [("run-9", "re-dated")]
+    with engine.begin() as conn:
+        _open(conn, run_id="run-9")  # the retry ran into the same problem
+        assert not exc_repo.resolve_after_retry(conn, id=opened.id, run_id="run-9")
+        assert exc_repo.resolve_after_retry(conn, id=opened.id, run_id="run-10")
+        assert not exc_repo.resolve_after_retry(conn, id=opened.id, run_id="run-10")
+    with engine.connect() as conn:
+        got = exc_repo.get(conn, id=opened.id)
+        assert got is not None
+        assert got.resolution == "retry run-10 succeeded"
+        assert audit.list_(conn, action="exception.auto_resolve")[0].after["run_id"] == "run-10"

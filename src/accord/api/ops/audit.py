@@ -7,7 +7,6 @@ Filters by actor, action, target (exact, or a prefix ending in ``*`` such as
 ``exception:*``) and time; pages newest first with the ``before_seq`` keyset cursor.
 """
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,8 +16,6 @@ from pydantic import BaseModel, Field
 
 from accord.api.ops.common import PROBLEMS, IsoDateTime, Reader, engine_of
 from accord.store import audit as audit_repo
-from accord.store.tables import audit_log
-from accord.store.util import as_utc, utc_now
 
 __all__ = ["router"]
 
@@ -56,10 +53,6 @@ class VerifyOut(BaseModel):
     keyed_rows: int = Field(default=0, description="rows whose hash is keyed (an HMAC)")
 
 
-def _loads(raw: str | None) -> Any:  # noqa: ANN401 - arbitrary audit JSON
-    return json.loads(raw) if raw else None
-
-
 @router.get("", response_model=AuditPage, summary="Search the audit log")
 def list_audit(
     *,
@@ -74,35 +67,28 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     """Entries matching the filters (``since`` inclusive, ``until`` exclusive), newest first."""
-    q = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
-    if actor:
-        q = q.where(audit_log.c.actor == actor)
-    if action:
-        q = q.where(audit_log.c.action == action)
-    if target:
-        if target.endswith("*"):
-            prefix = target[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            q = q.where(audit_log.c.target.like(f"{prefix}%", escape="\\"))
-        else:
-            q = q.where(audit_log.c.target == target)
-    # Audit times are stored without microseconds (they are hashed), so compare at seconds.
-    if since:
-        q = q.where(audit_log.c.at >= since.replace(microsecond=0))
-    if until:
-        q = q.where(audit_log.c.at < until)
-    if before_seq is not None:
-        q = q.where(audit_log.c.seq < before_seq)
+    prefix = target[:-1] if target and target.endswith("*") else None
     with engine.connect() as conn:
-        rows = conn.execute(q).all()
+        rows = audit_repo.list_(
+            conn,
+            actor=actor,
+            action=action,
+            target=None if prefix is not None else target,
+            target_prefix=prefix,
+            since=since,
+            until=until,
+            before_seq=before_seq,
+            limit=limit,
+        )
     items = [
         AuditOut(
             seq=r.seq,
-            at=as_utc(r.at) or utc_now(),
+            at=r.at,
             actor=r.actor,
             action=r.action,
             target=r.target,
-            before=_loads(r.before),
-            after=_loads(r.after),
+            before=r.before,
+            after=r.after,
             hash=r.hash,
         )
         for r in rows

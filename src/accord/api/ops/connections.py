@@ -20,7 +20,6 @@ from accord.flows.connections import Connections, UnknownConnectionError
 from accord.store import audit
 from accord.store import cursors as cursors_repo
 from accord.store.budget import DatabaseBudget
-from accord.store.tables import cursors as cursors_table
 from accord.store.util import utc_now
 
 __all__ = ["HEALTH_TTL_S", "HealthCache", "router"]
@@ -141,12 +140,10 @@ def _describe(
     config = connections.config(name)
     usage = DatabaseBudget(engine).usage(config)
     with engine.connect() as conn:
-        resources = conn.execute(
-            sa.select(cursors_table.c.resource)
-            .where(cursors_table.c.connection == name)
-            .order_by(cursors_table.c.resource)
-        ).scalars()
-        states = [cursors_repo.get(conn, connection=name, resource=r) for r in list(resources)]
+        states = [
+            cursors_repo.get(conn, connection=name, resource=r)
+            for r in cursors_repo.resources(conn, connection=name)
+        ]
     return ConnectionOut(
         name=name,
         kind=config.kind,

@@ -25,8 +25,8 @@ from accord.api.ops.runs import RerunOut, RulesChoiceIn
 from accord.flows import replay as replay_flow
 from accord.flows.runtime import Runtime
 from accord.store import exceptions as repo
-from accord.store.tables import exceptions as table
-from accord.store.util import as_utc, utc_now
+from accord.store.exceptions import AGE_BUCKETS
+from accord.store.util import utc_now
 
 __all__ = ["AGE_BUCKETS", "ExceptionOut", "router"]
 
@@ -34,14 +34,6 @@ router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"], responses=P
 
 _MAX_ID: Final = 2**62
 """Largest id accepted (larger ones would overflow a database integer)."""
-AGE_BUCKETS: Final = (
-    ("lt_1h", timedelta(hours=1)),
-    ("1h_1d", timedelta(days=1)),
-    ("1d_2d", timedelta(days=2)),
-    ("2d_7d", timedelta(days=7)),
-    ("gt_7d", None),
-)
-"""Aging buckets (name, upper bound of age); the last one is open-ended."""
 _NOT_FOUND: Final[dict[int | str, dict[str, Any]]] = {404: {"description": "No such exception"}}
 _ACTION_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     404: {"description": "No such exception"},
@@ -302,52 +294,21 @@ def list_exceptions(
 @router.get("/summary", response_model=Summary, summary="Counts, aging and amount at risk")
 def summary(_p: Reader, engine: Engine, status: Status = "open") -> Summary:
     """Per owner queue: count, aging buckets, amount at risk per currency, oldest."""
-    now = utc_now()
-    bucket = sa.case(
-        *[
-            (table.c.created_at > now - bound, name)
-            for name, bound in AGE_BUCKETS
-            if bound is not None
-        ],
-        else_=AGE_BUCKETS[-1][0],
-    ).label("bucket")
-    where = table.c.status == status
-    queues: dict[str, QueueSummary] = {}
-
-    def entry(name: str) -> QueueSummary:
-        if name not in queues:
-            queues[name] = QueueSummary(
-                queue=name,
-                count=0,
-                age_buckets={b: 0 for b, _ in AGE_BUCKETS},
-                amount_at_risk=[],
-                oldest_created_at=None,
-            )
-        return queues[name]
-
     with engine.connect() as conn:
-        for q, b, n, oldest in conn.execute(
-            sa.select(table.c.queue, bucket, sa.func.count(), sa.func.min(table.c.created_at))
-            .where(where)
-            .group_by(table.c.queue, bucket)
-        ):
-            e = entry(q)
-            e.count += int(n)
-            e.age_buckets[b] = int(n)
-            first = as_utc(oldest)
-            if first is not None and (e.oldest_created_at is None or first < e.oldest_created_at):
-                e.oldest_created_at = first
-        for q, currency, total in conn.execute(
-            sa.select(table.c.queue, table.c.currency, sa.func.sum(table.c.amount))
-            .where(where, table.c.amount.is_not(None), table.c.currency.is_not(None))
-            .group_by(table.c.queue, table.c.currency)
-            .order_by(table.c.currency)
-        ):
-            entry(q).amount_at_risk.append(
-                MoneyOut(
-                    amount=str(Decimal(str(total)).quantize(Decimal("0.01"))), currency=currency
-                )
-            )
+        found = repo.aging(conn, buckets=AGE_BUCKETS, status=status)
+    queues = {
+        name: QueueSummary(
+            queue=name,
+            count=a.count,
+            age_buckets=a.buckets,
+            amount_at_risk=[
+                MoneyOut(amount=str(total.quantize(Decimal("0.01"))), currency=currency)
+                for currency, total in sorted(a.at_risk.items())
+            ],
+            oldest_created_at=a.oldest_created_at,
+        )
+        for name, a in found.items()
+    }
     return Summary(status=status, queues=[queues[k] for k in sorted(queues)])
 
 
@@ -365,7 +326,7 @@ def get_exception(exception_id: ExceptionId, _p: Reader, engine: Engine) -> Exce
         found = repo.get(conn, id=exception_id)
         if found is None:
             raise Problem(404, "Not found", f"no exception {exception_id}")
-        overrides, retries = replay_flow.exception_retry_state(conn, exception_id=exception_id)
+        overrides, retries = repo.retry_state(conn, id=exception_id)
     return ExceptionDetailOut(
         **ExceptionOut.of(found).model_dump(), overrides=overrides, retries=retries
     )

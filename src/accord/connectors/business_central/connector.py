@@ -17,9 +17,9 @@
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self
 
 import httpx
@@ -44,6 +44,7 @@ from accord.connectors.types import (
     WriteResult,
     utc_now,
 )
+from accord.connectors.webhooks import UpkeepReport
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
 from accord.rules import Rules
 
@@ -581,6 +582,29 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         self.raise_for_status(response, resource="subscriptions")
         values = self.json_object(response, resource="subscriptions").get("value") or ()
         return [_without_client_state(v) for v in values if isinstance(v, dict)]
+
+    @override
+    def keep_subscriptions(
+        self,
+        *,
+        notification_url: str,
+        entity_sets: Iterable[str],
+        client_state: SecretStr,
+        now: datetime,
+        renew_within: timedelta,
+    ) -> UpkeepReport:
+        """One upkeep pass (:func:`accord.connectors.business_central.subscriptions.keep_alive`)."""
+        # subscriptions.py builds on this module, so it is imported when first asked for.
+        from accord.connectors.business_central.subscriptions import keep_alive  # noqa: PLC0415
+
+        return keep_alive(
+            self,
+            notification_url=notification_url,
+            entity_sets=entity_sets,
+            client_state=client_state,
+            now=now,
+            renew_within=renew_within,
+        )
 
     # ----------------------------------------------------------------- describing records
     @override

@@ -17,13 +17,13 @@ pass twice in a row changes nothing the second time.
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import SecretStr
 
 from accord.connectors.business_central.connector import BusinessCentralConnector, _parse_time
 from accord.connectors.types import RawRecord
+from accord.connectors.webhooks import UpkeepReport
 from accord.errors import NotFoundError
 
 __all__ = ["DEFAULT_RENEW_WITHIN", "UpkeepReport", "keep_alive"]
@@ -31,27 +31,6 @@ __all__ = ["DEFAULT_RENEW_WITHIN", "UpkeepReport", "keep_alive"]
 DEFAULT_RENEW_WITHIN = timedelta(hours=24)
 """Renew a subscription when it expires within this (they live three days)."""
 _TARGET = re.compile(r"companies\((?P<company>[^)]+)\)/(?P<set>[A-Za-z]+)/?$")
-
-
-@dataclass
-class UpkeepReport:
-    """What one pass did, by entity set."""
-
-    created: list[str] = field(default_factory=list)
-    renewed: list[str] = field(default_factory=list)
-    recreated: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, list[str]]:
-        """A JSON-friendly copy (a step's output)."""
-        return {
-            "created": self.created,
-            "renewed": self.renewed,
-            "recreated": self.recreated,
-            "deleted": self.deleted,
-            "kept": self.kept,
-        }
 
 
 def _target(sub: RawRecord) -> tuple[str, str] | None:

@@ -1,6 +1,6 @@
 """Capture of approvals: the configured PSA's approved time and expenses become events.
 
-``Services.start`` calls :func:`enable_approval_capture` (listed in ``CAPTURE_ENABLERS``)
+``Services.start`` calls :func:`enable_approval_capture` (named by its flow spec)
 before capture starts. It reads the ``approvals:`` section (:mod:`.settings`) and registers one
 pair per approval feed of the PSA's role
 (:meth:`~accord.connectors.roles.Psa.approval_feeds`: an event feed, or one feed of approved

@@ -21,11 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from accord.flows import stepkit
 from accord.flows.shared.finance import resolve_exceptions
-from accord.store import exceptions, tables
+from accord.store import exceptions
 
 __all__ = [
     "FLOW",
@@ -139,19 +137,10 @@ def report_unmapped(unmapped: Unmapped) -> bool:
 def open_unmapped(connection: str, *, limit: int = 100) -> list[tuple[str, str]]:
     """``(kind, PSA id)`` of the approvals of a connection waiting for a fix, oldest first."""
     with stepkit.engine().connect() as conn:
-        rows = conn.execute(
-            sa.select(tables.exceptions.c.business_key)
-            .where(
-                tables.exceptions.c.status == exceptions.ExceptionStatus.OPEN.value,
-                tables.exceptions.c.code == UNMAPPED,
-                tables.exceptions.c.flow == FLOW,
-            )
-            .order_by(tables.exceptions.c.id)
-            .limit(limit)
-        ).all()
+        keys = exceptions.open_keys(conn, flow=FLOW, code=UNMAPPED, limit=limit)
     out: list[tuple[str, str]] = []
-    for (key,) in rows:
-        kind, _, rest = str(key).partition(":")
+    for key in keys:
+        kind, _, rest = key.partition(":")
         where, _, psa_id = rest.partition(":")
         if where == connection and psa_id:
             out.append((kind, psa_id))

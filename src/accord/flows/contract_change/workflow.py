@@ -20,7 +20,7 @@ Steps, in order:
 3. :func:`update_psa_project`: budget, dates and milestones of the PSA project
    (:meth:`~accord.connectors.roles.Psa.update_terms`);
 4. :func:`update_erp`: the ERP project (an upsert: dates, amount) and its billing schedule
-   (:func:`~accord.flows.lead_to_project.billing.write_schedule`); a refusal -> ``finance-ops``
+   (:func:`~accord.flows.shared.billing.write_schedule`); a refusal -> ``finance-ops``
    exception;
 5. :func:`record_version`: lineage ``contract -version-> contract_version`` with the outcome.
 """
@@ -37,8 +37,10 @@ from accord.connectors.roles import ProjectTerms
 from accord.domain import Contract, Money
 from accord.errors import PermanentError
 from accord.flows import stepkit
-from accord.flows.contract_change.capture import validation_dedupe_key
-from accord.flows.contract_change.versions import (
+from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.amendments import validation_dedupe_key
+from accord.flows.shared.billing import write_schedule
+from accord.flows.shared.contracts import (
     EVENT_TYPE,
     baseline_plan,
     contract_from_plan,
@@ -47,10 +49,8 @@ from accord.flows.contract_change.versions import (
     plan_for,
     versions,
 )
-from accord.flows.lead_to_project.billing import write_schedule
-from accord.flows.lead_to_project.erp import ErpRejection, write_erp_project
-from accord.flows.lead_to_project.plan import Plan, project_id_for
-from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.erp_project import ErpRejection, write_erp_project
+from accord.flows.shared.plan import Plan, project_id_for
 from accord.rules.spec import BudgetBasis
 from accord.store import exceptions, lineage
 

@@ -34,7 +34,7 @@ from accord.flows.customer_master.steps import (
     erp_target,
     remember_write,
 )
-from accord.flows.lead_to_project.steps import customer_lock, write_erp_customer
+from accord.flows.shared.customers import customer_lock, write_erp_customer
 from accord.store import exceptions, xref
 
 __all__ = ["check_erp_customer", "drift_dedupe_key"]

@@ -1,10 +1,10 @@
 """The side effects of customer master, one DBOS step each, with one frozen-dataclass input.
 
 Retries come from the error class (``should_retry=is_retryable``). Every write is idempotent:
-ERP customers are written with lead-to-project's shared
-:func:`~accord.flows.lead_to_project.steps.write_erp_customer` (the ERP role's keyed upsert,
-under the per-customer lock), so a step that ran but lost its checkpoint runs again
-harmlessly; exceptions are deduplicated by key. Every system is reached through its role.
+ERP customers are written with the write lead-to-project shares,
+:func:`~accord.flows.shared.customers.write_erp_customer` (the ERP role's keyed upsert, under
+the per-customer lock), so a step that ran but lost its checkpoint runs again harmlessly;
+exceptions are deduplicated by key. Every system is reached through its role.
 
 What does *not* belong here: the order of steps (:mod:`.workflow`), the comparisons
 (:mod:`.views`), and ERP drift (:mod:`.drift`).
@@ -23,7 +23,7 @@ from accord.domain import Customer
 from accord.errors import NotFoundError, PermanentError, is_retryable
 from accord.flows import stepkit
 from accord.flows.customer_master import history, views
-from accord.flows.lead_to_project.steps import ErpCustomerTarget, customer_lock, write_erp_customer
+from accord.flows.shared.customers import ErpCustomerTarget, customer_lock, write_erp_customer
 from accord.rules import Rules
 from accord.store import exceptions, xref
 from accord.store.exceptions import ExceptionStatus

@@ -12,8 +12,8 @@ What is mapped:
 - a deal not closed and won means nothing to this flow (no event);
 - a won deal that already says ``Provisioned`` is not provisioned again: if its commercial
   terms differ from the contract's latest version it becomes ``contract.amended``
-  (:func:`accord.flows.contract_change.capture.amendment_events`); otherwise (the echo of
-  Accord's own write-back, a non-commercial edit) it means nothing;
+  (:func:`accord.flows.shared.amendments.amendment_events`); otherwise (the echo of Accord's
+  own write-back, a non-commercial edit) it means nothing;
 - a won deal that maps becomes one ``opportunity.won`` event, whose id is
   ``<record id>@<version stamp>`` (capture's): fixing the opportunity in the CRM gives it a new
   stamp, hence a new event and a new run.
@@ -45,6 +45,7 @@ from accord.flows.capture import (
 )
 from accord.flows.connections import Connections
 from accord.flows.lead_to_project import steps
+from accord.flows.shared.amendments import amendment_events
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store.journal import NewEvent
 
@@ -75,8 +76,6 @@ def opportunity_version_events(change: CrmOpportunity, *, connection: str) -> li
     if change.status == steps.PROVISIONED:
         # Provisioned already: a change of its terms is an amendment (contract change);
         # the echo of Accord's own write-back changes no term and means nothing.
-        from accord.flows.contract_change.capture import amendment_events  # noqa: PLC0415 - cycle
-
         return amendment_events(change)
     if change.opportunity is None:
         _report_unmappable(change, connection)

@@ -12,7 +12,6 @@ from dbos import DBOS
 
 from accord.domain import Money
 from accord.flows import stepkit
-from accord.flows.lead_to_project.plan import Plan
 from accord.flows.lead_to_project.steps import (
     FLOW,
     NEEDS_ATTENTION,
@@ -23,6 +22,7 @@ from accord.flows.lead_to_project.steps import (
     validation_dedupe_key,
     write_status,
 )
+from accord.flows.shared.plan import Plan
 from accord.flows.shared.settings import flow_settings
 from accord.store import exceptions
 

@@ -14,31 +14,31 @@ implementation keys it:
 - write-back: a plain update of the opportunity's status and ids (same values, same result).
 
 A verify-before-create is a read then a write, which two runs for two opportunities of one
-customer could interleave; :func:`_customer_lock` serialises the customer writes per customer
-(a process lock, plus a PostgreSQL advisory lock across workers).
+customer could interleave; the customer writes hold
+:func:`~accord.flows.shared.customers.customer_lock`.
 
-What does *not* belong here: the order of steps (:mod:`.workflow`), validation rules
-(:mod:`.plan`), the ERP project (:mod:`.erp`), the billing schedule (:mod:`.billing`), and
-the compensation and write-back steps (:mod:`.finish`).
+What does *not* belong here: the order of steps (:mod:`.workflow`), what lead-to-project
+shares with other flows (:mod:`accord.flows.shared`: validation rules and the plan in
+:mod:`~accord.flows.shared.plan`, ERP customers in :mod:`~accord.flows.shared.customers`, the
+ERP project in :mod:`~accord.flows.shared.erp_project`, the billing schedule in
+:mod:`~accord.flows.shared.billing`), and the compensation and write-back steps
+(:mod:`.finish`).
 """
 
-import contextlib
 import logging
-import threading
-import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 from dbos import DBOS
 
-from accord.connectors.roles import CustomerBooking, DealLine, PsaProjectPlan
-from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity, Project
+from accord.connectors.roles import DealLine, PsaProjectPlan
+from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity
 from accord.domain.enums import ProjectStatus
 from accord.flows import stepkit
-from accord.flows.lead_to_project.plan import Plan, build_plan
+from accord.flows.shared.customers import ErpCustomerTarget, customer_lock, write_erp_customer
+from accord.flows.shared.plan import Plan, PlanRequest, _project, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions, xref
 
@@ -47,16 +47,12 @@ __all__ = [
     "NEEDS_ATTENTION",
     "PROVISIONED",
     "CustomerRequest",
-    "ErpCustomerTarget",
-    "PlanRequest",
     "ReportRequest",
     "ValidateRequest",
-    "customer_lock",
     "provision_psa_project",
     "report_invalid",
     "upsert_customer",
     "validate_opportunity",
-    "write_erp_customer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,35 +75,6 @@ def validation_dedupe_key(opportunity_id: str) -> str:
 def erp_dedupe_key(opportunity_id: str) -> str:
     """Dedupe key of the opportunity's finance-ops exception."""
     return f"{FLOW}:{opportunity_id}:erp"
-
-
-# ---------------------------------------------------------------------- customer lock
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-@contextlib.contextmanager
-def _customer_lock(key: str) -> Iterator[None]:
-    """Serialise writes of one customer: in this process, and across PostgreSQL workers."""
-    with _locks_guard:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:
-        engine = stepkit.engine()
-        if engine.dialect.name != "postgresql":
-            yield
-            return
-        token = zlib.crc32(key.encode()) - 2**31
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": token})
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": token})
-                conn.commit()
-
-
-customer_lock = _customer_lock
-"""The per-customer write lock, shared with customer master (key ``customer:<conn>:<id>``)."""
 
 
 # ---------------------------------------------------------------------- 1. validate
@@ -293,7 +260,7 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
     erp_id = stepkit.known_external("customer", customer.id, plan.erp_connection)
     created = False
     if erp_id is None:
-        with _customer_lock(f"customer:{plan.erp_connection}:{customer.id}"):
+        with customer_lock(f"customer:{plan.erp_connection}:{customer.id}"):
             erp_id = stepkit.known_external("customer", customer.id, plan.erp_connection)
             if erp_id is None:
                 erp_id, created = _write_erp_customer(plan, customer)
@@ -350,90 +317,7 @@ def _write_erp_customer(plan: Plan, customer: Customer) -> tuple[str, bool]:
     return write_erp_customer(target, customer)
 
 
-@dataclass(frozen=True)
-class ErpCustomerTarget:
-    """Where an ERP customer lives: the ERP, its connection and the legal entity's book.
-
-    Attributes:
-        erp: The ERP's system name (as the rules' legal entity says).
-        connection: The ``accord.yaml`` connection of that ERP.
-        legal_entity: The legal entity it is booked in.
-        subsidiary: The ERP's id of that entity as the rules placed it (``""``: the ERP
-            role's own mapping).
-    """
-
-    erp: str
-    connection: str
-    legal_entity: str
-    subsidiary: str
-
-
-def write_erp_customer(
-    target: ErpCustomerTarget,
-    customer: Customer,
-    *,
-    omit: frozenset[str] = frozenset(),
-    clear_parent: bool = False,
-) -> tuple[str, bool]:
-    """Upsert one customer into an ERP; returns its ERP id and whether it was created.
-
-    Shared by lead-to-project (which creates customers) and customer master (which updates
-    them), through the ERP role's idempotent :meth:`~accord.connectors.roles.Erp.upsert_customer`.
-    The customer is booked in ``target.legal_entity``. The parent, if any, must already be in
-    the xref of ``target.connection`` (callers write parents first).
-
-    Args:
-        target: The ERP, connection and legal entity.
-        customer: The canonical customer (its ``currency`` is the entity's).
-        omit: Canonical fields *not* to write (the ERP keeps its values): the fields the ERP
-            owns, when an existing customer is updated.
-        clear_parent: Write "no parent" when ``customer.parent_id`` is ``None`` (an update that
-            detaches a customer; a create never needs it).
-    """
-    parent = (
-        stepkit.known_external("customer", customer.parent_id, target.connection)
-        if customer.parent_id
-        else None
-    )
-    booking = CustomerBooking(
-        customer=customer,
-        legal_entity=target.legal_entity,
-        parent_erp_id=parent,
-        omit=omit,
-        clear_parent=clear_parent,
-        dimensions={"subsidiary": target.subsidiary} if target.subsidiary else {},
-    )
-    return stepkit.erp(target.connection).upsert_customer(booking)
-
-
 # ---------------------------------------------------------------------- 3. PSA project
-@dataclass(frozen=True)
-class PlanRequest:
-    """Input of the project steps: the plan (as JSON) and the run."""
-
-    plan: dict[str, Any]
-    run_id: str | None = None
-
-
-def _project(plan: Plan, status: ProjectStatus = ProjectStatus.ACTIVE) -> Project:
-    return Project(
-        id=plan.project_id,
-        name=plan.project_name,
-        customer_id=plan.customer_id,
-        opportunity_id=plan.opportunity_id,
-        legal_entity=plan.legal_entity,
-        practice=plan.practice,
-        region=plan.region,
-        billing_model=BillingModel(plan.billing_model),
-        status=status,
-        currency=plan.currency,
-        budget=Money.of(Decimal(plan.budget), plan.currency),
-        start_date=plan.start_date,  # type: ignore[arg-type]  # ISO text, validated by pydantic
-        end_date=plan.end_date,  # type: ignore[arg-type]
-        template=plan.template,
-    )
-
-
 def _description(plan: Plan) -> str:
     return (
         f"{plan.opportunity_name} ({plan.opportunity_sf_id}); template {plan.template}; "

@@ -25,8 +25,6 @@ from typing import Any
 
 from dbos import DBOS
 
-from accord.flows.lead_to_project.billing import BillingRequest, write_billing_schedule
-from accord.flows.lead_to_project.erp import create_erp_project
 from accord.flows.lead_to_project.finish import (
     HoldRequest,
     WriteBackRequest,
@@ -36,10 +34,8 @@ from accord.flows.lead_to_project.finish import (
     release_psa_hold,
     write_back,
 )
-from accord.flows.lead_to_project.plan import Plan
 from accord.flows.lead_to_project.steps import (
     CustomerRequest,
-    PlanRequest,
     ReportRequest,
     ValidateRequest,
     provision_psa_project,
@@ -48,6 +44,9 @@ from accord.flows.lead_to_project.steps import (
     validate_opportunity,
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.billing import BillingRequest, write_billing_schedule
+from accord.flows.shared.erp_project import create_erp_project
+from accord.flows.shared.plan import Plan, PlanRequest
 
 __all__ = ["ERP_STEP", "WORKFLOW", "lead_to_project", "retry_from_erp_step"]
 

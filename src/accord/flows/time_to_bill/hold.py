@@ -93,7 +93,7 @@ def release_tick(scheduled_at: datetime, context: Any) -> None:  # noqa: ANN401 
 
 
 def enable_hold_release(connections: Connections, config_file: Path | None) -> bool:
-    """Schedule the hold release (``CAPTURE_ENABLERS`` calls it at start); False when off."""
+    """Schedule the hold release (``Services.start`` calls it at start); False when off."""
     del connections
     try:
         interval = billing_settings(config_file).hold_check_interval_s

@@ -2,7 +2,7 @@
 
 Lead-to-project derives every value its steps write (customers, the PSA project and template,
 the ERP entity, subsidiary, department, class, currency, budget, milestones) once, in its
-plan (:func:`accord.flows.lead_to_project.plan.build_plan`, a pure function); its steps never
+plan (:func:`accord.flows.shared.plan.build_plan`, a pure function); its steps never
 consult the rules again. So the plan *is* the outbound content, and the record's body here is
 the plan, field by field. The reads validation needs (the account chain, milestone lines, the
 PSA rate card) are made through the CRM and PSA roles as the flow's validate step makes them,
@@ -14,7 +14,7 @@ from typing import Any
 
 from accord.connectors.roles import Crm
 from accord.domain import BillingModel, Opportunity
-from accord.flows.lead_to_project.plan import build_plan
+from accord.flows.shared.plan import build_plan
 from accord.flows.shared.settings import flow_settings
 from accord.governance.diff import flatten
 from accord.governance.whatif.report import Outcome

@@ -1,5 +1,8 @@
 """Validation and the provisioning plan: pure functions, no I/O.
 
+Shared by lead-to-project (which applies the plan) and contract change (whose versions are
+plans with new terms).
+
 :func:`build_plan` checks a won opportunity against the rules and what was read about it (its
 account hierarchy, its lines, whether a rate card exists) and either lists **every** problem,
 keyed by the CRM field a person must fix, or returns a :class:`Plan`: every value the
@@ -7,7 +10,7 @@ later steps write, derived once. Steps take the plan (as JSON) and never consult
 again, so a run keeps the rules version it validated with even if the file changes mid-run,
 and the version (:attr:`Plan.rules_version`) is recorded in the run's output.
 
-What does *not* belong here: reading the CRM or the PSA (:mod:`.steps`), and writing.
+What does *not* belong here: reading the CRM or the PSA (the flows' steps), and writing.
 """
 
 import datetime as dt
@@ -17,7 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from accord.connectors.roles import CrmAccount, DealLine
-from accord.domain import BillingModel, Customer, Opportunity
+from accord.domain import BillingModel, Customer, Money, Opportunity, Project
+from accord.domain.enums import ProjectStatus
 from accord.rules import Rules
 from accord.rules.spec import BudgetBasis
 
@@ -25,6 +29,7 @@ __all__ = [
     "CustomerPlan",
     "MilestonePlan",
     "Plan",
+    "PlanRequest",
     "ValidationOutcome",
     "build_plan",
     "customers_from_accounts",
@@ -337,3 +342,30 @@ def build_plan(  # noqa: PLR0912 - one flat checklist reads best
         billing_basis=str(policy.billing),
     )
     return ValidationOutcome(plan=plan, problems={})
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Input of the project steps: the plan (as JSON) and the run."""
+
+    plan: dict[str, Any]
+    run_id: str | None = None
+
+
+def _project(plan: Plan, status: ProjectStatus = ProjectStatus.ACTIVE) -> Project:
+    return Project(
+        id=plan.project_id,
+        name=plan.project_name,
+        customer_id=plan.customer_id,
+        opportunity_id=plan.opportunity_id,
+        legal_entity=plan.legal_entity,
+        practice=plan.practice,
+        region=plan.region,
+        billing_model=BillingModel(plan.billing_model),
+        status=status,
+        currency=plan.currency,
+        budget=Money.of(Decimal(plan.budget), plan.currency),
+        start_date=plan.start_date,  # type: ignore[arg-type]  # ISO text, validated by pydantic
+        end_date=plan.end_date,  # type: ignore[arg-type]
+        template=plan.template,
+    )

@@ -29,9 +29,8 @@ from dbos import DBOS
 from accord.connectors.roles import BillingPlan, BillingPlanLine
 from accord.errors import PermanentError
 from accord.flows import stepkit
-from accord.flows.lead_to_project.erp import ErpRejection, erp_dimensions
-from accord.flows.lead_to_project.plan import Plan
-from accord.flows.lead_to_project.steps import _project
+from accord.flows.shared.erp_project import ErpRejection, erp_dimensions
+from accord.flows.shared.plan import Plan, _project
 from accord.store import xref
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Step 4 of lead-to-project: the ERP project.
+"""The ERP project of a provisioning plan (shared by lead-to-project and contract change).
 
 :func:`write_erp_project` is the idempotent upsert through the ERP role (keyed by the project
 id), shared with the contract-change flow, which rewrites dates and amount on an amendment;
@@ -16,8 +16,7 @@ from accord.connectors.roles import BillingTerms, ErpProjectPlan
 from accord.domain import Money
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
-from accord.flows.lead_to_project.plan import Plan
-from accord.flows.lead_to_project.steps import PlanRequest, _project
+from accord.flows.shared.plan import Plan, PlanRequest, _project
 
 __all__ = ["ErpRejection", "create_erp_project", "erp_dimensions", "write_erp_project"]
 

@@ -8,7 +8,7 @@ is the data of the n-th ``contract.amended`` event in the journal (business key
 
 Pure helpers (:func:`contract_from_plan`, :func:`terms`, :func:`diff`, :func:`plan_for`) plus
 two reads (:func:`baseline_plan`, :func:`versions`). What does not belong here: capture
-(:mod:`.capture`) and the workflow (:mod:`.workflow`).
+(:mod:`.amendments`) and the workflow (:mod:`accord.flows.contract_change.workflow`).
 """
 
 import dataclasses
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.domain import BillingModel, Contract, Milestone, Money, Rate, RateCard
-from accord.flows.lead_to_project.plan import MilestonePlan, Plan, project_id_for
+from accord.flows.shared.plan import MilestonePlan, Plan, project_id_for
 from accord.store import journal, lineage
 
 __all__ = [

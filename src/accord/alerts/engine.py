@@ -22,38 +22,31 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from accord.errors import ConfigError
-from accord.observability.alerts import (
+from accord.alerts.config import (
     AlertsConfig,
     ConnectionAuthRuleSpec,
     EscalationRuleSpec,
     ExceptionAgeRuleSpec,
-    Instance,
     MetricRuleSpec,
+    Rule,
     SlaRuleSpec,
-    count_firing,
-    sync_rule,
 )
-from accord.observability.alerts_notify import Notifier
+from accord.alerts.notify import Notifier
+from accord.errors import ConfigError
 from accord.observability.metrics import get_metrics
-from accord.store.tables import alerts, exceptions, journal, lineage
-from accord.store.util import as_utc, utc_now, write_lock
+from accord.store import alerts as alerts_repo
+from accord.store.alerts import Instance
+from accord.store.util import utc_now, write_lock
 
 __all__ = ["AlertEngine", "AuthView", "Escalate", "Evaluation", "evaluate_rule"]
 
 logger = logging.getLogger(__name__)
 
-Rule = (
-    SlaRuleSpec
-    | ExceptionAgeRuleSpec
-    | EscalationRuleSpec
-    | ConnectionAuthRuleSpec
-    | MetricRuleSpec
-)
-
-Escalate = Callable[[sa.Connection, datetime], list[str]]
-"""Escalates the exceptions past their queue's SLA (in the given transaction); returns what it
-escalated, for the log. The flows layer builds it from the rules file's ``queues:``."""
+Escalate = Callable[[datetime], list[str]]
+"""Escalates the exceptions past their queue's SLA, in a transaction of its own; returns what it
+escalated, for the log. The flows layer builds it from the rules file's ``queues:``: it reads
+the rules before it takes the write lock, because reading them may write (a first read adopts
+the rules file, in a transaction of the resolver's own, which would wait for that lock)."""
 
 
 @dataclass(frozen=True)
@@ -87,46 +80,21 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-def _active_keys(conn: sa.Connection, rule: str) -> list[str]:
-    return list(
-        conn.execute(
-            sa.select(alerts.c.instance_key).where(
-                alerts.c.rule == rule, alerts.c.status == "firing"
-            )
-        ).scalars()
-    )
-
-
 def _sla(conn: sa.Connection, rule: SlaRuleSpec, now: datetime) -> Evaluation:
-    done = (
-        sa.select(lineage.c.id)
-        .where(lineage.c.event_id == journal.c.event_id, lineage.c.status.in_(rule.done_statuses))
-        .exists()
-    )
-    cols = (journal.c.event_id, journal.c.business_key, journal.c.received_at)
-    breached = list(
-        conn.execute(
-            sa.select(*cols)
-            .where(
-                journal.c.type == rule.event_type,
-                journal.c.received_at < now - rule.within,
-                journal.c.received_at >= now - rule.lookback,
-                ~done,
-            )
-            .order_by(journal.c.received_at)
-            .limit(rule.max_instances)
-        )
-    )
     # Instances already firing are re-checked by key, so one that ages out of the lookback
     # window (or past the limit) stays firing until it is actually done.
-    active = _active_keys(conn, rule.name)
-    if active:
-        breached += conn.execute(
-            sa.select(*cols).where(journal.c.event_id.in_(active), ~done)
-        ).all()
+    breached = alerts_repo.overdue_events(
+        conn,
+        event_type=rule.event_type,
+        done_statuses=rule.done_statuses,
+        received_before=now - rule.within,
+        received_since=now - rule.lookback,
+        limit=rule.max_instances,
+        also=alerts_repo.active_keys(conn, rule=rule.name),
+    )
     instances: dict[str, Instance] = {}
     for r in breached:
-        received = as_utc(r.received_at) or now
+        received = r.received_at or now
         hours = (now - received).total_seconds() / 3600
         instances[r.event_id] = Instance(
             key=r.event_id,
@@ -141,30 +109,17 @@ def _sla(conn: sa.Connection, rule: SlaRuleSpec, now: datetime) -> Evaluation:
 
 
 def _exception_age(conn: sa.Connection, rule: ExceptionAgeRuleSpec, now: datetime) -> Evaluation:
-    cols = (
-        exceptions.c.id,
-        exceptions.c.queue,
-        exceptions.c.code,
-        exceptions.c.business_key,
-        exceptions.c.created_at,
+    active = [int(k) for k in alerts_repo.active_keys(conn, rule=rule.name) if k.isdigit()]
+    rows = alerts_repo.aged_exceptions(
+        conn,
+        created_before=now - rule.older_than,
+        queues=rule.queues or (),
+        limit=rule.max_instances,
+        also=active,
     )
-    where = [exceptions.c.status == "open", exceptions.c.created_at < now - rule.older_than]
-    if rule.queues:
-        where.append(exceptions.c.queue.in_(rule.queues))
-    rows = list(
-        conn.execute(
-            sa.select(*cols)
-            .where(*where)
-            .order_by(exceptions.c.created_at)
-            .limit(rule.max_instances)
-        )
-    )
-    active = [int(k) for k in _active_keys(conn, rule.name) if k.isdigit()]
-    if active:
-        rows += conn.execute(sa.select(*cols).where(*where, exceptions.c.id.in_(active))).all()
     instances: dict[str, Instance] = {}
     for r in rows:
-        created = as_utc(r.created_at) or now
+        created = r.created_at or now
         days = (now - created).total_seconds() / 86400
         instances[str(r.id)] = Instance(
             key=str(r.id),
@@ -176,18 +131,6 @@ def _exception_age(conn: sa.Connection, rule: ExceptionAgeRuleSpec, now: datetim
 
 
 def _escalated(conn: sa.Connection, rule: EscalationRuleSpec) -> Evaluation:
-    rows = conn.execute(
-        sa.select(
-            exceptions.c.id,
-            exceptions.c.queue,
-            exceptions.c.code,
-            exceptions.c.business_key,
-            exceptions.c.escalated_to,
-        )
-        .where(exceptions.c.status == "open", exceptions.c.escalated_at.is_not(None))
-        .order_by(exceptions.c.escalated_at)
-        .limit(rule.max_instances)
-    ).all()
     return Evaluation(
         [
             Instance(
@@ -201,7 +144,7 @@ def _escalated(conn: sa.Connection, rule: EscalationRuleSpec) -> Evaluation:
                     "owner": r.escalated_to or "",
                 },
             )
-            for r in rows
+            for r in alerts_repo.escalated_exceptions(conn, limit=rule.max_instances)
         ]
     )
 
@@ -301,10 +244,8 @@ class AlertEngine:
         changes: dict[str, tuple[list[str], list[str]]] = {}
         if self.escalate is not None:
             try:
-                with self.engine.begin() as conn:
-                    write_lock(conn)
-                    for what in self.escalate(conn, now):
-                        logger.warning("escalated %s", what)
+                for what in self.escalate(now):
+                    logger.warning("escalated %s", what)
             except (sa.exc.SQLAlchemyError, ConfigError):
                 logger.warning("escalating aged exceptions failed", exc_info=True)
         for rule in self.rules:
@@ -312,7 +253,7 @@ class AlertEngine:
                 with self.engine.begin() as conn:
                     write_lock(conn)
                     found = evaluate_rule(conn, rule, now=now, auth=auth)
-                    changes[rule.name] = sync_rule(
+                    changes[rule.name] = alerts_repo.sync_rule(
                         conn,
                         rule=rule.name,
                         severity=rule.severity,
@@ -329,7 +270,7 @@ class AlertEngine:
             for key in resolved:
                 logger.info("alert %s resolved for %s", rule.name, key)
         with self.engine.connect() as conn:
-            firing = count_firing(conn)
+            firing = alerts_repo.count_firing(conn)
         gauge = get_metrics().alerts_firing
         for rule in self.rules:
             gauge.labels(rule=rule.name).set(firing.get(rule.name, 0))

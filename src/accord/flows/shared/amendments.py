@@ -29,7 +29,7 @@ from accord.connectors.roles import CrmOpportunity
 from accord.domain import BillingModel, ContractAmendment, Money, Opportunity, RateCard
 from accord.flows import stepkit
 from accord.flows.capture import canonical_event
-from accord.flows.contract_change.versions import (
+from accord.flows.shared.contracts import (
     EVENT_TYPE,
     baseline_plan,
     contract_from_plan,
@@ -38,7 +38,7 @@ from accord.flows.contract_change.versions import (
     terms,
     versions,
 )
-from accord.flows.lead_to_project.plan import Plan, plan_milestones, project_id_for
+from accord.flows.shared.plan import Plan, plan_milestones, project_id_for
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions
 from accord.store.journal import NewEvent

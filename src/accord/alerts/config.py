@@ -1,4 +1,4 @@
-"""Alert rules, their configuration and the alerts table the console shows.
+"""Alert rules and their configuration: the ``alerts:`` section of ``accord.yaml``.
 
 Rules are pydantic specs loaded from the ``alerts:`` section of ``accord.yaml``, merged over
 :data:`DEFAULT_RULES` by name (a rule named like a default replaces it; ``enabled: false``
@@ -21,19 +21,16 @@ label set). The table keeps one row per firing of an instance: while it fires, i
 notification per instance until it clears hold across every worker evaluating rules. When it
 clears, ``active_key`` goes back to NULL and one ``resolved`` notification follows.
 
-Evaluation lives in :mod:`accord.observability.alerts_eval`, delivery in
-:mod:`accord.observability.alerts_notify`.
+The table lives in :mod:`accord.store.alerts`, evaluation in :mod:`accord.alerts.engine`,
+delivery in :mod:`accord.alerts.notify`.
 """
 
-import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import sqlalchemy as sa
 import yaml
 from pydantic import (
     BaseModel,
@@ -47,26 +44,20 @@ from pydantic import (
 
 from accord.connectors.config import resolve_references
 from accord.errors import ConfigError
-from accord.store.tables import alerts
-from accord.store.util import as_utc, utc_now
 
 __all__ = [
     "DEFAULT_RULES",
-    "Alert",
     "AlertRuleSpec",
     "AlertsConfig",
     "ConnectionAuthRuleSpec",
     "EscalationRuleSpec",
     "ExceptionAgeRuleSpec",
-    "Instance",
     "MetricRuleSpec",
+    "Rule",
     "SlaRuleSpec",
     "WebhookSpec",
-    "list_",
-    "list_active_alerts",
     "load_alerts_config",
     "parse_duration",
-    "sync_rule",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -155,16 +146,17 @@ class MetricRuleSpec(_Rule):
     threshold: float
 
 
-AnyRule = (
+Rule = (
     SlaRuleSpec
     | ExceptionAgeRuleSpec
     | EscalationRuleSpec
     | ConnectionAuthRuleSpec
     | MetricRuleSpec
 )
-AlertRuleSpec = Annotated[AnyRule, Field(discriminator="kind")]
+"""Any rule, by kind."""
+AlertRuleSpec = Annotated[Rule, Field(discriminator="kind")]
 
-DEFAULT_RULES: tuple[AnyRule, ...] = (
+DEFAULT_RULES: tuple[Rule, ...] = (
     SlaRuleSpec(
         name="timesheet_not_posted",
         kind="sla",
@@ -236,7 +228,7 @@ class AlertsConfig(BaseModel):
     rules: list[AlertRuleSpec] = Field(default_factory=list)
     """Added to (or replacing by name) :data:`DEFAULT_RULES`."""
 
-    def effective_rules(self) -> list[AnyRule]:
+    def effective_rules(self) -> list[Rule]:
         """Defaults overlaid with the configured rules, enabled ones only."""
         by_name = {r.name: r for r in DEFAULT_RULES}
         for rule in self.rules:
@@ -264,177 +256,3 @@ def load_alerts_config(path: Path | None, env: Mapping[str, str]) -> AlertsConfi
         return AlertsConfig.model_validate(resolved)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid 'alerts' section: {exc}") from exc
-
-
-# ---------------------------------------------------------------------- the alerts table
-@dataclass(frozen=True)
-class Instance:
-    """One firing instance, as a rule's evaluation reports it."""
-
-    key: str
-    summary: str
-    labels: dict[str, str] = field(default_factory=dict)
-    value: float | None = None
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One alert row, for the API and the console."""
-
-    id: int
-    rule: str
-    instance_key: str
-    status: Literal["firing", "resolved"]
-    severity: str
-    summary: str
-    labels: dict[str, str]
-    value: float | None
-    fired_at: datetime
-    last_seen_at: datetime
-    resolved_at: datetime | None
-    notified_at: datetime | None
-    """When the firing notification was delivered (None: pending, failing or no webhook)."""
-    attempts: int
-    last_error: str | None
-
-
-def _alert(r: sa.Row[Any]) -> Alert:
-    try:
-        labels = json.loads(r.labels)
-    except ValueError:
-        labels = {}
-    now = utc_now()
-    return Alert(
-        id=r.id,
-        rule=r.rule,
-        instance_key=r.instance_key,
-        status=r.status,
-        severity=r.severity,
-        summary=r.summary,
-        labels=labels if isinstance(labels, dict) else {},
-        value=r.value,
-        fired_at=as_utc(r.fired_at) or now,
-        last_seen_at=as_utc(r.last_seen_at) or now,
-        resolved_at=as_utc(r.resolved_at),
-        notified_at=as_utc(r.fired_sent_at),
-        attempts=r.attempts,
-        last_error=r.last_error,
-    )
-
-
-def list_active_alerts(conn: sa.Connection, *, limit: int = 500) -> list[Alert]:
-    """Firing alerts, critical first, then oldest first (what the console shows)."""
-    severity_rank = sa.case(
-        (alerts.c.severity == "critical", 0), (alerts.c.severity == "warning", 1), else_=2
-    )
-    q = (
-        sa.select(alerts)
-        .where(alerts.c.status == "firing")
-        .order_by(severity_rank, alerts.c.fired_at, alerts.c.id)
-        .limit(limit)
-    )
-    return [_alert(r) for r in conn.execute(q)]
-
-
-def list_(
-    conn: sa.Connection,
-    *,
-    status: Literal["firing", "resolved"] | None = None,
-    rule: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[Alert]:
-    """Alerts newest first, filtered."""
-    q = sa.select(alerts).order_by(alerts.c.fired_at.desc(), alerts.c.id.desc())
-    if status:
-        q = q.where(alerts.c.status == status)
-    if rule:
-        q = q.where(alerts.c.rule == rule)
-    return [_alert(r) for r in conn.execute(q.limit(limit).offset(offset))]
-
-
-def _active_key(rule: str, key: str) -> str:
-    return f"{rule}|{key}"[:660]
-
-
-def sync_rule(
-    conn: sa.Connection,
-    *,
-    rule: str,
-    severity: str,
-    instances: Sequence[Instance],
-    known: set[str] | None,
-    now: datetime | None = None,
-) -> tuple[list[str], list[str]]:
-    """Make the table match one evaluation of a rule; returns (fired, resolved) instance keys.
-
-    Args:
-        conn: A connection inside a transaction.
-        rule: The rule's name.
-        severity: Its severity, stored on new rows.
-        instances: What fires now.
-        known: Instance keys whose state the evaluation could judge; a firing row outside it
-            is left alone (a connection this worker never called). None means all.
-        now: Evaluation time.
-    """
-    now = now or utc_now()
-    rows = conn.execute(
-        sa.select(alerts.c.id, alerts.c.instance_key).where(
-            alerts.c.rule == rule, alerts.c.status == "firing"
-        )
-    ).all()
-    active = {r.instance_key: r.id for r in rows}
-    current = {i.key: i for i in instances}
-    fired: list[str] = []
-    for key, inst in current.items():
-        if key in active:
-            continue
-        try:
-            # A savepoint, so that losing the race to another worker keeps our transaction.
-            with conn.begin_nested():
-                conn.execute(
-                    sa.insert(alerts).values(
-                        rule=rule,
-                        instance_key=key[:512],
-                        active_key=_active_key(rule, key),
-                        status="firing",
-                        severity=severity,
-                        summary=inst.summary[:512],
-                        labels=json.dumps(inst.labels, sort_keys=True),
-                        value=inst.value,
-                        fired_at=now,
-                        last_seen_at=now,
-                    )
-                )
-            fired.append(key)
-        except sa.exc.IntegrityError:
-            continue
-    still = [active[k] for k in current if k in active]
-    if still:
-        conn.execute(sa.update(alerts).where(alerts.c.id.in_(still)).values(last_seen_at=now))
-    gone = [(k, i) for k, i in active.items() if k not in current and (known is None or k in known)]
-    if gone:
-        conn.execute(
-            sa.update(alerts)
-            .where(alerts.c.id.in_([i for _, i in gone]))
-            .values(
-                status="resolved",
-                active_key=None,
-                resolved_at=now,
-                # The resolved notice gets a fresh set of delivery attempts.
-                attempts=0,
-                next_attempt_at=0,
-                last_error=None,
-            )
-        )
-    return fired, [k for k, _ in gone]
-
-
-def count_firing(conn: sa.Connection) -> dict[str, int]:
-    """Firing instances by rule."""
-    rows = conn.execute(
-        sa.select(alerts.c.rule, sa.func.count().label("n"))
-        .where(alerts.c.status == "firing")
-        .group_by(alerts.c.rule)
-    )
-    return {r.rule: int(r.n) for r in rows}

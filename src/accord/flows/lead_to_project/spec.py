@@ -1,0 +1,16 @@
+"""Lead-to-project as the runtime sees it: ``opportunity.won`` runs, opportunity capture.
+
+Declared here, read by :mod:`accord.flows.registry`.
+"""
+
+from accord.flows.registry import FlowSpec
+
+__all__ = ["FLOW"]
+
+FLOW = FlowSpec(
+    name="lead_to_project",
+    module="accord.flows.lead_to_project",
+    events=("opportunity.won",),
+    capture=("accord.flows.lead_to_project.capture:enable_opportunity_capture",),
+)
+"""The flow's spec."""
