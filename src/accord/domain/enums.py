@@ -41,6 +41,7 @@ class ErpSystem(StrEnum):
 
     NETSUITE = "netsuite"
     BUSINESS_CENTRAL = "business_central"
+    DYNAMICS_FINANCE = "dynamics_finance"
 
 
 class OpportunityStage(StrEnum):

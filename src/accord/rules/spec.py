@@ -207,12 +207,16 @@ class LegalEntitySpec(_Spec):
     netsuite_subsidiary_id: Code | None = None
     bc_company: Name | None = None
     """Business Central company name or id (``None`` when the entity is on NetSuite)."""
+    d365_company: Code | None = None
+    """Dynamics 365 Finance legal entity (``dataAreaId``); the code in lower case if unset."""
 
     @property
     def erp_book(self) -> tuple[str, str]:
         """What the entity is in its ERP and its id there: ``("subsidiary", "2")`` ..."""
         if self.erp is ErpSystem.BUSINESS_CENTRAL:
             return "company", self.bc_company or ""
+        if self.erp is ErpSystem.DYNAMICS_FINANCE:
+            return "company", self.d365_company or ""
         return "subsidiary", self.netsuite_subsidiary_id or ""
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, SecretStr, model_validator
 
 from accord.connectors.config import ConnectorConfig
-from accord.domain import ExpenseCategory
+from accord.domain import BillingModel, ExpenseCategory
 
 __all__ = ["DynamicsFinanceConfig", "scope_for"]
 
@@ -73,6 +73,50 @@ class DynamicsFinanceConfig(ConnectorConfig):
     """Line property of billable hours and expenses."""
     non_billable_line_property: str = "NonBill"
     """Line property of non-billable hours and expenses."""
+    customer_group: str = "10"
+    """Customer group new customers are created in (F&O requires one)."""
+    country_regions: dict[str, str] = Field(
+        default_factory=lambda: {
+            "US": "USA",
+            "GB": "GBR",
+            "DE": "DEU",
+            "FR": "FRA",
+            "NL": "NLD",
+            "IE": "IRL",
+            "CH": "CHE",
+            "AT": "AUT",
+            "CA": "CAN",
+            "AU": "AUS",
+        }
+    )
+    """ISO 3166 alpha-2 country -> F&O country/region id (the standard data's alpha-3)."""
+    project_types: dict[BillingModel, str] = Field(
+        default_factory=lambda: {
+            BillingModel.TIME_AND_MATERIALS: "TimeMaterial",
+            BillingModel.FIXED_FEE: "FixedPrice",
+            BillingModel.MILESTONE: "FixedPrice",
+            BillingModel.RETAINER: "FixedPrice",
+        }
+    )
+    """Canonical billing model -> project type (F&O has no milestone or retainer type)."""
+    project_groups: dict[BillingModel, str] = Field(
+        default_factory=lambda: {
+            BillingModel.TIME_AND_MATERIALS: "TM",
+            BillingModel.FIXED_FEE: "FIXED",
+            BillingModel.MILESTONE: "MILESTONE",
+            BillingModel.RETAINER: "RETAINER",
+        }
+    )
+    """Canonical billing model -> project group: the environment's groups tell the models
+    apart where the project type cannot (milestone and retainer are fixed price)."""
+    active_stage: str = "InProcess"
+    """Project stage of an active project (it takes postings)."""
+    inactive_stage: str = "Completed"
+    """Project stage of a completed or cancelled project."""
+    planned_stage: str = "Created"
+    """Project stage of a planned or held project (no postings)."""
+    invoice_main_account: str = "401100"
+    """Main account of milestone free text invoice lines (revenue)."""
     posting_stages: tuple[str, ...] = ("InProcess",)
     """Project stages whose stage rules take hour and expense postings."""
     dimension_format: tuple[str, ...] = ("Department", "Region")

@@ -36,7 +36,6 @@ calls for different batches may run at once.
 
 import asyncio
 import base64
-import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from typing import Any, Final
 from typing_extensions import override
 
 from accord.connectors.budget import slot_held
+from accord.connectors.dynamics_finance._erp_billing import DynamicsFinanceBilling
 from accord.connectors.dynamics_finance.batch import BatchRequest
 from accord.connectors.dynamics_finance.connector import (
     ACTION_NAMESPACE,
@@ -52,11 +52,13 @@ from accord.connectors.dynamics_finance.connector import (
     odata_string,
 )
 from accord.connectors.dynamics_finance.mapping import (
+    date_day,
     dimension_display_value,
     expense_line,
     hour_line,
     posting_ref,
 )
+from accord.connectors.dynamics_finance.masters import DynamicsFinanceMasterData
 from accord.connectors.roles import (
     AsyncPoster,
     CallGate,
@@ -67,16 +69,12 @@ from accord.connectors.roles import (
     PostingKind,
     PostingOutcome,
 )
-from accord.domain import BillingModel, System, TimeEntry
+from accord.domain import System, TimeEntry
 from accord.errors import ConnectorError, MappingError, PermanentError, RetryableError
 from accord.rules import Rules
 
 __all__ = ["DynamicsFinanceErp", "DynamicsFinancePoster", "journal_marker"]
 
-_BILLING: Final = {
-    "TimeMaterial": BillingModel.TIME_AND_MATERIALS,
-    "FixedPrice": BillingModel.FIXED_FEE,
-}
 _FILTER_CHUNK: Final = 15
 """References per ``$filter`` of ``or`` terms: keeps the URL well under the service's limits."""
 
@@ -122,21 +120,12 @@ def journal_marker(batch_id: str, kind: PostingKind) -> str:
     return f"Accord {digest[:10]}"
 
 
-def _date(value: object) -> dt.date | None:
-    if not value or str(value).startswith("1900-01-01"):
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
 def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
-class DynamicsFinanceErp(Erp):
+class DynamicsFinanceErp(DynamicsFinanceBilling, DynamicsFinanceMasterData, Erp):
     """A Dynamics 365 Finance connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: DynamicsFinanceConnector, rules: Rules) -> None:
@@ -161,49 +150,7 @@ class DynamicsFinanceErp(Erp):
             "Projects", f"ProjectID eq {odata_string(erp_id)}", every_company=True, top=50
         )
         record = next((r for r in found if str(r.get("dataAreaId")).lower() in areas), None)
-        if record is None:
-            return None
-        area = str(record["dataAreaId"]).lower()
-        legal_entity = config.entity_of(area) or area.upper()
-        values = dict(
-            zip(
-                config.dimension_format,
-                str(record.get("DefaultDimensionDisplayValue") or "").split(
-                    config.dimension_delimiter
-                ),
-                strict=False,
-            )
-        )
-        department = values.get(config.dimensions.get("department", ""))
-        region = values.get(config.dimensions.get("class", ""))
-        spec = self._rules.spec
-        entity = spec.legal_entities.get(legal_entity)
-        stage = str(record.get("ProjectStage") or "")
-        return ErpProject(
-            erp_id=erp_id,
-            legal_entity=legal_entity,
-            active=stage in config.posting_stages,
-            status=stage,
-            start_date=_date(record.get("ProjectedStartDate")),
-            end_date=_date(record.get("ProjectedEndDate")),
-            billing_model=_BILLING.get(
-                str(record.get("ProjectType")), BillingModel.TIME_AND_MATERIALS
-            ),
-            # A firm moving off Business Central keeps its dimension values: the rules' BC
-            # codes name the practice and region.
-            practice=next(
-                (
-                    c
-                    for c, p in spec.practices.items()
-                    if department and p.bc_department_code == department
-                ),
-                None,
-            ),
-            region=next(
-                (c for c, r in spec.regions.items() if region and r.bc_area_code == region), None
-            ),
-            currency=str(record.get("SalesCurrencyCode") or (entity.currency if entity else "USD")),
-        )
+        return None if record is None else self.project_view(record)
 
     @override
     def closed_periods(self, legal_entity: str) -> frozenset[str]:
@@ -213,7 +160,7 @@ class DynamicsFinanceErp(Erp):
             f"PeriodStatus ne {ACTION_NAMESPACE}.FiscalPeriodStatus'Open'",
         )
         return frozenset(
-            f"{start:%Y-%m}" for r in records if (start := _date(r.get("StartDate"))) is not None
+            f"{start:%Y-%m}" for r in records if (start := date_day(r.get("StartDate"))) is not None
         )
 
     # ----------------------------------------------------------------- postings
@@ -245,6 +192,26 @@ class DynamicsFinanceErp(Erp):
             if todo:
                 _Run(company, kind, batch, todo, refs, outcomes).stage_and_post()
         return [outcomes[p.key] for p in batch.postings]
+
+    @override
+    def posting_body(self, batch: PostingBatch, posting: EntryPosting) -> dict[str, Any]:
+        """The journal line F&O would receive; its journal number is assigned when staged.
+
+        Raises:
+            MappingError: The posting cannot be a journal line (an unmapped category ...).
+        """
+        company = self._connector.for_company(batch.project.legal_entity)
+        try:
+            return _journal_line(
+                company,
+                posting,
+                journal="",
+                project=batch.project.erp_id,
+                area=company.area,
+                ref=posting_ref(posting.key),
+            )
+        except KeyError as exc:
+            raise MappingError(f"cannot build the journal line: {exc}") from exc
 
     @override
     def poster(self, gate: CallGate) -> "DynamicsFinancePoster":

@@ -7,6 +7,7 @@ carries so that what finance and operations holds can be found again: an hour li
 """
 
 import base64
+import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
@@ -16,9 +17,11 @@ from accord.connectors.dynamics_finance.config import DynamicsFinanceConfig
 from accord.domain import Expense, TimeEntry
 
 __all__ = [
+    "date_day",
     "date_field",
     "dimension_display_value",
     "expense_line",
+    "fo_key",
     "hour_line",
     "posting_ref",
     "resource_id",
@@ -32,6 +35,29 @@ def posting_ref(key: str) -> str:
     """The reference of a posting key: ``AC`` + 18 base32 characters of its SHA-256."""
     digest = base64.b32encode(hashlib.sha256(key.encode()).digest()).decode()
     return "AC" + digest[: REF_LENGTH - 2]
+
+
+def fo_key(canonical_id: str, length: int = 20) -> str:
+    """The F&O key Accord owns for a canonical id: readable and upper case when it fits.
+
+    Keys compare case-insensitively in F&O, so they are upper-cased; ids too long or not
+    plain ASCII become ``AC`` + hash characters.
+    """
+    readable = canonical_id.upper()
+    if len(readable) <= length and readable.isascii() and " " not in readable:
+        return readable
+    digest = base64.b32encode(hashlib.sha256(canonical_id.encode()).digest()).decode()
+    return "AC" + digest[: length - 2]
+
+
+def date_day(value: object) -> dt.date | None:
+    """The day of an F&O date field; ``None`` for the empty date (``1900-01-01``) or none."""
+    if not value or str(value).startswith("1900-01-01"):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
 
 
 def resource_id(canonical_id: str) -> str:
