@@ -275,10 +275,20 @@ class Billing:
         self.control(system, "periods", {"entity": entity, "period": period, "status": status})
 
 
-def start_billing(folder: Path, sandbox: SandboxHandle) -> Iterator[Billing]:
-    """Build, start and (after the module) stop one in-process Accord for time-to-bill."""
+def start_billing(
+    folder: Path, sandbox: SandboxHandle, *, books: dict[str, tuple[str, str]] | None = None
+) -> Iterator[Billing]:
+    """Build, start and (after the module) stop one in-process Accord for time-to-bill.
+
+    ``books`` moves legal entities to another ERP: code -> (ERP system, connection).
+    """
     rules = folder / "rules.yaml"
     shutil.copy(REPO / "rules" / "default.yaml", rules)
+    if books:
+        spec = yaml.safe_load(rules.read_text(encoding="utf-8"))
+        for code, (erp, connection) in books.items():
+            spec["legal_entities"][code].update(erp=erp, connection=connection)
+        rules.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     config = write_config(folder, sandbox.urls, psa="kantata")
     document = yaml.safe_load(config.read_text(encoding="utf-8"))
     document["lead_to_project"]["rules"] = str(rules)

@@ -154,6 +154,8 @@ class DynamicsFinanceBilling:
                 tax_total=Money.of(tax, currency),
                 total=Money.of(total, currency),
                 amount_due=Money.of(max(remaining, Decimal(0)), currency),
+                # The invoice journal posts on the invoice date; F&O's entity carries no time.
+                posted_at=dt.datetime.combine(issued, dt.time(12), tzinfo=dt.UTC),
             )
         except ValueError as exc:
             raise MappingError(f"invoice does not map: {exc}") from exc
