@@ -14,7 +14,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from accord.domain import BillingModel, CurrencyCode, ErpSystem
 
@@ -25,6 +32,7 @@ __all__ = [
     "ExceptionRoutingSpec",
     "FieldOwnershipSpec",
     "LegalEntitySpec",
+    "MigrationSpec",
     "MilestoneSpec",
     "ObjectOwnershipSpec",
     "OwnerQueue",
@@ -195,6 +203,22 @@ class RegionSpec(_Spec):
     bc_area_code: Code
 
 
+class MigrationSpec(_Spec):
+    """A legal entity's ERP migration: the other ERP, run beside the system of record.
+
+    Before the cut-over ``shadow`` is the new ERP (Accord diffs what it would book there
+    against what the system of record booked); a cut-over swaps it with the entity's ``erp``
+    and ``connection`` (the old ERP becomes the shadow, so a rollback swaps them back).
+    """
+
+    shadow: ErpSystem
+    """The ERP beside the system of record (the entity's ``erp``)."""
+    shadow_connection: Code
+    """The ``accord.yaml`` connection that reaches it."""
+    cutover_at: AwareDatetime | None = None
+    """When the entity was last cut over (``None``: still on its original ERP)."""
+
+
 class LegalEntitySpec(_Spec):
     """One of the firm's contracting entities and the ERP (and connection) it lives on."""
 
@@ -207,6 +231,8 @@ class LegalEntitySpec(_Spec):
     netsuite_subsidiary_id: Code | None = None
     bc_company: Name | None = None
     """Business Central company name or id (``None`` when the entity is on NetSuite)."""
+    migration: MigrationSpec | None = None
+    """An ERP migration under way (shadow, cut-over, rollback), if any."""
     d365_company: Code | None = None
     """Dynamics 365 Finance legal entity (``dataAreaId``); the code in lower case if unset."""
 
@@ -225,6 +251,8 @@ class LegalEntitySpec(_Spec):
             raise ValueError("an entity on NetSuite needs netsuite_subsidiary_id")
         if self.erp is ErpSystem.BUSINESS_CENTRAL and self.bc_company is None:
             raise ValueError("an entity on Business Central needs bc_company")
+        if self.migration is not None and self.migration.shadow_connection == self.connection:
+            raise ValueError("a migration's shadow_connection must differ from connection")
         return self
 
 

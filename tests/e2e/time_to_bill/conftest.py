@@ -16,7 +16,7 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -276,18 +276,20 @@ class Billing:
 
 
 def start_billing(
-    folder: Path, sandbox: SandboxHandle, *, books: dict[str, tuple[str, str]] | None = None
+    folder: Path,
+    sandbox: SandboxHandle,
+    *,
+    edit_rules: Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[Billing]:
     """Build, start and (after the module) stop one in-process Accord for time-to-bill.
 
-    ``books`` moves legal entities to another ERP: code -> (ERP system, connection).
+    ``edit_rules`` may change the rules document before Accord starts (an entity's ERP).
     """
     rules = folder / "rules.yaml"
     shutil.copy(REPO / "rules" / "default.yaml", rules)
-    if books:
+    if edit_rules is not None:
         spec = yaml.safe_load(rules.read_text(encoding="utf-8"))
-        for code, (erp, connection) in books.items():
-            spec["legal_entities"][code].update(erp=erp, connection=connection)
+        edit_rules(spec)
         rules.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     config = write_config(folder, sandbox.urls, psa="kantata")
     document = yaml.safe_load(config.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ poster as hour and expense journals, exactly once.
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from tests.e2e.time_to_bill.conftest import Billing, start_billing
@@ -19,11 +20,10 @@ D365 = "dynamics_finance"
 
 @pytest.fixture(scope="module")
 def billing(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Billing]:
-    yield from start_billing(
-        tmp_path_factory.mktemp("ttb-d365"),
-        sandbox,
-        books={"DE01": (D365, "dynamics-finance")},
-    )
+    def on_d365(spec: dict[str, Any]) -> None:
+        spec["legal_entities"]["DE01"].update(erp=D365, connection="dynamics-finance")
+
+    yield from start_billing(tmp_path_factory.mktemp("ttb-d365"), sandbox, edit_rules=on_d365)
 
 
 def test_time_and_expenses_post_to_dynamics_finance_once(billing: Billing) -> None:
