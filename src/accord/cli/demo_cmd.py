@@ -109,6 +109,8 @@ class DemoOptions:
     traffic: bool = True
     seed: int = 7
     data_dir: Path = Path("var/demo")
+    migrate: str | None = None
+    """A legal entity to run with Dynamics 365 Finance as its shadow ERP (docs/migration.md)."""
 
     @property
     def console_url(self) -> str:
@@ -298,6 +300,12 @@ def demo(
         Path,
         typer.Option(help="Where accord.yaml, the database and the log go (fresh every start)."),
     ] = Path("var/demo"),
+    migrate: Annotated[
+        str | None,
+        typer.Option(
+            help="Run this legal entity (DE01) with Dynamics 365 Finance as its shadow ERP."
+        ),
+    ] = None,
 ) -> None:
     """Run the sandbox and Accord against it, then win opportunities and watch them flow."""
     if psa not in ("kantata", "certinia"):
@@ -313,6 +321,7 @@ def demo(
         traffic=traffic,
         seed=seed,
         data_dir=data_dir,
+        migrate=migrate,
     )
     try:
         run_demo(options)
@@ -469,7 +478,11 @@ def _start_accord(
     from accord_sandbox.accord_config import write_accord_config
 
     config_file = write_accord_config(
-        options.data_dir / CONFIG_FILE, handle.urls, psa=options.psa, seed=options.seed
+        options.data_dir / CONFIG_FILE,
+        handle.urls,
+        psa=options.psa,
+        seed=options.seed,
+        rules=_migration_rules(options) if options.migrate else None,
     )
     try:
         # Explicit values win over ACCORD_* variables: the demo must not touch a real database.
@@ -567,6 +580,28 @@ def _create_admin_key(engine: sa.Engine) -> str:
     return secret
 
 
+def _migration_rules(options: DemoOptions) -> Path:
+    """The shipped rules with ``options.migrate`` shadowed by Dynamics 365 Finance.
+
+    Raises:
+        DemoError: The legal entity is unknown or already books on Dynamics 365 Finance.
+    """
+    import yaml
+
+    from accord_sandbox.accord_config import default_rules_path
+
+    source = default_rules_path()
+    document = yaml.safe_load(source.read_text(encoding="utf-8"))
+    entity = document["legal_entities"].get(options.migrate)
+    if entity is None or entity.get("erp") == "dynamics_finance":
+        msg = f"--migrate {options.migrate}: not a legal entity of the rules off Dynamics 365"
+        raise DemoError(msg)
+    entity["migration"] = {"shadow": "dynamics_finance", "shadow_connection": "dynamics-finance"}
+    path = options.data_dir / "rules.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def _announce(options: DemoOptions, handle: "SandboxHandle", key: str) -> None:
     from accord_sandbox.server import SYSTEMS
 
@@ -588,6 +623,14 @@ def _announce(options: DemoOptions, handle: "SandboxHandle", key: str) -> None:
         style="dim",
         soft_wrap=True,
     )
+    if options.migrate:
+        _out.print(
+            f"Migration: {options.migrate} books on its ERP with Dynamics 365 Finance as shadow. "
+            f"With ACCORD_CONFIG_FILE={options.data_dir / CONFIG_FILE} and ACCORD_DATABASE_URL="
+            f"sqlite:///{options.data_dir / DB_FILE}: accord migration diff|cutover|carry-over|"
+            f"tieout|rollback {options.migrate} (docs/migration.md).",
+            soft_wrap=True,
+        )
 
 
 def _watch(

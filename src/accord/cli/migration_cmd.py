@@ -143,6 +143,60 @@ def carry_over(
     )
 
 
+@migration_app.command("diff")
+def diff(
+    entity: EntityArg,
+    since: Annotated[
+        str | None, typer.Option(help="Entries dated on or after this day (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """What the shadow ERP would book of the system of record's postings, per project and day."""
+    import datetime as dt
+
+    from accord.governance.shadow import shadow_diff
+
+    try:
+        start = dt.date.fromisoformat(since) if since else None
+    except ValueError:
+        raise fail(f"--since: {since!r} is not a date (YYYY-MM-DD)") from None
+    with open_context() as ctx:
+        rules = ctx.resolver.current(ctx.rules_path)
+        connections = ctx.connections()
+        result = shadow_diff(
+            ctx.engine,
+            rules,
+            entity,
+            lambda name, view: connections.connector(name).as_erp(view),
+            since=start,
+        )
+    table = Table(
+        title=f"{entity}: {result.system_of_record} (system of record) vs {result.shadow} (shadow)"
+    )
+    for column in ("project", "day", "entries", "hours", "amount", "shadow", "refused"):
+        table.add_column(column, justify="left" if column in ("project", "day") else "right")
+    for d in result.days:
+        table.add_row(
+            d.project_id,
+            d.day.isoformat(),
+            str(d.entries),
+            str(d.hours),
+            str(d.amount),
+            f"{d.shadow_entries} / {d.shadow_hours} h / {d.shadow_amount}",
+            str(len(d.refusals)),
+        )
+    out.print(table)
+    for d in result.days:
+        for r in d.refusals:
+            out.print(f"refused {r.entry_id} ({r.reason}): {r.message}", highlight=False)
+    for project in result.missing_projects:
+        out.print(f"{project}: not in the shadow ERP (carry it over)", highlight=False)
+    for key in result.already_in_shadow:
+        out.print(f"{key}: already booked in the shadow ERP", highlight=False)
+    if not result.empty:
+        raise fail(f"{entity}: the shadow differs from the system of record")
+    out.print(f"{entity}: the shadow would book exactly what the system of record booked.")
+
+
 @migration_app.command("tieout")
 def tieout(entity: EntityArg) -> None:
     """Per project: what the ledger posted to each ERP, checked against what each ERP holds."""

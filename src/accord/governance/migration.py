@@ -47,8 +47,10 @@ __all__ = [
     "MigrationStep",
     "OpenProject",
     "ProjectTieOut",
+    "booked_on",
     "migrate_entity",
     "open_items",
+    "read_project",
     "switched_rules",
     "tie_out",
 ]
@@ -114,7 +116,7 @@ def _swapped(rules: Rules, entity: str, *, cutover_at: datetime | None) -> Rules
     return parse_rules(document)
 
 
-def _booked_on(rules: Rules, entity: str, connection: str) -> Rules:
+def booked_on(rules: Rules, entity: str, connection: str) -> Rules:
     """The rules as a role of ``connection`` must see them: the entity booked there.
 
     A role finds an entity's records only in the books the rules place on its connection.
@@ -238,7 +240,7 @@ def tie_out(
             for name in connections
         }
     roles: Mapping[str, Erp] = {
-        name: erp_for(name, _booked_on(rules, entity, name)) for name in connections
+        name: erp_for(name, booked_on(rules, entity, name)) for name in connections
     }
     out: list[ProjectTieOut] = []
     for project_id, project_rows in sorted(by_project.items()):
@@ -260,7 +262,7 @@ def _tie_out_project(
     in_entity = False
     for name, role in roles.items():
         erp_id = erp_ids.get((project_id, name))
-        held = None if erp_id is None else _project(role, erp_id)
+        held = None if erp_id is None else read_project(role, erp_id)
         if held is None:
             result.absent.append(name)
             result.held[name] = set()
@@ -281,7 +283,8 @@ def _tie_out_project(
     return result
 
 
-def _project(role: Erp, erp_id: str) -> ErpProject | None:
+def read_project(role: Erp, erp_id: str) -> ErpProject | None:
+    """The project ``erp_id`` in an ERP, ``None`` when it holds none."""
     try:
         return role.project(erp_id)
     except NotFoundError:
@@ -324,12 +327,12 @@ def open_items(
         for status in (postings.QUEUED, postings.HELD, postings.REJECTED):
             for row in postings.list_(conn, status=status, limit=100_000):
                 unbilled[row.project_id] = unbilled.get(row.project_id, 0) + 1
-    role = erp_for(old, _booked_on(rules, entity, old))
+    role = erp_for(old, booked_on(rules, entity, old))
     out: list[OpenProject] = []
     for project_id, erp_id in on_old:
         if project_id in on_new:
             continue
-        held = _project(role, erp_id)
+        held = read_project(role, erp_id)
         if held is None or held.legal_entity != entity or not held.active:
             continue
         out.append(OpenProject(project_id, erp_id, unbilled.get(project_id, 0)))

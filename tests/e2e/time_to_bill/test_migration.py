@@ -21,6 +21,7 @@ from accord.flows import replay
 from accord.governance.migration import migrate_entity, open_items, tie_out
 from accord.governance.resolve import RulesResolver
 from accord.governance.settings import load_governance
+from accord.governance.shadow import shadow_diff
 from accord.rules import Rules
 from accord.store import audit
 from accord_sandbox.server import SandboxHandle
@@ -99,6 +100,9 @@ def _post(billing: Billing, project: str, day: str) -> str:
 def test_cutover_carries_over_and_rollback_returns(billing: Billing) -> None:
     project = billing.project("time_and_materials", entity="DE01")
     assert _post(billing, project, "2026-09-21") == BC
+    before = shadow_diff(billing.engine, _rules(billing), "DE01", _erp_for(billing))
+    assert before.missing_projects == [project]
+    assert not before.empty
 
     rules = _move(billing, "cutover")
     entity = rules.spec.legal_entities["DE01"]
@@ -121,6 +125,9 @@ def test_cutover_carries_over_and_rollback_returns(billing: Billing) -> None:
     assert rules.spec.legal_entities["DE01"].connection == BC
     assert _post(billing, project, "2026-09-23") == BC
 
+    after = shadow_diff(billing.engine, rules, "DE01", _erp_for(billing))
+    assert [(d.entries, d.shadow_entries, d.refusals) for d in after.days] == [(1, 1, [])] * 2
+    assert after.empty, after
     (tied,) = tie_out(billing.engine, rules, "DE01", _erp_for(billing))
     assert tied.project_id == project
     assert tied.clean, (tied.doubled, tied.missing)
