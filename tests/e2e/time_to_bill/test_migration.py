@@ -15,6 +15,7 @@ import pytest
 from dbos import DBOS, DBOSClient
 from tests.e2e.time_to_bill.conftest import Billing, start_billing
 
+from accord.connectors.dynamics_finance import DynamicsFinanceConnector
 from accord.connectors.dynamics_finance.mapping import fo_key
 from accord.connectors.roles import Erp
 from accord.flows import replay
@@ -134,8 +135,33 @@ def test_cutover_carries_over_and_rollback_returns(billing: Billing) -> None:
     assert tied.entries == {BC: 2, D365: 1}
     assert {name: len(keys) for name, keys in tied.held.items()} == {BC: 2, D365: 1}
     assert tied.amounts[BC] == {"EUR": Decimal("2880.00")}
+    _a_mapping_difference_shows_until_fixed(billing, project, rules)
     with billing.engine.connect() as conn:
         actions = [e.action for e in audit.list_(conn, limit=500)]
     assert "migration.cutover" in actions
     assert "migration.rollback" in actions
     assert billing.stats("dynamics_finance")["duplicates"] == 0
+
+
+def _a_mapping_difference_shows_until_fixed(billing: Billing, project: str, rules: Rules) -> None:
+    """A category the shadow's connection does not map is refused in the diff, with the reason."""
+    expense = billing.expense(project, "2026-09-24", "99.90", entity="DE01")
+    assert billing.post(expense, kind="expense")["status"] == "posted"
+    real = billing.services.connections.connector(D365)
+    assert isinstance(real, DynamicsFinanceConnector)
+    unmapped = {c: n for c, n in real.config.expense_categories.items() if c.value != "travel"}
+    seeded = real.config.model_copy(update={"expense_categories": unmapped})
+    with DynamicsFinanceConnector(seeded) as broken:
+
+        def erp_for(name: str, view: Rules) -> Erp:
+            if name == D365:
+                return broken.as_erp(view)
+            return billing.services.connections.connector(name).as_erp(view)
+
+        seen = shadow_diff(billing.engine, rules, "DE01", erp_for)
+    refusals = [r for d in seen.days for r in d.refusals]
+    assert [(r.entry_id, r.reason) for r in refusals] == [(expense["id"], "validation")]
+    assert "travel" in refusals[0].message
+    assert not seen.empty
+    fixed = shadow_diff(billing.engine, rules, "DE01", _erp_for(billing))
+    assert fixed.empty, fixed
