@@ -35,7 +35,11 @@ from accord.connectors.dynamics_finance.connector import (
     odata_string,
 )
 from accord.connectors.dynamics_finance.mapping import date_day, date_field, fo_key
-from accord.connectors.dynamics_finance.masters import ON_ACCOUNT
+from accord.connectors.dynamics_finance.masters import (
+    ON_ACCOUNT,
+    DynamicsFinanceMasterData,
+    known_id,
+)
 from accord.connectors.roles import (
     BilledInvoice,
     ChangeFeed,
@@ -68,20 +72,11 @@ def _amount(value: object) -> Decimal:
     return Decimal(str(value or 0))
 
 
-def _known(known: IdLookup | None, model: str, erp_id: str) -> str | None:
-    if known is None or not erp_id:
-        return None
-    return known({model: {erp_id}}).get((model, erp_id))
-
-
-class DynamicsFinanceBilling:
+class DynamicsFinanceBilling(DynamicsFinanceMasterData):
     """The cash-and-billing methods of ``DynamicsFinanceErp`` (the module docstring)."""
 
     _connector: DynamicsFinanceConnector
     _rules: Rules
-
-    def _area_entity(self, area: str) -> str:
-        return self._connector.config.entity_of(area) or area.upper()
 
     # ----------------------------------------------------------------- feeds
     def invoice_changes(self, ids: KnownIds) -> ChangeFeed[Mapped[Invoice] | None]:
@@ -145,7 +140,7 @@ class DynamicsFinanceBilling:
                 id=canonical_id,
                 number=str(record.get("InvoiceNumber") or "") or None,
                 customer_id=customer,
-                legal_entity=self._area_entity(area),
+                legal_entity=self._legal_entity(area),
                 status=status,
                 currency=currency,
                 issue_date=issued,
@@ -257,14 +252,14 @@ class DynamicsFinanceBilling:
     # ----------------------------------------------------------------- canonical reads
     def read_invoice(self, record_id: str, *, known: IdLookup | None = None) -> Invoice:
         """A posted invoice by its key predicate, canonical (id ``d365:<id>`` if unknown)."""
-        record = self._read(INVOICES, record_id)
+        record = self._get(INVOICES, record_id)
         account = str(record.get("InvoiceCustomerAccountNumber") or "")
-        canonical = _known(known, "Invoice", record_id) or f"d365:{record_id}"
-        return self._invoice_of(record, canonical, _known(known, "Customer", account) or account)
+        canonical = known_id(known, "Invoice", record_id) or f"d365:{record_id}"
+        return self._invoice_of(record, canonical, known_id(known, "Customer", account) or account)
 
     def read_payment(self, record_id: str, *, known: IdLookup | None = None) -> Payment:
         """A customer payment journal line by its key predicate, canonical."""
-        record = self._read(_PAYMENTS, record_id)
+        record = self._get(_PAYMENTS, record_id)
         account = str(record.get("AccountDisplayValue") or "")
         currency = str(record.get("CurrencyCode") or "")
         amount = Money.of(_amount(record.get("CreditAmount")), currency)
@@ -275,16 +270,16 @@ class DynamicsFinanceBilling:
             invoice = self._connector.record_id(
                 RESOURCES[INVOICES], {"dataAreaId": area, "InvoiceNumber": marked}
             )
-            invoice_id = _known(known, "Invoice", invoice) or f"d365:{invoice}"
+            invoice_id = known_id(known, "Invoice", invoice) or f"d365:{invoice}"
             applications = (PaymentApplication(invoice_id=invoice_id, amount=amount),)
         received = date_day(record.get("TransactionDate"))
         if received is None:
             raise MappingError(f"payment {record_id} has no transaction date")
         try:
             return Payment(
-                id=_known(known, "Payment", record_id) or f"d365:{record_id}",
-                customer_id=_known(known, "Customer", account) or account,
-                legal_entity=self._area_entity(str(record.get("dataAreaId") or "")),
+                id=known_id(known, "Payment", record_id) or f"d365:{record_id}",
+                customer_id=known_id(known, "Customer", account) or account,
+                legal_entity=self._legal_entity(str(record.get("dataAreaId") or "")),
                 amount=amount,
                 received_on=received,
                 reference=str(record.get("PaymentReference") or "") or None,
@@ -300,9 +295,3 @@ class DynamicsFinanceBilling:
             INVOICES, f"InvoiceCustomerAccountNumber eq {odata_string(customer_erp_id)}"
         )
         return [self._connector.describe(INVOICES, r).id for r in rows]
-
-    def _read(self, resource: str, record_id: str) -> RawRecord:
-        try:
-            return self._connector.get(resource, record_id)
-        except ValueError as exc:
-            raise NotFoundError(connector=self._connector.name, resource=resource) from exc

@@ -37,7 +37,7 @@ calls for different batches may run at once.
 import asyncio
 import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -58,7 +58,7 @@ from accord.connectors.dynamics_finance.mapping import (
     hour_line,
     posting_ref,
 )
-from accord.connectors.dynamics_finance.masters import DynamicsFinanceMasterData
+from accord.connectors.dynamics_finance.masters import chunks
 from accord.connectors.roles import (
     AsyncPoster,
     CallGate,
@@ -74,9 +74,6 @@ from accord.errors import ConnectorError, MappingError, PermanentError, Retryabl
 from accord.rules import Rules
 
 __all__ = ["DynamicsFinanceErp", "DynamicsFinancePoster", "journal_marker"]
-
-_FILTER_CHUNK: Final = 15
-"""References per ``$filter`` of ``or`` terms: keeps the URL well under the service's limits."""
 
 
 @dataclass(frozen=True)
@@ -120,12 +117,7 @@ def journal_marker(batch_id: str, kind: PostingKind) -> str:
     return f"Accord {digest[:10]}"
 
 
-def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-class DynamicsFinanceErp(DynamicsFinanceBilling, DynamicsFinanceMasterData, Erp):
+class DynamicsFinanceErp(DynamicsFinanceBilling, Erp):
     """A Dynamics 365 Finance connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: DynamicsFinanceConnector, rules: Rules) -> None:
@@ -404,7 +396,7 @@ def _held(company: DynamicsFinanceConnector, kind: _Kind, refs: Sequence[str]) -
     lines = _lines(company, kind, refs)
     journals = sorted({str(line.get(kind.journal_field)) for line in lines})
     posted: set[str] = set()
-    for chunk in _chunks(journals, _FILTER_CHUNK):
+    for chunk in chunks(journals):
         condition = " or ".join(f"JournalBatchNumber eq {odata_string(j)}" for j in chunk)
         for header in company.query(kind.header, condition):
             if header.get("Posted") == "Yes":
@@ -419,7 +411,7 @@ def _lines(
 ) -> list[dict[str, Any]]:
     """Every line of ``kind`` in the company carrying one of ``refs``."""
     found: list[dict[str, Any]] = []
-    for chunk in _chunks(list(dict.fromkeys(refs)), _FILTER_CHUNK):
+    for chunk in chunks(list(dict.fromkeys(refs))):
         condition = " or ".join(f"{kind.ref_field} eq {odata_string(r)}" for r in chunk)
         found += company.query(kind.lines, condition)
     return found

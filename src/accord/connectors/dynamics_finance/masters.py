@@ -49,7 +49,17 @@ from accord.domain import Address, BillingModel, Customer, Project, ProjectStatu
 from accord.errors import MappingError, NotFoundError
 from accord.rules import Rules
 
-__all__ = ["CARRIED", "CUSTOMERS", "ON_ACCOUNT", "DynamicsFinanceMasterData", "customer_view"]
+__all__ = [
+    "CARRIED",
+    "CUSTOMERS",
+    "FILTER_CHUNK",
+    "ON_ACCOUNT",
+    "DynamicsFinanceMasterData",
+    "any_of",
+    "chunks",
+    "customer_view",
+    "known_id",
+]
 
 CARRIED: Final = ("name", "bill_to")
 """Canonical customer fields an F&O customer carries (as Accord maps it)."""
@@ -111,7 +121,8 @@ def customer_view(record: RawRecord, countries: Mapping[str, str]) -> ErpCustome
     )
 
 
-def _known(known: IdLookup | None, model: str, erp_id: str) -> str | None:
+def known_id(known: IdLookup | None, model: str, erp_id: str) -> str | None:
+    """The canonical id ``known`` gives an ERP id of ``model``, if any."""
     if known is None or not erp_id:
         return None
     return known({model: {erp_id}}).get((model, erp_id))
@@ -318,7 +329,7 @@ class DynamicsFinanceMasterData:
             raise MappingError(f"no region of the rules is in legal entity {legal_entity}")
         try:
             return Customer(
-                id=_known(known, "Customer", account) or account,
+                id=known_id(known, "Customer", account) or account,
                 name=view.name,
                 legal_entity=legal_entity,
                 bill_to=Address(
@@ -357,9 +368,9 @@ class DynamicsFinanceMasterData:
             )
         try:
             return Project(
-                id=_known(known, "Project", project_id) or project_id,
+                id=known_id(known, "Project", project_id) or project_id,
                 name=str(record.get("ProjectName") or project_id),
-                customer_id=_known(known, "Customer", account) or account,
+                customer_id=known_id(known, "Customer", account) or account,
                 legal_entity=view.legal_entity,
                 practice=view.practice,
                 region=view.region,
