@@ -133,6 +133,21 @@ def start_accord(
     raise TimeoutError("accord did not become ready")
 
 
+def set_latency(url: str, path: str, latency_ms: int) -> list[dict[str, object]]:
+    """Clear an emulator's injected faults, add ``latency_ms`` on ``path``; the active rules.
+
+    The emulator's own limits (its vendor's) stay, and are among the rules returned.
+    """
+    httpx.delete(f"{url}/__sandbox/faults", timeout=10).raise_for_status()
+    httpx.post(
+        f"{url}/__sandbox/faults", json={"path": path, "latency_ms": latency_ms}, timeout=10
+    ).raise_for_status()
+    active: list[dict[str, object]] = httpx.get(f"{url}/__sandbox/faults", timeout=10).json()[
+        "active"
+    ]
+    return active
+
+
 def write_section(name: str, body: str) -> None:
     """Replace (or append) the section between <!-- name:start --> and <!-- name:end -->."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"

@@ -16,6 +16,12 @@ What one drain does:
 5. waits until every run has finished, then reads NetSuite's counters and its ``timeBill``
    records and checks them against the approved hours, per project, to the cent.
 
+With ``scenario="quarter-end-large"`` (250 engagements, 60,000+ entries) DE01 stays on Business
+Central: its postings go to the BC emulator (50 ms per request and per ``$batch`` operation,
+6,000 operations per 5 minutes), the others to NetSuite as above, and the report adds BC's
+throughput as a ratio of its limit, its duplicates and its half of the per-project tie-out
+(``bench/_qe_business_central.py``).
+
 Nothing here is timed inside the test suite; the suite has its own 500-entry correctness test.
 """
 
@@ -31,6 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import _qe_business_central as bc
 import httpx
 import sqlalchemy as sa
 import yaml
@@ -40,6 +47,7 @@ from _common import (
     cpu_seconds,
     create_key,
     peak_rss_mib,
+    set_latency,
     start_accord,
 )
 
@@ -47,7 +55,7 @@ from accord.connectors.salesforce.records import canonical_id
 from accord.flows.shared.plan import project_id_for
 from accord_sandbox.accord_config import write_accord_config
 from accord_sandbox.firm import Firm
-from accord_sandbox.scenario import generate
+from accord_sandbox.scenario import ScenarioName, generate
 
 LATENCY_MS = 50
 CONCURRENCY = 10
@@ -55,19 +63,26 @@ EMULATOR_MAX_CALLS_PER_S = CONCURRENCY / (LATENCY_MS / 1000)
 BATCH = 100
 
 
-def bench_firm(seed: int = 7) -> Firm:
-    """The quarter-end firm with every legal entity kept on NetSuite."""
-    firm = generate("quarter-end", seed)
+def bench_firm(seed: int = 7, scenario: ScenarioName = "quarter-end") -> Firm:
+    """The scenario's firm; ``quarter-end`` with every legal entity kept on NetSuite."""
+    firm = generate(scenario, seed)
+    if scenario != "quarter-end":
+        return firm  # DE01 on Business Central, as the firm has it
     entities = tuple(e.model_copy(update={"erp": "netsuite"}) for e in firm.legal_entities)
     return firm.model_copy(update={"legal_entities": entities})
 
 
-def _bench_rules(folder: Path) -> Path:
-    """``rules/default.yaml`` with DE01 routed to NetSuite (subsidiary 4), like the firm."""
+def _on_business_central(firm: Firm) -> bool:
+    return any(e.erp == "business_central" for e in firm.legal_entities)
+
+
+def _bench_rules(folder: Path, *, netsuite_only: bool) -> Path:
+    """``rules/default.yaml``, with DE01 routed to NetSuite (subsidiary 4) when ``netsuite_only``."""
     rules = yaml.safe_load((ROOT / "rules" / "default.yaml").read_text(encoding="utf-8"))
     de01 = rules["legal_entities"]["DE01"]
-    de01["erp"] = "netsuite"
-    de01["connection"] = "netsuite"
+    if netsuite_only:
+        de01["erp"] = "netsuite"
+        de01["connection"] = "netsuite"
     path = folder / "rules.yaml"
     path.write_text(yaml.safe_dump(rules, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -130,25 +145,22 @@ def limit_netsuite(ns_url: str) -> None:
     Raises:
         RuntimeError: The emulator's active limits are not the ones this benchmark needs.
     """
-    httpx.delete(f"{ns_url}/__sandbox/faults", timeout=10).raise_for_status()
-    httpx.post(
-        f"{ns_url}/__sandbox/faults",
-        json={"path": "/services/*", "latency_ms": LATENCY_MS},
-        timeout=10,
-    ).raise_for_status()
-    active = httpx.get(f"{ns_url}/__sandbox/faults", timeout=10).json()["active"]
+    active = set_latency(ns_url, "/services/*", LATENCY_MS)
     limits = [f["concurrency"] for f in active if f.get("concurrency")]
     if limits != [CONCURRENCY]:
         raise RuntimeError(f"NetSuite's concurrency limits are {limits}, not [{CONCURRENCY}]")
 
 
-def write_config(folder: Path, urls: dict[str, str]) -> Path:
-    """``accord.yaml`` for the sandbox: NetSuite's budget matches the account's limit."""
-    path = write_accord_config(folder / "accord.yaml", urls, rules=_bench_rules(folder))
+def write_config(folder: Path, urls: dict[str, str], *, netsuite_only: bool = True) -> Path:
+    """``accord.yaml`` for the sandbox: NetSuite's (and BC's) budget matches its limit."""
+    rules = _bench_rules(folder, netsuite_only=netsuite_only)
+    path = write_accord_config(folder / "accord.yaml", urls, rules=rules)
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     document["connections"]["netsuite"].update(
         {"concurrency": CONCURRENCY, "rate_per_s": 2 * EMULATOR_MAX_CALLS_PER_S}
     )
+    if not netsuite_only:
+        document["connections"]["business-central"].update(bc.connection_settings())
     for name in ("salesforce", "kantata"):
         document["connections"][name].update({"concurrency": 8, "rate_per_s": 50})
     document["lead_to_project"]["capture_interval_s"] = 2
@@ -276,6 +288,17 @@ def wait_provisioned(engine: sa.Engine, ns_url: str, won: int, timeout: float = 
     raise TimeoutError("lead-to-project did not finish the won deals in time")
 
 
+def _provisioned(
+    engine: sa.Engine, urls: dict[str, str], won: int, *, with_bc: bool
+) -> dict[str, str]:
+    """Firm opportunity key -> canonical project, of the projects an ERP accepted."""
+    accepted = wait_provisioned(engine, urls["netsuite"], won)
+    candidates = project_ids(urls["salesforce"])
+    if with_bc:
+        accepted |= bc.provisioned(urls["business_central"], candidates.values())
+    return {k: v for k, v in candidates.items() if v in accepted}
+
+
 async def _submit(base: str, key: str, events: list[dict[str, Any]]) -> None:
     headers = {
         "Authorization": f"Bearer {key}",
@@ -352,6 +375,7 @@ def drain(
     base_port: int = 18900,
     api_port: int = 18880,
     keep: Path | None = None,
+    scenario: ScenarioName = "quarter-end",
 ) -> dict[str, Any]:
     """Run one quarter-end drain (see the module docstring); returns the measurements.
 
@@ -363,17 +387,22 @@ def drain(
         base_port: The sandbox's base port.
         api_port: Accord's API port.
         keep: Keep logs and files here instead of a temporary folder.
+        scenario: ``quarter-end`` (every entity on NetSuite) or ``quarter-end-large`` (DE01
+            on Business Central).
     """
     folder = keep or Path(tempfile.mkdtemp(prefix="accord-qe-"))
     folder.mkdir(parents=True, exist_ok=True)
-    firm = bench_firm()
+    firm = bench_firm(scenario=scenario)
+    with_bc = _on_business_central(firm)
     urls = sandbox_urls(base_port)
-    ns = urls["netsuite"]
+    ns, bc_url = urls["netsuite"], urls["business_central"]
     procs: list[subprocess.Popen[bytes]] = []
     sandbox = start_sandbox(folder, firm, base_port)
     try:
         limit_netsuite(ns)
-        config = write_config(folder, urls)
+        if with_bc:
+            bc.limit_business_central(bc_url)
+        config = write_config(folder, urls, netsuite_only=not with_bc)
         env = {"ACCORD_CONFIG_FILE": str(config), "ACCORD_INTAKE__WORKER_CONCURRENCY": "16"}
         sqlite = db_url.startswith("sqlite")
         authorize_kantata(db_url, config)
@@ -381,13 +410,13 @@ def drain(
         procs.extend(_start(db_url, api_port, folder, sqlite=sqlite, workers=workers, env=env))
         engine = sa.create_engine(db_url)
         won = sum(1 for o in firm.opportunities if o.stage == "Closed Won")
-        accepted = wait_provisioned(engine, ns, won)
-        projects = {k: v for k, v in project_ids(urls["salesforce"]).items() if v in accepted}
+        projects = _provisioned(engine, urls, won, with_bc=with_bc)
         events = timesheet_events(firm, projects, limit)
         approved = approved_hours(events)
         entries = sum(len(e["data"]["entries"]) for e in events)
         time_bills_before = len(netsuite_time_bills(ns))
         httpx.post(f"{ns}/__sandbox/stats/reset", timeout=10).raise_for_status()
+        ledger_before = bc.reset(bc_url) if with_bc else 0
         cpu_before = sum(cpu_seconds(p.pid) for p in procs)
         started = time.monotonic()
         asyncio.run(_submit(f"http://127.0.0.1:{api_port}", key, events))
@@ -404,6 +433,7 @@ def drain(
         statuses = _statuses(engine)
         engine.dispose()
         stats, bills, posted = _netsuite_outcome(ns)
+        extra = bc.report(bc_url, approved, posted, drain_s, ledger_before) if with_bc else {}
     finally:
         _stop([*procs, sandbox])
     calls = int(stats["requests"])
@@ -413,6 +443,8 @@ def drain(
         if posted.get(p, Decimal(0)) != approved[p]
     }
     return {
+        "scenario": scenario,
+        **extra,
         "timesheets": len(events),
         "engagements": f"{len(approved)} of {len({t.opportunity_id for t in firm.timesheets})}",
         "entries": entries,
@@ -523,4 +555,6 @@ def describe(result: dict[str, Any]) -> str:
             str(len(result["hours_mismatched"])),
         ),
     ]
+    if "bc_ratio" in result:
+        rows[-1:-1] = bc.rows(result)
     return "\n".join(f"| {name} | {value} |" for name, value in rows)

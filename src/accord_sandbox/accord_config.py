@@ -237,6 +237,8 @@ def accord_config(
         # Invoices and payments flow back, completed milestones are billed (polls start now).
         "cash": {"capture_interval_s": 30},
         "milestones": {"capture_interval_s": 15},
+        # Project status, tasks, people, vendor costs and firm fields between PSA and ERP.
+        "delivery": {"capture_interval_s": 10},
         # Approved time posts per entry; time in a closed period moves to the first open one.
         "time_to_bill": {"posting": "per_entry", "closed_period_policy": "redate"},
         # The sandbox is the first environment of the promotion path (docs/governance.md).

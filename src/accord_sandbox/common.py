@@ -15,21 +15,24 @@ import random
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLIENT_SECRET",
+    "BatchRun",
     "Emulator",
     "FaultSpec",
     "NaturalKeys",
@@ -47,6 +50,10 @@ DEFAULT_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's published
 
 Record = dict[str, Any]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_OPERATION = "accord_sandbox.operation"
+"""ASGI scope key of a request that is one operation of a batch request (its :class:`BatchRun`)."""
+_ANSWER_LOST = "accord_sandbox.answer_lost"
+"""ASGI scope key set on a batch request whose answer is lost (see :class:`BatchRun`)."""
 NaturalKeys = str | Iterable[str] | None
 """The identities of a created record: ``"<kind>:<value>"`` strings, or None for none.
 
@@ -100,6 +107,13 @@ class FaultSpec(BaseModel):
     jitter_ms: int = Field(default=0, ge=0)
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     status: int = Field(default=503, ge=400, le=599, description="status used by error_rate")
+    message: str | None = Field(
+        default=None, description="the injected error's message, in the system's error shape"
+    )
+    body_contains: str | None = Field(
+        default=None,
+        description="match only requests (or batch operations) whose body contains this text",
+    )
     outage_seconds: float = Field(default=0.0, ge=0.0)
     rate_limit_per_s: float | None = Field(default=None, gt=0)
     limit_per_window: int | None = Field(
@@ -119,9 +133,11 @@ class FaultSpec(BaseModel):
         description="apply the write, then answer 504 as a timed-out gateway would",
     )
 
-    def matches(self, method: str, path: str) -> bool:
-        """Whether this rule applies to a request."""
+    def matches(self, method: str, path: str, body: str | None = None) -> bool:
+        """Whether this rule applies to a request (``body`` is read for ``body_contains``)."""
         if self.method and self.method.upper() != method.upper():
+            return False
+        if self.body_contains is not None and self.body_contains not in (body or ""):
             return False
         return not (self.path and not fnmatch.fnmatchcase(path, self.path))
 
@@ -139,7 +155,10 @@ class _ActiveFault:
     """Start time of each request in flight, by a request key (``long_running_s``)."""
 
     def window_full(self, now: float) -> float | None:
-        """Seconds until the sliding window has room, or None when it has room now."""
+        """Seconds until the sliding window has room, or None when it has room now.
+
+        Room found is taken: the request counts in the window from now on.
+        """
         limit = self.spec.limit_per_window
         if limit is None:
             return None
@@ -180,16 +199,23 @@ class Stats:
     """Duplicates by the kind of identity that matched first (``eid``, ``biz``, ...)."""
     throttled: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    operations: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """Operations carried inside batch requests, by the endpoint each would have on its own
+    (a batch request itself counts once in ``requests``)."""
+    window_units: int = 0
+    """Requests and batch operations counted in a vendor's sliding window (``limit_per_window``):
+    what the vendor's rate limit charged."""
     max_in_flight: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """Totals plus per-endpoint breakdowns."""
         out: dict[str, Any] = {}
-        for name in ("requests", "writes", "duplicates", "throttled", "errors"):
+        for name in ("requests", "writes", "duplicates", "throttled", "errors", "operations"):
             by: dict[str, int] = getattr(self, name)
             out[name] = sum(by.values())
             out[f"{name}_by_endpoint"] = dict(sorted(by.items()))
         out["duplicates_by_identity"] = dict(sorted(self.duplicates_by_identity.items()))
+        out["window_units"] = self.window_units
         out["max_in_flight"] = self.max_in_flight
         return out
 
@@ -402,9 +428,17 @@ class Emulator:
         endpoint = _endpoint(request, self.app)
         if path.startswith("/__sandbox/"):
             return await call_next(request)
-        self.stats.requests[endpoint] += 1
-        rules = [f for f in self._faults if f.spec.matches(request.method, path)]
-        refused = self._refusal(rules, endpoint)
+        operation: BatchRun | None = request.scope.get(_OPERATION)
+        (self.stats.requests if operation is None else self.stats.operations)[endpoint] += 1
+        body = None
+        if any(f.spec.body_contains is not None for f in self._faults):
+            # Read only when a rule asks: Starlette keeps the body for the handler.
+            body = (await request.body()).decode("utf-8", errors="replace")
+        rules = [f for f in self._faults if f.spec.matches(request.method, path, body)]
+        # A batch request counts in rate windows as its operations, which meet the rules of
+        # their own paths; the batch itself is not counted again.
+        batch = operation is None and self.is_batch_request(request.method, path)
+        refused = self._refusal(rules, endpoint, windows=not batch)
         if refused is not None:
             return refused
         delay = 0.0
@@ -413,22 +447,48 @@ class Emulator:
             s = f.spec
             delay += (s.latency_ms + self.rng.uniform(0, s.jitter_ms)) / 1000.0
             lose = lose or (s.lose_response_rate > 0 and self.rng.random() < s.lose_response_rate)
+        lose = lose and request.method in WRITE_METHODS
+        if operation is not None:
+            # The batch request holds the connection: its operations meet no concurrency
+            # limit. A lost answer of one of them loses the batch's answer (after the rest).
+            response = await self._pass(request, call_next, endpoint, delay, [])
+            operation.lost = operation.lost or lose
+            return response
         limited = [f for f in rules if f.spec.concurrency is not None]
         now = time.monotonic()
         for f in limited:
             if f.over_concurrency(now):
                 self.stats.throttled[endpoint] += 1
                 return self.concurrency_response()
+        response = await self._pass(request, call_next, endpoint, delay, limited)
+        if lose or request.scope.get(_ANSWER_LOST):
+            return Response(status_code=504, content=b"")
+        return response
+
+    async def _pass(
+        self,
+        request: Request,
+        call_next: Handler,
+        endpoint: str,
+        delay: float,
+        limited: list[_ActiveFault],
+    ) -> Response:
+        """Hand the request on (after ``delay``), counted in flight and in the stats.
+
+        A batch operation is not a connection of its own: it is not counted in flight.
+        """
         key = id(request)
+        now = time.monotonic()
         for f in limited:
             f.in_flight += 1
             f.started[key] = now
-        self._in_flight += 1
+        connection = 0 if _OPERATION in request.scope else 1
+        self._in_flight += connection
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         entry: dict[str, Any] = {
             "at": round(now - self._started, 6),
             "method": request.method,
-            "path": path,
+            "path": request.url.path,
         }
         try:
             if delay:
@@ -436,46 +496,65 @@ class Emulator:
             response = await call_next(request)
             entry["status"] = response.status_code
         finally:
-            self._in_flight -= 1
+            self._in_flight -= connection
             for f in limited:
                 f.in_flight -= 1
                 f.started.pop(key, None)
             entry["done"] = round(time.monotonic() - self._started, 6)
-            self.request_log.append(entry)
+            if connection:
+                # The log holds requests, as ``stats.requests`` does; a batch's operations
+                # are inside its request (``stats.operations`` counts them).
+                self.request_log.append(entry)
         if response.status_code == 429:
             self.stats.throttled[endpoint] += 1
         elif response.status_code >= 400:
             self.stats.errors[endpoint] += 1
-        if lose and request.method in WRITE_METHODS:
-            return Response(status_code=504, content=b"")
         return response
 
-    def _refusal(self, rules: list[_ActiveFault], endpoint: str) -> Response | None:
-        """The injected answer that refuses this request outright, if any rule does."""
+    def _refusal(
+        self, rules: list[_ActiveFault], endpoint: str, *, windows: bool = True
+    ) -> Response | None:
+        """The injected answer that refuses this request outright, if any rule does.
+
+        ``windows`` False leaves the request out of rate windows (a batch request, whose
+        operations are counted one by one).
+        """
         now = time.monotonic()
+        counted = False
         for f in rules:
             s = f.spec
             if s.outage_seconds and now - f.created_at < s.outage_seconds:
                 self.stats.errors[endpoint] += 1
                 return self.error_response(503, "SERVICE_UNAVAILABLE", "Service unavailable")
-            if s.rate_limit_per_s is not None:
+            if s.rate_limit_per_s is not None and windows:
                 if now - f.window_start >= 1.0:
                     f.window_start, f.window_count = now, 0
                 f.window_count += 1
                 if f.window_count > s.rate_limit_per_s:
                     self.stats.throttled[endpoint] += 1
                     return self.throttle_response(retry_after=1.0 - (now - f.window_start))
-            wait = f.window_full(now)
-            if wait is not None:
-                self.stats.throttled[endpoint] += 1
-                return self.throttle_response(retry_after=wait)
+            if windows and s.limit_per_window is not None:
+                wait = f.window_full(now)
+                if wait is not None:
+                    self.stats.throttled[endpoint] += 1
+                    return self.throttle_response(retry_after=wait)
+                if not counted:
+                    counted = True
+                    self.stats.window_units += 1
             if s.error_rate and self.rng.random() < s.error_rate:
                 self.stats.errors[endpoint] += 1
                 if s.status == 429:
                     self.stats.throttled[endpoint] += 1
                     return self.throttle_response(retry_after=1.0)
-                return self.error_response(s.status, "INJECTED_FAULT", "Injected fault")
+                return self.error_response(
+                    s.status, "INJECTED_FAULT", s.message or "Injected fault"
+                )
         return None
+
+    def is_batch_request(self, method: str, path: str) -> bool:
+        """Whether a request is a batch of operations (see :class:`BatchRun`); none by default."""
+        del method, path
+        return False
 
     def throttle_response(self, *, retry_after: float) -> Response:
         """The system's answer to too many requests per second (default: 429 + Retry-After)."""
@@ -564,6 +643,56 @@ class Emulator:
             return {"object": obj, "count": len(rows), "records": rows}
 
         return router
+
+
+class BatchRun:
+    """The operations of one batch request, each sent through the emulator's own app.
+
+    An operation is handled exactly as the same request made on its own: same routes, auth
+    and business rules, and the fault rules that match *its* method and path (latency,
+    injected errors, rate windows: a batch of N operations counts N in a vendor's sliding
+    window). Only concurrency limits do not apply, as the batch request holds one connection
+    however many operations it carries. When the answer of any write operation is lost, the
+    batch's whole answer is lost (a gateway timeout) after every operation was applied.
+
+    Use it as an async context manager inside the batch request's handler::
+
+        async with BatchRun(emulator, request) as run:
+            answer = await run.send("POST", "/path", headers={...}, json={...})
+    """
+
+    def __init__(self, emulator: Emulator, request: Request) -> None:
+        self.lost = False
+        """Whether the answer of one of the operations is lost (set by the middleware)."""
+        self._request = request
+        app = emulator.app
+
+        async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
+            scope[_OPERATION] = self
+            await app(scope, receive, send)
+
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=tagged), base_url=emulator.base_url
+        )
+
+    async def __aenter__(self) -> "BatchRun":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+        if self.lost:
+            self._request.scope[_ANSWER_LOST] = True
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str],
+        json: Any = None,  # noqa: ANN401 - the operation's JSON body
+    ) -> httpx.Response:
+        """One operation: ``path`` is the absolute path (with query) it would have on its own."""
+        return await self._client.request(method, path, headers=dict(headers), json=json)
 
 
 def _endpoint(request: Request, app: FastAPI | None = None) -> str:

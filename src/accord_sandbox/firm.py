@@ -2,8 +2,9 @@
 
 The generator (:mod:`accord_sandbox.scenario`) builds a :class:`Firm` deterministically from a
 seed; each emulator's ``seed_firm`` loads the part it owns (Salesforce: accounts, contacts,
-opportunities, products, Certinia regions/practices/resources; Kantata: users; NetSuite and
-Business Central: subsidiaries/companies, departments, classes, accounting periods).
+opportunities, products, Certinia regions/practices/resources and vendor accounts; Kantata:
+users and vendors; NetSuite and Business Central: subsidiaries/companies, departments,
+classes, accounting periods, vendors).
 Nothing here does I/O.
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "ServicePackageSpec",
     "TimeEntrySpec",
     "TimesheetSpec",
+    "VendorSpec",
 ]
 
 BillingModel = Literal["time_and_materials", "fixed_fee", "milestone", "retainer"]
@@ -167,10 +169,20 @@ class AccountingPeriodSpec(_Spec):
     status: Literal["open", "closed"]
 
 
+class VendorSpec(_Spec):
+    """A subcontractor or supplier, set up in its legal entity's ERP and in the PSAs."""
+
+    id: str = Field(description="the firm's vendor key, e.g. VEND-US01-1")
+    name: str
+    legal_entity: str
+    currency: str
+    email: str
+
+
 class Firm(_Spec):
     """Everything the emulators are seeded with, for one scenario and seed."""
 
-    scenario: Literal["small", "firm", "quarter-end"]
+    scenario: Literal["small", "firm", "quarter-end", "quarter-end-large"]
     seed: int
     legal_entities: tuple[LegalEntitySpec, ...]
     practices: tuple[PracticeSpec, ...]
@@ -181,3 +193,4 @@ class Firm(_Spec):
     opportunities: tuple[OpportunitySpec, ...]
     accounting_periods: tuple[AccountingPeriodSpec, ...]
     timesheets: tuple[TimesheetSpec, ...] = ()
+    vendors: tuple[VendorSpec, ...] = ()

@@ -2,7 +2,8 @@
 
 :func:`generate` builds a :class:`~accord_sandbox.firm.Firm` from a scenario name and a seed:
 legal entities, practices, regions, service packages, consultants, customer hierarchies,
-opportunities, accounting periods and (for ``quarter-end``) a burst of approved timesheets.
+opportunities, accounting periods and (for ``quarter-end`` and ``quarter-end-large``) a burst
+of approved timesheets.
 The same scenario and seed always give the same firm, byte for byte once serialised with
 :func:`firm_to_json`: every random draw comes from a :class:`random.Random` seeded from the
 seed and a section name, and every date is anchored to :data:`REFERENCE_DATE`, never to the
@@ -36,6 +37,7 @@ from accord_sandbox.firm import (
     TimeEntrySpec,
     TimesheetSpec,
 )
+from accord_sandbox.vendors import firm_vendors
 
 __all__ = [
     "REFERENCE_DATE",
@@ -45,7 +47,7 @@ __all__ = [
     "generate",
 ]
 
-ScenarioName = Literal["small", "firm", "quarter-end"]
+ScenarioName = Literal["small", "firm", "quarter-end", "quarter-end-large"]
 SCENARIOS: Final[tuple[ScenarioName, ...]] = get_args(ScenarioName)
 """Every scenario name, smallest first."""
 
@@ -67,6 +69,14 @@ class _Size:
     recent_won: int
     closed_lost: int
     three_level_families: int
+    team: tuple[int, int] | None = None
+    """People per engagement in the timesheets (``None``: ``_MIN_TEAM`` to ``_MAX_TEAM``)."""
+    weeks: int | None = None
+    """Timesheets of the last this many weeks only (``None``: from each engagement's start)."""
+    home_only: bool = False
+    """Teams only from the engagement's own entity (whose ERP holds them as resources)."""
+    entity_cycle: tuple[str, ...] | None = None
+    """Legal entities the Closed Won deals rotate through (``None``: each in turn)."""
 
 
 _FIRM_SIZE = _Size(
@@ -90,7 +100,25 @@ _SIZES: Final[dict[ScenarioName, _Size]] = {
     ),
     "firm": _FIRM_SIZE,
     "quarter-end": _FIRM_SIZE,
+    # A firm of 500 consultants closing the quarter: 250 running engagements (half in the US,
+    # a third in the UK, a sixth in Germany on Business Central), each staffed by 3 to 6
+    # people of its own entity, approving their last five weeks at once (60,000+ entries).
+    "quarter-end-large": _Size(
+        customers=200,
+        consultants={"US01": 250, "UK01": 160, "DE01": 90},
+        opportunities=400,
+        running_won=250,
+        recent_won=6,
+        closed_lost=40,
+        three_level_families=10,
+        team=(3, 6),
+        weeks=5,
+        home_only=True,
+        entity_cycle=("US01", "UK01", "US01", "DE01", "US01", "UK01"),
+    ),
 }
+_BURSTS: Final = frozenset({"quarter-end", "quarter-end-large"})
+"""Scenarios with a burst of approved timesheets."""
 
 # --------------------------------------------------------------------------- reference data
 _Erp = Literal["netsuite", "business_central"]
@@ -337,6 +365,7 @@ _BRANDS = (
     "O'Connell", "Whitmore", "Fairhaven", "Oakridge", "Larkspur", "Marlowe", "Stonegate",
     "Ashdown",
 )  # fmt: skip
+_BRAND_AREAS = ("North", "Atlantic", "Pacific", "Alpine", "Continental", "Coastal")
 _GROUP_WORDS = ("Group", "Holdings", "Industries", "International")
 _DIVISIONS = {
     "Manufacturing": ("Components", "Automotive", "Industrial Systems", "Precision Parts"),
@@ -398,8 +427,9 @@ def generate(scenario: ScenarioName, seed: int) -> Firm:
 
     Args:
         scenario: ``small`` (a handful of everything), ``firm`` (a mid-size firm with a
-            dozen Closed Won engagements) or ``quarter-end`` (``firm`` plus 50,000+ approved
-            time entries to post).
+            dozen Closed Won engagements), ``quarter-end`` (``firm`` plus 50,000+ approved
+            time entries to post) or ``quarter-end-large`` (250 running engagements over
+            the three entities and their last six weeks: 50,000+ entries).
         seed: any integer; different seeds give different firms.
 
     Raises:
@@ -413,8 +443,8 @@ def generate(scenario: ScenarioName, seed: int) -> Firm:
     customers = _customers(_rng(seed, "customers"), size)
     opportunities = _opportunities(_rng(seed, "opportunities"), size, customers, consultants)
     timesheets: tuple[TimesheetSpec, ...] = ()
-    if scenario == "quarter-end":
-        timesheets = _timesheets(_rng(seed, "timesheets"), opportunities, consultants)
+    if scenario in _BURSTS:
+        timesheets = _timesheets(_rng(seed, "timesheets"), opportunities, consultants, size)
     return Firm(
         scenario=scenario,
         seed=seed,
@@ -427,6 +457,7 @@ def generate(scenario: ScenarioName, seed: int) -> Firm:
         opportunities=opportunities,
         accounting_periods=_accounting_periods(entities),
         timesheets=timesheets,
+        vendors=firm_vendors(entities),
     )
 
 
@@ -558,7 +589,11 @@ def _other_region(rng: random.Random, region: str) -> str:
 
 def _customers(rng: random.Random, size: _Size) -> tuple[CustomerSpec, ...]:
     families = _family_shapes(rng, size)
-    brands = rng.sample(_BRANDS, len(families))
+    pool: tuple[str, ...] = _BRANDS
+    if len(families) > len(pool):
+        # More families than brands (quarter-end-large): regional brands of the same names.
+        pool += tuple(f"{brand} {area}" for area in _BRAND_AREAS for brand in _BRANDS)
+    brands = rng.sample(pool, len(families))
     out: list[CustomerSpec] = []
     names: set[str] = set()
     for brand, members in zip(brands, families, strict=True):
@@ -651,7 +686,8 @@ def _opportunities(
             # Closed Won deals rotate through packages and entities so that every billing
             # model and every ERP has an engagement to provision, even in ``small``.
             package = _PACKAGES[i % len(_PACKAGES)]
-            entity = entity_codes[i % len(entity_codes)]
+            cycle = size.entity_cycle or entity_codes
+            entity = cycle[i % len(cycle)]
             customer = rng.choice([c for c in customers if c.legal_entity == entity])
         else:
             package = rng.choice(_PACKAGES)
@@ -769,15 +805,19 @@ def _timesheets(
     rng: random.Random,
     opportunities: Sequence[OpportunitySpec],
     consultants: Sequence[ConsultantSpec],
+    size: _Size,
 ) -> tuple[TimesheetSpec, ...]:
     """Approved weekly timesheets for every running Closed Won engagement, up to today.
 
     One timesheet per consultant, engagement and week; one to three entries per worked day.
     Staff come from the engagement's own entity first, then from the others (cross-border
-    staffing is normal in a firm this size).
+    staffing is normal in a firm this size), unless ``size.home_only``; ``size.weeks`` keeps
+    the last weeks only.
     """
     packages = {p.code: p for p in _PACKAGES}
     last_day = REFERENCE_DATE - timedelta(days=1)
+    smallest, largest = size.team or (_MIN_TEAM, _MAX_TEAM)
+    since = None if size.weeks is None else _monday(REFERENCE_DATE) - timedelta(weeks=size.weeks)
     sheets: list[TimesheetSpec] = []
     entry_no = 0
     engagements = [
@@ -788,9 +828,9 @@ def _timesheets(
         away = [c for c in consultants if c.legal_entity != opp.legal_entity]
         rng.shuffle(home)
         rng.shuffle(away)
-        team = (home + away)[: rng.randint(_MIN_TEAM, _MAX_TEAM)]
+        team = (home if size.home_only else home + away)[: rng.randint(smallest, largest)]
         phases = packages[opp.service_package].phases
-        first = opp.start_date
+        first = opp.start_date if since is None else max(opp.start_date, since)
         final = min(opp.end_date, last_day)
         span = max((opp.end_date - opp.start_date).days, 1)
         for person in team:

@@ -418,7 +418,7 @@ def run_sandbox(
         host: interface to listen on.
         base_port: the systems listen on ``base_port + 1`` to ``base_port + 5``.
         seed: seed of the synthetic firm and of the emulators.
-        scenario: ``small``, ``firm`` or ``quarter-end``.
+        scenario: ``small``, ``firm``, ``quarter-end`` or ``quarter-end-large``.
         state: JSON file to restore from when it exists and to save to on shutdown.
         ready: called with the sandbox once every server accepts connections.
 

@@ -46,6 +46,10 @@ class TestSalesforceCrmContract(CrmContract):
         return make_id("001", 987_654)  # well formed, never issued
 
     @pytest.fixture
+    def missing_opportunity(self) -> str:
+        return make_id("006", 987_654)
+
+    @pytest.fixture
     def make_opportunity(self, connector: SalesforceConnector) -> OpportunityFactory:
         def make(
             account_id: str,

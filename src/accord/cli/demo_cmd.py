@@ -6,8 +6,9 @@ one SQLite database) and creates an admin key. Once ``/readyz`` answers 200 it p
 ``Console: <url>`` and ``Admin key: <key>``; unless ``--no-traffic``, it then wins the firm's
 open opportunities through the Salesforce REST API, a few every few seconds, has the firm's
 consultants log and approve a week of time on each project Accord provisions (the traffic
-lives in :mod:`accord.cli.demo_traffic`), and shows a running summary read back from Accord's
-own store and API and from the ERP emulators (time posted).
+lives in :mod:`accord.cli.demo_traffic`), has project managers plan, cost and complete them
+(:mod:`accord.cli.demo_delivery`), and shows a running summary read back from Accord's own
+store and API and from the ERP emulators (time posted).
 
 Everything the demo writes lives in its data directory (``./var/demo`` by default):
 ``accord.yaml`` (and the NetSuite M2M key it references), the SQLite database, the credentials
@@ -44,6 +45,7 @@ from rich.table import Table
 from rich.text import Text
 
 from accord.cli.demo_billing import BILLING_INTERVAL_S, BillingTraffic
+from accord.cli.demo_delivery import DeliveryStatus, DeliveryTraffic, read_delivery_status
 from accord.cli.demo_traffic import BATCH, TimeStatus, TimeTraffic, Traffic, read_time_status
 from accord.store import progress
 
@@ -157,6 +159,8 @@ class DemoStatus:
     """Its lineage, from ``GET /api/v1/lineage``."""
     time: TimeStatus = field(default_factory=TimeStatus)
     """Timesheets approved (journaled by Accord) and posted (in the ERP emulators)."""
+    delivery: DeliveryStatus = field(default_factory=DeliveryStatus)
+    """Statuses, tasks, people and vendor bills delivery sync carried."""
 
     def line(self) -> str:
         """The summary as one line, for logs and pipes."""
@@ -166,6 +170,8 @@ class DemoStatus:
             f"{self.needs_attention} · exceptions open {sum(self.exceptions_open.values())}"
             f" · timesheets approved {self.time.approvals} · posted {self.time.posted}"
             f" · hours posted {self.time.hours_posted:.2f}"
+            f" · statuses synced {self.delivery.statuses} · tasks in ERP {self.delivery.tasks}"
+            f" · vendor bills {self.delivery.bills}/{self.delivery.recorded}"
             f" · runs: {runs}"
         )
 
@@ -208,6 +214,7 @@ def read_status(
     time = read_time_status(engine, urls or {})
     return DemoStatus(
         time=time,
+        delivery=read_delivery_status(engine),
         won=int(won),
         provisioned=len(provisioned),
         needs_attention=int(attention),
@@ -269,6 +276,12 @@ def render(status: DemoStatus, *, traffic: Traffic | None, stopping: bool = Fals
     table.add_row(
         "timesheets posted to the ERP",
         Text(f"{status.time.posted}  ({status.time.hours_posted:.2f} h)", style="green"),
+    )
+    d = status.delivery
+    table.add_row("project statuses synced (closed, held)", str(d.statuses))
+    table.add_row("tasks in the ERP (people assigned)", f"{d.tasks}  ({d.people})")
+    table.add_row(
+        "vendor bills (PSA -> ERP, ERP -> PSA)", Text(f"{d.bills}, {d.recorded}", style="green")
     )
     if status.last_id is not None:
         hops = "\n".join(
@@ -644,6 +657,7 @@ def _watch(
     traffic: Traffic | None = None
     time_traffic: TimeTraffic | None = None
     billing: BillingTraffic | None = None
+    delivery: DeliveryTraffic | None = None
     if options.traffic:
         from accord_sandbox.common import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -660,6 +674,12 @@ def _watch(
             connection=options.psa,
         )
         billing = BillingTraffic(services.connections.connector("netsuite"))
+        delivery = DeliveryTraffic(
+            psa=options.psa,
+            connector=services.connections.connector(options.psa),
+            erps={n: services.connections.connector(n) for n in ("netsuite", "business-central")},
+            engine=services.engine,
+        )
     api = httpx.Client(
         base_url=options.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=5.0
     )
@@ -668,7 +688,10 @@ def _watch(
     # must not hold up the summary (nor the salespeople).
     logging_time = (
         threading.Thread(
-            target=_log_time, args=(time_traffic, billing, stop), name="demo-time", daemon=True
+            target=_log_time,
+            args=(time_traffic, billing, delivery, stop),
+            name="demo-time",
+            daemon=True,
         )
         if time_traffic is not None
         else None
@@ -699,15 +722,23 @@ class _View:
     traffic: Traffic | None
 
 
-def _log_time(time_traffic: TimeTraffic, billing: BillingTraffic | None, stop: _Stop) -> None:
+def _log_time(
+    time_traffic: TimeTraffic,
+    billing: BillingTraffic | None,
+    delivery: DeliveryTraffic | None,
+    stop: _Stop,
+) -> None:
     """Every batch interval, consultants log a week on the projects provisioned meanwhile.
 
-    Every billing interval, finance invoices the billable time posted since its last run.
+    Project managers plan them (and complete some), vendors' costs are booked; every billing
+    interval, finance invoices the billable time posted since its last run.
     """
     next_billing = time.monotonic() + BILLING_INTERVAL_S
     while not stop.event.wait(BATCH_INTERVAL_S):
         try:
             time_traffic.tick(cancelled=stop.event.is_set)
+            if delivery is not None:
+                delivery.tick(cancelled=stop.event.is_set)
             if billing is not None and time.monotonic() >= next_billing:
                 next_billing = time.monotonic() + BILLING_INTERVAL_S
                 billing.tick(cancelled=stop.event.is_set)

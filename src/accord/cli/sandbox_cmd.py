@@ -61,7 +61,8 @@ def sandbox(
     ] = 8800,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic firm.")] = 7,
     scenario: Annotated[
-        str, typer.Option(help="Synthetic firm to seed: small, firm or quarter-end.")
+        str,
+        typer.Option(help="Synthetic firm to seed: small, firm, quarter-end or quarter-end-large."),
     ] = "firm",
     state: Annotated[
         Path | None,
@@ -119,7 +120,7 @@ def _ready(sandbox: "Sandbox") -> None:
 
 @sandbox_app.command("scenario")
 def scenario_command(
-    name: Annotated[str, typer.Argument(help="small, firm or quarter-end.")],
+    name: Annotated[str, typer.Argument(help="small, firm, quarter-end or quarter-end-large.")],
     out: Annotated[
         Path | None, typer.Option("--out", help="File to write (required).", dir_okay=False)
     ] = None,

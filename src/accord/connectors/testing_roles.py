@@ -37,6 +37,7 @@ from accord.connectors.roles import (
     ProjectTerms,
     Psa,
     PsaProjectPlan,
+    WriteBack,
 )
 from accord.connectors.testing import SandboxControl
 from accord.domain import (
@@ -48,7 +49,7 @@ from accord.domain import (
     Project,
     ProjectStatus,
 )
-from accord.errors import NotFoundError, UnsupportedOperationError
+from accord.errors import NotFoundError, PermanentError, UnsupportedOperationError
 from accord.rules import Rules
 
 __all__ = [
@@ -265,6 +266,36 @@ class CrmOpportunitiesContract(RoleContract):
         assert crm.opportunity(crm_id).status == "Provisioned"
         crm.write_back(crm_id, "Needs attention: Start date is missing")
         assert crm.opportunity(crm_id).status == "Needs attention: Start date is missing"
+
+    @pytest.fixture
+    def missing_opportunity(self) -> str:
+        """An opportunity id the CRM does not have; override when ids have a shape."""
+        return "000000000000000AAA"
+
+    @pytest.mark.usefixtures("no_duplicates")
+    def test_write_backs_go_together_each_with_its_outcome(
+        self,
+        crm: Crm,
+        make_opportunity: OpportunityFactory,
+        account_id: str,
+        missing_opportunity: str,
+    ) -> None:
+        """Several write-backs at once: each is written, and a refused one is refused alone."""
+        first = make_opportunity(account_id, won=True, start_date="2026-10-05", lines=[])
+        second = make_opportunity(account_id, won=True, start_date="2026-10-05", lines=[])
+        outcomes = crm.write_backs(
+            [
+                WriteBack(first, "Provisioned", psa_project_id="PSA-7", erp_project_id="ERP-7"),
+                WriteBack(missing_opportunity, "Provisioned"),
+                WriteBack(second, "Needs attention: Start date is missing"),
+            ]
+        )
+        assert outcomes[0] is None
+        assert isinstance(outcomes[1], PermanentError)
+        assert outcomes[2] is None
+        assert crm.opportunity(first).status == "Provisioned"
+        assert crm.opportunity(second).status == "Needs attention: Start date is missing"
+        assert crm.write_backs([]) == []
 
     def test_the_lines_field_is_named(self, crm: Crm) -> None:
         """Problems with the lines and each opportunity field are keyed by a CRM field."""

@@ -33,6 +33,7 @@ from accord.flows.runtime import Runtime
 from accord.store import alerts, audit, keys, runs
 from accord.store import budget as budget_repo
 from accord.store import cursors as cursors_repo
+from accord.store import outbox as outbox_repo
 from accord.store.keys import Role
 from accord.store.overview import overview
 from accord.store.postings import HELD, POSTED, REJECTED
@@ -332,6 +333,7 @@ def connections_page(request: Request) -> Response:
     with engine_of(request).connect() as conn:
         budgets = budget_repo.states(conn)
         positions = cursors_repo.positions(conn)
+        waiting = outbox_repo.backlog(conn)
     now = datetime.now(UTC).timestamp()
     for name in names:
         config = connections.config(name)
@@ -349,6 +351,7 @@ def connections_page(request: Request) -> Response:
                 "rate": config.rate_per_s,
                 "concurrency": config.concurrency,
                 "budget": budget,
+                "backlog": sum(n for (c, _), n in waiting.items() if c == name),
                 "health": health,
                 "checked": checked,
             }

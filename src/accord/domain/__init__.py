@@ -6,9 +6,10 @@ modules behind this package are private; import from ``accord.domain``:
 - value objects and types: :class:`Money`, :class:`ExternalRef`, :class:`Address`,
   ``Identifier``, ``UtcDatetime``, ``Hours``, ``CurrencyCode``;
 - entities: :class:`Customer`, :class:`LegalEntity`, :class:`Opportunity`,
-  :class:`Contract`, :class:`Project`, :class:`Resource`, :class:`Assignment`,
-  :class:`TimeEntry`, :class:`Timesheet`, :class:`Expense`, :class:`Milestone`,
-  :class:`Invoice`, :class:`Payment`, :class:`AccountingPeriod`;
+  :class:`Contract`, :class:`Project`, :class:`ProjectTask`, :class:`Resource`,
+  :class:`Assignment`, :class:`TimeEntry`, :class:`Timesheet`, :class:`Expense`,
+  :class:`Milestone`, :class:`Invoice`, :class:`Payment`, :class:`Vendor`,
+  :class:`VendorBill`, :class:`AccountingPeriod`;
 - events: :class:`CloudEvent` and its per-type subclasses, :data:`EVENT_TYPES`,
   :func:`parse_event`, :func:`parse_event_data`, :func:`business_key`, :func:`make_event`;
 - schemas: :func:`export_schemas` and :func:`incompatibilities`.
@@ -29,7 +30,9 @@ from accord.domain.delivery import (
     Assignment,
     Expense,
     Project,
+    ProjectFieldsChange,
     ProjectStatusChange,
+    ProjectTask,
     TimeEntry,
     Timesheet,
 )
@@ -48,7 +51,9 @@ from accord.domain.enums import (
     PaymentMethod,
     ProjectStatus,
     System,
+    TaskStatus,
     TimesheetStatus,
+    VendorBillStatus,
 )
 from accord.domain.errors import (
     CurrencyMismatchError,
@@ -60,6 +65,7 @@ from accord.domain.errors import (
 from accord.domain.events import (
     EVENT_CLASSES,
     EVENT_TYPES,
+    AssignmentUpsertedEvent,
     CloudEvent,
     ContractAmendedEvent,
     CustomerUpsertedEvent,
@@ -71,8 +77,12 @@ from accord.domain.events import (
     OpportunityWonEvent,
     PaymentReceivedEvent,
     ProjectActivatedEvent,
+    ProjectFieldsChangedEvent,
     ProjectStatusChangedEvent,
+    TaskUpsertedEvent,
     TimesheetApprovedEvent,
+    VendorBillPostedEvent,
+    VendorExpenseApprovedEvent,
     business_key,
     make_event,
     parse_event,
@@ -85,9 +95,11 @@ from accord.domain.finance import (
     InvoiceLine,
     Payment,
     PaymentApplication,
+    VendorBill,
+    VendorBillLine,
 )
 from accord.domain.money import CURRENCY_MINOR_UNITS, CurrencyCode, Money, minor_unit, money_sum
-from accord.domain.parties import Customer, LegalEntity, Resource
+from accord.domain.parties import Customer, LegalEntity, Resource, Vendor
 from accord.domain.types import (
     CountryCode,
     DecimalValue,
@@ -110,6 +122,7 @@ __all__ = [
     "Address",
     "Assignment",
     "AssignmentStatus",
+    "AssignmentUpsertedEvent",
     "BillingModel",
     "CanonicalModel",
     "CloudEvent",
@@ -158,14 +171,19 @@ __all__ = [
     "PeriodCode",
     "Project",
     "ProjectActivatedEvent",
+    "ProjectFieldsChange",
+    "ProjectFieldsChangedEvent",
     "ProjectStatus",
     "ProjectStatusChange",
     "ProjectStatusChangedEvent",
+    "ProjectTask",
     "Rate",
     "RateCard",
     "Resource",
     "SchemaCompatibilityError",
     "System",
+    "TaskStatus",
+    "TaskUpsertedEvent",
     "TimeEntry",
     "Timesheet",
     "TimesheetApprovedEvent",
@@ -173,6 +191,12 @@ __all__ = [
     "UnknownEventTypeError",
     "UriReference",
     "UtcDatetime",
+    "Vendor",
+    "VendorBill",
+    "VendorBillLine",
+    "VendorBillPostedEvent",
+    "VendorBillStatus",
+    "VendorExpenseApprovedEvent",
     "business_key",
     "export_schemas",
     "incompatibilities",

@@ -1,7 +1,8 @@
-"""Delivery: projects, assignments, time and expenses (the PSA's records).
+"""Delivery: projects, tasks, assignments, time and expenses (the PSA's records).
 
 PSA owns project execution; ERP owns the project as costed. Approved time and expenses are
-what the time-and-expense-to-bill flow posts to the ERP.
+what the time-and-expense-to-bill flow posts to the ERP; a project's status, tasks and
+assignments are what the delivery flow keeps in step between the two.
 """
 
 import datetime as dt
@@ -18,6 +19,7 @@ from accord.domain.enums import (
     ExpenseCategory,
     ExpenseStatus,
     ProjectStatus,
+    TaskStatus,
     TimesheetStatus,
 )
 from accord.domain.money import CurrencyCode, Money
@@ -27,7 +29,9 @@ __all__ = [
     "Assignment",
     "Expense",
     "Project",
+    "ProjectFieldsChange",
     "ProjectStatusChange",
+    "ProjectTask",
     "TimeEntry",
     "Timesheet",
 ]
@@ -90,10 +94,55 @@ class ProjectStatusChange(CanonicalModel):
         return self
 
 
-class Assignment(CanonicalModel):
-    """A resource assigned to a project for a period, in a role."""
+class ProjectFieldsChange(CanonicalModel):
+    """Firm-specific fields of a project changed (data of ``project.fields_changed``).
+
+    The fields are the rules' ``custom_fields`` names (never a system's own field names),
+    with their new values (``None``: cleared).
+    """
 
     __schema_version__: ClassVar[str] = "1.0"
+
+    project_id: Identifier
+    fields: dict[Identifier, str | None] = Field(min_length=1)
+    changed_at: UtcDatetime
+
+
+class ProjectTask(CanonicalModel):
+    """A task of a project's work breakdown (a phase, a deliverable), with its estimate.
+
+    ``percent_complete`` is what the system holding the task reports (it may pass 100 when
+    the work overruns its estimate).
+    """
+
+    __schema_version__: ClassVar[str] = "1.0"
+
+    id: Identifier
+    project_id: Identifier
+    name: Identifier
+    parent_id: Identifier | None = Field(default=None, description="The parent task, if any.")
+    status: TaskStatus = TaskStatus.NOT_STARTED
+    estimated_hours: NonNegativeDecimal | None = None
+    actual_hours: NonNegativeDecimal | None = None
+    percent_complete: NonNegativeDecimal | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    billable: bool = True
+    refs: tuple[ExternalRef, ...] = ()
+    updated_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _check_dates(self.start_date, self.end_date)
+        if self.parent_id == self.id:
+            raise ValueError("a task cannot be its own parent")
+        return self
+
+
+class Assignment(CanonicalModel):
+    """A resource assigned to a project (or to one of its tasks) for a period, in a role."""
+
+    __schema_version__: ClassVar[str] = "1.1"
 
     id: Identifier
     project_id: Identifier
@@ -105,6 +154,9 @@ class Assignment(CanonicalModel):
     bill_rate: Money | None = None
     status: AssignmentStatus = AssignmentStatus.CONFIRMED
     refs: tuple[ExternalRef, ...] = ()
+    task_id: Identifier | None = Field(
+        default=None, description="The task the resource is assigned to (None: the project)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -187,9 +239,9 @@ class Timesheet(CanonicalModel):
 
 
 class Expense(CanonicalModel):
-    """An expense a resource incurred on a project."""
+    """An expense a resource (or, with ``vendor_id``, a vendor or subcontractor) incurred."""
 
-    __schema_version__: ClassVar[str] = "1.0"
+    __schema_version__: ClassVar[str] = "1.1"
 
     id: Identifier
     project_id: Identifier
@@ -202,6 +254,9 @@ class Expense(CanonicalModel):
     description: str = ""
     approved_at: UtcDatetime | None = None
     refs: tuple[ExternalRef, ...] = ()
+    vendor_id: Identifier | None = Field(
+        default=None, description="The vendor billing it (a pass-through or subcontractor cost)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -21,7 +21,9 @@ __all__ = [
     "PaymentMethod",
     "ProjectStatus",
     "System",
+    "TaskStatus",
     "TimesheetStatus",
+    "VendorBillStatus",
 ]
 
 
@@ -84,6 +86,15 @@ class ProjectStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class TaskStatus(StrEnum):
+    """Progress of a project task (a phase, a deliverable, a piece of work)."""
+
+    NOT_STARTED = "not_started"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
 class AssignmentStatus(StrEnum):
     """State of a resource's assignment to a project."""
 
@@ -136,6 +147,15 @@ class InvoiceStatus(StrEnum):
     DRAFT = "draft"
     POSTED = "posted"
     PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    VOID = "void"
+
+
+class VendorBillStatus(StrEnum):
+    """Lifecycle of a vendor (supplier) bill in the ERP."""
+
+    DRAFT = "draft"
+    OPEN = "open"
     PAID = "paid"
     VOID = "void"
 

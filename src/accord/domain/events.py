@@ -21,15 +21,24 @@ from typing_extensions import override
 
 from accord.domain.base import CanonicalModel
 from accord.domain.commercial import Contract, Milestone, Opportunity
-from accord.domain.delivery import Expense, Project, ProjectStatusChange, Timesheet
+from accord.domain.delivery import (
+    Assignment,
+    Expense,
+    Project,
+    ProjectFieldsChange,
+    ProjectStatusChange,
+    ProjectTask,
+    Timesheet,
+)
 from accord.domain.errors import EventDataTypeError, UnknownEventTypeError
-from accord.domain.finance import Invoice, Payment
+from accord.domain.finance import Invoice, Payment, VendorBill
 from accord.domain.parties import Customer
 from accord.domain.types import Identifier, UriReference, UtcDatetime
 
 __all__ = [
     "EVENT_CLASSES",
     "EVENT_TYPES",
+    "AssignmentUpsertedEvent",
     "CloudEvent",
     "ContractAmendedEvent",
     "CustomerUpsertedEvent",
@@ -41,9 +50,13 @@ __all__ = [
     "OpportunityWonEvent",
     "PaymentReceivedEvent",
     "ProjectActivatedEvent",
+    "ProjectFieldsChangedEvent",
     "ProjectStatusChangedEvent",
+    "TaskUpsertedEvent",
     "TimesheetApprovedEvent",
     "UnknownEventTypeError",
+    "VendorBillPostedEvent",
+    "VendorExpenseApprovedEvent",
     "business_key",
     "make_event",
     "parse_event",
@@ -139,6 +152,36 @@ class ProjectStatusChangedEvent(CloudEvent[ProjectStatusChange]):
     type: Literal["project.status_changed"]
 
 
+class ProjectFieldsChangedEvent(CloudEvent[ProjectFieldsChange]):
+    """Firm-specific fields of a project changed in the system that owns them."""
+
+    type: Literal["project.fields_changed"]
+
+
+class TaskUpsertedEvent(CloudEvent[ProjectTask]):
+    """A project task was created or changed (name, dates, estimate, progress)."""
+
+    type: Literal["task.upserted"]
+
+
+class AssignmentUpsertedEvent(CloudEvent[Assignment]):
+    """A resource was put on a project or one of its tasks, or the assignment changed."""
+
+    type: Literal["assignment.upserted"]
+
+
+class VendorExpenseApprovedEvent(CloudEvent[Expense]):
+    """A vendor (subcontractor, pass-through) expense was approved: ready to bill as payable."""
+
+    type: Literal["vendor_expense.approved"]
+
+
+class VendorBillPostedEvent(CloudEvent[VendorBill]):
+    """A vendor bill charged to projects was posted in the ERP."""
+
+    type: Literal["vendor_bill.posted"]
+
+
 class TimesheetApprovedEvent(CloudEvent[Timesheet]):
     """A timesheet was approved: its time is ready to post and bill."""
 
@@ -194,6 +237,11 @@ _EVENT_CLASS_LIST: Final[tuple[type[CloudEvent[Any]], ...]] = (
     InvoicePostedEvent,
     InvoicePaidEvent,
     PaymentReceivedEvent,
+    ProjectFieldsChangedEvent,
+    TaskUpsertedEvent,
+    AssignmentUpsertedEvent,
+    VendorExpenseApprovedEvent,
+    VendorBillPostedEvent,
 )
 
 EVENT_CLASSES: Final[Mapping[str, type[CloudEvent[Any]]]] = MappingProxyType(
@@ -266,9 +314,10 @@ def business_key(event_type: str, data: BaseModel) -> str:
     """Return the key that orders events about the same business object.
 
     Events with equal keys are applied in order; different keys may run in parallel.
-    Opportunities, customers, contracts, invoices and payments are keyed by their own id;
-    project, time, expense and milestone events by their project (``project:<id>``), so a
-    project's time and status changes are applied in order.
+    Opportunities, customers, contracts, invoices, payments and vendor bills are keyed by
+    their own id; project, task, assignment, time, expense and milestone events by their
+    project (``project:<id>``), so a project's time, structure and status changes are applied
+    in order.
 
     Raises:
         UnknownEventTypeError: ``event_type`` is not a canonical event type.
@@ -288,7 +337,14 @@ def _key_of(data: BaseModel) -> str:  # noqa: PLR0911 - one branch per data mode
             return f"customer:{data.id}"
         case Project():
             return f"project:{data.id}"
-        case ProjectStatusChange() | Timesheet() | Expense():
+        case (
+            ProjectStatusChange()
+            | ProjectFieldsChange()
+            | ProjectTask()
+            | Assignment()
+            | Timesheet()
+            | Expense()
+        ):
             return f"project:{data.project_id}"
         case Milestone():
             if data.project_id is not None:
@@ -302,6 +358,8 @@ def _key_of(data: BaseModel) -> str:  # noqa: PLR0911 - one branch per data mode
             return f"invoice:{data.id}"
         case Payment():
             return f"payment:{data.id}"
+        case VendorBill():
+            return f"vendor_bill:{data.id}"
     raise EventDataTypeError(
         "?", expected="a canonical event data model", actual=type(data).__name__
     )

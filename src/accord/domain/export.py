@@ -27,7 +27,9 @@ from accord.domain.delivery import (
     Assignment,
     Expense,
     Project,
+    ProjectFieldsChange,
     ProjectStatusChange,
+    ProjectTask,
     TimeEntry,
     Timesheet,
 )
@@ -39,9 +41,11 @@ from accord.domain.finance import (
     InvoiceLine,
     Payment,
     PaymentApplication,
+    VendorBill,
+    VendorBillLine,
 )
 from accord.domain.money import Money
-from accord.domain.parties import Customer, LegalEntity, Resource
+from accord.domain.parties import Customer, LegalEntity, Resource, Vendor
 
 __all__ = [
     "SCHEMA_DIALECT",
@@ -63,6 +67,7 @@ SCHEMA_MODELS: Final[tuple[type[CanonicalModel], ...]] = (
     LegalEntity,
     Customer,
     Resource,
+    Vendor,
     OpportunityLine,
     Opportunity,
     Rate,
@@ -72,6 +77,8 @@ SCHEMA_MODELS: Final[tuple[type[CanonicalModel], ...]] = (
     Contract,
     Project,
     ProjectStatusChange,
+    ProjectFieldsChange,
+    ProjectTask,
     Assignment,
     TimeEntry,
     Timesheet,
@@ -80,6 +87,8 @@ SCHEMA_MODELS: Final[tuple[type[CanonicalModel], ...]] = (
     Invoice,
     PaymentApplication,
     Payment,
+    VendorBillLine,
+    VendorBill,
     AccountingPeriod,
     *EVENT_CLASSES.values(),
 )

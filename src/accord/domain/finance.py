@@ -1,7 +1,8 @@
-"""Finance: invoices, payments and accounting periods (the ERP's financial truth).
+"""Finance: invoices, payments, vendor bills and accounting periods (the ERP's financial truth).
 
-ERP owns these records; Accord reads them to report status back to PSA and CRM, and checks
-periods before posting time, expenses and milestones.
+ERP owns these records; Accord reads them to report status back to PSA and CRM, checks
+periods before posting time, expenses and milestones, and brings vendor bills keyed in the
+ERP against projects back to the PSA as project costs.
 """
 
 import datetime as dt
@@ -12,9 +13,11 @@ from pydantic import Field, model_validator
 from accord.domain.base import CanonicalModel, ExternalRef
 from accord.domain.enums import (
     AccountingPeriodStatus,
+    ExpenseCategory,
     InvoiceLineKind,
     InvoiceStatus,
     PaymentMethod,
+    VendorBillStatus,
 )
 from accord.domain.money import CurrencyCode, Money, money_sum
 from accord.domain.types import (
@@ -24,7 +27,15 @@ from accord.domain.types import (
     UtcDatetime,
 )
 
-__all__ = ["AccountingPeriod", "Invoice", "InvoiceLine", "Payment", "PaymentApplication"]
+__all__ = [
+    "AccountingPeriod",
+    "Invoice",
+    "InvoiceLine",
+    "Payment",
+    "PaymentApplication",
+    "VendorBill",
+    "VendorBillLine",
+]
 
 
 class InvoiceLine(CanonicalModel):
@@ -143,6 +154,58 @@ class Payment(CanonicalModel):
         return self.amount.sub(
             money_sum((a.amount for a in self.applications), self.amount.currency)
         )
+
+
+class VendorBillLine(CanonicalModel):
+    """One line of a vendor bill, charged to a project (a pass-through or subcontracted cost)."""
+
+    __schema_version__: ClassVar[str] = "1.0"
+
+    project_id: Identifier
+    amount: Money
+    description: str = ""
+    task_id: Identifier | None = None
+    billable: bool = Field(default=False, description="Whether the cost is re-billed.")
+    category: ExpenseCategory = ExpenseCategory.OTHER
+
+
+class VendorBill(CanonicalModel):
+    """A vendor's bill (a payable) in the ERP, its lines charged to projects.
+
+    ``source_id`` is the PSA expense the bill was made from when Accord made it; a bill keyed
+    in the ERP has none.
+    """
+
+    __schema_version__: ClassVar[str] = "1.0"
+
+    id: Identifier
+    vendor_id: Identifier
+    legal_entity: Identifier
+    number: Identifier | None = Field(default=None, description="The vendor's invoice number.")
+    bill_date: dt.date
+    due_date: dt.date | None = None
+    currency: CurrencyCode
+    status: VendorBillStatus
+    lines: tuple[VendorBillLine, ...] = Field(min_length=1)
+    memo: str = ""
+    source_id: Identifier | None = None
+    refs: tuple[ExternalRef, ...] = ()
+    updated_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.due_date is not None and self.due_date < self.bill_date:
+            raise ValueError("due date is before the bill date")
+        if any(line.amount.currency != self.currency for line in self.lines):
+            raise ValueError(f"all vendor bill lines must be in {self.currency}")
+        if any(line.amount.amount <= 0 for line in self.lines):
+            raise ValueError("vendor bill lines must be positive")
+        return self
+
+    @property
+    def total(self) -> Money:
+        """Sum of the lines."""
+        return money_sum((line.amount for line in self.lines), self.currency)
 
 
 class AccountingPeriod(CanonicalModel):

@@ -1,7 +1,7 @@
-"""Parties: the firm's legal entities, its customers and its people (resources).
+"""Parties: the firm's legal entities, its customers, its people (resources) and its vendors.
 
-CRM owns the customer relationship, ERP owns the customer as billed, PSA owns resources;
-the canonical shapes here are what every system's record is mapped to and from.
+CRM owns the customer relationship, ERP owns the customer as billed and the vendors, PSA owns
+resources; the canonical shapes here are what every system's record is mapped to and from.
 """
 
 from typing import ClassVar, Self
@@ -13,7 +13,7 @@ from accord.domain.enums import ErpSystem
 from accord.domain.money import CurrencyCode, Money
 from accord.domain.types import CountryCode, Email, Identifier, UtcDatetime
 
-__all__ = ["Customer", "LegalEntity", "Resource"]
+__all__ = ["Customer", "LegalEntity", "Resource", "Vendor"]
 
 
 class LegalEntity(CanonicalModel):
@@ -67,5 +67,26 @@ class Resource(CanonicalModel):
     legal_entity: Identifier = Field(description="Code of the employing LegalEntity.")
     cost_rate: Money | None = Field(default=None, description="Hourly cost.")
     bill_rate: Money | None = Field(default=None, description="Default hourly bill rate.")
+    active: bool = True
+    refs: tuple[ExternalRef, ...] = ()
+
+
+class Vendor(CanonicalModel):
+    """A supplier or subcontractor the firm buys from; its bills are project costs.
+
+    ``id`` is the firm's own vendor key, which every system's vendor record carries (an
+    external id, a number or an external reference), so that a vendor matches across them.
+    """
+
+    __schema_version__: ClassVar[str] = "1.0"
+
+    id: Identifier
+    name: Identifier
+    legal_entity: Identifier | None = Field(
+        default=None, description="Code of the LegalEntity it is set up in, if only one."
+    )
+    currency: CurrencyCode | None = Field(default=None, description="Currency it bills in.")
+    email: Email | None = None
+    tax_id: str | None = None
     active: bool = True
     refs: tuple[ExternalRef, ...] = ()

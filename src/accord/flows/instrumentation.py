@@ -34,7 +34,7 @@ from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import redact_url
 from accord.observability import tracing
 from accord.observability.metrics import get_metrics
-from accord.store import budget, runs
+from accord.store import budget, outbox, runs
 from accord.store import exceptions as exc_repo
 from accord.store.util import utc_now
 
@@ -369,6 +369,9 @@ def refresh_gauges(
         in_flight: dict[tuple[str, ...], float] = {
             (name,): float(n) for name, n in budget.in_flight(conn).items()
         }
+        backlog: dict[tuple[str, ...], float] = {
+            key: float(n) for key, n in outbox.backlog(conn).items()
+        }
     by_age: dict[tuple[str, ...], float] = {
         (queue, name): float(n) for queue, q in aging.items() for name, n in q.buckets.items()
     }
@@ -384,6 +387,7 @@ def refresh_gauges(
     _GAUGES.update("budget_rate", rates, metrics.budget_rate)
     _GAUGES.update("budget_lane_calls", lanes, metrics.budget_lane_calls)
     _GAUGES.update("budget_day_used", day_used, metrics.budget_day_used)
+    _GAUGES.update("outbox_backlog", backlog, metrics.outbox_backlog)
     _GAUGES.update(
         "budget_in_flight",
         {k: in_flight.get(k, 0.0) for k in {*rates, *in_flight}},

@@ -54,6 +54,7 @@ FLOW_PACKAGES: tuple[str, ...] = (
     "bill_milestone",
     "approvals",
     "customer_master",
+    "delivery",
 )
 """The flow packages under ``accord.flows``, each declaring ``FLOW`` in its ``spec`` module."""
 

@@ -149,6 +149,12 @@ class Metrics:
             ["connection"],
             registry=r,
         )
+        self.outbox_backlog = Gauge(
+            "accord_outbox_backlog",
+            "Items waiting in the outbox for a connection's dispatcher, by lane.",
+            ["connection", "lane"],
+            registry=r,
+        )
         self.exceptions_open_by_age = Gauge(
             "accord_exceptions_open_by_age",
             "Open business exceptions by owner queue and age bucket.",

@@ -29,6 +29,8 @@ __all__ = [
     "BcDimensionsSpec",
     "BudgetBasis",
     "BudgetSpec",
+    "CustomFieldSpec",
+    "CustomFieldsSpec",
     "ExceptionRoutingSpec",
     "FieldOwnershipSpec",
     "LegalEntitySpec",
@@ -323,6 +325,40 @@ class FieldOwnershipSpec(_Spec):
     objects: dict[str, ObjectOwnershipSpec] = Field(default_factory=dict)
 
 
+class CustomFieldSpec(_Spec):
+    """One firm-specific field and its API name in each system that carries it.
+
+    ``owner`` says which system owns it (and so which way it flows); without one, the object's
+    default owner in ``field_ownership`` (a project's: the PSA). A system left out does not
+    carry the field.
+    """
+
+    label: Name | None = None
+    owner: OwnerRole | None = None
+    kantata: Name | None = None
+    """A Kantata custom field's name (``custom_fields`` on workspaces)."""
+    certinia: Name | None = None
+    """A field of ``pse__Proj__c`` (a custom field's API name, ending ``__c``)."""
+    netsuite: Name | None = None
+    """A field of the ``job`` record (a custom entity field's id, ``custentity...``)."""
+    business_central: Name | None = None
+    """A property of the ``projects`` API page."""
+
+    def field_of(self, system: str) -> str | None:
+        """The field's name in ``system`` (``netsuite`` ...), or ``None``."""
+        value = getattr(self, system, None) if system in _CUSTOM_SYSTEMS else None
+        return value if isinstance(value, str) else None
+
+
+_CUSTOM_SYSTEMS = frozenset({"kantata", "certinia", "netsuite", "business_central"})
+
+
+class CustomFieldsSpec(_Spec):
+    """Firm-specific fields kept in accord between the PSA and the ERP, per canonical object."""
+
+    project: dict[Code, CustomFieldSpec] = Field(default_factory=dict)
+
+
 class PsaSpec(_Spec):
     """Which PSA projects are provisioned in, through which connection."""
 
@@ -346,6 +382,8 @@ class RulesSpec(_Spec):
     queues: dict[OwnerQueue, QueueSpec] = Field(default_factory=dict)
     """Each owner queue's SLA and escalation owner; a queue not listed never escalates."""
     field_ownership: FieldOwnershipSpec = FieldOwnershipSpec()
+    custom_fields: CustomFieldsSpec = CustomFieldsSpec()
+    """Firm-specific fields the delivery flow keeps in step (docs/flows/delivery.md)."""
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:

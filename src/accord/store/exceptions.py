@@ -51,6 +51,7 @@ __all__ = [
     "lock_row",
     "open_",
     "open_keys",
+    "open_with_codes",
     "record_retry",
     "resolve",
     "resolve_after_retry",
@@ -579,6 +580,23 @@ def open_keys(conn: sa.Connection, *, flow: str, code: str, limit: int = 100) ->
         .limit(limit)
     )
     return [str(key) for (key,) in rows]
+
+
+def open_with_codes(
+    conn: sa.Connection, *, flow: str, codes: Sequence[str], limit: int = 100
+) -> list[BusinessException]:
+    """A flow's open exceptions with one of these codes, oldest first."""
+    rows = conn.execute(
+        sa.select(exceptions)
+        .where(
+            exceptions.c.status == ExceptionStatus.OPEN.value,
+            exceptions.c.flow == flow,
+            exceptions.c.code.in_(list(codes)),
+        )
+        .order_by(exceptions.c.id)
+        .limit(limit)
+    )
+    return [_row(r) for r in rows]
 
 
 def count_open_by_key(conn: sa.Connection, business_keys: list[str]) -> dict[str, int]:

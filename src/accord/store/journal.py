@@ -26,6 +26,7 @@ __all__ = [
     "get_by_event_id",
     "insert_many",
     "last_of",
+    "latest",
     "list_",
     "run_id_for",
 ]
@@ -178,6 +179,27 @@ def list_(
     if until:
         q = q.where(journal.c.received_at < until)
     return [_entry(r) for r in conn.execute(q.limit(limit))]
+
+
+def latest(
+    conn: sa.Connection,
+    *,
+    types: Sequence[str],
+    business_key: str,
+    source_prefix: str | None = None,
+    limit: int = 1,
+) -> list[tuple[JournalEntry, Any]]:
+    """The newest events of ``types`` about one business key, newest first, with their data.
+
+    ``source_prefix`` keeps the events whose ``source`` starts with it (one connection's).
+    """
+    q = sa.select(*_ENTRY_COLS, journal.c.data).where(
+        journal.c.business_key == business_key, journal.c.type.in_(list(types))
+    )
+    if source_prefix is not None:
+        q = q.where(journal.c.source.startswith(source_prefix, autoescape=True))
+    q = q.order_by(journal.c.seq.desc()).limit(limit)
+    return [(_entry(r), json.loads(r.data)) for r in conn.execute(q)]
 
 
 def last_of(conn: sa.Connection, business_keys: list[str]) -> dict[str, tuple[str, datetime]]:

@@ -110,13 +110,15 @@ def link_many(conn: sa.Connection, edges: Sequence[Edge]) -> int:
     """
     if not edges:
         return 0
-    found: dict[tuple[str, str, str, str, str], int] = {}
+    found: dict[tuple[str, str, str, str, str], tuple[int, str | None]] = {}
+    # Looked up by their targets, not their sources: a project has an edge to each of its
+    # thousands of entries, an entry or an ERP record only a few incoming ones.
     by_type: dict[str, set[str]] = {}
     for e in edges:
-        by_type.setdefault(e.from_type, set()).add(e.from_id)
-    for from_type, ids in by_type.items():
-        from_ids = sorted(ids)
-        for start in range(0, len(from_ids), 500):
+        by_type.setdefault(e.to_type, set()).add(e.to_id)
+    for to_type, ids in by_type.items():
+        to_ids = sorted(ids)
+        for start in range(0, len(to_ids), 500):
             query = sa.select(
                 lineage.c.id,
                 lineage.c.from_type,
@@ -124,21 +126,22 @@ def link_many(conn: sa.Connection, edges: Sequence[Edge]) -> int:
                 lineage.c.to_type,
                 lineage.c.to_id,
                 lineage.c.relation,
+                lineage.c.status,
             ).where(
-                lineage.c.from_type == from_type,
-                lineage.c.from_id.in_(from_ids[start : start + 500]),
+                lineage.c.to_type == to_type,
+                lineage.c.to_id.in_(to_ids[start : start + 500]),
             )
             for r in conn.execute(query):
-                found[(r.from_type, r.from_id, r.to_type, r.to_id, r.relation)] = r.id
+                found[(r.from_type, r.from_id, r.to_type, r.to_id, r.relation)] = (r.id, r.status)
     now = utc_now()
     inserts: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+    statuses: list[dict[str, Any]] = []
     for e in edges:
         key = (e.from_type, e.from_id, e.to_type, e.to_id, e.relation)
         if key in found:
-            if e.status is not None:
-                conn.execute(
-                    sa.update(lineage).where(lineage.c.id == found[key]).values(status=e.status)
-                )
+            edge_id, status = found[key]
+            if e.status is not None and e.status != status:
+                statuses.append({"edge_id": edge_id, "new_status": e.status, "new_at": now})
             continue
         inserts[key] = {
             "from_type": e.from_type,
@@ -150,7 +153,15 @@ def link_many(conn: sa.Connection, edges: Sequence[Edge]) -> int:
             "event_id": e.event_id,
             "status": e.status,
             "created_at": now,
+            "status_at": now,
         }
+    if statuses:
+        stmt = (
+            sa.update(lineage)
+            .where(lineage.c.id == sa.bindparam("edge_id"))
+            .values(status=sa.bindparam("new_status"), status_at=sa.bindparam("new_at"))
+        )
+        conn.execute(stmt, statuses)
     if inserts:
         conn.execute(sa.insert(lineage), list(inserts.values()))
     return len(inserts)

@@ -149,7 +149,9 @@ def record_many(
     now = now or utc_now()
     existing = get_many(conn, kind=rows[0].kind, entry_ids=[r.entry_id for r in rows])
     inserts: list[dict[str, Any]] = []
-    written = 0
+    # Updates in two shapes (with and without a first ``posted_at``), each one executemany:
+    # a dispatcher records hundreds of outcomes per transaction.
+    updates: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
     for row in rows:
         found = existing.get(row.entry_id)
         first_posted = {"posted_at": now} if row.status == POSTED else {}
@@ -166,15 +168,30 @@ def record_many(
             continue
         if found.status == POSTED and row.status != POSTED:
             continue
-        conn.execute(
+        becomes_posted = found.status != POSTED and row.status == POSTED
+        values = {f"v_{k}": v for k, v in _values(row, now).items()}
+        if becomes_posted:
+            values["v_posted_at"] = now
+        updates[becomes_posted].append(values)
+    for params in updates.values():
+        if not params:
+            continue
+        names = [*params[0]]
+        stmt = (
             sa.update(postings)
-            .where(postings.c.kind == row.kind, postings.c.entry_id == row.entry_id)
-            .values(**_values(row, now), **({} if found.status == POSTED else first_posted))
+            .where(
+                postings.c.kind == sa.bindparam("v_kind"),
+                postings.c.entry_id == sa.bindparam("v_entry_id"),
+            )
+            .values({n[2:]: sa.bindparam(n) for n in names if n not in _KEYS})
         )
-        written += 1
+        conn.execute(stmt, params)
     if inserts:
         conn.execute(sa.insert(postings), inserts)
-    return written + len(inserts)
+    return sum(len(p) for p in updates.values()) + len(inserts)
+
+
+_KEYS: Final = ("v_kind", "v_entry_id")
 
 
 def get_many(conn: sa.Connection, *, kind: str, entry_ids: Iterable[str]) -> dict[str, Posting]:

@@ -3,14 +3,19 @@
 Won opportunities (journaled, or refused before the journal), the ones needing attention, open
 exceptions per owner queue, and what lead-to-project fully provisioned. "Provisioned" is the
 flow's ``psa_project -> erp_project`` lineage edge with the flow's provisioned status: it is
-written once the ERP project exists and the ids are written back.
+written once the ERP project exists and the ids are written back. What delivery sync carried
+(:func:`delivery_counts`) is read from its xref and lineage (docs/flows/delivery.md).
 
 What does not belong here: the numbers of runs (DBOS's client, or :mod:`accord.store.runs`).
 """
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 
 __all__ = [
+    "DeliveryCounts",
+    "delivery_counts",
     "keys_needing_attention",
     "open_by_queue",
     "opportunities_won",
@@ -92,3 +97,47 @@ def provisioned_projects(conn: sa.Connection, *, connection: str, status: str) -
         {"connection": connection, "status": status},
     ).all()
     return [str(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class DeliveryCounts:
+    """What delivery sync carried, as its xref and lineage record it.
+
+    Attributes:
+        statuses: Projects whose closing or hold was synced to the other side.
+        tasks: Tasks Accord holds in an ERP.
+        people: People Accord put on ERP projects and tasks (assignments).
+        bills: Vendor bills Accord posted in an ERP from PSA vendor costs.
+        recorded: ERP vendor bill lines Accord recorded in the PSA as project costs.
+    """
+
+    statuses: int = 0
+    tasks: int = 0
+    people: int = 0
+    bills: int = 0
+    recorded: int = 0
+
+
+def delivery_counts(conn: sa.Connection) -> DeliveryCounts:
+    """Count what delivery sync carried (see :class:`DeliveryCounts`)."""
+
+    def count(sql: str) -> int:
+        return int(conn.execute(sa.text(sql)).scalar_one())
+
+    return DeliveryCounts(
+        # The ``psa_project -status-> erp_project`` edge carries the status last synced.
+        statuses=count(
+            "SELECT count(DISTINCT from_id) FROM accord_lineage WHERE relation = 'status' "
+            "AND status IN ('completed', 'cancelled', 'on_hold')"
+        ),
+        tasks=count("SELECT count(*) FROM accord_xref WHERE entity_type = 'erp_task'"),
+        people=count(
+            "SELECT count(DISTINCT to_id) FROM accord_lineage WHERE to_type = 'assignment'"
+        ),
+        # Bills of PSA vendor costs have the canonical id ``VB-<expense id>``.
+        bills=count(
+            "SELECT count(*) FROM accord_xref WHERE entity_type = 'vendor_bill' "
+            "AND canonical_id LIKE 'VB-%'"
+        ),
+        recorded=count("SELECT count(*) FROM accord_lineage WHERE relation = 'recorded_as'"),
+    )

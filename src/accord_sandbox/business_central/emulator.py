@@ -185,13 +185,18 @@ class BusinessCentralEmulator(Emulator):
 
         Reference 5.3 (learn.microsoft.com, dynamics-rate-limits). One principal uses the
         sandbox, so the limit holds for the whole API; the token endpoint (Entra ID, another
-        host in production) is outside it.
+        host in production) is outside it. A ``$batch`` request counts as its operations
+        (:mod:`accord_sandbox.business_central.batch`) and holds one of the 100 connections.
         """
         api = "/v2.0/*/api/*"
         return [
             FaultSpec(path=api, limit_per_window=RATE_PER_5_MINUTES, window_s=300.0),
             FaultSpec(path=api, concurrency=CONCURRENT_REQUESTS),
         ]
+
+    @override
+    def is_batch_request(self, method: str, path: str) -> bool:
+        return method == "POST" and path.endswith("/$batch")
 
     @override
     def throttle_response(self, *, retry_after: float) -> Response:

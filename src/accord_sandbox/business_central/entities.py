@@ -167,15 +167,136 @@ PROJECTS = EntitySet(
             choices=("Time and Materials", "Fixed Fee", "Milestone", "Retainer"),
             default="Time and Materials",
         ),
+        # The firm's own project fields (rules/default.yaml ``custom_fields``), on the same
+        # custom page [inferred].
+        Prop("deliveryHealth", choices=("", "Green", "Amber", "Red"), default=""),
+        Prop("customerPurchaseOrder"),
         _MODIFIED,
     ),
     unique="number",
     number_series="J",
 )
 
+# BC's Job Task (table 1001) on the custom API page [inferred]: the standard API has no tasks
+# (reference 5.4). ``estimatedHours`` stands for the task's budgeted hours; ``actualHours`` is the
+# usage the project ledger holds for the task (resource entries), ``percentComplete`` the one
+# over the other (both computed at read time).
+PROJECT_TASKS = EntitySet(
+    name="projectTasks",
+    type_name="projectTask",
+    props=(
+        _ID,
+        Prop("projectNumber"),
+        Prop("taskNumber"),
+        Prop("description"),
+        Prop(
+            "taskType",
+            choices=("Posting", "Heading", "Total", "Begin-Total", "End-Total"),
+            default="Posting",
+        ),
+        Prop("startDate", "date"),
+        Prop("endDate", "date"),
+        Prop("estimatedHours", "decimal"),
+        _ro("actualHours", "decimal"),
+        _ro("percentComplete", "decimal"),
+        _MODIFIED,
+    ),
+    indexed=("projectNumber", "taskNumber"),
+)
+
+# Standard v2.0 ``vendors`` (learn.microsoft.com api-reference/v2.0/resources/dynamics_vendor).
+VENDORS = EntitySet(
+    name="vendors",
+    type_name="vendor",
+    props=(
+        _ID,
+        Prop("number"),
+        Prop("displayName"),
+        Prop("addressLine1"),
+        Prop("city"),
+        Prop("country"),
+        Prop("phoneNumber"),
+        Prop("email"),
+        Prop("currencyCode"),
+        Prop("taxRegistrationNumber"),
+        Prop("blocked", choices=(" ", "Payment", "All"), default=" "),
+        _ro("balance", "decimal"),
+        _MODIFIED,
+    ),
+    unique="number",
+    number_series="V",
+)
+
+# Standard v2.0 ``purchaseInvoices`` (dynamics_purchaseinvoice); ``vendorInvoiceNumber`` is
+# the vendor's document number, which BC refuses to post twice for one vendor. Posted like
+# sales invoices (``Microsoft.NAV.post``); the status values are the documented enum.
+PURCHASE_INVOICES = EntitySet(
+    name="purchaseInvoices",
+    type_name="purchaseInvoice",
+    props=(
+        _ID,
+        _ro("number"),
+        Prop("invoiceDate", "date"),
+        Prop("postingDate", "date"),
+        Prop("dueDate", "date"),
+        Prop("vendorInvoiceNumber"),
+        Prop("vendorId", "guid"),
+        Prop("vendorNumber"),
+        _ro("vendorName"),
+        Prop("currencyCode"),
+        Prop("pricesIncludeTax", "boolean"),
+        _ro("totalAmountExcludingTax", "decimal"),
+        _ro("totalTaxAmount", "decimal"),
+        _ro("totalAmountIncludingTax", "decimal"),
+        Prop(
+            "status",
+            read_only=True,
+            choices=("Draft", "In Review", "Open", "Paid", "Canceled", "Corrective"),
+            default="Draft",
+        ),
+        _MODIFIED,
+    ),
+    expand={"purchaseInvoiceLines": "purchaseInvoiceLines", "vendor": "vendors"},
+    indexed=("number", "vendorInvoiceNumber"),
+)
+
+# Standard ``purchaseInvoiceLines``; ``projectNumber`` / ``projectTaskNumber`` (the line's
+# "Job No." and "Job Task No.", which charge the cost to a project) are the extension's.
+PURCHASE_INVOICE_LINES = EntitySet(
+    name="purchaseInvoiceLines",
+    type_name="purchaseInvoiceLine",
+    props=(
+        _ID,
+        _ro("documentId", "guid"),
+        _ro("sequence", "integer"),
+        Prop(
+            "lineType",
+            choices=("Comment", "Account", "Item", "Resource", "Value", "Charge", "Fixed Asset"),
+            default="Account",
+        ),
+        Prop("lineObjectNumber"),
+        Prop("itemId", "guid"),
+        Prop("accountId", "guid"),
+        Prop("description"),
+        Prop("directUnitCost", "decimal"),
+        Prop("quantity", "decimal"),
+        _ro("amountExcludingTax", "decimal"),
+        _ro("totalTaxAmount", "decimal"),
+        _ro("amountIncludingTax", "decimal"),
+        _ro("netAmount", "decimal"),
+        Prop("projectNumber"),
+        Prop("projectTaskNumber"),
+    ),
+    parent="purchaseInvoices",
+    parent_key="documentId",
+    indexed=(),
+)
+
 # Not in the standard v2.0 API: reference 5.4 says job tasks and planning lines need "a custom
 # API page". This is that page as the sandbox serves it [inferred]: a project's billing plan
-# (BC's Job Planning Line, line type Billable), one line per milestone / fee / retainer.
+# (BC's Job Planning Line, line type Billable), one line per milestone / fee / retainer, and its
+# resource budget (line type Budget, ``type`` Resource, ``number`` the resource's number: a
+# person planned on the project or one of its tasks, for ``quantity`` hours).
 # ``documentNumber`` (BC's "Document No.", Code[20]) is the client's idempotency key.
 PROJECT_PLANNING_LINES = EntitySet(
     name="projectPlanningLines",
@@ -191,6 +312,8 @@ PROJECT_PLANNING_LINES = EntitySet(
             choices=("Budget", "Billable", "Both Budget and Billable"),
             default="Billable",
         ),
+        Prop("type", choices=("Resource", "Item", "G/L Account", "Text"), default="Text"),
+        Prop("number"),
         Prop("planningDate", "date"),
         Prop("description"),
         Prop("quantity", "decimal"),
@@ -585,6 +708,10 @@ ENTITY_SETS: dict[str, EntitySet] = {
         ITEMS,
         TIME_REGISTRATION_ENTRIES,
         PROJECT_LEDGER_ENTRIES,
+        PROJECT_TASKS,
+        VENDORS,
+        PURCHASE_INVOICES,
+        PURCHASE_INVOICE_LINES,
     )
 }
 """Every company-scoped entity set, by name."""
@@ -602,6 +729,8 @@ EXTENSION_FIELDS: dict[str, tuple[str, ...]] = {
         "areaCode",
         "billingModel",
     ),
+    "projectPlanningLines": ("type", "number"),
+    "purchaseInvoiceLines": ("projectNumber", "projectTaskNumber"),
     "journalLines": (
         "projectNumber",
         "projectTaskNumber",
@@ -612,4 +741,7 @@ EXTENSION_FIELDS: dict[str, tuple[str, ...]] = {
         "unitPrice",
     ),
 }
-"""Properties the standard v2.0 API lacks; the sandbox adds them for Accord's billing flow."""
+"""Properties the standard v2.0 API lacks; the sandbox adds them for Accord's flows.
+
+(``deliveryHealth`` and ``customerPurchaseOrder`` on projects are the sandbox firm's own
+fields, not Accord's: they are not listed.)"""

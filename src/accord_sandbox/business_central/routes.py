@@ -3,8 +3,8 @@
 - ``POST /{tenant}/oauth2/v2.0/token``: Entra ID client credentials.
 - ``/v2.0/{tenant}/{environment}/api/v2.0/companies`` and, under ``companies({id})/``, one
   set of OData routes per entity set in ``entities.ENTITY_SETS`` (lines also nested under
-  their header), the bound ``Microsoft.NAV.*`` actions, and
-  ``api/v2.0/subscriptions``.
+  their header), the bound ``Microsoft.NAV.*`` actions, ``api/v2.0/subscriptions`` and
+  ``api/v2.0/$batch`` (:mod:`.batch`).
 
 Handlers only translate HTTP to calls on the emulator and :mod:`.rules`; every refusal
 is raised as :class:`BCError` / :class:`ODataError` and answered in BC's error shape.
@@ -21,7 +21,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from accord_sandbox.business_central import rules
+from accord_sandbox.business_central import delivery, rules
+from accord_sandbox.business_central.batch import handle_batch
 from accord_sandbox.business_central.entities import (
     COMPANIES,
     ENTITY_SETS,
@@ -179,6 +180,7 @@ class _Routes:
             "/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"], include_in_schema=False
         )
         app.add_exception_handler(StarletteHTTPException, self.http_error)
+        self.route(app, "/$batch", "POST", self.batch)
         self.route(app, "/companies", "GET", self.list_companies)
         self.route(app, "/companies({company_id})", "GET", self.get_company)
         self.route(app, "/subscriptions", "GET", self.list_subscriptions)
@@ -194,6 +196,7 @@ class _Routes:
             ("salesInvoices", "cancelAndSend", rules.cancel_invoice),
             ("journals", "post", rules.post_journal),
             ("customerPaymentJournals", "post", rules.post_payment_journal),
+            ("purchaseInvoices", "post", delivery.post_purchase_invoice),
         ]
         for set_name, action, rule in actions:
             path = f"{company}/{set_name}({{record_id}})/Microsoft.NAV.{action}"
@@ -240,6 +243,10 @@ class _Routes:
         form = await request.form()
         fields = {k: str(v) for k, v in form.items()}
         return self.emu.entra.token(request.path_params["tenant"], fields)
+
+    async def batch(self, request: Request) -> Response:
+        """``$batch``: see :mod:`accord_sandbox.business_central.batch`."""
+        return await handle_batch(self.emu, request, await self.body(request))
 
     # ----------------------------------------------------------------- companies
     async def list_companies(self, request: Request) -> Response:
@@ -457,6 +464,8 @@ class _Routes:
     def after_line_change(self, spec: EntitySet, cid: str, line: Record) -> rules.Touched:
         if spec.name == "salesInvoiceLines":
             return rules.recompute_invoice(self.emu, cid, line["documentId"])
+        if spec.name == "purchaseInvoiceLines":
+            return delivery.after_line_change(self.emu, cid, line["documentId"])
         return []
 
     def refuse_same_key(

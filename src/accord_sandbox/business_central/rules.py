@@ -11,6 +11,7 @@ Refusals of business data use ``Application_FieldValidationException`` (referenc
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
+from accord_sandbox.business_central import delivery
 from accord_sandbox.business_central.entities import BLANK_DATE, BLANK_GUID, ENTITY_SETS
 from accord_sandbox.business_central.errors import BCError
 from accord_sandbox.common import business_key
@@ -70,6 +71,8 @@ _BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
     "salesInvoices": ("customerNumber", "externalDocumentNumber"),
     "customerPayments": ("customerNumber", "postingDate", "amount", "externalDocumentNumber"),
     "projectPlanningLines": ("projectNumber", "planningDate", "description", "lineAmount"),
+    "projectTasks": ("projectNumber", "taskNumber"),
+    "purchaseInvoices": ("vendorNumber", "vendorInvoiceNumber"),
 }
 """Fields that make two records of a set one business fact whatever their numbers (issue 21).
 
@@ -90,7 +93,9 @@ def natural_key(set_name: str, record: Record, body: Record) -> list[str] | None
             keys.append(key)
     if set_name in ("salesInvoices", "customerPayments") and record.get("externalDocumentNumber"):
         keys.insert(0, f"ext:{record['externalDocumentNumber']}")
-    elif set_name in ("customers", "projects", "employees", "resources") and body.get("number"):
+    elif set_name in ("customers", "projects", "employees", "resources", "vendors") and body.get(
+        "number"
+    ):
         keys.insert(0, f"no:{body['number']}")
     elif set_name == "projectPlanningLines" and record.get("documentNumber"):
         keys.insert(0, f"doc:{record['documentNumber']}")
@@ -345,6 +350,7 @@ def _prepare_planning_line(
             rec["currencyCode"] = project.get("currencyCode", "")
     if "lineAmount" not in body and rec.get("quantity") and rec.get("unitPrice"):
         rec["lineAmount"] = _money(_dec(rec["quantity"]) * _dec(rec["unitPrice"]))
+    delivery.check_planning_resource(emu, cid, rec)
     return []
 
 
@@ -412,6 +418,7 @@ _PREPARE = {
     "journalLines": _prepare_journal_line,
     "customerPayments": _prepare_payment,
     "timeRegistrationEntries": _prepare_time_entry,
+    **delivery.PREPARE,
 }
 
 
@@ -421,6 +428,8 @@ def refuse_delete(emu: "BusinessCentralEmulator", set_name: str, cid: str, rec: 
         raise _invalid(f"The sales invoice {rec['number']} is posted and cannot be deleted.")
     if set_name == "salesInvoiceLines":
         _parent_invoice(emu, cid, rec)
+    if set_name == "purchaseInvoices" and rec["status"] != "Draft":
+        raise _invalid(f"The purchase invoice {rec['number']} is posted and cannot be deleted.")
 
 
 # ----------------------------------------------------------------- bound actions
@@ -508,7 +517,9 @@ def post_journal(emu: "BusinessCentralEmulator", cid: str, journal: Record) -> T
             emu.put_version(ledger, _ledger_entry(emu, cid, line, journal, number))
         emu.store.put("postedJournalLines", line["id"], {**line, "entryNumber": number})
         emu.remove(spec, line)
-    return [("journals", emu.put_version(S["journals"], dict(journal), journal))]
+    projects = {str(ln["projectNumber"]) for ln in lines if ln.get("projectNumber")}
+    touched = delivery.refresh_tasks(emu, cid, projects)
+    return [*touched, ("journals", emu.put_version(S["journals"], dict(journal), journal))]
 
 
 def _fact(record: Record) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 One BC company per legal entity (even those whose ERP is NetSuite, so a migration can be
 rehearsed); per company: DEPARTMENT and AREA dimensions with the firm's practices and
-regions, employees and resources for its consultants, monthly accounting periods,
+regions, employees and resources for its consultants, its vendors, monthly accounting periods,
 currencies, and the journal batches Accord posts to. Customers and projects are not seeded:
 Accord's customer-master and lead-to-project flows create them.
 """
@@ -126,6 +126,19 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
                 displayName=name,
                 unitCost=float(consultant.cost_rate),
                 unitPrice=float(consultant.bill_rate),
+            )
+        for vendor in (v for v in firm.vendors if v.legal_entity == entity.code):
+            # The vendor's number is the firm's vendor key ([inferred] the firm's set-up).
+            number = vendor.id.upper()[:20]
+            _put(
+                emu,
+                sets["vendors"],
+                cid,
+                id=emu.stable_id(cid, "vendor", number),
+                number=number,
+                displayName=vendor.name,
+                email=vendor.email,
+                currencyCode=vendor.currency,
             )
         for period in sorted(
             (p for p in firm.accounting_periods if p.legal_entity == entity.code),

@@ -35,6 +35,7 @@ from accord_sandbox.common import (
 )
 from accord_sandbox.firm import Firm
 from accord_sandbox.kantata.auth import OAuthError, TokenIssuer
+from accord_sandbox.kantata.delivery import after_change, seed_delivery
 from accord_sandbox.kantata.events import EventLog, event_types
 from accord_sandbox.kantata.forms import KantataError, format_timestamp, read_body
 from accord_sandbox.kantata.listing import (
@@ -178,7 +179,7 @@ class KantataEmulator(Emulator):
         super().reset_state()
         self.events.clear()
         self.next_id = 1
-        admin = self._insert(
+        admin = self.insert(
             "users",
             {
                 "full_name": "Sandbox Integration",
@@ -225,7 +226,8 @@ class KantataEmulator(Emulator):
         self.next_id += 1
         return record_id
 
-    def _insert(self, plural: str, attrs: Record) -> Record:
+    def insert(self, plural: str, attrs: Record) -> Record:
+        """Store a new record of ``plural`` (no event: seeding and rules' side records)."""
         record = new_record(RESOURCES[plural], self._new_id(), attrs, self.now())
         self.store.put(plural, record["id"], record)
         return record
@@ -234,12 +236,12 @@ class KantataEmulator(Emulator):
         roles = {r["name"]: r for r in self.store.all("roles")}
         for name in sorted({c.role for c in firm.consultants}):
             if name not in roles:
-                roles[name] = self._insert("roles", {"name": name})
+                roles[name] = self.insert("roles", {"name": name})
         users = {u["email_address"]: u for u in self.store.all("users")}
         for c in firm.consultants:
             if c.email in users:
                 continue
-            users[c.email] = self._insert(
+            users[c.email] = self.insert(
                 "users",
                 {
                     "full_name": f"{c.first_name} {c.last_name}",
@@ -252,6 +254,7 @@ class KantataEmulator(Emulator):
                 },
             )
         self._key_users(firm, users)
+        seed_delivery(self, firm)
         cards = {card["currency"] for card in self.store.all("rate_cards")}
         for currency in sorted({c.currency for c in firm.consultants} - cards):
             first = not self.store.all("rate_cards")
@@ -259,7 +262,7 @@ class KantataEmulator(Emulator):
             for c in sorted(firm.consultants, key=lambda c: c.id):
                 if c.currency == currency:
                     rates.setdefault(roles[c.role]["id"], _cents(c.bill_rate))
-            self._insert(
+            self.insert(
                 "rate_cards",
                 {
                     "title": f"Standard {currency}",
@@ -297,7 +300,7 @@ class KantataEmulator(Emulator):
                 },
                 creating=True,
             )
-            self._insert("external_references", attrs)
+            self.insert("external_references", attrs)
 
     def _emit(self, resource: Resource, action: str, record: Record) -> None:
         self.events.emit(
@@ -315,7 +318,8 @@ class KantataEmulator(Emulator):
             raise KantataError.not_found()
         return record
 
-    def _touch(self, plural: str, record: Record, changes: Record) -> Record:
+    def touch(self, plural: str, record: Record, changes: Record) -> Record:
+        """Change a stored record and emit its ``updated`` event."""
         record.update(changes)
         record["updated_at"] = self.now()
         self.store.put(plural, record["id"], record)
@@ -581,7 +585,7 @@ class KantataEmulator(Emulator):
         elif resource.plural == "invoices":
             full = {**{n: s.default for n, s in resource.fields.items()}, **attrs}
             attrs["subtotal"] = attrs["total"] = f"{invoice_totals(self.store, full):.2f}"
-        record = self._insert(resource.plural, attrs)
+        record = self.insert(resource.plural, attrs)
         self.created(
             request, resource.plural, self._natural_key(resource, record, refs), record["id"]
         )
@@ -592,7 +596,7 @@ class KantataEmulator(Emulator):
                 {**ref, "subject_type": resource.subject_type, "subject_id": record["id"]},
                 creating=True,
             )
-            ref_record = self._insert("external_references", ref_attrs)
+            ref_record = self.insert("external_references", ref_attrs)
             self._emit(RESOURCES["external_references"], "created", ref_record)
         self._after_create(resource, record)
         return record
@@ -601,14 +605,14 @@ class KantataEmulator(Emulator):
         """Effects of a create on other records (each one an ``updated`` event)."""
         if resource.plural == "stories" and record["parent_id"]:
             parent = self.store.get("stories", record["parent_id"]) or {}
-            self._touch(
+            self.touch(
                 "stories", parent, {"sub_story_ids": [*parent["sub_story_ids"], record["id"]]}
             )
         elif resource.plural == "timesheet_submissions":
             for entry_id in record["time_entry_ids"]:
                 entry = self.store.get("time_entries", entry_id) or {}
                 # Submitted time is locked until the submission is rejected.
-                self._touch(
+                self.touch(
                     "time_entries",
                     entry,
                     {"active_submission_id": record["id"], "user_can_edit": False},
@@ -616,16 +620,17 @@ class KantataEmulator(Emulator):
         elif resource.plural == "expense_report_submissions":
             for expense_id in record["expense_ids"]:
                 expense = self.store.get("expenses", expense_id) or {}
-                self._touch("expenses", expense, {"expense_report_id": record["id"]})
+                self.touch("expenses", expense, {"expense_report_id": record["id"]})
         elif resource.plural == "invoices":
             self._mark_invoiced(record, invoiced=True)
+        after_change(self, resource, record, None, "created")
 
     def _mark_invoiced(self, invoice: Record, *, invoiced: bool) -> None:
         for name, plural in (("time_entry_ids", "time_entries"), ("expense_ids", "expenses")):
             for line_id in invoice[name]:
                 line = self.store.get(plural, line_id)
                 if line is not None and line["is_invoiced"] != invoiced:
-                    self._touch(plural, line, {"is_invoiced": invoiced})
+                    self.touch(plural, line, {"is_invoiced": invoiced})
 
     def _upsert_references(self, request: Request, items: list[Record]) -> Response:
         """Create or update by (subject, service_name, service_model) ([inferred] match key)."""
@@ -646,13 +651,13 @@ class KantataEmulator(Emulator):
                 None,
             )
             if existing is None:
-                record = self._insert(resource.plural, attrs)
+                record = self.insert(resource.plural, attrs)
                 key = "ref:" + ":".join(str(attrs[k]) for k in _REF_KEYS)
                 self.created(request, resource.plural, key, record["id"])
                 self._emit(resource, "created", record)
             else:
                 self.count_write(request)
-                record = self._touch(resource.plural, existing, attrs)
+                record = self.touch(resource.plural, existing, attrs)
             answered.append(record)
         return JSONResponse(self._answer(resource, answered, request.query_params.get("include")))
 
@@ -665,10 +670,12 @@ class KantataEmulator(Emulator):
             raise KantataError.invalid(
                 f"param is missing or the value is empty: {resource.singular}", resource.singular
             )
+        before = copy.deepcopy(record)
         attrs = self._prepare(resource, raw, copy.deepcopy(record), user_id)
         old_parent = record.get("parent_id")
         self.count_write(request)
-        self._touch(resource.plural, record, attrs)
+        self.touch(resource.plural, record, attrs)
+        after_change(self, resource, record, before, "updated")
         if resource.plural == "stories" and record["parent_id"] != old_parent:
             self._relink_story(record, old_parent)
         if resource.plural == "invoices" and attrs.get("status") == "void":
@@ -679,10 +686,10 @@ class KantataEmulator(Emulator):
         old = self.store.get("stories", old_parent_id) if old_parent_id else None
         if old is not None:
             kept = [i for i in old["sub_story_ids"] if i != story["id"]]
-            self._touch("stories", old, {"sub_story_ids": kept})
+            self.touch("stories", old, {"sub_story_ids": kept})
         new = self.store.get("stories", story["parent_id"]) if story["parent_id"] else None
         if new is not None:
-            self._touch("stories", new, {"sub_story_ids": [*new["sub_story_ids"], story["id"]]})
+            self.touch("stories", new, {"sub_story_ids": [*new["sub_story_ids"], story["id"]]})
 
     def _delete(self, request: Request, resource: Resource) -> Response:
         self._user(request)
@@ -697,10 +704,11 @@ class KantataEmulator(Emulator):
             for child_id in record["sub_story_ids"]:
                 child = self.store.get("stories", child_id)
                 if child is not None:
-                    self._touch("stories", child, {"parent_id": None})
+                    self.touch("stories", child, {"parent_id": None})
         self.store.delete(resource.plural, record["id"])
         self.count_write(request)
         self._emit(resource, "deleted", record)
+        after_change(self, resource, record, None, "deleted")
         for ref in self.store.all("external_references"):
             # [inferred]: Kantata drops a deleted subject's external references with it.
             if ref["subject_type"] == resource.subject_type and ref["subject_id"] == record["id"]:
@@ -742,9 +750,9 @@ class KantataEmulator(Emulator):
                 )
             else:
                 changes = {"approved": True} if approved else {"expense_report_id": None}
-            self._touch(lines, line, changes)
+            self.touch(lines, line, changes)
         self.count_write(request)
-        self._touch(
+        self.touch(
             plural,
             submission,
             {

@@ -223,9 +223,19 @@ EXPENSES = Resource(
         "is_invoiced": _ro("bool", default=False),
         "expense_report_id": _ro("id"),
         "approved": _ro("bool", default=False),
+        # tap-mavenlink's expenses schema: the vendor billing it (a subcontractor or
+        # pass-through cost), whether it is reimbursable, and the task it was spent on.
+        "vendor_id": _f("id", ref="vendors"),
+        "reimbursable": _f("bool", default=True),
+        "story_id": _f("id", ref="stories"),
         **_TIMESTAMPS,
     },
-    includes={"user": ("user_id", "users"), "workspace": ("workspace_id", "workspaces")},
+    includes={
+        "user": ("user_id", "users"),
+        "workspace": ("workspace_id", "workspaces"),
+        "vendor": ("vendor_id", "vendors"),
+        "story": ("story_id", "stories"),
+    },
 )
 
 STORIES = Resource(
@@ -245,6 +255,13 @@ STORIES = Resource(
         "sub_story_ids": _ro("ids", []),
         "budget_estimate_in_cents": _f("int"),
         "billable": _f("bool", default=True),
+        # tap-mavenlink's stories schema: the estimate, the progress a project manager sets,
+        # and the time logged to the story (computed from its time entries).
+        "time_estimate_in_minutes": _f("int"),
+        "percentage_complete": _f("int", 0),
+        "logged_billable_time_in_minutes": _ro("int", 0),
+        "logged_nonbillable_time_in_minutes": _ro("int", 0),
+        "assignment_ids": _ro("ids", []),
         **_TIMESTAMPS,
     },
     includes={
@@ -308,6 +325,80 @@ EXPENSE_REPORT_SUBMISSIONS = Resource(
     },
 )
 
+VENDORS = Resource(
+    plural="vendors",
+    singular="vendor",
+    subject_type="Vendor",
+    # [inferred] field list: tap-mavenlink's expenses name ``vendor_id`` (include ``vendor``),
+    # not the vendor's own attributes. Vendors are account settings, seeded from the firm.
+    fields={"name": _f("str", required=True), "email_address": _f("str"), **_TIMESTAMPS},
+)
+
+ASSIGNMENTS = Resource(
+    plural="assignments",
+    singular="assignment",
+    subject_type="Assignment",
+    deletable=True,
+    # tap-mavenlink's assignments schema: a user assigned to a story, with an estimate.
+    fields={
+        "story_id": _f("id", required=True, ref="stories"),
+        "assignee_id": _f("id", required=True, ref="users"),
+        "estimated_minutes": _f("int"),
+        "allocated_minutes": _ro("int", 0),
+        "current": _ro("bool", default=True),
+        **_TIMESTAMPS,
+    },
+    includes={"story": ("story_id", "stories"), "assignee": ("assignee_id", "users")},
+)
+
+PARTICIPATIONS = Resource(
+    plural="participations",
+    singular="participation",
+    subject_type="Participation",
+    deletable=True,
+    # [inferred] field list: the workspaces schema names ``participation_ids``; a
+    # participation puts a user on a project's team, on the consultant ("maven") side or the
+    # client side.
+    fields={
+        "workspace_id": _f("id", required=True, ref="workspaces"),
+        "user_id": _f("id", required=True, ref="users"),
+        "role": _f("str", "maven", choices=("maven", "client")),
+        **_TIMESTAMPS,
+    },
+    includes={"workspace": ("workspace_id", "workspaces"), "user": ("user_id", "users")},
+)
+
+CUSTOM_FIELDS = Resource(
+    plural="custom_fields",
+    singular="custom_field",
+    subject_type="CustomField",
+    creatable=False,
+    updatable=False,
+    # [inferred] shape of Kantata's custom fields (account settings, seeded): a name per
+    # subject type and a value type.
+    fields={
+        "name": _ro("str"),
+        "subject_type": _ro("str"),
+        "value_type": _ro("str", "string"),
+        **_TIMESTAMPS,
+    },
+)
+
+CUSTOM_FIELD_VALUES = Resource(
+    plural="custom_field_values",
+    singular="custom_field_value",
+    subject_type="CustomFieldValue",
+    deletable=True,
+    # [inferred]: one value of one custom field on one subject (a workspace).
+    fields={
+        "subject_type": _f("str", required=True, choices=("Workspace",)),
+        "subject_id": _f("id", required=True),
+        "custom_field_id": _f("id", required=True, ref="custom_fields"),
+        "value": _f("str"),
+        **_TIMESTAMPS,
+    },
+)
+
 INVOICE_STATUSES = ("draft", "submitted", "paid", "void")
 """[inferred]: the reference lists ``status`` without its values."""
 
@@ -338,7 +429,10 @@ INVOICES = Resource(
 )
 
 SUBJECT_TYPES = (
-    *(r.subject_type for r in (WORKSPACES, TIME_ENTRIES, EXPENSES, STORIES, INVOICES, USERS)),
+    *(
+        r.subject_type
+        for r in (WORKSPACES, TIME_ENTRIES, EXPENSES, STORIES, INVOICES, USERS, VENDORS)
+    ),
     "TimesheetSubmission",
     "ExpenseReportSubmission",
 )
@@ -377,6 +471,11 @@ RESOURCES: dict[str, Resource] = {
         EXPENSE_REPORT_SUBMISSIONS,
         INVOICES,
         EXTERNAL_REFERENCES,
+        VENDORS,
+        ASSIGNMENTS,
+        PARTICIPATIONS,
+        CUSTOM_FIELDS,
+        CUSTOM_FIELD_VALUES,
     )
 }
 """Every collection by plural key, which is also the URL segment and the store's object name."""

@@ -342,6 +342,66 @@ def prepare_external_reference(
     return attrs
 
 
+def _taken(
+    store: RecordStore, plural: str, record: Record, existing: Record | None, keys: tuple[str, ...]
+) -> None:
+    """Refuse a second record with the same ``keys`` ([inferred] Rails uniqueness wording)."""
+    for other in store.all(plural):
+        if (existing is None or other["id"] != existing["id"]) and all(
+            other.get(k) == record.get(k) for k in keys
+        ):
+            raise KantataError(422, [validation_error(keys[-1], "has already been taken")])
+
+
+def prepare_assignment(
+    store: RecordStore, attrs: Record, existing: Record | None, user_id: str
+) -> Record:
+    """The story and assignee exist; one assignment per story and assignee."""
+    del user_id
+    resource = RESOURCES["assignments"]
+    errors = check_references(store, resource, attrs)
+    if (attrs.get("estimated_minutes") or 0) < 0:
+        errors.append(validation_error("estimated_minutes", "must be greater than or equal to 0"))
+    _fail(errors)
+    _taken(store, "assignments", _merged(resource, attrs, existing), existing,
+           ("story_id", "assignee_id"))  # fmt: skip
+    return attrs
+
+
+def prepare_participation(
+    store: RecordStore, attrs: Record, existing: Record | None, user_id: str
+) -> Record:
+    """The workspace and user exist; a user takes part in a workspace once."""
+    del user_id
+    resource = RESOURCES["participations"]
+    errors = check_references(store, resource, attrs)
+    record = _merged(resource, attrs, existing)
+    _workspace_for(store, record, errors)
+    _fail(errors)
+    _taken(store, "participations", record, existing, ("workspace_id", "user_id"))
+    return attrs
+
+
+def prepare_custom_field_value(
+    store: RecordStore, attrs: Record, existing: Record | None, user_id: str
+) -> Record:
+    """The field applies to the subject's type, the subject exists; one value per field."""
+    del user_id
+    resource = RESOURCES["custom_field_values"]
+    errors = check_references(store, resource, attrs)
+    record = _merged(resource, attrs, existing)
+    field = store.get("custom_fields", record.get("custom_field_id") or "")
+    if field is not None and field["subject_type"] != record["subject_type"]:
+        errors.append(validation_error("custom_field_id", "does not apply to this subject"))
+    plural = subject_collection(record.get("subject_type") or "")
+    if plural is None or store.get(plural, record.get("subject_id") or "") is None:
+        errors.append(_must_exist("subject_id"))
+    _fail(errors)
+    _taken(store, "custom_field_values", record, existing,
+           ("subject_type", "subject_id", "custom_field_id"))  # fmt: skip
+    return attrs
+
+
 def _read_only(store: RecordStore, attrs: Record, existing: Record | None, user_id: str) -> Record:
     del store, existing, user_id
     return attrs
@@ -359,5 +419,10 @@ PREPARERS: dict[str, Preparer] = {
     "users": _read_only,
     "roles": _read_only,
     "rate_cards": _read_only,
+    "vendors": _read_only,
+    "assignments": prepare_assignment,
+    "participations": prepare_participation,
+    "custom_fields": _read_only,
+    "custom_field_values": prepare_custom_field_value,
 }
 """Rules by collection."""

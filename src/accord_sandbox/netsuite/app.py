@@ -221,7 +221,8 @@ class NetSuiteEmulator(Emulator):
         posting for a Business Central entity is refused here as it would be in production.
         Seeded records carry the firm's codes as ``externalId`` (``subsidiary/eid:US01``,
         ``department/eid:<practice>``, ``classification/eid:<region>``,
-        ``employee/eid:<consultant id>``, ``accountingPeriod/eid:P-2025-01``) [inferred].
+        ``employee/eid:<consultant id>``, ``vendor/eid:<vendor key>``,
+        ``accountingPeriod/eid:P-2025-01``) [inferred].
         """
         self.firm = firm
         book = self.book
@@ -292,10 +293,31 @@ class NetSuiteEmulator(Emulator):
             if c.region in classes:
                 fields["class"] = {"id": classes[c.region]}
             book.seed("employee", fields)
+        self._seed_vendors(firm, subsidiary_of, currency_ids)
         for period in sorted(firm.accounting_periods, key=lambda p: p.period):
             book.seed_period(period.period)
             if period.status == "closed" and period.legal_entity in subsidiary_of:
                 self.periods[(period.legal_entity, period.period)] = "closed"
+
+    def _seed_vendors(
+        self, firm: Firm, subsidiary_of: dict[str, str], currency_ids: dict[str, str]
+    ) -> None:
+        """The firm's vendors of NetSuite entities, keyed by the firm's vendor key."""
+        for v in firm.vendors:
+            if v.legal_entity in subsidiary_of:
+                self.book.seed(
+                    "vendor",
+                    {
+                        "externalId": v.id,
+                        "entityId": v.name,
+                        "companyName": v.name,
+                        "email": v.email,
+                        "subsidiary": {"id": subsidiary_of[v.legal_entity]},
+                        "currency": {"id": currency_ids[v.currency]},
+                        "isPerson": False,
+                        "isInactive": False,
+                    },
+                )
 
     def _seed_lists(self, entities: list[LegalEntitySpec], scoped: dict[str, Any]) -> None:
         """Service items, expense categories and one office location per subsidiary.

@@ -18,6 +18,7 @@ from itertools import islice
 from typing import Any
 
 from accord_sandbox.common import RecordStore
+from accord_sandbox.netsuite import delivery
 from accord_sandbox.netsuite.errors import (
     ACCESS_PREFIX,
     CLOSED_PERIOD_DETAIL,
@@ -30,10 +31,13 @@ from accord_sandbox.netsuite.identity import ACCORD_CUSTOM_FIELDS, TRAN_PREFIX, 
 from accord_sandbox.netsuite.records import (
     EID_PATTERN,
     EXPENSE_STATUS,
+    FIRM_CUSTOM_FIELDS,
     INVOICE_STATUS,
     PAYMENT_STATUS,
+    PROJECT_TASK_STATUS,
     RECORD_TYPES,
     SALES_ORDER_STATUS,
+    VENDOR_BILL_STATUS,
     FieldNames,
     RecordType,
     decode_body,
@@ -50,6 +54,8 @@ _STATUS_NAMES: dict[str, dict[str, str]] = {
     "salesOrder": SALES_ORDER_STATUS,
     "customerPayment": PAYMENT_STATUS,
     "expenseReport": EXPENSE_STATUS,
+    "vendorBill": VENDOR_BILL_STATUS,
+    "projectTask": PROJECT_TASK_STATUS,
 }
 """Read-only ``status`` select of each transaction type."""
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -109,7 +115,10 @@ class RecordBook:
         self.eids: dict[str, dict[str, str]] = {}
         self.applied: dict[str, dict[str, float]] = {}
         """invoice id -> payment id -> amount that payment applies to it."""
-        self.custom_fields: dict[str, frozenset[str]] = dict(ACCORD_CUSTOM_FIELDS)
+        self.custom_fields: dict[str, frozenset[str]] = {
+            **ACCORD_CUSTOM_FIELDS,
+            **{k: frozenset(v) for k, v in FIRM_CUSTOM_FIELDS.items()},
+        }
         """Custom fields the account defines: record type (or ``type.sublist`` for column
         fields) -> field ids. Only these are accepted beside the standard fields."""
 
@@ -387,6 +396,7 @@ class RecordBook:
             "invoice": "entity",
             "salesOrder": "entity",
             "customerPayment": "customer",
+            "vendorBill": "entity",
         }.get(rtype.name)
         if owner_field is None:
             return
@@ -409,6 +419,8 @@ class RecordBook:
                 raise NetSuiteError.invalid_ref(_ref_id(rec, name), name)
 
     def _specific(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:
+        if delivery.check(self, rtype, rec):
+            return
         if rtype.name == "timeBill":
             self._check_time_job(rec, ctx)
         elif rtype.name == "expenseReport":
@@ -528,6 +540,7 @@ class RecordBook:
         invoice["status"] = {"id": "B" if remaining <= 0 else "A"}
 
     def _after_write(self, rtype: RecordType, new: Record | None, old: Record | None) -> None:
+        delivery.after_write(self, rtype, new, old)
         if rtype.name != "customerPayment":
             return
         touched: set[str] = set()
@@ -664,7 +677,9 @@ class RecordBook:
         cols: list[str] = []
         for rtype in RECORD_TYPES.values():
             if rtype.table == table:
-                cols += [c for c in rtype.columns() if c not in cols]
+                # The account's custom fields are columns of the record's table as well.
+                custom = [f.lower() for f in self.custom_fields.get(rtype.name, ())]
+                cols += [c for c in [*rtype.columns(), *custom] if c not in cols]
         if table == "transaction" and "entity" not in cols:
             cols.append("entity")
         return cols or None

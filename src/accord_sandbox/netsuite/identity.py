@@ -14,7 +14,13 @@ __all__ = ["ACCORD_CUSTOM_FIELDS", "BUSINESS_IDENTITY", "TRAN_PREFIX", "natural_
 
 Record = dict[str, Any]
 
-TRAN_PREFIX = {"CustInvc": "INV", "SalesOrd": "SO", "CustPymt": "PYMT", "ExpRept": "EXP"}
+TRAN_PREFIX = {
+    "CustInvc": "INV",
+    "SalesOrd": "SO",
+    "CustPymt": "PYMT",
+    "ExpRept": "EXP",
+    "VendBill": "BILL",
+}
 """[inferred] document-number prefixes of generated ``tranId`` values."""
 ACCORD_CUSTOM_FIELDS: dict[str, frozenset[str]] = {
     "customer": frozenset({"custentity_accord_tax_region"}),
@@ -30,6 +36,8 @@ BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
     "salesOrder": ("entity", "document", "total"),
     "customerPayment": ("customer", "tranDate", "payment", "checkNum?"),
     "job": ("parent", "companyName"),
+    "vendorBill": ("entity", "document", "total"),
+    "projectTask": ("company", "title"),
     "customer": ("subsidiary", "parent?", "label"),
 }
 """Fields that make two records one business fact (issue 21); ``?`` marks optional ones.

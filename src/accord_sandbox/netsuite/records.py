@@ -22,8 +22,12 @@ __all__ = [
     "APPROVAL_STATUS",
     "CUSTOM_FIELDS",
     "EID_PATTERN",
+    "FIRM_CUSTOM_FIELDS",
+    "JOB_STATUS",
+    "PROJECT_TASK_STATUS",
     "RECORD_TYPES",
     "TRANSACTION_TYPES",
+    "VENDOR_BILL_STATUS",
     "FieldNames",
     "RecordType",
     "SublistType",
@@ -40,8 +44,24 @@ EID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 # [inferred] Internal ids and names of fixed select lists; the reference names the fields only.
 APPROVAL_STATUS = {"1": "Pending Approval", "2": "Approved", "3": "Rejected"}
 """``approvalStatus`` values of time bills and expense reports."""
-JOB_STATUS = {"1": "Closed", "2": "In Progress", "3": "Not Awarded", "4": "Pending"}
+JOB_STATUS = {
+    "1": "Closed",
+    "2": "In Progress",
+    "3": "Not Awarded",
+    "4": "Pending",
+    # Project statuses are an account list (Setup > Accounting Lists); the sandbox account adds
+    # an "On Hold" status [inferred].
+    "5": "On Hold",
+}
 """``entityStatus`` values of projects; ``1`` (Closed) refuses new time."""
+PROJECT_TASK_STATUS = {
+    "NOTSTART": "Not Started",
+    "PROGRESS": "In Progress",
+    "COMPLETE": "Completed",
+}
+"""``status`` of project tasks ([inferred] internal ids; the labels are the UI's)."""
+VENDOR_BILL_STATUS = {"A": "Open", "B": "Paid In Full", "D": "Pending Approval"}
+"""Read-only vendor-bill ``status``, by SuiteQL letter code ([inferred] codes)."""
 JOB_BILLING_TYPE = {
     "TM": "Time and Materials",
     "FBM": "Fixed Bid, Milestone",
@@ -184,6 +204,15 @@ RECORD_TYPES: dict[str, RecordType] = {
             dates=("startDate", "projectedEndDate", "endDate"),
             flags=("allowTime", "allowExpenses", "limitTimeToAssignees", "isInactive"),
             selects={"entityStatus": JOB_STATUS, "jobBillingType": JOB_BILLING_TYPE},
+            # The project's resources ("Resources" subtab): employees on the project team.
+            # [inferred] column ids; ``role`` (the project resource role list) is not emulated.
+            sublists={
+                "jobResources": SublistType(
+                    refs={"jobResource": ("employee",), "role": ()},
+                    required=(("jobResource", "Resource"),),
+                    text=("email",),
+                )
+            },
             required=(("companyName", "Project Name"), ("parent", "Customer")),
             defaults={
                 "allowTime": True,
@@ -203,7 +232,7 @@ RECORD_TYPES: dict[str, RecordType] = {
             refs={
                 "employee": ("employee",),
                 "customer": ("job", "customer"),
-                "caseTaskEvent": (),
+                "caseTaskEvent": ("projectTask",),
                 "item": ("serviceItem",),
                 "subsidiary": ("subsidiary",),
                 "postingPeriod": ("accountingPeriod",),
@@ -325,6 +354,83 @@ RECORD_TYPES: dict[str, RecordType] = {
             required=(("customer", "Customer"), ("payment", "Payment Amount")),
             readonly=_TRANSACTION_READONLY,
             text=("memo", "tranId", "checkNum"),
+        ),
+        # Project tasks (REST record ``projectTask``): the project is ``company``, the estimate
+        # ``estimatedWork`` (hours); ``actualWork`` and ``percentWorkComplete`` are computed from
+        # the time booked to the task (``timeBill.caseTaskEvent``). Field ids follow NetSuite's
+        # REST API Browser names [inferred, the reference does not list them].
+        RecordType(
+            name="projectTask",
+            table="projecttask",
+            id_space="projectTask",
+            label="Project Task",
+            refs={"company": ("job",), "parent": ("projectTask",)},
+            dates=("startDate", "endDate"),
+            numbers=("estimatedWork", "actualWork", "remainingWork", "percentWorkComplete"),
+            flags=("nonBillableTask", "isMilestone"),
+            selects={"status": PROJECT_TASK_STATUS},
+            sublists={
+                "assignee": SublistType(
+                    refs={"resource": ("employee",), "serviceItem": ("serviceItem",)},
+                    numbers=("plannedWork", "unitCost", "units"),
+                    required=(("resource", "Resource"),),
+                )
+            },
+            required=(("title", "Name"), ("company", "Project")),
+            readonly=("actualWork", "remainingWork", "percentWorkComplete"),
+            defaults={"status": {"id": "NOTSTART"}, "nonBillableTask": False},
+            text=("title", "message"),
+        ),
+        # Vendors and their bills (REST records ``vendor``, ``vendorBill``); a bill's expense
+        # lines charge a project through ``customer`` and may be re-billed (``isBillable``), as
+        # the SOAP ``VendorBillExpense`` type documents [REST ids inferred from it].
+        RecordType(
+            name="vendor",
+            table="vendor",
+            id_space="entity",
+            label="Vendor",
+            refs={"subsidiary": ("subsidiary",), "currency": ("currency",)},
+            flags=("isPerson", "isInactive"),
+            required=(("companyName", "Company Name"), ("subsidiary", "Primary Subsidiary")),
+            defaults={"isPerson": False, "isInactive": False},
+            text=("entityId", "companyName", "email"),
+        ),
+        RecordType(
+            name="vendorBill",
+            table="transaction",
+            id_space="transaction",
+            label="Bill",
+            posting=True,
+            tran_type="VendBill",
+            refs={
+                "entity": ("vendor",),
+                "subsidiary": ("subsidiary",),
+                "currency": ("currency",),
+                "postingPeriod": ("accountingPeriod",),
+                "account": (),
+                **_DIMENSIONS,
+            },
+            dates=("tranDate", "dueDate"),
+            selects={"approvalStatus": APPROVAL_STATUS},
+            sublists={
+                "expense": SublistType(
+                    refs={
+                        "account": (),
+                        "category": ("expenseCategory",),
+                        "customer": ("job", "customer"),
+                        "projectTask": ("projectTask",),
+                        **_DIMENSIONS,
+                    },
+                    numbers=("amount",),
+                    flags=("isBillable",),
+                    required=(("amount", "Amount"),),
+                    text=("memo",),
+                )
+            },
+            required=(("entity", "Vendor"),),
+            readonly=_TRANSACTION_READONLY,
+            defaults={"approvalStatus": {"id": "2"}},
+            text=("memo", "tranId"),
         ),
         # Read-only lists, seeded from the firm.
         RecordType(
@@ -652,6 +758,13 @@ Accord's setup kit, deployed. Stored and returned like any field; listed by the 
 catalog."""
 
 
+FIRM_CUSTOM_FIELDS: dict[str, tuple[str, ...]] = {
+    "job": ("custentity_delivery_health", "custentity_customer_po"),
+}
+"""The sandbox firm's own custom fields ([inferred] set-up): not Accord's kit, but project
+fields its rules keep in step (``rules/default.yaml`` ``custom_fields``)."""
+
+
 def _properties(
     refs: Mapping[str, Any],
     dates: tuple[str, ...],
@@ -670,7 +783,11 @@ def _properties(
 def json_schema(rtype: RecordType) -> dict[str, Any]:
     """The metadata catalog's JSON Schema of a record type ([inferred] simplified)."""
     props = _properties(
-        rtype.refs, rtype.dates, rtype.numbers, rtype.flags, CUSTOM_FIELDS.get(rtype.name, ())
+        rtype.refs,
+        rtype.dates,
+        rtype.numbers,
+        rtype.flags,
+        CUSTOM_FIELDS.get(rtype.name, ()) + FIRM_CUSTOM_FIELDS.get(rtype.name, ()),
     )
     props |= {name: {"type": "string"} for name in (*rtype.text, "externalId")}
     props |= {name: {"type": "object", "title": name} for name in rtype.selects}

@@ -25,7 +25,12 @@ __all__ = ["Answer", "RestApi"]
 
 Record = dict[str, Any]
 MAX_COMPOSITE = 25
+MAX_COMPOSITE_HEAVY = 5
+"""Subrequests of one ``/composite`` that may be sObject Collections or query operations
+(developer.salesforce.com, "Send Multiple Requests Using Composite")."""
 MAX_COLLECTION = 200
+MAX_CHUNKS = 10
+"""Runs of one sObject type a collection may hold (reference 1.4)."""
 MAX_CURSORS = 50
 """[inferred] open query cursors kept; the oldest locator then answers INVALID_QUERY_LOCATOR."""
 ROLLED_BACK = (
@@ -301,6 +306,16 @@ class RestApi:
             raise SfError(
                 400, "LIMIT_EXCEEDED", f"Composite API request limit exceeded: {MAX_COMPOSITE}", []
             )
+        heavy = sum(1 for sub in subs if isinstance(sub, dict) and _heavy(str(sub.get("url"))))
+        if heavy > MAX_COMPOSITE_HEAVY:
+            # [inferred code and text] the limit of 5 is Salesforce's (MAX_COMPOSITE_HEAVY).
+            raise SfError(
+                400,
+                "LIMIT_EXCEEDED",
+                f"Composite API request limit exceeded: at most {MAX_COMPOSITE_HEAVY} "
+                "subrequests may be sObject Collections or query operations",
+                [],
+            )
         all_or_none = bool(body.get("allOrNone", False))
         token = self.engine.begin()
         results: dict[str, Answer] = {}
@@ -381,6 +396,8 @@ class RestApi:
     ) -> Answer:
         if method == "DELETE" and not parts:
             ids = [i for i in params.get("ids", "").split(",") if i]
+            if len(ids) > MAX_COLLECTION:
+                raise _too_many_records()
             all_or_none = params.get("allOrNone", "false").lower() == "true"
             return self._batch(
                 request, ids, all_or_none, lambda i: self._delete_any(request, i), keep_id=True
@@ -398,11 +415,15 @@ class RestApi:
             raise SfError(400, "JSON_PARSER_ERROR", "records is required", [])
         records: list[Any] = body["records"]
         if len(records) > MAX_COLLECTION:
+            raise _too_many_records()
+        if not parts and _chunks(records) > MAX_CHUNKS:
+            # Reference 1.4: records of mixed types run as chunks, at most 10 a request. Code
+            # [inferred]; the text is the platform's (Apex's System.TypeException).
             raise SfError(
                 400,
-                "EXCEEDED_ID_LIMIT",
-                f"record limit reached. cannot submit more than {MAX_COLLECTION} records into "
-                "this call",
+                "INVALID_BATCH_REQUEST",
+                "Cannot have more than 10 chunks in a single operation. Please rearrange the "
+                "data to reduce chunking.",
                 [],
             )
         all_or_none = bool(body.get("allOrNone", False))
@@ -637,3 +658,27 @@ def decode_body(raw: bytes) -> Any:  # noqa: ANN401 - the decoded JSON body
         raise SfError(
             400, "JSON_PARSER_ERROR", f"Unexpected character in request body: {exc}", []
         ) from exc
+
+
+def _too_many_records() -> SfError:
+    """More than :data:`MAX_COLLECTION` records (or ids) in one sObject Collections call."""
+    return SfError(
+        400,
+        "EXCEEDED_ID_LIMIT",
+        f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
+        [],
+    )
+
+
+def _heavy(url: str) -> bool:
+    """Whether a composite subrequest is an sObject Collections or a query operation."""
+    path = urlsplit(url).path
+    m = re.match(r"^/services/data/v\d+\.\d/(.*)$", path)
+    rest = m.group(1) if m else ""
+    return rest.startswith(("composite/sobjects", "query", "queryAll"))
+
+
+def _chunks(records: list[Any]) -> int:
+    """Runs of records of one type, in order: ``{a1, a2, c1, a3}`` is three chunks."""
+    types = [r.get("attributes", {}).get("type") if isinstance(r, dict) else None for r in records]
+    return sum(1 for i, t in enumerate(types) if i == 0 or t != types[i - 1])

@@ -405,8 +405,18 @@ def _standard() -> list[ObjectDef]:
             # [inferred] (not in the reference): the standard read-only lookup a merge sets on
             # the losing account, which is then deleted (see SalesforceEngine.merge).
             _ref("MasterRecordId", "Account", "MasterRecord", createable=False, updateable=False),
+            # "Vendor" is the org's own value [inferred]: Certinia's vendor invoices name their
+            # vendor as an account.
             _pick(
-                "Type", ("Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other")
+                "Type",
+                (
+                    "Prospect",
+                    "Customer - Direct",
+                    "Customer - Channel",
+                    "Partner",
+                    "Vendor",
+                    "Other",
+                ),
             ),
             _pick("Industry", ("Consulting", "Financial Services", "Manufacturing", "Technology")),
             _f("Phone", "phone", length=40),
@@ -642,6 +652,9 @@ def _certinia() -> list[ObjectDef]:
             _s("ERP_Project_Id__c", 255, label="ERP Project Id"),
             _pick("Integration_Status__c", INTEGRATION_STATUSES, restricted=True),
             _f("Integration_Message__c", "textarea", length=1000),
+            # The firm's own project fields (rules/default.yaml ``custom_fields``) [inferred].
+            _pick("Delivery_Health__c", ("Green", "Amber", "Red"), label="Delivery Health"),
+            _s("Customer_PO__c", 40, label="Customer PO"),
         ],
     )
     schedule = _obj(
@@ -698,7 +711,9 @@ def _certinia() -> list[ObjectDef]:
         ],
     )
     # Reference section 2 names pse__Project_Task__c among "other objects" without fields:
-    # the field list is [inferred] (a project's phases / work breakdown, one task per phase).
+    # the field list is [inferred] (a project's phases / work breakdown, one task per phase),
+    # the estimate and progress fields after a public listing of the package's fields
+    # ("Estimated Hours", "Actual Hours", "Percent Complete (Hours)", "Parent Task").
     task = _obj(
         "pse__Project_Task__c",
         "Project Task",
@@ -707,10 +722,71 @@ def _certinia() -> list[ObjectDef]:
         [
             _s("Name", 80, required=True, label="Project Task Name"),
             _ref("pse__Project__c", "pse__Proj__c", required=True),
+            _ref("pse__Parent_Task__c", "pse__Project_Task__c"),
             _f("pse__Start_Date__c", "date"),
             _f("pse__End_Date__c", "date"),
             _f("pse__Order__c", "double"),
-            _pick("pse__Status__c", ("Planned", "In Progress", "Complete"), default="Planned"),
+            _pick(
+                "pse__Status__c",
+                ("Planned", "In Progress", "Complete", "Canceled"),
+                default="Planned",
+            ),
+            _f("pse__Estimated_Hours__c", "double"),
+            _f("pse__Actual_Hours__c", "double"),
+            _f("pse__Percent_Complete_Hours__c", "percent", label="Percent Complete (Hours)"),
+            _ext(unique=True),
+        ],
+    )
+    # The same public listing: "Project Task, Resource, Assignment, Project, Estimated Hours".
+    task_assignment = _obj(
+        "pse__Project_Task_Assignment__c",
+        "Project Task Assignment",
+        "Project Task Assignments",
+        "a0X",
+        [
+            _auto("PTA-{0000000}"),
+            _ref("pse__Project_Task__c", "pse__Project_Task__c", required=True),
+            _ref("pse__Resource__c", "Contact", required=True),
+            _ref("pse__Project__c", "pse__Proj__c"),
+            _ref("pse__Assignment__c", "pse__Assignment__c"),
+            _f("pse__Estimated_Hours__c", "double"),
+            _ext(unique=True),
+        ],
+    )
+    # Vendor invoices (subcontractor and pass-through costs): pse__Vendor_Invoice__c and its
+    # items are package objects (public Lightning page configuration names both); fields and
+    # status values are [inferred]. An item charges one project; the vendor is an account.
+    vendor_invoice = _obj(
+        "pse__Vendor_Invoice__c",
+        "Vendor Invoice",
+        "Vendor Invoices",
+        "a0V",
+        [
+            _auto("VI-{0000000}"),
+            _ref("pse__Account__c", "Account", required=True),
+            _s("pse__Invoice_Number__c", 80),
+            _f("pse__Date__c", "date"),
+            _pick(
+                "pse__Status__c", ("Draft", "Submitted", "Approved", "Rejected"), default="Draft"
+            ),
+            _f("pse__Description__c", "textarea", length=255),
+            _ext(unique=True),
+        ],
+    )
+    vendor_invoice_item = _obj(
+        "pse__Vendor_Invoice_Item__c",
+        "Vendor Invoice Item",
+        "Vendor Invoice Items",
+        "a0W",
+        [
+            _auto("VII-{0000000}"),
+            _ref("pse__Vendor_Invoice__c", "pse__Vendor_Invoice__c", required=True),
+            _ref("pse__Project__c", "pse__Proj__c", required=True),
+            _ref("pse__Project_Task__c", "pse__Project_Task__c"),
+            _f("pse__Amount__c", "currency", required=True),
+            _f("pse__Date__c", "date"),
+            _f("pse__Description__c", "textarea", length=255),
+            _bool("pse__Billable__c"),
             _ext(unique=True),
         ],
     )
@@ -824,10 +900,13 @@ def _certinia() -> list[ObjectDef]:
         assignment,
         milestone,
         task,
+        task_assignment,
         timecard,
         expense,
         billing_event,
         rate_card,
+        vendor_invoice,
+        vendor_invoice_item,
     ]
 
 

@@ -10,6 +10,7 @@ onboarding keys PSA resources by the employee id its ERP uses; time-to-bill maps
 resource through it).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from accord_sandbox.firm import ConsultantSpec, Firm
@@ -53,6 +54,26 @@ def _grow_picklists(engine: Engine, firm: Firm) -> None:
     for o in schema.objects.values():
         if "CurrencyIsoCode" in o.fields:
             schema.add_picklist_values(o.name, "CurrencyIsoCode", currencies)
+
+
+def _seed_vendors(create: Callable[[str, str, dict[str, Any]], str], firm: Firm) -> None:
+    """Vendor accounts: Certinia names a vendor invoice's vendor as an account.
+
+    The firm's vendor key is the account's ``Accord_Id__c`` ([inferred] the firm's set-up).
+    """
+    for v in firm.vendors:
+        create(
+            "Account",
+            v.id,
+            {
+                "Name": v.name,
+                "AccountNumber": v.id,
+                "Accord_Id__c": v.id,
+                "Type": "Vendor",
+                "Legal_Entity__c": v.legal_entity,
+                "CurrencyIsoCode": v.currency,
+            },
+        )
 
 
 def seed_firm(engine: Engine, firm: Firm) -> dict[str, str]:
@@ -116,6 +137,7 @@ def seed_firm(engine: Engine, firm: Firm) -> dict[str, str]:
         if not progressed:
             msg = f"customer hierarchy has a cycle or a missing parent: {[c.id for c in pending]}"
             raise ValueError(msg)
+    _seed_vendors(create, firm)
     for k in firm.consultants:
         create(
             "Contact",

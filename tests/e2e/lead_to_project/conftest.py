@@ -69,6 +69,7 @@ def write_config(
     """
     document = accord_config(urls, psa=psa)  # type: ignore[arg-type]
     document["lead_to_project"]["capture_interval_s"] = 0
+    document["delivery"]["capture_interval_s"] = 0
     for settings in document["connections"].values():
         settings["rate_per_s"] = 500
         settings["concurrency"] = 8

@@ -720,6 +720,47 @@ async def test_composite_all_or_none_rolls_back(sf: httpx.AsyncClient) -> None:
     assert (await sf.post(f"{V}/composite", json={"compositeRequest": too_many})).status_code == 400
 
 
+async def test_composite_limits_and_how_batches_count(sf: httpx.AsyncClient) -> None:
+    """At most five collections or query subrequests; a composite or a collection is one call."""
+
+    def query(n: int) -> dict[str, Any]:
+        return {
+            "method": "GET",
+            "url": f"{V}/query?q=SELECT+Id+FROM+Account",
+            "referenceId": f"q{n}",
+        }
+
+    collection = {
+        "method": "POST",
+        "url": f"{V}/composite/sobjects",
+        "referenceId": "c",
+        "body": {"records": [{"attributes": {"type": "Account"}, "Name": "In a composite"}]},
+    }
+    five = [query(n) for n in range(4)] + [collection]
+    six = [*five, query(9)]
+    plain = [{"method": "GET", "url": f"{V}/limits", "referenceId": f"l{i}"} for i in range(19)]
+    before = await sf.get(f"{V}/limits")
+    used = int(before.headers["Sforce-Limit-Info"].split("=")[1].split("/")[0])
+
+    ok = await sf.post(f"{V}/composite", json={"compositeRequest": five + plain})
+    assert ok.status_code == 200
+    assert [i["httpStatusCode"] for i in ok.json()["compositeResponse"]] == [200] * 4 + [200] * 20
+    refused = await sf.post(f"{V}/composite", json={"compositeRequest": six})
+    assert refused.status_code == 400
+    assert refused.json()[0]["errorCode"] == "LIMIT_EXCEEDED"
+    records = [{"attributes": {"type": "Account"}, "Name": f"Counted {i}"} for i in range(200)]
+    created = await sf.post(f"{V}/composite/sobjects", json={"records": records})
+    assert all(r["success"] for r in created.json())
+    # 24 subrequests and 200 records: one call each against the daily allowance (plus the
+    # refused composite, which Salesforce counts too [inferred]).
+    assert created.headers["Sforce-Limit-Info"].startswith(f"api-usage={used + 3}/")
+
+    ids = ",".join(r["id"] for r in created.json()) + "," + make_id("001", 9999)
+    deleted = await sf.delete(f"{V}/composite/sobjects", params={"ids": ids})
+    assert deleted.status_code == 400, "201 ids: more than sObject Collections takes"
+    assert deleted.json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+
+
 # --------------------------------------------------------------------------- collections
 async def test_collections_create_update_upsert_delete(sf: httpx.AsyncClient) -> None:
     records = [
@@ -783,6 +824,12 @@ async def test_collections_create_update_upsert_delete(sf: httpx.AsyncClient) ->
 
     too_many = [{"attributes": {"type": "Account"}, "Name": str(i)} for i in range(201)]
     assert (await sf.post(f"{V}/composite/sobjects", json={"records": too_many})).status_code == 400
+    # Mixed types run as chunks of one type each, at most ten a request.
+    kinds = ("Account", "Contact") * 6
+    chunky = [{"attributes": {"type": t}, "Name": "x", "LastName": "x"} for t in kinds[:11]]
+    refused = await sf.post(f"{V}/composite/sobjects", json={"records": chunky})
+    assert refused.status_code == 400
+    assert "more than 10 chunks" in refused.json()[0]["message"]
 
 
 # --------------------------------------------------------------------------- certinia behaviour

@@ -43,7 +43,12 @@ def test_unknown_scenario_is_refused():
 
 @pytest.mark.parametrize(
     ("scenario", "customers", "consultants", "opportunities"),
-    [("small", 5, 8, 10), ("firm", 40, 30, 80), ("quarter-end", 40, 30, 80)],
+    [
+        ("small", 5, 8, 10),
+        ("firm", 40, 30, 80),
+        ("quarter-end", 40, 30, 80),
+        ("quarter-end-large", 200, 500, 400),
+    ],
 )
 def test_sizes(scenario, customers, consultants, opportunities):
     firm = _firm(scenario)
@@ -205,6 +210,27 @@ def test_quarter_end_minimums_hold_for_any_seed(seed):
     firm = _firm("quarter-end", seed)
     assert len(firm.timesheets) >= 5_000
     assert sum(len(s.entries) for s in firm.timesheets) >= 50_000
+
+
+def test_quarter_end_large_spans_250_engagements_and_three_entities():
+    firm = _firm("quarter-end-large")
+    opportunities = {o.id: o for o in firm.opportunities}
+    consultants = {p.id: p for p in firm.consultants}
+    engagements = {s.opportunity_id for s in firm.timesheets}
+    assert len(engagements) >= 250
+    assert {opportunities[e].legal_entity for e in engagements} == {"US01", "UK01", "DE01"}
+    assert sum(len(s.entries) for s in firm.timesheets) >= 50_000
+    assert {e.code: e.erp for e in firm.legal_entities}["DE01"] == "business_central"
+    assert len({e.id for s in firm.timesheets for e in s.entries}) == sum(
+        len(s.entries) for s in firm.timesheets
+    )
+    for sheet in firm.timesheets:
+        opp = opportunities[sheet.opportunity_id]
+        # Staffed from the engagement's own entity, whose ERP holds each person as a resource.
+        assert consultants[sheet.consultant_id].legal_entity == opp.legal_entity
+        # The last five weeks only.
+        assert date(2026, 8, 24) <= sheet.week_start < REFERENCE_DATE
+        assert all(opp.start_date <= e.date < REFERENCE_DATE for e in sheet.entries)
 
 
 def test_quarter_end_is_quick():

@@ -409,6 +409,41 @@ def test_update_create_delete(connector: SalesforceConnector, mock_router: MockR
     connector.delete("Account", "001000000000002AAA")
 
 
+def test_update_many_is_collections_of_200_each_refusal_its_own(
+    connector: SalesforceConnector, mock_router: MockRouter
+) -> None:
+    ok = {"id": "006000000000001AAA", "success": True, "errors": []}
+    deleted = {
+        "success": False,
+        "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted"}],
+    }
+    route = mock_router.add(
+        "PATCH",
+        f"{V}/composite/sobjects",
+        httpx.Response(200, json=[ok] * 199 + [deleted]),
+        httpx.Response(200, json=[ok]),
+    )
+    updates = [
+        (f"006{i:012d}AAA", {"Integration_Status__c": "Done", "Id": "x"}) for i in range(201)
+    ]
+
+    out = connector.update_many("Opportunity", updates)
+
+    assert len(route.calls) == 2
+    first = json.loads(route.calls[0].content)
+    assert first["allOrNone"] is False
+    assert len(first["records"]) == 200
+    assert first["records"][0] == {
+        "attributes": {"type": "Opportunity"},
+        "id": "006000000000000AAA",
+        "Integration_Status__c": "Done",
+    }
+    assert out[:199] == [None] * 199
+    assert isinstance(out[199], NotFoundError)
+    assert out[199].external_id == updates[199][0]
+    assert out[200] is None
+
+
 def test_objects_without_external_id_refuse_upsert(offline: SalesforceConnector) -> None:
     with pytest.raises(UnsupportedOperationError):
         offline.upsert("OpportunityLineItem", "X", {})

@@ -265,6 +265,45 @@ def event_samples(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
         "invoice.posted": data["invoice"],
         "invoice.paid": paid,
         "payment.received": data["payment"],
+        "project.fields_changed": {
+            "project_id": "PRJ-0001",
+            "fields": {"delivery_health": "Amber", "customer_po": None},
+            "changed_at": "2024-05-02T08:00:00Z",
+        },
+        "task.upserted": {
+            "id": "PRJ-0001-P1",
+            "project_id": "PRJ-0001",
+            "name": "Discovery",
+            "status": "in_progress",
+            "estimated_hours": "40",
+            "percent_complete": "25",
+            "start_date": "2024-04-01",
+            "end_date": "2024-04-30",
+        },
+        "assignment.upserted": {
+            "id": "ASG-1",
+            "project_id": "PRJ-0001",
+            "task_id": "PRJ-0001-P1",
+            "resource_id": "RES-7",
+            "role": "Consultant",
+            "start_date": "2024-04-01",
+            "end_date": "2024-04-30",
+            "planned_hours": "16",
+        },
+        "vendor_expense.approved": {**data["expense"], "resource_id": None, "vendor_id": "V-1"},
+        "vendor_bill.posted": {
+            "id": "VB-1",
+            "vendor_id": "V-1",
+            "legal_entity": "US01",
+            "number": "NW-1001",
+            "bill_date": "2024-04-30",
+            "due_date": "2024-05-30",
+            "currency": "USD",
+            "status": "open",
+            "lines": [
+                {"project_id": "PRJ-0001", "amount": usd("1200"), "description": "Subcontractor"}
+            ],
+        },
     }
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from accord.domain import (
     EVENT_CLASSES,
     EVENT_TYPES,
+    Assignment,
     CloudEvent,
     Contract,
     Customer,
@@ -20,10 +21,13 @@ from accord.domain import (
     OpportunityWonEvent,
     Payment,
     Project,
+    ProjectFieldsChange,
     ProjectStatusChange,
+    ProjectTask,
     Timesheet,
     TimesheetApprovedEvent,
     UnknownEventTypeError,
+    VendorBill,
     business_key,
     make_event,
     parse_event,
@@ -43,6 +47,11 @@ ALL_EVENT_TYPES = {
     "invoice.posted": Invoice,
     "invoice.paid": Invoice,
     "payment.received": Payment,
+    "project.fields_changed": ProjectFieldsChange,
+    "task.upserted": ProjectTask,
+    "assignment.upserted": Assignment,
+    "vendor_expense.approved": Expense,
+    "vendor_bill.posted": VendorBill,
 }
 
 EXPECTED_KEYS = {
@@ -58,6 +67,11 @@ EXPECTED_KEYS = {
     "invoice.posted": "invoice:INV-1",
     "invoice.paid": "invoice:INV-1",
     "payment.received": "payment:PAY-1",
+    "project.fields_changed": "project:PRJ-0001",
+    "task.upserted": "project:PRJ-0001",
+    "assignment.upserted": "project:PRJ-0001",
+    "vendor_expense.approved": "project:PRJ-0001",
+    "vendor_bill.posted": "vendor_bill:VB-1",
 }
 
 

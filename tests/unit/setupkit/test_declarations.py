@@ -47,6 +47,7 @@ STANDARD_BC_SETS = {
     "currencies",
     "employees",
     "timeRegistrationEntries",
+    "vendors",
 }
 """Entity sets of the standard API v2.0 the connector uses as they are (reference 5.4)."""
 

@@ -204,6 +204,21 @@ def test_open_keys_and_open_counts_by_business_key(engine):
         }
 
 
+def test_open_with_codes_lists_a_flows_open_exceptions_of_those_codes_oldest_first(engine):
+    with engine.begin() as conn:
+        first = _open(conn, key="a", code="project.unplaced", detail={"waits_for": {"id": "P"}})
+        _open(conn, key="b", code="project.not_owner")
+        second = _open(conn, key="c", code="billing.unplaced")
+        gone = _open(conn, key="d", code="project.unplaced")
+        exc_repo.resolve(conn, id=gone.id, resolution="fixed", actor="key:ops")
+    codes = ("project.unplaced", "billing.unplaced")
+    with engine.connect() as conn:
+        found = exc_repo.open_with_codes(conn, flow="lead_to_project", codes=codes)
+        assert exc_repo.open_with_codes(conn, flow="delivery", codes=codes) == []
+    assert [e.id for e in found] == [first.id, second.id]
+    assert found[0].detail == {"waits_for": {"id": "P"}}
+
+
 def test_a_retry_is_recorded_and_its_success_resolves_unless_it_raised_it_again(engine):
     with engine.begin() as conn:
         opened = _open(conn)

@@ -19,6 +19,7 @@ from accord.api.ops.common import PROBLEMS, Admin, Reader, engine_of
 from accord.flows.connections import Connections, UnknownConnectionError
 from accord.store import audit
 from accord.store import cursors as cursors_repo
+from accord.store import outbox as outbox_repo
 from accord.store.budget import DatabaseBudget
 from accord.store.util import utc_now
 
@@ -54,6 +55,10 @@ class BudgetOut(BaseModel):
     )
     day_used: int | None = Field(
         default=None, description="Calls made today against the daily allowance, if any."
+    )
+    backlog: dict[str, int] = Field(
+        default_factory=dict,
+        description="Items waiting in the outbox for the connection's dispatcher, by lane.",
     )
 
 
@@ -144,6 +149,7 @@ def _describe(
             cursors_repo.get(conn, connection=name, resource=r)
             for r in cursors_repo.resources(conn, connection=name)
         ]
+        waiting = outbox_repo.backlog(conn)
     return ConnectionOut(
         name=name,
         kind=config.kind,
@@ -159,6 +165,7 @@ def _describe(
             penalties_total=usage.penalties_total,
             lanes=dict(usage.lanes),
             day_used=usage.day_used,
+            backlog={lane: n for (c, lane), n in waiting.items() if c == name},
         ),
         cursors=[
             CursorOut(

@@ -77,6 +77,11 @@ class BusinessCentralConfig(ConnectorConfig):
     milestone_line_object: str | None = None
     """``lineObjectNumber`` of that line (an item or G/L account number), when the company
     needs one; the sandbox does not."""
+    vendor_cost_line_type: str = "Account"
+    """``lineType`` of the purchase invoice lines Accord makes from vendor expenses."""
+    vendor_cost_account: str | None = None
+    """``lineObjectNumber`` of those lines (the G/L account of subcontracted and pass-through
+    costs) when the company needs one; the sandbox does not."""
     rate_per_s: float = Field(default=10.0, gt=0)
     """BC allows 6,000 requests per 5 minutes per principal: 20/s; leave headroom."""
     concurrency: int = Field(default=5, ge=1, le=100)

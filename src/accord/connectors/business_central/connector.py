@@ -30,6 +30,7 @@ from accord.connectors.authorization import TokenStore
 from accord.connectors.base import Connector
 from accord.connectors.budget import Budget
 from accord.connectors.business_central.auth import build_bc_auth
+from accord.connectors.business_central.batch import BatchAnswer, BatchOperation, send_batch
 from accord.connectors.business_central.config import BusinessCentralConfig
 from accord.connectors.business_central.errors import translate
 from accord.connectors.business_central.requirements import EXTENSION_SETS
@@ -48,7 +49,14 @@ from accord.connectors.webhooks import UpkeepReport
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
 from accord.rules import Rules
 
-__all__ = ["MAX_PAGE_SIZE", "RESOURCES", "BcResource", "BusinessCentralConnector"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "RESOURCES",
+    "BcResource",
+    "BusinessCentralConnector",
+    "guid",
+    "odata_string",
+]
 
 MAX_PAGE_SIZE = 20_000
 """BC's largest page (reference section 5.3)."""
@@ -56,8 +64,6 @@ MAX_PAGE_SIZE = 20_000
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _KEYSET = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}T[0-9:.]+Z)\|(?P<id>[0-9a-fA-F-]{36})$")
 _ORDER = "lastModifiedDateTime asc,id asc"
-_FILTER_CHUNK = 15
-"""Document numbers per ``$filter`` of ``or`` terms: keeps the URL well under BC's limits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,9 @@ RESOURCES: dict[str, BcResource] = {
         BcResource("accountingPeriods", None),
         BcResource("currencies", None),
         BcResource("projectLedgerEntries", None),
+        BcResource("projectTasks", "taskNumber"),
+        BcResource("vendors", "number"),
+        BcResource("purchaseInvoices", "vendorInvoiceNumber", 35, expand="purchaseInvoiceLines"),
     )
 }
 """Every entity set the connector reads, by name."""
@@ -214,7 +223,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         spec = RESOURCES[self.require_resource(resource)]
         params = {"$expand": spec.expand} if spec.expand else None
         response = self.send(
-            "GET", f"{self._collection(spec)}({_guid(record_id)})", resource=resource, params=params
+            "GET", f"{self._collection(spec)}({guid(record_id)})", resource=resource, params=params
         )
         self.raise_for_status(response, resource=resource)
         return self.json_object(response, resource=resource)
@@ -230,7 +239,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         spec = RESOURCES[self.require_resource(resource)]
         key = _require_key(spec)
         params: dict[str, str | int] = {
-            "$filter": f"{key} eq {_odata_string(_check_key(spec, external_id))}",
+            "$filter": f"{key} eq {odata_string(_check_key(spec, external_id))}",
             "$top": 2,
         }
         if spec.expand:
@@ -292,7 +301,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         spec = RESOURCES[self.require_resource(resource)]
         response = self.send(
             "PATCH",
-            f"{self._collection(spec)}({_guid(record_id)})",
+            f"{self._collection(spec)}({guid(record_id)})",
             resource=resource,
             json=dict(fields),
             headers={"If-Match": etag or "*"},
@@ -314,7 +323,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         spec = RESOURCES[self.require_resource(resource)]
         response = self.send(
             "DELETE",
-            f"{self._collection(spec)}({_guid(record_id)})",
+            f"{self._collection(spec)}({guid(record_id)})",
             resource=resource,
             headers={"If-Match": "*"},
         )
@@ -326,13 +335,34 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
 
         Checked first so that a retried post after a lost answer is not a business-rule error.
         """
-        invoice = self.get("salesInvoices", invoice_id)
-        if invoice.get("status") != "Draft":
+        return self.post_document("salesInvoices", invoice_id)
+
+    def post_document(self, resource: str, document_id: str) -> bool:
+        """``Microsoft.NAV.post`` a draft sales or purchase invoice; ``False``: already posted."""
+        document = self.get(resource, document_id)
+        if document.get("status") != "Draft":
             return False
-        path = f"{self._collection(RESOURCES['salesInvoices'])}({_guid(invoice_id)})"
-        response = self.send("POST", f"{path}/Microsoft.NAV.post", resource="salesInvoices")
-        self.raise_for_status(response, resource="salesInvoices")
+        path = f"{self._collection(RESOURCES[resource])}({guid(document_id)})"
+        response = self.send("POST", f"{path}/Microsoft.NAV.post", resource=resource)
+        self.raise_for_status(response, resource=resource)
         return True
+
+    def missing_properties(self, resource: str, names: Iterable[str]) -> list[str]:
+        """Of ``names``, those the entity set lacks: ``$select`` refuses them (one read each)."""
+        spec = RESOURCES[self.require_resource(resource)]
+        missing: list[str] = []
+        for name in names:
+            response = self.send(
+                "GET",
+                self._collection(spec),
+                resource=resource,
+                params={"$select": f"id,{name}", "$top": 1},
+            )
+            if response.status_code == httpx.codes.BAD_REQUEST:
+                missing.append(name)
+                continue
+            self.raise_for_status(response, resource=resource)
+        return missing
 
     def post_journal(self, kind: Literal["time", "payment"] = "time") -> bool:
         """Post the time (or payment) journal batch; ``False`` when it holds no lines.
@@ -347,121 +377,22 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         if not self.json_object(response, resource=resource).get("value"):
             return False
         journal_set = _JOURNAL_SETS[kind]
-        journal = f"{self._company(journal_set)}/{journal_set}({self._journal_id(kind)})"
+        journal = f"{self.company_path(journal_set)}/{journal_set}({self._journal_id(kind)})"
         response = self.send("POST", f"{journal}/Microsoft.NAV.post", resource=resource)
         self.raise_for_status(response, resource=resource)
         return True
 
-    # ----------------------------------------------------------------- journal batches
-    def journal_batch(self, code: str, *, display_name: str = "") -> str:
-        """The id of the general journal batch ``code`` (``Code[10]``), created when missing.
+    # ----------------------------------------------------------------- $batch
+    def batch(self, operations: Sequence[BatchOperation]) -> list[BatchAnswer]:
+        """Carry out operations in as few ``$batch`` requests as BC allows; an answer each.
 
-        A create racing another finds the batch the other created (BC refuses the same code
-        twice).
+        See :mod:`accord.connectors.business_central.batch` (at most 100 operations a request,
+        each counted against BC's rate limit; a refused operation does not stop the others).
+
+        Raises:
+            ConnectorError: A request as a whole failed: its operations' outcomes are unknown.
         """
-        if not code or len(code) > 10 or code != code.strip():
-            raise ValueError("a journal batch code holds 1 to 10 characters")
-        for attempt in (1, 2):
-            response = self.send(
-                "GET",
-                f"{self._company('journals')}/journals",
-                resource="journals",
-                params={"$filter": f"code eq {_odata_string(code)}"},
-            )
-            self.raise_for_status(response, resource="journals", external_id=code)
-            found = self.json_object(response, resource="journals").get("value") or ()
-            if found and isinstance(found[0], dict):
-                return str(found[0]["id"])
-            response = self.send(
-                "POST",
-                f"{self._company('journals')}/journals",
-                resource="journals",
-                json={"code": code, "displayName": display_name or code},
-            )
-            if response.status_code == httpx.codes.CREATED:
-                return str(self.json_object(response, resource="journals")["id"])
-            error = self.translate_error(response, resource="journals", external_id=code)
-            if not isinstance(error, ConflictError) or attempt == 2:
-                raise error
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def batch_lines(self, journal_id: str) -> list[RawRecord]:
-        """Every line staged in the journal batch ``journal_id`` (one page: batches are small)."""
-        response = self.send(
-            "GET",
-            f"{self._batch(journal_id)}/journalLines",
-            resource="journalLines",
-            params={"$top": MAX_PAGE_SIZE},
-        )
-        self.raise_for_status(response, resource="journalLines")
-        values = self.json_object(response, resource="journalLines").get("value") or ()
-        return [v for v in values if isinstance(v, dict)]
-
-    def stage_line(self, journal_id: str, fields: Mapping[str, Any]) -> RawRecord:
-        """``POST`` one line into the batch (not idempotent: read the batch first)."""
-        response = self.send(
-            "POST",
-            f"{self._batch(journal_id)}/journalLines",
-            resource="journalLines",
-            json=dict(fields),
-        )
-        self.raise_for_status(
-            response, resource="journalLines", external_id=str(fields.get("documentNumber") or "")
-        )
-        return self.json_object(response, resource="journalLines")
-
-    def delete_line(self, journal_id: str, line_id: str) -> None:
-        """Remove a staged line; one already gone (posted or removed) is not an error."""
-        response = self.send(
-            "DELETE",
-            f"{self._batch(journal_id)}/journalLines({_guid(line_id)})",
-            resource="journalLines",
-            headers={"If-Match": "*"},
-        )
-        if response.status_code != httpx.codes.NOT_FOUND:
-            self.raise_for_status(response, resource="journalLines")
-
-    def post_batch(self, journal_id: str) -> None:
-        """``Microsoft.NAV.post`` the batch: all or nothing (BC refuses the whole batch)."""
-        response = self.send(
-            "POST", f"{self._batch(journal_id)}/Microsoft.NAV.post", resource="journals"
-        )
-        self.raise_for_status(response, resource="journals")
-
-    def delete_batch(self, journal_id: str) -> None:
-        """Remove an (emptied) journal batch; one already gone is not an error."""
-        response = self.send(
-            "DELETE", self._batch(journal_id), resource="journals", headers={"If-Match": "*"}
-        )
-        if response.status_code != httpx.codes.NOT_FOUND:
-            self.raise_for_status(response, resource="journals")
-
-    def ledger_entries(self, document_numbers: Sequence[str]) -> dict[str, RawRecord]:
-        """Project ledger entries (posted) by document number: what BC holds as posted.
-
-        ``projectLedgerEntries`` is the read-only custom API page of Accord's AL extension
-        over BC's Job Ledger Entry table (the standard v2.0 API has none).
-        """
-        found: dict[str, RawRecord] = {}
-        numbers = list(dict.fromkeys(document_numbers))
-        for start in range(0, len(numbers), _FILTER_CHUNK):
-            chunk = numbers[start : start + _FILTER_CHUNK]
-            condition = " or ".join(f"documentNumber eq {_odata_string(n)}" for n in chunk)
-            response = self.send(
-                "GET",
-                f"{self._company('projectLedgerEntries')}/projectLedgerEntries",
-                resource="projectLedgerEntries",
-                params={"$filter": condition, "$top": MAX_PAGE_SIZE},
-            )
-            self.raise_for_status(response, resource="projectLedgerEntries")
-            body = self.json_object(response, resource="projectLedgerEntries")
-            for record in body.get("value") or ():
-                if isinstance(record, dict) and record.get("documentNumber"):
-                    found.setdefault(str(record["documentNumber"]), record)
-        return found
-
-    def _batch(self, journal_id: str) -> str:
-        return f"{self._company('journals')}/journals({_guid(journal_id)})"
+        return send_batch(self, operations)
 
     @override
     def as_erp(self, rules: Rules) -> Erp:
@@ -556,7 +487,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         """Extend a subscription (``PATCH`` with ``If-Match``; BC repeats the handshake)."""
         response = self.send(
             "PATCH",
-            f"/subscriptions({_odata_string(subscription_id)})",
+            f"/subscriptions({odata_string(subscription_id)})",
             resource="subscriptions",
             json={},
             headers={"If-Match": etag or "*"},
@@ -568,7 +499,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         """Remove a subscription; an unknown one is already gone (not an error)."""
         response = self.send(
             "DELETE",
-            f"/subscriptions({_odata_string(subscription_id)})",
+            f"/subscriptions({odata_string(subscription_id)})",
             resource="subscriptions",
             headers={"If-Match": etag or "*"},
         )
@@ -620,7 +551,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         )
 
     # ----------------------------------------------------------------- internals
-    def _company(self, entity_set: str) -> str:
+    def company_path(self, entity_set: str) -> str:
         """The company path an entity set is under: the extension's route for its pages.
 
         A real tenant serves Accord's pages at ``api/accord/psa/v1.0`` (``extension_api``);
@@ -634,7 +565,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
 
     def _collection(self, spec: BcResource) -> str:
         journal_set = _JOURNAL_SETS[spec.journal] if spec.journal else spec.name
-        company = self._company(journal_set)
+        company = self.company_path(journal_set)
         if spec.journal is None:
             return f"{company}/{spec.name}"
         return f"{company}/{journal_set}({self._journal_id(spec.journal)})/{spec.name}"
@@ -648,9 +579,9 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         journal_set = _JOURNAL_SETS[kind]
         response = self.send(
             "GET",
-            f"{self._company(journal_set)}/{journal_set}",
+            f"{self.company_path(journal_set)}/{journal_set}",
             resource=journal_set,
-            params={"$filter": f"code eq {_odata_string(code)}"},
+            params={"$filter": f"code eq {odata_string(code)}"},
         )
         self.raise_for_status(response, resource=journal_set)
         found = self.json_object(response, resource=journal_set).get("value") or ()
@@ -693,14 +624,15 @@ def _check_key(spec: BcResource, value: str) -> str:
     return value
 
 
-def _guid(value: str) -> str:
+def guid(value: str) -> str:
     """Ids are GUIDs; anything else would change the URL's meaning."""
     if not _GUID.match(value):
         raise ValueError("a Business Central id is a GUID")
     return value.lower()
 
 
-def _odata_string(value: str) -> str:
+def odata_string(value: str) -> str:
+    """An OData string literal: quoted, quotes doubled."""
     return "'" + value.replace("'", "''") + "'"
 
 

@@ -13,9 +13,12 @@ tell what BC holds. Hence, per :class:`~accord.connectors.roles.PostingBatch`:
    reported posted (``found``) and never staged again, whoever posted it and whenever.
 2. **A journal batch of its own**, named from the batch id (``AC`` + 8 characters of its
    hash; BC batch names are ``Code[10]``): no other batch's post can take its lines, and a
-   re-run after a crash finds the lines it staged. Lines in it that are duplicates (a create
-   whose answer was lost, then retried) or not wanted any more are removed before posting.
-3. **Stage** the postings not yet staged, then **post** the batch.
+   re-run after a crash finds the lines it staged. Lines in a batch found (not created now)
+   that are duplicates (a create whose answer was lost, then retried) or not wanted any more
+   are removed before posting.
+3. **Stage** the postings not yet staged, then **post** the batch. A line BC refuses is that
+   posting's outcome (its refusal), the others are staged and posted; a line whose staging
+   failed transiently is not posted now (its outcome is that failure, to retry).
 4. **Outcomes from BC's truth.** The ledger is read again: a posting there is posted, whatever
    the post answered ("There is nothing to post." included). A refused post whose lines are
    still staged is a real refusal of the batch: its lines are removed (so a retry starts
@@ -23,11 +26,20 @@ tell what BC holds. Hence, per :class:`~accord.connectors.roles.PostingBatch`:
    outcome unknown: :class:`~accord.errors.RetryableError`, and the retry stages them again.
 5. The emptied batch is deleted.
 
+The calls go in as few requests as BC allows (``$batch``, at most 100 operations each;
+:mod:`accord.connectors.business_central.journals`): the ledger read and the batch lookup
+share one request, the lines are staged a hundred to a request, the ledger read after the
+post and the batch's remaining lines share one. A fresh batch of *n* postings takes
+``2 + ceil(n / 100) + 3`` requests (ledger and lookup, create, stage, post, ledger and lines,
+delete) instead of ``n + 8`` one by one (more when *n* > 15, whose ledger reads are chunked);
+BC counts each operation against its rate limit all the same.
+
 Two calls for the *same* batch must not overlap (the caller holds a lease on the batch id);
 calls for different batches may run at once.
 
 Cash and billing (invoices, receivables, milestone invoices):
-:mod:`accord.connectors.business_central._erp_billing`.
+:mod:`accord.connectors.business_central._erp_billing`; delivery (project status and fields,
+tasks, resources, vendor bills): :mod:`accord.connectors.business_central._erp_delivery`.
 """
 
 import asyncio
@@ -41,8 +53,10 @@ from typing import Any, Final
 from typing_extensions import override
 
 from accord.connectors.budget import slot_held
-from accord.connectors.business_central._erp_billing import BusinessCentralBilling
+from accord.connectors.business_central._erp_delivery import BusinessCentralDelivery
+from accord.connectors.business_central.batch import BatchAnswer
 from accord.connectors.business_central.connector import BusinessCentralConnector
+from accord.connectors.business_central.journals import FILTER_CHUNK, ProjectJournal
 from accord.connectors.business_central.mapping import (
     BusinessCentralLookups,
     bc_number,
@@ -64,7 +78,7 @@ from accord.domain import BillingModel, ErpSystem, TimeEntry
 from accord.errors import ConnectorError, MappingError, PermanentError, RetryableError
 from accord.rules import Rules
 
-__all__ = ["BusinessCentralErp", "BusinessCentralPoster", "batch_code"]
+__all__ = ["BusinessCentralErp", "BusinessCentralPoster", "batch_code", "rate_units"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +105,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp):
+class BusinessCentralErp(BusinessCentralDelivery, BusinessCentralMasterData, Erp):
     """A Business Central connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: BusinessCentralConnector, rules: Rules) -> None:
@@ -153,93 +167,144 @@ class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp)
     # ----------------------------------------------------------------- postings
     @override
     def posted_entries(self, project: ErpProject, keys: Sequence[str]) -> dict[str, str]:
-        company = self._connector.for_company(project.legal_entity)
+        journal = ProjectJournal(self._connector.for_company(project.legal_entity))
         numbers = {bc_number(key): key for key in keys}
-        held = company.ledger_entries(list(numbers))
+        held = journal.ledger_entries(list(numbers))
         return {numbers[number]: number for number in held}
 
     @override
     def post_entries(self, batch: PostingBatch) -> list[PostingOutcome]:
-        company = self._connector.for_company(batch.project.legal_entity)
+        journal = ProjectJournal(self._connector.for_company(batch.project.legal_entity))
         numbers = {p.key: bc_number(p.key) for p in batch.postings}
         outcomes = {p.key: PostingOutcome(key=p.key) for p in batch.postings}
-        held = company.ledger_entries(list(numbers.values()))
+        # What BC holds, and whether the batch's journal exists (a re-run), in one request.
+        reads = journal.company.batch(
+            [
+                *journal.ledger_reads(list(numbers.values())),
+                journal.find_batch(batch_code(batch.batch_id)),
+            ]
+        )
+        held = journal.ledger_of(reads[:-1])
         todo = [p for p in batch.postings if numbers[p.key] not in held]
         for posting in batch.postings:
             if numbers[posting.key] in held:
                 outcomes[posting.key].record_id = numbers[posting.key]
                 outcomes[posting.key].found = True
         if todo:
-            self._stage_and_post(company, batch, todo, numbers, outcomes)
+            self._stage_and_post(journal, batch, todo, numbers, outcomes, found=reads[-1])
         return [outcomes[p.key] for p in batch.postings]
 
     def _stage_and_post(
         self,
-        company: BusinessCentralConnector,
+        journal: ProjectJournal,
         batch: PostingBatch,
         todo: list[EntryPosting],
         numbers: dict[str, str],
         outcomes: dict[str, PostingOutcome],
+        *,
+        found: BatchAnswer,
     ) -> None:
-        journal = company.journal_batch(batch_code(batch.batch_id), display_name="Accord postings")
+        code = batch_code(batch.batch_id)
+        journal_id, created = journal.batch_id(code, display_name="Accord postings", found=found)
         wanted = {numbers[p.key] for p in todo}
-        staged = self._tidy(company, journal, wanted)
+        # A batch created by this call holds nothing yet; one found is a re-run's to tidy.
+        staged = set() if created else self._tidy(journal, journal_id, wanted)
+        lines: list[tuple[EntryPosting, str, dict[str, Any]]] = []
         for posting in todo:
             number = numbers[posting.key]
             if number in staged:
                 continue
             try:
-                company.stage_line(journal, self._line(batch, posting, number))
-            except (PermanentError, MappingError) as exc:
+                lines.append((posting, number, self._line(batch, posting, number)))
+            except MappingError as exc:
                 outcomes[posting.key].error = _refusal(exc, posting)
-                continue
-            staged.add(number)
+        pending = self._stage(journal, journal_id, lines, staged, outcomes)
         if not staged:
+            for posting, number, _ in lines:
+                if number in pending:
+                    outcomes[posting.key].error = pending[number]
             return
         refusal: PermanentError | None = None
         try:
-            company.post_batch(journal)
+            journal.post(journal_id)
         except PermanentError as exc:
             refusal = exc
         self._settle(
-            company,
             journal,
+            journal_id,
             todo=todo,
             numbers=numbers,
             staged=staged,
+            pending=pending,
             refusal=refusal,
             outcomes=outcomes,
         )
 
+    @staticmethod
+    def _stage(
+        journal: ProjectJournal,
+        journal_id: str,
+        lines: list[tuple[EntryPosting, str, dict[str, Any]]],
+        staged: set[str],
+        outcomes: dict[str, PostingOutcome],
+    ) -> dict[str, RetryableError]:
+        """Stage the lines (``$batch``); a refused one's outcome is BC's refusal.
+
+        Returns the lines whose staging failed transiently, by document number: they are not
+        staged now, and their outcome is read after the post.
+        """
+        pending: dict[str, RetryableError] = {}
+        answers = journal.stage(journal_id, [body for _, _, body in lines])
+        for (posting, number, _), answer in zip(lines, answers, strict=True):
+            error = answer.error
+            if error is None:
+                staged.add(number)
+            elif isinstance(error, PermanentError):
+                outcomes[posting.key].error = error
+            elif isinstance(error, RetryableError):
+                pending[number] = error
+            else:
+                raise error
+        return pending
+
     def _settle(
         self,
-        company: BusinessCentralConnector,
-        journal: str,
+        journal: ProjectJournal,
+        journal_id: str,
         *,
         todo: list[EntryPosting],
         numbers: dict[str, str],
         staged: set[str],
+        pending: dict[str, RetryableError],
         refusal: PermanentError | None,
         outcomes: dict[str, PostingOutcome],
     ) -> None:
-        """Each staged posting's outcome from what BC holds now (module docstring, step 4)."""
-        held = company.ledger_entries(sorted(staged))
-        still = {str(line.get("documentNumber")): line for line in company.batch_lines(journal)}
+        """Each staged posting's outcome from what BC holds now (module docstring, step 4).
+
+        A posting whose staging failed transiently is read too: its outcome is BC's ledger if
+        the line was staged after all, else that failure (the caller retries it).
+        """
+        reads = journal.company.batch(
+            [*journal.ledger_reads(sorted(staged | set(pending))), journal.lines_read(journal_id)]
+        )
+        held = journal.ledger_of(reads[:-1])
+        still = {str(line.get("documentNumber")): line for line in journal.lines_of(reads[-1])}
         unknown = []
         for posting in todo:
             number = numbers[posting.key]
-            if number not in staged:
-                continue
             if number in held:
                 outcomes[posting.key].record_id = number
+            elif number in pending:
+                outcomes[posting.key].error = pending[number]
+            elif number not in staged:
+                continue
             elif refusal is not None and number in still:
                 outcomes[posting.key].error = refusal
             else:
                 unknown.append(number)
         if refusal is not None:
             # BC refused the batch as a whole: remove its lines so that a retry starts clean.
-            for line in still.values():
-                company.delete_line(journal, str(line["id"]))
+            journal.remove(journal_id, [str(line["id"]) for line in still.values()])
         if unknown:
             raise RetryableError(
                 f"{len(unknown)} staged lines neither posted nor in the batch any more",
@@ -247,7 +312,7 @@ class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp)
                 resource="journalLines",
             )
         if not still or refusal is not None:
-            self._drop(company, journal)
+            self._drop(journal, journal_id)
 
     @override
     def posting_body(self, batch: PostingBatch, posting: EntryPosting) -> dict[str, Any]:
@@ -258,7 +323,7 @@ class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp)
         return BusinessCentralPoster(self, gate)
 
     @staticmethod
-    def _tidy(company: BusinessCentralConnector, journal: str, wanted: set[str]) -> set[str]:
+    def _tidy(journal: ProjectJournal, journal_id: str, wanted: set[str]) -> set[str]:
         """Document numbers staged in the batch, after removing duplicates and unwanted lines.
 
         A duplicate is a create whose answer was lost and which was sent again; an unwanted
@@ -266,19 +331,22 @@ class BusinessCentralErp(BusinessCentralBilling, BusinessCentralMasterData, Erp)
         kept by line number, so two tidy passes agree on which copy stays.
         """
         kept: set[str] = set()
-        lines = sorted(company.batch_lines(journal), key=lambda ln: int(ln.get("lineNumber") or 0))
+        extra: list[str] = []
+        lines = sorted(journal.lines(journal_id), key=lambda ln: int(ln.get("lineNumber") or 0))
         for line in lines:
             number = str(line.get("documentNumber") or "")
             if number in wanted and number not in kept:
                 kept.add(number)
                 continue
-            company.delete_line(journal, str(line["id"]))
+            extra.append(str(line["id"]))
+        if extra:
+            journal.remove(journal_id, extra)
         return kept
 
-    def _drop(self, company: BusinessCentralConnector, journal: str) -> None:
+    def _drop(self, journal: ProjectJournal, journal_id: str) -> None:
         """Delete the emptied batch; a failure only leaves an empty batch behind."""
         try:
-            company.delete_batch(journal)
+            journal.drop(journal_id)
         except ConnectorError as exc:
             logger.warning("empty journal batch not deleted on %s: %s", self.connection, exc)
 
@@ -304,7 +372,10 @@ class BusinessCentralPoster(AsyncPoster):
     """Batches posted from the dispatcher's event loop, each in a worker thread.
 
     A batch is a sequence of dependent calls (ledger read, stage, post, ledger read), so it
-    runs as :meth:`BusinessCentralErp.post_entries` does, one slot of the gate per batch.
+    runs as :meth:`BusinessCentralErp.post_entries` does, in one slot of the gate. BC counts
+    every operation of a ``$batch`` against its rate limit, so the batch first pays the gate's
+    pace for each operation it will send (:func:`rate_units`) beyond that slot's own: the
+    connection's ``rate_per_s`` is then BC's operations per second (6,000 / 300 s = 20).
     """
 
     def __init__(self, erp: BusinessCentralErp, gate: CallGate) -> None:
@@ -313,6 +384,9 @@ class BusinessCentralPoster(AsyncPoster):
 
     @override
     async def post(self, batch: PostingBatch) -> list[PostingOutcome]:
+        for _ in range(rate_units(len(batch.postings)) - 1):
+            async with self._gate():
+                pass
         async with self._gate():
             with slot_held():
                 return await asyncio.to_thread(self._erp.post_entries, batch)
@@ -320,6 +394,17 @@ class BusinessCentralPoster(AsyncPoster):
     @override
     async def aclose(self) -> None:
         return None
+
+
+def rate_units(postings: int) -> int:
+    """The operations BC counts for a fresh batch of ``postings`` (see the module docstring).
+
+    Ledger reads before and after (``FILTER_CHUNK`` numbers each), the batch lookup, its
+    create, one line each, the post, the lines read and the delete. A re-run tidies (one read
+    more) and a refused line is not posted: close enough to pace by.
+    """
+    reads = -(-postings // FILTER_CHUNK)
+    return 2 * reads + postings + 5
 
 
 def _refusal(exc: PermanentError | MappingError, posting: EntryPosting) -> PermanentError:

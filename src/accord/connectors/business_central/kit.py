@@ -118,7 +118,9 @@ def _table_extension(table: str, fields: Sequence[CustomField], object_id: int) 
             "        }"
         )
     body = "\n".join(rows)
-    head = f'tableextension {object_id} "Accord {table}" extends {table}'
+    # A table whose name has a space is quoted in AL ("Job Task"); its extension's name too.
+    base = f'"{table}"' if " " in table else table
+    head = f'tableextension {object_id} "Accord {table}" extends {base}'
     return f"{head}\n{{\n    fields\n    {{\n{body}\n    }}\n}}\n"
 
 
@@ -189,7 +191,7 @@ def write_kit(
     tables = dict.fromkeys(f.record for f in fields)
     for n, table in enumerate(tables):
         own = [f for f in fields if f.record == table]
-        files[out / "src" / f"Accord{table}.TableExt.al"] = _table_extension(
+        files[out / "src" / f"Accord{table.replace(' ', '')}.TableExt.al"] = _table_extension(
             table, own, _FIRST_ID + n * 10
         )
     files[out / "src" / "AccordIntegration.PermissionSet.al"] = _permission_set(

@@ -88,6 +88,63 @@ _BATCH_TEMPLATE = """
     end;
 """
 
+_TASK_PROGRESS = """
+    var
+        ActualHours: Decimal;
+        PercentComplete: Decimal;
+
+    trigger OnAfterGetRecord()
+    var
+        JobLedgerEntry: Record "Job Ledger Entry";
+    begin
+        // Usage of resources booked to the task, against its estimate.
+        JobLedgerEntry.SetRange("Job No.", Rec."Job No.");
+        JobLedgerEntry.SetRange("Job Task No.", Rec."Job Task No.");
+        JobLedgerEntry.SetRange("Entry Type", JobLedgerEntry."Entry Type"::Usage);
+        JobLedgerEntry.SetRange(Type, JobLedgerEntry.Type::Resource);
+        JobLedgerEntry.CalcSums(Quantity);
+        ActualHours := JobLedgerEntry.Quantity;
+        PercentComplete := 0;
+        if Rec."Accord Estimated Hours" <> 0 then
+            PercentComplete := Round(ActualHours * 100 / Rec."Accord Estimated Hours", 0.1);
+    end;
+"""
+_PURCHASE_INVOICE = """
+    var
+        VendorId: Guid;
+
+    trigger OnAfterGetRecord()
+    var
+        Vendor: Record Vendor;
+    begin
+        Clear(VendorId);
+        if Vendor.Get(Rec."Buy-from Vendor No.") then
+            VendorId := Vendor.SystemId;
+    end;
+
+    trigger OnNewRecord(BelowxRec: Boolean)
+    begin
+        Rec."Document Type" := Rec."Document Type"::Invoice;
+    end;
+
+    [ServiceEnabled]
+    procedure post(var ActionContext: WebServiceActionContext)
+    var
+        PurchaseHeader: Record "Purchase Header";
+    begin
+        PurchaseHeader.Get(Rec."Document Type", Rec."No.");
+        PurchaseHeader.Invoice := true;
+        Codeunit.Run(Codeunit::"Purch.-Post", PurchaseHeader);
+        ActionContext.SetResultCode(WebServiceActionResultCode::Updated);
+    end;
+"""
+_PURCHASE_LINE = """
+    trigger OnNewRecord(BelowxRec: Boolean)
+    begin
+        Rec."Document Type" := Rec."Document Type"::Invoice;
+    end;
+"""
+
 _MODIFIED = PageField("lastModifiedDateTime", "SystemModifiedAt", FieldType.TEXT, read_only=True)
 _T, _N, _D = FieldType.TEXT, FieldType.NUMBER, FieldType.DATE
 
@@ -116,6 +173,14 @@ REQUIREMENTS = Requirements(
             Access.WRITE,
             "How the project is billed (Time and Materials, Fixed Fee, Milestone, Retainer).",
             length=30,
+        ),
+        CustomField(
+            "Job Task",
+            "Accord Estimated Hours",
+            "Accord Estimated Hours",
+            FieldType.NUMBER,
+            Access.WRITE,
+            "The PSA task's estimate, which the task's percent complete is computed against.",
         ),
     ),
     pages=(
@@ -155,6 +220,8 @@ REQUIREMENTS = Requirements(
                 PageField("projectTaskNumber", '"Job Task No."'),
                 PageField("lineNumber", '"Line No."', _N, read_only=True),
                 PageField("lineType", '"Line Type"'),
+                PageField("type", "Type"),
+                PageField("number", '"No."'),
                 PageField("planningDate", '"Planning Date"', _D),
                 PageField("description", "Description"),
                 PageField("quantity", "Quantity", _N),
@@ -163,9 +230,83 @@ REQUIREMENTS = Requirements(
                 PageField("currencyCode", '"Currency Code"'),
                 _MODIFIED,
             ),
-            "A project's billing plan: one billable planning line per milestone, fee or "
-            "retainer period.",
+            "A project's billing plan (one billable planning line per milestone, fee or "
+            "retainer period) and its resource budget (a budget line per person planned).",
             code=_TASK_DEFAULT,
+        ),
+        ApiPage(
+            "projectTasks",
+            "projectTask",
+            '"Job Task"',
+            (
+                _ID,
+                PageField("projectNumber", '"Job No."'),
+                PageField("taskNumber", '"Job Task No."'),
+                PageField("description", "Description"),
+                PageField("taskType", '"Job Task Type"'),
+                PageField("startDate", '"Start Date"', _D),
+                PageField("endDate", '"End Date"', _D),
+                PageField("estimatedHours", '"Accord Estimated Hours"', _N),
+                PageField("actualHours", "ActualHours", _N, read_only=True, variable=True),
+                PageField("percentComplete", "PercentComplete", _N, read_only=True, variable=True),
+                _MODIFIED,
+            ),
+            "Project tasks with the PSA's estimates, and how far the time booked to each has gone.",
+            code=_TASK_PROGRESS,
+        ),
+        ApiPage(
+            "purchaseInvoices",
+            "purchaseInvoice",
+            '"Purchase Header"',
+            (
+                _ID,
+                PageField("number", '"No."', read_only=True),
+                PageField("invoiceDate", '"Document Date"', _D),
+                PageField("postingDate", '"Posting Date"', _D),
+                PageField("dueDate", '"Due Date"', _D),
+                PageField("vendorInvoiceNumber", '"Vendor Invoice No."'),
+                PageField("vendorId", "VendorId", FieldType.GUID, read_only=True, variable=True),
+                PageField("vendorNumber", '"Buy-from Vendor No."'),
+                PageField("vendorName", '"Buy-from Vendor Name"', read_only=True),
+                PageField("currencyCode", '"Currency Code"'),
+                PageField("pricesIncludeTax", '"Prices Including VAT"', FieldType.CHECKBOX),
+                PageField("totalAmountExcludingTax", "Amount", _N, read_only=True),
+                PageField("totalTaxAmount", '"Invoice Discount Amount"', _N, read_only=True),
+                PageField("totalAmountIncludingTax", '"Amount Including VAT"', _N, read_only=True),
+                PageField("status", "Status", read_only=True),
+                _MODIFIED,
+            ),
+            "Vendor bills charged to projects (the standard page has no project on its lines): "
+            "Accord's purchase invoices, posted by its post action.",
+            actions=("post",),
+            code=_PURCHASE_INVOICE,
+        ),
+        ApiPage(
+            "purchaseInvoiceLines",
+            "purchaseInvoiceLine",
+            '"Purchase Line"',
+            (
+                _ID,
+                PageField("documentId", '"Document No."', read_only=True),
+                PageField("sequence", '"Line No."', _N, read_only=True),
+                PageField("lineType", "Type"),
+                PageField("lineObjectNumber", '"No."'),
+                PageField("itemId", '"Item Reference No."', FieldType.GUID),
+                PageField("accountId", '"Account Id"', FieldType.GUID),
+                PageField("description", "Description"),
+                PageField("directUnitCost", '"Direct Unit Cost"', _N),
+                PageField("quantity", "Quantity", _N),
+                PageField("amountExcludingTax", "Amount", _N, read_only=True),
+                PageField("totalTaxAmount", '"VAT Base Amount"', _N, read_only=True),
+                PageField("amountIncludingTax", '"Amount Including VAT"', _N, read_only=True),
+                PageField("netAmount", '"Line Amount"', _N, read_only=True),
+                PageField("projectNumber", '"Job No."'),
+                PageField("projectTaskNumber", '"Job Task No."'),
+            ),
+            "Purchase invoice lines with the project (and task) they charge.",
+            parent="purchaseInvoices",
+            parent_link=(('"Document Type"', '"Document Type"'), ('"Document No."', '"No."')),
+            code=_PURCHASE_LINE,
         ),
         ApiPage(
             "journals",

@@ -11,6 +11,8 @@
   label (``rate-cards-<currency>``), with their bill rates by role
   (:meth:`~accord.connectors.certinia.connector.CertiniaConnector.rate_card_rates`).
 - Certinia lives in the CRM's org: its customers *are* the org's accounts.
+- Cash and billing: :mod:`accord.connectors.certinia._psa_billing`; delivery (status, tasks,
+  team, vendor costs, custom fields): :mod:`accord.connectors.certinia._psa_delivery`.
 """
 
 from decimal import Decimal
@@ -18,7 +20,7 @@ from typing import Any, Final
 
 from typing_extensions import override
 
-from accord.connectors.certinia._psa_billing import CertiniaBilling
+from accord.connectors.certinia._psa_delivery import CertiniaDelivery
 from accord.connectors.certinia.connector import CertiniaConnector
 from accord.connectors.certinia.mapping import (
     PROJECT_STAGES,
@@ -44,7 +46,7 @@ def _currency(currency: str) -> str | None:
     return currency.upper() if len(currency) == 3 and currency.isalpha() else None
 
 
-class CertiniaPsa(CertiniaBilling, RoleBase[CertiniaConnector], Psa):
+class CertiniaPsa(CertiniaDelivery, RoleBase[CertiniaConnector], Psa):
     """A Certinia connection (the ``pse__`` objects of an org) as a PSA."""
 
     system_name = System.CERTINIA.value

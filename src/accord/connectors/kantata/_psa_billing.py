@@ -10,7 +10,9 @@ and ``expense:updated`` events), whose events are the feed's records:
   ``kantata:timesheet_submission:<id>@approved``, the same for every re-delivery;
 - an ``expense:updated`` event whose snapshot says ``approved`` is that one expense (Kantata
   approves expenses by report: each of the report's expenses is an approval of its own), key
-  ``kantata:expense:<id>@approved``; later updates of the approved expense repeat the key;
+  ``kantata:expense:<id>@approved``; later updates of the approved expense repeat the key (an
+  expense with a ``vendor_id`` is a vendor's bill, not an employee's claim: the delivery
+  feed carries it, :mod:`accord.connectors.kantata._psa_delivery`);
 - anything else (a rejection, a submission) is nothing.
 
 Canonical ids, which become the ERP's external ids and so never change: entries
@@ -53,7 +55,9 @@ __all__ = [
     "APPROVALS_FEED",
     "FEED_EVENT_TYPES",
     "KantataBilling",
+    "describe_event",
     "entry_id",
+    "event_page",
     "expense_event_id",
     "timesheet_event_id",
 ]
@@ -88,7 +92,7 @@ def expense_event_id(expense_id: str) -> str:
     return f"kantata:expense:{expense_id}@approved"
 
 
-def _describe_event(event: RawRecord) -> RecordMeta:
+def describe_event(event: RawRecord) -> RecordMeta:
     """An event's id, stamped with its subject's change time.
 
     A re-delivery keeps the event's id and ``subject_changed_at`` (only ``created_at``
@@ -97,6 +101,23 @@ def _describe_event(event: RawRecord) -> RecordMeta:
     return RecordMeta(
         id=f"event-{event.get('id', '')}",
         modified_at=_time(event.get("subject_changed_at")) or _time(event.get("created_at")),
+    )
+
+
+def event_page(
+    connector: KantataConnector,
+    cursor: str | None,
+    since: datetime | None,
+    limit: int | None,
+    event_types: tuple[str, ...],
+) -> Page:
+    """One poll of ``/subscribed_events`` (of ``event_types``) as a page of event records."""
+    page = connector.read_events(cursor, since=since, limit=limit, event_types=event_types)
+    created = [t for t in (_time(e.get("created_at")) for e in page.events) if t is not None]
+    return Page(
+        records=page.events,
+        next_cursor=page.cursor if page.has_more else None,
+        high_watermark=max(created) if created else None,
     )
 
 
@@ -112,7 +133,7 @@ class KantataBilling:
             ChangeFeed(
                 name=APPROVALS_FEED,
                 read=self._read_feed,
-                describe=_describe_event,
+                describe=describe_event,
                 canonical=lambda event: self._approval_event(event, ids),
             ),
         )
@@ -124,7 +145,7 @@ class KantataBilling:
         if kind == "timesheet":
             return self._timesheet(record_id, ids)
         record = self._connector.get("expenses", record_id)
-        if not record.get("approved"):
+        if not record.get("approved") or record.get("vendor_id"):
             return None
         return self._expense(record, approved_at=_time(record.get("updated_at")), ids=ids)
 
@@ -139,15 +160,7 @@ class KantataBilling:
 
     def _read_feed(self, cursor: str | None, since: datetime | None, limit: int | None) -> Page:
         """One poll of the feed as a page (the events are the records)."""
-        page = self._connector.read_events(
-            cursor, since=since, limit=limit, event_types=FEED_EVENT_TYPES
-        )
-        created = [t for t in (_time(e.get("created_at")) for e in page.events) if t is not None]
-        return Page(
-            records=page.events,
-            next_cursor=page.cursor if page.has_more else None,
-            high_watermark=max(created) if created else None,
-        )
+        return event_page(self._connector, cursor, since, limit, FEED_EVENT_TYPES)
 
     def _approval_event(self, event: RawRecord, ids: KnownIds) -> Approval | None:
         payload = event.get("payload")
@@ -156,7 +169,8 @@ class KantataBilling:
         kind = event.get("event_type")
         if kind == "timesheet_submission:updated" and payload.get("status") == "approved":
             return self._timesheet(str(event.get("subject_id") or payload.get("id")), ids)
-        if kind == "expense:updated" and payload.get("approved"):
+        # A vendor's expense is a payable, not the person's claim: delivery bills it.
+        if kind == "expense:updated" and payload.get("approved") and not payload.get("vendor_id"):
             approved_at = _time(event.get("subject_changed_at"))
             return self._expense(payload, approved_at=approved_at, ids=ids)
         return None

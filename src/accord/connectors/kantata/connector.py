@@ -108,6 +108,26 @@ RESOURCES: dict[str, KantataResource] = {
             embeds=(("time_entry_ids", "time_entries"), ("expense_ids", "expenses")),
         ),
         KantataResource("users", "user", "User", "resource", creatable=False, updatable=False),
+        KantataResource("vendors", "vendor", "Vendor", "vendor", creatable=False, updatable=False),
+        KantataResource("assignments", "assignment", "Assignment", "assignment", deletable=True),
+        KantataResource(
+            "participations", "participation", "Participation", "participation", deletable=True
+        ),
+        KantataResource(
+            "custom_fields",
+            "custom_field",
+            "CustomField",
+            "custom_field",
+            creatable=False,
+            updatable=False,
+        ),
+        KantataResource(
+            "custom_field_values",
+            "custom_field_value",
+            "CustomFieldValue",
+            "custom_field_value",
+            deletable=True,
+        ),
     )
 }
 """Every collection the connector reads, by plural name (also the URL segment)."""

@@ -10,6 +10,8 @@
   (an id from elsewhere is not written to a workspace).
 - Kantata has no customer object (a workspace carries the customer by name), and a workspace
   maps to a canonical project only with what the CRM knows: those reads are not offered.
+- Cash and billing: :mod:`accord.connectors.kantata._psa_billing`; delivery (status, tasks,
+  team, vendor costs, custom fields): :mod:`accord.connectors.kantata._psa_delivery`.
 """
 
 from decimal import Decimal
@@ -17,7 +19,7 @@ from typing import Any, Final
 
 from typing_extensions import override
 
-from accord.connectors.kantata._psa_billing import KantataBilling
+from accord.connectors.kantata._psa_delivery import KantataDelivery
 from accord.connectors.kantata.connector import KantataConnector
 from accord.connectors.kantata.mapping import (
     STATUS_MESSAGES,
@@ -44,7 +46,7 @@ def _card(card_id: str | None) -> str | None:
     return card_id if card_id and card_id.isdigit() else None
 
 
-class KantataPsa(KantataBilling, RoleBase[KantataConnector], Psa):
+class KantataPsa(KantataDelivery, RoleBase[KantataConnector], Psa):
     """A Kantata OX connection as a PSA."""
 
     system_name = System.KANTATA.value

@@ -46,6 +46,17 @@ DEFAULT_EXPENSE_CATEGORIES: dict[str, str] = {
 names none: the sandbox account's ids [inferred]. A real account has its own: list them with
 ``accord connections discover NAME`` and set ``expense_categories`` in ``accord.yaml``."""
 
+DEFAULT_PROJECT_STATUSES: dict[str, str] = {
+    "planned": "4",
+    "active": "2",
+    "on_hold": "5",
+    "completed": "1",
+    "cancelled": "3",
+}
+"""Canonical project status -> the account's project status (``entityStatus``) id, when the
+connection names none: Pending, In Progress, the sandbox account's On Hold [inferred], Closed
+and Not Awarded. A real account lists its own under Setup > Accounting > Accounting Lists."""
+
 SigningAlgorithm = Literal["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 """JWT algorithms NetSuite's M2M setup accepts for the client assertion (reference 4.1)."""
 NetSuiteAuthMethod = Literal["m2m", "tba"]
@@ -101,6 +112,9 @@ class NetSuiteConfig(ConnectorConfig):
     account bills milestones with its own service item."""
     billing_item: str = Field(default=DEFAULT_BILLING_ITEM, min_length=1)
     """Internal id of the service item billing-plan lines (sales order items) carry."""
+    project_statuses: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROJECT_STATUSES))
+    """Canonical project status (``active`` ...) -> the account's project status id; every
+    canonical status needs one (the delivery flow writes them)."""
     rate_per_s: float = Field(default=5.0, gt=0)
     concurrency: int = Field(default=4, ge=1)
     """Keep below the account's limit (5 on a shared tier, +10 per SuiteCloud Plus licence),

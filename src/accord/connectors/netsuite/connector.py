@@ -75,12 +75,15 @@ RESOURCES: dict[str, NetSuiteResource] = {
     r.record_type: r
     for r in (
         NetSuiteResource("customer", "customer"),
-        NetSuiteResource("job", "job"),
+        NetSuiteResource("job", "job", sublists=True),
         NetSuiteResource("timeBill", "timebill"),
         NetSuiteResource("expenseReport", "transaction", "ExpRept", sublists=True),
         NetSuiteResource("invoice", "transaction", "CustInvc", sublists=True),
         NetSuiteResource("salesOrder", "transaction", "SalesOrd", sublists=True),
         NetSuiteResource("customerPayment", "transaction", "CustPymt", sublists=True),
+        NetSuiteResource("vendorBill", "transaction", "VendBill", sublists=True),
+        NetSuiteResource("projectTask", "projecttask", sublists=True),
+        NetSuiteResource("vendor", "vendor"),
         # Reference lists: read for lookups (subsidiary, department, class, period ids).
         NetSuiteResource("subsidiary", "subsidiary"),
         NetSuiteResource("department", "department"),

@@ -13,7 +13,8 @@
   posting sent twice books once. An expense report belongs to its employee's subsidiary
   (NetSuite refuses another), so the employee is read first (cached).
 - Cash and billing (invoices and payments, receivables, milestone invoices):
-  :mod:`accord.connectors.netsuite._erp_billing`.
+  :mod:`accord.connectors.netsuite._erp_billing`; delivery (project status and fields, tasks,
+  resources, vendor bills): :mod:`accord.connectors.netsuite._erp_delivery`.
 """
 
 import asyncio
@@ -29,6 +30,7 @@ from accord.connectors.aio import AsyncWire
 from accord.connectors.budget import slot_held
 from accord.connectors.cache import TtlCache
 from accord.connectors.netsuite._erp_billing import NetSuiteBilling
+from accord.connectors.netsuite._erp_delivery import NetSuiteDelivery
 from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.netsuite.mapping import (
@@ -61,7 +63,13 @@ _BILLING: Final = {
 }
 _ACTIVE: Final = "2"
 """``entityStatus`` In Progress: the only NetSuite status that takes new time."""
-_STATUS: Final = {"1": "Closed", "2": "In Progress", "3": "Not Awarded", "4": "Pending"}
+_STATUS: Final = {
+    "1": "Closed",
+    "2": "In Progress",
+    "3": "Not Awarded",
+    "4": "Pending",
+    "5": "On Hold",
+}
 _RECORD_TYPES: Final = {"time": "timeBill", "expense": "expenseReport"}
 
 _employees = TtlCache()
@@ -85,7 +93,7 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class NetSuiteErp(NetSuiteBilling, NetSuiteMasterData, Erp):
+class NetSuiteErp(NetSuiteDelivery, NetSuiteBilling, NetSuiteMasterData, Erp):
     """A NetSuite connection as an ERP; ``rules`` place entities, practices and regions."""
 
     def __init__(self, connector: NetSuiteConnector, rules: Rules) -> None:
@@ -119,12 +127,13 @@ class NetSuiteErp(NetSuiteBilling, NetSuiteMasterData, Erp):
         native = [c for c in candidates if entities[c].erp is ErpSystem.NETSUITE]
         legal_entity = (native or candidates or [subsidiary or "?"])[0]
         department, klass = _ref(record, "department"), _ref(record, "class")
-        status = _ref(record, "entityStatus") or _ACTIVE
+        active = self.config.project_statuses.get("active", _ACTIVE)
+        status = _ref(record, "entityStatus") or active
         entity = entities.get(legal_entity)
         return ErpProject(
             erp_id=erp_id,
             legal_entity=legal_entity,
-            active=status == _ACTIVE and record.get("allowTime", True) is not False,
+            active=status == active and record.get("allowTime", True) is not False,
             status=_STATUS.get(status, status),
             start_date=_date(record.get("startDate")),
             end_date=_date(record.get("projectedEndDate") or record.get("endDate")),

@@ -14,7 +14,7 @@ does not have); transient failures :class:`~accord.errors.RetryableError`, never
 """
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 from accord.connectors.roles.feeds import ChangeFeed
 from accord.connectors.types import WriteResult
 from accord.domain import Customer, Opportunity
+from accord.errors import ConnectorError
 
 __all__ = [
     "AccountReceivables",
@@ -32,6 +33,7 @@ __all__ = [
     "DealLine",
     "MergedAccount",
     "ReceivableStatus",
+    "WriteBack",
 ]
 
 
@@ -155,6 +157,23 @@ class AccountReceivables:
     payment_date: dt.date | None = None
 
 
+@dataclass(frozen=True)
+class WriteBack:
+    """One opportunity's write-back (see :meth:`Crm.write_back`).
+
+    Attributes:
+        crm_id: The CRM's id of the opportunity.
+        status: The integration status to write.
+        psa_project_id: The PSA project's id, when known (``None``: left as it is).
+        erp_project_id: The ERP project's id, when known (``None``: left as it is).
+    """
+
+    crm_id: str
+    status: str
+    psa_project_id: str | None = None
+    erp_project_id: str | None = None
+
+
 @runtime_checkable
 class Crm(Protocol):
     """A CRM in canonical terms (see the module docstring)."""
@@ -237,6 +256,19 @@ class Crm(Protocol):
 
         Ids left ``None`` are not written, so a later status never blanks them. Writing the
         same values again changes nothing.
+        """
+        ...
+
+    def write_backs(self, items: Sequence[WriteBack]) -> list[ConnectorError | None]:
+        """Several write-backs (as :meth:`write_back` each) in as few calls as the CRM allows.
+
+        Returns, per item in order, ``None`` (written) or why the CRM refused it (a
+        :class:`~accord.errors.PermanentError` with a ``reason``, or a
+        :class:`~accord.errors.RetryableError` to write it again); one refusal does not stop
+        the others.
+
+        Raises:
+            ConnectorError: A call as a whole failed: none of its items is known written.
         """
         ...
 

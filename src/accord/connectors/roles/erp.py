@@ -18,6 +18,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
+from accord.connectors.roles.delivery import (
+    ErpAssignment,
+    ErpTask,
+    PostedVendorBill,
+    ProjectState,
+    TaskProgress,
+    VendorBillRequest,
+)
 from accord.connectors.roles.feeds import ChangeFeed, Mapped
 from accord.connectors.roles.xref import KnownIds
 from accord.domain import (
@@ -29,7 +37,9 @@ from accord.domain import (
     Money,
     Payment,
     Project,
+    ProjectStatus,
     TimeEntry,
+    VendorBill,
 )
 from accord.errors import ConnectorError
 
@@ -622,4 +632,87 @@ class Erp(Protocol):
 
     def invoice_ids(self, customer_erp_id: str, *, max_pages: int) -> list[str]:
         """The system's record ids of a customer's invoices (a scan of at most ``max_pages``)."""
+        ...
+
+    # --- delivery: project status and fields, tasks, resources, vendor bills (issue 23) ---
+    def project_states(self, ids: KnownIds) -> ChangeFeed[Mapped[ProjectState] | None]:
+        """Projects changed since a cursor, as their status and firm-specific fields.
+
+        Projects Accord did not create (no canonical id through ``ids``) map to ``None``.
+        """
+        ...
+
+    def project_state(self, erp_id: str, project_id: str) -> ProjectState:
+        """The project's status and firm-specific fields now (``project_id``: canonical).
+
+        Raises:
+            NotFoundError: The ERP has no such project.
+        """
+        ...
+
+    def set_project_status(self, erp_id: str, status: ProjectStatus, *, reason: str) -> bool:
+        """Move the project to ``status``; a completed or cancelled one takes no postings.
+
+        Returns:
+            ``False`` when the project already had that status (nothing written).
+        """
+        ...
+
+    def write_project_fields(self, erp_id: str, fields: Mapping[str, str | None]) -> None:
+        """Write firm-specific fields (canonical names; ``None`` clears one). Idempotent."""
+        ...
+
+    def project_field_problems(self) -> dict[str, str]:
+        """The rules' firm-specific fields this ERP cannot carry: name -> why (its metadata)."""
+        ...
+
+    def upsert_task(self, request: ErpTask) -> str:
+        """Create or update a project task keyed by its canonical id; returns its ERP id.
+
+        Raises:
+            PermanentError: The ERP refused it (``reason`` says why).
+        """
+        ...
+
+    def task_progress(self, erp_task_id: str) -> TaskProgress:
+        """The task's estimate, the hours booked to it and its percent complete.
+
+        Raises:
+            NotFoundError: The ERP has no such task.
+        """
+        ...
+
+    def assign(self, request: ErpAssignment) -> str:
+        """Put the person on the project (or task) as a project resource; idempotent.
+
+        Returns:
+            The ERP's id of the person (employee or resource) assigned.
+
+        Raises:
+            PermanentError: Reason ``resource_unknown`` when the ERP has no employee for the
+                person in the project's legal entity; another reason for other refusals.
+        """
+        ...
+
+    def vendor(self, vendor_id: str, legal_entity: str) -> str | None:
+        """The ERP's id of a canonical vendor usable in ``legal_entity``, or ``None``."""
+        ...
+
+    def post_vendor_bill(self, request: VendorBillRequest, ids: KnownIds) -> PostedVendorBill:
+        """Post the vendor bill exactly once: a bill the ERP holds under its id is reported.
+
+        Two calls for the *same* bill must not run at the same time (the caller serialises
+        them); a retry after either ends is safe, across a crash at any point.
+
+        Raises:
+            PermanentError: The ERP refused it (``period_closed``, ``validation`` ...).
+        """
+        ...
+
+    def vendor_bills(self, ids: KnownIds) -> ChangeFeed[Mapped[VendorBill] | None]:
+        """Vendor bills posted since a cursor with lines charged to projects Accord knows.
+
+        Bills Accord posted itself, drafts and bills charged to no known project map to
+        ``None``; a bill whose vendor Accord cannot match maps with ``missing`` set.
+        """
         ...

@@ -16,10 +16,12 @@ its own (a Kantata workspace carries no customer) raises
 """
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
 
+from accord.connectors.roles.delivery import DeliveryRecord, ProjectState, VendorCost
 from accord.connectors.roles.feeds import ChangeFeed, Mapped
 from accord.connectors.roles.xref import KnownIds
 from accord.connectors.types import WriteResult
@@ -226,5 +228,63 @@ class Psa(Protocol):
 
         Returns:
             The PSA's id of the record holding the invoice.
+        """
+        ...
+
+    # --- delivery: project status and fields, tasks, assignments, vendor costs (issue 23) --
+    def delivery_feeds(
+        self, ids: KnownIds
+    ) -> tuple[ChangeFeed[Mapped[DeliveryRecord] | None], ...]:
+        """What changed in the PSA's delivery since a cursor, one feed per source it has.
+
+        A project's status and firm-specific fields (:class:`ProjectState`), its tasks, the
+        people on it and on its tasks (``Assignment`` with or without ``task_id``), and its
+        approved vendor expenses (``Expense`` with ``vendor_id``). Records about projects
+        Accord did not provision map to ``None``; so do records Accord wrote itself (a
+        vendor bill from the ERP recorded as a project cost). A record Accord cannot place
+        (its person or vendor unknown) maps with ``missing`` set.
+        """
+        ...
+
+    def project_state(self, psa_id: str, project_id: str) -> ProjectState:
+        """The project's status and firm-specific fields now (``project_id``: its canonical id).
+
+        Raises:
+            NotFoundError: The PSA has no such project.
+        """
+        ...
+
+    def set_project_status(self, psa_id: str, status: ProjectStatus, *, reason: str) -> bool:
+        """Move the project to ``status`` (a closed one is closed for time and expense).
+
+        ``reason`` (where the change came from) is shown where the PSA has room for it.
+
+        Returns:
+            ``False`` when the project already had that status (nothing written).
+        """
+        ...
+
+    def write_project_fields(self, psa_id: str, fields: Mapping[str, str | None]) -> None:
+        """Write firm-specific fields (canonical names; ``None`` clears one). Idempotent."""
+        ...
+
+    def project_field_problems(self) -> dict[str, str]:
+        """The rules' firm-specific fields this PSA cannot carry: name -> why (its metadata).
+
+        Empty when every mapped field exists and is writable.
+        """
+        ...
+
+    def record_vendor_cost(self, cost: VendorCost, ids: KnownIds) -> str:
+        """Record an ERP vendor bill's line on the project as a project cost, once per key.
+
+        The vendor is matched through ``ids`` and the PSA's own vendor records (the firm's
+        vendor key); a PSA without one keeps the vendor's name on the record.
+
+        Returns:
+            The PSA's id of the record.
+
+        Raises:
+            PermanentError: The PSA refused it (``reason`` says why).
         """
         ...

@@ -10,11 +10,13 @@
   up the ``ParentId`` chain. Merges: ``queryAll`` for deleted accounts whose ``MasterRecordId``
   is the survivor (a Salesforce merge deletes the losers and keeps that link).
 - Write-back: ``Integration_Status__c`` and the ``PSA_Project_Id__c`` / ``ERP_Project_Id__c``
-  fields of the opportunity; accounts are upserted by ``Accord_Id__c``.
+  fields of the opportunity; several at once through sObject Collections (``PATCH
+  /composite/sobjects``, 200 a call, each record's refusal its own); accounts are upserted by
+  ``Accord_Id__c``.
 """
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -27,6 +29,7 @@ from accord.connectors.roles import (
     CrmOpportunity,
     DealLine,
     MergedAccount,
+    WriteBack,
 )
 from accord.connectors.roles.base import RoleBase
 from accord.connectors.roles.feeds import collection_feed
@@ -45,7 +48,7 @@ from accord.connectors.salesforce.records import (
 )
 from accord.connectors.types import RawRecord, WriteResult
 from accord.domain import Customer, Opportunity, System
-from accord.errors import NotFoundError
+from accord.errors import ConnectorError, NotFoundError
 
 __all__ = ["OPPORTUNITY_FIELDS", "SalesforceCrm"]
 
@@ -195,16 +198,28 @@ class SalesforceCrm(SalesforceBilling, RoleBase[SalesforceConnector], Crm):
         psa_project_id: str | None = None,
         erp_project_id: str | None = None,
     ) -> None:
-        body: dict[str, Any] = {"Integration_Status__c": status}
-        if psa_project_id is not None:
-            body["PSA_Project_Id__c"] = psa_project_id
-        if erp_project_id is not None:
-            body["ERP_Project_Id__c"] = erp_project_id
-        self._connector.update(_OPPORTUNITY, crm_id, body)
+        item = WriteBack(crm_id, status, psa_project_id, erp_project_id)
+        self._connector.update(_OPPORTUNITY, crm_id, _write_back_fields(item))
+
+    @override
+    def write_backs(self, items: Sequence[WriteBack]) -> list[ConnectorError | None]:
+        """Through sObject Collections, 200 opportunities a call (see the module docstring)."""
+        return self._connector.update_many(
+            _OPPORTUNITY, [(item.crm_id, _write_back_fields(item)) for item in items]
+        )
 
     @override
     def upsert_account(self, customer: Customer) -> WriteResult:
         return self._connector.upsert(_ACCOUNT, customer.id, customer_to_account(customer))
+
+
+def _write_back_fields(item: WriteBack) -> dict[str, Any]:
+    body: dict[str, Any] = {"Integration_Status__c": item.status}
+    if item.psa_project_id is not None:
+        body["PSA_Project_Id__c"] = item.psa_project_id
+    if item.erp_project_id is not None:
+        body["ERP_Project_Id__c"] = item.erp_project_id
+    return body
 
 
 def _opportunity(record: RawRecord) -> CrmOpportunity:

@@ -14,13 +14,17 @@ declares as :class:`SObjectSpec` entries in :attr:`SalesforceRestConnector.objec
   since v46.0; 204 before, when the id is looked up afterwards); a 300 (several matches) is a
   :class:`~accord.errors.ConflictError`. Salesforce has no optimistic concurrency by default:
   ``etag`` is accepted and ignored.
+* Many updates: :meth:`SalesforceRestConnector.update_many` is ``PATCH /composite/sobjects``
+  (sObject Collections, reference 1.4): up to :data:`MAX_COLLECTION` records a call, each call
+  one API call, ``allOrNone`` false so that one refused record does not roll the others back;
+  each record's refusal (``statusCode`` in collections) is translated as a whole answer is.
 * Limits: every answer's ``Sforce-Limit-Info: api-usage=n/N`` is kept as
   :attr:`SalesforceRestConnector.api_usage`, since :class:`~accord.connectors.types.Page` and
   :class:`~accord.connectors.types.WriteResult` have no place for it.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -42,6 +46,7 @@ from accord.errors import (
 )
 
 __all__ = [
+    "MAX_COLLECTION",
     "MAX_PAGE_SIZE",
     "ApiUsage",
     "SObjectSpec",
@@ -53,6 +58,8 @@ __all__ = [
 
 MAX_PAGE_SIZE = 2000
 """Largest page: one query batch (reference section 1.5)."""
+MAX_COLLECTION = 200
+"""Records per sObject Collections call (reference section 1.4)."""
 
 OrgConfigT = TypeVar("OrgConfigT", bound=SalesforceOrgConfig)
 
@@ -409,6 +416,60 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
         )
         self.raise_for_status(response, resource=resource)
         return WriteResult(id=record_id, created=False)
+
+    def update_many(
+        self, resource: str, updates: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[ConnectorError | None]:
+        """Update records by id, :data:`MAX_COLLECTION` to a call (``PATCH /composite/sobjects``).
+
+        Returns, per ``(record id, fields)`` in order, ``None`` (updated) or the refusal of that
+        record; one refusal does not roll the others back (``allOrNone`` false).
+
+        Raises:
+            ConnectorError: A call as a whole failed (its records' outcomes are unknown).
+        """
+        spec = self.objects[self.require_resource(resource)]
+        ext = (self.external_field(resource) or "Id").lower()
+        out: list[ConnectorError | None] = []
+        for start in range(0, len(updates), MAX_COLLECTION):
+            chunk = updates[start : start + MAX_COLLECTION]
+            records = [
+                {
+                    "attributes": {"type": spec.name},
+                    "id": record_id,
+                    **{k: v for k, v in fields.items() if k.lower() not in {ext, "id"}},
+                }
+                for record_id, fields in chunk
+            ]
+            response = self.send(
+                "PATCH",
+                self._path("composite/sobjects"),
+                resource=resource,
+                json={"allOrNone": False, "records": records},
+            )
+            self.raise_for_status(response, resource=resource)
+            results = response.json()
+            if not isinstance(results, list) or len(results) != len(chunk):
+                raise PermanentError(
+                    "sObject Collections answered without one result per record",
+                    connector=self.name,
+                    resource=resource,
+                    status_code=response.status_code,
+                )
+            for (record_id, _), result in zip(chunk, results, strict=True):
+                out.append(self._collection_error(result, resource=resource, record_id=record_id))
+        return out
+
+    def _collection_error(
+        self, result: object, *, resource: str, record_id: str
+    ) -> ConnectorError | None:
+        """A collection result's refusal, translated as a whole answer with its errors is."""
+        if isinstance(result, dict) and result.get("success") is True:
+            return None
+        errors = result.get("errors") if isinstance(result, dict) else None
+        # A refused record is what the same call alone would have answered 400 with.
+        answer = httpx.Response(400, json=errors if isinstance(errors, list) else [])
+        return self.translate_error(answer, resource=resource, external_id=record_id)
 
     @override
     def create(self, resource: str, fields: Mapping[str, Any]) -> WriteResult:

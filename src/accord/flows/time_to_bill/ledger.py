@@ -37,6 +37,7 @@ __all__ = [
     "conclude",
     "dedupe_key",
     "ledger_row",
+    "ledger_writes",
     "record_entries",
 ]
 
@@ -151,6 +152,26 @@ def record_entries(
     queued: Sequence[Unit] = (),
 ) -> None:
     """Ledger rows and lineage of entries whose outcome is known (or queued), see module doc."""
+    rows, edges = ledger_writes(
+        sub, result, event_id=event_id, facts=facts, record_type=record_type, queued=queued
+    )
+    postings.record_many(conn, rows)
+    lineage.link_many(conn, edges)
+
+
+def ledger_writes(
+    sub: Submission,
+    result: PassResult,
+    *,
+    event_id: str,
+    facts: ProjectFacts | None,
+    record_type: str,
+    queued: Sequence[Unit] = (),
+) -> tuple[list[Posting], list[Edge]]:
+    """What :func:`record_entries` writes: the ledger rows and lineage edges (no I/O).
+
+    A dispatcher gathers those of many submissions and writes them in one statement each.
+    """
     run_id = result.run_id
     rows = [
         ledger_row(e, sub, status=POSTED, event_id=event_id, run_id=run_id, facts=facts, outcome=o)
@@ -188,7 +209,6 @@ def record_entries(
         for u in queued
         for e in u.entries
     ]
-    postings.record_many(conn, rows)
     node = "time_entry" if sub.kind == "time" else "expense"
     connection = facts.connection if facts else ""
     edges: list[Edge] = []
@@ -204,7 +224,7 @@ def record_entries(
         Edge("psa_project", sub.project_id, node, e.id, "booked", run_id, event_id, status)
         for e, status in unposted
     )
-    lineage.link_many(conn, edges)
+    return rows, edges
 
 
 def _entry_of(row: Posting) -> Entry:

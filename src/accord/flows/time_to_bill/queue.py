@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
-from functools import partial
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -38,7 +37,7 @@ from accord.errors import PermanentError, RetryableError
 from accord.flows import stepkit
 from accord.flows.dispatcher import Disposition, Gate, backoff_at
 from accord.flows.time_to_bill import erp
-from accord.flows.time_to_bill.ledger import PassResult, Submission, record_entries
+from accord.flows.time_to_bill.ledger import PassResult, Submission, ledger_writes
 from accord.flows.time_to_bill.post import (
     Outcome,
     Unit,
@@ -49,7 +48,9 @@ from accord.flows.time_to_bill.post import (
 )
 from accord.flows.time_to_bill.settings import billing_settings
 from accord.flows.time_to_bill.validation import PERIOD_CLOSED, EntryPlan, ProjectFacts
-from accord.store import postings
+from accord.rules import Rules
+from accord.store import lineage, postings
+from accord.store.lineage import Edge
 from accord.store.outbox import OutboxItem, OutboxRow
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "LANE",
     "PostingHandler",
     "Queued",
+    "StoppingError",
     "batch_id_of",
     "outbox_items",
     "wait_settled",
@@ -66,6 +68,9 @@ KIND: Final = "posting"
 """Outbox item kind of a time or expense posting."""
 LANE: Final = "bulk"
 _POLL_S: Final = 0.5
+_RULES_TTL_S: Final = 1.0
+"""How stale the dispatcher's view of the active rules may be (a new version is adopted
+within this; the postings themselves were planned by their runs' pinned versions)."""
 
 
 def batch_id_of(sub: Submission) -> str:
@@ -177,36 +182,68 @@ def outbox_items(
 
 
 # ---------------------------------------------------------------------- waiting
-_settled = threading.Condition()
-_generation = 0
+# Waiters by outbox batch: a recorded outcome wakes only the run whose batch it settled. Waking
+# every waiting run on every record made each run re-read the ledger dozens of times a second
+# at quarter-end (hundreds of waiting runs, tens of records a second).
+_waiters_lock = threading.Lock()
+_waiters: dict[str, list[threading.Event]] = {}
+_stopping = threading.Event()
 
 
-def _notify() -> None:
-    global _generation  # noqa: PLW0603 - the one process-wide wake-up counter
-    with _settled:
-        _generation += 1
-        _settled.notify_all()
+class StoppingError(BaseException):
+    """The process is stopping while a run waits for its postings.
+
+    A ``BaseException`` on purpose: DBOS records a step's ``Exception`` as its outcome (and a
+    recovered run would replay it), but lets this one pass unrecorded, so the run stays pending
+    and its step runs again on recovery (it queues nothing twice). Without it, a stopping
+    process waited up to ``_WAIT_S`` for outcomes no dispatcher would record any more.
+    """
 
 
-def _moved(seen: int) -> bool:
-    return _generation != seen
+def _wake(batch_ids: Collection[str] | None) -> None:
+    with _waiters_lock:
+        if batch_ids is None:
+            events = [e for found in _waiters.values() for e in found]
+        else:
+            events = [e for b in batch_ids for e in _waiters.get(b, ())]
+    for event in events:
+        event.set()
 
 
 def wait_settled(engine: sa.Engine, sub: Submission, *, timeout: float) -> bool:
-    """Wait until none of the submission's entries is ``queued``; False on timeout."""
+    """Wait until none of the submission's entries is ``queued``; False on timeout.
+
+    Woken at once when this process's dispatcher records one of the batch's outcomes; another
+    process's dispatcher is noticed by reading the ledger every ``_POLL_S``.
+
+    Raises:
+        StoppingError: This process's dispatcher stopped (see :class:`StoppingError`).
+    """
     deadline = time.monotonic() + timeout
     ids = [e.id for e in sub.entries]
-    while True:
-        with _settled:
-            seen = _generation
-        with engine.connect() as conn:
-            if postings.count_queued(conn, kind=sub.kind, entry_ids=ids) == 0:
-                return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        with _settled:
-            _settled.wait_for(partial(_moved, seen), timeout=min(_POLL_S, left))
+    batch_id = batch_id_of(sub)
+    event = threading.Event()
+    with _waiters_lock:
+        _waiters.setdefault(batch_id, []).append(event)
+    try:
+        while True:
+            event.clear()
+            if _stopping.is_set():
+                raise StoppingError(f"stopping while {batch_id} waits for its postings")
+            with engine.connect() as conn:
+                if postings.count_queued(conn, kind=sub.kind, entry_ids=ids) == 0:
+                    return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            event.wait(timeout=min(_POLL_S, left))
+    finally:
+        with _waiters_lock:
+            found = _waiters.get(batch_id, [])
+            if event in found:
+                found.remove(event)
+            if not found:
+                _waiters.pop(batch_id, None)
 
 
 # ---------------------------------------------------------------------- the handler
@@ -227,6 +264,16 @@ class PostingHandler:
 
     def __init__(self) -> None:
         self._posters: dict[tuple[str, str], AsyncPoster] = {}
+        self._rules: tuple[float, Rules] | None = None
+        # A new handler is a (re)started dispatcher in this process: runs may wait again.
+        _stopping.clear()
+
+    def _current_rules(self) -> Rules:
+        """The rules in force, read at most once a second (a batch is sent every few ms)."""
+        now = time.monotonic()
+        if self._rules is None or now - self._rules[0] > _RULES_TTL_S:
+            self._rules = (now, stepkit.rules())
+        return self._rules[1]
 
     async def _poster(self, role: Erp, gate: CallGate, version: str) -> AsyncPoster:
         key = (role.connection, version)
@@ -240,7 +287,9 @@ class PostingHandler:
         return found
 
     async def aclose(self) -> None:
-        """Close the posters' connections (the dispatcher is stopping)."""
+        """Close the posters' connections and end the waits of this process's runs (stopping)."""
+        _stopping.set()
+        _wake(None)
         posters, self._posters = list(self._posters.values()), {}
         for poster in posters:
             await poster.aclose()
@@ -249,7 +298,7 @@ class PostingHandler:
         """Post one submission's queued postings; one disposition each."""
         queued = [_decode(r.payload) for r in rows]
         facts = queued[0].facts
-        rules = stepkit.rules()
+        rules = self._current_rules()
         role = stepkit.erp(facts.connection)
         poster = await self._poster(role, gate, rules.version)
         batch = PostingBatch(
@@ -311,11 +360,13 @@ class PostingHandler:
         return replace(q, unit=redated(q.unit, plan))
 
     def record(self, conn: sa.Connection, done: list[Disposition]) -> None:
-        """Ledger rows and lineage of the recorded outcomes, per submission."""
+        """Ledger rows and lineage of the recorded outcomes, written once for all submissions."""
         groups: dict[str, list[_Settled]] = {}
         for d in done:
             settled: _Settled = d.result
             groups.setdefault(d.row.batch_id, []).append(settled)
+        rows: dict[str, list[postings.Posting]] = {}
+        edges: list[Edge] = []
         for members in groups.values():
             first = members[0].queued
             result = PassResult(posted=[], rejected={}, held=[], run_id=first.run_id)
@@ -330,16 +381,19 @@ class PostingHandler:
                             (entry, dict(s.detail or {}))
                         )
             kind: PostingKind = "time" if first.sub.kind == "time" else "expense"
-            record_entries(
-                conn,
+            sub_rows, sub_edges = ledger_writes(
                 first.sub,
                 result,
                 event_id=first.event_id,
                 facts=first.facts,
                 record_type=stepkit.erp(first.facts.connection).record_type(kind),
             )
+            rows.setdefault(first.sub.kind, []).extend(sub_rows)
+            edges.extend(sub_edges)
+        for kind_rows in rows.values():
+            postings.record_many(conn, kind_rows)
+        lineage.link_many(conn, edges)
 
     def settled(self, batch_ids: Collection[str]) -> None:
-        """Wake the runs of this process that wait for their postings."""
-        del batch_ids
-        _notify()
+        """Wake the runs of this process that wait for these batches' postings."""
+        _wake(batch_ids)

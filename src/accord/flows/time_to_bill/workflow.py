@@ -1,9 +1,11 @@
 """The time-to-bill workflow: one durable run per ``timesheet.approved`` / ``expense.approved``.
 
-The run's id derives from the event (a redelivered event never runs twice) and it runs in the
-queue partition of its business key (``project:<id>``), so one project's submissions post in
-order. It has a single step, :func:`~.steps.post_submission`, which validates, posts and
-records the whole submission (see :mod:`.steps` for why one step).
+The run's id derives from the event (a redelivered event never runs twice). Approvals are
+order-free (``spec.py``): every posting is idempotent by its external id, so runs are
+partitioned by their own id and one project's submissions post in parallel. It has a single
+step, :func:`~.steps.post_submission`, which validates, queues the postings for the ERP
+connection's dispatcher, waits for their outcomes and records the whole submission (see
+:mod:`.steps` for why one step).
 
 A retry (the ops API's exception retry or re-date, :func:`accord.flows.replay.retry_exception`)
 is a new run ``<run id>.r<n>`` of the same event: the ledger makes it post only the entries
