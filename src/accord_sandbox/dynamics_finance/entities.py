@@ -476,6 +476,26 @@ FISCAL_PERIODS = EntitySet(
     writable=False,
 )
 
+VENDORS = EntitySet(
+    name="VendorsV2",
+    type_name="VendorV2",
+    keys=("VendorAccountNumber",),
+    props=(
+        _AREA,
+        _s("VendorAccountNumber", 20),
+        _s("VendorOrganizationName", 100),
+        _s("VendorGroupId", 10),
+        _s("CurrencyCode", 3),
+        _s("PrimaryContactEmail", 255),
+        _e(
+            "OnHoldStatus",
+            "CustVendorBlocked",
+            ("No", "Invoice", "All", "Payment", "Requisition", "Never"),
+        ),
+    ),
+)
+"""Vendors (``VendVendorV2Entity``; the fields Accord reads; the group and e-mail [inferred])."""
+
 DIMENSION_VALUES = EntitySet(
     name="FinancialDimensionValues",
     type_name="FinancialDimensionValue",
@@ -536,6 +556,7 @@ ENTITY_SETS: dict[str, EntitySet] = {
         PAYMENT_JOURNALS,
         PAYMENT_LINES,
         RESOURCES,
+        VENDORS,
         FISCAL_PERIODS,
         DIMENSION_VALUES,
         CURRENCIES,

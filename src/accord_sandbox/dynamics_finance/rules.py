@@ -74,6 +74,7 @@ TABLES = {
     "FreeTextInvoiceLines": ("CustFreeTextInvoiceLineEntity", "Free text invoice lines"),
     "CustomerPaymentJournalHeaders": ("CustomerPaymentJournalHeaderEntity", "Journal names"),
     "CustomerPaymentJournalLines": ("CustomerPaymentJournalLineEntity", "Journal lines"),
+    "VendorsV2": ("VendVendorV2Entity", "Vendors"),
 }
 """Entity set -> (data entity class in error texts, table label in relation texts)."""
 

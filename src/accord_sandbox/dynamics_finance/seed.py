@@ -2,13 +2,13 @@
 
 One legal entity (company, ``dataAreaId`` = the code in lower case: ``de01``) per firm entity,
 even those booked elsewhere, so that a migration can be rehearsed for any of them, plus the
-system company ``DAT`` (the app user's default company, which holds nothing). Per company:
-a resource per consultant of the entity (``ResourceId`` = the consultant id upper-cased, as in
-Business Central), monthly fiscal periods (closed as the firm says), and the shared
-currencies and financial dimension values (``Department`` from the practices' Business
-Central department codes, ``Region`` from the regions' area codes: a firm moving off Business
-Central keeps its dimension values). Customers, contracts and projects are not seeded:
-Accord's flows create them.
+system company ``DAT`` (the app user's default company, which holds nothing). Per company: a
+resource per consultant of the entity (``ResourceId`` = the consultant id upper-cased, as in
+Business Central), its vendors (``VendorsV2``, ``VendorAccountNumber`` = the firm's vendor
+key), monthly fiscal periods (closed as the firm says), and the shared currencies and financial
+dimension values (``Department`` from the practices' Business Central department codes,
+``Region`` from the regions' area codes: a firm moving off Business Central keeps its dimension
+values). Customers, contracts and projects are not seeded: Accord's flows create them.
 """
 
 import calendar
@@ -91,6 +91,17 @@ def load_firm(emu: "DynamicsFinanceEmulator", firm: Firm) -> None:
                 ResourceCategory=consultant.role[:30],
                 CostPrice=float(consultant.cost_rate),
                 SalesPrice=float(consultant.bill_rate),
+            )
+        for vendor in (v for v in firm.vendors if v.legal_entity == entity.code):
+            _put(
+                emu,
+                sets["VendorsV2"],
+                dataAreaId=area,
+                VendorAccountNumber=vendor.id,
+                VendorOrganizationName=vendor.name,
+                VendorGroupId="SUBCON",
+                CurrencyCode=vendor.currency,
+                PrimaryContactEmail=vendor.email,
             )
         for period in sorted(
             (p for p in firm.accounting_periods if p.legal_entity == entity.code),

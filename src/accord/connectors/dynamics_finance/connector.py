@@ -123,6 +123,7 @@ RESOURCES: dict[str, FinResource] = {
             modified=True,
         ),
         FinResource("Resources", ("ResourceId",)),
+        FinResource("VendorsV2", ("VendorAccountNumber",), "VendorAccountNumber"),
         FinResource("LedgerFiscalPeriods", ("FiscalCalendar", "FiscalYear", "PeriodName")),
         FinResource("FinancialDimensionValues", ("DimensionName", "DimensionValue"), company=False),
         FinResource("Currencies", ("CurrencyCode",), company=False),

@@ -44,7 +44,7 @@ from typing import Any, Final
 from typing_extensions import override
 
 from accord.connectors.budget import slot_held
-from accord.connectors.dynamics_finance._erp_billing import DynamicsFinanceBilling
+from accord.connectors.dynamics_finance._erp_delivery import DynamicsFinanceDelivery
 from accord.connectors.dynamics_finance.batch import BatchRequest
 from accord.connectors.dynamics_finance.connector import (
     ACTION_NAMESPACE,
@@ -117,7 +117,7 @@ def journal_marker(batch_id: str, kind: PostingKind) -> str:
     return f"Accord {digest[:10]}"
 
 
-class DynamicsFinanceErp(DynamicsFinanceBilling, Erp):
+class DynamicsFinanceErp(DynamicsFinanceDelivery, Erp):
     """A Dynamics 365 Finance connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: DynamicsFinanceConnector, rules: Rules) -> None:
@@ -136,12 +136,7 @@ class DynamicsFinanceErp(DynamicsFinanceBilling, Erp):
     # ----------------------------------------------------------------- projects, periods
     @override
     def project(self, erp_id: str) -> ErpProject | None:
-        config = self._connector.config
-        areas = {a.lower() for a in config.companies.values()} | {config.company.lower()}
-        found = self._connector.query(
-            "Projects", f"ProjectID eq {odata_string(erp_id)}", every_company=True, top=50
-        )
-        record = next((r for r in found if str(r.get("dataAreaId")).lower() in areas), None)
+        record = self._project_record(erp_id)
         return None if record is None else self.project_view(record)
 
     @override

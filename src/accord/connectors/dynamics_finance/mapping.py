@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from accord.connectors.dynamics_finance.config import DynamicsFinanceConfig
-from accord.domain import Expense, TimeEntry
+from accord.domain import Expense, ProjectStatus, TimeEntry
 
 __all__ = [
     "date_day",
@@ -25,6 +25,8 @@ __all__ = [
     "hour_line",
     "posting_ref",
     "resource_id",
+    "stage_status",
+    "status_stage",
 ]
 
 REF_LENGTH = 20
@@ -161,3 +163,21 @@ def expense_line(
     if dimensions:
         line["DimensionDisplayValue"] = dimensions
     return line
+
+
+def stage_status(stage: str, config: DynamicsFinanceConfig) -> ProjectStatus:
+    """A project stage in canonical terms (a posting stage is active; see the module)."""
+    if stage in config.posting_stages:
+        return ProjectStatus.ACTIVE
+    if stage == config.inactive_stage:
+        return ProjectStatus.COMPLETED
+    return ProjectStatus.PLANNED
+
+
+def status_stage(status: ProjectStatus, config: DynamicsFinanceConfig) -> str:
+    """The stage a project in ``status`` takes (see the module)."""
+    return {
+        ProjectStatus.ACTIVE: config.active_stage,
+        ProjectStatus.COMPLETED: config.inactive_stage,
+        ProjectStatus.CANCELLED: config.inactive_stage,
+    }.get(status, config.planned_stage)

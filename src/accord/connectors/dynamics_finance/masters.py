@@ -31,6 +31,8 @@ from accord.connectors.dynamics_finance.mapping import (
     date_field,
     dimension_display_value,
     fo_key,
+    stage_status,
+    status_stage,
 )
 from accord.connectors.roles import (
     BillingPlan,
@@ -45,7 +47,7 @@ from accord.connectors.roles import (
 )
 from accord.connectors.roles.feeds import collection_feed
 from accord.connectors.types import RawRecord
-from accord.domain import Address, BillingModel, Customer, Project, ProjectStatus
+from accord.domain import Address, BillingModel, Customer, Project
 from accord.errors import MappingError, NotFoundError
 from accord.rules import Rules
 
@@ -231,11 +233,7 @@ class DynamicsFinanceMasterData:
                 "DefaultLedgerDimensionDisplayValue": dimensions,
             },
         )
-        stage = {
-            ProjectStatus.ACTIVE: config.active_stage,
-            ProjectStatus.COMPLETED: config.inactive_stage,
-            ProjectStatus.CANCELLED: config.inactive_stage,
-        }.get(project.status, config.planned_stage)
+        stage = status_stage(project.status, config)
         body = {
             "ProjectName": project.name[:60],
             "ProjectContractID": key,
@@ -354,14 +352,7 @@ class DynamicsFinanceMasterData:
         view = self.project_view(record)
         account = str(record.get("CustomerAccount") or "")
         config = self._connector.config
-        stage = str(record.get("ProjectStage") or "")
-        status = (
-            ProjectStatus.ACTIVE
-            if stage in config.posting_stages
-            else ProjectStatus.COMPLETED
-            if stage == config.inactive_stage
-            else ProjectStatus.PLANNED
-        )
+        status = stage_status(str(record.get("ProjectStage") or ""), config)
         if view.practice is None or view.region is None or view.start_date is None:
             raise MappingError(
                 f"project {project_id} lacks a start date or dimension values the rules know"
