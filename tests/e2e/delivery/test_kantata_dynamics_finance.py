@@ -58,6 +58,7 @@ def test_a_project_completed_in_kantata_finishes_the_d365_project(delivery: Deli
     assert _stage(delivery, ids["erp_project"]) == "Completed"
     # D365 then reports the project finished: the echo of the sync, left alone.
     assert [(r["status"], r["from"]) for r in runs[1:]] == [("in_step", "erp")], runs
+    assert delivery.base.duplicates()["dynamics_finance"] == 0
 
 
 def test_a_task_for_a_d365_project_is_refused_as_not_supported(delivery: Delivery) -> None:
