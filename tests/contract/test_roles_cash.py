@@ -467,19 +467,24 @@ class DynamicsFinanceWorld(ErpWorld):
         return self.company.record_id(RESOURCES["SalesInvoiceHeadersV2"], {"InvoiceNumber": number})
 
 
+def d365_connector(url: str) -> Iterator[DynamicsFinanceConnector]:
+    """The sandbox's D365 connection (DE01's company by default), for a fixture to yield from."""
+    with sandbox_connector(
+        "dynamics_finance",
+        url,
+        name="dynamics-finance",
+        company="de01",
+        companies={e.code: e.code.lower() for e in FIRM.legal_entities},
+        dimension_delimiter="|",
+    ) as connector:
+        assert isinstance(connector, DynamicsFinanceConnector)
+        yield connector
+
+
 class TestDynamicsFinanceErpCash(ErpCashContract):
     @pytest.fixture
     def connector(self, d365_url: str) -> Iterator[DynamicsFinanceConnector]:
-        with sandbox_connector(
-            "dynamics_finance",
-            d365_url,
-            name="dynamics-finance",
-            company="de01",
-            companies={e.code: e.code.lower() for e in FIRM.legal_entities},
-            dimension_delimiter="|",
-        ) as connector:
-            assert isinstance(connector, DynamicsFinanceConnector)
-            yield connector
+        yield from d365_connector(d365_url)
 
     @pytest.fixture
     def erp(self, connector: DynamicsFinanceConnector, rules: Rules) -> Erp:

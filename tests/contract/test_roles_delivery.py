@@ -365,16 +365,7 @@ def _refused(operation: str) -> str:
 class TestDynamicsFinanceErpDelivery(ErpDeliveryContract):
     @pytest.fixture
     def connector(self, d365_url: str) -> Iterator[DynamicsFinanceConnector]:
-        with sandbox_connector(
-            "dynamics_finance",
-            d365_url,
-            name="dynamics-finance",
-            company="de01",
-            companies={e.code: e.code.lower() for e in FIRM.legal_entities},
-            dimension_delimiter="|",
-        ) as connector:
-            assert isinstance(connector, DynamicsFinanceConnector)
-            yield connector
+        yield from cash.d365_connector(d365_url)
 
     @pytest.fixture
     def erp(self, connector: DynamicsFinanceConnector, rules: Rules) -> Erp:
