@@ -47,17 +47,22 @@ def test_capture_polls_d365_projects_but_not_its_vendor_bills(delivery: Delivery
     assert ("business-central", "delivery:purchaseInvoices") in pairs
 
 
-def test_a_project_completed_in_kantata_finishes_the_d365_project(delivery: Delivery) -> None:
+def test_a_project_held_then_completed_in_kantata_moves_the_d365_stage(
+    delivery: Delivery,
+) -> None:
     ids = delivery.provision(entity="DE01", package="ADVISORY-TM", model="Time and Materials")
     assert _stage(delivery, ids["erp_project"]) == "InProcess"
-    time.sleep(1.05)  # Kantata keeps second-precision stamps: a change must be a new version.
-    delivery.connector("kantata").update("workspaces", ids["psa_project"], {"status": "Completed"})
-    delivery.poll()
+    for status, stage in (("On Hold", "Scheduled"), ("Completed", "Completed")):
+        time.sleep(1.05)  # Kantata keeps second-precision stamps: a change is a new version.
+        delivery.connector("kantata").update("workspaces", ids["psa_project"], {"status": status})
+        delivery.poll()
+        assert _stage(delivery, ids["erp_project"]) == stage
     runs = delivery.runs("status", project_id=ids["project"])
-    assert (runs[0]["status"], runs[0]["from"]) == ("synced", "psa"), runs
-    assert _stage(delivery, ids["erp_project"]) == "Completed"
-    # D365 then reports the project finished: the echo of the sync, left alone.
-    assert [(r["status"], r["from"]) for r in runs[1:]] == [("in_step", "erp")], runs
+    # Each PSA change is synced; D365 then reports the stage: the echo, left alone.
+    assert [(r["status"], r["from"]) for r in runs] == [
+        ("synced", "psa"), ("in_step", "erp"), ("synced", "psa"), ("in_step", "erp")
+    ], runs  # fmt: skip
+    assert delivery.exceptions(f"project:{ids['project']}", "project.not_owner") == []
     assert delivery.base.duplicates()["dynamics_finance"] == 0
 
 

@@ -3,11 +3,11 @@
 - **Status** is the project's stage (``ProjectStage`` of the ``Projects`` entity, enum
   ``ProjStatus``): active is the connection's ``active_stage`` (``InProcess``; the stages in
   ``posting_stages`` take postings), completed and cancelled its ``inactive_stage``
-  (``Completed``, shown as *Finished*), planned and on hold its ``planned_stage``
-  (``Created``: no postings). F&O has no on-hold stage, so a project put on hold reads back
-  as planned [inferred: the sandbox's stage set-up; a firm with a stage for held projects sets
-  ``planned_stage``]. A project's stage is read across the connection's companies; the feed
-  ``delivery:Projects`` reads the default company's changed projects (as the other feeds do).
+  (``Completed``, shown as *Finished*), planned its ``planned_stage`` (``Created``), on hold
+  its ``on_hold_stage`` (``Scheduled``: F&O has no on-hold stage, so a stage whose stage rules
+  take no postings stands for it [inferred]). Cancelled reads back as completed. A project's
+  stage is read across the connection's companies; the feed ``delivery:Projects`` reads the
+  default company's changed projects (as the other feeds do).
 - **Firm-specific fields**: the rules' ``custom_fields`` have no Dynamics 365 Finance name
   (:class:`~accord.rules.spec.CustomFieldSpec`), so F&O carries none of them: states have no
   fields, nothing is written and no field is a problem (a system left out does not carry the

@@ -114,7 +114,10 @@ class DynamicsFinanceConfig(ConnectorConfig):
     inactive_stage: str = "Completed"
     """Project stage of a completed or cancelled project."""
     planned_stage: str = "Created"
-    """Project stage of a planned or held project (no postings)."""
+    """Project stage of a planned project (no postings)."""
+    on_hold_stage: str = "Scheduled"
+    """Project stage of a project on hold: F&O has no on-hold stage, so one whose stage rules
+    take no postings stands for it, and reads back as on hold [inferred: a firm's choice]."""
     invoice_main_account: str = "401100"
     """Main account of milestone free text invoice lines (revenue)."""
     posting_stages: tuple[str, ...] = ("InProcess",)

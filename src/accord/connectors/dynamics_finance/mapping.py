@@ -171,6 +171,8 @@ def stage_status(stage: str, config: DynamicsFinanceConfig) -> ProjectStatus:
         return ProjectStatus.ACTIVE
     if stage == config.inactive_stage:
         return ProjectStatus.COMPLETED
+    if stage == config.on_hold_stage:
+        return ProjectStatus.ON_HOLD
     return ProjectStatus.PLANNED
 
 
@@ -180,4 +182,5 @@ def status_stage(status: ProjectStatus, config: DynamicsFinanceConfig) -> str:
         ProjectStatus.ACTIVE: config.active_stage,
         ProjectStatus.COMPLETED: config.inactive_stage,
         ProjectStatus.CANCELLED: config.inactive_stage,
+        ProjectStatus.ON_HOLD: config.on_hold_stage,
     }.get(status, config.planned_stage)
