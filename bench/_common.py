@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
@@ -119,7 +120,8 @@ def start_accord(
     )
     if not wait:
         return proc
-    deadline = time.monotonic() + 60
+    # Minutes, not seconds: on a loaded shared machine imports and migrations take a while.
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"accord exited with {proc.returncode}; see {log}")
@@ -160,6 +162,32 @@ def write_section(name: str, body: str) -> None:
         else text.rstrip() + "\n\n" + block + "\n"
     )
     RESULTS.write_text(text)
+
+
+def fresh_postgres_database(server_url: str, prefix: str = "accord_bench") -> str:
+    """Create an empty database on a PostgreSQL server; its URL."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    url = sa.make_url(server_url)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def win_opportunity(sf_config: Any, opportunity: dict[str, Any]) -> dict[str, Any]:
+    """Mark a CRM opportunity Closed Won; its canonical form, for ``POST /api/v1/projects``."""
+    from accord.connectors.registry import create_connector
+    from accord.connectors.salesforce import mapping as sf_mapping
+
+    with create_connector(sf_config) as sf:
+        sf.update("Opportunity", opportunity["Id"], {"StageName": "Closed Won"})
+        raw = sf.get("Opportunity", opportunity["Id"])
+    return sf_mapping.opportunity_to_canonical(raw).model_dump(mode="json")
 
 
 def percentile(sorted_values: list[float], p: float) -> float:

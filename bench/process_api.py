@@ -34,12 +34,12 @@ from _common import (
     machine,
     percentile,
     start_accord,
+    win_opportunity,
     write_section,
 )
 
 from accord.connectors.config import load_connections
 from accord.connectors.registry import create_connector
-from accord.connectors.salesforce import mapping as sf_mapping
 from accord.store import create_db_engine, migrate, xref
 from accord_sandbox.accord_config import write_accord_config
 from accord_sandbox.server import Sandbox
@@ -131,13 +131,6 @@ def _row(name: str, samples: list[float]) -> str:
     return f"| {name} | {len(s)} | {percentile(s, 50):.1f} | {percentile(s, 99):.1f} |"
 
 
-def _win(configs: dict[str, Any], opp: dict[str, Any]) -> dict[str, Any]:
-    with create_connector(configs["salesforce"]) as sf:
-        sf.update("Opportunity", opp["Id"], {"StageName": "Closed Won"})
-        raw = sf.get("Opportunity", opp["Id"])
-    return sf_mapping.opportunity_to_canonical(raw).model_dump(mode="json")
-
-
 def run(requests: int, provision: int) -> dict[str, list[float]]:
     """Measure each process API; samples in milliseconds by row name."""
     results: dict[str, list[float]] = {}
@@ -206,7 +199,10 @@ def run(requests: int, provision: int) -> dict[str, list[float]]:
                 provisioned: list[float] = []
                 replayed: list[float] = []
                 for i, opp in enumerate(seeded["open"][:provision]):
-                    body = {"opportunity": _win(seeded["configs"], opp), "wait_seconds": 60}
+                    body = {
+                        "opportunity": win_opportunity(seeded["configs"]["salesforce"], opp),
+                        "wait_seconds": 60,
+                    }
                     headers = {"Idempotency-Key": f"bench-{i}"}
                     provisioned.append(
                         _time(

@@ -1,33 +1,128 @@
 """Scale-out benchmark: the quarter-end drain on PostgreSQL with one and with two workers.
 
 One ``accord run --role api`` process takes the events; one, then two ``--role worker``
-processes (each its own ``ACCORD_WORKER_ID``) drain them into the same rate-limited NetSuite
-as ``bench/quarter_end.py``. Each run gets a fresh database. Needs a PostgreSQL server:
+processes (each its own ``ACCORD_WORKER_ID``) drain them into a NetSuite emulator limited to
+40 concurrent requests with 50 ms latency (800 calls/s at most), so that the ERP is not the
+bound and the workers are. Each run gets a fresh database. Needs a PostgreSQL server:
 ``bash scripts/pg.sh .venv/bin/python bench/scale.py`` starts a throw-away one and exports
 ``ACCORD_TEST_POSTGRES_URL``; or pass ``--database-url``.
 
+In the dispatcher world (docs/posting-engine.md) the two workers do not share the same work:
+both run time-to-bill runs (validate, write ledger rows and outbox items), while only the
+holder of ``dispatch:netsuite`` sends postings and records their outcomes. So each process's
+CPU is recorded by name with the lease holder marked, and ``--profile SECONDS`` samples every
+Accord process with py-spy (if installed) mid-drain: the top functions show where CPU goes.
+
     bash scripts/pg.sh .venv/bin/python bench/scale.py [--entries N] [--workers 1 2]
+        [--profile SECONDS] [--no-record]
 """
 
 import argparse
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
 import time
-import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
 
-import sqlalchemy as sa
-from _common import machine, write_section
-from _quarter_end import describe, drain
+from _common import fresh_postgres_database, machine, write_section
+from _quarter_end import Drain, describe, drain
+
+from accord.store import create_db_engine, leases
+
+CONCURRENCY = 40
+_TOP = 12
 
 
-def _fresh_database(server_url: str) -> str:
-    """Create an empty database on the server and return its URL."""
-    name = f"accord_scale_{uuid.uuid4().hex[:8]}"
-    url = sa.make_url(server_url)
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+class Watcher:
+    """Mid-drain: who holds the lease, the load average, and (maybe) a py-spy profile."""
+
+    def __init__(self, folder: Path, profile_s: int) -> None:
+        self.folder = folder
+        self.profile_s = profile_s
+        self.holders: Counter[str] = Counter()
+        self.load: list[str] = []
+        self.profiles: dict[str, Path] = {}
+
+    def during(self, state: Drain, drained: threading.Event) -> None:
+        """Sample the lease holder every second; profile once, 20 s into the drain."""
+        engine = create_db_engine(state.db_url)
+        started = time.monotonic()
+        profiler: threading.Thread | None = None
+        try:
+            while not drained.wait(1.0):
+                holder = leases.holder_of(engine, "dispatch:netsuite")
+                self.holders[holder or "-"] += 1
+                if int(time.monotonic() - started) % 30 == 0:
+                    one, five, fifteen = os.getloadavg()
+                    self.load.append(f"{one:.1f}/{five:.1f}/{fifteen:.1f}")
+                if profiler is None and self.profile_s and time.monotonic() - started > 20:
+                    profiler = threading.Thread(target=self._profile, args=(state,))
+                    profiler.start()
+        finally:
+            engine.dispose()
+            if profiler is not None:
+                profiler.join()
+
+    def _profile(self, state: Drain) -> None:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(spy).exists():
+            return
+        runs = []
+        for name, proc in state.procs.items():
+            out = self.folder / f"profile-{name}.txt"
+            cmd = [spy, "record", "--nonblocking", "--pid", str(proc.pid)]
+            cmd += ["--duration", str(self.profile_s), "--format", "raw", "--output", str(out)]
+            runs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.profiles[name] = out
+        for run in runs:
+            run.wait()
+
+
+def top_functions(path: Path, top: int = _TOP) -> list[tuple[str, float]]:
+    """The functions most samples were in (own time), as shares of the process's samples."""
+    own: Counter[str] = Counter()
+    total = 0
+    if not path.exists():
+        return []
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frame = stack.rsplit(";", 1)[-1]
+        own[_short(frame)] += int(count)
+        total += int(count)
+    return [(name, n / total) for name, n in own.most_common(top)] if total else []
+
+
+def _short(frame: str) -> str:
+    """``function (path/to/module.py:line)`` -> ``function (module.py)``."""
+    name, _, where = frame.partition(" (")
+    file = where.split(":", 1)[0].rsplit("/", 1)[-1]
+    return f"{name} ({file})" if file else name
+
+
+def _section(workers: int, result: dict[str, Any], watcher: Watcher) -> str:
+    holders = ", ".join(f"{h}: {n} s" for h, n in watcher.holders.most_common())
+    lines = [
+        f"### {workers} worker process(es)",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        describe(result),
+        f"| `dispatch:netsuite` holder (seconds sampled) | {holders} |",
+        f"| load average during the drain (1/5/15 min, every 30 s) | {'; '.join(watcher.load)} |",
+    ]
+    for name, path in watcher.profiles.items():
+        functions = top_functions(path)
+        if functions:
+            lines += ["", f"py-spy, {name}, own time (top {_TOP}):", ""]
+            lines += [f"- {share:.1%} {fn}" for fn, share in functions]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -35,33 +130,57 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("ACCORD_TEST_POSTGRES_URL"))
     parser.add_argument("--entries", type=int, default=None, help="stop after N entries")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--profile", type=int, default=0, help="py-spy every process N s")
+    parser.add_argument("--base-port", type=int, default=19600, help="the sandbox's base port")
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     if not args.database_url:
         parser.error("no PostgreSQL: pass --database-url or run under scripts/pg.sh")
-    tables = []
+    sections = []
+    rates: dict[int, float] = {}
+    per_cpu: dict[int, float] = {}
     for workers in args.workers:
-        db_url = _fresh_database(args.database_url)
-        result = drain(db_url=db_url, workers=workers, limit=args.entries)
-        print(f"--- {workers} worker(s)\n{describe(result)}")
-        tables.append(
-            f"### {workers} worker process(es)\n\n| metric | value |\n|---|---|\n{describe(result)}\n"
+        folder = Path(tempfile.mkdtemp(prefix=f"accord-scale-{workers}-"))
+        watcher = Watcher(folder, args.profile)
+        result = drain(
+            db_url=fresh_postgres_database(args.database_url, "accord_scale"),
+            workers=workers,
+            limit=args.entries,
+            keep=folder,
+            base_port=args.base_port,
+            api_port=args.base_port - 20,
+            concurrency=CONCURRENCY,
+            during=watcher.during,
         )
+        rates[workers] = result["entries_per_s"]
+        per_cpu[workers] = result["entries"] / result["cpu_s"]
+        sections.append(_section(workers, result, watcher))
+        print(sections[-1], flush=True)
+    summary = ""
+    if 1 in rates and 2 in rates:
+        summary = (
+            f"Two workers / one: **{rates[2] / rates[1]:.2f}x** entries per second "
+            f"(target >= 1.6x); entries per Accord CPU second {per_cpu[1]:.0f} -> "
+            f"{per_cpu[2]:.0f} ({per_cpu[2] / per_cpu[1] - 1:+.0%}; must not fall > 10%)."
+        )
+        print(summary)
     if args.no_record:
         return
     command = "bash scripts/pg.sh .venv/bin/python bench/scale.py" + (
         f" --entries {args.entries}" if args.entries else ""
     )
-    body = "\n".join(tables)
+    body = "\n".join(sections)
     write_section(
         "scale",
-        f"""## Scale-out on PostgreSQL (`bench/scale.py`, issue #9)
+        f"""## Scale-out on PostgreSQL (`bench/scale.py`, issue 15)
 
 Machine: {machine()}. Command: `{command}`, {time.strftime("%Y-%m-%d")}. One API process and
-N worker processes on one PostgreSQL (Debian's, a throw-away cluster on loopback); the same
-quarter-end drain and NetSuite limit as `bench/quarter_end.py`.
+N worker processes on one PostgreSQL (Debian's, a throw-away cluster on loopback); the
+quarter-end drain of `bench/quarter_end.py` into NetSuite limited to {CONCURRENCY} concurrent
+requests with 50 ms latency.
 
 {body}
+{summary}
 """,
     )
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from tests.dbs import runtime_table
 from tests.support import STRUCTURED, accord_cmd, accord_env, free_port, wait_ready
 
-from accord.flows.runtime import EVENTS_QUEUE
+from accord.flows.runtime import BULK_QUEUE, EVENTS_QUEUE
 
 
 @dataclass
@@ -158,9 +158,9 @@ class Fleet:
             rows = conn.execute(
                 sa.text(
                     "SELECT workflow_uuid, status, executor_id, queue_partition_key"
-                    f" FROM {self.status_table} WHERE queue_name = :queue"
+                    f" FROM {self.status_table} WHERE queue_name IN (:queue, :bulk)"
                 ),
-                {"queue": EVENTS_QUEUE},
+                {"queue": EVENTS_QUEUE, "bulk": BULK_QUEUE},
             ).all()
         return {r[0]: {"status": r[1], "executor": r[2], "partition": r[3]} for r in rows}
 

@@ -72,6 +72,12 @@ class IntakeSettings(BaseModel):
     max_batch: int = Field(default=500, ge=1, description="events per transaction at most")
     max_wait_ms: float = Field(default=2.0, ge=0, description="wait for more before committing")
     worker_concurrency: int = Field(default=8, ge=1, description="event runs at once per worker")
+    bulk_concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="order-free runs (approved time and expenses) at once per worker, on a "
+        "queue of their own; each mostly waits for the ERP's dispatcher",
+    )
     partitions: int = Field(
         default=64, ge=1, description="ordering buckets: runs of one bucket start one at a time"
     )

@@ -151,6 +151,7 @@ def accord_config(
     seed: int = 7,
     rules: Path | None = None,
     approval_required: bool = False,
+    reconcile_every_minutes: int = 0,
 ) -> dict[str, Any]:
     """The ``accord.yaml`` document for a sandbox serving at ``urls``.
 
@@ -168,6 +169,9 @@ def accord_config(
         approval_required: Whether a rules change needs a second admin's approval. Off in
             the sandbox (the demo): an edit of the rules file takes effect at once, stored
             and audited; Accord's own default, without this section, is on.
+        reconcile_every_minutes: Minutes between scheduled reconciliations; ``0`` (the
+            default here, so that tests decide when to reconcile) schedules none. Accord's
+            own default, without the section, is hourly.
 
     Returns:
         A JSON-compatible mapping, ready for ``yaml.safe_dump``.
@@ -249,6 +253,8 @@ def accord_config(
         },
         # The Business page's amounts in USD; the firm's other currencies at fixed demo rates.
         "kpis": {"base_currency": "USD", "fx_rates": {"GBP": "1.27", "EUR": "1.08"}},
+        # The emulators answer at once: work settles in seconds, not in the default 15 minutes.
+        "reconciliation": {"interval_minutes": reconcile_every_minutes, "settle_minutes": 2},
     }
 
 
@@ -262,6 +268,7 @@ def write_accord_config(
     seed: int = 7,
     rules: Path | None = None,
     approval_required: bool = False,
+    reconcile_every_minutes: int = 0,
 ) -> Path:
     """Write :func:`accord_config` to ``path`` as YAML and return ``path``.
 
@@ -276,6 +283,7 @@ def write_accord_config(
         seed=seed,
         rules=rules,
         approval_required=approval_required,
+        reconcile_every_minutes=reconcile_every_minutes,
     )
     netsuite = document["connections"]["netsuite"]
     key_file = path.parent / NETSUITE_KEY_FILE

@@ -231,10 +231,14 @@ class RecordStore:
         self._natural: dict[str, dict[str, str]] = defaultdict(dict)
         self.duplicate_count = 0
         self._lock = threading.RLock()
+        self.generation = 0
+        """Counts every change (a stored, deleted or reloaded record): while it stays the
+        same, a listing computed earlier still holds."""
 
     def put(self, obj: str, record_id: str, record: Record) -> None:
         """Insert or replace one record."""
         with self._lock:
+            self.generation += 1
             self.objects[obj][record_id] = record
 
     def get(self, obj: str, record_id: str) -> Record | None:
@@ -244,6 +248,7 @@ class RecordStore:
     def delete(self, obj: str, record_id: str) -> Record | None:
         """Remove and return one record."""
         with self._lock:
+            self.generation += 1
             return self.objects.get(obj, {}).pop(record_id, None)
 
     def all(self, obj: str) -> list[Record]:
@@ -279,6 +284,7 @@ class RecordStore:
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
+            self.generation += 1
             self.objects.clear()
             self._natural.clear()
             self.duplicate_count = 0

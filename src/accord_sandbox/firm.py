@@ -19,6 +19,7 @@ __all__ = [
     "ConsultantSpec",
     "CustomerSpec",
     "Firm",
+    "FxRateSpec",
     "LegalEntitySpec",
     "MilestoneTemplate",
     "OpportunitySpec",
@@ -169,6 +170,20 @@ class AccountingPeriodSpec(_Spec):
     status: Literal["open", "closed"]
 
 
+class FxRateSpec(_Spec):
+    """An exchange rate the ERPs hold: from ``effective`` on, 1 ``currency`` = ``rate`` ``base``.
+
+    NetSuite keeps one rate table per base currency (its currency rate records), Business
+    Central one per company against its local currency; each emulator seeds the rows whose base
+    is one of its books' currencies.
+    """
+
+    base: str
+    currency: str
+    effective: date
+    rate: Decimal
+
+
 class VendorSpec(_Spec):
     """A subcontractor or supplier, set up in its legal entity's ERP and in the PSAs."""
 
@@ -193,4 +208,6 @@ class Firm(_Spec):
     opportunities: tuple[OpportunitySpec, ...]
     accounting_periods: tuple[AccountingPeriodSpec, ...]
     timesheets: tuple[TimesheetSpec, ...] = ()
+    fx_rates: tuple[FxRateSpec, ...] = ()
+    """Monthly exchange rates between the firm's currencies (first day of each month)."""
     vendors: tuple[VendorSpec, ...] = ()

@@ -28,6 +28,7 @@ from accord_sandbox.firm import (
     ConsultantSpec,
     CustomerSpec,
     Firm,
+    FxRateSpec,
     LegalEntitySpec,
     MilestoneTemplate,
     OpportunitySpec,
@@ -172,6 +173,10 @@ _REGIONS = (
     ),
 )
 _REGION_ENTITY = {"NA-EAST": "US01", "NA-WEST": "US01", "UKI": "UK01", "DACH": "DE01"}
+_FOREIGN_CURRENCY = {"IE": "EUR"}
+"""Countries whose customers are billed in a currency other than their entity's."""
+_FX_DRIFT = Decimal("0.02")
+"""Largest monthly move of a rate away from its reference value (2 %)."""
 
 _PACKAGES = (
     ServicePackageSpec(
@@ -457,6 +462,7 @@ def generate(scenario: ScenarioName, seed: int) -> Firm:
         opportunities=opportunities,
         accounting_periods=_accounting_periods(entities),
         timesheets=timesheets,
+        fx_rates=_fx_rates(_rng(seed, "fx"), entities),
         vendors=firm_vendors(entities),
     )
 
@@ -611,6 +617,9 @@ def _customers(rng: random.Random, size: _Size) -> tuple[CustomerSpec, ...]:
                 base = f"{brand} {division} {rng.choice(_CHILD_SUFFIX[country])}"
             name = _unique_name(base, place.city, names)
             entity = _REGION_ENTITY[member.region]
+            # Irish customers of the UK entity are billed in euros: the firm's
+            # foreign-currency customers (customer, project and entity currencies differ).
+            currency = _FOREIGN_CURRENCY.get(country, _currency(entity))
             number = rng.randint(1, 480)
             street = rng.choice(_STREETS[country])
             customer_id = f"CUST-{len(out) + 1:04d}"
@@ -621,7 +630,7 @@ def _customers(rng: random.Random, size: _Size) -> tuple[CustomerSpec, ...]:
                     name=name,
                     parent_id=None if member.parent is None else ids[member.parent],
                     legal_entity=entity,
-                    currency=_currency(entity),
+                    currency=currency,
                     tax_region=next(r.tax_region for r in _REGIONS if r.code == member.region),
                     street=f"{number} {street}"
                     if country in {"US", "GB", "IE"}
@@ -773,6 +782,32 @@ def _accounting_periods(entities: Sequence[LegalEntitySpec]) -> tuple[Accounting
                     status="closed" if (year, month) < first_open else "open",
                 )
             )
+    return tuple(out)
+
+
+def _fx_rates(rng: random.Random, entities: Sequence[LegalEntitySpec]) -> tuple[FxRateSpec, ...]:
+    """A rate per month and ordered pair of the entities' currencies, drifting around _FX.
+
+    Each base currency has its own table (as each ERP book does), so a pair and its inverse
+    are separate rows that need not be exact reciprocals; rates have six decimals.
+    """
+    currencies = sorted({e.currency for e in entities})
+    out: list[FxRateSpec] = []
+    for year, month in _months(_FIRST_PERIOD, _LAST_PERIOD):
+        for base in currencies:
+            for currency in currencies:
+                if base == currency:
+                    continue
+                drift = Decimal(1) + _FX_DRIFT * Decimal(str(round(rng.uniform(-1, 1), 4)))
+                rate = _FX[base] / _FX[currency] * drift
+                out.append(
+                    FxRateSpec(
+                        base=base,
+                        currency=currency,
+                        effective=date(year, month, 1),
+                        rate=rate.quantize(Decimal("0.000001"), ROUND_HALF_UP),
+                    )
+                )
     return tuple(out)
 
 

@@ -186,7 +186,7 @@ class ErpDeliveryWorld:
     consultant: ClassVar[str]
     """A consultant employed in ``legal_entity``."""
     stranger: ClassVar[str]
-    """A consultant employed in another legal entity."""
+    """A person with no resource in ``legal_entity`` (e.g. employed in another one)."""
 
     def project(self, key: str) -> str:
         """A project carrying Accord's key; its ERP id."""

@@ -280,7 +280,9 @@ class BusinessCentralDeliveryWorld(ErpDeliveryWorld):
     currency = "EUR"
     vendor_key = "VEND-DE01-1"
     consultant = _consultant("DE01")
-    stranger = _consultant("US01")
+    # Every consultant of the firm is a resource in each BC company (cross-entity staffing,
+    # docs/flows/multi-entity.md): the person BC does not know is one the firm does not have.
+    stranger = "EMP-NOBODY"
 
     def __init__(self, connector: BusinessCentralConnector, url: str) -> None:
         self.cash = BusinessCentralWorld(connector)

@@ -49,6 +49,11 @@ class _Rules:
         return load_rules(RULES)
 
 
+def _consultant(legal_entity: str) -> str:
+    """The canonical id of the seeded firm's first consultant in ``legal_entity``."""
+    return next(c.id for c in FIRM.consultants if c.legal_entity == legal_entity)
+
+
 class TestNetSuiteErpContract(_Rules, ErpContract):
     @pytest.fixture
     def sandbox(self, netsuite_url: str) -> Iterator[SandboxControl]:
@@ -63,6 +68,10 @@ class TestNetSuiteErpContract(_Rules, ErpContract):
     @pytest.fixture
     def legal_entity(self) -> str:
         return "US01"
+
+    @pytest.fixture
+    def resource_id(self) -> str:
+        return _consultant("US01")  # the firm's NetSuite employee carries the id
 
 
 class TestBusinessCentralErpContract(_Rules, ErpContract):
@@ -89,6 +98,10 @@ class TestBusinessCentralErpContract(_Rules, ErpContract):
     @pytest.fixture
     def legal_entity(self) -> str:
         return "DE01"
+
+    @pytest.fixture
+    def resource_id(self) -> str:
+        return _consultant("DE01")  # the firm's BC resource is numbered after it
 
 
 class TestDynamicsFinanceErpContract(ErpContract):
@@ -118,3 +131,7 @@ class TestDynamicsFinanceErpContract(ErpContract):
     @pytest.fixture
     def legal_entity(self) -> str:
         return "DE01"
+
+    @pytest.fixture
+    def resource_id(self) -> str:
+        return _consultant("DE01")  # the firm's D365 worker (personnel number) carries the id

@@ -18,6 +18,7 @@ from accord.api.lineage import router as lineage_router
 from accord.api.openapi_docs import install_openapi
 from accord.api.ops import router as ops_router
 from accord.api.process import router as process_router
+from accord.api.reconciliation import router as reconciliation_router
 from accord.api.security_headers import SecurityHeadersMiddleware
 from accord.api.strict_json import strict_json_body
 from accord.api.systems import router as systems_router
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(process_router)
     app.include_router(experience_router)
     app.include_router(kpis_router)
+    app.include_router(reconciliation_router)
     install_console(app)
     install_openapi(app)
 

@@ -19,15 +19,18 @@ from accord.api.auth import Principal, require
 from accord.api.errors import Problem
 from accord.domain import System
 from accord.store import lineage as lineage_repo
+from accord.store import postings as postings_repo
 from accord.store import xref as xref_repo
 from accord.store.keys import Role
 
 __all__ = [
     "CANONICAL",
+    "Amount",
     "LineageEdge",
     "LineageGraph",
     "LineageNode",
     "NodeRef",
+    "PostedAmounts",
     "build_graph",
     "router",
 ]
@@ -59,6 +62,22 @@ class SystemRef(BaseModel):
     id: str
 
 
+class Amount(BaseModel):
+    """An exact amount (decimal text) in one currency."""
+
+    amount: str
+    currency: str
+
+
+class PostedAmounts(BaseModel):
+    """What a posted time entry or expense is worth, as its ERP posting recorded it."""
+
+    transaction: Amount = Field(description="in the posting's own currency (the project's)")
+    base: Amount = Field(description="in the base currency of the project's legal entity")
+    rate: str = Field(description="base units per transaction unit, the ERP's rate")
+    rate_date: str | None = Field(description="effective date of the ERP's rate used")
+
+
 class LineageNode(BaseModel):
     """A business object (or event) in the graph."""
 
@@ -70,6 +89,10 @@ class LineageNode(BaseModel):
     refs: list[SystemRef] = Field(description="every external id, by connection")
     status: str | None = Field(description="status of the latest edge into the node")
     updated_at: datetime | None = None
+    amounts: PostedAmounts | None = Field(
+        default=None,
+        description="a posted time entry's or expense's transaction and base amounts",
+    )
 
 
 class LineageEdge(BaseModel):
@@ -252,6 +275,7 @@ def _nodes(conn: sa.Connection, nodes: list[_Node], edges: list[LineageEdge]) ->
     for e in edges:
         latest[_key(e.to)] = e
         latest.setdefault(_key(e.from_), e)
+    amounts = _posted_amounts(conn, nodes)
     result = []
     for node in nodes:
         systems: dict[str, str] = {}
@@ -266,9 +290,27 @@ def _nodes(conn: sa.Connection, nodes: list[_Node], edges: list[LineageEdge]) ->
                 refs=refs[node],
                 status=edge.status if edge else None,
                 updated_at=edge.created_at if edge else None,
+                amounts=amounts.get(node),
             )
         )
     return result
+
+
+_POSTED_KINDS = {"time_entry": "time", "expense": "expense"}
+
+
+def _posted_amounts(conn: sa.Connection, nodes: list[_Node]) -> dict[_Node, PostedAmounts]:
+    """The ledger's amounts (``detail.fx``) of the posted entries among ``nodes``."""
+    out: dict[_Node, PostedAmounts] = {}
+    for node_type, kind in _POSTED_KINDS.items():
+        ids = sorted(i for t, i in nodes if t == node_type)
+        if not ids:
+            continue
+        for entry_id, row in postings_repo.get_many(conn, kind=kind, entry_ids=ids).items():
+            fx = (row.detail or {}).get("fx")
+            if isinstance(fx, dict):
+                out[(node_type, entry_id)] = PostedAmounts.model_validate(fx)
+    return out
 
 
 _SYSTEMS = "|".join([CANONICAL, *(s.value for s in System)])

@@ -337,6 +337,15 @@ def _register_production() -> None:
 _register_production()
 
 
+def _register_reconcile() -> None:
+    from accord.cli.reconcile_cmd import reconcile
+
+    app.command("reconcile")(reconcile)
+
+
+_register_reconcile()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

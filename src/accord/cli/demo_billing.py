@@ -54,7 +54,8 @@ class BillingTraffic:
     lines: int = 0
     _since: dt.datetime | None = None
     _billed: set[str] = field(default_factory=set)
-    _currency: dict[str, str] = field(default_factory=dict)
+    _jobs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Project (job) internal id -> (subsidiary id, currency id)."""
 
     def tick(self, *, cancelled: Callable[[], bool] = lambda: False) -> int:
         """One billing pass; returns how many invoices it created."""
@@ -91,10 +92,13 @@ class BillingTraffic:
 
     def _invoice(self, project: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         today = self.clock().date()
+        # The project's subsidiary and currency: a consultant of another subsidiary books
+        # time in theirs, but the customer is billed by the project's entity.
+        subsidiary, currency = self._job(project)
         return {
             "entity": {"id": project},
-            "subsidiary": {"id": str(rows[0]["subsidiary"])},
-            "currency": {"id": self._project_currency(project)},
+            "subsidiary": {"id": subsidiary},
+            "currency": {"id": currency},
             "tranDate": today.isoformat(),
             "dueDate": (today + dt.timedelta(days=PAYMENT_DAYS)).isoformat(),
             "memo": "Time and materials, as approved",
@@ -114,8 +118,11 @@ class BillingTraffic:
             },
         }
 
-    def _project_currency(self, project: str) -> str:
-        if project not in self._currency:
+    def _job(self, project: str) -> tuple[str, str]:
+        if project not in self._jobs:
             job = self.connector.get("job", project)
-            self._currency[project] = str((job.get("currency") or {}).get("id") or "1")
-        return self._currency[project]
+            self._jobs[project] = (
+                str((job.get("subsidiary") or {}).get("id") or ""),
+                str((job.get("currency") or {}).get("id") or "1"),
+            )
+        return self._jobs[project]

@@ -170,6 +170,7 @@ class DemoStatus:
             f"{self.needs_attention} · exceptions open {sum(self.exceptions_open.values())}"
             f" · timesheets approved {self.time.approvals} · posted {self.time.posted}"
             f" · hours posted {self.time.hours_posted:.2f}"
+            f" · recharged {self.time.recharged} · converted {self.time.foreign}"
             f" · statuses synced {self.delivery.statuses} · tasks in ERP {self.delivery.tasks}"
             f" · vendor bills {self.delivery.bills}/{self.delivery.recorded}"
             f" · runs: {runs}"
@@ -200,12 +201,16 @@ def read_status(
         provisioned = progress.provisioned_opportunities(conn, status=PROVISIONED)
     runs: dict[str, int] = {}
     if client is not None:
-        from accord.flows.runtime import EVENTS_QUEUE
+        from accord.flows.runtime import RUN_QUEUES
 
         with contextlib.suppress(Exception):  # a summary must never stop the demo
-            statuses = client.list_workflows(
-                queue_name=EVENTS_QUEUE, load_input=False, load_output=False
-            )
+            statuses = [
+                s
+                for queue in RUN_QUEUES
+                for s in client.list_workflows(
+                    queue_name=queue, load_input=False, load_output=False
+                )
+            ]
             runs = dict(Counter(str(s.status) for s in statuses))
     last_id = provisioned[-1] if provisioned else None
     hops: tuple[LineageHop, ...] = ()
@@ -276,6 +281,10 @@ def render(status: DemoStatus, *, traffic: Traffic | None, stopping: bool = Fals
     table.add_row(
         "timesheets posted to the ERP",
         Text(f"{status.time.posted}  ({status.time.hours_posted:.2f} h)", style="green"),
+    )
+    table.add_row(
+        "time entries: cross-entity · foreign currency",
+        f"{status.time.recharged} recharged · {status.time.foreign} converted",
     )
     d = status.delivery
     table.add_row("project statuses synced (closed, held)", str(d.statuses))
@@ -496,6 +505,8 @@ def _start_accord(
         psa=options.psa,
         seed=options.seed,
         rules=_migration_rules(options) if options.migrate else None,
+        # The Business page shows what reconciliation finds while the demo runs.
+        reconcile_every_minutes=10,
     )
     try:
         # Explicit values win over ACCORD_* variables: the demo must not touch a real database.
@@ -672,6 +683,7 @@ def _watch(
             connector=services.connections.connector(options.psa),
             engine=services.engine,
             connection=options.psa,
+            entities=_entities(),
         )
         billing = BillingTraffic(services.connections.connector("netsuite"))
         delivery = DeliveryTraffic(
@@ -710,6 +722,15 @@ def _watch(
         api.close()
         if traffic is not None:
             traffic.close()
+
+
+def _entities() -> dict[str, tuple[str, str]]:
+    """Legal entity -> (currency, ERP connection) of the rules the demo runs (Accord's own)."""
+    from accord.resources import default_rules_path
+    from accord.rules import load_rules
+
+    spec = load_rules(default_rules_path()).spec
+    return {code: (e.currency, e.connection) for code, e in spec.legal_entities.items()}
 
 
 @dataclass(frozen=True)

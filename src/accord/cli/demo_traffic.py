@@ -7,7 +7,9 @@ Two kinds of people act, each through the systems' own APIs, never through Accor
 - consultants log a week of time on each project Accord has provisioned, submit it, and their
   manager approves it (:class:`TimeTraffic`: Kantata time entries, a timesheet submission and
   its approval, or a Certinia timecard saved, submitted and approved), which time-to-bill
-  captures as ``timesheet.approved`` and posts to the ERP.
+  captures as ``timesheet.approved`` and posts to the ERP. Each project is staffed from its
+  own legal entity and, where another entity books in the same ERP, from that one too: the
+  cross-entity time the intercompany policy recharges.
 
 :func:`read_time_status` reads back what became of that time: approvals journaled by Accord
 and time posted in the ERP emulators (their control API, as a person would look in the ERP).
@@ -210,6 +212,12 @@ def _monday_on_or_after(day: dt.date) -> dt.date:
     return day + dt.timedelta(days=(7 - day.weekday()) % 7)
 
 
+def project_entity(engine: sa.Engine, psa_id: str, connection: str) -> str | None:
+    """The legal entity of a provisioned PSA project: its won opportunity's, as journaled."""
+    with engine.connect() as conn:
+        return progress.project_legal_entity(conn, connection=connection, psa_id=psa_id)
+
+
 def provisioned_projects(engine: sa.Engine, connection: str) -> list[str]:
     """PSA ids (in ``connection``) of the projects lead-to-project fully provisioned.
 
@@ -226,15 +234,18 @@ class TimeTraffic:
 
     Each project gets one week, this week or its first full week if it starts later (within
     its dates, in an open accounting period), from :data:`CONSULTANTS_PER_PROJECT`
-    consultants whose currency is the project's. The PSA calls go through the demo's PSA
-    connection (the same API a consultant's browser uses); Accord learns about the approvals
-    only from its capture.
+    consultants: one of the project's legal entity and, where another entity books in the
+    same ERP connection, one of that entity (cross-entity staffing; the sandbox's people work
+    in their entity's currency, which tells their entity). The PSA calls go through the
+    demo's PSA connection (the same API a consultant's browser uses); Accord learns about the
+    approvals only from its capture.
 
     Attributes:
         psa: ``kantata`` or ``certinia``.
         connector: The PSA's connector.
         engine: Accord's database, to find the provisioned projects.
         connection: The PSA's connection name (its xref key).
+        entities: Legal-entity code -> (currency, ERP connection), from the rules.
         done: PSA project ids whose week is logged (or that cannot take time).
         approved: Timesheets approved so far.
         hours: Hours approved so far.
@@ -244,6 +255,7 @@ class TimeTraffic:
     connector: Connector[Any]
     engine: sa.Engine
     connection: str
+    entities: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
     approved: int = 0
     hours: Decimal = Decimal(0)
@@ -285,16 +297,25 @@ class TimeTraffic:
             return self._kantata_week(project)
         return self._certinia_week(project)
 
-    def _consultants(self, currency: str) -> list[dict[str, Any]]:
+    def _consultants(self, project: str, currency: str) -> list[dict[str, Any]]:
+        """The project's team: its own entity's people first, then a partner entity's."""
         if self._people is None:
             self._people = self._read_people()
-        # The same pair per currency would load two people only; rotate through them.
-        matching = [p for p in self._people if p["currency"] == currency]
-        if not matching:
+        entity = project_entity(self.engine, project, self.connection)
+        own, partners = currency, []
+        if entity is not None and entity in self.entities:
+            own, erp = self.entities[entity]
+            partners = [c for code, (c, e) in self.entities.items() if e == erp and code != entity]
+        home = self._rotated([p for p in self._people if p["currency"] == own])
+        away = self._rotated([p for p in self._people if p["currency"] in partners])
+        return (home[:1] + away[:1] if away else home)[:CONSULTANTS_PER_PROJECT]
+
+    def _rotated(self, people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # The same pair per project would load two people only; rotate through them.
+        if not people:
             return []
-        start = (self.approved // CONSULTANTS_PER_PROJECT) % len(matching)
-        rotated = matching[start:] + matching[:start]
-        return rotated[:CONSULTANTS_PER_PROJECT]
+        start = (self.approved // CONSULTANTS_PER_PROJECT) % len(people)
+        return people[start:] + people[:start]
 
     def _read_people(self) -> list[dict[str, Any]]:
         if self.psa == "kantata":
@@ -319,7 +340,7 @@ class TimeTraffic:
         on_hold = isinstance(status, Mapping) and status.get("message") == "On Hold"
         if week is None or on_hold:
             return 0
-        for person in self._consultants(str(workspace.get("currency"))):
+        for person in self._consultants(workspace_id, str(workspace.get("currency"))):
             if self._cancelled():
                 break
             for offset, minutes in enumerate(WEEK_MINUTES):
@@ -353,7 +374,7 @@ class TimeTraffic:
         if week is None or project.get("pse__Stage__c") == "On Hold":
             return 0
         days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
-        for person in self._consultants(str(project.get("CurrencyIsoCode"))):
+        for person in self._consultants(project_id, str(project.get("CurrencyIsoCode"))):
             if self._cancelled():
                 break
             hours = {
@@ -413,6 +434,10 @@ class TimeStatus:
     hours_approved: Decimal = Decimal(0)
     posted: int = 0
     hours_posted: Decimal = Decimal(0)
+    recharged: int = 0
+    """Time entries of a consultant of another legal entity, recharged between the two."""
+    foreign: int = 0
+    """Time entries posted in another currency than their legal entity's."""
 
 
 def _journaled_hours(engine: sa.Engine) -> tuple[int, Decimal, dict[str, str]]:
@@ -479,9 +504,13 @@ def read_time_status(
     finally:
         if http is None:
             client.close()
+    with engine.connect() as conn:
+        recharged, foreign = progress.posted_time_mix(conn)
     return TimeStatus(
         approvals=approvals,
         hours_approved=hours_approved,
         posted=len(posted_sheets),
         hours_posted=hours_posted,
+        recharged=recharged,
+        foreign=foreign,
     )

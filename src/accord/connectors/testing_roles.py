@@ -40,6 +40,11 @@ from accord.connectors.roles import (
     WriteBack,
 )
 from accord.connectors.testing import SandboxControl
+from accord.connectors.testing_recon import (
+    CrmReconciliationContract,
+    ErpReconciliationContract,
+    PsaReconciliationContract,
+)
 from accord.domain import (
     Address,
     BillingModel,
@@ -304,7 +309,7 @@ class CrmOpportunitiesContract(RoleContract):
             assert fields.get(name), name
 
 
-class CrmContract(CrmAccountsContract, CrmOpportunitiesContract):
+class CrmContract(CrmAccountsContract, CrmOpportunitiesContract, CrmReconciliationContract):
     """The CRM role contract: every section.
 
     Override ``sandbox``, ``crm`` and ``make_opportunity`` (and ``merge_accounts`` to test
@@ -471,11 +476,13 @@ class PsaCustomersContract(_PsaBase):
         assert customer.name
 
 
-class PsaContract(PsaProjectsContract, PsaRatesContract, PsaCustomersContract):
+class PsaContract(
+    PsaProjectsContract, PsaRatesContract, PsaCustomersContract, PsaReconciliationContract
+):
     """The PSA role contract: every section.
 
-    Override ``sandbox``, ``psa``, ``account_id`` (and ``customer_id`` when projects must name
-    an existing customer).
+    Override ``sandbox``, ``psa``, ``account_id``, ``approve_time`` (and ``customer_id`` when
+    projects must name an existing customer).
     """
 
 
@@ -703,9 +710,13 @@ class ErpPeriodsContract(_ErpBase):
 
 
 class ErpContract(
-    ErpCustomersContract, ErpProjectsContract, ErpBillingContract, ErpPeriodsContract
+    ErpCustomersContract,
+    ErpProjectsContract,
+    ErpBillingContract,
+    ErpPeriodsContract,
+    ErpReconciliationContract,
 ):
     """The ERP role contract: every section.
 
-    Override ``sandbox``, ``erp``, ``rules`` and ``legal_entity``.
+    Override ``sandbox``, ``erp``, ``rules``, ``legal_entity`` and ``resource_id``.
     """

@@ -30,10 +30,11 @@ Webhook notifications enqueue the same workflow through :func:`enqueue_capture`.
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from dbos import DBOS, Queue, SetEnqueueOptions, WorkflowHandle
@@ -191,6 +192,8 @@ def feed_capture(
 
 _specs: dict[tuple[str, str], CaptureSpec] = {}
 _specs_lock = threading.Lock()
+_REGISTRATION_WAIT_S: Final = 60.0
+"""How long a recovered poll waits for this process to register capture."""
 
 
 def register_capture(spec: CaptureSpec) -> None:
@@ -544,6 +547,11 @@ def _poll(
 def poll_changes(request: CaptureRequest) -> dict[str, Any]:
     """Poll one pair once (one :func:`poll_once`); returns its counts."""
     ctx = flow_context()
+    # A restarted process recovers its pending polls before it registers capture: wait for
+    # the registrations a moment instead of ending the run in error.
+    deadline = time.monotonic() + _REGISTRATION_WAIT_S
+    while not capture_specs() and time.monotonic() < deadline:
+        time.sleep(0.5)
     spec = _spec(request.connection, request.resource)
     connections: Connections = ctx.extras[CONTEXT_KEY]
     runtime: Runtime = ctx.extras[RUNTIME_KEY]

@@ -30,8 +30,10 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, Protocol
 
 import sqlalchemy as sa
@@ -225,12 +227,14 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._links: dict[str, _Link] = {}
+        self._lease_pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Run the dispatchers on an event loop in a daemon thread."""
         if self._thread is not None:
             return
+        self._lease_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dispatch-lease")
         ready = threading.Event()
 
         def run() -> None:
@@ -257,6 +261,9 @@ class Dispatcher:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)
         self._thread = None
+        if self._lease_pool is not None:
+            self._lease_pool.shutdown(wait=False)
+            self._lease_pool = None
 
     # ------------------------------------------------------------------ the loop
     async def _main(self) -> None:
@@ -296,16 +303,15 @@ class Dispatcher:
             link = _Link(name, connector, Gate(connector), want=connector.config.concurrency)
             self._links[name] = link
         lease = f"dispatch:{name}"
-        last_lease = last_hold = 0.0
+        last_hold = 0.0
         idle_since: float | None = None
+        done = asyncio.Event()
+        keeper = asyncio.create_task(self._keep(link, lease, done))
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
-                if now - last_lease >= LEASE_TTL_S / 3:
-                    last_lease = now
-                    await self._keep_lease(link, lease)
                 if not link.held:
-                    await self._sleep(1.0)
+                    await self._sleep(0.25)
                     continue
                 if now - last_hold >= _HOLD_EVERY_S or (
                     now - last_hold >= _DEMAND_CHECK_S and self._demand(link)
@@ -326,6 +332,10 @@ class Dispatcher:
             while link.tasks:  # a finished batch may start the rest of its batch
                 await asyncio.gather(*list(link.tasks), return_exceptions=True)
             await self._flush(link, force=True)
+            # The keeper ends between renewals (never cancelled mid-acquire, which could take
+            # the lease again just after it is given back).
+            done.set()
+            await keeper
             await self._release(link, lease)
 
     @staticmethod
@@ -343,10 +353,27 @@ class Dispatcher:
         except TimeoutError:
             return
 
+    async def _keep(self, link: _Link, lease: str, done: asyncio.Event) -> None:
+        """Take or renew the connection's lease until ``done``: a task of its own.
+
+        Renewing from the dispatch loop let the lease lapse whenever recording a flush or
+        taking items was slow (a loaded database): another process took it over, queued the
+        items in flight again and sent them twice (idempotent, but budget spent twice).
+        """
+        while not done.is_set():
+            await self._keep_lease(link, lease)
+            try:
+                await asyncio.wait_for(done.wait(), timeout=LEASE_TTL_S / 4 if link.held else 1.0)
+            except TimeoutError:
+                continue
+
     async def _keep_lease(self, link: _Link, lease: str) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            got = await asyncio.to_thread(
-                leases.acquire, self.engine, lease, self.holder, ttl_s=LEASE_TTL_S
+            # A thread of its own: the shared to_thread pool may be busy with slow records.
+            got = await loop.run_in_executor(
+                self._lease_pool,
+                partial(leases.acquire, self.engine, lease, self.holder, ttl_s=LEASE_TTL_S),
             )
         except sa.exc.SQLAlchemyError:
             got = False

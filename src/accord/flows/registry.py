@@ -2,8 +2,9 @@
 
 Each flow package declares who it is in its own ``spec.py`` (``FLOW = FlowSpec(...)``): its
 name, the event types its workflow handles, the module that registers the workflow, its
-change-capture enablers and its outbox handlers. :data:`FLOW_PACKAGES` lists the packages;
-:data:`SERVICES` declares Accord's own scheduled work that is no flow (it handles no event).
+change-capture enablers, its outbox handlers and its compensation declaration.
+:data:`FLOW_PACKAGES` lists the packages; :data:`SERVICES` declares Accord's own scheduled
+work that is no flow (it handles no event).
 Everything the runtime and the services need (which workflow an event type starts, which
 modules to import before DBOS launches, which capture switches to call, which outbox handlers
 to start, which event types need no order) is built from these specs, here, once.
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.flows.connections import Connections
+from accord.flows.shared.compensation import Saga
 
 __all__ = [
     "DEFAULT_WORKFLOW",
@@ -35,6 +37,7 @@ __all__ = [
     "FlowSpec",
     "capture_enablers",
     "check",
+    "compensations",
     "enable_captures",
     "flows",
     "modules",
@@ -55,6 +58,7 @@ FLOW_PACKAGES: tuple[str, ...] = (
     "approvals",
     "customer_master",
     "delivery",
+    "reconciliation",
 )
 """The flow packages under ``accord.flows``, each declaring ``FLOW`` in its ``spec`` module."""
 
@@ -82,6 +86,10 @@ class FlowSpec:
     order_free: frozenset[str] = frozenset()
     """Event types (of :attr:`events`) whose runs need no order among themselves: they are
     spread over the queue's partitions by run id instead of waiting in their business key's."""
+    compensation: str | None = None
+    """``module:attribute`` of the flow's compensation declaration (a
+    :class:`~accord.flows.shared.compensation.Saga`): what undoes or holds each of its steps
+    when a later system refuses. Every flow with a workflow declares one."""
 
 
 SERVICES: tuple[FlowSpec, ...] = (
@@ -114,7 +122,8 @@ def check(specs: tuple[FlowSpec, ...], packages: tuple[str, ...] = FLOW_PACKAGES
 
     Raises:
         ValueError: A spec is not named for its package, two claim one event type, a spec's
-            order-free types are not among its events, or events have no workflow.
+            order-free types are not among its events, events have no workflow, or a flow
+            with a workflow declares no compensation.
     """
     claimed: dict[str, str] = {}
     for package, spec in zip(packages, specs, strict=True):
@@ -132,6 +141,10 @@ def check(specs: tuple[FlowSpec, ...], packages: tuple[str, ...] = FLOW_PACKAGES
             raise ValueError(msg)
         if spec.events and spec.module is None:
             msg = f"{spec.name} handles events but names no workflow module"
+            raise ValueError(msg)
+    for spec in specs:
+        if spec.module is not None and spec.compensation is None:
+            msg = f"{spec.name} runs a workflow but declares no compensation"
             raise ValueError(msg)
 
 
@@ -195,6 +208,25 @@ def capture_enablers() -> tuple[str, ...]:
 def outbox_handlers() -> tuple[str, ...]:
     """``module:Class`` of every outbox handler the flows and services declare."""
     return tuple(target for spec in (*flows(), *services()) for target in spec.outbox)
+
+
+@functools.cache
+def compensations() -> dict[str, Saga]:
+    """Flow name -> its compensation declaration, for every flow that declares one.
+
+    Raises:
+        ValueError: A spec names something that is not a :class:`Saga` of its own flow.
+    """
+    out: dict[str, Saga] = {}
+    for spec in flows():
+        if spec.compensation is None:
+            continue
+        saga = resolve(spec.compensation)
+        if not isinstance(saga, Saga) or saga.flow != spec.name:
+            msg = f"{spec.name}: {spec.compensation} is not the flow's Saga"
+            raise ValueError(msg)
+        out[spec.name] = saga
+    return out
 
 
 def enable_captures(connections: Connections, config_file: Path | None) -> None:

@@ -1,20 +1,44 @@
 """Retry options of DBOS steps: the error class decides, :func:`accord.retry.backoff_delay` waits.
 
-A leaf module (DBOS and :mod:`accord.retry` only), so that every flow module and the capture
-machinery can use it without import cycles; :mod:`accord.flows.stepkit` re-exports it for
-the flows.
+A step also retries when Accord's own database could not be reached (a server restart or
+failover, a dropped connection, a busy SQLite file): :func:`database_unavailable`, with a
+backoff of its own (:data:`DATABASE_BACKOFF`), long enough to ride out a restart. The error
+tree in :mod:`accord.errors` knows nothing of databases (connectors never touch one), so the
+step adapter decides it here.
+
+A leaf module (DBOS, SQLAlchemy and :mod:`accord.retry` only), so that every flow module and
+the capture machinery can use it without import cycles; :mod:`accord.flows.stepkit`
+re-exports it for the flows.
 """
 
+import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
+import sqlalchemy as sa
 from dbos import DBOS
 
-from accord.retry import DEFAULT_ATTEMPTS, backoff_delay
+from accord.retry import DEFAULT_ATTEMPTS, Backoff, backoff_delay
 
-__all__ = ["StepRetry", "step_retries"]
+__all__ = ["DATABASE_BACKOFF", "StepRetry", "database_unavailable", "step_retries"]
+
+DATABASE_BACKOFF: Final = Backoff(1.0, 30.0)
+"""Waits after a database that could not be reached: ceilings 1, 2, 4, 8, 16 s (about 15 s
+over a step's attempts on average, more than a PostgreSQL restart takes)."""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database call failed for want of the database (worth retrying).
+
+    SQLAlchemy's ``OperationalError`` (refused or broken connections, a server shutting down,
+    a locked SQLite file) and ``InterfaceError``, and any DBAPI error that invalidated its
+    connection.
+    """
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
 
 
 class StepRetry:
@@ -51,11 +75,11 @@ class StepRetry:
     def __call__(self, exc: BaseException) -> bool:
         """Whether to retry after ``exc``; sleeps the backoff first when the answer is yes."""
         attempt = self._attempt()
-        delay = (
-            backoff_delay(exc, attempt)
-            if self.rng is None
-            else backoff_delay(exc, attempt, rng=self.rng)
-        )
+        draw = self.rng or random.random
+        if database_unavailable(exc):
+            delay: float | None = draw() * DATABASE_BACKOFF.ceiling(attempt)
+        else:
+            delay = backoff_delay(exc, attempt, rng=draw)
         if delay is None or attempt >= self.max_attempts - 1:
             # Not retried, or DBOS gives up after this attempt: nothing to wait for, and the
             # next execution of this step (a recovery, a fork) counts from zero again.

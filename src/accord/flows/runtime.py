@@ -28,12 +28,18 @@ from accord.flows.recovery import hand_over
 from accord.observability.logging import adopt_logger
 from accord.settings import Settings
 
-__all__ = ["EVENTS_QUEUE", "Runtime"]
+__all__ = ["BULK_QUEUE", "EVENTS_QUEUE", "RUN_QUEUES", "Runtime"]
 
 logger = logging.getLogger(__name__)
 
 EVENTS_QUEUE = "accord-events"
-"""The queue every event run is enqueued on, partitioned by business-key bucket."""
+"""The queue of event runs that keep an order, partitioned by business-key bucket."""
+BULK_QUEUE = "accord-bulk"
+"""The queue of order-free event runs (approved time and expenses): a quarter-end backlog of
+them waits here, so a provisioning or a contract change on :data:`EVENTS_QUEUE` never queues
+behind it for a worker's slot."""
+RUN_QUEUES = (EVENTS_QUEUE, BULK_QUEUE)
+"""Every queue event runs go on."""
 
 _ = record_event  # imported for its registrations
 
@@ -123,6 +129,12 @@ class Runtime:
             polling_interval_sec=0.1,
             on_conflict="always_update",
         )
+        DBOS.register_queue(
+            BULK_QUEUE,
+            worker_concurrency=self.settings.intake.bulk_concurrency,
+            polling_interval_sec=0.1,
+            on_conflict="always_update",
+        )
         self.client = DBOSClient(system_database_engine=self.engine)
         self.launched = True
         logger.info(
@@ -143,17 +155,22 @@ class Runtime:
             )
 
     def enqueue_options(self, *, event_type: str, run_id: str, business_key: str) -> Any:  # noqa: ANN401 - DBOS's TypedDict
-        """Options for the run of one event."""
-        return {
+        """Options for the run of one event.
+
+        Runs that need no order go on :data:`BULK_QUEUE`, unpartitioned; the others wait in
+        their business key's bucket of :data:`EVENTS_QUEUE`.
+        """
+        options = {
             "workflow_name": registry.workflow_for(event_type),
-            "queue_name": EVENTS_QUEUE,
             "workflow_id": run_id,
             "app_version": self.app_version,
-            # Runs that need no order are spread by run id; the others wait in their key's bucket.
-            "queue_partition_key": partition_for(
-                run_id if event_type in registry.order_free() else business_key,
-                self.settings.intake.partitions,
-            ),
+        }
+        if event_type in registry.order_free():
+            return {**options, "queue_name": BULK_QUEUE}
+        return {
+            **options,
+            "queue_name": EVENTS_QUEUE,
+            "queue_partition_key": partition_for(business_key, self.settings.intake.partitions),
         }
 
     def shutdown(self) -> None:

@@ -22,7 +22,7 @@ from accord.flows.context import flow_context
 from accord.flows.dispatcher import Dispatcher, OutboxHandler
 from accord.flows.instrumentation import CONNECTION_HEALTH, Collector, observe_call
 from accord.flows.intake import IntakeWriter
-from accord.flows.runtime import EVENTS_QUEUE, Runtime
+from accord.flows.runtime import RUN_QUEUES, Runtime
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.settings import Settings
 from accord.store import create_db_engine, migrate
@@ -95,7 +95,7 @@ class Services:
         registry.enable_captures(self.connections, self.settings.config_file)
         capture.start_capture(self.connections)
         self.writer.start()
-        self.collector = Collector(self.engine, queues=(EVENTS_QUEUE, capture.CAPTURE_QUEUE))
+        self.collector = Collector(self.engine, queues=(*RUN_QUEUES, capture.CAPTURE_QUEUE))
         self.collector.start()
         if self.runtime.worker:
             self.alerts = self._alert_engine()

@@ -27,15 +27,19 @@ from accord.domain import BillingModel, CurrencyCode, ErpSystem
 
 __all__ = [
     "BcDimensionsSpec",
+    "BcIntercompanySpec",
     "BudgetBasis",
     "BudgetSpec",
     "CustomFieldSpec",
     "CustomFieldsSpec",
     "ExceptionRoutingSpec",
     "FieldOwnershipSpec",
+    "IntercompanyMode",
+    "IntercompanySpec",
     "LegalEntitySpec",
     "MigrationSpec",
     "MilestoneSpec",
+    "NetSuiteIntercompanySpec",
     "ObjectOwnershipSpec",
     "OwnerQueue",
     "OwnerRole",
@@ -237,6 +241,9 @@ class LegalEntitySpec(_Spec):
     """An ERP migration under way (shadow, cut-over, rollback), if any."""
     d365_company: Code | None = None
     """Dynamics 365 Finance legal entity (``dataAreaId``); the code in lower case if unset."""
+    bc_ic_partner_code: Code | None = None
+    """The entity's intercompany partner code in the other Business Central companies
+    (``None``: its legal-entity code)."""
 
     @property
     def erp_book(self) -> tuple[str, str]:
@@ -256,6 +263,51 @@ class LegalEntitySpec(_Spec):
         if self.migration is not None and self.migration.shadow_connection == self.connection:
             raise ValueError("a migration's shadow_connection must differ from connection")
         return self
+
+
+class IntercompanyMode(StrEnum):
+    """What cross-entity staffing books between the two legal entities."""
+
+    RECHARGE = "recharge"
+    """The resource's home entity recharges the project's entity its cost plus a markup."""
+    NONE = "none"
+    """Nothing: the project's entity books the time, the home entity keeps the cost."""
+
+
+class NetSuiteIntercompanySpec(_Spec):
+    """The accounts (internal ids) of the four lines of a NetSuite intercompany journal."""
+
+    due_from_account: Code = "1250"
+    """Home entity: receivable from the project's entity (eliminated on consolidation)."""
+    revenue_account: Code = "4950"
+    """Home entity: recharge income."""
+    cost_account: Code = "5950"
+    """Project's entity: recharged cost (the line names the project)."""
+    due_to_account: Code = "2250"
+    """Project's entity: payable to the home entity (eliminated on consolidation)."""
+
+
+class BcIntercompanySpec(_Spec):
+    """The G/L accounts of a Business Central intercompany general journal line."""
+
+    revenue_account: Code = "6950"
+    """Home company: the G/L account the recharge is credited to."""
+    cost_account: Code = "8950"
+    """Project's company: the partner's G/L account it is debited to (IC Partner G/L Acc.)."""
+
+
+class IntercompanySpec(_Spec):
+    """The firm's intercompany policy for a resource of one entity on a project of another.
+
+    The time always posts to the project's entity at its rates; this policy says what the two
+    entities book between them for the resource's cost (docs/flows/multi-entity.md).
+    """
+
+    mode: IntercompanyMode = IntercompanyMode.RECHARGE
+    markup_pct: Annotated[Decimal, Field(ge=0, le=1000)] = Decimal(0)
+    """Percent added to the resource's hourly cost (``"10"``: cost plus 10 %)."""
+    netsuite: NetSuiteIntercompanySpec = NetSuiteIntercompanySpec()
+    business_central: BcIntercompanySpec = BcIntercompanySpec()
 
 
 class BcDimensionsSpec(_Spec):
@@ -382,6 +434,8 @@ class RulesSpec(_Spec):
     queues: dict[OwnerQueue, QueueSpec] = Field(default_factory=dict)
     """Each owner queue's SLA and escalation owner; a queue not listed never escalates."""
     field_ownership: FieldOwnershipSpec = FieldOwnershipSpec()
+    intercompany: IntercompanySpec = IntercompanySpec()
+    """What cross-entity staffing books between the entities."""
     custom_fields: CustomFieldsSpec = CustomFieldsSpec()
     """Firm-specific fields the delivery flow keeps in step (docs/flows/delivery.md)."""
 

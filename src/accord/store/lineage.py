@@ -16,7 +16,16 @@ import sqlalchemy as sa
 from accord.store.tables import lineage
 from accord.store.util import as_utc, utc_now
 
-__all__ = ["Edge", "Link", "link", "link_many", "list_for", "nodes_named", "touching"]
+__all__ = [
+    "Edge",
+    "Link",
+    "link",
+    "link_many",
+    "list_for",
+    "list_relation",
+    "nodes_named",
+    "touching",
+]
 
 
 @dataclass(frozen=True)
@@ -191,6 +200,22 @@ def list_for(conn: sa.Connection, *, node_type: str, node_id: str) -> list[Link]
                 sa.and_(lineage.c.from_type == node_type, lineage.c.from_id == node_id),
                 sa.and_(lineage.c.to_type == node_type, lineage.c.to_id == node_id),
             )
+        )
+        .order_by(lineage.c.id)
+    )
+    return [_link(r) for r in conn.execute(q)]
+
+
+def list_relation(
+    conn: sa.Connection, *, from_type: str, relation: str, to_type: str
+) -> list[Link]:
+    """Every edge of one relation between two node types, oldest first."""
+    q = (
+        sa.select(lineage)
+        .where(
+            lineage.c.from_type == from_type,
+            lineage.c.relation == relation,
+            lineage.c.to_type == to_type,
         )
         .order_by(lineage.c.id)
     )

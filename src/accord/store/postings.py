@@ -9,11 +9,15 @@ transaction per submission, by :func:`record_many`, which also keeps the outcome
 entry's first pass (``first_status``) and when it first became ``posted`` (``posted_at``):
 the business KPIs read them (:mod:`accord.store.kpis`).
 
+Reconciliation reads the rows it compares with the PSA and the ERP
+(:func:`list_for_reconciliation`), and marks an entry whose ERP record is gone so that a retry
+of its event posts it again (:func:`mark_missing`, :func:`mark_found`).
+
 What does not belong here: deciding a status (``accord.flows.time_to_bill``).
 """
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -34,7 +38,10 @@ __all__ = [
     "count_queued",
     "get_many",
     "list_",
+    "list_for_reconciliation",
     "list_held",
+    "mark_found",
+    "mark_missing",
     "record_many",
     "totals_by_project",
 ]
@@ -47,6 +54,8 @@ HELD: Final = "held"
 """Dated in a closed period under the ``hold`` policy: posted when the period reopens."""
 QUEUED: Final = "queued"
 """Handed to the ERP connection's dispatcher (in the outbox); its outcome is not known yet."""
+_MARK: Final = "reconciliation"
+"""The key of a row's ``detail`` under which reconciliation says why it marked the row."""
 
 
 @dataclass(frozen=True)
@@ -279,3 +288,112 @@ def count_by_status(conn: sa.Connection) -> dict[str, dict[str, int]]:
     for r in conn.execute(q):
         out.setdefault(r.status, {})[r.kind] = int(r.n)
     return out
+
+
+# --- reconciliation ----------------------------------------------------------------------
+def list_for_reconciliation(
+    conn: sa.Connection,
+    *,
+    project_ids: Iterable[str] | None = None,
+    updated_since: datetime | None = None,
+    entry_ids: Iterable[tuple[str, str]] = (),
+    external_ids: Iterable[str] = (),
+) -> list[Posting]:
+    """The rows reconciliation compares, in one pass per filter.
+
+    Rows of ``project_ids`` (all projects: ``None``), only those updated at or after
+    ``updated_since`` when it is given; plus the rows of ``entry_ids`` (``(kind, entry id)``)
+    and of ``external_ids`` wherever they are. Each row once.
+    """
+    found: dict[tuple[str, str], Posting] = {}
+    since = [postings.c.updated_at >= updated_since] if updated_since is not None else []
+    if project_ids is None:
+        found.update({(p.kind, p.entry_id): p for p in _select(conn, since)})
+    else:
+        ids = sorted(set(project_ids))
+        for start in range(0, len(ids), 500):
+            where = [postings.c.project_id.in_(ids[start : start + 500]), *since]
+            found.update({(p.kind, p.entry_id): p for p in _select(conn, where)})
+    by_kind: dict[str, list[str]] = {}
+    for kind, entry_id in entry_ids:
+        by_kind.setdefault(kind, []).append(entry_id)
+    for kind, ids in by_kind.items():
+        found.update({(kind, i): p for i, p in get_many(conn, kind=kind, entry_ids=ids).items()})
+    keys = sorted(set(external_ids))
+    for start in range(0, len(keys), 500):
+        where = [postings.c.external_id.in_(keys[start : start + 500])]
+        found.update({(p.kind, p.entry_id): p for p in _select(conn, where)})
+    return list(found.values())
+
+
+def _select(conn: sa.Connection, where: Sequence[sa.ColumnElement[bool]]) -> Iterator[Posting]:
+    return (_row(r) for r in conn.execute(sa.select(postings).where(*where)))
+
+
+def mark_missing(
+    conn: sa.Connection,
+    *,
+    kind: str,
+    entries: dict[str, str | None],
+    code: str,
+    detail: dict[str, Any],
+    now: datetime | None = None,
+) -> int:
+    """Mark ``posted`` rows whose ERP record is gone as ``rejected`` with ``code``.
+
+    ``entries`` maps each entry id to its canonical JSON (what a retry of its event posts
+    again; ``None`` keeps the row's). The ledger then says what the ERP holds, so that the
+    next run of the entry's event posts it again, by the same key. ``detail`` is kept under
+    the row's ``reconciliation`` key, beside what the row said; :func:`mark_found` undoes
+    the mark when the record comes back otherwise. Returns how many rows changed.
+    """
+    rows = get_many(conn, kind=kind, entry_ids=entries)
+    changed = 0
+    for entry_id, row in rows.items():
+        if row.status != POSTED:
+            continue
+        values: dict[str, Any] = {
+            "status": REJECTED,
+            "code": code,
+            "detail": json.dumps(
+                {**(row.detail or {}), _MARK: detail}, sort_keys=True, default=str
+            ),
+            "updated_at": now or utc_now(),
+        }
+        if entries[entry_id] is not None:
+            values["entry_json"] = entries[entry_id]
+        conn.execute(
+            sa.update(postings)
+            .where(postings.c.kind == kind, postings.c.entry_id == entry_id)
+            .values(values)
+        )
+        changed += 1
+    return changed
+
+
+def mark_found(
+    conn: sa.Connection,
+    *,
+    kind: str,
+    entry_ids: Iterable[str],
+    code: str,
+    now: datetime | None = None,
+) -> int:
+    """Put rows :func:`mark_missing` marked with ``code`` back to ``posted``; how many."""
+    changed = 0
+    for entry_id, row in get_many(conn, kind=kind, entry_ids=entry_ids).items():
+        if row.status != REJECTED or row.code != code:
+            continue
+        kept = {k: v for k, v in (row.detail or {}).items() if k != _MARK}
+        conn.execute(
+            sa.update(postings)
+            .where(postings.c.kind == kind, postings.c.entry_id == entry_id)
+            .values(
+                status=POSTED,
+                code=None,
+                detail=json.dumps(kept, sort_keys=True, default=str) if kept else None,
+                updated_at=now or utc_now(),
+            )
+        )
+        changed += 1
+    return changed

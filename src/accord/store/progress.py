@@ -9,6 +9,7 @@ written once the ERP project exists and the ids are written back. What delivery 
 What does not belong here: the numbers of runs (DBOS's client, or :mod:`accord.store.runs`).
 """
 
+import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -19,6 +20,8 @@ __all__ = [
     "keys_needing_attention",
     "open_by_queue",
     "opportunities_won",
+    "posted_time_mix",
+    "project_legal_entity",
     "provisioned_opportunities",
     "provisioned_projects",
 ]
@@ -97,6 +100,52 @@ def provisioned_projects(conn: sa.Connection, *, connection: str, status: str) -
         {"connection": connection, "status": status},
     ).all()
     return [str(r[0]) for r in rows]
+
+
+def project_legal_entity(conn: sa.Connection, *, connection: str, psa_id: str) -> str | None:
+    """The legal entity of a PSA project (its id in ``connection``): its won deal's, journaled."""
+    found = conn.execute(
+        sa.text(
+            "SELECT canonical_id FROM accord_xref WHERE entity_type = 'psa_project' "
+            "AND connection = :connection AND external_id = :psa_id"
+        ),
+        {"connection": connection, "psa_id": psa_id},
+    ).first()
+    if found is None:
+        return None
+    opportunity = str(found[0]).removeprefix("PRJ-")
+    row = conn.execute(
+        sa.text(
+            "SELECT data FROM accord_journal WHERE type = 'opportunity.won' "
+            "AND business_key = :key ORDER BY seq DESC"
+        ),
+        {"key": f"opportunity:{opportunity}"},
+    ).first()
+    entity = json.loads(row[0]).get("legal_entity") if row is not None else None
+    return str(entity) if entity else None
+
+
+def posted_time_mix(conn: sa.Connection) -> tuple[int, int]:
+    """Posted time entries recharged between entities, and posted in a foreign currency.
+
+    From the posting ledger's ``detail`` (``intercompany``; ``fx`` whose transaction and base
+    currencies differ), docs/flows/multi-entity.md.
+    """
+    rows = conn.execute(
+        sa.text(
+            "SELECT detail FROM accord_postings WHERE status = 'posted' "
+            "AND kind = 'time' AND detail IS NOT NULL"
+        )
+    ).all()
+    recharged = foreign = 0
+    for (text,) in rows:
+        detail = json.loads(text)
+        if detail.get("intercompany"):
+            recharged += 1
+        fx = detail.get("fx") or {}
+        currencies = {(fx.get(k) or {}).get("currency") for k in ("transaction", "base")}
+        foreign += len(currencies - {None}) > 1
+    return recharged, foreign
 
 
 @dataclass(frozen=True)

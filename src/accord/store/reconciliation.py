@@ -18,9 +18,11 @@ A drift item is identified by its ``fingerprint`` (the check's key for the disag
 it stays open, finding it again in a later run updates ``last_seen_at`` and ``last_recon_id``
 instead of counting it twice, so "drift found" means new disagreements, not re-sightings.
 
+Reconciliation also reads here what Accord's journal says was invoiced
+(:func:`invoiced_lines`) and the entries an approval event carried (:func:`event_data`).
+
 What does not belong here: deciding what drifts (``accord.flows.reconciliation``, which writes
-these tables; nothing writes them before it lands) and the KPIs read from them
-(:mod:`accord.store.kpis`).
+these tables) and the KPIs read from them (:mod:`accord.store.kpis`).
 """
 
 import json
@@ -32,6 +34,8 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from accord.store.journal import run_id_for
+from accord.store.tables import journal
 from accord.store.tables import reconciliation_drift as drift_table
 from accord.store.tables import reconciliation_runs as runs_table
 from accord.store.util import as_utc, utc_now
@@ -49,14 +53,21 @@ __all__ = [
     "RUNNING",
     "Drift",
     "DriftItem",
+    "InvoicedLine",
     "ReconciliationRun",
     "close",
     "close_unseen",
+    "event_data",
     "finish",
+    "get_by_run_id",
     "get_run",
+    "ignored_fingerprints",
+    "invoiced_lines",
+    "link_exception",
     "list_drift",
     "list_runs",
     "record",
+    "set_run_id",
     "start",
 ]
 
@@ -98,6 +109,8 @@ class ReconciliationRun:
     started_at: datetime
     finished_at: datetime | None
     error: str | None
+    report: dict[str, Any] = field(default_factory=dict)
+    """What the run compared and found (totals, checks); empty until it finishes."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +190,7 @@ def _run(r: sa.Row[Any]) -> ReconciliationRun:
         started_at=as_utc(r.started_at) or utc_now(),
         finished_at=as_utc(r.finished_at),
         error=r.error,
+        report=json.loads(r.report or "{}"),
     )
 
 
@@ -265,6 +279,9 @@ def record(
         ).first()
         if current is not None:
             item_id = int(current.id)
+            if d.exception_id is None:
+                # A re-sighting keeps the exception that already routes the item.
+                del values["exception_id"]
             conn.execute(sa.update(drift_table).where(drift_table.c.id == item_id).values(values))
         else:
             result = conn.execute(
@@ -332,18 +349,111 @@ def close(
     return _item(conn.execute(sa.select(drift_table).where(drift_table.c.id == id)).one())
 
 
+def link_exception(conn: sa.Connection, *, ids: Sequence[int], exception_id: int) -> None:
+    """Note the exception that routes these items to their owner."""
+    for start_at in range(0, len(ids), 500):
+        conn.execute(
+            sa.update(drift_table)
+            .where(drift_table.c.id.in_(list(ids[start_at : start_at + 500])))
+            .values(exception_id=exception_id)
+        )
+
+
+def ignored_fingerprints(conn: sa.Connection, fingerprints: Sequence[str]) -> set[str]:
+    """Of ``fingerprints``, those a person ignored (and that are not open again)."""
+    found: set[str] = set()
+    wanted = sorted(set(fingerprints))
+    for start_at in range(0, len(wanted), 500):
+        q = sa.select(drift_table.c.fingerprint, drift_table.c.status).where(
+            drift_table.c.fingerprint.in_(wanted[start_at : start_at + 500]),
+            drift_table.c.status.in_((IGNORED, OPEN)),
+        )
+        statuses: dict[str, set[str]] = {}
+        for r in conn.execute(q):
+            statuses.setdefault(r.fingerprint, set()).add(r.status)
+        found.update(f for f, seen in statuses.items() if seen == {IGNORED})
+    return found
+
+
+@dataclass(frozen=True)
+class InvoicedLine:
+    """An invoice line naming a time entry or an expense, as Accord journaled the invoice."""
+
+    invoice_id: str
+    number: str | None
+    kind: str
+    entry_id: str
+    amount: Decimal
+    currency: str
+
+
+def invoiced_lines(conn: sa.Connection) -> list[InvoicedLine]:
+    """The lines of every invoice's latest journaled version that name an entry.
+
+    Read from the ``invoice.posted`` / ``invoice.paid`` events (the cash flow journals each
+    version the ERP reports); a void invoice bills nothing.
+    """
+    q = (
+        sa.select(journal.c.data)
+        .where(journal.c.type.in_(("invoice.posted", "invoice.paid")))
+        .order_by(journal.c.seq)
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(q):
+        data = json.loads(r.data)
+        if isinstance(data, dict) and data.get("id"):
+            latest[str(data["id"])] = data
+    out: list[InvoicedLine] = []
+    for invoice_id, data in latest.items():
+        if data.get("status") == "void":
+            continue
+        for line in data.get("lines") or ():
+            kind, source = line.get("kind"), line.get("source_id")
+            amount = line.get("amount") or {}
+            if kind in ("time", "expense") and source and amount.get("amount") is not None:
+                out.append(
+                    InvoicedLine(
+                        invoice_id=invoice_id,
+                        number=data.get("number"),
+                        kind=str(kind),
+                        entry_id=str(source),
+                        amount=Decimal(str(amount["amount"])),
+                        currency=str(amount.get("currency") or data.get("currency") or ""),
+                    )
+                )
+    return out
+
+
+def event_data(conn: sa.Connection, event_ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
+    """The run id and journaled data of these events, by event id."""
+    out: dict[str, tuple[str, Any]] = {}
+    wanted = sorted(set(event_ids))
+    for start_at in range(0, len(wanted), 500):
+        q = sa.select(journal.c.seq, journal.c.event_id, journal.c.data).where(
+            journal.c.event_id.in_(wanted[start_at : start_at + 500])
+        )
+        out.update(
+            {
+                r.event_id: (run_id_for(int(r.seq), r.event_id), json.loads(r.data))
+                for r in conn.execute(q)
+            }
+        )
+    return out
+
+
 def finish(
     conn: sa.Connection,
     *,
     id: int,  # noqa: A002 - repository style
     checked: int,
     error: str | None = None,
+    report: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> ReconciliationRun | None:
     """Record the end of a run: ``failed`` with an error, else ``drift`` or ``agreed``.
 
-    ``drift_found`` counts the items this run saw that are still open; None when the run does
-    not exist.
+    ``drift_found`` counts the items this run saw that are still open; ``report`` is what the
+    run compared (kept as JSON); None when the run does not exist.
     """
     open_seen = conn.execute(
         sa.select(sa.func.count())
@@ -360,6 +470,7 @@ def finish(
             drift_found=int(open_seen),
             finished_at=now or utc_now(),
             error=error[:512] if error else None,
+            report=json.dumps(report, sort_keys=True, default=str) if report else None,
         )
     )
     return get_run(conn, id=id)
@@ -369,6 +480,19 @@ def get_run(conn: sa.Connection, *, id: int) -> ReconciliationRun | None:  # noq
     """One run by id, or None."""
     row = conn.execute(sa.select(runs_table).where(runs_table.c.id == id)).first()
     return _run(row) if row else None
+
+
+def get_by_run_id(conn: sa.Connection, *, run_id: str) -> ReconciliationRun | None:
+    """The run a durable run (workflow id) recorded, or None."""
+    row = conn.execute(
+        sa.select(runs_table).where(runs_table.c.run_id == run_id).order_by(runs_table.c.id)
+    ).first()
+    return _run(row) if row else None
+
+
+def set_run_id(conn: sa.Connection, *, id: int, run_id: str) -> None:  # noqa: A002
+    """Note the durable run that carries out run ``id``."""
+    conn.execute(sa.update(runs_table).where(runs_table.c.id == id).values(run_id=run_id))
 
 
 def list_runs(conn: sa.Connection, *, limit: int = 50) -> list[ReconciliationRun]:

@@ -429,6 +429,8 @@ reconciliation_runs = sa.Table(
     sa.Column("started_at", _TS, nullable=False),
     sa.Column("finished_at", _TS),
     sa.Column("error", sa.String(512)),
+    # What the run compared and found, per project and currency and per check (revision 0017).
+    sa.Column("report", sa.Text),
 )
 sa.Index("ix_reconciliation_runs_started", reconciliation_runs.c.started_at)
 

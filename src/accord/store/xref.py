@@ -28,6 +28,7 @@ __all__ = [
     "get_canonical",
     "get_external",
     "link",
+    "list_all",
     "list_for",
     "list_for_ids",
     "list_in_connection",
@@ -205,6 +206,18 @@ def find_by_any_id(conn: sa.Connection, external_or_canonical_id: str) -> list[X
         )
         .order_by(xref.c.id)
     )
+    return [_row(r) for r in conn.execute(q)]
+
+
+def list_all(conn: sa.Connection, *, entity_types: Sequence[str] | None = None) -> list[XrefRow]:
+    """Every cross-reference (of ``entity_types``, when given), in link order.
+
+    Reconciliation checks each against its system; a deployment keeps one row per object and
+    system, so this is read once per run.
+    """
+    q = sa.select(xref).order_by(xref.c.id)
+    if entity_types is not None:
+        q = q.where(xref.c.entity_type.in_(list(entity_types)))
     return [_row(r) for r in conn.execute(q)]
 
 

@@ -449,6 +449,9 @@ JOURNAL_LINES = EntitySet(
         Prop("quantity", "decimal"),
         Prop("unitCost", "decimal"),
         Prop("unitPrice", "decimal"),
+        Prop("balanceAccountType", choices=("", *_ACCOUNT_TYPES), default=""),
+        Prop("balancingAccountNumber"),
+        Prop("icPartnerGLAccountNumber"),
         _MODIFIED,
     ),
     parent="journals",
@@ -552,6 +555,47 @@ CURRENCIES = EntitySet(
     indexed=("code",),
 )
 
+# Standard v2.0 `currencyExchangeRates` (learn.microsoft.com, api-reference/v2.0/resources/
+# dynamics_currencyexchangerate): `exchangeRateAmount` of the currency equal
+# `relationalExchangeRateAmount` of the relational currency (blank: the company's local
+# currency) from `startingDate`. Read-only here: the firm's rates are seeded.
+CURRENCY_EXCHANGE_RATES = EntitySet(
+    name="currencyExchangeRates",
+    type_name="currencyExchangeRate",
+    props=(
+        _ID,
+        Prop("currencyCode"),
+        Prop("startingDate", "date"),
+        Prop("exchangeRateAmount", "decimal"),
+        Prop("relationalCurrencyCode"),
+        Prop("relationalExchangeRateAmount", "decimal"),
+        _MODIFIED,
+    ),
+    writable=False,
+    indexed=("currencyCode",),
+)
+
+# Standard v2.0 `generalLedgerEntries` (read-only G/L Entry, amounts in the company's local
+# currency). The sandbox writes them for posted G/L and intercompany journal lines only.
+GENERAL_LEDGER_ENTRIES = EntitySet(
+    name="generalLedgerEntries",
+    type_name="generalLedgerEntry",
+    props=(
+        _ID,
+        _ro("entryNumber", "integer"),
+        _ro("postingDate", "date"),
+        _ro("documentNumber"),
+        _ro("documentType"),
+        _ro("accountNumber"),
+        _ro("description"),
+        _ro("debitAmount", "decimal"),
+        _ro("creditAmount", "decimal"),
+        _MODIFIED,
+    ),
+    writable=False,
+    indexed=("documentNumber",),
+)
+
 EMPLOYEES = EntitySet(
     name="employees",
     type_name="employee",
@@ -639,6 +683,9 @@ PROJECT_LEDGER_ENTRIES = EntitySet(
         _ro("totalCost", "decimal"),
         _ro("unitPrice", "decimal"),
         _ro("totalPrice", "decimal"),
+        # Job Ledger Entry's Currency Code and "Total Price (LCY)".
+        _ro("currencyCode"),
+        _ro("totalPriceLCY", "decimal"),
         _ro("journalBatchName"),
         _MODIFIED,
     ),
@@ -703,6 +750,8 @@ ENTITY_SETS: dict[str, EntitySet] = {
         DIMENSION_VALUES,
         ACCOUNTING_PERIODS,
         CURRENCIES,
+        CURRENCY_EXCHANGE_RATES,
+        GENERAL_LEDGER_ENTRIES,
         EMPLOYEES,
         RESOURCES,
         ITEMS,

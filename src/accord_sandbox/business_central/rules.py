@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from accord_sandbox.business_central import delivery
 from accord_sandbox.business_central.entities import BLANK_DATE, BLANK_GUID, ENTITY_SETS
 from accord_sandbox.business_central.errors import BCError
+from accord_sandbox.business_central.intercompany import ledger_amounts_lcy, post_intercompany
 from accord_sandbox.common import business_key
 
 if TYPE_CHECKING:
@@ -509,14 +510,28 @@ def post_journal(emu: "BusinessCentralEmulator", cid: str, journal: Record) -> T
     for line in lines:
         if line.get("projectNumber"):
             _prepare_journal_line(emu, cid, dict(line), {"amount": 0}, creating=False)
+    # Everything that can refuse is computed first: BC posts a batch all or nothing.
     ledger = S["projectLedgerEntries"]
-    for number, line in enumerate(lines, start=len(emu.store.all("postedJournalLines")) + 1):
+    first = len(emu.store.all("postedJournalLines")) + 1
+    entries = {
+        line["id"]: _ledger_entry(emu, cid, line, journal, number)
+        for number, line in enumerate(lines, start=first)
+        if line.get("projectNumber")
+    }
+    gl_entries = post_intercompany(emu, cid, lines)
+    for number, line in enumerate(lines, start=first):
         if line.get("projectNumber"):
             if _already_in_ledger(emu, cid, line) and not line.get("_duplicateCounted"):
                 emu.count_posted_duplicate()
-            emu.put_version(ledger, _ledger_entry(emu, cid, line, journal, number))
+            emu.put_version(ledger, entries[line["id"]])
         emu.store.put("postedJournalLines", line["id"], {**line, "entryNumber": number})
         emu.remove(spec, line)
+    for company, entry in gl_entries:
+        number = len(emu.records(S["generalLedgerEntries"], company)) + 1
+        emu.put_version(
+            S["generalLedgerEntries"],
+            {"id": emu.new_id(), "_companyId": company, "entryNumber": number, **entry},
+        )
     projects = {str(ln["projectNumber"]) for ln in lines if ln.get("projectNumber")}
     touched = delivery.refresh_tasks(emu, cid, projects)
     return [*touched, ("journals", emu.put_version(S["journals"], dict(journal), journal))]
@@ -555,6 +570,8 @@ def _ledger_entry(
 ) -> Record:
     quantity = _dec(line.get("quantity"))
     unit_cost, unit_price = _dec(line.get("unitCost")), _dec(line.get("unitPrice"))
+    total_cost = (unit_cost * quantity).quantize(_CENT, ROUND_HALF_UP)
+    total_price = (unit_price * quantity).quantize(_CENT, ROUND_HALF_UP)
     return {
         "id": emu.new_id(),
         "_companyId": cid,
@@ -571,9 +588,10 @@ def _ledger_entry(
         "quantity": _money(quantity),
         "unitCost": _money(unit_cost),
         # BC rounds amounts to the nearest cent, halves away from zero (Round's "=").
-        "totalCost": _money((unit_cost * quantity).quantize(_CENT, ROUND_HALF_UP)),
+        "totalCost": _money(total_cost),
         "unitPrice": _money(unit_price),
-        "totalPrice": _money((unit_price * quantity).quantize(_CENT, ROUND_HALF_UP)),
+        "totalPrice": _money(total_price),
+        **ledger_amounts_lcy(emu, cid, line, total_price),
         "journalBatchName": journal.get("code") or "",
     }
 

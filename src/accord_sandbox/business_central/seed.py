@@ -2,9 +2,13 @@
 
 One BC company per legal entity (even those whose ERP is NetSuite, so a migration can be
 rehearsed); per company: DEPARTMENT and AREA dimensions with the firm's practices and
-regions, employees and resources for its consultants, its vendors, monthly accounting periods,
-currencies, and the journal batches Accord posts to. Customers and projects are not seeded:
-Accord's customer-master and lead-to-project flows create them.
+regions, employees for its consultants, resources for every consultant of the firm (a person
+of another company is set up as a resource wherever the firm may staff them, numbered by the
+same consultant id [inferred]; their cost stays with their home company), its vendors, monthly
+accounting periods, currencies and their exchange rates against the company's local currency,
+and the journal batches Accord posts to. Each company is the intercompany partner of the others
+under its legal-entity code. Customers and projects are not seeded: Accord's customer-master and
+lead-to-project flows create them.
 """
 
 from typing import TYPE_CHECKING
@@ -49,6 +53,24 @@ def _put(
     record.update(fields)
     record["_companyId"] = company_id
     emu.put_version(spec, record)
+
+
+def _load_rates(emu: "BusinessCentralEmulator", firm: Firm, cid: str, local: str) -> None:
+    """The firm's rates into the company's local currency, as 100 units of the currency."""
+    spec = ENTITY_SETS["currencyExchangeRates"]
+    for rate in (r for r in firm.fx_rates if r.base == local):
+        day = rate.effective.isoformat()
+        _put(
+            emu,
+            spec,
+            cid,
+            id=emu.stable_id(cid, "exchangeRate", rate.currency, day),
+            currencyCode=rate.currency,
+            startingDate=day,
+            exchangeRateAmount=100.0,
+            relationalCurrencyCode="",
+            relationalExchangeRateAmount=float(rate.rate * 100),
+        )
 
 
 def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
@@ -102,21 +124,23 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
                     dimensionId=dim_id,
                     displayName=value_name,
                 )
-        for consultant in (c for c in firm.consultants if c.legal_entity == entity.code):
+        for consultant in firm.consultants:
             number = consultant.id.upper()[:20]
             name = f"{consultant.first_name} {consultant.last_name}"
-            _put(
-                emu,
-                sets["employees"],
-                cid,
-                id=emu.stable_id(cid, "employee", number),
-                number=number,
-                displayName=name,
-                givenName=consultant.first_name,
-                surname=consultant.last_name,
-                jobTitle=consultant.role,
-                email=consultant.email,
-            )
+            home = consultant.legal_entity == entity.code
+            if home:
+                _put(
+                    emu,
+                    sets["employees"],
+                    cid,
+                    id=emu.stable_id(cid, "employee", number),
+                    number=number,
+                    displayName=name,
+                    givenName=consultant.first_name,
+                    surname=consultant.last_name,
+                    jobTitle=consultant.role,
+                    email=consultant.email,
+                )
             _put(
                 emu,
                 sets["resources"],
@@ -124,9 +148,10 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
                 id=emu.stable_id(cid, "resource", number),
                 number=number,
                 displayName=name,
-                unitCost=float(consultant.cost_rate),
-                unitPrice=float(consultant.bill_rate),
+                unitCost=float(consultant.cost_rate) if home else 0.0,
+                unitPrice=float(consultant.bill_rate) if home else 0.0,
             )
+        _load_rates(emu, firm, cid, entity.currency)
         for vendor in (v for v in firm.vendors if v.legal_entity == entity.code):
             # The vendor's number is the firm's vendor key ([inferred] the firm's set-up).
             number = vendor.id.upper()[:20]

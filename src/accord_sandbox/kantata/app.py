@@ -9,6 +9,7 @@ rules in :mod:`~accord_sandbox.kantata.rules`; this module wires them to HTTP.
 """
 
 import copy
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
@@ -67,6 +68,11 @@ MAX_BULK = 100
 """Largest bulk create under the plural key (reference section 3.2)."""
 
 _ADMIN_EMAIL = "integration@sandbox.invalid"
+_PAGING = frozenset({"page", "per_page", "limit", "offset", "include"})
+"""Parameters that choose a page of a listing, not the listing."""
+_LISTING_TTL_S = 60.0
+"""How long a listing serves its later pages (while no record changes)."""
+_LISTINGS_KEPT = 16
 _REF_KEYS = ("service_name", "service_model", "service_model_ref")
 _BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
     "time_entries": ("user_id", "workspace_id", "date_performed", "time_in_minutes", "notes"),
@@ -117,6 +123,10 @@ class KantataEmulator(Emulator):
         self.next_id = 1
         self.admin_user_id = ""
         self._firm: Firm | None = None
+        self._listings: dict[
+            tuple[str, tuple[tuple[str, str], ...]], tuple[int, float, list[Record]]
+        ] = {}
+        """Listing -> (store generation, when, ordered records): see :meth:`_listing`."""
         super().__init__(
             client_id=client_id,
             client_secret=client_secret,
@@ -475,15 +485,38 @@ class KantataEmulator(Emulator):
     def _list(self, request: Request, resource: Resource) -> Response:
         self._user(request)
         params = dict(request.query_params)
+        page = paginate(self._listing(resource, params), params)
+        included = self._included(resource, page.records, params.get("include"))
+        return JSONResponse(envelope(resource.plural, page.records, page=page, included=included))
+
+    def _listing(self, resource: Resource, params: dict[str, str]) -> list[Record]:
+        """The records of a listing, filtered and ordered.
+
+        Filtering scans the whole collection, so paging through 70,000 time entries 200 at
+        a time would scan it hundreds of times: a later page is cut from the listing its
+        first page computed while no record changed since ([inferred]: Kantata pages one
+        result).
+        """
+        key = (
+            resource.plural,
+            tuple(sorted((k, v) for k, v in params.items() if k not in _PAGING)),
+        )
+        generation, now = self.store.generation, time.monotonic()
+        first = params.get("page", "1") in ("", "1") and params.get("offset", "0") in ("", "0")
+        cached = self._listings.get(key)
+        if not first and cached and cached[0] == generation and now - cached[1] < _LISTING_TTL_S:
+            return cached[2]
         rows = apply_filters(
             resource,
             self.store.all(resource.plural),
             params,
             self.store.all("external_references"),
         )
-        page = paginate(order_records(resource, rows, params.get("order")), params)
-        included = self._included(resource, page.records, params.get("include"))
-        return JSONResponse(envelope(resource.plural, page.records, page=page, included=included))
+        ordered = order_records(resource, rows, params.get("order"))
+        while len(self._listings) >= _LISTINGS_KEPT:
+            self._listings.pop(next(iter(self._listings)))
+        self._listings[key] = (generation, now, ordered)
+        return ordered
 
     def _show(self, request: Request, resource: Resource) -> Response:
         user_id = self._user(request)

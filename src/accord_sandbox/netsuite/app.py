@@ -12,6 +12,7 @@ setup page: it maps a certificate to the integration and answers its certificate
 """
 
 import json
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,9 @@ from accord_sandbox.netsuite.suiteql import SuiteQLError, execute, format_value,
 __all__ = ["EXPENSE_CATEGORIES", "SERVICE_ITEMS", "SUITEQL_PATH", "NetSuiteEmulator"]
 
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+_RESULT_TTL_S = 60.0
+"""How long a SuiteQL result serves its later pages (while no record changes)."""
+_RESULTS_KEPT = 8
 """The SuiteQL endpoint (reference section 4.4)."""
 MAX_LIMIT = 1000
 """Largest page of collections and SuiteQL (reference section 4.4); also the default."""
@@ -157,6 +161,9 @@ class NetSuiteEmulator(Emulator):
             clock=self._now,
             period_closed=self._period_closed,
         )
+        self._results: dict[str, tuple[int, float, list[dict[str, Any]]]] = {}
+        """SuiteQL query -> (store generation, when, rows): the later pages of a query paged
+        by offset are cut from the rows its first page computed, while no record changed."""
 
     # ----------------------------------------------------------------- Emulator hooks
     @override
@@ -190,6 +197,7 @@ class NetSuiteEmulator(Emulator):
     @override
     def reset_state(self) -> None:
         super().reset_state()
+        self._results.clear()
         self.book.clear()
         self.subsidiary_codes.clear()
         if self.firm is not None:
@@ -208,14 +216,16 @@ class NetSuiteEmulator(Emulator):
         self.tokens.load(data.get("auth", {}))
         self.book.next_ids = {k: int(v) for k, v in data.get("next_ids", {}).items()}
         self.subsidiary_codes = dict(data.get("subsidiary_codes", {}))
+        self._results.clear()
         self.book.rebuild()
 
     @override
     def seed_firm(self, firm: Firm) -> None:
         """Load the reference lists, employees and accounting periods of the firm.
 
-        Reference lists: subsidiaries, departments, classes, currencies, service items and
-        expense categories.
+        Reference lists: subsidiaries, departments, classes, currencies and their exchange rates
+        (the firm's monthly rates, as currency rate records), service items and expense
+        categories.
 
         Only legal entities kept on NetSuite (``erp == "netsuite"``) become subsidiaries, so a
         posting for a Business Central entity is refused here as it would be in production.
@@ -241,6 +251,7 @@ class NetSuiteEmulator(Emulator):
                 {"name": code, "symbol": code, "isBaseCurrency": base, "isInactive": False},
                 record_id=cid,
             )
+        self._seed_rates(firm, currency_ids)
         for e in entities:
             self.subsidiary_codes[e.netsuite_subsidiary_id] = e.code
             book.seed(
@@ -298,6 +309,20 @@ class NetSuiteEmulator(Emulator):
             book.seed_period(period.period)
             if period.status == "closed" and period.legal_entity in subsidiary_of:
                 self.periods[(period.legal_entity, period.period)] = "closed"
+
+    def _seed_rates(self, firm: Firm, currency_ids: dict[str, str]) -> None:
+        """The firm's exchange rates between the account's currencies, as currency rates."""
+        for r in firm.fx_rates:
+            if r.base in currency_ids and r.currency in currency_ids:
+                self.book.seed(
+                    "currencyRate",
+                    {
+                        "baseCurrency": {"id": currency_ids[r.base]},
+                        "transactionCurrency": {"id": currency_ids[r.currency]},
+                        "exchangeRate": float(r.rate),
+                        "effectiveDate": r.effective.isoformat(),
+                    },
+                )
 
     def _seed_vendors(
         self, firm: Firm, subsidiary_of: dict[str, str], currency_ids: dict[str, str]
@@ -591,6 +616,25 @@ class NetSuiteEmulator(Emulator):
             raise SuiteQLError(f"Record '{query.table}' was not found.")
         return execute(query, columns, self.book.table_rows(query.table))
 
+    def _suiteql_rows(self, q: object, *, first_page: bool) -> list[dict[str, Any]]:
+        """The query's rows; a later page reuses the first page's while nothing changed.
+
+        Evaluating a query scans its whole table, so paging 100,000 rows by offset would
+        scan it 100 times; NetSuite pages one result instead.
+        """
+        generation, now = self.store.generation, time.monotonic()
+        if isinstance(q, str) and not first_page:
+            cached = self._results.get(q)
+            if cached is not None and cached[0] == generation and now - cached[1] < _RESULT_TTL_S:
+                return cached[2]
+        rows = self._run_suiteql(q)
+        if isinstance(q, str):
+            # Only the latest few queries are kept: pages of one query follow each other.
+            while len(self._results) >= _RESULTS_KEPT:
+                self._results.pop(next(iter(self._results)))
+            self._results[q] = (generation, now, rows)
+        return rows
+
     async def suiteql(self, request: Request) -> Response:
         """``POST /services/rest/query/v1/suiteql?limit=&offset=`` with ``Prefer: transient``."""
         self._authorize(request)
@@ -607,7 +651,7 @@ class NetSuiteEmulator(Emulator):
         body = await self._json(request)
         q = body.get("q") if isinstance(body, dict) else None
         try:
-            rows = self._run_suiteql(q)
+            rows = self._suiteql_rows(q, first_page=offset == 0)
         except SuiteQLError as exc:
             # Reference 4.3: title "Invalid search query.", detail "Search error occurred: ...".
             raise NetSuiteError(

@@ -6,7 +6,9 @@ numeric internal ids per id space (customers, projects and employees share the e
 invoices, sales orders, payments and expense reports share the transaction space, as in
 NetSuite) and enforces the business rules of reference section 4.3: references must exist and
 be active, postings must not fall in a closed period, a closed or inactive project takes no new
-time. HTTP is not handled here; :mod:`accord_sandbox.netsuite.app` is the only caller.
+time; the OneWorld rules (shared customers, currency rates, intercompany journals) are
+:mod:`accord_sandbox.netsuite.oneworld`'s. HTTP is not handled here;
+:mod:`accord_sandbox.netsuite.app` is the only caller.
 """
 
 import calendar
@@ -14,16 +16,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
 from accord_sandbox.common import RecordStore
-from accord_sandbox.netsuite import delivery
+from accord_sandbox.netsuite import delivery, oneworld
 from accord_sandbox.netsuite.errors import (
     ACCESS_PREFIX,
     CLOSED_PERIOD_DETAIL,
     CLOSED_POSTING_PERIOD_DETAIL,
     DUPLICATE_DETAIL,
+    MULTI_SUBSIDIARY_DISABLED_DETAIL,
     NetSuiteError,
 )
 from accord_sandbox.netsuite.filters import QueryFilterError, compile_filter
@@ -42,6 +46,8 @@ from accord_sandbox.netsuite.records import (
     RecordType,
     decode_body,
 )
+from accord_sandbox.netsuite.records import ref_id as _ref_id
+from accord_sandbox.netsuite.records import stored_money as _money
 
 __all__ = ["RecordBook", "format_stamp"]
 
@@ -61,21 +67,43 @@ _STATUS_NAMES: dict[str, dict[str, str]] = {
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+LINE_TABLE = "transactionline"
+"""The SuiteQL table of transaction lines (expense lines, item lines)."""
+_LINE_COLUMNS = (
+    "transaction",
+    "linesequencenumber",
+    "id",
+    "mainline",
+    "entity",
+    "foreignamount",
+    "isbillable",
+    "memo",
+)
+_LINE_CUSTOM_COLUMNS = frozenset(
+    name for key, names in ACCORD_CUSTOM_FIELDS.items() if "." in key for name in names
+)
+"""The account's custom line (column) fields, exposed as columns of ``transactionline``."""
+
+
+@lru_cache(maxsize=4096)
+def _stamp_value(text: str) -> datetime:
+    """A stored ``...Z`` stamp as SuiteQL compares it (naive, like NetSuite's).
+
+    Cached: records written in one second share it.
+    """
+    return datetime.fromisoformat(text.removesuffix("Z"))
+
+
+def _int_or_text(value: Any) -> Any:  # noqa: ANN401 - a stored reference id
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
 def format_stamp(moment: datetime) -> str:
     """A record timestamp as the REST API renders it ([inferred] ISO 8601, seconds, ``Z``).
 
     NetSuite keeps second precision, so pollers need an overlap window on lastmodifieddate.
     """
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _money(value: Any) -> Decimal:  # noqa: ANN401 - stored JSON numbers
-    return Decimal(str(value)) if value is not None else Decimal(0)
-
-
-def _ref_id(rec: Record, name: str) -> str | None:
-    value = rec.get(name)
-    return str(value["id"]) if isinstance(value, dict) and value.get("id") is not None else None
 
 
 @dataclass
@@ -121,6 +149,9 @@ class RecordBook:
         }
         """Custom fields the account defines: record type (or ``type.sublist`` for column
         fields) -> field ids. Only these are accepted beside the standard fields."""
+        self.multi_subsidiary_customer = True
+        """The account's Multi-Subsidiary Customer feature (Setup > Company > Enable
+        Features): off, a customer cannot be shared with a further subsidiary."""
 
     # ------------------------------------------------------------------ ids and lookups
     def clear(self) -> None:
@@ -275,8 +306,10 @@ class RecordBook:
         self._check_scope(rtype, rec, ctx)
         if rtype.tran_type:
             rec.setdefault("tranDate", self.clock().date().isoformat())
-        if rtype.sublists.keys() & {"item", "expense"}:
-            lines = (rec.get("item") or rec.get("expense") or {}).get("items", [])
+        if rtype.sublists.keys() & {"item", "expense", "line"}:
+            lines = (rec.get("item") or rec.get("expense") or rec.get("line") or {}).get(
+                "items", []
+            )
             if not lines:
                 raise NetSuiteError.user(
                     ACCESS_PREFIX + "You must enter at least one line item for this transaction."
@@ -414,14 +447,24 @@ class RecordBook:
                 continue
             if rec.get(name) is None:
                 rec[name] = {"id": _ref_id(owner, name)}
-            elif name == "subsidiary" and _ref_id(rec, name) != _ref_id(owner, name):
-                # [inferred] The record must belong to its customer's / employee's subsidiary.
-                raise NetSuiteError.invalid_ref(_ref_id(rec, name), name)
+            elif name == "subsidiary" and (wanted := _ref_id(rec, name)) != _ref_id(owner, name):
+                if found[0] == "customer" and oneworld.shared(self.store, owner, wanted):
+                    continue
+                # [inferred] The record must belong to its customer's / employee's subsidiary,
+                # or to one its customer is shared with (Multi-Subsidiary Customer).
+                raise NetSuiteError.invalid_ref(wanted, name)
 
     def _specific(self, rtype: RecordType, rec: Record, ctx: _Context) -> None:
         if delivery.check(self, rtype, rec):
             return
-        if rtype.name == "timeBill":
+        if rtype.name == "customerSubsidiaryRelationship":
+            if not self.multi_subsidiary_customer:
+                raise NetSuiteError(400, "FEATURE_DISABLED", MULTI_SUBSIDIARY_DISABLED_DETAIL)
+            oneworld.check_relationship(self.store, rec, ctx.old)
+        elif rtype.name == "intercompanyJournalEntry":
+            oneworld.check_intercompany(self.store, rec)
+            self._check_period({**rec, "subsidiary": rec["toSubsidiary"]})
+        elif rtype.name == "timeBill":
             self._check_time_job(rec, ctx)
         elif rtype.name == "expenseReport":
             self._check_expense_jobs(rec)
@@ -541,6 +584,20 @@ class RecordBook:
 
     def _after_write(self, rtype: RecordType, new: Record | None, old: Record | None) -> None:
         delivery.after_write(self, rtype, new, old)
+        if rtype.name == "customer" and new is not None and old is None:
+            # NetSuite keeps the primary subsidiary as a relationship record of its own.
+            self.put(
+                RECORD_TYPES["customerSubsidiaryRelationship"],
+                {
+                    "id": self.new_id("customerSubsidiaryRelationship"),
+                    "entity": {"id": new["id"]},
+                    "subsidiary": new.get("subsidiary"),
+                    "isPrimarySub": True,
+                    "primaryCurrency": new.get("currency"),
+                    "createdDate": new["createdDate"],
+                    "lastModifiedDate": new["lastModifiedDate"],
+                },
+            )
         if rtype.name != "customerPayment":
             return
         touched: set[str] = set()
@@ -674,6 +731,8 @@ class RecordBook:
     # ------------------------------------------------------------------ SuiteQL rows
     def table_columns(self, table: str) -> list[str] | None:
         """The SuiteQL columns of a table, or None when the table is not emulated."""
+        if table == LINE_TABLE:
+            return [*_LINE_COLUMNS, *sorted(_LINE_CUSTOM_COLUMNS)]
         cols: list[str] = []
         for rtype in RECORD_TYPES.values():
             if rtype.table == table:
@@ -686,6 +745,9 @@ class RecordBook:
 
     def table_rows(self, table: str) -> Iterator[dict[str, Any]]:
         """Rows of a SuiteQL table with typed values (dates, stamps, numbers, ``T``/``F``)."""
+        if table == LINE_TABLE:
+            yield from self._line_rows()
+            return
         for rtype in RECORD_TYPES.values():
             if rtype.table != table:
                 continue
@@ -706,7 +768,7 @@ class RecordBook:
             elif key in rtype.dates:
                 value = date.fromisoformat(str(stored))
             elif key in ("lastModifiedDate", "createdDate"):
-                value = datetime.strptime(str(stored), "%Y-%m-%dT%H:%M:%SZ")  # noqa: DTZ007
+                value = _stamp_value(str(stored))
             row[key.lower()] = value
         row["id"] = int(rec["id"])
         if not rtype.tran_type and "createddate" in row:
@@ -719,6 +781,37 @@ class RecordBook:
         if rtype.name == "accountingPeriod":
             row["closed"] = "T" if self._period_closed_everywhere(rec) else "F"
         return row
+
+    def _line_rows(self) -> Iterator[dict[str, Any]]:
+        """``transactionline``: one row per sublist line of every transaction.
+
+        [inferred] column names, after SuiteQL's standard table: ``transaction``,
+        ``linesequencenumber``, ``entity`` (the line's customer or project), ``foreignamount``,
+        ``isbillable``, plus the account's custom line columns.
+        """
+        for rtype in RECORD_TYPES.values():
+            if not rtype.tran_type:
+                continue
+            for rec in self.store.all(rtype.name):
+                for sublist in rtype.sublists:
+                    items = (rec.get(sublist) or {}).get("items") or ()
+                    for number, line in enumerate(items, start=1):
+                        entity = line.get("job") or line.get("customer") or {}
+                        amount = line.get("amount")
+                        row: dict[str, Any] = {
+                            "transaction": int(rec["id"]),
+                            "linesequencenumber": number,
+                            "id": number,
+                            "mainline": "F",
+                            "entity": _int_or_text(entity.get("id")),
+                            "foreignamount": Decimal(str(amount)) if amount is not None else None,
+                            "isbillable": "T" if line.get("isBillable") else "F",
+                            "memo": line.get("memo") or line.get("description"),
+                        }
+                        for custom in _LINE_CUSTOM_COLUMNS:
+                            if line.get(custom) is not None:
+                                row[custom] = line[custom]
+                        yield row
 
     # ------------------------------------------------------------------ seeding
     def seed_period(self, month: str) -> Record:

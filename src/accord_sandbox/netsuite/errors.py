@@ -17,11 +17,13 @@ __all__ = [
     "DUPLICATE_DETAIL",
     "ERROR_MEDIA_TYPE",
     "INVALID_LOGIN_DETAIL",
+    "MULTI_SUBSIDIARY_DISABLED_DETAIL",
     "NONEXISTENT_DETAIL",
     "NetSuiteError",
     "error_body",
     "error_json",
     "invalid_field_value",
+    "no_exchange_rate_detail",
     "unknown_field_detail",
 ]
 
@@ -52,6 +54,22 @@ CLOSED_POSTING_PERIOD_DETAIL = ACCESS_PREFIX + "You cannot post to a closed peri
 # [inferred] Not in the reference; this is the text real accounts answer for an unknown id.
 NONEXISTENT_DETAIL = "The record instance does not exist. Provide a valid record instance ID."
 """Detail of the 404 ``NONEXISTENT_ID`` error."""
+
+
+MULTI_SUBSIDIARY_DISABLED_DETAIL = (
+    "The feature 'Multi-Subsidiary Customer' required to access this page is not enabled in "
+    "this account."
+)
+"""[inferred] detail (code ``FEATURE_DISABLED``) of a customer-subsidiary relationship written
+while the feature is off: the pattern of NetSuite's answers for disabled features."""
+
+
+def no_exchange_rate_detail(source: str, target: str, day: str) -> str:
+    """[inferred] detail of a foreign-currency transaction with no rate for its date."""
+    return (
+        f"{ACCESS_PREFIX}No exchange rate is available from currency {source} to currency "
+        f"{target} for {day}."
+    )
 
 
 def unknown_field_detail(name: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from accord_sandbox.common import business_key
 from accord_sandbox.netsuite.records import RecordType
+from accord_sandbox.netsuite.records import ref_id as _ref_id
 
 __all__ = ["ACCORD_CUSTOM_FIELDS", "BUSINESS_IDENTITY", "TRAN_PREFIX", "natural_keys"]
 
@@ -19,6 +20,7 @@ TRAN_PREFIX = {
     "SalesOrd": "SO",
     "CustPymt": "PYMT",
     "ExpRept": "EXP",
+    "Journal": "ICJE",
     "VendBill": "BILL",
 }
 """[inferred] document-number prefixes of generated ``tranId`` values."""
@@ -39,16 +41,13 @@ BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
     "vendorBill": ("entity", "document", "total"),
     "projectTask": ("company", "title"),
     "customer": ("subsidiary", "parent?", "label"),
+    "customerSubsidiaryRelationship": ("entity", "subsidiary"),
+    "intercompanyJournalEntry": ("subsidiary", "toSubsidiary", "tranDate", "memo?"),
 }
 """Fields that make two records one business fact (issue 21); ``?`` marks optional ones.
 
 ``document`` is the client's document number (its own ``tranId``, else ``otherRefNum``, else
 the memo); ``label`` is a customer's company name, or a person's names."""
-
-
-def _ref_id(rec: Record, name: str) -> str | None:
-    value = rec.get(name)
-    return str(value["id"]) if isinstance(value, dict) and value.get("id") is not None else None
 
 
 def _document(rtype: RecordType, rec: Record) -> str | None:

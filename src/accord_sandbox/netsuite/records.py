@@ -34,9 +34,23 @@ __all__ = [
     "decode_body",
     "json_schema",
     "parse_hours",
+    "ref_id",
+    "stored_money",
 ]
 
 Record = dict[str, Any]
+
+
+def ref_id(rec: Record, name: str) -> str | None:
+    """The internal id a stored reference field holds (``{"id": "7"}``), or ``None``."""
+    value = rec.get(name)
+    return str(value["id"]) if isinstance(value, dict) and value.get("id") is not None else None
+
+
+def stored_money(value: Any) -> Decimal:  # noqa: ANN401 - stored JSON numbers
+    """A stored amount as a ``Decimal`` (``None``: zero)."""
+    return Decimal(str(value)) if value is not None else Decimal(0)
+
 
 EID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 """Characters allowed in an external id used in a URL (reference section 4.2)."""
@@ -355,6 +369,63 @@ RECORD_TYPES: dict[str, RecordType] = {
             readonly=_TRANSACTION_READONLY,
             text=("memo", "tranId", "checkNum"),
         ),
+        # Multi-Subsidiary Customer (OneWorld): the record that makes a customer available
+        # to a further subsidiary. REST record ``customerSubsidiaryRelationship``: entity and
+        # subsidiary required, isPrimarySub and primaryCurrency (SOAP schema browser).
+        RecordType(
+            name="customerSubsidiaryRelationship",
+            table="customersubsidiaryrelationship",
+            id_space="customerSubsidiaryRelationship",
+            label="Customer-Subsidiary Relationship",
+            refs={
+                "entity": ("customer",),
+                "subsidiary": ("subsidiary",),
+                "primaryCurrency": ("currency",),
+            },
+            flags=("isPrimarySub",),
+            required=(("entity", "Customer"), ("subsidiary", "Subsidiary")),
+            defaults={"isPrimarySub": False},
+        ),
+        # OneWorld's journal between two subsidiaries (REST ``intercompanyJournalEntry``):
+        # subsidiary, toSubsidiary, currency (the base of one of them), exchangeRate, and
+        # ``line`` items each naming the subsidiary it books in ([inferred] REST name
+        # ``lineSubsidiary``, as in the SOAP schema).
+        RecordType(
+            name="intercompanyJournalEntry",
+            table="transaction",
+            id_space="transaction",
+            label="Intercompany Journal Entry",
+            posting=True,
+            tran_type="Journal",
+            refs={
+                "subsidiary": ("subsidiary",),
+                "toSubsidiary": ("subsidiary",),
+                "currency": ("currency",),
+                "postingPeriod": ("accountingPeriod",),
+                **_DIMENSIONS,
+            },
+            dates=("tranDate",),
+            numbers=("exchangeRate",),
+            flags=("approved",),
+            sublists={
+                "line": SublistType(
+                    refs={
+                        "lineSubsidiary": ("subsidiary",),
+                        "account": (),
+                        "entity": ("customer", "job", "employee"),
+                        **_DIMENSIONS,
+                    },
+                    numbers=("debit", "credit"),
+                    flags=("eliminate",),
+                    required=(("lineSubsidiary", "Subsidiary"), ("account", "Account")),
+                    text=("memo",),
+                )
+            },
+            required=(("subsidiary", "Subsidiary"), ("toSubsidiary", "To Subsidiary")),
+            readonly=(*_TRANSACTION_READONLY, "debitTotal", "creditTotal"),
+            defaults={"approved": True},
+            text=("memo", "tranId"),
+        ),
         # Project tasks (REST record ``projectTask``): the project is ``company``, the estimate
         # ``estimatedWork`` (hours); ``actualWork`` and ``percentWorkComplete`` are computed from
         # the time booked to the task (``timeBill.caseTaskEvent``). Field ids follow NetSuite's
@@ -433,6 +504,18 @@ RECORD_TYPES: dict[str, RecordType] = {
             text=("memo", "tranId"),
         ),
         # Read-only lists, seeded from the firm.
+        RecordType(
+            name="currencyRate",
+            table="currencyrate",
+            id_space="currencyRate",
+            label="Currency Exchange Rate",
+            writable=False,
+            # 1 transactionCurrency = exchangeRate baseCurrency from effectiveDate (REST
+            # record ``currencyRate``; the SOAP getCurrencyRate answers the same table).
+            refs={"baseCurrency": ("currency",), "transactionCurrency": ("currency",)},
+            dates=("effectiveDate",),
+            numbers=("exchangeRate",),
+        ),
         RecordType(
             name="subsidiary",
             table="subsidiary",

@@ -126,7 +126,7 @@ class CashAccord:
         The tests of a module share one harness: what an earlier test changed and did not poll
         must not land in the next test's counts, whichever order the tests run in.
         """
-        for pair, (connection, _) in PAIRS.items():
+        for pair, connection in PAIRS.items():
             if connection in ("kantata", "certinia") and connection != self.psa:
                 continue
             while self.poll(pair):

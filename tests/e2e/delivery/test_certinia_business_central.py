@@ -79,7 +79,13 @@ def test_tasks_and_people_reach_business_central(delivery: Delivery) -> None:
         {"pse__Project_Task__c": task, "pse__Project__c": ids["psa_project"],
          "pse__Resource__c": _contact(delivery, DE_CONSULTANT), "pse__Estimated_Hours__c": 12},
     )  # fmt: skip
-    # A consultant of another entity: BC has no resource for them in DE01.
+    # A person BC has no resource for in DE01. The firm sets every consultant up as a resource
+    # in each company that may staff them (cross-entity staffing, docs/flows/multi-entity.md),
+    # so this one's DE01 resource is removed first.
+    company = _company(delivery)
+    resource = company.get_by_external_id("resources", bc_number("EMP-0001"))
+    assert resource is not None
+    company.delete("resources", str(resource["id"]))
     certinia.create(
         "pse__Project_Task_Assignment__c",
         {"pse__Project_Task__c": task, "pse__Project__c": ids["psa_project"],

@@ -6,13 +6,11 @@ and refused connections are retried (with the jittered backoff of :mod:`accord.r
 ``Retry-After`` honoured) until the project exists, once; a business refusal and an
 authentication failure are not retried at all.
 
-NetSuite is reached through a :class:`Gate`, a TCP forwarder the test can close (connections
-refused) and open again, and with a 2 s client timeout.
+NetSuite is reached through a :class:`~accord_sandbox.gate.TcpGate`, a TCP forwarder the test
+can close (connections refused) and open again, and with a 2 s client timeout.
 """
 
-import contextlib
 import itertools
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +24,7 @@ from accord.errors import BusinessRuleError, RetryableError
 from accord.flows.retries import StepRetry
 from accord.observability.metrics import get_metrics
 from accord_sandbox.common import FaultSpec
+from accord_sandbox.gate import TcpGate as Gate
 from accord_sandbox.server import SandboxHandle
 
 PSA = "kantata"
@@ -68,72 +67,6 @@ def _run_flaky(*outcomes: Exception | None) -> tuple[object, list[float]]:
         return exc, list(_sleeps)
 
 
-class Gate:
-    """A TCP forwarder to one emulator that refuses connections while closed."""
-
-    def __init__(self, target: str) -> None:
-        host, _, port = target.removeprefix("http://").partition(":")
-        self.target = (host, int(port))
-        probe = socket.create_server(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
-        self._listener: socket.socket | None = None
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def open(self) -> None:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def close(self) -> None:
-        """Stop listening (new connections are refused) and cut every open connection."""
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            # close() alone leaves a socket blocked in accept() listening (Linux); shutdown
-            # wakes the accept up and stops the listening for good.
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-        with self._lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-
 class _Routed:
     """The module's sandbox, with NetSuite's URL replaced by the gate's."""
 
@@ -146,7 +79,12 @@ class _Routed:
 def gate(sandbox: SandboxHandle) -> Iterator[Gate]:
     g = Gate(sandbox.urls["netsuite"])
     g.open()
+    # The account's URL is the gate's, as behind a proxy: a token assertion's audience (and
+    # every link) names the URL the client calls.
+    emulator = sandbox.emulators["netsuite"]
+    before, emulator.base_url = emulator.base_url, g.url
     yield g
+    emulator.base_url = before
     g.close()
 
 
@@ -307,6 +245,9 @@ def test_a_business_refusal_is_not_retried(accord: Accord, netsuite: Any) -> Non
 
 
 def test_an_authentication_failure_is_not_retried(accord: Accord, netsuite: Any) -> None:
+    # Echoes of earlier tests' write-backs are polled first: only this test's run meets the 401.
+    accord.poll()
+    accord.settle()
     netsuite.add_fault(FaultSpec(method="PUT", path=JOB, error_rate=1.0, status=401))
     before_puts, before_auth = _put_count(netsuite), _errors("auth")
     account = accord.account(entity="US01")

@@ -1,10 +1,15 @@
-"""SIGKILL of the worker during a posting burst: after a restart nothing is lost or doubled.
+"""SIGKILL of the dispatching worker during a posting burst: nothing is lost or doubled.
 
-The worker is a real subprocess (the lead-to-project test's ``worker.py``): it provisions the
-projects itself (opportunity polling every second), then posts the approvals journaled here.
-NetSuite's time writes are slowed so that the kill lands mid-burst, inside posting steps;
-the restarted worker (same worker id) recovers the runs, re-PUTs by external id, and the
-ledger ends with every entry posted once: posted hours and amounts equal the approved ones.
+Two workers are real subprocesses (the lead-to-project test's ``worker.py``, worker ids
+``ttb-kill-a`` and ``ttb-kill-b``): they provision the projects themselves (opportunity
+polling every second), then run the approvals journaled here; one of them holds NetSuite's
+dispatch lease (``dispatch:netsuite``) and sends every posting. NetSuite's time writes are
+slowed so that the kill lands mid-burst. The lease holder is SIGKILLed: the other worker takes
+the lease over (once the dead holder's lease expires) and goes on posting what is in the
+outbox, the dead worker's items too, while the dead worker is still down. Then the killed
+worker restarts under its id and recovers its runs; the ledger ends with every entry posted
+once: one ``timeBill`` per entry, posted hours and amounts equal the approved ones. On SQLite
+and PostgreSQL.
 """
 
 import os
@@ -21,16 +26,18 @@ import httpx
 import pytest
 import yaml
 from dbos import DBOSClient
+from tests.dbs import BACKENDS, fresh_database
 from tests.e2e.lead_to_project.conftest import unique, write_config
 from tests.e2e.time_to_bill.conftest import DEFAULTS
 from tests.support import authorize_sandbox_kantata_in
 
 from accord.connectors.salesforce import SalesforceConfig, SalesforceConnector
 from accord.flows.capture import canonical_event
+from accord.flows.dispatcher import LEASE_TTL_S
 from accord.flows.intake import journal_events
 from accord.flows.runtime import Runtime
 from accord.settings import Settings
-from accord.store import create_db_engine, cursors, migrate, postings
+from accord.store import create_db_engine, cursors, leases, migrate, postings
 from accord.store.cursors import CursorState
 from accord.store.journal import NewEvent
 from accord_sandbox.server import Sandbox
@@ -40,6 +47,11 @@ pytestmark = pytest.mark.slow
 WORKER = Path(__file__).parents[1] / "lead_to_project" / "worker.py"
 SHEETS = 20
 CENT = Decimal("0.01")
+WORKERS = ("ttb-kill-a", "ttb-kill-b")
+LEASE = "dispatch:netsuite"
+TAKEOVER_S = 2 * LEASE_TTL_S + 10
+"""The lease frees LEASE_TTL_S after the dead holder's last renewal and the survivor tries
+every third of it: a generous bound for a loaded machine (bench/failover.py measures it)."""
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -119,8 +131,19 @@ def _posted(engine) -> int:
         return len(postings.list_(conn, status="posted", limit=100_000))
 
 
-def test_sigkill_during_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    with Sandbox(base_port=0, scenario="firm", seed=7).start_in_thread() as sandbox:
+def _written(netsuite: str) -> int:
+    bills = httpx.get(f"{netsuite}/__sandbox/records/timeBill", timeout=10).json()["records"]
+    return sum(1 for b in bills if str(b.get("externalId")).startswith("KILL-"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigkill_of_the_dispatcher_hands_over_and_loses_and_doubles_nothing(
+    backend: str, tmp_path: Path
+) -> None:
+    with (
+        Sandbox(base_port=0, scenario="firm", seed=7).start_in_thread() as sandbox,
+        fresh_database(backend, tmp_path) as db_url,
+    ):
         config = write_config(tmp_path, sandbox.urls, psa="kantata")
         document = yaml.safe_load(config.read_text())
         document["lead_to_project"]["capture_interval_s"] = 1
@@ -129,7 +152,6 @@ def test_sigkill_during_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
             if isinstance(document.get(section), dict):
                 document[section]["capture_interval_s"] = 0
         config.write_text(yaml.safe_dump(document))
-        db_url = f"sqlite:///{tmp_path / 'accord.db'}"
         engine = create_db_engine(db_url)
         migrate(engine)
         # The worker process decrypts the token with the key it inherits (see env below).
@@ -157,20 +179,24 @@ def test_sigkill_during_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
         env |= {
             "ACCORD_CREDENTIALS_KEY": os.environ["ACCORD_CREDENTIALS_KEY"],
             "ACCORD_DATABASE_URL": db_url,
-            "ACCORD_WORKER_ID": "ttb-kill",
             "ACCORD_CONFIG_FILE": str(config),
             "ACCORD_OBSERVABILITY__LOG_JSON": "false",
         }
-        log = tmp_path / "worker.log"
-        proc = _start(env, log)
+        logs = {w: tmp_path / f"{w}.log" for w in WORKERS}
+        procs = {w: _start(env | {"ACCORD_WORKER_ID": w}, logs[w]) for w in WORKERS}
+
+        def alive() -> None:
+            for w, p in procs.items():
+                assert p.poll() is None, logs[w].read_text()
+
         client: DBOSClient | None = None
         try:
             deadline = time.monotonic() + 90
             while not all(
                 sf.get("Opportunity", o).get("Integration_Status__c") == "Provisioned" for o in opps
             ):
-                assert time.monotonic() < deadline, log.read_text()
-                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the projects were not provisioned"
+                alive()
                 time.sleep(0.2)
             netsuite = sandbox.urls["netsuite"]
             httpx.post(
@@ -203,31 +229,45 @@ def test_sigkill_during_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
                 journal_events(conn, runtime, events)
             total = SHEETS * 10
             deadline = time.monotonic() + 60
-            while True:
-                bills = httpx.get(f"{netsuite}/__sandbox/records/timeBill", timeout=10).json()
-                written = sum(
-                    1 for b in bills["records"] if str(b.get("externalId")).startswith("KILL-")
-                )
-                if written >= 20:
-                    break
-                assert time.monotonic() < deadline, log.read_text()
-                assert proc.poll() is None, log.read_text()
+            while _written(netsuite) < 20:
+                assert time.monotonic() < deadline, "no posting reached NetSuite"
+                alive()
                 time.sleep(0.05)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            # Kill the dispatcher: the worker holding NetSuite's dispatch lease.
+            dead = leases.holder_of(engine, LEASE)
+            assert dead in WORKERS, dead
+            (survivor,) = set(WORKERS) - {dead}
+            os.kill(procs[dead].pid, signal.SIGKILL)
+            procs[dead].wait(timeout=10)
+            written_at_kill = _written(netsuite)
             assert _posted(engine) < total, "the kill came too late to test anything"
             httpx.delete(f"{netsuite}/__sandbox/faults", timeout=10)
-            proc = _start(env, log)
+            # The survivor takes the lease over and posts on, the dead worker still down.
+            deadline = time.monotonic() + TAKEOVER_S
+            while leases.holder_of(engine, LEASE) != survivor:
+                assert time.monotonic() < deadline, logs[survivor].read_text()
+                assert procs[survivor].poll() is None, logs[survivor].read_text()
+                time.sleep(0.1)
+            deadline = time.monotonic() + 60
+            while _written(netsuite) < written_at_kill + 20:
+                assert time.monotonic() < deadline, logs[survivor].read_text()
+                assert procs[survivor].poll() is None, logs[survivor].read_text()
+                time.sleep(0.1)
+            assert procs[dead].poll() is not None
+            # The dead worker comes back under its id and recovers its runs.
+            procs[dead] = _start(env | {"ACCORD_WORKER_ID": dead}, logs[dead])
             deadline = time.monotonic() + 120
             while _posted(engine) < total:
-                assert time.monotonic() < deadline, log.read_text()
-                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, logs[dead].read_text()
+                alive()
                 time.sleep(0.2)
         finally:
             if client is not None:
                 client.destroy()
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs.values():
                 try:
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:

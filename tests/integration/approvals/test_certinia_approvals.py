@@ -9,10 +9,15 @@ EXPENSES = "pse__Expense__c"
 WEEK = "2026-11-16"  # a Monday
 
 
-def resource_contact(approvals) -> tuple[str, str, dict]:
-    """A seeded resource Contact: its id, its consultant id (``Accord_Id__c``) and record."""
+def resource_contact(approvals, not_in: str | None = None) -> tuple[str, str, dict]:
+    """A seeded resource Contact: its id, its consultant id (``Accord_Id__c``) and record.
+
+    ``not_in``: a currency the resource must not work in (one of another legal entity).
+    """
     contacts = approvals.certinia().read_page("Contact").records
-    contact = next(c for c in contacts if c.get("Accord_Id__c"))
+    contact = next(
+        c for c in contacts if c.get("Accord_Id__c") and c.get("CurrencyIsoCode") != not_in
+    )
     return contact["Id"], contact["Accord_Id__c"], contact
 
 
@@ -41,7 +46,9 @@ def approved_timecard(approvals, project_id: str, contact_id: str, **hours: floa
 
 
 def test_approved_timecard_becomes_one_event_with_an_entry_per_day(approvals):
-    contact_id, consultant, contact = resource_contact(approvals)
+    # A resource of another legal entity than the (USD) project's: it bills at the project's
+    # rates (docs/flows/multi-entity.md).
+    contact_id, consultant, contact = resource_contact(approvals, not_in="USD")
     key = unique("PRJ-C")
     card = approved_timecard(
         approvals, project(approvals, key), contact_id, Monday=8, Tuesday=7.5, Friday=0.25
@@ -61,11 +68,12 @@ def test_approved_timecard_becomes_one_event_with_an_entry_per_day(approvals):
         f"SF-{card}-2026-11-17": Decimal("7.50"),
         f"SF-{card}-2026-11-20": Decimal("0.25"),
     }
-    # No assignment: the rate card of the resource's role, in its currency, prices the time.
-    cards = approvals.certinia().rate_card_rates(contact["CurrencyIsoCode"])
+    # No assignment: the rate card of the resource's role, in the project's currency, prices
+    # the time.
+    cards = approvals.certinia().rate_card_rates("USD")
     rate = data["entries"][0]["bill_rate"]
     assert Decimal(rate["amount"]) == cards[contact["pse__Resource_Role__c"]]
-    assert rate["currency"] == contact["CurrencyIsoCode"]
+    assert rate["currency"] == "USD"
 
 
 def test_timecard_on_a_project_accord_does_not_know_opens_an_exception(approvals):

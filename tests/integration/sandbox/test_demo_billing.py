@@ -9,6 +9,7 @@ from tests.support import serve
 
 from accord.cli.demo_billing import BillingTraffic
 from accord.connectors.netsuite import NetSuiteConfig, NetSuiteConnector
+from accord_sandbox.credentials import TBA_TOKEN_ID, TBA_TOKEN_SECRET
 from accord_sandbox.netsuite import NetSuiteEmulator
 from accord_sandbox.scenario import generate
 
@@ -28,6 +29,8 @@ def netsuite() -> Iterator[NetSuiteConnector]:
                 "base_url": f"{url}/services/rest",
                 "client_id": "sandbox",
                 "client_secret": "sandbox-secret",
+                "token_id": TBA_TOKEN_ID,
+                "token_secret": TBA_TOKEN_SECRET,
             }
         )
         yield NetSuiteConnector(config)
@@ -83,3 +86,26 @@ def test_billable_time_is_invoiced_once_per_project_naming_each_entry(netsuite):
     assert clerk.tick() == 1
     newest = max(_invoices(netsuite), key=lambda inv: int(inv["id"]))
     assert [ln["custcol_accord_source_id"] for ln in newest["item"]["items"]] == ["kantata-te-5"]
+
+
+def test_time_of_another_subsidiary_is_billed_by_the_projects(netsuite):
+    job = _project(netsuite, "Cirrus")
+    uk = next(e for e in netsuite.read_page("employee").records if str(e["subsidiary"]) == "3")
+    # A UK consultant's time on a US project: the time bill is in the consultant's subsidiary.
+    netsuite.upsert(
+        "timeBill",
+        "kantata-te-uk",
+        {"employee": {"id": str(uk["id"])}, "customer": {"id": job}, "tranDate": "2026-12-07",
+         "hours": 6, "rate": 120.0, "isBillable": True},
+    )  # fmt: skip
+    try:
+        BillingTraffic(netsuite, clock=lambda: dt.datetime(2026, 12, 7, tzinfo=dt.UTC)).tick()
+        (invoice,) = [inv for inv in _invoices(netsuite) if inv["entity"]["id"] == job]
+        assert invoice["subsidiary"]["id"] == "2"
+    finally:
+        # Gone again, so that the other test (reading every time bill and invoice) never sees
+        # them.
+        netsuite.delete("timeBill", netsuite.get_by_external_id("timeBill", "kantata-te-uk")["id"])
+        for inv in _invoices(netsuite):
+            if inv["entity"]["id"] == job:
+                netsuite.delete("invoice", str(inv["id"]))

@@ -111,18 +111,36 @@ def test_hierarchies_are_three_levels_deep_and_cross_entities(scenario):
 
 
 @pytest.mark.parametrize("scenario", ["small", "firm"])
-def test_currencies_match_legal_entities(scenario):
+def test_currencies_are_the_entities_but_irish_customers_pay_in_euros(scenario):
     firm = _firm(scenario)
     currency = {e.code: e.currency for e in firm.legal_entities}
     customers = {c.id: c for c in firm.customers}
     assert {c.legal_entity for c in firm.customers} == set(currency)
     for c in firm.customers:
-        assert c.currency == currency[c.legal_entity]
+        assert c.currency == ("EUR" if c.country == "IE" else currency[c.legal_entity])
     for p in firm.consultants:
         assert p.currency == currency[p.legal_entity]
     for o in firm.opportunities:
-        assert o.currency == currency[o.legal_entity]
+        assert o.currency == customers[o.customer_id].currency
         assert o.legal_entity == customers[o.customer_id].legal_entity
+
+
+def test_the_firm_has_foreign_currency_deals_and_monthly_rates():
+    firm = _firm("firm")
+    currency = {e.code: e.currency for e in firm.legal_entities}
+    foreign = [o for o in firm.opportunities if o.currency != currency[o.legal_entity]]
+    assert any(o.stage == "Closed Won" for o in foreign)
+    assert any(o.stage not in ("Closed Won", "Closed Lost") for o in foreign)
+    pairs = {(r.base, r.currency) for r in firm.fx_rates}
+    codes = set(currency.values())
+    assert pairs == {(a, b) for a in codes for b in codes if a != b}
+    months = {r.effective for r in firm.fx_rates}
+    assert all(day.day == 1 for day in months)
+    assert min(months) <= date(2026, 1, 1)
+    assert max(months) >= REFERENCE_DATE
+    for rate in firm.fx_rates:
+        assert rate.rate > 0
+        assert rate.rate.as_tuple().exponent == -6
 
 
 def test_consultants_rates_and_roles():

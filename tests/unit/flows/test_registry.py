@@ -9,7 +9,7 @@ from dbos._dbos import _get_or_create_dbos_registry
 from accord.domain import EVENT_TYPES
 from accord.flows import registry
 from accord.flows.registry import FLOW_PACKAGES, FlowSpec
-from accord.flows.runtime import Runtime
+from accord.flows.runtime import BULK_QUEUE, EVENTS_QUEUE, Runtime
 from accord.settings import Settings
 
 
@@ -27,6 +27,8 @@ def test_every_named_module_and_function_resolves() -> None:
             assert inspect.ismodule(registry.resolve(spec.module))
         for target in (*spec.capture, *spec.outbox):
             assert callable(registry.resolve(target)), target
+        if spec.compensation is not None:
+            assert registry.resolve(spec.compensation).flow == spec.name
 
 
 def test_each_event_type_starts_a_registered_workflow_of_its_flow() -> None:
@@ -88,6 +90,7 @@ def test_a_flow_uses_its_name_for_workflow_metrics_and_exceptions() -> None:
             "not among",
         ),
         ((FlowSpec(name="a", events=("x",)), FlowSpec(name="b")), "names no workflow module"),
+        ((FlowSpec(name="a", module="m"), FlowSpec(name="b")), "declares no compensation"),
     ],
 )
 def test_specs_that_disagree_are_refused(specs: tuple[FlowSpec, ...], message: str) -> None:
@@ -95,18 +98,21 @@ def test_specs_that_disagree_are_refused(specs: tuple[FlowSpec, ...], message: s
         registry.check(specs, ("a", "b"))
 
 
-def test_order_free_runs_spread_by_run_id(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_order_free_runs_go_on_the_bulk_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     runtime = Runtime(Settings(database_url="sqlite://"), engine=None)  # type: ignore[arg-type]
     monkeypatch.setattr(registry, "order_free", lambda: frozenset({"timesheet.approved"}))
 
-    def buckets(event_type: str) -> set[str]:
-        return {
-            runtime.enqueue_options(event_type=event_type, run_id=f"r{n}", business_key="k")[
-                "queue_partition_key"
-            ]
+    def options(event_type: str) -> list[dict[str, str]]:
+        return [
+            runtime.enqueue_options(event_type=event_type, run_id=f"r{n}", business_key="k")
             for n in range(40)
-        }
+        ]
 
-    # 40 runs of one business key: ordered runs wait in the key's bucket, order-free ones spread.
-    assert len(buckets("contract.amended")) == 1
-    assert len(buckets("timesheet.approved")) > 1
+    # 40 runs of one business key: ordered runs wait in the key's bucket of the events queue,
+    # order-free ones go on the bulk queue, unpartitioned (they never hold an events slot).
+    ordered = options("contract.amended")
+    assert {o["queue_name"] for o in ordered} == {EVENTS_QUEUE}
+    assert len({o["queue_partition_key"] for o in ordered}) == 1
+    free = options("timesheet.approved")
+    assert {o["queue_name"] for o in free} == {BULK_QUEUE}
+    assert all("queue_partition_key" not in o for o in free)

@@ -45,7 +45,9 @@ STANDARD_BC_SETS = {
     "dimensionValues",
     "accountingPeriods",
     "currencies",
+    "currencyExchangeRates",
     "employees",
+    "generalLedgerEntries",
     "timeRegistrationEntries",
     "vendors",
 }

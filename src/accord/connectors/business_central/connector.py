@@ -29,12 +29,13 @@ from typing_extensions import override
 from accord.connectors.authorization import TokenStore
 from accord.connectors.base import Connector
 from accord.connectors.budget import Budget
+from accord.connectors.budget import lane as budget_lane
 from accord.connectors.business_central.auth import build_bc_auth
 from accord.connectors.business_central.batch import BatchAnswer, BatchOperation, send_batch
 from accord.connectors.business_central.config import BusinessCentralConfig
 from accord.connectors.business_central.errors import translate
 from accord.connectors.business_central.requirements import EXTENSION_SETS
-from accord.connectors.roles import Erp
+from accord.connectors.roles import BACKGROUND, Erp, Lane
 from accord.connectors.types import (
     Clock,
     Page,
@@ -95,7 +96,9 @@ RESOURCES: dict[str, BcResource] = {
         BcResource("dimensionValues", None),
         BcResource("accountingPeriods", None),
         BcResource("currencies", None),
+        BcResource("currencyExchangeRates", None),
         BcResource("projectLedgerEntries", None),
+        BcResource("generalLedgerEntries", None),
         BcResource("projectTasks", "taskNumber"),
         BcResource("vendors", "number"),
         BcResource("purchaseInvoices", "vendorInvoiceNumber", 35, expand="purchaseInvoiceLines"),
@@ -393,6 +396,42 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             ConnectorError: A request as a whole failed: its operations' outcomes are unknown.
         """
         return send_batch(self, operations)
+
+    # --- reconciliation ------------------------------------------------------------------
+    def query_page(
+        self,
+        entity_set: str,
+        *,
+        filter_: str | None = None,
+        select: str | None = None,
+        next_link: str | None = None,
+        lane: Lane = BACKGROUND,
+    ) -> tuple[list[RawRecord], str | None]:
+        """One OData page of the company's ``entity_set``: its records and BC's next link.
+
+        ``filter_`` and ``select`` are ``$filter`` and ``$select`` (built by the caller from
+        constants and :func:`odata_string` values); ``next_link`` follows a page's
+        ``@odata.nextLink`` instead (same host only). ``lane`` is the budget lane the call
+        belongs to: its calls wait behind those of higher lanes.
+        """
+        with budget_lane(lane):
+            spec = RESOURCES[self.require_resource(entity_set)]
+            if next_link is not None:
+                self._same_origin(next_link)
+                response = self.send("GET", next_link, resource=entity_set)
+            else:
+                params: dict[str, str] = {"$orderby": "id asc"}
+                if filter_:
+                    params["$filter"] = filter_
+                if select:
+                    params["$select"] = select
+                path = f"{self.company_path(spec.name)}/{spec.name}"
+                response = self.send("GET", path, resource=entity_set, params=params)
+        self.raise_for_status(response, resource=entity_set)
+        body = self.json_object(response, resource=entity_set)
+        records = [r for r in body.get("value") or () if isinstance(r, dict)]
+        link = body.get("@odata.nextLink")
+        return records, link if isinstance(link, str) and link else None
 
     @override
     def as_erp(self, rules: Rules) -> Erp:

@@ -34,12 +34,21 @@ post and the batch's remaining lines share one. A fresh batch of *n* postings ta
 delete) instead of ``n + 8`` one by one (more when *n* > 15, whose ledger reads are chunked);
 BC counts each operation against its rate limit all the same.
 
+Before any of this, each posting is priced (its amounts in the project company's local
+currency; for a resource employed by another company, its intercompany recharge): a posting
+that cannot be priced (a missing rate) is refused and not staged. After it, the recharges of
+the postings BC holds are posted in their home companies, exactly once the same way (G/L
+entries read by document number first, a journal batch of their own, ``$batch`` requests):
+:mod:`accord.connectors.business_central._entities`.
+
 Two calls for the *same* batch must not overlap (the caller holds a lease on the batch id);
 calls for different batches may run at once.
 
 Cash and billing (invoices, receivables, milestone invoices):
 :mod:`accord.connectors.business_central._erp_billing`; delivery (project status and fields,
 tasks, resources, vendor bills): :mod:`accord.connectors.business_central._erp_delivery`.
+Reconciliation (the project ledger, planning lines and Accord's records read in bulk):
+:mod:`accord.connectors.business_central._erp_recon`.
 """
 
 import asyncio
@@ -48,12 +57,19 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from typing_extensions import override
 
 from accord.connectors.budget import slot_held
+from accord.connectors.business_central._entities import (
+    BusinessCentralEntities,
+    Priced,
+    intercompany_number,
+)
 from accord.connectors.business_central._erp_delivery import BusinessCentralDelivery
+from accord.connectors.business_central._erp_recon import BusinessCentralReconciliation
 from accord.connectors.business_central.batch import BatchAnswer
 from accord.connectors.business_central.connector import BusinessCentralConnector
 from accord.connectors.business_central.journals import FILTER_CHUNK, ProjectJournal
@@ -105,7 +121,13 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class BusinessCentralErp(BusinessCentralDelivery, BusinessCentralMasterData, Erp):
+class BusinessCentralErp(
+    BusinessCentralDelivery,
+    BusinessCentralMasterData,
+    BusinessCentralEntities,
+    BusinessCentralReconciliation,
+    Erp,
+):
     """A Business Central connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: BusinessCentralConnector, rules: Rules) -> None:
@@ -177,6 +199,12 @@ class BusinessCentralErp(BusinessCentralDelivery, BusinessCentralMasterData, Erp
         journal = ProjectJournal(self._connector.for_company(batch.project.legal_entity))
         numbers = {p.key: bc_number(p.key) for p in batch.postings}
         outcomes = {p.key: PostingOutcome(key=p.key) for p in batch.postings}
+        priced: dict[str, Priced] = {}
+        for posting in batch.postings:
+            try:
+                priced[posting.key] = self.price(batch, posting)
+            except PermanentError as exc:
+                outcomes[posting.key].error = exc
         # What BC holds, and whether the batch's journal exists (a re-run), in one request.
         reads = journal.company.batch(
             [
@@ -185,14 +213,110 @@ class BusinessCentralErp(BusinessCentralDelivery, BusinessCentralMasterData, Erp
             ]
         )
         held = journal.ledger_of(reads[:-1])
-        todo = [p for p in batch.postings if numbers[p.key] not in held]
+        todo = [p for p in batch.postings if numbers[p.key] not in held and p.key in priced]
         for posting in batch.postings:
-            if numbers[posting.key] in held:
+            if numbers[posting.key] in held and posting.key in priced:
                 outcomes[posting.key].record_id = numbers[posting.key]
                 outcomes[posting.key].found = True
         if todo:
             self._stage_and_post(journal, batch, todo, numbers, outcomes, found=reads[-1])
+        self._post_recharges(batch, priced, outcomes)
+        for key, found in priced.items():
+            if outcomes[key].posted:
+                outcomes[key].amounts = found.amounts
         return [outcomes[p.key] for p in batch.postings]
+
+    def _post_recharges(
+        self, batch: PostingBatch, priced: dict[str, Priced], outcomes: dict[str, PostingOutcome]
+    ) -> None:
+        """The intercompany lines of the posted postings, exactly once, in their homes.
+
+        As for the project's postings (module docstring), in each home company's general
+        ledger: its G/L entries and the recharge batch looked up in one request, the missing
+        lines staged, the batch posted, then the G/L and the batch's lines read in one request.
+        A recharge BC refuses (its line, or the batch) makes its posting's outcome that refusal,
+        so that a retry finds the posting in the project ledger and posts only the recharge.
+        """
+        homes: dict[str, list[str]] = {}
+        for key, found in priced.items():
+            if found.home is not None and found.line is not None and outcomes[key].posted:
+                homes.setdefault(found.home, []).append(key)
+        code = batch_code(f"IC:{batch.batch_id}")
+        for home, keys in homes.items():
+            journal = ProjectJournal(
+                self._connector.for_company(home), ledger="generalLedgerEntries"
+            )
+            numbers = {key: intercompany_number(key) for key in keys}
+            reads = journal.company.batch(
+                [*journal.ledger_reads(list(numbers.values())), journal.find_batch(code)]
+            )
+            held = journal.ledger_of(reads[:-1])
+            todo = [key for key in keys if numbers[key] not in held]
+            if todo:
+                refused = self._recharge(
+                    journal, code, {numbers[k]: priced[k].line or {} for k in todo}, reads[-1]
+                )
+                held = refused.held
+                for key in todo:
+                    error = refused.errors.get(numbers[key])
+                    if numbers[key] not in held and error is not None:
+                        outcomes[key].record_id, outcomes[key].found = None, False
+                        outcomes[key].error = error
+            for key in keys:
+                charge = priced[key].charge
+                if numbers[key] in held and charge is not None:
+                    outcomes[key].intercompany = replace(charge, record_id=numbers[key])
+
+    def _recharge(
+        self,
+        journal: ProjectJournal,
+        code: str,
+        lines: dict[str, dict[str, Any]],
+        found: BatchAnswer,
+    ) -> "_Recharged":
+        """Stage and post one home company's recharge lines (by document number); what BC holds.
+
+        Cleans the batch after its post as :meth:`_settle` does for postings.
+
+        Raises:
+            RetryableError: A staged line is neither posted nor in the batch any more, or a
+                line's staging failed transiently (the retry reads the G/L first).
+        """
+        journal_id, created = journal.batch_id(code, display_name="Accord recharges", found=found)
+        staged = set() if created else self._tidy(journal, journal_id, set(lines))
+        errors: dict[str, PermanentError] = {}
+        staging = [number for number in lines if number not in staged]
+        answers = journal.stage(journal_id, [lines[number] for number in staging])
+        for number, answer in zip(staging, answers, strict=True):
+            if answer.error is None:
+                staged.add(number)
+            elif isinstance(answer.error, PermanentError):
+                errors[number] = answer.error
+            else:
+                raise answer.error
+        refusal: PermanentError | None = None
+        if staged:
+            try:
+                journal.post(journal_id)
+            except PermanentError as exc:
+                refusal = exc
+        reads = journal.company.batch(
+            [*journal.ledger_reads(sorted(lines)), journal.lines_read(journal_id)]
+        )
+        held = journal.ledger_of(reads[:-1])
+        still = {str(ln.get("documentNumber")): ln for ln in journal.lines_of(reads[-1])}
+        if refusal is not None:
+            errors.update(dict.fromkeys(staged, refusal))
+            journal.remove(journal_id, [str(line["id"]) for line in still.values()])
+        elif any(n in staged and n not in held and n not in still for n in lines):
+            raise RetryableError(
+                "staged recharge lines neither posted nor in the batch any more",
+                connector=self.connection,
+                resource="journalLines",
+            )
+        if not still or refusal is not None:
+            self._drop(journal, journal_id)
+        return _Recharged(held=held, errors=errors)
 
     def _stage_and_post(
         self,
@@ -394,6 +518,19 @@ class BusinessCentralPoster(AsyncPoster):
     @override
     async def aclose(self) -> None:
         return None
+
+
+@dataclass(frozen=True)
+class _Recharged:
+    """What a home company holds after its recharges were posted.
+
+    Attributes:
+        held: Its G/L entries of the recharges, by document number.
+        errors: BC's refusals of recharges it does not hold, by document number.
+    """
+
+    held: dict[str, Any]
+    errors: dict[str, PermanentError]
 
 
 def rate_units(postings: int) -> int:

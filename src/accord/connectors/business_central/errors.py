@@ -87,6 +87,12 @@ TEXT_RULES: tuple[TextRule, ...] = (
         inferred=True,
     ),
     TextRule(
+        Reason.RATE_MISSING,
+        re.compile(r"There is no Currency Exchange Rate within the filter", re.IGNORECASE),
+        f'{_EMULATOR}; BC\'s "There is no <table> within the filter" text',
+        inferred=True,
+    ),
+    TextRule(
         Reason.DIMENSION_INVALID,
         re.compile(r"dimension value \S+ has not been set up for dimension", re.IGNORECASE),
         _EMULATOR,

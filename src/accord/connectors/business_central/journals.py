@@ -8,7 +8,8 @@ a batch are staged, and removed, a hundred to a request.
 
 - **Ledger** (``projectLedgerEntries``, the read-only page of Accord's AL extension over BC's
   Job Ledger Entry table; the standard v2.0 API has none): read by document number, a
-  ``$filter`` of :data:`FILTER_CHUNK` ``or`` terms per operation (URL length).
+  ``$filter`` of :data:`FILTER_CHUNK` ``or`` terms per operation (URL length). Intercompany
+  recharges are read the same way from the standard v2.0 ``generalLedgerEntries`` (G/L Entry).
 - **Journal batches** (``journals``, ``Code[10]``): found by code, created when missing; a
   create racing another finds the batch the other created (BC refuses the same code twice).
 - **Lines** (``journals({id})/journalLines``): staged by ``POST`` (not idempotent: read the
@@ -17,7 +18,7 @@ a batch are staged, and removed, a hundred to a request.
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import httpx
 
@@ -31,11 +32,12 @@ from accord.connectors.business_central.connector import (
 from accord.connectors.types import RawRecord
 from accord.errors import ConflictError
 
-__all__ = ["FILTER_CHUNK", "ProjectJournal"]
+__all__ = ["FILTER_CHUNK", "Ledger", "ProjectJournal"]
 
 FILTER_CHUNK: Final = 15
 """Document numbers per ``$filter`` of ``or`` terms: keeps the URL well under BC's limits."""
-_LEDGER: Final = "projectLedgerEntries"
+Ledger = Literal["projectLedgerEntries", "generalLedgerEntries"]
+"""The ledgers a journal's postings land in: project ledger entries, or G/L entries."""
 _JOURNALS: Final = "journals"
 _LINES: Final = "journalLines"
 
@@ -43,20 +45,24 @@ _LINES: Final = "journalLines"
 class ProjectJournal:
     """One company's project journal batches and project ledger (see the module docstring)."""
 
-    def __init__(self, company: BusinessCentralConnector) -> None:
+    def __init__(
+        self, company: BusinessCentralConnector, *, ledger: Ledger = "projectLedgerEntries"
+    ) -> None:
         self.company = company
         """The connector, narrowed to the company (``for_company``)."""
+        self.ledger: Ledger = ledger
+        """The ledger read by document number (G/L entries for intercompany recharges)."""
 
     # ----------------------------------------------------------------- reads
     def ledger_reads(self, document_numbers: Sequence[str]) -> list[BatchOperation]:
         """The operations that read the ledger entries of these document numbers."""
         numbers = list(dict.fromkeys(document_numbers))
-        path = f"{self.company.company_path(_LEDGER)}/{_LEDGER}"
+        path = f"{self.company.company_path(self.ledger)}/{self.ledger}"
         return [
             BatchOperation(
                 "GET",
                 path,
-                _LEDGER,
+                self.ledger,
                 params={
                     "$filter": " or ".join(
                         f"documentNumber eq {odata_string(n)}"

@@ -372,6 +372,8 @@ REQUIREMENTS = Requirements(
                 PageField("totalCost", '"Total Cost (LCY)"', _N, read_only=True),
                 PageField("unitPrice", '"Unit Price"', _N, read_only=True),
                 PageField("totalPrice", '"Total Price"', _N, read_only=True),
+                PageField("currencyCode", '"Currency Code"', read_only=True),
+                PageField("totalPriceLCY", '"Total Price (LCY)"', _N, read_only=True),
                 PageField("journalBatchName", '"Journal Batch Name"', read_only=True),
                 _MODIFIED,
             ),

@@ -33,6 +33,7 @@ from accord.connectors.certinia.mapping import (
     RATE_CARDS,
     expense_to_canonical,
     milestone_to_canonical,
+    timecard_rate_currency,
     timecard_to_timesheet,
 )
 from accord.connectors.roles import ApprovalKind, ChangeFeed, KnownIds, Mapped, collection_feed
@@ -154,9 +155,8 @@ class CertiniaBilling:
         assignment = record.get("pse__Assignment__r")
         if isinstance(assignment, dict) and assignment.get("pse__Bill_Rate__c") is not None:
             return {}
-        resource = record.get("pse__Resource__r")
-        currency = resource.get("CurrencyIsoCode") if isinstance(resource, dict) else None
-        if not isinstance(currency, str) or not currency:
+        currency = timecard_rate_currency(record)
+        if currency is None:
             return {}
         key = (self._connector.name, currency)
         read_at, rates = _rate_cards.get(key, (0.0, {}))

@@ -82,9 +82,11 @@ _TIMECARD = (
     "pse__Assignment__r.pse__Bill_Rate__c",
     "pse__Assignment__r.pse__Role__c",
     "pse__Assignment__r.CurrencyIsoCode",
-    # Time logged without an assignment is priced from the rate card of the resource's role.
+    # Time logged without an assignment is priced from the rate card of the resource's role,
+    # in the project's currency (the resource's when the project's is not known).
     "pse__Resource__r.pse__Resource_Role__c",
     "pse__Resource__r.CurrencyIsoCode",
+    "pse__Project__r.CurrencyIsoCode",
     "pse__Milestone__c",
     "pse__Start_Date__c",
     "pse__End_Date__c",

@@ -18,6 +18,7 @@ which is when change capture saw the approval (close to, never before, the real 
 """
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -53,11 +54,27 @@ __all__ = [
     "milestone_to_canonical",
     "project_from_canonical",
     "project_to_canonical",
+    "timecard_rate_currency",
     "timecard_to_timesheet",
 ]
 
 RATE_CARDS = "pse__Rate_Card__c"
 """The lookups key of rate-card rates: ``"<role>|<currency>"`` -> hourly bill rate."""
+
+
+def timecard_rate_currency(record: Mapping[str, Any]) -> str | None:
+    """The currency a timecard without an assignment is priced in from the rate cards.
+
+    The project's (its customer is billed in it, whichever legal entity employs the
+    resource), else the resource's when the project's currency was not read.
+    """
+    for relation in ("pse__Project__r", "pse__Resource__r"):
+        related = record.get(relation)
+        currency = related.get("CurrencyIsoCode") if isinstance(related, Mapping) else None
+        if isinstance(currency, str) and currency:
+            return currency
+    return None
+
 
 PROJECT_STAGES: dict[str, ProjectStatus] = {
     "Planned": ProjectStatus.PLANNED,
@@ -382,9 +399,11 @@ def timecard_to_timesheet(record: RawRecord, *, lookups: Lookups | None = None) 
     rate_currency = reader.text("pse__Assignment__r.CurrencyIsoCode", required=False)
     if rate is None:
         # Time logged without an assignment (projects may allow it) is priced at the rate
-        # card of the resource's role ([inferred] precedence, as an assignment's rate is).
+        # card of the resource's role ([inferred] precedence, as an assignment's rate is), in
+        # the project's currency: a consultant of another legal entity bills at the project's
+        # rates (docs/flows/multi-entity.md).
         role_of = reader.text("pse__Resource__r.pse__Resource_Role__c", required=False)
-        rate_currency = reader.text("pse__Resource__r.CurrencyIsoCode", required=False)
+        rate_currency = timecard_rate_currency(record)
         card = (lookups or {}).get(RATE_CARDS, {}).get(f"{role_of}|{rate_currency}")
         rate = Decimal(card) if card is not None else None
     rate_currency = rate_currency or reader.text("CurrencyIsoCode", required=False)

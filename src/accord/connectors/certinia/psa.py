@@ -13,6 +13,8 @@
 - Certinia lives in the CRM's org: its customers *are* the org's accounts.
 - Cash and billing: :mod:`accord.connectors.certinia._psa_billing`; delivery (status, tasks,
   team, vendor costs, custom fields): :mod:`accord.connectors.certinia._psa_delivery`.
+- Reconciliation (approved work, terms, existence in SOQL batches):
+  :mod:`accord.connectors.certinia._psa_recon`.
 """
 
 from decimal import Decimal
@@ -21,6 +23,7 @@ from typing import Any, Final
 from typing_extensions import override
 
 from accord.connectors.certinia._psa_delivery import CertiniaDelivery
+from accord.connectors.certinia._psa_recon import CertiniaReconciliation
 from accord.connectors.certinia.connector import CertiniaConnector
 from accord.connectors.certinia.mapping import (
     PROJECT_STAGES,
@@ -46,7 +49,7 @@ def _currency(currency: str) -> str | None:
     return currency.upper() if len(currency) == 3 and currency.isalpha() else None
 
 
-class CertiniaPsa(CertiniaDelivery, RoleBase[CertiniaConnector], Psa):
+class CertiniaPsa(CertiniaDelivery, CertiniaReconciliation, RoleBase[CertiniaConnector], Psa):
     """A Certinia connection (the ``pse__`` objects of an org) as a PSA."""
 
     system_name = System.CERTINIA.value

@@ -14,6 +14,7 @@
 * Kantata has no optimistic concurrency: ``etag`` is accepted and ignored.
 """
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ from typing_extensions import override
 
 from accord.connectors.authorization import AuthorizationCodeFlow
 from accord.connectors.base import Connector
+from accord.connectors.budget import lane as budget_lane
 from accord.connectors.kantata.auth import build_kantata_auth, kantata_authorization
 from accord.connectors.kantata.config import KantataConfig
 from accord.connectors.kantata.errors import translate
-from accord.connectors.roles import Psa
+from accord.connectors.roles import Lane, Psa
 from accord.connectors.types import (
     Page,
     RawRecord,
@@ -206,8 +208,12 @@ class KantataConnector(Connector[KantataConfig]):
         cursor: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        lane: Lane | None = None,
     ) -> Page:
-        """:meth:`read_page` with Kantata's own filters (``workspace_id``, ``approved`` ...)."""
+        """:meth:`read_page` with Kantata's own filters (``workspace_id``, ``approved`` ...).
+
+        ``lane`` is the budget lane the call belongs to (``None``: the caller's own).
+        """
         spec = RESOURCES[self.require_resource(resource)]
         page_number = int(cursor) if cursor is not None else 1
         if page_number < 1:
@@ -222,7 +228,8 @@ class KantataConnector(Connector[KantataConfig]):
         }
         if since is not None:
             params["updated_after"] = _stamp(since)
-        response = self.send("GET", f"/{spec.plural}", resource=resource, params=params)
+        with budget_lane(lane) if lane is not None else contextlib.nullcontext():
+            response = self.send("GET", f"/{spec.plural}", resource=resource, params=params)
         self.raise_for_status(response, resource=resource)
         body = self.json_object(response, resource=resource)
         records = _records(body, spec)

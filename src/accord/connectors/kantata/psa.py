@@ -12,6 +12,8 @@
   maps to a canonical project only with what the CRM knows: those reads are not offered.
 - Cash and billing: :mod:`accord.connectors.kantata._psa_billing`; delivery (status, tasks,
   team, vendor costs, custom fields): :mod:`accord.connectors.kantata._psa_delivery`.
+- Reconciliation (approved work, terms, existence in bulk):
+  :mod:`accord.connectors.kantata._psa_recon`.
 """
 
 from decimal import Decimal
@@ -20,6 +22,7 @@ from typing import Any, Final
 from typing_extensions import override
 
 from accord.connectors.kantata._psa_delivery import KantataDelivery
+from accord.connectors.kantata._psa_recon import KantataReconciliation
 from accord.connectors.kantata.connector import KantataConnector
 from accord.connectors.kantata.mapping import (
     STATUS_MESSAGES,
@@ -46,7 +49,7 @@ def _card(card_id: str | None) -> str | None:
     return card_id if card_id and card_id.isdigit() else None
 
 
-class KantataPsa(KantataDelivery, RoleBase[KantataConnector], Psa):
+class KantataPsa(KantataDelivery, KantataReconciliation, RoleBase[KantataConnector], Psa):
     """A Kantata OX connection as a PSA."""
 
     system_name = System.KANTATA.value

@@ -26,10 +26,11 @@ import httpx
 from typing_extensions import override
 
 from accord.connectors.base import Connector
+from accord.connectors.budget import lane as budget_lane
 from accord.connectors.netsuite.auth import build_netsuite_auth
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.errors import translate
-from accord.connectors.roles import Erp
+from accord.connectors.roles import BACKGROUND, Erp, Lane
 from accord.connectors.types import (
     Page,
     RawRecord,
@@ -81,6 +82,8 @@ RESOURCES: dict[str, NetSuiteResource] = {
         NetSuiteResource("invoice", "transaction", "CustInvc", sublists=True),
         NetSuiteResource("salesOrder", "transaction", "SalesOrd", sublists=True),
         NetSuiteResource("customerPayment", "transaction", "CustPymt", sublists=True),
+        NetSuiteResource("intercompanyJournalEntry", "transaction", "Journal", sublists=True),
+        NetSuiteResource("customerSubsidiaryRelationship", "customersubsidiaryrelationship"),
         NetSuiteResource("vendorBill", "transaction", "VendBill", sublists=True),
         NetSuiteResource("projectTask", "projecttask", sublists=True),
         NetSuiteResource("vendor", "vendor"),
@@ -91,6 +94,7 @@ RESOURCES: dict[str, NetSuiteResource] = {
         NetSuiteResource("employee", "employee"),
         NetSuiteResource("accountingPeriod", "accountingperiod"),
         NetSuiteResource("currency", "currency"),
+        NetSuiteResource("currencyRate", "currencyrate"),
         # [inferred] SuiteQL names: service items are the item table's ``Service`` rows.
         NetSuiteResource("serviceItem", "item", condition="itemtype = 'Service'"),
         NetSuiteResource("expenseCategory", "expensecategory"),
@@ -208,6 +212,44 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         self.raise_for_status(response, resource=resource)
         return self.json_object(response, resource=resource)
 
+    # --- reconciliation ------------------------------------------------------------------
+    def suiteql_page(
+        self,
+        query: str,
+        *,
+        resource: str,
+        offset: int,
+        limit: int = MAX_PAGE_SIZE,
+        lane: Lane = BACKGROUND,
+    ) -> tuple[list[RawRecord], bool]:
+        """One SuiteQL page of ``query`` at ``offset``: its rows and whether more follow.
+
+        The rules of :meth:`suiteql` apply to ``query``; it needs a stable ``ORDER BY`` for
+        its pages to add up. ``lane`` is the budget lane the call belongs to: it waits
+        behind the calls of higher lanes.
+        """
+        with budget_lane(lane):
+            response = self.send(
+                "POST",
+                "/query/v1/suiteql",
+                resource=resource,
+                params={"limit": max(1, min(limit, MAX_PAGE_SIZE)), "offset": offset},
+                json={"q": query},
+                headers={"Prefer": "transient"},
+            )
+        self.raise_for_status(response, resource=resource)
+        body = self.json_object(response, resource=resource)
+        rows = [item for item in body.get("items") or () if isinstance(item, dict)]
+        return rows, bool(body.get("hasMore"))
+
+    def suiteql_time(self, moment: datetime) -> str:
+        """A UTC-aware time as a SuiteQL timestamp literal (account-local, whole seconds)."""
+        return _timestamp(self._format_stamp(moment))
+
+    def suiteql_stamp(self, value: object) -> datetime | None:
+        """A SuiteQL timestamp column (account-local) as UTC, or None when it is not one."""
+        return self._parse_stamp(value)
+
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:
         """The full record (sublists inlined for transactions)."""
@@ -242,17 +284,24 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         record_id = self.located_id(response, resource=resource, external_id=external_id)
         return WriteResult(id=record_id, created=not existed)
 
-    def put(self, resource: str, external_id: str, fields: Mapping[str, Any]) -> str:
+    def put(
+        self, resource: str, external_id: str, fields: Mapping[str, Any], *, strict: bool = False
+    ) -> str:
         """``PUT /record/v1/{type}/eid:{external_id}`` without the lookup; the internal id.
 
         The same idempotent upsert as :meth:`upsert`, for bursts that do not need to know
-        whether the record existed (the lookup would double the calls).
+        whether the record existed (the lookup would double the calls), or callers that read
+        the record first anyway. ``strict`` sends :data:`STRICT_NAMES`, as :meth:`upsert` does.
         """
         spec = RESOURCES[self.require_resource(resource)]
         eid = _eid(external_id)
         body = {k: v for k, v in fields.items() if k != "externalId"}
         response = self.send(
-            "PUT", f"/record/v1/{spec.record_type}/eid:{eid}", resource=resource, json=body
+            "PUT",
+            f"/record/v1/{spec.record_type}/eid:{eid}",
+            resource=resource,
+            json=body,
+            headers=STRICT_NAMES if strict else None,
         )
         self.raise_for_status(response, resource=resource, external_id=external_id)
         return self.located_id(response, resource=resource, external_id=external_id)

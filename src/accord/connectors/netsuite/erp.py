@@ -11,10 +11,15 @@
   parallel on a pool per connection twice as wide as the connection's concurrency (so that a
   call always waits at the budget when a slot frees). The PUT is the idempotent upsert: a
   posting sent twice books once. An expense report belongs to its employee's subsidiary
-  (NetSuite refuses another), so the employee is read first (cached).
+  (NetSuite refuses another), so the employee is read first (cached). Each posting is planned
+  before anything is written: its amounts in the project entity's base currency and, for an
+  employee of another subsidiary, its intercompany journal (``PUT .../eid:IC-<key>``, after
+  the posting): :mod:`accord.connectors.netsuite._entities`.
 - Cash and billing (invoices and payments, receivables, milestone invoices):
   :mod:`accord.connectors.netsuite._erp_billing`; delivery (project status and fields, tasks,
   resources, vendor bills): :mod:`accord.connectors.netsuite._erp_delivery`.
+- Reconciliation (postings, billing plans and Accord's records read in bulk):
+  :mod:`accord.connectors.netsuite._erp_recon`.
 """
 
 import asyncio
@@ -22,15 +27,22 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, Final
 
 from typing_extensions import override
 
 from accord.connectors.aio import AsyncWire
 from accord.connectors.budget import slot_held
-from accord.connectors.cache import TtlCache
+from accord.connectors.netsuite._entities import (
+    INTERCOMPANY,
+    NetSuiteEntities,
+    Planned,
+    intercompany_key,
+)
 from accord.connectors.netsuite._erp_billing import NetSuiteBilling
 from accord.connectors.netsuite._erp_delivery import NetSuiteDelivery
+from accord.connectors.netsuite._erp_recon import NetSuiteReconciliation
 from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.netsuite.mapping import (
@@ -38,7 +50,7 @@ from accord.connectors.netsuite.mapping import (
     expense_report_from_canonical,
     time_bill_from_canonical,
 )
-from accord.connectors.netsuite.masters import REFERENCE_TTL_S, NetSuiteMasterData
+from accord.connectors.netsuite.masters import NetSuiteMasterData
 from accord.connectors.roles import (
     AsyncPoster,
     CallGate,
@@ -53,7 +65,7 @@ from accord.domain import BillingModel, ErpSystem, TimeEntry
 from accord.errors import ConnectorError, MappingError, NotFoundError, PermanentError
 from accord.rules import Rules
 
-__all__ = ["NetSuiteErp", "NetSuitePoster"]
+__all__ = ["NetSuiteErp", "NetSuitePoster", "outcome_of"]
 
 _BILLING: Final = {
     "TM": BillingModel.TIME_AND_MATERIALS,
@@ -72,7 +84,6 @@ _STATUS: Final = {
 }
 _RECORD_TYPES: Final = {"time": "timeBill", "expense": "expenseReport"}
 
-_employees = TtlCache()
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
@@ -93,7 +104,14 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
-class NetSuiteErp(NetSuiteDelivery, NetSuiteBilling, NetSuiteMasterData, Erp):
+class NetSuiteErp(
+    NetSuiteDelivery,
+    NetSuiteBilling,
+    NetSuiteMasterData,
+    NetSuiteEntities,
+    NetSuiteReconciliation,
+    Erp,
+):
     """A NetSuite connection as an ERP; ``rules`` place entities, practices and regions."""
 
     def __init__(self, connector: NetSuiteConnector, rules: Rules) -> None:
@@ -130,6 +148,9 @@ class NetSuiteErp(NetSuiteDelivery, NetSuiteBilling, NetSuiteMasterData, Erp):
         active = self.config.project_statuses.get("active", _ACTIVE)
         status = _ref(record, "entityStatus") or active
         entity = entities.get(legal_entity)
+        # A project may bill in another currency than its subsidiary's (a foreign customer).
+        iso = {v: k for k, v in currency_ids(self._connector).items()}
+        currency = iso.get(_ref(record, "currency") or "") or (entity.currency if entity else "USD")
         return ErpProject(
             erp_id=erp_id,
             legal_entity=legal_entity,
@@ -143,7 +164,7 @@ class NetSuiteErp(NetSuiteDelivery, NetSuiteBilling, NetSuiteMasterData, Erp):
                 None,
             ),
             region=next((c for c, r in spec.regions.items() if r.netsuite_class_id == klass), None),
-            currency=entity.currency if entity else "USD",
+            currency=currency,
         )
 
     @staticmethod
@@ -178,9 +199,16 @@ class NetSuiteErp(NetSuiteDelivery, NetSuiteBilling, NetSuiteMasterData, Erp):
     def post_entries(self, batch: PostingBatch) -> list[PostingOutcome]:
         def one(posting: EntryPosting) -> PostingOutcome:
             try:
-                return PostingOutcome(key=posting.key, record_id=self._put(batch, posting))
+                planned = self.plan(batch, posting)
+                record_id = self._connector.put(planned.record_type, posting.key, planned.body)
+                journal = None
+                if planned.journal is not None:
+                    journal = self._connector.put(
+                        INTERCOMPANY, intercompany_key(posting.key), planned.journal
+                    )
             except (ConnectorError, MappingError) as exc:
                 return PostingOutcome(key=posting.key, error=_as_connector_error(exc, posting))
+            return outcome_of(posting, planned, record_id, journal)
 
         postings = batch.postings
         if len(postings) <= 1:
@@ -198,9 +226,20 @@ class NetSuiteErp(NetSuiteDelivery, NetSuiteBilling, NetSuiteMasterData, Erp):
                     break
         return found
 
-    def _put(self, batch: PostingBatch, posting: EntryPosting) -> str:
+    def plan(self, batch: PostingBatch, posting: EntryPosting) -> Planned:
+        """The posting's record, amounts and intercompany journal; nothing is written.
+
+        Raises:
+            PermanentError: A reference or a rate is missing (reason set).
+            MappingError: The posting cannot be expressed in NetSuite's terms.
+        """
         record_type, body = self.body(batch, posting)
-        return self._connector.put(record_type, posting.key, body)
+        amounts = self.amounts(batch, posting)
+        employee = self._employee(posting.entry.resource_id or "")
+        pair = self.intercompany(batch, posting, employee)
+        if pair is None:
+            return Planned(record_type, body, amounts)
+        return Planned(record_type, body, amounts, charge=pair[0], journal=pair[1])
 
     def body(self, batch: PostingBatch, posting: EntryPosting) -> tuple[str, dict[str, Any]]:
         """The record type and ``PUT`` body of one posting (reads the employee, cached).
@@ -251,35 +290,6 @@ class NetSuiteErp(NetSuiteDelivery, NetSuiteBilling, NetSuiteMasterData, Erp):
     def poster(self, gate: CallGate) -> AsyncPoster:
         return NetSuitePoster(self, self._connector, gate)
 
-    def _employee(self, resource_id: str) -> dict[str, str]:
-        """``{"id", "subsidiary"}`` of the employee of a canonical resource (``eid:`` lookup).
-
-        Raises:
-            PermanentError: No employee carries the resource's id (reason ``resource_unknown``).
-        """
-
-        def load() -> dict[str, str] | None:
-            try:
-                found = self._connector.get_by_external_id("employee", resource_id)
-            except (PermanentError, ValueError):
-                return None
-            if found is None:
-                return None
-            return {"id": str(found["id"]), "subsidiary": _ref(found, "subsidiary") or ""}
-
-        employee = _employees.get_or_load((self.where, resource_id), REFERENCE_TTL_S, load)
-        if employee is None:
-            message = f"no ERP employee for resource {resource_id}"
-            raise PermanentError(
-                message,
-                detail=message,
-                connector=self.connection,
-                resource="employee",
-                external_id=resource_id,
-                reason="resource_unknown",
-            )
-        return employee
-
     def _pool(self) -> ThreadPoolExecutor:
         """One pool per connection and process, shared by every batch (module docstring)."""
         width = max(1, 2 * self.config.concurrency)
@@ -307,38 +317,49 @@ class NetSuitePoster(AsyncPoster):
 
     async def _one(self, batch: PostingBatch, posting: EntryPosting) -> PostingOutcome:
         try:
-            record_type, body = await self._body(batch, posting)
-            async with self._gate():
-                response = await self._wire.request(
-                    "PUT",
-                    f"/record/v1/{record_type}/eid:{posting.key}",
-                    resource=record_type,
-                    json=body,
+            planned = await self._plan(batch, posting)
+            record_id = await self._put(planned.record_type, posting.key, planned.body)
+            journal = None
+            if planned.journal is not None:
+                journal = await self._put(
+                    INTERCOMPANY, intercompany_key(posting.key), planned.journal
                 )
-            self._connector.raise_for_status(
-                response, resource=record_type, external_id=posting.key
-            )
-            record_id = self._connector.located_id(
-                response, resource=record_type, external_id=posting.key
-            )
         except (ConnectorError, MappingError) as exc:
             return PostingOutcome(key=posting.key, error=_as_connector_error(exc, posting))
-        return PostingOutcome(key=posting.key, record_id=record_id)
+        return outcome_of(posting, planned, record_id, journal)
 
-    async def _body(self, batch: PostingBatch, posting: EntryPosting) -> tuple[str, dict[str, Any]]:
-        resource = posting.entry.resource_id or ""
-        known = _employees.has((self._erp.where, resource), REFERENCE_TTL_S)
-        if not known or posting.kind == "expense":
-            # The first posting of an employee reads it (then cached), an expense the currency
-            # ids: off the event loop, inside one of the dispatcher's slots.
+    async def _put(self, record_type: str, key: str, body: dict[str, Any]) -> str:
+        async with self._gate():
+            response = await self._wire.request(
+                "PUT", f"/record/v1/{record_type}/eid:{key}", resource=record_type, json=body
+            )
+        self._connector.raise_for_status(response, resource=record_type, external_id=key)
+        return self._connector.located_id(response, resource=record_type, external_id=key)
+
+    async def _plan(self, batch: PostingBatch, posting: EntryPosting) -> Planned:
+        if not self._erp.ready(batch, posting):
+            # The first posting of an employee reads it (then cached), the rates and an
+            # expense the currency ids: off the event loop, inside one of the dispatcher's slots.
             async with self._gate():
                 with slot_held():
-                    return await asyncio.to_thread(self._erp.body, batch, posting)
-        return self._erp.body(batch, posting)
+                    return await asyncio.to_thread(self._erp.plan, batch, posting)
+        return self._erp.plan(batch, posting)
 
     @override
     async def aclose(self) -> None:
         await self._wire.aclose()
+
+
+def outcome_of(
+    posting: EntryPosting, planned: Planned, record_id: str, journal: str | None
+) -> PostingOutcome:
+    """The outcome of a posting NetSuite holds, with its amounts and intercompany pair."""
+    charge = planned.charge
+    if charge is not None and journal is not None:
+        charge = replace(charge, record_id=journal)
+    return PostingOutcome(
+        key=posting.key, record_id=record_id, amounts=planned.amounts, intercompany=charge
+    )
 
 
 def _as_connector_error(

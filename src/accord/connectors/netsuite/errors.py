@@ -14,6 +14,8 @@ answer                                                 error (reason)
 400 ``USER_ERROR`` closed / locked period              :class:`BusinessRuleError` (period_closed)
 400 ``USER_ERROR`` "Invalid Field Value X ... field F" :class:`BusinessRuleError` (by field F)
 400 ``USER_ERROR`` "Invalid entity reference key 'X'"  :class:`BusinessRuleError` (not shared)
+400 ``FEATURE_DISABLED`` Multi-Subsidiary Customer     :class:`BusinessRuleError` (not shared)
+400 ``USER_ERROR`` "No exchange rate is available"     :class:`BusinessRuleError` (rate_missing)
 400 other ``USER_ERROR``, ``INVALID_FLD_VALUE``, ...   :class:`BusinessRuleError`
 400/403 ``INSUFFICIENT_PERMISSION`` / role text        :class:`AuthError` (permission)
 400 ``INVALID_PARAMETER`` (bad query, bad URL)         :class:`PermanentError`
@@ -61,7 +63,13 @@ UserErrorKind = Literal[
 callers that still read it)."""
 
 _BUSINESS_CODES = frozenset(
-    {"USER_ERROR", "INVALID_FLD_VALUE", "INVALID_KEY_OR_REF", "INVALID_FIELD_VALUE"}
+    {
+        "USER_ERROR",
+        "INVALID_FLD_VALUE",
+        "INVALID_KEY_OR_REF",
+        "INVALID_FIELD_VALUE",
+        "FEATURE_DISABLED",
+    }
 )
 _PERMISSION_CODES = frozenset({"INSUFFICIENT_PERMISSION", "INVALID_LOGIN", "INVALID_ROLE"})
 _REF = "reference 4.3"
@@ -109,6 +117,19 @@ TEXT_RULES: tuple[TextRule, ...] = (
         Reason.REFERENCE_INVALID,
         re.compile(r"Invalid entity reference key \S+ for subsidiary", re.IGNORECASE),
         "reference 4.3 (splitforge.app: an unquoted key was not found)",
+    ),
+    TextRule(
+        Reason.ENTITY_NOT_SHARED,
+        re.compile(r"feature 'Multi-Subsidiary Customer'", re.IGNORECASE),
+        "Customer-Subsidiary Relationship needs the Multi-Subsidiary Customer feature "
+        "(NetSuite help); the text is the emulator's",
+        inferred=True,
+    ),
+    TextRule(
+        Reason.RATE_MISSING,
+        re.compile(r"No exchange rate is available", re.IGNORECASE),
+        "currency rates (NetSuite help: Currency Exchange Rates); the text is the emulator's",
+        inferred=True,
     ),
     TextRule(Reason.REFERENCE_INVALID, _INVALID_VALUE, f"{_REF} (REST example body)"),
     TextRule(

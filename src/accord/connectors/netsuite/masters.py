@@ -3,10 +3,15 @@
 The half of :class:`~accord.connectors.netsuite.erp.NetSuiteErp` that provisioning, contract
 change, customer master and the system API use (postings and periods are in ``erp.py``):
 
-- Customers: ``PUT customer/eid:<canonical id>``, booked in the legal entity's subsidiary, the
-  parent by its internal id; fields the ERP owns are left out of an update. A customer is read
-  with ``expandSubResources=true`` (its address book is a sublist). Drift compares name,
-  parent, default billing address and the tax region (``custentity_accord_tax_region``).
+- Customers: ``PUT customer/eid:<canonical id>``, created in the legal entity's subsidiary
+  (its primary subsidiary), the parent by its internal id; fields the ERP owns are left out of
+  an update. An existing customer keeps its primary subsidiary and currency (NetSuite refuses
+  to change them once it has transactions); a further legal entity is added with OneWorld's
+  Multi-Subsidiary Customer: a ``customerSubsidiaryRelationship`` (entity, subsidiary),
+  created unless the customer already has one for that subsidiary. With the feature off,
+  NetSuite refuses it (reason ``entity_not_shared``). A customer is read with
+  ``expandSubResources=true`` (its address book is a sublist). Drift compares name, parent,
+  default billing address and the tax region (``custentity_accord_tax_region``).
 - Projects: ``PUT job/eid:<project id>``; the billing terms go into the job's ``comments``
   (``Billing: <model> ...``), which is how a retainer (billed like a fixed fee, ``FBI``) is told
   apart when the job is read back.
@@ -47,7 +52,7 @@ from accord.connectors.roles import (
 from accord.connectors.roles.feeds import collection_feed
 from accord.connectors.types import RawRecord
 from accord.domain import Customer, Invoice, Payment, Project
-from accord.errors import NotFoundError
+from accord.errors import ConflictError, NotFoundError, Reason
 from accord.rules import Rules
 
 __all__ = ["REFERENCE_TTL_S", "NetSuiteMasterData", "customer_view", "sales_order_id"]
@@ -57,6 +62,9 @@ REFERENCE_TTL_S: Final = 300.0
 CARRIED: Final = ("name", "parent_id", "bill_to", "tax_region")
 """Canonical customer fields a NetSuite customer carries."""
 _KNOWN_TABLES: Final = (("customer", "Customer"), ("job", "Project"), ("invoice", "Invoice"))
+_KEPT: Final = ("subsidiary", "currency")
+"""Fields an existing customer keeps: its primary subsidiary and its primary currency."""
+_SHARES: Final = "customerSubsidiaryRelationship"
 
 
 _currencies = TtlCache()
@@ -150,7 +158,12 @@ class NetSuiteMasterData:
         return CARRIED
 
     def upsert_customer(self, booking: CustomerBooking) -> tuple[str, bool]:
-        """``PUT customer/eid:<id>`` in the legal entity's subsidiary (module docstring)."""
+        """``PUT customer/eid:<id>``, then shared with the booking's subsidiary if need be.
+
+        See the module docstring: a new customer is created in the subsidiary; an existing
+        one keeps its primary subsidiary and currency, and gets a customer-subsidiary
+        relationship for the booking's subsidiary when it has none.
+        """
         customer = booking.customer
         subsidiary = self._subsidiary(booking.legal_entity, booking.dimensions)
         parent = booking.parent_erp_id
@@ -166,8 +179,40 @@ class NetSuiteMasterData:
         )
         if booking.clear_parent and customer.parent_id is None:
             body["parent"] = None
-        result = self._connector.upsert("customer", customer.id, _without(body, booking.omit))
-        return result.id, result.created
+        existing = self._connector.get_by_external_id("customer", customer.id)
+        if existing is not None:
+            body = {k: v for k, v in body.items() if k not in _KEPT}
+        record_id = self._connector.put(
+            "customer", customer.id, _without(body, booking.omit), strict=True
+        )
+        if existing is not None and subsidiary and _ref(existing, "subsidiary") != subsidiary:
+            currency = _ref(existing, "currency")
+            self._share(record_id, subsidiary, currency)
+        return record_id, existing is None
+
+    def _share(self, customer_id: str, subsidiary: str, currency: str | None) -> None:
+        """Make a customer available to a further subsidiary, unless it already is."""
+        if not (customer_id.isdigit() and subsidiary.isdigit()):
+            msg = f"not NetSuite internal ids: customer {customer_id!r}, subsidiary {subsidiary!r}"
+            raise ValueError(msg)
+        response = self._connector.send(
+            "GET",
+            f"/record/v1/{_SHARES}",
+            resource=_SHARES,
+            params={"q": f"entity EQUAL {customer_id} AND subsidiary EQUAL {subsidiary}"},
+        )
+        self._connector.raise_for_status(response, resource=_SHARES)
+        if self._connector.json_object(response, resource=_SHARES).get("items"):
+            return
+        fields: dict[str, Any] = {"entity": {"id": customer_id}, "subsidiary": {"id": subsidiary}}
+        if currency:
+            fields["primaryCurrency"] = {"id": currency}
+        try:
+            self._connector.create(_SHARES, fields)
+        except ConflictError as exc:
+            # Shared meanwhile by another writer: what was asked for holds.
+            if exc.reason != Reason.DUPLICATE:
+                raise
 
     def _customer_record(self, erp_id: str) -> RawRecord:
         if not erp_id.isdigit():

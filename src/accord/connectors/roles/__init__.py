@@ -42,8 +42,10 @@ from accord.connectors.roles.erp import (
     ErpProject,
     ErpProjectPlan,
     IdLookup,
+    IntercompanyCharge,
     MilestoneInvoice,
     OpenItem,
+    PostingAmounts,
     PostingBatch,
     PostingKind,
     PostingOutcome,
@@ -52,9 +54,11 @@ from accord.connectors.roles.erp import (
 )
 from accord.connectors.roles.feeds import ChangeFeed, Mapped, collection_feed
 from accord.connectors.roles.psa import ApprovalKind, ProjectTerms, Psa, PsaProjectPlan
+from accord.connectors.roles.recon import BACKGROUND, HeldTerms, HeldWork, Lane, WorkKind
 from accord.connectors.roles.xref import KnownIds
 
 __all__ = [
+    "BACKGROUND",
     "AccountReceivables",
     "ApprovalKind",
     "AsyncPoster",
@@ -79,13 +83,18 @@ __all__ = [
     "ErpProject",
     "ErpProjectPlan",
     "ErpTask",
+    "HeldTerms",
+    "HeldWork",
     "IdLookup",
+    "IntercompanyCharge",
     "KnownIds",
+    "Lane",
     "Mapped",
     "MergedAccount",
     "MilestoneInvoice",
     "OpenItem",
     "PostedVendorBill",
+    "PostingAmounts",
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
@@ -98,6 +107,7 @@ __all__ = [
     "TaskProgress",
     "VendorBillRequest",
     "VendorCost",
+    "WorkKind",
     "WriteBack",
     "address_text",
     "collection_feed",

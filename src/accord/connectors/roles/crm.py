@@ -14,13 +14,14 @@ does not have); transient failures :class:`~accord.errors.RetryableError`, never
 """
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from accord.connectors.roles.feeds import ChangeFeed
+from accord.connectors.roles.recon import BACKGROUND, Lane
 from accord.connectors.types import WriteResult
 from accord.domain import Customer, Opportunity
 from accord.errors import ConnectorError
@@ -285,5 +286,31 @@ class Crm(Protocol):
 
         Absolute values, so writing them again changes nothing; the last payment date only
         moves forward (an older ``payment_date`` leaves it as it is).
+        """
+        ...
+
+    # --- reconciliation: deals and accounts read in bulk --------------------------------
+    def deals(
+        self, crm_ids: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> dict[str, CrmOpportunity]:
+        """The opportunities of ``crm_ids`` the CRM still holds, by the CRM's id (in pages)."""
+        ...
+
+    def accounts(
+        self, crm_ids: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> dict[str, CrmAccount]:
+        """The accounts of ``crm_ids`` the CRM still holds, by the CRM's id (in pages).
+
+        An account's ``parent_id`` is the parent's canonical id as far as the CRM can tell.
+        """
+        ...
+
+    def existing(
+        self, entity_type: str, ids: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> set[str] | None:
+        """Of ``ids``, the records the CRM still holds; ``None`` for a type it cannot tell.
+
+        ``ids`` are the CRM's ids of ``entity_type`` records, in Accord's xref vocabulary
+        (``customer``, ``opportunity``).
         """
         ...

@@ -27,6 +27,7 @@ from accord.connectors.roles.delivery import (
     VendorBillRequest,
 )
 from accord.connectors.roles.feeds import ChangeFeed, Mapped
+from accord.connectors.roles.recon import BACKGROUND, HeldWork, Lane
 from accord.connectors.roles.xref import KnownIds
 from accord.domain import (
     BillingModel,
@@ -59,8 +60,10 @@ __all__ = [
     "ErpProject",
     "ErpProjectPlan",
     "IdLookup",
+    "IntercompanyCharge",
     "MilestoneInvoice",
     "OpenItem",
+    "PostingAmounts",
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
@@ -143,6 +146,58 @@ class PostingBatch:
     postings: tuple[EntryPosting, ...]
 
 
+@dataclass(frozen=True)
+class PostingAmounts:
+    """What a posting is worth in its transaction currency and in its entity's base currency.
+
+    Attributes:
+        transaction: The amount in the posting's own currency (the project's, the expense's).
+        base: The same amount in the base currency of the legal entity it books in, converted
+            at ``rate`` and rounded half-up to the base currency's minor unit.
+        rate: Units of the base currency per unit of the transaction currency (1 when they are
+            the same).
+        rate_date: Effective date of the ERP's rate used (``None`` when no rate was needed).
+    """
+
+    transaction: Money
+    base: Money
+    rate: Decimal = Decimal(1)
+    rate_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class IntercompanyCharge:
+    """The intercompany pair booked with a posting of a resource of another legal entity.
+
+    Under the rules' ``intercompany`` policy ``recharge``, the resource's home entity
+    (``from_entity``) recharges the project's entity (``to_entity``) its cost plus the markup:
+    a cost/revenue pair in the ERP's own intercompany mechanism.
+
+    Attributes:
+        from_entity: The resource's home legal entity (it earns the recharge).
+        to_entity: The project's legal entity (it bears the cost).
+        hours: The hours recharged.
+        cost_rate: The resource's hourly cost in its home entity, in its base currency.
+        markup_pct: The markup the policy adds to the cost, in percent.
+        amount: What ``from_entity`` books, in its base currency.
+        amount_to: What ``to_entity`` books, in its base currency (``amount`` converted).
+        rate: Units of ``to_entity``'s base per unit of ``from_entity``'s (1 when the same).
+        rate_date: Effective date of the ERP's rate used (``None`` when none was needed).
+        record_id: The ERP's id of the intercompany journal (entry) that holds the pair.
+    """
+
+    from_entity: str
+    to_entity: str
+    hours: Decimal
+    cost_rate: Money
+    markup_pct: Decimal
+    amount: Money
+    amount_to: Money
+    rate: Decimal = Decimal(1)
+    rate_date: dt.date | None = None
+    record_id: str | None = None
+
+
 @dataclass
 class PostingOutcome:
     """What the ERP holds for one posting after :meth:`Erp.post_entries`.
@@ -158,6 +213,12 @@ class PostingOutcome:
     error: ConnectorError | None = None
     found: bool = False
     """The ERP already held the posting before this call (nothing was written)."""
+    amounts: PostingAmounts | None = None
+    """The posting's transaction and base amounts, when it has a value (billable time, an
+    expense) and the ERP role priced it."""
+    intercompany: IntercompanyCharge | None = None
+    """The intercompany pair booked with it (a resource of another legal entity, under the
+    ``recharge`` policy)."""
 
     @property
     def posted(self) -> bool:
@@ -632,6 +693,55 @@ class Erp(Protocol):
 
     def invoice_ids(self, customer_erp_id: str, *, max_pages: int) -> list[str]:
         """The system's record ids of a customer's invoices (a scan of at most ``max_pages``)."""
+        ...
+
+    # --- reconciliation: postings, plans and Accord's records read in bulk -----------------
+    def held_key(self, key: str) -> str:
+        """The key an ERP record of a posting made under ``key`` carries (:class:`HeldWork`)."""
+        ...
+
+    def posted_work(
+        self,
+        projects: Sequence[ErpProject],
+        *,
+        changed_since: dt.datetime | None = None,
+        keys: Collection[str] = (),
+        lane: Lane = BACKGROUND,
+    ) -> list[HeldWork]:
+        """Time and expense postings as the ERP holds them now.
+
+        Those booked to ``projects`` (with ``changed_since``, only those changed at or after
+        it), plus those carrying one of ``keys`` (posting keys, as posted) wherever they are.
+        Each record's :attr:`HeldWork.project` is the ERP's id of its project. Read in pages,
+        never one call per posting.
+        """
+        ...
+
+    def billing_plan_total(self, schedule_id: str, *, lane: Lane = BACKGROUND) -> Decimal | None:
+        """What the billing plan ``schedule_id`` bills in all (the sum of its lines).
+
+        ``schedule_id`` is what :meth:`write_billing_plan` returned; ``None`` when the ERP
+        no longer holds the plan.
+        """
+        ...
+
+    def existing(
+        self, entity_type: str, ids: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> set[str] | None:
+        """Of ``ids``, the records the ERP still holds; ``None`` for a type it cannot tell.
+
+        ``ids`` are the ERP's ids of ``entity_type`` records, in Accord's xref vocabulary
+        (``customer``, ``erp_project``, ``invoice`` ...). With ``None`` nothing is concluded.
+        """
+        ...
+
+    def keyed_records(self, entity_type: str, *, lane: Lane = BACKGROUND) -> dict[str, str] | None:
+        """Records that carry a key of the kind Accord writes: the ERP's id -> that key.
+
+        ``entity_type`` is ``customer`` or ``erp_project``. Such records look like Accord's;
+        one Accord's xref does not know was not written by Accord or lost its reference.
+        ``None`` when the ERP cannot tell Accord's records apart.
+        """
         ...
 
     # --- delivery: project status and fields, tasks, resources, vendor bills (issue 23) ---

@@ -16,13 +16,14 @@ its own (a Kantata workspace carries no customer) raises
 """
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
 
 from accord.connectors.roles.delivery import DeliveryRecord, ProjectState, VendorCost
 from accord.connectors.roles.feeds import ChangeFeed, Mapped
+from accord.connectors.roles.recon import BACKGROUND, HeldTerms, HeldWork, Lane
 from accord.connectors.roles.xref import KnownIds
 from accord.connectors.types import WriteResult
 from accord.domain import (
@@ -228,6 +229,40 @@ class Psa(Protocol):
 
         Returns:
             The PSA's id of the record holding the invoice.
+        """
+        ...
+
+    # --- reconciliation: approved work and project terms, read in bulk -------------------
+    def approved_work(
+        self,
+        projects: Collection[str],
+        *,
+        changed_since: dt.datetime | None = None,
+        entry_ids: Collection[str] = (),
+        lane: Lane = BACKGROUND,
+    ) -> list[HeldWork]:
+        """Approved time entries and expenses, as the PSA holds them now.
+
+        Those of ``projects`` (the PSA's ids; with ``changed_since``, only the ones changed at
+        or after it), plus those of ``entry_ids`` (canonical entry ids, as approval events
+        carry them) wherever they are. An entry that is no longer approved is not returned.
+        Read in pages, never one call per entry.
+        """
+        ...
+
+    def project_terms(
+        self, projects: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> dict[str, HeldTerms]:
+        """Budget and dates of the projects (the PSA's ids) it still holds, by that id."""
+        ...
+
+    def existing(
+        self, entity_type: str, ids: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> set[str] | None:
+        """Of ``ids``, the records the PSA still holds; ``None`` for a type it cannot tell.
+
+        ``ids`` are the PSA's ids of ``entity_type`` records, in Accord's xref vocabulary
+        (``psa_project``, ``resource`` ...). With ``None`` nothing is concluded.
         """
         ...
 

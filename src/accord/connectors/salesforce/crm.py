@@ -13,27 +13,32 @@
   fields of the opportunity; several at once through sObject Collections (``PATCH
   /composite/sobjects``, 200 a call, each record's refusal its own); accounts are upserted by
   ``Accord_Id__c``.
+- Reconciliation: deals and accounts (and whether they exist) by ``Id IN (...)`` in SOQL
+  batches (:mod:`accord.connectors.salesforce._recon`).
 """
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
 from typing_extensions import override
 
 from accord.connectors.roles import (
+    BACKGROUND,
     ChangeFeed,
     Crm,
     CrmAccount,
     CrmOpportunity,
     DealLine,
+    Lane,
     MergedAccount,
     WriteBack,
 )
 from accord.connectors.roles.base import RoleBase
 from accord.connectors.roles.feeds import collection_feed
 from accord.connectors.salesforce._crm_billing import SalesforceBilling
+from accord.connectors.salesforce._recon import records_in
 from accord.connectors.salesforce.connector import SalesforceConnector
 from accord.connectors.salesforce.mapping import (
     account_to_customer,
@@ -71,6 +76,8 @@ MAX_DEPTH: Final = 10
 """Deepest account hierarchy followed (the firm's go three levels deep)."""
 _OPPORTUNITY: Final = "Opportunity"
 _ACCOUNT: Final = "Account"
+_EXISTING: Final = {"customer": _ACCOUNT, "opportunity": _OPPORTUNITY}
+"""xref entity type -> the object its CRM ids are records of."""
 
 
 def _text(record: RawRecord, name: str) -> str | None:
@@ -211,6 +218,30 @@ class SalesforceCrm(SalesforceBilling, RoleBase[SalesforceConnector], Crm):
     @override
     def upsert_account(self, customer: Customer) -> WriteResult:
         return self._connector.upsert(_ACCOUNT, customer.id, customer_to_account(customer))
+
+    # --- reconciliation: deals and accounts by ``Id IN (...)`` (SOQL batches) -------------
+    @override
+    def deals(
+        self, crm_ids: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> dict[str, CrmOpportunity]:
+        rows = records_in(self._connector, _OPPORTUNITY, crm_ids, lane=lane)
+        return {deal.crm_id: deal for deal in map(_opportunity, rows)}
+
+    @override
+    def accounts(
+        self, crm_ids: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> dict[str, CrmAccount]:
+        rows = records_in(self._connector, _ACCOUNT, crm_ids, lane=lane)
+        return {account.crm_id: account for account in map(_account, rows)}
+
+    @override
+    def existing(
+        self, entity_type: str, ids: Collection[str], *, lane: Lane = BACKGROUND
+    ) -> set[str] | None:
+        resource = _EXISTING.get(entity_type)
+        if resource is None:
+            return None
+        return {str(r.get("Id")) for r in records_in(self._connector, resource, ids, lane=lane)}
 
 
 def _write_back_fields(item: WriteBack) -> dict[str, Any]:

@@ -34,6 +34,8 @@ import httpx
 from typing_extensions import override
 
 from accord.connectors.base import Connector
+from accord.connectors.budget import lane as budget_lane
+from accord.connectors.roles.recon import BACKGROUND, Lane
 from accord.connectors.salesforce.auth import SalesforceAuth
 from accord.connectors.salesforce.config import SalesforceOrgConfig
 from accord.connectors.salesforce.errors import translate
@@ -332,6 +334,47 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
         body = self.json_object(response, resource=resource)
         rows = [r for r in body.get("records", []) if isinstance(r, dict)]
         return rows[0] if rows else None
+
+    # --- reconciliation ------------------------------------------------------------------
+    def select_where(self, resource: str, condition: str) -> str:
+        """SOQL selecting what a page of ``resource`` selects, ``WHERE condition``, by ``Id``.
+
+        ``condition`` is built by the caller from constants and validated ids only.
+        """
+        spec = self.objects[self.require_resource(resource)]
+        fields = ", ".join(self.select_fields(resource))
+        return f"SELECT {fields} FROM {spec.name} WHERE {condition} ORDER BY Id"  # noqa: S608
+
+    def soql_page(
+        self,
+        soql: str | None = None,
+        *,
+        next_url: str | None = None,
+        resource: str,
+        lane: Lane = BACKGROUND,
+    ) -> tuple[list[RawRecord], str | None]:
+        """One batch of ``soql``, or of a ``nextRecordsUrl``: its records and the next URL.
+
+        The next URL is ``None`` once the query is ``done``. ``lane`` is the budget lane the
+        call belongs to: its calls wait behind those of higher lanes.
+
+        Raises:
+            ValueError: ``next_url`` is not a query locator of this API.
+        """
+        with budget_lane(lane):
+            if next_url is not None:
+                if not next_url.startswith(self._path("query")):
+                    raise ValueError("not a query locator of this API")
+                response = self.send("GET", next_url, resource=resource)
+            else:
+                params = {"q": soql or ""}
+                response = self.send("GET", self._path("query"), resource=resource, params=params)
+        self.raise_for_status(response, resource=resource)
+        body = self.json_object(response, resource=resource)
+        records = [r for r in body.get("records", []) if isinstance(r, dict)]
+        following = body.get("nextRecordsUrl")
+        done = body.get("done", True) is not False
+        return records, None if done or not isinstance(following, str) else following
 
     def query(self, soql: str, *, resource: str, include_deleted: bool = False) -> list[RawRecord]:
         """The first batch of a SOQL query: one call, no paging (for answers of a few rows).

@@ -12,5 +12,6 @@ FLOW = FlowSpec(
     module="accord.flows.bill_milestone.workflow",
     events=("milestone.completed",),
     capture=("accord.flows.bill_milestone.capture:enable_milestone_capture",),
+    compensation="accord.flows.bill_milestone.workflow:COMPENSATION",
 )
 """The flow's spec."""

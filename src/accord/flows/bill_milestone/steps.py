@@ -12,7 +12,10 @@ A draft left by a refused post (closed period, blocked customer) is found and po
 retry, never created again.
 
 A refusal by the ERP is returned (``{"rejected": ...}``), not raised: the workflow files it
-with finance ops, and a retry after the fix re-runs the event (``accord.flows.replay``).
+with finance ops, and a retry after the fix re-runs the event (``accord.flows.replay``). A
+refusal by the PSA to mark a billed milestone invoiced is returned too (``{"refused": ...}``):
+the invoice stays (reversing it is a credit note, finance's decision) and delivery ops get an
+exception whose retry re-runs the event, which finds the invoice and marks the milestone.
 """
 
 import datetime as dt
@@ -46,7 +49,9 @@ __all__ = [
     "billing_dedupe_key",
     "contract_amount",
     "invoice_id_for",
+    "mark_dedupe_key",
     "mark_invoiced",
+    "report_psa_refusal",
     "report_refusal",
 ]
 
@@ -64,6 +69,11 @@ def invoice_id_for(milestone_id: str) -> str:
 def billing_dedupe_key(milestone_id: str) -> str:
     """Dedupe key of the finance-ops exception about billing one milestone."""
     return f"{FLOW}:{milestone_id}:billing"
+
+
+def mark_dedupe_key(milestone_id: str) -> str:
+    """Dedupe key of the delivery-ops exception about marking a billed milestone invoiced."""
+    return f"{FLOW}:{milestone_id}:psa"
 
 
 # ---------------------------------------------------------------------- 1. bill
@@ -215,19 +225,64 @@ def _psa_connection(project_id: str | None) -> str:
 
 @DBOS.step(name="ms.mark_invoiced", **stepkit.STEP_RETRIES)
 def mark_invoiced(request: MarkRequest) -> dict[str, Any]:
-    """Mark the milestone invoiced in the PSA and resolve its billing exception.
+    """Mark the milestone invoiced in the PSA and resolve its exceptions.
 
     Returns:
         ``{"psa": the PSA connection or None, "resolved": exceptions resolved}``; ``psa`` is
-        ``None`` when the milestone carries no reference to the PSA.
+        ``None`` when the milestone carries no reference to the PSA. ``{"refused": {...},
+        "psa": connection}`` when the PSA refused the mark.
     """
     milestone = Milestone.model_validate_json(request.milestone_json)
     connection = _psa_connection(milestone.project_id)
     note = f"Invoiced in {request.erp_connection} as {request.number or '?'}"
-    marked = stepkit.psa(connection).mark_milestone_invoiced(
-        milestone, invoice_id=request.invoice_id, note=note
-    )
-    resolved = resolve_exceptions(
-        billing_dedupe_key(milestone.id), f"billed as {request.number or request.invoice_id}"
-    )
+    try:
+        marked = stepkit.psa(connection).mark_milestone_invoiced(
+            milestone, invoice_id=request.invoice_id, note=note
+        )
+    except PermanentError as exc:
+        if is_retryable(exc):  # pragma: no cover - a PermanentError never is
+            raise
+        return {"psa": connection, "refused": refusal(exc)}
+    billed_as = f"billed as {request.number or request.invoice_id}"
+    resolved = resolve_exceptions(billing_dedupe_key(milestone.id), billed_as)
+    resolved += resolve_exceptions(mark_dedupe_key(milestone.id), f"{billed_as}, marked")
     return {"psa": connection if marked else None, "resolved": resolved}
+
+
+@dataclass(frozen=True)
+class PsaRefusalRequest:
+    """Input of :func:`report_psa_refusal`: the billed milestone and the PSA's refusal."""
+
+    milestone_json: str
+    business_key: str
+    invoice_id: str
+    number: str | None
+    psa_connection: str
+    refusal: dict[str, Any]
+
+
+@DBOS.step(name="ms.report_psa_refusal", **stepkit.STEP_RETRIES)
+def report_psa_refusal(request: PsaRefusalRequest) -> int:
+    """File the PSA's refusal to mark a billed milestone with delivery ops; returns its id."""
+    milestone = Milestone.model_validate_json(request.milestone_json)
+    number = request.number or request.invoice_id
+    return open_exception(
+        code="psa.milestone_invoiced.refused",
+        title=f"Milestone {milestone.name} ({milestone.id}) is billed as {number}, but "
+        f"{request.psa_connection} refused to mark it invoiced: {request.refusal.get('detail')}",
+        detail={
+            "milestone_id": milestone.id,
+            "project_id": milestone.project_id,
+            "invoice_id": request.invoice_id,
+            "number": request.number,
+            "psa_connection": request.psa_connection,
+            "error": request.refusal,
+            "state": "the invoice stays in the ERP (a credit note is finance's decision); "
+            "retry after the fix marks the milestone",
+        },
+        business_key=request.business_key,
+        dedupe_key=mark_dedupe_key(milestone.id),
+        flow=FLOW,
+        run_id=DBOS.workflow_id,
+        amount=milestone.amount,
+    )

@@ -12,5 +12,6 @@ FLOW = FlowSpec(
     module="accord.flows.cash.workflow",
     events=("invoice.posted", "invoice.paid", "payment.received"),
     capture=("accord.flows.cash.capture:enable_cash_capture",),
+    compensation="accord.flows.cash.workflow:COMPENSATION",
 )
 """The flow's spec."""

@@ -16,7 +16,9 @@ then step 3 with the payment date. The invoices' own new versions (paid or part 
 as invoice events and update the PSA.
 
 A write a target refuses ends as a ``billing.writeback_refused`` exception (finance-ops); the
-other target is still updated.
+other target is still updated: both receive absolute values derived from the ERP, the system of
+record, so neither is wrong because the other refused, and nothing is undone
+(:data:`COMPENSATION`). A retry after the fix writes the refused one.
 """
 
 import logging
@@ -40,13 +42,30 @@ from accord.flows.cash.steps import (
     update_psa,
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.compensation import Saga, SagaStep, Undo
 
-__all__ = ["WORKFLOW", "cash"]
+__all__ = ["COMPENSATION", "WORKFLOW", "cash"]
 
 logger = logging.getLogger(__name__)
 
 WORKFLOW = FLOW
 """The DBOS workflow ``invoice.posted``, ``invoice.paid`` and ``payment.received`` runs start."""
+_ABSOLUTE = (
+    "the ERP's status, written whole: right whatever the other target does; a refusal is "
+    "written again by the retry"
+)
+
+COMPENSATION = Saga(
+    flow=WORKFLOW,
+    steps=(
+        SagaStep("cash.link_invoice", None, Undo.NOTHING, note="xref and lineage in Accord"),
+        SagaStep("cash.update_psa", "psa", Undo.NOTHING, note=_ABSOLUTE),
+        SagaStep("cash.update_crm", "crm", Undo.NOTHING, note=_ABSOLUTE),
+        SagaStep("cash.link_payment", None, Undo.NOTHING, note="xref and lineage in Accord"),
+        SagaStep("cash.report_refusal", None, Undo.NOTHING, note="an exception in Accord"),
+    ),
+)
+"""What undoes or holds each step (see :mod:`accord.flows.shared.compensation`)."""
 
 
 @DBOS.workflow(name=WORKFLOW)

@@ -14,5 +14,6 @@ FLOW = FlowSpec(
     name="contract_change",
     module="accord.flows.contract_change",
     events=("contract.amended",),
+    compensation="accord.flows.contract_change.workflow:COMPENSATION",
 )
 """The flow's spec."""

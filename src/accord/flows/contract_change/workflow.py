@@ -10,19 +10,25 @@ and the contract stays the unit a later source of amendments (a CLM, the API) wo
 
 Steps, in order:
 
-1. :func:`prepare_amendment`: the previous version, the field diff, the new plan, and whether
-   the amendment touches an **invoiced** milestone (the ERP role's
-   :meth:`~accord.connectors.roles.Erp.invoiced_milestones`);
+1. :func:`prepare_amendment`: the previous version, the field diff, the new plan (and the plan
+   of the version last applied), and whether the amendment touches an **invoiced** milestone
+   (the ERP role's :meth:`~accord.connectors.roles.Erp.invoiced_milestones`);
 2. invoiced -> :func:`block_amendment`: a ``finance-ops`` exception, and **nothing** of the
    amendment is applied (a partial contract would bill a total nobody agreed). Finance and
    sales settle it (a credit note, or a CRM correction that leaves the invoiced milestone as
    it was); the next amendment is applied normally;
-3. :func:`update_psa_project`: budget, dates and milestones of the PSA project
-   (:meth:`~accord.connectors.roles.Psa.update_terms`);
-4. :func:`update_erp`: the ERP project (an upsert: dates, amount) and its billing schedule
-   (:func:`~accord.flows.shared.billing.write_schedule`); a refusal -> ``finance-ops``
-   exception;
+3. :func:`update_erp`: the ERP project (an upsert: dates, amount) and its billing schedule
+   (:func:`~accord.flows.shared.billing.write_schedule`);
+4. :func:`update_psa_project`: budget, dates and milestones of the PSA project
+   (:meth:`~accord.connectors.roles.Psa.update_terms`), once the ERP accepted;
 5. :func:`record_version`: lineage ``contract -version-> contract_version`` with the outcome.
+
+Compensation (:data:`COMPENSATION`): the PSA update is **held** until the ERP accepted the
+version, so an ERP refusal leaves the PSA as it was (and a project the ERP rewrote before it
+refused the schedule is reverted); a PSA refusal after the ERP accepted **reverts** the ERP
+(:func:`revert_erp`: the version last applied, its schedule lines restored). Either refusal is
+an exception (``finance-ops`` for the ERP's, ``delivery-ops`` for the PSA's) saying what was
+compensated; the contract stays at the version last applied in both systems.
 """
 
 import datetime as dt
@@ -39,7 +45,8 @@ from accord.errors import PermanentError
 from accord.flows import stepkit
 from accord.flows.record_event import EventRef, finish_run, load_event
 from accord.flows.shared.amendments import validation_dedupe_key
-from accord.flows.shared.billing import write_schedule
+from accord.flows.shared.billing import billing_lines, write_schedule
+from accord.flows.shared.compensation import Saga, SagaStep, Undo
 from accord.flows.shared.contracts import (
     EVENT_TYPE,
     baseline_plan,
@@ -55,6 +62,7 @@ from accord.rules.spec import BudgetBasis
 from accord.store import exceptions, lineage
 
 __all__ = [
+    "COMPENSATION",
     "FLOW",
     "WORKFLOW",
     "AmendmentRequest",
@@ -62,6 +70,7 @@ __all__ = [
     "contract_change",
     "prepare_amendment",
     "record_version",
+    "revert_erp",
     "update_erp",
     "update_psa_project",
 ]
@@ -76,6 +85,42 @@ INVOICED_CODE = "billing.invoiced_milestone_amended"
 """Exception code of an amendment touching an invoiced milestone (routed to finance ops)."""
 REJECTED_CODE = "erp.contract_amendment.rejected"
 """Exception code of an amendment the ERP refused (routed to finance ops)."""
+PSA_REJECTED_CODE = "psa.contract_amendment.rejected"
+"""Exception code of an amendment the PSA refused after the ERP took it (delivery ops)."""
+_ERP_STEP = "contracts.update_erp"
+_PSA_STEP = "contracts.update_psa_project"
+_REVERT_STEP = "contracts.revert_erp"
+
+COMPENSATION = Saga(
+    flow=FLOW,
+    steps=(
+        SagaStep("contracts.prepare_amendment", None, Undo.NOTHING, note="reads"),
+        SagaStep("contracts.block_amendment", None, Undo.NOTHING, note="an exception in Accord"),
+        SagaStep(
+            _ERP_STEP,
+            "erp",
+            Undo.REVERT,
+            by=_REVERT_STEP,
+            note="the ERP goes first, so that its refusal leaves the PSA as it was; a project "
+            "it rewrote before refusing the schedule, or a version the PSA then refuses, is "
+            "written back to the version last applied (project and schedule lines)",
+        ),
+        SagaStep(
+            _PSA_STEP,
+            "psa",
+            Undo.NOTHING,
+            note="held until the ERP accepted the version, and the last system written",
+        ),
+        SagaStep(
+            _REVERT_STEP,
+            "erp",
+            Undo.NOTHING,
+            note="the compensation itself: the version last applied, written again",
+        ),
+        SagaStep("contracts.record_version", None, Undo.NOTHING, note="lineage"),
+    ),
+)
+"""What undoes or holds each step (see :mod:`accord.flows.shared.compensation`)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +175,11 @@ def _previous(contract: Contract, base: Plan) -> tuple[Contract, Contract, bool]
     return (earlier[-1] if earlier else baseline), last_applied, superseded
 
 
+def _amount(contract: Contract, base: Plan) -> Decimal:
+    """The contract's value (its total, or its retainer fee)."""
+    return (contract.total_value or contract.retainer_fee or Money.of(0, base.currency)).amount
+
+
 def _invoiced(plan: Plan, milestone_ids: list[str]) -> list[str]:
     """The milestones among ``milestone_ids`` the ERP has invoiced."""
     return stepkit.erp(plan.erp_connection).invoiced_milestones(plan.legal_entity, milestone_ids)
@@ -148,8 +198,8 @@ def prepare_amendment(request: AmendmentRequest) -> dict[str, Any]:
     previous, applied, superseded = _previous(contract, base)
     if superseded:
         return {"status": "superseded", "version": contract.version}
-    amount = (contract.total_value or contract.retainer_fee or Money.of(0, base.currency)).amount
-    plan = plan_for(base, contract, budget=_budget(base, amount))
+    plan = plan_for(base, contract, budget=_budget(base, _amount(contract, base)))
+    applied_plan = plan_for(base, applied, budget=_budget(base, _amount(applied, base)))
     changes = diff(previous, contract)
     before = {m.id: m for m in applied.milestones}
     after = {m.id: m for m in contract.milestones}
@@ -166,6 +216,7 @@ def prepare_amendment(request: AmendmentRequest) -> dict[str, Any]:
         "previous_version": previous.version,
         "plan": plan.to_json(),
         "applied_version": applied.version,
+        "applied_plan": applied_plan.to_json(),
         "previous_keys": [m.id for m in applied.milestones],
         "diff": changes,
         "invoiced": _invoiced(plan, touched) if touched else [],
@@ -222,23 +273,30 @@ class PsaRequest:
     psa_id: str
 
 
-@DBOS.step(name="contracts.update_psa_project", **stepkit.STEP_RETRIES)
+@DBOS.step(name=_PSA_STEP, **stepkit.STEP_RETRIES)
 def update_psa_project(request: PsaRequest) -> dict[str, Any]:
-    """Write the version's budget, dates and milestones to the PSA project (upserts)."""
+    """Write the version's budget, dates and milestones to the PSA project (upserts).
+
+    Returns:
+        ``{"milestones": n}``, or ``{"rejected": {...}}`` when the PSA refused the terms.
+    """
     plan = Plan.from_json(request.plan)
     milestones = milestones_of(plan)
-    stepkit.psa(plan.psa_connection).update_terms(
-        request.psa_id,
-        ProjectTerms(
-            project_id=plan.project_id,
-            budget=Money.of(Decimal(plan.budget), plan.currency),
-            contract_value=Money.of(Decimal(plan.amount), plan.currency),
-            start_date=dt.date.fromisoformat(plan.start_date),
-            end_date=dt.date.fromisoformat(plan.end_date) if plan.end_date else None,
-            rate_card_id=plan.rate_card_id,
-            milestones=milestones,
-        ),
-    )
+    try:
+        stepkit.psa(plan.psa_connection).update_terms(
+            request.psa_id,
+            ProjectTerms(
+                project_id=plan.project_id,
+                budget=Money.of(Decimal(plan.budget), plan.currency),
+                contract_value=Money.of(Decimal(plan.amount), plan.currency),
+                start_date=dt.date.fromisoformat(plan.start_date),
+                end_date=dt.date.fromisoformat(plan.end_date) if plan.end_date else None,
+                rate_card_id=plan.rate_card_id,
+                milestones=milestones,
+            ),
+        )
+    except PermanentError as exc:
+        return {"rejected": ErpRejection.from_error(exc).__dict__}
     return {"milestones": len(milestones)}
 
 
@@ -250,14 +308,17 @@ class ErpRequest:
     previous_keys: tuple[str, ...] = ()
 
 
-@DBOS.step(name="contracts.update_erp", **stepkit.STEP_RETRIES)
+@DBOS.step(name=_ERP_STEP, **stepkit.STEP_RETRIES)
 def update_erp(request: ErpRequest) -> dict[str, Any]:
     """Upsert the ERP project (dates, amount) and rewrite its billing schedule.
 
     Returns:
-        The schedule written, or ``{"rejected": {...}}`` when the ERP refused it.
+        The schedule written, or ``{"rejected": {...}, "erp_id": id or None}`` when the ERP
+        refused it; ``erp_id`` is set when the project was rewritten before the schedule was
+        refused (so that the compensation writes it back).
     """
     plan = Plan.from_json(request.plan)
+    erp_id: str | None = None
     try:
         erp_id = write_erp_project(plan)
         return {
@@ -265,7 +326,32 @@ def update_erp(request: ErpRequest) -> dict[str, Any]:
             **write_schedule(plan, erp_id, previous_keys=request.previous_keys),
         }
     except PermanentError as exc:
-        return {"rejected": ErpRejection.from_error(exc).__dict__}
+        return {"rejected": ErpRejection.from_error(exc).__dict__, "erp_id": erp_id}
+
+
+@dataclass(frozen=True)
+class RevertRequest:
+    """Input of :func:`revert_erp`: the version last applied and the refused version's lines."""
+
+    plan: dict[str, Any]
+    refused_keys: tuple[str, ...] = ()
+
+
+@DBOS.step(name=_REVERT_STEP, **stepkit.STEP_RETRIES)
+def revert_erp(request: RevertRequest) -> dict[str, Any]:
+    """Write the version last applied back to the ERP: its project, then its schedule.
+
+    Schedule lines only the refused version had are removed. A refusal of the revert itself is
+    returned (``{"refused": {...}}``), so the exception can say the ERP was left as it is.
+    """
+    plan = Plan.from_json(request.plan)
+    try:
+        erp_id = write_erp_project(plan)
+        keys = (*request.refused_keys, *(line.key for line in billing_lines(plan)))
+        write_schedule(plan, erp_id, previous_keys=tuple(dict.fromkeys(keys)))
+    except PermanentError as exc:
+        return {"reverted": False, "refused": ErpRejection.from_error(exc).__dict__}
+    return {"reverted": True, "erp_id": erp_id}
 
 
 @dataclass(frozen=True)
@@ -324,6 +410,17 @@ def record_version(request: VersionRequest) -> dict[str, Any]:
     return {"recorded_at": dt.datetime.now(dt.UTC).isoformat()}
 
 
+def _state(applied_version: int, compensated: list[dict[str, Any]]) -> str:
+    """What the systems hold after a refusal and its compensation, for the exception."""
+    failed = [c for c in compensated if not c.get("reverted")]
+    if not failed:
+        return f"the ERP and the PSA keep version {applied_version}"
+    return (
+        f"the ERP could not be written back to version {applied_version} "
+        f"({failed[0].get('refused')}): correct it there"
+    )
+
+
 @DBOS.workflow(name=WORKFLOW)
 def contract_change(ref: EventRef) -> dict[str, Any]:
     """Apply one contract version to the PSA and the ERP (see the module docstring)."""
@@ -372,25 +469,49 @@ def contract_change(ref: EventRef) -> dict[str, Any]:
         return finish_run(
             WORKFLOW, "blocked", {**summary, "invoiced": prepared["invoiced"], **opened}
         )
-    if prepared["psa_id"]:
-        update_psa_project(PsaRequest(plan=plan_json, psa_id=prepared["psa_id"]))
-    erp = update_erp(ErpRequest(plan=plan_json, previous_keys=tuple(prepared["previous_keys"])))
-    if "rejected" in erp:
+    applied_json: dict[str, Any] = prepared["applied_plan"]
+    refused_keys = tuple(line.key for line in billing_lines(Plan.from_json(plan_json)))
+    ledger = COMPENSATION.ledger()
+
+    def revert(_: object) -> dict[str, Any]:
+        return revert_erp(RevertRequest(plan=applied_json, refused_keys=refused_keys))
+
+    def refused(code: str, status: str, rejection: dict[str, Any]) -> dict[str, Any]:
+        compensated = ledger.unwind(rejection)
         opened = block_amendment(
             BlockRequest(
                 plan=plan_json,
                 contract_id=contract.id,
                 version=contract.version,
                 business_key=ref.business_key,
-                code=REJECTED_CODE,
-                reason={"error": erp["rejected"], "diff": prepared["diff"]},
+                code=code,
+                reason={
+                    "error": rejection,
+                    "diff": prepared["diff"],
+                    "compensated": compensated,
+                    "state": _state(prepared["applied_version"], compensated),
+                },
                 run_id=run_id,
             )
         )
-        record_version(VersionRequest(**{**version.__dict__, "status": "erp_rejected"}))
+        record_version(VersionRequest(**{**version.__dict__, "status": status}))
         return finish_run(
-            WORKFLOW, "erp_rejected", {**summary, "rejection": erp["rejected"], **opened}
+            WORKFLOW,
+            status,
+            {**summary, "rejection": rejection, "compensated": compensated, **opened},
         )
+
+    erp = update_erp(ErpRequest(plan=plan_json, previous_keys=tuple(prepared["previous_keys"])))
+    if "rejected" in erp:
+        if erp.get("erp_id"):
+            ledger.done(_ERP_STEP, undo=revert)  # the project was rewritten, the schedule not
+        return refused(REJECTED_CODE, "erp_rejected", erp["rejected"])
+    ledger.done(_ERP_STEP, undo=revert)
+    if prepared["psa_id"]:
+        psa = update_psa_project(PsaRequest(plan=plan_json, psa_id=prepared["psa_id"]))
+        if "rejected" in psa:
+            return refused(PSA_REJECTED_CODE, "psa_rejected", psa["rejected"])
+        ledger.done(_PSA_STEP)
     recorded = record_version(version)
     return finish_run(WORKFLOW, "applied", {**summary, **recorded, "billing": erp})
 

@@ -12,5 +12,6 @@ FLOW = FlowSpec(
     module="accord.flows.customer_master",
     events=("customer.upserted",),
     capture=("accord.flows.customer_master.capture:enable_customer_capture",),
+    compensation="accord.flows.customer_master.compensation:COMPENSATION",
 )
 """The flow's spec."""

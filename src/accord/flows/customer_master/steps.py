@@ -36,6 +36,7 @@ __all__ = [
     "PlanRequest",
     "WriteRequest",
     "check_merge",
+    "create_parent",
     "erp_target",
     "plan_update",
     "read_back",
@@ -329,7 +330,8 @@ def plan_update(request: PlanRequest) -> dict[str, Any]:
         if history.last_applied(conn, customer.id) == fingerprint:
             return {"status": "unchanged", "fingerprint": fingerprint}
         rows = xref.list_for(conn, entity_type="customer", canonical_ids=[customer.id])
-    erp_rows = [r for r in rows if _is_erp(r.system)]
+    # By connection name, so that every version meets the ERPs in the same order.
+    erp_rows = sorted((r for r in rows if _is_erp(r.system)), key=lambda r: r.connection)
     psa = [
         {"system": r.system, "connection": r.connection, "id": r.external_id}
         for r in rows
@@ -449,13 +451,7 @@ def _link_customer(customer: Customer, target: ErpCustomerTarget, erp_id: str, c
             )
 
 
-@DBOS.step(name="cm.write_customer", **stepkit.STEP_RETRIES)
-def write_customer(request: WriteRequest) -> dict[str, Any]:
-    """Write one customer into one ERP: create a new parent, or update the CRM-owned fields.
-
-    A refusal by the ERP (a business rule) is returned, not raised, after opening a
-    finance-ops exception with the ERP's error.
-    """
+def _write(request: WriteRequest) -> dict[str, Any]:
     target = ErpCustomerTarget(**request.target)
     rules = stepkit.rules()
     customer = Customer.model_validate_json(request.customer_json)
@@ -482,21 +478,15 @@ def write_customer(request: WriteRequest) -> dict[str, Any]:
     except PermanentError as exc:
         if is_retryable(exc):  # pragma: no cover - a PermanentError never is; be explicit
             raise
-        _open(
-            queue="finance-ops",
-            business_key=request.business_key,
-            code="customer.erp_rejected",
-            title=f"{target.erp} refused the update of customer {customer.name}",
-            detail={
-                "customer_id": customer.id,
-                "connection": target.connection,
+        return {
+            "customer_id": customer.id,
+            "rejected": exc.detail or str(exc),
+            "refusal": {
                 "error": type(exc).__name__,
                 "code": exc.code,
                 "detail": exc.detail or str(exc),
             },
-            dedupe_key=rejection_dedupe_key(customer.id, target.connection),
-        )
-        return {"customer_id": customer.id, "rejected": exc.detail or str(exc)}
+        }
     remember_write(target, customer.id, erp_id, event_id=request.event_id)
     with stepkit.engine().begin() as conn:
         if customer.parent_id is not None:
@@ -513,6 +503,26 @@ def write_customer(request: WriteRequest) -> dict[str, Any]:
             resolution="a later update was accepted",
         )
     return {"customer_id": customer.id, "erp_id": erp_id, "created": created}
+
+
+@DBOS.step(name="cm.write_customer", **stepkit.STEP_RETRIES)
+def write_customer(request: WriteRequest) -> dict[str, Any]:
+    """Update the CRM-owned fields of one customer in one ERP.
+
+    A refusal by the ERP (a business rule) is returned (``rejected``, ``refusal``), not
+    raised: the workflow writes back the ERPs written before it and files the exception
+    (:mod:`.compensation`).
+    """
+    return _write(request)
+
+
+@DBOS.step(name="cm.create_parent", **stepkit.STEP_RETRIES)
+def create_parent(request: WriteRequest) -> dict[str, Any]:
+    """Create a parent the ERP lacks (a new parent chain, written top-down); idempotent.
+
+    A step of its own because its compensation differs: a parent created is kept.
+    """
+    return _write(request)
 
 
 # ---------------------------------------------------------------------- 4. record

@@ -10,8 +10,14 @@ the ERP ends with the last. The steps:
    last applied: the echo of a write to a field Accord does not propagate) and a customer no
    ERP knows; list the ERP writes, new parents first (top-down), the customer last. A parent
    chain that loops or a parent that is missing is a sales-ops exception;
-3. write (:func:`~.steps.write_customer`), in that order: only the fields the CRM owns;
-4. record (:func:`~.steps.record_outcome`): the event -> customer lineage edge, and the
+3. write (:func:`~.steps.create_parent`, :func:`~.steps.write_customer`), in that order: only
+   the fields the CRM owns; each update after a snapshot of what the ERP held
+   (:func:`~.compensation.snapshot_customer`). ERPs are written in the order of their
+   connection names;
+4. an ERP refuses: the ERPs written before it are written back to their snapshots, the ones
+   after it are not written, and one exception says so (:mod:`.compensation`, whose
+   :data:`~.compensation.COMPENSATION` declares each step's undo);
+5. record (:func:`~.steps.record_outcome`): the event -> customer lineage edge, and the
    applied version.
 
 The PSA needs no write: a PSA that shares the CRM's org knows the customer *as* the account,
@@ -25,17 +31,30 @@ from typing import Any
 
 from dbos import DBOS
 
+from accord.flows.customer_master.compensation import (
+    COMPENSATION,
+    CREATE_STEP,
+    WRITE_STEP,
+    RejectionRequest,
+    RevertRequest,
+    SnapshotRequest,
+    report_rejection,
+    revert_customer,
+    snapshot_customer,
+)
 from accord.flows.customer_master.steps import (
     MergeRequest,
     OutcomeRequest,
     PlanRequest,
     WriteRequest,
     check_merge,
+    create_parent,
     plan_update,
     record_outcome,
     write_customer,
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.compensation import Compensator
 
 __all__ = ["WORKFLOW", "customer_master"]
 
@@ -77,23 +96,68 @@ def customer_master(ref: EventRef) -> dict[str, Any]:
             WORKFLOW, plan["status"], {**base, **{k: v for k, v in plan.items() if k != "status"}}
         )
     written: list[dict[str, Any]] = []
+    ledger = COMPENSATION.ledger()
+    compensated: list[dict[str, Any]] = []
     for w in plan["writes"]:
-        result = write_customer(
-            WriteRequest(
-                target=w["target"],
-                customer_json=w["customer_json"],
-                crm_id=w["crm_id"],
-                create=w["create"],
-                omit=tuple(w["omit"]),
-                business_key=ref.business_key,
-                event_id=ref.event_id,
-            )
+        request = WriteRequest(
+            target=w["target"],
+            customer_json=w["customer_json"],
+            crm_id=w["crm_id"],
+            create=w["create"],
+            omit=tuple(w["omit"]),
+            business_key=ref.business_key,
+            event_id=ref.event_id,
         )
-        written.append(result)
+        before: dict[str, Any] | None = None
+        if request.create:
+            written.append(create_parent(request))
+        else:
+            before = snapshot_customer(SnapshotRequest(target=w["target"], customer_id=customer_id))
+            written.append(write_customer(request))
+        result = written[-1]
         if "rejected" in result:
-            # A child is never written under a parent the ERP refused.
+            # A child is never written under a parent the ERP refused, nor the version
+            # in the ERPs after this one; the ones before it are written back.
+            compensated = ledger.unwind(result["refusal"])
+            report_rejection(
+                RejectionRequest(
+                    customer_id=str(result["customer_id"]),
+                    customer_name=str(data.get("name")),
+                    business_key=ref.business_key,
+                    connection=w["target"]["connection"],
+                    erp=w["target"]["erp"],
+                    refusal=result["refusal"],
+                    compensated=tuple(compensated),
+                )
+            )
             break
+        if request.create:
+            ledger.done(CREATE_STEP)
+        else:
+            ledger.done(WRITE_STEP, undo=_revert(request, before))
     rejected = [w for w in written if "rejected" in w]
     status = "erp_rejected" if rejected else "applied"
     outcome(status, plan["fingerprint"])
-    return finish_run(WORKFLOW, status, {**base, "writes": written, "psa": plan["psa"]})
+    return finish_run(
+        WORKFLOW,
+        status,
+        {**base, "writes": written, "psa": plan["psa"], "compensated": compensated},
+    )
+
+
+def _revert(request: WriteRequest, before: dict[str, Any] | None) -> Compensator:
+    """The compensation of one update: write the snapshot back."""
+
+    def revert(_: object) -> dict[str, Any]:
+        if before is None:  # pragma: no cover - the plan updates only customers the ERP has
+            return {"connection": request.target["connection"], "reverted": False}
+        return revert_customer(
+            RevertRequest(
+                target=request.target,
+                customer_json=request.customer_json,
+                snapshot=before,
+                omit=tuple(request.omit),
+            )
+        )
+
+    return revert

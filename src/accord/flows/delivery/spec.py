@@ -26,5 +26,6 @@ FLOW = FlowSpec(
         # Re-runs what waited for a project's ERP project once it has one (waiting.py).
         "accord.flows.delivery.waiting:enable_release",
     ),
+    compensation="accord.flows.delivery.workflow:COMPENSATION",
 )
 """The flow's spec."""

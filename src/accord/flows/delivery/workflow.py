@@ -55,8 +55,9 @@ from accord.flows.delivery.steps import (
     sync_task,
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
+from accord.flows.shared.compensation import Saga, SagaStep, Undo
 
-__all__ = ["EVENTS", "SCENARIOS", "WORKFLOW", "delivery"]
+__all__ = ["COMPENSATION", "EVENTS", "SCENARIOS", "WORKFLOW", "delivery"]
 
 WORKFLOW: Final = FLOW
 """The DBOS workflow every delivery event's run starts."""
@@ -73,6 +74,42 @@ SCENARIOS: Final[dict[str, str]] = {
 """Event type -> the scenario its run carries (the output's ``scenario``)."""
 
 EVENTS: Final[tuple[str, ...]] = tuple(SCENARIOS)
+
+_ONE_WRITE = (
+    "a run makes one change in one system (its scenario's), by ownership and idempotent by "
+    "key: a refusal leaves nothing to undo and opens an exception"
+)
+COMPENSATION = Saga(
+    flow=WORKFLOW,
+    steps=(
+        SagaStep("delivery.sync_status", "erp", Undo.KEEP, note=_ONE_WRITE),
+        SagaStep("delivery.sync_fields", "erp", Undo.KEEP, note=_ONE_WRITE),
+        SagaStep("delivery.sync_task", "erp", Undo.KEEP, note=_ONE_WRITE),
+        SagaStep("delivery.sync_assignment", "erp", Undo.KEEP, note=_ONE_WRITE),
+        SagaStep(
+            "delivery.bill_vendor_expense",
+            "erp",
+            Undo.KEEP,
+            note="the vendor bill is the ERP's record of a cost already incurred; a refused one "
+            "is an exception, a posted one is reversed only by a credit memo",
+        ),
+        SagaStep(
+            "delivery.record_vendor_bill",
+            "psa",
+            Undo.KEEP,
+            note="records in the PSA a bill the ERP already holds",
+        ),
+        SagaStep("delivery.report", None, Undo.NOTHING, note="Accord's own exception records"),
+        SagaStep("delivery.resolve", None, Undo.NOTHING, note="Accord's own exception records"),
+        SagaStep(
+            "delivery.release_placed",
+            None,
+            Undo.NOTHING,
+            note="re-runs waiting runs through the exception retry",
+        ),
+    ),
+)
+"""What undoes each step (docs/flows/compensation.md)."""
 """The event types the workflow handles (its spec claims them)."""
 
 

@@ -70,7 +70,13 @@ def hold_psa_project(request: HoldRequest) -> dict[str, Any]:
 def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
     """File the ERP's refusal with finance ops, with its error code and text."""
     plan = Plan.from_json(request.plan)
-    route = stepkit.rules().route("erp.project.rejected")
+    code, title = "erp.project.rejected", f"{plan.erp} refused the project of"
+    if request.rejection.get("reason") == "entity_not_shared":
+        # The customer could not be made available in the project's entity (docs/flows/
+        # multi-entity.md): the ERP's text says why (a feature off, a forbidden pair).
+        code = "erp.customer.not_shared"
+        title = f"{plan.erp} does not share the customer with {plan.legal_entity} for"
+    route = stepkit.rules().route(code)
     with stepkit.engine().begin() as conn:
         found = exceptions.open_(
             conn,
@@ -79,8 +85,8 @@ def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
             flow=FLOW,
             run_id=request.run_id,
             business_key=plan.business_key,
-            code="erp.project.rejected",
-            title=f"{plan.erp} refused the project of {plan.opportunity_name}",
+            code=code,
+            title=f"{title} {plan.opportunity_name}",
             detail={
                 "opportunity": plan.opportunity_sf_id,
                 "opportunity_id": plan.opportunity_id,

@@ -12,5 +12,6 @@ FLOW = FlowSpec(
     module="accord.flows.lead_to_project",
     events=("opportunity.won",),
     capture=("accord.flows.lead_to_project.capture:enable_opportunity_capture",),
+    compensation="accord.flows.lead_to_project.workflow:COMPENSATION",
 )
 """The flow's spec."""

@@ -37,7 +37,7 @@ from accord.connectors.roles import DealLine, PsaProjectPlan
 from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity
 from accord.domain.enums import ProjectStatus
 from accord.flows import stepkit
-from accord.flows.shared.customers import ErpCustomerTarget, customer_lock, write_erp_customer
+from accord.flows.shared.customers import customer_lock, link_customer_book, write_plan_customer
 from accord.flows.shared.plan import Plan, PlanRequest, _project, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions, xref
@@ -263,8 +263,10 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
         with customer_lock(f"customer:{plan.erp_connection}:{customer.id}"):
             erp_id = stepkit.known_external("customer", customer.id, plan.erp_connection)
             if erp_id is None:
-                erp_id, created = _write_erp_customer(plan, customer)
+                erp_id, created = write_plan_customer(plan, customer)
                 stepkit.link_xref("customer", customer.id, plan.erp, plan.erp_connection, erp_id)
+                with stepkit.engine().begin() as conn:
+                    link_customer_book(conn, plan, customer.id, "created" if created else "matched")
     settings = flow_settings(stepkit.config_file())
     crm_system = stepkit.crm(settings.crm_connection).system
     # A PSA that shares the CRM's accounts (one org) knows the customer by the account.
@@ -305,16 +307,6 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
                 status="resolved",
             )
     return {"customer_id": customer.id, "erp_id": erp_id, "created": created}
-
-
-def _write_erp_customer(plan: Plan, customer: Customer) -> tuple[str, bool]:
-    target = ErpCustomerTarget(
-        erp=plan.erp,
-        connection=plan.erp_connection,
-        legal_entity=plan.legal_entity,
-        subsidiary=plan.subsidiary,
-    )
-    return write_erp_customer(target, customer)
 
 
 # ---------------------------------------------------------------------- 3. PSA project

@@ -11,7 +11,8 @@ event never runs twice). The steps, in order:
    (:func:`~.billing.write_billing_schedule`: sales order / planning lines);
 5. write back ids and ``Provisioned`` (:func:`~.steps.write_back`), lift a hold left by an
    earlier rejection, resolve the opportunity's exceptions;
-6. compensation when step 4 is refused: hold and tag the PSA project, finance-ops exception.
+6. compensation when step 4 is refused: hold and tag the PSA project, finance-ops exception
+   (:data:`COMPENSATION` declares what undoes or holds each step).
 
 A retry after the ERP is fixed (:func:`retry_from_erp_step`) forks the run at step 4: the
 checkpointed results of steps 1-3 are reused, nothing is read or written again. A brand-new
@@ -21,6 +22,7 @@ nothing twice: steps 2-3 find their results in the xref before writing.
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from dbos import DBOS
@@ -45,10 +47,11 @@ from accord.flows.lead_to_project.steps import (
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
 from accord.flows.shared.billing import BillingRequest, write_billing_schedule
+from accord.flows.shared.compensation import Saga, SagaStep, Undo
 from accord.flows.shared.erp_project import create_erp_project
 from accord.flows.shared.plan import Plan, PlanRequest
 
-__all__ = ["ERP_STEP", "WORKFLOW", "lead_to_project", "retry_from_erp_step"]
+__all__ = ["COMPENSATION", "ERP_STEP", "WORKFLOW", "lead_to_project", "retry_from_erp_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,67 @@ WORKFLOW = "lead_to_project"
 """The DBOS workflow name ``opportunity.won`` runs start."""
 ERP_STEP = "l2p.create_erp_project"
 """The step a retry after an ERP refusal resumes at."""
+_PSA_STEP = "l2p.provision_psa_project"
+_STATUS_NOTE = "a status on the opportunity, overwritten by the next run that gets further"
+
+COMPENSATION = Saga(
+    flow=WORKFLOW,
+    steps=(
+        SagaStep("l2p.validate", None, Undo.NOTHING, note="reads the CRM and the rules"),
+        SagaStep("l2p.report_invalid", "crm", Undo.NOTHING, note=_STATUS_NOTE),
+        SagaStep(
+            "l2p.upsert_customer",
+            "erp",
+            Undo.KEEP,
+            note="the customer of a real CRM account stays right whatever is refused later; "
+            "a retry finds it in the xref",
+        ),
+        SagaStep(
+            _PSA_STEP,
+            "psa",
+            Undo.HOLD,
+            by="l2p.hold_psa_project",
+            note="delivery may already staff the project, so it stays, on hold and tagged "
+            "with the refusal (no time or expense) until the ERP has it; a retry that gets "
+            "through lifts the hold (l2p.release_psa_hold)",
+        ),
+        SagaStep(
+            ERP_STEP,
+            "erp",
+            Undo.KEEP,
+            note="refused here, or kept when its billing plan is refused: the retry resumes "
+            "at this step and upserts the same project",
+        ),
+        SagaStep(
+            "l2p.write_billing_schedule",
+            "erp",
+            Undo.KEEP,
+            note="written whole or refused; the retry writes it again",
+        ),
+        SagaStep(
+            "l2p.hold_psa_project",
+            "psa",
+            Undo.NOTHING,
+            note="the compensation itself; lifted by l2p.release_psa_hold",
+        ),
+        SagaStep("l2p.open_erp_exception", "crm", Undo.NOTHING, note=_STATUS_NOTE),
+        SagaStep(
+            "l2p.release_psa_hold",
+            "psa",
+            Undo.NOTHING,
+            note="runs once the ERP accepted: no business refusal can follow",
+        ),
+        SagaStep(
+            "l2p.write_back",
+            "crm",
+            Undo.NOTHING,
+            note="ids and status once both projects exist; a refusal dead-letters the run "
+            "and its replay writes them again",
+        ),
+        SagaStep("l2p.record_success", None, Undo.NOTHING, note="lineage and exceptions"),
+    ),
+)
+"""What undoes or holds each step (see :mod:`accord.flows.shared.compensation`)."""
 
 
 @DBOS.workflow(name=WORKFLOW)
@@ -88,18 +152,27 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
         return finish_run(WORKFLOW, "needs_attention", {**base, "problems": checked["problems"]})
     plan_json: dict[str, Any] = checked["plan"]
     plan = Plan.from_json(plan_json)
-    customers = [
-        upsert_customer(
-            CustomerRequest(
-                plan=plan_json,
-                customer_json=c.customer_json,
-                crm_id=c.crm_id,
-                run_id=run_id,
+    ledger = COMPENSATION.ledger()
+    customers = []
+    for c in plan.customers:
+        customers.append(
+            upsert_customer(
+                CustomerRequest(
+                    plan=plan_json, customer_json=c.customer_json, crm_id=c.crm_id, run_id=run_id
+                )
             )
         )
-        for c in plan.customers
-    ]
+        ledger.done("l2p.upsert_customer")
     psa = provision_psa_project(PlanRequest(plan=plan_json, run_id=run_id))
+
+    def hold(refusal: Mapping[str, Any]) -> dict[str, Any]:
+        return hold_psa_project(
+            HoldRequest(
+                plan=plan_json, psa_id=psa["psa_id"], rejection=dict(refusal), run_id=run_id
+            )
+        )
+
+    ledger.done(_PSA_STEP, undo=hold)
     erp = create_erp_project(PlanRequest(plan=plan_json, run_id=run_id))
     if "rejected" not in erp:
         # The billing plan is part of step 4: a refusal of it is compensated the same way,
@@ -118,15 +191,22 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
         "erp": {"system": plan.erp, "connection": plan.erp_connection},
     }
     if "rejected" in erp:
-        hold = HoldRequest(
-            plan=plan_json, psa_id=psa["psa_id"], rejection=erp["rejected"], run_id=run_id
+        compensated = ledger.unwind(erp["rejected"])
+        opened = open_erp_exception(
+            HoldRequest(
+                plan=plan_json, psa_id=psa["psa_id"], rejection=erp["rejected"], run_id=run_id
+            )
         )
-        hold_psa_project(hold)
-        opened = open_erp_exception(hold)
         return finish_run(
             WORKFLOW,
             "erp_rejected",
-            {**summary, "rejection": erp["rejected"], "exception": opened, "plan": plan_json},
+            {
+                **summary,
+                "rejection": erp["rejected"],
+                "compensated": compensated,
+                "exception": opened,
+                "plan": plan_json,
+            },
         )
     request = WriteBackRequest(
         plan=plan_json, psa_id=psa["psa_id"], erp_id=erp["erp_id"], run_id=run_id

@@ -16,6 +16,7 @@ from accord.connectors.roles import BillingTerms, ErpProjectPlan
 from accord.domain import Money
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
+from accord.flows.shared.customers import share_customer
 from accord.flows.shared.plan import Plan, PlanRequest, _project
 
 __all__ = ["ErpRejection", "create_erp_project", "erp_dimensions", "write_erp_project"]
@@ -29,6 +30,8 @@ class ErpRejection:
     code: str | None
     detail: str | None
     status_code: int | None
+    reason: str | None = None
+    """What the refusal is about (:class:`~accord.errors.Reason`), if the ERP said."""
 
     @classmethod
     def from_error(cls, exc: PermanentError) -> Self:
@@ -38,6 +41,7 @@ class ErpRejection:
             code=exc.code,
             detail=exc.detail or str(exc),
             status_code=exc.status_code,
+            reason=str(exc.reason) if exc.reason else None,
         )
 
 
@@ -71,12 +75,18 @@ def write_erp_project(plan: Plan) -> str:
 def create_erp_project(request: PlanRequest) -> dict[str, Any]:
     """Upsert the ERP project with its billing attributes; a refusal is returned, not raised.
 
+    The project's customer is made available in the project's legal entity first
+    (:func:`~accord.flows.shared.customers.share_customer`), so that a retry from this step
+    after the ERP is fixed (a feature switched on) shares it then.
+
     Returns:
         ``{"erp_id": id}``, or ``{"rejected": {...}}`` when the ERP refused it (a business
-        rule, an invalid dimension): not retried, it goes to finance ops.
+        rule, an invalid dimension, a customer it does not share): not retried, it goes to
+        finance ops.
     """
     plan = Plan.from_json(request.plan)
     try:
+        share_customer(plan)
         erp_id = write_erp_project(plan)
     except PermanentError as exc:
         if is_retryable(exc):  # pragma: no cover - a PermanentError never is; be explicit

@@ -211,7 +211,7 @@ def plan_milestones(
     return tuple(out)
 
 
-def build_plan(  # noqa: PLR0912 - one flat checklist reads best
+def build_plan(
     opportunity: Opportunity,
     *,
     business_key: str,
@@ -264,11 +264,6 @@ def build_plan(  # noqa: PLR0912 - one flat checklist reads best
     region = rules.spec.regions.get(opportunity.region)
     if region is None:
         problems[field_of("region")] = f"unknown region {opportunity.region!r}"
-    if entity is not None and opportunity.amount.currency != entity.currency:
-        problems[field_of("currency")] = (
-            f"{opportunity.amount.currency} is not {opportunity.legal_entity}'s currency "
-            f"{entity.currency}"
-        )
     if opportunity.amount.amount <= 0:
         problems[field_of("amount")] = "must be positive"
     if opportunity.start_date is None:

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from accord.connectors.roles import IntercompanyCharge, PostingAmounts
 from accord.domain import Expense, Money, TimeEntry
 from accord.flows.time_to_bill.post import Outcome, Unit, amount_of
 from accord.flows.time_to_bill.settings import BillingSettings
@@ -36,6 +37,8 @@ __all__ = [
     "Submission",
     "conclude",
     "dedupe_key",
+    "fx_detail",
+    "intercompany_detail",
     "ledger_row",
     "ledger_writes",
     "record_entries",
@@ -100,6 +103,50 @@ def _at_risk(entries: Sequence[Entry], currency: str | None) -> Money | None:
     return Money.of(total, currency) if currency and total > 0 else None
 
 
+def _money(value: Money) -> dict[str, str]:
+    return {"amount": str(value.amount), "currency": value.currency}
+
+
+def fx_detail(amounts: PostingAmounts) -> dict[str, Any]:
+    """A posting's transaction and base amounts as the ledger keeps them (``detail.fx``).
+
+    The amounts are the ERP posting's (one per external id: a summary's members share them).
+    """
+    return {
+        "transaction": _money(amounts.transaction),
+        "base": _money(amounts.base),
+        "rate": str(amounts.rate),
+        "rate_date": amounts.rate_date.isoformat() if amounts.rate_date else None,
+    }
+
+
+def intercompany_detail(charge: IntercompanyCharge) -> dict[str, Any]:
+    """The intercompany pair of a posting as the ledger keeps it (``detail.intercompany``)."""
+    return {
+        "from_entity": charge.from_entity,
+        "to_entity": charge.to_entity,
+        "hours": str(charge.hours),
+        "cost_rate": _money(charge.cost_rate),
+        "markup_pct": str(charge.markup_pct),
+        "amount": _money(charge.amount),
+        "amount_to": _money(charge.amount_to),
+        "rate": str(charge.rate),
+        "rate_date": charge.rate_date.isoformat() if charge.rate_date else None,
+        "record_id": charge.record_id,
+    }
+
+
+def _outcome_detail(outcome: Outcome | None) -> dict[str, Any]:
+    if outcome is None:
+        return {}
+    found: dict[str, Any] = {}
+    if outcome.amounts is not None:
+        found["fx"] = fx_detail(outcome.amounts)
+    if outcome.intercompany is not None:
+        found["intercompany"] = intercompany_detail(outcome.intercompany)
+    return found
+
+
 def ledger_row(
     entry: Entry,
     sub: Submission,
@@ -137,7 +184,12 @@ def ledger_row(
         amount=amount.amount if amount else None,
         currency=amount.currency if amount else None,
         entry_json=None if status == POSTED else entry.model_dump_json(),
-        detail={**(detail or {}), **({"plan": use.treatment} if use else {})} or None,
+        detail={
+            **(detail or {}),
+            **_outcome_detail(outcome),
+            **({"plan": use.treatment} if use else {}),
+        }
+        or None,
     )
 
 
@@ -217,6 +269,13 @@ def ledger_writes(
                           event_id, POSTED))  # fmt: skip
         edges.append(Edge(node, entry.id, record_type, f"{connection}:{outcome.record_id}",
                           "posted_as", run_id, event_id, POSTED))  # fmt: skip
+        charge = outcome.intercompany
+        if charge is not None and charge.record_id is not None:
+            # The recharge between the two entities (docs/flows/multi-entity.md).
+            erp = facts.erp if facts else ""
+            edges.append(Edge(node, entry.id, f"{erp}:intercompany",
+                              f"{connection}:{charge.record_id}", "recharged_as", run_id,
+                              event_id, POSTED))  # fmt: skip
     unposted = [(e, HELD) for e, _ in result.held] + [
         (e, REJECTED) for items in result.rejected.values() for e, _ in items
     ]

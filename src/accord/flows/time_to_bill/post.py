@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Final
 
-from accord.connectors.roles import EntryPosting
+from accord.connectors.roles import EntryPosting, IntercompanyCharge, PostingAmounts
 from accord.domain import Expense, Money, TimeEntry
 from accord.errors import ConnectorError, MappingError, PermanentError
 from accord.flows.time_to_bill.validation import (
@@ -31,6 +31,7 @@ from accord.flows.time_to_bill.validation import (
 __all__ = [
     "INVALID_DIMENSION",
     "POSTING_REJECTED",
+    "RATE_MISSING",
     "RESOURCE_UNKNOWN",
     "UNCLASSIFIED",
     "Outcome",
@@ -46,6 +47,8 @@ __all__ = [
 
 INVALID_DIMENSION: Final = "erp.dimension.invalid"
 RESOURCE_UNKNOWN: Final = "erp.resource.unknown"
+RATE_MISSING: Final = "erp.rate.missing"
+"""No exchange rate for the posting's currency pair and date (the error names both)."""
 POSTING_REJECTED: Final = "erp.posting.rejected"
 UNCLASSIFIED: Final = "connector.refusal_unclassified"
 """A refusal whose connector set no reason: the integration team looks at the connector (it
@@ -59,6 +62,7 @@ _REASON_CODES: Final = {
     "customer_inactive": INACTIVE,
     "entity_not_shared": INVALID_DIMENSION,
     "resource_unknown": RESOURCE_UNKNOWN,
+    "rate_missing": RATE_MISSING,
 }
 """Canonical refusal reason -> exception code (a refused customer is an inactive project:
 the ERP will not book to the project's customer). Any other reason is
@@ -95,6 +99,10 @@ class Outcome:
     error: PermanentError | MappingError | None = None
     code: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    amounts: PostingAmounts | None = None
+    """The ERP role's transaction and base amounts of the posting (ledger detail ``fx``)."""
+    intercompany: IntercompanyCharge | None = None
+    """The intercompany pair booked with it (ledger detail ``intercompany``)."""
 
     @property
     def posted(self) -> bool:

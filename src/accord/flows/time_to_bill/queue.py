@@ -46,7 +46,7 @@ from accord.flows.time_to_bill.post import (
     posting_of,
     redated,
 )
-from accord.flows.time_to_bill.settings import billing_settings
+from accord.flows.time_to_bill.settings import BillingSettings, billing_settings
 from accord.flows.time_to_bill.validation import PERIOD_CLOSED, EntryPlan, ProjectFacts
 from accord.rules import Rules
 from accord.store import lineage, postings
@@ -268,6 +268,14 @@ class PostingHandler:
         # A new handler is a (re)started dispatcher in this process: runs may wait again.
         _stopping.clear()
 
+    def _context(self, connection: str) -> tuple[Rules, Erp, BillingSettings]:
+        """The rules in force, the ERP role and the billing settings (blocking reads)."""
+        return (
+            self._current_rules(),
+            stepkit.erp(connection),
+            billing_settings(stepkit.config_file()),
+        )
+
     def _current_rules(self) -> Rules:
         """The rules in force, read at most once a second (a batch is sent every few ms)."""
         now = time.monotonic()
@@ -298,8 +306,9 @@ class PostingHandler:
         """Post one submission's queued postings; one disposition each."""
         queued = [_decode(r.payload) for r in rows]
         facts = queued[0].facts
-        rules = self._current_rules()
-        role = stepkit.erp(facts.connection)
+        # Off the event loop: reading the rules or accord.yaml must not hold up the other
+        # batches in flight, nor the lease's renewal.
+        rules, role, settings = await asyncio.to_thread(self._context, facts.connection)
         poster = await self._poster(role, gate, rules.version)
         batch = PostingBatch(
             batch_id=rows[0].batch_id,
@@ -307,12 +316,16 @@ class PostingHandler:
             postings=tuple(posting_of(q.unit) for q in queued),
         )
         answers = {o.key: o for o in await poster.post(batch)}
-        settings = billing_settings(stepkit.config_file())
         out: list[Disposition] = []
         for row, q in zip(rows, queued, strict=True):
             answer = answers[q.unit.external_id]
             if answer.posted:
-                outcome = Outcome(unit=q.unit, record_id=answer.record_id)
+                outcome = Outcome(
+                    unit=q.unit,
+                    record_id=answer.record_id,
+                    amounts=answer.amounts,
+                    intercompany=answer.intercompany,
+                )
                 out.append(Disposition(row, result=_Settled(q, postings.POSTED, outcome)))
                 continue
             error = answer.error

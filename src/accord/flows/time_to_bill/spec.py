@@ -17,5 +17,6 @@ FLOW = FlowSpec(
     # Each approved entry posts by its own idempotency key, so one project's submissions post
     # in parallel: their runs need not wait in the project's partition.
     order_free=frozenset({"timesheet.approved", "expense.approved"}),
+    compensation="accord.flows.time_to_bill.workflow:COMPENSATION",
 )
 """The flow's spec."""

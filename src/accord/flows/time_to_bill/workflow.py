@@ -11,6 +11,11 @@ A retry (the ops API's exception retry or re-date, :func:`accord.flows.replay.re
 is a new run ``<run id>.r<n>`` of the same event: the ledger makes it post only the entries
 that are not ``posted`` yet, and a re-date's ``posting_date`` override (from the run's
 attributes) dates the entries whose own period is closed.
+
+Compensation (:data:`COMPENSATION`): the run writes to one system only, entry by entry, so a
+refusal undoes nothing. A refused entry stays unposted (ledger ``rejected`` or ``held``, with an
+exception) while the others post; a posted entry is in the ERP's books, and reversing it is a
+journal, finance's decision.
 """
 
 import logging
@@ -20,14 +25,34 @@ from dbos import DBOS
 
 from accord.flows.record_event import EventRef, finish_run
 from accord.flows.replay import run_overrides
+from accord.flows.shared.compensation import Saga, SagaStep, Undo
 from accord.flows.time_to_bill.steps import FLOW, SubmissionRequest, post_submission
 
-__all__ = ["WORKFLOW", "time_to_bill"]
+__all__ = ["COMPENSATION", "WORKFLOW", "time_to_bill"]
 
 logger = logging.getLogger(__name__)
 
 WORKFLOW = FLOW
 """The DBOS workflow name approval events start."""
+_BOOKED = (
+    "each entry posts on its own key: a refused one stays unposted (held or rejected, with an "
+    "exception) and the others post; a posted entry is in the books, reversed only by a journal"
+)
+
+COMPENSATION = Saga(
+    flow=WORKFLOW,
+    steps=(
+        SagaStep("ttb.post_submission", "erp", Undo.KEEP, note=_BOOKED),
+        SagaStep("ttb.release_holds", "erp", Undo.KEEP, note=_BOOKED),
+        SagaStep(
+            "ttb.confirm_rejected",
+            None,
+            Undo.NOTHING,
+            note="records in the ledger what the ERP already holds",
+        ),
+    ),
+)
+"""What undoes or holds each step (see :mod:`accord.flows.shared.compensation`)."""
 
 
 def _outcome(result: dict[str, Any]) -> str:
