@@ -33,6 +33,7 @@ from typing_extensions import override
 
 from accord.connectors.auth import ClientCredentialsAuth
 from accord.connectors.base import Connector
+from accord.connectors.budget import lane as budget_lane
 from accord.connectors.dynamics_finance.batch import (
     BatchRequest,
     BatchResponse,
@@ -41,7 +42,7 @@ from accord.connectors.dynamics_finance.batch import (
 )
 from accord.connectors.dynamics_finance.config import DynamicsFinanceConfig
 from accord.connectors.dynamics_finance.errors import translate
-from accord.connectors.roles import Erp
+from accord.connectors.roles import BACKGROUND, Erp, Lane
 from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
 from accord.rules import Rules
@@ -310,6 +311,39 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
         self.raise_for_status(response, resource=resource)
         values = self.json_object(response, resource=resource).get("value") or ()
         return [v for v in values if isinstance(v, dict)]
+
+    def query_page(
+        self,
+        resource: str,
+        where: str | None = None,
+        *,
+        every_company: bool = False,
+        next_link: str | None = None,
+        lane: Lane = BACKGROUND,
+    ) -> tuple[list[RawRecord], str | None]:
+        """One server-driven page of :meth:`query`'s read and F&O's ``@odata.nextLink``.
+
+        ``next_link`` follows a page's link instead (same environment only). ``lane`` is the
+        budget lane the call belongs to: its calls wait behind those of higher lanes.
+        """
+        spec = RESOURCES[self.require_resource(resource)]
+        with budget_lane(lane):
+            if next_link is not None:
+                self._same_origin(next_link)
+                response = self.send("GET", next_link, resource=resource)
+            else:
+                conditions = [f"({where})"] if where else []
+                if spec.company and not every_company:
+                    conditions.insert(0, self._scope(spec))
+                params: dict[str, str] = {"cross-company": "true"}
+                if conditions:
+                    params["$filter"] = " and ".join(conditions)
+                response = self.send("GET", f"/{spec.name}", resource=resource, params=params)
+        self.raise_for_status(response, resource=resource)
+        body = self.json_object(response, resource=resource)
+        records = [r for r in body.get("value") or () if isinstance(r, dict)]
+        link = body.get("@odata.nextLink")
+        return records, link if isinstance(link, str) and link else None
 
     # ----------------------------------------------------------------- writes
     @override

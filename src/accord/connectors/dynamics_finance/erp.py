@@ -32,6 +32,9 @@ and kind:
 
 Two calls for the *same* batch must not overlap (the caller holds a lease on the batch id);
 calls for different batches may run at once.
+
+Reconciliation (posted journal lines, milestone plans and Accord's records read in pages):
+:mod:`accord.connectors.dynamics_finance._erp_recon`.
 """
 
 import asyncio
@@ -45,6 +48,7 @@ from typing_extensions import override
 
 from accord.connectors.budget import slot_held
 from accord.connectors.dynamics_finance._erp_delivery import DynamicsFinanceDelivery
+from accord.connectors.dynamics_finance._erp_recon import DynamicsFinanceReconciliation
 from accord.connectors.dynamics_finance.batch import BatchRequest
 from accord.connectors.dynamics_finance.connector import (
     ACTION_NAMESPACE,
@@ -117,7 +121,7 @@ def journal_marker(batch_id: str, kind: PostingKind) -> str:
     return f"Accord {digest[:10]}"
 
 
-class DynamicsFinanceErp(DynamicsFinanceDelivery, Erp):
+class DynamicsFinanceErp(DynamicsFinanceDelivery, DynamicsFinanceReconciliation, Erp):
     """A Dynamics 365 Finance connection (one company per legal entity) as an ERP."""
 
     def __init__(self, connector: DynamicsFinanceConnector, rules: Rules) -> None:
