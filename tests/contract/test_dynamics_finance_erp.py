@@ -278,3 +278,59 @@ def test_the_async_poster_posts_through_the_gate(
     assert asyncio.run(run()) == [True]
     assert entered == [1]
     assert control.duplicates() == 0
+
+
+def test_reconciliation_reads_posted_lines_plans_and_keys(
+    erp: Erp, connector: DynamicsFinanceConnector, control: SandboxControl
+) -> None:
+    """Lines of posted journals only, worth what Accord counts; plan totals; key predicates."""
+    project_id = _project(connector)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    batch = _batch(erp, project_id, _time("rc-te"), _expense("rc-ex"))
+    assert all(o.posted for o in erp.post_entries(batch))
+    # A line staged in an open journal is not posted: reconciliation must not count it.
+    open_journal = connector.insert(
+        "ProjectHourJournalHeaders",
+        {"JournalName": connector.config.hour_journal_name, "Description": "Manual"},
+    )
+    staged = erp.posting_body(batch, _time("rc-open"))
+    connector.insert(
+        "ProjectHourJournalLines",
+        staged | {"JournalId": open_journal["JournalBatchNumber"]},
+    )
+
+    held = {w.key: w for w in erp.posted_work([batch.project])}
+    assert set(held) == {erp.held_key("rc-te"), erp.held_key("rc-ex")}
+    time, expense = held[erp.held_key("rc-te")], held[erp.held_key("rc-ex")]
+    assert (time.kind, time.hours, time.amount, time.currency) == (
+        "time",
+        Decimal("7.5"),
+        Decimal("1350.00"),
+        "EUR",
+    )
+    assert (expense.kind, expense.hours, expense.amount, expense.billable) == (
+        "expense",
+        None,
+        Decimal("412.50"),
+        True,
+    )
+    assert {w.key for w in erp.posted_work([batch.project], changed_since=before)} == set(held)
+    assert [w.key for w in erp.posted_work([], keys=["rc-ex", "rc-open"])] == [
+        erp.held_key("rc-ex")
+    ]
+
+    for key, price in (("MS-A", 1000), ("MS-B", 250.5)):
+        connector.upsert(
+            "ProjectOnAccountTransactions",
+            f"{key}-{project_id}",
+            {"ProjectID": project_id, "Quantity": 1, "SalesPrice": price, "IsMilestone": "Yes"},
+        )
+    assert erp.billing_plan_total(project_id) == Decimal("1250.50")
+    assert erp.billing_plan_total("P-NOWHERE") is None
+    line = connector.get_by_external_id("ProjectOnAccountTransactions", f"MS-A-{project_id}")
+    assert line is not None
+    kept = connector.describe("ProjectOnAccountTransactions", line).id
+    gone = "dataAreaId='de01',TransactionId='MS-GONE'"
+    assert erp.existing("erp_milestone", [kept, gone]) == {kept}
+    assert project_id not in (erp.keyed_records("erp_project") or {})  # its own contract id
+    assert control.duplicates() == 0
