@@ -334,3 +334,36 @@ def test_reconciliation_reads_posted_lines_plans_and_keys(
     assert erp.existing("erp_milestone", [kept, gone]) == {kept}
     assert project_id not in (erp.keyed_records("erp_project") or {})  # its own contract id
     assert control.duplicates() == 0
+
+
+def test_reconciliation_follows_the_next_link(serve_asgi: Callable[..., Any]) -> None:
+    """Server-driven pages of one record each are all read (the nextLink is followed)."""
+
+    def make_app(base_url: str) -> Any:
+        emulator = DynamicsFinanceEmulator(base_url=base_url, page_size=1)
+        emulator.seed_firm(FIRM)
+        return emulator.app
+
+    with serve_asgi(make_app) as url:
+        config = DynamicsFinanceConfig.model_validate(
+            {
+                "name": "dynamics-finance",
+                "environment_url": url,
+                "tenant": "sandbox-tenant",
+                "login_host": url,
+                "client_id": "sandbox",
+                "client_secret": "sandbox-secret",
+                "company": "de01",
+                "companies": {e.code: e.code.lower() for e in FIRM.legal_entities},
+                "dimension_delimiter": "|",
+            }
+        )
+        with DynamicsFinanceConnector(config) as connector:
+            erp = connector.as_erp(RULES)
+            project_id = _project(connector)
+            batch = _batch(erp, project_id, _time("pg-1"), _time("pg-2", hours="2"))
+            assert all(o.posted for o in erp.post_entries(batch))
+            held = erp.posted_work([batch.project], keys=["pg-1"])
+            assert sorted(w.hours or 0 for w in held) == [Decimal(2), Decimal("7.5")]
+            customer = f"C-{project_id[2:]}"
+            assert erp.existing("customer", [customer, "C-GONE"]) == {customer}

@@ -292,7 +292,7 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
         every_company: bool = False,
         order: str | None = None,
     ) -> list[RawRecord]:
-        """One bounded read of records matching an OData ``$filter`` (at most ``top``).
+        """Records matching an OData ``$filter``, at most ``top`` (next links followed to it).
 
         Company-specific sets are read in this connector's company, or in every company
         (``cross-company=true`` without a ``dataAreaId`` filter) when ``every_company``.
@@ -308,9 +308,17 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
         if order:
             params["$orderby"] = order
         response = self.send("GET", f"/{spec.name}", resource=resource, params=params)
-        self.raise_for_status(response, resource=resource)
-        values = self.json_object(response, resource=resource).get("value") or ()
-        return [v for v in values if isinstance(v, dict)]
+        found: list[RawRecord] = []
+        while True:
+            self.raise_for_status(response, resource=resource)
+            body = self.json_object(response, resource=resource)
+            found += [v for v in body.get("value") or () if isinstance(v, dict)]
+            link = body.get("@odata.nextLink")
+            # The service may page below $top (its page size): follow it up to ``top``.
+            if len(found) >= top or not isinstance(link, str) or not link:
+                return found[:top]
+            self._same_origin(link)
+            response = self.send("GET", link, resource=resource)
 
     def query_page(
         self,
