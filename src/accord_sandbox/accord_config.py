@@ -8,7 +8,10 @@ them, so the connection names here are the ones ``rules/default.yaml`` routes to
 - ``kantata`` (kind ``kantata``) or ``certinia`` (kind ``certinia``, on the Salesforce
   emulator): the PSA projects are provisioned in, chosen by ``psa``;
 - ``netsuite``: the ERP of ``US01`` and ``UK01`` (subsidiaries 2 and 3);
-- ``business-central``: the ERP of ``DE01`` (its company GUID derives from the seed).
+- ``business-central``: the ERP of ``DE01`` (its company GUID derives from the seed);
+- ``dynamics-finance`` (kind ``dynamics_finance``): Dynamics 365 Finance, with a company per
+  legal entity (``dataAreaId`` = the code in lower case); no legal entity routes to it by
+  default (a migration rehearsal does).
 
 Besides ``connections:``, the document has a ``lead_to_project:`` section that the
 lead-to-project flow reads (:mod:`accord.flows.shared.settings`): which PSA system and
@@ -84,8 +87,9 @@ def connection_settings(
 ) -> dict[str, Any]:
     """The settings of a connection to one emulator at ``url``: where it is and how to sign in.
 
-    ``system`` is ``salesforce``, ``certinia``, ``kantata``, ``netsuite`` or
-    ``business_central`` (which also needs ``company_id``, added by the caller). Add ``name``
+    ``system`` is ``salesforce``, ``certinia``, ``kantata``, ``netsuite``,
+    ``business_central`` (which also needs ``company_id``, added by the caller) or
+    ``dynamics_finance`` (which also needs ``company``). Add ``name``
     (and anything else) to validate it as the connector's config.
 
     Raises:
@@ -122,6 +126,14 @@ def connection_settings(
             "login_host": root,
             **app,
         }
+    if system == "dynamics_finance":
+        return {
+            "kind": "dynamics_finance",
+            "environment_url": root,
+            "tenant": BC_TENANT,
+            "login_host": root,
+            **app,
+        }
     raise ValueError(f"unknown system {system!r}")
 
 
@@ -145,7 +157,8 @@ def accord_config(
 
     Args:
         urls: Base URL of each emulator by system name (``SandboxHandle.urls``): keys
-            ``salesforce``, ``kantata``, ``netsuite`` and ``business_central``.
+            ``salesforce``, ``kantata``, ``netsuite`` and ``business_central``, and
+            ``dynamics_finance`` (its connection is written when the URL is given).
         psa: Provision projects in Kantata (``kantata``) or in Certinia on the Salesforce
             emulator (``certinia``).
         client_id: The OAuth client id the emulators accept.
@@ -196,6 +209,14 @@ def accord_config(
             **pace,
         },
     }
+    if urls.get("dynamics_finance"):
+        connections["dynamics-finance"] = {
+            **connection_settings("dynamics_finance", urls["dynamics_finance"], **app),
+            "company": "de01",
+            "companies": {code: code.lower() for code in companies},
+            "dimension_delimiter": "|",
+            **pace,
+        }
     if psa == "kantata":
         connections["kantata"] = {**connection_settings("kantata", urls["kantata"], **app), **pace}
     else:

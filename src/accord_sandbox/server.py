@@ -1,4 +1,4 @@
-"""Runs the four emulators side by side: one process, one event loop, four uvicorn servers.
+"""Runs the emulators side by side: one process, one event loop, one uvicorn server each.
 
 :class:`Sandbox` builds the emulators for a host, a base port, a seed and a scenario, seeds
 each with the same synthetic firm and optionally restores them from a state file.
@@ -76,8 +76,15 @@ SYSTEMS: Final = (
         "BusinessCentralEmulator",
         4,
     ),
+    SystemInfo(
+        "dynamics_finance",
+        "Dynamics 365 Finance",
+        "accord_sandbox.dynamics_finance",
+        "DynamicsFinanceEmulator",
+        5,
+    ),
 )
-"""The four systems, in port order."""
+"""The five systems, in port order."""
 
 
 class SandboxError(Exception):
@@ -88,7 +95,7 @@ class _Server(uvicorn.Server):
     """A uvicorn server that leaves signals to :class:`Sandbox`.
 
     Each ``uvicorn.Server`` otherwise installs its own SIGINT/SIGTERM handlers, replacing one
-    another's, so only the last one would hear Ctrl+C; the sandbox stops all four together.
+    another's, so only the last one would hear Ctrl+C; the sandbox stops them all together.
     """
 
     @override
@@ -98,12 +105,13 @@ class _Server(uvicorn.Server):
 
 
 class Sandbox:
-    """The four emulators of one sandbox, seeded with one synthetic firm.
+    """The emulators of one sandbox, seeded with one synthetic firm.
 
     Args:
         host: interface to listen on.
         base_port: Salesforce listens on ``base_port + 1``, Kantata on ``+ 2``, NetSuite on
-            ``+ 3`` and Business Central on ``+ 4``; ``0`` lets the OS pick four free ports.
+            ``+ 3``, Business Central on ``+ 4`` and Dynamics 365 Finance on ``+ 5``; ``0``
+            lets the OS pick free ports.
         seed: seeds the synthetic firm and each emulator's randomness (ids, faults).
         scenario: which synthetic firm to generate (see :mod:`accord_sandbox.scenario`).
         state: a JSON file to restore from when it exists, and to save to on shutdown.
@@ -187,7 +195,7 @@ class Sandbox:
         }
 
     def save(self, path: Path | None = None) -> Path:
-        """Write the state of all four emulators to ``path`` (default: the ``state`` file).
+        """Write the state of every emulator to ``path`` (default: the ``state`` file).
 
         The file is written beside the target and renamed over it, so an interrupted save
         never leaves half a file behind.
@@ -207,7 +215,7 @@ class Sandbox:
         return target
 
     def load(self, path: Path) -> None:
-        """Restore all four emulators from a state file written by :meth:`save`.
+        """Restore every emulator from a state file written by :meth:`save`.
 
         Raises:
             SandboxError: the file cannot be read or is not a sandbox state file.
@@ -235,7 +243,7 @@ class Sandbox:
 
     # ----------------------------------------------------------------- serving
     async def serve(self, ready: Callable[[Self], None] | None = None) -> None:
-        """Serve all four emulators until asked to stop, then save the state (if configured).
+        """Serve every emulator until asked to stop, then save the state (if configured).
 
         Args:
             ready: called once every server accepts connections.
@@ -328,7 +336,7 @@ class Sandbox:
             sock.close()
 
     def start_in_thread(self, *, timeout: float = 30.0) -> "SandboxHandle":
-        """Serve in a background thread; return once all four servers accept connections.
+        """Serve in a background thread; return once every server accepts connections.
 
         Raises:
             SandboxError: the servers did not start within ``timeout`` seconds.
@@ -408,11 +416,11 @@ def run_sandbox(
 
     Args:
         host: interface to listen on.
-        base_port: the systems listen on ``base_port + 1`` to ``base_port + 4``.
+        base_port: the systems listen on ``base_port + 1`` to ``base_port + 5``.
         seed: seed of the synthetic firm and of the emulators.
         scenario: ``small``, ``firm``, ``quarter-end`` or ``quarter-end-large``.
         state: JSON file to restore from when it exists and to save to on shutdown.
-        ready: called with the sandbox once all four servers accept connections.
+        ready: called with the sandbox once every server accepts connections.
 
     Raises:
         SandboxError: the sandbox could not start or save its state.

@@ -1,6 +1,7 @@
 """The cash-and-billing role contracts (``roles_cash.py``) on every implementation.
 
-Kantata and Certinia as PSAs, NetSuite and Business Central as ERPs, Salesforce as the CRM,
+Kantata and Certinia as PSAs, NetSuite, Business Central and Dynamics 365 Finance as ERPs,
+Salesforce as the CRM,
 each over its sandbox emulator.
 """
 
@@ -24,6 +25,9 @@ from tests.contract.sandbox_auth import sandbox_connector
 
 from accord.connectors.business_central import BusinessCentralConnector
 from accord.connectors.certinia import CertiniaConnector
+from accord.connectors.dynamics_finance import DynamicsFinanceConnector
+from accord.connectors.dynamics_finance.connector import RESOURCES
+from accord.connectors.dynamics_finance.mapping import fo_key
 from accord.connectors.kantata import KantataConnector
 from accord.connectors.netsuite import NetSuiteConnector
 from accord.connectors.roles import AccountReceivables, Crm, Erp, Psa, ReceivableStatus
@@ -31,6 +35,7 @@ from accord.connectors.salesforce import SalesforceConnector
 from accord.rules import Rules, load_rules
 from accord_sandbox.accord_config import default_rules_path
 from accord_sandbox.business_central import BusinessCentralEmulator
+from accord_sandbox.dynamics_finance import DynamicsFinanceEmulator
 from accord_sandbox.kantata import KantataEmulator
 from accord_sandbox.netsuite import NetSuiteEmulator
 from accord_sandbox.salesforce import SalesforceEmulator
@@ -377,6 +382,117 @@ class TestBusinessCentralErpCash(ErpCashContract):
     @pytest.fixture
     def world(self, connector: BusinessCentralConnector) -> ErpWorld:
         return BusinessCentralWorld(connector)
+
+
+# ----------------------------------------------------------------- Dynamics 365 Finance
+@pytest.fixture(scope="module")
+def d365_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
+    def make_app(base_url: str) -> Any:
+        emulator = DynamicsFinanceEmulator(base_url=base_url)
+        emulator.seed_firm(FIRM)
+        return emulator.app
+
+    with serve_asgi(make_app) as url:
+        yield url
+
+
+class DynamicsFinanceWorld(ErpWorld):
+    legal_entity = "DE01"
+    currency = "EUR"
+    has_payment_feed = False
+
+    def __init__(self, connector: DynamicsFinanceConnector) -> None:
+        self.company = connector.for_company(self.legal_entity)
+
+    def customer(self, key: str) -> str:
+        fields = {
+            "OrganizationName": f"Customer {key}",
+            "CustomerGroupId": "10",
+            "AddressStreet": "Domkloster 4",
+            "AddressCity": "Köln",
+            "AddressCountryRegionId": "DEU",
+        }
+        self.company.upsert("CustomersV3", key, fields)
+        return key
+
+    def project(self, customer: str, key: str) -> str:
+        number = f"P{key}"[:20]
+        self.company.upsert(
+            "ProjectContractHeaders",
+            number,
+            {"Name": f"Contract {key}", "CustomerAccountNumber": customer},
+        )
+        self.company.upsert(
+            "Projects",
+            number,
+            {
+                "ProjectName": f"Project {key}",
+                "ProjectContractID": number,
+                "ProjectType": "FixedPrice",
+                "ProjectStage": "InProcess",
+            },
+        )
+        return number
+
+    def plan_line(self, project: str, milestone_id: str, amount: Decimal) -> str:
+        line = {
+            "ProjectID": project,
+            "Description": "Go-live",
+            "TransactionDate": f"{WEEK.isoformat()}T12:00:00Z",
+            "Quantity": 1,
+            "SalesPrice": float(amount),
+            "IsMilestone": "Yes",
+        }
+        return self.company.upsert("ProjectOnAccountTransactions", fo_key(milestone_id), line).id
+
+    def posted_invoice(self, customer: str, amount: Decimal) -> str:
+        header = self.company.insert(
+            "FreeTextInvoiceHeaders",
+            {"CustomerAccount": customer, "CustomersOrderReference": unique("REF")},
+        )
+        identifier = header["InvoiceIdentifier"]
+        self.company.insert(
+            "FreeTextInvoiceLines",
+            {
+                "InvoiceIdentifier": identifier,
+                "Description": "Work",
+                "MainAccountDisplayValue": "401100",
+                "Quantity": 1,
+                "UnitPrice": float(amount),
+            },
+        )
+        header_id = self.company.describe("FreeTextInvoiceHeaders", header).id
+        self.company.action("FreeTextInvoiceHeaders", header_id, "PostInvoice")
+        number = self.company.get("FreeTextInvoiceHeaders", header_id)["InvoiceNumber"]
+        return self.company.record_id(RESOURCES["SalesInvoiceHeadersV2"], {"InvoiceNumber": number})
+
+
+def d365_connector(url: str) -> Iterator[DynamicsFinanceConnector]:
+    """The sandbox's D365 connection (DE01's company by default), for a fixture to yield from."""
+    with sandbox_connector(
+        "dynamics_finance",
+        url,
+        name="dynamics-finance",
+        company="de01",
+        companies={e.code: e.code.lower() for e in FIRM.legal_entities},
+        dimension_delimiter="|",
+    ) as connector:
+        assert isinstance(connector, DynamicsFinanceConnector)
+        yield connector
+
+
+class TestDynamicsFinanceErpCash(ErpCashContract):
+    @pytest.fixture
+    def connector(self, d365_url: str) -> Iterator[DynamicsFinanceConnector]:
+        yield from d365_connector(d365_url)
+
+    @pytest.fixture
+    def erp(self, connector: DynamicsFinanceConnector, rules: Rules) -> Erp:
+        return connector.as_erp(rules)
+
+    @pytest.fixture
+    def world(self, connector: DynamicsFinanceConnector) -> ErpWorld:
+        return DynamicsFinanceWorld(connector)
 
 
 # =============================================================================== CRM

@@ -1,7 +1,9 @@
 """The delivery role contracts (``roles_delivery.py``) on every implementation.
 
-Kantata and Certinia as PSAs, NetSuite and Business Central as ERPs, each over its sandbox
-emulator (the emulator fixtures are the cash contracts').
+Kantata and Certinia as PSAs, NetSuite, Business Central and Dynamics 365 Finance as ERPs,
+each over its sandbox emulator (the emulator fixtures are the cash contracts'). Dynamics 365
+Finance refuses what Accord does not support on it yet (tasks, people, vendor bills): its class
+replaces those contracts with the refusals it must give.
 """
 
 import datetime as dt
@@ -21,16 +23,26 @@ from tests.contract.roles_delivery import (
     PsaDeliveryWorld,
 )
 from tests.contract.sandbox_auth import sandbox_connector
-from tests.contract.test_roles_cash import BusinessCentralWorld, NetSuiteWorld
+from tests.contract.test_roles_cash import BusinessCentralWorld, DynamicsFinanceWorld, NetSuiteWorld
 
 from accord.connectors.business_central import BusinessCentralConnector
 from accord.connectors.business_central._erp_delivery import vendor_invoice_number
 from accord.connectors.certinia import CertiniaConnector
+from accord.connectors.dynamics_finance import DynamicsFinanceConnector
 from accord.connectors.kantata import KantataConnector
 from accord.connectors.kantata.mapping import STATUS_MESSAGES
 from accord.connectors.netsuite import NetSuiteConnector
-from accord.connectors.roles import Erp, Psa
-from accord.domain import ProjectStatus
+from accord.connectors.roles import Erp, ErpAssignment, ErpTask, Psa, VendorBillRequest
+from accord.domain import (
+    Assignment,
+    Money,
+    ProjectStatus,
+    ProjectTask,
+    VendorBill,
+    VendorBillLine,
+    VendorBillStatus,
+)
+from accord.errors import PermanentError, UnsupportedOperationError
 from accord.rules import Rules
 
 # The cash contracts' emulators (module-scoped fixtures: this module gets its own).
@@ -39,6 +51,7 @@ kantata_url = cash.kantata_url
 salesforce_url = cash.salesforce_url
 netsuite_url = cash.netsuite_url
 business_central_url = cash.business_central_url
+d365_url = cash.d365_url
 
 
 def _consultant(entity: str) -> str:
@@ -331,3 +344,81 @@ class TestBusinessCentralErpDelivery(ErpDeliveryContract):
         self, connector: BusinessCentralConnector, business_central_url: str
     ) -> ErpDeliveryWorld:
         return BusinessCentralDeliveryWorld(connector, business_central_url)
+
+
+class DynamicsFinanceDeliveryWorld(ErpDeliveryWorld):
+    legal_entity = "DE01"
+    currency = "EUR"
+    vendor_key = "VEND-DE01-1"
+    consultant = _consultant("DE01")
+    stranger = _consultant("US01")
+
+    def __init__(self, connector: DynamicsFinanceConnector) -> None:
+        self.cash = DynamicsFinanceWorld(connector)
+
+    def project(self, key: str) -> str:
+        return self.cash.project(self.cash.customer(f"C{key}"[:20]), key)
+
+
+def _refused(operation: str) -> str:
+    return f"Dynamics 365 Finance: {operation} is not supported by Accord yet"
+
+
+class TestDynamicsFinanceErpDelivery(ErpDeliveryContract):
+    @pytest.fixture
+    def connector(self, d365_url: str) -> Iterator[DynamicsFinanceConnector]:
+        yield from cash.d365_connector(d365_url)
+
+    @pytest.fixture
+    def erp(self, connector: DynamicsFinanceConnector, rules: Rules) -> Erp:
+        return connector.as_erp(rules)
+
+    @pytest.fixture
+    def world(self, connector: DynamicsFinanceConnector) -> ErpDeliveryWorld:
+        return DynamicsFinanceDeliveryWorld(connector)
+
+    # The contracts below replace the shared ones: F&O refuses, classified and named.
+    def test_a_task_is_upserted_by_its_id_and_people_are_assigned(
+        self, erp: Erp, world: ErpDeliveryWorld
+    ) -> None:
+        _, key, project = self._placed(world)
+        task = ProjectTask(id=f"{key}-T1", project_id=key, name="Build")
+        with pytest.raises(PermanentError, match="project tasks") as refused:
+            erp.upsert_task(ErpTask(task=task, project=project))
+        assert refused.value.detail == _refused("project tasks (WBS activities)")
+        with pytest.raises(PermanentError, match="not supported"):
+            erp.task_progress(task.id)
+        assignment = Assignment(
+            id=f"{key}-A1", project_id=key, resource_id=world.consultant, role="Consultant",
+            start_date=DAY, end_date=DAY,
+        )  # fmt: skip
+        with pytest.raises(PermanentError, match="assigning people"):
+            erp.assign(ErpAssignment(assignment=assignment, project=project, legal_entity="DE01"))
+
+    def test_a_vendor_bill_is_posted_once_and_a_keyed_one_maps_back(
+        self, erp: Erp, world: ErpDeliveryWorld
+    ) -> None:
+        ids, key, project = self._placed(world)
+        assert erp.vendor(world.vendor_key, world.legal_entity) == world.vendor_key
+        assert erp.vendor("VEND-US01-1", world.legal_entity) is None
+        assert erp.vendor("VEND-NOBODY", world.legal_entity) is None
+        bill = VendorBill(
+            id=f"VB-{key}", vendor_id=world.vendor_key, legal_entity=world.legal_entity,
+            bill_date=DAY, currency=world.currency, status=VendorBillStatus.OPEN,
+            lines=(VendorBillLine(project_id=key, amount=Money.of("900.00", world.currency)),),
+        )  # fmt: skip
+        request = VendorBillRequest(bill=bill, vendor=world.vendor_key, projects={key: project})
+        with pytest.raises(PermanentError) as refused:
+            erp.post_vendor_bill(request, ids)
+        assert refused.value.detail == _refused("posting vendor bills")
+        with pytest.raises(UnsupportedOperationError, match="vendor bill feed"):
+            erp.vendor_bills(ids)
+
+    def test_custom_fields_are_written_and_read_in_canonical_names(
+        self, erp: Erp, world: ErpDeliveryWorld
+    ) -> None:
+        # The rules name no F&O field for the firm's fields: F&O carries none of them.
+        _, key, project = self._placed(world)
+        assert erp.project_field_problems() == {}
+        erp.write_project_fields(project, {"delivery_health": "Red"})
+        assert erp.project_state(project, key).fields == {}

@@ -1,10 +1,11 @@
-"""The shipped ERP role contract, run against the NetSuite and Business Central emulators."""
+"""The shipped ERP role contract, run against the NetSuite, Business Central and D365 emulators."""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tests.contract.conftest import FIRM, control, serve_firm
 from tests.contract.sandbox_auth import sandbox_connector
 
@@ -13,6 +14,7 @@ from accord.connectors.testing import SandboxControl
 from accord.connectors.testing_roles import ErpContract
 from accord.rules import Rules, load_rules
 from accord_sandbox.business_central import BusinessCentralEmulator
+from accord_sandbox.dynamics_finance import DynamicsFinanceEmulator
 from accord_sandbox.netsuite import NetSuiteEmulator
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
@@ -21,6 +23,19 @@ RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
 @pytest.fixture(scope="module")
 def netsuite_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
     yield from serve_firm(serve_asgi, NetSuiteEmulator)
+
+
+@pytest.fixture(scope="module")
+def d365_url(serve_asgi: Callable[..., Any]) -> Iterator[str]:
+    yield from serve_firm(serve_asgi, DynamicsFinanceEmulator)
+
+
+def rules_with_entity_on(path: Path, code: str, erp: str, connection: str) -> Rules:
+    """The shipped rules with legal entity ``code`` booked on ``erp`` through ``connection``."""
+    data = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    data["legal_entities"][code].update(erp=erp, connection=connection)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return load_rules(path)
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +102,36 @@ class TestBusinessCentralErpContract(_Rules, ErpContract):
     @pytest.fixture
     def resource_id(self) -> str:
         return _consultant("DE01")  # the firm's BC resource is numbered after it
+
+
+class TestDynamicsFinanceErpContract(ErpContract):
+    @pytest.fixture
+    def rules(self, tmp_path: Path) -> Rules:
+        # A migration rehearsal books DE01 on Dynamics 365 Finance.
+        return rules_with_entity_on(
+            tmp_path / "rules.yaml", "DE01", "dynamics_finance", "dynamics-finance"
+        )
+
+    @pytest.fixture
+    def sandbox(self, d365_url: str) -> Iterator[SandboxControl]:
+        yield from control(d365_url)
+
+    @pytest.fixture
+    def erp(self, d365_url: str, rules: Rules) -> Iterator[Erp]:
+        with sandbox_connector(
+            "dynamics_finance",
+            d365_url,
+            name="dynamics-finance",
+            company="de01",
+            companies={e.code: e.code.lower() for e in FIRM.legal_entities},
+            dimension_delimiter="|",
+        ) as connector:
+            yield connector.as_erp(rules)
+
+    @pytest.fixture
+    def legal_entity(self) -> str:
+        return "DE01"
+
+    @pytest.fixture
+    def resource_id(self) -> str:
+        return _consultant("DE01")  # the firm's D365 worker (personnel number) carries the id

@@ -289,10 +289,12 @@ _register_ops()
 
 def _register_governance() -> None:
     from accord.cli.bundle_cmd import bundle_app
+    from accord.cli.migration_cmd import migration_app
     from accord.cli.rules_cmd import rules_app
 
     app.add_typer(rules_app, name="rules")
     app.add_typer(bundle_app, name="bundle")
+    app.add_typer(migration_app, name="migration")
 
 
 _register_governance()

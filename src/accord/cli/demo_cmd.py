@@ -1,6 +1,6 @@
 """``accord demo``: the sandbox and Accord in one process, with won deals streaming through.
 
-The command starts the four emulators (scenario ``firm``), writes the ``accord.yaml`` that
+The command starts the emulators (scenario ``firm``), writes the ``accord.yaml`` that
 points Accord at them, starts Accord itself (durable runtime, change capture and HTTP API on
 one SQLite database) and creates an admin key. Once ``/readyz`` answers 200 it prints
 ``Console: <url>`` and ``Admin key: <key>``; unless ``--no-traffic``, it then wins the firm's
@@ -111,6 +111,8 @@ class DemoOptions:
     traffic: bool = True
     seed: int = 7
     data_dir: Path = Path("var/demo")
+    migrate: str | None = None
+    """A legal entity to run with Dynamics 365 Finance as its shadow ERP (docs/migration.md)."""
 
     @property
     def console_url(self) -> str:
@@ -320,6 +322,12 @@ def demo(
         Path,
         typer.Option(help="Where accord.yaml, the database and the log go (fresh every start)."),
     ] = Path("var/demo"),
+    migrate: Annotated[
+        str | None,
+        typer.Option(
+            help="Run this legal entity (DE01) with Dynamics 365 Finance as its shadow ERP."
+        ),
+    ] = None,
 ) -> None:
     """Run the sandbox and Accord against it, then win opportunities and watch them flow."""
     if psa not in ("kantata", "certinia"):
@@ -335,6 +343,7 @@ def demo(
         traffic=traffic,
         seed=seed,
         data_dir=data_dir,
+        migrate=migrate,
     )
     try:
         run_demo(options)
@@ -495,6 +504,7 @@ def _start_accord(
         handle.urls,
         psa=options.psa,
         seed=options.seed,
+        rules=_migration_rules(options) if options.migrate else None,
         # The Business page shows what reconciliation finds while the demo runs.
         reconcile_every_minutes=10,
     )
@@ -594,6 +604,28 @@ def _create_admin_key(engine: sa.Engine) -> str:
     return secret
 
 
+def _migration_rules(options: DemoOptions) -> Path:
+    """The shipped rules with ``options.migrate`` shadowed by Dynamics 365 Finance.
+
+    Raises:
+        DemoError: The legal entity is unknown or already books on Dynamics 365 Finance.
+    """
+    import yaml
+
+    from accord_sandbox.accord_config import default_rules_path
+
+    source = default_rules_path()
+    document = yaml.safe_load(source.read_text(encoding="utf-8"))
+    entity = document["legal_entities"].get(options.migrate)
+    if entity is None or entity.get("erp") == "dynamics_finance":
+        msg = f"--migrate {options.migrate}: not a legal entity of the rules off Dynamics 365"
+        raise DemoError(msg)
+    entity["migration"] = {"shadow": "dynamics_finance", "shadow_connection": "dynamics-finance"}
+    path = options.data_dir / "rules.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def _announce(options: DemoOptions, handle: "SandboxHandle", key: str) -> None:
     from accord_sandbox.server import SYSTEMS
 
@@ -615,6 +647,14 @@ def _announce(options: DemoOptions, handle: "SandboxHandle", key: str) -> None:
         style="dim",
         soft_wrap=True,
     )
+    if options.migrate:
+        _out.print(
+            f"Migration: {options.migrate} books on its ERP with Dynamics 365 Finance as shadow. "
+            f"With ACCORD_CONFIG_FILE={options.data_dir / CONFIG_FILE} and ACCORD_DATABASE_URL="
+            f"sqlite:///{options.data_dir / DB_FILE}: accord migration diff|cutover|carry-over|"
+            f"tieout|rollback {options.migrate} (docs/migration.md).",
+            soft_wrap=True,
+        )
 
 
 def _watch(

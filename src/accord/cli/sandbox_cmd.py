@@ -1,9 +1,9 @@
-"""``accord sandbox``: run the four SaaS emulators locally, or write a scenario as JSON.
+"""``accord sandbox``: run the SaaS emulators locally, or write a scenario as JSON.
 
 ``accord sandbox`` starts Salesforce, Kantata, NetSuite and Business Central emulators seeded
 with a synthetic firm and prints where they listen; ``accord sandbox scenario NAME --out FILE``
 writes that firm to a file. ``accord_sandbox`` is imported inside the commands only: the core
-never depends on the sandbox, and ``accord --help`` should not build four FastAPI apps.
+never depends on the sandbox, and ``accord --help`` should not build five FastAPI apps.
 
 Errors end with a one-line message on stderr and a non-zero exit, never a traceback.
 """
@@ -72,7 +72,7 @@ def sandbox(
         ),
     ] = None,
 ) -> None:
-    """Start the four emulators in this process until Ctrl+C (or SIGTERM)."""
+    """Start the emulators in this process until Ctrl+C (or SIGTERM)."""
     if ctx.invoked_subcommand is not None:
         return
     name = _scenario(scenario)
@@ -95,7 +95,7 @@ def sandbox(
 
 
 def _ready(sandbox: "Sandbox") -> None:
-    """Print the URLs and credentials once all four servers accept connections."""
+    """Print the URLs and credentials once every server accepts connections."""
     from accord_sandbox.server import SYSTEMS
 
     table = Table(

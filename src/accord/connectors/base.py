@@ -156,18 +156,20 @@ class Connector(ABC, Generic[ConnectorConfigT]):
         params: Mapping[str, str | int] | None = None,
         json: Any = None,  # noqa: ANN401 - a JSON body: the raw boundary
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send one request within the budget; return the response whatever its status.
 
         Holds a budget slot for the duration of the request (token fetches included), calls
         :meth:`Budget.penalize` when the system answers 429, and turns timeouts and transport
-        failures into :class:`~accord.errors.RetryableError`.
+        failures into :class:`~accord.errors.RetryableError`. ``content`` is a raw body (a
+        multipart ``$batch``) sent instead of ``json``.
         """
         held = slot_is_held()
         with nullcontext() if held else self.budget.acquire(self.config):
             try:
                 response = self.client.request(
-                    method, url, params=params, json=json, headers=headers
+                    method, url, params=params, json=json, headers=headers, content=content
                 )
             except httpx.TransportError as exc:
                 raise translate_transport_error(

@@ -46,6 +46,7 @@ _ROLE_BY_SYSTEM: dict[str, SystemRole] = {
     "kantata": SystemRole.PSA,
     "netsuite": SystemRole.ERP,
     "business_central": SystemRole.ERP,
+    "dynamics_finance": SystemRole.ERP,
 }
 
 ALWAYS_SHARED = frozenset({"id", "refs", "updated_at"})

@@ -43,6 +43,7 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "certinia": "accord.connectors.certinia:CertiniaConnector",
     "kantata": "accord.connectors.kantata:KantataConnector",
     "business_central": "accord.connectors.business_central:BusinessCentralConnector",
+    "dynamics_finance": "accord.connectors.dynamics_finance:DynamicsFinanceConnector",
 }
 """Kinds shipped with Accord and the ``module:Class`` that implements each."""
 

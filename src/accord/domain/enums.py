@@ -35,6 +35,7 @@ class System(StrEnum):
     KANTATA = "kantata"
     NETSUITE = "netsuite"
     BUSINESS_CENTRAL = "business_central"
+    DYNAMICS_FINANCE = "dynamics_finance"
 
 
 class ErpSystem(StrEnum):
@@ -42,6 +43,7 @@ class ErpSystem(StrEnum):
 
     NETSUITE = "netsuite"
     BUSINESS_CENTRAL = "business_central"
+    DYNAMICS_FINANCE = "dynamics_finance"
 
 
 class OpportunityStage(StrEnum):

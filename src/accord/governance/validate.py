@@ -25,7 +25,7 @@ from accord.connectors.base import Connector
 from accord.domain import ErpSystem
 from accord.errors import ConfigError, ConnectorError
 from accord.flows.config_sections import read_section
-from accord.rules import Rules, load_rules
+from accord.rules import Rules, RulesSpec, load_rules
 
 __all__ = ["Finding", "check_file", "check_references", "check_targets", "connection_kinds"]
 
@@ -203,5 +203,36 @@ def check_targets(rules: Rules, connector_for: Callable[[str], Connector[Any]]) 
             [(f"regions.{c}.bc_area_code", r.bc_area_code) for c, r in spec.regions.items()],
             values,
             f"as a dimension value {where}",
+        )
+    out += _check_dynamics_finance(spec, connector_for)
+    return out
+
+
+def _check_dynamics_finance(
+    spec: RulesSpec, connector_for: Callable[[str], Connector[Any]]
+) -> list[Finding]:
+    """Dynamics 365 Finance keeps the Business Central codes as financial dimension values."""
+    out: list[Finding] = []
+    names = sorted(
+        {e.connection for e in spec.legal_entities.values() if e.erp is ErpSystem.DYNAMICS_FINANCE}
+    )
+    for name in names:
+        where = f"in Dynamics 365 Finance (connection {name})"
+        try:
+            values = {
+                str(r.get("DimensionValue"))
+                for r in _all(connector_for(name), "FinancialDimensionValues")
+            }
+        except (ConnectorError, ConfigError) as exc:
+            out.append(Finding("warning", "legal_entities", f"could not read {where}: {exc}"))
+            continue
+        out += _missing(
+            [
+                (f"practices.{c}.bc_department_code", p.bc_department_code)
+                for c, p in spec.practices.items()
+            ]
+            + [(f"regions.{c}.bc_area_code", r.bc_area_code) for c, r in spec.regions.items()],
+            values,
+            f"as a financial dimension value {where}",
         )
     return out

@@ -141,15 +141,19 @@ class Rules:
             raise RuleViolation(f"unknown region {region!r}", field="region")
         tax = self.tax_rule(reg.tax_region)
         bc = entity.erp is ErpSystem.BUSINESS_CENTRAL
+        # A firm moving off Business Central keeps its dimension values in Dynamics 365
+        # Finance (the emulator seeds them so), so both read the rules' BC codes.
+        dimension_codes = bc or entity.erp is ErpSystem.DYNAMICS_FINANCE
         dims = self.spec.business_central
         return ErpPlacement(
             legal_entity=legal_entity,
             erp=entity.erp,
             connection=entity.connection,
             currency=entity.currency,
-            subsidiary=(entity.bc_company if bc else entity.netsuite_subsidiary_id) or "",
-            department=prac.bc_department_code if bc else prac.netsuite_department_id,
-            class_=reg.bc_area_code if bc else reg.netsuite_class_id,
+            subsidiary=(entity.erp_book[1] if dimension_codes else entity.netsuite_subsidiary_id)
+            or "",
+            department=prac.bc_department_code if dimension_codes else prac.netsuite_department_id,
+            class_=reg.bc_area_code if dimension_codes else reg.netsuite_class_id,
             cost_center=prac.cost_center,
             tax_region=reg.tax_region,
             tax=tax,

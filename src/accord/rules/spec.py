@@ -14,7 +14,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from accord.domain import BillingModel, CurrencyCode, ErpSystem
 
@@ -30,6 +37,7 @@ __all__ = [
     "IntercompanyMode",
     "IntercompanySpec",
     "LegalEntitySpec",
+    "MigrationSpec",
     "MilestoneSpec",
     "NetSuiteIntercompanySpec",
     "ObjectOwnershipSpec",
@@ -201,6 +209,22 @@ class RegionSpec(_Spec):
     bc_area_code: Code
 
 
+class MigrationSpec(_Spec):
+    """A legal entity's ERP migration: the other ERP, run beside the system of record.
+
+    Before the cut-over ``shadow`` is the new ERP (Accord diffs what it would book there
+    against what the system of record booked); a cut-over swaps it with the entity's ``erp``
+    and ``connection`` (the old ERP becomes the shadow, so a rollback swaps them back).
+    """
+
+    shadow: ErpSystem
+    """The ERP beside the system of record (the entity's ``erp``)."""
+    shadow_connection: Code
+    """The ``accord.yaml`` connection that reaches it."""
+    cutover_at: AwareDatetime | None = None
+    """When the entity was last cut over (``None``: still on its original ERP)."""
+
+
 class LegalEntitySpec(_Spec):
     """One of the firm's contracting entities and the ERP (and connection) it lives on."""
 
@@ -213,6 +237,10 @@ class LegalEntitySpec(_Spec):
     netsuite_subsidiary_id: Code | None = None
     bc_company: Name | None = None
     """Business Central company name or id (``None`` when the entity is on NetSuite)."""
+    migration: MigrationSpec | None = None
+    """An ERP migration under way (shadow, cut-over, rollback), if any."""
+    d365_company: Code | None = None
+    """Dynamics 365 Finance legal entity (``dataAreaId``); the code in lower case if unset."""
     bc_ic_partner_code: Code | None = None
     """The entity's intercompany partner code in the other Business Central companies
     (``None``: its legal-entity code)."""
@@ -222,6 +250,8 @@ class LegalEntitySpec(_Spec):
         """What the entity is in its ERP and its id there: ``("subsidiary", "2")`` ..."""
         if self.erp is ErpSystem.BUSINESS_CENTRAL:
             return "company", self.bc_company or ""
+        if self.erp is ErpSystem.DYNAMICS_FINANCE:
+            return "company", self.d365_company or ""
         return "subsidiary", self.netsuite_subsidiary_id or ""
 
     @model_validator(mode="after")
@@ -230,6 +260,8 @@ class LegalEntitySpec(_Spec):
             raise ValueError("an entity on NetSuite needs netsuite_subsidiary_id")
         if self.erp is ErpSystem.BUSINESS_CENTRAL and self.bc_company is None:
             raise ValueError("an entity on Business Central needs bc_company")
+        if self.migration is not None and self.migration.shadow_connection == self.connection:
+            raise ValueError("a migration's shadow_connection must differ from connection")
         return self
 
 

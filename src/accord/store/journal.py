@@ -23,6 +23,7 @@ __all__ = [
     "data_of_type",
     "find_existing",
     "get",
+    "get_by_event_id",
     "insert_many",
     "last_of",
     "latest",
@@ -143,6 +144,16 @@ def insert_many(
 def get(conn: sa.Connection, *, seq: int) -> tuple[JournalEntry, Any] | None:
     """One event and its data, by sequence number."""
     row = conn.execute(sa.select(*_ENTRY_COLS, journal.c.data).where(journal.c.seq == seq)).first()
+    if row is None:
+        return None
+    return _entry(row), json.loads(row.data)
+
+
+def get_by_event_id(conn: sa.Connection, event_id: str) -> tuple[JournalEntry, Any] | None:
+    """One event and its data, by its event id."""
+    row = conn.execute(
+        sa.select(*_ENTRY_COLS, journal.c.data).where(journal.c.event_id == event_id)
+    ).first()
     if row is None:
         return None
     return _entry(row), json.loads(row.data)

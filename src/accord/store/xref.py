@@ -31,6 +31,7 @@ __all__ = [
     "list_all",
     "list_for",
     "list_for_ids",
+    "list_in_connection",
     "lookup_external",
 ]
 
@@ -234,6 +235,19 @@ def canonical_ids_page(
     if after is not None:
         q = q.where(xref.c.canonical_id > after)
     return [str(r.canonical_id) for r in conn.execute(q)]
+
+
+def list_in_connection(
+    conn: sa.Connection, *, entity_type: str, connection: str, limit: int = 100_000
+) -> list[tuple[str, str]]:
+    """``(canonical id, external id)`` of every object of a type in one connection, by id."""
+    rows = conn.execute(
+        sa.select(xref.c.canonical_id, xref.c.external_id)
+        .where(xref.c.entity_type == entity_type, xref.c.connection == connection)
+        .order_by(xref.c.canonical_id)
+        .limit(limit)
+    )
+    return [(str(r.canonical_id), str(r.external_id)) for r in rows]
 
 
 def lookup_external(

@@ -9,7 +9,7 @@ are left alone.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,8 @@ from accord.store import cursors, exceptions, keys, xref
 from accord.store.cursors import CursorState
 from accord.store.exceptions import BusinessException
 from accord_sandbox.server import SandboxHandle
+
+REPO = Path(__file__).resolve().parents[3]
 
 WORKFLOWS = ("cash", "bill_milestone")
 
@@ -57,6 +59,8 @@ class CashAccord:
 
     base: Accord
     psa: str = "kantata"
+    de01_erp: str = "business-central"
+    """The connection DE01 books on (the rules may move it to Dynamics 365 Finance)."""
 
     def connector(self, name: str) -> Any:
         return self.base.services.connections.connector(name)
@@ -73,7 +77,7 @@ class CashAccord:
         assert run["status"] == "provisioned", run
         project = f"PRJ-SF-{opp}"
         customer = f"SF-{account}"
-        erp = "netsuite" if entity != "DE01" else "business-central"
+        erp = "netsuite" if entity != "DE01" else self.de01_erp
         return {
             "account": account,
             "opportunity": opp,
@@ -167,10 +171,27 @@ class CashAccord:
         return self.base.get("Account", account_id)
 
 
-def start(folder: Path, sandbox: SandboxHandle, *, psa: str = "kantata") -> Iterator[CashAccord]:
-    """One in-process Accord whose ERP and PSA polls are driven by the tests, starting now."""
+def start(
+    folder: Path,
+    sandbox: SandboxHandle,
+    *,
+    psa: str = "kantata",
+    edit_rules: Callable[[dict[str, Any]], None] | None = None,
+) -> Iterator[CashAccord]:
+    """One in-process Accord whose ERP and PSA polls are driven by the tests, starting now.
+
+    ``edit_rules`` may change the rules document before Accord starts (an entity's ERP).
+    """
     config = write_config(folder, sandbox.urls, psa=psa)
     document = yaml.safe_load(config.read_text(encoding="utf-8"))
+    de01_erp = "business-central"
+    if edit_rules is not None:
+        rules = folder / "rules.yaml"
+        spec = yaml.safe_load((REPO / "rules" / "default.yaml").read_text(encoding="utf-8"))
+        edit_rules(spec)
+        rules.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+        document["lead_to_project"]["rules"] = str(rules)
+        de01_erp = str(spec["legal_entities"]["DE01"]["connection"])
     # The tests poll themselves: a scheduled poll of the same pair would race them.
     for section in ("cash", "milestones"):
         document[section] = {**document.get(section, {}), "capture_interval_s": 0}
@@ -205,7 +226,9 @@ def start(folder: Path, sandbox: SandboxHandle, *, psa: str = "kantata") -> Iter
     api = TestClient(lineage_app(settings, services))
     try:
         yield CashAccord(
-            base=Accord(services=services, sandbox=sandbox, api=api, viewer_key=viewer), psa=psa
+            base=Accord(services=services, sandbox=sandbox, api=api, viewer_key=viewer),
+            psa=psa,
+            de01_erp=de01_erp,
         )
     finally:
         services.stop()

@@ -11,7 +11,13 @@ from accord.flows.bill_milestone.capture import enable_milestone_capture
 from accord.flows.capture import capture_specs, unregister_capture
 from accord.flows.cash.capture import enable_cash_capture
 
-NO_DUPLICATES = {"salesforce": 0, "kantata": 0, "netsuite": 0, "business_central": 0}
+NO_DUPLICATES = {
+    "salesforce": 0,
+    "kantata": 0,
+    "netsuite": 0,
+    "business_central": 0,
+    "dynamics_finance": 0,
+}
 
 
 def _today() -> str:

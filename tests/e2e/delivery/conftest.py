@@ -8,7 +8,7 @@ firm's seeded records are left alone.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ class Delivery:
 
     cash: CashAccord
     psa: str
+    erps: tuple[str, ...] = tuple(ERPS)
 
     def connector(self, name: str) -> Any:
         return self.cash.connector(name)
@@ -48,7 +49,7 @@ class Delivery:
         return self.cash.provision(**kw)
 
     def specs(self) -> list[CaptureSpec]:
-        return delivery_specs(self.psa, ERPS, interval=timedelta(seconds=10))
+        return delivery_specs(self.psa, list(self.erps), interval=timedelta(seconds=10))
 
     def poll(self, only: CaptureSpec | None = None) -> int:
         """Poll every delivery pair (or ``only``) until caught up; returns the events journaled."""
@@ -149,10 +150,17 @@ class Delivery:
         future.result(timeout=10)
 
 
-def start_delivery(folder: Path, sandbox: SandboxHandle, *, psa: str) -> Iterator[Delivery]:
+def start_delivery(
+    folder: Path,
+    sandbox: SandboxHandle,
+    *,
+    psa: str,
+    erps: tuple[str, ...] = tuple(ERPS),
+    edit_rules: Callable[[dict[str, Any]], None] | None = None,
+) -> Iterator[Delivery]:
     """One in-process Accord whose delivery polls the tests drive, starting now."""
-    accord = start(folder, sandbox, psa=psa)
-    delivery = Delivery(cash=next(accord), psa=psa)
+    accord = start(folder, sandbox, psa=psa, edit_rules=edit_rules)
+    delivery = Delivery(cash=next(accord), psa=psa, erps=erps)
     try:
         for spec in delivery.specs():
             start_cursor_at_now(spec.connection, spec.resource)

@@ -13,7 +13,13 @@ from accord.flows.delivery.waiting import release_placed
 
 PSA = "certinia"
 DE_CONSULTANT = "EMP-0024"
-NO_DUPLICATES = {"salesforce": 0, "kantata": 0, "netsuite": 0, "business_central": 0}
+NO_DUPLICATES = {
+    "salesforce": 0,
+    "kantata": 0,
+    "netsuite": 0,
+    "business_central": 0,
+    "dynamics_finance": 0,
+}
 
 
 def _company(d: Delivery) -> Any:

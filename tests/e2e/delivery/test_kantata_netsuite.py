@@ -13,7 +13,13 @@ from accord.store import xref
 PSA = "kantata"
 US_CONSULTANT = "EMP-0001"
 UK_CONSULTANT = "EMP-0015"
-NO_DUPLICATES = {"salesforce": 0, "kantata": 0, "netsuite": 0, "business_central": 0}
+NO_DUPLICATES = {
+    "salesforce": 0,
+    "kantata": 0,
+    "netsuite": 0,
+    "business_central": 0,
+    "dynamics_finance": 0,
+}
 
 
 def _kantata_user(d: Delivery, consultant: str) -> str:

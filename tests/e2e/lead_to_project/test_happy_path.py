@@ -7,7 +7,13 @@ from tests.e2e.lead_to_project.conftest import Accord
 
 PSA = "kantata"
 
-NO_DUPLICATES = {"salesforce": 0, "kantata": 0, "netsuite": 0, "business_central": 0}
+NO_DUPLICATES = {
+    "salesforce": 0,
+    "kantata": 0,
+    "netsuite": 0,
+    "business_central": 0,
+    "dynamics_finance": 0,
+}
 
 
 def by_ref(records: list[dict], ref: str) -> list[dict]:

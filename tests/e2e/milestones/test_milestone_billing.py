@@ -11,7 +11,13 @@ from accord.flows.bill_milestone.steps import billing_dedupe_key
 from accord.flows.replay import retry_exception
 from accord.store import exceptions
 
-NO_DUPLICATES = {"salesforce": 0, "kantata": 0, "netsuite": 0, "business_central": 0}
+NO_DUPLICATES = {
+    "salesforce": 0,
+    "kantata": 0,
+    "netsuite": 0,
+    "business_central": 0,
+    "dynamics_finance": 0,
+}
 
 
 def _milestones(cash: CashAccord, workspace: str) -> list[dict]:

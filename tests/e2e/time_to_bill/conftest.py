@@ -16,7 +16,7 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -275,10 +275,22 @@ class Billing:
         self.control(system, "periods", {"entity": entity, "period": period, "status": status})
 
 
-def start_billing(folder: Path, sandbox: SandboxHandle) -> Iterator[Billing]:
-    """Build, start and (after the module) stop one in-process Accord for time-to-bill."""
+def start_billing(
+    folder: Path,
+    sandbox: SandboxHandle,
+    *,
+    edit_rules: Callable[[dict[str, Any]], None] | None = None,
+) -> Iterator[Billing]:
+    """Build, start and (after the module) stop one in-process Accord for time-to-bill.
+
+    ``edit_rules`` may change the rules document before Accord starts (an entity's ERP).
+    """
     rules = folder / "rules.yaml"
     shutil.copy(REPO / "rules" / "default.yaml", rules)
+    if edit_rules is not None:
+        spec = yaml.safe_load(rules.read_text(encoding="utf-8"))
+        edit_rules(spec)
+        rules.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     config = write_config(folder, sandbox.urls, psa="kantata")
     document = yaml.safe_load(config.read_text(encoding="utf-8"))
     document["lead_to_project"]["rules"] = str(rules)

@@ -1,4 +1,4 @@
-"""The four-server sandbox: a real process on real ports, its state file, and the thread mode."""
+"""The sandbox: a real process on real ports, its state file, and the thread mode."""
 
 import json
 import os
@@ -26,6 +26,7 @@ SEEDED = {
     "kantata": "users",
     "netsuite": "employee",
     "business_central": "employees",
+    "dynamics_finance": "Resources",
 }
 
 

@@ -185,10 +185,17 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """The framework's one request path, noting ``Sforce-Limit-Info`` on the way back."""
         response = super().send(
-            method, url, resource=resource, params=params, json=json, headers=headers
+            method,
+            url,
+            resource=resource,
+            params=params,
+            json=json,
+            headers=headers,
+            content=content,
         )
         usage = parse_limit_info(response.headers.get("sforce-limit-info"))
         if usage is not None:

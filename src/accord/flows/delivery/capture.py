@@ -6,7 +6,9 @@ is set), each starting at the present the first time:
 - the PSA's delivery feeds (:meth:`~accord.connectors.roles.Psa.delivery_feeds`): a project's
   state, tasks, people on the project and its tasks, approved vendor expenses;
 - each ERP's changed projects (:meth:`~accord.connectors.roles.Erp.project_states`) and vendor
-  bills (:meth:`~accord.connectors.roles.Erp.vendor_bills`).
+  bills (:meth:`~accord.connectors.roles.Erp.vendor_bills`); an ERP whose vendor-bill feed
+  refuses to be built (``UnsupportedOperationError``: Dynamics 365 Finance) is polled for its
+  projects only, with the reason logged once per start.
 
 What is mapped:
 
@@ -203,15 +205,22 @@ def delivery_specs(psa: str | None, erps: list[str], *, interval: timedelta) -> 
             for f in feeds
         )  # fmt: skip
     for erp in erps:
-        states, bills = _states_feed(erp), _bills_feed(erp)
+        states = _states_feed(erp)
         specs.append(
             feed_spec(erp, states().name, states, _erp_state_events(erp),
                       interval=interval, overlap=OVERLAP)
         )  # fmt: skip
+        bills = _bills_feed(erp)
+        try:
+            name = bills().name
+        except UnsupportedOperationError as exc:
+            # An ERP that plays its role but has no vendor-bill feed yet (Dynamics 365
+            # Finance): its projects are still polled; the reason is logged once per start.
+            logger.warning("delivery capture leaves out vendor bills of %s: %s", erp, exc)
+            continue
         specs.append(
-            feed_spec(erp, bills().name, bills, _bill_events(erp),
-                      interval=interval, overlap=OVERLAP)
-        )  # fmt: skip
+            feed_spec(erp, name, bills, _bill_events(erp), interval=interval, overlap=OVERLAP)
+        )
     return specs
 
 

@@ -43,6 +43,11 @@ def project_id_for(opportunity_id: str) -> str:
     return f"PRJ-{opportunity_id}"
 
 
+def opportunity_id_of(project_id: str) -> str | None:
+    """The opportunity a project was provisioned from (:func:`project_id_for` reversed)."""
+    return project_id.removeprefix("PRJ-") if project_id.startswith("PRJ-") else None
+
+
 _LEGACY_KEYS = {"salesforce_id": "crm_id"}
 """Keys plans written before the CRM role had (runs' outputs keep old plans for good)."""
 

@@ -68,6 +68,7 @@ def confirm_rejections() -> dict[str, int]:
             stepkit.erp,
             members[0].project_id,
             rules_version=rules.version,
+            rules=rules,
             ttl=settings.cache_ttl_s,
         )
         if facts is None:

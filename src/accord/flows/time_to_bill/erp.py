@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -25,7 +26,9 @@ from accord.connectors.roles import Erp, ErpProject
 from accord.domain import BillingModel
 from accord.errors import RetryableError
 from accord.flows.time_to_bill.validation import PeriodTable, ProjectFacts, month_of
+from accord.rules import Rules
 from accord.store import journal, xref
+from accord.store.xref import XrefRow
 
 __all__ = [
     "TtlCache",
@@ -79,6 +82,10 @@ def _deal(engine: sa.Engine, project_id: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _read_project(erp_for: Callable[[str], Erp], row: XrefRow) -> ErpProject | None:
+    return erp_for(row.connection).project(row.external_id)
+
+
 def project_facts(
     engine: sa.Engine,
     erp_for: Callable[[str], Erp],
@@ -86,22 +93,38 @@ def project_facts(
     *,
     rules_version: str,
     ttl: float,
+    rules: Rules | None = None,
 ) -> ProjectFacts | None:
     """What the ERP says about a canonical project; ``None`` when no ERP knows it.
 
     The ERP connection is the one lead-to-project created the project in (xref
-    ``erp_project``), which the rules chose by the project's legal entity.
+    ``erp_project``), which the rules chose by the project's legal entity. A project held by
+    two ERPs (a legal entity migrating, docs/migration.md) is read from the one ``rules``
+    book its legal entity on, so that a cut-over or rollback routes the run's postings.
     """
     with engine.connect() as conn:
         rows = xref.list_for(conn, entity_type="erp_project", canonical_ids=[project_id])
     if not rows:
         return None
-    row = rows[-1]
+
+    def routed() -> tuple[XrefRow, ErpProject] | None:
+        candidates = list(reversed(rows))
+        fallback: tuple[XrefRow, ErpProject] | None = None
+        for row in candidates:
+            found = with_retries(partial(_read_project, erp_for, row))
+            if found is None:
+                continue
+            booked = rules.spec.legal_entities.get(found.legal_entity) if rules else None
+            if len(candidates) == 1 or (booked and booked.connection == row.connection):
+                return row, found
+            fallback = fallback or (row, found)
+        return fallback
 
     def load() -> ProjectFacts | None:
-        found = with_retries(lambda: erp_for(row.connection).project(row.external_id))
-        if found is None:
+        hit = routed()
+        if hit is None:
             return None
+        row, found = hit
         facts = ProjectFacts(
             project_id=project_id,
             erp=row.system,
@@ -129,7 +152,8 @@ def project_facts(
             billing_model=BillingModel(hint.get("billing_model") or facts.billing_model),
         )
 
-    return _projects.get_or_load((row.connection, project_id, rules_version), ttl, load)
+    key = (",".join(r.connection for r in rows), project_id, rules_version)
+    return _projects.get_or_load(key, ttl, load)
 
 
 def erp_project(facts: ProjectFacts) -> ErpProject:

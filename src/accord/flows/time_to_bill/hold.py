@@ -56,7 +56,12 @@ def release_holds() -> dict[str, Any]:
     released = 0
     for (kind, submission_id), rows in groups.items():
         facts = erp.project_facts(
-            ctx.engine, stepkit.erp, rows[0].project_id, rules_version=rules.version, ttl=0
+            ctx.engine,
+            stepkit.erp,
+            rows[0].project_id,
+            rules_version=rules.version,
+            rules=rules,
+            ttl=0,
         )
         if facts is None:
             continue

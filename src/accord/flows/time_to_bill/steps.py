@@ -213,6 +213,7 @@ def process_entries(
             stepkit.erp,
             sub.project_id,
             rules_version=rules.version,
+            rules=rules,
             ttl=settings.cache_ttl_s,
         )
         periods = PeriodTable()
@@ -264,6 +265,7 @@ def process_entries(
             stepkit.erp,
             sub.project_id,
             rules_version=rules.version,
+            rules=rules,
             ttl=settings.cache_ttl_s,
         )
     with ctx.engine.begin() as conn:

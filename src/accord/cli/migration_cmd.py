@@ -1,0 +1,230 @@
+"""``accord migration``: cut a legal entity over to its new ERP, roll it back, tie out both.
+
+See :mod:`accord.governance.migration`. Cut-over and rollback are rules versions (proposed,
+and activated at once where no second approval is required) and need an admin key where
+approval is required, like ``accord rules activate``. Errors end with a one-line message on
+stderr and a non-zero exit.
+"""
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from accord.cli.rules_cmd import ApiKeyOption, fail, identity, open_context
+
+__all__ = ["migration_app"]
+
+migration_app = typer.Typer(
+    help="ERP migration per legal entity: cut-over, rollback, tie-out across both ERPs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+out = Console()
+
+EntityArg = Annotated[str, typer.Argument(help="The legal entity (DE01).")]
+ReasonOption = Annotated[
+    str, typer.Option(help="Why: kept with the rules proposal and in the audit log.")
+]
+
+
+def _move(entity: str, direction: str, reason: str, key: str | None) -> None:
+    from accord.governance.migration import migrate_entity
+    from accord.store.keys import Role
+
+    if not reason.strip():
+        raise fail("--reason must say why")
+    with open_context() as ctx:
+        actor = identity(ctx, key, roles=(Role.ADMIN,), what=f"a {direction}")
+        rules = ctx.resolver.current(ctx.rules_path)
+        step = migrate_entity(
+            ctx.engine,
+            ctx.governance,
+            rules,
+            entity,
+            "cutover" if direction == "cut-over" else "rollback",
+            actor=actor,
+            reason=reason.strip(),
+        )
+    old, new = "/".join(step.from_erp), "/".join(step.to_erp)
+    if step.active:
+        out.print(
+            f"{entity}: {direction} done by {actor}: new runs book on {new} (was {old}); runs "
+            f"already started finish on {old}. Rules version {step.proposal.version[:12]} "
+            f"(proposal #{step.proposal.id}) is active.",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"{entity}: {direction} proposed as #{step.proposal.id} by {actor} ({old} -> {new}). "
+            f"Next: accord rules approve {step.proposal.id} (a second admin), then "
+            f"accord rules activate {step.proposal.id}.",
+            highlight=False,
+        )
+    out.print(
+        f"Change the rules file to match (legal_entities.{entity}: erp {step.to_erp[0]}, "
+        f"connection {step.to_erp[1]}): an edit of the file is adopted as the next version.",
+        highlight=False,
+    )
+
+
+@migration_app.command("cutover")
+def cutover(entity: EntityArg, reason: ReasonOption, key: ApiKeyOption = None) -> None:
+    """New runs of the entity book on its shadow ERP; runs in flight finish where they began."""
+    _move(entity, "cut-over", reason, key)
+
+
+@migration_app.command("rollback")
+def rollback(entity: EntityArg, reason: ReasonOption, key: ApiKeyOption = None) -> None:
+    """Route new runs of a cut-over entity back to the ERP it left."""
+    _move(entity, "rollback", reason, key)
+
+
+@migration_app.command("carry-over")
+def carry_over(
+    entity: EntityArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the open items; start nothing.")
+    ] = False,
+) -> None:
+    """Create the cut-over entity's open projects in its new ERP (idempotent re-runs)."""
+    from dbos import DBOSClient
+
+    from accord.cli.app import _actor
+    from accord.flows import replay as replay_flow
+    from accord.flows.runtime import Runtime
+    from accord.flows.shared.plan import opportunity_id_of
+    from accord.governance.migration import open_items
+
+    with open_context() as ctx:
+        rules = ctx.resolver.current(ctx.rules_path)
+        connections = ctx.connections()
+        items = open_items(
+            ctx.engine, rules, entity, lambda name, view: connections.connector(name).as_erp(view)
+        )
+        table = Table(title=f"{entity}: open projects the new ERP does not hold yet")
+        for column in ("project", "old ERP id", "unbilled entries"):
+            table.add_column(column)
+        for item in items:
+            table.add_row(item.project_id, item.old_erp_id, str(item.unbilled))
+        out.print(table)
+        if dry_run or not items:
+            out.print(f"{len(items)} open project(s); nothing started.")
+            return
+        client = DBOSClient(system_database_engine=ctx.engine)
+        runtime = Runtime(ctx.settings, ctx.engine, worker=False)
+        started = 0
+        try:
+            for item in items:
+                opportunity = opportunity_id_of(item.project_id)
+                if opportunity is None:
+                    out.print(f"{item.project_id}: not provisioned from an opportunity; skipped")
+                    continue
+                result = replay_flow.replay(
+                    ctx.engine,
+                    runtime,
+                    client,
+                    actor=_actor(),
+                    type_="opportunity.won",
+                    # The opportunity's events are keyed by its id (domain.events.business_key).
+                    business_key=f"opportunity:{opportunity}",
+                    rules="current",
+                )
+                started += len(result.runs)
+        finally:
+            client.destroy()
+    out.print(
+        f"{started} provisioning run(s) started with the active rules: they create the "
+        f"open projects in the new ERP (a worker runs them).",
+        highlight=False,
+    )
+
+
+@migration_app.command("diff")
+def diff(
+    entity: EntityArg,
+    since: Annotated[
+        str | None, typer.Option(help="Entries dated on or after this day (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """What the shadow ERP would book of the system of record's postings, per project and day."""
+    import datetime as dt
+
+    from accord.governance.shadow import shadow_diff
+
+    try:
+        start = dt.date.fromisoformat(since) if since else None
+    except ValueError:
+        raise fail(f"--since: {since!r} is not a date (YYYY-MM-DD)") from None
+    with open_context() as ctx:
+        rules = ctx.resolver.current(ctx.rules_path)
+        connections = ctx.connections()
+        result = shadow_diff(
+            ctx.engine,
+            rules,
+            entity,
+            lambda name, view: connections.connector(name).as_erp(view),
+            since=start,
+        )
+    table = Table(
+        title=f"{entity}: {result.system_of_record} (system of record) vs {result.shadow} (shadow)"
+    )
+    for column in ("project", "day", "entries", "hours", "amount", "shadow", "refused"):
+        table.add_column(column, justify="left" if column in ("project", "day") else "right")
+    for d in result.days:
+        table.add_row(
+            d.project_id,
+            d.day.isoformat(),
+            str(d.entries),
+            str(d.hours),
+            str(d.amount),
+            f"{d.shadow_entries} / {d.shadow_hours} h / {d.shadow_amount}",
+            str(len(d.refusals)),
+        )
+    out.print(table)
+    for d in result.days:
+        for r in d.refusals:
+            out.print(f"refused {r.entry_id} ({r.reason}): {r.message}", highlight=False)
+    for project in result.missing_projects:
+        out.print(f"{project}: not in the shadow ERP (carry it over)", highlight=False)
+    for key in result.already_in_shadow:
+        out.print(f"{key}: already booked in the shadow ERP", highlight=False)
+    if not result.empty:
+        raise fail(f"{entity}: the shadow differs from the system of record")
+    out.print(f"{entity}: the shadow would book exactly what the system of record booked.")
+
+
+@migration_app.command("tieout")
+def tieout(entity: EntityArg) -> None:
+    """Per project: what the ledger posted to each ERP, checked against what each ERP holds."""
+    from accord.governance.migration import tie_out
+
+    with open_context() as ctx:
+        rules = ctx.resolver.current(ctx.rules_path)
+        connections = ctx.connections()
+        results = tie_out(
+            ctx.engine, rules, entity, lambda name, view: connections.connector(name).as_erp(view)
+        )
+        booked = rules.spec.legal_entities[entity]
+        names = [booked.connection, booked.migration.shadow_connection if booked.migration else ""]
+    table = Table(title=f"{entity}: posted entries per ERP (ledger / held by the ERP)")
+    table.add_column("project")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("doubled", justify="right")
+    table.add_column("missing", justify="right")
+    for r in results:
+        cells = []
+        for name in names:
+            amounts = ", ".join(f"{a} {c}" for c, a in sorted(r.amounts.get(name, {}).items()))
+            held = "absent" if name in r.absent else str(len(r.held.get(name, ())))
+            cells.append(f"{r.entries.get(name, 0)} / {held} {amounts}".strip())
+        table.add_row(r.project_id, *cells, str(len(r.doubled)), str(len(r.missing)))
+    out.print(table)
+    bad = [r for r in results if not r.clean]
+    if bad:
+        raise fail(f"{len(bad)} of {len(results)} projects do not tie out (doubled or missing)")
+    out.print(f"{len(results)} projects tie out: every posted entry is in exactly one ERP.")

@@ -1,0 +1,156 @@
+"""Dynamics 365 Finance error bodies and what they mean for the caller.
+
+Finance and operations answers OData errors as ``{"error": {"code": "", "message": ...,
+"innererror": {"message", "type", "stacktrace"}}}``: the code is empty, and a refused write
+says *what* in the inner message (the X++ Infolog: "Write failed for table row of type
+'CustCustomerV3Entity'. Infolog: Warning: The value 'X' in field 'Y' is not found in the
+related table 'Z'.") with ``AxODataWriteException`` as its type. So the translation reads the
+inner type and text, once, here:
+
+===================================================  ==========================================
+answer                                               error
+===================================================  ==========================================
+401 (after one re-authentication), 403               :class:`~accord.errors.AuthError`
+404                                                  :class:`~accord.errors.NotFoundError`
+409, 412 (stale ``If-Match``)                        :class:`~accord.errors.ConflictError`
+any status, ``AxODataWriteException`` or X++ error,  :class:`~accord.errors.ConflictError`
+"The record already exists"                          (reason ``duplicate``)
+any status, ``AxODataWriteException`` or X++ error   :class:`~accord.errors.BusinessRuleError`
+(validation, closed period, stage, dimension)        (even a 500: retrying cannot help)
+other 4xx                                            :class:`~accord.errors.PermanentError`
+429 (service protection, ``Retry-After``), 5xx       :class:`~accord.errors.RetryableError`
+===================================================  ==========================================
+
+``code`` on the error is the inner type's short name (``AxODataWriteException``), since
+F&O's own code is empty.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from accord.connectors.http import redact_text, request_id_of, translate_http_error
+from accord.errors import BusinessRuleError, ConflictError, ConnectorError
+
+__all__ = ["FinErrorBody", "parse_error", "refusal_reason", "translate"]
+
+_APPLICATION_ERRORS = ("AxODataWriteException", "ErrorException", "XppRuntimeException")
+"""Inner types that carry an application (X++) refusal, not a transient failure."""
+_INFOLOG = re.compile(r"Infolog:\s*(?P<text>.*)$", re.DOTALL)
+_RELATED = re.compile(r"not found in the related table '(?P<table>[^']+)'", re.IGNORECASE)
+_TABLE_REASONS = {
+    "resources": "resource_unknown",
+    "workers": "resource_unknown",
+    "projects": "project_inactive",
+    "project contracts": "customer_invalid",
+    "customers": "customer_invalid",
+}
+_TEXT_REASONS = (
+    ("record already exists", "duplicate"),
+    ("fiscal period", "period_closed"),
+    ("does not allow transactions", "project_inactive"),
+    ("for the dimension", "dimension_invalid"),
+    ("dimension value", "dimension_invalid"),
+    ("exchange rate", "rate_missing"),
+)
+"""Phrases of F&O's Infolog texts -> reason, first match wins."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinErrorBody:
+    """``error.message``, and the inner error's type (short name) and text, if any."""
+
+    message: str | None
+    inner_type: str | None = None
+    inner: str | None = None
+
+    @property
+    def application(self) -> bool:
+        """The application (X++) refused: a validation, not a service failure."""
+        return self.inner_type in _APPLICATION_ERRORS
+
+    @property
+    def text(self) -> str | None:
+        """The most specific text: the Infolog's warnings, else the inner or outer message."""
+        if self.inner:
+            found = _INFOLOG.search(self.inner)
+            return found["text"].strip() if found else self.inner
+        return self.message
+
+
+def parse_error(response: httpx.Response) -> FinErrorBody:
+    """Read ``{"error": {...}}`` (or an Entra ``error``/``error_description``) from a response."""
+    try:
+        body = response.json()
+    except ValueError:
+        return FinErrorBody(None)
+    if not isinstance(body, dict):
+        return FinErrorBody(None)
+    error = body.get("error")
+    if isinstance(error, dict):
+        message = str(error.get("message") or "") or None
+        inner = error.get("innererror")
+        if isinstance(inner, dict):
+            kind = str(inner.get("type") or "").rsplit(".", 1)[-1] or None
+            return FinErrorBody(message, kind, str(inner.get("message") or "") or None)
+        return FinErrorBody(message)
+    if isinstance(error, str):
+        description = body.get("error_description")
+        return FinErrorBody(str(description) if description else error, error)
+    return FinErrorBody(None)
+
+
+def refusal_reason(text: str | None) -> str:
+    """The canonical reason (:data:`accord.errors.REASONS`) of an application refusal.
+
+    F&O's Infolog text is the only place that says what was refused; it is read here, once,
+    so that no caller parses F&O's wording.
+    """
+    lowered = (text or "").lower()
+    for phrase, reason in _TEXT_REASONS:
+        if phrase in lowered:
+            return reason
+    found = _RELATED.search(text or "")
+    table = found["table"].strip().lower() if found else ""
+    return _TABLE_REASONS.get(table, "validation")
+
+
+def translate(
+    response: httpx.Response,
+    *,
+    connector: str,
+    resource: str | None,
+    external_id: str | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> ConnectorError:
+    """The error a failed finance and operations response means (see the module table)."""
+    parsed = parse_error(response)
+    detail = redact_text(parsed.text) if parsed.text else None
+    if parsed.application:
+        reason = refusal_reason(parsed.text)
+        cls = ConflictError if reason == "duplicate" else BusinessRuleError
+        return cls(
+            connector=connector,
+            resource=resource,
+            external_id=external_id,
+            status_code=response.status_code,
+            request_id=request_id_of(response),
+            code=parsed.inner_type,
+            detail=detail,
+            reason=reason,
+        )
+    error = translate_http_error(
+        response,
+        connector=connector,
+        resource=resource,
+        external_id=external_id,
+        code=parsed.inner_type,
+        detail=detail,
+        now=now,
+    )
+    if error.status_code == httpx.codes.NOT_FOUND:
+        error.reason = "not_found"
+    return error

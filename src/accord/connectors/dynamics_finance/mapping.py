@@ -1,0 +1,186 @@
+"""Canonical postings as finance and operations journal lines, and the keys Accord owns.
+
+Pure functions, no I/O. A posting's reference (:func:`posting_ref`) is what the line
+carries so that what finance and operations holds can be found again: an hour line's
+``TransactionID`` (which the posted project transaction keeps) and an expense line's
+``Document``. Dates are date fields (``2026-09-01T12:00:00Z``), amounts JSON numbers.
+"""
+
+import base64
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from accord.connectors.dynamics_finance.config import DynamicsFinanceConfig
+from accord.domain import Expense, ProjectStatus, TimeEntry
+
+__all__ = [
+    "date_day",
+    "date_field",
+    "dimension_display_value",
+    "expense_line",
+    "fo_key",
+    "hour_line",
+    "posting_ref",
+    "resource_id",
+    "stage_status",
+    "status_stage",
+]
+
+REF_LENGTH = 20
+"""``TransactionID`` and ``Document`` hold 20 characters."""
+
+
+def posting_ref(key: str) -> str:
+    """The reference of a posting key: ``AC`` + 18 base32 characters of its SHA-256."""
+    digest = base64.b32encode(hashlib.sha256(key.encode()).digest()).decode()
+    return "AC" + digest[: REF_LENGTH - 2]
+
+
+def fo_key(canonical_id: str, length: int = 20) -> str:
+    """The F&O key Accord owns for a canonical id: readable and upper case when it fits.
+
+    Keys compare case-insensitively in F&O, so they are upper-cased; ids too long or not
+    plain ASCII become ``AC`` + hash characters.
+    """
+    readable = canonical_id.upper()
+    if len(readable) <= length and readable.isascii() and " " not in readable:
+        return readable
+    digest = base64.b32encode(hashlib.sha256(canonical_id.encode()).digest()).decode()
+    return "AC" + digest[: length - 2]
+
+
+def date_day(value: object) -> dt.date | None:
+    """The day of an F&O date field; ``None`` for the empty date (``1900-01-01``) or none."""
+    if not value or str(value).startswith("1900-01-01"):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def resource_id(canonical_id: str) -> str:
+    """The F&O resource id of a canonical resource: its id upper-cased (``EMP-0007``)."""
+    return canonical_id.upper()[:25]
+
+
+def date_field(day: object) -> str:
+    """A date as F&O's date fields carry it (midday UTC)."""
+    text = day.isoformat() if hasattr(day, "isoformat") else str(day)
+    return f"{text[:10]}T12:00:00Z"
+
+
+def dimension_display_value(dimensions: Mapping[str, str], config: DynamicsFinanceConfig) -> str:
+    """``DimensionDisplayValue`` in the integration format (``DATA-EMEA``); '' when none.
+
+    Trailing empty segments are dropped, as the display value shows them.
+    """
+    by_name = {config.dimensions[k]: v for k, v in dimensions.items() if k in config.dimensions}
+    segments = [by_name.get(name, "") for name in config.dimension_format]
+    while segments and not segments[-1]:
+        segments.pop()
+    return config.dimension_delimiter.join(segments)
+
+
+def _number(amount: Decimal) -> float:
+    return float(amount)
+
+
+def hour_line(
+    entry: TimeEntry,
+    *,
+    journal: str,
+    project: str,
+    area: str,
+    ref: str,
+    dimensions: str,
+    config: DynamicsFinanceConfig,
+) -> dict[str, Any]:
+    """An hour journal line for an approved time entry (already shaped for posting).
+
+    Non-billable time carries the non-billable line property and a zero sales price.
+    """
+    billable = entry.billable and entry.bill_rate is not None
+    line: dict[str, Any] = {
+        "dataAreaId": area,
+        "JournalId": journal,
+        "TransactionID": ref,
+        "ProjectID": project,
+        "ProjectDate": date_field(entry.date),
+        "Hours": _number(entry.hours),
+        "Resource": resource_id(entry.resource_id),
+        "ResourceCompanyId": area,
+        "Category": config.hour_category,
+        "LineProperty": (
+            config.billable_line_property if billable else config.non_billable_line_property
+        ),
+        "SalesPrice": _number(entry.bill_rate.amount) if billable and entry.bill_rate else 0,
+        "Description": (entry.notes or f"Time {entry.date.isoformat()}")[:60],
+    }
+    if billable and entry.bill_rate is not None:
+        line["CurrencyId"] = entry.bill_rate.currency
+    if dimensions:
+        line["DimensionDisplayValue"] = dimensions
+    return line
+
+
+def expense_line(
+    expense: Expense,
+    *,
+    journal: str,
+    project: str,
+    area: str,
+    ref: str,
+    dimensions: str,
+    config: DynamicsFinanceConfig,
+) -> dict[str, Any]:
+    """A project expense journal line: one unit at the expense's amount.
+
+    A non-billable expense carries the non-billable line property and no sales price.
+    """
+    amount = _number(expense.amount.amount)
+    line: dict[str, Any] = {
+        "dataAreaId": area,
+        "JournalBatchNumber": journal,
+        "ProjId": project,
+        "ProjectDate": date_field(expense.date),
+        "ProjectCategory": config.expense_categories[expense.category],
+        "ProjectLineProperty": (
+            config.billable_line_property if expense.billable else config.non_billable_line_property
+        ),
+        "ProjectCostQuantity": 1,
+        "DebitAmount": amount,
+        "ProjectSalesPrice": amount if expense.billable else 0,
+        "CurrencyCode": expense.amount.currency,
+        "Text": (expense.description or f"Expense {expense.date.isoformat()}")[:60],
+        "Document": ref,
+    }
+    if expense.resource_id:
+        line["Resource"] = resource_id(expense.resource_id)
+    if dimensions:
+        line["DimensionDisplayValue"] = dimensions
+    return line
+
+
+def stage_status(stage: str, config: DynamicsFinanceConfig) -> ProjectStatus:
+    """A project stage in canonical terms (a posting stage is active; see the module)."""
+    if stage in config.posting_stages:
+        return ProjectStatus.ACTIVE
+    if stage == config.inactive_stage:
+        return ProjectStatus.COMPLETED
+    if stage == config.on_hold_stage:
+        return ProjectStatus.ON_HOLD
+    return ProjectStatus.PLANNED
+
+
+def status_stage(status: ProjectStatus, config: DynamicsFinanceConfig) -> str:
+    """The stage a project in ``status`` takes (see the module)."""
+    return {
+        ProjectStatus.ACTIVE: config.active_stage,
+        ProjectStatus.COMPLETED: config.inactive_stage,
+        ProjectStatus.CANCELLED: config.inactive_stage,
+        ProjectStatus.ON_HOLD: config.on_hold_stage,
+    }.get(status, config.planned_stage)
