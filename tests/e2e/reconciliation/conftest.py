@@ -26,7 +26,7 @@ from accord.connectors.kantata import KantataConnector
 from accord.flows.approvals.capture import approval_specs
 from accord.flows.capture import poll_once
 from accord.flows.reconciliation import run_here, start_run
-from accord.store import exceptions
+from accord.store import exceptions, postings
 from accord.store import reconciliation as store
 from accord.store.exceptions import BusinessException
 from accord.store.reconciliation import DriftItem, ReconciliationRun
@@ -111,8 +111,18 @@ class Recon:
             {"workspace_id": workspace, "user_id": user["id"], "start_date": WEEK},
         ).id
         kantata.approve_timesheet(submission)
-        self.capture_approvals()
-        return [f"kantata-te-{i}" for i in ids]
+        keys = [f"kantata-te-{i}" for i in ids]
+        # Until time-to-bill recorded every entry's outcome: a poll's runs may start after
+        # ``settle`` looked (the intake commits them a moment later), so poll and look again.
+        deadline = time.monotonic() + 120
+        while True:
+            self.capture_approvals()
+            with self.engine.connect() as conn:
+                rows = postings.get_many(conn, kind="time", entry_ids=keys)
+            if len(rows) == len(keys) and all(r.status != postings.QUEUED for r in rows.values()):
+                return keys
+            assert time.monotonic() < deadline, f"time-to-bill did not settle {keys}: {rows}"
+            time.sleep(0.5)
 
     def capture_approvals(self) -> None:
         """One poll of Kantata's approvals, then wait for time-to-bill."""

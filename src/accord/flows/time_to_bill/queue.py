@@ -68,9 +68,6 @@ KIND: Final = "posting"
 """Outbox item kind of a time or expense posting."""
 LANE: Final = "bulk"
 _POLL_S: Final = 0.5
-_RULES_TTL_S: Final = 1.0
-"""How stale the dispatcher's view of the active rules may be (a new version is adopted
-within this; the postings themselves were planned by their runs' pinned versions)."""
 
 
 def batch_id_of(sub: Submission) -> str:
@@ -264,24 +261,18 @@ class PostingHandler:
 
     def __init__(self) -> None:
         self._posters: dict[tuple[str, str], AsyncPoster] = {}
-        self._rules: tuple[float, Rules] | None = None
         # A new handler is a (re)started dispatcher in this process: runs may wait again.
         _stopping.clear()
 
     def _context(self, connection: str) -> tuple[Rules, Erp, BillingSettings]:
         """The rules in force, the ERP role and the billing settings (blocking reads)."""
+        # The rules read for every batch, not cached: a new version (an intercompany policy, a
+        # mapping) must apply from the next batch on.
         return (
-            self._current_rules(),
+            stepkit.rules(),
             stepkit.erp(connection),
             billing_settings(stepkit.config_file()),
         )
-
-    def _current_rules(self) -> Rules:
-        """The rules in force, read at most once a second (a batch is sent every few ms)."""
-        now = time.monotonic()
-        if self._rules is None or now - self._rules[0] > _RULES_TTL_S:
-            self._rules = (now, stepkit.rules())
-        return self._rules[1]
 
     async def _poster(self, role: Erp, gate: CallGate, version: str) -> AsyncPoster:
         key = (role.connection, version)
