@@ -157,11 +157,15 @@ def test_a_hundred_postings_take_six_requests(
     assert all(o.posted and not o.found for o in outcomes)
     stats = sandbox.stats()
     api = {k: v for k, v in stats["requests_by_endpoint"].items() if "/api/" in k}
+    # The consultant's home entity (multi-entity pricing) is read once per process and cached:
+    # the first test of a run in random order pays for it.
+    employees = sum(v for k, v in api.items() if k.endswith("/employees"))
+    assert employees <= 1, api
     # Ledger read + batch lookup, create the batch, stage, post, ledger + lines, delete.
-    assert sum(api.values()) == 6, api
+    assert sum(api.values()) - employees == 6, api
     assert api[BATCH] == 3
     # BC counts every operation: 7 + 1 + 1 + 100 + 1 + 7 + 1 + 1, as the poster paces by.
-    assert stats["window_units"] == rate_units(100) == 119
+    assert stats["window_units"] - employees == rate_units(100) == 119
     assert len(ledger(sandbox, project)) == 100
 
 

@@ -273,7 +273,8 @@ def test_sigkill_of_the_dispatcher_hands_over_and_loses_and_doubles_nothing(
                 except subprocess.TimeoutExpired:
                     proc.kill()
         for url in sandbox.urls.values():
-            assert httpx.get(f"{url}/__sandbox/stats", timeout=10).json()["duplicates"] == 0
+            stats = httpx.get(f"{url}/__sandbox/stats", timeout=10).json()
+            assert stats["duplicates"] == 0, stats
         bills = [
             b
             for b in httpx.get(f"{netsuite}/__sandbox/records/timeBill", timeout=10).json()[
