@@ -13,7 +13,6 @@ steps themselves (nothing here is decorated with ``@DBOS.step``), and settings l
 (:mod:`accord.flows.config_sections` and each flow's ``settings`` module).
 """
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,6 @@ __all__ = [
     "known_external",
     "link_edge",
     "link_xref",
-    "netsuite_currencies",
     "psa",
     "rules",
     "step_retries",
@@ -145,26 +143,3 @@ def link_edge(
         event_id=event_id,
         status=status,
     )
-
-
-_currencies: dict[str, dict[str, str]] = {}
-_currencies_lock = threading.Lock()
-
-
-def netsuite_currencies(connection: str) -> dict[str, str]:
-    """ISO code -> NetSuite currency id, read once per connection and process."""
-    connector = connections().connector(connection)
-    key = f"{connection}@{connector.config.base_url}"
-    with _currencies_lock:
-        cached = _currencies.get(key)
-    if cached is not None:
-        return cached
-    page = connector.read_page("currency", limit=200)
-    found = {
-        str(r.get("symbol") or r.get("name")): str(r.get("id"))
-        for r in page.records
-        if r.get("id") is not None
-    }
-    with _currencies_lock:
-        _currencies[key] = found
-    return found
