@@ -147,7 +147,8 @@ def record_many(
 
     A ``posted`` row is never downgraded: a late writer that saw an older state (a hold release
     racing a retry) cannot turn a posted entry back into a held or rejected one. A new row's
-    status is its ``first_status`` for good; ``posted_at`` is set when a row first becomes
+    status is its ``first_status`` for good, except ``queued``, which the first outcome
+    replaces; ``posted_at`` is set when a row first becomes
     ``posted`` and never moves after (``now``: the clock, injected by tests).
 
     Returns:
@@ -158,9 +159,9 @@ def record_many(
     now = now or utc_now()
     existing = get_many(conn, kind=rows[0].kind, entry_ids=[r.entry_id for r in rows])
     inserts: list[dict[str, Any]] = []
-    # Updates in two shapes (with and without a first ``posted_at``), each one executemany:
-    # a dispatcher records hundreds of outcomes per transaction.
-    updates: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    # Updates in up to four shapes (with or without a first ``posted_at``, with or without the
+    # first outcome), each one executemany: a dispatcher records hundreds per transaction.
+    updates: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
     for row in rows:
         found = existing.get(row.entry_id)
         first_posted = {"posted_at": now} if row.status == POSTED else {}
@@ -178,10 +179,15 @@ def record_many(
         if found.status == POSTED and row.status != POSTED:
             continue
         becomes_posted = found.status != POSTED and row.status == POSTED
+        # A queued entry's first pass is its first outcome, not ``queued``: what the KPIs
+        # count as right (or refused) the first time.
+        first_outcome = found.first_status == QUEUED and row.status != QUEUED
         values = {f"v_{k}": v for k, v in _values(row, now).items()}
         if becomes_posted:
             values["v_posted_at"] = now
-        updates[becomes_posted].append(values)
+        if first_outcome:
+            values["v_first_status"] = row.status
+        updates.setdefault((becomes_posted, first_outcome), []).append(values)
     for params in updates.values():
         if not params:
             continue
