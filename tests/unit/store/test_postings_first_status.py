@@ -29,4 +29,5 @@ def test_the_first_outcome_replaces_queued_and_then_stays(engine):
     assert rows["A"].first_status == postings.POSTED
     assert rows["B"].first_status == postings.REJECTED
     assert rows["B"].status == postings.POSTED
-    assert rows["A"].posted_at is not None and rows["B"].posted_at is not None
+    assert rows["A"].posted_at is not None
+    assert rows["B"].posted_at is not None
