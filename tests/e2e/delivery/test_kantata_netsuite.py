@@ -56,8 +56,13 @@ def test_a_project_completed_in_kantata_closes_the_job_and_refuses_more_time(
     assert delivery.exceptions(f"project:{ids['project']}", "project.not_owner") == []
 
     delivery.post_time(ids["project"], US_CONSULTANT, "USD", "2026-10-12")
-    delivery.settle(names=("time_to_bill",))
-    (refused,) = delivery.exceptions(f"project:{ids['project']}", "project.inactive")
+    # Until time-to-bill concluded: its run may be enqueued a moment after the journal write.
+    deadline = time.monotonic() + 60
+    while not (found := delivery.exceptions(f"project:{ids['project']}", "project.inactive")):
+        assert time.monotonic() < deadline, "time-to-bill opened no project.inactive exception"
+        delivery.settle(names=("time_to_bill",))
+        time.sleep(0.2)
+    (refused,) = found
     assert refused.queue == "delivery-ops"
     assert "is Closed in netsuite" in json.dumps(refused.detail)
     assert not [b for b in delivery.base.records("netsuite", "timeBill")
