@@ -36,6 +36,7 @@ from accord.store import create_db_engine, leases
 
 CONCURRENCY = 40
 _TOP = 12
+_OURS = ("accord/", "dbos/")
 
 
 class Watcher:
@@ -75,7 +76,9 @@ class Watcher:
         runs = []
         for name, proc in state.procs.items():
             out = self.folder / f"profile-{name}.txt"
-            cmd = [spy, "record", "--nonblocking", "--pid", str(proc.pid)]
+            # --gil: only the thread holding the GIL is sampled, so idle waits (a socket read,
+            # a condition) do not count and the shares are shares of Python CPU.
+            cmd = [spy, "record", "--nonblocking", "--gil", "--pid", str(proc.pid)]
             cmd += ["--duration", str(self.profile_s), "--format", "raw", "--output", str(out)]
             runs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             self.profiles[name] = out
@@ -97,6 +100,24 @@ def top_functions(path: Path, top: int = _TOP) -> list[tuple[str, float]]:
         own[_short(frame)] += int(count)
         total += int(count)
     return [(name, n / total) for name, n in own.most_common(top)] if total else []
+
+
+def top_accord(path: Path, top: int = _TOP) -> list[tuple[str, float]]:
+    """Accord's own functions by inclusive time (what they and their callees cost)."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    if not path.exists():
+        return []
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        # py-spy names a frame's file by its module path: "fn (accord/flows/x.py:12)".
+        mine = {_short(f) for f in stack.split(";") if f.partition(" (")[2].startswith(_OURS)}
+        for name in mine:
+            inclusive[name] += int(count)
+    return [(name, n / total) for name, n in inclusive.most_common(top)] if total else []
 
 
 def _short(frame: str) -> str:
@@ -122,6 +143,8 @@ def _section(workers: int, result: dict[str, Any], watcher: Watcher) -> str:
         if functions:
             lines += ["", f"py-spy, {name}, own time (top {_TOP}):", ""]
             lines += [f"- {share:.1%} {fn}" for fn, share in functions]
+            lines += ["", f"py-spy, {name}, Accord and DBOS functions, inclusive (top 20):", ""]
+            lines += [f"- {share:.1%} {fn}" for fn, share in top_accord(path, 20)]
     return "\n".join(lines) + "\n"
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "list_held",
     "mark_found",
     "mark_missing",
+    "queued_among",
     "record_many",
     "totals_by_project",
 ]
@@ -259,6 +260,22 @@ def count_queued(conn: sa.Connection, *, kind: str, entry_ids: Iterable[str]) ->
             ).scalar_one()
         )
     return total
+
+
+def queued_among(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (``kind``, ``entry_id``) are still ``queued``: one read for many runs."""
+    wanted = set(keys)
+    ids = sorted({entry_id for _, entry_id in wanted})
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(
+            sa.select(postings.c.kind, postings.c.entry_id).where(
+                postings.c.entry_id.in_(ids[start : start + 500]),
+                postings.c.status == QUEUED,
+            )
+        )
+        found.update((r.kind, r.entry_id) for r in rows)
+    return found & wanted
 
 
 def list_held(conn: sa.Connection, *, limit: int = 5000) -> list[Posting]:

@@ -152,7 +152,9 @@ def project_facts(
             billing_model=BillingModel(hint.get("billing_model") or facts.billing_model),
         )
 
-    key = (",".join(r.connection for r in rows), project_id, rules_version)
+    # The database is in the key: a process that serves another database (a test module's
+    # fresh installation reusing the same project ids) must not read this one's ERP ids.
+    key = (str(engine.url), ",".join(r.connection for r in rows), project_id, rules_version)
     return _projects.get_or_load(key, ttl, load)
 
 

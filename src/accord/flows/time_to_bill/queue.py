@@ -48,6 +48,7 @@ from accord.flows.time_to_bill.post import (
 )
 from accord.flows.time_to_bill.settings import BillingSettings, billing_settings
 from accord.flows.time_to_bill.validation import PERIOD_CLOSED, EntryPlan, ProjectFacts
+from accord.flows.time_to_bill.watch import LedgerWatch
 from accord.rules import Rules
 from accord.store import lineage, postings
 from accord.store.lineage import Edge
@@ -68,6 +69,8 @@ KIND: Final = "posting"
 """Outbox item kind of a time or expense posting."""
 LANE: Final = "bulk"
 _POLL_S: Final = 0.5
+_SELF_POLL_S: Final = 10.0
+_watch = LedgerWatch(_POLL_S)
 
 
 def batch_id_of(sub: Submission) -> str:
@@ -211,7 +214,8 @@ def wait_settled(engine: sa.Engine, sub: Submission, *, timeout: float) -> bool:
     """Wait until none of the submission's entries is ``queued``; False on timeout.
 
     Woken at once when this process's dispatcher records one of the batch's outcomes; another
-    process's dispatcher is noticed by reading the ledger every ``_POLL_S``.
+    process's dispatcher is noticed by the process's :class:`LedgerWatch`, which reads the
+    ledger every ``_POLL_S`` for all waiting runs at once.
 
     Raises:
         StoppingError: This process's dispatcher stopped (see :class:`StoppingError`).
@@ -222,6 +226,7 @@ def wait_settled(engine: sa.Engine, sub: Submission, *, timeout: float) -> bool:
     event = threading.Event()
     with _waiters_lock:
         _waiters.setdefault(batch_id, []).append(event)
+    _watch.add(engine, sub.kind, ids, event)
     try:
         while True:
             event.clear()
@@ -233,8 +238,11 @@ def wait_settled(engine: sa.Engine, sub: Submission, *, timeout: float) -> bool:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            event.wait(timeout=min(_POLL_S, left))
+            # The watch wakes it when another process's dispatcher settled it; its own read
+            # every _SELF_POLL_S is the backstop should the watch's reads be failing.
+            event.wait(timeout=min(_SELF_POLL_S, left))
     finally:
+        _watch.remove(event)
         with _waiters_lock:
             found = _waiters.get(batch_id, [])
             if event in found:
