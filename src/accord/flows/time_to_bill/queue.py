@@ -20,24 +20,22 @@ the ledger; after a crash the re-executed step finds the ledger as the dispatche
 """
 
 import asyncio
-import datetime as dt
-import json
 import threading
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import sqlalchemy as sa
 
 from accord.connectors.budget import slot_held
 from accord.connectors.roles import AsyncPoster, CallGate, Erp, PostingBatch, PostingKind
-from accord.domain import BillingModel, Expense, TimeEntry
 from accord.errors import PermanentError, RetryableError
 from accord.flows import stepkit
 from accord.flows.dispatcher import Disposition, Gate, backoff_at
 from accord.flows.time_to_bill import erp
 from accord.flows.time_to_bill.ledger import PassResult, Submission, ledger_writes
+from accord.flows.time_to_bill.payload import Queued, decode, encode
 from accord.flows.time_to_bill.post import (
     Outcome,
     Unit,
@@ -47,9 +45,10 @@ from accord.flows.time_to_bill.post import (
     redated,
 )
 from accord.flows.time_to_bill.settings import BillingSettings, billing_settings
+from accord.flows.time_to_bill.shadow import ShadowTarget, shadow_items, shadow_target
 from accord.flows.time_to_bill.validation import PERIOD_CLOSED, EntryPlan, ProjectFacts
 from accord.rules import Rules
-from accord.store import lineage, postings
+from accord.store import lineage, outbox, postings
 from accord.store.lineage import Edge
 from accord.store.outbox import OutboxItem, OutboxRow
 
@@ -75,86 +74,6 @@ def batch_id_of(sub: Submission) -> str:
     return f"{sub.kind}:{sub.submission_id}"
 
 
-# ---------------------------------------------------------------------- payloads
-@dataclass(frozen=True)
-class Queued:
-    """One queued posting with what recording its outcome needs."""
-
-    unit: Unit
-    sub: Submission
-    facts: ProjectFacts
-    event_id: str
-    event_type: str
-    run_id: str | None
-
-
-def _plan_json(plan: EntryPlan) -> dict[str, Any]:
-    return {**asdict(plan), "posting_date": plan.posting_date.isoformat()}
-
-
-def _facts_json(facts: ProjectFacts) -> dict[str, Any]:
-    out = asdict(facts)
-    for name in ("start_date", "end_date"):
-        value = out[name]
-        out[name] = value.isoformat() if value else None
-    out["billing_model"] = facts.billing_model.value
-    return out
-
-
-def _encode(q: Queued) -> str:
-    unit = q.unit
-    return json.dumps(
-        {
-            "key": unit.external_id,
-            "entries": [e.model_dump(mode="json") for e in unit.entries],
-            "plan": _plan_json(unit.plan),
-            "redated_from": unit.redated_from.isoformat() if unit.redated_from else None,
-            "sub": [q.sub.kind, q.sub.submission_id, q.sub.project_id],
-            "facts": _facts_json(q.facts),
-            "event": [q.event_id, q.event_type, q.run_id],
-        },
-        separators=(",", ":"),
-    )
-
-
-def _date(value: object) -> dt.date | None:
-    return dt.date.fromisoformat(str(value)) if value else None
-
-
-def _decode(payload: str) -> Queued:
-    data = json.loads(payload)
-    kind, submission_id, project_id = data["sub"]
-    model = TimeEntry if kind == "time" else Expense
-    entries = tuple(model.model_validate(e) for e in data["entries"])
-    raw_plan = data["plan"]
-    plan = EntryPlan(
-        posting_date=dt.date.fromisoformat(raw_plan["posting_date"]),
-        billable=bool(raw_plan["billable"]),
-        period_closed=bool(raw_plan["period_closed"]),
-        dimensions=dict(raw_plan["dimensions"]),
-        treatment=dict(raw_plan["treatment"]),
-        notes=tuple(raw_plan.get("notes") or ()),
-    )
-    raw_facts = data["facts"]
-    facts = ProjectFacts(
-        **{
-            **raw_facts,
-            "start_date": _date(raw_facts["start_date"]),
-            "end_date": _date(raw_facts["end_date"]),
-            "billing_model": BillingModel(raw_facts["billing_model"]),
-        }
-    )
-    event_id, event_type, run_id = data["event"]
-    unit = Unit(
-        external_id=data["key"],
-        entries=entries,
-        plan=plan,
-        redated_from=_date(data.get("redated_from")),
-    )
-    return Queued(unit, Submission(kind, submission_id, project_id, ()), facts,
-                  event_id, event_type, run_id)  # fmt: skip
-
-
 def outbox_items(
     units: Sequence[Unit],
     *,
@@ -172,7 +91,7 @@ def outbox_items(
             kind=KIND,
             batch_id=batch_id_of(sub),
             item_key=u.external_id,
-            payload=_encode(Queued(u, sub, facts, event_id, event_type, run_id)),
+            payload=encode(Queued(u, sub, facts, event_id, event_type, run_id)),
         )
         for u in units
     ]
@@ -252,6 +171,8 @@ class _Settled:
     code: str | None = None
     detail: dict[str, Any] | None = None
     plan: EntryPlan | None = None
+    shadow: ShadowTarget | None = None
+    """Where the accepted posting also goes (a migrating entity's shadow ERP)."""
 
 
 class PostingHandler:
@@ -295,7 +216,7 @@ class PostingHandler:
 
     async def send(self, gate: Gate, rows: list[OutboxRow]) -> list[Disposition]:
         """Post one submission's queued postings; one disposition each."""
-        queued = [_decode(r.payload) for r in rows]
+        queued = [decode(r.payload) for r in rows]
         facts = queued[0].facts
         # Off the event loop: reading the rules or accord.yaml must not hold up the other
         # batches in flight, nor the lease's renewal.
@@ -307,6 +228,9 @@ class PostingHandler:
             postings=tuple(posting_of(q.unit) for q in queued),
         )
         answers = {o.key: o for o in await poster.post(batch)}
+        shadow = shadow_target(
+            rules, settings, entity=facts.legal_entity, connection=facts.connection
+        )
         out: list[Disposition] = []
         for row, q in zip(rows, queued, strict=True):
             answer = answers[q.unit.external_id]
@@ -317,7 +241,8 @@ class PostingHandler:
                     amounts=answer.amounts,
                     intercompany=answer.intercompany,
                 )
-                out.append(Disposition(row, result=_Settled(q, postings.POSTED, outcome)))
+                settled = _Settled(q, postings.POSTED, outcome, shadow=shadow)
+                out.append(Disposition(row, result=settled))
                 continue
             error = answer.error
             if isinstance(error, RetryableError):
@@ -332,7 +257,7 @@ class PostingHandler:
             if code == PERIOD_CLOSED:
                 again = await self._closed_period(gate, q, role, settings.closed_period_policy)
                 if again is not None:
-                    out.append(Disposition(row, retry_at=time.time(), payload=_encode(again)))
+                    out.append(Disposition(row, retry_at=time.time(), payload=encode(again)))
                     continue
                 if settings.closed_period_policy == "hold":
                     settled = _Settled(q, postings.HELD, plan=q.unit.plan)
@@ -371,7 +296,9 @@ class PostingHandler:
             groups.setdefault(d.row.batch_id, []).append(settled)
         rows: dict[str, list[postings.Posting]] = {}
         edges: list[Edge] = []
-        for members in groups.values():
+        shadowed: list[OutboxItem] = []
+        outbox_rows = {(d.row.batch_id, d.row.item_key): d.row for d in done}
+        for batch_id, members in groups.items():
             first = members[0].queued
             result = PassResult(posted=[], rejected={}, held=[], run_id=first.run_id)
             for s in members:
@@ -394,10 +321,33 @@ class PostingHandler:
             )
             rows.setdefault(first.sub.kind, []).extend(sub_rows)
             edges.extend(sub_edges)
+            shadowed += _shadowed(members, sub_rows, outbox_rows, batch_id)
         for kind_rows in rows.values():
             postings.record_many(conn, kind_rows)
         lineage.link_many(conn, edges)
+        # In the transaction that records them posted: every accepted posting of a migrating
+        # entity reaches its shadow once, and a crash loses none.
+        outbox.enqueue(conn, shadowed)
 
     def settled(self, batch_ids: Collection[str]) -> None:
         """Wake the runs of this process that wait for these batches' postings."""
         _wake(batch_ids)
+
+
+def _shadowed(
+    members: list[_Settled],
+    ledger: list[postings.Posting],
+    outbox_rows: dict[tuple[str, str], OutboxRow],
+    batch_id: str,
+) -> list[OutboxItem]:
+    """The shadow items of a batch's accepted postings (none outside a migration)."""
+    posted = {p.entry_id: p for p in ledger if p.status == postings.POSTED}
+    items: list[OutboxItem] = []
+    for s in members:
+        if s.shadow is None or s.status != postings.POSTED:
+            continue
+        row = outbox_rows[(batch_id, s.queued.unit.external_id)]
+        mine = [posted[e.id] for e in s.queued.unit.entries if e.id in posted]
+        if mine:
+            items.append(shadow_items(s.shadow, row, mine))
+    return items
