@@ -31,6 +31,7 @@ __all__ = [
     "complete",
     "connections_with_work",
     "enqueue",
+    "pending",
     "release_taken",
     "retry_later",
     "take",
@@ -190,6 +191,26 @@ def connections_with_work(engine: sa.Engine) -> list[str]:
     """Connections that have items queued or taken."""
     with engine.connect() as conn:
         return [str(r[0]) for r in conn.execute(sa.select(outbox.c.connection).distinct())]
+
+
+def pending(conn: sa.Connection, connection: str, *, kind: str | None = None) -> list[OutboxRow]:
+    """Items of ``connection`` (queued or taken), oldest first: for operators and tests."""
+    query = sa.select(outbox).where(outbox.c.connection == connection).order_by(outbox.c.id)
+    if kind is not None:
+        query = query.where(outbox.c.kind == kind)
+    return [
+        OutboxRow(
+            id=r.id,
+            connection=r.connection,
+            lane=r.lane,
+            kind=r.kind,
+            batch_id=r.batch_id,
+            item_key=r.item_key,
+            payload=r.payload,
+            attempts=r.attempts,
+        )
+        for r in conn.execute(query)
+    ]
 
 
 def backlog(conn: sa.Connection) -> dict[tuple[str, str], int]:
