@@ -51,10 +51,11 @@ from accord.errors import (
 )
 from accord.flows import stepkit
 from accord.flows.dispatcher import Disposition, Gate, backoff_at
+from accord.flows.time_to_bill.erp import booked_on_connection
 from accord.flows.time_to_bill.payload import Queued, decode
 from accord.flows.time_to_bill.post import posting_of
 from accord.flows.time_to_bill.settings import BillingSettings
-from accord.rules import Rules, parse_rules
+from accord.rules import Rules
 from accord.store import postings, xref
 from accord.store import shadow as outcomes_store
 from accord.store.outbox import OutboxItem, OutboxRow
@@ -195,35 +196,18 @@ def _outcomes(
     ]
 
 
-def booked_for_shadow(rules: Rules, target: ShadowTarget) -> Rules:
-    """``rules`` as the shadow's role must see them: the entity booked on the shadow.
-
-    A role finds an entity's records only in the books the rules place on its connection (the
-    test connection, in ``post`` mode).
-    """
-    document = rules.spec.model_dump(mode="json", exclude_none=True)
-    entity = document["legal_entities"][target.entity]
-    entity.update(erp=target.erp, connection=target.target)
-    entity.pop("migration", None)
-    return parse_rules(document)
-
-
 class ShadowHandler:
     """The dispatcher's handler of ``shadow_posting`` items (see the module docstring)."""
 
     kind = KIND
 
     def __init__(self) -> None:
-        self._rules: dict[tuple[str, ShadowTarget], Rules] = {}
         self._posters: dict[tuple[str, str], AsyncPoster] = {}
 
-    def _role(self, target: ShadowTarget) -> tuple[Rules, Erp]:
+    @staticmethod
+    def _role(target: ShadowTarget) -> tuple[Rules, Erp]:
         """The shadow's rules and ERP role (blocking reads: off the event loop)."""
-        current = stepkit.rules()
-        key = (current.version, target)
-        view = self._rules.get(key)
-        if view is None:
-            view = self._rules[key] = booked_for_shadow(current, target)
+        view = booked_on_connection(stepkit.rules(), target.entity, target.erp, target.target)
         return view, stepkit.connections().connector(target.target).as_erp(view)
 
     @staticmethod
