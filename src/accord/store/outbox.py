@@ -14,7 +14,7 @@ Lanes, highest first: ``interactive``, ``flow``, ``bulk``, ``background``.
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -67,6 +67,19 @@ class OutboxRow:
     item_key: str
     payload: str
     attempts: int
+
+
+def _row(r: sa.Row[Any]) -> OutboxRow:
+    return OutboxRow(
+        id=r.id,
+        connection=r.connection,
+        lane=r.lane,
+        kind=r.kind,
+        batch_id=r.batch_id,
+        item_key=r.item_key,
+        payload=r.payload,
+        attempts=r.attempts,
+    )
 
 
 def enqueue(conn: sa.Connection, items: Sequence[OutboxItem]) -> int:
@@ -132,19 +145,7 @@ def take(
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows.extend(
-                OutboxRow(
-                    id=r.id,
-                    connection=r.connection,
-                    lane=r.lane,
-                    kind=r.kind,
-                    batch_id=r.batch_id,
-                    item_key=r.item_key,
-                    payload=r.payload,
-                    attempts=r.attempts,
-                )
-                for r in conn.execute(query)
-            )
+            rows.extend(_row(r) for r in conn.execute(query))
         if rows:
             conn.execute(
                 sa.update(outbox)
@@ -198,19 +199,7 @@ def pending(conn: sa.Connection, connection: str, *, kind: str | None = None) ->
     query = sa.select(outbox).where(outbox.c.connection == connection).order_by(outbox.c.id)
     if kind is not None:
         query = query.where(outbox.c.kind == kind)
-    return [
-        OutboxRow(
-            id=r.id,
-            connection=r.connection,
-            lane=r.lane,
-            kind=r.kind,
-            batch_id=r.batch_id,
-            item_key=r.item_key,
-            payload=r.payload,
-            attempts=r.attempts,
-        )
-        for r in conn.execute(query)
-    ]
+    return [_row(r) for r in conn.execute(query)]
 
 
 def backlog(conn: sa.Connection) -> dict[tuple[str, str], int]:

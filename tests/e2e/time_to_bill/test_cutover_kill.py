@@ -17,7 +17,6 @@ accepted posting's shadow outcome is recorded once (validate mode: nothing writt
 
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import pytest
 from tests.dbs import BACKENDS
 from tests.e2e.bc_kill import KillHarness, kill_harness, new_events
 from tests.e2e.time_to_bill.conftest import DEFAULTS
+from tests.e2e.time_to_bill.test_bc_exactly_once import _sheet
 
 from accord.connectors.business_central.mapping import bc_number
 from accord.connectors.dynamics_finance.mapping import fo_key, posting_ref
@@ -44,41 +44,14 @@ pytestmark = pytest.mark.slow
 
 BC, D365 = "business-central", "dynamics-finance"
 CENT = Decimal("0.01")
-ENTRIES = 4
-"""Entries per timesheet."""
+ENTRIES = 5
+"""Entries per timesheet (``_sheet``'s)."""
 
 
 def _migrating(spec: dict[str, Any]) -> None:
     spec["legal_entities"]["DE01"]["migration"] = {
         "shadow": "dynamics_finance",
         "shadow_connection": D365,
-    }
-
-
-def _sheet(project: str, n: int) -> dict[str, Any]:
-    entries = []
-    for i in range(ENTRIES):
-        hours = (Decimal(15 + (n * 37 + i * 53) % 420) / 60).quantize(Decimal("0.25"))
-        entries.append(
-            {
-                "id": f"CUT-{project[-8:]}-{n}-{i}",
-                "project_id": project,
-                "resource_id": "EMP-0024",
-                "date": f"2026-09-{14 + i:02d}",
-                "hours": str(max(hours, Decimal("0.25"))),
-                "billable": True,
-                "bill_rate": {"amount": f"{140 + n % 3 * 12.5:.2f}", "currency": "EUR"},
-                "notes": f"kill {n}.{i}",
-            }
-        )
-    return {
-        "id": f"CUT-TS-{project[-8:]}-{n}",
-        "resource_id": "EMP-0024",
-        "project_id": project,
-        "week_start": "2026-09-14",
-        "status": "approved",
-        "approved_at": datetime.now(UTC).isoformat(),
-        "entries": entries,
     }
 
 
@@ -91,7 +64,7 @@ def _rules(harness: KillHarness, config: Path) -> Rules:
 def _posted(harness: KillHarness) -> int:
     with harness.engine.connect() as conn:
         found = postings.list_(conn, status=postings.POSTED, limit=10_000)
-    return sum(1 for r in found if r.entry_id.startswith("CUT-"))
+    return sum(1 for r in found if r.entry_id.startswith("BCK-"))
 
 
 def _bc_held(harness: KillHarness) -> dict[str, dict[str, Any]]:
@@ -177,7 +150,7 @@ def test_cutover_mid_burst_with_a_sigkill_posts_each_entry_once_in_one_erp(
             ledger = {
                 r.entry_id: r
                 for r in postings.list_(conn, limit=10_000)
-                if r.entry_id.startswith("CUT-")
+                if r.entry_id.startswith("BCK-")
             }
         assert {r.status for r in ledger.values()} == {"posted"}, [
             (r.entry_id, r.code, r.erp_connection, r.detail)

@@ -148,7 +148,16 @@ def project_facts(
         return None
 
     def routed() -> tuple[XrefRow, ErpProject] | None:
+        # Newest first, but a migrating entity's other ERP last: the system of record's copy
+        # is then read first and the other ERP not at all (its outage or slowness must not
+        # reach the system of record's path).
+        others = {
+            e.migration.shadow_connection
+            for e in (rules.spec.legal_entities.values() if rules else ())
+            if e.migration is not None
+        }
         candidates = list(reversed(rows))
+        candidates.sort(key=lambda r: r.connection in others)  # stable: newest first still
         fallback: tuple[XrefRow, ErpProject] | None = None
         for row in candidates:
             found = with_retries(partial(_read_project, erp_for, row))

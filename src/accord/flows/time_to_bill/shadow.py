@@ -171,9 +171,13 @@ def _decode(payload: str) -> _Item:
 
 
 def _outcomes(
-    item: _Item, status: str, *, reason: str | None = None, message: str | None = None,
+    item: _Item,
+    status: str,
+    *,
+    reason: str | None = None,
+    message: str | None = None,
     record_id: str | None = None,
-) -> list[ShadowOutcome]:  # fmt: skip
+) -> list[ShadowOutcome]:
     return [
         ShadowOutcome(
             entity=item.target.entity,
@@ -193,6 +197,16 @@ def _outcomes(
             shadow_record_id=record_id,
         )
         for e in item.ledger
+    ]
+
+
+def _refused(
+    rows: list[OutboxRow], items: list[_Item], reason: str, message: str
+) -> list[Disposition]:
+    """Every item of a batch refused for one reason."""
+    return [
+        Disposition(r, result=_outcomes(i, outcomes_store.REFUSED, reason=reason, message=message))
+        for r, i in zip(rows, items, strict=True)
     ]
 
 
@@ -238,11 +252,7 @@ class ShadowHandler:
             except Exception as exc:
                 # The shadow must never hold up the outbox: whatever went wrong is its outcome.
                 logger.exception("shadow: %d postings for %s failed", len(rows), items[0].target)
-                return [
-                    Disposition(r, result=_outcomes(i, outcomes_store.REFUSED, reason="error",
-                                                    message=f"{type(exc).__name__}: {exc}"))
-                    for r, i in zip(rows, items, strict=True)
-                ]  # fmt: skip
+                return _refused(rows, items, "error", f"{type(exc).__name__}: {exc}")
 
     @staticmethod
     def _later(row: OutboxRow, item: _Item, exc: RetryableError) -> Disposition:
@@ -266,21 +276,13 @@ class ShadowHandler:
                 project = await asyncio.to_thread(self._project, role, target, facts.project_id)
         if project is None:
             message = f"project {facts.project_id} is not in the shadow ERP ({target.connection})"
-            return [
-                Disposition(r, result=_outcomes(i, outcomes_store.REFUSED,
-                                                reason="project.missing", message=message))
-                for r, i in zip(rows, items, strict=True)
-            ]  # fmt: skip
+            return _refused(rows, items, "project.missing", message)
         try:
             placed = view.placement(
                 legal_entity=target.entity, practice=facts.practice or "", region=facts.region or ""
             )
         except (RuleViolation, MappingError) as exc:
-            return [
-                Disposition(r, result=_outcomes(i, outcomes_store.REFUSED,
-                                                reason="dimension_invalid", message=str(exc)))
-                for r, i in zip(rows, items, strict=True)
-            ]  # fmt: skip
+            return _refused(rows, items, "dimension_invalid", str(exc))
         dims = {"department": placed.department, "class": placed.class_}
         batch = PostingBatch(
             batch_id=rows[0].batch_id,
