@@ -150,7 +150,10 @@ def outcomes(
     if status is not None:
         query = query.where(shadow_outcomes.c.status == status)
     query = query.order_by(
-        shadow_outcomes.c.day, shadow_outcomes.c.project_id, shadow_outcomes.c.entry_id
+        shadow_outcomes.c.day,
+        shadow_outcomes.c.project_id,
+        shadow_outcomes.c.entry_id,
+        shadow_outcomes.c.mode,
     ).limit(limit)
     return [
         ShadowOutcome(
