@@ -296,9 +296,7 @@ class PostingHandler:
             groups.setdefault(d.row.batch_id, []).append(settled)
         rows: dict[str, list[postings.Posting]] = {}
         edges: list[Edge] = []
-        shadowed: list[OutboxItem] = []
-        outbox_rows = {(d.row.batch_id, d.row.item_key): d.row for d in done}
-        for batch_id, members in groups.items():
+        for members in groups.values():
             first = members[0].queued
             result = PassResult(posted=[], rejected={}, held=[], run_id=first.run_id)
             for s in members:
@@ -321,33 +319,33 @@ class PostingHandler:
             )
             rows.setdefault(first.sub.kind, []).extend(sub_rows)
             edges.extend(sub_edges)
-            shadowed += _shadowed(members, sub_rows, outbox_rows, batch_id)
         for kind_rows in rows.values():
             postings.record_many(conn, kind_rows)
         lineage.link_many(conn, edges)
         # In the transaction that records them posted: every accepted posting of a migrating
         # entity reaches its shadow once, and a crash loses none.
-        outbox.enqueue(conn, shadowed)
+        outbox.enqueue(conn, _shadowed(done, rows))
 
     def settled(self, batch_ids: Collection[str]) -> None:
         """Wake the runs of this process that wait for these batches' postings."""
         _wake(batch_ids)
 
 
-def _shadowed(
-    members: list[_Settled],
-    ledger: list[postings.Posting],
-    outbox_rows: dict[tuple[str, str], OutboxRow],
-    batch_id: str,
-) -> list[OutboxItem]:
-    """The shadow items of a batch's accepted postings (none outside a migration)."""
-    posted = {p.entry_id: p for p in ledger if p.status == postings.POSTED}
+def _shadowed(done: list[Disposition], rows: dict[str, list[postings.Posting]]) -> list[OutboxItem]:
+    """The shadow items of the accepted postings (none outside a migration)."""
+    posted = {
+        (p.kind, p.entry_id): p
+        for found in rows.values()
+        for p in found
+        if p.status == postings.POSTED
+    }
     items: list[OutboxItem] = []
-    for s in members:
+    for d in done:
+        s: _Settled = d.result
         if s.shadow is None or s.status != postings.POSTED:
             continue
-        row = outbox_rows[(batch_id, s.queued.unit.external_id)]
-        mine = [posted[e.id] for e in s.queued.unit.entries if e.id in posted]
+        kind = s.queued.sub.kind
+        mine = [posted[(kind, e.id)] for e in s.queued.unit.entries if (kind, e.id) in posted]
         if mine:
-            items.append(shadow_items(s.shadow, row, mine))
+            items.append(shadow_items(s.shadow, d.row, mine))
     return items
