@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +37,7 @@ from accord.store.journal import NewEvent
 from accord_sandbox.server import Sandbox, SandboxHandle
 
 WORKER = Path(__file__).parent / "lead_to_project" / "worker.py"
+RULES = Path(__file__).parents[2] / "rules" / "default.yaml"
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -97,10 +98,26 @@ class KillHarness:
     def log(self) -> Path:
         return self.folder / "worker.log"
 
-    def start(self, time_to_bill: dict[str, Any]) -> None:
+    def start(
+        self,
+        time_to_bill: dict[str, Any],
+        *,
+        edit_rules: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Path:
+        """Write the config (and with ``edit_rules`` a rules file of its own), start the worker.
+
+        Returns:
+            The config file.
+        """
         config = write_config(self.folder, self.sandbox.urls, psa="kantata")
         document = yaml.safe_load(config.read_text())
         document["lead_to_project"]["capture_interval_s"] = 1
+        if edit_rules is not None:
+            rules = self.folder / "rules.yaml"
+            spec = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+            edit_rules(spec)
+            rules.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+            document["lead_to_project"]["rules"] = str(rules)
         document["time_to_bill"] = time_to_bill
         for section in ("approvals", "cash", "milestones"):
             if isinstance(document.get(section), dict):
@@ -140,6 +157,7 @@ class KillHarness:
             Settings(database_url=self.db_url, worker_id="test"), self.engine, worker=False
         )
         self.client = self.runtime.client = DBOSClient(system_database_engine=self.engine)
+        return config
 
     def provision(self, count: int, *, package: str, model: str, kills: int = 0) -> list[str]:
         """Win ``count`` DE01 opportunities; wait until the worker provisioned them all.
@@ -201,10 +219,13 @@ class KillHarness:
         with self.engine.begin() as conn:
             journal_events(conn, self.runtime, events)
 
-    def kill_and_restart(self, times: int) -> None:
-        """SIGKILL the worker at random moments, restarting it under the same id each time."""
+    def kill_and_restart(self, times: int, *, within: tuple[float, float] = (0.5, 3.0)) -> None:
+        """SIGKILL the worker at random moments, restarting it under the same id each time.
+
+        Each kill comes a random number of seconds in ``within`` after the previous one.
+        """
         for _ in range(times):
-            time.sleep(self.rng.uniform(0.5, 3.0))
+            time.sleep(self.rng.uniform(*within))
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
             self.proc = _start(self.env, self.log)

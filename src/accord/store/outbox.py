@@ -14,7 +14,7 @@ Lanes, highest first: ``interactive``, ``flow``, ``bulk``, ``background``.
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -31,6 +31,7 @@ __all__ = [
     "complete",
     "connections_with_work",
     "enqueue",
+    "pending",
     "release_taken",
     "retry_later",
     "take",
@@ -66,6 +67,19 @@ class OutboxRow:
     item_key: str
     payload: str
     attempts: int
+
+
+def _row(r: sa.Row[Any]) -> OutboxRow:
+    return OutboxRow(
+        id=r.id,
+        connection=r.connection,
+        lane=r.lane,
+        kind=r.kind,
+        batch_id=r.batch_id,
+        item_key=r.item_key,
+        payload=r.payload,
+        attempts=r.attempts,
+    )
 
 
 def enqueue(conn: sa.Connection, items: Sequence[OutboxItem]) -> int:
@@ -131,19 +145,7 @@ def take(
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows.extend(
-                OutboxRow(
-                    id=r.id,
-                    connection=r.connection,
-                    lane=r.lane,
-                    kind=r.kind,
-                    batch_id=r.batch_id,
-                    item_key=r.item_key,
-                    payload=r.payload,
-                    attempts=r.attempts,
-                )
-                for r in conn.execute(query)
-            )
+            rows.extend(_row(r) for r in conn.execute(query))
         if rows:
             conn.execute(
                 sa.update(outbox)
@@ -190,6 +192,14 @@ def connections_with_work(engine: sa.Engine) -> list[str]:
     """Connections that have items queued or taken."""
     with engine.connect() as conn:
         return [str(r[0]) for r in conn.execute(sa.select(outbox.c.connection).distinct())]
+
+
+def pending(conn: sa.Connection, connection: str, *, kind: str | None = None) -> list[OutboxRow]:
+    """Items of ``connection`` (queued or taken), oldest first: for operators and tests."""
+    query = sa.select(outbox).where(outbox.c.connection == connection).order_by(outbox.c.id)
+    if kind is not None:
+        query = query.where(outbox.c.kind == kind)
+    return [_row(r) for r in conn.execute(query)]
 
 
 def backlog(conn: sa.Connection) -> dict[tuple[str, str], int]:

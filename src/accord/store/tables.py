@@ -30,6 +30,7 @@ __all__ = [
     "rules_versions",
     "run_rules",
     "secrets",
+    "shadow_outcomes",
     "webhook_replays",
     "xref",
 ]
@@ -333,6 +334,31 @@ outbox = sa.Table(
 )
 sa.Index("ix_outbox_take", outbox.c.connection, outbox.c.status, outbox.c.lane, outbox.c.id)
 sa.Index("ix_outbox_batch", outbox.c.batch_id)
+shadow_outcomes = sa.Table(
+    "accord_shadow_outcomes",
+    metadata,
+    # What the shadow ERP of a migrating legal entity made of each posting the system of
+    # record accepted (revision 0018): one row per entry and mode, whatever the redeliveries.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("entity", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("entry_id", sa.String(256), nullable=False),
+    sa.Column("project_id", sa.String(256), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("hours", sa.Numeric(12, 2)),
+    sa.Column("amount", sa.Numeric(18, 4)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("mode", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(128)),
+    sa.Column("message", sa.Text),
+    sa.Column("shadow_connection", sa.String(128), nullable=False),
+    sa.Column("sor_connection", sa.String(128), nullable=False),
+    sa.Column("shadow_record_id", sa.String(256)),
+    sa.Column("recorded_at", _TS, nullable=False),
+    sa.UniqueConstraint("kind", "entry_id", "mode", name="uq_shadow_outcome"),
+)
+sa.Index("ix_shadow_outcomes_entity_day", shadow_outcomes.c.entity, shadow_outcomes.c.day)
 connection_tokens = sa.Table(
     "accord_connection_tokens",
     metadata,

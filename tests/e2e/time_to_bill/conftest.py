@@ -280,10 +280,12 @@ def start_billing(
     sandbox: SandboxHandle,
     *,
     edit_rules: Callable[[dict[str, Any]], None] | None = None,
+    edit_config: Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[Billing]:
     """Build, start and (after the module) stop one in-process Accord for time-to-bill.
 
-    ``edit_rules`` may change the rules document before Accord starts (an entity's ERP).
+    ``edit_rules`` may change the rules document before Accord starts (an entity's ERP), and
+    ``edit_config`` the ``accord.yaml`` document (a connection's settings).
     """
     rules = folder / "rules.yaml"
     shutil.copy(REPO / "rules" / "default.yaml", rules)
@@ -301,6 +303,8 @@ def start_billing(
             document[section]["capture_interval_s"] = 0
     for settings in document["connections"].values():
         settings["concurrency"] = 10
+    if edit_config is not None:
+        edit_config(document)
     config.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     settings = Settings(
         database_url=f"sqlite:///{folder / 'accord.db'}",

@@ -26,12 +26,13 @@ from accord.connectors.roles import Erp, ErpProject
 from accord.domain import BillingModel
 from accord.errors import RetryableError
 from accord.flows.time_to_bill.validation import PeriodTable, ProjectFacts, month_of
-from accord.rules import Rules
+from accord.rules import Rules, parse_rules
 from accord.store import journal, xref
 from accord.store.xref import XrefRow
 
 __all__ = [
     "TtlCache",
+    "booked_on_connection",
     "erp_project",
     "note_closed",
     "periods",
@@ -86,6 +87,42 @@ def _read_project(erp_for: Callable[[str], Erp], row: XrefRow) -> ErpProject | N
     return erp_for(row.connection).project(row.external_id)
 
 
+_views: dict[tuple[str, str, str, str], Rules] = {}
+
+
+def booked_on_connection(rules: Rules, entity: str, erp: str, connection: str) -> Rules:
+    """``rules`` with ``entity`` booked on ``erp`` through ``connection`` (its migration dropped).
+
+    An ERP role sees an entity's records only in the books the rules place on its connection:
+    a migrating entity's other ERP (the old one after a cut-over, the shadow) is read and
+    written through a role built with these rules. Cached per rules version.
+    """
+    key = (rules.version, entity, erp, connection)
+    found = _views.get(key)
+    if found is None:
+        document = rules.spec.model_dump(mode="json", exclude_none=True)
+        booked = document["legal_entities"][entity]
+        booked.update(erp=erp, connection=connection)
+        booked.pop("migration", None)
+        found = _views[key] = parse_rules(document)
+    return found
+
+
+def _read_migrating(
+    erp_as: Callable[[str, Rules], Erp], rules: Rules, row: XrefRow
+) -> ErpProject | None:
+    """The project of ``row`` read as a migrating entity's other ERP, if it is one."""
+    for code, entity in rules.spec.legal_entities.items():
+        migration = entity.migration
+        if migration is None or migration.shadow_connection != row.connection:
+            continue
+        view = booked_on_connection(rules, code, migration.shadow.value, row.connection)
+        found = erp_as(row.connection, view).project(row.external_id)
+        if found is not None and found.legal_entity == code:
+            return found
+    return None
+
+
 def project_facts(
     engine: sa.Engine,
     erp_for: Callable[[str], Erp],
@@ -94,13 +131,16 @@ def project_facts(
     rules_version: str,
     ttl: float,
     rules: Rules | None = None,
+    erp_as: Callable[[str, Rules], Erp] | None = None,
 ) -> ProjectFacts | None:
     """What the ERP says about a canonical project; ``None`` when no ERP knows it.
 
     The ERP connection is the one lead-to-project created the project in (xref
     ``erp_project``), which the rules chose by the project's legal entity. A project held by
     two ERPs (a legal entity migrating, docs/migration.md) is read from the one ``rules``
-    book its legal entity on, so that a cut-over or rollback routes the run's postings.
+    book its legal entity on, so that a cut-over or rollback routes the run's postings; one
+    only the entity's other ERP holds (not carried over yet) is read there through
+    ``erp_as(connection, rules)``, and its postings go there.
     """
     with engine.connect() as conn:
         rows = xref.list_for(conn, entity_type="erp_project", canonical_ids=[project_id])
@@ -108,10 +148,21 @@ def project_facts(
         return None
 
     def routed() -> tuple[XrefRow, ErpProject] | None:
+        # Newest first, but a migrating entity's other ERP last: the system of record's copy
+        # is then read first and the other ERP not at all (its outage or slowness must not
+        # reach the system of record's path).
+        others = {
+            e.migration.shadow_connection
+            for e in (rules.spec.legal_entities.values() if rules else ())
+            if e.migration is not None
+        }
         candidates = list(reversed(rows))
+        candidates.sort(key=lambda r: r.connection in others)  # stable: newest first still
         fallback: tuple[XrefRow, ErpProject] | None = None
         for row in candidates:
             found = with_retries(partial(_read_project, erp_for, row))
+            if found is None and erp_as is not None and rules is not None:
+                found = with_retries(partial(_read_migrating, erp_as, rules, row))
             if found is None:
                 continue
             booked = rules.spec.legal_entities.get(found.legal_entity) if rules else None

@@ -20,24 +20,22 @@ the ledger; after a crash the re-executed step finds the ledger as the dispatche
 """
 
 import asyncio
-import datetime as dt
-import json
 import threading
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import sqlalchemy as sa
 
 from accord.connectors.budget import slot_held
 from accord.connectors.roles import AsyncPoster, CallGate, Erp, PostingBatch, PostingKind
-from accord.domain import BillingModel, Expense, TimeEntry
 from accord.errors import PermanentError, RetryableError
 from accord.flows import stepkit
 from accord.flows.dispatcher import Disposition, Gate, backoff_at
 from accord.flows.time_to_bill import erp
 from accord.flows.time_to_bill.ledger import PassResult, Submission, ledger_writes
+from accord.flows.time_to_bill.payload import Queued, decode, encode
 from accord.flows.time_to_bill.post import (
     Outcome,
     Unit,
@@ -47,10 +45,11 @@ from accord.flows.time_to_bill.post import (
     redated,
 )
 from accord.flows.time_to_bill.settings import BillingSettings, billing_settings
+from accord.flows.time_to_bill.shadow import ShadowTarget, shadow_items, shadow_target
 from accord.flows.time_to_bill.validation import PERIOD_CLOSED, EntryPlan, ProjectFacts
 from accord.flows.time_to_bill.watch import LedgerWatch
 from accord.rules import Rules
-from accord.store import lineage, postings
+from accord.store import lineage, outbox, postings
 from accord.store.lineage import Edge
 from accord.store.outbox import OutboxItem, OutboxRow
 
@@ -78,86 +77,6 @@ def batch_id_of(sub: Submission) -> str:
     return f"{sub.kind}:{sub.submission_id}"
 
 
-# ---------------------------------------------------------------------- payloads
-@dataclass(frozen=True)
-class Queued:
-    """One queued posting with what recording its outcome needs."""
-
-    unit: Unit
-    sub: Submission
-    facts: ProjectFacts
-    event_id: str
-    event_type: str
-    run_id: str | None
-
-
-def _plan_json(plan: EntryPlan) -> dict[str, Any]:
-    return {**asdict(plan), "posting_date": plan.posting_date.isoformat()}
-
-
-def _facts_json(facts: ProjectFacts) -> dict[str, Any]:
-    out = asdict(facts)
-    for name in ("start_date", "end_date"):
-        value = out[name]
-        out[name] = value.isoformat() if value else None
-    out["billing_model"] = facts.billing_model.value
-    return out
-
-
-def _encode(q: Queued) -> str:
-    unit = q.unit
-    return json.dumps(
-        {
-            "key": unit.external_id,
-            "entries": [e.model_dump(mode="json") for e in unit.entries],
-            "plan": _plan_json(unit.plan),
-            "redated_from": unit.redated_from.isoformat() if unit.redated_from else None,
-            "sub": [q.sub.kind, q.sub.submission_id, q.sub.project_id],
-            "facts": _facts_json(q.facts),
-            "event": [q.event_id, q.event_type, q.run_id],
-        },
-        separators=(",", ":"),
-    )
-
-
-def _date(value: object) -> dt.date | None:
-    return dt.date.fromisoformat(str(value)) if value else None
-
-
-def _decode(payload: str) -> Queued:
-    data = json.loads(payload)
-    kind, submission_id, project_id = data["sub"]
-    model = TimeEntry if kind == "time" else Expense
-    entries = tuple(model.model_validate(e) for e in data["entries"])
-    raw_plan = data["plan"]
-    plan = EntryPlan(
-        posting_date=dt.date.fromisoformat(raw_plan["posting_date"]),
-        billable=bool(raw_plan["billable"]),
-        period_closed=bool(raw_plan["period_closed"]),
-        dimensions=dict(raw_plan["dimensions"]),
-        treatment=dict(raw_plan["treatment"]),
-        notes=tuple(raw_plan.get("notes") or ()),
-    )
-    raw_facts = data["facts"]
-    facts = ProjectFacts(
-        **{
-            **raw_facts,
-            "start_date": _date(raw_facts["start_date"]),
-            "end_date": _date(raw_facts["end_date"]),
-            "billing_model": BillingModel(raw_facts["billing_model"]),
-        }
-    )
-    event_id, event_type, run_id = data["event"]
-    unit = Unit(
-        external_id=data["key"],
-        entries=entries,
-        plan=plan,
-        redated_from=_date(data.get("redated_from")),
-    )
-    return Queued(unit, Submission(kind, submission_id, project_id, ()), facts,
-                  event_id, event_type, run_id)  # fmt: skip
-
-
 def outbox_items(
     units: Sequence[Unit],
     *,
@@ -175,7 +94,7 @@ def outbox_items(
             kind=KIND,
             batch_id=batch_id_of(sub),
             item_key=u.external_id,
-            payload=_encode(Queued(u, sub, facts, event_id, event_type, run_id)),
+            payload=encode(Queued(u, sub, facts, event_id, event_type, run_id)),
         )
         for u in units
     ]
@@ -260,6 +179,8 @@ class _Settled:
     code: str | None = None
     detail: dict[str, Any] | None = None
     plan: EntryPlan | None = None
+    shadow: ShadowTarget | None = None
+    """Where the accepted posting also goes (a migrating entity's shadow ERP)."""
 
 
 class PostingHandler:
@@ -303,7 +224,7 @@ class PostingHandler:
 
     async def send(self, gate: Gate, rows: list[OutboxRow]) -> list[Disposition]:
         """Post one submission's queued postings; one disposition each."""
-        queued = [_decode(r.payload) for r in rows]
+        queued = [decode(r.payload) for r in rows]
         facts = queued[0].facts
         # Off the event loop: reading the rules or accord.yaml must not hold up the other
         # batches in flight, nor the lease's renewal.
@@ -315,6 +236,9 @@ class PostingHandler:
             postings=tuple(posting_of(q.unit) for q in queued),
         )
         answers = {o.key: o for o in await poster.post(batch)}
+        shadow = shadow_target(
+            rules, settings, entity=facts.legal_entity, connection=facts.connection
+        )
         out: list[Disposition] = []
         for row, q in zip(rows, queued, strict=True):
             answer = answers[q.unit.external_id]
@@ -325,7 +249,8 @@ class PostingHandler:
                     amounts=answer.amounts,
                     intercompany=answer.intercompany,
                 )
-                out.append(Disposition(row, result=_Settled(q, postings.POSTED, outcome)))
+                settled = _Settled(q, postings.POSTED, outcome, shadow=shadow)
+                out.append(Disposition(row, result=settled))
                 continue
             error = answer.error
             if isinstance(error, RetryableError):
@@ -340,7 +265,7 @@ class PostingHandler:
             if code == PERIOD_CLOSED:
                 again = await self._closed_period(gate, q, role, settings.closed_period_policy)
                 if again is not None:
-                    out.append(Disposition(row, retry_at=time.time(), payload=_encode(again)))
+                    out.append(Disposition(row, retry_at=time.time(), payload=encode(again)))
                     continue
                 if settings.closed_period_policy == "hold":
                     settled = _Settled(q, postings.HELD, plan=q.unit.plan)
@@ -405,7 +330,30 @@ class PostingHandler:
         for kind_rows in rows.values():
             postings.record_many(conn, kind_rows)
         lineage.link_many(conn, edges)
+        # In the transaction that records them posted: every accepted posting of a migrating
+        # entity reaches its shadow once, and a crash loses none.
+        outbox.enqueue(conn, _shadowed(done, rows))
 
     def settled(self, batch_ids: Collection[str]) -> None:
         """Wake the runs of this process that wait for these batches' postings."""
         _wake(batch_ids)
+
+
+def _shadowed(done: list[Disposition], rows: dict[str, list[postings.Posting]]) -> list[OutboxItem]:
+    """The shadow items of the accepted postings (none outside a migration)."""
+    posted = {
+        (p.kind, p.entry_id): p
+        for found in rows.values()
+        for p in found
+        if p.status == postings.POSTED
+    }
+    items: list[OutboxItem] = []
+    for d in done:
+        s: _Settled = d.result
+        if s.shadow is None or s.status != postings.POSTED:
+            continue
+        kind = s.queued.sub.kind
+        mine = [posted[(kind, e.id)] for e in s.queued.unit.entries if (kind, e.id) in posted]
+        if mine:
+            items.append(shadow_items(s.shadow, d.row, mine))
+    return items

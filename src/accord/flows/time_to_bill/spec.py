@@ -13,7 +13,11 @@ FLOW = FlowSpec(
     events=("timesheet.approved", "expense.approved"),
     capture=("accord.flows.time_to_bill.hold:enable_hold_release",),
     # Its runs hand their postings to the ERP connection's dispatcher (queue.py).
-    outbox=("accord.flows.time_to_bill.queue:PostingHandler",),
+    # A migrating entity's accepted postings also go to its shadow ERP (shadow.py).
+    outbox=(
+        "accord.flows.time_to_bill.queue:PostingHandler",
+        "accord.flows.time_to_bill.shadow:ShadowHandler",
+    ),
     # Each approved entry posts by its own idempotency key, so one project's submissions post
     # in parallel: their runs need not wait in the project's partition.
     order_free=frozenset({"timesheet.approved", "expense.approved"}),

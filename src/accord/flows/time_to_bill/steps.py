@@ -35,7 +35,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from dbos import DBOS
 
-from accord.connectors.roles import PostingKind
+from accord.connectors.roles import Erp, PostingKind
 from accord.domain import Expense, TimeEntry, Timesheet
 from accord.errors import RetryableError
 from accord.flows import stepkit
@@ -83,6 +83,11 @@ _WAIT_S: Final = 600.0
 
 
 Entry = TimeEntry | Expense
+
+
+def _erp_as(connection: str, view: Rules) -> Erp:
+    """The ERP role of a connection under ``view`` (a migrating entity's other ERP)."""
+    return stepkit.connections().connector(connection).as_erp(view)
 
 
 def load_submission(event_type: str, data: dict[str, Any]) -> Submission:
@@ -215,6 +220,7 @@ def process_entries(
             rules_version=rules.version,
             rules=rules,
             ttl=settings.cache_ttl_s,
+            erp_as=_erp_as,
         )
         periods = PeriodTable()
         if facts is not None:
@@ -267,6 +273,7 @@ def process_entries(
             rules_version=rules.version,
             rules=rules,
             ttl=settings.cache_ttl_s,
+            erp_as=_erp_as,
         )
     with ctx.engine.begin() as conn:
         concluded = conclude(
