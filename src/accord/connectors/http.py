@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import httpx
 
@@ -31,10 +32,13 @@ from accord.errors import (
 __all__ = [
     "REDACTED",
     "SENSITIVE_HEADERS",
+    "ErrorTranslator",
     "build_client",
+    "json_or_none",
     "redact_headers",
     "redact_text",
     "redact_url",
+    "refusal",
     "request_id_of",
     "retry_after_seconds",
     "translate_http_error",
@@ -242,16 +246,70 @@ def translate_http_error(
         cls = BusinessRuleError
     else:
         cls = PermanentError
-    return cls(
+    return refusal(
+        cls,
+        response,
         connector=connector,
         resource=resource,
         external_id=external_id,
-        status_code=status,
-        request_id=request_id_of(response),
         code=code,
         detail=redact_text(detail) if detail else None,
         reason=reason,
     )
+
+
+def refusal(
+    cls: type[ConnectorError],
+    response: httpx.Response,
+    *,
+    connector: str,
+    resource: str | None,
+    external_id: str | None,
+    code: str | None,
+    detail: str | None,
+    reason: str | None,
+    request_id: str | None = None,
+) -> ConnectorError:
+    """A ``cls`` error for a refusal its system's body classified (the error is not raised).
+
+    ``status_code`` is the response's; ``request_id`` is the response's request-id header, or
+    the given one (an id the body carries) when there is none. ``detail`` is taken as it is:
+    redact it first.
+    """
+    return cls(
+        connector=connector,
+        resource=resource,
+        external_id=external_id,
+        status_code=response.status_code,
+        request_id=request_id_of(response) or request_id,
+        code=code,
+        detail=detail,
+        reason=reason,
+    )
+
+
+def json_or_none(response: httpx.Response) -> Any | None:  # noqa: ANN401 - a raw JSON body
+    """A response's JSON body (an error's, a token's ...), or ``None`` when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class ErrorTranslator(Protocol):
+    """A system's error translation: a failed response -> the error it means (not raised)."""
+
+    def __call__(
+        self,
+        response: httpx.Response,
+        *,
+        connector: str,
+        resource: str | None,
+        external_id: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> ConnectorError:
+        """The error ``response`` means for ``connector``'s ``resource``."""
+        ...
 
 
 def translate_transport_error(

@@ -47,7 +47,7 @@ from accord.connectors.types import (
     utc_now,
 )
 from accord.connectors.webhooks import UpkeepReport
-from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
+from accord.errors import ConflictError, NotFoundError, PermanentError
 from accord.rules import Rules
 
 __all__ = [
@@ -114,6 +114,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
 
     kind = "business_central"
     config_model = BusinessCentralConfig
+    error_translator = staticmethod(translate)
     webhook_scheme = "subscription"
 
     def __init__(
@@ -137,18 +138,6 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
     @override
     def build_auth(self) -> httpx.Auth:
         return build_bc_auth(self.config, clock=self.clock)
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     def for_company(self, company: str) -> Self:
         """This connection narrowed to another company (a legal-entity code or a company id).

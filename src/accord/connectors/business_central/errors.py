@@ -26,7 +26,7 @@ from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import redact_text, request_id_of, translate_http_error
+from accord.connectors.http import json_or_none, redact_text, refusal, translate_http_error
 from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     BusinessRuleError,
@@ -137,10 +137,7 @@ class BcErrorBody:
 
 def parse_error(response: httpx.Response) -> BcErrorBody:
     """Read ``{"error": {...}}`` (or an Entra ``error``/``error_description``) from a response."""
-    try:
-        body = response.json()
-    except ValueError:
-        return BcErrorBody(None, None)
+    body = json_or_none(response)
     if not isinstance(body, dict):
         return BcErrorBody(None, None)
     error = body.get("error")
@@ -184,7 +181,6 @@ def translate(
     parsed = parse_error(response)
     status = response.status_code
     detail = redact_text(parsed.message) if parsed.message else None
-    request_id = request_id_of(response) or parsed.correlation_id
     code = parsed.code or ""
     reason = reason_of(parsed.code, parsed.message)
     cls: type[ConnectorError] | None = None
@@ -195,15 +191,16 @@ def translate(
     elif status == 400:
         cls = PermanentError
     if cls is not None:
-        return cls(
+        return refusal(
+            cls,
+            response,
             connector=connector,
             resource=resource,
             external_id=external_id,
-            status_code=status,
-            request_id=request_id,
             code=parsed.code,
             detail=detail,
             reason=reason,
+            request_id=parsed.correlation_id,
         )
     error = translate_http_error(
         response,
@@ -216,5 +213,5 @@ def translate(
         reason=reason,
     )
     if error.request_id is None:
-        error.request_id = request_id
+        error.request_id = parsed.correlation_id
     return error

@@ -141,6 +141,7 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
 
     kind = "dynamics_finance"
     config_model = DynamicsFinanceConfig
+    error_translator = staticmethod(translate)
     _area: str | None = None
     """The dataAreaId this connector addresses, when narrowed (:meth:`for_company`)."""
 
@@ -164,18 +165,6 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
             "OData-MaxVersion": "4.0",
             "User-Agent": "accord",
         }
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     @property
     def area(self) -> str:

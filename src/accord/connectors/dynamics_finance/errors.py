@@ -32,7 +32,7 @@ from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import redact_text, request_id_of, translate_http_error
+from accord.connectors.http import json_or_none, redact_text, refusal, translate_http_error
 from accord.errors import BusinessRuleError, ConflictError, ConnectorError
 
 __all__ = ["FinErrorBody", "parse_error", "refusal_reason", "translate"]
@@ -83,10 +83,7 @@ class FinErrorBody:
 
 def parse_error(response: httpx.Response) -> FinErrorBody:
     """Read ``{"error": {...}}`` (or an Entra ``error``/``error_description``) from a response."""
-    try:
-        body = response.json()
-    except ValueError:
-        return FinErrorBody(None)
+    body = json_or_none(response)
     if not isinstance(body, dict):
         return FinErrorBody(None)
     error = body.get("error")
@@ -132,12 +129,12 @@ def translate(
     if parsed.application:
         reason = refusal_reason(parsed.text)
         cls = ConflictError if reason == "duplicate" else BusinessRuleError
-        return cls(
+        return refusal(
+            cls,
+            response,
             connector=connector,
             resource=resource,
             external_id=external_id,
-            status_code=response.status_code,
-            request_id=request_id_of(response),
             code=parsed.inner_type,
             detail=detail,
             reason=reason,

@@ -41,7 +41,6 @@ from accord.connectors.types import (
 )
 from accord.errors import (
     ConflictError,
-    ConnectorError,
     NotFoundError,
     PermanentError,
     UnsupportedOperationError,
@@ -155,6 +154,7 @@ class KantataConnector(Connector[KantataConfig]):
 
     kind = "kantata"
     config_model = KantataConfig
+    error_translator = staticmethod(translate)
 
     # ----------------------------------------------------------------- hooks
     @override
@@ -164,18 +164,6 @@ class KantataConnector(Connector[KantataConfig]):
     @override
     def authorization_flow(self) -> AuthorizationCodeFlow | None:
         return kantata_authorization(self.config, clock=self.clock)
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     # ----------------------------------------------------------------- reads
     @override

@@ -23,7 +23,7 @@ from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import redact_text, translate_http_error
+from accord.connectors.http import json_or_none, redact_text, translate_http_error
 from accord.errors import ConnectorError, Reason
 
 __all__ = ["FIELD_REASONS", "KantataErrorBody", "parse_error", "reason_of", "translate"]
@@ -40,10 +40,7 @@ class KantataErrorBody:
 
 def parse_error(response: httpx.Response) -> KantataErrorBody:
     """Read ``errors`` (or an OAuth2 ``error``) from a response, tolerating any other body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return KantataErrorBody(None, None)
+    body = json_or_none(response)
     if not isinstance(body, dict):
         return KantataErrorBody(None, None)
     errors = body.get("errors")

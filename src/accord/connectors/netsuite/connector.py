@@ -39,7 +39,7 @@ from accord.connectors.types import (
     ReferenceValue,
     WriteResult,
 )
-from accord.errors import ConnectorError, NotFoundError, PermanentError
+from accord.errors import NotFoundError, PermanentError
 from accord.rules import Rules
 
 __all__ = ["MAX_PAGE_SIZE", "RESOURCES", "NetSuiteConnector", "NetSuiteResource"]
@@ -108,23 +108,12 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
 
     kind = "netsuite"
     config_model = NetSuiteConfig
+    error_translator = staticmethod(translate)
 
     # ----------------------------------------------------------------- hooks
     @override
     def build_auth(self) -> httpx.Auth:
         return build_netsuite_auth(self.config, clock=self.clock)
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     # ----------------------------------------------------------------- reads
     @override

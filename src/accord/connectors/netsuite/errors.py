@@ -33,7 +33,7 @@ from typing import Literal
 
 import httpx
 
-from accord.connectors.http import redact_text, request_id_of, translate_http_error
+from accord.connectors.http import json_or_none, redact_text, refusal, translate_http_error
 from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     AuthError,
@@ -191,10 +191,7 @@ class NetSuiteErrorBody:
 
 def parse_error(response: httpx.Response) -> NetSuiteErrorBody:
     """Read ``o:errorDetails`` from an error response (tolerating any other body)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return NetSuiteErrorBody(None, None, None)
+    body = json_or_none(response)
     details = body.get("o:errorDetails") if isinstance(body, dict) else None
     if not isinstance(details, list) or not details:
         title = body.get("title") if isinstance(body, dict) else None
@@ -262,12 +259,12 @@ def translate(
     elif status == 400:
         cls = PermanentError
     if cls is not None:
-        return cls(
+        return refusal(
+            cls,
+            response,
             connector=connector,
             resource=resource,
             external_id=external_id,
-            status_code=status,
-            request_id=request_id_of(response),
             code=parsed.code,
             detail=detail,
             reason=reason,

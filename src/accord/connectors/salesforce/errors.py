@@ -28,6 +28,7 @@ from datetime import datetime
 import httpx
 
 from accord.connectors.http import (
+    json_or_none,
     redact_text,
     request_id_of,
     retry_after_seconds,
@@ -125,10 +126,7 @@ class SalesforceErrorBody:
 
 def parse_error(response: httpx.Response) -> SalesforceErrorBody:
     """Read ``[{"message","errorCode","fields"}]`` (tolerating any other body)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return SalesforceErrorBody(None, None)
+    body = json_or_none(response)
     if response.status_code == MULTIPLE_CHOICES and isinstance(body, list):
         matches = [str(item) for item in body if isinstance(item, str)]
         return SalesforceErrorBody("MULTIPLE_CHOICES", ", ".join(matches) or None)

@@ -146,6 +146,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
     Subclasses set ``kind``, ``config_model`` and :attr:`objects`.
     """
 
+    error_translator = staticmethod(translate)
     objects: ClassVar[Mapping[str, SObjectSpec]]
     """Every object the connector reads and writes, by API name."""
 
@@ -162,18 +163,6 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
             **super().default_headers(),
             "Sforce-Call-Options": f"client={self.config.call_options_client}",
         }
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     @override
     def send(
