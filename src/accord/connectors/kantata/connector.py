@@ -38,6 +38,7 @@ from accord.connectors.types import (
     ReferenceList,
     ReferenceValue,
     WriteResult,
+    latest,
 )
 from accord.errors import (
     ConflictError,
@@ -221,11 +222,7 @@ class KantataConnector(Connector[KantataConfig]):
         self.raise_for_status(response, resource=resource)
         body = self.json_object(response, resource=resource)
         records = _records(body, spec)
-        watermark: datetime | None = None
-        for record in records:
-            modified = _parse_time(record.get("updated_at"))
-            if modified is not None and (watermark is None or modified > watermark):
-                watermark = modified
+        watermark = latest(_parse_time(r.get("updated_at")) for r in records)
         page_count = _page_count(body)
         more = page_number < page_count and bool(records)
         return Page(

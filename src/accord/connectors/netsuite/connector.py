@@ -38,6 +38,7 @@ from accord.connectors.types import (
     ReferenceList,
     ReferenceValue,
     WriteResult,
+    latest,
 )
 from accord.errors import NotFoundError, PermanentError
 from accord.rules import Rules
@@ -172,11 +173,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         has_more = bool(body.get("hasMore")) or any(
             isinstance(link, dict) and link.get("rel") == "next" for link in body.get("links", [])
         )
-        watermark: datetime | None = None
-        for record in records:
-            modified = self.describe(resource, record).modified_at
-            if modified is not None and (watermark is None or modified > watermark):
-                watermark = modified
+        watermark = latest(self.describe(resource, r).modified_at for r in records)
         next_cursor = None
         if has_more and records:
             last = records[-1]

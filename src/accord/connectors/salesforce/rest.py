@@ -39,7 +39,7 @@ from accord.connectors.roles.recon import BACKGROUND, Lane
 from accord.connectors.salesforce.auth import SalesforceAuth
 from accord.connectors.salesforce.config import SalesforceOrgConfig
 from accord.connectors.salesforce.errors import translate
-from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
+from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult, latest
 from accord.errors import (
     ConnectorError,
     NotFoundError,
@@ -282,11 +282,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
         rows = [r for r in body.get("records", []) if isinstance(r, dict)]
         has_more = len(rows) > size or body.get("done") is False
         records = rows[:size]
-        watermark: datetime | None = None
-        for record in records:
-            modified = parse_sf_datetime(record.get(_MODSTAMP))
-            if modified is not None and (watermark is None or modified > watermark):
-                watermark = modified
+        watermark = latest(parse_sf_datetime(r.get(_MODSTAMP)) for r in records)
         next_cursor = None
         if has_more and records:
             last = records[-1]
