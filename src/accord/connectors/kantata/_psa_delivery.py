@@ -52,6 +52,7 @@ from accord.connectors.roles import (
     VendorCost,
     custom_field_names,
 )
+from accord.connectors.roles.recon import held_date
 from accord.connectors.types import Page, RawRecord
 from accord.domain import Assignment, ProjectStatus, ProjectTask, System, TaskStatus
 from accord.errors import MappingError, NotFoundError
@@ -104,17 +105,10 @@ def _hours(minutes: object) -> Decimal | None:
     return (Decimal(str(minutes)) / _MINUTES).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
-def _day(value: object) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
 def _span(*records: RawRecord) -> tuple[dt.date, dt.date]:
     """The first start and due dates the records carry (today when none does)."""
-    start = next((d for r in records if (d := _day(r.get("start_date")))), None)
-    end = next((d for r in records if (d := _day(r.get("due_date")))), None)
+    start = next((d for r in records if (d := held_date(r.get("start_date")))), None)
+    end = next((d for r in records if (d := held_date(r.get("due_date")))), None)
     start = start or end or dt.datetime.now(dt.UTC).date()
     return start, max(end or start, start)
 
@@ -316,8 +310,8 @@ class KantataDelivery(KantataBilling):
                 estimated_hours=_hours(story.get("time_estimate_in_minutes")),
                 actual_hours=_hours(logged),
                 percent_complete=Decimal(int(story.get("percentage_complete") or 0)),
-                start_date=_day(story.get("start_date")),
-                end_date=_day(story.get("due_date")),
+                start_date=held_date(story.get("start_date")),
+                end_date=held_date(story.get("due_date")),
                 billable=bool(story.get("billable", True)),
             )
         except ValueError as exc:
