@@ -34,11 +34,11 @@ __all__ = [
     "SENSITIVE_HEADERS",
     "ErrorTranslator",
     "build_client",
+    "classified_error",
     "json_or_none",
     "redact_headers",
     "redact_text",
     "redact_url",
-    "refusal",
     "request_id_of",
     "retry_after_seconds",
     "translate_http_error",
@@ -246,9 +246,9 @@ def translate_http_error(
         cls = BusinessRuleError
     else:
         cls = PermanentError
-    return refusal(
-        cls,
+    return classified_error(
         response,
+        cls,
         connector=connector,
         resource=resource,
         external_id=external_id,
@@ -258,9 +258,9 @@ def translate_http_error(
     )
 
 
-def refusal(
-    cls: type[ConnectorError],
+def classified_error(
     response: httpx.Response,
+    cls: type[ConnectorError] | None,
     *,
     connector: str,
     resource: str | None,
@@ -268,14 +268,31 @@ def refusal(
     code: str | None,
     detail: str | None,
     reason: str | None,
+    now: Callable[[], datetime] | None = None,
     request_id: str | None = None,
 ) -> ConnectorError:
-    """A ``cls`` error for a refusal its system's body classified (the error is not raised).
+    """The error a failed response means once its system's error body has been read.
 
-    ``status_code`` is the response's; ``request_id`` is the response's request-id header, or
-    the given one (an id the body carries) when there is none. ``detail`` is taken as it is:
-    redact it first.
+    A system's translation reads its body (``code``, redacted ``detail``, ``reason``) and
+    decides ``cls`` where the status alone would mislead (a NetSuite ``400 USER_ERROR`` that
+    is a closed period); ``None`` classifies by status (:func:`translate_http_error`).
+    ``request_id`` is an id the body carries, used when the headers carry none. The error is
+    returned, not raised.
     """
+    if cls is None:
+        error = translate_http_error(
+            response,
+            connector=connector,
+            resource=resource,
+            external_id=external_id,
+            code=code,
+            detail=detail,
+            now=now,
+            reason=reason,
+        )
+        if error.request_id is None:
+            error.request_id = request_id
+        return error
     return cls(
         connector=connector,
         resource=resource,

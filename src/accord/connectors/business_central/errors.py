@@ -26,7 +26,7 @@ from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import json_or_none, redact_text, refusal, translate_http_error
+from accord.connectors.http import classified_error, json_or_none, redact_text
 from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     BusinessRuleError,
@@ -190,28 +190,15 @@ def translate(
         cls = BusinessRuleError
     elif status == 400:
         cls = PermanentError
-    if cls is not None:
-        return refusal(
-            cls,
-            response,
-            connector=connector,
-            resource=resource,
-            external_id=external_id,
-            code=parsed.code,
-            detail=detail,
-            reason=reason,
-            request_id=parsed.correlation_id,
-        )
-    error = translate_http_error(
+    return classified_error(
         response,
+        cls,
         connector=connector,
         resource=resource,
         external_id=external_id,
         code=parsed.code,
         detail=detail,
-        now=now,
         reason=reason,
+        now=now,
+        request_id=parsed.correlation_id,
     )
-    if error.request_id is None:
-        error.request_id = parsed.correlation_id
-    return error

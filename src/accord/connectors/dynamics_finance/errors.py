@@ -32,7 +32,7 @@ from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import json_or_none, redact_text, refusal, translate_http_error
+from accord.connectors.http import classified_error, json_or_none, redact_text
 from accord.errors import BusinessRuleError, ConflictError, ConnectorError
 
 __all__ = ["FinErrorBody", "parse_error", "refusal_reason", "translate"]
@@ -126,28 +126,19 @@ def translate(
     """The error a failed finance and operations response means (see the module table)."""
     parsed = parse_error(response)
     detail = redact_text(parsed.text) if parsed.text else None
+    # Only an application refusal says more than its status (a 404 is not_found by status).
+    reason = refusal_reason(parsed.text) if parsed.application else None
+    cls: type[ConnectorError] | None = None
     if parsed.application:
-        reason = refusal_reason(parsed.text)
         cls = ConflictError if reason == "duplicate" else BusinessRuleError
-        return refusal(
-            cls,
-            response,
-            connector=connector,
-            resource=resource,
-            external_id=external_id,
-            code=parsed.inner_type,
-            detail=detail,
-            reason=reason,
-        )
-    error = translate_http_error(
+    return classified_error(
         response,
+        cls,
         connector=connector,
         resource=resource,
         external_id=external_id,
         code=parsed.inner_type,
         detail=detail,
+        reason=reason,
         now=now,
     )
-    if error.status_code == httpx.codes.NOT_FOUND:
-        error.reason = "not_found"
-    return error

@@ -33,7 +33,7 @@ from typing import Literal
 
 import httpx
 
-from accord.connectors.http import json_or_none, redact_text, refusal, translate_http_error
+from accord.connectors.http import classified_error, json_or_none, redact_text
 from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     AuthError,
@@ -258,24 +258,14 @@ def translate(
             cls = BusinessRuleError
     elif status == 400:
         cls = PermanentError
-    if cls is not None:
-        return refusal(
-            cls,
-            response,
-            connector=connector,
-            resource=resource,
-            external_id=external_id,
-            code=parsed.code,
-            detail=detail,
-            reason=reason,
-        )
-    return translate_http_error(
+    return classified_error(
         response,
+        cls,
         connector=connector,
         resource=resource,
         external_id=external_id,
         code=parsed.code,
         detail=detail,
-        now=now,
         reason=reason,
+        now=now,
     )
