@@ -7,7 +7,7 @@ points). What differs (paths, keys, companies, page sizes, the null date) stays 
 vendor package.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -18,6 +18,7 @@ from accord.connectors.types import RawRecord
 
 __all__ = [
     "ODataConnector",
+    "chained",
     "odata_etag",
     "odata_string",
     "odata_time",
@@ -90,3 +91,14 @@ def odata_etag(record: Mapping[str, Any]) -> str | None:
     """A record's ``@odata.etag``, or ``None`` when it carries none."""
     value = record.get("@odata.etag")
     return str(value) if value else None
+
+
+def chained(
+    read: Callable[[str | None], tuple[list[RawRecord], str | None]],
+) -> Iterator[RawRecord]:
+    """Every record of a paged read: ``read(None)`` first, then ``read(link)`` per next link."""
+    records, link = read(None)
+    yield from records
+    while link is not None:
+        records, link = read(link)
+        yield from records

@@ -18,12 +18,21 @@ What does not belong here: deciding what disagrees (the flow) and the vendors' f
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Final, Literal
 
 from accord.connectors.budget import Lane
 
-__all__ = ["BACKGROUND", "HeldTerms", "HeldWork", "Lane", "WorkKind", "held_date", "held_moment"]
+__all__ = [
+    "BACKGROUND",
+    "HeldTerms",
+    "HeldWork",
+    "Lane",
+    "WorkKind",
+    "held_date",
+    "held_decimal",
+    "held_moment",
+]
 
 BACKGROUND: Final = Lane.BACKGROUND
 """The lane of reconciliation's reads: they wait behind every other call of the connection."""
@@ -93,6 +102,14 @@ def held_date(value: object) -> dt.date | None:
         return dt.date.fromisoformat(str(value)[:10])
     except ValueError:
         return None
+
+
+def held_decimal(value: object) -> Decimal:
+    """A system's number (JSON number or text) exactly; ``0`` when empty or unreadable."""
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
 
 
 def held_moment(value: object) -> dt.datetime | None:
