@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from accord.connectors.base import Connector, ConnectorConfigT
+from accord.connectors.roles.recon import held_moment
 from accord.connectors.types import RawRecord
 
 __all__ = [
@@ -78,13 +79,9 @@ def parse_odata_time(value: object, *, null_date: str) -> datetime | None:
     ``null_date`` is the prefix the service writes for "no date" (BC ``0001-``, F&O
     ``1900-01-01``); a naive timestamp is taken as UTC.
     """
-    if not isinstance(value, str) or not value or value.startswith(null_date):
+    if not isinstance(value, str) or value.startswith(null_date):
         return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return held_moment(value)
 
 
 def odata_etag(record: Mapping[str, Any]) -> str | None:

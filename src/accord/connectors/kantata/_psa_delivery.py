@@ -37,7 +37,6 @@ from typing import Any, Final
 
 from accord.connectors.kantata._psa_billing import KantataBilling, describe_event, event_page
 from accord.connectors.kantata.connector import KantataConnector
-from accord.connectors.kantata.connector import _parse_time as _time
 from accord.connectors.kantata.mapping import (
     STATUS_MESSAGES,
     KantataLookups,
@@ -52,7 +51,7 @@ from accord.connectors.roles import (
     VendorCost,
     custom_field_names,
 )
-from accord.connectors.roles.recon import held_date
+from accord.connectors.roles.recon import held_date, held_moment
 from accord.connectors.types import Page, RawRecord
 from accord.domain import Assignment, ProjectStatus, ProjectTask, System, TaskStatus
 from accord.errors import MappingError, NotFoundError
@@ -139,7 +138,7 @@ class KantataDelivery(KantataBilling):
         if not isinstance(snapshot, dict):
             return None  # gone since
         model = str(event.get("event_type") or "").partition(":")[0]
-        changed_at = _time(event.get("subject_changed_at"))
+        changed_at = held_moment(event.get("subject_changed_at"))
         if model == "custom_field_value" and snapshot.get("subject_type") == _WORKSPACE:
             # A field's value is a record of its own: the workspace's state is what changed.
             try:
@@ -185,7 +184,7 @@ class KantataDelivery(KantataBilling):
             project_id=project_id,
             status=_STATUS_IN.get(str(message), ProjectStatus.ACTIVE),
             fields=self._custom_values(str(workspace.get("id"))),
-            changed_at=changed_at or _time(workspace.get("updated_at")),
+            changed_at=changed_at or held_moment(workspace.get("updated_at")),
             label=str(workspace.get("title") or workspace.get("id")),
         )
 

@@ -31,6 +31,7 @@ from accord.connectors.netsuite.auth import build_netsuite_auth
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.errors import translate
 from accord.connectors.roles import BACKGROUND, Erp, Lane
+from accord.connectors.roles.recon import held_moment
 from accord.connectors.types import (
     Page,
     RawRecord,
@@ -396,7 +397,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         """Works on both shapes: record API (``lastModifiedDate``) and SuiteQL rows."""
         external = record.get("externalId", record.get("externalid"))
         if "lastModifiedDate" in record:
-            modified = _parse_iso(record["lastModifiedDate"])
+            modified = held_moment(record["lastModifiedDate"])
         elif "lastmodifieddate" in record:
             modified = self._parse_stamp(record["lastmodifieddate"])
         else:
@@ -449,14 +450,6 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         except ValueError:
             return None
         return naive.replace(tzinfo=self._zone()).astimezone(UTC)
-
-
-def _parse_iso(value: object) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _timestamp(stamp: str) -> str:
