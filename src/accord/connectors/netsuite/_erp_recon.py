@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Final
 
 from accord.connectors.budget import lane as budget_lane
+from accord.connectors.netsuite._erp_billing import _date
 from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.roles import BACKGROUND, ErpProject, HeldWork, Lane
@@ -64,16 +65,6 @@ def _quoted(values: Collection[str]) -> list[str]:
 
 def _chunks(values: Sequence[str], size: int = _CHUNK) -> list[str]:
     return [", ".join(values[start : start + size]) for start in range(0, len(values), size)]
-
-
-def _date(value: object) -> dt.date | None:
-    text = str(value or "")[:10]
-    for fmt in ("%Y-%m-%d", "%m/%d/%Y"):
-        try:
-            return dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC).date()
-        except ValueError:
-            continue
-    return None
 
 
 def _hours(value: object) -> Decimal:

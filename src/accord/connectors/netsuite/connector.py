@@ -253,22 +253,13 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
     @override
     def upsert(self, resource: str, external_id: str, fields: Mapping[str, Any]) -> WriteResult:
         """``PUT /record/v1/{type}/eid:{external_id}``; ``created`` from a lookup just before."""
-        spec = RESOURCES[self.require_resource(resource)]
+        self.require_resource(resource)
         eid = _eid(external_id)
         given = fields.get("externalId")
         if given is not None and given != external_id:
             raise ValueError("fields['externalId'] differs from external_id")
         existed = self.get_by_external_id(resource, eid) is not None
-        body = {k: v for k, v in fields.items() if k != "externalId"}
-        response = self.send(
-            "PUT",
-            f"/record/v1/{spec.record_type}/eid:{eid}",
-            resource=resource,
-            json=body,
-            headers=STRICT_NAMES,
-        )
-        self.raise_for_status(response, resource=resource, external_id=external_id)
-        record_id = self.located_id(response, resource=resource, external_id=external_id)
+        record_id = self.put(resource, external_id, fields, strict=True)
         return WriteResult(id=record_id, created=not existed)
 
     def put(
