@@ -15,7 +15,7 @@ import httpx
 
 from accord.connectors.base import Connector, ConnectorConfigT
 from accord.connectors.roles.recon import held_moment
-from accord.connectors.types import RawRecord
+from accord.connectors.types import Page, RawRecord, latest
 
 __all__ = [
     "ODataConnector",
@@ -46,6 +46,43 @@ class ODataConnector(Connector[ConnectorConfigT]):
         if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
             raise ValueError(f"cursor points outside {self.service}")
         return self.send("GET", next_link, resource=resource)
+
+    def keyset_page(
+        self,
+        resource: str,
+        cursor: str | None,
+        size: int,
+        *,
+        request: Callable[[str | None], httpx.Response],
+        modified: Callable[[RawRecord], datetime | None],
+        keyset: Callable[[RawRecord], str],
+    ) -> Page:
+        """One page of a read ordered by a keyset (a modification time, then the key).
+
+        A cursor that is a URL is the service's next link, followed verbatim; otherwise
+        ``request`` sends the read after a keyset cursor (``None``: from the top). The next
+        cursor is the service's next link when it pages on its own, else the last record's
+        ``keyset`` position once the page is full.
+
+        Args:
+            resource: The entity set.
+            cursor: The previous page's ``next_cursor``, or ``None``.
+            size: The page size asked for (``$top``).
+            request: Sends the read for a keyset cursor (or ``None``).
+            modified: A record's modification time (the page's high watermark).
+            keyset: A record's keyset position, as a cursor.
+        """
+        followed = cursor is not None and cursor.startswith(("http://", "https://"))
+        if followed and cursor is not None:
+            response = self.follow(cursor, resource=resource)
+        else:
+            response = request(cursor)
+        records, next_cursor = self.value_page(response, resource=resource)
+        if next_cursor is None and records and (followed or len(records) >= size):
+            # After a nextLink chain the window's size is unknown: go on by keyset until empty.
+            next_cursor = keyset(records[-1])
+        watermark = latest(modified(r) for r in records)
+        return Page(records=records, next_cursor=next_cursor, high_watermark=watermark)
 
     def value_page(
         self, response: httpx.Response, *, resource: str

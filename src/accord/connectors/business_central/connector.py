@@ -50,7 +50,6 @@ from accord.connectors.types import (
     ReferenceList,
     ReferenceValue,
     WriteResult,
-    latest,
     utc_now,
 )
 from accord.connectors.webhooks import UpkeepReport
@@ -180,15 +179,13 @@ class BusinessCentralConnector(ODataConnector[BusinessCentralConfig]):
         """One page ordered by ``(lastModifiedDateTime, id)``; ``since`` is exclusive."""
         spec = RESOURCES[self.require_resource(resource)]
         size = max(1, min(limit or MAX_PAGE_SIZE, MAX_PAGE_SIZE))
-        followed = cursor is not None and cursor.startswith(("http://", "https://"))
-        if followed and cursor is not None:
-            response = self.follow(cursor, resource=resource)
-        else:
+
+        def request(after: str | None) -> httpx.Response:
             conditions: list[str] = []
             if since is not None:
                 conditions.append(f"lastModifiedDateTime gt {_odata_time(since)}")
-            if cursor is not None:
-                stamp, last_id = _decode_keyset(cursor)
+            if after is not None:
+                stamp, last_id = _decode_keyset(after)
                 conditions.append(
                     f"(lastModifiedDateTime gt {stamp} or "
                     f"(lastModifiedDateTime eq {stamp} and id gt {last_id}))"
@@ -198,13 +195,16 @@ class BusinessCentralConnector(ODataConnector[BusinessCentralConfig]):
                 params["$filter"] = " and ".join(conditions)
             if spec.expand:
                 params["$expand"] = spec.expand
-            response = self.send("GET", self._collection(spec), resource=resource, params=params)
-        records, next_cursor = self.value_page(response, resource=resource)
-        watermark = latest(_parse_time(r.get("lastModifiedDateTime")) for r in records)
-        if next_cursor is None and records and (followed or len(records) >= size):
-            # After a nextLink chain the window's size is unknown: go on by keyset until empty.
-            next_cursor = _keyset(records[-1])
-        return Page(records=records, next_cursor=next_cursor, high_watermark=watermark)
+            return self.send("GET", self._collection(spec), resource=resource, params=params)
+
+        return self.keyset_page(
+            resource,
+            cursor,
+            size,
+            request=request,
+            modified=lambda record: _parse_time(record.get("lastModifiedDateTime")),
+            keyset=_keyset,
+        )
 
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:

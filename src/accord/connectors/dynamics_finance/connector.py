@@ -49,7 +49,7 @@ from accord.connectors.odata import (
     parse_odata_time,
 )
 from accord.connectors.roles import BACKGROUND, Erp, Lane
-from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult, latest
+from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
 from accord.rules import Rules
 
@@ -215,16 +215,14 @@ class DynamicsFinanceConnector(ODataConnector[DynamicsFinanceConfig]):
         """One page of this company's records, oldest change first; ``since`` is exclusive."""
         spec = RESOURCES[self.require_resource(resource)]
         size = max(1, min(limit or MAX_PAGE_SIZE, MAX_PAGE_SIZE))
-        followed = cursor is not None and cursor.startswith(("http://", "https://"))
-        if followed and cursor is not None:
-            response = self.follow(cursor, resource=resource)
-        else:
-            order = ([_MODIFIED] if spec.modified else []) + list(spec.key_fields)
+        order = ([_MODIFIED] if spec.modified else []) + list(spec.key_fields)
+
+        def request(after: str | None) -> httpx.Response:
             conditions = [self._scope(spec)] if spec.company else []
             if since is not None and spec.modified:
                 conditions.append(f"{_MODIFIED} gt {_odata_time(since)}")
-            if cursor is not None:
-                conditions.append(_after(order, _decode_keyset(cursor, len(order))))
+            if after is not None:
+                conditions.append(_after(order, _decode_keyset(after, len(order))))
             params: dict[str, str | int] = {
                 "$orderby": ",".join(f"{name} asc" for name in order),
                 "$top": size,
@@ -232,13 +230,16 @@ class DynamicsFinanceConnector(ODataConnector[DynamicsFinanceConfig]):
             }
             if conditions:
                 params["$filter"] = " and ".join(c for c in conditions if c)
-            response = self.send("GET", f"/{spec.name}", resource=resource, params=params)
-        records, next_cursor = self.value_page(response, resource=resource)
-        watermark = latest(_parse_time(r.get(_MODIFIED)) for r in records)
-        if next_cursor is None and records and (followed or len(records) >= size):
-            order = ([_MODIFIED] if spec.modified else []) + list(spec.key_fields)
-            next_cursor = _encode_keyset([records[-1].get(name) for name in order])
-        return Page(records=records, next_cursor=next_cursor, high_watermark=watermark)
+            return self.send("GET", f"/{spec.name}", resource=resource, params=params)
+
+        return self.keyset_page(
+            resource,
+            cursor,
+            size,
+            request=request,
+            modified=lambda record: _parse_time(record.get(_MODIFIED)),
+            keyset=lambda record: _encode_keyset([record.get(name) for name in order]),
+        )
 
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:
