@@ -13,6 +13,7 @@ import email.utils
 import logging
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -33,6 +34,8 @@ __all__ = [
     "REDACTED",
     "SENSITIVE_HEADERS",
     "ErrorTranslator",
+    "Verdict",
+    "body_translation",
     "build_client",
     "classified_error",
     "json_or_none",
@@ -293,7 +296,7 @@ def classified_error(
         if error.request_id is None:
             error.request_id = request_id
         return error
-    return cls(
+    error = cls(
         connector=connector,
         resource=resource,
         external_id=external_id,
@@ -303,6 +306,63 @@ def classified_error(
         detail=detail,
         reason=reason,
     )
+    if isinstance(error, RetryableError):
+        error.retry_after = retry_after_seconds(response, now=now)
+    return error
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a system's error body says about a failed response (see :func:`body_translation`).
+
+    Attributes:
+        code: The system's own error code.
+        detail: The system's own text, redacted (:func:`redact_text`).
+        reason: What the refusal is about (a :class:`~accord.errors.Reason`), if the body says.
+        cls: The error class the body decides where the status alone would mislead; ``None``
+            classifies by status (:func:`translate_http_error`).
+        request_id: An id the body carries (used when the headers carry none).
+    """
+
+    code: str | None = None
+    detail: str | None = None
+    reason: str | None = None
+    cls: type[ConnectorError] | None = None
+    request_id: str | None = None
+
+
+def body_translation(
+    read: Callable[[httpx.Response, str | None], Verdict],
+) -> "ErrorTranslator":
+    """A system's error translation from its body reading: ``read(response, resource)``.
+
+    Each connector package reads its system's error body into a :class:`Verdict`; turning that
+    into an error (:func:`classified_error`) is the same for every system.
+    """
+
+    def translate(
+        response: httpx.Response,
+        *,
+        connector: str,
+        resource: str | None,
+        external_id: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> ConnectorError:
+        verdict = read(response, resource)
+        return classified_error(
+            response,
+            verdict.cls,
+            connector=connector,
+            resource=resource,
+            external_id=external_id,
+            code=verdict.code,
+            detail=verdict.detail,
+            reason=verdict.reason,
+            now=now,
+            request_id=verdict.request_id,
+        )
+
+    return translate
 
 
 def json_or_none(response: httpx.Response) -> Any | None:  # noqa: ANN401 - a raw JSON body

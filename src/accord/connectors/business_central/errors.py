@@ -20,13 +20,11 @@ invalid dimension, posted document)                  (reason from :data:`TEXT_RU
 """
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import classified_error, json_or_none, redact_text
+from accord.connectors.http import Verdict, body_translation, json_or_none, redact_text
 from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     BusinessRuleError,
@@ -42,6 +40,7 @@ __all__ = [
     "TEXT_RULES",
     "BcErrorBody",
     "parse_error",
+    "read_verdict",
     "reason_of",
     "translate",
 ]
@@ -169,15 +168,9 @@ def reason_of(code: str | None, message: str | None) -> Reason | None:
     return rule.reason
 
 
-def translate(
-    response: httpx.Response,
-    *,
-    connector: str,
-    resource: str | None,
-    external_id: str | None = None,
-    now: Callable[[], datetime] | None = None,
-) -> ConnectorError:
-    """The error a failed Business Central response means (see the module table)."""
+def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
+    """What a failed Business Central response's body says (see the module table)."""
+    del resource  # BC's codes and texts say it all
     parsed = parse_error(response)
     status = response.status_code
     detail = redact_text(parsed.message) if parsed.message else None
@@ -190,15 +183,8 @@ def translate(
         cls = BusinessRuleError
     elif status == 400:
         cls = PermanentError
-    return classified_error(
-        response,
-        cls,
-        connector=connector,
-        resource=resource,
-        external_id=external_id,
-        code=parsed.code,
-        detail=detail,
-        reason=reason,
-        now=now,
-        request_id=parsed.correlation_id,
-    )
+    return Verdict(parsed.code, detail, reason, cls, parsed.correlation_id)
+
+
+translate = body_translation(read_verdict)
+"""The error a failed Business Central response means (see the module table)."""

@@ -26,16 +26,14 @@ F&O's own code is empty.
 """
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import classified_error, json_or_none, redact_text
+from accord.connectors.http import Verdict, body_translation, json_or_none, redact_text
 from accord.errors import BusinessRuleError, ConflictError, ConnectorError
 
-__all__ = ["FinErrorBody", "parse_error", "refusal_reason", "translate"]
+__all__ = ["FinErrorBody", "parse_error", "read_verdict", "refusal_reason", "translate"]
 
 _APPLICATION_ERRORS = ("AxODataWriteException", "ErrorException", "XppRuntimeException")
 """Inner types that carry an application (X++) refusal, not a transient failure."""
@@ -115,15 +113,9 @@ def refusal_reason(text: str | None) -> str:
     return _TABLE_REASONS.get(table, "validation")
 
 
-def translate(
-    response: httpx.Response,
-    *,
-    connector: str,
-    resource: str | None,
-    external_id: str | None = None,
-    now: Callable[[], datetime] | None = None,
-) -> ConnectorError:
-    """The error a failed finance and operations response means (see the module table)."""
+def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
+    """What a failed finance and operations response's body says (see the module table)."""
+    del resource  # the Infolog text says it all
     parsed = parse_error(response)
     detail = redact_text(parsed.text) if parsed.text else None
     # Only an application refusal says more than its status (a 404 is not_found by status).
@@ -131,14 +123,8 @@ def translate(
     cls: type[ConnectorError] | None = None
     if parsed.application:
         cls = ConflictError if reason == "duplicate" else BusinessRuleError
-    return classified_error(
-        response,
-        cls,
-        connector=connector,
-        resource=resource,
-        external_id=external_id,
-        code=parsed.inner_type,
-        detail=detail,
-        reason=reason,
-        now=now,
-    )
+    return Verdict(parsed.inner_type, detail, reason, cls)
+
+
+translate = body_translation(read_verdict)
+"""The error a failed finance and operations response means (see the module table)."""
