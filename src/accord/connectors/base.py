@@ -14,8 +14,8 @@ request, penalizes the budget on a 429 and turns transport failures into
 
 To write a connector: subclass :class:`Connector` with your ``ConnectorConfig`` subclass, set
 ``kind`` and ``config_model``, implement the abstract methods, override
-:meth:`Connector.build_auth`, set ``error_translator`` to your system's error translation,
-register it under the
+:meth:`Connector.build_auth`, set ``error_translator`` to your system's
+:class:`~accord.connectors.http.ErrorTranslation`, register it under the
 ``accord.connectors`` entry-point group, and subclass
 :class:`accord.connectors.testing.ConnectorContract` in your tests.
 """
@@ -36,10 +36,10 @@ from accord.connectors.authorization import AuthorizationCodeFlow, TokenStore
 from accord.connectors.budget import Budget, LocalBudget, slot_is_held
 from accord.connectors.config import ConnectorConfig
 from accord.connectors.http import (
-    ErrorTranslator,
+    ErrorTranslation,
     build_client,
+    by_status,
     json_or_none,
-    translate_http_error,
     translate_transport_error,
 )
 from accord.connectors.roles import Crm, Erp, Psa
@@ -88,7 +88,7 @@ class Connector(ABC, Generic[ConnectorConfigT]):
     """How the system's webhooks reach ``/hooks/{connection}``: ``signed`` CloudEvents (Accord's
     HMAC scheme), or ``subscription`` notifications that carry no data (a validation-token
     handshake, ``clientState``, then a capture run of each notified resource)."""
-    error_translator: ClassVar[ErrorTranslator] = staticmethod(translate_http_error)
+    error_translator: ClassVar[ErrorTranslation] = ErrorTranslation(by_status)
     """The system's error translation (its ``errors.translate``), used by
     :meth:`translate_error`; the default classifies by status only."""
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -33,10 +33,10 @@ from accord.errors import (
 __all__ = [
     "REDACTED",
     "SENSITIVE_HEADERS",
-    "ErrorTranslator",
+    "ErrorTranslation",
     "Verdict",
-    "body_translation",
     "build_client",
+    "by_status",
     "classified_error",
     "json_or_none",
     "redact_headers",
@@ -313,7 +313,7 @@ def classified_error(
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """What a system's error body says about a failed response (see :func:`body_translation`).
+    """What a system's error body says about a failed response (see :class:`ErrorTranslation`).
 
     Attributes:
         code: The system's own error code.
@@ -331,16 +331,19 @@ class Verdict:
     request_id: str | None = None
 
 
-def body_translation(
-    read: Callable[[httpx.Response, str | None], Verdict],
-) -> "ErrorTranslator":
-    """A system's error translation from its body reading: ``read(response, resource)``.
+@dataclass(frozen=True, slots=True)
+class ErrorTranslation:
+    """A system's error translation: a failed response -> the error it means (not raised).
 
-    Each connector package reads its system's error body into a :class:`Verdict`; turning that
-    into an error (:func:`classified_error`) is the same for every system.
+    ``read(response, resource)`` is the system's own half: it reads the error body into a
+    :class:`Verdict`; turning that into an error (:func:`classified_error`) is the same for
+    every system.
     """
 
-    def translate(
+    read: Callable[[httpx.Response, str | None], Verdict]
+
+    def __call__(
+        self,
         response: httpx.Response,
         *,
         connector: str,
@@ -348,7 +351,8 @@ def body_translation(
         external_id: str | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> ConnectorError:
-        verdict = read(response, resource)
+        """The error ``response`` means for ``connector``'s ``resource``."""
+        verdict = self.read(response, resource)
         return classified_error(
             response,
             verdict.cls,
@@ -362,7 +366,11 @@ def body_translation(
             request_id=verdict.request_id,
         )
 
-    return translate
+
+def by_status(response: httpx.Response, resource: str | None) -> Verdict:
+    """No body reading: the error is the status's (:func:`translate_http_error`)."""
+    del response, resource
+    return Verdict()
 
 
 def json_or_none(response: httpx.Response) -> Any | None:  # noqa: ANN401 - a raw JSON body
@@ -371,22 +379,6 @@ def json_or_none(response: httpx.Response) -> Any | None:  # noqa: ANN401 - a ra
         return response.json()
     except ValueError:
         return None
-
-
-class ErrorTranslator(Protocol):
-    """A system's error translation: a failed response -> the error it means (not raised)."""
-
-    def __call__(
-        self,
-        response: httpx.Response,
-        *,
-        connector: str,
-        resource: str | None,
-        external_id: str | None = None,
-        now: Callable[[], datetime] | None = None,
-    ) -> ConnectorError:
-        """The error ``response`` means for ``connector``'s ``resource``."""
-        ...
 
 
 def translate_transport_error(

@@ -120,7 +120,7 @@ class BusinessCentralConnector(ODataConnector[BusinessCentralConfig]):
 
     kind = "business_central"
     config_model = BusinessCentralConfig
-    error_translator = staticmethod(translate)
+    error_translator = translate
     webhook_scheme = "subscription"
     service = "the Business Central API"
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from accord.connectors.http import Verdict, body_translation, json_or_none, redact_text
+from accord.connectors.http import ErrorTranslation, Verdict, json_or_none, redact_text
 from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     BusinessRuleError,
@@ -186,5 +186,5 @@ def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
     return Verdict(parsed.code, detail, reason, cls, parsed.correlation_id)
 
 
-translate = body_translation(read_verdict)
+translate = ErrorTranslation(read_verdict)
 """The error a failed Business Central response means (see the module table)."""

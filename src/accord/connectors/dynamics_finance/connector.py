@@ -147,7 +147,7 @@ class DynamicsFinanceConnector(ODataConnector[DynamicsFinanceConfig]):
 
     kind = "dynamics_finance"
     config_model = DynamicsFinanceConfig
-    error_translator = staticmethod(translate)
+    error_translator = translate
     service = "the Dynamics 365 Finance environment"
     _area: str | None = None
     """The dataAreaId this connector addresses, when narrowed (:meth:`for_company`)."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from accord.connectors.http import Verdict, body_translation, json_or_none, redact_text
+from accord.connectors.http import ErrorTranslation, Verdict, json_or_none, redact_text
 from accord.errors import BusinessRuleError, ConflictError, ConnectorError
 
 __all__ = ["FinErrorBody", "parse_error", "read_verdict", "refusal_reason", "translate"]
@@ -126,5 +126,5 @@ def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
     return Verdict(parsed.inner_type, detail, reason, cls)
 
 
-translate = body_translation(read_verdict)
+translate = ErrorTranslation(read_verdict)
 """The error a failed finance and operations response means (see the module table)."""

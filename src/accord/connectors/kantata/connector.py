@@ -156,7 +156,7 @@ class KantataConnector(Connector[KantataConfig]):
 
     kind = "kantata"
     config_model = KantataConfig
-    error_translator = staticmethod(translate)
+    error_translator = translate
 
     # ----------------------------------------------------------------- hooks
     @override

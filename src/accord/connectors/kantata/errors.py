@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from accord.connectors.http import Verdict, body_translation, json_or_none, redact_text
+from accord.connectors.http import ErrorTranslation, Verdict, json_or_none, redact_text
 from accord.errors import Reason
 
 __all__ = [
@@ -81,7 +81,7 @@ def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
     return Verdict(parsed.code, detail, reason_of(response.status_code, parsed))
 
 
-translate = body_translation(read_verdict)
+translate = ErrorTranslation(read_verdict)
 """The error a failed Kantata response means (see the module table)."""
 
 

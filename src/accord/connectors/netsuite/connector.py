@@ -110,7 +110,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
 
     kind = "netsuite"
     config_model = NetSuiteConfig
-    error_translator = staticmethod(translate)
+    error_translator = translate
 
     # ----------------------------------------------------------------- hooks
     @override

@@ -31,7 +31,7 @@ from typing import Literal
 
 import httpx
 
-from accord.connectors.http import Verdict, body_translation, json_or_none, redact_text
+from accord.connectors.http import ErrorTranslation, Verdict, json_or_none, redact_text
 from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     AuthError,
@@ -253,5 +253,5 @@ def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
     return Verdict(parsed.code, detail, reason, cls)
 
 
-translate = body_translation(read_verdict)
+translate = ErrorTranslation(read_verdict)
 """The error a failed NetSuite response means (see the module table)."""

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import httpx
 
 from accord.connectors.http import (
+    ErrorTranslation,
     Verdict,
-    body_translation,
     json_or_none,
     redact_text,
 )
@@ -172,5 +172,5 @@ def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
     return Verdict(parsed.code, detail, reason, cls)
 
 
-translate = body_translation(read_verdict)
+translate = ErrorTranslation(read_verdict)
 """The error a failed Salesforce response means (see the module table)."""

@@ -146,7 +146,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
     Subclasses set ``kind``, ``config_model`` and :attr:`objects`.
     """
 
-    error_translator = staticmethod(translate)
+    error_translator = translate
     objects: ClassVar[Mapping[str, SObjectSpec]]
     """Every object the connector reads and writes, by API name."""
 
