@@ -34,7 +34,7 @@ from accord_sandbox.credentials import TBA_TOKEN_ID, TBA_TOKEN_SECRET
 from accord_sandbox.firm import Firm, LegalEntitySpec
 from accord_sandbox.netsuite.auth import TOKEN_PATH, CertificateError, TokenIssuer
 from accord_sandbox.netsuite.book import RECORD_PATH, RecordBook, valid_eid
-from accord_sandbox.netsuite.errors import ACCESS_PREFIX, NetSuiteError, json_or_none
+from accord_sandbox.netsuite.errors import ACCESS_PREFIX, NetSuiteError, error_json
 from accord_sandbox.netsuite.records import RECORD_TYPES, RecordType, json_schema
 from accord_sandbox.netsuite.suiteql import SuiteQLError, execute, format_value, parse
 
@@ -159,19 +159,19 @@ class NetSuiteEmulator(Emulator):
         self, status: int, code: str, message: str, *, retry_after: float | None = None
     ) -> Response:
         headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
-        return json_or_none(status, [{"detail": message, "o:errorCode": code}], headers=headers)
+        return error_json(status, [{"detail": message, "o:errorCode": code}], headers=headers)
 
     @override
     def throttle_response(self, *, retry_after: float) -> Response:
         # NetSuite's only 429 is the concurrency one; the sandbox's rate-limit fault reuses its
         # body and adds Retry-After (not documented for NetSuite) so clients can honour it.
         headers = {"Retry-After": str(max(1, round(retry_after)))}
-        return json_or_none(429, [dict(_CONCURRENCY_BODY)], headers=headers)
+        return error_json(429, [dict(_CONCURRENCY_BODY)], headers=headers)
 
     @override
     def concurrency_response(self) -> Response:
         # Verbatim body of reference 4.3, without Retry-After (none is documented).
-        return json_or_none(429, [dict(_CONCURRENCY_BODY)], title="Too Many Requests")
+        return error_json(429, [dict(_CONCURRENCY_BODY)], title="Too Many Requests")
 
     @override
     def vendor_limits(self) -> list[FaultSpec]:
@@ -476,7 +476,7 @@ class NetSuiteEmulator(Emulator):
         if not request.url.path.startswith("/services/"):
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
         # [inferred] unknown paths and methods answer in NetSuite's shape.
-        return json_or_none(
+        return error_json(
             exc.status_code, [{"detail": str(exc.detail), "o:errorCode": "INVALID_PARAMETER"}]
         )
 

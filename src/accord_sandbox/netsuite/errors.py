@@ -21,7 +21,7 @@ __all__ = [
     "NONEXISTENT_DETAIL",
     "NetSuiteError",
     "error_body",
-    "json_or_none",
+    "error_json",
     "invalid_field_value",
     "no_exchange_rate_detail",
     "unknown_field_detail",
@@ -140,7 +140,7 @@ class NetSuiteError(Exception):
             entry["o:errorQueryParam"] = self.query_param
         if self.header is not None:
             entry["o:errorHeader"] = self.header
-        return json_or_none(self.status, [entry], title=self.title)
+        return error_json(self.status, [entry], title=self.title)
 
 
 def _type_url(status: int) -> str:
@@ -172,7 +172,7 @@ def error_body(
     }
 
 
-def json_or_none(
+def error_json(
     status: int,
     details: list[dict[str, Any]],
     *,
