@@ -12,6 +12,11 @@ bulk (SOQL, SuiteQL, OData pages, never one call per entry), and compares these 
 Every read takes a ``lane``: the connection budget's priority lane its calls belong to.
 Reconciliation is background work (:data:`BACKGROUND`), below what flows and people wait for.
 
+:func:`held_date`, :func:`held_moment` and :func:`held_decimal` read a value as a system holds
+it, leniently (``None`` or ``0`` when unreadable); every role implementation reads its dates,
+timestamps and amounts through them. Mappers that must refuse a bad value use
+:mod:`accord.connectors.mapping` instead.
+
 What does not belong here: deciding what disagrees (the flow) and the vendors' field names
 (their packages).
 """
