@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
@@ -41,6 +41,7 @@ __all__ = [
     "OAuth2TokenAuth",
     "sign_jwt",
     "still_fresh",
+    "token_body",
     "token_error",
 ]
 
@@ -132,15 +133,7 @@ class OAuth2TokenAuth(httpx.Auth, ABC):
 
         ``expires_in`` may be a number or a numeric string (NetSuite sends ``"3600"``).
         """
-        try:
-            body = response.json()
-            value = str(body["access_token"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AuthError(
-                "token response without access_token",
-                connector=self.connector,
-                status_code=response.status_code,
-            ) from exc
+        body, value = token_body(response, connector=self.connector)
         try:
             lifetime = float(body.get("expires_in", _DEFAULT_LIFETIME_S))
         except (TypeError, ValueError):
@@ -206,6 +199,23 @@ class OAuth2TokenAuth(httpx.Auth, ABC):
                 raise token_error(response, connector=self.connector)
             self._token = self.parse_token(response)
             return self._token
+
+
+def token_body(response: httpx.Response, *, connector: str) -> tuple[dict[str, Any], str]:
+    """A successful token response's JSON body and its ``access_token``.
+
+    Raises:
+        AuthError: The body is not a JSON object with an ``access_token``.
+    """
+    try:
+        body = response.json()
+        return body, str(body["access_token"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AuthError(
+            "token response without access_token",
+            connector=connector,
+            status_code=response.status_code,
+        ) from exc
 
 
 def token_error(response: httpx.Response, *, connector: str) -> Exception:

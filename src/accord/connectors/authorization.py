@@ -35,7 +35,7 @@ import httpx
 from pydantic import SecretStr
 from typing_extensions import override
 
-from accord.connectors.auth import still_fresh, token_error
+from accord.connectors.auth import still_fresh, token_body, token_error
 from accord.connectors.types import Clock, utc_now
 from accord.errors import AuthError, ConfigError
 
@@ -244,15 +244,7 @@ class AuthorizationCodeFlow:
         """
         if not response.is_success:
             raise token_error(response, connector=self.connector)
-        try:
-            body = response.json()
-            access = str(body["access_token"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AuthError(
-                "token response without access_token",
-                connector=self.connector,
-                status_code=response.status_code,
-            ) from exc
+        body, access = token_body(response, connector=self.connector)
         now = self.clock()
         expires_at = None
         if body.get("expires_in") is not None:

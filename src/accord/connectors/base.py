@@ -10,11 +10,12 @@ Every HTTP request goes through :meth:`Connector.send`, which holds a budget slo
 request, penalizes the budget on a 429 and turns transport failures into
 :class:`~accord.errors.RetryableError`. Failed responses become errors through
 :meth:`Connector.raise_for_status`, whose system-specific half is
-:meth:`Connector.translate_error`.
+:meth:`Connector.translate_error` (by the class's ``error_translator``).
 
 To write a connector: subclass :class:`Connector` with your ``ConnectorConfig`` subclass, set
 ``kind`` and ``config_model``, implement the abstract methods, override
-:meth:`Connector.build_auth` and :meth:`Connector.translate_error`, register it under the
+:meth:`Connector.build_auth`, set ``error_translator`` to your system's
+:class:`~accord.connectors.http.ErrorTranslation`, register it under the
 ``accord.connectors`` entry-point group, and subclass
 :class:`accord.connectors.testing.ConnectorContract` in your tests.
 """
@@ -34,7 +35,13 @@ from typing_extensions import override
 from accord.connectors.authorization import AuthorizationCodeFlow, TokenStore
 from accord.connectors.budget import Budget, LocalBudget, slot_is_held
 from accord.connectors.config import ConnectorConfig
-from accord.connectors.http import build_client, translate_http_error, translate_transport_error
+from accord.connectors.http import (
+    ErrorTranslation,
+    build_client,
+    by_status,
+    json_or_none,
+    translate_transport_error,
+)
 from accord.connectors.roles import Crm, Erp, Psa
 from accord.connectors.types import (
     Clock,
@@ -81,6 +88,9 @@ class Connector(ABC, Generic[ConnectorConfigT]):
     """How the system's webhooks reach ``/hooks/{connection}``: ``signed`` CloudEvents (Accord's
     HMAC scheme), or ``subscription`` notifications that carry no data (a validation-token
     handshake, ``clientState``, then a capture run of each notified resource)."""
+    error_translator: ClassVar[ErrorTranslation] = ErrorTranslation(by_status)
+    """The system's error translation (its ``errors.translate``), used by
+    :meth:`translate_error`; the default classifies by status only."""
 
     def __init__(
         self,
@@ -133,12 +143,8 @@ class Connector(ABC, Generic[ConnectorConfigT]):
     def translate_error(
         self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
     ) -> ConnectorError:
-        """The error a failed response means; override to read the system's error body.
-
-        The default classifies by status only (see
-        :func:`accord.connectors.http.translate_http_error`).
-        """
-        return translate_http_error(
+        """The error a failed response means, by the class's :attr:`error_translator`."""
+        return self.error_translator(
             response,
             connector=self.name,
             resource=resource,
@@ -190,10 +196,7 @@ class Connector(ABC, Generic[ConnectorConfigT]):
 
     def json_object(self, response: httpx.Response, *, resource: str) -> dict[str, Any]:
         """The response body as a JSON object; a body that is not one is a PermanentError."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = json_or_none(response)
         if not isinstance(body, dict):
             raise PermanentError(
                 "expected a JSON object",

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from accord.connectors.vault import VaultReader
 from accord.errors import ConfigError
@@ -62,6 +69,20 @@ class ConnectorConfig(BaseModel):
     def authentication(self) -> str:
         """How the connection authenticates, for listings and diagnostics (never a secret)."""
         return "-"
+
+    @classmethod
+    def derive(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The raw settings with those the system derives from others filled in.
+
+        Runs before validation on a copy of the raw settings, which an override may change
+        (``base_url`` from a tenant or an account id). Nothing is derived by default.
+        """
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, data: Any) -> Any:  # noqa: ANN401 - raw input of a before-validator
+        return cls.derive(dict(data)) if isinstance(data, dict) else data
 
     @field_validator("base_url")
     @classmethod

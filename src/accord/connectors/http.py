@@ -13,7 +13,9 @@ import email.utils
 import logging
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -31,7 +33,12 @@ from accord.errors import (
 __all__ = [
     "REDACTED",
     "SENSITIVE_HEADERS",
+    "ErrorTranslation",
+    "Verdict",
     "build_client",
+    "by_status",
+    "classified_error",
+    "json_or_none",
     "redact_headers",
     "redact_text",
     "redact_url",
@@ -242,16 +249,136 @@ def translate_http_error(
         cls = BusinessRuleError
     else:
         cls = PermanentError
-    return cls(
+    return classified_error(
+        response,
+        cls,
         connector=connector,
         resource=resource,
         external_id=external_id,
-        status_code=status,
-        request_id=request_id_of(response),
         code=code,
         detail=redact_text(detail) if detail else None,
         reason=reason,
     )
+
+
+def classified_error(
+    response: httpx.Response,
+    cls: type[ConnectorError] | None,
+    *,
+    connector: str,
+    resource: str | None,
+    external_id: str | None,
+    code: str | None,
+    detail: str | None,
+    reason: str | None,
+    now: Callable[[], datetime] | None = None,
+    request_id: str | None = None,
+) -> ConnectorError:
+    """The error a failed response means once its system's error body has been read.
+
+    A system's translation reads its body (``code``, redacted ``detail``, ``reason``) and
+    decides ``cls`` where the status alone would mislead (a NetSuite ``400 USER_ERROR`` that
+    is a closed period); ``None`` classifies by status (:func:`translate_http_error`).
+    ``request_id`` is an id the body carries, used when the headers carry none. The error is
+    returned, not raised.
+    """
+    if cls is None:
+        error = translate_http_error(
+            response,
+            connector=connector,
+            resource=resource,
+            external_id=external_id,
+            code=code,
+            detail=detail,
+            now=now,
+            reason=reason,
+        )
+        if error.request_id is None:
+            error.request_id = request_id
+        return error
+    error = cls(
+        connector=connector,
+        resource=resource,
+        external_id=external_id,
+        status_code=response.status_code,
+        request_id=request_id_of(response) or request_id,
+        code=code,
+        detail=detail,
+        reason=reason,
+    )
+    if isinstance(error, RetryableError):
+        error.retry_after = retry_after_seconds(response, now=now)
+    return error
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a system's error body says about a failed response (see :class:`ErrorTranslation`).
+
+    Attributes:
+        code: The system's own error code.
+        detail: The system's own text, redacted (:func:`redact_text`).
+        reason: What the refusal is about (a :class:`~accord.errors.Reason`), if the body says.
+        cls: The error class the body decides where the status alone would mislead; ``None``
+            classifies by status (:func:`translate_http_error`).
+        request_id: An id the body carries (used when the headers carry none).
+    """
+
+    code: str | None = None
+    detail: str | None = None
+    reason: str | None = None
+    cls: type[ConnectorError] | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorTranslation:
+    """A system's error translation: a failed response -> the error it means (not raised).
+
+    ``read(response, resource)`` is the system's own half: it reads the error body into a
+    :class:`Verdict`; turning that into an error (:func:`classified_error`) is the same for
+    every system.
+    """
+
+    read: Callable[[httpx.Response, str | None], Verdict]
+
+    def __call__(
+        self,
+        response: httpx.Response,
+        *,
+        connector: str,
+        resource: str | None,
+        external_id: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> ConnectorError:
+        """The error ``response`` means for ``connector``'s ``resource``."""
+        verdict = self.read(response, resource)
+        return classified_error(
+            response,
+            verdict.cls,
+            connector=connector,
+            resource=resource,
+            external_id=external_id,
+            code=verdict.code,
+            detail=verdict.detail,
+            reason=verdict.reason,
+            now=now,
+            request_id=verdict.request_id,
+        )
+
+
+def by_status(response: httpx.Response, resource: str | None) -> Verdict:
+    """No body reading: the error is the status's (:func:`translate_http_error`)."""
+    del response, resource
+    return Verdict()
+
+
+def json_or_none(response: httpx.Response) -> Any | None:  # noqa: ANN401 - a raw JSON body
+    """A response's JSON body (an error's, a token's ...), or ``None`` when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def translate_transport_error(

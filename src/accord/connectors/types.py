@@ -5,7 +5,7 @@ canonical model from :mod:`accord.domain`. ``typing.Any`` appears here, in ``Raw
 nowhere else in the connector framework.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ __all__ = [
     "ReferenceList",
     "ReferenceValue",
     "WriteResult",
+    "latest",
     "utc_now",
 ]
 
@@ -31,6 +32,11 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The current time, UTC-aware (the default :data:`Clock`)."""
     return datetime.now(UTC)
+
+
+def latest(moments: Iterable[datetime | None]) -> datetime | None:
+    """The latest of ``moments`` (a page's high watermark), ``None`` when there is none."""
+    return max((m for m in moments if m is not None), default=None)
 
 
 @dataclass(frozen=True, slots=True)

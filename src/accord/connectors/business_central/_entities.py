@@ -37,6 +37,7 @@ from accord.connectors.roles import (
     PostingBatch,
 )
 from accord.connectors.roles.fx import Conversion, Rate, RateBook, rate_missing
+from accord.connectors.roles.recon import held_date
 from accord.domain import ErpSystem, Money, TimeEntry
 from accord.errors import PermanentError, Reason
 from accord.rules import IntercompanyMode, Rules
@@ -54,13 +55,6 @@ _rate_books = TtlCache()
 def intercompany_number(posting_key: str) -> str:
     """The document number of a posting's intercompany journal line (``Code[20]``)."""
     return bc_number(f"IC-{posting_key}")
-
-
-def _date(value: object) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -105,7 +99,7 @@ class BusinessCentralEntities:
                 page = company.read_page("currencyExchangeRates", cursor=cursor)
                 for r in page.records:
                     amount = Decimal(str(r.get("exchangeRateAmount") or 0))
-                    day = _date(r.get("startingDate"))
+                    day = held_date(r.get("startingDate"))
                     if r.get("relationalCurrencyCode") or amount == 0 or day is None:
                         continue
                     relational = Decimal(str(r.get("relationalExchangeRateAmount") or 0))

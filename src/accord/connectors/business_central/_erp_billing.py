@@ -42,9 +42,10 @@ from accord.connectors.roles import (
     Receivables,
     collection_feed,
 )
+from accord.connectors.roles.xref import remember_or_conflict
 from accord.connectors.types import RawRecord
 from accord.domain import ErpSystem, Invoice, Payment
-from accord.errors import ConflictError, MappingError
+from accord.errors import MappingError
 from accord.rules import Rules
 
 __all__ = ["INVOICES", "BusinessCentralBilling"]
@@ -217,16 +218,15 @@ class BusinessCentralBilling:
         else:
             invoice_id = str(found["id"])
         # Known before the post, so that the posted invoice maps to its canonical id.
-        if not ids.remember("invoice", request.invoice_id, invoice_id):
-            message = f"invoice {request.invoice_id} is linked to another {INVOICES} record"
-            raise ConflictError(
-                message,
-                connector=self._connector.name,
-                resource=INVOICES,
-                external_id=key,
-                detail=message,
-                reason="duplicate",
-            )
+        remember_or_conflict(
+            ids,
+            "invoice",
+            request.invoice_id,
+            invoice_id,
+            connector=self._connector.name,
+            resource=INVOICES,
+            key=key,
+        )
         posted = company.post_sales_invoice(invoice_id)
         # A draft a refused post left behind is billed now, by this post.
         number = company.get(INVOICES, invoice_id).get("number")

@@ -44,7 +44,9 @@ from accord.connectors.roles import (
     VendorBillRequest,
     collection_feed,
     custom_field_names,
+    project_state_feed,
 )
+from accord.connectors.roles.recon import held_date
 from accord.connectors.types import RawRecord
 from accord.domain import (
     ExpenseCategory,
@@ -84,13 +86,6 @@ def _status_in(record: RawRecord) -> ProjectStatus:
     if status == "Completed":
         return ProjectStatus.CANCELLED if blocked == "All" else ProjectStatus.COMPLETED
     return ProjectStatus.ON_HOLD if blocked else ProjectStatus.ACTIVE
-
-
-def _day(value: object) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
 
 
 def _hours(value: object) -> Decimal | None:
@@ -133,20 +128,8 @@ class BusinessCentralDelivery(BusinessCentralBilling):
 
     def project_states(self, ids: KnownIds) -> ChangeFeed[Mapped[ProjectState] | None]:
         """The default company's changed projects that Accord created."""
-
-        def mapped(record: RawRecord) -> Mapped[ProjectState] | None:
-            number = str(record.get("number") or "")
-            project = ids.canonical("erp_project", number) if number else None
-            if project is None:
-                return None
-            state = self._state(record, project)
-            return Mapped(
-                kind="project", record_id=number, canonical_id=project, label=state.label,
-                value=state,
-            )  # fmt: skip
-
-        return replace(
-            collection_feed(self._connector, "projects", mapped), name="delivery:projects"
+        return project_state_feed(
+            self._connector, "projects", ids, id_field="number", state=self._state
         )
 
     def project_state(self, erp_id: str, project_id: str) -> ProjectState:
@@ -347,8 +330,8 @@ class BusinessCentralDelivery(BusinessCentralBilling):
                 vendor_id=key,
                 legal_entity=code or "?",
                 number=record.get("vendorInvoiceNumber") or None,
-                bill_date=_day(record.get("invoiceDate")) or dt.datetime.now(dt.UTC).date(),
-                due_date=_day(record.get("dueDate")),
+                bill_date=held_date(record.get("invoiceDate")) or dt.datetime.now(dt.UTC).date(),
+                due_date=held_date(record.get("dueDate")),
                 currency=currency,
                 status=VendorBillStatus.PAID
                 if record.get("status") == "Paid"

@@ -20,12 +20,14 @@ connection:
 import datetime as dt
 import re
 from collections.abc import Collection, Iterator, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from accord.connectors.business_central.connector import BusinessCentralConnector
 from accord.connectors.business_central.mapping import bc_number
+from accord.connectors.odata import chained, odata_string, odata_time
 from accord.connectors.roles import BACKGROUND, ErpProject, HeldWork, Lane, WorkKind
+from accord.connectors.roles.recon import held_decimal, held_moment
 from accord.connectors.types import RawRecord
 from accord.domain import Money
 
@@ -48,32 +50,9 @@ _ACCORD_NUMBER = re.compile(r"^(?:[0-9A-F]{20}|[A-Z0-9]+-[A-Z0-9-]+)$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _time(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _decimal(value: object) -> Decimal:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-    except InvalidOperation:
-        return Decimal(0)
-
-
-def _changed(value: object) -> dt.datetime | None:
-    try:
-        moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def _any_of(name: str, values: Sequence[str]) -> Iterator[str]:
     """``name eq 'a' or name eq 'b' ...`` in filters of :data:`_TERMS` terms."""
-    literal = (lambda v: v.lower()) if name == "id" else _text
+    literal = (lambda v: v.lower()) if name == "id" else odata_string
     for start in range(0, len(values), _TERMS):
         yield " or ".join(f"{name} eq {literal(v)}" for v in values[start : start + _TERMS])
 
@@ -97,11 +76,9 @@ class BusinessCentralReconciliation:
     def _pages(
         self, company: BusinessCentralConnector, entity_set: str, filter_: str, *, lane: Lane
     ) -> Iterator[RawRecord]:
-        records, link = company.query_page(entity_set, filter_=filter_, lane=lane)
-        yield from records
-        while link is not None:
-            records, link = company.query_page(entity_set, next_link=link, lane=lane)
-            yield from records
+        return chained(
+            lambda link: company.query_page(entity_set, filter_=filter_, next_link=link, lane=lane)
+        )
 
     def posted_work(
         self,
@@ -114,10 +91,14 @@ class BusinessCentralReconciliation:
         """Ledger entries of the projects (module docstring), and of the keys' numbers."""
         currency = {p.erp_id: p.currency for p in projects}
         found: dict[str, HeldWork] = {}
-        since = f" and lastModifiedDateTime ge {_time(changed_since)}" if changed_since else ""
+        since = (
+            f" and lastModifiedDateTime ge {odata_time(changed_since, timespec='milliseconds')}"
+            if changed_since
+            else ""
+        )
         for project in projects:
             company = self._connector.for_company(project.legal_entity)
-            where = f"projectNumber eq {_text(project.erp_id)}{since}"
+            where = f"projectNumber eq {odata_string(project.erp_id)}{since}"
             for entry in self._pages(company, _LEDGER, where, lane=lane):
                 work = _work(entry, currency)
                 if work is not None:
@@ -135,12 +116,12 @@ class BusinessCentralReconciliation:
 
     def billing_plan_total(self, schedule_id: str, *, lane: Lane = BACKGROUND) -> Decimal | None:
         """The project's planning lines, summed (in the first company that has any)."""
-        where = f"projectNumber eq {_text(schedule_id)}"
+        where = f"projectNumber eq {odata_string(schedule_id)}"
         for code in self._entities():
             company = self._connector.for_company(code)
             lines = list(self._pages(company, "projectPlanningLines", where, lane=lane))
             if lines:
-                return sum((_decimal(line.get("lineAmount")) for line in lines), Decimal(0))
+                return sum((held_decimal(line.get("lineAmount")) for line in lines), Decimal(0))
         return None
 
     def existing(
@@ -189,8 +170,8 @@ def _work(entry: RawRecord, currency: dict[str, str]) -> HeldWork | None:
     kind: WorkKind = "time" if entry.get("type") == "Resource" else "expense"
     code = currency.get(project)
     # Time is worth its billable price; an expense its cost (the ledger's amount of it).
-    price = _decimal(entry.get("totalPrice"))
-    worth = price if kind == "time" else _decimal(entry.get("totalCost"))
+    price = held_decimal(entry.get("totalPrice"))
+    worth = price if kind == "time" else held_decimal(entry.get("totalCost"))
     amount = None
     if worth:
         amount = Money.of(worth, code).amount if code else worth.quantize(Decimal("0.01"))
@@ -200,9 +181,9 @@ def _work(entry: RawRecord, currency: dict[str, str]) -> HeldWork | None:
         record_id=str(entry.get("id") or entry.get("entryNumber") or ""),
         project=project,
         date=dt.date.fromisoformat(str(entry.get("postingDate"))[:10]),
-        hours=_decimal(entry.get("quantity")) if kind == "time" else None,
+        hours=held_decimal(entry.get("quantity")) if kind == "time" else None,
         amount=amount,
         currency=code if amount is not None else None,
         billable=bool(price),
-        changed_at=_changed(entry.get("lastModifiedDateTime")),
+        changed_at=held_moment(entry.get("lastModifiedDateTime")),
     )

@@ -87,12 +87,10 @@ class BusinessCentralConfig(ConnectorConfig):
     concurrency: int = Field(default=5, ge=1, le=100)
     """BC allows 100 concurrent requests per principal."""
 
-    @model_validator(mode="before")
     @classmethod
-    def _derive_urls(cls, data: Any) -> Any:  # noqa: ANN401 - raw input of a before-validator
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
+    @override
+    def derive(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``base_url`` and ``token_url`` from the tenant, environment and hosts."""
         tenant = str(data.get("tenant") or "")
         environment = str(data.get("environment") or "production")
         api = str(data.get("api_host") or "https://api.businesscentral.dynamics.com").rstrip("/")

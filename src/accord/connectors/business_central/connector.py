@@ -19,7 +19,7 @@ import copy
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Self
 
 import httpx
@@ -27,7 +27,6 @@ from pydantic import SecretStr
 from typing_extensions import override
 
 from accord.connectors.authorization import TokenStore
-from accord.connectors.base import Connector
 from accord.connectors.budget import Budget
 from accord.connectors.budget import lane as budget_lane
 from accord.connectors.business_central.auth import build_bc_auth
@@ -35,6 +34,13 @@ from accord.connectors.business_central.batch import BatchAnswer, BatchOperation
 from accord.connectors.business_central.config import BusinessCentralConfig
 from accord.connectors.business_central.errors import translate
 from accord.connectors.business_central.requirements import EXTENSION_SETS
+from accord.connectors.odata import (
+    ODataConnector,
+    odata_etag,
+    odata_string,
+    odata_time,
+    parse_odata_time,
+)
 from accord.connectors.roles import BACKGROUND, Erp, Lane
 from accord.connectors.types import (
     Clock,
@@ -47,7 +53,7 @@ from accord.connectors.types import (
     utc_now,
 )
 from accord.connectors.webhooks import UpkeepReport
-from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
+from accord.errors import ConflictError, NotFoundError, PermanentError
 from accord.rules import Rules
 
 __all__ = [
@@ -109,12 +115,14 @@ RESOURCES: dict[str, BcResource] = {
 _JOURNAL_SETS = {"time": "journals", "payment": "customerPaymentJournals"}
 
 
-class BusinessCentralConnector(Connector[BusinessCentralConfig]):
+class BusinessCentralConnector(ODataConnector[BusinessCentralConfig]):
     """Dynamics 365 Business Central API v2.0 with Entra ID client credentials."""
 
     kind = "business_central"
     config_model = BusinessCentralConfig
+    error_translator = translate
     webhook_scheme = "subscription"
+    service = "the Business Central API"
 
     def __init__(
         self,
@@ -137,18 +145,6 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
     @override
     def build_auth(self) -> httpx.Auth:
         return build_bc_auth(self.config, clock=self.clock)
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     def for_company(self, company: str) -> Self:
         """This connection narrowed to another company (a legal-entity code or a company id).
@@ -183,16 +179,13 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         """One page ordered by ``(lastModifiedDateTime, id)``; ``since`` is exclusive."""
         spec = RESOURCES[self.require_resource(resource)]
         size = max(1, min(limit or MAX_PAGE_SIZE, MAX_PAGE_SIZE))
-        followed = cursor is not None and cursor.startswith(("http://", "https://"))
-        if followed and cursor is not None:
-            self._same_origin(cursor)
-            response = self.send("GET", cursor, resource=resource)
-        else:
+
+        def request(after: str | None) -> httpx.Response:
             conditions: list[str] = []
             if since is not None:
                 conditions.append(f"lastModifiedDateTime gt {_odata_time(since)}")
-            if cursor is not None:
-                stamp, last_id = _decode_keyset(cursor)
+            if after is not None:
+                stamp, last_id = _decode_keyset(after)
                 conditions.append(
                     f"(lastModifiedDateTime gt {stamp} or "
                     f"(lastModifiedDateTime eq {stamp} and id gt {last_id}))"
@@ -202,23 +195,16 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
                 params["$filter"] = " and ".join(conditions)
             if spec.expand:
                 params["$expand"] = spec.expand
-            response = self.send("GET", self._collection(spec), resource=resource, params=params)
-        self.raise_for_status(response, resource=resource)
-        body = self.json_object(response, resource=resource)
-        records = [r for r in body.get("value") or () if isinstance(r, dict)]
-        watermark: datetime | None = None
-        for record in records:
-            modified = _parse_time(record.get("lastModifiedDateTime"))
-            if modified is not None and (watermark is None or modified > watermark):
-                watermark = modified
-        next_link = body.get("@odata.nextLink")
-        next_cursor: str | None = None
-        if isinstance(next_link, str) and next_link:
-            next_cursor = next_link
-        elif records and (followed or len(records) >= size):
-            # After a nextLink chain the window's size is unknown: go on by keyset until empty.
-            next_cursor = _keyset(records[-1])
-        return Page(records=records, next_cursor=next_cursor, high_watermark=watermark)
+            return self.send("GET", self._collection(spec), resource=resource, params=params)
+
+        return self.keyset_page(
+            resource,
+            cursor,
+            size,
+            request=request,
+            modified=lambda record: _parse_time(record.get("lastModifiedDateTime")),
+            keyset=_keyset,
+        )
 
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:
@@ -277,7 +263,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         existing = self.get_by_external_id(resource, external_id)
         if existing is not None:
             record_id = str(existing["id"])
-            etag = _etag(existing)
+            etag = odata_etag(existing)
             if resource == "salesInvoices" and existing.get("status") != "Draft":
                 return WriteResult(id=record_id, created=False, etag=etag)
             body = {k: v for k, v in fields.items() if k not in {key, "salesInvoiceLines"}}
@@ -285,7 +271,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
                 return WriteResult(id=record_id, created=False, etag=etag)
             return self.update(resource, record_id, body, etag=etag)
         created = self._post(spec, {**fields, key: external_id}, external_id=external_id)
-        return WriteResult(id=str(created["id"]), created=True, etag=_etag(created))
+        return WriteResult(id=str(created["id"]), created=True, etag=odata_etag(created))
 
     @override
     def update(
@@ -311,14 +297,14 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         )
         self.raise_for_status(response, resource=resource)
         body = self.json_object(response, resource=resource)
-        return WriteResult(id=record_id, created=False, etag=_etag(body))
+        return WriteResult(id=record_id, created=False, etag=odata_etag(body))
 
     @override
     def create(self, resource: str, fields: Mapping[str, Any]) -> WriteResult:
         """``POST`` without a lookup; not idempotent: prefer :meth:`upsert`."""
         spec = RESOURCES[self.require_resource(resource)]
         created = self._post(spec, dict(fields), external_id=None)
-        return WriteResult(id=str(created["id"]), created=True, etag=_etag(created))
+        return WriteResult(id=str(created["id"]), created=True, etag=odata_etag(created))
 
     @override
     def delete(self, resource: str, record_id: str) -> None:
@@ -417,8 +403,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         with budget_lane(lane):
             spec = RESOURCES[self.require_resource(entity_set)]
             if next_link is not None:
-                self._same_origin(next_link)
-                response = self.send("GET", next_link, resource=entity_set)
+                response = self.follow(next_link, resource=entity_set)
             else:
                 params: dict[str, str] = {"$orderby": "id asc"}
                 if filter_:
@@ -427,11 +412,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
                     params["$select"] = select
                 path = f"{self.company_path(spec.name)}/{spec.name}"
                 response = self.send("GET", path, resource=entity_set, params=params)
-        self.raise_for_status(response, resource=entity_set)
-        body = self.json_object(response, resource=entity_set)
-        records = [r for r in body.get("value") or () if isinstance(r, dict)]
-        link = body.get("@odata.nextLink")
-        return records, link if isinstance(link, str) and link else None
+        return self.value_page(response, resource=entity_set)
 
     @override
     def as_erp(self, rules: Rules) -> Erp:
@@ -586,7 +567,7 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
             id=str(record.get("id", "")),
             external_id=str(key) if key else None,
             modified_at=_parse_time(record.get("lastModifiedDateTime")),
-            etag=_etag(record),
+            etag=odata_etag(record),
         )
 
     # ----------------------------------------------------------------- internals
@@ -643,12 +624,6 @@ class BusinessCentralConnector(Connector[BusinessCentralConfig]):
         self.raise_for_status(response, resource=spec.name, external_id=external_id)
         return self.json_object(response, resource=spec.name)
 
-    def _same_origin(self, url: str) -> None:
-        """A nextLink must point at this API: the bearer token goes wherever it points."""
-        target, base = httpx.URL(url), httpx.URL(self.config.base_url)
-        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-            raise ValueError("cursor points outside the Business Central API")
-
 
 # --------------------------------------------------------------------------- helpers
 def _require_key(spec: BcResource) -> str:
@@ -670,30 +645,13 @@ def guid(value: str) -> str:
     return value.lower()
 
 
-def odata_string(value: str) -> str:
-    """An OData string literal: quoted, quotes doubled."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _odata_time(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("since must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return odata_time(moment, timespec="milliseconds")
 
 
 def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value or value.startswith("0001-"):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _etag(record: Mapping[str, Any]) -> str | None:
-    value = record.get("@odata.etag")
-    return str(value) if value else None
+    """A BC timestamp as UTC; BC writes ``0001-01-01T00:00:00Z`` for no date."""
+    return parse_odata_time(value, null_date="0001-")
 
 
 def _keyset(record: Mapping[str, Any]) -> str:

@@ -53,7 +53,6 @@ Reconciliation (the project ledger, planning lines and Accord's records read in 
 
 import asyncio
 import base64
-import datetime as dt
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -90,9 +89,10 @@ from accord.connectors.roles import (
     PostingKind,
     PostingOutcome,
 )
+from accord.connectors.roles.base import RoleBase
+from accord.connectors.roles.recon import held_date
 from accord.domain import BillingModel, ErpSystem, TimeEntry
 from accord.errors import ConnectorError, MappingError, PermanentError, RetryableError
-from accord.rules import Rules
 
 __all__ = ["BusinessCentralErp", "BusinessCentralPoster", "batch_code", "rate_units"]
 
@@ -112,32 +112,15 @@ def batch_code(batch_id: str) -> str:
     return "AC" + digest[:8]
 
 
-def _date(value: object) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
 class BusinessCentralErp(
     BusinessCentralDelivery,
     BusinessCentralMasterData,
     BusinessCentralEntities,
     BusinessCentralReconciliation,
+    RoleBase[BusinessCentralConnector],
     Erp,
 ):
     """A Business Central connection (one company per legal entity) as an ERP."""
-
-    def __init__(self, connector: BusinessCentralConnector, rules: Rules) -> None:
-        self._connector = connector
-        self._rules = rules
-
-    @property
-    @override
-    def connection(self) -> str:
-        return self._connector.name
 
     @override
     def record_type(self, kind: PostingKind) -> str:
@@ -161,8 +144,8 @@ class BusinessCentralErp(
                 legal_entity=code,
                 active=status == "Open" and not blocked,
                 status=f"{status} (blocked: {blocked})" if blocked else status,
-                start_date=_date(record.get("startDate")),
-                end_date=_date(record.get("endDate")),
+                start_date=held_date(record.get("startDate")),
+                end_date=held_date(record.get("endDate")),
                 billing_model=_BILLING.get(
                     str(record.get("billingModel")), BillingModel.TIME_AND_MATERIALS
                 ),
@@ -181,7 +164,7 @@ class BusinessCentralErp(
         page = company.read_page("accountingPeriods", limit=1000)
         closed: set[str] = set()
         for r in page.records:
-            start = _date(r.get("startingDate"))
+            start = held_date(r.get("startingDate"))
             if start and (r.get("closed") is True or r.get("dateLocked") is True):
                 closed.add(f"{start:%Y-%m}")
         return frozenset(closed)

@@ -20,13 +20,11 @@ invalid dimension, posted document)                  (reason from :data:`TEXT_RU
 """
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import redact_text, request_id_of, translate_http_error
+from accord.connectors.http import ErrorTranslation, Verdict, json_or_none, redact_text
 from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     BusinessRuleError,
@@ -42,6 +40,7 @@ __all__ = [
     "TEXT_RULES",
     "BcErrorBody",
     "parse_error",
+    "read_verdict",
     "reason_of",
     "translate",
 ]
@@ -137,10 +136,7 @@ class BcErrorBody:
 
 def parse_error(response: httpx.Response) -> BcErrorBody:
     """Read ``{"error": {...}}`` (or an Entra ``error``/``error_description``) from a response."""
-    try:
-        body = response.json()
-    except ValueError:
-        return BcErrorBody(None, None)
+    body = json_or_none(response)
     if not isinstance(body, dict):
         return BcErrorBody(None, None)
     error = body.get("error")
@@ -172,19 +168,12 @@ def reason_of(code: str | None, message: str | None) -> Reason | None:
     return rule.reason
 
 
-def translate(
-    response: httpx.Response,
-    *,
-    connector: str,
-    resource: str | None,
-    external_id: str | None = None,
-    now: Callable[[], datetime] | None = None,
-) -> ConnectorError:
-    """The error a failed Business Central response means (see the module table)."""
+def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
+    """What a failed Business Central response's body says (see the module table)."""
+    del resource  # BC's codes and texts say it all
     parsed = parse_error(response)
     status = response.status_code
     detail = redact_text(parsed.message) if parsed.message else None
-    request_id = request_id_of(response) or parsed.correlation_id
     code = parsed.code or ""
     reason = reason_of(parsed.code, parsed.message)
     cls: type[ConnectorError] | None = None
@@ -194,27 +183,8 @@ def translate(
         cls = BusinessRuleError
     elif status == 400:
         cls = PermanentError
-    if cls is not None:
-        return cls(
-            connector=connector,
-            resource=resource,
-            external_id=external_id,
-            status_code=status,
-            request_id=request_id,
-            code=parsed.code,
-            detail=detail,
-            reason=reason,
-        )
-    error = translate_http_error(
-        response,
-        connector=connector,
-        resource=resource,
-        external_id=external_id,
-        code=parsed.code,
-        detail=detail,
-        now=now,
-        reason=reason,
-    )
-    if error.request_id is None:
-        error.request_id = request_id
-    return error
+    return Verdict(parsed.code, detail, reason, cls, parsed.correlation_id)
+
+
+translate = ErrorTranslation(read_verdict)
+"""The error a failed Business Central response means (see the module table)."""

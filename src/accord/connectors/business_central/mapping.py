@@ -18,11 +18,12 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from accord.connectors.mapping import build_model, required_date, required_decimal, stamp_or_none
 from accord.connectors.types import RawRecord
 from accord.domain import (
     Address,
@@ -158,50 +159,17 @@ class BusinessCentralLookups:
 
 
 # --------------------------------------------------------------------------- small helpers
-def _build(model: type[_M], **values: Any) -> _M:  # noqa: ANN401 - model fields of any type
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        raise MappingError(f"cannot build {model.__name__}: {problems}") from None
-
-
-def _decimal(value: object, what: str) -> Decimal:
-    if isinstance(value, bool) or value is None:
-        raise MappingError(f"{what} is missing")
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise MappingError(f"{what} is not a number") from None
-
-
 def _number(amount: Decimal) -> float:
     """A JSON number for an exact amount (two places survive the float)."""
     return float(amount.quantize(_CENT))
 
 
-def _date(value: object, what: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise MappingError(f"{what} is not a date") from None
-
-
 def _opt_date(value: object) -> dt.date | None:
-    return _date(value, "date") if value and value != _BLANK_DATE else None
+    return required_date(value, "date") if value and value != _BLANK_DATE else None
 
 
 def _stamp(value: object) -> dt.datetime | None:
-    if not isinstance(value, str) or not value or value.startswith("0001-"):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise MappingError(f"{value!r} is not a timestamp") from None
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return stamp_or_none(value, null_date="0001-")  # BC's "no time"
 
 
 def _refs(record: RawRecord) -> tuple[ExternalRef, ...]:
@@ -224,12 +192,12 @@ def customer_to_canonical(
     tax_region = lookups.tax_regions.get(country) or lookups.default_tax_region
     if not tax_region:
         raise MappingError(f"no tax region for country {country!r}")
-    return _build(
+    return build_model(
         Customer,
         id=lookups.canonical("customers", record.get("number"), what="customer"),
         name=record.get("displayName"),
         legal_entity=lookups.legal_entity,
-        bill_to=_build(
+        bill_to=build_model(
             Address,
             line1=record.get("addressLine1"),
             line2=record.get("addressLine2") or None,
@@ -298,7 +266,7 @@ def project_to_canonical(
         refs=_refs(record),
         updated_at=_stamp(record.get("lastModifiedDateTime")),
     )
-    return _build(Project, **values)
+    return build_model(Project, **values)
 
 
 def project_from_canonical(project: Project, *, lookups: BusinessCentralLookups) -> dict[str, Any]:
@@ -373,12 +341,12 @@ def sales_invoice_to_canonical(
     for index, line in enumerate(record.get("salesInvoiceLines") or ()):
         if line.get("lineType") == "Comment":
             continue
-        quantity = _decimal(line.get("quantity", 0), f"line {index} quantity")
-        unit = _decimal(line.get("unitPrice", 0), f"line {index} unitPrice")
-        amount = _decimal(line.get("amountExcludingTax", 0), f"line {index} amount")
+        quantity = required_decimal(line.get("quantity", 0), f"line {index} quantity")
+        unit = required_decimal(line.get("unitPrice", 0), f"line {index} unitPrice")
+        amount = required_decimal(line.get("amountExcludingTax", 0), f"line {index} amount")
         kind = InvoiceLineKind.TIME if line.get("lineType") == "Resource" else InvoiceLineKind.OTHER
         lines.append(
-            _build(
+            build_model(
                 InvoiceLine,
                 kind=kind,
                 description=line.get("description") or line.get("lineObjectNumber") or "line",
@@ -387,11 +355,11 @@ def sales_invoice_to_canonical(
                 amount=Money.of(amount, currency),
             )
         )
-    subtotal = _decimal(record.get("totalAmountExcludingTax", 0), "totalAmountExcludingTax")
-    tax = _decimal(record.get("totalTaxAmount", 0), "totalTaxAmount")
-    total = _decimal(record.get("totalAmountIncludingTax", 0), "totalAmountIncludingTax")
+    subtotal = required_decimal(record.get("totalAmountExcludingTax", 0), "totalAmountExcludingTax")
+    tax = required_decimal(record.get("totalTaxAmount", 0), "totalTaxAmount")
+    total = required_decimal(record.get("totalAmountIncludingTax", 0), "totalAmountIncludingTax")
     bc_status = str(record.get("status"))
-    remaining = _decimal(record.get("remainingAmount", 0), "remainingAmount")
+    remaining = required_decimal(record.get("remainingAmount", 0), "remainingAmount")
     if bc_status == "Draft":
         status, due = InvoiceStatus.DRAFT, total
     elif bc_status == "Canceled":
@@ -402,9 +370,9 @@ def sales_invoice_to_canonical(
         status, due = InvoiceStatus.PARTIALLY_PAID, remaining
     else:
         status, due = InvoiceStatus.POSTED, remaining
-    issue = _date(record.get("invoiceDate"), "invoiceDate")
+    issue = required_date(record.get("invoiceDate"), "invoiceDate")
     modified = _stamp(record.get("lastModifiedDateTime"))
-    return _build(
+    return build_model(
         Invoice,
         id=lookups.canonical("salesInvoices", record.get("id"), what="invoice"),
         number=record.get("number") or None,
@@ -437,18 +405,18 @@ def payment_to_canonical(
         lookups: Lookups of the company.
         currency: The customer's (or company's) currency: payment lines carry none.
     """
-    amount = abs(_decimal(record.get("amount"), "amount"))
+    amount = abs(required_decimal(record.get("amount"), "amount"))
     invoice = record.get("appliesToInvoiceId")
     applications: tuple[PaymentApplication, ...] = ()
     if invoice and not str(invoice).startswith("00000000-"):
         applications = (
-            _build(
+            build_model(
                 PaymentApplication,
                 invoice_id=lookups.canonical("salesInvoices", invoice, what="invoice"),
                 amount=Money.of(amount, currency),
             ),
         )
-    return _build(
+    return build_model(
         Payment,
         id=lookups.canonical(
             "customerPayments",
@@ -458,7 +426,7 @@ def payment_to_canonical(
         customer_id=lookups.canonical("customers", record.get("customerNumber"), what="customer"),
         legal_entity=lookups.legal_entity,
         amount=Money.of(amount, currency),
-        received_on=_date(record.get("postingDate"), "postingDate"),
+        received_on=required_date(record.get("postingDate"), "postingDate"),
         reference=record.get("externalDocumentNumber") or record.get("documentNumber") or None,
         applications=applications,
         recorded_at=_stamp(record.get("lastModifiedDateTime")),

@@ -45,6 +45,7 @@ from accord.connectors.roles import (
     collection_feed,
     custom_field_names,
 )
+from accord.connectors.roles.recon import held_date
 from accord.connectors.salesforce.rest import parse_sf_datetime
 from accord.connectors.types import RawRecord
 from accord.domain import (
@@ -97,13 +98,6 @@ def _nested(record: RawRecord, relationship: str, field: str = "Accord_Id__c") -
 def _key(record: RawRecord, relationship: str) -> str | None:
     value = _nested(record, relationship)
     return value if isinstance(value, str) and value else None
-
-
-def _day(value: object) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
 
 
 def _hours(value: object) -> Decimal | None:
@@ -249,8 +243,8 @@ class CertiniaDelivery(CertiniaBilling):
                 estimated_hours=_hours(record.get("pse__Estimated_Hours__c")),
                 actual_hours=_hours(record.get("pse__Actual_Hours__c")),
                 percent_complete=_hours(record.get("pse__Percent_Complete_Hours__c")),
-                start_date=_day(record.get("pse__Start_Date__c")),
-                end_date=_day(record.get("pse__End_Date__c")),
+                start_date=held_date(record.get("pse__Start_Date__c")),
+                end_date=held_date(record.get("pse__End_Date__c")),
             )
         except ValueError as exc:
             return replace(base, missing={"record": str(exc).splitlines()[0]})
@@ -279,8 +273,8 @@ class CertiniaDelivery(CertiniaBilling):
             return replace(
                 base, missing={"resource": f"Certinia resource {contact} has no consultant id"}
             )
-        first = _day(start) or dt.datetime.now(dt.UTC).date()
-        last = max(_day(end) or first, first)
+        first = held_date(start) or dt.datetime.now(dt.UTC).date()
+        last = max(held_date(end) or first, first)
         role = _nested(record, "pse__Resource__r", "pse__Resource_Role__c") or record.get(
             "pse__Role__c"
         )
@@ -345,7 +339,7 @@ class CertiniaDelivery(CertiniaBilling):
             project = self._project_of(item, ids)
             if project is None:
                 continue  # a line for a project Accord does not know stays in the PSA
-            day = _day(item.get("pse__Date__c")) or _day(record.get("pse__Date__c"))
+            day = held_date(item.get("pse__Date__c")) or held_date(record.get("pse__Date__c"))
             try:
                 expenses.append(
                     Expense(

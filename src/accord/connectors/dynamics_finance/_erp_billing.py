@@ -51,9 +51,10 @@ from accord.connectors.roles import (
     Receivables,
     collection_feed,
 )
+from accord.connectors.roles.xref import remember_or_conflict
 from accord.connectors.types import RawRecord
 from accord.domain import Invoice, InvoiceStatus, Money, Payment, PaymentApplication
-from accord.errors import ConflictError, MappingError, NotFoundError
+from accord.errors import MappingError, NotFoundError
 from accord.rules import Rules
 
 __all__ = ["FREE_TEXT", "INVOICES", "DynamicsFinanceBilling"]
@@ -224,16 +225,15 @@ class DynamicsFinanceBilling(DynamicsFinanceMasterData):
             header = company.get(FREE_TEXT, header_id)
         number = str(header.get("InvoiceNumber") or "")
         invoice_id = company.record_id(RESOURCES[INVOICES], {"InvoiceNumber": number})
-        if not ids.remember("invoice", request.invoice_id, invoice_id):
-            message = f"invoice {request.invoice_id} is linked to another {INVOICES} record"
-            raise ConflictError(
-                message,
-                connector=self._connector.name,
-                resource=INVOICES,
-                external_id=reference,
-                detail=message,
-                reason="duplicate",
-            )
+        remember_or_conflict(
+            ids,
+            "invoice",
+            request.invoice_id,
+            invoice_id,
+            connector=self._connector.name,
+            resource=INVOICES,
+            key=reference,
+        )
         return BilledInvoice(
             erp_id=invoice_id, number=number or None, created=created, billed_now=billed_now
         )

@@ -23,7 +23,6 @@
 """
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Final, NoReturn
 
 from accord.connectors.dynamics_finance._erp_billing import DynamicsFinanceBilling
@@ -43,7 +42,7 @@ from accord.connectors.roles import (
     ProjectState,
     TaskProgress,
     VendorBillRequest,
-    collection_feed,
+    project_state_feed,
 )
 from accord.connectors.types import RawRecord
 from accord.domain import ProjectStatus, VendorBill
@@ -93,20 +92,9 @@ class DynamicsFinanceDelivery(DynamicsFinanceBilling):
 
     def project_states(self, ids: KnownIds) -> ChangeFeed[Mapped[ProjectState] | None]:
         """The default company's changed projects that Accord created."""
-
-        def mapped(record: RawRecord) -> Mapped[ProjectState] | None:
-            number = str(record.get("ProjectID") or "")
-            project = ids.canonical("erp_project", number) if number else None
-            if project is None:
-                return None
-            state = self._state(record, project)
-            return Mapped(
-                kind="project", record_id=number, canonical_id=project, label=state.label,
-                value=state,
-            )  # fmt: skip
-
-        feed = collection_feed(self._connector, _PROJECTS, mapped)
-        return replace(feed, name=f"delivery:{_PROJECTS}")
+        return project_state_feed(
+            self._connector, _PROJECTS, ids, id_field="ProjectID", state=self._state
+        )
 
     def project_state(self, erp_id: str, project_id: str) -> ProjectState:
         """The project's stage now, in canonical terms."""

@@ -31,13 +31,15 @@ import datetime as dt
 import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Final
 
 from accord.connectors.dynamics_finance.connector import DynamicsFinanceConnector, odata_string
 from accord.connectors.dynamics_finance.mapping import date_day, posting_ref
 from accord.connectors.dynamics_finance.masters import any_of, chunks
+from accord.connectors.odata import chained
 from accord.connectors.roles import BACKGROUND, ErpProject, HeldWork, Lane, WorkKind
+from accord.connectors.roles.recon import held_decimal, held_moment
 from accord.connectors.types import RawRecord
 from accord.domain import Money
 
@@ -90,21 +92,6 @@ _TERM = re.compile(r"(\w+)='((?:[^']|'')*)'")
 _ACCORD_ACCOUNT = re.compile(r"^(?:AC[A-Z2-7]{18}|[A-Z0-9]+-[A-Z0-9-]+)$")
 
 
-def _decimal(value: object) -> Decimal:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-    except InvalidOperation:
-        return Decimal(0)
-
-
-def _moment(value: object) -> dt.datetime | None:
-    try:
-        moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def _predicate(record_id: str) -> dict[str, str]:
     """The fields of a key predicate (``dataAreaId='de01',InvoiceNumber='X'``)."""
     return {name: value.replace("''", "'") for name, value in _TERM.findall(record_id)}
@@ -128,11 +115,11 @@ class DynamicsFinanceReconciliation:
         lane: Lane,
         every_company: bool = False,
     ) -> Iterator[RawRecord]:
-        records, link = company.query_page(resource, where, every_company=every_company, lane=lane)
-        yield from records
-        while link is not None:
-            records, link = company.query_page(resource, next_link=link, lane=lane)
-            yield from records
+        return chained(
+            lambda link: company.query_page(
+                resource, where, every_company=every_company, next_link=link, lane=lane
+            )
+        )
 
     def _areas(self) -> set[str] | None:
         """The connection's companies (``None``: not configured, every company counts)."""
@@ -200,7 +187,7 @@ class DynamicsFinanceReconciliation:
                     str(header.get("JournalBatchNumber") or ""),
                 )
                 if header.get("Posted") == "Yes" and place in journals:
-                    out[place] = _moment(header.get("PostedDateTime"))
+                    out[place] = held_moment(header.get("PostedDateTime"))
         return out
 
     def billing_plan_total(self, schedule_id: str, *, lane: Lane = BACKGROUND) -> Decimal | None:
@@ -222,7 +209,10 @@ class DynamicsFinanceReconciliation:
         if not lines:
             return None
         return sum(
-            (_decimal(line.get("Quantity")) * _decimal(line.get("SalesPrice")) for line in lines),
+            (
+                held_decimal(line.get("Quantity")) * held_decimal(line.get("SalesPrice"))
+                for line in lines
+            ),
             Decimal(0),
         )
 
@@ -300,15 +290,15 @@ def _work(
     """A line of a posted journal as posted work."""
     project = str(line.get(spec.project) or "")
     if spec.kind == "time":
-        hours: Decimal | None = _decimal(line.get("Hours"))
-        price = _decimal(line.get("SalesPrice"))
+        hours: Decimal | None = held_decimal(line.get("Hours"))
+        price = held_decimal(line.get("SalesPrice"))
         worth = (hours or Decimal(0)) * price
         billable = bool(price)
         code = str(line.get("CurrencyId") or "") or currency.get(project)
     else:
         hours = None
-        worth = _decimal(line.get("DebitAmount"))
-        billable = bool(_decimal(line.get("ProjectSalesPrice")))
+        worth = held_decimal(line.get("DebitAmount"))
+        billable = bool(held_decimal(line.get("ProjectSalesPrice")))
         code = str(line.get("CurrencyCode") or "") or currency.get(project)
     amount = None
     if worth:

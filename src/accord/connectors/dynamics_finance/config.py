@@ -13,6 +13,7 @@ import re
 from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
+from typing_extensions import override
 
 from accord.connectors.config import ConnectorConfig
 from accord.domain import BillingModel, ExpenseCategory
@@ -137,12 +138,10 @@ class DynamicsFinanceConfig(ConnectorConfig):
     concurrency: int = Field(default=8, ge=1, le=52)
     """F&O allows 52 concurrent requests per user per web server."""
 
-    @model_validator(mode="before")
     @classmethod
-    def _derive(cls, data: Any) -> Any:  # noqa: ANN401 - raw input of a before-validator
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
+    @override
+    def derive(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``base_url`` and ``scope`` from the environment URL, ``token_url`` from the tenant."""
         env = str(data.get("environment_url") or "").rstrip("/")
         tenant = str(data.get("tenant") or "")
         login = str(data.get("login_host") or "https://login.microsoftonline.com").rstrip("/")

@@ -25,14 +25,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import httpx
 from typing_extensions import override
 
 from accord.connectors.auth import ClientCredentialsAuth
-from accord.connectors.base import Connector
 from accord.connectors.budget import lane as budget_lane
 from accord.connectors.dynamics_finance.batch import (
     BatchRequest,
@@ -42,6 +41,13 @@ from accord.connectors.dynamics_finance.batch import (
 )
 from accord.connectors.dynamics_finance.config import DynamicsFinanceConfig
 from accord.connectors.dynamics_finance.errors import translate
+from accord.connectors.odata import (
+    ODataConnector,
+    odata_etag,
+    odata_string,
+    odata_time,
+    parse_odata_time,
+)
 from accord.connectors.roles import BACKGROUND, Erp, Lane
 from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
 from accord.errors import ConflictError, ConnectorError, NotFoundError, PermanentError
@@ -136,11 +142,13 @@ RESOURCES: dict[str, FinResource] = {
 Journal = Literal["ProjectHourJournalHeaders", "ProjectExpenseJournalHeaders"]
 
 
-class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
+class DynamicsFinanceConnector(ODataConnector[DynamicsFinanceConfig]):
     """Dynamics 365 Finance OData data entities with Entra ID client credentials."""
 
     kind = "dynamics_finance"
     config_model = DynamicsFinanceConfig
+    error_translator = translate
+    service = "the Dynamics 365 Finance environment"
     _area: str | None = None
     """The dataAreaId this connector addresses, when narrowed (:meth:`for_company`)."""
 
@@ -164,18 +172,6 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
             "OData-MaxVersion": "4.0",
             "User-Agent": "accord",
         }
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     @property
     def area(self) -> str:
@@ -219,17 +215,14 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
         """One page of this company's records, oldest change first; ``since`` is exclusive."""
         spec = RESOURCES[self.require_resource(resource)]
         size = max(1, min(limit or MAX_PAGE_SIZE, MAX_PAGE_SIZE))
-        followed = cursor is not None and cursor.startswith(("http://", "https://"))
-        if followed and cursor is not None:
-            self._same_origin(cursor)
-            response = self.send("GET", cursor, resource=resource)
-        else:
-            order = ([_MODIFIED] if spec.modified else []) + list(spec.key_fields)
+        order = ([_MODIFIED] if spec.modified else []) + list(spec.key_fields)
+
+        def request(after: str | None) -> httpx.Response:
             conditions = [self._scope(spec)] if spec.company else []
             if since is not None and spec.modified:
                 conditions.append(f"{_MODIFIED} gt {_odata_time(since)}")
-            if cursor is not None:
-                conditions.append(_after(order, _decode_keyset(cursor, len(order))))
+            if after is not None:
+                conditions.append(_after(order, _decode_keyset(after, len(order))))
             params: dict[str, str | int] = {
                 "$orderby": ",".join(f"{name} asc" for name in order),
                 "$top": size,
@@ -237,20 +230,16 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
             }
             if conditions:
                 params["$filter"] = " and ".join(c for c in conditions if c)
-            response = self.send("GET", f"/{spec.name}", resource=resource, params=params)
-        self.raise_for_status(response, resource=resource)
-        body = self.json_object(response, resource=resource)
-        records = [r for r in body.get("value") or () if isinstance(r, dict)]
-        stamps = [_parse_time(r.get(_MODIFIED)) for r in records]
-        watermark = max((s for s in stamps if s is not None), default=None)
-        next_link = body.get("@odata.nextLink")
-        next_cursor: str | None = None
-        if isinstance(next_link, str) and next_link:
-            next_cursor = next_link
-        elif records and (followed or len(records) >= size):
-            order = ([_MODIFIED] if spec.modified else []) + list(spec.key_fields)
-            next_cursor = _encode_keyset([records[-1].get(name) for name in order])
-        return Page(records=records, next_cursor=next_cursor, high_watermark=watermark)
+            return self.send("GET", f"/{spec.name}", resource=resource, params=params)
+
+        return self.keyset_page(
+            resource,
+            cursor,
+            size,
+            request=request,
+            modified=lambda record: _parse_time(record.get(_MODIFIED)),
+            keyset=lambda record: _encode_keyset([record.get(name) for name in order]),
+        )
 
     @override
     def get(self, resource: str, record_id: str) -> RawRecord:
@@ -310,15 +299,12 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
         response = self.send("GET", f"/{spec.name}", resource=resource, params=params)
         found: list[RawRecord] = []
         while True:
-            self.raise_for_status(response, resource=resource)
-            body = self.json_object(response, resource=resource)
-            found += [v for v in body.get("value") or () if isinstance(v, dict)]
-            link = body.get("@odata.nextLink")
+            records, link = self.value_page(response, resource=resource)
+            found += records
             # The service may page below $top (its page size): follow it up to ``top``.
-            if len(found) >= top or not isinstance(link, str) or not link:
+            if len(found) >= top or link is None:
                 return found[:top]
-            self._same_origin(link)
-            response = self.send("GET", link, resource=resource)
+            response = self.follow(link, resource=resource)
 
     def query_page(
         self,
@@ -337,8 +323,7 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
         spec = RESOURCES[self.require_resource(resource)]
         with budget_lane(lane):
             if next_link is not None:
-                self._same_origin(next_link)
-                response = self.send("GET", next_link, resource=resource)
+                response = self.follow(next_link, resource=resource)
             else:
                 conditions = [f"({where})"] if where else []
                 if spec.company and not every_company:
@@ -347,11 +332,7 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
                 if conditions:
                     params["$filter"] = " and ".join(conditions)
                 response = self.send("GET", f"/{spec.name}", resource=resource, params=params)
-        self.raise_for_status(response, resource=resource)
-        body = self.json_object(response, resource=resource)
-        records = [r for r in body.get("value") or () if isinstance(r, dict)]
-        link = body.get("@odata.nextLink")
-        return records, link if isinstance(link, str) and link else None
+        return self.value_page(response, resource=resource)
 
     # ----------------------------------------------------------------- writes
     @override
@@ -368,8 +349,8 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
         record_id = self.record_id(spec, existing)
         body = {k: v for k, v in fields.items() if k not in spec.key_fields}
         if not body:
-            return WriteResult(id=record_id, created=False, etag=_etag(existing))
-        return self.update(resource, record_id, body, etag=_etag(existing))
+            return WriteResult(id=record_id, created=False, etag=odata_etag(existing))
+        return self.update(resource, record_id, body, etag=odata_etag(existing))
 
     @override
     def update(
@@ -401,7 +382,7 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
         """``POST`` in this company (``dataAreaId`` set); not idempotent: prefer :meth:`upsert`."""
         spec = RESOURCES[self.require_resource(resource)]
         created = self.insert(resource, fields)
-        return WriteResult(id=self.record_id(spec, created), created=True, etag=_etag(created))
+        return WriteResult(id=self.record_id(spec, created), created=True, etag=odata_etag(created))
 
     def insert(self, resource: str, fields: Mapping[str, Any]) -> RawRecord:
         """:meth:`create`, returning the record F&O created (keys it assigned included)."""
@@ -477,7 +458,7 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
             id=self.record_id(spec, record),
             external_id=str(external) if external else None,
             modified_at=_parse_time(record.get(_MODIFIED)),
-            etag=_etag(record),
+            etag=odata_etag(record),
         )
 
     def record_id(self, spec: FinResource, values: Mapping[str, Any]) -> str:
@@ -517,19 +498,8 @@ class DynamicsFinanceConnector(Connector[DynamicsFinanceConfig]):
     def _scope(self, spec: FinResource) -> str:
         return f"dataAreaId eq {odata_string(self.area)}" if spec.company else ""
 
-    def _same_origin(self, url: str) -> None:
-        """A nextLink must point at this environment: the bearer token goes wherever it points."""
-        target, base = httpx.URL(url), httpx.URL(self.config.base_url)
-        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-            raise ValueError("cursor points outside the Dynamics 365 Finance environment")
-
 
 # --------------------------------------------------------------------------- helpers
-def odata_string(value: str) -> str:
-    """A string literal for ``$filter`` and keys (quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _literal(value: object) -> str:
     if isinstance(value, bool):
         raise TypeError("no boolean keys")
@@ -552,24 +522,12 @@ def _require_external(spec: FinResource) -> str:
 
 
 def _odata_time(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("since must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return odata_time(moment, timespec="seconds")
 
 
 def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value or value.startswith("1900-01-01"):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _etag(record: Mapping[str, Any]) -> str | None:
-    value = record.get("@odata.etag")
-    return str(value) if value else None
+    """An F&O timestamp as UTC; F&O writes ``1900-01-01T00:00:00Z`` for no date."""
+    return parse_odata_time(value, null_date="1900-01-01")
 
 
 def _encode_keyset(values: list[Any]) -> str:

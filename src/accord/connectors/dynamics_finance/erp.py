@@ -73,9 +73,9 @@ from accord.connectors.roles import (
     PostingKind,
     PostingOutcome,
 )
+from accord.connectors.roles.base import RoleBase
 from accord.domain import System, TimeEntry
 from accord.errors import ConnectorError, MappingError, PermanentError, RetryableError
-from accord.rules import Rules
 
 __all__ = ["DynamicsFinanceErp", "DynamicsFinancePoster", "journal_marker"]
 
@@ -121,17 +121,13 @@ def journal_marker(batch_id: str, kind: PostingKind) -> str:
     return f"Accord {digest[:10]}"
 
 
-class DynamicsFinanceErp(DynamicsFinanceDelivery, DynamicsFinanceReconciliation, Erp):
+class DynamicsFinanceErp(
+    DynamicsFinanceDelivery,
+    DynamicsFinanceReconciliation,
+    RoleBase[DynamicsFinanceConnector],
+    Erp,
+):
     """A Dynamics 365 Finance connection (one company per legal entity) as an ERP."""
-
-    def __init__(self, connector: DynamicsFinanceConnector, rules: Rules) -> None:
-        self._connector = connector
-        self._rules = rules
-
-    @property
-    @override
-    def connection(self) -> str:
-        return self._connector.name
 
     @override
     def record_type(self, kind: PostingKind) -> str:

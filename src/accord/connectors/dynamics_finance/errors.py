@@ -26,16 +26,14 @@ F&O's own code is empty.
 """
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import redact_text, request_id_of, translate_http_error
+from accord.connectors.http import ErrorTranslation, Verdict, json_or_none, redact_text
 from accord.errors import BusinessRuleError, ConflictError, ConnectorError
 
-__all__ = ["FinErrorBody", "parse_error", "refusal_reason", "translate"]
+__all__ = ["FinErrorBody", "parse_error", "read_verdict", "refusal_reason", "translate"]
 
 _APPLICATION_ERRORS = ("AxODataWriteException", "ErrorException", "XppRuntimeException")
 """Inner types that carry an application (X++) refusal, not a transient failure."""
@@ -83,10 +81,7 @@ class FinErrorBody:
 
 def parse_error(response: httpx.Response) -> FinErrorBody:
     """Read ``{"error": {...}}`` (or an Entra ``error``/``error_description``) from a response."""
-    try:
-        body = response.json()
-    except ValueError:
-        return FinErrorBody(None)
+    body = json_or_none(response)
     if not isinstance(body, dict):
         return FinErrorBody(None)
     error = body.get("error")
@@ -118,39 +113,18 @@ def refusal_reason(text: str | None) -> str:
     return _TABLE_REASONS.get(table, "validation")
 
 
-def translate(
-    response: httpx.Response,
-    *,
-    connector: str,
-    resource: str | None,
-    external_id: str | None = None,
-    now: Callable[[], datetime] | None = None,
-) -> ConnectorError:
-    """The error a failed finance and operations response means (see the module table)."""
+def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
+    """What a failed finance and operations response's body says (see the module table)."""
+    del resource  # the Infolog text says it all
     parsed = parse_error(response)
     detail = redact_text(parsed.text) if parsed.text else None
+    # Only an application refusal says more than its status (a 404 is not_found by status).
+    reason = refusal_reason(parsed.text) if parsed.application else None
+    cls: type[ConnectorError] | None = None
     if parsed.application:
-        reason = refusal_reason(parsed.text)
         cls = ConflictError if reason == "duplicate" else BusinessRuleError
-        return cls(
-            connector=connector,
-            resource=resource,
-            external_id=external_id,
-            status_code=response.status_code,
-            request_id=request_id_of(response),
-            code=parsed.inner_type,
-            detail=detail,
-            reason=reason,
-        )
-    error = translate_http_error(
-        response,
-        connector=connector,
-        resource=resource,
-        external_id=external_id,
-        code=parsed.inner_type,
-        detail=detail,
-        now=now,
-    )
-    if error.status_code == httpx.codes.NOT_FOUND:
-        error.reason = "not_found"
-    return error
+    return Verdict(parsed.inner_type, detail, reason, cls)
+
+
+translate = ErrorTranslation(read_verdict)
+"""The error a failed finance and operations response means (see the module table)."""

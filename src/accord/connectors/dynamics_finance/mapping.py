@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from accord.connectors.dynamics_finance.config import DynamicsFinanceConfig
+from accord.connectors.roles.recon import held_date
 from accord.domain import Expense, ProjectStatus, TimeEntry
 
 __all__ = [
@@ -54,12 +55,7 @@ def fo_key(canonical_id: str, length: int = 20) -> str:
 
 def date_day(value: object) -> dt.date | None:
     """The day of an F&O date field; ``None`` for the empty date (``1900-01-01``) or none."""
-    if not value or str(value).startswith("1900-01-01"):
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
+    return None if str(value).startswith("1900-01-01") else held_date(value)
 
 
 def resource_id(canonical_id: str) -> str:

@@ -39,7 +39,6 @@ from datetime import datetime
 from typing import Final
 
 from accord.connectors.kantata.connector import KantataConnector
-from accord.connectors.kantata.connector import _parse_time as _time
 from accord.connectors.kantata.mapping import (
     KantataLookups,
     expense_to_canonical,
@@ -47,6 +46,7 @@ from accord.connectors.kantata.mapping import (
     timesheet_to_canonical,
 )
 from accord.connectors.roles import ApprovalKind, ChangeFeed, KnownIds, Mapped, collection_feed
+from accord.connectors.roles.recon import held_moment
 from accord.connectors.types import Page, RawRecord, RecordMeta
 from accord.domain import Expense, Invoice, InvoiceStatus, Milestone, System, Timesheet
 from accord.errors import MappingError
@@ -100,7 +100,8 @@ def describe_event(event: RawRecord) -> RecordMeta:
     """
     return RecordMeta(
         id=f"event-{event.get('id', '')}",
-        modified_at=_time(event.get("subject_changed_at")) or _time(event.get("created_at")),
+        modified_at=held_moment(event.get("subject_changed_at"))
+        or held_moment(event.get("created_at")),
     )
 
 
@@ -113,7 +114,7 @@ def event_page(
 ) -> Page:
     """One poll of ``/subscribed_events`` (of ``event_types``) as a page of event records."""
     page = connector.read_events(cursor, since=since, limit=limit, event_types=event_types)
-    created = [t for t in (_time(e.get("created_at")) for e in page.events) if t is not None]
+    created = [t for t in (held_moment(e.get("created_at")) for e in page.events) if t is not None]
     return Page(
         records=page.events,
         next_cursor=page.cursor if page.has_more else None,
@@ -147,7 +148,7 @@ class KantataBilling:
         record = self._connector.get("expenses", record_id)
         if not record.get("approved") or record.get("vendor_id"):
             return None
-        return self._expense(record, approved_at=_time(record.get("updated_at")), ids=ids)
+        return self._expense(record, approved_at=held_moment(record.get("updated_at")), ids=ids)
 
     def resolve_approval(self, kind: ApprovalKind, record_id: str, *, approve: bool) -> None:
         """Approve or reject a timesheet submission or an expense report submission."""
@@ -171,7 +172,7 @@ class KantataBilling:
             return self._timesheet(str(event.get("subject_id") or payload.get("id")), ids)
         # A vendor's expense is a payable, not the person's claim: delivery bills it.
         if kind == "expense:updated" and payload.get("approved") and not payload.get("vendor_id"):
-            approved_at = _time(event.get("subject_changed_at"))
+            approved_at = held_moment(event.get("subject_changed_at"))
             return self._expense(payload, approved_at=approved_at, ids=ids)
         return None
 

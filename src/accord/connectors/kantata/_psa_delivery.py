@@ -37,7 +37,6 @@ from typing import Any, Final
 
 from accord.connectors.kantata._psa_billing import KantataBilling, describe_event, event_page
 from accord.connectors.kantata.connector import KantataConnector
-from accord.connectors.kantata.connector import _parse_time as _time
 from accord.connectors.kantata.mapping import (
     STATUS_MESSAGES,
     KantataLookups,
@@ -52,6 +51,7 @@ from accord.connectors.roles import (
     VendorCost,
     custom_field_names,
 )
+from accord.connectors.roles.recon import held_date, held_moment
 from accord.connectors.types import Page, RawRecord
 from accord.domain import Assignment, ProjectStatus, ProjectTask, System, TaskStatus
 from accord.errors import MappingError, NotFoundError
@@ -104,17 +104,10 @@ def _hours(minutes: object) -> Decimal | None:
     return (Decimal(str(minutes)) / _MINUTES).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
-def _day(value: object) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
 def _span(*records: RawRecord) -> tuple[dt.date, dt.date]:
     """The first start and due dates the records carry (today when none does)."""
-    start = next((d for r in records if (d := _day(r.get("start_date")))), None)
-    end = next((d for r in records if (d := _day(r.get("due_date")))), None)
+    start = next((d for r in records if (d := held_date(r.get("start_date")))), None)
+    end = next((d for r in records if (d := held_date(r.get("due_date")))), None)
     start = start or end or dt.datetime.now(dt.UTC).date()
     return start, max(end or start, start)
 
@@ -145,7 +138,7 @@ class KantataDelivery(KantataBilling):
         if not isinstance(snapshot, dict):
             return None  # gone since
         model = str(event.get("event_type") or "").partition(":")[0]
-        changed_at = _time(event.get("subject_changed_at"))
+        changed_at = held_moment(event.get("subject_changed_at"))
         if model == "custom_field_value" and snapshot.get("subject_type") == _WORKSPACE:
             # A field's value is a record of its own: the workspace's state is what changed.
             try:
@@ -191,7 +184,7 @@ class KantataDelivery(KantataBilling):
             project_id=project_id,
             status=_STATUS_IN.get(str(message), ProjectStatus.ACTIVE),
             fields=self._custom_values(str(workspace.get("id"))),
-            changed_at=changed_at or _time(workspace.get("updated_at")),
+            changed_at=changed_at or held_moment(workspace.get("updated_at")),
             label=str(workspace.get("title") or workspace.get("id")),
         )
 
@@ -316,8 +309,8 @@ class KantataDelivery(KantataBilling):
                 estimated_hours=_hours(story.get("time_estimate_in_minutes")),
                 actual_hours=_hours(logged),
                 percent_complete=Decimal(int(story.get("percentage_complete") or 0)),
-                start_date=_day(story.get("start_date")),
-                end_date=_day(story.get("due_date")),
+                start_date=held_date(story.get("start_date")),
+                end_date=held_date(story.get("due_date")),
                 billable=bool(story.get("billable", True)),
             )
         except ValueError as exc:

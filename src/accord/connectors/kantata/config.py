@@ -65,12 +65,10 @@ class KantataConfig(ConnectorConfig):
     rate_per_s: float = Field(default=5.0, gt=0)
     """Kantata publishes no limit; stay polite."""
 
-    @model_validator(mode="before")
     @classmethod
-    def _derive_oauth_urls(cls, data: Any) -> Any:  # noqa: ANN401 - raw input of a before-validator
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
+    @override
+    def derive(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The OAuth endpoints from ``base_url`` (Kantata's own host for the default API)."""
         base = str(data.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         root = DEFAULT_OAUTH_HOST if base == DEFAULT_BASE_URL else base.removesuffix("/api/v1")
         data.setdefault("authorize_url", "")

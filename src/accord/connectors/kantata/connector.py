@@ -31,6 +31,7 @@ from accord.connectors.kantata.auth import build_kantata_auth, kantata_authoriza
 from accord.connectors.kantata.config import KantataConfig
 from accord.connectors.kantata.errors import translate
 from accord.connectors.roles import Lane, Psa
+from accord.connectors.roles.recon import held_moment
 from accord.connectors.types import (
     Page,
     RawRecord,
@@ -38,10 +39,10 @@ from accord.connectors.types import (
     ReferenceList,
     ReferenceValue,
     WriteResult,
+    latest,
 )
 from accord.errors import (
     ConflictError,
-    ConnectorError,
     NotFoundError,
     PermanentError,
     UnsupportedOperationError,
@@ -155,6 +156,7 @@ class KantataConnector(Connector[KantataConfig]):
 
     kind = "kantata"
     config_model = KantataConfig
+    error_translator = translate
 
     # ----------------------------------------------------------------- hooks
     @override
@@ -164,18 +166,6 @@ class KantataConnector(Connector[KantataConfig]):
     @override
     def authorization_flow(self) -> AuthorizationCodeFlow | None:
         return kantata_authorization(self.config, clock=self.clock)
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     # ----------------------------------------------------------------- reads
     @override
@@ -233,11 +223,7 @@ class KantataConnector(Connector[KantataConfig]):
         self.raise_for_status(response, resource=resource)
         body = self.json_object(response, resource=resource)
         records = _records(body, spec)
-        watermark: datetime | None = None
-        for record in records:
-            modified = _parse_time(record.get("updated_at"))
-            if modified is not None and (watermark is None or modified > watermark):
-                watermark = modified
+        watermark = latest(held_moment(r.get("updated_at")) for r in records)
         page_count = _page_count(body)
         more = page_number < page_count and bool(records)
         return Page(
@@ -543,7 +529,7 @@ class KantataConnector(Connector[KantataConfig]):
         highest = last_id
         newest = after
         for event in raw:
-            created = _parse_time(event.get("created_at"))
+            created = held_moment(event.get("created_at"))
             if created is not None and (newest is None or created > newest):
                 newest = created
             number = _event_number(event)
@@ -576,7 +562,7 @@ class KantataConnector(Connector[KantataConfig]):
         return RecordMeta(
             id=str(record.get("id", "")),
             external_id=external_id,
-            modified_at=_parse_time(record.get("updated_at")),
+            modified_at=held_moment(record.get("updated_at")),
         )
 
     # ----------------------------------------------------------------- internals
@@ -684,16 +670,6 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _event_number(event: Mapping[str, Any]) -> int | None:
     value = str(event.get("id", ""))
     return int(value) if value.isdigit() else None
@@ -705,7 +681,7 @@ def _decode_event_cursor(cursor: str | None) -> tuple[datetime | None, int, int]
     match = _EVENT_CURSOR.match(cursor)
     if match is None:
         raise ValueError("not a Kantata event cursor")
-    after = _parse_time(match["after"]) if match["after"] else None
+    after = held_moment(match["after"]) if match["after"] else None
     return after, int(match["last"] or 0), int(match["page"])
 
 

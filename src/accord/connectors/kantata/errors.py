@@ -17,16 +17,21 @@ other 4xx                      :class:`~accord.errors.PermanentError`
 =============================  ===============================================
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import httpx
 
-from accord.connectors.http import redact_text, translate_http_error
-from accord.errors import ConnectorError, Reason
+from accord.connectors.http import ErrorTranslation, Verdict, json_or_none, redact_text
+from accord.errors import Reason
 
-__all__ = ["FIELD_REASONS", "KantataErrorBody", "parse_error", "reason_of", "translate"]
+__all__ = [
+    "FIELD_REASONS",
+    "KantataErrorBody",
+    "parse_error",
+    "read_verdict",
+    "reason_of",
+    "translate",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +45,7 @@ class KantataErrorBody:
 
 def parse_error(response: httpx.Response) -> KantataErrorBody:
     """Read ``errors`` (or an OAuth2 ``error``) from a response, tolerating any other body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return KantataErrorBody(None, None)
+    body = json_or_none(response)
     if not isinstance(body, dict):
         return KantataErrorBody(None, None)
     errors = body.get("errors")
@@ -71,26 +73,16 @@ def parse_error(response: httpx.Response) -> KantataErrorBody:
     return KantataErrorBody(None, None)
 
 
-def translate(
-    response: httpx.Response,
-    *,
-    connector: str,
-    resource: str | None,
-    external_id: str | None = None,
-    now: Callable[[], datetime] | None = None,
-) -> ConnectorError:
-    """The error a failed Kantata response means (see the module table)."""
+def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
+    """What a failed Kantata response's body says: classified by status (the module table)."""
+    del resource  # the fields a 422 names say it all
     parsed = parse_error(response)
-    return translate_http_error(
-        response,
-        connector=connector,
-        resource=resource,
-        external_id=external_id,
-        code=parsed.code,
-        detail=redact_text(parsed.detail) if parsed.detail else None,
-        now=now,
-        reason=reason_of(response.status_code, parsed),
-    )
+    detail = redact_text(parsed.detail) if parsed.detail else None
+    return Verdict(parsed.code, detail, reason_of(response.status_code, parsed))
+
+
+translate = ErrorTranslation(read_verdict)
+"""The error a failed Kantata response means (see the module table)."""
 
 
 def reason_of(status: int, parsed: KantataErrorBody) -> Reason | None:

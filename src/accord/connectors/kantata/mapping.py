@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from accord.connectors.mapping import build_model, required_date, required_decimal, stamp_or_none
 from accord.connectors.types import RawRecord
 from accord.domain import (
     Expense,
@@ -138,17 +139,6 @@ class KantataLookups:
 
 
 # --------------------------------------------------------------------------- small helpers
-def _build(model: type[_M], **values: Any) -> _M:  # noqa: ANN401 - model fields of any type
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        raise MappingError(f"cannot build {model.__name__}: {problems}") from None
-
-
 def _refs(record: RawRecord) -> tuple[ExternalRef, ...]:
     return (ExternalRef(system=System.KANTATA, id=str(record["id"])),)
 
@@ -163,39 +153,12 @@ def _cents(value: object, what: str) -> Decimal:
         raise MappingError(f"{what} is not a number") from None
 
 
-def _decimal(value: object, what: str) -> Decimal:
-    """A JSON number or decimal string; floats go through ``str`` (never float arithmetic)."""
-    if isinstance(value, bool) or value is None:
-        raise MappingError(f"{what} is missing")
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise MappingError(f"{what} is not a number") from None
-
-
 def _to_cents(amount: Decimal) -> int:
     return int((amount * _CENTS).to_integral_value())
 
 
-def _date(value: object, what: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise MappingError(f"{what} is not a date") from None
-
-
 def _opt_date(value: object) -> dt.date | None:
-    return _date(value, "date") if value else None
-
-
-def _stamp(value: object) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise MappingError(f"{value!r} is not a timestamp") from None
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return required_date(value, "date") if value else None
 
 
 def _currency(record: RawRecord, default: str | None = None) -> str:
@@ -224,7 +187,7 @@ def workspace_to_canonical(record: RawRecord, *, base: Project) -> Project:
         else base.budget
     )
     refs = {(r.system, r.id): r for r in (*base.refs, *_refs(record))}
-    return _build(
+    return build_model(
         Project,
         **{
             **base.model_dump(),
@@ -235,7 +198,7 @@ def workspace_to_canonical(record: RawRecord, *, base: Project) -> Project:
             "start_date": _opt_date(record.get("start_date")) or base.start_date,
             "end_date": _opt_date(record.get("due_date")) or base.end_date,
             "refs": tuple(refs.values()),
-            "updated_at": _stamp(record.get("updated_at")),
+            "updated_at": stamp_or_none(record.get("updated_at")),
         },
     )
 
@@ -283,7 +246,7 @@ def milestone_to_canonical(
     status = _MILESTONE_STATE_IN.get(str(record.get("state")), MilestoneStatus.PLANNED)
     estimate = record.get("budget_estimate_in_cents")
     amount = _cents(estimate, "budget_estimate_in_cents") if estimate is not None else Decimal(0)
-    return _build(
+    return build_model(
         Milestone,
         id=lookups.canonical("stories", record.get("id"), what="story"),
         name=record.get("title"),
@@ -292,7 +255,7 @@ def milestone_to_canonical(
         due_date=_opt_date(record.get("due_date")),
         status=status,
         completed_at=(
-            _stamp(record.get("updated_at")) if status is MilestoneStatus.COMPLETED else None
+            stamp_or_none(record.get("updated_at")) if status is MilestoneStatus.COMPLETED else None
         ),
         refs=_refs(record),
     )
@@ -318,7 +281,7 @@ def milestone_from_canonical(milestone: Milestone, *, lookups: KantataLookups) -
 # --------------------------------------------------------------------------- time
 def time_entry_to_canonical(record: RawRecord, *, lookups: KantataLookups) -> TimeEntry:
     """A time entry as a canonical :class:`TimeEntry` (minutes -> hours, cents -> rate)."""
-    minutes = _decimal(record.get("time_in_minutes"), "time_in_minutes")
+    minutes = required_decimal(record.get("time_in_minutes"), "time_in_minutes")
     rate = record.get("rate_in_cents")
     currency = record.get("currency")
     bill_rate = (
@@ -326,12 +289,12 @@ def time_entry_to_canonical(record: RawRecord, *, lookups: KantataLookups) -> Ti
         if rate is not None and isinstance(currency, str) and currency
         else None
     )
-    return _build(
+    return build_model(
         TimeEntry,
         id=lookups.canonical("time_entries", record.get("id"), what="time entry"),
         project_id=lookups.canonical("workspaces", record.get("workspace_id"), what="workspace"),
         resource_id=lookups.canonical("users", record.get("user_id"), what="user"),
-        date=_date(record.get("date_performed"), "date_performed"),
+        date=required_date(record.get("date_performed"), "date_performed"),
         # Half-up, as the firm rounds by hand (whole minutes never fall on a tie).
         hours=(minutes / _MINUTES).quantize(_HOURS_STEP, rounding=ROUND_HALF_UP),
         billable=bool(record.get("billable", False)),
@@ -349,16 +312,16 @@ def timesheet_to_canonical(record: RawRecord, *, lookups: KantataLookups) -> Tim
     status = _TIMESHEET_STATUS_IN.get(str(record.get("status")))
     if status is None:
         raise MappingError(f"unknown timesheet status {record.get('status')!r}")
-    resolved = _stamp(record.get("resolved_at"))
-    return _build(
+    resolved = stamp_or_none(record.get("resolved_at"))
+    return build_model(
         Timesheet,
         id=lookups.canonical("timesheet_submissions", record.get("id"), what="timesheet"),
         resource_id=lookups.canonical("users", record.get("user_id"), what="user"),
         project_id=lookups.canonical("workspaces", record.get("workspace_id"), what="workspace"),
-        week_start=_date(record.get("start_date"), "start_date"),
+        week_start=required_date(record.get("start_date"), "start_date"),
         status=status,
         entries=tuple(time_entry_to_canonical(e, lookups=lookups) for e in entries),
-        submitted_at=_stamp(record.get("submitted_at")),
+        submitted_at=stamp_or_none(record.get("submitted_at")),
         approved_at=resolved if status is TimesheetStatus.APPROVED else None,
         refs=_refs(record),
     )
@@ -373,7 +336,7 @@ def expense_to_canonical(record: RawRecord, *, lookups: KantataLookups) -> Expen
     except ValueError:
         category = ExpenseCategory.OTHER
     approved = bool(record.get("approved"))
-    return _build(
+    return build_model(
         Expense,
         id=lookups.canonical("expenses", record.get("id"), what="expense"),
         project_id=lookups.canonical("workspaces", record.get("workspace_id"), what="workspace"),
@@ -382,7 +345,7 @@ def expense_to_canonical(record: RawRecord, *, lookups: KantataLookups) -> Expen
             if record.get("user_id")
             else None
         ),
-        date=_date(record.get("date"), "date"),
+        date=required_date(record.get("date"), "date"),
         category=category,
         amount=Money.of(
             _cents(record.get("amount_in_cents"), "amount_in_cents"), _currency(record)
@@ -407,10 +370,10 @@ def invoice_to_canonical(
     currency = _currency(record)
     lines: list[InvoiceLine] = []
     for entry in record.get("time_entries") or ():
-        hours = _decimal(entry.get("time_in_minutes"), "time_in_minutes") / _MINUTES
+        hours = required_decimal(entry.get("time_in_minutes"), "time_in_minutes") / _MINUTES
         rate = Money.of(_cents(entry.get("rate_in_cents") or 0, "rate_in_cents"), currency)
         lines.append(
-            _build(
+            build_model(
                 InvoiceLine,
                 kind=InvoiceLineKind.TIME,
                 description=str(entry.get("notes") or "Time"),
@@ -426,7 +389,7 @@ def invoice_to_canonical(
     for expense in record.get("expenses") or ():
         amount = Money.of(_cents(expense.get("amount_in_cents"), "amount_in_cents"), currency)
         lines.append(
-            _build(
+            build_model(
                 InvoiceLine,
                 kind=InvoiceLineKind.EXPENSE,
                 description=str(expense.get("notes") or expense.get("category") or "Expense"),
@@ -439,7 +402,7 @@ def invoice_to_canonical(
                 ),
             )
         )
-    subtotal = Money.of(_decimal(record.get("subtotal", "0"), "subtotal"), currency)
+    subtotal = Money.of(required_decimal(record.get("subtotal", "0"), "subtotal"), currency)
     if lines and sum((ln.amount.amount for ln in lines), Decimal(0)) != subtotal.amount:
         # Kantata's own total wins; lines rounded differently would fail validation.
         lines = []
@@ -447,11 +410,13 @@ def invoice_to_canonical(
     if record.get("paid"):
         status = InvoiceStatus.PAID
     workspaces = [str(w) for w in record.get("workspace_ids") or ()]
-    issue = _date(record.get("invoice_date") or str(record.get("created_at", ""))[:10], "date")
+    issue = required_date(
+        record.get("invoice_date") or str(record.get("created_at", ""))[:10], "date"
+    )
     due = _opt_date(record.get("due_date")) or issue
-    created = _stamp(record.get("created_at"))
+    created = stamp_or_none(record.get("created_at"))
     zero = Money.zero(currency)
-    return _build(
+    return build_model(
         Invoice,
         id=lookups.canonical("invoices", record.get("id"), what="invoice"),
         customer_id=customer_id,
@@ -471,7 +436,7 @@ def invoice_to_canonical(
         total=subtotal,
         amount_due=zero if status in {InvoiceStatus.PAID, InvoiceStatus.VOID} else subtotal,
         posted_at=created if status is not InvoiceStatus.DRAFT else None,
-        paid_at=_stamp(record.get("updated_at")) if status is InvoiceStatus.PAID else None,
+        paid_at=stamp_or_none(record.get("updated_at")) if status is InvoiceStatus.PAID else None,
         refs=_refs(record),
     )
 
@@ -489,7 +454,7 @@ def user_to_canonical(record: RawRecord, *, lookups: KantataLookups) -> Resource
             return None
         return Money.of(_cents(value, name), currency)
 
-    return _build(
+    return build_model(
         Resource,
         id=lookups.canonical("users", record.get("id"), what="user"),
         name=record.get("full_name"),

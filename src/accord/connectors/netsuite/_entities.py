@@ -38,6 +38,7 @@ from accord.connectors.roles import (
     PostingBatch,
 )
 from accord.connectors.roles.fx import Conversion, Rate, RateBook, rate_missing
+from accord.connectors.roles.recon import held_date
 from accord.domain import ErpSystem, Money, TimeEntry
 from accord.errors import PermanentError, Reason
 from accord.rules import IntercompanyMode, Rules
@@ -64,13 +65,6 @@ def _ref(record: Mapping[str, Any], name: str) -> str | None:
     if isinstance(value, Mapping) and value.get("id") is not None:
         return str(value["id"])
     return str(value) if isinstance(value, str | int) and value != "" else None
-
-
-def _date(value: object) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
 
 
 def _number(value: Decimal) -> float:
@@ -179,7 +173,7 @@ class NetSuiteEntities:
                 for r in page.records:
                     base = iso.get(_ref(r, "basecurrency") or "")
                     currency = iso.get(_ref(r, "transactioncurrency") or "")
-                    day = _date(r.get("effectivedate"))
+                    day = held_date(r.get("effectivedate"))
                     if base and currency and day and r.get("exchangerate") is not None:
                         rows.append(Rate(base, currency, Decimal(str(r["exchangerate"])), day))
                 cursor = page.next_cursor

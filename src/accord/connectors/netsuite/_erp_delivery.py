@@ -42,6 +42,7 @@ from accord.connectors.roles import (
     VendorBillRequest,
     collection_feed,
     custom_field_names,
+    project_state_feed,
 )
 from accord.connectors.types import RawRecord
 from accord.domain import (
@@ -106,24 +107,16 @@ class NetSuiteDelivery:
 
     def project_states(self, ids: KnownIds) -> ChangeFeed[Mapped[ProjectState] | None]:
         """Changed jobs Accord created, as their status and custom fields (SuiteQL rows)."""
-        feed = collection_feed(self._connector, "job", lambda row: self._row_state(row, ids))
-        return replace(feed, name="delivery:job")
+        return project_state_feed(self._connector, "job", ids, id_field="id", state=self._row_state)
 
-    def _row_state(self, row: RawRecord, ids: KnownIds) -> Mapped[ProjectState] | None:
-        erp_id = str(row.get("id") or "")
-        project = ids.canonical("erp_project", erp_id) if erp_id else None
-        if project is None:
-            return None
+    def _row_state(self, row: RawRecord, project: str) -> ProjectState:
         names = custom_field_names(self._rules, System.NETSUITE.value)
-        state = ProjectState(
+        return ProjectState(
             project_id=project,
             status=self._status_of(str(row.get("entitystatus") or "")),
             fields=_field_values(row, names, lower=True),
             changed_at=self._connector.describe("job", row).modified_at,
-            label=str(row.get("entityid") or row.get("companyname") or erp_id),
-        )
-        return Mapped(
-            kind="project", record_id=erp_id, canonical_id=project, label=state.label, value=state
+            label=str(row.get("entityid") or row.get("companyname") or row.get("id") or ""),
         )
 
     def project_state(self, erp_id: str, project_id: str) -> ProjectState:

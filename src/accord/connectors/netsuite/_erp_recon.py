@@ -26,9 +26,11 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Final
 
 from accord.connectors.budget import lane as budget_lane
+from accord.connectors.netsuite._erp_billing import _date
 from accord.connectors.netsuite._reference import currency_ids
 from accord.connectors.netsuite.connector import NetSuiteConnector
 from accord.connectors.roles import BACKGROUND, ErpProject, HeldWork, Lane
+from accord.connectors.roles.recon import held_decimal
 from accord.connectors.types import RawRecord
 from accord.domain import Money
 from accord.errors import NotFoundError
@@ -65,16 +67,6 @@ def _chunks(values: Sequence[str], size: int = _CHUNK) -> list[str]:
     return [", ".join(values[start : start + size]) for start in range(0, len(values), size)]
 
 
-def _date(value: object) -> dt.date | None:
-    text = str(value or "")[:10]
-    for fmt in ("%Y-%m-%d", "%m/%d/%Y"):
-        try:
-            return dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC).date()
-        except ValueError:
-            continue
-    return None
-
-
 def _hours(value: object) -> Decimal:
     text = str(value or "0")
     if ":" in text:  # NetSuite also writes durations as H:MM
@@ -91,13 +83,6 @@ def _amount(value: Decimal, currency: str | None) -> Decimal:
     if currency:
         return Money.of(value, currency).amount
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def _decimal(value: object) -> Decimal:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-    except InvalidOperation:
-        return Decimal(0)
 
 
 class NetSuiteReconciliation:
@@ -178,7 +163,7 @@ class NetSuiteReconciliation:
         code = currency.get(job)
         amount = None
         if billable and row.get("rate") not in (None, ""):
-            amount = _amount(hours * _decimal(row.get("rate")), code)
+            amount = _amount(hours * held_decimal(row.get("rate")), code)
         return HeldWork(
             kind="time",
             key=str(row.get("externalid") or ""),
@@ -228,7 +213,7 @@ class NetSuiteReconciliation:
                 continue
             billable = any(str(ln.get("isbillable")) == "T" for ln in booked)
             code = codes.get(str(header.get("currency") or "")) or currency.get(project)
-            total = sum((_decimal(ln.get("foreignamount")) for ln in booked), Decimal(0))
+            total = sum((held_decimal(ln.get("foreignamount")) for ln in booked), Decimal(0))
             amount = _amount(total, code)
             yield HeldWork(
                 kind="expense",
@@ -255,7 +240,7 @@ class NetSuiteReconciliation:
         block = order.get("item")
         items = block.get("items") if isinstance(block, dict) else None
         return sum(
-            (_decimal(line.get("amount")) for line in items or () if isinstance(line, dict)),
+            (held_decimal(line.get("amount")) for line in items or () if isinstance(line, dict)),
             Decimal(0),
         )
 

@@ -120,12 +120,10 @@ class NetSuiteConfig(ConnectorConfig):
     """Keep below the account's limit (5 on a shared tier, +10 per SuiteCloud Plus licence),
     which REST, SOAP and RESTlets share."""
 
-    @model_validator(mode="before")
     @classmethod
-    def _derive_urls(cls, data: Any) -> Any:  # noqa: ANN401 - raw input of a before-validator
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
+    @override
+    def derive(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``base_url``, ``token_url`` and ``realm`` from the account id."""
         account = str(data.get("account_id") or "")
         if not data.get("base_url") and account:
             host = account.lower().replace("_", "-")

@@ -31,6 +31,7 @@ from accord.connectors.netsuite.auth import build_netsuite_auth
 from accord.connectors.netsuite.config import NetSuiteConfig
 from accord.connectors.netsuite.errors import translate
 from accord.connectors.roles import BACKGROUND, Erp, Lane
+from accord.connectors.roles.recon import held_moment
 from accord.connectors.types import (
     Page,
     RawRecord,
@@ -38,8 +39,9 @@ from accord.connectors.types import (
     ReferenceList,
     ReferenceValue,
     WriteResult,
+    latest,
 )
-from accord.errors import ConnectorError, NotFoundError, PermanentError
+from accord.errors import NotFoundError, PermanentError
 from accord.rules import Rules
 
 __all__ = ["MAX_PAGE_SIZE", "RESOURCES", "NetSuiteConnector", "NetSuiteResource"]
@@ -108,23 +110,12 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
 
     kind = "netsuite"
     config_model = NetSuiteConfig
+    error_translator = translate
 
     # ----------------------------------------------------------------- hooks
     @override
     def build_auth(self) -> httpx.Auth:
         return build_netsuite_auth(self.config, clock=self.clock)
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     # ----------------------------------------------------------------- reads
     @override
@@ -183,11 +174,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         has_more = bool(body.get("hasMore")) or any(
             isinstance(link, dict) and link.get("rel") == "next" for link in body.get("links", [])
         )
-        watermark: datetime | None = None
-        for record in records:
-            modified = self.describe(resource, record).modified_at
-            if modified is not None and (watermark is None or modified > watermark):
-                watermark = modified
+        watermark = latest(self.describe(resource, r).modified_at for r in records)
         next_cursor = None
         if has_more and records:
             last = records[-1]
@@ -266,22 +253,13 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
     @override
     def upsert(self, resource: str, external_id: str, fields: Mapping[str, Any]) -> WriteResult:
         """``PUT /record/v1/{type}/eid:{external_id}``; ``created`` from a lookup just before."""
-        spec = RESOURCES[self.require_resource(resource)]
+        self.require_resource(resource)
         eid = _eid(external_id)
         given = fields.get("externalId")
         if given is not None and given != external_id:
             raise ValueError("fields['externalId'] differs from external_id")
         existed = self.get_by_external_id(resource, eid) is not None
-        body = {k: v for k, v in fields.items() if k != "externalId"}
-        response = self.send(
-            "PUT",
-            f"/record/v1/{spec.record_type}/eid:{eid}",
-            resource=resource,
-            json=body,
-            headers=STRICT_NAMES,
-        )
-        self.raise_for_status(response, resource=resource, external_id=external_id)
-        record_id = self.located_id(response, resource=resource, external_id=external_id)
+        record_id = self.put(resource, external_id, fields, strict=True)
         return WriteResult(id=record_id, created=not existed)
 
     def put(
@@ -410,7 +388,7 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         """Works on both shapes: record API (``lastModifiedDate``) and SuiteQL rows."""
         external = record.get("externalId", record.get("externalid"))
         if "lastModifiedDate" in record:
-            modified = _parse_iso(record["lastModifiedDate"])
+            modified = held_moment(record["lastModifiedDate"])
         elif "lastmodifieddate" in record:
             modified = self._parse_stamp(record["lastmodifieddate"])
         else:
@@ -463,14 +441,6 @@ class NetSuiteConnector(Connector[NetSuiteConfig]):
         except ValueError:
             return None
         return naive.replace(tzinfo=self._zone()).astimezone(UTC)
-
-
-def _parse_iso(value: object) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _timestamp(stamp: str) -> str:

@@ -23,7 +23,6 @@
 """
 
 import asyncio
-import datetime as dt
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from accord.connectors.netsuite._entities import (
     INTERCOMPANY,
     NetSuiteEntities,
     Planned,
+    _ref,
     intercompany_key,
 )
 from accord.connectors.netsuite._erp_billing import NetSuiteBilling
@@ -61,6 +61,7 @@ from accord.connectors.roles import (
     PostingKind,
     PostingOutcome,
 )
+from accord.connectors.roles.recon import held_date
 from accord.domain import BillingModel, ErpSystem, TimeEntry
 from accord.errors import ConnectorError, MappingError, NotFoundError, PermanentError
 from accord.rules import Rules
@@ -88,22 +89,6 @@ _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
-def _ref(record: dict[str, Any], name: str) -> str | None:
-    value = record.get(name)
-    if isinstance(value, dict) and value.get("id") is not None:
-        return str(value["id"])
-    return str(value) if isinstance(value, str | int) and value != "" else None
-
-
-def _date(value: object) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
 class NetSuiteErp(
     NetSuiteDelivery,
     NetSuiteBilling,
@@ -119,11 +104,6 @@ class NetSuiteErp(
         self._rules = rules
         self.where = f"{connector.name}@{connector.config.base_url}"
         """The cache key of this connection's reference data."""
-
-    @property
-    @override
-    def connection(self) -> str:
-        return self._connector.name
 
     @override
     def record_type(self, kind: PostingKind) -> str:
@@ -156,8 +136,8 @@ class NetSuiteErp(
             legal_entity=legal_entity,
             active=status == active and record.get("allowTime", True) is not False,
             status=_STATUS.get(status, status),
-            start_date=_date(record.get("startDate")),
-            end_date=_date(record.get("projectedEndDate") or record.get("endDate")),
+            start_date=held_date(record.get("startDate")),
+            end_date=held_date(record.get("projectedEndDate") or record.get("endDate")),
             billing_model=self._billing(record),
             practice=next(
                 (c for c, p in spec.practices.items() if p.netsuite_department_id == department),
@@ -186,7 +166,7 @@ class NetSuiteErp(
         for _ in range(20):
             page = self._connector.read_page("accountingPeriod", cursor=cursor, limit=1000)
             for r in page.records:
-                start = _date(r.get("startdate") or r.get("startDate"))
+                start = held_date(r.get("startdate") or r.get("startDate"))
                 if start and str(r.get("closed")) in {"T", "True", "true"}:
                     closed.add(f"{start:%Y-%m}")
             cursor = page.next_cursor

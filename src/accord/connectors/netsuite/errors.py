@@ -26,14 +26,12 @@ answer                                                 error (reason)
 """
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 import httpx
 
-from accord.connectors.http import redact_text, request_id_of, translate_http_error
+from accord.connectors.http import ErrorTranslation, Verdict, json_or_none, redact_text
 from accord.connectors.reasons import TextRule, rule_for
 from accord.errors import (
     AuthError,
@@ -52,6 +50,7 @@ __all__ = [
     "UserErrorKind",
     "classify_user_error",
     "parse_error",
+    "read_verdict",
     "reason_of",
     "translate",
 ]
@@ -191,10 +190,7 @@ class NetSuiteErrorBody:
 
 def parse_error(response: httpx.Response) -> NetSuiteErrorBody:
     """Read ``o:errorDetails`` from an error response (tolerating any other body)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return NetSuiteErrorBody(None, None, None)
+    body = json_or_none(response)
     details = body.get("o:errorDetails") if isinstance(body, dict) else None
     if not isinstance(details, list) or not details:
         title = body.get("title") if isinstance(body, dict) else None
@@ -236,15 +232,8 @@ def classify_user_error(detail: str | None) -> UserErrorKind:
     return _KINDS.get(hit[0].reason, "validation") if hit else "validation"
 
 
-def translate(
-    response: httpx.Response,
-    *,
-    connector: str,
-    resource: str | None,
-    external_id: str | None = None,
-    now: Callable[[], datetime] | None = None,
-) -> ConnectorError:
-    """The error a failed NetSuite response means (see the module table)."""
+def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
+    """What a failed NetSuite response's body says (see the module table)."""
     parsed = parse_error(response)
     status = response.status_code
     detail = redact_text(parsed.detail) if parsed.detail else None
@@ -261,24 +250,8 @@ def translate(
             cls = BusinessRuleError
     elif status == 400:
         cls = PermanentError
-    if cls is not None:
-        return cls(
-            connector=connector,
-            resource=resource,
-            external_id=external_id,
-            status_code=status,
-            request_id=request_id_of(response),
-            code=parsed.code,
-            detail=detail,
-            reason=reason,
-        )
-    return translate_http_error(
-        response,
-        connector=connector,
-        resource=resource,
-        external_id=external_id,
-        code=parsed.code,
-        detail=detail,
-        now=now,
-        reason=reason,
-    )
+    return Verdict(parsed.code, detail, reason, cls)
+
+
+translate = ErrorTranslation(read_verdict)
+"""The error a failed NetSuite response means (see the module table)."""

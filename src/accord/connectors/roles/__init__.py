@@ -25,6 +25,7 @@ from accord.connectors.roles.delivery import (
     VendorBillRequest,
     VendorCost,
     custom_field_names,
+    project_state_feed,
 )
 from accord.connectors.roles.erp import (
     AsyncPoster,
@@ -112,4 +113,5 @@ __all__ = [
     "address_text",
     "collection_feed",
     "custom_field_names",
+    "project_state_feed",
 ]

@@ -10,10 +10,14 @@ ever sees its field names.
 """
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
+from accord.connectors.roles.feeds import ChangeFeed, Mapped, collection_feed
+from accord.connectors.roles.xref import KnownIds
+from accord.connectors.types import RawRecord
 from accord.domain import (
     Assignment,
     Expense,
@@ -23,6 +27,9 @@ from accord.domain import (
     VendorBillLine,
 )
 from accord.rules import Rules
+
+if TYPE_CHECKING:  # the connector base builds on the roles: no import at run time
+    from accord.connectors.base import Connector
 
 __all__ = [
     "DeliveryRecord",
@@ -34,6 +41,7 @@ __all__ = [
     "VendorBillRequest",
     "VendorCost",
     "custom_field_names",
+    "project_state_feed",
 ]
 
 
@@ -173,3 +181,34 @@ def custom_field_names(rules: Rules, system: str) -> dict[str, str]:
         for name, spec in rules.spec.custom_fields.project.items()
         if (mapped := spec.field_of(system)) is not None
     }
+
+
+def project_state_feed(
+    source: "Connector[Any]",
+    resource: str,
+    ids: KnownIds,
+    *,
+    id_field: str,
+    state: Callable[[RawRecord, str], ProjectState],
+) -> ChangeFeed[Mapped[ProjectState] | None]:
+    """The ``delivery:<resource>`` feed of an ERP's changed projects that Accord created.
+
+    Args:
+        source: The ERP's connector.
+        resource: Its project resource.
+        ids: The connection's cross-reference; a project it does not know maps to ``None``.
+        id_field: The record's field holding the ERP's project id (``erp_project`` in ``ids``).
+        state: A project record and its canonical id -> its state.
+    """
+
+    def mapped(record: RawRecord) -> Mapped[ProjectState] | None:
+        erp_id = str(record.get(id_field) or "")
+        project = ids.canonical("erp_project", erp_id) if erp_id else None
+        if project is None:
+            return None
+        value = state(record, project)
+        return Mapped(
+            kind="project", record_id=erp_id, canonical_id=project, label=value.label, value=value
+        )
+
+    return replace(collection_feed(source, resource, mapped), name=f"delivery:{resource}")

@@ -12,18 +12,32 @@ bulk (SOQL, SuiteQL, OData pages, never one call per entry), and compares these 
 Every read takes a ``lane``: the connection budget's priority lane its calls belong to.
 Reconciliation is background work (:data:`BACKGROUND`), below what flows and people wait for.
 
+:func:`held_date`, :func:`held_moment` and :func:`held_decimal` read a value as a system holds
+it, leniently (``None`` or ``0`` when unreadable); every role implementation reads its dates,
+timestamps and amounts through them. Mappers that must refuse a bad value use
+:mod:`accord.connectors.mapping` instead.
+
 What does not belong here: deciding what disagrees (the flow) and the vendors' field names
 (their packages).
 """
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Final, Literal
 
 from accord.connectors.budget import Lane
 
-__all__ = ["BACKGROUND", "HeldTerms", "HeldWork", "Lane", "WorkKind", "held_date", "held_moment"]
+__all__ = [
+    "BACKGROUND",
+    "HeldTerms",
+    "HeldWork",
+    "Lane",
+    "WorkKind",
+    "held_date",
+    "held_decimal",
+    "held_moment",
+]
 
 BACKGROUND: Final = Lane.BACKGROUND
 """The lane of reconciliation's reads: they wait behind every other call of the connection."""
@@ -93,6 +107,14 @@ def held_date(value: object) -> dt.date | None:
         return dt.date.fromisoformat(str(value)[:10])
     except ValueError:
         return None
+
+
+def held_decimal(value: object) -> Decimal:
+    """A system's number (JSON number or text) exactly; ``0`` when empty or unreadable."""
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
 
 
 def held_moment(value: object) -> dt.datetime | None:

@@ -12,7 +12,9 @@ Entity types are Accord's xref vocabulary: ``customer``, ``psa_project``, ``erp_
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["KnownIds"]
+from accord.errors import ConflictError
+
+__all__ = ["KnownIds", "remember_or_conflict"]
 
 
 @runtime_checkable
@@ -34,3 +36,39 @@ class KnownIds(Protocol):
             ``False`` when that contradicts a link Accord already holds (which is kept).
         """
         ...
+
+
+def remember_or_conflict(
+    ids: KnownIds,
+    entity_type: str,
+    canonical_id: str,
+    external_id: str,
+    *,
+    connector: str,
+    resource: str,
+    key: str,
+) -> None:
+    """:meth:`KnownIds.remember` a link that must hold before Accord goes on (an invoice).
+
+    Args:
+        ids: The connection's cross-reference.
+        entity_type: The xref entity type (``invoice``).
+        canonical_id: The canonical object's id.
+        external_id: The connection's record id.
+        connector: The connection's name (for the error).
+        resource: The connection's resource of the record (for the error).
+        key: Accord's key of the record in the system (for the error).
+
+    Raises:
+        ConflictError: The object is linked to another record (reason ``duplicate``).
+    """
+    if not ids.remember(entity_type, canonical_id, external_id):
+        message = f"{entity_type} {canonical_id} is linked to another {resource} record"
+        raise ConflictError(
+            message,
+            connector=connector,
+            resource=resource,
+            external_id=key,
+            detail=message,
+            reason="duplicate",
+        )

@@ -63,11 +63,12 @@ class SalesforceOrgConfig(ConnectorConfig):
     """Salesforce allows 25 concurrent long-running (20 s+) requests per org; stay well below
     it, since other integrations share the org."""
 
-    @model_validator(mode="before")
     @classmethod
-    def _default_base_url(cls, data: Any) -> Any:  # noqa: ANN401 - raw input of a before-validator
-        if isinstance(data, dict) and not data.get("base_url"):
-            data = {**data, "base_url": data.get("login_url") or "https://login.salesforce.com"}
+    @override
+    def derive(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``base_url`` is the login URL unless given."""
+        if not data.get("base_url"):
+            data["base_url"] = data.get("login_url") or "https://login.salesforce.com"
         return data
 
     @field_validator("login_url")

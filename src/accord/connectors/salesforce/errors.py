@@ -21,24 +21,21 @@ other 400 (malformed query, bad JSON)                  :class:`PermanentError`
 =====================================================  =========================================
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import httpx
 
 from accord.connectors.http import (
+    ErrorTranslation,
+    Verdict,
+    json_or_none,
     redact_text,
-    request_id_of,
-    retry_after_seconds,
-    translate_http_error,
 )
 from accord.errors import (
     AuthError,
     BusinessRuleError,
     ConflictError,
     ConnectorError,
-    ErrorContext,
     NotFoundError,
     RateLimitExceeded,
     Reason,
@@ -52,6 +49,7 @@ __all__ = [
     "RETRYABLE_CODES",
     "SalesforceErrorBody",
     "parse_error",
+    "read_verdict",
     "translate",
 ]
 
@@ -125,10 +123,7 @@ class SalesforceErrorBody:
 
 def parse_error(response: httpx.Response) -> SalesforceErrorBody:
     """Read ``[{"message","errorCode","fields"}]`` (tolerating any other body)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return SalesforceErrorBody(None, None)
+    body = json_or_none(response)
     if response.status_code == MULTIPLE_CHOICES and isinstance(body, list):
         matches = [str(item) for item in body if isinstance(item, str)]
         return SalesforceErrorBody("MULTIPLE_CHOICES", ", ".join(matches) or None)
@@ -149,40 +144,23 @@ def parse_error(response: httpx.Response) -> SalesforceErrorBody:
     )
 
 
-def translate(
-    response: httpx.Response,
-    *,
-    connector: str,
-    resource: str | None,
-    external_id: str | None = None,
-    now: Callable[[], datetime] | None = None,
-) -> ConnectorError:
-    """The error a failed Salesforce response means (see the module table)."""
+def read_verdict(response: httpx.Response, resource: str | None) -> Verdict:
+    """What a failed Salesforce response's body says (see the module table)."""
+    del resource  # Salesforce's codes say it all
     parsed = parse_error(response)
     status = response.status_code
     detail = redact_text(parsed.detail) if parsed.detail else None
     if detail and parsed.fields:
         detail = f"{detail} (fields: {', '.join(parsed.fields)})"
-    context: ErrorContext = {
-        "connector": connector,
-        "resource": resource,
-        "external_id": external_id,
-        "status_code": status,
-        "request_id": request_id_of(response),
-        "code": parsed.code,
-        "detail": detail,
-        "reason": Reason.SEVERAL_MATCHES
-        if status == MULTIPLE_CHOICES
-        else CODE_REASONS.get(parsed.code or ""),
-    }
-    retry_after = retry_after_seconds(response, now=now)
+    several = status == MULTIPLE_CHOICES
+    reason = Reason.SEVERAL_MATCHES if several else CODE_REASONS.get(parsed.code or "")
     cls: type[ConnectorError] | None = None
-    if status == MULTIPLE_CHOICES:
+    if several:
         cls = ConflictError
     elif status == httpx.codes.FORBIDDEN and parsed.code == LIMIT_CODE:
-        return RateLimitExceeded(retry_after=retry_after, **context)
+        cls = RateLimitExceeded
     elif parsed.code in RETRYABLE_CODES:
-        return RetryableError(retry_after=retry_after, **context)
+        cls = RetryableError
     elif status in {401, 403}:
         cls = AuthError
     elif parsed.code in CONFLICT_CODES:
@@ -191,15 +169,8 @@ def translate(
         cls = NotFoundError
     elif parsed.code in BUSINESS_RULE_CODES:
         cls = BusinessRuleError
-    if cls is not None:
-        return cls(**context)
-    return translate_http_error(
-        response,
-        connector=connector,
-        resource=resource,
-        external_id=external_id,
-        code=parsed.code,
-        detail=detail,
-        now=now,
-        reason=context["reason"],
-    )
+    return Verdict(parsed.code, detail, reason, cls)
+
+
+translate = ErrorTranslation(read_verdict)
+"""The error a failed Salesforce response means (see the module table)."""

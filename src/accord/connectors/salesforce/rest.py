@@ -39,7 +39,7 @@ from accord.connectors.roles.recon import BACKGROUND, Lane
 from accord.connectors.salesforce.auth import SalesforceAuth
 from accord.connectors.salesforce.config import SalesforceOrgConfig
 from accord.connectors.salesforce.errors import translate
-from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult
+from accord.connectors.types import Page, RawRecord, RecordMeta, WriteResult, latest
 from accord.errors import (
     ConnectorError,
     NotFoundError,
@@ -146,6 +146,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
     Subclasses set ``kind``, ``config_model`` and :attr:`objects`.
     """
 
+    error_translator = translate
     objects: ClassVar[Mapping[str, SObjectSpec]]
     """Every object the connector reads and writes, by API name."""
 
@@ -162,18 +163,6 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
             **super().default_headers(),
             "Sforce-Call-Options": f"client={self.config.call_options_client}",
         }
-
-    @override
-    def translate_error(
-        self, response: httpx.Response, *, resource: str | None, external_id: str | None = None
-    ) -> ConnectorError:
-        return translate(
-            response,
-            connector=self.name,
-            resource=resource,
-            external_id=external_id,
-            now=self.clock,
-        )
 
     @override
     def send(
@@ -293,11 +282,7 @@ class SalesforceRestConnector(Connector[OrgConfigT]):
         rows = [r for r in body.get("records", []) if isinstance(r, dict)]
         has_more = len(rows) > size or body.get("done") is False
         records = rows[:size]
-        watermark: datetime | None = None
-        for record in records:
-            modified = parse_sf_datetime(record.get(_MODSTAMP))
-            if modified is not None and (watermark is None or modified > watermark):
-                watermark = modified
+        watermark = latest(parse_sf_datetime(r.get(_MODSTAMP)) for r in records)
         next_cursor = None
         if has_more and records:
             last = records[-1]
