@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from accord.cli._output import err
 
 __all__ = ["init", "render"]
-
-err = Console(stderr=True)
 
 
 class Psa(StrEnum):
