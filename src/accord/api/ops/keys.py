@@ -8,12 +8,11 @@ request says otherwise; a rotated-away secret keeps working for the overlap aske
 from datetime import datetime, timedelta
 from typing import Annotated
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from accord.api.errors import Problem
-from accord.api.ops.common import PROBLEMS, Admin, engine_of
+from accord.api.ops.common import PROBLEMS, Admin, Engine
 from accord.store import keys as keys_repo
 from accord.store.keys import Role
 from accord.store.util import utc_now
@@ -94,7 +93,6 @@ class RotatedKeyOut(BaseModel):
     previous: KeyOut
 
 
-Engine = Annotated[sa.Engine, Depends(engine_of)]
 _NAME = Annotated[str, Path(max_length=100, pattern=r"^[^\x00]+$")]
 
 
