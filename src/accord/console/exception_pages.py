@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
@@ -232,14 +233,14 @@ def assign_action(
 ) -> Response:
     """Assign to a person (empty: unassign)."""
     session = acting_session(request, csrf)
-    with engine_of(request).begin() as conn:
-        _act(
-            lambda: exc_repo.assign(
-                conn, id=exception_id, assignee=assignee.strip() or None, actor=session.actor
-            ),
-            exception_id,
-        )
-    return redirect(f"/exceptions/{exception_id}?done=assign")
+    return _act(
+        request,
+        exception_id,
+        "assign",
+        lambda conn: exc_repo.assign(
+            conn, id=exception_id, assignee=assignee.strip() or None, actor=session.actor
+        ),
+    )
 
 
 @router.post("/exceptions/{exception_id}/comment")
@@ -253,12 +254,14 @@ def comment_action(
     session = acting_session(request, csrf)
     if not text.strip():
         raise ConsoleRefusal(400, "Write a comment first.")
-    with engine_of(request).begin() as conn:
-        _act(
-            lambda: exc_repo.comment(conn, id=exception_id, text=text.strip(), actor=session.actor),
-            exception_id,
-        )
-    return redirect(f"/exceptions/{exception_id}?done=comment")
+    return _act(
+        request,
+        exception_id,
+        "comment",
+        lambda conn: exc_repo.comment(
+            conn, id=exception_id, text=text.strip(), actor=session.actor
+        ),
+    )
 
 
 @router.post("/exceptions/{exception_id}/ignore")
@@ -272,22 +275,34 @@ def ignore_action(
     session = acting_session(request, csrf)
     if not reason.strip():
         raise ConsoleRefusal(400, "Say why the exception is ignored.")
+    return _act(
+        request,
+        exception_id,
+        "ignore",
+        lambda conn: exc_repo.ignore(
+            conn, id=exception_id, reason=reason.strip(), actor=session.actor
+        ),
+    )
+
+
+def _act(
+    request: Request,
+    exception_id: int,
+    done: str,
+    action: Callable[[sa.Connection], exc_repo.BusinessException | None],
+) -> Response:
+    """Run a repository action in one transaction, then back to the exception with a notice.
+
+    Its errors become refusals (a closed exception 409, bad input 400, an unknown one 404),
+    raised inside the transaction so that nothing of a refused action is kept.
+    """
     with engine_of(request).begin() as conn:
-        _act(
-            lambda: exc_repo.ignore(
-                conn, id=exception_id, reason=reason.strip(), actor=session.actor
-            ),
-            exception_id,
-        )
-    return redirect(f"/exceptions/{exception_id}?done=ignore")
-
-
-def _act(action: Callable[[], exc_repo.BusinessException | None], exception_id: int) -> None:
-    try:
-        result = action()
-    except exc_repo.ExceptionStateError as exc:
-        raise ConsoleRefusal(409, str(exc)) from exc
-    except ValueError as exc:
-        raise ConsoleRefusal(400, str(exc)) from exc
-    if result is None:
-        raise ConsoleRefusal(404, f"There is no exception {exception_id}.")
+        try:
+            result = action(conn)
+        except exc_repo.ExceptionStateError as exc:
+            raise ConsoleRefusal(409, str(exc)) from exc
+        except ValueError as exc:
+            raise ConsoleRefusal(400, str(exc)) from exc
+        if result is None:
+            raise ConsoleRefusal(404, f"There is no exception {exception_id}.")
+    return redirect(f"/exceptions/{exception_id}?done={done}")
