@@ -20,14 +20,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from accord.api.errors import Problem
-from accord.api.ops.common import (
-    PROBLEMS,
-    Actor,
-    Engine,
-    IsoDateTime,
-    Reader,
-    RuntimeDep,
-)
+from accord.api.ops.common import PROBLEMS, Actor, Engine, IsoDateTime, Reader, RuntimeDep
 from accord.flows.reconciliation import enqueue, start_run
 from accord.flows.reconciliation.universe import load_universe
 from accord.store import audit

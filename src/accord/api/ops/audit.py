@@ -13,12 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from accord.api.ops.common import (
-    PROBLEMS,
-    Engine,
-    IsoDateTime,
-    Reader,
-)
+from accord.api.ops.common import PROBLEMS, Engine, IsoDateTime, Reader
 from accord.store import audit as audit_repo
 
 __all__ = ["router"]

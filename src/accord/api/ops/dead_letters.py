@@ -9,15 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from accord.api.ops.common import (
-    PROBLEMS,
-    Actor,
-    Client,
-    Engine,
-    Page,
-    Reader,
-    RuntimeDep,
-)
+from accord.api.ops.common import PROBLEMS, Actor, Client, Engine, Page, Reader, RuntimeDep
 from accord.api.ops.runs import RerunOut, RunOut
 from accord.flows import replay as replay_flow
 from accord.flows import runs as runs_flow

@@ -20,15 +20,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, model_validator
 
 from accord.api.errors import Problem
-from accord.api.ops.common import (
-    PROBLEMS,
-    Actor,
-    Client,
-    Engine,
-    Page,
-    Reader,
-    RuntimeDep,
-)
+from accord.api.ops.common import PROBLEMS, Actor, Client, Engine, Page, Reader, RuntimeDep
 from accord.api.ops.runs import RerunOut, RulesChoiceIn
 from accord.flows import replay as replay_flow
 from accord.flows.runtime import Runtime

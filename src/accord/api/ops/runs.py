@@ -12,15 +12,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from accord.api.errors import Problem
-from accord.api.ops.common import (
-    PROBLEMS,
-    Actor,
-    Client,
-    Engine,
-    Page,
-    Reader,
-    RuntimeDep,
-)
+from accord.api.ops.common import PROBLEMS, Actor, Client, Engine, Page, Reader, RuntimeDep
 from accord.flows import replay as replay_flow
 from accord.flows import runs as runs_flow
 from accord.store import rulesets
