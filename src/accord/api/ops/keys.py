@@ -40,17 +40,8 @@ class KeyOut(BaseModel):
 
     @classmethod
     def of(cls, k: keys_repo.ApiKey) -> "KeyOut":
-        """From the store's value."""
-        return cls(
-            name=k.name,
-            role=k.role,
-            prefix=k.prefix,
-            created_at=k.created_at,
-            revoked_at=k.revoked_at,
-            expires_at=k.expires_at,
-            last_used_at=k.last_used_at,
-            superseded_at=k.superseded_at,
-        )
+        """From the store's value (the fields of the same names; the row id stays inside)."""
+        return cls.model_validate(k, from_attributes=True)
 
 
 class KeyList(BaseModel):
