@@ -252,15 +252,12 @@ def comment_action(
 ) -> Response:
     """Add a comment."""
     session = acting_session(request, csrf)
-    if not text.strip():
-        raise ConsoleRefusal(400, "Write a comment first.")
+    note = _required(text, "Write a comment first.")
     return _act(
         request,
         exception_id,
         "comment",
-        lambda conn: exc_repo.comment(
-            conn, id=exception_id, text=text.strip(), actor=session.actor
-        ),
+        lambda conn: exc_repo.comment(conn, id=exception_id, text=note, actor=session.actor),
     )
 
 
@@ -273,16 +270,21 @@ def ignore_action(
 ) -> Response:
     """Close the exception without fixing it; a reason is required and audited."""
     session = acting_session(request, csrf)
-    if not reason.strip():
-        raise ConsoleRefusal(400, "Say why the exception is ignored.")
+    why = _required(reason, "Say why the exception is ignored.")
     return _act(
         request,
         exception_id,
         "ignore",
-        lambda conn: exc_repo.ignore(
-            conn, id=exception_id, reason=reason.strip(), actor=session.actor
-        ),
+        lambda conn: exc_repo.ignore(conn, id=exception_id, reason=why, actor=session.actor),
     )
+
+
+def _required(value: str, refusal: str) -> str:
+    """A form field without surrounding blanks; a 400 with ``refusal`` when nothing is left."""
+    text = value.strip()
+    if not text:
+        raise ConsoleRefusal(400, refusal)
+    return text
 
 
 def _act(
