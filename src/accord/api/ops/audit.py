@@ -104,10 +104,4 @@ def verify(_p: Reader, engine: Engine) -> VerifyOut:
     """Walk the chain from the first row; name the first row whose hash does not match."""
     with engine.connect() as conn:
         report = audit_repo.check(conn)
-    return VerifyOut(
-        ok=report.ok,
-        first_broken_seq=report.first_broken_seq,
-        problem=report.problem,
-        rows=report.rows,
-        keyed_rows=report.keyed_rows,
-    )
+    return VerifyOut.model_validate(report, from_attributes=True)
