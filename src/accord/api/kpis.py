@@ -220,22 +220,15 @@ class KpiReportOut(BaseModel):
 
 
 def _durations(d: kpis.Durations) -> DurationsOut:
-    return DurationsOut(count=d.count, p50_seconds=d.p50_seconds, p90_seconds=d.p90_seconds)
+    return DurationsOut.model_validate(d, from_attributes=True)
 
 
 def _quality(q: kpis.PostingQuality) -> PostingQualityOut:
-    return PostingQualityOut(
-        attempted=q.attempted,
-        posted_first_time=q.posted_first_time,
-        rejected_first_time=q.rejected_first_time,
-        held_first_time=q.held_first_time,
-        error_rate=q.error_rate,
-        first_time_right_rate=q.first_time_right_rate,
-    )
+    return PostingQualityOut.model_validate(q, from_attributes=True)
 
 
 def _touches(t: kpis.ManualTouches) -> ManualTouchesOut:
-    return ManualTouchesOut(touches=t.touches, records=t.records, per_100_records=t.per_100_records)
+    return ManualTouchesOut.model_validate(t, from_attributes=True)
 
 
 # ---------------------------------------------------------------------- shared with the console

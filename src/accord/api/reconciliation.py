@@ -16,15 +16,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from accord.api.errors import Problem
-from accord.api.ops.common import PROBLEMS, Actor, IsoDateTime, Reader, engine_of, runtime_of
+from accord.api.ops.common import PROBLEMS, Actor, Engine, IsoDateTime, Reader, RuntimeDep
 from accord.flows.reconciliation import enqueue, start_run
 from accord.flows.reconciliation.universe import load_universe
-from accord.flows.runtime import Runtime
 from accord.store import audit
 from accord.store import reconciliation as store
 from accord.store.reconciliation import DriftItem, ReconciliationRun
@@ -150,8 +148,8 @@ def start_reconciliation(
     body: ReconciliationIn,
     principal: Actor,
     response: Response,
-    engine: Annotated[sa.Engine, Depends(engine_of)],
-    runtime: Annotated[Runtime, Depends(runtime_of)],
+    engine: Engine,
+    runtime: RuntimeDep,
 ) -> ReconciliationOut:
     """Record a run and hand it to the workers (audited); poll its ``Location``."""
     if body.project_id is not None and not load_universe(body.project_id).projects:
@@ -190,7 +188,7 @@ def start_reconciliation(
 def get_reconciliation(
     reconciliation_id: int,
     _: Reader,
-    engine: Annotated[sa.Engine, Depends(engine_of)],
+    engine: Engine,
     limit: Annotated[int, Query(ge=1, le=_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ReconciliationOut:
@@ -214,7 +212,7 @@ class ReconciliationsOut(BaseModel):
 )
 def list_reconciliations(
     _: Reader,
-    engine: Annotated[sa.Engine, Depends(engine_of)],
+    engine: Engine,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> ReconciliationsOut:
     """The latest runs, newest first."""

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import accord
+from accord.cli._output import err, fail, load_settings, out
 from accord.cli.workers_cmd import workers_app
 from accord.settings import Settings
 
@@ -30,22 +30,6 @@ schemas_app = typer.Typer(help="The canonical model's JSON Schemas.", no_args_is
 app.add_typer(keys_app, name="keys")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(workers_app, name="workers")
-
-err = Console(stderr=True)
-out = Console()
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a one-line error and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        raise fail(f"invalid settings: {exc}".splitlines()[0]) from None
 
 
 def _actor() -> str:
@@ -77,7 +61,7 @@ def run(
 
     if role not in ("all", "api", "worker"):
         raise fail(f"unknown role {role!r}: use all, api or worker")
-    settings = _settings()
+    settings = load_settings()
     if role == "worker":
         _run_worker(settings)
         return
@@ -135,7 +119,7 @@ def keys_create(
     except ValueError:
         roles = "viewer, operator, admin, ingest or process"
         raise fail(f"unknown role {role!r}: use {roles}") from None
-    settings = _settings()
+    settings = load_settings()
     engine = create_db_engine(settings.database_url)
     try:
         migrate(engine)
@@ -160,7 +144,7 @@ def keys_list() -> None:
     """List keys (never their secrets)."""
     from accord.store import create_db_engine, keys, migrate
 
-    engine = create_db_engine(_settings().database_url)
+    engine = create_db_engine(load_settings().database_url)
     try:
         migrate(engine)
         with engine.connect() as conn:
@@ -214,7 +198,7 @@ def keys_rotate(
     window = parse_duration(overlap)
     if not isinstance(window, timedelta):
         raise fail(f"--overlap {overlap!r}: use a duration such as 90s, 30m, 24h or 7d")
-    settings = _settings()
+    settings = load_settings()
     engine = create_db_engine(settings.database_url)
     try:
         migrate(engine)
@@ -242,7 +226,7 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
     """Revoke a key by name."""
     from accord.store import create_db_engine, keys, migrate
 
-    engine = create_db_engine(_settings().database_url)
+    engine = create_db_engine(load_settings().database_url)
     try:
         migrate(engine)
         with engine.begin() as conn:

@@ -12,13 +12,12 @@ from typing import Annotated
 
 import typer
 
+from accord.cli._output import err, out
 from accord.cli.rules_cmd import (
     ApiKeyOption,
-    err,
     fail,
     identity,
     open_context,
-    out,
     print_changes,
     print_findings,
 )

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from typing_extensions import override
+
+from accord.cli._output import err, fail, load_settings, out
 
 if TYPE_CHECKING:
     from accord.connectors.authorization import TokenSet
@@ -42,18 +43,11 @@ connections_app = typer.Typer(
     no_args_is_help=True,
 )
 
-err = Console(stderr=True)
-out = Console()
 
 UserAgent = Callable[[str], str]
 """The browser's part: takes the authorization URL, returns the URL it was redirected to."""
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def authorize_connection(
@@ -213,7 +207,7 @@ def authorize(
                 connections, name, store=store, user_agent=agent, code=code, actor=_actor()
             )
         except AccordError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     until = (
         f"until {tokens.expires_at:%Y-%m-%d %H:%M} UTC" if tokens.expires_at else "until revoked"
     )
@@ -244,7 +238,7 @@ def list_() -> None:
                     )
                 table.add_row(name, config.kind, config.authentication, state)
         except AccordError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     out.print(table)
 
 
@@ -255,7 +249,7 @@ def forget(name: Annotated[str, typer.Argument(help="The connection.")]) -> None
 
     with _context() as (_connections, store):
         if not store.forget(name, actor=_actor()):
-            raise _fail(f"no tokens are stored for {name!r}")
+            raise fail(f"no tokens are stored for {name!r}")
     out.print(f"Forgot the tokens of {name}.")
 
 
@@ -272,19 +266,18 @@ def _context() -> "Iterator[tuple[Connections, DatabaseTokenStore]]":
     """The configured connections and token store, closed on exit."""
     import os
 
-    from accord.cli.app import _settings
     from accord.errors import AccordError
     from accord.flows.connections import Connections
     from accord.store import create_db_engine, migrate
     from accord.store.credentials import DatabaseTokenStore
 
-    settings = _settings()
+    settings = load_settings()
     engine = create_db_engine(settings.database_url)
     try:
         try:
             migrate(engine)
         except AccordError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         store = DatabaseTokenStore.for_settings(engine, settings, os.environ)
         connections = Connections(
             engine,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from accord.cli._output import err, fail, load_settings, out
 from accord.cli.connections_cmd import connections_app
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ def _document(name: str, kind: str, lists: "list[ReferenceList]") -> dict[str, o
 
 
 def _print(name: str, kind: str, lists: "list[ReferenceList]") -> None:
-    from accord.cli.app import out
-
     if not lists:
         out.print(f"{name} ({kind}) has no reference lists: no setting names its ids.")
         return
@@ -72,13 +71,12 @@ def discover(
     """List the values NAME's system offers for the ids its settings and the rules name."""
     import os
 
-    from accord.cli.app import _settings, err, fail
     from accord.connectors.budget import Lane, lane
     from accord.connectors.config import load_connections
     from accord.connectors.registry import create_connector
     from accord.errors import AccordError
 
-    path = _settings().config_file
+    path = load_settings().config_file
     if not path.exists():
         raise fail(f"no accord.yaml at {path} (set ACCORD_CONFIG_FILE)")
     try:

@@ -8,12 +8,10 @@ import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from accord.cli._output import err, load_settings, out
 
 __all__ = ["doctor"]
-
-out = Console()
-err = Console(stderr=True)
 
 
 def doctor(
@@ -22,10 +20,9 @@ def doctor(
     ] = None,
 ) -> None:
     """Check that Accord can run: database, accord.yaml, each connection; print every fix."""
-    from accord.cli.app import _settings
     from accord.doctor import diagnose
 
-    settings = _settings()
+    settings = load_settings()
     with err.status("checking...") as status:
         results = diagnose(
             settings,

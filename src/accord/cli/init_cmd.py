@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from accord.cli._output import err, fail
 
 __all__ = ["init", "render"]
-
-err = Console(stderr=True)
 
 
 class Psa(StrEnum):
@@ -247,11 +246,9 @@ def init(
 ) -> None:
     """Write an annotated accord.yaml for the firm's own tenants."""
     if crm != "salesforce":
-        err.print(f"[bold red]error:[/] unknown CRM {crm!r}: use salesforce", highlight=False)
-        raise typer.Exit(1)
+        raise fail(f"unknown CRM {crm!r}: use salesforce")
     if out.exists() and not force:
-        err.print(f"[bold red]error:[/] {out} exists (use --force)", highlight=False)
-        raise typer.Exit(1)
+        raise fail(f"{out} exists (use --force)")
     text = render(
         psa=psa,
         erp=erp,
@@ -263,8 +260,7 @@ def init(
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
-        err.print(f"[bold red]error:[/] cannot write {out}: {exc.strerror}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(f"cannot write {out}: {exc.strerror}") from None
     err.print(f"Wrote {out}. Fill in the ids, put the secrets where it points, then run")
     err.print("  accord connections list", highlight=False)
     if psa is Psa.kantata and kantata_auth is KantataAuth.authorization_code:

@@ -11,37 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 from rich.table import Table
 
+from accord.cli._output import fail, load_settings, out, progress_bar
+
 __all__ = ["backup", "purge", "restore"]
-
-err = Console(stderr=True)
-out = Console()
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
 
 
 def purge(
@@ -56,23 +31,22 @@ def purge(
     ] = None,
 ) -> None:
     """Archive (compressed JSON Lines) then delete what is past its retention in accord.yaml."""
-    from accord.cli.app import _settings
     from accord.errors import ConfigError
     from accord.flows.retention import load_retention_settings
     from accord.flows.retention import purge as run_purge
     from accord.store import create_db_engine, migrate
 
-    settings = _settings()
+    settings = load_settings()
     try:
         retention = load_retention_settings(settings.config_file)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if not retention.configured:
-        raise _fail(f"{settings.config_file} has no retention: section; nothing is purged")
+        raise fail(f"{settings.config_file} has no retention: section; nothing is purged")
     engine = create_db_engine(settings.database_url)
     try:
         migrate(engine)
-        with _progress() as progress:
+        with progress_bar(elapsed=True) as progress:
             tasks: dict[str, TaskID] = {}
 
             def advance(name: str, done: int) -> None:
@@ -84,7 +58,7 @@ def purge(
                 engine, retention, classes=data_class, dry_run=dry_run, progress=advance
             )
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         engine.dispose()
     verb = "would archive" if dry_run else "archived"
@@ -103,19 +77,18 @@ def backup(
     ] = None,
 ) -> None:
     """Copy the live SQLite database (online backup API) and verify the copy."""
-    from accord.cli.app import _settings
     from accord.errors import ConfigError
     from accord.store import is_sqlite
     from accord.store.backup import backup_sqlite, postgres_commands
 
-    settings = _settings()
+    settings = load_settings()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if not is_sqlite(settings.database_url):
         dump, _ = postgres_commands(settings.database_url, out_file or Path(f"accord-{stamp}.dump"))
-        raise _fail(f"PostgreSQL is backed up with its own tool: {dump}")
+        raise fail(f"PostgreSQL is backed up with its own tool: {dump}")
     target = out_file or Path("var") / "backups" / f"accord-{stamp}.db"
     try:
-        with _progress() as progress:
+        with progress_bar(elapsed=True) as progress:
             task = progress.add_task("backup (pages)", total=None)
             info = backup_sqlite(
                 settings.database_url,
@@ -123,7 +96,7 @@ def backup(
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(
         f"Backed up to {info.path} ({info.size_bytes:,} bytes, revision {info.revision}, "
         f"{info.journal_rows:,} events, audit chain of {info.audit_rows:,} rows verified).",
@@ -138,17 +111,16 @@ def restore(
     ] = False,
 ) -> None:
     """Verify a backup and copy it over the SQLite database (stop Accord first)."""
-    from accord.cli.app import _settings
     from accord.errors import ConfigError
     from accord.store import is_sqlite
     from accord.store.backup import postgres_commands, restore_sqlite
 
-    settings = _settings()
+    settings = load_settings()
     if not is_sqlite(settings.database_url):
         _, command = postgres_commands(settings.database_url, backup_file)
-        raise _fail(f"PostgreSQL is restored with its own tool: {command}")
+        raise fail(f"PostgreSQL is restored with its own tool: {command}")
     try:
-        with _progress() as progress:
+        with progress_bar(elapsed=True) as progress:
             task = progress.add_task("restore (pages)", total=None)
             info = restore_sqlite(
                 backup_file,
@@ -157,7 +129,7 @@ def restore(
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(
         f"Restored {backup_file} into {info.path} (revision {info.revision}, "
         f"{info.journal_rows:,} events, audit chain of {info.audit_rows:,} rows verified). "

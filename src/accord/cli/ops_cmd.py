@@ -11,22 +11,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from accord.cli._output import err, fail, load_settings, out, progress_bar
 
 __all__ = ["audit_app", "replay"]
 
 audit_app = typer.Typer(
     help="The hash-chained audit log: verify it, anchor it.", no_args_is_help=True
 )
-
-err = Console(stderr=True)
-out = Console()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -35,7 +27,7 @@ def _when(value: str | None, option: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise _fail(f"{option}: not an ISO 8601 time: {value!r}") from None
+        raise fail(f"{option}: not an ISO 8601 time: {value!r}") from None
     # A time without an offset is read as UTC (journal times are UTC).
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
@@ -62,17 +54,17 @@ def replay(
     """Re-run journaled events through their flows (safe: target writes are idempotent)."""
     from dbos import DBOSClient
 
-    from accord.cli.app import _actor, _settings
+    from accord.cli.app import _actor
     from accord.flows import replay as replay_flow
     from accord.flows.runtime import Runtime
     from accord.store import create_db_engine, journal, migrate
 
     start, end = _when(since, "--since"), _when(until, "--until")
     if start and end and start >= end:
-        raise _fail("--since must be before --until")
+        raise fail("--since must be before --until")
     if rules not in ("pinned", "current"):
-        raise _fail(f"--rules: use pinned or current, not {rules!r}")
-    settings = _settings()
+        raise fail(f"--rules: use pinned or current, not {rules!r}")
+    settings = load_settings()
     engine = create_db_engine(settings.database_url)
     client: DBOSClient | None = None
     try:
@@ -88,13 +80,7 @@ def replay(
             return
         client = DBOSClient(system_database_engine=engine)
         runtime = Runtime(settings, engine, worker=False)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with progress_bar() as progress:
             task = progress.add_task("dry run" if dry_run else "replaying", total=total)
             result = replay_flow.replay(
                 engine,
@@ -111,7 +97,7 @@ def replay(
                 rules="current" if rules == "current" else "pinned",
             )
     except replay_flow.NotReplayableError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         if client is not None:
             client.destroy()
@@ -137,7 +123,6 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check the audit chain (and a checkpoint): print OK, or say what is broken (exit 1)."""
-    from accord.cli.app import _settings
     from accord.errors import ConfigError
     from accord.store import audit, create_db_engine, migrate
 
@@ -146,19 +131,19 @@ def audit_verify(
         try:
             anchor = audit.Checkpoint.from_json(checkpoint_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise _fail(f"{checkpoint_file}: {exc}".splitlines()[0]) from None
-    engine = create_db_engine(_settings().database_url)
+            raise fail(f"{checkpoint_file}: {exc}".splitlines()[0]) from None
+    engine = create_db_engine(load_settings().database_url)
     try:
         migrate(engine)
         with engine.connect() as conn:
             report = audit.check(conn, anchor=anchor)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         engine.dispose()
     if report.problem is not None:
         seq = f" (seq={report.first_broken_seq})" if report.first_broken_seq is not None else ""
-        raise _fail(f"audit chain broken{seq}: {report.problem}")
+        raise fail(f"audit chain broken{seq}: {report.problem}")
     keyed = "keyed" if report.keyed_rows == report.rows else f"{report.keyed_rows} keyed"
     at = f", checkpoint at row {anchor.seq} matches" if anchor is not None else ""
     err.print(f"{report.rows} rows ({keyed}){at}", highlight=False)
@@ -172,21 +157,20 @@ def audit_checkpoint(
     ] = None,
 ) -> None:
     """Sign the head of the audit chain (sequence, hash, time); keep it outside Accord."""
-    from accord.cli.app import _settings
     from accord.errors import ConfigError
     from accord.store import audit, create_db_engine, migrate
 
-    engine = create_db_engine(_settings().database_url)
+    engine = create_db_engine(load_settings().database_url)
     try:
         migrate(engine)
         with engine.connect() as conn:
             made = audit.checkpoint(conn)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         engine.dispose()
     if made is None:
-        raise _fail("the audit log is empty: nothing to anchor yet")
+        raise fail("the audit log is empty: nothing to anchor yet")
     text = made.to_json()
     if out_file is None:
         print(text, end="")  # noqa: T201 - the checkpoint alone on stdout, for scripts
@@ -194,5 +178,5 @@ def audit_checkpoint(
     try:
         out_file.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise _fail(f"cannot write {out_file}: {exc.strerror}") from None
+        raise fail(f"cannot write {out_file}: {exc.strerror}") from None
     err.print(f"checkpoint at row {made.seq} written to {out_file}", highlight=False)

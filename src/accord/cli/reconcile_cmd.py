@@ -14,14 +14,11 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Final
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["reconcile"]
+from accord.cli._output import fail, load_settings, out, progress_bar
 
-err = Console(stderr=True)
-out = Console()
+__all__ = ["reconcile"]
 
 _SHOWN: Final = 30
 """Drift items listed in the table (all of them in ``--json``)."""
@@ -29,8 +26,7 @@ _FAILED: Final = 2
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(_FAILED)
+    return fail(message, _FAILED)
 
 
 def _since(value: str | None) -> datetime | None:
@@ -69,7 +65,7 @@ def reconcile(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
     """Compare the CRM, the PSA and the ERP with what Accord wrote; exit 1 on drift."""
-    from accord.cli.app import _actor, _settings
+    from accord.cli.app import _actor
     from accord.errors import AccordError
     from accord.flows.connections import CONTEXT_KEY, Connections
     from accord.flows.context import FlowContext, install_context
@@ -80,7 +76,7 @@ def reconcile(
     from accord.store.credentials import DatabaseTokenStore
 
     start = _since(since)
-    settings = _settings()
+    settings = load_settings()
     engine = create_db_engine(settings.database_url)
     connections: Connections | None = None
     try:
@@ -98,14 +94,7 @@ def reconcile(
         _known(project, load_universe)
         with engine.begin() as conn:
             run = start_run(conn, trigger="manual", actor=_actor(), project_id=project, since=start)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with progress_bar(elapsed=True) as progress:
             task = progress.add_task("planning", total=None)
 
             def advance(what: str, done: int, of: int) -> None:

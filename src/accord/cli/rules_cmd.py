@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+
+from accord.cli import _output
+from accord.cli._output import err, load_settings, out, progress_bar
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -48,8 +49,6 @@ rules_app = typer.Typer(
     add_completion=False,
 )
 
-err = Console(stderr=True)
-out = Console()
 
 ApiKeyOption = Annotated[
     str | None,
@@ -62,9 +61,8 @@ _SHOWN = 40
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a one-line error and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+    """Print a one-line error (its text, no rich markup) and return the exit to raise."""
+    return _output.fail(escape(message), code)
 
 
 @dataclass
@@ -115,13 +113,12 @@ class Context:
 @contextmanager
 def open_context() -> Iterator[Context]:
     """Open the database (migrated) and yield the context; one-line errors for bad config."""
-    from accord.cli.app import _settings
     from accord.errors import AccordError
     from accord.governance.resolve import RulesResolver
     from accord.governance.settings import load_governance
     from accord.store import create_db_engine, migrate
 
-    settings = _settings()
+    settings = load_settings()
     try:
         governance = load_governance(settings.config_file)
     except AccordError as exc:
@@ -421,13 +418,7 @@ def whatif(
         raise fail("--since/--until: use 7d, 12h, 30m, 2w or an ISO 8601 time") from None
     with open_context() as ctx:
         label, proposal = _load(ctx, ref)
-        with Progress(
-            TextColumn("[bold]what-if"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with progress_bar() as progress:
             task = progress.add_task("what-if", total=None)
             report = run_whatif(
                 ctx.engine,

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+# ``out`` is the scenario command's --out option.
+from accord.cli._output import fail
+from accord.cli._output import out as _out
 
 if TYPE_CHECKING:
     from accord_sandbox.scenario import ScenarioName
@@ -28,22 +31,13 @@ sandbox_app = typer.Typer(
     add_completion=False,
 )
 
-_err = Console(stderr=True)
-_out = Console()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a one-line error and return the exit to raise."""
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
-    return typer.Exit(code)
-
 
 def _scenario(value: str) -> "ScenarioName":
     from accord_sandbox.scenario import SCENARIOS
 
     by_name: dict[str, ScenarioName] = {name: name for name in SCENARIOS}
     if value not in by_name:
-        raise _fail(f"unknown scenario {value!r}; choose one of {', '.join(SCENARIOS)}", 2)
+        raise fail(f"unknown scenario {value!r}; choose one of {', '.join(SCENARIOS)}", 2)
     return by_name[value]
 
 
@@ -88,7 +82,7 @@ def sandbox(
             host=host, base_port=base_port, seed=seed, scenario=name, state=state, ready=_ready
         )
     except SandboxError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except KeyboardInterrupt:
         # Ctrl+C before the servers were up (e.g. while generating quarter-end).
         raise typer.Exit(130) from None
@@ -129,14 +123,14 @@ def scenario_command(
     """Write a scenario's synthetic firm as JSON (the same seed gives the same bytes)."""
     scenario = _scenario(name)
     if out is None:
-        raise _fail("--out FILE is required", 2)
+        raise fail("--out FILE is required", 2)
     from accord_sandbox.scenario import firm_to_json, generate
 
     firm = generate(scenario, seed)
     try:
         out.write_text(firm_to_json(firm), encoding="utf-8")
     except OSError as exc:
-        raise _fail(f"cannot write {out}: {exc.strerror}") from None
+        raise fail(f"cannot write {out}: {exc.strerror}") from None
     entries = sum(len(sheet.entries) for sheet in firm.timesheets)
     _out.print(
         f"wrote {scenario} (seed {seed}) to {out}: {len(firm.customers)} customers, "

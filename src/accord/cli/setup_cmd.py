@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from accord.cli._output import fail, load_settings, out
 
 __all__ = ["setup_kit"]
 
-err = Console(stderr=True)
-out = Console()
 
 _ROLES = {
     "crm": ("salesforce",),
@@ -25,15 +24,10 @@ _ROLES = {
 }
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
-
-
 def _check(role: str, kinds: list[str]) -> None:
     for kind in kinds:
         if kind not in _ROLES[role]:
-            raise _fail(f"--{role} {kind!r}: use {' or '.join(_ROLES[role])}")
+            raise fail(f"--{role} {kind!r}: use {' or '.join(_ROLES[role])}")
 
 
 def setup_kit(
@@ -51,7 +45,6 @@ def setup_kit(
     ),
 ) -> None:
     """Write the setup kit: Salesforce SFDX source, NetSuite SDF objects, a BC AL extension."""
-    from accord.cli.app import _settings
     from accord.errors import ConfigError
     from accord.flows.shared.settings import load_flow_settings
     from accord.rules import load_rules
@@ -62,10 +55,10 @@ def setup_kit(
     _check("psa", [psa])
     _check("erp", erps)
     try:
-        path = rules or load_flow_settings(_settings().config_file, os.environ).rules_path
+        path = rules or load_flow_settings(load_settings().config_file, os.environ).rules_path
         written = write_setup_kit(out_dir, [crm, psa, *erps], rules=load_rules(path))
     except (ConfigError, OSError) as exc:
-        raise _fail(str(exc).splitlines()[0]) from None
+        raise fail(str(exc).splitlines()[0]) from None
     table = Table("system", "files")
     for folder, files in written.items():
         table.add_row(folder or "(index)", str(len(files)))

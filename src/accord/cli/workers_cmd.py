@@ -8,14 +8,12 @@ dead worker's connection-budget slots are freed at the same time.
 Errors end with a one-line message on stderr and a non-zero exit, never a traceback.
 """
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from accord.settings import Settings
+from accord.cli._output import err, fail, load_settings, out
 
 __all__ = ["workers_app"]
 
@@ -26,23 +24,6 @@ workers_app = typer.Typer(
     add_completion=False,
 )
 
-_err = Console(stderr=True)
-_out = Console()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
-    return typer.Exit(code)
-
-
-def _settings() -> "Settings":
-    from accord.settings import Settings
-
-    try:
-        return Settings()
-    except ValueError as exc:
-        raise _fail(f"invalid settings: {exc}".splitlines()[0]) from None
-
 
 @workers_app.command("list")
 def workers_list() -> None:
@@ -50,7 +31,7 @@ def workers_list() -> None:
     from accord.flows.recovery import pending_by_worker
     from accord.store import create_db_engine, migrate
 
-    engine = create_db_engine(_settings().database_url)
+    engine = create_db_engine(load_settings().database_url)
     try:
         migrate(engine)
         counts = pending_by_worker(engine)
@@ -59,7 +40,7 @@ def workers_list() -> None:
     table = Table("worker", "version", "pending runs")
     for (worker, version), n in sorted(counts.items()):
         table.add_row(worker, version, str(n))
-    _out.print(table)
+    out.print(table)
 
 
 @workers_app.command("recover")
@@ -78,9 +59,9 @@ def workers_recover(
     from accord.flows.recovery import hand_over
     from accord.store import create_db_engine, migrate
 
-    settings = _settings()
+    settings = load_settings()
     if not dead_id.strip():
-        raise _fail("DEAD_ID must not be empty")
+        raise fail("DEAD_ID must not be empty")
     engine = create_db_engine(settings.database_url)
     try:
         migrate(engine)
@@ -89,18 +70,18 @@ def workers_recover(
         engine.dispose()
     verb = "would hand over" if dry_run else "handed over"
     for version, n in sorted(result.other_versions.items()):
-        _err.print(
+        err.print(
             f"{n} pending runs of {dead_id} belong to version {version}: only workers of that "
             "version can continue them (left alone)",
             highlight=False,
         )
-    _err.print(
+    err.print(
         f"{verb} {len(result.run_ids)} pending runs of worker {dead_id} (version "
         f"{result.app_version}) to the live workers (this one is {settings.worker_id})",
         highlight=False,
     )
     if not dry_run:
-        _err.print(
+        err.print(
             f"freed {result.slots_freed} connection-budget slots of worker {dead_id}",
             highlight=False,
         )

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
@@ -232,14 +233,14 @@ def assign_action(
 ) -> Response:
     """Assign to a person (empty: unassign)."""
     session = acting_session(request, csrf)
-    with engine_of(request).begin() as conn:
-        _act(
-            lambda: exc_repo.assign(
-                conn, id=exception_id, assignee=assignee.strip() or None, actor=session.actor
-            ),
-            exception_id,
-        )
-    return redirect(f"/exceptions/{exception_id}?done=assign")
+    return _act(
+        request,
+        exception_id,
+        "assign",
+        lambda conn: exc_repo.assign(
+            conn, id=exception_id, assignee=assignee.strip() or None, actor=session.actor
+        ),
+    )
 
 
 @router.post("/exceptions/{exception_id}/comment")
@@ -251,14 +252,13 @@ def comment_action(
 ) -> Response:
     """Add a comment."""
     session = acting_session(request, csrf)
-    if not text.strip():
-        raise ConsoleRefusal(400, "Write a comment first.")
-    with engine_of(request).begin() as conn:
-        _act(
-            lambda: exc_repo.comment(conn, id=exception_id, text=text.strip(), actor=session.actor),
-            exception_id,
-        )
-    return redirect(f"/exceptions/{exception_id}?done=comment")
+    note = _required(text, "Write a comment first.")
+    return _act(
+        request,
+        exception_id,
+        "comment",
+        lambda conn: exc_repo.comment(conn, id=exception_id, text=note, actor=session.actor),
+    )
 
 
 @router.post("/exceptions/{exception_id}/ignore")
@@ -270,24 +270,41 @@ def ignore_action(
 ) -> Response:
     """Close the exception without fixing it; a reason is required and audited."""
     session = acting_session(request, csrf)
-    if not reason.strip():
-        raise ConsoleRefusal(400, "Say why the exception is ignored.")
+    why = _required(reason, "Say why the exception is ignored.")
+    return _act(
+        request,
+        exception_id,
+        "ignore",
+        lambda conn: exc_repo.ignore(conn, id=exception_id, reason=why, actor=session.actor),
+    )
+
+
+def _required(value: str, refusal: str) -> str:
+    """A form field without surrounding blanks; a 400 with ``refusal`` when nothing is left."""
+    text = value.strip()
+    if not text:
+        raise ConsoleRefusal(400, refusal)
+    return text
+
+
+def _act(
+    request: Request,
+    exception_id: int,
+    done: str,
+    action: Callable[[sa.Connection], exc_repo.BusinessException | None],
+) -> Response:
+    """Run a repository action in one transaction, then back to the exception with a notice.
+
+    Its errors become refusals (a closed exception 409, bad input 400, an unknown one 404),
+    raised inside the transaction so that nothing of a refused action is kept.
+    """
     with engine_of(request).begin() as conn:
-        _act(
-            lambda: exc_repo.ignore(
-                conn, id=exception_id, reason=reason.strip(), actor=session.actor
-            ),
-            exception_id,
-        )
-    return redirect(f"/exceptions/{exception_id}?done=ignore")
-
-
-def _act(action: Callable[[], exc_repo.BusinessException | None], exception_id: int) -> None:
-    try:
-        result = action()
-    except exc_repo.ExceptionStateError as exc:
-        raise ConsoleRefusal(409, str(exc)) from exc
-    except ValueError as exc:
-        raise ConsoleRefusal(400, str(exc)) from exc
-    if result is None:
-        raise ConsoleRefusal(404, f"There is no exception {exception_id}.")
+        try:
+            result = action(conn)
+        except exc_repo.ExceptionStateError as exc:
+            raise ConsoleRefusal(409, str(exc)) from exc
+        except ValueError as exc:
+            raise ConsoleRefusal(400, str(exc)) from exc
+        if result is None:
+            raise ConsoleRefusal(404, f"There is no exception {exception_id}.")
+    return redirect(f"/exceptions/{exception_id}?done={done}")

@@ -22,7 +22,7 @@ from accord.errors import ConfigError, GovernanceError
 from accord.governance.changes import SelfApprovalError
 from accord.governance.diff import MISSING, diff
 from accord.governance.validate import check_references
-from accord.governance.whatif import parse_since, run_whatif
+from accord.governance.whatif import parse_since
 from accord.rules import parse_rules
 from accord.store import rulesets
 from accord.store.keys import Role
@@ -215,16 +215,7 @@ def whatif_page(request: Request, proposal_id: int) -> Response:
         proposal = rulesets.get_proposal(conn, id=proposal_id)
     if proposal is None:
         raise ConsoleRefusal(404, f"There is no rules proposal #{proposal_id}.")
-    gov.current()
-    report = run_whatif(
-        gov.engine,
-        proposal=gov.resolver.version(proposal.version),
-        version_of=gov.resolver.version,
-        config_file=gov.config_file,
-        since=start,
-        limit=_WHATIF_LIMIT,
-        token_store=gov.token_store,
-    )
+    report = gov.whatif(proposal.version, since=start, limit=_WHATIF_LIMIT)
     rows = [
         (r, [(c.path, _shown(c.before), _shown(c.after)) for c in r.changes])
         for r in report.records

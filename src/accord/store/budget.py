@@ -173,15 +173,7 @@ class DatabaseBudget:
         """
         holder = self.dispatch_holder
         with self.engine.begin() as conn:
-            write_lock(conn)
-            now = self.clock()
-            state = self._state(conn, connection, now)
-            conn.execute(
-                sa.delete(budget_leases).where(
-                    budget_leases.c.connection == connection.name,
-                    budget_leases.c.expires_at <= now,
-                )
-            )
+            now, state = self._locked_state(conn, connection, expire=True)
             mine = [
                 str(r[0])
                 for r in conn.execute(
@@ -456,9 +448,7 @@ class DatabaseBudget:
         with held.cond:
             held.tokens = 0  # the pause applies to this process's tokens in hand too
         with self.engine.begin() as conn:
-            write_lock(conn)
-            now = self.clock()
-            state = self._state(conn, connection, now)
+            now, state = self._locked_state(conn, connection)
             floor = connection.rate_per_s * _MIN_FRACTION
             conn.execute(
                 sa.update(budget_state)
@@ -544,6 +534,29 @@ class DatabaseBudget:
             "day_used": row.day_used,
         }
 
+    def _locked_state(
+        self, conn: sa.Connection, connection: ConnectionLimits, *, expire: bool = False
+    ) -> tuple[float, dict[str, Any]]:
+        """Take the write lock, then read the clock and the state (see :meth:`_state`).
+
+        With ``expire``, the connection's expired leases are dropped too, so that what is
+        counted as in flight after it is what really is.
+
+        Returns:
+            ``(now, state)``.
+        """
+        write_lock(conn)
+        now = self.clock()
+        state = self._state(conn, connection, now)
+        if expire:
+            conn.execute(
+                sa.delete(budget_leases).where(
+                    budget_leases.c.connection == connection.name,
+                    budget_leases.c.expires_at <= now,
+                )
+            )
+        return now, state
+
     def _in_flight(self, conn: sa.Connection, name: str, now: float) -> int:
         return int(
             conn.execute(
@@ -575,15 +588,7 @@ class DatabaseBudget:
         lease_id = uuid.uuid4().hex if new_slot else None
         taken = 0
         with self.engine.begin() as conn:
-            write_lock(conn)
-            now = self.clock()
-            state = self._state(conn, connection, now)
-            conn.execute(
-                sa.delete(budget_leases).where(
-                    budget_leases.c.connection == connection.name,
-                    budget_leases.c.expires_at <= now,
-                )
-            )
+            now, state = self._locked_state(conn, connection, expire=True)
             in_flight = self._in_flight(conn, connection.name, now)
             values: dict[str, Any] = {
                 "rate_per_s": state["rate"],

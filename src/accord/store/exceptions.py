@@ -371,6 +371,34 @@ def _update(
     return found
 
 
+def _audited_update(
+    conn: sa.Connection,
+    before: BusinessException,
+    *,
+    actor: str,
+    action: str,
+    now: datetime | None,
+    note: Mapping[str, Any] | None = None,
+    **values: Any,  # noqa: ANN401 - column values
+) -> BusinessException:
+    """Set columns of an exception and audit the change; the exception as stored after it.
+
+    ``before`` is the exception as read (under the caller's lock); ``note`` adds fields to the
+    audit entry's ``after`` (what the columns do not show, e.g. a comment's text).
+    """
+    after = _update(conn, before.id, now, **values)
+    audit.append(
+        conn,
+        actor=actor,
+        action=action,
+        target=f"exception:{before.id}",
+        before=before.snapshot(),
+        after={**after.snapshot(), **(note or {})},
+        now=now,
+    )
+    return after
+
+
 def assign(
     conn: sa.Connection,
     *,
@@ -387,17 +415,9 @@ def assign(
     current = _open_for_action(conn, id=id, action="assign")
     if current is None:
         return None
-    after = _update(conn, id, now, assignee=assignee)
-    audit.append(
-        conn,
-        actor=actor,
-        action="exception.assign",
-        target=f"exception:{id}",
-        before=current.snapshot(),
-        after=after.snapshot(),
-        now=now,
+    return _audited_update(
+        conn, current, actor=actor, action="exception.assign", now=now, assignee=assignee
     )
-    return after
 
 
 def comment(
@@ -424,17 +444,15 @@ def comment(
     now = now or utc_now()
     entry = {"at": now.isoformat(), "actor": actor, "text": text}
     env["comments"] = [*env.get("comments", []), entry]
-    after = _update(conn, id, now, detail=_dump(env))
-    audit.append(
+    return _audited_update(
         conn,
+        before,
         actor=actor,
         action="exception.comment",
-        target=f"exception:{id}",
-        before=before.snapshot(),
-        after={**after.snapshot(), "comment": text},
         now=now,
+        note={"comment": text},
+        detail=_dump(env),
     )
-    return after
 
 
 def _close(
@@ -453,17 +471,16 @@ def _close(
     if current is None:
         return None
     now = now or utc_now()
-    after = _update(conn, id, now, status=status.value, resolution=resolution, resolved_at=now)
-    audit.append(
+    return _audited_update(
         conn,
+        current,
         actor=actor,
         action=action,
-        target=f"exception:{id}",
-        before=current.snapshot(),
-        after=after.snapshot(),
         now=now,
+        status=status.value,
+        resolution=resolution,
+        resolved_at=now,
     )
-    return after
 
 
 def resolve(
@@ -534,23 +551,15 @@ def auto_resolve(
     ).all()
     now = now or utc_now()
     for r in rows:
-        before = _row(r)
-        after = _update(
+        _audited_update(
             conn,
-            int(r.id),
-            now,
+            _row(r),
+            actor=SYSTEM_ACTOR,
+            action="exception.auto_resolve",
+            now=now,
             status=ExceptionStatus.RESOLVED.value,
             resolution=resolution,
             resolved_at=now,
-        )
-        audit.append(
-            conn,
-            actor=SYSTEM_ACTOR,
-            action="exception.auto_resolve",
-            target=f"exception:{r.id}",
-            before=before.snapshot(),
-            after=after.snapshot(),
-            now=now,
         )
     return len(rows)
 
@@ -669,20 +678,16 @@ def resolve_after_retry(conn: sa.Connection, *, id: int, run_id: str) -> bool:  
         return False
     if current.run_id == run_id:
         return False
-    after = _update(
+    _audited_update(
         conn,
-        id,
+        current,
+        actor=SYSTEM_ACTOR,
+        action="exception.auto_resolve",
+        now=None,
+        note={"run_id": run_id},
         status=ExceptionStatus.RESOLVED.value,
         resolution=f"retry {run_id} succeeded",
         resolved_at=utc_now(),
-    )
-    audit.append(
-        conn,
-        actor=SYSTEM_ACTOR,
-        action="exception.auto_resolve",
-        target=f"exception:{id}",
-        before=current.snapshot(),
-        after={**after.snapshot(), "run_id": run_id},
     )
     return True
 

@@ -56,16 +56,10 @@ class OutboxItem:
 
 
 @dataclass(frozen=True)
-class OutboxRow:
-    """A taken item."""
+class OutboxRow(OutboxItem):
+    """A taken item: the item as enqueued, its row id, and the attempts made so far."""
 
     id: int
-    connection: str
-    lane: str
-    kind: str
-    batch_id: str
-    item_key: str
-    payload: str
     attempts: int
 
 

@@ -10,11 +10,10 @@ Filters by actor, action, target (exact, or a prefix ending in ``*`` such as
 from datetime import datetime
 from typing import Annotated, Any
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from accord.api.ops.common import PROBLEMS, IsoDateTime, Reader, engine_of
+from accord.api.ops.common import PROBLEMS, Engine, IsoDateTime, Reader
 from accord.store import audit as audit_repo
 
 __all__ = ["router"]
@@ -57,7 +56,7 @@ class VerifyOut(BaseModel):
 def list_audit(
     *,
     _p: Reader,
-    engine: Annotated[sa.Engine, Depends(engine_of)],
+    engine: Engine,
     actor: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00]*$")] = None,
     action: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00]*$")] = None,
     target: Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")] = None,
@@ -101,14 +100,8 @@ def list_audit(
 
 
 @router.get("/verify", response_model=VerifyOut, summary="Verify the hash chain")
-def verify(_p: Reader, engine: Annotated[sa.Engine, Depends(engine_of)]) -> VerifyOut:
+def verify(_p: Reader, engine: Engine) -> VerifyOut:
     """Walk the chain from the first row; name the first row whose hash does not match."""
     with engine.connect() as conn:
         report = audit_repo.check(conn)
-    return VerifyOut(
-        ok=report.ok,
-        first_broken_seq=report.first_broken_seq,
-        problem=report.problem,
-        rows=report.rows,
-        keyed_rows=report.keyed_rows,
-    )
+    return VerifyOut.model_validate(report, from_attributes=True)

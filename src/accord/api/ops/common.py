@@ -23,9 +23,12 @@ __all__ = [
     "READ",
     "Actor",
     "Admin",
+    "Client",
+    "Engine",
     "IsoDate",
     "IsoDateTime",
     "Reader",
+    "RuntimeDep",
     "client_of",
     "engine_of",
     "runtime_of",
@@ -104,3 +107,11 @@ def client_of(request: Request) -> DBOSClient:
     if client is None:
         raise Problem(503, "Service unavailable", "the durable runtime is not running")
     return client
+
+
+Engine = Annotated[sa.Engine, Depends(engine_of)]
+"""A route's database engine parameter."""
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+"""A route's durable runtime parameter."""
+Client = Annotated[DBOSClient, Depends(client_of)]
+"""A route's DBOS client parameter (503 while the runtime is not launched)."""

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from accord.api.errors import Problem
-from accord.api.ops.common import PROBLEMS, Admin, Reader, engine_of
+from accord.api.ops.common import PROBLEMS, Admin, Engine, Reader
 from accord.flows.connections import Connections, UnknownConnectionError
 from accord.store import audit
 from accord.store import cursors as cursors_repo
@@ -180,7 +180,6 @@ def _describe(
 
 
 ConnectionsDep = Annotated[Connections, Depends(_connections)]
-Engine = Annotated[sa.Engine, Depends(engine_of)]
 Cache = Annotated[HealthCache, Depends(_cache)]
 
 

@@ -6,16 +6,13 @@ names the re-runs already started, so people see it was handled.
 
 from typing import Annotated, Literal
 
-import sqlalchemy as sa
-from dbos import DBOSClient
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from accord.api.ops.common import PROBLEMS, Actor, Page, Reader, client_of, engine_of, runtime_of
+from accord.api.ops.common import PROBLEMS, Actor, Client, Engine, Page, Reader, RuntimeDep
 from accord.api.ops.runs import RerunOut, RunOut
 from accord.flows import replay as replay_flow
 from accord.flows import runs as runs_flow
-from accord.flows.runtime import Runtime
 
 __all__ = ["router"]
 
@@ -66,8 +63,8 @@ class ReplayOut(BaseModel):
 def list_dead_letters(
     *,
     _p: Reader,
-    client: Annotated[DBOSClient, Depends(client_of)],
-    engine: Annotated[sa.Engine, Depends(engine_of)],
+    client: Client,
+    engine: Engine,
     flow: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
     business_key: Annotated[str | None, Query(max_length=500, pattern=r"^[^\x00]*$")] = None,
     order: Literal["newest", "oldest"] = "newest",
@@ -102,9 +99,9 @@ def replay_dead_letters(
     *,
     body: ReplayIn,
     principal: Actor,
-    client: Annotated[DBOSClient, Depends(client_of)],
-    engine: Annotated[sa.Engine, Depends(engine_of)],
-    runtime: Annotated[Runtime, Depends(runtime_of)],
+    client: Client,
+    engine: Engine,
+    runtime: RuntimeDep,
 ) -> ReplayOut:
     """Re-run the event behind each run (each in its own transaction, audited)."""
     results: list[ReplayItem] = []

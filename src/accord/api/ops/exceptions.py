@@ -16,11 +16,11 @@ from typing import Annotated, Any, Final, Literal
 
 import sqlalchemy as sa
 from dbos import DBOSClient
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, model_validator
 
 from accord.api.errors import Problem
-from accord.api.ops.common import PROBLEMS, Actor, Page, Reader, client_of, engine_of, runtime_of
+from accord.api.ops.common import PROBLEMS, Actor, Client, Engine, Page, Reader, RuntimeDep
 from accord.api.ops.runs import RerunOut, RulesChoiceIn
 from accord.flows import replay as replay_flow
 from accord.flows.runtime import Runtime
@@ -245,11 +245,6 @@ class BulkOut(BaseModel):
     succeeded: int
     failed: int
     results: list[BulkItem]
-
-
-Engine = Annotated[sa.Engine, Depends(engine_of)]
-Client = Annotated[DBOSClient, Depends(client_of)]
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 
 @router.get("", response_model=ExceptionPage, summary="List exceptions")

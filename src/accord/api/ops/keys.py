@@ -8,12 +8,11 @@ request says otherwise; a rotated-away secret keeps working for the overlap aske
 from datetime import datetime, timedelta
 from typing import Annotated
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from accord.api.errors import Problem
-from accord.api.ops.common import PROBLEMS, Admin, engine_of
+from accord.api.ops.common import PROBLEMS, Admin, Engine
 from accord.store import keys as keys_repo
 from accord.store.keys import Role
 from accord.store.util import utc_now
@@ -41,17 +40,8 @@ class KeyOut(BaseModel):
 
     @classmethod
     def of(cls, k: keys_repo.ApiKey) -> "KeyOut":
-        """From the store's value."""
-        return cls(
-            name=k.name,
-            role=k.role,
-            prefix=k.prefix,
-            created_at=k.created_at,
-            revoked_at=k.revoked_at,
-            expires_at=k.expires_at,
-            last_used_at=k.last_used_at,
-            superseded_at=k.superseded_at,
-        )
+        """From the store's value (the fields of the same names; the row id stays inside)."""
+        return cls.model_validate(k, from_attributes=True)
 
 
 class KeyList(BaseModel):
@@ -94,7 +84,6 @@ class RotatedKeyOut(BaseModel):
     previous: KeyOut
 
 
-Engine = Annotated[sa.Engine, Depends(engine_of)]
 _NAME = Annotated[str, Path(max_length=100, pattern=r"^[^\x00]+$")]
 
 

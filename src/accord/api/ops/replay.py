@@ -4,17 +4,12 @@ Safe because every target write is idempotent; each event gets a new run id deri
 first run's (``<run id>.r<n>``). ``dry_run`` lists what would run and starts nothing.
 """
 
-from typing import Annotated
-
-import sqlalchemy as sa
-from dbos import DBOSClient
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from accord.api.ops.common import PROBLEMS, Actor, client_of, engine_of, runtime_of
+from accord.api.ops.common import PROBLEMS, Actor, Client, Engine, RuntimeDep
 from accord.api.ops.runs import RerunOut, RulesChoiceIn
 from accord.flows import replay as replay_flow
-from accord.flows.runtime import Runtime
 
 __all__ = ["router"]
 
@@ -59,9 +54,9 @@ def replay(
     *,
     body: ReplayIn,
     principal: Actor,
-    client: Annotated[DBOSClient, Depends(client_of)],
-    engine: Annotated[sa.Engine, Depends(engine_of)],
-    runtime: Annotated[Runtime, Depends(runtime_of)],
+    client: Client,
+    engine: Engine,
+    runtime: RuntimeDep,
 ) -> ReplayOut:
     """Re-run journaled events matching the filters (audited per batch)."""
     result = replay_flow.replay(

@@ -30,7 +30,7 @@ from accord.governance.refs import UnknownRefError, load_ref
 from accord.governance.resolve import RulesResolver
 from accord.governance.settings import GovernanceSettings, governance_settings
 from accord.governance.validate import check_references, connection_kinds
-from accord.governance.whatif import parse_since, run_whatif
+from accord.governance.whatif import WhatIfReport, parse_since, run_whatif
 from accord.rules import Rules, parse_rules
 from accord.store import rulesets
 from accord.store.rulesets import Activation, Proposal, ProposalStatus
@@ -78,6 +78,25 @@ class Governed:
         """Where the process's connections keep tokens of a consent step (a what-if reads)."""
         store: TokenStore | None = self._connections.token_store
         return store
+
+    def whatif(
+        self, version: str, *, since: datetime, until: datetime | None = None, limit: int
+    ) -> WhatIfReport:
+        """The window's journaled events under their runs' versions and under ``version``.
+
+        Reads the target systems; writes nothing to them or to Accord's database.
+        """
+        self.current()
+        return run_whatif(
+            self.engine,
+            proposal=self.resolver.version(version),
+            version_of=self.resolver.version,
+            config_file=self.config_file,
+            since=since,
+            until=until,
+            limit=limit,
+            token_store=self.token_store,
+        )
 
 
 def governed(request: Request) -> Governed:
@@ -524,15 +543,5 @@ def whatif(
         end = parse_since(until) if until else None
     except ValueError as exc:
         raise Problem(422, "Invalid request", "since/until: 7d, 12h, 30m or an ISO time") from exc
-    gov.current()
-    report = run_whatif(
-        gov.engine,
-        proposal=gov.resolver.version(proposal.version),
-        version_of=gov.resolver.version,
-        config_file=gov.config_file,
-        since=start,
-        until=end,
-        limit=limit,
-        token_store=gov.token_store,
-    )
+    report = gov.whatif(proposal.version, since=start, until=end, limit=limit)
     return WhatIfOut(**report.as_json(only_differences=not all_))

@@ -8,16 +8,13 @@ creation time and status by DBOS); the business-key filter goes through the jour
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
-from dbos import DBOSClient
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from accord.api.errors import Problem
-from accord.api.ops.common import PROBLEMS, Actor, Page, Reader, client_of, engine_of, runtime_of
+from accord.api.ops.common import PROBLEMS, Actor, Client, Engine, Page, Reader, RuntimeDep
 from accord.flows import replay as replay_flow
 from accord.flows import runs as runs_flow
-from accord.flows.runtime import Runtime
 from accord.store import rulesets
 
 __all__ = [
@@ -155,8 +152,8 @@ class RerunOut(BaseModel):
 def list_runs(
     *,
     _p: Reader,
-    client: Annotated[DBOSClient, Depends(client_of)],
-    engine: Annotated[sa.Engine, Depends(engine_of)],
+    client: Client,
+    engine: Engine,
     flow: Annotated[
         str | None, Query(max_length=200, pattern=r"^[^\x00]*$", description="workflow name")
     ] = None,
@@ -194,8 +191,8 @@ def get_run(
     *,
     run_id: RunId,
     _p: Reader,
-    client: Annotated[DBOSClient, Depends(client_of)],
-    engine: Annotated[sa.Engine, Depends(engine_of)],
+    client: Client,
+    engine: Engine,
 ) -> RunDetailOut:
     """A run with input, output, error, steps and the rules version it is pinned to."""
     found = runs_flow.get_run(client, run_id)
@@ -225,9 +222,9 @@ def replay_run(
     *,
     run_id: RunId,
     principal: Actor,
-    client: Annotated[DBOSClient, Depends(client_of)],
-    engine: Annotated[sa.Engine, Depends(engine_of)],
-    runtime: Annotated[Runtime, Depends(runtime_of)],
+    client: Client,
+    engine: Engine,
+    runtime: RuntimeDep,
     body: RerunIn | None = None,
 ) -> RerunOut:
     """Start a new run (``<run id>.r<n>``) of the journaled event behind ``run_id``."""
