@@ -93,6 +93,14 @@ WORKSPACE_STATUSES: dict[str, tuple[str, int]] = {
 }
 
 _TIMESTAMPS = {"created_at": _ro("str"), "updated_at": _ro("str")}
+_SUBMISSION_STATE = {
+    "comment": _f("str", ""),
+    "status": _ro("str", "pending"),
+    "submitted_at": _ro("str"),
+    "resolved_at": _ro("str"),
+    "resolution": _ro("json"),
+}
+"""What a timesheet or expense-report submission says about its approval (set by approve/reject)."""
 
 USERS = Resource(
     plural="users",
@@ -284,11 +292,7 @@ TIMESHEET_SUBMISSIONS = Resource(
         "start_date": _f("date"),
         "end_date": _f("date"),
         "time_entry_ids": _f("ids", [], ref="time_entries"),
-        "comment": _f("str", ""),
-        "status": _ro("str", "pending"),
-        "submitted_at": _ro("str"),
-        "resolved_at": _ro("str"),
-        "resolution": _ro("json"),
+        **_SUBMISSION_STATE,
         **_TIMESTAMPS,
     },
     includes={
@@ -311,11 +315,7 @@ EXPENSE_REPORT_SUBMISSIONS = Resource(
         "user_id": _f("id", ref="users"),
         "workspace_id": _f("id", ref="workspaces"),
         "expense_ids": _f("ids", [], ref="expenses"),
-        "comment": _f("str", ""),
-        "status": _ro("str", "pending"),
-        "submitted_at": _ro("str"),
-        "resolved_at": _ro("str"),
-        "resolution": _ro("json"),
+        **_SUBMISSION_STATE,
         **_TIMESTAMPS,
     },
     includes={
