@@ -32,6 +32,7 @@ from accord_sandbox.common import (
     Emulator,
     FaultSpec,
     business_key,
+    retry_after_header,
     utc_now,
 )
 from accord_sandbox.firm import Firm
@@ -158,10 +159,8 @@ class KantataEmulator(Emulator):
         """
         del code
         kind = {401: "authentication", 422: "validation"}.get(status, "system")
-        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
-        return JSONResponse(
-            {"errors": [{"type": kind, "message": message}]}, status, headers=headers
-        )
+        body = {"errors": [{"type": kind, "message": message}]}
+        return JSONResponse(body, status, headers=retry_after_header(retry_after))
 
     @override
     def throttle_response(self, *, retry_after: float) -> Response:
