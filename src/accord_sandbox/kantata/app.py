@@ -50,6 +50,7 @@ from accord_sandbox.kantata.listing import (
 from accord_sandbox.kantata.models import (
     RESOURCES,
     Resource,
+    accord_reference,
     coerce_attributes,
     human_name,
     new_record,
@@ -296,20 +297,9 @@ class KantataEmulator(Emulator):
         }
         for c in firm.consultants:
             user = users[c.email]
-            if user["id"] in keyed:
-                continue
-            attrs, _ = coerce_attributes(
-                RESOURCES["external_references"],
-                {
-                    "subject_type": "User",
-                    "subject_id": user["id"],
-                    "service_name": "accord",
-                    "service_model": "resource",
-                    "service_model_ref": c.id,
-                },
-                creating=True,
-            )
-            self.insert("external_references", attrs)
+            if user["id"] not in keyed:
+                reference = accord_reference("User", user["id"], "resource", c.id)
+                self.insert("external_references", reference)
 
     def _emit(self, resource: Resource, action: str, record: Record) -> None:
         self.events.emit(

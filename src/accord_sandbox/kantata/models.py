@@ -22,6 +22,7 @@ __all__ = [
     "WORKSPACE_STATUSES",
     "FieldSpec",
     "Resource",
+    "accord_reference",
     "coerce_attributes",
     "human_name",
     "new_record",
@@ -606,6 +607,26 @@ def coerce_attributes(
             if spec.required and name not in attrs and not any(e["field"] == name for e in errors)
         )
     return attrs, errors
+
+
+def accord_reference(subject_type: str, subject_id: str, model: str, ref: str) -> Record:
+    """The attributes of an external reference keying a record by the firm's key ``ref``.
+
+    ``service_name`` ``accord`` and ``service_model`` ``model``: what the sandbox seeds for
+    the firm's consultants (``resource``) and vendors (``vendor``).
+    """
+    attrs, _ = coerce_attributes(
+        EXTERNAL_REFERENCES,
+        {
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "service_name": "accord",
+            "service_model": model,
+            "service_model_ref": ref,
+        },
+        creating=True,
+    )
+    return attrs
 
 
 def new_record(resource: Resource, record_id: str, attrs: Mapping[str, Any], now: str) -> Record:
