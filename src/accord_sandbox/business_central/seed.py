@@ -80,11 +80,7 @@ def _load_rates(emu: "BusinessCentralEmulator", firm: Firm, cid: str, local: str
 def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
     """Create the firm's reference data in ``emu`` (idempotent ids: derived from names)."""
     now = emu.now_iso()
-    currencies = sorted(
-        {e.currency for e in firm.legal_entities}
-        | {c.currency for c in firm.customers}
-        | {c.currency for c in firm.consultants}
-    )
+    currencies = firm.currencies()
     for period in firm.accounting_periods:
         emu.periods[(period.legal_entity, period.period)] = period.status
     for entity in firm.legal_entities:
