@@ -53,6 +53,7 @@ __all__ = [
     "entra_error",
     "token_request_refusal",
     "token_response",
+    "unknown_application",
 ]
 
 BC_RESOURCE = "https://api.businesscentral.dynamics.com"
@@ -112,6 +113,16 @@ def token_request_refusal(
                 f"The request body must contain the following parameter: '{name}'.",
             )
     return None
+
+
+def unknown_application(client_id: str, tenant: str) -> JSONResponse:
+    """Entra's refusal of a client id the tenant has no application for."""
+    return entra_error(
+        400,
+        "unauthorized_client",
+        700016,
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+    )
 
 
 def token_response(access_token: str, lifetime_s: int = TOKEN_LIFETIME_S) -> JSONResponse:
@@ -214,13 +225,7 @@ class EntraDirectory:
                 f"The app requested an unsupported grant type '{fields['grant_type']}'.",
             )
         if fields["client_id"] != self.app.client_id:
-            return entra_error(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{fields['client_id']}' was not found in the "
-                f"directory '{tenant}'.",
-            )
+            return unknown_application(fields["client_id"], tenant)
         refusal = (
             self._check_assertion(fields)
             if "client_assertion" in fields

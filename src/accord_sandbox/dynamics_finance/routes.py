@@ -28,6 +28,7 @@ from accord_sandbox.business_central.auth import (
     entra_error,
     token_request_refusal,
     token_response,
+    unknown_application,
 )
 from accord_sandbox.business_central.odata import evaluate, sort_records
 from accord_sandbox.dynamics_finance import rules
@@ -154,13 +155,7 @@ class _Routes:
                 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant."
             )
         if fields["client_id"] != self.emu.client_id:
-            return entra_error(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{fields['client_id']}' was not found in the "
-                f"directory '{tenant}'.",
-            )
+            return unknown_application(fields["client_id"], tenant)
         if fields.get("client_secret") != self.emu.client_secret:
             return entra_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
         if fields["scope"] != self.emu.tokens.scope:
