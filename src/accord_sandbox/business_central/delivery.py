@@ -29,7 +29,9 @@ from accord_sandbox.business_central.validation import dec as _dec
 from accord_sandbox.business_central.validation import (
     find_by_id,
     find_by_number,
+    next_line_number,
     number_and_date_invoice,
+    refuse_posted,
 )
 from accord_sandbox.business_central.validation import invalid as _invalid
 
@@ -166,8 +168,8 @@ def _vendor(emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record)
 def _prepare_purchase_invoice(
     emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
 ) -> Touched:
-    if not creating and rec.get("status") != "Draft":
-        raise _invalid(f"The purchase invoice {rec['number']} is posted and cannot be changed.")
+    if not creating:
+        refuse_posted(rec, "purchase")
     if creating or "vendorId" in body or "vendorNumber" in body:
         if creating and _blank(body.get("vendorId")) and not body.get("vendorNumber"):
             raise _invalid("You must specify a vendor (vendorId or vendorNumber).")
@@ -185,15 +187,11 @@ def _prepare_purchase_line(
 ) -> Touched:
     del body
     invoice = emu.find(S["purchaseInvoices"], cid, rec["documentId"])
-    if invoice["status"] != "Draft":
-        raise _invalid(f"The purchase invoice {invoice['number']} is posted and cannot be changed.")
+    refuse_posted(invoice, "purchase")
     if creating:
-        lines = [
-            ln
-            for ln in emu.records(S["purchaseInvoiceLines"], cid)
-            if ln["documentId"] == invoice["id"]
-        ]
-        rec["sequence"] = max((int(ln["sequence"]) for ln in lines), default=0) + 10000
+        lines = emu.records(S["purchaseInvoiceLines"], cid)
+        siblings = (ln for ln in lines if ln["documentId"] == invoice["id"])
+        rec["sequence"] = next_line_number(siblings, "sequence")
     if rec.get("projectNumber"):
         project = _project(emu, cid, rec["projectNumber"])
         if project.get("blocked") in ("Posting", "All"):

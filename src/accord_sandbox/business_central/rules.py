@@ -20,7 +20,9 @@ from accord_sandbox.business_central.validation import dec as _dec
 from accord_sandbox.business_central.validation import (
     find_by_id,
     find_by_number,
+    next_line_number,
     number_and_date_invoice,
+    refuse_posted,
 )
 from accord_sandbox.business_central.validation import invalid as _invalid
 from accord_sandbox.common import business_key
@@ -186,8 +188,8 @@ def _prepare_customer(
 def _prepare_invoice(
     emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
 ) -> Touched:
-    if not creating and rec.get("status") != "Draft":
-        raise _invalid(f"The sales invoice {rec['number']} is posted and cannot be changed.")
+    if not creating:
+        refuse_posted(rec, "sales")
     if creating or "customerId" in body or "customerNumber" in body:
         if creating and _blank(body.get("customerId")) and not body.get("customerNumber"):
             raise _invalid("You must specify a customer (customerId or customerNumber).")
@@ -208,8 +210,7 @@ def _prepare_invoice(
 
 def _parent_invoice(emu: "BusinessCentralEmulator", cid: str, line: Record) -> Record:
     invoice = emu.find(S["salesInvoices"], cid, line["documentId"])
-    if invoice["status"] != "Draft":
-        raise _invalid(f"The sales invoice {invoice['number']} is posted and cannot be changed.")
+    refuse_posted(invoice, "sales")
     return invoice
 
 
@@ -218,12 +219,9 @@ def _prepare_invoice_line(
 ) -> Touched:
     invoice = _parent_invoice(emu, cid, rec)
     if creating:
-        lines = [
-            ln
-            for ln in emu.records(S["salesInvoiceLines"], cid)
-            if ln["documentId"] == invoice["id"]
-        ]
-        rec["sequence"] = max((int(ln["sequence"]) for ln in lines), default=0) + 10000
+        lines = emu.records(S["salesInvoiceLines"], cid)
+        siblings = (ln for ln in lines if ln["documentId"] == invoice["id"])
+        rec["sequence"] = next_line_number(siblings, "sequence")
     if rec.get("lineType") == "Resource" and rec.get("lineObjectNumber"):
         _require(emu, cid, "resources", rec["lineObjectNumber"], "No.")
     if rec.get("lineType") == "Item":
@@ -276,12 +274,6 @@ _GENERAL_JOURNAL = ("journals", "journalLines")
 _PAYMENT_JOURNAL = ("customerPaymentJournals", "customerPayments")
 
 
-def _next_line_number(lines: list[Record], parent_field: str, parent: object) -> int:
-    """BC's line numbering: 10000 past the highest line number of the parent's lines."""
-    siblings = (r for r in lines if r.get(parent_field) == parent)
-    return max((int(r.get("lineNumber") or 0) for r in siblings), default=0) + 10000
-
-
 def _fill_journal_line(
     emu: "BusinessCentralEmulator",
     cid: str,
@@ -301,7 +293,8 @@ def _fill_journal_line(
     if creating:
         if not body.get("lineNumber"):
             siblings = emu.records(S[lines], cid)
-            rec["lineNumber"] = _next_line_number(siblings, "journalId", rec["journalId"])
+            in_journal = (r for r in siblings if r["journalId"] == rec["journalId"])
+            rec["lineNumber"] = next_line_number(in_journal)
         if not rec.get("documentNumber"):
             rec["documentNumber"] = emu.next_number(cid, "G", start=1)
         if _blank(rec.get("postingDate")):
@@ -333,7 +326,8 @@ def _prepare_planning_line(
     project = _require(emu, cid, "projects", rec.get("projectNumber") or "", "Job No.")
     if creating:
         lines = emu.records(S["projectPlanningLines"], cid)
-        rec["lineNumber"] = _next_line_number(lines, "projectNumber", project["number"])
+        siblings = (r for r in lines if r.get("projectNumber") == project["number"])
+        rec["lineNumber"] = next_line_number(siblings)
         if not rec.get("currencyCode"):
             rec["currencyCode"] = project.get("currencyCode", "")
     if "lineAmount" not in body and rec.get("quantity") and rec.get("unitPrice"):
@@ -377,7 +371,7 @@ def _prepare_time_entry(
         rec["jobNumber"] = project["number"]
     if creating:
         siblings = emu.records(S["timeRegistrationEntries"], cid)
-        rec["lineNumber"] = max((int(r["lineNumber"]) for r in siblings), default=0) + 10000
+        rec["lineNumber"] = next_line_number(siblings)
         if _blank(rec.get("date")):
             rec["date"] = emu.today()
     return []

@@ -5,6 +5,7 @@ business data the same way and read JSON values the same way; they import it fro
 a new sales or purchase invoice is numbered and dated by one function.
 """
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,9 @@ __all__ = [
     "find_by_id",
     "find_by_number",
     "invalid",
+    "next_line_number",
     "number_and_date_invoice",
+    "refuse_posted",
 ]
 
 Record = dict[str, Any]
@@ -45,6 +48,17 @@ def dec(value: Any) -> Decimal:  # noqa: ANN401 - a JSON number
 def blank(value: Any) -> bool:  # noqa: ANN401 - a JSON value
     """Whether ``value`` is unset as BC shows it: null, empty, the blank GUID or date."""
     return value in (None, "", BLANK_GUID, BLANK_DATE)
+
+
+def refuse_posted(invoice: Record, kind: str) -> None:
+    """Refuse a change to a ``kind`` (sales, purchase) invoice that is no longer a draft."""
+    if invoice.get("status") != "Draft":
+        raise invalid(f"The {kind} invoice {invoice['number']} is posted and cannot be changed.")
+
+
+def next_line_number(siblings: Iterable[Record], field: str = "lineNumber") -> int:
+    """BC's line numbering: 10000 past the highest ``field`` of the sibling lines."""
+    return max((int(r.get(field) or 0) for r in siblings), default=0) + 10000
 
 
 def _not_found(label: str, identification: str) -> BCError:
