@@ -40,6 +40,7 @@ __all__ = [
     "RecordStore",
     "Stats",
     "business_key",
+    "retry_after_header",
     "utc_now",
 ]
 
@@ -86,6 +87,11 @@ def business_key(*parts: object) -> str | None:
             except ArithmeticError:
                 out.append(text)
     return "biz:" + "|".join(out)
+
+
+def retry_after_header(retry_after: float | None) -> dict[str, str] | None:
+    """``Retry-After`` in whole seconds (at least 1), or None when there is no delay to give."""
+    return {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
 
 
 def utc_now() -> datetime:
@@ -367,8 +373,11 @@ class Emulator:
         self, status: int, code: str, message: str, *, retry_after: float | None = None
     ) -> Response:
         """An error in the system's own shape (used for injected faults too)."""
-        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
-        return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
+        return JSONResponse(
+            {"error": {"code": code, "message": message}},
+            status,
+            headers=retry_after_header(retry_after),
+        )
 
     def seed_firm(self, firm: Any) -> None:  # noqa: ANN401 - accord_sandbox.firm.Firm, avoided cycle
         """Load the synthetic firm's records that live in this system."""
@@ -386,6 +395,11 @@ class Emulator:
     def count_write(self, request: Request) -> None:
         """Count one write on the endpoint of ``request`` (the middleware counts requests)."""
         self.stats.writes[_endpoint(request)] += 1
+
+    def count_duplicate(self, request: Request) -> None:
+        """Count a refused create of a record the system already holds as a duplicate."""
+        self.stats.duplicates[_endpoint(request)] += 1
+        self.store.duplicate_count += 1
 
     def created(self, request: Request, obj: str, keys: NaturalKeys, record_id: str) -> None:
         """Record a create: counts a write, and a duplicate when one of its identities was seen.

@@ -211,3 +211,11 @@ class Firm(_Spec):
     fx_rates: tuple[FxRateSpec, ...] = ()
     """Monthly exchange rates between the firm's currencies (first day of each month)."""
     vendors: tuple[VendorSpec, ...] = ()
+
+    def currencies(self) -> list[str]:
+        """Every currency an entity, customer or consultant of the firm uses, sorted."""
+        return sorted(
+            {e.currency for e in self.legal_entities}
+            | {c.currency for c in self.customers}
+            | {c.currency for c in self.consultants}
+        )

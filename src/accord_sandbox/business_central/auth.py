@@ -51,6 +51,9 @@ __all__ = [
     "EntraApp",
     "EntraDirectory",
     "entra_error",
+    "token_request_refusal",
+    "token_response",
+    "unknown_application",
 ]
 
 BC_RESOURCE = "https://api.businesscentral.dynamics.com"
@@ -92,6 +95,45 @@ def entra_error(status: int, error: str, aadsts: int, description: str) -> JSONR
             "error_uri": f"https://login.microsoftonline.com/error?code={aadsts}",
         },
         status_code=status,
+    )
+
+
+def token_request_refusal(
+    fields: Mapping[str, str], tenant: str, expected: str
+) -> JSONResponse | None:
+    """Entra's refusal of a token request to another tenant or without a required parameter."""
+    if tenant != expected:
+        return entra_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
+    for name in ("grant_type", "client_id", "scope"):
+        if not fields.get(name):
+            return entra_error(
+                400,
+                "invalid_request",
+                900144,
+                f"The request body must contain the following parameter: '{name}'.",
+            )
+    return None
+
+
+def unknown_application(client_id: str, tenant: str) -> JSONResponse:
+    """Entra's refusal of a client id the tenant has no application for."""
+    return entra_error(
+        400,
+        "unauthorized_client",
+        700016,
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+    )
+
+
+def token_response(access_token: str, lifetime_s: int = TOKEN_LIFETIME_S) -> JSONResponse:
+    """Entra's client-credentials answer: a bearer token valid for ``lifetime_s`` seconds."""
+    return JSONResponse(
+        {
+            "token_type": "Bearer",
+            "expires_in": lifetime_s,
+            "ext_expires_in": lifetime_s,
+            "access_token": access_token,
+        }
     )
 
 
@@ -170,18 +212,11 @@ class EntraDirectory:
         return hashlib.sha256(f"accord-sandbox entra {tenant} {seed}".encode()).digest()
 
     # ----------------------------------------------------------------- token endpoint
-    def token(self, tenant: str, fields: Mapping[str, str]) -> JSONResponse:  # noqa: PLR0911
+    def token(self, tenant: str, fields: Mapping[str, str]) -> JSONResponse:
         """Answer ``POST /{tenant}/oauth2/v2.0/token``: a token or Entra's refusal."""
-        if tenant != self.tenant:
-            return entra_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
-        for name in ("grant_type", "client_id", "scope"):
-            if not fields.get(name):
-                return entra_error(
-                    400,
-                    "invalid_request",
-                    900144,
-                    f"The request body must contain the following parameter: '{name}'.",
-                )
+        refusal = token_request_refusal(fields, tenant, self.tenant)
+        if refusal is not None:
+            return refusal
         if fields["grant_type"] != "client_credentials":
             return entra_error(
                 400,
@@ -190,13 +225,7 @@ class EntraDirectory:
                 f"The app requested an unsupported grant type '{fields['grant_type']}'.",
             )
         if fields["client_id"] != self.app.client_id:
-            return entra_error(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{fields['client_id']}' was not found in the "
-                f"directory '{tenant}'.",
-            )
+            return unknown_application(fields["client_id"], tenant)
         refusal = (
             self._check_assertion(fields)
             if "client_assertion" in fields
@@ -213,14 +242,7 @@ class EntraDirectory:
                 f"The provided value for scope {fields['scope']} is not valid. Client credential "
                 "flows must have a scope value with /.default suffixed to the resource identifier.",
             )
-        return JSONResponse(
-            {
-                "token_type": "Bearer",
-                "expires_in": TOKEN_LIFETIME_S,
-                "ext_expires_in": TOKEN_LIFETIME_S,
-                "access_token": self.issue(resource),
-            }
-        )
+        return token_response(self.issue(resource))
 
     def _check_secret(self, secret: str | None) -> JSONResponse | None:
         if secret == self.app.client_secret:

@@ -22,8 +22,18 @@ and :func:`post_purchase_invoice`.
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from accord_sandbox.business_central.entities import BLANK_DATE, BLANK_GUID, ENTITY_SETS
+from accord_sandbox.business_central.entities import BLANK_DATE, ENTITY_SETS
 from accord_sandbox.business_central.errors import BCError
+from accord_sandbox.business_central.validation import blank as _blank
+from accord_sandbox.business_central.validation import dec as _dec
+from accord_sandbox.business_central.validation import (
+    find_by_id,
+    find_by_number,
+    next_line_number,
+    number_and_date_invoice,
+    refuse_posted,
+)
+from accord_sandbox.business_central.validation import invalid as _invalid
 
 if TYPE_CHECKING:
     from accord_sandbox.business_central.emulator import BusinessCentralEmulator
@@ -39,25 +49,11 @@ __all__ = [
 Record = dict[str, Any]
 Touched = list[tuple[str, Record]]
 S = ENTITY_SETS
-_VALIDATION = "Application_FieldValidationException"
-_DUE_DAYS = 30
 _CENT = Decimal("0.01")
-
-
-def _invalid(message: str) -> BCError:
-    return BCError(400, _VALIDATION, message)
-
-
-def _dec(value: Any) -> Decimal:  # noqa: ANN401 - a JSON number
-    return Decimal(str(value or 0))
 
 
 def _money(value: Decimal) -> float:
     return float(value.quantize(_CENT, ROUND_HALF_UP))
-
-
-def _blank(value: Any) -> bool:  # noqa: ANN401 - a JSON value
-    return value in (None, "", BLANK_GUID, BLANK_DATE)
 
 
 def _missing(value: object, table: str) -> BCError:
@@ -162,32 +158,18 @@ def check_planning_resource(emu: "BusinessCentralEmulator", cid: str, rec: Recor
 
 # ----------------------------------------------------------------- purchase invoices
 def _vendor(emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record) -> Record:
-    if not _blank(body.get("vendorId")):
-        found = emu.store.get("vendors", str(body["vendorId"]).lower())
-        if found is None or found.get("_companyId") != cid:
-            raise BCError(
-                404,
-                "Internal_RecordNotFound",
-                f"The Vendor does not exist. Identification fields and values: "
-                f"Id='{body['vendorId']}'",
-            )
-        return found
+    vendor_id = body.get("vendorId")
+    if not _blank(vendor_id):
+        return find_by_id(emu, cid, "vendors", "Vendor", vendor_id, key=str(vendor_id).lower())
     number = body.get("vendorNumber") or rec.get("vendorNumber")
-    found = emu.find_by(S["vendors"], cid, "number", str(number)) if number else None
-    if found is None:
-        raise BCError(
-            404,
-            "Internal_RecordNotFound",
-            f"The Vendor does not exist. Identification fields and values: No.='{number}'",
-        )
-    return found
+    return find_by_number(emu, cid, "vendors", "Vendor", number)
 
 
 def _prepare_purchase_invoice(
     emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
 ) -> Touched:
-    if not creating and rec.get("status") != "Draft":
-        raise _invalid(f"The purchase invoice {rec['number']} is posted and cannot be changed.")
+    if not creating:
+        refuse_posted(rec, "purchase")
     if creating or "vendorId" in body or "vendorNumber" in body:
         if creating and _blank(body.get("vendorId")) and not body.get("vendorNumber"):
             raise _invalid("You must specify a vendor (vendorId or vendorNumber).")
@@ -196,15 +178,7 @@ def _prepare_purchase_invoice(
         rec["vendorName"] = vendor["displayName"]
         if not rec.get("currencyCode"):
             rec["currencyCode"] = vendor.get("currencyCode") or emu.company(cid)["_currency"]
-    if creating:
-        rec["number"] = emu.next_number(cid, "P-INV", start=1001, width=6)
-        rec["status"] = "Draft"
-        if _blank(rec.get("invoiceDate")):
-            rec["invoiceDate"] = emu.today()
-    if _blank(rec.get("postingDate")):
-        rec["postingDate"] = rec["invoiceDate"]
-    if _blank(rec.get("dueDate")):
-        rec["dueDate"] = emu.days_after(rec["invoiceDate"], _DUE_DAYS)
+    number_and_date_invoice(emu, cid, rec, creating=creating, series="P-INV", start=1001)
     return []
 
 
@@ -213,15 +187,11 @@ def _prepare_purchase_line(
 ) -> Touched:
     del body
     invoice = emu.find(S["purchaseInvoices"], cid, rec["documentId"])
-    if invoice["status"] != "Draft":
-        raise _invalid(f"The purchase invoice {invoice['number']} is posted and cannot be changed.")
+    refuse_posted(invoice, "purchase")
     if creating:
-        lines = [
-            ln
-            for ln in emu.records(S["purchaseInvoiceLines"], cid)
-            if ln["documentId"] == invoice["id"]
-        ]
-        rec["sequence"] = max((int(ln["sequence"]) for ln in lines), default=0) + 10000
+        lines = emu.records(S["purchaseInvoiceLines"], cid)
+        siblings = (ln for ln in lines if ln["documentId"] == invoice["id"])
+        rec["sequence"] = next_line_number(siblings, "sequence")
     if rec.get("projectNumber"):
         project = _project(emu, cid, rec["projectNumber"])
         if project.get("blocked") in ("Posting", "All"):

@@ -32,11 +32,11 @@ from accord_sandbox.business_central.webhooks import WebhookHub, iso
 from accord_sandbox.common import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
-    Emulator,
     FaultSpec,
-    utc_now,
+    retry_after_header,
 )
 from accord_sandbox.firm import Firm
+from accord_sandbox.odata import ODataEmulator
 
 __all__ = ["DEFAULT_PAGE_SIZE", "BusinessCentralEmulator"]
 
@@ -97,7 +97,7 @@ class _Index:
             self._ids.clear()
 
 
-class BusinessCentralEmulator(Emulator):
+class BusinessCentralEmulator(ODataEmulator):
     """Dynamics 365 Business Central API v2.0 with Entra ID client-credentials auth.
 
     Args:
@@ -132,16 +132,7 @@ class BusinessCentralEmulator(Emulator):
         webhook_transport: httpx.AsyncBaseTransport | None = None,
         limits: bool = True,
     ) -> None:
-        if page_size < 1:
-            raise ValueError("page_size must be positive")
-        self.tenant = tenant
         self.environment = environment
-        self.page_size = page_size
-        self.clock: Callable[[], datetime] = clock or utc_now
-        self.firm: Firm | None = None
-        self.company_codes: dict[str, str] = {}
-        self.counters: dict[str, int] = {}
-        self.rowversion = 0
         self.index = _Index()
         self._write_lock = threading.RLock()
         super().__init__(
@@ -149,6 +140,9 @@ class BusinessCentralEmulator(Emulator):
             client_secret=client_secret,
             seed=seed,
             base_url=base_url,
+            tenant=tenant,
+            page_size=page_size,
+            clock=clock,
             limits=limits,
         )
         self.entra = EntraDirectory(
@@ -175,9 +169,8 @@ class BusinessCentralEmulator(Emulator):
         """BC's ``{"error":{"code","message"}}``; messages end with a CorrelationId (ref 5.2)."""
         if code.isupper():
             code = _GENERIC_CODES.get(status, "BadRequest")
-        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
         body = {"error": {"code": code, "message": f"{message}  CorrelationId:  {uuid.uuid4()}."}}
-        return JSONResponse(body, status_code=status, headers=headers)
+        return JSONResponse(body, status_code=status, headers=retry_after_header(retry_after))
 
     @override
     def vendor_limits(self) -> list[FaultSpec]:
@@ -210,32 +203,21 @@ class BusinessCentralEmulator(Emulator):
         )
 
     @override
-    def seed_firm(self, firm: Any) -> None:
+    def load_firm(self, firm: Firm) -> None:
         """Load companies, dimensions, employees/resources, periods, currencies and journals."""
-        if not isinstance(firm, Firm):
-            raise TypeError("seed_firm expects an accord_sandbox.firm.Firm")
         from accord_sandbox.business_central.seed import load_firm  # noqa: PLC0415
 
-        self.firm = firm
         load_firm(self, firm)
 
     @override
     def reset_state(self) -> None:
-        super().reset_state()
         self.index.clear()
-        self.counters.clear()
-        self.company_codes.clear()
-        self.rowversion = 0
-        if self.firm is not None:
-            self.seed_firm(self.firm)
+        super().reset_state()
 
     @override
     def dump_extra(self) -> dict[str, Any]:
         return {
-            "counters": dict(self.counters),
-            "rowversion": self.rowversion,
-            "company_codes": dict(self.company_codes),
-            "firm": None if self.firm is None else self.firm.model_dump(mode="json"),
+            **super().dump_extra(),
             # Ids come from the seeded generator: without its state a restored emulator
             # would hand out the ids of records it already holds.
             "rng": _rng_state(self.rng.getstate()),
@@ -244,12 +226,8 @@ class BusinessCentralEmulator(Emulator):
 
     @override
     def load_extra(self, data: dict[str, Any]) -> None:
+        super().load_extra(data)
         self.entra.load(data.get("entra", {}))
-        self.counters = {k: int(v) for k, v in data.get("counters", {}).items()}
-        self.rowversion = int(data.get("rowversion", 0))
-        self.company_codes = dict(data.get("company_codes", {}))
-        firm = data.get("firm")
-        self.firm = None if firm is None else Firm.model_validate(firm)
         rng = data.get("rng")
         if rng is not None:
             self.rng.setstate((rng[0], tuple(rng[1]), rng[2]))
@@ -379,13 +357,11 @@ class BusinessCentralEmulator(Emulator):
             out["closed"] = out["dateLocked"] = closed
         return out
 
+    @override
     def count_duplicate(self, request: Request) -> None:
         """Count a refused duplicate create (same number twice) as a duplicate, not a write."""
-        route = request.scope.get("route")
-        endpoint = f"{request.method} {getattr(route, 'path', request.url.path)}"
-        self.stats.duplicates[endpoint] += 1
+        super().count_duplicate(request)
         self.stats.duplicates_by_identity["number"] += 1
-        self.store.duplicate_count += 1
 
     def count_posted_duplicate(self) -> None:
         """Count a posting BC already held (found at post time: no request endpoint to blame)."""

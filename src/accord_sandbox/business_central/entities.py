@@ -113,6 +113,46 @@ _MODIFIED = _ro("lastModifiedDateTime", "datetime")
 
 _CUSTOMER_BLOCKED = (" ", "Ship", "Invoice", "All")
 
+_DOCUMENT_TOTALS = (
+    _ro("totalAmountExcludingTax", "decimal"),
+    _ro("totalTaxAmount", "decimal"),
+    _ro("totalAmountIncludingTax", "decimal"),
+)
+"""A sales or purchase invoice's computed totals."""
+
+_LINE_TYPES = ("Comment", "Account", "Item", "Resource", "Value", "Charge", "Fixed Asset")
+
+
+def _line_head(default_type: str) -> tuple[Prop, ...]:
+    """The leading properties of a sales or purchase invoice line (``default_type`` line type)."""
+    return (
+        _ID,
+        _ro("documentId", "guid"),
+        _ro("sequence", "integer"),
+        Prop("lineType", choices=_LINE_TYPES, default=default_type),
+        Prop("lineObjectNumber"),
+        Prop("itemId", "guid"),
+        Prop("accountId", "guid"),
+        Prop("description"),
+    )
+
+
+_LINE_AMOUNTS = (
+    _ro("amountExcludingTax", "decimal"),
+    _ro("totalTaxAmount", "decimal"),
+    _ro("amountIncludingTax", "decimal"),
+    _ro("netAmount", "decimal"),
+)
+"""An invoice line's computed amounts (no tax engine: tax is always 0)."""
+
+_JOURNAL_LINE_HEAD = (
+    _ID,
+    _ro("journalId", "guid"),
+    _ro("journalDisplayName"),
+    Prop("lineNumber", "integer"),
+)
+"""The leading properties of a journal line (general or customer payment journal)."""
+
 CUSTOMERS = EntitySet(
     name="customers",
     type_name="customer",
@@ -245,9 +285,7 @@ PURCHASE_INVOICES = EntitySet(
         _ro("vendorName"),
         Prop("currencyCode"),
         Prop("pricesIncludeTax", "boolean"),
-        _ro("totalAmountExcludingTax", "decimal"),
-        _ro("totalTaxAmount", "decimal"),
-        _ro("totalAmountIncludingTax", "decimal"),
+        *_DOCUMENT_TOTALS,
         Prop(
             "status",
             read_only=True,
@@ -266,24 +304,10 @@ PURCHASE_INVOICE_LINES = EntitySet(
     name="purchaseInvoiceLines",
     type_name="purchaseInvoiceLine",
     props=(
-        _ID,
-        _ro("documentId", "guid"),
-        _ro("sequence", "integer"),
-        Prop(
-            "lineType",
-            choices=("Comment", "Account", "Item", "Resource", "Value", "Charge", "Fixed Asset"),
-            default="Account",
-        ),
-        Prop("lineObjectNumber"),
-        Prop("itemId", "guid"),
-        Prop("accountId", "guid"),
-        Prop("description"),
+        *_line_head("Account"),
         Prop("directUnitCost", "decimal"),
         Prop("quantity", "decimal"),
-        _ro("amountExcludingTax", "decimal"),
-        _ro("totalTaxAmount", "decimal"),
-        _ro("amountIncludingTax", "decimal"),
-        _ro("netAmount", "decimal"),
+        *_LINE_AMOUNTS,
         Prop("projectNumber"),
         Prop("projectTaskNumber"),
     ),
@@ -346,9 +370,7 @@ SALES_INVOICES = EntitySet(
         Prop("currencyCode"),
         Prop("paymentTermsId", "guid"),
         Prop("pricesIncludeTax", "boolean"),
-        _ro("totalAmountExcludingTax", "decimal"),
-        _ro("totalTaxAmount", "decimal"),
-        _ro("totalAmountIncludingTax", "decimal"),
+        *_DOCUMENT_TOTALS,
         _ro("remainingAmount", "decimal"),
         # Enum values per reference 5.4, itself [inferred].
         Prop(
@@ -369,26 +391,12 @@ SALES_INVOICE_LINES = EntitySet(
     name="salesInvoiceLines",
     type_name="salesInvoiceLine",
     props=(
-        _ID,
-        _ro("documentId", "guid"),
-        _ro("sequence", "integer"),
-        Prop(
-            "lineType",
-            choices=("Comment", "Account", "Item", "Resource", "Value", "Charge", "Fixed Asset"),
-            default="Item",
-        ),
-        Prop("lineObjectNumber"),
-        Prop("itemId", "guid"),
-        Prop("accountId", "guid"),
-        Prop("description"),
+        *_line_head("Item"),
         Prop("quantity", "decimal"),
         Prop("unitPrice", "decimal"),
         Prop("discountPercent", "decimal"),
         Prop("taxCode"),
-        _ro("amountExcludingTax", "decimal"),
-        _ro("totalTaxAmount", "decimal"),
-        _ro("amountIncludingTax", "decimal"),
-        _ro("netAmount", "decimal"),
+        *_LINE_AMOUNTS,
     ),
     parent="salesInvoices",
     parent_key="documentId",
@@ -429,10 +437,7 @@ JOURNAL_LINES = EntitySet(
     name="journalLines",
     type_name="journalLine",
     props=(
-        _ID,
-        _ro("journalId", "guid"),
-        _ro("journalDisplayName"),
-        Prop("lineNumber", "integer"),
+        *_JOURNAL_LINE_HEAD,
         Prop("accountType", choices=_ACCOUNT_TYPES, default="G/L Account"),
         Prop("accountId", "guid"),
         Prop("accountNumber"),
@@ -481,10 +486,7 @@ CUSTOMER_PAYMENTS = EntitySet(
     name="customerPayments",
     type_name="customerPayment",
     props=(
-        _ID,
-        _ro("journalId", "guid"),
-        _ro("journalDisplayName"),
-        Prop("lineNumber", "integer"),
+        *_JOURNAL_LINE_HEAD,
         Prop("customerId", "guid"),
         Prop("customerNumber"),
         Prop("contactId", "guid"),

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from accord_sandbox.business_central.entities import ENTITY_SETS
 from accord_sandbox.business_central.errors import BCError
+from accord_sandbox.business_central.validation import VALIDATION
+from accord_sandbox.business_central.validation import dec as _dec
 
 if TYPE_CHECKING:
     from accord_sandbox.business_central.emulator import BusinessCentralEmulator
@@ -35,11 +37,6 @@ Record = dict[str, Any]
 IC_PARTNER = "IC Partner"
 """The account type of an intercompany partner (reference 5.4)."""
 _CENT = Decimal("0.01")
-_VALIDATION = "Application_FieldValidationException"
-
-
-def _dec(value: Any) -> Decimal:  # noqa: ANN401 - a JSON number
-    return Decimal(str(value or 0))
 
 
 def _round(value: Decimal) -> Decimal:
@@ -50,7 +47,7 @@ def _round(value: Decimal) -> Decimal:
 def _no_rate(currency: str, day: str) -> BCError:
     return BCError(
         400,
-        _VALIDATION,
+        VALIDATION,
         "There is no Currency Exchange Rate within the filter.\n\n"
         f"Filters: Currency Code: {currency}, Starting Date: ''..{day}",
     )
@@ -97,7 +94,7 @@ def _partner(emu: "BusinessCentralEmulator", code: str) -> str:
             return cid
     raise BCError(
         400,
-        _VALIDATION,
+        VALIDATION,
         f"The field Bal. Account No. of table Gen. Journal Line contains a value ({code}) that "
         "cannot be found in the related table (IC Partner).",
     )

@@ -15,6 +15,16 @@ from accord_sandbox.business_central import delivery
 from accord_sandbox.business_central.entities import BLANK_DATE, BLANK_GUID, ENTITY_SETS
 from accord_sandbox.business_central.errors import BCError
 from accord_sandbox.business_central.intercompany import ledger_amounts_lcy, post_intercompany
+from accord_sandbox.business_central.validation import blank as _blank
+from accord_sandbox.business_central.validation import dec as _dec
+from accord_sandbox.business_central.validation import (
+    find_by_id,
+    find_by_number,
+    next_line_number,
+    number_and_date_invoice,
+    refuse_posted,
+)
+from accord_sandbox.business_central.validation import invalid as _invalid
 from accord_sandbox.common import business_key
 
 if TYPE_CHECKING:
@@ -39,29 +49,14 @@ Touched = list[tuple[str, Record]]
 
 CLOSED_PERIOD_MESSAGE = "Posting Date is not within your range of allowed posting dates."
 """BC's refusal of a posting into a closed period (reference 5.4; text [inferred] there)."""
-_VALIDATION = "Application_FieldValidationException"
-_DUE_DAYS = 30  # [inferred] stands in for payment terms, which the sandbox does not model
 
 S = ENTITY_SETS
-
-
-def _invalid(message: str) -> BCError:
-    return BCError(400, _VALIDATION, message)
-
-
-def _dec(value: Any) -> Decimal:  # noqa: ANN401 - JSON number
-    return Decimal(str(value or 0))
-
 
 _CENT = Decimal("0.01")
 
 
 def _money(value: Decimal) -> float:
     return float(value.quantize(Decimal("0.01")))
-
-
-def _blank(value: Any) -> bool:  # noqa: ANN401 - JSON value
-    return value in (None, "", BLANK_GUID, BLANK_DATE)
 
 
 _BUSINESS_IDENTITY: dict[str, tuple[str, ...]] = {
@@ -114,26 +109,11 @@ def natural_key(set_name: str, record: Record, body: Record) -> list[str] | None
 # ----------------------------------------------------------------- relations
 def _customer(emu: "BusinessCentralEmulator", cid: str, record: Record, body: Record) -> Record:
     """Resolve ``customerId`` / ``customerNumber`` (whichever the client sent) to a customer."""
-    spec = S["customers"]
-    if not _blank(body.get("customerId")):
-        found = emu.store.get("customers", str(body["customerId"]))
-        if found is None or found["_companyId"] != cid:
-            raise BCError(
-                404,
-                "Internal_RecordNotFound",
-                f"The Customer does not exist. Identification fields and values: "
-                f"Id='{body['customerId']}'",
-            )
-        return found
+    customer_id = body.get("customerId")
+    if not _blank(customer_id):
+        return find_by_id(emu, cid, "customers", "Customer", customer_id, key=str(customer_id))
     number = body.get("customerNumber") or record.get("customerNumber")
-    found = emu.find_by(spec, cid, "number", str(number)) if number else None
-    if found is None:
-        raise BCError(
-            404,
-            "Internal_RecordNotFound",
-            f"The Customer does not exist. Identification fields and values: No.='{number}'",
-        )
-    return found
+    return find_by_number(emu, cid, "customers", "Customer", number)
 
 
 def _require(
@@ -208,8 +188,8 @@ def _prepare_customer(
 def _prepare_invoice(
     emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
 ) -> Touched:
-    if not creating and rec.get("status") != "Draft":
-        raise _invalid(f"The sales invoice {rec['number']} is posted and cannot be changed.")
+    if not creating:
+        refuse_posted(rec, "sales")
     if creating or "customerId" in body or "customerNumber" in body:
         if creating and _blank(body.get("customerId")) and not body.get("customerNumber"):
             raise _invalid("You must specify a customer (customerId or customerNumber).")
@@ -224,22 +204,13 @@ def _prepare_invoice(
             rec["billToName"] = customer["displayName"]
         if not rec.get("currencyCode"):
             rec["currencyCode"] = customer.get("currencyCode") or emu.company(cid)["_currency"]
-    if creating:
-        rec["number"] = emu.next_number(cid, "S-INV", start=100001, width=6)
-        rec["status"] = "Draft"
-        if _blank(rec.get("invoiceDate")):
-            rec["invoiceDate"] = emu.today()
-    if _blank(rec.get("postingDate")):
-        rec["postingDate"] = rec["invoiceDate"]
-    if _blank(rec.get("dueDate")):
-        rec["dueDate"] = emu.days_after(rec["invoiceDate"], _DUE_DAYS)
+    number_and_date_invoice(emu, cid, rec, creating=creating, series="S-INV", start=100001)
     return []
 
 
 def _parent_invoice(emu: "BusinessCentralEmulator", cid: str, line: Record) -> Record:
     invoice = emu.find(S["salesInvoices"], cid, line["documentId"])
-    if invoice["status"] != "Draft":
-        raise _invalid(f"The sales invoice {invoice['number']} is posted and cannot be changed.")
+    refuse_posted(invoice, "sales")
     return invoice
 
 
@@ -248,12 +219,9 @@ def _prepare_invoice_line(
 ) -> Touched:
     invoice = _parent_invoice(emu, cid, rec)
     if creating:
-        lines = [
-            ln
-            for ln in emu.records(S["salesInvoiceLines"], cid)
-            if ln["documentId"] == invoice["id"]
-        ]
-        rec["sequence"] = max((int(ln["sequence"]) for ln in lines), default=0) + 10000
+        lines = emu.records(S["salesInvoiceLines"], cid)
+        siblings = (ln for ln in lines if ln["documentId"] == invoice["id"])
+        rec["sequence"] = next_line_number(siblings, "sequence")
     if rec.get("lineType") == "Resource" and rec.get("lineObjectNumber"):
         _require(emu, cid, "resources", rec["lineObjectNumber"], "No.")
     if rec.get("lineType") == "Item":
@@ -302,23 +270,41 @@ def recompute_invoice(emu: "BusinessCentralEmulator", cid: str, invoice_id: str)
     return [("salesInvoices", updated)]
 
 
-def _next_line_number(emu: "BusinessCentralEmulator", set_name: str, cid: str, rec: Record) -> int:
-    siblings = [r for r in emu.records(S[set_name], cid) if r["journalId"] == rec["journalId"]]
-    return max((int(r.get("lineNumber") or 0) for r in siblings), default=0) + 10000
+_GENERAL_JOURNAL = ("journals", "journalLines")
+_PAYMENT_JOURNAL = ("customerPaymentJournals", "customerPayments")
+
+
+def _fill_journal_line(
+    emu: "BusinessCentralEmulator",
+    cid: str,
+    sets: tuple[str, str],
+    rec: Record,
+    body: Record,
+    *,
+    creating: bool,
+) -> None:
+    """Name the line's journal; on create, number the line and default document and date.
+
+    ``sets`` names the journal entity set and the set of its lines.
+    """
+    journals, lines = sets
+    journal = emu.find(S[journals], cid, rec["journalId"])
+    rec["journalDisplayName"] = journal["displayName"]
+    if creating:
+        if not body.get("lineNumber"):
+            siblings = emu.records(S[lines], cid)
+            in_journal = (r for r in siblings if r["journalId"] == rec["journalId"])
+            rec["lineNumber"] = next_line_number(in_journal)
+        if not rec.get("documentNumber"):
+            rec["documentNumber"] = emu.next_number(cid, "G", start=1)
+        if _blank(rec.get("postingDate")):
+            rec["postingDate"] = emu.today()
 
 
 def _prepare_journal_line(
     emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
 ) -> Touched:
-    journal = emu.find(S["journals"], cid, rec["journalId"])
-    rec["journalDisplayName"] = journal["displayName"]
-    if creating:
-        if not body.get("lineNumber"):
-            rec["lineNumber"] = _next_line_number(emu, "journalLines", cid, rec)
-        if not rec.get("documentNumber"):
-            rec["documentNumber"] = emu.next_number(cid, "G", start=1)
-        if _blank(rec.get("postingDate")):
-            rec["postingDate"] = emu.today()
+    _fill_journal_line(emu, cid, _GENERAL_JOURNAL, rec, body, creating=creating)
     if rec.get("projectNumber"):
         project = _require(emu, cid, "projects", rec["projectNumber"], "Job No.")
         if project.get("blocked") in ("Posting", "All"):
@@ -339,14 +325,9 @@ def _prepare_planning_line(
     # per project, and its amount is quantity x unit price unless the client sends it.
     project = _require(emu, cid, "projects", rec.get("projectNumber") or "", "Job No.")
     if creating:
-        siblings = [
-            r
-            for r in emu.records(S["projectPlanningLines"], cid)
-            if r.get("projectNumber") == project["number"]
-        ]
-        rec["lineNumber"] = (
-            max((int(r.get("lineNumber") or 0) for r in siblings), default=0) + 10000
-        )
+        lines = emu.records(S["projectPlanningLines"], cid)
+        siblings = (r for r in lines if r.get("projectNumber") == project["number"])
+        rec["lineNumber"] = next_line_number(siblings)
         if not rec.get("currencyCode"):
             rec["currencyCode"] = project.get("currencyCode", "")
     if "lineAmount" not in body and rec.get("quantity") and rec.get("unitPrice"):
@@ -358,15 +339,7 @@ def _prepare_planning_line(
 def _prepare_payment(
     emu: "BusinessCentralEmulator", cid: str, rec: Record, body: Record, *, creating: bool
 ) -> Touched:
-    journal = emu.find(S["customerPaymentJournals"], cid, rec["journalId"])
-    rec["journalDisplayName"] = journal["displayName"]
-    if creating:
-        if not body.get("lineNumber"):
-            rec["lineNumber"] = _next_line_number(emu, "customerPayments", cid, rec)
-        if not rec.get("documentNumber"):
-            rec["documentNumber"] = emu.next_number(cid, "G", start=1)
-        if _blank(rec.get("postingDate")):
-            rec["postingDate"] = emu.today()
+    _fill_journal_line(emu, cid, _PAYMENT_JOURNAL, rec, body, creating=creating)
     if not (_blank(rec.get("customerId")) and not rec.get("customerNumber")):
         refs = {"customerId": rec.get("customerId"), "customerNumber": rec.get("customerNumber")}
         customer = _customer(emu, cid, rec, refs)
@@ -390,21 +363,15 @@ def _applied_invoice(emu: "BusinessCentralEmulator", cid: str, body: Record) -> 
 def _prepare_time_entry(
     emu: "BusinessCentralEmulator", cid: str, rec: Record, _body: Record, *, creating: bool
 ) -> Touched:
-    employee = emu.store.get("employees", str(rec.get("employeeId")))
-    if employee is None or employee["_companyId"] != cid:
-        raise BCError(
-            404,
-            "Internal_RecordNotFound",
-            f"The Employee does not exist. Identification fields and values: "
-            f"Id='{rec.get('employeeId')}'",
-        )
+    employee_id = rec.get("employeeId")
+    employee = find_by_id(emu, cid, "employees", "Employee", employee_id, key=str(employee_id))
     rec["employeeNumber"] = employee["number"]
     if not _blank(rec.get("jobId")):
         project = emu.find(S["projects"], cid, str(rec["jobId"]))
         rec["jobNumber"] = project["number"]
     if creating:
         siblings = emu.records(S["timeRegistrationEntries"], cid)
-        rec["lineNumber"] = max((int(r["lineNumber"]) for r in siblings), default=0) + 10000
+        rec["lineNumber"] = next_line_number(siblings)
         if _blank(rec.get("date")):
             rec["date"] = emu.today()
     return []

@@ -13,7 +13,7 @@ lead-to-project flows create them.
 
 from typing import TYPE_CHECKING
 
-from accord_sandbox.business_central.entities import BLANK_GUID, ENTITY_SETS, EntitySet
+from accord_sandbox.business_central.entities import BLANK_GUID, ENTITY_SETS
 from accord_sandbox.firm import Firm
 
 if TYPE_CHECKING:
@@ -45,26 +45,30 @@ _SYSTEM_VERSION = "24.0.16410.18056"  # [inferred] a plausible BC 24 build numbe
 
 def _put(
     emu: "BusinessCentralEmulator",
-    spec: EntitySet,
+    set_name: str,
     company_id: str,
+    key: tuple[str, ...],
     **fields: str | int | float | bool,
-) -> None:
-    record = {p.name: p.blank() for p in spec.props}
+) -> str:
+    """Store a seeded record; its id derives from the company and ``key``: stable across resets."""
+    spec = ENTITY_SETS[set_name]
+    record: dict[str, object] = {p.name: p.blank() for p in spec.props}
+    record["id"] = emu.stable_id(company_id, *key)
     record.update(fields)
     record["_companyId"] = company_id
     emu.put_version(spec, record)
+    return str(record["id"])
 
 
 def _load_rates(emu: "BusinessCentralEmulator", firm: Firm, cid: str, local: str) -> None:
     """The firm's rates into the company's local currency, as 100 units of the currency."""
-    spec = ENTITY_SETS["currencyExchangeRates"]
     for rate in (r for r in firm.fx_rates if r.base == local):
         day = rate.effective.isoformat()
         _put(
             emu,
-            spec,
+            "currencyExchangeRates",
             cid,
-            id=emu.stable_id(cid, "exchangeRate", rate.currency, day),
+            ("exchangeRate", rate.currency, day),
             currencyCode=rate.currency,
             startingDate=day,
             exchangeRateAmount=100.0,
@@ -75,13 +79,8 @@ def _load_rates(emu: "BusinessCentralEmulator", firm: Firm, cid: str, local: str
 
 def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
     """Create the firm's reference data in ``emu`` (idempotent ids: derived from names)."""
-    sets = ENTITY_SETS
     now = emu.now_iso()
-    currencies = sorted(
-        {e.currency for e in firm.legal_entities}
-        | {c.currency for c in firm.customers}
-        | {c.currency for c in firm.consultants}
-    )
+    currencies = firm.currencies()
     for period in firm.accounting_periods:
         emu.periods[(period.legal_entity, period.period)] = period.status
     for entity in firm.legal_entities:
@@ -112,14 +111,13 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
             ("AREA", "Area", [(r.bc_area_code, r.name) for r in firm.regions]),
         )
         for code, label, values in dims:
-            dim_id = emu.stable_id(cid, "dimension", code)
-            _put(emu, sets["dimensions"], cid, id=dim_id, code=code, displayName=label)
+            dim_id = _put(emu, "dimensions", cid, ("dimension", code), code=code, displayName=label)
             for value_code, value_name in values:
                 _put(
                     emu,
-                    sets["dimensionValues"],
+                    "dimensionValues",
                     cid,
-                    id=emu.stable_id(cid, "dimensionValue", code, value_code),
+                    ("dimensionValue", code, value_code),
                     code=value_code,
                     dimensionId=dim_id,
                     displayName=value_name,
@@ -131,9 +129,9 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
             if home:
                 _put(
                     emu,
-                    sets["employees"],
+                    "employees",
                     cid,
-                    id=emu.stable_id(cid, "employee", number),
+                    ("employee", number),
                     number=number,
                     displayName=name,
                     givenName=consultant.first_name,
@@ -143,9 +141,9 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
                 )
             _put(
                 emu,
-                sets["resources"],
+                "resources",
                 cid,
-                id=emu.stable_id(cid, "resource", number),
+                ("resource", number),
                 number=number,
                 displayName=name,
                 unitCost=float(consultant.cost_rate) if home else 0.0,
@@ -157,9 +155,9 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
             number = vendor.id.upper()[:20]
             _put(
                 emu,
-                sets["vendors"],
+                "vendors",
                 cid,
-                id=emu.stable_id(cid, "vendor", number),
+                ("vendor", number),
                 number=number,
                 displayName=vendor.name,
                 email=vendor.email,
@@ -172,9 +170,9 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
             month = int(period.period[5:7])
             _put(
                 emu,
-                sets["accountingPeriods"],
+                "accountingPeriods",
                 cid,
-                id=emu.stable_id(cid, "period", period.period),
+                ("period", period.period),
                 startingDate=f"{period.period}-01",
                 name=_MONTHS[month - 1],
                 newFiscalYear=month == 1,
@@ -182,9 +180,9 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
         for code in (c for c in currencies if c != entity.currency):
             _put(
                 emu,
-                sets["currencies"],
+                "currencies",
                 cid,
-                id=emu.stable_id(cid, "currency", code),
+                ("currency", code),
                 code=code,
                 displayName=code,
                 symbol=_SYMBOLS.get(code, code),
@@ -194,9 +192,9 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
         for number, name in SERVICE_ITEMS.items():
             _put(
                 emu,
-                sets["items"],
+                "items",
                 cid,
-                id=emu.stable_id(cid, "item", number),
+                ("item", number),
                 number=number,
                 displayName=name,
                 type="Service",
@@ -207,18 +205,18 @@ def load_firm(emu: "BusinessCentralEmulator", firm: Firm) -> None:
         for code, label in (("GENERAL", "General journal"), ("PROJECTS", "Project postings")):
             _put(
                 emu,
-                sets["journals"],
+                "journals",
                 cid,
-                id=emu.stable_id(cid, "journal", code),
+                ("journal", code),
                 code=code,
                 displayName=label,
                 templateDisplayName="GENERAL",
             )
         _put(
             emu,
-            sets["customerPaymentJournals"],
+            "customerPaymentJournals",
             cid,
-            id=emu.stable_id(cid, "customerPaymentJournal", "CASHRCPT"),
+            ("customerPaymentJournal", "CASHRCPT"),
             code="CASHRCPT",
             displayName="Cash receipts",
         )

@@ -12,16 +12,15 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from typing_extensions import override
 
 from accord_sandbox.common import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
-    Emulator,
     FaultSpec,
-    utc_now,
+    retry_after_header,
 )
 from accord_sandbox.dynamics_finance.auth import TokenIssuer
 from accord_sandbox.dynamics_finance.entities import (
@@ -32,6 +31,7 @@ from accord_sandbox.dynamics_finance.entities import (
 )
 from accord_sandbox.dynamics_finance.errors import FinError, not_found
 from accord_sandbox.firm import Firm
+from accord_sandbox.odata import ODataEmulator
 
 __all__ = ["CONCURRENCY_LIMIT", "DEFAULT_PAGE_SIZE", "DynamicsFinanceEmulator"]
 
@@ -77,7 +77,7 @@ INDEXED = frozenset(
 """Fields whose ``eq`` filters are answered from an index (look-ups by key or reference)."""
 
 
-class DynamicsFinanceEmulator(Emulator):
+class DynamicsFinanceEmulator(ODataEmulator):
     """Dynamics 365 Finance OData (``/data/``) with Entra ID client-credentials auth.
 
     Args:
@@ -107,16 +107,6 @@ class DynamicsFinanceEmulator(Emulator):
         clock: Callable[[], datetime] | None = None,
         limits: bool = True,
     ) -> None:
-        if page_size < 1:
-            raise ValueError("page_size must be positive")
-        self.tenant = tenant
-        self.page_size = page_size
-        self.clock: Callable[[], datetime] = clock or utc_now
-        self.firm: Firm | None = None
-        self.company_codes: dict[str, str] = {}
-        """dataAreaId -> the firm's legal-entity code (periods are kept per code)."""
-        self.counters: dict[str, int] = {}
-        self.rowversion = 0
         self.apps: dict[str, str] = {client_id: "Admin"}
         """Microsoft Entra applications page: client id -> the user it acts as."""
         self._undo: list[tuple[str, str, Record | None]] | None = None
@@ -126,6 +116,9 @@ class DynamicsFinanceEmulator(Emulator):
             client_secret=client_secret,
             seed=seed,
             base_url=base_url,
+            tenant=tenant,
+            page_size=page_size,
+            clock=clock,
             limits=limits,
         )
         self.tokens = TokenIssuer(
@@ -150,7 +143,7 @@ class DynamicsFinanceEmulator(Emulator):
         """F&O's ``{"error":{"code":"","message":...}}`` (injected faults included)."""
         if code.isupper():
             message = _FAULT_MESSAGES.get(status, message)
-        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
+        headers = retry_after_header(retry_after)
         return JSONResponse(FinError(status, message).body(), status, headers=headers)
 
     @override
@@ -173,44 +166,26 @@ class DynamicsFinanceEmulator(Emulator):
         return [FaultSpec(path="/data/*", concurrency=CONCURRENCY_LIMIT)]
 
     @override
-    def seed_firm(self, firm: Any) -> None:
+    def load_firm(self, firm: Firm) -> None:
         """Load legal entities, resources, periods, currencies, dimensions and journal names."""
-        if not isinstance(firm, Firm):
-            raise TypeError("seed_firm expects an accord_sandbox.firm.Firm")
         from accord_sandbox.dynamics_finance.seed import load_firm  # noqa: PLC0415
 
-        self.firm = firm
         load_firm(self, firm)
 
     @override
     def reset_state(self) -> None:
-        super().reset_state()
         self._index.clear()
-        self.counters.clear()
-        self.company_codes.clear()
-        self.rowversion = 0
         self.apps = {self.client_id: "Admin"}
-        if self.firm is not None:
-            self.seed_firm(self.firm)
+        super().reset_state()
 
     @override
     def dump_extra(self) -> dict[str, Any]:
-        return {
-            "counters": dict(self.counters),
-            "rowversion": self.rowversion,
-            "company_codes": dict(self.company_codes),
-            "apps": dict(self.apps),
-            "firm": None if self.firm is None else self.firm.model_dump(mode="json"),
-        }
+        return {**super().dump_extra(), "apps": dict(self.apps)}
 
     @override
     def load_extra(self, data: dict[str, Any]) -> None:
-        self.counters = {k: int(v) for k, v in data.get("counters", {}).items()}
-        self.rowversion = int(data.get("rowversion", 0))
-        self.company_codes = dict(data.get("company_codes", {}))
+        super().load_extra(data)
         self.apps = dict(data.get("apps", {self.client_id: "Admin"}))
-        firm = data.get("firm")
-        self.firm = None if firm is None else Firm.model_validate(firm)
         self._index.clear()
         for spec in ENTITY_SETS.values():
             for record_id, record in self.store.objects.get(spec.name, {}).items():
@@ -387,13 +362,6 @@ class DynamicsFinanceEmulator(Emulator):
             closed = self.period_closed(str(record["dataAreaId"]), str(record["StartDate"]))
             out["PeriodStatus"] = "Closed" if closed else "Open"
         return out
-
-    # ----------------------------------------------------------------- duplicates
-    def count_duplicate(self, request: Request) -> None:
-        """Count a refused second create of the same record (same key) as a duplicate."""
-        route = request.scope.get("route")
-        self.stats.duplicates[f"{request.method} {getattr(route, 'path', request.url.path)}"] += 1
-        self.store.duplicate_count += 1
 
 
 def entity_set(name: str) -> EntitySet:

@@ -257,23 +257,48 @@ _JOURNAL_HEADER_PROPS = (
     _t("PostedDateTime", read_only=True),
 )
 
-HOUR_JOURNALS = EntitySet(
-    name="ProjectHourJournalHeaders",
-    type_name="ProjectHourJournalHeader",
-    keys=("JournalBatchNumber",),
-    props=_JOURNAL_HEADER_PROPS,
-    number_series="PJH-",
-    actions=("PostJournal",),
-)
 
-HOUR_LINES = EntitySet(
-    name="ProjectHourJournalLines",
-    type_name="ProjectHourJournalLine",
-    keys=("JournalId", "LineNumber"),
-    props=(
-        _AREA,
-        _s("JournalId", 10),
-        Prop("LineNumber", "decimal"),
+def _journal_header(name: str, type_name: str, number_series: str) -> EntitySet:
+    """A journal header set: numbered batches of lines, posted by ``PostJournal``."""
+    return EntitySet(
+        name=name,
+        type_name=type_name,
+        keys=("JournalBatchNumber",),
+        props=_JOURNAL_HEADER_PROPS,
+        number_series=number_series,
+        actions=("PostJournal",),
+    )
+
+
+def _journal_lines(
+    name: str,
+    type_name: str,
+    header: EntitySet,
+    batch_field: str,
+    props: tuple[Prop, ...],
+    *,
+    modified: bool = False,
+) -> EntitySet:
+    """A journal's line set: keyed by (``batch_field``, ``LineNumber``) under ``header``."""
+    return EntitySet(
+        name=name,
+        type_name=type_name,
+        keys=(batch_field, "LineNumber"),
+        props=(_AREA, _s(batch_field, 10), Prop("LineNumber", "decimal"), *props),
+        parent=header.name,
+        parent_key=(batch_field, "JournalBatchNumber"),
+        modified=modified,
+    )
+
+
+HOUR_JOURNALS = _journal_header("ProjectHourJournalHeaders", "ProjectHourJournalHeader", "PJH-")
+
+HOUR_LINES = _journal_lines(
+    "ProjectHourJournalLines",
+    "ProjectHourJournalLine",
+    HOUR_JOURNALS,
+    "JournalId",
+    (
         _s("TransactionID", 20),
         _s("ProjectID", 20),
         _t("ProjectDate"),
@@ -289,27 +314,18 @@ HOUR_LINES = EntitySet(
         _s("DimensionDisplayValue", 500),
         _s("Voucher", 20, read_only=True),
     ),
-    parent="ProjectHourJournalHeaders",
-    parent_key=("JournalId", "JournalBatchNumber"),
 )
 
-EXPENSE_JOURNALS = EntitySet(
-    name="ProjectExpenseJournalHeaders",
-    type_name="ProjectExpenseJournalHeader",
-    keys=("JournalBatchNumber",),
-    props=_JOURNAL_HEADER_PROPS,
-    number_series="PJE-",
-    actions=("PostJournal",),
+EXPENSE_JOURNALS = _journal_header(
+    "ProjectExpenseJournalHeaders", "ProjectExpenseJournalHeader", "PJE-"
 )
 
-EXPENSE_LINES = EntitySet(
-    name="ProjectExpenseJournalLines",
-    type_name="ProjectExpenseJournalLine",
-    keys=("JournalBatchNumber", "LineNumber"),
-    props=(
-        _AREA,
-        _s("JournalBatchNumber", 10),
-        Prop("LineNumber", "decimal"),
+EXPENSE_LINES = _journal_lines(
+    "ProjectExpenseJournalLines",
+    "ProjectExpenseJournalLine",
+    EXPENSE_JOURNALS,
+    "JournalBatchNumber",
+    (
         _s("ProjId", 20),
         _t("ProjectDate"),
         _s("ProjectCategory", 30),
@@ -324,8 +340,6 @@ EXPENSE_LINES = EntitySet(
         _s("DimensionDisplayValue", 500),
         _s("Voucher", 20, read_only=True),
     ),
-    parent="ProjectExpenseJournalHeaders",
-    parent_key=("JournalBatchNumber", "JournalBatchNumber"),
 )
 
 POSTED = EntitySet(
@@ -411,23 +425,16 @@ FREE_TEXT_LINES = EntitySet(
     parent_key=("InvoiceIdentifier", "InvoiceIdentifier"),
 )
 
-PAYMENT_JOURNALS = EntitySet(
-    name="CustomerPaymentJournalHeaders",
-    type_name="CustomerPaymentJournalHeader",
-    keys=("JournalBatchNumber",),
-    props=_JOURNAL_HEADER_PROPS,
-    number_series="CPJ-",
-    actions=("PostJournal",),
+PAYMENT_JOURNALS = _journal_header(
+    "CustomerPaymentJournalHeaders", "CustomerPaymentJournalHeader", "CPJ-"
 )
 
-PAYMENT_LINES = EntitySet(
-    name="CustomerPaymentJournalLines",
-    type_name="CustomerPaymentJournalLine",
-    keys=("JournalBatchNumber", "LineNumber"),
-    props=(
-        _AREA,
-        _s("JournalBatchNumber", 10),
-        Prop("LineNumber", "decimal"),
+PAYMENT_LINES = _journal_lines(
+    "CustomerPaymentJournalLines",
+    "CustomerPaymentJournalLine",
+    PAYMENT_JOURNALS,
+    "JournalBatchNumber",
+    (
         _s("AccountDisplayValue", 500),
         _t("TransactionDate"),
         _d("CreditAmount"),
@@ -439,8 +446,6 @@ PAYMENT_LINES = EntitySet(
         _s("Voucher", 20, read_only=True),
         _MODIFIED,
     ),
-    parent="CustomerPaymentJournalHeaders",
-    parent_key=("JournalBatchNumber", "JournalBatchNumber"),
     modified=True,
 )
 

@@ -24,7 +24,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from accord_sandbox.business_central.auth import entra_error
+from accord_sandbox.business_central.auth import (
+    entra_error,
+    token_request_refusal,
+    token_response,
+    unknown_application,
+)
 from accord_sandbox.business_central.odata import evaluate, sort_records
 from accord_sandbox.dynamics_finance import rules
 from accord_sandbox.dynamics_finance.auth import TOKEN_LIFETIME_S
@@ -138,32 +143,19 @@ class _Routes:
         )
 
     # ----------------------------------------------------------------- Entra ID
-    async def token(self, request: Request) -> Response:  # noqa: PLR0911 - one per refusal
+    async def token(self, request: Request) -> Response:
         """Client credentials (Microsoft identity platform); error bodies are [inferred]."""
         tenant = request.path_params["tenant"]
         fields = {k: str(v) for k, v in (await request.form()).items()}
-        if tenant != self.emu.tenant:
-            return entra_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
-        for name in ("grant_type", "client_id", "scope"):
-            if not fields.get(name):
-                return entra_error(
-                    400,
-                    "invalid_request",
-                    900144,
-                    f"The request body must contain the following parameter: '{name}'.",
-                )
+        refusal = token_request_refusal(fields, tenant, self.emu.tenant)
+        if refusal is not None:
+            return refusal
         if fields["grant_type"] != "client_credentials":
             return entra_error(
                 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant."
             )
         if fields["client_id"] != self.emu.client_id:
-            return entra_error(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{fields['client_id']}' was not found in the "
-                f"directory '{tenant}'.",
-            )
+            return unknown_application(fields["client_id"], tenant)
         if fields.get("client_secret") != self.emu.client_secret:
             return entra_error(401, "invalid_client", 7000215, "Invalid client secret provided.")
         if fields["scope"] != self.emu.tokens.scope:
@@ -173,14 +165,7 @@ class _Routes:
                 1002012,
                 f"The provided value for scope {fields['scope']} is not valid.",
             )
-        return JSONResponse(
-            {
-                "token_type": "Bearer",
-                "expires_in": TOKEN_LIFETIME_S,
-                "ext_expires_in": TOKEN_LIFETIME_S,
-                "access_token": self.emu.tokens.issue(fields["client_id"]),
-            }
-        )
+        return token_response(self.emu.tokens.issue(fields["client_id"]), TOKEN_LIFETIME_S)
 
     # ----------------------------------------------------------------- HTTP entry points
     async def service_document(self, _request: Request) -> Response:

@@ -41,11 +41,7 @@ def _put(emu: "DynamicsFinanceEmulator", spec: EntitySet, **fields: str | int | 
 def load_firm(emu: "DynamicsFinanceEmulator", firm: Firm) -> None:
     """Create the firm's reference data in ``emu`` (keys derive from the firm: stable)."""
     sets = ENTITY_SETS
-    currencies = sorted(
-        {e.currency for e in firm.legal_entities}
-        | {c.currency for c in firm.customers}
-        | {c.currency for c in firm.consultants}
-    )
+    currencies = firm.currencies()
     for code in currencies:
         name, symbol = CURRENCY_NAMES.get(code, (code, code))
         _put(emu, sets["Currencies"], CurrencyCode=code, Name=name, Symbol=symbol)

@@ -32,6 +32,7 @@ from accord_sandbox.common import (
     Emulator,
     FaultSpec,
     business_key,
+    retry_after_header,
     utc_now,
 )
 from accord_sandbox.firm import Firm
@@ -49,6 +50,7 @@ from accord_sandbox.kantata.listing import (
 from accord_sandbox.kantata.models import (
     RESOURCES,
     Resource,
+    accord_reference,
     coerce_attributes,
     human_name,
     new_record,
@@ -158,10 +160,8 @@ class KantataEmulator(Emulator):
         """
         del code
         kind = {401: "authentication", 422: "validation"}.get(status, "system")
-        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
-        return JSONResponse(
-            {"errors": [{"type": kind, "message": message}]}, status, headers=headers
-        )
+        body = {"errors": [{"type": kind, "message": message}]}
+        return JSONResponse(body, status, headers=retry_after_header(retry_after))
 
     @override
     def throttle_response(self, *, retry_after: float) -> Response:
@@ -297,20 +297,9 @@ class KantataEmulator(Emulator):
         }
         for c in firm.consultants:
             user = users[c.email]
-            if user["id"] in keyed:
-                continue
-            attrs, _ = coerce_attributes(
-                RESOURCES["external_references"],
-                {
-                    "subject_type": "User",
-                    "subject_id": user["id"],
-                    "service_name": "accord",
-                    "service_model": "resource",
-                    "service_model_ref": c.id,
-                },
-                creating=True,
-            )
-            self.insert("external_references", attrs)
+            if user["id"] not in keyed:
+                reference = accord_reference("User", user["id"], "resource", c.id)
+                self.insert("external_references", reference)
 
     def _emit(self, resource: Resource, action: str, record: Record) -> None:
         self.events.emit(

@@ -16,7 +16,7 @@ Each effect on another record is an ``updated`` event of that record, as everywh
 from typing import TYPE_CHECKING, Any
 
 from accord_sandbox.firm import Firm
-from accord_sandbox.kantata.models import RESOURCES, Resource, coerce_attributes
+from accord_sandbox.kantata.models import Resource, accord_reference
 
 if TYPE_CHECKING:
     from accord_sandbox.kantata.app import KantataEmulator
@@ -44,18 +44,8 @@ def seed_delivery(emu: "KantataEmulator", firm: Firm) -> None:
         if vendor.id in keyed:
             continue
         record = emu.insert("vendors", {"name": vendor.name, "email_address": vendor.email})
-        attrs, _ = coerce_attributes(
-            RESOURCES["external_references"],
-            {
-                "subject_type": "Vendor",
-                "subject_id": record["id"],
-                "service_name": "accord",
-                "service_model": "vendor",
-                "service_model_ref": vendor.id,
-            },
-            creating=True,
-        )
-        emu.insert("external_references", attrs)
+        reference = accord_reference("Vendor", record["id"], "vendor", vendor.id)
+        emu.insert("external_references", reference)
 
 
 def after_change(

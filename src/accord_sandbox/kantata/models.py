@@ -22,6 +22,7 @@ __all__ = [
     "WORKSPACE_STATUSES",
     "FieldSpec",
     "Resource",
+    "accord_reference",
     "coerce_attributes",
     "human_name",
     "new_record",
@@ -93,6 +94,14 @@ WORKSPACE_STATUSES: dict[str, tuple[str, int]] = {
 }
 
 _TIMESTAMPS = {"created_at": _ro("str"), "updated_at": _ro("str")}
+_SUBMISSION_STATE = {
+    "comment": _f("str", ""),
+    "status": _ro("str", "pending"),
+    "submitted_at": _ro("str"),
+    "resolved_at": _ro("str"),
+    "resolution": _ro("json"),
+}
+"""What a timesheet or expense-report submission says about its approval (set by approve/reject)."""
 
 USERS = Resource(
     plural="users",
@@ -284,11 +293,7 @@ TIMESHEET_SUBMISSIONS = Resource(
         "start_date": _f("date"),
         "end_date": _f("date"),
         "time_entry_ids": _f("ids", [], ref="time_entries"),
-        "comment": _f("str", ""),
-        "status": _ro("str", "pending"),
-        "submitted_at": _ro("str"),
-        "resolved_at": _ro("str"),
-        "resolution": _ro("json"),
+        **_SUBMISSION_STATE,
         **_TIMESTAMPS,
     },
     includes={
@@ -311,11 +316,7 @@ EXPENSE_REPORT_SUBMISSIONS = Resource(
         "user_id": _f("id", ref="users"),
         "workspace_id": _f("id", ref="workspaces"),
         "expense_ids": _f("ids", [], ref="expenses"),
-        "comment": _f("str", ""),
-        "status": _ro("str", "pending"),
-        "submitted_at": _ro("str"),
-        "resolved_at": _ro("str"),
-        "resolution": _ro("json"),
+        **_SUBMISSION_STATE,
         **_TIMESTAMPS,
     },
     includes={
@@ -606,6 +607,26 @@ def coerce_attributes(
             if spec.required and name not in attrs and not any(e["field"] == name for e in errors)
         )
     return attrs, errors
+
+
+def accord_reference(subject_type: str, subject_id: str, model: str, ref: str) -> Record:
+    """The attributes of an external reference keying a record by the firm's key ``ref``.
+
+    ``service_name`` ``accord`` and ``service_model`` ``model``: what the sandbox seeds for
+    the firm's consultants (``resource``) and vendors (``vendor``).
+    """
+    attrs, _ = coerce_attributes(
+        EXTERNAL_REFERENCES,
+        {
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "service_name": "accord",
+            "service_model": model,
+            "service_model_ref": ref,
+        },
+        creating=True,
+    )
+    return attrs
 
 
 def new_record(resource: Resource, record_id: str, attrs: Mapping[str, Any], now: str) -> Record:

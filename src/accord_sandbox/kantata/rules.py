@@ -71,6 +71,12 @@ def check_references(store: RecordStore, resource: Resource, attrs: Record) -> E
     return errors
 
 
+def _subject_exists(store: RecordStore, record: Record) -> bool:
+    """Whether the record's ``subject_type`` / ``subject_id`` names a stored record."""
+    plural = subject_collection(record.get("subject_type") or "")
+    return plural is not None and store.get(plural, record.get("subject_id") or "") is not None
+
+
 def _merged(resource: Resource, attrs: Record, existing: Record | None) -> Record:
     base = existing or {n: s.default for n, s in resource.fields.items()}
     return {**base, **attrs}
@@ -336,8 +342,7 @@ def prepare_external_reference(
     """The subject must exist."""
     del user_id
     record = _merged(RESOURCES["external_references"], attrs, existing)
-    plural = subject_collection(record["subject_type"] or "")
-    if plural is None or store.get(plural, record["subject_id"] or "") is None:
+    if not _subject_exists(store, record):
         raise KantataError(422, [_must_exist("subject_id")])
     return attrs
 
@@ -393,8 +398,7 @@ def prepare_custom_field_value(
     field = store.get("custom_fields", record.get("custom_field_id") or "")
     if field is not None and field["subject_type"] != record["subject_type"]:
         errors.append(validation_error("custom_field_id", "does not apply to this subject"))
-    plural = subject_collection(record.get("subject_type") or "")
-    if plural is None or store.get(plural, record.get("subject_id") or "") is None:
+    if not _subject_exists(store, record):
         errors.append(_must_exist("subject_id"))
     _fail(errors)
     _taken(store, "custom_field_values", record, existing,

@@ -28,6 +28,7 @@ from accord_sandbox.common import (
     DEFAULT_CLIENT_SECRET,
     Emulator,
     FaultSpec,
+    retry_after_header,
     utc_now,
 )
 from accord_sandbox.credentials import TBA_TOKEN_ID, TBA_TOKEN_SECRET
@@ -158,14 +159,14 @@ class NetSuiteEmulator(Emulator):
     def error_response(
         self, status: int, code: str, message: str, *, retry_after: float | None = None
     ) -> Response:
-        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
-        return error_json(status, [{"detail": message, "o:errorCode": code}], headers=headers)
+        details = [{"detail": message, "o:errorCode": code}]
+        return error_json(status, details, headers=retry_after_header(retry_after))
 
     @override
     def throttle_response(self, *, retry_after: float) -> Response:
         # NetSuite's only 429 is the concurrency one; the sandbox's rate-limit fault reuses its
         # body and adds Retry-After (not documented for NetSuite) so clients can honour it.
-        headers = {"Retry-After": str(max(1, round(retry_after)))}
+        headers = retry_after_header(max(retry_after, 1.0))
         return error_json(429, [dict(_CONCURRENCY_BODY)], headers=headers)
 
     @override

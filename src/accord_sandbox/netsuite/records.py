@@ -180,6 +180,26 @@ _ADDRESS_LINES = SublistType(
 )
 _TRANSACTION_READONLY = ("total", "subTotal", "amountPaid", "amountRemaining", "status")
 
+
+def _transaction(**spec: Any) -> RecordType:  # noqa: ANN401 - RecordType keywords
+    """A transaction type: the SuiteQL ``transaction`` table and id space, read-only totals."""
+    spec.setdefault("readonly", _TRANSACTION_READONLY)
+    return RecordType(table="transaction", id_space="transaction", **spec)
+
+
+def _segment(name: str, label: str) -> RecordType:
+    """A classification segment (department, class, location): a read-only, seeded list."""
+    return RecordType(
+        name=name,
+        table=name,
+        id_space=name,
+        label=label,
+        writable=False,
+        flags=("isInactive", "includeChildren"),
+        text=("name",),
+    )
+
+
 RECORD_TYPES: dict[str, RecordType] = {
     t.name: t
     for t in (
@@ -261,10 +281,8 @@ RECORD_TYPES: dict[str, RecordType] = {
             defaults={"isBillable": False, "approvalStatus": {"id": "2"}},
             text=("memo",),
         ),
-        RecordType(
+        _transaction(
             name="expenseReport",
-            table="transaction",
-            id_space="transaction",
             label="Expense Report",
             posting=True,
             tran_type="ExpRept",
@@ -295,14 +313,11 @@ RECORD_TYPES: dict[str, RecordType] = {
                 )
             },
             required=(("entity", "Employee"),),
-            readonly=_TRANSACTION_READONLY,
             defaults={"supervisorApproval": True, "accountingApproval": True},
             text=("memo", "tranId"),
         ),
-        RecordType(
+        _transaction(
             name="invoice",
-            table="transaction",
-            id_space="transaction",
             label="Invoice",
             posting=True,
             tran_type="CustInvc",
@@ -318,13 +333,10 @@ RECORD_TYPES: dict[str, RecordType] = {
             dates=("tranDate", "dueDate"),
             sublists={"item": _ITEM_LINES},
             required=(("entity", "Customer"),),
-            readonly=_TRANSACTION_READONLY,
             text=("memo", "tranId", "otherRefNum"),
         ),
-        RecordType(
+        _transaction(
             name="salesOrder",
-            table="transaction",
-            id_space="transaction",
             label="Sales Order",
             tran_type="SalesOrd",
             refs={
@@ -337,13 +349,10 @@ RECORD_TYPES: dict[str, RecordType] = {
             dates=("tranDate", "startDate", "endDate"),
             sublists={"item": _ITEM_LINES},
             required=(("entity", "Customer"),),
-            readonly=_TRANSACTION_READONLY,
             text=("memo", "tranId", "otherRefNum"),
         ),
-        RecordType(
+        _transaction(
             name="customerPayment",
-            table="transaction",
-            id_space="transaction",
             label="Payment",
             posting=True,
             tran_type="CustPymt",
@@ -366,7 +375,6 @@ RECORD_TYPES: dict[str, RecordType] = {
                 )
             },
             required=(("customer", "Customer"), ("payment", "Payment Amount")),
-            readonly=_TRANSACTION_READONLY,
             text=("memo", "tranId", "checkNum"),
         ),
         # Multi-Subsidiary Customer (OneWorld): the record that makes a customer available
@@ -390,10 +398,8 @@ RECORD_TYPES: dict[str, RecordType] = {
         # subsidiary, toSubsidiary, currency (the base of one of them), exchangeRate, and
         # ``line`` items each naming the subsidiary it books in ([inferred] REST name
         # ``lineSubsidiary``, as in the SOAP schema).
-        RecordType(
+        _transaction(
             name="intercompanyJournalEntry",
-            table="transaction",
-            id_space="transaction",
             label="Intercompany Journal Entry",
             posting=True,
             tran_type="Journal",
@@ -466,10 +472,8 @@ RECORD_TYPES: dict[str, RecordType] = {
             defaults={"isPerson": False, "isInactive": False},
             text=("entityId", "companyName", "email"),
         ),
-        RecordType(
+        _transaction(
             name="vendorBill",
-            table="transaction",
-            id_space="transaction",
             label="Bill",
             posting=True,
             tran_type="VendBill",
@@ -499,7 +503,6 @@ RECORD_TYPES: dict[str, RecordType] = {
                 )
             },
             required=(("entity", "Vendor"),),
-            readonly=_TRANSACTION_READONLY,
             defaults={"approvalStatus": {"id": "2"}},
             text=("memo", "tranId"),
         ),
@@ -526,33 +529,9 @@ RECORD_TYPES: dict[str, RecordType] = {
             flags=("isInactive",),
             text=("name", "country"),
         ),
-        RecordType(
-            name="department",
-            table="department",
-            id_space="department",
-            label="Department",
-            writable=False,
-            flags=("isInactive", "includeChildren"),
-            text=("name",),
-        ),
-        RecordType(
-            name="classification",
-            table="classification",
-            id_space="classification",
-            label="Class",
-            writable=False,
-            flags=("isInactive", "includeChildren"),
-            text=("name",),
-        ),
-        RecordType(
-            name="location",
-            table="location",
-            id_space="location",
-            label="Location",
-            writable=False,
-            flags=("isInactive", "includeChildren"),
-            text=("name",),
-        ),
+        _segment("department", "Department"),
+        _segment("classification", "Class"),
+        _segment("location", "Location"),
         # [inferred] Service items are the item type time and services bill through; other
         # item types (inventory, non-inventory, other charge) are not emulated.
         RecordType(
@@ -561,8 +540,9 @@ RECORD_TYPES: dict[str, RecordType] = {
             id_space="item",
             label="Service Item",
             writable=False,
-            flags=("isInactive", "includeChildren"),
-            text=("itemId", "displayName"),
+            flags=("isInactive",),
+            # [inferred] SuiteQL's item table: ``itemtype`` tells service from other items.
+            text=("itemId", "displayName", "itemType"),
         ),
         RecordType(
             name="expenseCategory",
@@ -571,7 +551,7 @@ RECORD_TYPES: dict[str, RecordType] = {
             label="Expense Category",
             writable=False,
             flags=("isInactive",),
-            text=("name",),
+            text=("name", "description"),
         ),
         RecordType(
             name="employee",
@@ -593,25 +573,6 @@ RECORD_TYPES: dict[str, RecordType] = {
             dates=("startDate", "endDate"),
             flags=("closed", "isPosting", "isQuarter", "isYear", "isAdjust"),
             text=("periodName",),
-        ),
-        RecordType(
-            name="serviceItem",
-            table="item",
-            id_space="item",
-            label="Service Item",
-            writable=False,
-            flags=("isInactive",),
-            # [inferred] SuiteQL's item table: ``itemtype`` tells service from other items.
-            text=("itemId", "displayName", "itemType"),
-        ),
-        RecordType(
-            name="expenseCategory",
-            table="expensecategory",
-            id_space="expenseCategory",
-            label="Expense Category",
-            writable=False,
-            flags=("isInactive",),
-            text=("name", "description"),
         ),
         RecordType(
             name="currency",

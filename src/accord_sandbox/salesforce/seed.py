@@ -45,12 +45,7 @@ def _grow_picklists(engine: Engine, firm: Firm) -> None:
     schema.add_picklist_values(
         "Contact", "pse__Resource_Role__c", sorted({c.role for c in firm.consultants})
     )
-    currencies = sorted(
-        {e.currency for e in firm.legal_entities}
-        | {c.currency for c in firm.customers}
-        | {c.currency for c in firm.consultants}
-        | {o.currency for o in firm.opportunities}
-    )
+    currencies = sorted({*firm.currencies(), *(o.currency for o in firm.opportunities)})
     for o in schema.objects.values():
         if "CurrencyIsoCode" in o.fields:
             schema.add_picklist_values(o.name, "CurrencyIsoCode", currencies)
