@@ -38,17 +38,20 @@ from accord.connectors.roles import Erp, ErpProject
 from accord.errors import ConfigError, NotFoundError
 from accord.governance.changes import RulesChanges
 from accord.governance.settings import GovernanceSettings
-from accord.rules import Rules, parse_rules
+from accord.rules import LegalEntitySpec, Rules, parse_rules
 from accord.store import audit, postings, xref
 from accord.store.rulesets import Proposal
 from accord.store.util import utc_now
 
 __all__ = [
     "MigrationStep",
+    "NotMigratingError",
     "OpenProject",
     "ProjectTieOut",
+    "UnknownEntityError",
     "booked_on",
     "migrate_entity",
+    "migration_of",
     "open_items",
     "read_project",
     "switched_rules",
@@ -56,6 +59,29 @@ __all__ = [
 ]
 
 Direction = Literal["cutover", "rollback"]
+
+
+class UnknownEntityError(ConfigError):
+    """The rules name no such legal entity."""
+
+
+class NotMigratingError(ConfigError):
+    """The legal entity has no migration in the rules."""
+
+
+def migration_of(rules: Rules, entity: str) -> LegalEntitySpec:
+    """The entity's rules, which name a migration.
+
+    Raises:
+        UnknownEntityError: The rules name no such legal entity.
+        NotMigratingError: The entity has no migration.
+    """
+    booked = rules.spec.legal_entities.get(entity)
+    if booked is None:
+        raise UnknownEntityError(f"unknown legal entity {entity!r}")
+    if booked.migration is None:
+        raise NotMigratingError(f"legal entity {entity} has no migration in the rules")
+    return booked
 
 
 @dataclass(frozen=True)
@@ -85,13 +111,8 @@ def switched_rules(rules: Rules, entity: str, direction: Direction, *, now: date
     Raises:
         ConfigError: The entity is unknown, has no migration, or is already in that state.
     """
-    spec = rules.spec
-    current = spec.legal_entities.get(entity)
-    if current is None:
-        raise ConfigError(f"unknown legal entity {entity!r}")
-    migration = current.migration
-    if migration is None:
-        raise ConfigError(f"legal entity {entity} has no migration in the rules")
+    migration = migration_of(rules, entity).migration
+    assert migration is not None
     if direction == "cutover" and migration.cutover_at is not None:
         raise ConfigError(f"legal entity {entity} is already cut over (at {migration.cutover_at})")
     if direction == "rollback" and migration.cutover_at is None:
@@ -219,9 +240,8 @@ def tie_out(
     Raises:
         ConfigError: The entity is unknown or has no migration.
     """
-    booked = rules.spec.legal_entities.get(entity)
-    if booked is None or booked.migration is None:
-        raise ConfigError(f"legal entity {entity!r} has no migration in the rules")
+    booked = migration_of(rules, entity)
+    assert booked.migration is not None
     connections = (booked.connection, booked.migration.shadow_connection)
     with engine.connect() as conn:
         rows = [

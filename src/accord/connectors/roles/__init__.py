@@ -49,6 +49,7 @@ from accord.connectors.roles.erp import (
     PostingBatch,
     PostingKind,
     PostingOutcome,
+    PostingTerms,
     Receivables,
     address_text,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
+    "PostingTerms",
     "ProjectState",
     "ProjectTerms",
     "Psa",
