@@ -13,6 +13,7 @@ What does not belong here: the comparison (:mod:`accord.governance.shadow`).
 """
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -103,10 +104,16 @@ class MigrationDiffOut(BaseModel):
     )
 
 
-def _side(entries: int, hours: object, amounts: dict[str, object]) -> SideOut:
+def _hours(hours: Decimal) -> str:
+    """Hours as text with at least two decimals: ``16.00`` whichever side summed them."""
+    cents = hours.quantize(Decimal("0.01"))
+    return str(cents if cents == hours else hours)
+
+
+def _side(entries: int, hours: Decimal, amounts: dict[str, Decimal]) -> SideOut:
     return SideOut(
         entries=entries,
-        hours=str(hours),
+        hours=_hours(hours),
         amounts=[Amount(amount=str(a), currency=c) for c, a in sorted(amounts.items())],
     )
 

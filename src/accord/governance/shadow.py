@@ -363,7 +363,6 @@ def booked_entries(
 
 def translated(
     shadow: Erp,
-    rules: Rules,
     booked: Iterable[BookedEntry],
     entries: Mapping[str, TimeEntry | Expense],
     targets: Mapping[str, ErpProject],
@@ -386,7 +385,7 @@ def translated(
             out.append(ShadowEntry(item.entry_id, item.project_id, refusal=refusal))
             continue
         try:
-            terms = _shadow_terms(shadow, rules, target, item, entry)
+            terms = _shadow_terms(shadow, target, item, entry)
         except (PermanentError, MappingError, RuleViolation) as exc:
             reason: Any = getattr(exc, "reason", None) or "validation"
             refusal = Refusal(item.entry_id, str(reason), str(exc))
@@ -413,22 +412,18 @@ def _with_project(terms: PostingTerms, project_id: str) -> PostingTerms:
 
 
 def _shadow_terms(
-    shadow: Erp, rules: Rules, target: ErpProject, item: BookedEntry, entry: TimeEntry | Expense
+    shadow: Erp, target: ErpProject, item: BookedEntry, entry: TimeEntry | Expense
 ) -> PostingTerms | None:
-    """What the shadow's role would book of one entry, read back (or ``None``)."""
-    shaped = entry.model_copy(update={"date": item.terms.date})
-    placed = rules.placement(
-        legal_entity=target.legal_entity,
-        practice=target.practice or "",
-        region=target.region or "",
-    )
+    """What the shadow's role would book of one entry, read back (or ``None``).
+
+    The posting is the one the system of record received (its date, key and dimensions):
+    only the ERP's translation differs.
+    """
     posting = EntryPosting(
         key=item.key or item.entry_id,
-        entry=shaped,
+        entry=entry.model_copy(update={"date": item.terms.date}),
         entry_ids=(item.entry_id,),
-        dimensions={
-            k: v for k, v in {"department": placed.department, "class": placed.class_}.items() if v
-        },
+        dimensions=dict(item.terms.dimensions),
     )
     batch = PostingBatch(f"shadow:{item.entry_id}", target, (posting,))
     shadow.posting_body(batch, posting)  # the refusal, when the body cannot be built
@@ -495,6 +490,6 @@ def shadow_diff(
     shadow_side = (
         list(recorded)
         if recorded is not None
-        else translated(shadow, shadow_rules, sor_side, ledger.entries, targets)
+        else translated(shadow, sor_side, ledger.entries, targets)
     )
     return compare(diff, sor_side, shadow_side)
