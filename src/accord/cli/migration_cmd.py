@@ -7,6 +7,8 @@ stderr and a non-zero exit.
 """
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -35,6 +37,17 @@ ReasonOption = Annotated[
 ]
 
 
+@contextmanager
+def _refused() -> Iterator[None]:
+    """A refusal (unknown entity, no migration, already cut over ...) as one line, exit 1."""
+    from accord.errors import ConfigError, GovernanceError
+
+    try:
+        yield
+    except (ConfigError, GovernanceError) as exc:
+        raise fail(str(exc)) from None
+
+
 def _move(entity: str, direction: str, reason: str, key: str | None) -> None:
     from accord.governance.migration import migrate_entity
     from accord.store.keys import Role
@@ -44,15 +57,16 @@ def _move(entity: str, direction: str, reason: str, key: str | None) -> None:
     with open_context() as ctx:
         actor = identity(ctx, key, roles=(Role.ADMIN,), what=f"a {direction}")
         rules = ctx.resolver.current(ctx.rules_path)
-        step = migrate_entity(
-            ctx.engine,
-            ctx.governance,
-            rules,
-            entity,
-            "cutover" if direction == "cut-over" else "rollback",
-            actor=actor,
-            reason=reason.strip(),
-        )
+        with _refused():
+            step = migrate_entity(
+                ctx.engine,
+                ctx.governance,
+                rules,
+                entity,
+                "cutover" if direction == "cut-over" else "rollback",
+                actor=actor,
+                reason=reason.strip(),
+            )
     old, new = "/".join(step.from_erp), "/".join(step.to_erp)
     if step.active:
         out.print(
@@ -76,9 +90,59 @@ def _move(entity: str, direction: str, reason: str, key: str | None) -> None:
 
 
 @migration_app.command("cutover")
-def cutover(entity: EntityArg, reason: ReasonOption, key: ApiKeyOption = None) -> None:
+def cutover(
+    entity: EntityArg,
+    reason: ReasonOption,
+    key: ApiKeyOption = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Schedule it for this time (ISO 8601 with a zone, 2027-01-01T00:00:00Z): "
+            "the workers make it when the time comes."
+        ),
+    ] = None,
+) -> None:
     """New runs of the entity book on its shadow ERP; runs in flight finish where they began."""
-    _move(entity, "cut-over", reason, key)
+    if at is None:
+        _move(entity, "cut-over", reason, key)
+    else:
+        _schedule(entity, at, reason, key)
+
+
+def _schedule(entity: str, at: str, reason: str, key: str | None) -> None:
+    from accord.governance.migration import schedule_cutover
+    from accord.store.keys import Role
+
+    try:
+        when = dt.datetime.fromisoformat(at)
+    except ValueError:
+        raise fail(f"--at: {at!r} is not a time (2027-01-01T00:00:00Z)") from None
+    if when.tzinfo is None:
+        raise fail(f"--at: {at!r} has no time zone (2027-01-01T00:00:00Z)")
+    if not reason.strip():
+        raise fail("--reason must say why")
+    with open_context() as ctx:
+        actor = identity(ctx, key, roles=(Role.ADMIN,), what="a cut-over")
+        rules = ctx.resolver.current(ctx.rules_path)
+        with _refused():
+            proposal, active = schedule_cutover(
+                ctx.engine, ctx.governance, rules, entity, when, actor=actor, reason=reason.strip()
+            )
+    moment = when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if active:
+        out.print(
+            f"{entity}: cut-over scheduled for {moment} by {actor} (rules version "
+            f"{proposal.version[:12]}, proposal #{proposal.id}, active). A worker makes it "
+            f"within a minute of that time; until then new runs book as today.",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"{entity}: cut-over for {moment} proposed as #{proposal.id} by {actor}. Next: "
+            f"accord rules approve {proposal.id} (a second admin), then accord rules activate "
+            f"{proposal.id}.",
+            highlight=False,
+        )
 
 
 @migration_app.command("rollback")
@@ -106,9 +170,13 @@ def carry_over(
     with open_context() as ctx:
         rules = ctx.resolver.current(ctx.rules_path)
         connections = ctx.connections()
-        items = open_items(
-            ctx.engine, rules, entity, lambda name, view: connections.connector(name).as_erp(view)
-        )
+        with _refused():
+            items = open_items(
+                ctx.engine,
+                rules,
+                entity,
+                lambda name, view: connections.connector(name).as_erp(view),
+            )
         table = Table(title=f"{entity}: open projects the new ERP does not hold yet")
         for column in ("project", "old ERP id", "unbilled entries"):
             table.add_column(column)
@@ -255,9 +323,13 @@ def tieout(entity: EntityArg) -> None:
     with open_context() as ctx:
         rules = ctx.resolver.current(ctx.rules_path)
         connections = ctx.connections()
-        results = tie_out(
-            ctx.engine, rules, entity, lambda name, view: connections.connector(name).as_erp(view)
-        )
+        with _refused():
+            results = tie_out(
+                ctx.engine,
+                rules,
+                entity,
+                lambda name, view: connections.connector(name).as_erp(view),
+            )
         booked = rules.spec.legal_entities[entity]
         names = [booked.connection, booked.migration.shadow_connection if booked.migration else ""]
     table = Table(title=f"{entity}: posted entries per ERP (ledger / held by the ERP)")

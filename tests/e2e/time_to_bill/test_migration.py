@@ -9,7 +9,7 @@ Business Central again; the tie-out finds every posted entry in exactly one ERP.
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +27,8 @@ from accord.connectors.dynamics_finance.mapping import fo_key
 from accord.connectors.roles import Erp
 from accord.domain import ExpenseCategory
 from accord.flows import replay
-from accord.governance.migration import migrate_entity, open_items, tie_out
+from accord.flows.migration.schedule import SCHEDULE, cutover_tick
+from accord.governance.migration import migrate_entity, open_items, schedule_cutover, tie_out
 from accord.governance.resolve import RulesResolver
 from accord.governance.settings import load_governance
 from accord.governance.shadow import shadow_diff
@@ -281,3 +282,46 @@ def test_a_week_in_shadow_differs_until_both_mappings_are_fixed(
     assert monday["shadow"]["amounts"] == [
         {"amount": str((billed + Decimal("120.40")).quantize(Decimal("0.01"))), "currency": "EUR"}
     ]
+
+
+# ---------------------------------------------------------------------- a scheduled cut-over
+def _scheduler_cutovers(billing: Billing) -> int:
+    with billing.engine.connect() as conn:
+        return len(audit.list_(conn, actor="scheduler", action="migration.cutover", limit=100))
+
+
+def test_a_scheduled_cutover_happens_once_when_its_time_comes(billing: Billing) -> None:
+    governance = load_governance(billing.config)
+    # The rules name a migration: every worker's start registered the tick.
+    assert [s["schedule_name"] for s in DBOS.list_schedules(schedule_name_prefix=SCHEDULE)] == [
+        SCHEDULE
+    ]
+    before = _scheduler_cutovers(billing)
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    schedule_cutover(
+        billing.engine, governance, _rules(billing), "DE01", soon, actor="test", reason="at 1h"
+    )
+    rules = _rules(billing)
+    migration = rules.spec.legal_entities["DE01"].migration
+    assert migration is not None
+    assert migration.cutover_scheduled_at == soon
+    DBOS.start_workflow(cutover_tick, datetime.now(UTC), None).get_result()
+    assert _rules(billing).spec.legal_entities["DE01"].connection == BC  # not yet
+
+    just_now = datetime.now(UTC) - timedelta(seconds=1)
+    schedule_cutover(
+        billing.engine, governance, _rules(billing), "DE01", just_now, actor="test", reason="now"
+    )
+    for _ in range(2):  # a tick, and a tick again (or the minute's own tick racing them)
+        DBOS.start_workflow(cutover_tick, datetime.now(UTC), None).get_result()
+    entity = _rules(billing).spec.legal_entities["DE01"]
+    assert (entity.connection, entity.erp.value) == (D365, "dynamics_finance")
+    assert entity.migration is not None
+    assert entity.migration.cutover_at is not None
+    assert entity.migration.cutover_scheduled_at is None
+    assert _scheduler_cutovers(billing) == before + 1
+    with billing.engine.connect() as conn:
+        (scheduled,) = audit.list_(conn, action="migration.schedule", limit=1)
+    assert scheduled.after is not None
+    assert scheduled.after["cutover_scheduled_at"] == just_now.isoformat()
+    assert _move(billing, "rollback").spec.legal_entities["DE01"].connection == BC
