@@ -39,35 +39,37 @@ from accord_sandbox.server import SandboxHandle
 BC, D365 = "business-central", "dynamics-finance"
 
 
+def migrating(spec: dict[str, Any]) -> None:
+    """The rules edit: DE01 on Business Central, Dynamics 365 Finance in shadow."""
+    spec["legal_entities"]["DE01"]["migration"] = {
+        "shadow": "dynamics_finance",
+        "shadow_connection": D365,
+    }
+
+
 @pytest.fixture(scope="module")
 def billing(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Billing]:
-    def migrating(spec: dict[str, Any]) -> None:
-        spec["legal_entities"]["DE01"]["migration"] = {
-            "shadow": "dynamics_finance",
-            "shadow_connection": D365,
-        }
-
     yield from start_billing(tmp_path_factory.mktemp("ttb-mig"), sandbox, edit_rules=migrating)
 
 
-def _rules(billing: Billing) -> Rules:
+def current_rules(billing: Billing) -> Rules:
     governance = load_governance(billing.config)
     return RulesResolver(billing.engine, governance=lambda: governance).current(billing.rules)
 
 
-def _move(billing: Billing, direction: str) -> Rules:
+def move_entity(billing: Billing, direction: str) -> Rules:
     governance = load_governance(billing.config)
     step = migrate_entity(
         billing.engine,
         governance,
-        _rules(billing),
+        current_rules(billing),
         "DE01",
         direction,  # type: ignore[arg-type]
         actor="test",
         reason=f"DE01 {direction}",
     )
     assert step.active
-    return _rules(billing)
+    return current_rules(billing)
 
 
 def _erp_for(billing: Billing) -> Any:
@@ -77,7 +79,7 @@ def _erp_for(billing: Billing) -> Any:
     return erp
 
 
-def _carry_over(billing: Billing, project: str) -> None:
+def carry_over(billing: Billing, project: str) -> None:
     client = DBOSClient(system_database_engine=billing.engine)
     try:
         result = replay.replay(
@@ -98,7 +100,7 @@ def _carry_over(billing: Billing, project: str) -> None:
         time.sleep(0.1)
 
 
-def _post(billing: Billing, project: str, day: str) -> str:
+def post_day(billing: Billing, project: str, day: str) -> str:
     sheet = billing.timesheet(project, [(day, "8.00")], entity="DE01", rate="180.00")
     run = billing.post(sheet)
     assert run["status"] == "posted", run
@@ -109,23 +111,23 @@ def _post(billing: Billing, project: str, day: str) -> str:
 
 def test_cutover_carries_over_and_rollback_returns(billing: Billing) -> None:
     project = billing.project("time_and_materials", entity="DE01")
-    assert _post(billing, project, "2026-09-21") == BC
+    assert post_day(billing, project, "2026-09-21") == BC
     before = shadow_diff(
-        billing.engine, _rules(billing), "DE01", _erp_for(billing), project_id=project
+        billing.engine, current_rules(billing), "DE01", _erp_for(billing), project_id=project
     )
     assert before.missing_projects == [project]
     assert not before.empty
 
-    rules = _move(billing, "cutover")
+    rules = move_entity(billing, "cutover")
     entity = rules.spec.legal_entities["DE01"]
     assert (entity.erp.value, entity.connection) == ("dynamics_finance", D365)
     assert entity.migration is not None
     assert entity.migration.cutover_at is not None
     items = open_items(billing.engine, rules, "DE01", _erp_for(billing))
     assert [i.project_id for i in items] == [project]
-    _carry_over(billing, project)
+    carry_over(billing, project)
     assert open_items(billing.engine, rules, "DE01", _erp_for(billing)) == []
-    assert _post(billing, project, "2026-09-22") == D365
+    assert post_day(billing, project, "2026-09-22") == D365
     posted = [
         t
         for t in billing.records("dynamics_finance", "ProjectPostedTransactions")
@@ -133,9 +135,9 @@ def test_cutover_carries_over_and_rollback_returns(billing: Billing) -> None:
     ]
     assert [Decimal(str(t["Quantity"])) for t in posted] == [Decimal(8)]
 
-    rules = _move(billing, "rollback")
+    rules = move_entity(billing, "rollback")
     assert rules.spec.legal_entities["DE01"].connection == BC
-    assert _post(billing, project, "2026-09-23") == BC
+    assert post_day(billing, project, "2026-09-23") == BC
 
     after = shadow_diff(billing.engine, rules, "DE01", _erp_for(billing), project_id=project)
     assert [(d.entries, d.shadow_entries, d.refusals) for d in after.days] == [(1, 1, [])] * 2
@@ -212,9 +214,9 @@ def test_a_week_in_shadow_differs_until_both_mappings_are_fixed(
     """Two consultants' week and their travel on BC, diffed against D365 field by field."""
     project = billing.project("time_and_materials", entity="DE01")
     # The shadow holds the project as a migration team's carry-over leaves it there.
-    _move(billing, "cutover")
-    _carry_over(billing, project)
-    rules = _move(billing, "rollback")
+    move_entity(billing, "cutover")
+    carry_over(billing, project)
+    rules = move_entity(billing, "rollback")
     people = [c for c in sandbox.sandbox.firm.consultants if c.legal_entity == "DE01"][:2]
     assert len(people) == 2
     expenses = []
@@ -299,22 +301,34 @@ def test_a_scheduled_cutover_happens_once_when_its_time_comes(billing: Billing) 
     before = _scheduler_cutovers(billing)
     soon = datetime.now(UTC) + timedelta(hours=1)
     schedule_cutover(
-        billing.engine, governance, _rules(billing), "DE01", soon, actor="test", reason="at 1h"
+        billing.engine,
+        governance,
+        current_rules(billing),
+        "DE01",
+        soon,
+        actor="test",
+        reason="at 1h",
     )
-    rules = _rules(billing)
+    rules = current_rules(billing)
     migration = rules.spec.legal_entities["DE01"].migration
     assert migration is not None
     assert migration.cutover_scheduled_at == soon
     DBOS.start_workflow(cutover_tick, datetime.now(UTC), None).get_result()
-    assert _rules(billing).spec.legal_entities["DE01"].connection == BC  # not yet
+    assert current_rules(billing).spec.legal_entities["DE01"].connection == BC  # not yet
 
     just_now = datetime.now(UTC) - timedelta(seconds=1)
     schedule_cutover(
-        billing.engine, governance, _rules(billing), "DE01", just_now, actor="test", reason="now"
+        billing.engine,
+        governance,
+        current_rules(billing),
+        "DE01",
+        just_now,
+        actor="test",
+        reason="now",
     )
     for _ in range(2):  # a tick, and a tick again (or the minute's own tick racing them)
         DBOS.start_workflow(cutover_tick, datetime.now(UTC), None).get_result()
-    entity = _rules(billing).spec.legal_entities["DE01"]
+    entity = current_rules(billing).spec.legal_entities["DE01"]
     assert (entity.connection, entity.erp.value) == (D365, "dynamics_finance")
     assert entity.migration is not None
     assert entity.migration.cutover_at is not None
@@ -324,4 +338,4 @@ def test_a_scheduled_cutover_happens_once_when_its_time_comes(billing: Billing) 
         (scheduled,) = audit.list_(conn, action="migration.schedule", limit=1)
     assert scheduled.after is not None
     assert scheduled.after["cutover_scheduled_at"] == just_now.isoformat()
-    assert _move(billing, "rollback").spec.legal_entities["DE01"].connection == BC
+    assert move_entity(billing, "rollback").spec.legal_entities["DE01"].connection == BC
