@@ -18,7 +18,12 @@ from rich.table import Table
 from accord.cli.rules_cmd import ApiKeyOption, fail, identity, open_context
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from accord.api.migrations import MigrationDiffOut, SideOut
+    from accord.cli.rules_cmd import Context
+    from accord.connectors.roles import Erp
+    from accord.rules import Rules
 
 __all__ = ["migration_app"]
 
@@ -46,6 +51,16 @@ def _refused() -> Iterator[None]:
         yield
     except (ConfigError, GovernanceError) as exc:
         raise fail(str(exc)) from None
+
+
+def _erp_for(ctx: "Context") -> "Callable[[str, Rules], Erp]":
+    """The ERP role of each of the context's connections, built with the rules given."""
+    connections = ctx.connections()
+
+    def erp_for(name: str, view: "Rules") -> "Erp":
+        return connections.connector(name).as_erp(view)
+
+    return erp_for
 
 
 def _move(entity: str, direction: str, reason: str, key: str | None) -> None:
@@ -169,14 +184,8 @@ def carry_over(
 
     with open_context() as ctx:
         rules = ctx.resolver.current(ctx.rules_path)
-        connections = ctx.connections()
         with _refused():
-            items = open_items(
-                ctx.engine,
-                rules,
-                entity,
-                lambda name, view: connections.connector(name).as_erp(view),
-            )
+            items = open_items(ctx.engine, rules, entity, _erp_for(ctx))
         table = Table(title=f"{entity}: open projects the new ERP does not hold yet")
         for column in ("project", "old ERP id", "unbilled entries"):
             table.add_column(column)
@@ -322,14 +331,8 @@ def tieout(entity: EntityArg) -> None:
 
     with open_context() as ctx:
         rules = ctx.resolver.current(ctx.rules_path)
-        connections = ctx.connections()
         with _refused():
-            results = tie_out(
-                ctx.engine,
-                rules,
-                entity,
-                lambda name, view: connections.connector(name).as_erp(view),
-            )
+            results = tie_out(ctx.engine, rules, entity, _erp_for(ctx))
         booked = rules.spec.legal_entities[entity]
         names = [booked.connection, booked.migration.shadow_connection if booked.migration else ""]
     table = Table(title=f"{entity}: posted entries per ERP (ledger / held by the ERP)")
