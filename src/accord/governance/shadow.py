@@ -24,7 +24,7 @@ source of the same results. :func:`shadow_diff` puts the two together.
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -392,23 +392,9 @@ def translated(
             out.append(ShadowEntry(item.entry_id, item.project_id, refusal=refusal))
             continue
         if terms is not None and terms.erp_project == target.erp_id:
-            terms = _with_project(terms, item.project_id)
+            terms = replace(terms, erp_project=item.project_id)
         out.append(ShadowEntry(item.entry_id, item.project_id, terms=terms))
     return out
-
-
-def _with_project(terms: PostingTerms, project_id: str) -> PostingTerms:
-    return PostingTerms(
-        kind=terms.kind,
-        erp_project=project_id,
-        date=terms.date,
-        resource_id=terms.resource_id,
-        hours=terms.hours,
-        amount=terms.amount,
-        billable=terms.billable,
-        category=terms.category,
-        dimensions=terms.dimensions,
-    )
 
 
 def _shadow_terms(
