@@ -182,7 +182,8 @@ def field_differences(
     """The canonical fields of one entry that the shadow books differently.
 
     Resources compare case-insensitively (ERP keys are case-insensitive: the ERPs upper-case
-    them). A dimension counts only where either side carries it.
+    them). A resource, category or dimensions the shadow's record does not carry (``None``)
+    is not compared; a dimension counts where either side carries it.
     """
     pairs: list[tuple[str, object, object]] = [
         ("project", booked.erp_project, shadow.erp_project),
@@ -195,20 +196,20 @@ def field_differences(
             shadow.amount and shadow.amount.currency,
         ),
         ("billable", booked.billable, shadow.billable),
-        ("category", booked.category, shadow.category),
     ]
-    out = [
-        FieldDifference(entry_id, name, _text(a), _text(b))
-        for name, a, b in pairs
-        if a != b and not (isinstance(a, Decimal) and isinstance(b, Decimal) and a == b)
-    ]
-    mine, theirs = (booked.resource_id or "").casefold(), (shadow.resource_id or "").casefold()
-    if mine != theirs:
+    if shadow.category is not None:
+        pairs.append(("category", booked.category, shadow.category))
+    out = [FieldDifference(entry_id, name, _text(a), _text(b)) for name, a, b in pairs if a != b]
+    if shadow.resource_id is not None and (booked.resource_id or "").casefold() != (
+        shadow.resource_id.casefold()
+    ):
         out.append(FieldDifference(entry_id, "resource", booked.resource_id, shadow.resource_id))
-    for name in sorted(set(booked.dimensions) | set(shadow.dimensions)):
-        a, b = booked.dimensions.get(name), shadow.dimensions.get(name)
-        if a != b:
-            out.append(FieldDifference(entry_id, f"dimensions.{name}", a, b))
+    if shadow.dimensions is not None:
+        mine, theirs = booked.dimensions or {}, shadow.dimensions
+        for name in sorted(set(mine) | set(theirs)):
+            a, b = mine.get(name), theirs.get(name)
+            if a != b:
+                out.append(FieldDifference(entry_id, f"dimensions.{name}", a, b))
     return out
 
 
@@ -409,7 +410,7 @@ def _shadow_terms(
         key=item.key or item.entry_id,
         entry=entry.model_copy(update={"date": item.terms.date}),
         entry_ids=(item.entry_id,),
-        dimensions=dict(item.terms.dimensions),
+        dimensions=dict(item.terms.dimensions or {}),
     )
     batch = PostingBatch(f"shadow:{item.entry_id}", target, (posting,))
     shadow.posting_body(batch, posting)  # the refusal, when the body cannot be built

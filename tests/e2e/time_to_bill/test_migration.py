@@ -134,6 +134,11 @@ def test_cutover_carries_over_and_rollback_returns(billing: Billing) -> None:
         if t["ProjectId"] == fo_key(project)
     ]
     assert [Decimal(str(t["Quantity"])) for t in posted] == [Decimal(8)]
+    # Business Central, the shadow now, would book the entry D365 booked, field by field.
+    swapped = shadow_diff(billing.engine, rules, "DE01", _erp_for(billing), project_id=project)
+    assert (swapped.system_of_record, swapped.shadow) == ("dynamics_finance", "business_central")
+    assert [(d.entries, d.shadow_entries, d.differences) for d in swapped.days] == [(1, 1, [])]
+    assert swapped.empty, swapped
 
     rules = move_entity(billing, "rollback")
     assert rules.spec.legal_entities["DE01"].connection == BC

@@ -77,6 +77,14 @@ def test_every_canonical_field_that_differs_is_listed() -> None:
     }
 
 
+def test_what_the_shadow_record_does_not_carry_is_not_compared() -> None:
+    # A Business Central journal line names no dimensions, category or (for an expense)
+    # resource: the project's defaults apply.
+    booked = _terms(kind="expense", hours=None, category="travel")
+    shadow = _terms(kind="expense", hours=None, resource_id=None, dimensions=None)
+    assert field_differences("E1", booked, shadow) == []
+
+
 def test_recorded_outcomes_sum_per_day_and_show_each_side_only() -> None:
     booked = [_booked("E1"), _booked("E2"), _booked("E3")]
     recorded = [

@@ -172,7 +172,9 @@ class PostingTerms:
 
     A migration's shadow diff compares these with what the system of record booked, so a
     mapping that loses or bends a value (a dimension, a category) shows as a field that
-    differs. Values the ERP's record does not carry are ``None``.
+    differs. ``resource_id``, ``category`` and ``dimensions`` are ``None`` where the ERP's
+    record does not carry them (a Business Central journal line takes its dimensions from the
+    project): they are then not compared.
 
     Attributes:
         kind: ``time`` or ``expense``.
@@ -196,7 +198,7 @@ class PostingTerms:
     amount: Money | None
     billable: bool
     category: str | None = None
-    dimensions: Mapping[str, str] = field(default_factory=dict)
+    dimensions: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
