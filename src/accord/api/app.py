@@ -15,6 +15,7 @@ from accord.api.errors import install_error_handlers
 from accord.api.experience import router as experience_router
 from accord.api.kpis import router as kpis_router
 from accord.api.lineage import router as lineage_router
+from accord.api.migrations import router as migrations_router
 from accord.api.openapi_docs import install_openapi
 from accord.api.ops import router as ops_router
 from accord.api.process import router as process_router
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(experience_router)
     app.include_router(kpis_router)
     app.include_router(reconciliation_router)
+    app.include_router(migrations_router)
     install_console(app)
     install_openapi(app)
 

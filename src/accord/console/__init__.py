@@ -3,7 +3,8 @@
 Signed in with an API key (kept as a signed, http-only, ``SameSite=Strict`` session cookie
 that refers to the key), role-aware (viewers read; operators and admins act), with CSRF tokens
 in every form. Pages: overview, exceptions (queues, detail, actions), runs, lineage search,
-connections, governance (environments, rules versions, proposals, what-if), audit, and the
+connections, governance (environments, rules versions, proposals, what-if), audit, ERP
+migrations (the shadow diff), and the
 Business page (KPIs). See ``docs/console.md``, ``docs/governance.md`` and ``docs/kpis.md``.
 
 :func:`install_console` is the only entry point; ``api/app.py`` calls it once.
@@ -19,6 +20,7 @@ from starlette.responses import Response
 from accord.console.business import router as business_router
 from accord.console.exception_pages import router as exception_router
 from accord.console.governance_pages import router as governance_router
+from accord.console.migration_pages import router as migration_router
 from accord.console.pages import router as pages_router
 from accord.console.session import COOKIE, ConsoleSettings, SessionSigner
 from accord.console.web import ConsoleRefusal, SignInRequired, redirect, render, signer_of
@@ -45,6 +47,7 @@ def install_console(app: FastAPI, *, settings: ConsoleSettings | None = None) ->
     app.include_router(exception_router)
     app.include_router(governance_router)
     app.include_router(business_router)
+    app.include_router(migration_router)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(_request: Request, exc: SignInRequired) -> Response:

@@ -59,6 +59,7 @@ FLOW_PACKAGES: tuple[str, ...] = (
     "customer_master",
     "delivery",
     "reconciliation",
+    "migration",
 )
 """The flow packages under ``accord.flows``, each declaring ``FLOW`` in its ``spec`` module."""
 

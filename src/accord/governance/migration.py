@@ -14,6 +14,10 @@ of change (:mod:`accord.governance.changes`):
 - **Rollback** is the reverse swap (``cutover_at`` cleared), proposed and activated the same way.
 - Both are audited as ``rules.propose`` / ``rules.activate`` and ``migration.cutover`` /
   ``migration.rollback`` (who, why, from which ERP to which).
+- **A scheduled cut-over** (:func:`schedule_cutover`) is a rules version that sets the
+  migration's ``cutover_scheduled_at``; once that time has come, the scheduler
+  (:func:`perform_due_cutovers`, run each minute by :mod:`accord.flows.migration`) makes the
+  same governed cut-over, as ``scheduler``, which clears it: once, whatever re-runs it.
 - **Open items** (:func:`open_items`): after a cut-over, the entity's active projects the old
   ERP holds and the new one does not yet, with their unbilled (not posted) ledger entries;
   ``accord migration carry-over`` re-runs their provisioning with the active rules, which
@@ -38,24 +42,53 @@ from accord.connectors.roles import Erp, ErpProject
 from accord.errors import ConfigError, NotFoundError
 from accord.governance.changes import RulesChanges
 from accord.governance.settings import GovernanceSettings
-from accord.rules import Rules, parse_rules
+from accord.rules import LegalEntitySpec, Rules, parse_rules
 from accord.store import audit, postings, xref
 from accord.store.rulesets import Proposal
 from accord.store.util import utc_now
 
 __all__ = [
     "MigrationStep",
+    "NotMigratingError",
     "OpenProject",
     "ProjectTieOut",
+    "UnknownEntityError",
     "booked_on",
+    "due_cutovers",
     "migrate_entity",
+    "migration_of",
     "open_items",
+    "perform_due_cutovers",
     "read_project",
+    "schedule_cutover",
     "switched_rules",
     "tie_out",
 ]
 
 Direction = Literal["cutover", "rollback"]
+
+
+class UnknownEntityError(ConfigError):
+    """The rules name no such legal entity."""
+
+
+class NotMigratingError(ConfigError):
+    """The legal entity has no migration in the rules."""
+
+
+def migration_of(rules: Rules, entity: str) -> LegalEntitySpec:
+    """The entity's rules, which name a migration.
+
+    Raises:
+        UnknownEntityError: The rules name no such legal entity.
+        NotMigratingError: The entity has no migration.
+    """
+    booked = rules.spec.legal_entities.get(entity)
+    if booked is None:
+        raise UnknownEntityError(f"unknown legal entity {entity!r}")
+    if booked.migration is None:
+        raise NotMigratingError(f"legal entity {entity} has no migration in the rules")
+    return booked
 
 
 @dataclass(frozen=True)
@@ -85,18 +118,23 @@ def switched_rules(rules: Rules, entity: str, direction: Direction, *, now: date
     Raises:
         ConfigError: The entity is unknown, has no migration, or is already in that state.
     """
-    spec = rules.spec
-    current = spec.legal_entities.get(entity)
-    if current is None:
-        raise ConfigError(f"unknown legal entity {entity!r}")
-    migration = current.migration
-    if migration is None:
-        raise ConfigError(f"legal entity {entity} has no migration in the rules")
+    migration = migration_of(rules, entity).migration
+    assert migration is not None
     if direction == "cutover" and migration.cutover_at is not None:
         raise ConfigError(f"legal entity {entity} is already cut over (at {migration.cutover_at})")
     if direction == "rollback" and migration.cutover_at is None:
         raise ConfigError(f"legal entity {entity} was not cut over: nothing to roll back")
     return _swapped(rules, entity, cutover_at=now if direction == "cutover" else None)
+
+
+def _with_schedule(rules: Rules, entity: str, at: datetime | None) -> Rules:
+    """``rules`` with the entity's migration's ``cutover_scheduled_at`` set to ``at``."""
+    document = rules.spec.model_dump(mode="json", exclude_none=True)
+    migration = document["legal_entities"][entity]["migration"]
+    migration.pop("cutover_scheduled_at", None)
+    if at is not None:
+        migration["cutover_scheduled_at"] = at.isoformat()
+    return parse_rules(document)
 
 
 def _swapped(rules: Rules, entity: str, *, cutover_at: datetime | None) -> Rules:
@@ -143,11 +181,7 @@ def migrate_entity(
     after = switched_rules(rules, entity, direction, now=moment)
     before_entity = rules.spec.legal_entities[entity]
     after_entity = after.spec.legal_entities[entity]
-    changes = RulesChanges(engine, governance)
-    proposal = changes.propose(after, source=None, reason=reason, actor=actor)
-    active = not governance.approval_required
-    if active:
-        proposal = changes.activate(proposal.id, actor=actor)
+    proposal, active = _adopt(engine, governance, after, actor=actor, reason=reason)
     step = MigrationStep(
         entity=entity,
         direction=direction,
@@ -174,6 +208,105 @@ def migrate_entity(
             now=moment,
         )
     return step
+
+
+def _adopt(
+    engine: sa.Engine, governance: GovernanceSettings, after: Rules, *, actor: str, reason: str
+) -> tuple[Proposal, bool]:
+    """Propose ``after`` and, where no second approval is required, activate it."""
+    changes = RulesChanges(engine, governance)
+    proposal = changes.propose(after, source=None, reason=reason, actor=actor)
+    active = not governance.approval_required
+    if active:
+        proposal = changes.activate(proposal.id, actor=actor)
+    return proposal, active
+
+
+def schedule_cutover(
+    engine: sa.Engine,
+    governance: GovernanceSettings,
+    rules: Rules,
+    entity: str,
+    at: datetime,
+    *,
+    actor: str,
+    reason: str,
+) -> tuple[Proposal, bool]:
+    """Propose (and, without required approval, activate) the version scheduling a cut-over.
+
+    Returns:
+        The proposal and whether it is active.
+
+    Raises:
+        ConfigError: The entity is unknown, has no migration, is already cut over, or ``at``
+            has no time zone.
+    """
+    if at.tzinfo is None:
+        raise ConfigError("the cut-over time needs a time zone (2027-01-01T00:00:00Z)")
+    switched_rules(rules, entity, "cutover", now=at)  # the same refusals as a cut-over now
+    after = _with_schedule(rules, entity, at)
+    proposal, active = _adopt(engine, governance, after, actor=actor, reason=reason)
+    with engine.begin() as conn:
+        audit.append(
+            conn,
+            actor=actor,
+            action="migration.schedule",
+            target=f"legal_entity:{entity}",
+            before=None,
+            after={
+                "cutover_scheduled_at": at.isoformat(),
+                "proposal": proposal.id,
+                "version": proposal.version,
+                "active": active,
+                "reason": reason,
+            },
+        )
+    return proposal, active
+
+
+def due_cutovers(rules: Rules, now: datetime) -> list[tuple[str, datetime]]:
+    """Entities whose scheduled cut-over time has come: ``(entity, scheduled time)``."""
+    return sorted(
+        (code, spec.migration.cutover_scheduled_at)
+        for code, spec in rules.spec.legal_entities.items()
+        if spec.migration is not None
+        and spec.migration.cutover_scheduled_at is not None
+        and spec.migration.cutover_scheduled_at <= now
+        and spec.migration.cutover_at is None
+    )
+
+
+def perform_due_cutovers(
+    engine: sa.Engine,
+    governance: GovernanceSettings,
+    current: Callable[[], Rules],
+    *,
+    now: datetime,
+    actor: str = "scheduler",
+) -> list[MigrationStep]:
+    """Make each cut-over whose time has come (module docstring); the steps made.
+
+    ``current()`` reads the active rules afresh for each entity, so a cut-over another
+    worker made a moment ago is not made twice.
+    """
+    done: list[MigrationStep] = []
+    for entity, at in due_cutovers(current(), now):
+        rules = current()
+        if (entity, at) not in due_cutovers(rules, now):
+            continue
+        done.append(
+            migrate_entity(
+                engine,
+                governance,
+                rules,
+                entity,
+                "cutover",
+                actor=actor,
+                reason=f"cut-over scheduled for {at.isoformat()}",
+                now=now,
+            )
+        )
+    return done
 
 
 @dataclass
@@ -219,9 +352,8 @@ def tie_out(
     Raises:
         ConfigError: The entity is unknown or has no migration.
     """
-    booked = rules.spec.legal_entities.get(entity)
-    if booked is None or booked.migration is None:
-        raise ConfigError(f"legal entity {entity!r} has no migration in the rules")
+    booked = migration_of(rules, entity)
+    assert booked.migration is not None
     connections = (booked.connection, booked.migration.shadow_connection)
     with engine.connect() as conn:
         rows = [

@@ -223,6 +223,9 @@ class MigrationSpec(_Spec):
     """The ``accord.yaml`` connection that reaches it."""
     cutover_at: AwareDatetime | None = None
     """When the entity was last cut over (``None``: still on its original ERP)."""
+    cutover_scheduled_at: AwareDatetime | None = None
+    """A cut-over to perform at this time (``accord migration cutover --at``): the scheduler
+    performs it, as a governed rules version, once the time has come; cleared by it."""
 
 
 class LegalEntitySpec(_Spec):

@@ -42,6 +42,7 @@ __all__ = [
     "list_held",
     "mark_found",
     "mark_missing",
+    "posted_to",
     "queued_among",
     "record_many",
     "totals_by_project",
@@ -240,6 +241,36 @@ def list_(
         q = q.where(postings.c.submission_id == submission_id)
     if status is not None:
         q = q.where(postings.c.status == status)
+    return [_row(r) for r in conn.execute(q)]
+
+
+def posted_to(
+    conn: sa.Connection,
+    connection: str,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    project_id: str | None = None,
+    limit: int = 100_000,
+) -> list[Posting]:
+    """Rows posted to ERP ``connection`` on days ``since``..``until`` (inclusive), oldest first.
+
+    A row's day is its posting date (the entry's own date when it has none): a migration's
+    shadow diff compares what each ERP booked per day.
+    """
+    day = sa.func.coalesce(postings.c.posted_date, postings.c.entry_date)
+    q = (
+        sa.select(postings)
+        .where(postings.c.status == POSTED, postings.c.erp_connection == connection)
+        .order_by(postings.c.id)
+        .limit(limit)
+    )
+    if since is not None:
+        q = q.where(day >= since)
+    if until is not None:
+        q = q.where(day <= until)
+    if project_id is not None:
+        q = q.where(postings.c.project_id == project_id)
     return [_row(r) for r in conn.execute(q)]
 
 

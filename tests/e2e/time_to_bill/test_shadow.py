@@ -146,6 +146,19 @@ def test_a_shadow_refusal_never_delays_or_fails_the_system_of_record(
         ("validated", Decimal("4.50"), Decimal("810.00")),
     ]
 
+    # The migration diff reports them as what happened, beside what the shadow would do now.
+    answer = billing.accord.api.get(
+        "/api/v1/migrations/DE01/diff",
+        params={"from": "2026-09-21", "to": "2026-09-23", "project": project},
+        headers={"Authorization": f"Bearer {billing.operator_key}"},
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["recorded"] == {"refused": 1, "validated": 2}
+    assert [(r["entry_id"], r["reason"]) for r in body["recorded_refusals"]] == [
+        (expense["id"], "validation")
+    ]
+
     # A redelivery (the posting's shadow item queued again, as after a dispatcher's takeover)
     # keeps one outcome per entry and mode.
     before = {o.entry_id: o.recorded_at for o in _outcomes(billing, ids)}

@@ -77,6 +77,7 @@ from accord.connectors.business_central.mapping import (
     bc_number,
     journal_line_from_expense,
     journal_line_from_time_entry,
+    journal_line_terms,
 )
 from accord.connectors.business_central.masters import BusinessCentralMasterData
 from accord.connectors.roles import (
@@ -88,6 +89,7 @@ from accord.connectors.roles import (
     PostingBatch,
     PostingKind,
     PostingOutcome,
+    PostingTerms,
 )
 from accord.connectors.roles.base import RoleBase
 from accord.connectors.roles.recon import held_date
@@ -424,6 +426,12 @@ class BusinessCentralErp(
     @override
     def posting_body(self, batch: PostingBatch, posting: EntryPosting) -> dict[str, Any]:
         return self._line(batch, posting, bc_number(posting.key))
+
+    @override
+    def posting_terms(self, batch: PostingBatch, posting: EntryPosting) -> PostingTerms:
+        return journal_line_terms(
+            self.posting_body(batch, posting), kind=posting.kind, currency=batch.project.currency
+        )
 
     @override
     def poster(self, gate: CallGate) -> AsyncPoster:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from accord.connectors.mapping import build_model, required_date, required_decimal, stamp_or_none
+from accord.connectors.roles.erp import PostingKind, PostingTerms
 from accord.connectors.types import RawRecord
 from accord.domain import (
     Address,
@@ -53,6 +54,7 @@ __all__ = [
     "customer_to_canonical",
     "journal_line_from_expense",
     "journal_line_from_time_entry",
+    "journal_line_terms",
     "payment_to_canonical",
     "project_from_canonical",
     "project_to_canonical",
@@ -329,6 +331,35 @@ def journal_line_from_expense(expense: Expense, *, project_number: str, key: str
         "description": expense.description[:100],
         "externalDocumentNumber": bc_number(key, length=35),
     }
+
+
+def journal_line_terms(
+    line: Mapping[str, Any], *, kind: PostingKind, currency: str
+) -> PostingTerms:
+    """A project journal line read back in canonical terms (a migration's field diff).
+
+    The line carries no currency (it books in ``currency``, the project's [inferred]), no
+    category and no dimensions (the project's default dimensions apply): those are ``None``,
+    not compared. A time line's amount is quantity x unit price, an expense's quantity x unit
+    cost; a zero unit price books it non-billable.
+    """
+    quantity = Decimal(str(line.get("quantity") or 0))
+    price = Decimal(str(line.get("unitPrice") or 0))
+    billable = price > 0
+    if kind == "time":
+        amount = Money.of(quantity * price, currency) if billable else None
+    else:
+        amount = Money.of(quantity * Decimal(str(line.get("unitCost") or 0)), currency)
+    resource = line.get("resourceNumber")
+    return PostingTerms(
+        kind=kind,
+        erp_project=str(line.get("projectNumber")),
+        date=dt.date.fromisoformat(str(line.get("postingDate"))[:10]),
+        resource_id=str(resource) if resource else None,
+        hours=quantity if kind == "time" else None,
+        amount=amount,
+        billable=billable,
+    )
 
 
 # --------------------------------------------------------------------------- invoices, payments

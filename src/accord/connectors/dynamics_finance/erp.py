@@ -60,6 +60,7 @@ from accord.connectors.dynamics_finance.mapping import (
     dimension_display_value,
     expense_line,
     hour_line,
+    line_terms,
     posting_ref,
 )
 from accord.connectors.dynamics_finance.masters import chunks
@@ -72,6 +73,7 @@ from accord.connectors.roles import (
     PostingBatch,
     PostingKind,
     PostingOutcome,
+    PostingTerms,
 )
 from accord.connectors.roles.base import RoleBase
 from accord.domain import System, TimeEntry
@@ -199,6 +201,16 @@ class DynamicsFinanceErp(
             )
         except KeyError as exc:
             raise MappingError(f"cannot build the journal line: {exc}") from exc
+
+    @override
+    def posting_terms(self, batch: PostingBatch, posting: EntryPosting) -> PostingTerms:
+        """The journal line F&O would receive, read back (:func:`mapping.line_terms`).
+
+        Raises:
+            MappingError: As :meth:`posting_body`.
+        """
+        company = self._connector.for_company(batch.project.legal_entity)
+        return line_terms(self.posting_body(batch, posting), company.config)
 
     @override
     def poster(self, gate: CallGate) -> "DynamicsFinancePoster":

@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from accord.connectors.dynamics_finance.config import DynamicsFinanceConfig
+from accord.connectors.roles.erp import PostingTerms
 from accord.connectors.roles.recon import held_date
-from accord.domain import Expense, ProjectStatus, TimeEntry
+from accord.domain import Expense, Money, ProjectStatus, TimeEntry
 
 __all__ = [
     "date_day",
@@ -24,6 +25,7 @@ __all__ = [
     "expense_line",
     "fo_key",
     "hour_line",
+    "line_terms",
     "posting_ref",
     "resource_id",
     "stage_status",
@@ -159,6 +161,62 @@ def expense_line(
     if dimensions:
         line["DimensionDisplayValue"] = dimensions
     return line
+
+
+def line_terms(line: Mapping[str, Any], config: DynamicsFinanceConfig) -> PostingTerms:
+    """A journal line (:func:`hour_line` or :func:`expense_line`) read back in canonical terms.
+
+    F&O's own fields say what it books: hours and sales price, the line property, the
+    category, the dimension segments in the integration format's order. A mapping that loses
+    a value (a dimension the format does not carry, two categories on one F&O category)
+    reads back as what F&O would hold, so a migration's diff shows it.
+    """
+    dimensions = _display_dimensions(str(line.get("DimensionDisplayValue") or ""), config)
+    billable = line.get("LineProperty", line.get("ProjectLineProperty")) == (
+        config.billable_line_property
+    )
+    day = date_day(line.get("ProjectDate")) or dt.date.min
+    resource = str(line["Resource"]) if line.get("Resource") else None
+    if "Hours" in line:
+        hours = Decimal(str(line["Hours"]))
+        price = Decimal(str(line.get("SalesPrice") or 0))
+        currency = line.get("CurrencyId")
+        amount = Money.of(hours * price, str(currency)) if billable and currency else None
+        return PostingTerms(
+            kind="time",
+            erp_project=str(line.get("ProjectID")),
+            date=day,
+            resource_id=resource,
+            hours=hours,
+            amount=amount,
+            billable=billable,
+            dimensions=dimensions,
+        )
+    code = str(line.get("ProjectCategory"))
+    named = [c.value for c, n in config.expense_categories.items() if n == code]
+    return PostingTerms(
+        kind="expense",
+        erp_project=str(line.get("ProjId")),
+        date=day,
+        resource_id=resource,
+        hours=None,
+        amount=Money.of(Decimal(str(line["DebitAmount"])), str(line["CurrencyCode"])),
+        billable=billable,
+        category=named[0] if len(named) == 1 else code,
+        dimensions=dimensions,
+    )
+
+
+def _display_dimensions(display: str, config: DynamicsFinanceConfig) -> dict[str, str]:
+    """Canonical dimension -> value of a ``DimensionDisplayValue`` (empty segments left out)."""
+    # Trailing empty segments are dropped from a display value: fewer values than names.
+    values = display.split(config.dimension_delimiter)
+    segments = dict(zip(config.dimension_format, values, strict=False))
+    return {
+        canonical: segments[name]
+        for canonical, name in config.dimensions.items()
+        if segments.get(name)
+    }
 
 
 def stage_status(stage: str, config: DynamicsFinanceConfig) -> ProjectStatus:

@@ -50,6 +50,7 @@ from accord.connectors.roles.erp import (
     PostingBatch,
     PostingKind,
     PostingOutcome,
+    PostingTerms,
     Receivables,
     address_text,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
+    "PostingTerms",
     "ProjectState",
     "ProjectTerms",
     "Psa",

@@ -67,6 +67,7 @@ __all__ = [
     "PostingBatch",
     "PostingKind",
     "PostingOutcome",
+    "PostingTerms",
     "Receivables",
     "address_text",
 ]
@@ -163,6 +164,41 @@ class PostingAmounts:
     base: Money
     rate: Decimal = Decimal(1)
     rate_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class PostingTerms:
+    """A posting body read back in canonical terms: what the ERP would book, field by field.
+
+    A migration's shadow diff compares these with what the system of record booked, so a
+    mapping that loses or bends a value (a dimension, a category) shows as a field that
+    differs. ``resource_id``, ``category`` and ``dimensions`` are ``None`` where the ERP's
+    record does not carry them (a Business Central journal line takes its dimensions from the
+    project): they are then not compared.
+
+    Attributes:
+        kind: ``time`` or ``expense``.
+        erp_project: The ERP's id of the project the body books to.
+        date: The posting date.
+        resource_id: The canonical resource the body names.
+        hours: Hours (time).
+        amount: What the customer is billed (hours x price, or the expense); ``None`` when
+            not billable.
+        billable: The billable flag the body books.
+        category: The canonical expense category; the ERP's own code when it maps back to
+            no single canonical category.
+        dimensions: Dimension values by canonical name (``department``, ``class``).
+    """
+
+    kind: PostingKind
+    erp_project: str
+    date: dt.date
+    resource_id: str | None
+    hours: Decimal | None
+    amount: Money | None
+    billable: bool
+    category: str | None = None
+    dimensions: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -564,6 +600,22 @@ class Erp(Protocol):
             MappingError: The posting cannot be expressed in the ERP's terms.
         """
         ...
+
+    def posting_terms(
+        self,
+        batch: PostingBatch,  # noqa: ARG002 - the default of roles that do not read back
+        posting: EntryPosting,  # noqa: ARG002
+    ) -> PostingTerms | None:
+        """:meth:`posting_body` read back in canonical terms (a migration's field diff).
+
+        ``None`` when the role does not read its bodies back (the diff then compares counts
+        and amounts only).
+
+        Raises:
+            PermanentError: As :meth:`posting_body`.
+            MappingError: As :meth:`posting_body`.
+        """
+        return None
 
     def poster(self, gate: CallGate) -> AsyncPoster:
         """A poster for the connection's dispatcher: every call it sends passes ``gate``."""
