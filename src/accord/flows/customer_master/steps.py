@@ -23,7 +23,12 @@ from accord.domain import Customer
 from accord.errors import NotFoundError, PermanentError, is_retryable
 from accord.flows import stepkit
 from accord.flows.customer_master import history, views
-from accord.flows.shared.customers import ErpCustomerTarget, customer_lock, write_erp_customer
+from accord.flows.shared.customers import (
+    ErpCustomerTarget,
+    customer_lock,
+    link_parent,
+    write_erp_customer,
+)
 from accord.rules import Rules
 from accord.store import exceptions, xref
 from accord.store.exceptions import ExceptionStatus
@@ -489,14 +494,7 @@ def _write(request: WriteRequest) -> dict[str, Any]:
         }
     remember_write(target, customer.id, erp_id, event_id=request.event_id)
     with stepkit.engine().begin() as conn:
-        if customer.parent_id is not None:
-            stepkit.link_edge(
-                conn,
-                ("customer", customer.parent_id),
-                ("customer", customer.id),
-                "parent_of",
-                status="resolved",
-            )
+        link_parent(conn, customer)
         exceptions.auto_resolve(
             conn,
             dedupe_key=rejection_dedupe_key(customer.id, target.connection),

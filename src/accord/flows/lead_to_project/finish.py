@@ -19,9 +19,11 @@ from accord.flows.lead_to_project.steps import (
     _psa_on_hold,
     _set_psa_status,
     erp_dedupe_key,
+    link_provisioned,
     validation_dedupe_key,
     write_status,
 )
+from accord.flows.shared.erp_project import link_financed_by
 from accord.flows.shared.plan import Plan
 from accord.flows.shared.settings import flow_settings
 from accord.store import exceptions
@@ -56,13 +58,7 @@ def hold_psa_project(request: HoldRequest) -> dict[str, Any]:
     message = f"{request.rejection.get('code') or ''} {request.rejection.get('detail') or ''}"
     _set_psa_status(plan, request.psa_id, hold=True, message=message.strip())
     with stepkit.engine().begin() as conn:
-        stepkit.link_edge(
-            conn,
-            ("opportunity", plan.opportunity_id),
-            ("psa_project", plan.project_id),
-            "provisioned",
-            status="on_hold",
-        )
+        link_provisioned(conn, ("opportunity", plan.opportunity_id), plan, status="on_hold")
     return {"held": True}
 
 
@@ -160,20 +156,8 @@ def record_success(request: WriteBackRequest) -> dict[str, Any]:
     """Mark the lineage provisioned and close the opportunity's now moot exceptions."""
     plan = Plan.from_json(request.plan)
     with stepkit.engine().begin() as conn:
-        stepkit.link_edge(
-            conn,
-            ("opportunity", plan.opportunity_id),
-            ("psa_project", plan.project_id),
-            "provisioned",
-            status="provisioned",
-        )
-        stepkit.link_edge(
-            conn,
-            ("psa_project", plan.project_id),
-            ("erp_project", plan.project_id),
-            "financed_by",
-            status="provisioned",
-        )
+        link_provisioned(conn, ("opportunity", plan.opportunity_id), plan, status="provisioned")
+        link_financed_by(conn, plan, status="provisioned")
         resolved = 0
         for key in (
             validation_dedupe_key(plan.opportunity_id),

@@ -31,13 +31,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.connectors.roles import DealLine, PsaProjectPlan
 from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity
 from accord.domain.enums import ProjectStatus
 from accord.flows import stepkit
-from accord.flows.shared.customers import customer_lock, link_customer_book, write_plan_customer
+from accord.flows.shared.customers import (
+    customer_lock,
+    link_customer_book,
+    link_parent,
+    write_plan_customer,
+)
 from accord.flows.shared.plan import Plan, PlanRequest, _project, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.store import exceptions, xref
@@ -49,6 +55,7 @@ __all__ = [
     "CustomerRequest",
     "ReportRequest",
     "ValidateRequest",
+    "link_provisioned",
     "provision_psa_project",
     "report_invalid",
     "upsert_customer",
@@ -290,14 +297,7 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
                 external_id=shared,
             )
         # A PSA without customers of its own carries the customer on the project.
-        if customer.parent_id is not None:
-            stepkit.link_edge(
-                conn,
-                ("customer", customer.parent_id),
-                ("customer", customer.id),
-                "parent_of",
-                status="resolved",
-            )
+        link_parent(conn, customer)
         if customer.id == plan.customer_id:
             stepkit.link_edge(
                 conn,
@@ -351,21 +351,16 @@ def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
         "psa_project", plan.project_id, plan.psa_system, plan.psa_connection, result.id
     )
     with stepkit.engine().begin() as conn:
-        stepkit.link_edge(
-            conn,
-            ("customer", plan.customer_id),
-            ("psa_project", plan.project_id),
-            "provisioned",
-            status="provisioned",
-        )
-        stepkit.link_edge(
-            conn,
-            ("opportunity", plan.opportunity_id),
-            ("psa_project", plan.project_id),
-            "provisioned",
-            status="provisioned",
-        )
+        link_provisioned(conn, ("customer", plan.customer_id), plan, status="provisioned")
+        link_provisioned(conn, ("opportunity", plan.opportunity_id), plan, status="provisioned")
     return {"psa_id": result.id, "created": result.created}
+
+
+def link_provisioned(
+    conn: sa.Connection, source: tuple[str, str], plan: Plan, *, status: str
+) -> None:
+    """Record that ``source`` (the opportunity, its customer) provisioned the plan's project."""
+    stepkit.link_edge(conn, source, ("psa_project", plan.project_id), "provisioned", status=status)
 
 
 def _set_psa_status(plan: Plan, psa_id: str, *, hold: bool, message: str | None) -> None:
