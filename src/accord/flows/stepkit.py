@@ -3,7 +3,8 @@
 Everything here runs inside a DBOS step or a capture mapper (the flow context is installed) and
 is the same for every flow: the process's connections and database, the ``accord.yaml`` in use,
 lead-to-project's rules and CRM connection (the flows that follow it reuse them), one-row xref
-reads and writes, a lineage edge stamped with the running workflow, the retry options of a
+reads and writes, a lineage edge stamped with the running workflow, an exception opened unless
+the same one is open already (:func:`open_unless_same`), the retry options of a
 step that calls a remote system (:data:`STEP_RETRIES`, :func:`step_retries`: the waits come
 from :func:`accord.retry.backoff_delay`), and NetSuite's currency ids (read once
 per connection and process, for every flow writing NetSuite records).
@@ -13,6 +14,7 @@ steps themselves (nothing here is decorated with ``@DBOS.step``), and settings l
 (:mod:`accord.flows.config_sections` and each flow's ``settings`` module).
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from accord.flows.context import flow_context
 from accord.flows.retries import StepRetry, step_retries
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.rules import Rules
-from accord.store import lineage, xref
+from accord.store import exceptions, lineage, xref
 
 __all__ = [
     "STEP_RETRIES",
@@ -40,6 +42,7 @@ __all__ = [
     "known_external",
     "link_edge",
     "link_xref",
+    "open_unless_same",
     "psa",
     "rules",
     "step_retries",
@@ -143,3 +146,59 @@ def link_edge(
         event_id=event_id,
         status=status,
     )
+
+
+def open_unless_same(
+    *,
+    queue: str,
+    severity: str,
+    flow: str,
+    run_id: str | None,
+    business_key: str,
+    code: str,
+    title: str,
+    detail: Mapping[str, Any],
+    dedupe_key: str,
+    scan: int,
+) -> bool:
+    """Open (or refresh) an exception unless the same one is open already.
+
+    An unchanged open exception is left alone, so that a repeat of the same problem (the echo
+    of Accord's own write, a poll seeing the record again) does not count as a new occurrence.
+
+    Args:
+        queue: The owner queue.
+        severity: The severity.
+        flow: The flow filing it.
+        run_id: The run filing it, if any.
+        business_key: The business object it is about.
+        code: Its code.
+        title: Its title.
+        detail: Its detail; the open exception's is compared with it.
+        dedupe_key: One open exception per key.
+        scan: How many open exceptions of ``business_key`` are read to find the open one.
+
+    Returns:
+        True when it was opened or its detail changed, False when the same one is open.
+    """
+    with engine().begin() as conn:
+        current = [
+            e
+            for e in exceptions.list_(conn, business_key=business_key, status="open", limit=scan)
+            if e.dedupe_key == dedupe_key
+        ]
+        if current and current[0].detail == detail:
+            return False
+        exceptions.open_(
+            conn,
+            queue=queue,
+            severity=severity,
+            flow=flow,
+            run_id=run_id,
+            business_key=business_key,
+            code=code,
+            title=title,
+            detail=dict(detail),
+            dedupe_key=dedupe_key,
+        )
+    return True

@@ -154,27 +154,18 @@ def _open(
     severity: str = "high",
 ) -> bool:
     """Open an exception unless the same one is open already; True when opened or changed."""
-    with stepkit.engine().begin() as conn:
-        current = [
-            e
-            for e in exceptions.list_(conn, business_key=business_key, status="open", limit=200)
-            if e.dedupe_key == dedupe_key
-        ]
-        if current and current[0].detail == detail:
-            return False
-        exceptions.open_(
-            conn,
-            queue=queue,
-            severity=severity,
-            flow=FLOW,
-            run_id=DBOS.workflow_id,
-            business_key=business_key,
-            code=code,
-            title=title,
-            detail=detail,
-            dedupe_key=dedupe_key,
-        )
-    return True
+    return stepkit.open_unless_same(
+        queue=queue,
+        severity=severity,
+        flow=FLOW,
+        run_id=DBOS.workflow_id,
+        business_key=business_key,
+        code=code,
+        title=title,
+        detail=detail,
+        dedupe_key=dedupe_key,
+        scan=200,
+    )
 
 
 # ---------------------------------------------------------------------- 1. merges

@@ -46,7 +46,7 @@ from accord.flows.shared.customers import (
 )
 from accord.flows.shared.plan import Plan, PlanRequest, _project, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
-from accord.store import exceptions, xref
+from accord.store import xref
 
 __all__ = [
     "FLOW",
@@ -192,32 +192,21 @@ def open_validation_exception(request: ReportRequest) -> bool:
         "opportunity_id": request.opportunity_id,
         "problems": dict(sorted(request.problems.items())),
     }
-    with stepkit.engine().begin() as conn:
-        current = [
-            e
-            for e in exceptions.list_(
-                conn, business_key=request.business_key, status="open", limit=50
-            )
-            if e.dedupe_key == key
-        ]
-        if current and current[0].detail == detail:
-            return False
-        exceptions.open_(
-            conn,
-            queue=route.queue.value,
-            severity=route.severity.value,
-            flow=FLOW,
-            run_id=request.run_id,
-            business_key=request.business_key,
-            code="validation.failed",
-            title=(
-                f"Opportunity {request.opportunity_name} cannot be provisioned: "
-                f"{len(request.problems)} field(s) to fix"
-            ),
-            detail=detail,
-            dedupe_key=key,
-        )
-    return True
+    return stepkit.open_unless_same(
+        queue=route.queue.value,
+        severity=route.severity.value,
+        flow=FLOW,
+        run_id=request.run_id,
+        business_key=request.business_key,
+        code="validation.failed",
+        title=(
+            f"Opportunity {request.opportunity_name} cannot be provisioned: "
+            f"{len(request.problems)} field(s) to fix"
+        ),
+        detail=detail,
+        dedupe_key=key,
+        scan=50,
+    )
 
 
 def write_status(connection: str, opportunity_crm_id: str, status: str) -> bool:
