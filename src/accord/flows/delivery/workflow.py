@@ -139,6 +139,13 @@ def _filed(
     return _finish(SCENARIOS[ref.type], outcome, {**result, "exception": opened})
 
 
+def _not_in_erp(result: dict[str, Any], refused_code: str) -> str | None:
+    """The exception code of a write that did not land (not placed in the ERP yet, or refused)."""
+    if "unplaced" in result:
+        return "project.unplaced"
+    return refused_code if "rejected" in result else None
+
+
 def _why(result: dict[str, Any]) -> str:
     rejected = result.get("rejected")
     if isinstance(rejected, dict):
@@ -209,8 +216,7 @@ def _task(ref: EventRef) -> dict[str, Any]:
     task = ProjectTask.model_validate(load_event(ref)["data"])
     result = sync_task(TaskRequest(task_json=task.model_dump_json(), event_id=ref.event_id))
     key = f"delivery:task:{task.id}"
-    if "unplaced" in result or "rejected" in result:
-        code = "project.unplaced" if "unplaced" in result else "project.task_refused"
+    if (code := _not_in_erp(result, "project.task_refused")) is not None:
         return _filed(ref, code, f"Task {task.name} ({task.id}) is not in the ERP: "
                       f"{_why(result)}", result, key)  # fmt: skip
     resolve((key,), "task synced")
@@ -234,8 +240,7 @@ def _assignment(ref: EventRef) -> dict[str, Any]:
             key,
             outcome="unknown_person",
         )
-    if "unplaced" in result or "rejected" in result:
-        code = "project.unplaced" if "unplaced" in result else "project.assignment_refused"
+    if (code := _not_in_erp(result, "project.assignment_refused")) is not None:
         return _filed(ref, code, f"{assignment.resource_id} was not put on project "
                       f"{assignment.project_id}: {_why(result)}", result, key)  # fmt: skip
     resolve((key,), "person assigned")
