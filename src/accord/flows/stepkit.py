@@ -112,17 +112,28 @@ def known_external(entity_type: str, canonical_id: str, connection: str) -> str 
         )
 
 
-def link_xref(entity_type: str, canonical_id: str, system: str, connection: str, ext: str) -> None:
-    """Record a cross-reference (idempotent)."""
-    with engine().begin() as conn:
-        xref.link(
-            conn,
-            entity_type=entity_type,
-            canonical_id=canonical_id,
-            system=system,
-            connection=connection,
-            external_id=ext,
-        )
+def link_xref(
+    entity_type: str,
+    canonical_id: str,
+    system: str,
+    connection: str,
+    ext: str,
+    *,
+    conn: sa.Connection | None = None,
+) -> None:
+    """Record a cross-reference (idempotent): in ``conn``'s transaction, else in its own."""
+    if conn is None:
+        with engine().begin() as own:
+            link_xref(entity_type, canonical_id, system, connection, ext, conn=own)
+        return
+    xref.link(
+        conn,
+        entity_type=entity_type,
+        canonical_id=canonical_id,
+        system=system,
+        connection=connection,
+        external_id=ext,
+    )
 
 
 def link_edge(

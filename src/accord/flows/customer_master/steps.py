@@ -428,23 +428,9 @@ def _link_customer(customer: Customer, target: ErpCustomerTarget, erp_id: str, c
     crm = stepkit.crm_connection()
     crm_system = stepkit.crm(crm).system
     with stepkit.engine().begin() as conn:
-        xref.link(
-            conn,
-            entity_type="customer",
-            canonical_id=customer.id,
-            system=target.erp,
-            connection=target.connection,
-            external_id=erp_id,
-        )
+        stepkit.link_xref("customer", customer.id, target.erp, target.connection, erp_id, conn=conn)
         if crm_id:
-            xref.link(
-                conn,
-                entity_type="customer",
-                canonical_id=customer.id,
-                system=crm_system,
-                connection=crm,
-                external_id=crm_id,
-            )
+            stepkit.link_xref("customer", customer.id, crm_system, crm, crm_id, conn=conn)
 
 
 def _write(request: WriteRequest) -> dict[str, Any]:

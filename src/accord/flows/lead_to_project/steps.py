@@ -46,7 +46,6 @@ from accord.flows.shared.customers import (
 )
 from accord.flows.shared.plan import Plan, PlanRequest, _project, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
-from accord.store import xref
 
 __all__ = [
     "FLOW",
@@ -133,13 +132,13 @@ def validate_opportunity(request: ValidateRequest) -> dict[str, Any]:
     )
     with stepkit.engine().begin() as conn:
         if opp_crm_id:
-            xref.link(
-                conn,
-                entity_type="opportunity",
-                canonical_id=opportunity.id,
-                system=crm.system,
-                connection=settings.crm_connection,
-                external_id=opp_crm_id,
+            stepkit.link_xref(
+                "opportunity",
+                opportunity.id,
+                crm.system,
+                settings.crm_connection,
+                opp_crm_id,
+                conn=conn,
             )
         stepkit.link_edge(
             conn,
@@ -268,22 +267,12 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
     # A PSA that shares the CRM's accounts (one org) knows the customer by the account.
     shared = stepkit.psa(plan.psa_connection).customer_of_account(request.crm_id)
     with stepkit.engine().begin() as conn:
-        xref.link(
-            conn,
-            entity_type="customer",
-            canonical_id=customer.id,
-            system=crm_system,
-            connection=settings.crm_connection,
-            external_id=request.crm_id,
+        stepkit.link_xref(
+            "customer", customer.id, crm_system, settings.crm_connection, request.crm_id, conn=conn
         )
         if shared is not None:
-            xref.link(
-                conn,
-                entity_type="customer",
-                canonical_id=customer.id,
-                system=plan.psa_system,
-                connection=plan.psa_connection,
-                external_id=shared,
+            stepkit.link_xref(
+                "customer", customer.id, plan.psa_system, plan.psa_connection, shared, conn=conn
             )
         # A PSA without customers of its own carries the customer on the project.
         link_parent(conn, customer)
