@@ -3,8 +3,9 @@
 Everything here runs inside a DBOS step or a capture mapper (the flow context is installed) and
 is the same for every flow: the process's connections and database, the ``accord.yaml`` in use,
 lead-to-project's rules and CRM connection (the flows that follow it reuse them), one-row xref
-reads and writes, a lineage edge stamped with the running workflow, an exception opened unless
-the same one is open already (:func:`open_unless_same`), the retry options of a
+reads and writes, a lineage edge stamped with the running workflow, an exception routed by the
+rules (:func:`open_routed`) or opened unless the same one is open already
+(:func:`open_unless_same`), the retry options of a
 step that calls a remote system (:data:`STEP_RETRIES`, :func:`step_retries`: the waits come
 from :func:`accord.retry.backoff_delay`), and NetSuite's currency ids (read once
 per connection and process, for every flow writing NetSuite records).
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.connectors.roles import Crm, Erp, Psa
+from accord.domain import Money
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.retries import StepRetry, step_retries
@@ -42,6 +44,7 @@ __all__ = [
     "known_external",
     "link_edge",
     "link_xref",
+    "open_routed",
     "open_unless_same",
     "psa",
     "rules",
@@ -157,6 +160,36 @@ def link_edge(
         event_id=event_id,
         status=status,
     )
+
+
+def open_routed(
+    *,
+    code: str,
+    flow: str,
+    run_id: str | None,
+    business_key: str,
+    title: str,
+    detail: Mapping[str, Any],
+    dedupe_key: str,
+    amount: Money | None = None,
+) -> int:
+    """Open (or refresh) an exception routed by the rules for ``code``; returns its id."""
+    route = rules().route(code)
+    with engine().begin() as conn:
+        opened = exceptions.open_(
+            conn,
+            queue=route.queue.value,
+            severity=route.severity.value,
+            flow=flow,
+            run_id=run_id,
+            business_key=business_key,
+            code=code,
+            title=title,
+            detail=dict(detail),
+            amount=amount,
+            dedupe_key=dedupe_key,
+        )
+    return opened.id
 
 
 def open_unless_same(

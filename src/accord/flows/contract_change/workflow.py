@@ -241,28 +241,23 @@ class BlockRequest:
 def block_amendment(request: BlockRequest) -> dict[str, Any]:
     """File the amendment with finance ops (one open exception per contract)."""
     plan = Plan.from_json(request.plan)
-    route = stepkit.rules().route(request.code)
-    with stepkit.engine().begin() as conn:
-        found = exceptions.open_(
-            conn,
-            queue=route.queue.value,
-            severity=route.severity.value,
-            flow=FLOW,
-            run_id=request.run_id,
-            business_key=request.business_key,
-            code=request.code,
-            title=(f"Amendment v{request.version} of {plan.opportunity_name} was not applied"),
-            detail={
-                "contract": request.contract_id,
-                "version": request.version,
-                "opportunity": plan.opportunity_sf_id,
-                "erp": plan.erp,
-                **request.reason,
-            },
-            amount=Money.of(Decimal(plan.amount), plan.currency),
-            dedupe_key=f"{FLOW}:{request.contract_id}",
-        )
-    return {"exception_id": found.id}
+    found = stepkit.open_routed(
+        code=request.code,
+        flow=FLOW,
+        run_id=request.run_id,
+        business_key=request.business_key,
+        title=(f"Amendment v{request.version} of {plan.opportunity_name} was not applied"),
+        detail={
+            "contract": request.contract_id,
+            "version": request.version,
+            "opportunity": plan.opportunity_sf_id,
+            "erp": plan.erp,
+            **request.reason,
+        },
+        amount=Money.of(Decimal(plan.amount), plan.currency),
+        dedupe_key=f"{FLOW}:{request.contract_id}",
+    )
+    return {"exception_id": found}
 
 
 @dataclass(frozen=True)

@@ -72,30 +72,25 @@ def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
         # multi-entity.md): the ERP's text says why (a feature off, a forbidden pair).
         code = "erp.customer.not_shared"
         title = f"{plan.erp} does not share the customer with {plan.legal_entity} for"
-    route = stepkit.rules().route(code)
-    with stepkit.engine().begin() as conn:
-        found = exceptions.open_(
-            conn,
-            queue=route.queue.value,
-            severity=route.severity.value,
-            flow=FLOW,
-            run_id=request.run_id,
-            business_key=plan.business_key,
-            code=code,
-            title=f"{title} {plan.opportunity_name}",
-            detail={
-                "opportunity": plan.opportunity_sf_id,
-                "opportunity_id": plan.opportunity_id,
-                "erp": plan.erp,
-                "connection": plan.erp_connection,
-                "legal_entity": plan.legal_entity,
-                "psa_project": request.psa_id,
-                "error": request.rejection,
-                "retry": "fix the cause in the ERP, then retry: the run resumes at the ERP step",
-            },
-            amount=Money.of(Decimal(plan.amount), plan.currency),
-            dedupe_key=erp_dedupe_key(plan.opportunity_id),
-        )
+    found = stepkit.open_routed(
+        code=code,
+        flow=FLOW,
+        run_id=request.run_id,
+        business_key=plan.business_key,
+        title=f"{title} {plan.opportunity_name}",
+        detail={
+            "opportunity": plan.opportunity_sf_id,
+            "opportunity_id": plan.opportunity_id,
+            "erp": plan.erp,
+            "connection": plan.erp_connection,
+            "legal_entity": plan.legal_entity,
+            "psa_project": request.psa_id,
+            "error": request.rejection,
+            "retry": "fix the cause in the ERP, then retry: the run resumes at the ERP step",
+        },
+        amount=Money.of(Decimal(plan.amount), plan.currency),
+        dedupe_key=erp_dedupe_key(plan.opportunity_id),
+    )
     # Sales sees the refusal where it works, like a validation failure (the write is skipped
     # when the opportunity already says so, so the echo of this write changes nothing).
     written = False
@@ -105,7 +100,7 @@ def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
             plan.opportunity_sf_id,
             erp_refusal_status(request.rejection),
         )
-    return {"exception_id": found.id, "written_back": written}
+    return {"exception_id": found, "written_back": written}
 
 
 def erp_refusal_status(rejection: dict[str, Any]) -> str:
