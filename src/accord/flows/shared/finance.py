@@ -98,7 +98,7 @@ def open_exception(
 ) -> int:
     """Open (or refresh) an exception routed by the rules for ``code``; returns its id.
 
-    The title is cut to 255 characters (the finance flows' titles name records of any length).
+    The title is cut to 255 characters.
     """
     return open_routed(
         code=code,
