@@ -254,7 +254,7 @@ def block_amendment(request: BlockRequest) -> dict[str, Any]:
             "erp": plan.erp,
             **request.reason,
         },
-        amount=Money.of(Decimal(plan.amount), plan.currency),
+        amount=plan.contract_value,
         dedupe_key=f"{FLOW}:{request.contract_id}",
     )
     return {"exception_id": found}
@@ -282,8 +282,8 @@ def update_psa_project(request: PsaRequest) -> dict[str, Any]:
             request.psa_id,
             ProjectTerms(
                 project_id=plan.project_id,
-                budget=Money.of(Decimal(plan.budget), plan.currency),
-                contract_value=Money.of(Decimal(plan.amount), plan.currency),
+                budget=plan.budget_value,
+                contract_value=plan.contract_value,
                 start_date=dt.date.fromisoformat(plan.start_date),
                 end_date=dt.date.fromisoformat(plan.end_date) if plan.end_date else None,
                 rate_card_id=plan.rate_card_id,

@@ -5,12 +5,10 @@ retries from the error class, idempotent writes (a status set twice is the same 
 """
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from dbos import DBOS
 
-from accord.domain import Money
 from accord.flows import stepkit
 from accord.flows.lead_to_project.steps import (
     FLOW,
@@ -88,7 +86,7 @@ def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
             "error": request.rejection,
             "retry": "fix the cause in the ERP, then retry: the run resumes at the ERP step",
         },
-        amount=Money.of(Decimal(plan.amount), plan.currency),
+        amount=plan.contract_value,
         dedupe_key=erp_dedupe_key(plan.opportunity_id),
     )
     # Sales sees the refusal where it works, like a validation failure (the write is skipped

@@ -7,14 +7,12 @@ id), shared with the contract-change flow, which rewrites dates and amount on an
 """
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Self
 
 import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.connectors.roles import BillingTerms, ErpProjectPlan
-from accord.domain import Money
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
 from accord.flows.shared.customers import share_customer
@@ -72,7 +70,7 @@ def write_erp_project(plan: Plan) -> str:
             terms=BillingTerms(
                 basis=plan.billing_basis,
                 recognition=plan.revenue_recognition,
-                amount=Money.of(Decimal(plan.amount), plan.currency),
+                amount=plan.contract_value,
             ),
         )
     )
