@@ -170,12 +170,7 @@ def journal_events(
         client.enqueue_in_transaction(
             conn,
             options,
-            EventRef(
-                seq=entry.seq,
-                event_id=entry.event_id,
-                type=entry.type,
-                business_key=entry.business_key,
-            ),
+            EventRef.of(entry),
         )
         out[(entry.source, entry.ce_id)] = (entry, False)
     return out

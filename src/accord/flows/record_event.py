@@ -14,7 +14,7 @@ What does *not* belong here: a flow's own steps and the order of its steps (its 
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from dbos import DBOS
 
@@ -34,6 +34,16 @@ class EventRef:
     event_id: str
     type: str
     business_key: str
+
+    @classmethod
+    def of(cls, entry: JournalEntry) -> Self:
+        """The reference to a journal entry (what a run of it is enqueued with)."""
+        return cls(
+            seq=entry.seq,
+            event_id=entry.event_id,
+            type=entry.type,
+            business_key=entry.business_key,
+        )
 
 
 @DBOS.step(name="flow.load_event", retries_allowed=True, max_attempts=5)

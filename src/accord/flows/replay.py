@@ -220,12 +220,7 @@ def _start(
     client.enqueue_in_transaction(
         conn,
         options,
-        EventRef(
-            seq=entry.seq,
-            event_id=entry.event_id,
-            type=entry.type,
-            business_key=entry.business_key,
-        ),
+        EventRef.of(entry),
     )
     return rerun_
 

@@ -3,7 +3,9 @@
 Everything here runs inside a DBOS step or a capture mapper (the flow context is installed) and
 is the same for every flow: the process's connections and database, the ``accord.yaml`` in use,
 lead-to-project's rules and CRM connection (the flows that follow it reuse them), one-row xref
-reads and writes, a lineage edge stamped with the running workflow, the retry options of a
+reads and writes, a lineage edge stamped with the running workflow, an exception routed by the
+rules (:func:`open_routed`) or opened unless the same one is open already
+(:func:`open_unless_same`), the retry options of a
 step that calls a remote system (:data:`STEP_RETRIES`, :func:`step_retries`: the waits come
 from :func:`accord.retry.backoff_delay`), and NetSuite's currency ids (read once
 per connection and process, for every flow writing NetSuite records).
@@ -13,6 +15,7 @@ steps themselves (nothing here is decorated with ``@DBOS.step``), and settings l
 (:mod:`accord.flows.config_sections` and each flow's ``settings`` module).
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +23,13 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.connectors.roles import Crm, Erp, Psa
+from accord.domain import Money
 from accord.flows.connections import CONTEXT_KEY, Connections
 from accord.flows.context import flow_context
 from accord.flows.retries import StepRetry, step_retries
 from accord.flows.shared.settings import flow_settings, rules_for
 from accord.rules import Rules
-from accord.store import lineage, xref
+from accord.store import exceptions, lineage, xref
 
 __all__ = [
     "STEP_RETRIES",
@@ -40,6 +44,8 @@ __all__ = [
     "known_external",
     "link_edge",
     "link_xref",
+    "open_routed",
+    "open_unless_same",
     "psa",
     "rules",
     "step_retries",
@@ -109,17 +115,28 @@ def known_external(entity_type: str, canonical_id: str, connection: str) -> str 
         )
 
 
-def link_xref(entity_type: str, canonical_id: str, system: str, connection: str, ext: str) -> None:
-    """Record a cross-reference (idempotent)."""
-    with engine().begin() as conn:
-        xref.link(
-            conn,
-            entity_type=entity_type,
-            canonical_id=canonical_id,
-            system=system,
-            connection=connection,
-            external_id=ext,
-        )
+def link_xref(
+    entity_type: str,
+    canonical_id: str,
+    system: str,
+    connection: str,
+    ext: str,
+    *,
+    conn: sa.Connection | None = None,
+) -> None:
+    """Record a cross-reference (idempotent): in ``conn``'s transaction, else in its own."""
+    if conn is None:
+        with engine().begin() as own:
+            link_xref(entity_type, canonical_id, system, connection, ext, conn=own)
+        return
+    xref.link(
+        conn,
+        entity_type=entity_type,
+        canonical_id=canonical_id,
+        system=system,
+        connection=connection,
+        external_id=ext,
+    )
 
 
 def link_edge(
@@ -143,3 +160,89 @@ def link_edge(
         event_id=event_id,
         status=status,
     )
+
+
+def open_routed(
+    *,
+    code: str,
+    flow: str,
+    run_id: str | None,
+    business_key: str,
+    title: str,
+    detail: Mapping[str, Any],
+    dedupe_key: str,
+    amount: Money | None = None,
+) -> int:
+    """Open (or refresh) an exception routed by the rules for ``code``; returns its id."""
+    route = rules().route(code)
+    with engine().begin() as conn:
+        opened = exceptions.open_(
+            conn,
+            queue=route.queue.value,
+            severity=route.severity.value,
+            flow=flow,
+            run_id=run_id,
+            business_key=business_key,
+            code=code,
+            title=title,
+            detail=dict(detail),
+            amount=amount,
+            dedupe_key=dedupe_key,
+        )
+    return opened.id
+
+
+def open_unless_same(
+    *,
+    queue: str,
+    severity: str,
+    flow: str,
+    run_id: str | None,
+    business_key: str,
+    code: str,
+    title: str,
+    detail: Mapping[str, Any],
+    dedupe_key: str,
+    scan: int,
+) -> bool:
+    """Open (or refresh) an exception unless the same one is open already.
+
+    An unchanged open exception is left alone, so that a repeat of the same problem (the echo
+    of Accord's own write, a poll seeing the record again) does not count as a new occurrence.
+
+    Args:
+        queue: The owner queue.
+        severity: The severity.
+        flow: The flow filing it.
+        run_id: The run filing it, if any.
+        business_key: The business object it is about.
+        code: Its code.
+        title: Its title.
+        detail: Its detail; the open exception's is compared with it.
+        dedupe_key: One open exception per key.
+        scan: How many open exceptions of ``business_key`` are read to find the open one.
+
+    Returns:
+        True when it was opened or its detail changed, False when the same one is open.
+    """
+    with engine().begin() as conn:
+        current = [
+            e
+            for e in exceptions.list_(conn, business_key=business_key, status="open", limit=scan)
+            if e.dedupe_key == dedupe_key
+        ]
+        if current and current[0].detail == detail:
+            return False
+        exceptions.open_(
+            conn,
+            queue=queue,
+            severity=severity,
+            flow=flow,
+            run_id=run_id,
+            business_key=business_key,
+            code=code,
+            title=title,
+            detail=dict(detail),
+            dedupe_key=dedupe_key,
+        )
+    return True

@@ -99,31 +99,22 @@ def report_unmapped(unmapped: Unmapped) -> bool:
         "problems": dict(sorted(unmapped.problems.items())),
         "fix": [_FIXES[k] for k in sorted(unmapped.problems) if k in _FIXES],
     }
-    with stepkit.engine().begin() as conn:
-        current = [
-            e
-            for e in exceptions.list_(
-                conn, business_key=unmapped.business_key, status="open", limit=20
-            )
-            if e.dedupe_key == unmapped.dedupe_key
-        ]
-        if current and current[0].detail == detail:
-            return False
-        exceptions.open_(
-            conn,
-            queue=route.queue.value,
-            severity=route.severity.value,
-            flow=FLOW,
-            run_id=None,
-            business_key=unmapped.business_key,
-            code=UNMAPPED,
-            title=(
-                f"Approved {unmapped.kind} {unmapped.label} cannot be posted: "
-                f"unknown {', '.join(sorted(unmapped.problems))}"
-            ),
-            detail=detail,
-            dedupe_key=unmapped.dedupe_key,
-        )
+    if not stepkit.open_unless_same(
+        queue=route.queue.value,
+        severity=route.severity.value,
+        flow=FLOW,
+        run_id=None,
+        business_key=unmapped.business_key,
+        code=UNMAPPED,
+        title=(
+            f"Approved {unmapped.kind} {unmapped.label} cannot be posted: "
+            f"unknown {', '.join(sorted(unmapped.problems))}"
+        ),
+        detail=detail,
+        dedupe_key=unmapped.dedupe_key,
+        scan=20,
+    ):
+        return False
     logger.info(
         "approved %s %s in %s does not map: %s",
         unmapped.kind,

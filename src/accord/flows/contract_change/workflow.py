@@ -241,28 +241,23 @@ class BlockRequest:
 def block_amendment(request: BlockRequest) -> dict[str, Any]:
     """File the amendment with finance ops (one open exception per contract)."""
     plan = Plan.from_json(request.plan)
-    route = stepkit.rules().route(request.code)
-    with stepkit.engine().begin() as conn:
-        found = exceptions.open_(
-            conn,
-            queue=route.queue.value,
-            severity=route.severity.value,
-            flow=FLOW,
-            run_id=request.run_id,
-            business_key=request.business_key,
-            code=request.code,
-            title=(f"Amendment v{request.version} of {plan.opportunity_name} was not applied"),
-            detail={
-                "contract": request.contract_id,
-                "version": request.version,
-                "opportunity": plan.opportunity_sf_id,
-                "erp": plan.erp,
-                **request.reason,
-            },
-            amount=Money.of(Decimal(plan.amount), plan.currency),
-            dedupe_key=f"{FLOW}:{request.contract_id}",
-        )
-    return {"exception_id": found.id}
+    found = stepkit.open_routed(
+        code=request.code,
+        flow=FLOW,
+        run_id=request.run_id,
+        business_key=request.business_key,
+        title=(f"Amendment v{request.version} of {plan.opportunity_name} was not applied"),
+        detail={
+            "contract": request.contract_id,
+            "version": request.version,
+            "opportunity": plan.opportunity_sf_id,
+            "erp": plan.erp,
+            **request.reason,
+        },
+        amount=plan.contract_value,
+        dedupe_key=f"{FLOW}:{request.contract_id}",
+    )
+    return {"exception_id": found}
 
 
 @dataclass(frozen=True)
@@ -287,8 +282,8 @@ def update_psa_project(request: PsaRequest) -> dict[str, Any]:
             request.psa_id,
             ProjectTerms(
                 project_id=plan.project_id,
-                budget=Money.of(Decimal(plan.budget), plan.currency),
-                contract_value=Money.of(Decimal(plan.amount), plan.currency),
+                budget=plan.budget_value,
+                contract_value=plan.contract_value,
                 start_date=dt.date.fromisoformat(plan.start_date),
                 end_date=dt.date.fromisoformat(plan.end_date) if plan.end_date else None,
                 rate_card_id=plan.rate_card_id,

@@ -123,6 +123,7 @@ def check_erp_customer(  # noqa: PLR0911 - one named outcome per case
     target = erp_target(rules, connection, customer.legal_entity)
     policy = customer_master_settings(stepkit.config_file()).erp_drift
     revertible = target is not None and not (customer.parent_id and parent_erp is None)
+    refused: str | None = None
     if policy == "revert" and target is not None and revertible:
         customer = customer.model_copy(
             update={"currency": _entity_currency(rules, target.legal_entity)}
@@ -137,22 +138,15 @@ def check_erp_customer(  # noqa: PLR0911 - one named outcome per case
                     clear_parent="parent_id" in owned,
                 )
         except PermanentError as exc:
-            _raise(
-                customer_id,
-                name=customer.name,
-                erp=erp,
-                connection=connection,
-                erp_id=erp_id,
-                sf_id=sf_id,
-                drift=drift,
-                error=str(exc),
-            )
-            return "rejected"
-        remember_write(target, customer_id, erp_id)
-        with stepkit.engine().begin() as conn:
-            exceptions.auto_resolve(conn, dedupe_key=key, resolution="reverted to the CRM value")
-        logger.info("customer %s: reverted %d field(s) in %s", customer_id, len(drift), erp)
-        return "reverted"
+            refused = str(exc)  # the exception says the revert was refused
+        else:
+            remember_write(target, customer_id, erp_id)
+            with stepkit.engine().begin() as conn:
+                exceptions.auto_resolve(
+                    conn, dedupe_key=key, resolution="reverted to the CRM value"
+                )
+            logger.info("customer %s: reverted %d field(s) in %s", customer_id, len(drift), erp)
+            return "reverted"
     _raise(
         customer_id,
         name=customer.name,
@@ -161,9 +155,9 @@ def check_erp_customer(  # noqa: PLR0911 - one named outcome per case
         erp_id=erp_id,
         sf_id=sf_id,
         drift=drift,
-        error=None,
+        error=refused,
     )
-    return "raised"
+    return "raised" if refused is None else "rejected"
 
 
 def _raise(

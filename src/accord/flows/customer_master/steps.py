@@ -23,7 +23,12 @@ from accord.domain import Customer
 from accord.errors import NotFoundError, PermanentError, is_retryable
 from accord.flows import stepkit
 from accord.flows.customer_master import history, views
-from accord.flows.shared.customers import ErpCustomerTarget, customer_lock, write_erp_customer
+from accord.flows.shared.customers import (
+    ErpCustomerTarget,
+    customer_lock,
+    link_parent,
+    write_erp_customer,
+)
 from accord.rules import Rules
 from accord.store import exceptions, xref
 from accord.store.exceptions import ExceptionStatus
@@ -149,27 +154,18 @@ def _open(
     severity: str = "high",
 ) -> bool:
     """Open an exception unless the same one is open already; True when opened or changed."""
-    with stepkit.engine().begin() as conn:
-        current = [
-            e
-            for e in exceptions.list_(conn, business_key=business_key, status="open", limit=200)
-            if e.dedupe_key == dedupe_key
-        ]
-        if current and current[0].detail == detail:
-            return False
-        exceptions.open_(
-            conn,
-            queue=queue,
-            severity=severity,
-            flow=FLOW,
-            run_id=DBOS.workflow_id,
-            business_key=business_key,
-            code=code,
-            title=title,
-            detail=detail,
-            dedupe_key=dedupe_key,
-        )
-    return True
+    return stepkit.open_unless_same(
+        queue=queue,
+        severity=severity,
+        flow=FLOW,
+        run_id=DBOS.workflow_id,
+        business_key=business_key,
+        code=code,
+        title=title,
+        detail=detail,
+        dedupe_key=dedupe_key,
+        scan=200,
+    )
 
 
 # ---------------------------------------------------------------------- 1. merges
@@ -432,23 +428,9 @@ def _link_customer(customer: Customer, target: ErpCustomerTarget, erp_id: str, c
     crm = stepkit.crm_connection()
     crm_system = stepkit.crm(crm).system
     with stepkit.engine().begin() as conn:
-        xref.link(
-            conn,
-            entity_type="customer",
-            canonical_id=customer.id,
-            system=target.erp,
-            connection=target.connection,
-            external_id=erp_id,
-        )
+        stepkit.link_xref("customer", customer.id, target.erp, target.connection, erp_id, conn=conn)
         if crm_id:
-            xref.link(
-                conn,
-                entity_type="customer",
-                canonical_id=customer.id,
-                system=crm_system,
-                connection=crm,
-                external_id=crm_id,
-            )
+            stepkit.link_xref("customer", customer.id, crm_system, crm, crm_id, conn=conn)
 
 
 def _write(request: WriteRequest) -> dict[str, Any]:
@@ -489,14 +471,7 @@ def _write(request: WriteRequest) -> dict[str, Any]:
         }
     remember_write(target, customer.id, erp_id, event_id=request.event_id)
     with stepkit.engine().begin() as conn:
-        if customer.parent_id is not None:
-            stepkit.link_edge(
-                conn,
-                ("customer", customer.parent_id),
-                ("customer", customer.id),
-                "parent_of",
-                status="resolved",
-            )
+        link_parent(conn, customer)
         exceptions.auto_resolve(
             conn,
             dedupe_key=rejection_dedupe_key(customer.id, target.connection),

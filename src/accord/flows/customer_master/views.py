@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from accord.connectors.roles import ErpCustomer, address_text
-from accord.domain import Address, Customer
+from accord.domain import Customer
+from accord.flows.shared.customer_view import crm_view, held_view
 from accord.rules import Rules
 
 __all__ = [
@@ -65,38 +66,17 @@ def customer_values(customer: Customer, fields: Iterable[str]) -> dict[str, Any]
     return {f: dumped.get(f) for f in fields}
 
 
-def _address(address: Address) -> str:
-    return address_text(
-        address.line1,
-        address.line2,
-        address.city,
-        address.state,
-        address.postal_code,
-        address.country,
-    )
-
-
 def erp_view(customer: ErpCustomer) -> dict[str, str]:
     """What an ERP customer says about the fields it carries."""
-    view = {
-        "name": customer.name,
-        "parent_id": customer.parent_erp_id or "",
-        "bill_to": address_text(*customer.bill_to) if customer.bill_to is not None else "",
-        "tax_region": customer.tax_region or "",
-    }
-    return {f: view[f] for f in customer.carried}
+    held = held_view(customer)
+    return {f: held[f] for f in customer.carried}
 
 
 def expected_view(
     carried: Iterable[str], customer: Customer, parent_erp_id: str | None
 ) -> dict[str, str]:
     """What an ERP customer carrying ``carried`` should say for a canonical customer."""
-    view = {
-        "name": customer.name,
-        "parent_id": parent_erp_id or "",
-        "bill_to": _address(customer.bill_to),
-        "tax_region": customer.tax_region,
-    }
+    view = crm_view(customer, parent_erp_id)
     return {f: view[f] for f in carried}
 
 

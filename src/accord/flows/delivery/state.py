@@ -17,13 +17,14 @@ goes.
 Everything here runs inside a capture mapper or a DBOS step (the flow context is installed).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 from accord.domain import ProjectStatus
 from accord.flows import stepkit
 from accord.flows.shared.finance import PlacedProject
 from accord.store import journal
+from accord.store.journal import JournalEntry
 
 __all__ = [
     "STATUS_EVENTS",
@@ -45,19 +46,23 @@ _FIELD_HISTORY: Final = 50
 """How many field events are folded into the last known fields (the newest first)."""
 
 
-def _from(connection: str) -> str:
-    return f"accord/capture/{connection}/"
+def _reported(
+    project_id: str, connection: str, types: Sequence[str], *, limit: int = 1
+) -> list[tuple[JournalEntry, Any]]:
+    """The newest events of ``types`` that ``connection``'s capture journaled for the project."""
+    with stepkit.engine().connect() as conn:
+        return journal.latest(
+            conn,
+            types=types,
+            business_key=f"project:{project_id}",
+            source_prefix=f"accord/capture/{connection}/",
+            limit=limit,
+        )
 
 
 def known_status(project_id: str, connection: str) -> ProjectStatus:
     """The project's status as ``connection`` last reported it (see the module docstring)."""
-    with stepkit.engine().connect() as conn:
-        found = journal.latest(
-            conn,
-            types=STATUS_EVENTS,
-            business_key=f"project:{project_id}",
-            source_prefix=_from(connection),
-        )
+    found = _reported(project_id, connection, STATUS_EVENTS)
     if not found:
         return ProjectStatus.ACTIVE
     _, data = found[0]
@@ -66,14 +71,7 @@ def known_status(project_id: str, connection: str) -> ProjectStatus:
 
 def known_fields(project_id: str, connection: str) -> dict[str, str | None]:
     """The newest value of each firm-specific field ``connection`` reported for the project."""
-    with stepkit.engine().connect() as conn:
-        found = journal.latest(
-            conn,
-            types=_FIELD_EVENTS,
-            business_key=f"project:{project_id}",
-            source_prefix=_from(connection),
-            limit=_FIELD_HISTORY,
-        )
+    found = _reported(project_id, connection, _FIELD_EVENTS, limit=_FIELD_HISTORY)
     known: dict[str, str | None] = {}
     for _, data in found:
         for name, value in (data.get("fields") or {}).items():

@@ -117,16 +117,33 @@ def _finish(scenario: str, outcome: str, result: dict[str, Any]) -> dict[str, An
     return finish_run(FLOW, outcome, {"scenario": scenario, **result})
 
 
-def _file(ref: EventRef, code: str, title: str, detail: dict[str, Any], dedupe_key: str) -> int:
-    return report(
+def _filed(
+    ref: EventRef,
+    code: str,
+    title: str,
+    result: dict[str, Any],
+    dedupe_key: str,
+    *,
+    outcome: str = "refused",
+) -> dict[str, Any]:
+    """File the run's exception (``result`` is its detail) and finish with ``outcome``."""
+    opened = report(
         Report(
             code=code,
             title=title[:255],
-            detail=detail,
+            detail=result,
             business_key=ref.business_key,
             dedupe_key=dedupe_key,
         )
     )
+    return _finish(SCENARIOS[ref.type], outcome, {**result, "exception": opened})
+
+
+def _not_in_erp(result: dict[str, Any], refused_code: str) -> str | None:
+    """The exception code of a write that did not land (not placed in the ERP yet, or refused)."""
+    if "unplaced" in result:
+        return "project.unplaced"
+    return refused_code if "rejected" in result else None
 
 
 def _why(result: dict[str, Any]) -> str:
@@ -152,7 +169,7 @@ def _status(ref: EventRef) -> dict[str, Any]:
     if result.get("in_step"):
         return _finish("status", "in_step", result)
     if result.get("not_owner"):
-        opened = _file(
+        return _filed(
             ref,
             "project.not_owner",
             f"Project {project_id} was set {status} in the {result['from'].upper()}, but the "
@@ -160,14 +177,12 @@ def _status(ref: EventRef) -> dict[str, Any]:
             "not propagated",
             result,
             key,
+            outcome="not_owner",
         )
-        return _finish("status", "not_owner", {**result, "exception": opened})
     if "rejected" in result:
-        opened = _file(
-            ref, "project.status_refused",
-            f"Project {project_id} could not be set {status}: {_why(result)}", result, key,
-        )  # fmt: skip
-        return _finish("status", "refused", {**result, "exception": opened})
+        return _filed(ref, "project.status_refused",
+                      f"Project {project_id} could not be set {status}: {_why(result)}",
+                      result, key)  # fmt: skip
     resolved = resolve((key,), f"status synced ({status})")
     return _finish("status", "synced", {**result, "resolved": resolved})
 
@@ -183,18 +198,14 @@ def _fields(ref: EventRef) -> dict[str, Any]:
     )  # fmt: skip
     key = f"delivery:{project_id}:fields"
     if "rejected" in result:
-        opened = _file(ref, "project.fields_refused",
-                       f"Fields of project {project_id} were not written: {_why(result)}",
-                       result, key)  # fmt: skip
-        return _finish("fields", "refused", {**result, "exception": opened})
+        return _filed(ref, "project.fields_refused",
+                      f"Fields of project {project_id} were not written: {_why(result)}",
+                      result, key)  # fmt: skip
     if result["ignored"]:
-        opened = _file(
-            ref, "project.not_owner",
-            f"Project {project_id}: {', '.join(result['ignored'])} changed in the "
-            f"{result['from'].upper()}, which does not own them: not propagated",
-            result, key,
-        )  # fmt: skip
-        return _finish("fields", "partly_synced", {**result, "exception": opened})
+        return _filed(ref, "project.not_owner",
+                      f"Project {project_id}: {', '.join(result['ignored'])} changed in the "
+                      f"{result['from'].upper()}, which does not own them: not propagated",
+                      result, key, outcome="partly_synced")  # fmt: skip
     resolve((key,), "fields synced")
     return _finish("fields", "synced", result)
 
@@ -205,11 +216,9 @@ def _task(ref: EventRef) -> dict[str, Any]:
     task = ProjectTask.model_validate(load_event(ref)["data"])
     result = sync_task(TaskRequest(task_json=task.model_dump_json(), event_id=ref.event_id))
     key = f"delivery:task:{task.id}"
-    if "unplaced" in result or "rejected" in result:
-        code = "project.unplaced" if "unplaced" in result else "project.task_refused"
-        opened = _file(ref, code, f"Task {task.name} ({task.id}) is not in the ERP: "
-                       f"{_why(result)}", result, key)  # fmt: skip
-        return _finish("task", "refused", {**result, "exception": opened})
+    if (code := _not_in_erp(result, "project.task_refused")) is not None:
+        return _filed(ref, code, f"Task {task.name} ({task.id}) is not in the ERP: "
+                      f"{_why(result)}", result, key)  # fmt: skip
     resolve((key,), "task synced")
     return _finish("task", "synced", result)
 
@@ -222,20 +231,18 @@ def _assignment(ref: EventRef) -> dict[str, Any]:
     )
     key = f"delivery:assignment:{assignment.id}"
     if "unknown_person" in result:
-        opened = _file(
+        return _filed(
             ref,
             "project.resource_unknown",
             f"{assignment.resource_id} is not an employee of {result['legal_entity']} in the "
             f"ERP: not put on project {assignment.project_id}",
             result,
             key,
+            outcome="unknown_person",
         )
-        return _finish("assignment", "unknown_person", {**result, "exception": opened})
-    if "unplaced" in result or "rejected" in result:
-        code = "project.unplaced" if "unplaced" in result else "project.assignment_refused"
-        opened = _file(ref, code, f"{assignment.resource_id} was not put on project "
-                       f"{assignment.project_id}: {_why(result)}", result, key)  # fmt: skip
-        return _finish("assignment", "refused", {**result, "exception": opened})
+    if (code := _not_in_erp(result, "project.assignment_refused")) is not None:
+        return _filed(ref, code, f"{assignment.resource_id} was not put on project "
+                      f"{assignment.project_id}: {_why(result)}", result, key)  # fmt: skip
     resolve((key,), "person assigned")
     return _finish("assignment", "assigned", result)
 
@@ -254,9 +261,8 @@ def _vendor_expense(ref: EventRef) -> dict[str, Any]:
         ("rejected", "billing.vendor_bill_refused"),
     ):
         if field in result:
-            opened = _file(ref, code, f"Vendor expense {expense.id} was not billed: "
-                           f"{_why(result)}", result, key)  # fmt: skip
-            return _finish("vendor_expense", "refused", {**result, "exception": opened})
+            return _filed(ref, code, f"Vendor expense {expense.id} was not billed: "
+                          f"{_why(result)}", result, key)  # fmt: skip
     resolve((key,), f"billed as {result.get('number') or result['erp_id']}")
     outcome = "billed" if result.get("created") else "already_billed"
     return _finish("vendor_expense", outcome, result)
@@ -270,10 +276,10 @@ def _vendor_bill(ref: EventRef) -> dict[str, Any]:
     key = f"delivery:vendor_bill:{bill.id}"
     problems = [*result["unplaced"], *result["rejected"]]
     if problems:
-        opened = _file(ref, "billing.vendor_cost_refused",
-                       f"Vendor bill {bill.number or bill.id}: {len(problems)} line(s) not "
-                       "recorded in the PSA", result, key)  # fmt: skip
-        return _finish("vendor_bill", "partly_recorded", {**result, "exception": opened})
+        return _filed(ref, "billing.vendor_cost_refused",
+                      f"Vendor bill {bill.number or bill.id}: {len(problems)} line(s) not "
+                      "recorded in the PSA",
+                      result, key, outcome="partly_recorded")  # fmt: skip
     resolve((key,), "recorded in the PSA")
     return _finish("vendor_bill", "recorded", result)
 

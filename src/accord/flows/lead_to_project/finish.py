@@ -5,12 +5,10 @@ retries from the error class, idempotent writes (a status set twice is the same 
 """
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from dbos import DBOS
 
-from accord.domain import Money
 from accord.flows import stepkit
 from accord.flows.lead_to_project.steps import (
     FLOW,
@@ -19,9 +17,11 @@ from accord.flows.lead_to_project.steps import (
     _psa_on_hold,
     _set_psa_status,
     erp_dedupe_key,
+    link_provisioned,
     validation_dedupe_key,
     write_status,
 )
+from accord.flows.shared.erp_project import link_financed_by
 from accord.flows.shared.plan import Plan
 from accord.flows.shared.settings import flow_settings
 from accord.store import exceptions
@@ -56,13 +56,7 @@ def hold_psa_project(request: HoldRequest) -> dict[str, Any]:
     message = f"{request.rejection.get('code') or ''} {request.rejection.get('detail') or ''}"
     _set_psa_status(plan, request.psa_id, hold=True, message=message.strip())
     with stepkit.engine().begin() as conn:
-        stepkit.link_edge(
-            conn,
-            ("opportunity", plan.opportunity_id),
-            ("psa_project", plan.project_id),
-            "provisioned",
-            status="on_hold",
-        )
+        link_provisioned(conn, ("opportunity", plan.opportunity_id), plan, status="on_hold")
     return {"held": True}
 
 
@@ -76,30 +70,25 @@ def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
         # multi-entity.md): the ERP's text says why (a feature off, a forbidden pair).
         code = "erp.customer.not_shared"
         title = f"{plan.erp} does not share the customer with {plan.legal_entity} for"
-    route = stepkit.rules().route(code)
-    with stepkit.engine().begin() as conn:
-        found = exceptions.open_(
-            conn,
-            queue=route.queue.value,
-            severity=route.severity.value,
-            flow=FLOW,
-            run_id=request.run_id,
-            business_key=plan.business_key,
-            code=code,
-            title=f"{title} {plan.opportunity_name}",
-            detail={
-                "opportunity": plan.opportunity_sf_id,
-                "opportunity_id": plan.opportunity_id,
-                "erp": plan.erp,
-                "connection": plan.erp_connection,
-                "legal_entity": plan.legal_entity,
-                "psa_project": request.psa_id,
-                "error": request.rejection,
-                "retry": "fix the cause in the ERP, then retry: the run resumes at the ERP step",
-            },
-            amount=Money.of(Decimal(plan.amount), plan.currency),
-            dedupe_key=erp_dedupe_key(plan.opportunity_id),
-        )
+    found = stepkit.open_routed(
+        code=code,
+        flow=FLOW,
+        run_id=request.run_id,
+        business_key=plan.business_key,
+        title=f"{title} {plan.opportunity_name}",
+        detail={
+            "opportunity": plan.opportunity_sf_id,
+            "opportunity_id": plan.opportunity_id,
+            "erp": plan.erp,
+            "connection": plan.erp_connection,
+            "legal_entity": plan.legal_entity,
+            "psa_project": request.psa_id,
+            "error": request.rejection,
+            "retry": "fix the cause in the ERP, then retry: the run resumes at the ERP step",
+        },
+        amount=plan.contract_value,
+        dedupe_key=erp_dedupe_key(plan.opportunity_id),
+    )
     # Sales sees the refusal where it works, like a validation failure (the write is skipped
     # when the opportunity already says so, so the echo of this write changes nothing).
     written = False
@@ -109,7 +98,7 @@ def open_erp_exception(request: HoldRequest) -> dict[str, Any]:
             plan.opportunity_sf_id,
             erp_refusal_status(request.rejection),
         )
-    return {"exception_id": found.id, "written_back": written}
+    return {"exception_id": found, "written_back": written}
 
 
 def erp_refusal_status(rejection: dict[str, Any]) -> str:
@@ -160,20 +149,8 @@ def record_success(request: WriteBackRequest) -> dict[str, Any]:
     """Mark the lineage provisioned and close the opportunity's now moot exceptions."""
     plan = Plan.from_json(request.plan)
     with stepkit.engine().begin() as conn:
-        stepkit.link_edge(
-            conn,
-            ("opportunity", plan.opportunity_id),
-            ("psa_project", plan.project_id),
-            "provisioned",
-            status="provisioned",
-        )
-        stepkit.link_edge(
-            conn,
-            ("psa_project", plan.project_id),
-            ("erp_project", plan.project_id),
-            "financed_by",
-            status="provisioned",
-        )
+        link_provisioned(conn, ("opportunity", plan.opportunity_id), plan, status="provisioned")
+        link_financed_by(conn, plan, status="provisioned")
         resolved = 0
         for key in (
             validation_dedupe_key(plan.opportunity_id),

@@ -31,16 +31,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.connectors.roles import DealLine, PsaProjectPlan
 from accord.domain import BillingModel, Customer, Milestone, Money, Opportunity
 from accord.domain.enums import ProjectStatus
 from accord.flows import stepkit
-from accord.flows.shared.customers import customer_lock, link_customer_book, write_plan_customer
+from accord.flows.shared.customers import (
+    customer_lock,
+    link_customer_book,
+    link_parent,
+    write_plan_customer,
+)
 from accord.flows.shared.plan import Plan, PlanRequest, _project, build_plan
 from accord.flows.shared.settings import flow_settings, rules_for
-from accord.store import exceptions, xref
 
 __all__ = [
     "FLOW",
@@ -49,6 +54,7 @@ __all__ = [
     "CustomerRequest",
     "ReportRequest",
     "ValidateRequest",
+    "link_provisioned",
     "provision_psa_project",
     "report_invalid",
     "upsert_customer",
@@ -126,13 +132,13 @@ def validate_opportunity(request: ValidateRequest) -> dict[str, Any]:
     )
     with stepkit.engine().begin() as conn:
         if opp_crm_id:
-            xref.link(
-                conn,
-                entity_type="opportunity",
-                canonical_id=opportunity.id,
-                system=crm.system,
-                connection=settings.crm_connection,
-                external_id=opp_crm_id,
+            stepkit.link_xref(
+                "opportunity",
+                opportunity.id,
+                crm.system,
+                settings.crm_connection,
+                opp_crm_id,
+                conn=conn,
             )
         stepkit.link_edge(
             conn,
@@ -185,32 +191,21 @@ def open_validation_exception(request: ReportRequest) -> bool:
         "opportunity_id": request.opportunity_id,
         "problems": dict(sorted(request.problems.items())),
     }
-    with stepkit.engine().begin() as conn:
-        current = [
-            e
-            for e in exceptions.list_(
-                conn, business_key=request.business_key, status="open", limit=50
-            )
-            if e.dedupe_key == key
-        ]
-        if current and current[0].detail == detail:
-            return False
-        exceptions.open_(
-            conn,
-            queue=route.queue.value,
-            severity=route.severity.value,
-            flow=FLOW,
-            run_id=request.run_id,
-            business_key=request.business_key,
-            code="validation.failed",
-            title=(
-                f"Opportunity {request.opportunity_name} cannot be provisioned: "
-                f"{len(request.problems)} field(s) to fix"
-            ),
-            detail=detail,
-            dedupe_key=key,
-        )
-    return True
+    return stepkit.open_unless_same(
+        queue=route.queue.value,
+        severity=route.severity.value,
+        flow=FLOW,
+        run_id=request.run_id,
+        business_key=request.business_key,
+        code="validation.failed",
+        title=(
+            f"Opportunity {request.opportunity_name} cannot be provisioned: "
+            f"{len(request.problems)} field(s) to fix"
+        ),
+        detail=detail,
+        dedupe_key=key,
+        scan=50,
+    )
 
 
 def write_status(connection: str, opportunity_crm_id: str, status: str) -> bool:
@@ -272,32 +267,15 @@ def upsert_customer(request: CustomerRequest) -> dict[str, Any]:
     # A PSA that shares the CRM's accounts (one org) knows the customer by the account.
     shared = stepkit.psa(plan.psa_connection).customer_of_account(request.crm_id)
     with stepkit.engine().begin() as conn:
-        xref.link(
-            conn,
-            entity_type="customer",
-            canonical_id=customer.id,
-            system=crm_system,
-            connection=settings.crm_connection,
-            external_id=request.crm_id,
+        stepkit.link_xref(
+            "customer", customer.id, crm_system, settings.crm_connection, request.crm_id, conn=conn
         )
         if shared is not None:
-            xref.link(
-                conn,
-                entity_type="customer",
-                canonical_id=customer.id,
-                system=plan.psa_system,
-                connection=plan.psa_connection,
-                external_id=shared,
+            stepkit.link_xref(
+                "customer", customer.id, plan.psa_system, plan.psa_connection, shared, conn=conn
             )
         # A PSA without customers of its own carries the customer on the project.
-        if customer.parent_id is not None:
-            stepkit.link_edge(
-                conn,
-                ("customer", customer.parent_id),
-                ("customer", customer.id),
-                "parent_of",
-                status="resolved",
-            )
+        link_parent(conn, customer)
         if customer.id == plan.customer_id:
             stepkit.link_edge(
                 conn,
@@ -351,21 +329,16 @@ def provision_psa_project(request: PlanRequest) -> dict[str, Any]:
         "psa_project", plan.project_id, plan.psa_system, plan.psa_connection, result.id
     )
     with stepkit.engine().begin() as conn:
-        stepkit.link_edge(
-            conn,
-            ("customer", plan.customer_id),
-            ("psa_project", plan.project_id),
-            "provisioned",
-            status="provisioned",
-        )
-        stepkit.link_edge(
-            conn,
-            ("opportunity", plan.opportunity_id),
-            ("psa_project", plan.project_id),
-            "provisioned",
-            status="provisioned",
-        )
+        link_provisioned(conn, ("customer", plan.customer_id), plan, status="provisioned")
+        link_provisioned(conn, ("opportunity", plan.opportunity_id), plan, status="provisioned")
     return {"psa_id": result.id, "created": result.created}
+
+
+def link_provisioned(
+    conn: sa.Connection, source: tuple[str, str], plan: Plan, *, status: str
+) -> None:
+    """Record that ``source`` (the opportunity, its customer) provisioned the plan's project."""
+    stepkit.link_edge(conn, source, ("psa_project", plan.project_id), "provisioned", status=status)
 
 
 def _set_psa_status(plan: Plan, psa_id: str, *, hold: bool, message: str | None) -> None:

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from accord.connectors.roles import ErpCustomer, ErpProject, HeldTerms, address_text
-from accord.domain import Address, BillingModel, Customer, Opportunity
+from accord.connectors.roles import ErpCustomer, ErpProject, HeldTerms
+from accord.domain import BillingModel, Opportunity
 from accord.errors import RuleViolation
+from accord.flows.shared.customer_view import crm_view, held_view
 from accord.rules import Rules
 from accord.rules.spec import BudgetBasis
 from accord.store.reconciliation import Drift
@@ -195,36 +196,10 @@ def _cents(value: Decimal | None) -> Decimal:
 
 
 # ----------------------------------------------------------------- customers
-def _address(address: Address) -> str:
-    return address_text(
-        address.line1,
-        address.line2,
-        address.city,
-        address.state,
-        address.postal_code,
-        address.country,
-    )
-
-
 def erp_view(customer: ErpCustomer) -> dict[str, str]:
     """What an ERP's customer holds of the fields it carries, as comparable text."""
-    view = {
-        "name": customer.name,
-        "parent_id": customer.parent_erp_id or "",
-        "bill_to": address_text(*customer.bill_to) if customer.bill_to is not None else "",
-        "tax_region": customer.tax_region or "",
-    }
-    return {f: view[f] for f in customer.carried if f in view}
-
-
-def crm_view(customer: Customer, parent_erp_id: str | None) -> dict[str, str]:
-    """What the CRM's customer says, with its parent named by the ERP's id."""
-    return {
-        "name": customer.name,
-        "parent_id": parent_erp_id or "",
-        "bill_to": _address(customer.bill_to),
-        "tax_region": customer.tax_region or "",
-    }
+    held = held_view(customer)
+    return {f: held[f] for f in customer.carried if f in held}
 
 
 def compare_customer(

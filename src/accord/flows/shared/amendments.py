@@ -40,7 +40,6 @@ from accord.flows.shared.contracts import (
 )
 from accord.flows.shared.plan import Plan, plan_milestones, project_id_for
 from accord.flows.shared.settings import flow_settings, rules_for
-from accord.store import exceptions
 from accord.store.journal import NewEvent
 
 __all__ = ["amendment_events", "validation_dedupe_key"]
@@ -105,24 +104,19 @@ def _report_invalid(opportunity: Opportunity, sf_id: str, problems: dict[str, st
     resolves the exception when it is applied.
     """
     contract_id = contract_id_for(opportunity.id)
-    route = stepkit.rules().route("validation.amendment")
-    with stepkit.engine().begin() as conn:
-        exceptions.open_(
-            conn,
-            queue=route.queue.value,
-            severity=route.severity.value,
-            flow="contract_change",
-            run_id=None,
-            business_key=f"contract:{contract_id}",
-            code="validation.amendment",
-            title=f"Amendment of {opportunity.name} cannot be applied: fix the opportunity",
-            detail={
-                "opportunity": sf_id,
-                "contract": contract_id,
-                "problems": dict(sorted(problems.items())),
-            },
-            dedupe_key=validation_dedupe_key(contract_id),
-        )
+    stepkit.open_routed(
+        code="validation.amendment",
+        flow="contract_change",
+        run_id=None,
+        business_key=f"contract:{contract_id}",
+        title=f"Amendment of {opportunity.name} cannot be applied: fix the opportunity",
+        detail={
+            "opportunity": sf_id,
+            "contract": contract_id,
+            "problems": dict(sorted(problems.items())),
+        },
+        dedupe_key=validation_dedupe_key(contract_id),
+    )
     logger.info("amendment of %s needs attention: %d problem(s)", opportunity.id, len(problems))
 
 

@@ -94,7 +94,7 @@ def contract_from_plan(
     the contract's cap (``total_value``).
     """
     model = BillingModel(plan.billing_model)
-    amount = Money.of(Decimal(plan.amount), plan.currency)
+    amount = plan.contract_value
     cid = contract_id_for(plan.opportunity_id)
     return Contract(
         id=cid,

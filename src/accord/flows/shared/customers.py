@@ -30,6 +30,7 @@ __all__ = [
     "customer_book",
     "customer_lock",
     "link_customer_book",
+    "link_parent",
     "share_customer",
     "write_erp_customer",
     "write_plan_customer",
@@ -133,6 +134,18 @@ def link_customer_book(conn: sa.Connection, plan: Plan, customer_id: str, status
         "available_in",
         status=status,
     )
+
+
+def link_parent(conn: sa.Connection, customer: Customer) -> None:
+    """Record the customer's place under its parent (``parent_of``; none for a top customer)."""
+    if customer.parent_id is not None:
+        stepkit.link_edge(
+            conn,
+            ("customer", customer.parent_id),
+            ("customer", customer.id),
+            "parent_of",
+            status="resolved",
+        )
 
 
 def share_customer(plan: Plan) -> bool:

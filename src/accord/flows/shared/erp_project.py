@@ -7,19 +7,24 @@ id), shared with the contract-change flow, which rewrites dates and amount on an
 """
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Self
 
+import sqlalchemy as sa
 from dbos import DBOS
 
 from accord.connectors.roles import BillingTerms, ErpProjectPlan
-from accord.domain import Money
 from accord.errors import PermanentError, is_retryable
 from accord.flows import stepkit
 from accord.flows.shared.customers import share_customer
 from accord.flows.shared.plan import Plan, PlanRequest, _project
 
-__all__ = ["ErpRejection", "create_erp_project", "erp_dimensions", "write_erp_project"]
+__all__ = [
+    "ErpRejection",
+    "create_erp_project",
+    "erp_dimensions",
+    "link_financed_by",
+    "write_erp_project",
+]
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def write_erp_project(plan: Plan) -> str:
             terms=BillingTerms(
                 basis=plan.billing_basis,
                 recognition=plan.revenue_recognition,
-                amount=Money.of(Decimal(plan.amount), plan.currency),
+                amount=plan.contract_value,
             ),
         )
     )
@@ -94,11 +99,16 @@ def create_erp_project(request: PlanRequest) -> dict[str, Any]:
         return {"rejected": ErpRejection.from_error(exc).__dict__}
     stepkit.link_xref("erp_project", plan.project_id, plan.erp, plan.erp_connection, erp_id)
     with stepkit.engine().begin() as conn:
-        stepkit.link_edge(
-            conn,
-            ("psa_project", plan.project_id),
-            ("erp_project", plan.project_id),
-            "financed_by",
-            status="created",
-        )
+        link_financed_by(conn, plan, status="created")
     return {"erp_id": erp_id}
+
+
+def link_financed_by(conn: sa.Connection, plan: Plan, *, status: str) -> None:
+    """Record that the plan's PSA project is financed by its ERP project (idempotent)."""
+    stepkit.link_edge(
+        conn,
+        ("psa_project", plan.project_id),
+        ("erp_project", plan.project_id),
+        "financed_by",
+        status=status,
+    )

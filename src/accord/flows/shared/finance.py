@@ -16,7 +16,7 @@ from typing import Any
 
 from accord.domain import Money
 from accord.errors import PermanentError
-from accord.flows.stepkit import crm_connection, engine, rules
+from accord.flows.stepkit import crm_connection, engine, open_routed
 from accord.store import cursors, exceptions, lineage, xref
 from accord.store.cursors import CursorState
 
@@ -96,23 +96,20 @@ def open_exception(
     run_id: str | None = None,
     amount: Money | None = None,
 ) -> int:
-    """Open (or refresh) an exception routed by the rules for ``code``; returns its id."""
-    route = rules().route(code)
-    with engine().begin() as conn:
-        opened = exceptions.open_(
-            conn,
-            queue=route.queue.value,
-            severity=route.severity.value,
-            flow=flow,
-            run_id=run_id,
-            business_key=business_key,
-            code=code,
-            title=title[:255],
-            detail=dict(detail),
-            dedupe_key=dedupe_key,
-            amount=amount,
-        )
-    return opened.id
+    """Open (or refresh) an exception routed by the rules for ``code``; returns its id.
+
+    The title is cut to 255 characters.
+    """
+    return open_routed(
+        code=code,
+        flow=flow,
+        run_id=run_id,
+        business_key=business_key,
+        title=title[:255],
+        detail=detail,
+        dedupe_key=dedupe_key,
+        amount=amount,
+    )
 
 
 def resolve_exceptions(dedupe_key: str, resolution: str, *, business_key: str | None = None) -> int:

@@ -113,6 +113,16 @@ class Plan:
     billing_basis: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def contract_value(self) -> Money:
+        """The deal's amount, in the plan's currency."""
+        return Money.of(Decimal(self.amount), self.currency)
+
+    @property
+    def budget_value(self) -> Money:
+        """The project's budget, in the plan's currency."""
+        return Money.of(Decimal(self.budget), self.currency)
+
     def to_json(self) -> dict[str, Any]:
         """The plan as plain JSON values (a step's input and the run's output)."""
         return asdict(self)
@@ -364,7 +374,7 @@ def _project(plan: Plan, status: ProjectStatus = ProjectStatus.ACTIVE) -> Projec
         billing_model=BillingModel(plan.billing_model),
         status=status,
         currency=plan.currency,
-        budget=Money.of(Decimal(plan.budget), plan.currency),
+        budget=plan.budget_value,
         start_date=plan.start_date,  # type: ignore[arg-type]  # ISO text, validated by pydantic
         end_date=plan.end_date,  # type: ignore[arg-type]
         template=plan.template,
