@@ -4,7 +4,8 @@ The shadow's connection has a seeded mapping problem (no project group for fixed
 projects). Two DE01 projects are provisioned through lead-to-project: both reach Business
 Central as before; the shadow records its outcome for each customer, project and billing
 plan, later, on its own lane: all ``validated`` but the fixed-fee project, ``refused`` with
-the reason, and nothing written to the shadow.
+the reason, and nothing written to the shadow. In post mode they are upserted in the
+shadow's test company, customer first.
 """
 
 import time
@@ -20,6 +21,8 @@ from accord.flows.shared import shadow_masters
 from accord.store import outbox, xref
 from accord.store import shadow as shadow_store
 from accord_sandbox.server import SandboxHandle
+
+TEST = "dynamics-finance-test"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +40,8 @@ def billing(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) ->
             "milestone": "MILESTONE",
             "retainer": "RETAINER",
         }
+        # The shadow's "test company" for post mode: a second connection to the emulator.
+        document["connections"][TEST] = dict(document["connections"][D365])
 
     yield from start_billing(
         tmp_path_factory.mktemp("ttb-shadow-masters"),
@@ -102,3 +107,32 @@ def test_customers_projects_and_billing_plans_are_shadowed(billing: Billing) -> 
     assert _erp_project(billing, tm, D365) is None
     with billing.engine.connect() as conn:
         assert outbox.pending(conn, D365, kind=shadow_masters.KIND) == []
+
+
+def test_post_mode_upserts_in_the_test_company(billing: Billing) -> None:
+    billing.configure(shadow_mode="post", shadow_test_connections={D365: TEST})
+    try:
+        tm = billing.project("time_and_materials", entity="DE01")
+        found = _wait_outcomes(billing, {tm}, 2)
+    finally:
+        billing.configure()
+    booked = found[(shadow_masters.PROJECT, tm)]
+    (customer,) = [o for k, o in found.items() if k[0] == shadow_masters.CUSTOMER]
+    assert {(o.mode, o.status, o.shadow_connection) for o in (booked, customer)} == {
+        ("post", "booked", TEST)
+    }
+    # The test company holds the project under its key, for the customer Accord booked there.
+    assert _erp_project(billing, tm, TEST) == booked.shadow_record_id
+    (held,) = [
+        p
+        for p in billing.records("dynamics_finance", "Projects")
+        if p.get("ProjectID") == booked.shadow_record_id
+    ]
+    (contract,) = [
+        c
+        for c in billing.records("dynamics_finance", "ProjectContractHeaders")
+        if c.get("ProjectContractId") == held["ProjectContractID"]
+    ]
+    assert contract["CustomerAccountNumber"] == customer.shadow_record_id
+    # The system of record's project is Business Central's, as before.
+    assert _erp_project(billing, tm, BC)
