@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 from tests.e2e.time_to_bill.conftest import Billing, start_billing
-from tests.e2e.time_to_bill.test_migration import BC, D365, _carry_over, _move
+from tests.e2e.time_to_bill.test_migration import BC, D365
+from tests.e2e.time_to_bill.test_migration import carry_over as _carry_over
+from tests.e2e.time_to_bill.test_migration import move_entity as _move
 
 from accord.connectors.dynamics_finance.mapping import posting_ref
 from accord.flows.time_to_bill import shadow as shadow_flow
