@@ -55,7 +55,8 @@ from accord.flows.dispatcher import Disposition, Gate, backoff_at
 from accord.flows.shared.billing import _plan_line, billing_lines
 from accord.flows.shared.plan import Plan, _project
 from accord.flows.shared.settings import flow_settings, rules_for
-from accord.rules import Rules, parse_rules
+from accord.flows.shared.shadow import ShadowTarget, booked_view, shadow_target
+from accord.rules import Rules
 from accord.store import outbox
 from accord.store import shadow as outcomes_store
 from accord.store.outbox import OutboxItem, OutboxRow
@@ -66,11 +67,8 @@ __all__ = [
     "KIND",
     "PLAN",
     "PROJECT",
-    "MasterTarget",
     "ShadowMasterHandler",
     "ShadowMasterRequest",
-    "booked_view",
-    "master_target",
     "shadow_masters",
 ]
 
@@ -84,59 +82,6 @@ PROJECT: Final = "project"
 PLAN: Final = "billing_plan"
 _GIVE_UP_AFTER: Final = 12
 """Transient failures (or waits for a dependency) before the outcome is ``refused``."""
-_MODES: Final = ("validate", "post", "off")
-
-
-@dataclass(frozen=True)
-class MasterTarget:
-    """Where a migrating entity's master data goes besides the system of record.
-
-    Attributes:
-        entity: The legal entity.
-        erp: The shadow's ERP system (``dynamics_finance`` ...).
-        connection: The migration's other connection (the shadow's production company).
-        target: Where the shadow work goes: ``connection`` (``validate``) or its test
-            connection (``post``).
-        mode: ``validate`` or ``post``.
-    """
-
-    entity: str
-    erp: str
-    connection: str
-    target: str
-    mode: str
-
-
-def master_target(
-    rules: Rules, config: Mapping[str, Any] | None, *, entity: str, connection: str
-) -> MasterTarget | None:
-    """The shadow of master data written on ``connection`` for ``entity``; ``None``: none.
-
-    Args:
-        rules: The rules the run is pinned to.
-        config: The ``time_to_bill:`` section of ``accord.yaml`` (``shadow_mode``,
-            ``shadow_test_connections``), validated where time-to-bill reads it.
-        entity: The legal entity.
-        connection: The connection the system of record's records were written through.
-    """
-    booked = rules.spec.legal_entities.get(entity)
-    raw = config or {}
-    mode = str(raw.get("shadow_mode") or "validate")
-    if booked is None or booked.migration is None or mode not in _MODES or mode == "off":
-        return None
-    migration = booked.migration
-    if connection == booked.connection:
-        other, system = migration.shadow_connection, migration.shadow.value
-    elif connection == migration.shadow_connection:
-        # A run pinned to the rules before a cut-over (or rollback) wrote on the other side.
-        other, system = booked.connection, booked.erp.value
-    else:
-        return None
-    tests = raw.get("shadow_test_connections") or {}
-    test = tests.get(other) if mode == "post" and isinstance(tests, Mapping) else None
-    if test is None:
-        return MasterTarget(entity, system, other, other, "validate")
-    return MasterTarget(entity, system, other, str(test), "post")
 
 
 @dataclass(frozen=True)
@@ -159,8 +104,15 @@ def shadow_masters(request: ShadowMasterRequest) -> dict[str, Any]:
     """
     plan = Plan.from_json(request.plan)
     rules = rules_for(flow_settings(stepkit.config_file()))
-    config = read_section(stepkit.config_file(), "time_to_bill")
-    target = master_target(rules, config, entity=plan.legal_entity, connection=plan.erp_connection)
+    config = read_section(stepkit.config_file(), "time_to_bill") or {}
+    tests = config.get("shadow_test_connections")
+    target = shadow_target(
+        rules,
+        mode=str(config.get("shadow_mode") or "validate"),
+        test_connections=tests if isinstance(tests, Mapping) else {},
+        entity=plan.legal_entity,
+        connection=plan.erp_connection,
+    )
     if target is None:
         return {}
     day = dt.datetime.now(dt.UTC).date().isoformat()
@@ -207,7 +159,7 @@ class _Item:
     record: str
     customer: str | None
     day: dt.date
-    target: MasterTarget
+    target: ShadowTarget
     plan: Plan
 
 
@@ -219,7 +171,7 @@ def _decode(payload: str) -> _Item:
         record=str(data["record"]),
         customer=data["customer"],
         day=dt.date.fromisoformat(str(data["day"])),
-        target=MasterTarget(**data["target"]),
+        target=ShadowTarget(**data["target"]),
         plan=Plan.from_json(data["plan"]),
     )
 
@@ -264,30 +216,15 @@ def _outcome(
     )
 
 
-def booked_view(rules: Rules, entity: str, erp: str, connection: str) -> Rules:
-    """``rules`` with ``entity`` booked on ``erp`` through ``connection`` (no migration)."""
-    document = rules.spec.model_dump(mode="json", exclude_none=True)
-    booked = document["legal_entities"][entity]
-    booked.update(erp=erp, connection=connection)
-    booked.pop("migration", None)
-    return parse_rules(document)
-
-
 class ShadowMasterHandler:
     """The dispatcher's handler of ``shadow_master`` items (see the module docstring)."""
 
     kind = KIND
 
-    def __init__(self) -> None:
-        self._views: dict[tuple[str, str, str, str], Rules] = {}
-
-    def _role(self, target: MasterTarget) -> tuple[Rules, Erp]:
+    @staticmethod
+    def _role(target: ShadowTarget) -> tuple[Rules, Erp]:
         """The shadow's rules and ERP role (blocking reads: off the event loop)."""
-        rules = stepkit.rules()
-        key = (rules.version, target.entity, target.erp, target.target)
-        view = self._views.get(key)
-        if view is None:
-            view = self._views[key] = booked_view(rules, *key[1:])
+        view = booked_view(stepkit.rules(), target.entity, target.erp, target.target)
         return view, stepkit.connections().connector(target.target).as_erp(view)
 
     def _known(self, entity_type: str, canonical_id: str, item: _Item) -> str | None:
