@@ -97,7 +97,8 @@ def shadow_masters(request: ShadowMasterRequest) -> dict[str, Any]:
     """Queue the plan's customers, project and billing plan for the shadow ERP, if any.
 
     Idempotent: a rerun queues the same items (same batch and keys), which the outbox keeps
-    once.
+    once while they wait; one already sent is validated or upserted again (by the same keys)
+    and its outcome overwritten.
 
     Returns:
         ``{"shadow": {"connection": ..., "mode": ..., "queued": n}}`` or ``{}`` (no shadow).
