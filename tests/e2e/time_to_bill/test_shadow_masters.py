@@ -5,11 +5,13 @@ projects). Two DE01 projects are provisioned through lead-to-project: both reach
 Central as before; the shadow records its outcome for each customer, project and billing
 plan, later, on its own lane: all ``validated`` but the fixed-fee project, ``refused`` with
 the reason, and nothing written to the shadow. In post mode they are upserted in the
-shadow's test company, customer first.
+shadow's test company, customer first. A later edit of the account (customer master) is
+shadowed too.
 """
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +19,8 @@ import pytest
 from tests.e2e.time_to_bill.conftest import Billing, start_billing
 from tests.e2e.time_to_bill.test_migration import BC, D365
 
+from accord.flows.capture import poll_once
+from accord.flows.customer_master.capture import account_events
 from accord.flows.shared import shadow_masters
 from accord.store import outbox, xref
 from accord.store import shadow as shadow_store
@@ -136,3 +140,43 @@ def test_post_mode_upserts_in_the_test_company(billing: Billing) -> None:
     assert contract["CustomerAccountNumber"] == customer.shadow_record_id
     # The system of record's project is Business Central's, as before.
     assert _erp_project(billing, tm, BC)
+
+
+def test_a_customer_master_update_is_shadowed(billing: Billing) -> None:
+    tm = billing.project("time_and_materials", entity="DE01")
+    found = _wait_outcomes(billing, {tm}, 2)
+    (provisioned,) = [o for k, o in found.items() if k[0] == shadow_masters.CUSTOMER]
+    with billing.engine.connect() as conn:
+        account = xref.get_external(
+            conn,
+            entity_type="customer",
+            canonical_id=provisioned.entry_id,
+            connection="salesforce",
+        )
+    assert account is not None
+    services = billing.accord.services
+    crm = services.connections.connector("salesforce")
+    crm.update("Account", account, {"Name": f"Renamed {provisioned.entry_id}"})
+    poll_once(
+        crm,
+        connection="salesforce",
+        resource="Account",
+        engine=services.engine,
+        runtime=services.runtime,
+        to_events=account_events,
+        overlap=timedelta(0),
+    )
+    # Customer master wrote the new name to Business Central; the shadow validated it after.
+    deadline = time.monotonic() + 60
+    while True:
+        with billing.engine.connect() as conn:
+            (again,) = [
+                o
+                for o in shadow_store.outcomes(conn, "DE01", mode="validate")
+                if (o.kind, o.entry_id) == (shadow_masters.CUSTOMER, provisioned.entry_id)
+            ]
+        if again.recorded_at != provisioned.recorded_at:
+            break
+        assert time.monotonic() < deadline, "the customer's update was not shadowed"
+        time.sleep(0.1)
+    assert (again.status, again.project_id, again.sor_connection) == ("validated", "", BC)

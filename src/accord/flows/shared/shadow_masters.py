@@ -29,6 +29,7 @@ the project's contract amount or the billing plan's total).
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import logging
 from collections.abc import Collection, Mapping, Sequence
@@ -67,8 +68,10 @@ __all__ = [
     "KIND",
     "PLAN",
     "PROJECT",
+    "ShadowCustomersRequest",
     "ShadowMasterHandler",
     "ShadowMasterRequest",
+    "shadow_customers",
     "shadow_masters",
 ]
 
@@ -82,6 +85,23 @@ PROJECT: Final = "project"
 PLAN: Final = "billing_plan"
 _GIVE_UP_AFTER: Final = 12
 """Transient failures (or waits for a dependency) before the outcome is ``refused``."""
+
+
+def _target(rules: Rules, entity: str, connection: str) -> ShadowTarget | None:
+    """The shadow of ``entity``'s records written on ``connection``, per ``accord.yaml``."""
+    config = read_section(stepkit.config_file(), "time_to_bill") or {}
+    tests = config.get("shadow_test_connections")
+    return shadow_target(
+        rules,
+        mode=str(config.get("shadow_mode") or "validate"),
+        test_connections=tests if isinstance(tests, Mapping) else {},
+        entity=entity,
+        connection=connection,
+    )
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -105,18 +125,10 @@ def shadow_masters(request: ShadowMasterRequest) -> dict[str, Any]:
     """
     plan = Plan.from_json(request.plan)
     rules = rules_for(flow_settings(stepkit.config_file()))
-    config = read_section(stepkit.config_file(), "time_to_bill") or {}
-    tests = config.get("shadow_test_connections")
-    target = shadow_target(
-        rules,
-        mode=str(config.get("shadow_mode") or "validate"),
-        test_connections=tests if isinstance(tests, Mapping) else {},
-        entity=plan.legal_entity,
-        connection=plan.erp_connection,
-    )
+    target = _target(rules, plan.legal_entity, plan.erp_connection)
     if target is None:
         return {}
-    day = dt.datetime.now(dt.UTC).date().isoformat()
+    day = _today()
     ops: list[tuple[str, str, str | None]] = [
         (CUSTOMER, c.canonical_id, c.customer_json) for c in plan.customers
     ]
@@ -140,6 +152,9 @@ def shadow_masters(request: ShadowMasterRequest) -> dict[str, Any]:
                     "day": day,
                     "target": asdict(target),
                     "plan": request.plan,
+                    "project_id": plan.project_id,
+                    "currency": plan.currency,
+                    "sor_connection": plan.erp_connection,
                 },
                 separators=(",", ":"),
             ),
@@ -152,6 +167,77 @@ def shadow_masters(request: ShadowMasterRequest) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class ShadowCustomersRequest:
+    """Input of :func:`shadow_customers`: the customer writes an ERP accepted.
+
+    Attributes:
+        writes: Each ``{"target": ErpCustomerTarget fields, "customer_json": ..., "omit":
+            [fields the ERP owns]}``, as customer master wrote it.
+    """
+
+    writes: tuple[dict[str, Any], ...]
+
+
+@DBOS.step(name="shadow.queue_customers", **stepkit.STEP_RETRIES)
+def shadow_customers(request: ShadowCustomersRequest) -> dict[str, Any]:
+    """Queue customer master's accepted writes of migrating entities for their shadow ERP.
+
+    Each write goes as the system of record took it (the same fields left out); one batch per
+    customer version. Idempotent as :func:`shadow_masters`.
+
+    Returns:
+        ``{"shadow": {connection: items queued}}``, or ``{}`` (no write has a shadow).
+    """
+    rules = stepkit.rules()
+    day = _today()
+    items: list[OutboxItem] = []
+    for seq, write in enumerate(request.writes):
+        written = write["target"]
+        entity, connection = str(written["legal_entity"]), str(written["connection"])
+        target = _target(rules, entity, connection)
+        booked = rules.spec.legal_entities.get(entity)
+        if target is None or booked is None:
+            continue
+        customer = Customer.model_validate_json(write["customer_json"])
+        omit = sorted(str(f) for f in write.get("omit") or ())
+        if "currency" in omit:
+            # As customer master books an update: the entity's currency, left out anyway.
+            customer = customer.model_copy(update={"currency": booked.currency})
+        version = hashlib.sha256(customer.model_dump_json().encode()).hexdigest()[:16]
+        payload = {
+            "op": CUSTOMER,
+            "seq": seq,
+            "record": customer.id,
+            "customer": customer.model_dump_json(),
+            "day": day,
+            "target": asdict(target),
+            "plan": None,
+            "project_id": "",
+            "currency": customer.currency,
+            "sor_connection": connection,
+            "omit": omit,
+        }
+        items.append(
+            OutboxItem(
+                connection=target.target,
+                lane=LANE,
+                kind=KIND,
+                batch_id=f"shadow-customer:{target.mode}:{customer.id}:{version}",
+                item_key=f"{CUSTOMER}:{customer.id}:{entity}",
+                payload=json.dumps(payload, separators=(",", ":")),
+            )
+        )
+    if not items:
+        return {}
+    with stepkit.engine().begin() as conn:
+        outbox.enqueue(conn, items)
+    queued: dict[str, int] = {}
+    for item in items:
+        queued[item.connection] = queued.get(item.connection, 0) + 1
+    return {"shadow": queued}
+
+
+@dataclass(frozen=True)
 class _Item:
     """One decoded shadow master item."""
 
@@ -161,7 +247,12 @@ class _Item:
     customer: str | None
     day: dt.date
     target: ShadowTarget
-    plan: Plan
+    plan: Plan | None
+    """The provisioning plan (lead-to-project); ``None`` for a customer master update."""
+    project_id: str
+    currency: str
+    sor_connection: str
+    omit: frozenset[str]
 
 
 def _decode(payload: str) -> _Item:
@@ -173,7 +264,11 @@ def _decode(payload: str) -> _Item:
         customer=data["customer"],
         day=dt.date.fromisoformat(str(data["day"])),
         target=ShadowTarget(**data["target"]),
-        plan=Plan.from_json(data["plan"]),
+        plan=Plan.from_json(data["plan"]) if data.get("plan") else None,
+        project_id=str(data.get("project_id") or ""),
+        currency=str(data["currency"]),
+        sor_connection=str(data["sor_connection"]),
+        omit=frozenset(data.get("omit") or ()),
     )
 
 
@@ -182,11 +277,11 @@ class _WaitingError(RetryableError):
 
 
 def _amount(item: _Item) -> Decimal | None:
+    if item.plan is None or item.op == CUSTOMER:
+        return None
     if item.op == PROJECT:
         return Decimal(item.plan.amount)
-    if item.op == PLAN:
-        return sum((Decimal(line.amount) for line in billing_lines(item.plan)), Decimal(0))
-    return None
+    return sum((Decimal(line.amount) for line in billing_lines(item.plan)), Decimal(0))
 
 
 def _outcome(
@@ -202,17 +297,17 @@ def _outcome(
         entity=item.target.entity,
         kind=item.op,
         entry_id=item.record,
-        project_id=item.plan.project_id,
+        project_id=item.project_id,
         day=item.day,
         hours=None,
         amount=amount,
-        currency=item.plan.currency if amount is not None else None,
+        currency=item.currency if amount is not None else None,
         mode=item.target.mode,
         status=status,
         reason=reason,
         message=None if message is None else message[:2000],
         shadow_connection=item.target.target,
-        sor_connection=item.plan.erp_connection,
+        sor_connection=item.sor_connection,
         shadow_record_id=record_id,
     )
 
@@ -234,10 +329,33 @@ class ShadowMasterHandler:
             raise _WaitingError(f"the shadow's {entity_type} {canonical_id} is not written yet")
         return found
 
+    def _customer(self, item: _Item, role: Erp, subsidiary: str) -> tuple[str, str | None]:
+        target = item.target
+        customer = Customer.model_validate_json(item.customer or "{}")
+        customer = customer.model_copy(update={"currency": item.currency})
+        parent = None
+        if customer.parent_id:
+            parent = self._known("customer", customer.parent_id, item) or customer.parent_id
+        booking = CustomerBooking(
+            customer=customer,
+            legal_entity=target.entity,
+            parent_erp_id=parent,
+            omit=item.omit,
+            dimensions={"subsidiary": subsidiary} if subsidiary else {},
+        )
+        if target.mode != "post":
+            role.master_body(booking)
+            return outcomes_store.VALIDATED, None
+        erp_id, _ = role.upsert_customer(booking)
+        stepkit.link_xref("customer", customer.id, target.erp, target.target, erp_id)
+        return outcomes_store.BOOKED, erp_id
+
     def _apply(self, item: _Item) -> tuple[str, str | None]:
         """Validate or write one record; its status and the shadow's id (blocking)."""
         target, plan = item.target, item.plan
         view, role = self._role(target)
+        if plan is None:  # a customer master update: the role's own mapping of the entity
+            return self._customer(item, role, "")
         placed = view.placement(
             legal_entity=plan.legal_entity, practice=plan.practice, region=plan.region
         )
@@ -245,23 +363,7 @@ class ShadowMasterHandler:
         dims["class"] = placed.class_
         post = target.mode == "post"
         if item.op == CUSTOMER:
-            customer = Customer.model_validate_json(item.customer or "{}")
-            customer = customer.model_copy(update={"currency": plan.currency})
-            parent = None
-            if customer.parent_id:
-                parent = self._known("customer", customer.parent_id, item) or customer.parent_id
-            booking = CustomerBooking(
-                customer=customer,
-                legal_entity=plan.legal_entity,
-                parent_erp_id=parent,
-                dimensions={"subsidiary": placed.subsidiary} if placed.subsidiary else {},
-            )
-            if not post:
-                role.master_body(booking)
-                return outcomes_store.VALIDATED, None
-            erp_id, _ = role.upsert_customer(booking)
-            stepkit.link_xref("customer", customer.id, target.erp, target.target, erp_id)
-            return outcomes_store.BOOKED, erp_id
+            return self._customer(item, role, placed.subsidiary)
         if item.op == PROJECT:
             customer_id = self._known("customer", plan.customer_id, item) or plan.customer_id
             project_plan = ErpProjectPlan(
