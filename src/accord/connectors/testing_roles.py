@@ -663,6 +663,25 @@ class ErpProjectsContract(_ErpBase):
         assert held.start_date == project.start_date
         assert erp.invoiced_milestones(legal_entity, [f"{project.id}-M1"]) == []
 
+    def test_master_bodies_translate_and_write_nothing(
+        self,
+        erp: Erp,
+        legal_entity: str,
+        new_customer: Callable[[], Customer],
+        project_plan: ErpProjectPlan,
+    ) -> None:
+        """``master_body`` translates a customer, project and billing plan, writing nothing."""
+        customer = new_customer()
+        booking = CustomerBooking(customer=customer, legal_entity=legal_entity)
+        assert erp.master_body(booking)
+        project = project_plan.project
+        assert erp.master_body(project_plan)
+        line = BillingPlanLine(key=f"{project.id}-M1", description="M1", amount=Decimal(400))
+        body = erp.master_body(BillingPlan(project, project.id, (line,)))
+        assert len(body["lines"]) == 1
+        # Nothing was written: the customer is new to the ERP when it is upserted.
+        assert erp.upsert_customer(booking)[1] is True
+
 
 class ErpBillingContract(_ErpBase):
     """Billing plans. Override ``erp``, ``rules`` and ``legal_entity``."""

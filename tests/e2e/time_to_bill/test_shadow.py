@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 from tests.e2e.time_to_bill.conftest import Billing, start_billing
-from tests.e2e.time_to_bill.test_migration import BC, D365, _carry_over, _move
+from tests.e2e.time_to_bill.test_migration import BC, D365, _api
+from tests.e2e.time_to_bill.test_migration import carry_over as _carry_over
+from tests.e2e.time_to_bill.test_migration import move_entity as _move
 
 from accord.connectors.dynamics_finance.mapping import posting_ref
 from accord.flows.time_to_bill import shadow as shadow_flow
@@ -147,7 +149,7 @@ def test_a_shadow_refusal_never_delays_or_fails_the_system_of_record(
     ]
 
     # The migration diff reports them as what happened, beside what the shadow would do now.
-    answer = billing.accord.api.get(
+    answer = _api(billing).get(
         "/api/v1/migrations/DE01/diff",
         params={"from": "2026-09-21", "to": "2026-09-23", "project": project},
         headers={"Authorization": f"Bearer {billing.operator_key}"},

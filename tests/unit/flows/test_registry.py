@@ -52,6 +52,7 @@ def test_services_switch_on_after_every_flow_and_subscriptions_last() -> None:
     assert enablers[-1] == "accord.flows.subscriptions:enable_subscription_upkeep"
     assert {"accord.flows.retention", "accord.flows.subscriptions"} <= set(registry.modules())
     assert registry.outbox_handlers() == (
+        "accord.flows.shared.shadow_masters:ShadowMasterHandler",
         "accord.flows.time_to_bill.queue:PostingHandler",
         "accord.flows.time_to_bill.shadow:ShadowHandler",
     )

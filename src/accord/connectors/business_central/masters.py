@@ -95,12 +95,16 @@ class BusinessCentralMasterData:
         """Canonical customer fields a BC customer carries."""
         return CARRIED
 
+    @staticmethod
+    def _customer_body(booking: CustomerBooking) -> dict[str, Any]:
+        body = customer_from_canonical(booking.customer)
+        dropped = {name for field in booking.omit for name in CUSTOMER_FIELDS.get(field, ())}
+        return {k: v for k, v in body.items() if k not in dropped}
+
     def upsert_customer(self, booking: CustomerBooking) -> tuple[str, bool]:
         """Verify-before-create by number in the legal entity's company."""
         number = bc_number(booking.customer.id)
-        body = customer_from_canonical(booking.customer)
-        dropped = {name for field in booking.omit for name in CUSTOMER_FIELDS.get(field, ())}
-        body = {k: v for k, v in body.items() if k not in dropped}
+        body = self._customer_body(booking)
         result = self._company(booking.legal_entity).upsert("customers", number, body)
         # BC's customer is addressed by number everywhere else (projects, invoices).
         return number, result.created
@@ -125,8 +129,8 @@ class BusinessCentralMasterData:
         )
 
     # ----------------------------------------------------------------- projects, billing
-    def upsert_project(self, plan: ErpProjectPlan) -> str:
-        """Verify-before-create of the project by number (the canonical id)."""
+    @staticmethod
+    def _project_body(plan: ErpProjectPlan) -> dict[str, Any]:
         project = plan.project
         lookups = BusinessCentralLookups(
             legal_entity=project.legal_entity,
@@ -138,20 +142,20 @@ class BusinessCentralMasterData:
                 }
             },
         )
+        return project_from_canonical(project, lookups=lookups)
+
+    def upsert_project(self, plan: ErpProjectPlan) -> str:
+        """Verify-before-create of the project by number (the canonical id)."""
+        project = plan.project
         number = bc_number(project.id, prefix="")
-        self._company(project.legal_entity).upsert(
-            "projects", number, project_from_canonical(project, lookups=lookups)
-        )
+        self._company(project.legal_entity).upsert("projects", number, self._project_body(plan))
         return number
 
-    def write_billing_plan(self, plan: BillingPlan) -> BillingPlanResult:
-        """Planning lines by ``documentNumber``; lines no longer planned are deleted."""
+    @staticmethod
+    def _line_bodies(plan: BillingPlan) -> list[dict[str, Any]]:
         project = plan.project
-        company = self._company(project.legal_entity)
-        out: dict[str, str] = {}
-        for line in plan.lines:
-            number = bc_number(line.key)
-            body: dict[str, Any] = {
+        return [
+            {
                 "projectNumber": bc_number(project.id),
                 "lineType": "Billable",
                 "planningDate": (line.due_date or project.start_date).isoformat(),
@@ -161,6 +165,16 @@ class BusinessCentralMasterData:
                 "lineAmount": _number(line.amount),
                 "currencyCode": project.currency,
             }
+            for line in plan.lines
+        ]
+
+    def write_billing_plan(self, plan: BillingPlan) -> BillingPlanResult:
+        """Planning lines by ``documentNumber``; lines no longer planned are deleted."""
+        project = plan.project
+        company = self._company(project.legal_entity)
+        out: dict[str, str] = {}
+        for line, body in zip(plan.lines, self._line_bodies(plan), strict=True):
+            number = bc_number(line.key)
             company.upsert("projectPlanningLines", number, body)
             out[line.key] = number
         keep = {line.key for line in plan.lines}
@@ -171,6 +185,16 @@ class BusinessCentralMasterData:
             if found is not None:
                 company.delete("projectPlanningLines", str(found["id"]))
         return BillingPlanResult(schedule_id=bc_number(project.id), lines=out)
+
+    def master_body(
+        self, operation: CustomerBooking | ErpProjectPlan | BillingPlan
+    ) -> dict[str, Any]:
+        """``customers``, ``projects`` or planning-line bodies; no call is made."""
+        if isinstance(operation, CustomerBooking):
+            return self._customer_body(operation)
+        if isinstance(operation, ErpProjectPlan):
+            return self._project_body(operation)
+        return {"lines": self._line_bodies(operation)}
 
     def invoiced_milestones(self, legal_entity: str, milestone_ids: Sequence[str]) -> list[str]:
         """Milestones with a sales invoice whose external document number is their id."""

@@ -162,8 +162,7 @@ class DynamicsFinanceMasterData:
         """Canonical customer fields an F&O customer carries."""
         return CARRIED
 
-    def upsert_customer(self, booking: CustomerBooking) -> tuple[str, bool]:
-        """Upsert by ``CustomerAccount`` in the legal entity's company."""
+    def _customer_body(self, booking: CustomerBooking) -> dict[str, Any]:
         customer = booking.customer
         config = self._connector.config
         country = config.country_regions.get(customer.bill_to.country)
@@ -185,10 +184,13 @@ class DynamicsFinanceMasterData:
             "AddressCountryRegionId": country,
         }
         dropped = {name for field in booking.omit for name in _FIELDS.get(field, ())}
-        account = fo_key(customer.id)
-        result = self._company(booking.legal_entity).upsert(
-            CUSTOMERS, account, {k: v for k, v in body.items() if k not in dropped}
-        )
+        return {k: v for k, v in body.items() if k not in dropped}
+
+    def upsert_customer(self, booking: CustomerBooking) -> tuple[str, bool]:
+        """Upsert by ``CustomerAccount`` in the legal entity's company."""
+        body = self._customer_body(booking)
+        account = fo_key(booking.customer.id)
+        result = self._company(booking.legal_entity).upsert(CUSTOMERS, account, body)
         # Projects, contracts and invoices name the customer by its account.
         return account, result.created
 
@@ -214,48 +216,55 @@ class DynamicsFinanceMasterData:
         )
 
     # ----------------------------------------------------------------- projects, billing
-    def upsert_project(self, plan: ErpProjectPlan) -> str:
-        """Upsert the project's contract, then the project (module docstring)."""
+    def _project_bodies(self, plan: ErpProjectPlan) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The project contract's body and the project's."""
         project = plan.project
         if not plan.customer_erp_id:
             raise MappingError(f"project {project.id} has no customer account in F&O")
         config = self._connector.config
-        company = self._company(project.legal_entity)
+        self._company(project.legal_entity)  # an entity without a company does not map
+        for kind, mapped in (("type", config.project_types), ("group", config.project_groups)):
+            if project.billing_model not in mapped:
+                message = (
+                    f"billing model {project.billing_model.value} has no F&O project {kind} "
+                    f"(connection setting 'project_{kind}s')"
+                )
+                raise MappingError(message)
         dimensions = dimension_display_value(plan.dimensions, config)
-        key = fo_key(project.id)
-        company.upsert(
-            CONTRACTS,
-            key,
-            {
-                "Name": project.name[:60],
-                "CustomerAccountNumber": plan.customer_erp_id,
-                "SalesCurrencyCode": project.currency,
-                "DefaultLedgerDimensionDisplayValue": dimensions,
-            },
-        )
-        stage = status_stage(project.status, config)
+        contract = {
+            "Name": project.name[:60],
+            "CustomerAccountNumber": plan.customer_erp_id,
+            "SalesCurrencyCode": project.currency,
+            "DefaultLedgerDimensionDisplayValue": dimensions,
+        }
         body = {
             "ProjectName": project.name[:60],
-            "ProjectContractID": key,
+            "ProjectContractID": fo_key(project.id),
             "ProjectType": config.project_types[project.billing_model],
             "ProjectGroup": config.project_groups[project.billing_model],
-            "ProjectStage": stage,
+            "ProjectStage": status_stage(project.status, config),
             "ProjectedStartDate": date_field(project.start_date),
             "ProjectedEndDate": (
                 date_field(project.end_date) if project.end_date else "1900-01-01T12:00:00Z"
             ),
             "DefaultDimensionDisplayValue": dimensions,
         }
+        return contract, body
+
+    def upsert_project(self, plan: ErpProjectPlan) -> str:
+        """Upsert the project's contract, then the project (module docstring)."""
+        contract, body = self._project_bodies(plan)
+        company = self._company(plan.project.legal_entity)
+        key = fo_key(plan.project.id)
+        company.upsert(CONTRACTS, key, contract)
         company.upsert(PROJECTS, key, body)
         return key
 
-    def write_billing_plan(self, plan: BillingPlan) -> BillingPlanResult:
-        """Milestone on-account transactions by ``TransactionId`` (module docstring)."""
+    @staticmethod
+    def _line_bodies(plan: BillingPlan) -> list[dict[str, Any]]:
         project = plan.project
-        company = self._company(project.legal_entity)
-        out: dict[str, str] = {}
-        for line in plan.lines:
-            body = {
+        return [
+            {
                 "ProjectID": plan.erp_project_id,
                 "Description": line.description[:60],
                 "TransactionDate": date_field(line.due_date or project.start_date),
@@ -265,6 +274,14 @@ class DynamicsFinanceMasterData:
                 "CurrencyId": project.currency,
                 "IsMilestone": "Yes",
             }
+            for line in plan.lines
+        ]
+
+    def write_billing_plan(self, plan: BillingPlan) -> BillingPlanResult:
+        """Milestone on-account transactions by ``TransactionId`` (module docstring)."""
+        company = self._company(plan.project.legal_entity)
+        out: dict[str, str] = {}
+        for line, body in zip(plan.lines, self._line_bodies(plan), strict=True):
             written = company.upsert(ON_ACCOUNT, fo_key(line.key), body)
             out[line.key] = written.id
         keep = {line.key for line in plan.lines}
@@ -275,6 +292,18 @@ class DynamicsFinanceMasterData:
             if found is not None and found.get("BillingStatus") != "Invoiced":
                 company.delete(ON_ACCOUNT, company.describe(ON_ACCOUNT, found).id)
         return BillingPlanResult(schedule_id=plan.erp_project_id, lines=out)
+
+    def master_body(
+        self, operation: CustomerBooking | ErpProjectPlan | BillingPlan
+    ) -> dict[str, Any]:
+        """``CustomersV3``, contract and project, or on-account bodies; no call is made."""
+        if isinstance(operation, CustomerBooking):
+            return self._customer_body(operation)
+        if isinstance(operation, ErpProjectPlan):
+            contract, body = self._project_bodies(operation)
+            return {"contract": contract, "project": body}
+        self._company(operation.project.legal_entity)
+        return {"lines": self._line_bodies(operation)}
 
     def invoiced_milestones(self, legal_entity: str, milestone_ids: Sequence[str]) -> list[str]:
         """Milestones whose on-account transaction is invoiced, or that Accord invoiced.

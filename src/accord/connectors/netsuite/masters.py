@@ -157,13 +157,8 @@ class NetSuiteMasterData:
         """Canonical customer fields a NetSuite customer carries."""
         return CARRIED
 
-    def upsert_customer(self, booking: CustomerBooking) -> tuple[str, bool]:
-        """``PUT customer/eid:<id>``, then shared with the booking's subsidiary if need be.
-
-        See the module docstring: a new customer is created in the subsidiary; an existing
-        one keeps its primary subsidiary and currency, and gets a customer-subsidiary
-        relationship for the booking's subsidiary when it has none.
-        """
+    def _customer_body(self, booking: CustomerBooking) -> dict[str, Any]:
+        """The customer as created in the booking's subsidiary (module docstring)."""
         customer = booking.customer
         subsidiary = self._subsidiary(booking.legal_entity, booking.dimensions)
         parent = booking.parent_erp_id
@@ -179,6 +174,18 @@ class NetSuiteMasterData:
         )
         if booking.clear_parent and customer.parent_id is None:
             body["parent"] = None
+        return body
+
+    def upsert_customer(self, booking: CustomerBooking) -> tuple[str, bool]:
+        """``PUT customer/eid:<id>``, then shared with the booking's subsidiary if need be.
+
+        See the module docstring: a new customer is created in the subsidiary; an existing
+        one keeps its primary subsidiary and currency, and gets a customer-subsidiary
+        relationship for the booking's subsidiary when it has none.
+        """
+        customer = booking.customer
+        subsidiary = self._subsidiary(booking.legal_entity, booking.dimensions)
+        body = self._customer_body(booking)
         existing = self._connector.get_by_external_id("customer", customer.id)
         if existing is not None:
             body = {k: v for k, v in body.items() if k not in _KEPT}
@@ -241,8 +248,7 @@ class NetSuiteMasterData:
         )
 
     # ----------------------------------------------------------------- projects, billing
-    def upsert_project(self, plan: ErpProjectPlan) -> str:
-        """``PUT job/eid:<project id>`` (module docstring)."""
+    def _project_body(self, plan: ErpProjectPlan) -> dict[str, Any]:
         project = plan.project
         dims = plan.dimensions
         lookups = NetSuiteLookups(
@@ -261,10 +267,14 @@ class NetSuiteMasterData:
                 f"Billing: {project.billing_model.value} ({terms.basis}); revenue "
                 f"{terms.recognition}; amount {terms.amount.amount} {terms.amount.currency}"
             )
-        return str(self._connector.upsert("job", project.id, body).id)
+        return body
 
-    def write_billing_plan(self, plan: BillingPlan) -> BillingPlanResult:
-        """One sales order per project, its item sublist replaced (module docstring)."""
+    def upsert_project(self, plan: ErpProjectPlan) -> str:
+        """``PUT job/eid:<project id>`` (module docstring)."""
+        body = self._project_body(plan)
+        return str(self._connector.upsert("job", plan.project.id, body).id)
+
+    def _order_body(self, plan: BillingPlan) -> dict[str, Any]:
         project = plan.project
         job = plan.erp_project_id
         items = []
@@ -294,11 +304,28 @@ class NetSuiteMasterData:
         }
         if project.end_date:
             body["endDate"] = project.end_date.isoformat()
+        return body
+
+    def write_billing_plan(self, plan: BillingPlan) -> BillingPlanResult:
+        """One sales order per project, its item sublist replaced (module docstring)."""
+        project = plan.project
+        body = self._order_body(plan)
         order = self._connector.upsert("salesOrder", sales_order_id(project.id), body)
         return BillingPlanResult(
             schedule_id=order.id,
             lines={line.key: f"{order.id}:{i}" for i, line in enumerate(plan.lines, start=1)},
         )
+
+    def master_body(
+        self, operation: CustomerBooking | ErpProjectPlan | BillingPlan
+    ) -> dict[str, Any]:
+        """The ``customer``, ``job`` or ``salesOrder`` body; only reference lists are read."""
+        if isinstance(operation, CustomerBooking):
+            return self._customer_body(operation)
+        if isinstance(operation, ErpProjectPlan):
+            return self._project_body(operation)
+        body = self._order_body(operation)
+        return {**body, "lines": body["item"]["items"]}
 
     def invoiced_milestones(self, legal_entity: str, milestone_ids: Sequence[str]) -> list[str]:
         """Milestones whose invoice ``MS-<milestone id>`` exists."""

@@ -717,6 +717,24 @@ class Erp(Protocol):
         """
         ...
 
+    def master_body(
+        self, operation: CustomerBooking | ErpProjectPlan | BillingPlan
+    ) -> dict[str, Any]:
+        """The body a customer, project or billing plan write would send; writes nothing.
+
+        Translated exactly as :meth:`upsert_customer`, :meth:`upsert_project` or
+        :meth:`write_billing_plan` translate ``operation`` (a billing plan: ``{"lines": [...]}``
+        and whatever heads them). A migration's shadow validates customers, projects and
+        billing plans with it (docs/migration.md). At most the ERP's reference lists
+        (currencies) are read; what it resolves only by reading a record (an existing
+        customer's primary entity) is taken as for a new record.
+
+        Raises:
+            MappingError: The operation cannot be expressed in the ERP (an unmapped country,
+                project type, currency or legal entity ...).
+        """
+        ...
+
     def invoiced_milestones(self, legal_entity: str, milestone_ids: Sequence[str]) -> list[str]:
         """Of ``milestone_ids``, those the ERP has invoiced, in the order given."""
         ...

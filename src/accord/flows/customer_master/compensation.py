@@ -83,6 +83,13 @@ COMPENSATION = Saga(
         ),
         SagaStep("cm.report_rejection", None, Undo.NOTHING, note=_ACCORD_ONLY),
         SagaStep("cm.record_outcome", None, Undo.NOTHING, note=_ACCORD_ONLY),
+        SagaStep(
+            "shadow.queue_customers",
+            None,
+            Undo.NOTHING,
+            note="queues the shadow ERP's copy of a migrating entity's customer; the shadow's "
+            "outcome never reaches this run",
+        ),
     ),
 )
 """What undoes or holds each step (see :mod:`accord.flows.shared.compensation`)."""

@@ -55,6 +55,7 @@ from accord.flows.customer_master.steps import (
 )
 from accord.flows.record_event import EventRef, finish_run, load_event
 from accord.flows.shared.compensation import Compensator
+from accord.flows.shared.shadow_masters import ShadowCustomersRequest, shadow_customers
 
 __all__ = ["WORKFLOW", "customer_master"]
 
@@ -138,10 +139,17 @@ def customer_master(ref: EventRef) -> dict[str, Any]:
     rejected = [w for w in written if "rejected" in w]
     status = "erp_rejected" if rejected else "applied"
     outcome(status, plan["fingerprint"])
+    # Last: a migrating entity's shadow ERP gets each write its system of record accepted.
+    accepted = tuple(
+        {"target": w["target"], "customer_json": w["customer_json"], "omit": list(w["omit"])}
+        for w, result in zip(plan["writes"], written, strict=False)
+        if "rejected" not in result
+    )
+    shadowed = shadow_customers(ShadowCustomersRequest(writes=accepted)) if accepted else {}
     return finish_run(
         WORKFLOW,
         status,
-        {**base, "writes": written, "psa": plan["psa"], "compensated": compensated},
+        {**base, "writes": written, "psa": plan["psa"], "compensated": compensated, **shadowed},
     )
 
 

@@ -12,6 +12,8 @@ FLOW = FlowSpec(
     module="accord.flows.lead_to_project",
     events=("opportunity.won",),
     capture=("accord.flows.lead_to_project.capture:enable_opportunity_capture",),
+    # A migrating entity's customers, project and billing plan also go to its shadow ERP.
+    outbox=("accord.flows.shared.shadow_masters:ShadowMasterHandler",),
     compensation="accord.flows.lead_to_project.workflow:COMPENSATION",
 )
 """The flow's spec."""

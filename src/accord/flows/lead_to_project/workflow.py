@@ -50,6 +50,7 @@ from accord.flows.shared.billing import BillingRequest, write_billing_schedule
 from accord.flows.shared.compensation import Saga, SagaStep, Undo
 from accord.flows.shared.erp_project import create_erp_project
 from accord.flows.shared.plan import Plan, PlanRequest
+from accord.flows.shared.shadow_masters import ShadowMasterRequest, shadow_masters
 
 __all__ = ["COMPENSATION", "ERP_STEP", "WORKFLOW", "lead_to_project", "retry_from_erp_step"]
 
@@ -117,6 +118,13 @@ COMPENSATION = Saga(
             "and its replay writes them again",
         ),
         SagaStep("l2p.record_success", None, Undo.NOTHING, note="lineage and exceptions"),
+        SagaStep(
+            "shadow.queue_masters",
+            None,
+            Undo.NOTHING,
+            note="queues the shadow ERP's copy of a migrating entity's records; the shadow's "
+            "outcome never reaches this run",
+        ),
     ),
 )
 """What undoes or holds each step (see :mod:`accord.flows.shared.compensation`)."""
@@ -218,7 +226,10 @@ def lead_to_project(ref: EventRef) -> dict[str, Any]:
     summary["erp"]["billing_schedule"] = erp["billing"]["schedule_id"]
     # The plan is contract version 1: the contract-change flow starts from it.
     summary["plan"] = plan_json
-    return finish_run(WORKFLOW, "provisioned", {**summary, **released, **resolved})
+    # Last, so that recovery replays the earlier steps in their order: a migrating entity's
+    # shadow ERP gets the same customers, project and billing plan (background lane).
+    shadowed = shadow_masters(ShadowMasterRequest(plan=plan_json, run_id=run_id))
+    return finish_run(WORKFLOW, "provisioned", {**summary, **released, **resolved, **shadowed})
 
 
 def retry_from_erp_step(run_id: str) -> str:
