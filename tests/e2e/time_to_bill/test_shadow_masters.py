@@ -118,8 +118,14 @@ def test_post_mode_upserts_in_the_test_company(billing: Billing) -> None:
     try:
         tm = billing.project("time_and_materials", entity="DE01")
         found = _wait_outcomes(billing, {tm}, 2)
+        # A posting on it is booked in the test company's copy of the project.
+        sheet = billing.timesheet(tm, [("2026-09-21", "2.00")], entity="DE01", rate="180.00")
+        assert billing.post(sheet)["posted"] == 1
+        (entry,) = sheet["entries"]
+        posted = _wait_outcomes(billing, {tm}, 3)[("time", entry["id"])]
     finally:
         billing.configure()
+    assert (posted.mode, posted.status, posted.shadow_connection) == ("post", "booked", TEST)
     booked = found[(shadow_masters.PROJECT, tm)]
     (customer,) = [o for k, o in found.items() if k[0] == shadow_masters.CUSTOMER]
     assert {(o.mode, o.status, o.shadow_connection) for o in (booked, customer)} == {

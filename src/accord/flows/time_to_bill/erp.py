@@ -25,14 +25,14 @@ from accord.connectors.cache import TtlCache
 from accord.connectors.roles import Erp, ErpProject
 from accord.domain import BillingModel
 from accord.errors import RetryableError
+from accord.flows.shared.shadow import booked_view
 from accord.flows.time_to_bill.validation import PeriodTable, ProjectFacts, month_of
-from accord.rules import Rules, parse_rules
+from accord.rules import Rules
 from accord.store import journal, xref
 from accord.store.xref import XrefRow
 
 __all__ = [
     "TtlCache",
-    "booked_on_connection",
     "erp_project",
     "note_closed",
     "periods",
@@ -87,27 +87,6 @@ def _read_project(erp_for: Callable[[str], Erp], row: XrefRow) -> ErpProject | N
     return erp_for(row.connection).project(row.external_id)
 
 
-_views: dict[tuple[str, str, str, str], Rules] = {}
-
-
-def booked_on_connection(rules: Rules, entity: str, erp: str, connection: str) -> Rules:
-    """``rules`` with ``entity`` booked on ``erp`` through ``connection`` (its migration dropped).
-
-    An ERP role sees an entity's records only in the books the rules place on its connection:
-    a migrating entity's other ERP (the old one after a cut-over, the shadow) is read and
-    written through a role built with these rules. Cached per rules version.
-    """
-    key = (rules.version, entity, erp, connection)
-    found = _views.get(key)
-    if found is None:
-        document = rules.spec.model_dump(mode="json", exclude_none=True)
-        booked = document["legal_entities"][entity]
-        booked.update(erp=erp, connection=connection)
-        booked.pop("migration", None)
-        found = _views[key] = parse_rules(document)
-    return found
-
-
 def _read_migrating(
     erp_as: Callable[[str, Rules], Erp], rules: Rules, row: XrefRow
 ) -> ErpProject | None:
@@ -116,7 +95,7 @@ def _read_migrating(
         migration = entity.migration
         if migration is None or migration.shadow_connection != row.connection:
             continue
-        view = booked_on_connection(rules, code, migration.shadow.value, row.connection)
+        view = booked_view(rules, code, migration.shadow.value, row.connection)
         found = erp_as(row.connection, view).project(row.external_id)
         if found is not None and found.legal_entity == code:
             return found

@@ -24,9 +24,9 @@ The other ERP is the one of the migration the posting did not go to, so after a 
 old ERP is the shadow (and the check goes the other way round). Outcomes are kept in
 :mod:`accord.store.shadow`, one per entry and mode however often an item is redelivered.
 
-Only postings are shadowed: customers, projects and billing plans reach the new ERP through the
-carry-over (docs/migration.md), so a project the shadow does not hold yet is ``refused`` with
-reason ``project.missing``.
+Customers, projects and billing plans are shadowed by lead-to-project and customer master
+(:mod:`accord.flows.shared.shadow_masters`); a posting on a project the shadow does not hold
+(yet) is ``refused`` with reason ``project.missing``.
 """
 
 import asyncio
@@ -51,7 +51,8 @@ from accord.errors import (
 )
 from accord.flows import stepkit
 from accord.flows.dispatcher import Disposition, Gate, backoff_at
-from accord.flows.time_to_bill.erp import booked_on_connection
+from accord.flows.shared.shadow import ShadowTarget, booked_view
+from accord.flows.shared.shadow import shadow_target as shared_target
 from accord.flows.time_to_bill.payload import Queued, decode
 from accord.flows.time_to_bill.post import posting_of
 from accord.flows.time_to_bill.settings import BillingSettings
@@ -73,54 +74,34 @@ _GIVE_UP_AFTER: Final = 12
 _warned: set[str] = set()
 
 
-@dataclass(frozen=True)
-class ShadowTarget:
-    """Where a migrating entity's accepted posting goes besides the system of record.
-
-    Attributes:
-        entity: The legal entity.
-        erp: The shadow's ERP system (``dynamics_finance`` ...).
-        connection: The migration's other connection (the shadow's production company).
-        target: Where the shadow work goes: ``connection`` (``validate``) or its test
-            connection (``post``).
-        mode: ``validate`` or ``post``.
-    """
-
-    entity: str
-    erp: str
-    connection: str
-    target: str
-    mode: str
-
-
 def shadow_target(
     rules: Rules, settings: BillingSettings, *, entity: str, connection: str
 ) -> ShadowTarget | None:
-    """The shadow of a posting booked on ``connection`` for ``entity``; ``None``: no shadow."""
-    booked = rules.spec.legal_entities.get(entity)
-    if booked is None or booked.migration is None or settings.shadow_mode == "off":
-        return None
-    migration = booked.migration
-    if connection == booked.connection:
-        other, system = migration.shadow_connection, migration.shadow.value
-    elif connection == migration.shadow_connection:
-        # A run pinned to the rules before a cut-over (or rollback) booked on the other side.
-        other, system = booked.connection, booked.erp.value
-    else:
-        return None
-    if settings.shadow_mode == "validate":
-        return ShadowTarget(entity, system, other, other, "validate")
-    test = settings.shadow_test_connections.get(other)
-    if test is None:
-        if other not in _warned:
-            _warned.add(other)
-            logger.warning(
-                "shadow_mode post: no test connection for %s in shadow_test_connections; "
-                "its shadow postings are only validated",
-                other,
-            )
-        return ShadowTarget(entity, system, other, other, "validate")
-    return ShadowTarget(entity, system, other, test, "post")
+    """The shadow of a posting booked on ``connection`` for ``entity``; ``None``: no shadow.
+
+    :func:`accord.flows.shared.shadow.shadow_target` with this flow's settings; ``post``
+    without a test connection is said once in the log, then only validated.
+    """
+    target = shared_target(
+        rules,
+        mode=settings.shadow_mode,
+        test_connections=settings.shadow_test_connections,
+        entity=entity,
+        connection=connection,
+    )
+    if (
+        target is not None
+        and settings.shadow_mode == "post"
+        and target.mode == "validate"
+        and target.connection not in _warned
+    ):
+        _warned.add(target.connection)
+        logger.warning(
+            "shadow_mode post: no test connection for %s in shadow_test_connections; "
+            "its shadow postings are only validated",
+            target.connection,
+        )
+    return target
 
 
 def shadow_items(
@@ -221,19 +202,25 @@ class ShadowHandler:
     @staticmethod
     def _role(target: ShadowTarget) -> tuple[Rules, Erp]:
         """The shadow's rules and ERP role (blocking reads: off the event loop)."""
-        view = booked_on_connection(stepkit.rules(), target.entity, target.erp, target.target)
+        view = booked_view(stepkit.rules(), target.entity, target.erp, target.target)
         return view, stepkit.connections().connector(target.target).as_erp(view)
 
     @staticmethod
     def _project(role: Erp, target: ShadowTarget, project_id: str) -> ErpProject | None:
-        """The shadow's copy of the project (a test company keeps the shadow's ids)."""
+        """The shadow's copy of the project where the shadow work goes.
+
+        In ``post`` mode that is the test company: the project the shadow's provisioning
+        booked there (its own id), else the shadow's id (a test company copied from the
+        shadow environment keeps its ids).
+        """
+        erp_id = None
         with stepkit.engine().connect() as conn:
-            erp_id = xref.get_external(
-                conn,
-                entity_type="erp_project",
-                canonical_id=project_id,
-                connection=target.connection,
-            )
+            for name in dict.fromkeys((target.target, target.connection)):
+                erp_id = xref.get_external(
+                    conn, entity_type="erp_project", canonical_id=project_id, connection=name
+                )
+                if erp_id is not None:
+                    break
         if erp_id is None:
             return None
         try:
