@@ -86,38 +86,40 @@ class Watcher:
             run.wait()
 
 
-def top_functions(path: Path, top: int = _TOP) -> list[tuple[str, float]]:
-    """The functions most samples were in (own time), as shares of the process's samples."""
-    own: Counter[str] = Counter()
-    total = 0
+def _samples(path: Path) -> list[tuple[list[str], int]]:
+    """A py-spy raw profile's stacks (outermost frame first) and their sample counts."""
     if not path.exists():
         return []
+    out = []
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        frame = stack.rsplit(";", 1)[-1]
-        own[_short(frame)] += int(count)
-        total += int(count)
-    return [(name, n / total) for name, n in own.most_common(top)] if total else []
+        if stack and count.isdigit():
+            out.append((stack.split(";"), int(count)))
+    return out
+
+
+def _shares(counts: Counter[str], total: int, top: int) -> list[tuple[str, float]]:
+    return [(name, n / total) for name, n in counts.most_common(top)] if total else []
+
+
+def top_functions(path: Path, top: int = _TOP) -> list[tuple[str, float]]:
+    """The functions most samples were in (own time), as shares of the process's samples."""
+    samples = _samples(path)
+    own: Counter[str] = Counter()
+    for frames, count in samples:
+        own[_short(frames[-1])] += count
+    return _shares(own, sum(c for _, c in samples), top)
 
 
 def top_accord(path: Path, top: int = _TOP) -> list[tuple[str, float]]:
     """Accord's own functions by inclusive time (what they and their callees cost)."""
+    samples = _samples(path)
     inclusive: Counter[str] = Counter()
-    total = 0
-    if not path.exists():
-        return []
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        total += int(count)
+    for frames, count in samples:
         # py-spy names a frame's file by its module path: "fn (accord/flows/x.py:12)".
-        mine = {_short(f) for f in stack.split(";") if f.partition(" (")[2].startswith(_OURS)}
-        for name in mine:
-            inclusive[name] += int(count)
-    return [(name, n / total) for name, n in inclusive.most_common(top)] if total else []
+        for name in {_short(f) for f in frames if f.partition(" (")[2].startswith(_OURS)}:
+            inclusive[name] += count
+    return _shares(inclusive, sum(c for _, c in samples), top)
 
 
 def _short(frame: str) -> str:
