@@ -281,7 +281,9 @@ def write_accord_config(
         client_id=client_id,
         client_secret=client_secret,
         seed=seed,
-        rules=rules,
+        # accord.yaml reads a relative path from its own folder; the caller's is from the
+        # working directory (``accord demo --data-dir var/demo`` named var/demo/var/demo/...).
+        rules=rules.resolve() if rules is not None else None,
         approval_required=approval_required,
         reconcile_every_minutes=reconcile_every_minutes,
     )
