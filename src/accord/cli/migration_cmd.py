@@ -330,8 +330,16 @@ def _print_one_side(shown: "MigrationDiffOut") -> None:
     if shown.recorded:
         counts = ", ".join(f"{n} {status}" for status, n in shown.recorded.items())
         out.print(f"shadow posting as it happened: {counts}", highlight=False)
+    # One line per cause (a project not carried over refuses every posting on it alike).
+    causes: dict[tuple[str, str], list[str]] = {}
     for r in shown.recorded_refusals:
-        out.print(f"refused when posted {r.entry_id} ({r.reason}): {r.message}", highlight=False)
+        causes.setdefault((r.reason, r.message), []).append(r.entry_id)
+    for (reason, message), entries in causes.items():
+        more = f" and {len(entries) - 3} more" if len(entries) > 3 else ""
+        out.print(
+            f"refused when posted ({reason}): {message}: {', '.join(entries[:3])}{more}",
+            highlight=False,
+        )
 
 
 @migration_app.command("tieout")
