@@ -276,21 +276,7 @@ def posted_to(
 
 def count_queued(conn: sa.Connection, *, kind: str, entry_ids: Iterable[str]) -> int:
     """How many of these entries are still ``queued``."""
-    ids = list(dict.fromkeys(entry_ids))
-    total = 0
-    for start in range(0, len(ids), 500):
-        total += int(
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(postings)
-                .where(
-                    postings.c.kind == kind,
-                    postings.c.entry_id.in_(ids[start : start + 500]),
-                    postings.c.status == QUEUED,
-                )
-            ).scalar_one()
-        )
-    return total
+    return len(queued_among(conn, ((kind, entry_id) for entry_id in entry_ids)))
 
 
 def queued_among(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
