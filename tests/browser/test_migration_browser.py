@@ -7,17 +7,14 @@ its entries on one side only), then narrows it to the carried-over project, wher
 book the same. Screenshots go to ``/tmp/migration-*.png``.
 """
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from tests.e2e.time_to_bill.conftest import sandbox, start_billing
 from tests.e2e.time_to_bill.test_migration import carry_over, migrating, move_entity, post_day
+from tests.support import serve
 
 from accord.api.app import create_app
 
@@ -42,29 +39,15 @@ def served(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
             post_day(billing, held, day)
         missing = billing.project("time_and_materials", entity="DE01")
         post_day(billing, missing, "2026-09-15")
+        # Lifespan off (serve's): the services run already (start_billing stops them afterwards).
         app = create_app(billing.services.settings, services=billing.services, configure_logs=False)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        # Lifespan off: the services run already (start_billing stops them afterwards).
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                pytest.fail("Accord did not start")
-            time.sleep(0.05)
-        try:
+        with serve(lambda _base, app=app: app) as url:
             yield {
-                "url": f"http://127.0.0.1:{sock.getsockname()[1]}",
+                "url": url,
                 "viewer": billing.accord.viewer_key,
                 "held": held,
                 "missing": missing,
             }
-        finally:
-            server.should_exit = True
-            thread.join(30)
-            sock.close()
 
 
 def test_a_viewer_reads_the_shadow_diff(served: dict[str, Any], browser: Any) -> None:
