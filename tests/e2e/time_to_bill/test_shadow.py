@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.time_to_bill.conftest import Billing, start_billing
-from tests.e2e.time_to_bill.test_migration import BC, D365, _api
+from tests.e2e.time_to_bill.test_migration import BC, D365, _api, migrating
 from tests.e2e.time_to_bill.test_migration import carry_over as _carry_over
 from tests.e2e.time_to_bill.test_migration import move_entity as _move
 
@@ -33,12 +33,6 @@ SHADOW_DOWN = {"method": "GET", "error_rate": 1.0, "status": 503}
 
 @pytest.fixture(scope="module")
 def billing(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Billing]:
-    def migrating(spec: dict[str, Any]) -> None:
-        spec["legal_entities"]["DE01"]["migration"] = {
-            "shadow": "dynamics_finance",
-            "shadow_connection": D365,
-        }
-
     def unmapped_travel(document: dict[str, Any]) -> None:
         # The seeded mapping problem: the shadow has no project category for travel.
         document["connections"][D365]["expense_categories"] = {"meals": "Meals"}

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.time_to_bill.conftest import Billing, start_billing
-from tests.e2e.time_to_bill.test_migration import BC, D365
+from tests.e2e.time_to_bill.test_migration import BC, D365, migrating
 
 from accord.flows.capture import poll_once
 from accord.flows.customer_master.capture import account_events
@@ -31,12 +31,6 @@ TEST = "dynamics-finance-test"
 
 @pytest.fixture(scope="module")
 def billing(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Billing]:
-    def migrating(spec: dict[str, Any]) -> None:
-        spec["legal_entities"]["DE01"]["migration"] = {
-            "shadow": "dynamics_finance",
-            "shadow_connection": D365,
-        }
-
     def no_fixed_fee_group(document: dict[str, Any]) -> None:
         # The seeded mapping problem: the shadow environment has no project group for fixed fee.
         document["connections"][D365]["project_groups"] = {
